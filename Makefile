@@ -1,0 +1,27 @@
+# The local stack runs as plain processes under .local/ (see README). Every target is idempotent.
+PYTHON ?= python3
+STACK := $(PYTHON) -m local.stack
+APP_PY := .local/venvs/app/bin/python
+
+.PHONY: up down status deploy test test-unit logs
+
+up:            ## install what is missing, start MariaDB, Redis, Elasticsearch, LocalStack; deploy
+	@$(STACK) up
+
+down:          ## stop everything `make up` started
+	@$(STACK) down
+
+status:        ## what runs, where, and its log
+	@$(STACK) status
+
+deploy:        ## rebuild and redeploy infra/template.yaml into the running LocalStack
+	@$(STACK) deploy
+
+logs:          ## last lines of a service's log: make logs SERVICE=elasticsearch
+	@$(STACK) logs $(SERVICE)
+
+test: up       ## bring the stack up, then run every test against it
+	@$(APP_PY) -m pytest $(PYTEST_ARGS)
+
+test-unit:     ## tests that need no running service
+	@$(APP_PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,0 +1,40 @@
+"""The errors the product raises; `http.py` is the one place that turns them into answers."""
+
+
+class ChatError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ChatError):
+    status = 400
+    code = "bad_request"
+
+
+class NotFound(ChatError):
+    status = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(ChatError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unavailable(ChatError):
+    """A backing service is down or recovering; the request changed nothing and may be retried."""
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, retry_after: int = 5):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InvalidEvent(ChatError):
+    """A queued creation event that can never be persisted (malformed, or its parent is gone)."""
+    code = "invalid_event"

@@ -1,0 +1,54 @@
+"""Creation and edit events as they travel through the queue: built by the API, read by the writer."""
+import json
+from dataclasses import dataclass
+
+from .errors import InvalidEvent
+from .models import NewChat, NewMessage
+
+
+@dataclass(frozen=True)
+class MessageEdited:
+    """An edit already in MySQL whose new body Elasticsearch has yet to see."""
+    application_id: int
+    chat_number: int
+    number: int
+
+
+def chat_created(application_id: int, number: int) -> str:
+    return json.dumps({"type": "chat", "application_id": application_id, "number": number})
+
+
+def message_created(application_id: int, chat_number: int, number: int, body: str) -> str:
+    return json.dumps({"type": "message", "application_id": application_id,
+                       "chat_number": chat_number, "number": number, "body": body})
+
+
+def message_edited(application_id: int, chat_number: int, number: int) -> str:
+    return json.dumps({"type": "edit", "application_id": application_id,
+                       "chat_number": chat_number, "number": number})
+
+
+def parse(raw: str):
+    """Returns a NewChat, NewMessage or MessageEdited; raises InvalidEvent for anything else."""
+    try:
+        event = json.loads(raw)
+        kind = event["type"]
+        if kind == "chat":
+            return NewChat(_positive(event, "application_id"), _positive(event, "number"))
+        ids = (_positive(event, "application_id"), _positive(event, "chat_number"), _positive(event, "number"))
+        if kind == "message":
+            if not isinstance(event["body"], str) or not event["body"]:
+                raise InvalidEvent("message body must be a non-empty string")
+            return NewMessage(*ids, event["body"])
+        if kind == "edit":
+            return MessageEdited(*ids)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidEvent(f"malformed event: {exc!r}") from exc
+    raise InvalidEvent(f"unknown event type {kind!r}")
+
+
+def _positive(event: dict, field: str) -> int:
+    value = event[field]
+    if type(value) is not int or not 0 < value < 2**32:
+        raise InvalidEvent(f"{field} must be a positive 32-bit integer, got {value!r}")
+    return value

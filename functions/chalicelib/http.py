@@ -1,0 +1,131 @@
+"""The HTTP edge: reads and validates requests, and is the one place errors become answers."""
+import functools
+import json
+from typing import Optional
+from urllib.parse import unquote, urlencode
+
+from aws_lambda_powertools import Logger
+from chalice import Response
+
+from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge
+
+log = Logger(service="chat-api", child=True)
+
+MAX_REQUEST_BYTES = 256 * 1024
+MAX_NAME_CHARS = 255
+MAX_NUMBER = 2**31 - 1
+DEFAULT_LIMIT, MAX_LIMIT = 50, 100
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def json_response(body, status: int = 200, headers: Optional[dict] = None) -> Response:
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def error_response(exc: ChatError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else {}
+    return json_response({"message": exc.message, "code": exc.code}, exc.status, headers)
+
+
+def answers_errors(view):
+    """Turns our errors into JSON answers, and anything unexpected into a logged, bare 500."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except ChatError as exc:
+            if exc.status >= 500:
+                log.warning("request failed", error=exc.message, code=exc.code, cause=repr(exc.__cause__))
+            return error_response(exc)
+        except Exception:
+            log.exception("unexpected error")
+            return error_response(ChatError("internal error"))
+    return wrapper
+
+
+def json_object(raw: Optional[bytes]) -> dict:
+    if raw and len(raw) > MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(f"request body is over {MAX_REQUEST_BYTES} bytes")
+    if not raw:
+        raise BadRequest("request body must be a JSON object")
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("request body is not valid UTF-8") from None
+    except ValueError:
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise BadRequest("request body must be a JSON object")
+    return value
+
+
+def name_field(body: dict) -> str:
+    name = _text(body, "name")
+    if len(name) > MAX_NAME_CHARS:
+        raise BadRequest(f"name is longer than {MAX_NAME_CHARS} characters")
+    return name
+
+
+def body_field(body: dict, max_bytes: int) -> str:
+    text = _text(body, "body")
+    if len(text.encode("utf-8")) > max_bytes:
+        raise PayloadTooLarge(f"body is over {max_bytes} bytes of UTF-8")
+    return text
+
+
+def _text(body: dict, field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest(f"{field} is required and must be a non-empty string")
+    if "\x00" in value:
+        raise BadRequest(f"{field} must not contain NUL characters")
+    return value
+
+
+def token(raw: str) -> str:
+    value = unquote(raw)
+    # A token that cannot exist is simply unknown.
+    if not 0 < len(value) <= 64 or not _TOKEN_CHARS.issuperset(value):
+        raise NotFound("no application has that token")
+    return value
+
+
+def number(raw: str, what: str) -> int:
+    value = unquote(raw)
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_NUMBER:
+        raise BadRequest(f"{what} must be an integer from 1 to {MAX_NUMBER}")
+    return int(value)
+
+
+def page(params: Optional[dict]) -> tuple:
+    """`?after=` and `?limit=` as (after, limit)."""
+    params = params or {}
+    after = _bounded(params.get("after", "0"), "after", 0, MAX_NUMBER)
+    limit = _bounded(params.get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
+    return after, limit
+
+
+def search_query(params: Optional[dict]) -> str:
+    q = (params or {}).get("q", "")
+    if not q.strip():
+        raise BadRequest("q is required: the text to search for")
+    if len(q) > 256:
+        raise BadRequest("q is longer than 256 characters")
+    return q
+
+
+def _bounded(raw: str, name: str, low: int, high: int) -> int:
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def page_response(items: list, limit: int) -> Response:
+    """A page of at most `limit` items from `limit + 1` fetched; links the next page if any."""
+    headers = {}
+    if len(items) > limit:
+        items = items[:limit]
+        next_query = urlencode({"after": items[-1].number, "limit": limit})
+        headers["Link"] = f'<?{next_query}>; rel="next"'
+    return json_response([item.to_json() for item in items], headers=headers)

@@ -1,0 +1,57 @@
+"""Plain records passed between the layers; `to_json` gives the public shape (no internal ids)."""
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Application:
+    id: int
+    token: str
+    name: str
+    chats_count: int
+
+    def to_json(self) -> dict:
+        return {"token": self.token, "name": self.name, "chats_count": self.chats_count}
+
+
+@dataclass(frozen=True)
+class Chat:
+    number: int
+    messages_count: int
+
+    def to_json(self) -> dict:
+        return {"number": self.number, "messages_count": self.messages_count}
+
+
+@dataclass(frozen=True)
+class Message:
+    number: int
+    body: str
+    highlight: Optional[list] = None
+
+    def to_json(self) -> dict:
+        out = {"number": self.number, "body": self.body}
+        if self.highlight is not None:
+            out["highlight"] = self.highlight
+        return out
+
+
+@dataclass(frozen=True)
+class NewChat:
+    """A chat creation taken from the queue."""
+    application_id: int
+    number: int
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message creation taken from the queue; `version` orders it against edits."""
+    application_id: int
+    chat_number: int
+    number: int
+    body: str
+    version: int = 1
+
+    @property
+    def chat_key(self) -> tuple:
+        return (self.application_id, self.chat_number)

@@ -1,0 +1,124 @@
+"""Redis adapter: hands out chat and message numbers, and remembers queued message bodies.
+
+Redis is a cache, not the truth. Its counters are trusted only while the key `chat:epoch`
+exists. When Redis comes back empty, numbers already handed out may still sit in the queue, so
+MySQL's MAX(number) is not yet safe to count on. Until the epoch is re-established
+(`open_epoch`, once no request from the old Redis lifetime can still be running and the queue
+is empty) reservations fail with `Unavailable`. A counter missing inside an open epoch is
+seeded from MySQL, which is then complete for that scope.
+"""
+from typing import Callable, Optional
+
+import redis
+
+from .errors import Unavailable
+
+EPOCH_KEY = "chat:epoch"
+PENDING_TTL_SECONDS = 7 * 24 * 3600
+
+# KEYS: epoch, counter[, pending hash]; ARGV: seed or "", [body]. Returns the number, or
+# -1 when no epoch is open, -2 when the counter needs a seed from MySQL.
+_RESERVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+    if ARGV[1] == '' then return -2 end
+    redis.call('SET', KEYS[2], ARGV[1], 'NX')
+end
+local n = redis.call('INCR', KEYS[2])
+if KEYS[3] then
+    redis.call('HSET', KEYS[3], n, ARGV[2])
+    redis.call('EXPIRE', KEYS[3], ARGV[3])
+end
+return n
+"""
+
+
+def _chats_key(application_id: int) -> str:
+    return f"chats:{application_id}"
+
+
+def _messages_key(application_id: int, chat_number: int) -> str:
+    return f"messages:{application_id}:{chat_number}"
+
+
+def _pending_key(application_id: int, chat_number: int) -> str:
+    return f"pending:{application_id}:{chat_number}"
+
+
+class Numbers:
+    def __init__(self, client: redis.Redis):
+        self._redis = client
+        self._reserve = client.register_script(_RESERVE)
+
+    def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
+        return self._reserve_number([_chats_key(application_id)], seed, ())
+
+    def reserve_message_number(self, application_id: int, chat_number: int, body: str,
+                               seed: Callable[[], int]) -> int:
+        """Takes the chat's next number and keeps the body readable until the writer has it."""
+        keys = [_messages_key(application_id, chat_number), _pending_key(application_id, chat_number)]
+        return self._reserve_number(keys, seed, (body, PENDING_TTL_SECONDS))
+
+    def _reserve_number(self, keys: list, seed: Callable[[], int], extra: tuple) -> int:
+        keys = [EPOCH_KEY, *keys]
+        result = self._call(lambda: self._reserve(keys=keys, args=["", *extra]))
+        if result == -2:
+            result = self._call(lambda: self._reserve(keys=keys, args=[seed(), *extra]))
+        if result == -1:
+            raise Unavailable("numbering is recovering after a cache restart; retry shortly")
+        return int(result)
+
+    def chats_reserved(self, application_id: int) -> Optional[int]:
+        """How many chat numbers this epoch has handed out, or None if unknown."""
+        return self._counter(_chats_key(application_id))
+
+    def messages_reserved(self, application_id: int, chat_number: int) -> Optional[int]:
+        return self._counter(_messages_key(application_id, chat_number))
+
+    def _counter(self, key: str) -> Optional[int]:
+        epoch, value = self._call(lambda: self._redis.mget(EPOCH_KEY, key))
+        return int(value) if epoch is not None and value is not None else None
+
+    def pending_body(self, application_id: int, chat_number: int, number: int) -> Optional[str]:
+        value = self._call(lambda: self._redis.hget(_pending_key(application_id, chat_number), number))
+        return value.decode() if value is not None else None
+
+    def forget_pending(self, messages: list) -> None:
+        """Drops the bodies the writer has persisted; they are read from MySQL from now on."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for m in messages:
+                pipe.hdel(_pending_key(m.application_id, m.chat_number), m.number)
+            self._call(pipe.execute)
+
+    # -- the epoch -----------------------------------------------------------------------------
+
+    def epoch_open(self) -> bool:
+        return bool(self._call(lambda: self._redis.exists(EPOCH_KEY)))
+
+    def uptime_seconds(self) -> int:
+        return int(self._call(lambda: self._redis.info("server"))["uptime_in_seconds"])
+
+    def open_epoch(self, epoch_id: str) -> bool:
+        return bool(self._call(lambda: self._redis.set(EPOCH_KEY, epoch_id, nx=True)))
+
+    # -- application tokens --------------------------------------------------------------------
+
+    def cached_application_id(self, token: str) -> Optional[int]:
+        try:
+            value = self._redis.get(f"token:{token}")
+        except redis.RedisError:
+            return None  # a cache miss: the caller asks MySQL
+        return int(value) if value is not None else None
+
+    def cache_application_id(self, token: str, application_id: int) -> None:
+        try:
+            self._redis.set(f"token:{token}", application_id, ex=24 * 3600)
+        except redis.RedisError:
+            pass
+
+    @staticmethod
+    def _call(action: Callable):
+        try:
+            return action()
+        except redis.RedisError as exc:
+            raise Unavailable("the number service (Redis) is unavailable") from exc

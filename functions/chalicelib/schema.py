@@ -1,0 +1,46 @@
+"""The MySQL schema, as idempotent statements that run on MySQL 8 and MariaDB alike.
+
+Each migration is applied once and recorded in `schema_migrations`; add new ones at the end.
+"""
+
+MIGRATIONS = [
+    ("0001_applications", """
+        CREATE TABLE IF NOT EXISTS applications (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            token VARCHAR(64) NOT NULL,
+            name VARCHAR(255) NOT NULL,
+            chats_count INT UNSIGNED NOT NULL DEFAULT 0,
+            created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_applications_token (token)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"""),
+    ("0002_chats", """
+        CREATE TABLE IF NOT EXISTS chats (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            application_id BIGINT UNSIGNED NOT NULL,
+            number INT UNSIGNED NOT NULL,
+            messages_count INT UNSIGNED NOT NULL DEFAULT 0,
+            created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_chats_application_number (application_id, number),
+            CONSTRAINT fk_chats_application FOREIGN KEY (application_id) REFERENCES applications (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"""),
+    ("0003_messages", """
+        CREATE TABLE IF NOT EXISTS messages (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            chat_id BIGINT UNSIGNED NOT NULL,
+            number INT UNSIGNED NOT NULL,
+            body TEXT NOT NULL,
+            version INT UNSIGNED NOT NULL DEFAULT 1,
+            created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_messages_chat_number (chat_id, number),
+            CONSTRAINT fk_messages_chat FOREIGN KEY (chat_id) REFERENCES chats (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"""),
+]
+
+CREATE_MIGRATIONS_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        name VARCHAR(128) NOT NULL PRIMARY KEY,
+        applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+    ) ENGINE=InnoDB"""

@@ -1,0 +1,170 @@
+"""The use cases of the chat API, one function each: check, decide, call the adapters."""
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Optional
+
+from . import events
+from .db import Database
+from .errors import NotFound, Unavailable
+from .models import Application, Chat, Message
+from .numbers import Numbers
+from .queue import Queue
+from .search import Search
+
+
+@dataclass
+class Deps:
+    db: Database
+    numbers: Numbers
+    queue: Queue
+    search: Search
+    # Longest an API request can run; after a Redis restart, older reservations are done by then.
+    request_timeout_seconds: int
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)  # 192 bits
+
+
+# -- applications --------------------------------------------------------------------------------
+
+def create_application(deps: Deps, name: str) -> Application:
+    app = deps.db.insert_application(new_token(), name)
+    deps.numbers.cache_application_id(app.token, app.id)
+    return app
+
+
+def get_application(deps: Deps, token: str) -> Application:
+    app = deps.db.application(token)
+    if app is None:
+        raise NotFound("no application has that token")
+    return app
+
+
+def rename_application(deps: Deps, token: str, name: str) -> Application:
+    return deps.db.rename_application(get_application(deps, token), name)
+
+
+def _application_id(deps: Deps, token: str) -> int:
+    cached = deps.numbers.cached_application_id(token)
+    if cached is not None:
+        return cached
+    app_id = get_application(deps, token).id
+    deps.numbers.cache_application_id(token, app_id)
+    return app_id
+
+
+# -- chats ---------------------------------------------------------------------------------------
+
+def create_chat(deps: Deps, token: str) -> int:
+    app_id = _application_id(deps, token)
+    number = _reserve(deps, lambda: deps.numbers.reserve_chat_number(
+        app_id, seed=lambda: deps.db.max_chat_number(app_id)))
+    deps.queue.send(events.chat_created(app_id, number))
+    return number
+
+
+def list_chats(deps: Deps, token: str, after: int, limit: int) -> list:
+    return deps.db.chats(_application_id(deps, token), after, limit)
+
+
+def get_chat(deps: Deps, token: str, number: int) -> Chat:
+    app_id = _application_id(deps, token)
+    chat = deps.db.chat(app_id, number)
+    if chat is None:
+        if not _chat_is_queued(deps, app_id, number):
+            raise NotFound("no chat with that number")
+        chat = Chat(number, 0)
+    return chat
+
+
+def _chat_is_queued(deps: Deps, app_id: int, number: int) -> bool:
+    try:
+        reserved = deps.numbers.chats_reserved(app_id)
+    except Unavailable:
+        return False  # without the cache only MySQL knows, and it said no
+    return reserved is not None and number <= reserved
+
+
+def _existing_chat(deps: Deps, token: str, number: int) -> int:
+    app_id = _application_id(deps, token)
+    if not _chat_is_queued(deps, app_id, number) and deps.db.chat(app_id, number) is None:
+        raise NotFound("no chat with that number")
+    return app_id
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+def create_message(deps: Deps, token: str, chat_number: int, body: str) -> int:
+    app_id = _existing_chat(deps, token, chat_number)
+    number = _reserve(deps, lambda: deps.numbers.reserve_message_number(
+        app_id, chat_number, body, seed=lambda: deps.db.max_message_number(app_id, chat_number)))
+    deps.queue.send(events.message_created(app_id, chat_number, number, body))
+    return number
+
+
+def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list:
+    app_id = _existing_chat(deps, token, chat_number)
+    return deps.db.messages(app_id, chat_number, after, limit)
+
+
+def get_message(deps: Deps, token: str, chat_number: int, number: int) -> Message:
+    app_id = _application_id(deps, token)
+    message = deps.db.message(app_id, chat_number, number)
+    if message is None:
+        body = _queued_body(deps, app_id, chat_number, number)
+        if body is None:
+            raise NotFound("no message with that number in that chat")
+        message = Message(number, body)
+    return message
+
+
+def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> Optional[str]:
+    try:
+        return deps.numbers.pending_body(app_id, chat_number, number)
+    except Unavailable:
+        return None
+
+
+def edit_message(deps: Deps, token: str, chat_number: int, number: int, body: str) -> Message:
+    app_id = _application_id(deps, token)
+    get_message(deps, token, chat_number, number)  # 404 unless it exists, persisted or queued
+    deps.db.edit_message(app_id, chat_number, number, body)
+    # The writer re-indexes from MySQL, so search never keeps an older body than the row.
+    deps.queue.send(events.message_edited(app_id, chat_number, number))
+    return Message(number, body)
+
+
+def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit: int) -> list:
+    app_id = _existing_chat(deps, token, chat_number)
+    return deps.search.find(app_id, chat_number, query, limit)
+
+
+# -- numbering after a cache restart -------------------------------------------------------------
+
+def _reserve(deps: Deps, reserve):
+    try:
+        return reserve()
+    except Unavailable:
+        if not _reopen_numbering(deps):
+            raise
+        return reserve()
+
+
+def _reopen_numbering(deps: Deps) -> bool:
+    """Opens a new numbering epoch once it is safe: True if numbers can be handed out again.
+
+    Safe means every number of the old Redis lifetime is in MySQL: no request of that lifetime
+    can still be running (Redis has been up longer than a request may last), and the queue the
+    writer drains is empty.
+    """
+    numbers = deps.numbers
+    if numbers.epoch_open():
+        return False  # the failure was something else: let it through
+    if numbers.uptime_seconds() <= deps.request_timeout_seconds + 2:
+        return False
+    if deps.queue.depth() > 0:
+        return False
+    numbers.open_epoch(uuid.uuid4().hex)
+    return True

@@ -1,0 +1,98 @@
+"""`python3 -m local.stack up|down|status|deploy|logs`: the local stack as plain processes."""
+import argparse
+import json
+import sys
+import time
+
+from . import config, deploy, install, services
+from .proc import StackError
+
+
+def _stage(index: int, total: int, name: str, action) -> str:
+    started = time.monotonic()
+    print(f"[{index}/{total}] {name} ...", end=" ", flush=True)
+    try:
+        result = action()
+    except StackError as exc:
+        print(f"FAILED after {time.monotonic() - started:.1f} s")
+        raise
+    print(f"{result} ({time.monotonic() - started:.1f} s)", flush=True)
+    return result
+
+
+def up(cfg: config.Config, with_deploy: bool = True) -> None:
+    stages = [(name, lambda step=step: step(cfg)) for name, step in install.STEPS]
+    stages += [(svc.name, lambda svc=svc: svc.up(cfg)) for svc in services.ALL]
+    if with_deploy:
+        stages.append(("deploy infra/template.yaml", lambda: deploy.deploy(cfg)))
+    started = time.monotonic()
+    for i, (name, action) in enumerate(stages, 1):
+        _stage(i, len(stages), name, action)
+    print(f"stack up in {time.monotonic() - started:.1f} s; logs in {cfg.logs}")
+    if with_deploy:
+        print(f"API: {json.loads(cfg.outputs_file.read_text())['ApiUrl']}  (outputs: {cfg.outputs_file})")
+
+
+def down(cfg: config.Config) -> None:
+    for svc in reversed(services.ALL):
+        stopped = svc.process(cfg).stop()
+        print(f"{svc.name}: {'stopped' if stopped else 'not running'}")
+
+
+def status(cfg: config.Config) -> int:
+    down_count = 0
+    for svc in services.ALL:
+        pid = svc.process(cfg).pid()
+        if pid is None:
+            state, down_count = "stopped", down_count + 1
+        else:
+            try:
+                state = "healthy" if svc.healthy(cfg) else "unhealthy"
+            except Exception:
+                state = "unhealthy"
+        pid_text = f"pid {pid}" if pid else ""
+        print(f"{svc.name:<14} {state:<10} {pid_text:<11} {svc.url(cfg)}  log: {svc.process(cfg).log}")
+    if cfg.outputs_file.exists():
+        print(f"API: {json.loads(cfg.outputs_file.read_text())['ApiUrl']}")
+    return 1 if down_count else 0
+
+
+def logs(cfg: config.Config, name: str) -> None:
+    svc = next((s for s in services.ALL if s.name == name), None)
+    if svc is None:
+        sys.exit(f"unknown service {name!r}; one of {', '.join(s.name for s in services.ALL)}")
+    print(svc.process(cfg).tail(80))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m local.stack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="install what is missing, start every service, deploy the template")
+    sub.add_parser("services", help="like up, without the deploy")
+    sub.add_parser("deploy", help="build and deploy infra/template.yaml into the running LocalStack")
+    sub.add_parser("down", help="stop every service this stack started")
+    sub.add_parser("status", help="say what runs, where, and where its log is")
+    sub.add_parser("logs", help="the last lines of one service's log").add_argument("service")
+    args = parser.parse_args()
+    cfg = config.load()
+    try:
+        if args.command == "up":
+            up(cfg)
+        elif args.command == "services":
+            up(cfg, with_deploy=False)
+        elif args.command == "deploy":
+            _stage(1, 1, "deploy infra/template.yaml", lambda: deploy.deploy(cfg))
+        elif args.command == "down":
+            down(cfg)
+        elif args.command == "status":
+            return status(cfg)
+        elif args.command == "logs":
+            logs(cfg, args.service)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

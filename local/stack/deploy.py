@@ -1,0 +1,105 @@
+"""Builds infra/template.yaml with `sam build` and deploys it into LocalStack with `sam deploy`.
+
+The same two commands deploy to AWS; here they only get LocalStack's endpoint and local
+parameters. LocalStack cannot update an API Gateway stage whose routes changed, so a changed
+template replaces the stack instead of updating it.
+"""
+import hashlib
+import json
+import os
+import subprocess
+
+from .config import ROOT, Config
+from .proc import StackError, run, wait_for
+
+STACK = os.environ.get("CHAT_STACK_NAME", "chat")
+BUCKET = "chat-artifacts"
+REGION = "us-east-1"
+TEMPLATE = ROOT / "infra" / "template.yaml"
+
+
+def _env(cfg: Config) -> dict:
+    return dict(os.environ, AWS_ENDPOINT_URL=cfg.endpoint, AWS_ACCESS_KEY_ID="test",
+                AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION,
+                SAM_CLI_TELEMETRY="0", AWS_EC2_METADATA_DISABLED="true")
+
+
+def local_parameters(cfg: Config) -> dict:
+    """Template parameters for the local stack; AWS deploys take theirs from samconfig."""
+    return {"CountsSchedule": "rate(1 minute)"}
+
+
+def _aws(cfg: Config, *args: str) -> str:
+    out = subprocess.run([str(cfg.venvs / "app" / "bin" / "aws"), *args, "--output", "json"],
+                         capture_output=True, text=True, env=_env(cfg), timeout=60)
+    if out.returncode != 0:
+        raise StackError(f"aws {' '.join(args)}: {out.stderr.strip()}")
+    return out.stdout
+
+
+def _stack_status(cfg: Config) -> str:
+    try:
+        stacks = json.loads(_aws(cfg, "cloudformation", "describe-stacks", "--stack-name", STACK))
+    except StackError as exc:
+        if "does not exist" in str(exc):
+            return "NONE"
+        raise
+    return stacks["Stacks"][0]["StackStatus"]
+
+
+def _delete_stack(cfg: Config) -> None:
+    _aws(cfg, "cloudformation", "delete-stack", "--stack-name", STACK)
+    if not wait_for(lambda: _stack_status(cfg) in ("NONE", "DELETE_COMPLETE"), 120, 1):
+        raise StackError(f"stack {STACK} was not deleted within 120 s")
+
+
+def deploy(cfg: Config) -> str:
+    sam = cfg.venvs / "sam" / "bin" / "sam"
+    build_dir = cfg.state / "build"
+    log = cfg.logs / "deploy.log"
+    env = _env(cfg)
+    run([sam, "build", "--template-file", TEMPLATE, "--build-dir", build_dir, "--cached",
+         "--cache-dir", cfg.state / "cache" / "sam"], log, env=env, cwd=ROOT)
+
+    template_digest = hashlib.sha256(TEMPLATE.read_bytes()).hexdigest()
+    stamp = cfg.state / "stamps" / "deployed-template"
+    status = _stack_status(cfg)
+    replaced = status != "NONE" and (
+        not status.endswith("_COMPLETE") or "ROLLBACK" in status
+        or not stamp.exists() or stamp.read_text() != template_digest)
+    if replaced:
+        _delete_stack(cfg)
+    if not _bucket_exists(cfg):
+        _aws(cfg, "s3api", "create-bucket", "--bucket", BUCKET)
+    overrides = [f"{k}={v}" for k, v in local_parameters(cfg).items()]
+    try:
+        run(["timeout", "300", sam, "deploy", "--template-file", build_dir / "template.yaml",
+             "--stack-name", STACK, "--s3-bucket", BUCKET, "--region", REGION,
+             "--capabilities", "CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND",
+             "--no-confirm-changeset", "--no-fail-on-empty-changeset",
+             "--parameter-overrides", *overrides], log, env=env, cwd=ROOT)
+    except StackError:
+        stamp.unlink(missing_ok=True)  # the next deploy starts from a fresh stack
+        raise
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(template_digest)
+    outputs = write_outputs(cfg)
+    return f"{'replaced' if replaced else 'deployed'}: {outputs['ApiUrl']}"
+
+
+def _bucket_exists(cfg: Config) -> bool:
+    try:
+        _aws(cfg, "s3api", "head-bucket", "--bucket", BUCKET)
+        return True
+    except StackError:
+        return False
+
+
+def write_outputs(cfg: Config) -> dict:
+    stack = json.loads(_aws(cfg, "cloudformation", "describe-stacks", "--stack-name", STACK))["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    # The template's ApiUrl is AWS's; LocalStack serves the same API under its own path.
+    outputs["ApiUrl"] = f"{cfg.endpoint}/_aws/execute-api/{outputs['ApiId']}/Prod"
+    outputs.update(StackName=STACK, Region=REGION, Endpoint=cfg.endpoint)
+    cfg.outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
+    return outputs

@@ -1,0 +1,114 @@
+"""Installs what the stack needs, once: each step is skipped while its inputs are unchanged."""
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from .config import ROOT, Config
+from .proc import StackError, run
+from .services import ES_DIR, es_lib
+
+APT_PACKAGES = {"mariadbd": "mariadb-server", "mariadb": "mariadb-client", "redis-server": "redis-server",
+                "java": "openjdk-17-jre-headless", "mvn": "maven"}
+
+
+def _digest(paths: list) -> str:
+    h = hashlib.sha256()
+    for base in paths:
+        files = sorted(p for p in Path(base).rglob("*") if p.is_file()) if Path(base).is_dir() else [Path(base)]
+        for f in files:
+            if "__pycache__" in f.parts or "target" in f.parts:
+                continue
+            h.update(str(f.relative_to(ROOT)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _once(cfg: Config, name: str, inputs: list, product: Path, step: Callable[[], None]) -> bool:
+    """Runs `step` unless `product` exists and was made from the same inputs; True if it ran."""
+    stamp = cfg.state / "stamps" / name
+    digest = _digest(inputs)
+    if product.exists() and stamp.exists() and stamp.read_text() == digest:
+        return False
+    step()
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
+    return True
+
+
+def system_packages(cfg: Config) -> str:
+    missing = sorted({pkg for tool, pkg in APT_PACKAGES.items() if shutil.which(tool) is None})
+    if not missing:
+        return "present"
+    if os.geteuid() != 0:
+        raise StackError(f"missing {', '.join(missing)}: install them (sudo apt-get install ...) and rerun")
+    log = cfg.logs / "apt.log"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["apt-get", "update", "-q"], log, env=env)
+    # policy-rc.d keeps Debian from starting its own copies of the servers on install.
+    policy = Path("/usr/sbin/policy-rc.d")
+    created = not policy.exists()
+    if created:
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], log, env=env)
+    finally:
+        if created:
+            policy.unlink()
+    return f"installed {' '.join(missing)}"
+
+
+def app_venv(cfg: Config) -> str:
+    venv = cfg.venvs / "app"
+
+    def build() -> None:
+        if not (venv / "bin" / "python").exists():
+            run([cfg.python, "-m", "venv", venv], cfg.logs / "install-app.log")
+        run([venv / "bin" / "pip", "install", "-q", "-e", f"{ROOT}[dev]"], cfg.logs / "install-app.log")
+
+    ran = _once(cfg, "app-venv", [ROOT / "pyproject.toml"], venv / "bin" / "python", build)
+    return "installed" if ran else "up to date"
+
+
+def sam_venv(cfg: Config) -> str:
+    """SAM CLI builds and deploys the template, here and on AWS; its pins live in their own venv."""
+    venv = cfg.venvs / "sam"
+    requirements = ROOT / "local" / "sam-requirements.txt"
+
+    def build() -> None:
+        if not (venv / "bin" / "python").exists():
+            run([cfg.python, "-m", "venv", venv], cfg.logs / "install-sam.log")
+        run([venv / "bin" / "pip", "install", "-q", "-r", requirements], cfg.logs / "install-sam.log")
+
+    return "installed" if _once(cfg, "sam-venv", [requirements], venv / "bin" / "sam", build) else "up to date"
+
+
+def localstack_venv(cfg: Config) -> str:
+    inputs = [ROOT / "local" / "localstack", ROOT / "local" / "lambda_executor"]
+    script = ROOT / "local" / "localstack" / "install.sh"
+
+    def build() -> None:
+        run(["bash", script, cfg.venvs / "localstack"], cfg.logs / "install-localstack.log")
+
+    ran = _once(cfg, "localstack-venv", inputs, cfg.venvs / "localstack" / "bin" / "python", build)
+    return "installed" if ran else "up to date"
+
+
+def elasticsearch_jars(cfg: Config) -> str:
+    lib = es_lib(cfg)
+
+    def build() -> None:
+        shutil.rmtree(lib, ignore_errors=True)
+        run(["mvn", "-q", "-B", "-f", ES_DIR / "pom.xml", "-DskipTests", "package",
+             "dependency:copy-dependencies", f"-DoutputDirectory={lib}"], cfg.logs / "install-elasticsearch.log")
+        for jar in (ES_DIR / "target").glob("*.jar"):
+            shutil.copy(jar, lib)
+
+    inputs = [ES_DIR / "pom.xml", ES_DIR / "src"]
+    return "built" if _once(cfg, "elasticsearch-jars", inputs, lib, build) else "up to date"
+
+
+STEPS = [("system packages", system_packages), ("app venv", app_venv), ("sam venv", sam_venv),
+         ("localstack venv", localstack_venv), ("elasticsearch jars", elasticsearch_jars)]

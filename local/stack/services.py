@@ -1,0 +1,168 @@
+"""The long-running services of the local stack: how each starts, and how we know it is up."""
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import probes
+from .config import ROOT, Config
+from .proc import Process, StackError, run, wait_for
+
+MYSQL_DATABASE = "chat"
+MYSQL_USER = "chat"
+MYSQL_PASSWORD = "chat"
+
+
+@dataclass
+class Service:
+    name: str
+    marker: str  # a word of the command line, so a reused pid is never taken for ours
+    argv: Callable[[Config], list]
+    healthy: Callable[[Config], bool]
+    env: Callable[[Config], Optional[dict]] = lambda cfg: None
+    prepare: Callable[[Config], None] = lambda cfg: None
+    after_start: Callable[[Config], None] = lambda cfg: None
+    start_timeout: float = 60.0
+
+    def process(self, cfg: Config) -> Process:
+        return Process(self.name, cfg.run, cfg.logs, self.marker)
+
+    def url(self, cfg: Config) -> str:
+        return {
+            "mariadb": f"mysql://{MYSQL_USER}:{MYSQL_PASSWORD}@127.0.0.1:{cfg.mysql_port}/{MYSQL_DATABASE}",
+            "redis": f"redis://127.0.0.1:{cfg.redis_port}/0",
+            "elasticsearch": f"http://127.0.0.1:{cfg.es_port}",
+            "localstack": cfg.endpoint,
+        }[self.name]
+
+    def up(self, cfg: Config) -> str:
+        """Starts the service unless it already runs; returns 'running' or 'started'."""
+        proc = self.process(cfg)
+        if proc.pid() is not None and self.healthy(cfg):
+            return "running"
+        if proc.pid() is None and self._port_taken(cfg):
+            raise StackError(f"{self.name}: port in use by a process we did not start; "
+                             f"free it or set another port (see README)")
+        self.prepare(cfg)
+        if proc.pid() is None:
+            proc.start(self.argv(cfg), env=self.env(cfg), cwd=ROOT)
+        if not wait_for(lambda: proc.pid() is not None and self.healthy(cfg), self.start_timeout):
+            state = "exited" if proc.pid() is None else f"not healthy after {self.start_timeout:.0f} s"
+            raise StackError(f"{self.name} {state}; last lines of {proc.log}:\n{proc.tail()}")
+        self.after_start(cfg)
+        return "started"
+
+    def _port_taken(self, cfg: Config) -> bool:
+        port = {"mariadb": cfg.mysql_port, "redis": cfg.redis_port,
+                "elasticsearch": cfg.es_port, "localstack": cfg.localstack_port}[self.name]
+        return probes.port_open(port)
+
+
+# --- MariaDB ---------------------------------------------------------------------------------
+
+def _mysql_dir(cfg: Config) -> Path:
+    return cfg.data / "mariadb"
+
+
+def _mysql_socket(cfg: Config) -> Path:
+    return cfg.run / "mariadb.sock"
+
+
+def _mysql_prepare(cfg: Config) -> None:
+    datadir = _mysql_dir(cfg)
+    if (datadir / "mysql").is_dir():
+        return
+    datadir.mkdir(parents=True, exist_ok=True)
+    run(["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--user=root",
+         "--auth-root-authentication-method=normal", "--skip-test-db"], cfg.logs / "mariadb-install.log")
+
+
+def _mysql_argv(cfg: Config) -> list:
+    return ["mariadbd", "--no-defaults", f"--datadir={_mysql_dir(cfg)}", f"--port={cfg.mysql_port}",
+            "--bind-address=127.0.0.1", f"--socket={_mysql_socket(cfg)}", "--user=root",
+            f"--pid-file={cfg.run / 'mariadbd.pid'}", "--skip-name-resolve",
+            "--innodb-buffer-pool-size=256M", "--max-connections=500",
+            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"]
+
+
+def _mysql_root(cfg: Config, sql: str) -> str:
+    out = subprocess.run(["mariadb", "--no-defaults", "-uroot", f"--socket={_mysql_socket(cfg)}",
+                          "-N", "-e", sql], capture_output=True, text=True, timeout=10)
+    if out.returncode != 0:
+        raise StackError(f"mariadb: {out.stderr.strip()}")
+    return out.stdout
+
+
+def _mysql_healthy(cfg: Config) -> bool:
+    return _mysql_socket(cfg).exists() and _mysql_root(cfg, "SELECT 1").strip() == "1"
+
+
+def _mysql_bootstrap(cfg: Config) -> None:
+    _mysql_root(cfg, f"CREATE DATABASE IF NOT EXISTS {MYSQL_DATABASE};"
+                     f"CREATE USER IF NOT EXISTS '{MYSQL_USER}'@'%' IDENTIFIED BY '{MYSQL_PASSWORD}';"
+                     f"GRANT ALL ON {MYSQL_DATABASE}.* TO '{MYSQL_USER}'@'%';")
+
+
+MARIADB = Service("mariadb", "mariadbd", _mysql_argv, _mysql_healthy,
+                  prepare=_mysql_prepare, after_start=_mysql_bootstrap)
+
+# --- Redis -----------------------------------------------------------------------------------
+# No persistence on purpose: Redis is a cache here, and a restart that empties it is a case
+# the product must survive (see docs/architecture.md).
+
+REDIS = Service(
+    "redis", "redis-server",
+    lambda cfg: ["redis-server", "--bind", "127.0.0.1", "--port", str(cfg.redis_port),
+                 "--dir", str(cfg.data), "--save", "", "--appendonly", "no", "--daemonize", "no"],
+    lambda cfg: probes.redis_ping(cfg.redis_port),
+)
+
+# --- Elasticsearch ---------------------------------------------------------------------------
+
+ES_DIR = ROOT / "local" / "elasticsearch"
+
+
+def es_lib(cfg: Config) -> Path:
+    return cfg.state / "elasticsearch" / "lib"
+
+
+def _es_argv(cfg: Config) -> list:
+    # local/elasticsearch/README.md: a real ES 8 node assembled from Maven Central's jars.
+    return ["java", f"-Xms{cfg.es_heap}", f"-Xmx{cfg.es_heap}", "-cp", f"{es_lib(cfg)}/*",
+            "local.chat.es.EsNode", "--home", str(cfg.data / "elasticsearch"),
+            "--http-port", str(cfg.es_port), "--transport-port", str(cfg.es_transport_port)]
+
+
+def _es_healthy(cfg: Config) -> bool:
+    status, headers, _ = probes.http_get(f"http://127.0.0.1:{cfg.es_port}/_cluster/health")
+    return status == 200 and headers.get("X-elastic-product", headers.get("X-Elastic-Product")) == "Elasticsearch"
+
+
+ELASTICSEARCH = Service("elasticsearch", "local.chat.es.EsNode", _es_argv, _es_healthy, start_timeout=120)
+
+# --- LocalStack ------------------------------------------------------------------------------
+
+
+def _localstack_env(cfg: Config) -> dict:
+    state = cfg.state / "localstack"
+    lines = subprocess.run(["bash", str(ROOT / "local" / "localstack" / "env.sh"), str(state),
+                            str(cfg.localstack_port)], capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ)
+    env.update(line.split("=", 1) for line in lines.splitlines() if "=" in line)
+    return env
+
+
+def _localstack_healthy(cfg: Config) -> bool:
+    status, _, body = probes.http_get(f"{cfg.endpoint}/_localstack/health")
+    return status == 200 and json.loads(body).get("services", {}).get("lambda") in ("available", "running")
+
+
+LOCALSTACK = Service(
+    "localstack", "localstack.runtime.main",
+    lambda cfg: [cfg.venvs / "localstack" / "bin" / "python", "-m", "localstack.runtime.main"],
+    _localstack_healthy, env=_localstack_env, start_timeout=90,
+)
+
+ALL = [MARIADB, REDIS, ELASTICSEARCH, LOCALSTACK]
