@@ -71,7 +71,8 @@ def deploy(cfg: Config) -> str:
         _delete_stack(cfg)
     if not _bucket_exists(cfg):
         _aws(cfg, "s3api", "create-bucket", "--bucket", BUCKET)
-    overrides = [f"{k}={v}" for k, v in local_parameters(cfg).items()]
+    # sam splits overrides on spaces unless the value is quoted.
+    overrides = [f'{k}="{v}"' for k, v in local_parameters(cfg).items()]
     try:
         run(["timeout", "300", sam, "deploy", "--template-file", build_dir / "template.yaml",
              "--stack-name", STACK, "--s3-bucket", BUCKET, "--region", REGION,

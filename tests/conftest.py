@@ -1,0 +1,24 @@
+"""Where the running stack is: `make up` writes its outputs under the state dir."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = Path(os.environ.get("CHAT_STATE_DIR", ROOT / ".local"))
+
+# Clients made by tests and by in-process handlers talk to LocalStack, never to AWS.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{os.environ.get('LOCALSTACK_PORT', '4566')}")
+
+
+@pytest.fixture(scope="session")
+def stack_outputs() -> dict:
+    path = STATE / "stack-outputs.json"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make up` first")
+    return json.loads(path.read_text())

@@ -1,0 +1,92 @@
+import json
+
+import pytest
+
+from chalicelib import http
+from chalicelib.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
+from chalicelib.models import Chat
+
+
+@pytest.mark.parametrize("raw, error", [
+    (None, BadRequest),
+    (b"", BadRequest),
+    (b"{", BadRequest),
+    (b"[1, 2]", BadRequest),
+    (b'"text"', BadRequest),
+    (b"\xff\xfe{}", BadRequest),
+    (b"{" + b" " * http.MAX_REQUEST_BYTES + b"}", PayloadTooLarge),
+])
+def test_request_body_must_be_a_json_object(raw, error):
+    with pytest.raises(error):
+        http.json_object(raw)
+
+
+def test_a_json_object_is_returned_as_a_dict():
+    assert http.json_object(b'{"name": "x"}') == {"name": "x"}
+
+
+@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "   "}, {"name": 5}, {"name": None},
+                                  {"name": "a\x00b"}, {"name": "x" * 256}])
+def test_names_must_be_present_non_blank_text(body):
+    with pytest.raises(BadRequest):
+        http.name_field(body)
+
+
+def test_message_body_over_the_limit_is_too_large():
+    assert http.body_field({"body": "é" * 5}, max_bytes=10) == "é" * 5
+    with pytest.raises(PayloadTooLarge):
+        http.body_field({"body": "é" * 6}, max_bytes=10)
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "1.5", "abc", "", "2147483648", "99999999999999999999",
+                                 "١"])
+def test_numbers_must_be_positive_32_bit_integers(raw):
+    with pytest.raises(BadRequest):
+        http.number(raw, "chat number")
+
+
+def test_numbers_are_read_from_percent_encoded_path_segments():
+    assert http.number("%31%32", "chat number") == 12
+
+
+@pytest.mark.parametrize("raw", ["", "a" * 65, "abc%20def", "a.b", "x'--"])
+def test_tokens_that_cannot_exist_are_unknown(raw):
+    with pytest.raises(NotFound):
+        http.token(raw)
+
+
+def test_paging_defaults_and_bounds():
+    assert http.page(None) == (0, 50)
+    assert http.page({"after": "10", "limit": "100"}) == (10, 100)
+    for bad in ({"limit": "0"}, {"limit": "101"}, {"after": "-1"}, {"limit": "x"}):
+        with pytest.raises(BadRequest):
+            http.page(bad)
+
+
+def test_a_full_page_links_to_the_next_one():
+    response = http.page_response([Chat(n, 0) for n in (1, 2, 3)], limit=2)
+    assert json.loads(response.body) == [{"number": 1, "messages_count": 0},
+                                         {"number": 2, "messages_count": 0}]
+    assert response.headers["Link"] == '<?after=2&limit=2>; rel="next"'
+
+
+def test_the_last_page_has_no_link():
+    response = http.page_response([Chat(1, 0)], limit=2)
+    assert "Link" not in response.headers
+
+
+def test_errors_answer_with_message_code_and_status():
+    response = http.error_response(Unavailable("down", retry_after=7))
+    assert response.status_code == 503
+    assert json.loads(response.body) == {"message": "down", "code": "unavailable"}
+    assert response.headers["Retry-After"] == "7"
+
+
+def test_unexpected_errors_become_a_bare_500():
+    @http.answers_errors
+    def broken():
+        raise RuntimeError("SELECT secret FROM internals")
+
+    response = broken()
+    assert response.status_code == 500
+    assert "SELECT" not in response.body and "Traceback" not in response.body
