@@ -1,0 +1,110 @@
+"""Integration fixtures: the Chalice handlers in-process, against real MariaDB, Redis, ES and SQS.
+
+Each session gets its own queue, search index and Redis database, so these tests never touch
+the deployed stack's data (MySQL rows are kept apart by each test's own application).
+"""
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from chalice.test import Client
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+sys.path.insert(0, str(FUNCTIONS))
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="session")
+def sqs():
+    return boto3.client("sqs")
+
+
+@pytest.fixture(scope="session")
+def queue_url(sqs):
+    url = sqs.create_queue(QueueName=f"it-creations-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    yield url
+    sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture(scope="session")
+def chat_app(queue_url):
+    index = f"messages-it-{uuid.uuid4().hex[:8]}"
+    os.environ.update(CREATIONS_QUEUE_URL=queue_url, MESSAGES_INDEX=index,
+                      REDIS_URL="redis://127.0.0.1:6379/1")
+    from chalicelib import migrate, settings, wiring
+    settings.get.cache_clear()
+    wiring.deps.cache_clear()
+    import app
+    migrate.migrate(wiring.deps())
+    yield app
+    wiring.deps().search._es.indices.delete(index=index, ignore_unavailable=True)
+
+
+@pytest.fixture(scope="session")
+def deps(chat_app):
+    from chalicelib import wiring
+    return wiring.deps()
+
+
+@pytest.fixture
+def client(chat_app):
+    with Client(chat_app.app) as c:
+        yield c
+
+
+class Writer:
+    """Plays the SQS event source: takes what is queued and hands it to the writer in batches."""
+
+    def __init__(self, client, sqs, queue_url, deps):
+        self.client, self.sqs, self.queue_url, self.deps = client, sqs, queue_url, deps
+
+    def receive(self, limit: int = 10) -> list:
+        out = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=min(limit, 10),
+                                       WaitTimeSeconds=0, VisibilityTimeout=30)
+        return out.get("Messages", [])
+
+    def deliver(self, messages: list) -> list:
+        """Invokes the writer with `messages` as one batch; deletes what it took; returns failures."""
+        event = {"Records": [_record(m) for m in messages]}
+        response = self.client.lambda_.invoke("handle_creations", event).payload
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for m in done:
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        return sorted(failed)
+
+    def drain(self) -> None:
+        """Delivers everything queued; fails if any record is refused."""
+        for _ in range(1000):
+            batch = self.receive()
+            if not batch:
+                break
+            assert self.deliver(batch) == []
+        self.deps.search._es.indices.refresh(index=self.deps.search._index)
+
+
+def _record(message: dict) -> dict:
+    return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"], "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {}, "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:it", "awsRegion": "us-east-1"}
+
+
+@pytest.fixture
+def writer(client, sqs, queue_url, deps):
+    w = Writer(client, sqs, queue_url, deps)
+    w.drain()  # start from an empty queue
+    return w
+
+
+@pytest.fixture
+def application(client) -> dict:
+    response = client.http.post("/applications", headers=JSON,
+                                body=json.dumps({"name": f"it-{uuid.uuid4().hex[:8]}"}))
+    assert response.status_code == 201, response.body
+    return json.loads(response.body)
