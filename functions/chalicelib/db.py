@@ -7,8 +7,8 @@ from typing import Callable, Iterator, Optional
 import pymysql
 
 from . import schema
-from .errors import InvalidEvent, Unavailable
-from .models import Application, Chat, Message, NewChat, NewMessage
+from .errors import Refused, Unavailable
+from .models import Application, Chat, Message, NewMessage
 
 _DEADLOCK, _LOCK_WAIT_TIMEOUT = 1213, 1205
 
@@ -83,7 +83,7 @@ class Database:
                 raise _Retryable(str(exc)) from exc
             raise Unavailable("the database is unavailable") from exc
         except (pymysql.err.IntegrityError, pymysql.err.DataError) as exc:
-            raise InvalidEvent(f"rejected by the database: {exc.args[-1]}") from exc
+            raise Refused("the database refused the data") from exc
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[pymysql.cursors.Cursor]:

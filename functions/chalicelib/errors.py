@@ -26,7 +26,7 @@ class PayloadTooLarge(ChatError):
 
 
 class Unavailable(ChatError):
-    """A backing service is down or recovering; the request changed nothing and may be retried."""
+    """A backing service is down or recovering; retrying the same request is safe."""
     status = 503
     code = "unavailable"
 
@@ -35,6 +35,11 @@ class Unavailable(ChatError):
         self.retry_after = retry_after
 
 
-class InvalidEvent(ChatError):
-    """A queued creation event that can never be persisted (malformed, or its parent is gone)."""
-    code = "invalid_event"
+class Refused(ChatError):
+    """The database refused the data for good (a constraint or a size); retrying cannot help."""
+    status = 422
+    code = "refused"
+
+
+class InvalidEvent(Refused):
+    """A queued event that can never be persisted: malformed, or its parent is gone."""

@@ -18,6 +18,11 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
+def created(body: dict, location: str) -> Response:
+    """201 with a Location relative to the collection posted to (stage prefixes stay out of it)."""
+    return json_response(body, 201, {"Location": location})
+
+
 def json_response(body, status: int = 200, headers: Optional[dict] = None) -> Response:
     return Response(body=json.dumps(body, ensure_ascii=False), status_code=status,
                     headers={"Content-Type": "application/json", **(headers or {})})
@@ -100,10 +105,11 @@ def number(raw: str, what: str) -> int:
 
 def page(params: Optional[dict]) -> tuple:
     """`?after=` and `?limit=` as (after, limit)."""
-    params = params or {}
-    after = _bounded(params.get("after", "0"), "after", 0, MAX_NUMBER)
-    limit = _bounded(params.get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
-    return after, limit
+    return _bounded((params or {}).get("after", "0"), "after", 0, MAX_NUMBER), limit(params)
+
+
+def limit(params: Optional[dict]) -> int:
+    return _bounded((params or {}).get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
 
 
 def search_query(params: Optional[dict]) -> str:

@@ -21,7 +21,8 @@ INDEX_BODY = {
         "analysis": {
             "tokenizer": {"trigram": {"type": "ngram", "min_gram": 3, "max_gram": 3,
                                       "token_chars": ["letter", "digit"]}},
-            "analyzer": {"trigram": {"type": "custom", "tokenizer": "trigram", "filter": ["lowercase", "asciifolding"]}},
+            "analyzer": {"trigram": {"type": "custom", "tokenizer": "trigram",
+                                     "filter": ["lowercase", "asciifolding"]}},
         },
     },
     "mappings": {
@@ -101,7 +102,7 @@ class Search:
         try:
             result = self._es.search(index=self._index, query=query, size=limit,
                                      sort=["_score", {"number": "asc"}],
-                                     highlight={"fields": {"body": {}}}, track_total_hits=False)
+                                     highlight={"encoder": "html", "fields": {"body": {}}}, track_total_hits=False)
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
         return [Message(hit["_source"]["number"], hit["_source"]["body"],

@@ -7,7 +7,7 @@ from typing import Optional
 from . import events
 from .db import Database
 from .errors import NotFound, Unavailable
-from .models import Application, Chat, Message
+from .models import Application, Chat, Message, NewMessage
 from .numbers import Numbers
 from .queue import Queue
 from .search import Search
@@ -100,8 +100,20 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str) -> int:
     app_id = _existing_chat(deps, token, chat_number)
     number = _reserve(deps, lambda: deps.numbers.reserve_message_number(
         app_id, chat_number, body, seed=lambda: deps.db.max_message_number(app_id, chat_number)))
-    deps.queue.send(events.message_created(app_id, chat_number, number, body))
+    try:
+        deps.queue.send(events.message_created(app_id, chat_number, number, body))
+    except Unavailable:
+        # The client hears 503: its number becomes a gap, and the body must not be readable.
+        _forget_quietly(deps, NewMessage(app_id, chat_number, number, body))
+        raise
     return number
+
+
+def _forget_quietly(deps: Deps, message: NewMessage) -> None:
+    try:
+        deps.numbers.forget_pending([message])
+    except Unavailable:
+        pass  # it expires on its own
 
 
 def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list:

@@ -48,7 +48,8 @@ def from_env(env: Optional[dict] = None) -> Settings:
         elasticsearch_url=env.get("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
         messages_index=env.get("MESSAGES_INDEX", "messages"),
         queue_url=env.get("CREATIONS_QUEUE_URL") or None,
-        max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, high=1_000_000),
+        # messages.body is a TEXT column: 65,535 bytes at the most.
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 65535, high=65535),
         api_timeout_seconds=_int(env, "API_TIMEOUT_SECONDS", 10, high=900),
     )
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from . import events
-from .errors import InvalidEvent, Unavailable
+from .errors import InvalidEvent, Refused, Unavailable
 from .events import MessageEdited
 from .models import NewChat, NewMessage
 from .service import Deps
@@ -62,16 +62,16 @@ def _write_rows(deps: Deps, creations: dict) -> dict:
         return {}
     except Unavailable as exc:
         return {rid: exc.message for rid in creations}
-    except InvalidEvent:
+    except Refused:
         pass
     # Some row is refused (its application is gone, say): find it, write the rest.
     failed = {}
     for rid, event in creations.items():
         try:
             _persist(deps, [event])
-        except (InvalidEvent, Unavailable) as exc:
+        except (Refused, Unavailable) as exc:
             failed[rid] = exc.message
-            log.error("event refused", record_id=rid, reason=exc.message)
+            log.error("event refused", record_id=rid, reason=exc.message, cause=repr(exc.__cause__))
     return failed
 
 

@@ -70,6 +70,8 @@ def main() -> int:
     sub.add_parser("up", help="install what is missing, start every service, deploy the template")
     sub.add_parser("services", help="like up, without the deploy")
     sub.add_parser("deploy", help="build and deploy infra/template.yaml into the running LocalStack")
+    sub.add_parser("venv", help="install the app's Python environment only")
+    sub.add_parser("counts", help="run the counter now (it also runs on its schedule)")
     sub.add_parser("down", help="stop every service this stack started")
     sub.add_parser("status", help="say what runs, where, and where its log is")
     sub.add_parser("logs", help="the last lines of one service's log").add_argument("service")
@@ -82,6 +84,10 @@ def main() -> int:
             up(cfg, with_deploy=False)
         elif args.command == "deploy":
             _stage(1, 1, "deploy infra/template.yaml", lambda: deploy.deploy(cfg))
+        elif args.command == "venv":
+            _stage(1, 1, "app venv", lambda: install.app_venv(cfg))
+        elif args.command == "counts":
+            print(deploy.invoke(cfg, "CounterFunctionName"))
         elif args.command == "down":
             down(cfg)
         elif args.command == "status":

@@ -129,9 +129,7 @@ def test_counts_match_the_rows_after_the_counter_runs(client, application, write
     for body in ("a1", "a2", "a3"):
         post(client, f"/applications/{token}/chats/1/messages", {"body": body})
     writer.drain()
-    schedule = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
-                                               detail={}, resources=[])
-    client.lambda_.invoke("refresh_counts", schedule)
+    client.lambda_.invoke("refresh_counts", {})
     assert get(client, f"/applications/{token}")[1]["chats_count"] == 2
     assert get(client, f"/applications/{token}/chats")[1] == [{"number": 1, "messages_count": 3},
                                                               {"number": 2, "messages_count": 0}]

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The deploy service of docker-compose.yml: local/stack/deploy.py's steps, against the LocalStack
+# in AWS_ENDPOINT_URL. Arguments: the template's parameter overrides. The repo is at /src.
+set -euo pipefail
+
+STACK=chat
+BUCKET=chat-artifacts
+HOST_ENDPOINT=http://127.0.0.1:4566 # LocalStack as the host, and so the tests, reach it
+
+stack_gone() {
+    local status
+    status=$(aws cloudformation describe-stacks --stack-name "$STACK" \
+        --query 'Stacks[0].StackStatus' --output text 2>/dev/null) || return 0
+    [ "$status" = DELETE_COMPLETE ]
+}
+
+sam build --template-file /src/infra/template.yaml --build-dir /tmp/build
+
+# LocalStack cannot update an API stage whose routes changed: replace the stack, never update it.
+if ! stack_gone; then
+    aws cloudformation delete-stack --stack-name "$STACK"
+    for _ in $(seq 120); do stack_gone && break; sleep 1; done
+    stack_gone || { echo "stack $STACK not deleted within 120 s" >&2; exit 1; }
+fi
+aws s3api head-bucket --bucket "$BUCKET" 2>/dev/null || aws s3api create-bucket --bucket "$BUCKET" >/dev/null
+
+# Bounded: `sam deploy` would wait forever on a stack stuck in ROLLBACK_COMPLETE.
+timeout 300 sam deploy --template-file /tmp/build/template.yaml --stack-name "$STACK" \
+    --s3-bucket "$BUCKET" --region "$AWS_REGION" --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+    --no-confirm-changeset --no-fail-on-empty-changeset --parameter-overrides "$@"
+
+# The same keys as local/stack/deploy.py's write_outputs, with the addresses the host sees.
+aws cloudformation describe-stacks --stack-name "$STACK" --output json >/tmp/stack.json
+python3 - "$STACK" "$AWS_REGION" "$HOST_ENDPOINT" >/out/stack-outputs.json.tmp <<'PY'
+import json, sys
+stack, region, endpoint = sys.argv[1:]
+with open("/tmp/stack.json") as f:
+    described = json.load(f)["Stacks"][0]
+outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+outputs["ApiUrl"] = f"{endpoint}/_aws/execute-api/{outputs['ApiId']}/Prod"
+outputs.update(StackName=stack, Region=region, Endpoint=endpoint)
+print(json.dumps(outputs, indent=2))
+PY
+mv /out/stack-outputs.json.tmp /out/stack-outputs.json
+echo "API: $(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["ApiUrl"])')"

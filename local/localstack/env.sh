@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Print the environment for `python -m localstack.runtime.main`, one KEY=VALUE per line.
+# Usage: local/localstack/env.sh STATE_DIR PORT   (creates STATE_DIR's tmp/ and cache/)
+set -euo pipefail
+
+STATE_DIR=${1:?usage: env.sh STATE_DIR PORT}
+PORT=${2:?usage: env.sh STATE_DIR PORT}
+# TMPDIR must exist, or Python silently falls back to /tmp.
+mkdir -p "$STATE_DIR/tmp" "$STATE_DIR/cache"
+STATE_DIR=$(cd "$STATE_DIR" && pwd)
+
+# OVERRIDE_IN_DOCKER=0: this machine has /.dockerenv, and LocalStack would then ignore
+#   FILESYSTEM_ROOT and share /var/lib/localstack with every other instance.
+# FILESYSTEM_ROOT: LocalStack's files (else inside its own package dir, or /var/lib/localstack).
+# XDG_CACHE_HOME: plux's entry-point cache.  TMPDIR: where Lambda code is unzipped.
+# DNS_ADDRESS=0: no DNS server on port 53.  SKIP_SSL_CERT_DOWNLOAD, DISABLE_EVENTS: we are offline.
+# GATEWAY_SERVER=hypercorn: the default (twisted) server ignores GATEWAY_LISTEN's host and would
+#   listen on every interface; hypercorn binds 127.0.0.1 only. Functions run as host processes.
+# LAMBDA_LIMITS_*: every environment is a process of 20-45 MB; cap them well below the 1000 default.
+cat <<LINES
+GATEWAY_LISTEN=127.0.0.1:$PORT
+GATEWAY_SERVER=hypercorn
+LOCALSTACK_HOST=127.0.0.1:$PORT
+SQS_ENDPOINT_STRATEGY=path
+OVERRIDE_IN_DOCKER=0
+FILESYSTEM_ROOT=$STATE_DIR/filesystem
+XDG_CACHE_HOME=$STATE_DIR/cache
+TMPDIR=$STATE_DIR/tmp
+DNS_ADDRESS=0
+SKIP_SSL_CERT_DOWNLOAD=1
+DISABLE_EVENTS=1
+LAMBDA_RUNTIME_EXECUTOR=host-process
+LAMBDA_LIMITS_CONCURRENT_EXECUTIONS=100
+LAMBDA_LIMITS_MINIMUM_UNRESERVED_CONCURRENCY=10
+LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=1
+LINES
+if [ -n "${LAMBDA_HOST_PYTHON:-}" ]; then
+    echo "LAMBDA_HOST_PYTHON=$LAMBDA_HOST_PYTHON"
+fi

@@ -1,0 +1,89 @@
+"""docker-compose.yml must stay equivalent to `make up`: same pins, ports and template parameters."""
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+from cfnlint.decode import cfn_yaml
+
+from local.stack import config
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+DEPLOY = SERVICES["deploy"]
+LONG_RUNNING = [name for name in SERVICES if name != "deploy"]
+DOCKERFILE = ROOT / "local" / "compose" / "Dockerfile"
+
+
+def _tag(image: str) -> str:
+    name, _, tag = image.rpartition(":")
+    assert name and "/" not in tag, f"{image} has no tag"
+    return tag
+
+
+def _overrides() -> dict:
+    return dict(arg.split("=", 1) for arg in DEPLOY["command"])
+
+
+def test_every_image_is_pinned_to_an_exact_version():
+    images = [svc["image"] for svc in SERVICES.values() if "image" in svc]
+    images += re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
+    assert len(images) == len(LONG_RUNNING) + 1
+    for image in images:
+        assert re.fullmatch(r"\d+\.\d+\.\d+(-[a-z0-9.-]+)?", _tag(image)), f"{image} is not pinned to x.y.z"
+
+
+def test_localstack_is_the_version_local_localstack_installs():
+    pinned = re.search(r"localstack-core\[runtime\]==([\d.]+)", (ROOT / "local/localstack/install.sh").read_text())
+    assert _tag(SERVICES["localstack"]["image"]) == pinned.group(1) == "4.13.1"
+
+
+def test_elasticsearch_is_the_version_of_the_local_node():
+    pom = ET.parse(ROOT / "local" / "elasticsearch" / "pom.xml")
+    version = pom.find("{http://maven.apache.org/POM/4.0.0}properties/"
+                       "{http://maven.apache.org/POM/4.0.0}elasticsearch.version").text
+    assert _tag(SERVICES["elasticsearch"]["image"]) == version
+
+
+def test_the_deployer_installs_the_pins_of_the_local_stack():
+    dockerfile = DOCKERFILE.read_text()
+    assert "-r /tmp/sam-requirements.txt" in dockerfile
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    awscli = re.search(r'"(awscli==[\d.]+)"', pyproject).group(1)
+    assert re.search(rf"\b{re.escape(awscli)}\b", dockerfile), f"the Dockerfile does not install {awscli}"
+
+
+def test_ports_are_the_local_stack_defaults_on_loopback_only(monkeypatch):
+    for name in ("MYSQL_PORT", "REDIS_PORT", "ES_PORT", "LOCALSTACK_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = config.load()
+    expected = {"mysql": cfg.mysql_port, "redis": cfg.redis_port,
+                "elasticsearch": cfg.es_port, "localstack": cfg.localstack_port}
+    published = {name: svc["ports"] for name, svc in SERVICES.items() if "ports" in svc}
+    assert published == {name: [f"127.0.0.1:{port}:{port}"] for name, port in expected.items()}
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_every_long_running_service_has_a_healthcheck(name):
+    assert SERVICES[name]["healthcheck"]["test"]
+
+
+def test_deploy_waits_for_every_other_service_to_be_healthy():
+    assert DEPLOY["depends_on"] == {name: {"condition": "service_healthy"} for name in LONG_RUNNING}
+
+
+def test_lambda_containers_join_the_compose_network():
+    assert SERVICES["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"] == COMPOSE["networks"]["default"]["name"]
+
+
+def test_deploy_overrides_only_parameters_of_the_template():
+    parameters = cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))["Parameters"]
+    assert _overrides() and set(_overrides()) <= set(parameters)
+
+
+def test_override_values_with_spaces_are_quoted():
+    # SAM cuts `CountsSchedule=rate(1 minute)` to `rate(1` unless the value is quoted.
+    for name, value in _overrides().items():
+        assert " " not in value or re.fullmatch(r'"[^"]*"', value), f"{name}={value} needs quotes"
