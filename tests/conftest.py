@@ -14,6 +14,9 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
 os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{os.environ.get('LOCALSTACK_PORT', '4566')}")
+# The same variables move `make up`'s services; the handlers under test read these.
+REDIS_PORT = os.environ.get("REDIS_PORT", "6379")
+os.environ.setdefault("ELASTICSEARCH_URL", f"http://127.0.0.1:{os.environ.get('ES_PORT', '9200')}")
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,9 @@ def _env(cfg: Config) -> dict:
 
 def local_parameters(cfg: Config) -> dict:
     """Template parameters for the local stack; AWS deploys take theirs from samconfig."""
-    return {"CountsSchedule": "rate(1 minute)"}
+    return {"CountsSchedule": "rate(1 minute)", "MysqlPort": str(cfg.mysql_port),
+            "RedisUrl": f"redis://127.0.0.1:{cfg.redis_port}/0",
+            "ElasticsearchUrl": f"http://127.0.0.1:{cfg.es_port}"}
 
 
 def _aws(cfg: Config, *args: str) -> str:

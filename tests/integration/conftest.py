@@ -13,7 +13,10 @@ import boto3
 import pytest
 from chalice.test import Client
 
+from tests.conftest import REDIS_PORT
+
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/1"  # a database of its own
 sys.path.insert(0, str(FUNCTIONS))
 
 JSON = {"content-type": "application/json"}
@@ -35,7 +38,7 @@ def queue_url(sqs):
 def chat_app(queue_url):
     index = f"messages-it-{uuid.uuid4().hex[:8]}"
     os.environ.update(CREATIONS_QUEUE_URL=queue_url, MESSAGES_INDEX=index,
-                      REDIS_URL="redis://127.0.0.1:6379/1")
+                      REDIS_URL=REDIS_URL)
     from chalicelib import migrate, settings, wiring
     settings.get.cache_clear()
     wiring.deps.cache_clear()

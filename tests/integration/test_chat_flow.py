@@ -4,7 +4,7 @@ import json
 import redis
 
 from chalicelib import events
-from tests.integration.conftest import JSON
+from tests.integration.conftest import JSON, REDIS_URL
 
 
 def post(client, path, body=None):
@@ -115,7 +115,7 @@ def test_an_edit_of_a_queued_message_survives_the_writer(client, application, wr
 def test_numbers_are_never_reused_after_redis_restarts_empty(client, application, writer):
     token = application["token"]
     assert [post(client, f"/applications/{token}/chats")[1]["number"] for _ in range(2)] == [1, 2]
-    redis.Redis.from_url("redis://127.0.0.1:6379/1").flushdb()  # the cache comes back empty
+    redis.Redis.from_url(REDIS_URL).flushdb()  # the cache comes back empty
     status, body = post(client, f"/applications/{token}/chats")
     assert status == 503 and body["code"] == "unavailable"  # chats 1 and 2 are still queued
     writer.drain()
