@@ -1,8 +1,12 @@
 """Every setting the functions read, from the environment, validated once per process."""
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
+
+# What the template passes for a credential: the ARN of a Secrets Manager secret, never the value.
+_SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
 
 
 class SettingsError(ValueError):
@@ -14,10 +18,19 @@ class Settings:
     mysql_host: str
     mysql_port: int
     mysql_user: str
+    # Used only when mysql_secret_arn is unset: the local stack's password, never AWS's.
     mysql_password: str
     mysql_database: str
+    # A secret holding {"username", "password"} (the form RDS writes); read at (re)connect.
+    mysql_secret_arn: Optional[str]
     redis_url: str
+    # A secret holding the Redis AUTH token as plain text.
+    redis_auth_secret_arn: Optional[str]
     elasticsearch_url: str
+    # A secret holding an Elasticsearch API key (the encoded form Elastic Cloud shows).
+    elasticsearch_api_key_secret_arn: Optional[str]
+    # How long a secret read from Secrets Manager is reused before it is read again.
+    secrets_max_age_seconds: int
     messages_index: str
     queue_url: Optional[str]
     max_body_bytes: int
@@ -35,17 +48,31 @@ def _int(env: dict, name: str, default: int, low: int = 1, high: int = 2**31) ->
     return value
 
 
+def _secret_arn(env: dict, name: str) -> Optional[str]:
+    value = env.get(name, "")
+    if not value:
+        return None
+    if not _SECRET_ARN.fullmatch(value):
+        # Say which variable, not what it holds: it may be a secret pasted in by mistake.
+        raise SettingsError(f"{name} is not a Secrets Manager secret ARN")
+    return value
+
+
 def from_env(env: Optional[dict] = None) -> Settings:
     env = os.environ if env is None else env
-    # Defaults are the services `make up` starts.
+    # Defaults are the services `make up` starts; on AWS the template sets every one.
     return Settings(
         mysql_host=env.get("MYSQL_HOST", "127.0.0.1"),
         mysql_port=_int(env, "MYSQL_PORT", 3306, high=65535),
         mysql_user=env.get("MYSQL_USER", "chat"),
         mysql_password=env.get("MYSQL_PASSWORD", "chat"),
         mysql_database=env.get("MYSQL_DATABASE", "chat"),
+        mysql_secret_arn=_secret_arn(env, "MYSQL_SECRET_ARN"),
         redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        redis_auth_secret_arn=_secret_arn(env, "REDIS_AUTH_SECRET_ARN"),
         elasticsearch_url=env.get("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
+        elasticsearch_api_key_secret_arn=_secret_arn(env, "ELASTICSEARCH_API_KEY_SECRET_ARN"),
+        secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, high=86400),
         messages_index=env.get("MESSAGES_INDEX", "messages"),
         queue_url=env.get("CREATIONS_QUEUE_URL") or None,
         # messages.body is a TEXT column: 65,535 bytes at the most.

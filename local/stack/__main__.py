@@ -13,7 +13,7 @@ def _stage(index: int, total: int, name: str, action) -> str:
     print(f"[{index}/{total}] {name} ...", end=" ", flush=True)
     try:
         result = action()
-    except StackError as exc:
+    except StackError:
         print(f"FAILED after {time.monotonic() - started:.1f} s")
         raise
     print(f"{result} ({time.monotonic() - started:.1f} s)", flush=True)

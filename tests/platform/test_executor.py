@@ -314,7 +314,13 @@ def test_no_environment_outlives_localstack(tmp_path, stop_signal):
             pool.submit(invoke_ignoring_errors, lambda_client, name, {"seconds": 30})
             time.sleep(0.5)
             localstack.send_signal(stop_signal)
-            localstack.wait(timeout=30)
+            try:
+                localstack.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                # LocalStack's own shutdown sometimes hangs on a busy machine; `make down` then
+                # escalates to SIGKILL after 20 s, and so do we: no environment may survive either.
+                localstack.kill()
+                localstack.wait(timeout=10)
         assert wait_until_gone(environments, seconds=3), f"orphans: {alive(environments)}"
 
 

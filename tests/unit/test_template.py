@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from cfnlint.decode import cfn_yaml
 from samtranslator.translator.transform import transform
 from samtranslator.public.translator import ManagedPolicyLoader

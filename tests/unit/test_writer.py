@@ -1,5 +1,4 @@
 """The writer's batch logic, with small in-memory stand-ins for MySQL, Elasticsearch and Redis."""
-import json
 
 from chalicelib import events, writer
 from chalicelib.errors import InvalidEvent, Unavailable
