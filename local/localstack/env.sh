@@ -16,6 +16,8 @@ STATE_DIR=$(cd "$STATE_DIR" && pwd)
 # DNS_ADDRESS=0: no DNS server on port 53.  SKIP_SSL_CERT_DOWNLOAD, DISABLE_EVENTS: we are offline.
 # GATEWAY_SERVER=hypercorn: the default (twisted) server ignores GATEWAY_LISTEN's host and would
 #   listen on every interface; hypercorn binds 127.0.0.1 only. Functions run as host processes.
+# LAMBDA_KEEPALIVE_MS: an idle environment (a 75 MB process) goes after 2 minutes, not 10, so
+#   a burst of concurrent requests does not hold memory long after it.
 # LAMBDA_LIMITS_*: every environment is a process of 20-45 MB; cap them well below the 1000 default.
 cat <<LINES
 GATEWAY_LISTEN=127.0.0.1:$PORT
@@ -30,6 +32,7 @@ DNS_ADDRESS=0
 SKIP_SSL_CERT_DOWNLOAD=1
 DISABLE_EVENTS=1
 LAMBDA_RUNTIME_EXECUTOR=host-process
+LAMBDA_KEEPALIVE_MS=120000
 LAMBDA_LIMITS_CONCURRENT_EXECUTIONS=100
 LAMBDA_LIMITS_MINIMUM_UNRESERVED_CONCURRENCY=10
 LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=1

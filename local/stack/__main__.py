@@ -4,7 +4,7 @@ import json
 import sys
 import time
 
-from . import config, deploy, install, services
+from . import config, deploy, install, measure, services
 from .proc import StackError
 
 
@@ -72,6 +72,7 @@ def main() -> int:
     sub.add_parser("deploy", help="build and deploy infra/template.yaml into the running LocalStack")
     sub.add_parser("venv", help="install the app's Python environment only")
     sub.add_parser("counts", help="run the counter now (it also runs on its schedule)")
+    sub.add_parser("measure", help="memory of the running stack and API latency, as JSON")
     sub.add_parser("down", help="stop every service this stack started")
     sub.add_parser("status", help="say what runs, where, and where its log is")
     sub.add_parser("logs", help="the last lines of one service's log").add_argument("service")
@@ -88,6 +89,8 @@ def main() -> int:
             _stage(1, 1, "app venv", lambda: install.app_venv(cfg))
         elif args.command == "counts":
             print(deploy.invoke(cfg, "CounterFunctionName"))
+        elif args.command == "measure":
+            print(json.dumps({"memory": measure.memory(cfg), "api_latency": measure.latency(cfg)}, indent=2))
         elif args.command == "down":
             down(cfg)
         elif args.command == "status":

@@ -86,7 +86,7 @@ def sam_venv(cfg: Config) -> str:
 
 
 def localstack_venv(cfg: Config) -> str:
-    inputs = [ROOT / "local" / "localstack", ROOT / "local" / "lambda_executor"]
+    inputs = [ROOT / "local" / "localstack" / "install.sh", ROOT / "local" / "lambda_executor"]
     script = ROOT / "local" / "localstack" / "install.sh"
 
     def build() -> None:
