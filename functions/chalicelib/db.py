@@ -51,6 +51,13 @@ REFRESH_CHATS_COUNT = """
     SET a.chats_count = COALESCE(c.n, 0)
     WHERE a.chats_count <> COALESCE(c.n, 0)"""
 
+# The incremental variants: one correlated COUNT per chat (application) named, via the unique keys.
+RECOUNT_CHATS = ("UPDATE chats c SET c.messages_count = "
+                 "(SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id) "
+                 "WHERE (c.application_id, c.number) IN")
+RECOUNT_APPLICATIONS = ("UPDATE applications a SET a.chats_count = "
+                        "(SELECT COUNT(*) FROM chats c WHERE c.application_id = a.id) WHERE a.id IN")
+
 
 def connector(host: str, port: int, user: str, password: str, database: str) -> Callable:
     def connect() -> pymysql.connections.Connection:
@@ -208,6 +215,21 @@ class Database:
                 time.sleep(0.05 * (attempt + 1))
 
     # -- the counter and the schema ------------------------------------------------------------
+
+    def refresh_chat_counts(self, chats: list) -> int:
+        """Recounts the messages of the given (application_id, number) chats; returns rows changed."""
+        if not chats:
+            return 0
+        placeholders = ", ".join(["(%s, %s)"] * len(chats))
+        with self._cursor() as cur:
+            return cur.execute(f"{RECOUNT_CHATS} ({placeholders})", [v for key in sorted(chats) for v in key])
+
+    def refresh_application_counts(self, applications: list) -> int:
+        if not applications:
+            return 0
+        placeholders = ", ".join(["%s"] * len(applications))
+        with self._cursor() as cur:
+            return cur.execute(f"{RECOUNT_APPLICATIONS} ({placeholders})", sorted(applications))
 
     def refresh_counts(self) -> tuple:
         """Recounts every chat's messages and every application's chats; returns rows changed."""

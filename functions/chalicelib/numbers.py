@@ -14,6 +14,9 @@ import redis
 from .errors import Unavailable
 
 EPOCH_KEY = "chat:epoch"
+CHANGED_CHATS_KEY = "counts:changed-chats"
+CHANGED_APPLICATIONS_KEY = "counts:changed-applications"
+COUNTED_EPOCH_KEY = "counts:epoch"
 PENDING_TTL_SECONDS = 7 * 24 * 3600
 
 # KEYS: epoch, counter[, pending hash]; ARGV: seed or "", [body]. Returns the number, or
@@ -84,10 +87,56 @@ class Numbers:
         return value.decode() if value is not None else None
 
     def forget_pending(self, messages: list) -> None:
-        """Drops the bodies the writer has persisted; they are read from MySQL from now on."""
+        """Drops the bodies of messages the client was never told about."""
+        self.record_persisted([], messages)
+
+    def record_persisted(self, chats: list, messages: list) -> None:
+        """After a write: drops the bodies now in MySQL, and notes whose counts changed."""
         with self._redis.pipeline(transaction=False) as pipe:
             for m in messages:
                 pipe.hdel(_pending_key(m.application_id, m.chat_number), m.number)
+            if messages:
+                pipe.sadd(CHANGED_CHATS_KEY, *{f"{m.application_id}:{m.chat_number}" for m in messages})
+            if chats or messages:
+                pipe.sadd(CHANGED_APPLICATIONS_KEY, *{e.application_id for e in [*chats, *messages]})
+            self._call(pipe.execute)
+
+    # -- what the counter has to recount -------------------------------------------------------
+
+    def pop_changed_chats(self, count: int) -> list:
+        """Up to `count` (application_id, chat_number) keys whose messages changed."""
+        members = self._call(lambda: self._redis.spop(CHANGED_CHATS_KEY, count)) or []
+        return [tuple(int(part) for part in m.decode().split(":")) for m in members]
+
+    def pop_changed_applications(self, count: int) -> list:
+        members = self._call(lambda: self._redis.spop(CHANGED_APPLICATIONS_KEY, count)) or []
+        return [int(m) for m in members]
+
+    def restore_changes(self, chats: list, applications: list) -> None:
+        """Puts popped keys back when their recount failed."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            if chats:
+                pipe.sadd(CHANGED_CHATS_KEY, *{f"{a}:{c}" for a, c in chats})
+            if applications:
+                pipe.sadd(CHANGED_APPLICATIONS_KEY, *applications)
+            self._call(pipe.execute)
+
+    def changes_complete(self) -> bool:
+        """True while the change sets cover every write since the last full recount.
+
+        They live in Redis, so a Redis restart loses them: the epoch the last full recount saw
+        must still be the current one.
+        """
+        epoch, counted = self._call(lambda: self._redis.mget(EPOCH_KEY, COUNTED_EPOCH_KEY))
+        return epoch is not None and epoch == counted
+
+    def start_full_recount(self) -> None:
+        """Empties the change sets and records the epoch a full recount is about to cover."""
+        epoch = self._call(lambda: self._redis.get(EPOCH_KEY))
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY)
+            if epoch is not None:
+                pipe.set(COUNTED_EPOCH_KEY, epoch)
             self._call(pipe.execute)
 
     # -- the epoch -----------------------------------------------------------------------------

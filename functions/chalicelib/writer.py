@@ -43,14 +43,16 @@ def persist_records(deps: Deps, records: list) -> dict:
     creations = {rid: e for rid, e in parsed.items() if isinstance(e, (NewChat, NewMessage))}
     failed.update(_write_rows(deps, creations))
 
+    written_chats = [e for rid, e in creations.items() if rid not in failed and isinstance(e, NewChat)]
     written = [e for rid, e in creations.items() if rid not in failed and isinstance(e, NewMessage)]
     edits = {rid: e for rid, e in parsed.items() if isinstance(e, MessageEdited)}
     failed.update(_index(deps, written, creations, edits))
-    if written:
-        try:
-            deps.numbers.forget_pending(written)
-        except Unavailable:
-            pass  # the pending bodies expire on their own; MySQL is read first anyway
+    try:
+        deps.numbers.record_persisted(written_chats, written)
+    except Unavailable:
+        # Pending bodies expire on their own (MySQL is read first anyway); lost change marks
+        # are covered by the full recount the counter makes after Redis comes back.
+        pass
     return failed
 
 

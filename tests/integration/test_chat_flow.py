@@ -133,3 +133,21 @@ def test_counts_match_the_rows_after_the_counter_runs(client, application, write
     assert get(client, f"/applications/{token}")[1]["chats_count"] == 2
     assert get(client, f"/applications/{token}/chats")[1] == [{"number": 1, "messages_count": 3},
                                                               {"number": 2, "messages_count": 0}]
+
+
+def test_the_counter_recounts_only_what_changed_until_redis_forgets(client, application, writer):
+    token = application["token"]
+    post(client, f"/applications/{token}/chats")
+    post(client, f"/applications/{token}/chats/1/messages", {"body": "one"})
+    writer.drain()
+    client.lambda_.invoke("refresh_counts", {})  # a first run settles everything
+    post(client, f"/applications/{token}/chats/1/messages", {"body": "two"})
+    post(client, f"/applications/{token}/chats")
+    writer.drain()
+    result = client.lambda_.invoke("refresh_counts", {}).payload
+    assert result["mode"] == "incremental"
+    assert get(client, f"/applications/{token}/chats")[1] == [{"number": 1, "messages_count": 2},
+                                                              {"number": 2, "messages_count": 0}]
+    assert get(client, f"/applications/{token}")[1]["chats_count"] == 2
+    redis.Redis.from_url(REDIS_URL).flushdb()  # the change marks are gone with the cache
+    assert client.lambda_.invoke("refresh_counts", {}).payload["mode"] == "full"

@@ -41,10 +41,11 @@ class FakeSearch:
 
 class FakeNumbers:
     def __init__(self):
-        self.forgotten = []
+        self.forgotten, self.changed_chats = [], set()
 
-    def forget_pending(self, messages):
+    def record_persisted(self, chats, messages):
         self.forgotten += messages
+        self.changed_chats |= {m.chat_key for m in messages}
 
 
 def make_deps(db=None, search=None):
@@ -64,6 +65,7 @@ def test_a_batch_lands_in_both_stores_and_its_pending_bodies_are_dropped():
     assert deps.db.chats == {(1, 1)}
     assert deps.search.docs[(1, 1, 1)].body == "hi"
     assert [m.number for m in deps.numbers.forgotten] == [1]
+    assert deps.numbers.changed_chats == {(1, 1)}
 
 
 def test_a_message_whose_chat_event_has_not_arrived_still_lands_with_its_chat():
