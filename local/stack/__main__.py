@@ -4,7 +4,7 @@ import json
 import sys
 import time
 
-from . import config, deploy, install, measure, services
+from . import config, deploy, install, measure, proc, services
 from .proc import StackError
 
 
@@ -37,6 +37,10 @@ def down(cfg: config.Config) -> None:
     for svc in reversed(services.ALL):
         stopped = svc.process(cfg).stop()
         print(f"{svc.name}: {'stopped' if stopped else 'not running'}")
+    left = proc.leftovers(str(cfg.state))
+    if left:
+        raise StackError("still running from " + str(cfg.state) + ":\n" +
+                         "\n".join(f"  pid {pid}: {cmd[:160]}" for pid, cmd in left))
 
 
 def status(cfg: config.Config) -> int:

@@ -86,6 +86,17 @@ class Process:
             return "(no log)"
 
 
+def leftovers(marker: str) -> list:
+    """(pid, command line) of live processes whose command line names `marker` (our state dir)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid() and alive(int(entry)):
+            cmdline = _cmdline(int(entry))
+            if marker in cmdline:
+                found.append((int(entry), cmdline))
+    return found
+
+
 def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
