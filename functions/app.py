@@ -7,7 +7,7 @@ from chalicelib import counter, http, migrate, service, settings, writer
 from chalicelib.wiring import deps
 
 app = Chalice(app_name="chat", configure_logs=False)
-logger = Logger(service="chat-api")
+logger = Logger(service="chat")  # the modules' child loggers log through this one
 metrics = Metrics(namespace="Chat", service="chat-api")
 TOKEN = "/applications/{token}"
 CHAT = TOKEN + "/chats/{number}"
@@ -137,7 +137,13 @@ def edit_message(token, number, message_number):
 
 @app.on_sqs_message(queue="chat-creations", batch_size=100)
 def handle_creations(event):
-    return writer.handle(event.to_dict(), deps())
+    batch = event.to_dict()
+    response = writer.handle(batch, deps())
+    failed = len(response["batchItemFailures"])
+    metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(batch["Records"]) - failed)
+    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=failed)
+    metrics.flush_metrics()
+    return response
 
 
 # Hourly by the template's schedule rule; any payload will do, so `make counts` can invoke it.

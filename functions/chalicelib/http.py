@@ -9,7 +9,7 @@ from chalice import Response
 
 from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge
 
-log = Logger(service="chat-api", child=True)
+log = Logger(service="chat", child=True)
 
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_NAME_CHARS = 255

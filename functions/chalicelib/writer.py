@@ -13,7 +13,7 @@ from .events import MessageEdited
 from .models import NewChat, NewMessage
 from .service import Deps
 
-log = Logger(service="chat-writer", child=True)
+log = Logger(service="chat", child=True)
 
 
 class RecordFailed(Exception):

@@ -9,8 +9,9 @@ from .config import ROOT, Config
 from .proc import StackError, run
 from .services import ES_DIR, es_lib
 
+# Tool on PATH -> the Debian package that brings it (javac: the ES node's few classes are compiled).
 APT_PACKAGES = {"mariadbd": "mariadb-server", "mariadb": "mariadb-client", "redis-server": "redis-server",
-                "java": "openjdk-17-jre-headless", "mvn": "maven"}
+                "javac": "openjdk-17-jdk-headless", "mvn": "maven", "python3.11": "python3.11-venv"}
 
 
 def _digest(paths: list) -> str:
