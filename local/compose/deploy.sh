@@ -42,4 +42,13 @@ outputs.update(StackName=stack, Region=region, Endpoint=endpoint)
 print(json.dumps(outputs, indent=2))
 PY
 mv /out/stack-outputs.json.tmp /out/stack-outputs.json
+
+# LocalStack's free edition skips custom resources, so the Schema resource never runs the
+# migrations here: invoke the function as local/stack/deploy.py does.
+migrate=$(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["MigrateFunctionName"])')
+aws lambda invoke --function-name "$migrate" --payload '{}' /tmp/migrate.json >/tmp/migrate-meta.json
+if grep -q FunctionError /tmp/migrate-meta.json; then
+    echo "migration failed: $(cat /tmp/migrate.json)" >&2
+    exit 1
+fi
 echo "API: $(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["ApiUrl"])')"
