@@ -87,3 +87,8 @@ def test_override_values_with_spaces_are_quoted():
     # SAM cuts `CountsSchedule=rate(1 minute)` to `rate(1` unless the value is quoted.
     for name, value in _overrides().items():
         assert " " not in value or re.fullmatch(r'"[^"]*"', value), f"{name}={value} needs quotes"
+
+
+def test_compose_keeps_the_visibility_at_six_writer_timeouts():
+    overrides = _overrides()
+    assert int(overrides["QueueVisibilityTimeout"]) >= 6 * int(overrides["WriterTimeout"])

@@ -10,6 +10,7 @@ from samtranslator.public.translator import ManagedPolicyLoader
 
 import app
 from chalicelib import schema
+from local.stack import config, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "infra" / "template.yaml"
@@ -40,8 +41,15 @@ def test_the_writer_reports_partial_batch_failures_and_has_a_dead_letter_queue()
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     queue = TEMPLATE["Resources"]["CreationsQueue"]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["CreationsDeadLetterQueue", "Arn"]}
-    writer_timeout = FUNCTIONS["WriterFunction"]["Timeout"]
-    assert queue["VisibilityTimeout"] >= 6 * writer_timeout
+    assert FUNCTIONS["WriterFunction"]["Timeout"] == {"Ref": "WriterTimeout"}
+    assert queue["VisibilityTimeout"] == {"Ref": "QueueVisibilityTimeout"}
+
+
+def test_the_visibility_timeout_is_six_writer_timeouts_on_aws_and_locally():
+    defaults = {name: p.get("Default") for name, p in TEMPLATE["Parameters"].items()}
+    local = deploy.local_parameters(config.load())
+    for values in (defaults, {**defaults, **{k: int(v) for k, v in local.items() if v.isdigit()}}):
+        assert int(values["QueueVisibilityTimeout"]) >= 6 * int(values["WriterTimeout"])
 
 
 def test_the_schema_resource_reruns_when_a_migration_is_added():
