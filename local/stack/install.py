@@ -7,7 +7,7 @@ from typing import Callable
 
 from .config import ROOT, Config
 from .proc import StackError, run
-from .services import ES_DIR, es_lib
+from .services import ES_DIR, es_lib, lambda_python
 
 # Tool on PATH -> the Debian package that brings it (javac: the ES node's few classes are compiled).
 APT_PACKAGES = {"mariadbd": "mariadb-server", "mariadb": "mariadb-client", "redis-server": "redis-server",
@@ -86,12 +86,27 @@ def sam_venv(cfg: Config) -> str:
     return "installed" if _once(cfg, "sam-venv", [requirements], venv / "bin" / "sam", build) else "up to date"
 
 
+def lambda_runtime_venv(cfg: Config) -> str:
+    """The interpreter Lambdas run in: plain Python 3.11 plus boto3, as AWS's runtime provides."""
+    venv = cfg.venvs / "lambda-runtime"
+    requirements = ROOT / "local" / "lambda-runtime-requirements.txt"
+
+    def build() -> None:
+        if not (venv / "bin" / "python").exists():
+            run([cfg.python, "-m", "venv", venv], cfg.logs / "install-lambda-runtime.log")
+        run([venv / "bin" / "pip", "install", "-q", "-r", requirements], cfg.logs / "install-lambda-runtime.log")
+
+    ran = _once(cfg, "lambda-runtime-venv", [requirements], venv / "bin" / "python", build)
+    return "installed" if ran else "up to date"
+
+
 def localstack_venv(cfg: Config) -> str:
     inputs = [ROOT / "local" / "localstack" / "install.sh", ROOT / "local" / "lambda_executor"]
     script = ROOT / "local" / "localstack" / "install.sh"
 
     def build() -> None:
-        run(["bash", script, cfg.venvs / "localstack"], cfg.logs / "install-localstack.log")
+        run(["bash", script, cfg.venvs / "localstack"], cfg.logs / "install-localstack.log",
+            env=dict(os.environ, LAMBDA_HOST_PYTHON=str(lambda_python(cfg))))
 
     ran = _once(cfg, "localstack-venv", inputs, cfg.venvs / "localstack" / "bin" / "python", build)
     return "installed" if ran else "up to date"
@@ -112,4 +127,5 @@ def elasticsearch_jars(cfg: Config) -> str:
 
 
 STEPS = [("system packages", system_packages), ("app venv", app_venv), ("sam venv", sam_venv),
+         ("lambda runtime venv", lambda_runtime_venv),
          ("localstack venv", localstack_venv), ("elasticsearch jars", elasticsearch_jars)]

@@ -145,10 +145,15 @@ ELASTICSEARCH = Service("elasticsearch", "local.chat.es.EsNode", _es_argv, _es_h
 # --- LocalStack ------------------------------------------------------------------------------
 
 
+def lambda_python(cfg: Config) -> Path:
+    return cfg.venvs / "lambda-runtime" / "bin" / "python"
+
+
 def _localstack_env(cfg: Config) -> dict:
     state = cfg.state / "localstack"
     lines = subprocess.run(["bash", str(ROOT / "local" / "localstack" / "env.sh"), str(state),
-                            str(cfg.localstack_port)], capture_output=True, text=True, check=True).stdout
+                            str(cfg.localstack_port)], capture_output=True, text=True, check=True,
+                           env=dict(os.environ, LAMBDA_HOST_PYTHON=str(lambda_python(cfg)))).stdout
     env = dict(os.environ)
     env.update(line.split("=", 1) for line in lines.splitlines() if "=" in line)
     return env
