@@ -3,7 +3,7 @@ PYTHON ?= python3
 STACK := $(PYTHON) -m local.stack
 APP_PY := .local/venvs/app/bin/python
 
-.PHONY: up down status deploy counts test test-unit logs
+.PHONY: up down status deploy counts test test-unit logs deploy-aws deploy-aws-data aws-data-outputs
 
 up:            ## install what is missing, start MariaDB, Redis, Elasticsearch, LocalStack; deploy
 	@$(STACK) up
@@ -34,3 +34,30 @@ endif
 test-unit:     ## tests that need no running service
 	@$(STACK) venv
 	@$(APP_PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# -- a real AWS account (docs/deploy-aws.md); never from CI --------------------------------------
+STATE_DIR := $(or $(CHAT_STATE_DIR),$(CURDIR)/.local)
+SAM ?= $(if $(shell command -v sam),sam,$(STATE_DIR)/venvs/sam/bin/sam)
+AWS ?= $(if $(shell command -v aws),aws,$(STATE_DIR)/venvs/app/bin/aws)
+DATA_STACK ?= chat-data
+# Checks before an AWS deploy: not in CI, SAM CLI at hand, samconfig's [$(1)] filled in.
+define aws_preflight
+	@if [ -n "$$CI" ]; then echo "refusing: $@ deploys to a real AWS account and never runs in CI" >&2; exit 1; fi
+	@$(PYTHON) -c 'import sys, tomllib; env = tomllib.load(open("infra/samconfig.toml", "rb"))["$(1)"]; \
+		sys.exit("infra/samconfig.toml [$(1)] still has REPLACE-... values: fill them in (docs/deploy-aws.md)" \
+		         if "REPLACE-" in repr(env) else 0)'
+	@test -x "$$(command -v $(SAM))" || $(PYTHON) -c 'from local.stack import config, install; print("sam venv", install.sam_venv(config.load()))'
+endef
+
+deploy-aws-data: ## deploy infra/data.yaml (Aurora + RDS Proxy, ElastiCache) with samconfig's [data]
+	$(call aws_preflight,data)
+	cd infra && $(SAM) deploy --config-env data
+
+aws-data-outputs: ## print the data stack's outputs as lines for samconfig's [aws] parameter_overrides
+	@$(AWS) cloudformation describe-stacks --stack-name $(DATA_STACK) --output text \
+		--query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' | awk '{printf "    \"%s=%s\",\n", $$1, $$2}'
+
+deploy-aws:    ## sam build + sam deploy of infra/template.yaml with samconfig's [aws] (USE_CONTAINER=1 off Linux)
+	$(call aws_preflight,aws)
+	cd infra && $(SAM) build --config-env aws $(if $(USE_CONTAINER),--use-container)
+	cd infra && $(SAM) deploy --config-env aws

@@ -1,9 +1,13 @@
-"""infra/template.yaml and the Chalice app must agree, and the template must lint clean."""
+"""infra/template.yaml and the Chalice app must agree, the template must lint clean, and it must hold
+the production properties docs/deploy-aws.md promises."""
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cfnlint.decode import cfn_yaml
 from samtranslator.translator.transform import transform
 from samtranslator.public.translator import ManagedPolicyLoader
@@ -18,6 +22,11 @@ TEMPLATE = cfn_yaml.load(str(TEMPLATE_PATH))
 FUNCTIONS = {name: r["Properties"] for name, r in TEMPLATE["Resources"].items()
              if r["Type"] == "AWS::Serverless::Function"}
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chat/{}-AbCdEf"
+# What an AWS deploy passes (docs/deploy-aws.md): secrets by ARN, a VPC, tracing on.
+AWS_PARAMETERS = {"MysqlSecretArn": SECRET_ARN.format("mysql"), "RedisAuthSecretArn": SECRET_ARN.format("redis"),
+                  "ElasticsearchApiKeySecretArn": SECRET_ARN.format("es"), "SubnetIds": "subnet-1,subnet-2",
+                  "SecurityGroupIds": "sg-1", "Tracing": "Active"}
 
 
 def test_every_handler_resolves_to_an_entry_point_of_the_app():
@@ -61,20 +70,196 @@ def test_the_template_lints_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_translated_template_lints_clean(tmp_path, monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def translate(parameters: dict) -> dict:
+    """The template as CloudFormation sees it after the SAM transform, offline."""
     template = json.loads(json.dumps(TEMPLATE))  # plain dicts, no YAML node types
     for props in template["Resources"].values():
         for key in ("CodeUri", "ContentUri"):
             if key in props.get("Properties", {}):
                 props["Properties"][key] = "s3://bucket/code.zip"
     template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"
-    translated = transform(template, {}, ManagedPolicyLoader(_NoIam()))
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(template, parameters, ManagedPolicyLoader(_NoIam()))
+
+
+@pytest.mark.parametrize("parameters", [{}, AWS_PARAMETERS], ids=["local", "aws"])
+def test_the_translated_template_lints_clean(tmp_path, parameters):
     out = tmp_path / "translated.json"
-    out.write_text(json.dumps(translated))
+    out.write_text(json.dumps(translate(parameters)))
     result = subprocess.run([CFN_LINT, str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "AWS::Serverless::Function" not in out.read_text()
+
+
+def _iam_statements(template: dict):
+    """(resource name, statement) for every inline and managed policy, both branches of an Fn::If."""
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            documents.append(props["PolicyDocument"])
+        for document in documents:
+            for statement in document["Statement"]:
+                yield name, statement
+
+
+def _values(node):
+    """The plain values a property may take: lists flattened, Fn::If branches both taken."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _values(item)
+    elif isinstance(node, dict) and "Fn::If" in node:
+        for branch in node["Fn::If"][1:]:
+            yield from _values(branch)
+    else:
+        yield node
+
+
+# -- reliability of the queue and the writer -----------------------------------------------------
+
+def test_a_backlog_cannot_take_more_mysql_connections_than_the_writer_concurrency_cap():
+    scaling = FUNCTIONS["WriterFunction"]["Events"]["Creations"]["Properties"]["ScalingConfig"]
+    assert scaling == {"MaximumConcurrency": {"Ref": "WriterMaxConcurrency"}}
+    cap = TEMPLATE["Parameters"]["WriterMaxConcurrency"]
+    assert 2 <= cap["MinValue"] and cap["MaxValue"] <= 1000  # SQS's own bounds
+    assert cap["Default"] <= 10
+
+
+def test_events_that_keep_failing_end_in_the_dead_letter_queue_which_raises_an_alarm():
+    queue = TEMPLATE["Resources"]["CreationsQueue"]["Properties"]
+    assert 1 <= queue["RedrivePolicy"]["maxReceiveCount"] <= 10
+    alarms = [r["Properties"] for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    on_dlq = [a for a in alarms if a["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CreationsDeadLetterQueue", "QueueName"]}}]]
+    assert len(on_dlq) == 1
+    alarm = on_dlq[0]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"  # one event
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+# -- the API stage -------------------------------------------------------------------------------
+
+def test_the_api_stage_is_throttled_and_keeps_the_name_and_output_the_local_deploy_reads():
+    stage = translate({})["Resources"]["ServerlessRestApiProdStage"]["Properties"]
+    assert stage["StageName"] == "Prod"
+    [setting] = stage["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
+    assert TEMPLATE["Outputs"]["ApiId"]["Value"] == {"Ref": "ServerlessRestApi"}
+
+
+# -- operations: logs, tracing, VPC --------------------------------------------------------------
+
+def test_every_function_logs_to_a_group_of_its_own_with_a_retention():
+    groups = {r["Properties"]["LogGroupName"]["Fn::Sub"]: r["Properties"]
+              for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"}
+    for name, props in FUNCTIONS.items():
+        group = groups.pop("/aws/lambda/" + props["FunctionName"]["Fn::Sub"])
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+    assert not groups
+
+
+def test_tracing_is_one_switch_for_the_functions_and_the_stage_and_off_by_default():
+    assert TEMPLATE["Parameters"]["Tracing"]["Default"] == "Disabled"
+    assert TEMPLATE["Conditions"]["TracingEnabled"] == {"Fn::Equals": [{"Ref": "Tracing"}, "Active"]}
+    assert TEMPLATE["Globals"]["Function"]["Tracing"] == {"Fn::If": ["TracingEnabled", "Active", "PassThrough"]}
+    assert TEMPLATE["Globals"]["Api"]["TracingEnabled"] == {"Fn::If": ["TracingEnabled", True, False]}
+
+
+def test_the_functions_join_a_vpc_only_when_subnets_are_given():
+    assert TEMPLATE["Parameters"]["SubnetIds"]["Default"] == ""
+    assert TEMPLATE["Conditions"]["AttachToVpc"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": [",", {"Ref": "SubnetIds"}]}, ""]}]}
+    vpc = TEMPLATE["Globals"]["Function"]["VpcConfig"]["Fn::If"]
+    assert vpc[0] == "AttachToVpc" and vpc[2] == {"Ref": "AWS::NoValue"}
+    assert not any(p.get("VpcConfig") for p in FUNCTIONS.values())  # none opts out of the switch
+
+
+def test_the_local_stack_deploys_without_secrets_or_a_vpc():
+    local = deploy.local_parameters(config.load())
+    assert set(local) <= set(TEMPLATE["Parameters"])
+    assert not {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchApiKeySecretArn", "SubnetIds"} & set(local)
+
+
+# -- least privilege -----------------------------------------------------------------------------
+
+# Actions AWS offers no resource-level permission for: X-Ray and a VPC attachment's interfaces.
+AWS_MANAGED_POLICIES = {"AWSXRayDaemonWriteAccess", "service-role/AWSLambdaVPCAccessExecutionRole"}
+
+
+@pytest.mark.parametrize("parameters", [{}, AWS_PARAMETERS], ids=["local", "aws"])
+def test_no_policy_grants_a_wildcard_resource(parameters):
+    translated = translate(parameters)
+    statements = list(_iam_statements(translated))
+    assert statements
+    for name, statement in statements:
+        for resource in _values(statement["Resource"]):
+            assert resource != "*" and not (isinstance(resource, str) and "*" in resource), (name, statement)
+    for name, resource in translated["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for arn in _values(resource["Properties"].get("ManagedPolicyArns", [])):
+            if arn == {"Ref": "AWS::NoValue"} or arn == {"Ref": "ReadSecretsPolicy"}:
+                continue
+            suffix = arn["Fn::Sub"].split(":policy/")[1]
+            assert suffix in AWS_MANAGED_POLICIES, f"{name} gets {suffix}, which can name no resource"
+
+
+def test_every_function_has_its_own_role_naming_only_its_own_log_group_and_queue():
+    roles = TEMPLATE["Resources"]
+    for name, props in FUNCTIONS.items():
+        role = props["Role"]["Fn::GetAtt"][0]
+        statements = roles[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        log_groups = {s["Resource"]["Fn::GetAtt"][0] for s in statements if s["Action"][0].startswith("logs:")}
+        assert log_groups == {name.replace("Function", "LogGroup")}, name
+        queues = {s["Resource"]["Fn::GetAtt"][0] for s in statements if s["Action"][0].startswith("sqs:")}
+        assert queues <= {"CreationsQueue"}
+    # SAM adds its own broad policies to a role it makes: no function may leave it to SAM.
+    assert not [n for n, r in translate({})["Resources"].items()
+                if r["Type"] == "AWS::IAM::Role" and n not in roles]
+
+
+def test_secrets_are_readable_only_by_the_arns_given():
+    policy = TEMPLATE["Resources"]["ReadSecretsPolicy"]
+    assert policy["Condition"] == "HasAnySecret"
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert set(map(json.dumps, _values(statement["Resource"]))) == {
+        json.dumps(v) for v in ({"Ref": "MysqlSecretArn"}, {"Ref": "RedisAuthSecretArn"},
+                                {"Ref": "ElasticsearchApiKeySecretArn"}, {"Ref": "AWS::NoValue"})}
+
+
+# -- no secret in plain text ---------------------------------------------------------------------
+
+SECRET_WORDS = re.compile(r"password|passwd|token|api_?key|secret", re.IGNORECASE)
+
+
+def test_credentials_are_parameters_that_only_take_a_secret_arn():
+    for name, parameter in TEMPLATE["Parameters"].items():
+        assert not parameter.get("NoEcho"), f"{name}: a NoEcho parameter carries a secret by value"
+        if SECRET_WORDS.search(name):
+            assert name.endswith("SecretArn"), name
+            assert re.fullmatch(parameter["AllowedPattern"], "") and re.fullmatch(
+                parameter["AllowedPattern"], SECRET_ARN.format("x"))
+            assert not re.fullmatch(parameter["AllowedPattern"], "hunter2")
+
+
+def test_the_environment_carries_secret_arns_that_the_settings_read():
+    from chalicelib import settings
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    secret_vars = {k: v for k, v in variables.items()
+                   if SECRET_WORDS.search(k) and k != "SECRETS_MAX_AGE_SECONDS"}
+    assert secret_vars and all(k.endswith("_SECRET_ARN") for k in secret_vars)
+    assert all(v["Ref"].endswith("SecretArn") for v in secret_vars.values())
+    for props in FUNCTIONS.values():
+        assert not set(props.get("Environment", {}).get("Variables", {})) & set(secret_vars)
+    read = settings.from_env({k: SECRET_ARN.format(k.lower()) for k in secret_vars})
+    assert [getattr(read, f) for f in ("mysql_secret_arn", "redis_auth_secret_arn",
+                                       "elasticsearch_api_key_secret_arn")] == [
+        SECRET_ARN.format(k.lower()) for k in ("MYSQL_SECRET_ARN", "REDIS_AUTH_SECRET_ARN",
+                                               "ELASTICSEARCH_API_KEY_SECRET_ARN")]
 
 
 class _NoIam:

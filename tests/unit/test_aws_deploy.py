@@ -1,0 +1,177 @@
+"""The AWS deploy path, checked offline: infra/data.yaml, infra/samconfig.toml, `make deploy-aws`."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+MAIN = cfn_yaml.load(str(INFRA / "template.yaml"))
+DATA = cfn_yaml.load(str(INFRA / "data.yaml"))
+RESOURCES = DATA["Resources"]
+SAMCONFIG = tomllib.loads((INFRA / "samconfig.toml").read_text())
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+STATE = Path(os.environ.get("CHAT_STATE_DIR", ROOT / ".local"))
+# SAM CLI lives in its own venv (`make up` installs it); a test run without it skips those checks.
+SAM = shutil.which("sam") or str(STATE / "venvs" / "sam" / "bin" / "sam")
+# The form SAM accepts for one override: Key=Value, a value with spaces in double quotes.
+OVERRIDE = re.compile(r'(\w+)=("[^"]*"|[^\s"]+)')
+
+
+def _overrides(env: str) -> dict:
+    pairs = [OVERRIDE.fullmatch(item) for item in SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"]]
+    assert all(pairs), SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"]
+    return {m[1]: m[2] for m in pairs}
+
+
+def _props(type_: str) -> list:
+    return [r["Properties"] for r in RESOURCES.values() if r["Type"] == type_]
+
+
+# -- the data stores template --------------------------------------------------------------------
+
+def test_the_data_template_lints_clean():
+    result = subprocess.run([CFN_LINT, str(INFRA / "data.yaml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("template", ["template.yaml", "data.yaml"])
+def test_sam_validate_lint_passes_offline(template):
+    if not Path(SAM).exists():
+        pytest.skip("SAM CLI is not installed: `make up` installs it")
+    env = dict(os.environ, AWS_DEFAULT_REGION="us-east-1", SAM_CLI_TELEMETRY="0",
+               AWS_EC2_METADATA_DISABLED="true")
+    result = subprocess.run([SAM, "validate", "--lint", "-t", str(INFRA / template)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_data_outputs_are_the_main_templates_data_store_parameters():
+    outputs = set(DATA["Outputs"])
+    assert outputs <= set(MAIN["Parameters"])
+    assert {"MysqlHost", "MysqlPort", "MysqlDatabase", "MysqlSecretArn", "RedisUrl",
+            "RedisAuthSecretArn", "SubnetIds", "SecurityGroupIds"} == outputs
+
+
+def test_mysql_is_aurora_serverless_v2_reached_through_rds_proxy_with_one_secret():
+    [cluster] = _props("AWS::RDS::DBCluster")
+    assert cluster["Engine"] == "aurora-mysql" and "ServerlessV2ScalingConfiguration" in cluster
+    assert {i["DBInstanceClass"] for i in _props("AWS::RDS::DBInstance")} == {"db.serverless"}
+    [proxy] = _props("AWS::RDS::DBProxy")
+    assert DATA["Outputs"]["MysqlHost"]["Value"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
+    # The proxy logs in with the very secret the functions read.
+    assert [a["SecretArn"] for a in proxy["Auth"]] == [DATA["Outputs"]["MysqlSecretArn"]["Value"]]
+    assert _props("AWS::RDS::DBProxyTargetGroup")[0]["DBClusterIdentifiers"] == [{"Ref": "DatabaseCluster"}]
+
+
+def test_redis_never_evicts_and_has_a_replica_to_fail_over_to():
+    [params] = _props("AWS::ElastiCache::ParameterGroup")
+    assert params["Properties"]["maxmemory-policy"] == "noeviction"  # docs/architecture.md
+    [group] = _props("AWS::ElastiCache::ReplicationGroup")
+    assert group["CacheParameterGroupName"] == {"Ref": "CacheParameters"}
+    assert group["NumCacheClusters"] >= 2 and group["AutomaticFailoverEnabled"] and group["MultiAZEnabled"]
+    assert group["TransitEncryptionEnabled"] is True
+    assert DATA["Outputs"]["RedisUrl"]["Value"]["Fn::Sub"].startswith("rediss://")
+
+
+def test_each_store_admits_only_the_functions_or_the_proxy():
+    def sources(name):
+        return [rule["SourceSecurityGroupId"] for rule in RESOURCES[name]["Properties"]["SecurityGroupIngress"]]
+    assert sources("ProxySecurityGroup") == [{"Ref": "FunctionSecurityGroup"}]
+    assert sources("DatabaseSecurityGroup") == [{"Ref": "ProxySecurityGroup"}]
+    assert sources("CacheSecurityGroup") == [{"Ref": "FunctionSecurityGroup"}]
+    assert DATA["Outputs"]["SecurityGroupIds"]["Value"] == {"Ref": "FunctionSecurityGroup"}
+
+
+def test_data_passwords_are_generated_secrets_never_text_in_the_template():
+    [cluster] = _props("AWS::RDS::DBCluster")
+    [group] = _props("AWS::ElastiCache::ReplicationGroup")
+    for value in (cluster["MasterUsername"], cluster["MasterUserPassword"], group["AuthToken"]):
+        assert value["Fn::Sub"].startswith("{{resolve:secretsmanager:${"), value
+    for secret in _props("AWS::SecretsManager::Secret"):
+        assert "SecretString" not in secret and "GenerateSecretString" in secret
+    for name, parameter in DATA["Parameters"].items():
+        assert not re.search(r"password|token|secret", name, re.IGNORECASE), name
+
+
+def test_the_data_template_grants_no_wildcard_resource():
+    for props in _props("AWS::IAM::Role"):
+        for policy in props.get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                assert "*" not in str(statement["Resource"]), statement
+
+
+def test_the_database_survives_a_stack_deletion_as_a_snapshot():
+    cluster = RESOURCES["DatabaseCluster"]
+    assert cluster["DeletionPolicy"] == cluster["UpdateReplacePolicy"] == "Snapshot"
+    assert cluster["Properties"]["DeletionProtection"] is True
+
+
+# -- the saved deploy configuration --------------------------------------------------------------
+
+def test_samconfig_overrides_name_only_parameters_of_their_template():
+    assert set(_overrides("aws")) <= set(MAIN["Parameters"])
+    assert set(_overrides("data")) <= set(DATA["Parameters"])
+    assert set(DATA["Outputs"]) <= set(_overrides("aws")), "every data output has its line"
+
+
+def test_samconfig_has_no_default_environment_for_the_local_deploys_to_pick_up():
+    # `make up` and compose run `sam build/deploy -t infra/template.yaml`: SAM reads this file's
+    # `default` environment then, and would send the local stack to AWS settings.
+    assert "default" not in SAMCONFIG
+
+
+def test_samconfig_builds_from_the_template_into_the_ignored_state_dir():
+    build = SAMCONFIG["aws"]["build"]["parameters"]
+    deploy = SAMCONFIG["aws"]["deploy"]["parameters"]
+    assert (INFRA / build["template_file"]).resolve() == INFRA / "template.yaml"
+    assert (INFRA / build["build_dir"]).resolve().is_relative_to(ROOT / ".local")
+    assert (INFRA / deploy["template_file"]).resolve() == (INFRA / build["build_dir"]).resolve() / "template.yaml"
+    assert (INFRA / SAMCONFIG["data"]["deploy"]["parameters"]["template_file"]).resolve() == INFRA / "data.yaml"
+    assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
+
+
+def test_samconfig_names_secrets_by_arn_only():
+    for name, value in _overrides("aws").items():
+        if re.search(r"password|token|key|secret", name, re.IGNORECASE):
+            assert name.endswith("SecretArn") and value.startswith("REPLACE-"), (name, value)
+
+
+# -- make deploy-aws -----------------------------------------------------------------------------
+
+def _make(*args, **env):
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=60)
+
+
+@pytest.mark.parametrize("target", ["deploy-aws", "deploy-aws-data"])
+def test_the_aws_deploys_refuse_to_run_in_ci(target):
+    # SAM=false: should the guard ever let it through, nothing is built or deployed.
+    result = _make(target, "SAM=false", CI="true")
+    assert result.returncode != 0
+    assert "never runs in CI" in result.stderr
+
+
+def test_deploy_aws_refuses_while_samconfig_holds_placeholders():
+    result = _make("deploy-aws", "SAM=false", CI="")
+    assert result.returncode != 0 and "REPLACE-" in result.stderr
+
+
+def test_deploy_aws_is_sam_build_then_sam_deploy_with_the_saved_config():
+    commands = _make("-n", "deploy-aws", "SAM=sam").stdout.splitlines()
+    sam = [c for c in commands if c.startswith("cd infra && sam ")]
+    assert [c.split()[4] for c in sam] == ["build", "deploy"]
+    assert all("--config-env aws" in c for c in sam)
+
+
+def test_ci_never_runs_an_aws_deploy():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "deploy-aws" not in ci and "sam deploy" not in ci
+    test_recipe = _make("-n", "test", "SKIP_UP=1").stdout
+    assert "deploy-aws" not in test_recipe and "sam deploy" not in test_recipe
