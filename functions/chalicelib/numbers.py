@@ -72,7 +72,8 @@ class Numbers:
         return int(result)
 
     def chats_reserved(self, application_id: int) -> Optional[int]:
-        """How many chat numbers this epoch has handed out, or None if unknown."""
+        """How many chat numbers this epoch has handed out; None if not counted yet (MySQL knows
+        them all). Raises Unavailable while no epoch is open: numbers may then be queued unseen."""
         return self._counter(_chats_key(application_id))
 
     def messages_reserved(self, application_id: int, chat_number: int) -> Optional[int]:
@@ -80,7 +81,9 @@ class Numbers:
 
     def _counter(self, key: str) -> Optional[int]:
         epoch, value = self._call(lambda: self._redis.mget(EPOCH_KEY, key))
-        return int(value) if epoch is not None and value is not None else None
+        if epoch is None:
+            raise Unavailable("numbering is recovering after a cache restart; retry shortly")
+        return int(value) if value is not None else None
 
     def pending_body(self, application_id: int, chat_number: int, number: int) -> Optional[str]:
         value = self._call(lambda: self._redis.hget(_pending_key(application_id, chat_number), number))

@@ -80,16 +80,21 @@ def get_chat(deps: Deps, token: str, number: int) -> Chat:
 
 
 def _chat_is_queued(deps: Deps, app_id: int, number: int) -> bool:
-    try:
-        reserved = deps.numbers.chats_reserved(app_id)
-    except Unavailable:
-        return False  # without the cache only MySQL knows, and it said no
+    """Whether the chat's number was handed out; raises Unavailable when the cache cannot say
+    (down, or recovering from a restart), since a chat still queued is then in no store we can read."""
+    reserved = deps.numbers.chats_reserved(app_id)
     return reserved is not None and number <= reserved
 
 
 def _existing_chat(deps: Deps, token: str, number: int) -> int:
     app_id = _application_id(deps, token)
-    if not _chat_is_queued(deps, app_id, number) and deps.db.chat(app_id, number) is None:
+    try:
+        queued = _chat_is_queued(deps, app_id, number)
+    except Unavailable:
+        if deps.db.chat(app_id, number) is not None:
+            return app_id
+        raise  # a 404 here could deny a chat that was created: the client retries instead
+    if not queued and deps.db.chat(app_id, number) is None:
         raise NotFound("no chat with that number")
     return app_id
 

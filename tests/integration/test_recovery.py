@@ -1,0 +1,31 @@
+"""Answers while numbering recovers from a Redis restart: unknown is a 503, never a wrong 404."""
+import json
+
+import redis
+
+from tests.integration.conftest import JSON, REDIS_URL
+
+
+def post(client, path, body=None):
+    response = client.http.post(path, headers=JSON, body=json.dumps(body) if body is not None else None)
+    return response.status_code, json.loads(response.body)
+
+
+def test_a_queued_chat_is_retried_not_denied_while_numbering_recovers(client, application, writer):
+    token = application["token"]
+    assert post(client, f"/applications/{token}/chats") == (201, {"number": 1})  # queued only
+    redis.Redis.from_url(REDIS_URL).flushdb()  # the cache comes back empty: it forgot chat 1
+
+    status, body = post(client, f"/applications/{token}/chats/1/messages", {"body": "hello"})
+    assert (status, body["code"]) == (503, "unavailable")  # not 404: chat 1 exists
+    read = client.http.get(f"/applications/{token}/chats/1")
+    assert read.status_code == 503
+
+    writer.drain()  # chat 1 reaches MySQL and the queue empties: numbering reopens
+    assert post(client, f"/applications/{token}/chats/1/messages", {"body": "hello"}) == (201, {"number": 1})
+    assert client.http.get(f"/applications/{token}/chats/1").status_code == 200
+
+
+def test_a_chat_that_never_existed_is_still_not_found_with_numbering_open(client, application, writer):
+    status, body = post(client, f"/applications/{application['token']}/chats/9/messages", {"body": "x"})
+    assert (status, body["code"]) == (404, "not_found")
