@@ -1,9 +1,9 @@
 # The local stack runs as plain processes under .local/ (see README). Every target is idempotent.
 PYTHON ?= python3
 STACK := $(PYTHON) -m local.stack
-APP_PY := .local/venvs/app/bin/python
+APP_PY := $(or $(CHAT_STATE_DIR),.local)/venvs/app/bin/python
 
-.PHONY: up down status deploy counts test test-unit logs deploy-aws deploy-aws-data aws-data-outputs
+.PHONY: up down status deploy counts test test-unit logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
 
 up:            ## install what is missing, start MariaDB, Redis, Elasticsearch, LocalStack; deploy
 	@$(STACK) up
@@ -34,6 +34,18 @@ endif
 test-unit:     ## tests that need no running service
 	@$(STACK) venv
 	@$(APP_PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+chaos:         ## fault matrix, load, soak and fuzzing against the running stack: ~1 h (docs/reliability.md)
+	@$(STACK) venv
+	@CHAOS=1 $(APP_PY) -m pytest tests/chaos $(PYTEST_ARGS)
+	@$(APP_PY) -m tests.chaos.fuzz
+
+fuzz:          ## schemathesis from docs/openapi.yaml against the running API (FUZZ_EXAMPLES=100)
+	@$(STACK) venv
+	@$(APP_PY) -m tests.chaos.fuzz
+
+audit:         ## numbers handed out that never reached MySQL; REDRIVE=1 queues them again
+	@$(APP_PY) -m tests.chaos.audit $(if $(REDRIVE),--redrive)
 
 # -- a real AWS account (docs/deploy-aws.md); never from CI --------------------------------------
 STATE_DIR := $(or $(CHAT_STATE_DIR),$(CURDIR)/.local)

@@ -1,0 +1,36 @@
+"""Fault, load and soak tests against the stack that the orchestrator's variables name.
+
+Cases marked `chaos` stop, kill or restart services, or run for minutes: they run under
+`make chaos` (CHAOS=1) only. The rest are quick, touch only their own applications, and run in
+`make test` against the normal stack.
+"""
+import os
+
+import pytest
+
+from tests.chaos import stack
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("CHAOS") == "1":
+        return
+    skip = pytest.mark.skip(reason="faults the stack or runs for minutes: `make chaos` (CHAOS=1)")
+    for item in items:
+        if item.get_closest_marker("chaos") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def cfg():
+    return stack.target()
+
+
+@pytest.fixture(scope="session")
+def stores(cfg):
+    from tests.chaos.invariants import Stores
+    return Stores(cfg)
+
+
+@pytest.fixture(scope="session")
+def deps(cfg):
+    return stack.app_deps(cfg)

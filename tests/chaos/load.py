@@ -1,0 +1,154 @@
+"""The load generator: offers creates at a steady rate from many threads and keeps what clients were told.
+
+Two paths: `InProcess` calls the service layer the Chalice routes call (the real Redis, MySQL,
+ES and deployed queue, without API Gateway's ~45 req/s ceiling), `Http` goes through the deployed
+API. Chalice's test client cannot be used from many threads: it keeps the current request on the
+app object.
+"""
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Optional
+
+import requests
+
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+
+
+@dataclass
+class Ledger:
+    """Every create offered and what its client was told: 201s with their numbers, or a status."""
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    applications: dict = field(default_factory=dict)  # token -> application id (None: unknown yet)
+    chats: list = field(default_factory=list)  # (token, number) answered 201
+    messages: list = field(default_factory=list)  # (token, chat number, number, body) answered 201
+    refused: Counter = field(default_factory=Counter)  # status -> count, for every non-201
+    offered: int = 0
+    slowest_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, status: int, seconds: float, chat=None, message=None) -> None:
+        with self._lock:
+            self.offered += 1
+            self.slowest_seconds = max(self.slowest_seconds, seconds)
+            if status != 201:
+                self.refused[status] += 1
+            elif chat is not None:
+                self.chats.append(chat)
+            elif message is not None:
+                self.messages.append(message)
+
+    @property
+    def accepted(self) -> int:
+        return len(self.chats) + len(self.messages)
+
+    def unexpected(self) -> dict:
+        """Answers no fault explains: anything but 201 and 503 (a refusal the client may retry)."""
+        return {status: n for status, n in self.refused.items() if status not in (201, 503)}
+
+
+class InProcess:
+    """Calls the use cases the routes call, with the deployed stack's adapters."""
+    name = "in-process (service layer, real Redis/MySQL/ES and the deployed queue and writer)"
+
+    def __init__(self, deps):
+        from chalicelib import errors, service
+        self._deps, self._service, self._errors = deps, service, errors
+
+    def create_application(self, name: str) -> tuple:
+        app = self._service.create_application(self._deps, name)
+        return app.token, app.id
+
+    def create_chat(self, token: str) -> tuple:
+        return self._answer(lambda: self._service.create_chat(self._deps, token))
+
+    def create_message(self, token: str, chat_number: int, body: str) -> tuple:
+        return self._answer(lambda: self._service.create_message(self._deps, token, chat_number, body))
+
+    def _answer(self, create) -> tuple:
+        try:
+            return 201, create()
+        except self._errors.ChatError as exc:
+            return exc.status, None
+
+
+class Http:
+    """Goes through API Gateway and the deployed API function."""
+    name = "HTTP through LocalStack's API Gateway"
+
+    def __init__(self, api_url: str):
+        self._url = api_url.rstrip("/")
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
+
+    def create_application(self, name: str) -> tuple:
+        answer = self._session().post(f"{self._url}/applications", json={"name": name}, timeout=30)
+        answer.raise_for_status()
+        return answer.json()["token"], None
+
+    def create_chat(self, token: str) -> tuple:
+        return self._post(f"/applications/{token}/chats", None)
+
+    def create_message(self, token: str, chat_number: int, body: str) -> tuple:
+        return self._post(f"/applications/{token}/chats/{chat_number}/messages", {"body": body})
+
+    def _post(self, path: str, body: Optional[dict]) -> tuple:
+        try:
+            answer = self._session().post(self._url + path, json=body, timeout=30)
+        except requests.RequestException:
+            return 599, None  # no answer: the client cannot know whether it was created
+        return answer.status_code, answer.json().get("number") if answer.status_code == 201 else None
+
+
+def setup(client, ledger: Ledger, applications: int, chats_per_application: int) -> list:
+    """Creates applications and their first chats; returns the (token, chat number) to post to."""
+    targets = []
+    for i in range(applications):
+        token, app_id = client.create_application(f"chaos-{ledger.run}-{i}")
+        ledger.applications[token] = app_id
+        for _ in range(chats_per_application):
+            status, number = client.create_chat(token)
+            assert status == 201, f"setting up: chat create answered {status}"
+            ledger.record(status, 0.0, chat=(token, number))
+            targets.append((token, number))
+    return targets
+
+
+def offer(client, ledger: Ledger, targets: list, messages: int, rate: float, threads: int = 16,
+          chat_every: int = 0, stop: Optional[threading.Event] = None) -> float:
+    """Offers `messages` message creates round-robin over `targets` at `rate` per second (0: as fast
+    as the threads go), and a chat create after every `chat_every` of them; returns seconds taken."""
+    tokens = sorted({token for token, _ in targets})
+    started = time.monotonic()
+    total = messages + (messages // chat_every if chat_every else 0)
+
+    def one(i: int) -> None:
+        if stop is not None and stop.is_set():
+            return
+        if rate:
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        t0 = time.monotonic()
+        if chat_every and i % (chat_every + 1) == chat_every:
+            token = tokens[i % len(tokens)]
+            status, number = client.create_chat(token)
+            ledger.record(status, time.monotonic() - t0, chat=(token, number))
+            return
+        token, chat_number = targets[i % len(targets)]
+        body = f"{WORDS[i % len(WORDS)]} {ledger.run} m{i}"
+        status, number = client.create_message(token, chat_number, body)
+        ledger.record(status, time.monotonic() - t0, message=(token, chat_number, number, body))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for failure in [f.exception() for f in [pool.submit(one, i) for i in range(total)]]:
+            if failure is not None:
+                raise failure
+    return time.monotonic() - started

@@ -1,0 +1,242 @@
+"""The fault matrix: each scenario offers creates, injects its fault mid-stream, lets the stack
+recover, and checks the invariants. `python -m tests.chaos.scenarios NAME...` runs some by hand."""
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from tests.chaos import audit, stack
+from tests.chaos.invariants import Report, Stores, check, read_dead_letters, settle
+from tests.chaos.load import InProcess, Ledger, offer, setup
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass
+class Plan:
+    messages: int = _env_int("CHAOS_N", 10_000)
+    rate: float = float(os.environ.get("CHAOS_RATE", 150))  # creates offered per second
+    applications: int = 4
+    chats_per_application: int = 25
+    chat_every: int = 50  # a chat create after every 50 message creates
+    threads: int = 16
+    outage_seconds: int = _env_int("CHAOS_OUTAGE_SECONDS", 60)
+    settle_timeout: int = _env_int("CHAOS_SETTLE_SECONDS", 900)
+
+
+class Run:
+    """One scenario's moving parts: the stack, a client, the ledger, and the offering thread."""
+
+    def __init__(self, name: str, plan: Plan, client=None):
+        self.name, self.plan = name, plan
+        self.cfg = stack.target()
+        self.stores = Stores(self.cfg)
+        self.deps = stack.app_deps(self.cfg)
+        self.client = client or InProcess(self.deps)
+        self.ledger = Ledger()
+        self.targets = setup(self.client, self.ledger, plan.applications, plan.chats_per_application)
+        self.notes = []
+        self._failure = None
+        self._thread = threading.Thread(target=self._offer, daemon=True)
+
+    def _offer(self) -> None:
+        try:
+            offer(self.client, self.ledger, self.targets, self.plan.messages, self.plan.rate,
+                  self.plan.threads, self.plan.chat_every)
+        except BaseException as exc:  # reported by finish()
+            self._failure = exc
+        finally:
+            self.offered_until = time.monotonic()
+
+    def start(self) -> "Run":
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def at_fraction(self, fraction: float) -> None:
+        """Waits until that fraction of the stream has been offered."""
+        total = self.plan.messages * (1 + 1 / self.plan.chat_every)
+        while self.ledger.offered < fraction * total and self._thread.is_alive():
+            time.sleep(0.2)
+
+    def finish(self, restored_at: float, dead_letters=None) -> Report:
+        self._thread.join()
+        if self._failure:
+            raise self._failure
+        settle(self.stores, self.ledger, self.plan.settle_timeout)
+        # Recovery: from the later of the fault's end and the last create offered, until every
+        # accepted create is in MySQL and ES and the queue is empty.
+        report_started = time.monotonic()
+        report = check(self.stores, self.ledger, self.name, self.client.name,
+                       dead_letters=dead_letters)
+        report.recovery_seconds = round(report_started - max(restored_at, self.offered_until), 1)
+        report.notes = self.notes + report.notes + [
+            f"offered over {time.monotonic() - self.started:.0f} s at {self.plan.rate:g}/s target",
+            f"slowest create {self.ledger.slowest_seconds:.2f} s"]
+        if self.ledger.unexpected():
+            report.notes.append(f"UNEXPECTED answers: {self.ledger.unexpected()}")
+        save(self.cfg, report)
+        return report
+
+
+def save(cfg, report: Report) -> None:
+    out = cfg.state / "chaos" / "results.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    row = {**report.to_json(), "machine": f"{platform.node()} ({os.cpu_count()} cores)",
+           "at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with open(out, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+# -- the faults ----------------------------------------------------------------------------------------
+
+def baseline(plan: Plan) -> Report:
+    run = Run("no fault (baseline)", plan).start()
+    return run.finish(time.monotonic())
+
+
+def writer_killed(plan: Plan, kills: int = 5, every: float = 3.0) -> Report:
+    run = Run("writer environment killed mid-batch", plan).start()
+    run.at_fraction(0.3)
+    killed = 0
+    for _ in range(kills):
+        killed += stack.kill_environments(run.cfg, "WriterFunctionName")
+        time.sleep(every)
+    run.notes.append(f"SIGKILLed {killed} writer environments in {kills} rounds {every:g} s apart")
+    return run.finish(time.monotonic())
+
+
+class DuplicatingQueue:
+    """Puts every event on the queue twice, and every tenth three times: at-least-once, amplified."""
+
+    def __init__(self, queue):
+        self._queue, self.sent = queue, 0
+
+    def send(self, body: str) -> None:
+        self._queue.send(body)
+        copies = 2 if hash(body) % 10 == 0 else 1
+        for _ in range(copies):
+            self._queue.send(body)
+        self.sent += copies
+
+    def depth(self) -> int:
+        return self._queue.depth()
+
+
+def duplicate_deliveries(plan: Plan) -> Report:
+    cfg = stack.target()
+    deps = stack.app_deps(cfg)
+    deps.queue = DuplicatingQueue(deps.queue)
+    run = Run("duplicate deliveries (every event 2-3 times)", plan, InProcess(deps)).start()
+    report = run.finish(time.monotonic())
+    report.notes.append(f"{deps.queue.sent} extra copies sent")
+    return report
+
+
+def poison(plan: Plan, count: int = 30) -> Report:
+    from chalicelib import events
+    run = Run("poison events (malformed, vanished application)", plan).start()
+    run.at_fraction(0.3)
+    vanished = 4_000_000_000  # no application has this id
+    bodies = [f"not json {run.ledger.run} {i}" for i in range(count // 3)]
+    bodies += [json.dumps({"type": "message", "run": run.ledger.run, "application_id": 0})
+               for _ in range(count // 3)]
+    bodies += [events.message_created(vanished, 1, i + 1, f"poison {run.ledger.run}")
+               for i in range(count - 2 * (count // 3))]
+    for body in bodies:
+        run.deps.queue.send(body)
+    poisoned_at = time.monotonic()
+    run._thread.join()
+    # Nothing held back: every accepted create lands while the poison is still being retried.
+    landed = settle(run.stores, run.ledger, plan.settle_timeout, empty_queue=False)
+    run.notes.append(f"the rest landed {time.monotonic() - poisoned_at:.0f} s after the poison was queued")
+
+    def arrived():
+        dead = read_dead_letters(run.stores)
+        return sum(run.ledger.run in b or str(vanished) in b for b in dead) >= len(bodies)
+    stack.wait(arrived, plan.settle_timeout, 5)
+    dead = [b for b in read_dead_letters(run.stores) if run.ledger.run in b or str(vanished) in b]
+    run.notes.append(f"{len(dead)}/{len(bodies)} poison events in the DLQ "
+                     f"{time.monotonic() - poisoned_at:.0f} s after they were queued")
+    report = run.finish(poisoned_at, dead_letters=dead)
+    report.dead_lettered = len(dead)
+    report.recovery_seconds = round(landed, 1)
+    return report
+
+
+def _outage(name: str, service: str, plan: Plan) -> Report:
+    run = Run(f"{service} down for {plan.outage_seconds} s", plan).start()
+    run.at_fraction(0.3)
+    refused_before = sum(run.ledger.refused.values())
+    stack.stop(run.cfg, service)
+    time.sleep(plan.outage_seconds)
+    stack.start(run.cfg, service)
+    restored = time.monotonic()
+    run.notes.append(f"{sum(run.ledger.refused.values()) - refused_before} creates refused during the outage")
+    return run.finish(restored)
+
+
+def elasticsearch_down(plan: Plan) -> Report:
+    return _outage("elasticsearch", "elasticsearch", plan)
+
+
+def mariadb_down(plan: Plan) -> Report:
+    return _outage("mariadb", "mariadb", plan)
+
+
+def redis_restarted_empty(plan: Plan) -> Report:
+    run = Run("redis restarted empty while events are queued", plan).start()
+    run.at_fraction(0.3)
+    depth = run.stores.queue_depth()
+    stack.stop(run.cfg, "redis")
+    stack.start(run.cfg, "redis")
+    restored = time.monotonic()
+    run.notes.append(f"{depth} events queued when Redis went")
+    report = run.finish(restored)
+    return report
+
+
+def localstack_restarted(plan: Plan) -> Report:
+    run = Run("localstack restarted (SQS in memory)", plan).start()
+    run.at_fraction(0.3)
+    depth = run.stores.queue_depth()
+    stack.restart_localstack(run.cfg)
+    restored = time.monotonic()
+    run.stores.refresh()
+    run.deps.queue._url = run.stores.outputs["QueueUrl"]  # the redeployed stack's new queue
+    run.notes.append(f"{depth} events were queued when LocalStack went; redeployed in "
+                     f"{restored - run.started:.0f} s since the start")
+    run._thread.join()
+    settle(run.stores, run.ledger, plan.settle_timeout)
+    app_ids = list(run.ledger.applications.values())
+    found = audit.audit(run.stores, audit.redis_client(run.cfg), app_ids)
+    run.notes.append(f"audit before redrive: {len(found.lost_messages)} messages and "
+                     f"{len(found.lost_chats)} chats handed out but not in MySQL")
+    audit.redrive(run.stores, found)
+    report = run.finish(restored)
+    report.notes.append(f"redriven from Redis: {found.redriven}")
+    return report
+
+
+SCENARIOS = {"baseline": baseline, "writer-killed": writer_killed,
+             "duplicates": duplicate_deliveries, "poison": poison,
+             "elasticsearch-down": elasticsearch_down, "mariadb-down": mariadb_down,
+             "redis-restart": redis_restarted_empty, "localstack-restart": localstack_restarted}
+
+
+def main(names: list) -> int:
+    failed = 0
+    for name in names or list(SCENARIOS):
+        report = SCENARIOS[name](Plan())
+        print(json.dumps(report.to_json()), flush=True)
+        failed += not report.ok
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
