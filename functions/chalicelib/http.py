@@ -60,6 +60,8 @@ def json_object(raw: Optional[bytes]) -> dict:
         raise BadRequest("request body is not valid UTF-8") from None
     except ValueError:
         raise BadRequest("request body is not valid JSON") from None
+    except RecursionError:  # a few KB of "[[[[" nest deeper than the parser's stack
+        raise BadRequest("request body nests too deeply") from None
     if not isinstance(value, dict):
         raise BadRequest("request body must be a JSON object")
     return value
