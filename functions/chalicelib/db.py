@@ -174,14 +174,23 @@ class Database:
     # -- the writer ----------------------------------------------------------------------------
 
     def persist(self, chats: list, messages: list) -> None:
-        """Writes a batch in one transaction: one multi-row INSERT per table, idempotently."""
+        """Writes a batch in one transaction: one multi-row INSERT per table, idempotently.
+
+        Chats are nearly always in MySQL before their messages arrive, so their ids are read first
+        and only the missing chats are inserted: that spares a no-op upsert of every chat of the
+        batch (a third of the database's work per batch, docs/performance.md).
+        """
         chat_keys = sorted({(c.application_id, c.number) for c in chats} | {m.chat_key for m in messages})
 
         def write(cur) -> None:
-            if chat_keys:
-                cur.executemany(INSERT_CHAT, chat_keys)
+            ids = self._chat_ids(cur, chat_keys)
+            missing = [key for key in chat_keys if key not in ids]
+            if missing:
+                cur.executemany(INSERT_CHAT, missing)
+                # A locking read sees the chats other writers committed after this
+                # transaction's snapshot was taken (their duplicates made our insert a no-op).
+                ids.update(self._chat_ids(cur, missing, locking=True))
             if messages:
-                ids = self._chat_ids(cur, sorted({m.chat_key for m in messages}))
                 rows = sorted((ids[m.chat_key], m.number, m.body, m.version) for m in messages)
                 cur.executemany(INSERT_MESSAGE, rows)
         self._retrying(write)
@@ -198,10 +207,13 @@ class Database:
         return [NewMessage(*row) for row in rows]
 
     @staticmethod
-    def _chat_ids(cur, keys: list) -> dict:
+    def _chat_ids(cur, keys: list, locking: bool = False) -> dict:
+        if not keys:
+            return {}
         placeholders = ", ".join(["(%s, %s)"] * len(keys))
         cur.execute(f"SELECT application_id, number, id FROM chats WHERE (application_id, number) IN "
-                    f"({placeholders})", [v for key in keys for v in key])
+                    f"({placeholders}){' LOCK IN SHARE MODE' if locking else ''}",
+                    [v for key in keys for v in key])
         return {(app_id, number): chat_id for app_id, number, chat_id in cur.fetchall()}
 
     def _retrying(self, work: Callable, attempts: int = 3):
