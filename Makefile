@@ -3,7 +3,7 @@ PYTHON ?= python3
 STACK := $(PYTHON) -m local.stack
 APP_PY := $(or $(CHAT_STATE_DIR),.local)/venvs/app/bin/python
 
-.PHONY: up down status deploy counts test test-unit logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
+.PHONY: up down status deploy counts test test-unit bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
 
 up:            ## install what is missing, start MariaDB, Redis, Elasticsearch, LocalStack; deploy
 	@$(STACK) up
@@ -34,6 +34,11 @@ endif
 test-unit:     ## tests that need no running service
 	@$(STACK) venv
 	@$(APP_PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench:         ## measure the performance targets against the running stack (docs/performance.md)
+	@$(STACK) venv
+	@$(APP_PY) -c 'import matplotlib, pyinstrument' 2>/dev/null || $(APP_PY) -m pip install -q -e '.[dev,bench]'
+	@$(APP_PY) -m tests.bench.run $(BENCH_ARGS)
 
 chaos:         ## fault matrix, load, soak and fuzzing against the running stack: ~1 h (docs/reliability.md)
 	@$(STACK) venv

@@ -27,15 +27,12 @@ def timed(action, repeat: int = 3) -> float:
     return round(statistics.median(runs), 3)
 
 
-def main() -> dict:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--changed", type=int, default=10_000)
-    args = parser.parse_args()
+def run(changed_chats: int = 10_000, log=lambda line: print(line, file=sys.stderr)) -> dict:
     with datagen.connect("mysql") as root, root.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
     db = Database(lambda: datagen.connect(DATABASE))
     db.migrate()
-    datagen.generate(datagen.connect(DATABASE), log=lambda line: print(line, file=sys.stderr))
+    datagen.generate(datagen.connect(DATABASE), log=log)
     with datagen.connect(DATABASE) as conn, conn.cursor() as cur:
         cur.execute("SELECT application_id, number FROM chats")
         chats = cur.fetchall()
@@ -50,7 +47,7 @@ def main() -> dict:
             started = time.perf_counter()
             db.refresh_counts()
             full_all_changed.append(time.perf_counter() - started)
-    changed = random.Random(7).sample(chats, args.changed)
+    changed = random.Random(7).sample(chats, changed_chats)
 
     def incremental():
         for i in range(0, len(changed), 1000):
@@ -60,10 +57,16 @@ def main() -> dict:
         "messages": 1_000_000, "chats": len(chats),
         "full_recount_all_rows_changed_s": round(statistics.median(full_all_changed), 3),
         "full_recount_nothing_changed_s": timed(db.refresh_counts),
-        f"incremental_{args.changed}_chats_s": timed(incremental),
+        "changed_chats": changed_chats,
+        "incremental_s": timed(incremental),
     }
+    log(f"full recount {result['full_recount_all_rows_changed_s']} s (nothing changed: "
+        f"{result['full_recount_nothing_changed_s']} s); incremental, {changed_chats} chats: "
+        f"{result['incremental_s']} s")
     return result
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--changed", type=int, default=10_000)
+    print(json.dumps(run(parser.parse_args().changed), indent=2))

@@ -1,0 +1,98 @@
+"""Through LocalStack: the deployed API vs a no-op Lambda behind the same API Gateway.
+
+The no-op (`chat-bench-noop`, a one-line handler behind a `{proxy+}` REST API of the bench's own)
+is the ceiling: API Gateway and the Lambda service of the emulator with no work on top. Ours is the
+deployed `chat` stack's API: reading a message (Redis token cache, one MySQL lookup) and creating
+one (Redis reservation, one SQS send). Each contender runs for a few seconds in turn, twice, at
+each concurrency, so the machine's other load falls on all alike.
+
+    .local/venvs/app/bin/python -m tests.bench.gateway_bench
+"""
+import json
+import threading
+import time
+import uuid
+
+import requests
+
+from tests.bench import common
+from tests.bench.resources import Resources, run_alone
+
+
+def main_api() -> str:
+    return json.loads((common.STATE / "stack-outputs.json").read_text())["ApiUrl"]
+
+
+def bench_application(api: str, name: str) -> str:
+    """An application with one chat and one message in the deployed stack; returns its token."""
+    s = requests.Session()
+    token = s.post(f"{api}/applications", json={"name": name}, timeout=30).json()["token"]
+    s.post(f"{api}/applications/{token}/chats", timeout=30).raise_for_status()
+    s.post(f"{api}/applications/{token}/chats/1/messages", json={"body": "warm up"},
+           timeout=30).raise_for_status()
+    return token
+
+
+def hammer(method: str, url: str, body, concurrency: int, seconds: float, expect: int) -> dict:
+    timings, errors, lock = [], [0], threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker():
+        s = requests.Session()
+        mine, bad = [], 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            r = s.request(method, url, json=body, timeout=60)
+            mine.append((time.perf_counter() - started) * 1000)
+            bad += r.status_code != expect
+        with lock:
+            timings.extend(mine)
+            errors[0] += bad
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"timings": timings, "errors": errors[0], "seconds": time.perf_counter() - started}
+
+
+def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, progress=print) -> dict:
+    noop = res.function("noop", "noop.handler", {}, memory=128, noop=True)
+    noop_url = res.proxy_api(noop) + "/ping"
+    api = main_api()
+    token = bench_application(api, f"bench-gateway-{uuid.uuid4().hex[:6]}")
+    contenders = {
+        "no-op Lambda": ("GET", noop_url, None, 200),
+        "ours: read a message": ("GET", f"{api}/applications/{token}/chats/1/messages/1", None, 200),
+        "ours: create a message": ("POST", f"{api}/applications/{token}/chats/1/messages",
+                                   {"body": "gateway bench"}, 201),
+    }
+    for method, url, body, expect in contenders.values():  # start each environment
+        for _ in range(max(levels)):
+            requests.request(method, url, json=body, timeout=60)
+    out = {"api": api, "token": token}
+    for n in levels:
+        merged = {name: {"timings": [], "errors": 0, "seconds": 0.0} for name in contenders}
+        for _ in range(rounds):
+            for name, (method, url, body, expect) in contenders.items():
+                part = hammer(method, url, body, n, seconds, expect)
+                for key in ("timings", "errors", "seconds"):
+                    merged[name][key] += part[key]
+        level = {}
+        for name, m in merged.items():
+            level[name] = {**common.latency(m["timings"]), "req_per_s": round(len(m["timings"]) / m["seconds"], 1),
+                           "errors": m["errors"]}
+        for name in contenders:
+            if name != "no-op Lambda":
+                level[name]["ratio_to_noop_req_per_s"] = common.ratio(level[name]["req_per_s"],
+                                                                      level["no-op Lambda"]["req_per_s"])
+        out[f"c={n}"] = level
+        progress(f"concurrency {n}: " + "; ".join(
+            f"{name} p50 {v['p50_ms']} ms, {v['req_per_s']} req/s" for name, v in level.items()))
+    return out
+
+
+if __name__ == "__main__":
+    run_alone(run, "gateway")

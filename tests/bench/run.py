@@ -1,0 +1,108 @@
+"""`make bench`: every benchmark of issue 5 in one run; a table, JSON and a plot.
+
+    .local/venvs/app/bin/python -m tests.bench.run [--only writer,search] [--quick]
+
+Progress goes to the terminal as it runs; the figures go to .local/bench/bench-<time>.json (and
+latest.json beside it) and the plot to docs/performance.png. The machine is shared and often
+busy: each section records the load average around it, and each figure with a baseline is
+compared with that baseline measured in the same section.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+
+from tests.bench import (accept_bench, coldstart_bench, common, counter_bench, drain_bench,
+                         gateway_bench, lag_bench, report, search_bench, writer_bench)
+from tests.bench.resources import Resources
+
+PLOT = common.ROOT / "docs" / "performance.png"
+
+
+def sections(quick: bool, res_holder: list) -> list:
+    def res() -> Resources:
+        if not res_holder:
+            res_holder.append(Resources())
+        return res_holder[0]
+
+    q = quick
+    return [
+        ("writer", lambda p: writer_bench.run(20_000 if q else 100_000, (10, 100, 1000),
+                                              5_000 if q else 20_000, 3 if q else 10, progress=p)),
+        ("drain", lambda p: drain_bench.run(res(), 2_000 if q else 5_000, progress=p)),
+        ("accept", lambda p: accept_bench.run((1, 4, 16), 2 if q else 5, progress=p)),
+        ("gateway", lambda p: gateway_bench.run(res(), (1, 4), 2 if q else 4, progress=p)),
+        ("lag", lambda p: lag_bench.run(10, 10 if q else 30, progress=p)),
+        ("search", lambda p: search_bench.run(100 if q else 300, progress=p)),
+        ("counter", lambda p: counter_bench.run(10_000, log=p)),
+        ("cold start", lambda p: coldstart_bench.run(res(), progress=p)),
+    ]
+
+
+def machine() -> dict:
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:
+            return ""
+    return {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "python": platform.python_version(), "kernel": platform.release(),
+            "commit": sh("git -C %s rev-parse --short HEAD" % common.ROOT),
+            "load_average_start": common.load_average(),
+            # Other engineers' stacks share the machine: count their big processes.
+            "other_localstacks": int(sh("pgrep -fc 'localstack.runtime.main'") or 0) - 1,
+            "other_elasticsearch_nodes": int(sh("pgrep -fc 'local.chat.es.EsNode'") or 0) - 1}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("--only", default="", help="comma-separated sections to run")
+    parser.add_argument("--quick", action="store_true", help="smaller runs, to check the harness")
+    args = parser.parse_args()
+    holder = []
+    chosen = [s for s in sections(args.quick, holder)
+              if not args.only or s[0] in args.only.split(",")]
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    results = {"started": started, "quick": args.quick, "machine": machine()}
+    print(f"make bench: {len(chosen)} sections; load average {results['machine']['load_average_start']}",
+          flush=True)
+    t0 = time.monotonic()
+    try:
+        for i, (name, action) in enumerate(chosen, 1):
+            print(f"[{i}/{len(chosen)}] {name}", flush=True)
+            load_before, section_started = common.load_average(), time.monotonic()
+            try:
+                results[name] = action(common.Progress(name))
+            except Exception as exc:  # one broken section must not lose the others' figures
+                traceback.print_exc()
+                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            results[name]["section_s"] = round(time.monotonic() - section_started, 1)
+            results[name]["load_average_before_after"] = [load_before, common.load_average()]
+    finally:
+        if holder:
+            holder[0].cleanup()
+        if any(name in ("gateway", "lag") for name, _ in chosen):
+            try:
+                results["cleanup"] = lag_bench.cleanup_main(progress=common.Progress("cleanup"))
+            except Exception as exc:
+                results["cleanup"] = {"error": repr(exc)}
+    results["total_s"] = round(time.monotonic() - t0, 1)
+    results["targets"] = report.evaluate(results)
+    common.OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out = common.OUT_DIR / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    (common.OUT_DIR / "latest.json").write_text(out.read_text())
+    if not args.only:
+        report.plot(results, PLOT)
+    print()
+    print(report.table(results, results["targets"]))
+    print(f"\n{results['total_s']} s in all; figures: {out}" + ("" if args.only else f"; plot: {PLOT}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
