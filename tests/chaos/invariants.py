@@ -100,20 +100,21 @@ def _es_messages(stores: Stores, app_ids: list) -> list:
              h["_source"]["body"]) for h in helpers.scan(stores.es, index="messages", query=query)]
 
 
-def read_dead_letters(stores: Stores, delete_matching=None) -> list:
-    """Every event body in the DLQ (read twice over with a short visibility, to see them all)."""
-    url, bodies, seen = stores.outputs["DeadLetterQueueUrl"], [], set()
-    for _ in range(200):
-        got = stores.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+def read_dead_letters(stores: Stores) -> list:
+    """Every event body in the DLQ. Each is hidden while the DLQ is read, then shown again at
+    once, so the next read sees them all too."""
+    url, bodies, handles = stores.outputs["DeadLetterQueueUrl"], [], []
+    for _ in range(1000):
+        got = stores.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
                                          WaitTimeSeconds=0).get("Messages", [])
-        fresh = [m for m in got if m["MessageId"] not in seen]
-        if not fresh:
+        if not got:
             break
-        for m in fresh:
-            seen.add(m["MessageId"])
-            bodies.append(m["Body"])
-            if delete_matching is not None and delete_matching(m["Body"]):
-                stores.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        bodies += [m["Body"] for m in got]
+        handles += [m["ReceiptHandle"] for m in got]
+    for i in range(0, len(handles), 10):
+        entries = [{"Id": str(j), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                   for j, h in enumerate(handles[i:i + 10])]
+        stores.sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
     return bodies
 
 

@@ -80,7 +80,6 @@ class Run:
             f"slowest create {self.ledger.slowest_seconds:.2f} s"]
         if self.ledger.unexpected():
             report.notes.append(f"UNEXPECTED answers: {self.ledger.unexpected()}")
-        save(self.cfg, report)
         return report
 
 
@@ -103,12 +102,19 @@ def baseline(plan: Plan) -> Report:
 def writer_killed(plan: Plan, kills: int = 5, every: float = 3.0) -> Report:
     run = Run("writer environment killed mid-batch", plan).start()
     run.at_fraction(0.3)
+    log = stack.SERVICES["localstack"].process(run.cfg).log
+    mark = log.stat().st_size
     killed = 0
     for _ in range(kills):
         killed += stack.kill_environments(run.cfg, "WriterFunctionName")
         time.sleep(every)
-    run.notes.append(f"SIGKILLed {killed} writer environments in {kills} rounds {every:g} s apart")
-    return run.finish(time.monotonic())
+    report = run.finish(time.monotonic())
+    with open(log, "rb") as f:
+        f.seek(mark)
+        failed_batches = f.read().count(b"Polling or batch processing failed")
+    report.notes.append(f"SIGKILLed {killed} writer environments in {kills} rounds {every:g} s apart; "
+                        f"{failed_batches} batches were in flight (failed, redelivered)")
+    return report
 
 
 class DuplicatingQueue:
@@ -229,10 +235,17 @@ SCENARIOS = {"baseline": baseline, "writer-killed": writer_killed,
              "redis-restart": redis_restarted_empty, "localstack-restart": localstack_restarted}
 
 
+def run_scenario(name: str, plan: Plan) -> Report:
+    """Runs one scenario and records its report in $CHAT_STATE_DIR/chaos/results.jsonl."""
+    report = SCENARIOS[name](plan)
+    save(stack.target(), report)
+    return report
+
+
 def main(names: list) -> int:
     failed = 0
     for name in names or list(SCENARIOS):
-        report = SCENARIOS[name](Plan())
+        report = run_scenario(name, Plan())
         print(json.dumps(report.to_json()), flush=True)
         failed += not report.ok
     return 1 if failed else 0

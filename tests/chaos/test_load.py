@@ -13,9 +13,11 @@ from tests.chaos.scenarios import save
 def _concurrent_creates(cfg, stores, client, name: str):
     ledger = Ledger()
     targets = setup(client, ledger, applications=1, chats_per_application=10)
-    offer(client, ledger, targets, messages=1000, rate=0, threads=50)  # all at once
-    settle(stores, ledger, timeout=300)
+    took = offer(client, ledger, targets, messages=1000, rate=0, threads=50)  # all at once
+    drained = settle(stores, ledger, timeout=300)
     report = check(stores, ledger, name, client.name)
+    report.recovery_seconds = round(drained, 1)
+    report.notes += [f"offered in {took:.1f} s by 50 threads", f"slowest create {ledger.slowest_seconds:.2f} s"]
     save(cfg, report)
     assert ledger.refused == {}, ledger.refused
     for token, chat in targets:
@@ -56,8 +58,9 @@ def test_a_steady_soak_keeps_memory_flat_and_drains_the_queue(cfg, stores):
                  chat_every=100)
     done.set()
     sampler.join()
-    settle(stores, ledger, timeout=300)
+    drained = settle(stores, ledger, timeout=300)
     report = check(stores, ledger, f"soak, {seconds} s at {rate:g}/s", client.name)
+    report.recovery_seconds = round(drained, 1)
     third = max(1, len(samples) // 3)
     first, last = samples[1:third + 1] or samples[:1], samples[-third:]
     mean = lambda rows, i: sum(r[i] for r in rows) / len(rows)
