@@ -30,7 +30,7 @@ class Audit:
     def to_json(self) -> dict:
         return {"queue_depth": self.queue_depth, "lost_messages": len(self.lost_messages),
                 "lost_chats": len(self.lost_chats), "gaps": self.gaps, "redriven": self.redriven,
-                "examples": [list(m[:3]) for m in self.lost_messages[:10]]}
+                "examples": [f"{a}:{c}:{n}" for a, c, n, _ in self.lost_messages[:10]]}
 
 
 def _scan(r: redis.Redis, pattern: str) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config as BotoConfig
 
-from local.stack import config, deploy, proc, services
+from local.stack import config, deploy, probes, proc, services
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "functions"))
@@ -82,6 +82,8 @@ def start(cfg: config.Config, name: str) -> None:
 def restart_localstack(cfg: config.Config) -> None:
     """LocalStack keeps its state in memory: after a restart the stack has to be deployed again."""
     stop(cfg, "localstack")
+    # Its listening socket can outlive the process by a moment; `up` refuses a port in use.
+    proc.wait_for(lambda: not probes.port_open(cfg.localstack_port), 30)
     start(cfg, "localstack")
     deploy.deploy(cfg)
 
