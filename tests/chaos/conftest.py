@@ -25,12 +25,13 @@ def cfg():
     return stack.target()
 
 
-@pytest.fixture(scope="session")
+# Per test: a LocalStack restart in an earlier case redeploys the stack with new queue URLs.
+@pytest.fixture
 def stores(cfg):
     from tests.chaos.invariants import Stores
     return Stores(cfg)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def deps(cfg):
     return stack.app_deps(cfg)
