@@ -71,12 +71,12 @@ class Run:
         settle(self.stores, self.ledger, self.plan.settle_timeout)
         # Recovery: from the later of the fault's end and the last create offered, until every
         # accepted create is in MySQL and ES and the queue is empty.
-        report_started = time.monotonic()
+        settled_at = time.monotonic()
         report = check(self.stores, self.ledger, self.name, self.client.name,
                        dead_letters=dead_letters)
-        report.recovery_seconds = round(report_started - max(restored_at, self.offered_until), 1)
+        report.recovery_seconds = round(settled_at - max(restored_at, self.offered_until), 1)
         report.notes = self.notes + report.notes + [
-            f"offered over {time.monotonic() - self.started:.0f} s at {self.plan.rate:g}/s target",
+            f"offered over {self.offered_until - self.started:.0f} s at {self.plan.rate:g}/s asked",
             f"slowest create {self.ledger.slowest_seconds:.2f} s"]
         if self.ledger.unexpected():
             report.notes.append(f"UNEXPECTED answers: {self.ledger.unexpected()}")
