@@ -114,11 +114,22 @@ def setup(client, ledger: Ledger, applications: int, chats_per_application: int)
         token, app_id = client.create_application(f"chaos-{ledger.run}-{i}")
         ledger.applications[token] = app_id
         for _ in range(chats_per_application):
-            status, number = client.create_chat(token)
+            status, number = _created(lambda: client.create_chat(token))
             assert status == 201, f"setting up: chat create answered {status}"
             ledger.record(status, 0.0, chat=(token, number))
             targets.append((token, number))
     return targets
+
+
+def _created(create, patience: float = 120.0) -> tuple:
+    """Retries a create answered 503, as a client told Retry-After would (a previous fault may
+    still be recovering, e.g. numbering after a Redis restart)."""
+    deadline = time.monotonic() + patience
+    while True:
+        status, number = create()
+        if status != 503 or time.monotonic() > deadline:
+            return status, number
+        time.sleep(1)
 
 
 def offer(client, ledger: Ledger, targets: list, messages: int, rate: float, threads: int = 16,
