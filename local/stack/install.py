@@ -61,43 +61,33 @@ def system_packages(cfg: Config) -> str:
     return f"installed {' '.join(missing)}"
 
 
-def app_venv(cfg: Config) -> str:
-    venv = cfg.venvs / "app"
+def _venv(cfg: Config, name: str, inputs: list, pip_args: list, product: str = "python") -> str:
+    """A venv of its own under .local/venvs/NAME, reinstalled when its inputs change."""
+    venv = cfg.venvs / name
+    log = cfg.logs / f"install-{name}.log"
 
     def build() -> None:
         if not (venv / "bin" / "python").exists():
-            run([cfg.python, "-m", "venv", venv], cfg.logs / "install-app.log")
-        run([venv / "bin" / "pip", "install", "-q", "-e", f"{ROOT}[dev]"], cfg.logs / "install-app.log")
+            run([cfg.python, "-m", "venv", venv], log)
+        run([venv / "bin" / "pip", "install", "-q", *pip_args], log)
 
-    ran = _once(cfg, "app-venv", [ROOT / "pyproject.toml"], venv / "bin" / "python", build)
-    return "installed" if ran else "up to date"
+    return "installed" if _once(cfg, f"{name}-venv", inputs, venv / "bin" / product, build) else "up to date"
+
+
+def app_venv(cfg: Config) -> str:
+    return _venv(cfg, "app", [ROOT / "pyproject.toml"], ["-e", f"{ROOT}[dev]"])
 
 
 def sam_venv(cfg: Config) -> str:
     """SAM CLI builds and deploys the template, here and on AWS; its pins live in their own venv."""
-    venv = cfg.venvs / "sam"
     requirements = ROOT / "local" / "sam-requirements.txt"
-
-    def build() -> None:
-        if not (venv / "bin" / "python").exists():
-            run([cfg.python, "-m", "venv", venv], cfg.logs / "install-sam.log")
-        run([venv / "bin" / "pip", "install", "-q", "-r", requirements], cfg.logs / "install-sam.log")
-
-    return "installed" if _once(cfg, "sam-venv", [requirements], venv / "bin" / "sam", build) else "up to date"
+    return _venv(cfg, "sam", [requirements], ["-r", requirements], product="sam")
 
 
 def lambda_runtime_venv(cfg: Config) -> str:
     """The interpreter Lambdas run in: plain Python 3.11 plus boto3, as AWS's runtime provides."""
-    venv = cfg.venvs / "lambda-runtime"
     requirements = ROOT / "local" / "lambda-runtime-requirements.txt"
-
-    def build() -> None:
-        if not (venv / "bin" / "python").exists():
-            run([cfg.python, "-m", "venv", venv], cfg.logs / "install-lambda-runtime.log")
-        run([venv / "bin" / "pip", "install", "-q", "-r", requirements], cfg.logs / "install-lambda-runtime.log")
-
-    ran = _once(cfg, "lambda-runtime-venv", [requirements], venv / "bin" / "python", build)
-    return "installed" if ran else "up to date"
+    return _venv(cfg, "lambda-runtime", [requirements], ["-r", requirements])
 
 
 def localstack_venv(cfg: Config) -> str:
