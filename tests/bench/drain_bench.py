@@ -8,7 +8,6 @@ layer as the stack's writer, with its MemorySize (512 MB); its REPORT lines give
     .local/venvs/app/bin/python -m tests.bench.drain_bench [--events 20000]
 """
 import argparse
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
