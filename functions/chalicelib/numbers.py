@@ -91,17 +91,22 @@ class Numbers:
 
     def forget_pending(self, messages: list) -> None:
         """Drops the bodies of messages the client was never told about."""
-        self.record_persisted([], messages)
+        self._update(forget=messages)
 
     def record_persisted(self, chats: list, messages: list) -> None:
         """After a write: drops the bodies now in MySQL, and notes whose counts changed."""
+        self._update(forget=messages, chats={m.chat_key for m in messages},
+                     applications={e.application_id for e in [*chats, *messages]})
+
+    def _update(self, forget: list = (), chats=(), applications=()) -> None:
+        """One round trip: drops pending bodies and marks chats and applications as changed."""
         with self._redis.pipeline(transaction=False) as pipe:
-            for m in messages:
+            for m in forget:
                 pipe.hdel(_pending_key(m.application_id, m.chat_number), m.number)
-            if messages:
-                pipe.sadd(CHANGED_CHATS_KEY, *{f"{m.application_id}:{m.chat_number}" for m in messages})
-            if chats or messages:
-                pipe.sadd(CHANGED_APPLICATIONS_KEY, *{e.application_id for e in [*chats, *messages]})
+            if chats:
+                pipe.sadd(CHANGED_CHATS_KEY, *{f"{a}:{c}" for a, c in chats})
+            if applications:
+                pipe.sadd(CHANGED_APPLICATIONS_KEY, *applications)
             self._call(pipe.execute)
 
     # -- what the counter has to recount -------------------------------------------------------
@@ -117,12 +122,7 @@ class Numbers:
 
     def restore_changes(self, chats: list, applications: list) -> None:
         """Puts popped keys back when their recount failed."""
-        with self._redis.pipeline(transaction=False) as pipe:
-            if chats:
-                pipe.sadd(CHANGED_CHATS_KEY, *{f"{a}:{c}" for a, c in chats})
-            if applications:
-                pipe.sadd(CHANGED_APPLICATIONS_KEY, *applications)
-            self._call(pipe.execute)
+        self._update(chats=chats, applications=applications)
 
     def changes_complete(self) -> bool:
         """True while the change sets cover every write since the last full recount.

@@ -127,7 +127,11 @@ def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: i
 
 
 def get_message(deps: Deps, token: str, chat_number: int, number: int) -> Message:
-    app_id = _application_id(deps, token)
+    return _message(deps, _application_id(deps, token), chat_number, number)
+
+
+def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
+    """The message as persisted, else as queued; NotFound if neither."""
     message = deps.db.message(app_id, chat_number, number)
     if message is None:
         body = _queued_body(deps, app_id, chat_number, number)
@@ -146,7 +150,7 @@ def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> Opti
 
 def edit_message(deps: Deps, token: str, chat_number: int, number: int, body: str) -> Message:
     app_id = _application_id(deps, token)
-    get_message(deps, token, chat_number, number)  # 404 unless it exists, persisted or queued
+    _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
     deps.db.edit_message(app_id, chat_number, number, body)
     # The writer re-indexes from MySQL, so search never keeps an older body than the row.
     deps.queue.send(events.message_edited(app_id, chat_number, number))

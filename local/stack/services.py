@@ -5,6 +5,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
+from urllib.parse import urlparse
 
 from . import probes
 from .config import ROOT, Config
@@ -21,6 +22,7 @@ class Service:
     marker: str  # a word of the command line, so a reused pid is never taken for ours
     argv: Callable[[Config], list]
     healthy: Callable[[Config], bool]
+    url: Callable[[Config], str]  # where clients reach it; its port is the one the service takes
     env: Callable[[Config], Optional[dict]] = lambda cfg: None
     prepare: Callable[[Config], None] = lambda cfg: None
     after_start: Callable[[Config], None] = lambda cfg: None
@@ -29,20 +31,12 @@ class Service:
     def process(self, cfg: Config) -> Process:
         return Process(self.name, cfg.run, cfg.logs, self.marker)
 
-    def url(self, cfg: Config) -> str:
-        return {
-            "mariadb": f"mysql://{MYSQL_USER}:{MYSQL_PASSWORD}@127.0.0.1:{cfg.mysql_port}/{MYSQL_DATABASE}",
-            "redis": f"redis://127.0.0.1:{cfg.redis_port}/0",
-            "elasticsearch": f"http://127.0.0.1:{cfg.es_port}",
-            "localstack": cfg.endpoint,
-        }[self.name]
-
     def up(self, cfg: Config) -> str:
         """Starts the service unless it already runs; returns 'running' or 'started'."""
         proc = self.process(cfg)
         if proc.pid() is not None and self.healthy(cfg):
             return "running"
-        if proc.pid() is None and self._port_taken(cfg):
+        if proc.pid() is None and probes.port_open(urlparse(self.url(cfg)).port):
             raise StackError(f"{self.name}: port in use by a process we did not start; "
                              f"free it or set another port (see README)")
         self.prepare(cfg)
@@ -53,11 +47,6 @@ class Service:
             raise StackError(f"{self.name} {state}; last lines of {proc.log}:\n{proc.tail()}")
         self.after_start(cfg)
         return "started"
-
-    def _port_taken(self, cfg: Config) -> bool:
-        port = {"mariadb": cfg.mysql_port, "redis": cfg.redis_port,
-                "elasticsearch": cfg.es_port, "localstack": cfg.localstack_port}[self.name]
-        return probes.port_open(port)
 
 
 # --- MariaDB ---------------------------------------------------------------------------------
@@ -105,8 +94,10 @@ def _mysql_bootstrap(cfg: Config) -> None:
                      f"GRANT ALL ON {MYSQL_DATABASE}.* TO '{MYSQL_USER}'@'%';")
 
 
-MARIADB = Service("mariadb", "mariadbd", _mysql_argv, _mysql_healthy,
-                  prepare=_mysql_prepare, after_start=_mysql_bootstrap)
+MARIADB = Service(
+    "mariadb", "mariadbd", _mysql_argv, _mysql_healthy,
+    lambda cfg: f"mysql://{MYSQL_USER}:{MYSQL_PASSWORD}@127.0.0.1:{cfg.mysql_port}/{MYSQL_DATABASE}",
+    prepare=_mysql_prepare, after_start=_mysql_bootstrap)
 
 # --- Redis -----------------------------------------------------------------------------------
 # No persistence on purpose: Redis is a cache here, and a restart that empties it is a case
@@ -117,6 +108,7 @@ REDIS = Service(
     lambda cfg: ["redis-server", "--bind", "127.0.0.1", "--port", str(cfg.redis_port),
                  "--dir", str(cfg.data), "--save", "", "--appendonly", "no", "--daemonize", "no"],
     lambda cfg: probes.redis_ping(cfg.redis_port),
+    lambda cfg: f"redis://127.0.0.1:{cfg.redis_port}/0",
 )
 
 # --- Elasticsearch ---------------------------------------------------------------------------
@@ -140,7 +132,8 @@ def _es_healthy(cfg: Config) -> bool:
     return status == 200 and headers.get("X-elastic-product", headers.get("X-Elastic-Product")) == "Elasticsearch"
 
 
-ELASTICSEARCH = Service("elasticsearch", "local.chat.es.EsNode", _es_argv, _es_healthy, start_timeout=120)
+ELASTICSEARCH = Service("elasticsearch", "local.chat.es.EsNode", _es_argv, _es_healthy,
+                        lambda cfg: f"http://127.0.0.1:{cfg.es_port}", start_timeout=120)
 
 # --- LocalStack ------------------------------------------------------------------------------
 
@@ -167,7 +160,7 @@ def _localstack_healthy(cfg: Config) -> bool:
 LOCALSTACK = Service(
     "localstack", "localstack.runtime.main",
     lambda cfg: [cfg.venvs / "localstack" / "bin" / "python", "-m", "localstack.runtime.main"],
-    _localstack_healthy, env=_localstack_env, start_timeout=90,
+    _localstack_healthy, lambda cfg: cfg.endpoint, env=_localstack_env, start_timeout=90,
 )
 
 ALL = [MARIADB, REDIS, ELASTICSEARCH, LOCALSTACK]
