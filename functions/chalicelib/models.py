@@ -55,3 +55,7 @@ class NewMessage:
     @property
     def chat_key(self) -> tuple:
         return (self.application_id, self.chat_number)
+
+    @property
+    def key(self) -> tuple:
+        return (self.application_id, self.chat_number, self.number)

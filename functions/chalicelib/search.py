@@ -4,9 +4,10 @@ Bodies are indexed as lowercase trigrams. A query word of 3+ characters matches 
 trigrams stand in a row (a phrase of trigrams), that is wherever it occurs inside a word; every
 word must match. Queries are built from the words of `q`, never parsed as a query language.
 """
+import json
 import re
 
-from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from .errors import Unavailable
 from .models import Message
@@ -49,6 +50,7 @@ class Search:
     def __init__(self, client: Elasticsearch, index: str):
         self._es = client
         self._index = index
+        self._index_json = json.dumps(index)
 
     def ensure_index(self) -> bool:
         """Creates the index unless it exists; True if it was created."""
@@ -69,25 +71,42 @@ class Search:
 
         External versions make a redelivered or older write a no-op (409), never an overwrite.
         """
-        actions = [{
-            "_index": self._index,
-            "_id": doc_id(m.application_id, m.chat_number, m.number),
-            "version": m.version,
-            "version_type": "external",
-            "_source": {"application_id": m.application_id, "chat_number": m.chat_number,
-                        "number": m.number, "body": m.body},
-        } for m in messages]
-        keys = [(m.application_id, m.chat_number, m.number) for m in messages]
+        return self._bulk(self._index_lines(messages), [m.key for m in messages])
+
+    def _index_lines(self, messages: list) -> str:
+        """The `_bulk` body, written out: the numbers are ints (events.parse and MySQL see to it)
+        and the body is JSON-encoded, so each line is the JSON the client would write for the
+        same dicts, made in a tenth of the client's time (docs/performance.md)."""
+        return "".join(
+            f'{{"index":{{"_index":{self._index_json},"_id":"{m.application_id}:{m.chat_number}:{m.number}",'
+            f'"version":{m.version},"version_type":"external"}}}}\n'
+            f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
+            f'"body":{json.dumps(m.body)}}}\n' for m in messages)
+
+    def unindex_creations(self, keys: list) -> dict:
+        """Removes what creations (version 1) indexed at these keys, never an edit's later version."""
+        return self._bulk([{"delete": {"_index": self._index, "_id": doc_id(*key), "version": 1,
+                                       "version_type": "external_gte"}} for key in keys], keys)
+
+    def _bulk(self, operations, keys: list) -> dict:
+        """One `_bulk` request (`operations`: its lines, or its body); returns {key: reason} of the operations that did not take effect.
+
+        A version conflict (409: this version or a newer one is there) and a delete of nothing
+        (404) leave the document as it should be, so neither counts as a failure.
+        """
+        if not operations:
+            return {}
         try:
-            _, errors = helpers.bulk(self._es, actions, raise_on_error=False, stats_only=False)
-        except TransportError as exc:
+            result = self._es.bulk(operations=operations)
+        except (ApiError, TransportError) as exc:
             return {key: f"search unavailable: {exc}" for key in keys}
+        if not result["errors"]:
+            return {}
         failed = {}
-        for item in errors:
-            result = item.get("index", {})
-            if result.get("status") == 409:
-                continue  # this version or a newer one is already there
-            failed[_key(result.get("_id", ""))] = str(result.get("error", result))
+        for item in result["items"]:
+            outcome = next(iter(item.values()))
+            if outcome.get("status", 500) >= 300 and outcome.get("status") not in (404, 409):
+                failed[_key(outcome.get("_id", ""))] = str(outcome.get("error", outcome))
         return failed
 
     def find(self, application_id: int, chat_number: int, q: str, limit: int) -> list:

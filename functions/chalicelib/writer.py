@@ -4,6 +4,8 @@ A record fails alone when it can never be written (it then ends in the dead-lett
 the whole batch is retried when a store is down: every step is idempotent, so a redelivery
 changes nothing that is already in place.
 """
+from concurrent.futures import ThreadPoolExecutor
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
@@ -14,6 +16,9 @@ from .models import NewChat, NewMessage
 from .service import Deps
 
 log = Logger(service="chat", child=True)
+# Indexes a batch while the main thread writes it to MySQL: one thread, kept across invocations
+# (and idle between them, as every invocation waits for its result).
+_indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer")
 
 
 class RecordFailed(Exception):
@@ -41,12 +46,23 @@ def persist_records(deps: Deps, records: list) -> dict:
             failed[record_id] = exc.message
             log.error("poison event", record_id=record_id, reason=exc.message)
     creations = {rid: e for rid, e in parsed.items() if isinstance(e, (NewChat, NewMessage))}
-    failed.update(_write_rows(deps, creations))
-
-    written_chats = [e for rid, e in creations.items() if rid not in failed and isinstance(e, NewChat)]
-    written = [e for rid, e in creations.items() if rid not in failed and isinstance(e, NewMessage)]
+    messages = {rid: e for rid, e in creations.items() if isinstance(e, NewMessage)}
     edits = {rid: e for rid, e in parsed.items() if isinstance(e, MessageEdited)}
-    failed.update(_index(deps, written, creations, edits))
+
+    # Both stores are written at once. Every message here was accepted (answered 201) and reads
+    # back from Redis until MySQL has it, so search may show it first; a message MySQL refuses
+    # for good is taken out of the index again below.
+    indexing = _indexer.submit(deps.search.index, list(messages.values()))
+    not_written, refused = _write_rows(deps, creations)
+    not_indexed = indexing.result()
+    failed.update(not_written)
+    failed.update({rid: not_indexed[e.key] for rid, e in messages.items()
+                   if e.key in not_indexed and rid not in failed})
+    _unindex(deps, [messages[rid] for rid in refused if rid in messages])
+    failed.update(_index_edits(deps, edits))
+
+    written_chats = [e for rid, e in creations.items() if rid not in not_written and isinstance(e, NewChat)]
+    written = [e for rid, e in messages.items() if rid not in not_written]
     try:
         deps.numbers.record_persisted(written_chats, written)
     except Unavailable:
@@ -56,25 +72,28 @@ def persist_records(deps: Deps, records: list) -> dict:
     return failed
 
 
-def _write_rows(deps: Deps, creations: dict) -> dict:
+def _write_rows(deps: Deps, creations: dict) -> tuple:
+    """Writes the rows; returns ({id: reason} of those not written, ids refused for good)."""
     if not creations:
-        return {}
+        return {}, set()
     try:
         _persist(deps, creations.values())
-        return {}
+        return {}, set()
     except Unavailable as exc:
-        return {rid: exc.message for rid in creations}
+        return {rid: exc.message for rid in creations}, set()
     except Refused:
         pass
     # Some row is refused (its application is gone, say): find it, write the rest.
-    failed = {}
+    failed, refused = {}, set()
     for rid, event in creations.items():
         try:
             _persist(deps, [event])
         except (Refused, Unavailable) as exc:
             failed[rid] = exc.message
+            if isinstance(exc, Refused):
+                refused.add(rid)
             log.error("event refused", record_id=rid, reason=exc.message, cause=repr(exc.__cause__))
-    return failed
+    return failed, refused
 
 
 def _persist(deps: Deps, creations) -> None:
@@ -83,21 +102,22 @@ def _persist(deps: Deps, creations) -> None:
                     [e for e in creations if isinstance(e, NewMessage)])
 
 
-def _index(deps: Deps, written: list, creations: dict, edits: dict) -> dict:
-    """Indexes new messages as version 1 and edited ones at their MySQL version."""
+def _unindex(deps: Deps, refused: list) -> None:
+    """Takes messages MySQL refused for good out of the index (their records fail anyway)."""
+    left = deps.search.unindex_creations([m.key for m in refused])
+    if left:
+        # Their records end in the dead-letter queue; each redelivery tries again.
+        log.error("refused messages stay searchable", keys=[list(k) for k in left])
+
+
+def _index_edits(deps: Deps, edits: dict) -> dict:
+    """Indexes edited messages at the version MySQL holds."""
+    if not edits:
+        return {}
+    keys = [(e.application_id, e.chat_number, e.number) for e in edits.values()]
     try:
-        current = deps.db.current_messages([(e.application_id, e.chat_number, e.number)
-                                            for e in edits.values()])
+        current = deps.db.current_messages(keys)
     except Unavailable as exc:
-        current, failed = [], {rid: exc.message for rid in edits}
-    else:
-        failed = {}
-    docs = written + current
-    if not docs:
-        return failed
-    not_indexed = deps.search.index(docs)
-    for rid, e in [*creations.items(), *edits.items()]:
-        reason = not_indexed.get((e.application_id, getattr(e, "chat_number", None), e.number))
-        if reason is not None:
-            failed[rid] = reason
-    return failed
+        return {rid: exc.message for rid in edits}
+    not_indexed = deps.search.index(current)
+    return {rid: not_indexed[key] for rid, key in zip(edits, keys) if key in not_indexed}

@@ -1,5 +1,7 @@
-"""The writer's bulk persist against real MariaDB: chat ids are read first, missing chats inserted."""
-from chalicelib import settings, wiring
+"""The writer's bulk persist against real MariaDB: messages find their chats, missing chats are made."""
+import threading
+
+from chalicelib import events, settings, wiring, writer
 from chalicelib.db import Database
 from chalicelib.models import NewChat, NewMessage
 
@@ -9,8 +11,8 @@ def application_id(deps, application) -> int:
 
 
 def stored(deps, app_id: int) -> list:
-    return [(c.number, [(m.number, m.body) for m in deps.db.messages(app_id, c.number, 0, 10)])
-            for c in deps.db.chats(app_id, 0, 10)]
+    return [(c.number, [(m.number, m.body) for m in deps.db.messages(app_id, c.number, 0, 100)])
+            for c in deps.db.chats(app_id, 0, 100)]
 
 
 def test_a_batch_writes_messages_of_existing_and_missing_chats(deps, application):
@@ -21,24 +23,39 @@ def test_a_batch_writes_messages_of_existing_and_missing_chats(deps, application
     assert stored(deps, app_id) == [(1, [(1, "in an old chat")]), (2, [(1, "chat not written yet")]), (3, [])]
 
 
-class ChatCommittedMeanwhile(Database):
-    """After this writer's first read of chat ids, another writer commits one of the missing chats."""
-
-    def __init__(self, connect, other_writer):
-        super().__init__(connect)
-        self._other_writer = other_writer
-
-    def _chat_ids(self, cur, keys, locking=False):
-        found = Database._chat_ids(cur, keys, locking)
-        if self._other_writer:
-            self._other_writer()
-            self._other_writer = None
-        return found
-
-
-def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
+def test_writers_racing_to_create_the_same_chats_all_land(deps, application):
     app_id = application_id(deps, application)
     connect = wiring.mysql_connect(settings.get())
-    db = ChatCommittedMeanwhile(connect, lambda: Database(connect).persist([NewChat(app_id, 7)], []))
-    db.persist([], [NewMessage(app_id, 7, 1, "raced")])
-    assert stored(deps, app_id) == [(7, [(1, "raced")])]
+    rounds, start, errors = 20, threading.Barrier(2), []
+
+    def writer_thread(first_number: int) -> None:
+        db = Database(connect)
+        for chat in range(10, 10 + rounds):
+            start.wait()
+            try:
+                db.persist([], [NewMessage(app_id, chat, first_number, "a"),
+                                NewMessage(app_id, chat, first_number + 1, "b")])
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=writer_thread, args=(n,)) for n in (1, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert stored(deps, app_id) == [(chat, [(1, "a"), (2, "b"), (3, "a"), (4, "b")]) for chat in range(10, 10 + rounds)]
+
+
+def test_a_message_mysql_refuses_for_good_is_taken_out_of_the_index_an_edit_is_not(deps):
+    ghost = 2**32 - 1  # no such application: MySQL's foreign key refuses its chat
+    es, index = deps.search._es, deps.search._index
+    edited = NewMessage(ghost, 1, 2, "edited", version=2)  # an edit's document, however it came
+    assert deps.search.index([edited]) == {}
+    failed = writer.persist_records(deps, [("a", events.message_created(ghost, 1, 1, "never stored")),
+                                           ("b", events.message_created(ghost, 1, 2, "late creation"))])
+    assert set(failed) == {"a", "b"}
+    es.indices.refresh(index=index)
+    assert not es.exists(index=index, id=f"{ghost}:1:1")
+    assert es.get(index=index, id=f"{ghost}:1:2")["_source"]["body"] == "edited"
+    es.delete(index=index, id=f"{ghost}:1:2")

@@ -38,6 +38,12 @@ class FakeSearch:
                 self.docs[key] = m
         return failed
 
+    def unindex_creations(self, keys):
+        for key in keys:
+            if key in self.docs and self.docs[key].version == 1:
+                del self.docs[key]
+        return {}
+
 
 class FakeNumbers:
     def __init__(self):
@@ -92,10 +98,23 @@ def test_a_malformed_record_fails_alone():
 
 def test_a_database_outage_fails_every_creation_for_redelivery():
     deps = make_deps(db=FakeDb(down=True))
-    failed = writer.persist_records(deps, records(events.chat_created(1, 1),
-                                                  events.message_created(1, 1, 1, "x")))
-    assert set(failed) == {"id-0", "id-1"}
-    assert deps.search.docs == {} and deps.numbers.forgotten == []
+    batch = records(events.chat_created(1, 1), events.message_created(1, 1, 1, "x"))
+    assert set(writer.persist_records(deps, batch)) == {"id-0", "id-1"}
+    assert deps.numbers.forgotten == []  # the body stays readable from Redis meanwhile
+    deps.db.down = False
+    assert writer.persist_records(deps, batch) == {}
+    assert (1, 1, 1) in deps.db.messages and deps.search.docs[(1, 1, 1)].body == "x"
+
+
+def test_a_message_mysql_refuses_for_good_leaves_the_index_but_an_edit_stays():
+    search = FakeSearch()
+    search.docs[(2, 1, 2)] = NewMessage(2, 1, 2, "edited", version=2)
+    deps = make_deps(db=FakeDb(gone_applications={2}), search=search)
+    failed = writer.persist_records(deps, records(events.message_created(1, 1, 1, "kept"),
+                                                  events.message_created(2, 1, 1, "orphan"),
+                                                  events.message_created(2, 1, 2, "late")))
+    assert set(failed) == {"id-1", "id-2"}
+    assert set(search.docs) == {(1, 1, 1), (2, 1, 2)} and search.docs[(2, 1, 2)].body == "edited"
 
 
 def test_a_message_search_refuses_is_redelivered_while_the_rest_succeeds():
