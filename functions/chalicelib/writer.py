@@ -54,22 +54,25 @@ def persist_records(deps: Deps, records: list) -> dict:
     # for good is taken out of the index again below.
     indexing = _indexer.submit(deps.search.index, list(messages.values()))
     not_written, refused = _write_rows(deps, creations)
+    _record_written(deps, [e for rid, e in creations.items() if rid not in not_written])
     not_indexed = indexing.result()
     failed.update(not_written)
     failed.update({rid: not_indexed[e.key] for rid, e in messages.items()
                    if e.key in not_indexed and rid not in failed})
     _unindex(deps, [messages[rid] for rid in refused if rid in messages])
     failed.update(_index_edits(deps, edits))
+    return failed
 
-    written_chats = [e for rid, e in creations.items() if rid not in not_written and isinstance(e, NewChat)]
-    written = [e for rid, e in messages.items() if rid not in not_written]
+
+def _record_written(deps: Deps, written: list) -> None:
+    """Drops the pending bodies MySQL now holds and marks the changed counts (while ES works)."""
     try:
-        deps.numbers.record_persisted(written_chats, written)
+        deps.numbers.record_persisted([e for e in written if isinstance(e, NewChat)],
+                                      [e for e in written if isinstance(e, NewMessage)])
     except Unavailable:
         # Pending bodies expire on their own (MySQL is read first anyway); lost change marks
         # are covered by the full recount the counter makes after Redis comes back.
         pass
-    return failed
 
 
 def _write_rows(deps: Deps, creations: dict) -> tuple:
