@@ -78,7 +78,7 @@ class Search:
         and the body is JSON-encoded, so each line is the JSON the client would write for the
         same dicts, made in a tenth of the client's time (docs/performance.md)."""
         return "".join(
-            f'{{"index":{{"_index":{self._index_json},"_id":"{m.application_id}:{m.chat_number}:{m.number}",'
+            f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
             f'"version":{m.version},"version_type":"external"}}}}\n'
             f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
             f'"body":{json.dumps(m.body)}}}\n' for m in messages)
@@ -89,7 +89,8 @@ class Search:
                                        "version_type": "external_gte"}} for key in keys], keys)
 
     def _bulk(self, operations, keys: list) -> dict:
-        """One `_bulk` request (`operations`: its lines, or its body); returns {key: reason} of the operations that did not take effect.
+        """One `_bulk` request (`operations`: its lines, or its body written out); returns
+        {key: reason} of the operations that did not take effect.
 
         A version conflict (409: this version or a newer one is there) and a delete of nothing
         (404) leave the document as it should be, so neither counts as a failure.
@@ -118,10 +119,14 @@ class Search:
                        {"term": {"chat_number": chat_number}}],
             "must": [{"match_phrase": {"body": word}} for word in words],
         }}
+        # Counting every hit (track_total_hits) makes Lucene lead with the chat's filter, so the
+        # work grows with the chat, not the index. Without it, Lucene's top-k scoring walks each
+        # word's postings across the whole index: at 1M messages two words took p50 4.2 / p99
+        # 18.6 ms that way, 1.7 / 6.4 ms this way (docs/performance.md).
         try:
             result = self._es.search(index=self._index, query=query, size=limit,
                                      sort=["_score", {"number": "asc"}],
-                                     highlight={"encoder": "html", "fields": {"body": {}}}, track_total_hits=False)
+                                     highlight={"encoder": "html", "fields": {"body": {}}}, track_total_hits=True)
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
         return [Message(hit["_source"]["number"], hit["_source"]["body"],

@@ -66,6 +66,8 @@ def persist_records(deps: Deps, records: list) -> dict:
 
 def _record_written(deps: Deps, written: list) -> None:
     """Drops the pending bodies MySQL now holds and marks the changed counts (while ES works)."""
+    if not written:
+        return
     try:
         deps.numbers.record_persisted([e for e in written if isinstance(e, NewChat)],
                                       [e for e in written if isinstance(e, NewMessage)])
