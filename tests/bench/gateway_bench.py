@@ -9,6 +9,7 @@ each concurrency, so the machine's other load falls on all alike.
 
     .local/venvs/app/bin/python -m tests.bench.gateway_bench
 """
+import contextlib
 import json
 import threading
 import time
@@ -20,8 +21,8 @@ from tests.bench import common
 from tests.bench.resources import Resources, run_alone
 
 
-def main_api() -> str:
-    return json.loads((common.STATE / "stack-outputs.json").read_text())["ApiUrl"]
+def stack_outputs() -> dict:
+    return json.loads((common.STATE / "stack-outputs.json").read_text())
 
 
 def bench_application(api: str, name: str) -> str:
@@ -32,6 +33,19 @@ def bench_application(api: str, name: str) -> str:
     s.post(f"{api}/applications/{token}/chats/1/messages", json={"body": "warm up"},
            timeout=30).raise_for_status()
     return token
+
+
+@contextlib.contextmanager
+def writer_paused(lam, outputs: dict):
+    """The deployed writer's queue mapping disabled meanwhile: the queue fills, nothing drains."""
+    mapping = next(m["UUID"] for m in lam.list_event_source_mappings(
+        FunctionName=outputs["WriterFunctionName"])["EventSourceMappings"])
+    lam.update_event_source_mapping(UUID=mapping, Enabled=False)
+    try:
+        time.sleep(2)  # the poller notices
+        yield
+    finally:
+        lam.update_event_source_mapping(UUID=mapping, Enabled=True)
 
 
 def hammer(method: str, url: str, body, concurrency: int, seconds: float, expect: int) -> dict:
@@ -62,7 +76,8 @@ def hammer(method: str, url: str, body, concurrency: int, seconds: float, expect
 def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, progress=print) -> dict:
     noop = res.function("noop", "noop.handler", {}, memory=128, noop=True)
     noop_url = res.proxy_api(noop) + "/ping"
-    api = main_api()
+    outputs = stack_outputs()
+    api, lam = outputs["ApiUrl"], res.lam
     token = bench_application(api, f"bench-gateway-{uuid.uuid4().hex[:6]}")
     body = {"body": "gateway bench"}
     contenders = {
@@ -71,8 +86,12 @@ def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, pr
         "ours: read a message": ("GET", f"{api}/applications/{token}/chats/1/messages/1", None, 200),
         "ours: create a message": ("POST", f"{api}/applications/{token}/chats/1/messages", body, 201),
     }
+    # The create again while the writer does not drain the queue: the share of the emulator's
+    # time that goes to the writer's polling, invoking and deleting, in the same process.
+    contenders["ours: create, writer paused"] = contenders["ours: create a message"]
     # Each of ours against the no-op called the same way (method and body).
-    ceiling = {"ours: read a message": "no-op Lambda", "ours: create a message": "no-op Lambda, POST"}
+    ceiling = {"ours: read a message": "no-op Lambda", "ours: create a message": "no-op Lambda, POST",
+               "ours: create, writer paused": "no-op Lambda, POST"}
     for method, url, body, expect in contenders.values():  # start each environment
         for _ in range(max(levels)):
             requests.request(method, url, json=body, timeout=60)
@@ -81,7 +100,8 @@ def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, pr
         merged = {name: {"timings": [], "errors": 0, "seconds": 0.0} for name in contenders}
         for _ in range(rounds):
             for name, (method, url, body, expect) in contenders.items():
-                part = hammer(method, url, body, n, seconds, expect)
+                with writer_paused(lam, outputs) if "paused" in name else contextlib.nullcontext():
+                    part = hammer(method, url, body, n, seconds, expect)
                 for key in ("timings", "errors", "seconds"):
                     merged[name][key] += part[key]
         level = {}

@@ -22,7 +22,7 @@ import requests
 from elasticsearch import Elasticsearch
 
 from tests.bench import common
-from tests.bench.gateway_bench import main_api
+from tests.bench.gateway_bench import stack_outputs
 
 POLL_SECONDS = 0.05
 
@@ -42,7 +42,7 @@ def mapping_config() -> dict:
 
 
 def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
-    api = main_api()
+    api = stack_outputs()["ApiUrl"]
     s = requests.Session()
     token = s.post(f"{api}/applications", json={"name": f"bench-lag-{uuid.uuid4().hex[:6]}"},
                    timeout=30).json()["token"]

@@ -129,7 +129,8 @@ def plot(results: dict, path) -> None:
         bars.append(("SQS send alone", a["floor"]["sqs_send_message"]))
     g = results.get("gateway", {}).get("c=1", {})
     for name, label in (("no-op Lambda", "LS no-op GET"), ("ours: read a message", "LS read"),
-                        ("no-op Lambda, POST", "LS no-op POST"), ("ours: create a message", "LS create")):
+                        ("no-op Lambda, POST", "LS no-op POST"), ("ours: create a message", "LS create"),
+                        ("ours: create, writer paused", "LS create, no drain")):
         if name in g:
             bars.append((label, g[name]))
     s = results.get("search", {})
