@@ -57,8 +57,11 @@ def _details(r: dict) -> list:
     if w and "points" in w:
         out.append("  writer (in-process, messages/s): " + ", ".join(
             f"batch {p['batch_size']}: {p['messages_per_s']} (INSERT loop {p['ceiling_mysql_rows_per_s']}, "
-            f"_bulk loop {p['ceiling_bulk_docs_per_s']}; MySQL {p['mysql_s']} s and ES {p['es_s']} s "
+            f"_bulk loop {p['ceiling_bulk_docs_per_s']}, both loops at once {p['ceiling_both_at_once_per_s']}; "
+            f"MySQL {p['mysql_s']} s and ES {p['es_s']} s "
             f"of {p['seconds']} s, at once)" for p in w["points"]) + f"; naive {w['naive']['messages_per_s']}")
+        out.append(f"  at batch 100: writer / both loops at once {w['ratio_to_both_at_once']}; "
+                   f"both loops at once / slower loop {w['both_at_once_to_slower_ceiling']}")
     d = r.get("drain")
     if d and "messages_per_s" in d:
         out.append(f"  writer deployed (LocalStack SQS -> function): {d['messages_per_s']}/s, "

@@ -5,7 +5,8 @@ LocalStack's and is measured end to end in `drain_bench`). Against real MariaDB,
 Redis, the same run measures, on the same rows:
   - the writer at several batch sizes (the template's is 100);
   - a naive per-message path: one INSERT and one ES index call per message;
-  - the bare ceilings: a loop of plain multi-row INSERTs, and a loop of bare `_bulk` calls.
+  - the bare ceilings: a loop of plain multi-row INSERTs, a loop of bare `_bulk` calls, and the
+    two loops at once (two threads), which bounds any writer of both stores on this machine.
 
     .local/venvs/app/bin/python -m tests.bench.writer_bench [--events 100000] [--sizes 10,100,1000]
 """
@@ -14,6 +15,7 @@ import json
 import random
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.bench import common
 
@@ -157,6 +159,18 @@ def bulk_ceiling_slice(es, rows: list, size: int) -> float:
     return time.perf_counter() - started
 
 
+def both_ceilings_slice(cur, es, rows: list, size: int) -> float:
+    """The two bare loops at once, one in a thread of its own: the most any writer of both stores
+    could get from this machine, with none of its own work (parsing, Redis, failure handling)."""
+    rows = _other_rows(rows, "both", 100_000_000)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        bulk = pool.submit(bulk_ceiling_slice, es, rows, size)
+        mysql_ceiling_slice(cur, rows, size)
+        bulk.result()
+    return time.perf_counter() - started
+
+
 def naive_slice(cur, es, rows: list, seconds_budget: float) -> tuple:
     """What a synchronous API would do per message: one INSERT, one ES index call."""
     done, started = 0, time.perf_counter()
@@ -177,7 +191,7 @@ def sweep_point(deps, records: list, size: int, slices: int, naive_seconds: floa
     rows = parsed_rows(records, ids)
     per = -(-len(records) // slices)
     t = dict(writer=0.0, mysql=0.0, es=0.0, failures=0, ceiling_mysql=0.0, ceiling_bulk=0.0,
-             naive=0.0, naive_done=0)
+             ceiling_both=0.0, naive=0.0, naive_done=0)
     cpu = {"writer": {}, "ceiling_mysql": {}, "ceiling_bulk": {}}
     es_client = deps.search._es
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
@@ -197,9 +211,11 @@ def sweep_point(deps, records: list, size: int, slices: int, naive_seconds: floa
             meter = common.Cpu(STORES).start()
             t["ceiling_bulk"] += bulk_ceiling_slice(es_client, part_rows, size)
             _add(cpu["ceiling_bulk"], meter.stop())
+            t["ceiling_both"] += both_ceilings_slice(cur, es_client, part_rows, size)
             if naive_seconds:
                 # The naive rows go to the ceiling's table and index, after their own ceiling ran.
-                seconds, done = naive_slice(cur, es_client, _naive_rows(part_rows, i), naive_seconds / slices)
+                seconds, done = naive_slice(cur, es_client, _other_rows(part_rows, "naive", 1_000_000 * (i + 1)),
+                                            naive_seconds / slices)
                 t["naive"] += seconds
                 t["naive_done"] += done
             progress(f"batch {size}, slice {i + 1}/{slices}: writer {slice_rate:.0f}/s")
@@ -211,19 +227,23 @@ def sweep_point(deps, records: list, size: int, slices: int, naive_seconds: floa
              "mysql_s": round(t["mysql"], 2), "es_s": round(t["es"], 2),
              "ceiling_mysql_rows_per_s": round(n / t["ceiling_mysql"]),
              "ceiling_bulk_docs_per_s": round(n / t["ceiling_bulk"]),
+             "ceiling_both_at_once_per_s": round(n / t["ceiling_both"]),
              "cpu_ms_per_message": {k: {name: round(1000 * s / n, 3) for name, s in v.items()}
                                     for k, v in cpu.items()}}
     point["ratio_to_slower_ceiling"] = common.ratio(
         point["messages_per_s"], min(point["ceiling_mysql_rows_per_s"], point["ceiling_bulk_docs_per_s"]))
+    point["ratio_to_both_at_once"] = common.ratio(point["messages_per_s"], point["ceiling_both_at_once_per_s"])
+    point["both_at_once_to_slower_ceiling"] = common.ratio(
+        point["ceiling_both_at_once_per_s"], min(point["ceiling_mysql_rows_per_s"], point["ceiling_bulk_docs_per_s"]))
     if naive_seconds:
         point["naive"] = {"messages": t["naive_done"], "seconds": round(t["naive"], 2),
                           "messages_per_s": round(t["naive_done"] / t["naive"])}
     return point
 
 
-def _naive_rows(rows: list, slice_index: int) -> list:
-    # Other message numbers than the ceiling used, so the naive INSERTs are new rows too.
-    return [(r[0], r[1] + 1_000_000 * (slice_index + 1), r[2], r[3], f"naive:{r[4]}", r[5]) for r in rows]
+def _other_rows(rows: list, tag: str, offset: int) -> list:
+    # Other message numbers and document ids than the ceilings used: new rows and documents too.
+    return [(r[0], r[1] + offset, r[2], r[3], f"{tag}:{r[4]}", r[5]) for r in rows]
 
 
 def _add(total: dict, part: dict) -> None:
@@ -262,7 +282,8 @@ def run(events_count: int = 100_000, sizes=(10, 100, 1000), sweep_events: int = 
         progress(f"batch {size}: writer {point['messages_per_s']}/s (MySQL {point['mysql_s']} s and "
                  f"ES {point['es_s']} s at once; {point['mysql_rows']} rows, "
                  f"{point['es_docs']} docs, {point['failures']} failed); ceilings: INSERT "
-                 f"{point['ceiling_mysql_rows_per_s']}/s, _bulk {point['ceiling_bulk_docs_per_s']}/s")
+                 f"{point['ceiling_mysql_rows_per_s']}/s, _bulk {point['ceiling_bulk_docs_per_s']}/s, "
+                 f"both at once {point['ceiling_both_at_once_per_s']}/s")
     at_template = next(p for p in points if p["batch_size"] == 100)
     reset_stores(deps)
     memory = peak_memory(deps, records, [100, 1000, 10000])
@@ -273,6 +294,8 @@ def run(events_count: int = 100_000, sizes=(10, 100, 1000), sweep_events: int = 
             "ratio_to_naive": common.ratio(at_template["messages_per_s"],
                                            at_template["naive"]["messages_per_s"], 1),
             "ratio_to_slower_ceiling": at_template["ratio_to_slower_ceiling"],
+            "ratio_to_both_at_once": at_template["ratio_to_both_at_once"],
+            "both_at_once_to_slower_ceiling": at_template["both_at_once_to_slower_ceiling"],
             "peak_traced_mib_per_batch": memory}
 
 
