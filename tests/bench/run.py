@@ -44,18 +44,18 @@ def sections(quick: bool, res_holder: list) -> list:
 
 
 def machine() -> dict:
-    def sh(cmd):
-        try:
-            return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+    def run(*args):
+        try:  # no shell: pgrep -f would count the shell whose command line names the pattern
+            return subprocess.run(args, capture_output=True, text=True, timeout=10).stdout.strip()
         except Exception:
             return ""
     return {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "python": platform.python_version(), "kernel": platform.release(),
-            "commit": sh("git -C %s rev-parse --short HEAD" % common.ROOT),
+            "commit": run("git", "-C", str(common.ROOT), "rev-parse", "--short", "HEAD"),
             "load_average_start": common.load_average(),
             # Other engineers' stacks share the machine: count their big processes.
-            "other_localstacks": int(sh("pgrep -fc 'localstack.runtime.main'") or 0) - 1,
-            "other_elasticsearch_nodes": int(sh("pgrep -fc 'local.chat.es.EsNode'") or 0) - 1}
+            "other_localstacks": int(run("pgrep", "-fc", "localstack.runtime.main") or 0) - 1,
+            "other_elasticsearch_nodes": int(run("pgrep", "-fc", "local.chat.es.EsNode") or 0) - 1}
 
 
 def main() -> int:
