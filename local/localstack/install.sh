@@ -54,8 +54,8 @@ import localstack.packages.api  # noqa: F401,E402  (fails loudly if the patch di
 print(f"[localstack install]   patched {path}")
 EOF
 
-# LocalStack's default server (twisted) is faster than hypercorn here (send_message p50 1.5 vs
-# 2.6 ms, docs/performance.md) but binds IPv4 on every interface: its own "TODO: interface =
+# LocalStack's default server (twisted) is faster than hypercorn here (send_message p50 1.9 vs
+# 3.3 ms, docs/performance.md) but binds IPv4 on every interface: its own "TODO: interface =
 # host?". Give it GATEWAY_LISTEN's host, so that it listens on 127.0.0.1 only.
 step "binding the twisted server to GATEWAY_LISTEN's host"
 "$VPY" - <<'EOF'

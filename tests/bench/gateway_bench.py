@@ -11,6 +11,7 @@ each concurrency, so the machine's other load falls on all alike.
 """
 import contextlib
 import json
+import statistics
 import threading
 import time
 import uuid
@@ -96,12 +97,16 @@ def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, pr
         for _ in range(max(levels)):
             requests.request(method, url, json=body, timeout=60)
     out = {"api": api, "token": token}
+    windows = {}  # at c=1: name -> the (start, end) ms of its rounds, to find its REPORT lines
     for n in levels:
         merged = {name: {"timings": [], "errors": 0, "seconds": 0.0} for name in contenders}
         for _ in range(rounds):
             for name, (method, url, body, expect) in contenders.items():
                 with writer_paused(lam, outputs) if "paused" in name else contextlib.nullcontext():
+                    started_ms = int(time.time() * 1000)
                     part = hammer(method, url, body, n, seconds, expect)
+                    if n == 1 and name in ceiling:
+                        windows.setdefault(name, []).append((started_ms, int(time.time() * 1000)))
                 for key in ("timings", "errors", "seconds"):
                     merged[name][key] += part[key]
         level = {}
@@ -114,6 +119,15 @@ def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, pr
         out[f"c={n}"] = level
         progress(f"concurrency {n}: " + "; ".join(
             f"{name} p50 {v['p50_ms']} ms, {v['req_per_s']} req/s" for name, v in level.items()))
+    # Time spent inside our API function (its REPORT lines) per request kind, at c=1: what the
+    # emulator did around it is the rest of the client's time.
+    time.sleep(3)  # CloudWatch Logs lag a little behind the invocations
+    for name, spans in windows.items():
+        durations = [r["duration"] for span in spans for r in res.reports(outputs["ApiFunctionName"], span)
+                     if "duration" in r]
+        out["c=1"][name]["handler_p50_ms"] = round(statistics.median(durations), 2) if durations else None
+    progress("our API function's handler at c=1, p50: " + "; ".join(
+        f"{name} {out['c=1'][name]['handler_p50_ms']} ms" for name in windows))
     return out
 
 

@@ -1,10 +1,11 @@
 """Two LocalStack settings that bound our figures, tried on private LocalStacks side by side.
 
-Not part of `make bench` (it starts three LocalStacks of its own for a few minutes): the evidence
-for two lines of local/localstack/env.sh. Each instance runs the pinned LocalStack with env.sh's
-environment as it was before them, on ports 4610-4612: as shipped; without SQS's per-message
-CloudWatch metrics (SQS_DISABLE_CLOUDWATCH_METRICS=1); and, on top, with the SQS event source
-polling again 0.1 s after a batch instead of 1 s (LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC).
+Not part of `make bench` (it starts four LocalStacks of its own for a few minutes): the evidence
+for three lines of local/localstack/env.sh. Each instance runs the pinned LocalStack with env.sh's
+environment on ports 4610-4613, overridden: as shipped; without SQS's per-message CloudWatch
+metrics (SQS_DISABLE_CLOUDWATCH_METRICS=1); on top, with the SQS event source polling again 0.1 s
+after a batch instead of 1 s (LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC); and the last again
+on the hypercorn server instead of twisted (GATEWAY_SERVER).
 The same loop of `send_message` calls runs against each in alternating blocks, then a drain of the
 same queue contents through the bench's writer function on each.
 
@@ -27,6 +28,9 @@ VARIANTS = {
                               "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "1"}),
     "no SQS metrics, poll interval 0.1 s": (4612, {"SQS_DISABLE_CLOUDWATCH_METRICS": "1",
                                                    "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.1"}),
+    "same on hypercorn, not twisted": (4613, {"SQS_DISABLE_CLOUDWATCH_METRICS": "1",
+                                              "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.1",
+                                              "GATEWAY_SERVER": "hypercorn"}),
 }
 PORTS = {name: port for name, (port, _) in VARIANTS.items()}
 

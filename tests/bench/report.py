@@ -77,7 +77,9 @@ def _details(r: dict) -> list:
     if g:
         for level in [k for k in g if k.startswith("c=")]:
             out.append(f"  gateway {level}: " + "; ".join(
-                f"{k} p50 {v['p50_ms']} p99 {v['p99_ms']} ms {v['req_per_s']} req/s" for k, v in g[level].items()))
+                f"{k} p50 {v['p50_ms']} p99 {v['p99_ms']} ms {v['req_per_s']} req/s"
+                + (f" (handler p50 {v['handler_p50_ms']} ms)" if v.get("handler_p50_ms") else "")
+                for k, v in g[level].items()))
     lag = r.get("lag")
     if lag and "lag_both" in lag:
         out.append(f"  lag at {lag['offered_per_s']}/s: MySQL p50/p99 {lag['lag_mysql']['p50_ms']}/"

@@ -141,9 +141,12 @@ class Resources:
         return {"wall_ms": round(wall_ms, 1), "error": answer.get("FunctionError"),
                 "answer": body[:200].decode(errors="replace"), **report}
 
-    def reports(self, name: str) -> list:
-        """Every REPORT line the function logged (CloudWatch Logs), parsed."""
+    def reports(self, name: str, window: tuple = ()) -> list:
+        """Every REPORT line the function logged (CloudWatch Logs), parsed; only those of the
+        (start, end) epoch milliseconds of `window` if given."""
         out, kwargs = [], {"logGroupName": f"/aws/lambda/{name}", "filterPattern": "REPORT"}
+        if window:
+            kwargs.update(startTime=window[0], endTime=window[1])
         try:
             while True:
                 page = self.logs.filter_log_events(**kwargs)
