@@ -115,6 +115,8 @@ def plot(results: dict, path) -> None:
         left.plot(sizes, [p["messages_per_s"] for p in points], "o-", label="writer (MySQL + ES)")
         left.plot(sizes, [p["ceiling_mysql_rows_per_s"] for p in points], "s--", label="bare multi-row INSERT loop")
         left.plot(sizes, [p["ceiling_bulk_docs_per_s"] for p in points], "^--", label="bare _bulk loop")
+        if all("ceiling_both_at_once_per_s" in p for p in points):
+            left.plot(sizes, [p["ceiling_both_at_once_per_s"] for p in points], "d:", label="both loops at once")
         if "naive" in w:
             left.axhline(w["naive"]["messages_per_s"], color="grey", linestyle=":",
                          label="naive: INSERT + index per message")
