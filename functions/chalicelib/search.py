@@ -126,7 +126,8 @@ class Search:
         try:
             result = self._es.search(index=self._index, query=query, size=limit,
                                      sort=["_score", {"number": "asc"}],
-                                     highlight={"encoder": "html", "fields": {"body": {}}}, track_total_hits=True)
+                                     highlight={"encoder": "html", "fields": {"body": {}}},
+                                     track_total_hits=True)
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
         return [Message(hit["_source"]["number"], hit["_source"]["body"],
