@@ -13,6 +13,10 @@ class MessageEdited:
     chat_number: int
     number: int
 
+    @property
+    def key(self) -> tuple:
+        return (self.application_id, self.chat_number, self.number)
+
 
 def chat_created(application_id: int, number: int) -> str:
     return json.dumps({"type": "chat", "application_id": application_id, "number": number})

@@ -69,8 +69,7 @@ def _record_written(deps: Deps, written: list) -> None:
     if not written:
         return
     try:
-        deps.numbers.record_persisted([e for e in written if isinstance(e, NewChat)],
-                                      [e for e in written if isinstance(e, NewMessage)])
+        deps.numbers.record_persisted(*_by_kind(written))
     except Unavailable:
         # Pending bodies expire on their own (MySQL is read first anyway); lost change marks
         # are covered by the full recount the counter makes after Redis comes back.
@@ -102,9 +101,14 @@ def _write_rows(deps: Deps, creations: dict) -> tuple:
 
 
 def _persist(deps: Deps, creations) -> None:
+    deps.db.persist(*_by_kind(creations))
+
+
+def _by_kind(creations) -> tuple:
+    """(the chat creations, the message creations) of `creations`, each in its order."""
     creations = list(creations)
-    deps.db.persist([e for e in creations if isinstance(e, NewChat)],
-                    [e for e in creations if isinstance(e, NewMessage)])
+    return ([e for e in creations if isinstance(e, NewChat)],
+            [e for e in creations if isinstance(e, NewMessage)])
 
 
 def _unindex(deps: Deps, refused: list) -> None:
@@ -119,7 +123,7 @@ def _index_edits(deps: Deps, edits: dict) -> dict:
     """Indexes edited messages at the version MySQL holds."""
     if not edits:
         return {}
-    keys = [(e.application_id, e.chat_number, e.number) for e in edits.values()]
+    keys = [e.key for e in edits.values()]
     try:
         current = deps.db.current_messages(keys)
     except Unavailable as exc:
