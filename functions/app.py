@@ -1,4 +1,5 @@
 """Routes and entry points of the chat API. Each one reads its input and calls one use case."""
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice
@@ -18,7 +19,6 @@ def route(path: str, methods: list):
     # Bodies are read as JSON whatever the Content-Type says, so a wrong header gets our own
     # 400 rather than Chalice's 415 in another error shape.
     return app.route(path, methods=methods, content_types=["*/*"])
-
 
 
 @app.middleware("http")
@@ -42,6 +42,7 @@ def _body() -> dict:
 
 # -- applications --------------------------------------------------------------------------------
 
+
 @route("/applications", ["POST"])
 @http.answers_errors
 def create_application():
@@ -63,6 +64,7 @@ def rename_application(token):
 
 
 # -- chats ---------------------------------------------------------------------------------------
+
 
 @route(TOKEN + "/chats", ["POST"])
 @http.answers_errors
@@ -89,6 +91,7 @@ def get_chat(token, number):
 
 # -- messages ------------------------------------------------------------------------------------
 
+
 @route(CHAT + "/messages", ["POST"])
 @http.answers_errors
 def create_message(token, number):
@@ -102,8 +105,9 @@ def create_message(token, number):
 @http.answers_errors
 def list_messages(token, number):
     after, limit = http.page(_request().query_params)
-    messages = service.list_messages(deps(), http.token(token), http.number(number, "chat number"),
-                                     after, limit + 1)
+    messages = service.list_messages(
+        deps(), http.token(token), http.number(number, "chat number"), after, limit + 1
+    )
     return http.page_response(messages, limit)
 
 
@@ -111,16 +115,25 @@ def list_messages(token, number):
 @http.answers_errors
 def search_messages(token, number):
     params = _request().query_params
-    found = service.search_messages(deps(), http.token(token), http.number(number, "chat number"),
-                                    http.search_query(params), http.limit(params))
+    found = service.search_messages(
+        deps(),
+        http.token(token),
+        http.number(number, "chat number"),
+        http.search_query(params),
+        http.limit(params),
+    )
     return http.json_response([message.to_json() for message in found])
 
 
 @route(MESSAGE, ["GET"])
 @http.answers_errors
 def get_message(token, number, message_number):
-    message = service.get_message(deps(), http.token(token), http.number(number, "chat number"),
-                                  http.number(message_number, "message number"))
+    message = service.get_message(
+        deps(),
+        http.token(token),
+        http.number(number, "chat number"),
+        http.number(message_number, "message number"),
+    )
     return http.json_response(message.to_json())
 
 
@@ -128,12 +141,18 @@ def get_message(token, number, message_number):
 @http.answers_errors
 def edit_message(token, number, message_number):
     body = http.body_field(_body(), settings.get().max_body_bytes)
-    message = service.edit_message(deps(), http.token(token), http.number(number, "chat number"),
-                                   http.number(message_number, "message number"), body)
+    message = service.edit_message(
+        deps(),
+        http.token(token),
+        http.number(number, "chat number"),
+        http.number(message_number, "message number"),
+        body,
+    )
     return http.json_response(message.to_json())
 
 
 # -- the writer, the counter and the schema ------------------------------------------------------
+
 
 @app.on_sqs_message(queue="chat-creations", batch_size=100)
 def handle_creations(event):

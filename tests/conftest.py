@@ -1,4 +1,5 @@
 """Where the running stack is: `make up` writes its outputs under the state dir."""
+
 import json
 import os
 from pathlib import Path

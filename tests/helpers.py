@@ -1,6 +1,7 @@
 """Small helpers shared by the test layers."""
+
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def eventually(check: Callable, timeout: float = 30.0, interval: float = 0.25):

@@ -4,6 +4,7 @@ Normally it recounts only the chats and applications the writer marked as change
 costs what changed, not what exists. When the marks cannot be trusted (Redis came back empty
 since the last full recount) or when asked, it recounts everything with one query per table.
 """
+
 import time
 
 from .errors import Unavailable
@@ -26,16 +27,24 @@ def refresh_counts(deps: Deps, full: bool = False) -> dict:
         except Unavailable:
             pass  # the next run, with Redis back, sees the epoch unrecorded and counts fully again
         chats, applications = deps.db.refresh_counts()
-    return {"mode": "incremental" if incremental else "full", "chats_changed": chats,
-            "applications_changed": applications, "seconds": round(time.monotonic() - started, 3)}
+    return {
+        "mode": "incremental" if incremental else "full",
+        "chats_changed": chats,
+        "applications_changed": applications,
+        "seconds": round(time.monotonic() - started, 3),
+    }
 
 
 def _recount_changed(deps: Deps) -> tuple:
     numbers, db = deps.numbers, deps.db
-    chats = _drain(numbers.pop_changed_chats, db.refresh_chat_counts,
-                   lambda keys: numbers.restore_changes(keys, []))
-    applications = _drain(numbers.pop_changed_applications, db.refresh_application_counts,
-                          lambda keys: numbers.restore_changes([], keys))
+    chats = _drain(
+        numbers.pop_changed_chats, db.refresh_chat_counts, lambda keys: numbers.restore_changes(keys, [])
+    )
+    applications = _drain(
+        numbers.pop_changed_applications,
+        db.refresh_application_counts,
+        lambda keys: numbers.restore_changes([], keys),
+    )
     return chats, applications
 
 

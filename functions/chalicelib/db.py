@@ -1,8 +1,9 @@
 """MySQL adapter: the only module that knows SQL or pymysql. Driver errors leave as our own."""
+
 import contextlib
 import threading
 import time
-from typing import Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
 
 import pymysql
 
@@ -17,26 +18,34 @@ SELECT_APPLICATION = "SELECT id, token, name, chats_count FROM applications WHER
 RENAME_APPLICATION = "UPDATE applications SET name = %s WHERE id = %s"
 
 SELECT_CHAT = "SELECT number, messages_count FROM chats WHERE application_id = %s AND number = %s"
-SELECT_CHATS = ("SELECT number, messages_count FROM chats WHERE application_id = %s AND number > %s "
-                "ORDER BY number LIMIT %s")
+SELECT_CHATS = (
+    "SELECT number, messages_count FROM chats WHERE application_id = %s AND number > %s "
+    "ORDER BY number LIMIT %s"
+)
 MAX_CHAT_NUMBER = "SELECT COALESCE(MAX(number), 0) FROM chats WHERE application_id = %s"
 # The no-op update keeps a redelivered or already-written chat from failing the batch.
-INSERT_CHAT = ("INSERT INTO chats (application_id, number) VALUES (%s, %s) "
-               "ON DUPLICATE KEY UPDATE number = number")
+INSERT_CHAT = (
+    "INSERT INTO chats (application_id, number) VALUES (%s, %s) ON DUPLICATE KEY UPDATE number = number"
+)
 SELECT_CHAT_ID = "SELECT id FROM chats WHERE application_id = %s AND number = %s"
 
-_MESSAGES_OF_CHAT = ("FROM messages m JOIN chats c ON c.id = m.chat_id "
-                     "WHERE c.application_id = %s AND c.number = %s")
+_MESSAGES_OF_CHAT = (
+    "FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = %s AND c.number = %s"
+)
 SELECT_MESSAGE = f"SELECT m.number, m.body {_MESSAGES_OF_CHAT} AND m.number = %s"
 SELECT_MESSAGES = f"SELECT m.number, m.body {_MESSAGES_OF_CHAT} AND m.number > %s ORDER BY m.number LIMIT %s"
 MAX_MESSAGE_NUMBER = f"SELECT COALESCE(MAX(m.number), 0) {_MESSAGES_OF_CHAT}"
 # A redelivered creation changes nothing, and never overwrites an edit that got there first.
-INSERT_MESSAGE = ("INSERT INTO messages (chat_id, number, body, version) VALUES (%s, %s, %s, %s) "
-                  "ON DUPLICATE KEY UPDATE id = id")
+INSERT_MESSAGE = (
+    "INSERT INTO messages (chat_id, number, body, version) VALUES (%s, %s, %s, %s) "
+    "ON DUPLICATE KEY UPDATE id = id"
+)
 # An edit of a message still in the queue writes the row itself, as version 2: the creation,
 # version 1, then finds it there and leaves it alone.
-UPSERT_MESSAGE_BODY = ("INSERT INTO messages (chat_id, number, body, version) VALUES (%s, %s, %s, 2) "
-                       "ON DUPLICATE KEY UPDATE body = VALUES(body), version = version + 1")
+UPSERT_MESSAGE_BODY = (
+    "INSERT INTO messages (chat_id, number, body, version) VALUES (%s, %s, %s, 2) "
+    "ON DUPLICATE KEY UPDATE body = VALUES(body), version = version + 1"
+)
 SELECT_MESSAGE_VERSION = "SELECT version FROM messages WHERE chat_id = %s AND number = %s"
 
 REFRESH_MESSAGES_COUNT = """
@@ -52,18 +61,32 @@ REFRESH_CHATS_COUNT = """
     WHERE a.chats_count <> COALESCE(c.n, 0)"""
 
 # The incremental variants: one correlated COUNT per chat (application) named, via the unique keys.
-RECOUNT_CHATS = ("UPDATE chats c SET c.messages_count = "
-                 "(SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id) "
-                 "WHERE (c.application_id, c.number) IN")
-RECOUNT_APPLICATIONS = ("UPDATE applications a SET a.chats_count = "
-                        "(SELECT COUNT(*) FROM chats c WHERE c.application_id = a.id) WHERE a.id IN")
+RECOUNT_CHATS = (
+    "UPDATE chats c SET c.messages_count = "
+    "(SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id) "
+    "WHERE (c.application_id, c.number) IN"
+)
+RECOUNT_APPLICATIONS = (
+    "UPDATE applications a SET a.chats_count = "
+    "(SELECT COUNT(*) FROM chats c WHERE c.application_id = a.id) WHERE a.id IN"
+)
 
 
 def connector(host: str, port: int, user: str, password: str, database: str) -> Callable:
     def connect() -> pymysql.connections.Connection:
-        return pymysql.connect(host=host, port=port, user=user, password=password, database=database,
-                               charset="utf8mb4", autocommit=True, connect_timeout=3,
-                               read_timeout=30, write_timeout=30)
+        return pymysql.connect(
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            database=database,
+            charset="utf8mb4",
+            autocommit=True,
+            connect_timeout=3,
+            read_timeout=30,
+            write_timeout=30,
+        )
+
     return connect
 
 
@@ -109,7 +132,7 @@ class Database:
         if conn is not None:
             _quietly(conn.close)
 
-    def _one(self, sql: str, args: tuple) -> Optional[tuple]:
+    def _one(self, sql: str, args: tuple) -> tuple | None:
         with self._cursor() as cur:
             cur.execute(sql, args)
             return cur.fetchone()
@@ -126,7 +149,7 @@ class Database:
             cur.execute(INSERT_APPLICATION, (token, name))
             return Application(cur.lastrowid, token, name, 0)
 
-    def application(self, token: str) -> Optional[Application]:
+    def application(self, token: str) -> Application | None:
         row = self._one(SELECT_APPLICATION, (token,))
         return Application(*row) if row else None
 
@@ -137,7 +160,7 @@ class Database:
 
     # -- chats ---------------------------------------------------------------------------------
 
-    def chat(self, application_id: int, number: int) -> Optional[Chat]:
+    def chat(self, application_id: int, number: int) -> Chat | None:
         row = self._one(SELECT_CHAT, (application_id, number))
         return Chat(*row) if row else None
 
@@ -149,7 +172,7 @@ class Database:
 
     # -- messages ------------------------------------------------------------------------------
 
-    def message(self, application_id: int, chat_number: int, number: int) -> Optional[Message]:
+    def message(self, application_id: int, chat_number: int, number: int) -> Message | None:
         row = self._one(SELECT_MESSAGE, (application_id, chat_number, number))
         return Message(*row) if row else None
 
@@ -162,6 +185,7 @@ class Database:
 
     def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> int:
         """Sets the body, writing the row if the creation is still queued; returns its version."""
+
         def edit(cur) -> int:
             cur.execute(INSERT_CHAT, (application_id, chat_number))
             cur.execute(SELECT_CHAT_ID, (application_id, chat_number))
@@ -169,6 +193,7 @@ class Database:
             cur.execute(UPSERT_MESSAGE_BODY, (chat_id, number, body))
             cur.execute(SELECT_MESSAGE_VERSION, (chat_id, number))
             return int(cur.fetchone()[0])
+
         return self._retrying(edit)
 
     # -- the writer ----------------------------------------------------------------------------
@@ -193,6 +218,7 @@ class Database:
             if messages:
                 rows = sorted((ids[m.chat_key], m.number, m.body, m.version) for m in messages)
                 cur.executemany(INSERT_MESSAGE, rows)
+
         self._retrying(write, transaction=False)
 
     def current_messages(self, keys: list) -> list:
@@ -200,10 +226,12 @@ class Database:
         if not keys:
             return []
         placeholders = ", ".join(["(%s, %s, %s)"] * len(keys))
-        rows = self._all(f"SELECT c.application_id, c.number, m.number, m.body, m.version "
-                         f"FROM messages m JOIN chats c ON c.id = m.chat_id "
-                         f"WHERE (c.application_id, c.number, m.number) IN ({placeholders})",
-                         tuple(v for key in keys for v in key))
+        rows = self._all(
+            f"SELECT c.application_id, c.number, m.number, m.body, m.version "
+            f"FROM messages m JOIN chats c ON c.id = m.chat_id "
+            f"WHERE (c.application_id, c.number, m.number) IN ({placeholders})",
+            tuple(v for key in keys for v in key),
+        )
         return [NewMessage(*row) for row in rows]
 
     @staticmethod
@@ -211,8 +239,11 @@ class Database:
         if not keys:
             return {}
         placeholders = ", ".join(["(%s, %s)"] * len(keys))
-        cur.execute(f"SELECT application_id, number, id FROM chats WHERE (application_id, number) IN "
-                    f"({placeholders})", [v for key in keys for v in key])
+        cur.execute(
+            f"SELECT application_id, number, id FROM chats WHERE (application_id, number) IN "
+            f"({placeholders})",
+            [v for key in keys for v in key],
+        )
         return {(app_id, number): chat_id for app_id, number, chat_id in cur.fetchall()}
 
     def _retrying(self, work: Callable, attempts: int = 3, transaction: bool = True):

@@ -27,6 +27,7 @@ class PayloadTooLarge(ChatError):
 
 class Unavailable(ChatError):
     """A backing service is down or recovering; retrying the same request is safe."""
+
     status = 503
     code = "unavailable"
 
@@ -37,6 +38,7 @@ class Unavailable(ChatError):
 
 class Refused(ChatError):
     """The database refused the data for good (a constraint or a size); retrying cannot help."""
+
     status = 422
     code = "refused"
 

@@ -1,4 +1,5 @@
 """Creation and edit events as they travel through the queue: built by the API, read by the writer."""
+
 import json
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ from .models import NewChat, NewMessage
 @dataclass(frozen=True)
 class MessageEdited:
     """An edit already in MySQL whose new body Elasticsearch has yet to see."""
+
     application_id: int
     chat_number: int
     number: int
@@ -23,13 +25,21 @@ def chat_created(application_id: int, number: int) -> str:
 
 
 def message_created(application_id: int, chat_number: int, number: int, body: str) -> str:
-    return json.dumps({"type": "message", "application_id": application_id,
-                       "chat_number": chat_number, "number": number, "body": body})
+    return json.dumps(
+        {
+            "type": "message",
+            "application_id": application_id,
+            "chat_number": chat_number,
+            "number": number,
+            "body": body,
+        }
+    )
 
 
 def message_edited(application_id: int, chat_number: int, number: int) -> str:
-    return json.dumps({"type": "edit", "application_id": application_id,
-                       "chat_number": chat_number, "number": number})
+    return json.dumps(
+        {"type": "edit", "application_id": application_id, "chat_number": chat_number, "number": number}
+    )
 
 
 def parse(raw: str):
@@ -39,7 +49,11 @@ def parse(raw: str):
         kind = event["type"]
         if kind == "chat":
             return NewChat(_positive(event, "application_id"), _positive(event, "number"))
-        ids = (_positive(event, "application_id"), _positive(event, "chat_number"), _positive(event, "number"))
+        ids = (
+            _positive(event, "application_id"),
+            _positive(event, "chat_number"),
+            _positive(event, "number"),
+        )
         if kind == "message":
             if not isinstance(event["body"], str) or not event["body"]:
                 raise InvalidEvent("message body must be a non-empty string")

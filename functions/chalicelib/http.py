@@ -1,7 +1,7 @@
 """The HTTP edge: reads and validates requests, and is the one place errors become answers."""
+
 import functools
 import json
-from typing import Optional
 from urllib.parse import unquote, urlencode
 
 from aws_lambda_powertools import Logger
@@ -23,9 +23,12 @@ def created(body: dict, location: str) -> Response:
     return json_response(body, 201, {"Location": location})
 
 
-def json_response(body, status: int = 200, headers: Optional[dict] = None) -> Response:
-    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status,
-                    headers={"Content-Type": "application/json", **(headers or {})})
+def json_response(body, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
 
 
 def error_response(exc: ChatError) -> Response:
@@ -35,6 +38,7 @@ def error_response(exc: ChatError) -> Response:
 
 def answers_errors(view):
     """Turns our errors into JSON answers, and anything unexpected into a logged, bare 500."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         try:
@@ -46,10 +50,11 @@ def answers_errors(view):
         except Exception:
             log.exception("unexpected error")
             return error_response(ChatError("internal error"))
+
     return wrapper
 
 
-def json_object(raw: Optional[bytes]) -> dict:
+def json_object(raw: bytes | None) -> dict:
     if raw and len(raw) > MAX_REQUEST_BYTES:
         raise PayloadTooLarge(f"request body is over {MAX_REQUEST_BYTES} bytes")
     if not raw:
@@ -105,16 +110,16 @@ def number(raw: str, what: str) -> int:
     return int(value)
 
 
-def page(params: Optional[dict]) -> tuple:
+def page(params: dict | None) -> tuple:
     """`?after=` and `?limit=` as (after, limit)."""
     return _bounded((params or {}).get("after", "0"), "after", 0, MAX_NUMBER), limit(params)
 
 
-def limit(params: Optional[dict]) -> int:
+def limit(params: dict | None) -> int:
     return _bounded((params or {}).get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
 
 
-def search_query(params: Optional[dict]) -> str:
+def search_query(params: dict | None) -> str:
     q = (params or {}).get("q", "")
     if not q.strip():
         raise BadRequest("q is required: the text to search for")

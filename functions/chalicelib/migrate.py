@@ -1,4 +1,5 @@
 """Schema and index set-up, run by CloudFormation on every deploy through a custom resource."""
+
 import json
 import urllib.request
 
@@ -25,12 +26,18 @@ def handle_custom_resource(event: dict, deps: Deps) -> dict:
             data["applied"] = ",".join(data["applied"])
     except Exception as exc:  # any failure must reach CloudFormation, or the deploy hangs
         status, reason = "FAILED", f"{type(exc).__name__}: {exc}"
-    answer = {"Status": status, "Reason": reason or "see the function's log",
-              "PhysicalResourceId": event.get("PhysicalResourceId", "chat-schema"),
-              "StackId": event["StackId"], "RequestId": event["RequestId"],
-              "LogicalResourceId": event["LogicalResourceId"], "Data": data}
-    request = urllib.request.Request(event["ResponseURL"], data=json.dumps(answer).encode(),
-                                     method="PUT", headers={"Content-Type": ""})
+    answer = {
+        "Status": status,
+        "Reason": reason or "see the function's log",
+        "PhysicalResourceId": event.get("PhysicalResourceId", "chat-schema"),
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+        "Data": data,
+    }
+    request = urllib.request.Request(
+        event["ResponseURL"], data=json.dumps(answer).encode(), method="PUT", headers={"Content-Type": ""}
+    )
     with urllib.request.urlopen(request, timeout=10):
         pass
     return answer

@@ -1,6 +1,6 @@
 """Plain records passed between the layers; `to_json` gives the public shape (no internal ids)."""
+
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Chat:
 class Message:
     number: int
     body: str
-    highlight: Optional[list] = None
+    highlight: list | None = None
 
     def to_json(self) -> dict:
         out = {"number": self.number, "body": self.body}
@@ -39,6 +39,7 @@ class Message:
 @dataclass(frozen=True)
 class NewChat:
     """A chat creation taken from the queue."""
+
     application_id: int
     number: int
 
@@ -46,6 +47,7 @@ class NewChat:
 @dataclass(frozen=True)
 class NewMessage:
     """A message creation taken from the queue; `version` orders it against edits."""
+
     application_id: int
     chat_number: int
     number: int

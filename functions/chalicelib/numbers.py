@@ -7,8 +7,10 @@ MySQL's MAX(number) is not yet safe to count on. Until the epoch is re-establish
 is empty) reservations fail with `Unavailable`. A counter missing inside an open epoch is
 seeded from MySQL, which is then complete for that scope.
 """
+
+import contextlib
 import json
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import redis
 
@@ -72,8 +74,9 @@ class Numbers:
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
         return self._reserve_number([_chats_key(application_id)], seed, ())
 
-    def reserve_message_number(self, application_id: int, chat_number: int, body: str,
-                               seed: Callable[[], int]) -> int:
+    def reserve_message_number(
+        self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
+    ) -> int:
         """Takes the chat's next number and keeps the body readable until the writer has it."""
         keys = [_messages_key(application_id, chat_number), _pending_key(application_id, chat_number)]
         return self._reserve_number(keys, seed, (body, PENDING_TTL_SECONDS))
@@ -87,21 +90,21 @@ class Numbers:
             raise Unavailable("numbering is recovering after a cache restart; retry shortly")
         return int(result)
 
-    def chats_reserved(self, application_id: int) -> Optional[int]:
+    def chats_reserved(self, application_id: int) -> int | None:
         """How many chat numbers this epoch has handed out; None if not counted yet (MySQL knows
         them all). Raises Unavailable while no epoch is open: numbers may then be queued unseen."""
         return self._counter(_chats_key(application_id))
 
-    def messages_reserved(self, application_id: int, chat_number: int) -> Optional[int]:
+    def messages_reserved(self, application_id: int, chat_number: int) -> int | None:
         return self._counter(_messages_key(application_id, chat_number))
 
-    def _counter(self, key: str) -> Optional[int]:
+    def _counter(self, key: str) -> int | None:
         epoch, value = self._call(lambda: self._redis.mget(EPOCH_KEY, key))
         if epoch is None:
             raise Unavailable("numbering is recovering after a cache restart; retry shortly")
         return int(value) if value is not None else None
 
-    def pending_body(self, application_id: int, chat_number: int, number: int) -> Optional[str]:
+    def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
         value = self._call(lambda: self._redis.hget(_pending_key(application_id, chat_number), number))
         return value.decode() if value is not None else None
 
@@ -111,8 +114,11 @@ class Numbers:
 
     def record_persisted(self, chats: list, messages: list) -> None:
         """After a write: drops the bodies now in MySQL, and notes whose counts changed."""
-        self._update(forget=messages, chats={m.chat_key for m in messages},
-                     applications={e.application_id for e in [*chats, *messages]})
+        self._update(
+            forget=messages,
+            chats={m.chat_key for m in messages},
+            applications={e.application_id for e in [*chats, *messages]},
+        )
 
     def _update(self, forget: list = (), chats=(), applications=()) -> None:
         """One command: drops pending bodies and marks chats and applications as changed."""
@@ -120,8 +126,11 @@ class Numbers:
         for m in forget:
             bodies.setdefault(_pending_key(m.application_id, m.chat_number), []).append(m.number)
         arg = json.dumps([[f"{a}:{c}" for a, c in chats], list(applications), list(bodies.values())])
-        self._call(lambda: self._forget_and_mark(keys=[CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY, *bodies],
-                                                 args=[arg]))
+        self._call(
+            lambda: self._forget_and_mark(
+                keys=[CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY, *bodies], args=[arg]
+            )
+        )
 
     # -- what the counter has to recount -------------------------------------------------------
 
@@ -169,7 +178,7 @@ class Numbers:
 
     # -- application tokens --------------------------------------------------------------------
 
-    def cached_application_id(self, token: str) -> Optional[int]:
+    def cached_application_id(self, token: str) -> int | None:
         try:
             value = self._redis.get(f"token:{token}")
         except redis.RedisError:
@@ -177,10 +186,8 @@ class Numbers:
         return int(value) if value is not None else None
 
     def cache_application_id(self, token: str, application_id: int) -> None:
-        try:
+        with contextlib.suppress(redis.RedisError):
             self._redis.set(f"token:{token}", application_id, ex=24 * 3600)
-        except redis.RedisError:
-            pass
 
     @staticmethod
     def _call(action: Callable):

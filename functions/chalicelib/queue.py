@@ -1,4 +1,5 @@
 """SQS adapter: puts creation and edit events on the queue the writer drains."""
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -6,10 +7,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .errors import Unavailable
 
 # botocore's standard retry mode retries throttling and transient faults with backoff.
-_CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"},
-                        connect_timeout=2, read_timeout=5)
-_DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                     "ApproximateNumberOfMessagesDelayed"]
+_CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+_DEPTH_ATTRIBUTES = [
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+]
 
 
 def client():

@@ -4,7 +4,9 @@ Each migration is applied once and recorded in `schema_migrations`; add new ones
 """
 
 MIGRATIONS = [
-    ("0001_applications", """
+    (
+        "0001_applications",
+        """
         CREATE TABLE IF NOT EXISTS applications (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
             token VARCHAR(64) NOT NULL,
@@ -13,8 +15,11 @@ MIGRATIONS = [
             created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
             updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
             UNIQUE KEY uq_applications_token (token)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"""),
-    ("0002_chats", """
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    (
+        "0002_chats",
+        """
         CREATE TABLE IF NOT EXISTS chats (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
             application_id BIGINT UNSIGNED NOT NULL,
@@ -24,8 +29,11 @@ MIGRATIONS = [
             updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
             UNIQUE KEY uq_chats_application_number (application_id, number),
             CONSTRAINT fk_chats_application FOREIGN KEY (application_id) REFERENCES applications (id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"""),
-    ("0003_messages", """
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    (
+        "0003_messages",
+        """
         CREATE TABLE IF NOT EXISTS messages (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
             chat_id BIGINT UNSIGNED NOT NULL,
@@ -36,7 +44,8 @@ MIGRATIONS = [
             updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
             UNIQUE KEY uq_messages_chat_number (chat_id, number),
             CONSTRAINT fk_messages_chat FOREIGN KEY (chat_id) REFERENCES chats (id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"""),
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

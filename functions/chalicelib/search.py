@@ -4,6 +4,7 @@ Bodies are indexed as lowercase trigrams. A query word of 3+ characters matches 
 trigrams stand in a row (a phrase of trigrams), that is wherever it occurs inside a word; every
 word must match. Queries are built from the words of `q`, never parsed as a query language.
 """
+
 import json
 import re
 
@@ -20,10 +21,12 @@ INDEX_BODY = {
         "number_of_shards": 1,
         "number_of_replicas": 0,
         "analysis": {
-            "tokenizer": {"trigram": {"type": "ngram", "min_gram": 3, "max_gram": 3,
-                                      "token_chars": ["letter", "digit"]}},
-            "analyzer": {"trigram": {"type": "custom", "tokenizer": "trigram",
-                                     "filter": ["lowercase", "asciifolding"]}},
+            "tokenizer": {
+                "trigram": {"type": "ngram", "min_gram": 3, "max_gram": 3, "token_chars": ["letter", "digit"]}
+            },
+            "analyzer": {
+                "trigram": {"type": "custom", "tokenizer": "trigram", "filter": ["lowercase", "asciifolding"]}
+            },
         },
     },
     "mappings": {
@@ -81,12 +84,26 @@ class Search:
             f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
             f'"version":{m.version},"version_type":"external"}}}}\n'
             f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
-            f'"body":{json.dumps(m.body)}}}\n' for m in messages)
+            f'"body":{json.dumps(m.body)}}}\n'
+            for m in messages
+        )
 
     def unindex_creations(self, keys: list) -> dict:
         """Removes what creations (version 1) indexed at these keys, never an edit's later version."""
-        return self._bulk([{"delete": {"_index": self._index, "_id": doc_id(*key), "version": 1,
-                                       "version_type": "external_gte"}} for key in keys], keys)
+        return self._bulk(
+            [
+                {
+                    "delete": {
+                        "_index": self._index,
+                        "_id": doc_id(*key),
+                        "version": 1,
+                        "version_type": "external_gte",
+                    }
+                }
+                for key in keys
+            ],
+            keys,
+        )
 
     def _bulk(self, operations, keys: list) -> dict:
         """One `_bulk` request (`operations`: its lines, or its body written out); returns
@@ -114,25 +131,36 @@ class Search:
         words = query_words(q)
         if not words:
             return []
-        query = {"bool": {
-            "filter": [{"term": {"application_id": application_id}},
-                       {"term": {"chat_number": chat_number}}],
-            "must": [{"match_phrase": {"body": word}} for word in words],
-        }}
+        query = {
+            "bool": {
+                "filter": [
+                    {"term": {"application_id": application_id}},
+                    {"term": {"chat_number": chat_number}},
+                ],
+                "must": [{"match_phrase": {"body": word}} for word in words],
+            }
+        }
         # Counting every hit (track_total_hits) makes Lucene lead with the chat's filter, so the
         # work grows with the chat, not the index. Without it, Lucene's top-k scoring walks each
         # word's postings across the whole index: at 1M messages two words took p50 4.2 / p99
         # 18.6 ms that way, 1.7 / 6.4 ms this way (docs/performance.md).
         try:
-            result = self._es.search(index=self._index, query=query, size=limit,
-                                     sort=["_score", {"number": "asc"}],
-                                     highlight={"encoder": "html", "fields": {"body": {}}},
-                                     track_total_hits=True)
+            result = self._es.search(
+                index=self._index,
+                query=query,
+                size=limit,
+                sort=["_score", {"number": "asc"}],
+                highlight={"encoder": "html", "fields": {"body": {}}},
+                track_total_hits=True,
+            )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
-        return [Message(hit["_source"]["number"], hit["_source"]["body"],
-                        hit.get("highlight", {}).get("body", []))
-                for hit in result["hits"]["hits"]]
+        return [
+            Message(
+                hit["_source"]["number"], hit["_source"]["body"], hit.get("highlight", {}).get("body", [])
+            )
+            for hit in result["hits"]["hits"]
+        ]
 
 
 def _key(doc: str) -> tuple:

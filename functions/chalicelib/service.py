@@ -1,8 +1,8 @@
 """The use cases of the chat API, one function each: check, decide, call the adapters."""
+
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Optional
 
 from . import events
 from .db import Database
@@ -28,6 +28,7 @@ def new_token() -> str:
 
 
 # -- applications --------------------------------------------------------------------------------
+
 
 def create_application(deps: Deps, name: str) -> Application:
     app = deps.db.insert_application(new_token(), name)
@@ -57,10 +58,12 @@ def _application_id(deps: Deps, token: str) -> int:
 
 # -- chats ---------------------------------------------------------------------------------------
 
+
 def create_chat(deps: Deps, token: str) -> int:
     app_id = _application_id(deps, token)
-    number = _reserve(deps, lambda: deps.numbers.reserve_chat_number(
-        app_id, seed=lambda: deps.db.max_chat_number(app_id)))
+    number = _reserve(
+        deps, lambda: deps.numbers.reserve_chat_number(app_id, seed=lambda: deps.db.max_chat_number(app_id))
+    )
     deps.queue.send(events.chat_created(app_id, number))
     return number
 
@@ -101,10 +104,15 @@ def _existing_chat(deps: Deps, token: str, number: int) -> int:
 
 # -- messages ------------------------------------------------------------------------------------
 
+
 def create_message(deps: Deps, token: str, chat_number: int, body: str) -> int:
     app_id = _existing_chat(deps, token, chat_number)
-    number = _reserve(deps, lambda: deps.numbers.reserve_message_number(
-        app_id, chat_number, body, seed=lambda: deps.db.max_message_number(app_id, chat_number)))
+    number = _reserve(
+        deps,
+        lambda: deps.numbers.reserve_message_number(
+            app_id, chat_number, body, seed=lambda: deps.db.max_message_number(app_id, chat_number)
+        ),
+    )
     try:
         deps.queue.send(events.message_created(app_id, chat_number, number, body))
     except Unavailable:
@@ -141,7 +149,7 @@ def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
     return message
 
 
-def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> Optional[str]:
+def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> str | None:
     try:
         return deps.numbers.pending_body(app_id, chat_number, number)
     except Unavailable:
@@ -163,6 +171,7 @@ def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit:
 
 
 # -- numbering after a cache restart -------------------------------------------------------------
+
 
 def _reserve(deps: Deps, reserve):
     try:

@@ -1,9 +1,9 @@
 """Every setting the functions read, from the environment, validated once per process."""
+
 import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
 
 # What the template passes for a credential: the ARN of a Secrets Manager secret, never the value.
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
@@ -22,17 +22,17 @@ class Settings:
     mysql_password: str
     mysql_database: str
     # A secret holding {"username", "password"} (the form RDS writes); read at (re)connect.
-    mysql_secret_arn: Optional[str]
+    mysql_secret_arn: str | None
     redis_url: str
     # A secret holding the Redis AUTH token as plain text.
-    redis_auth_secret_arn: Optional[str]
+    redis_auth_secret_arn: str | None
     elasticsearch_url: str
     # A secret holding an Elasticsearch API key (the encoded form Elastic Cloud shows).
-    elasticsearch_api_key_secret_arn: Optional[str]
+    elasticsearch_api_key_secret_arn: str | None
     # How long a secret read from Secrets Manager is reused before it is read again.
     secrets_max_age_seconds: int
     messages_index: str
-    queue_url: Optional[str]
+    queue_url: str | None
     max_body_bytes: int
     api_timeout_seconds: int
 
@@ -48,7 +48,7 @@ def _int(env: dict, name: str, default: int, low: int = 1, high: int = 2**31) ->
     return value
 
 
-def _secret_arn(env: dict, name: str) -> Optional[str]:
+def _secret_arn(env: dict, name: str) -> str | None:
     value = env.get(name, "")
     if not value:
         return None
@@ -58,7 +58,7 @@ def _secret_arn(env: dict, name: str) -> Optional[str]:
     return value
 
 
-def from_env(env: Optional[dict] = None) -> Settings:
+def from_env(env: dict | None = None) -> Settings:
     env = os.environ if env is None else env
     # Defaults are the services `make up` starts; on AWS the template sets every one.
     return Settings(

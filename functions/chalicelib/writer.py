@@ -4,6 +4,7 @@ A record fails alone when it can never be written (it then ends in the dead-lett
 the whole batch is retried when a store is down: every step is idempotent, so a redelivery
 changes nothing that is already in place.
 """
+
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools import Logger
@@ -57,8 +58,9 @@ def persist_records(deps: Deps, records: list) -> dict:
     _record_written(deps, [e for rid, e in creations.items() if rid not in not_written])
     not_indexed = indexing.result()
     failed.update(not_written)
-    failed.update({rid: not_indexed[e.key] for rid, e in messages.items()
-                   if e.key in not_indexed and rid not in failed})
+    failed.update(
+        {rid: not_indexed[e.key] for rid, e in messages.items() if e.key in not_indexed and rid not in failed}
+    )
     _unindex(deps, [messages[rid] for rid in refused if rid in messages])
     failed.update(_index_edits(deps, edits))
     return failed
@@ -107,8 +109,10 @@ def _persist(deps: Deps, creations) -> None:
 def _by_kind(creations) -> tuple:
     """(the chat creations, the message creations) of `creations`, each in its order."""
     creations = list(creations)
-    return ([e for e in creations if isinstance(e, NewChat)],
-            [e for e in creations if isinstance(e, NewMessage)])
+    return (
+        [e for e in creations if isinstance(e, NewChat)],
+        [e for e in creations if isinstance(e, NewMessage)],
+    )
 
 
 def _unindex(deps: Deps, refused: list) -> None:
@@ -129,4 +133,4 @@ def _index_edits(deps: Deps, edits: dict) -> dict:
     except Unavailable as exc:
         return {rid: exc.message for rid in edits}
     not_indexed = deps.search.index(current)
-    return {rid: not_indexed[key] for rid, key in zip(edits, keys) if key in not_indexed}
+    return {rid: not_indexed[key] for rid, key in zip(edits, keys, strict=False) if key in not_indexed}

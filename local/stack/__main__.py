@@ -1,4 +1,5 @@
 """`python3 -m local.stack up|down|status|deploy|logs`: the local stack as plain processes."""
+
 import argparse
 import json
 import sys
@@ -39,8 +40,12 @@ def down(cfg: config.Config) -> None:
         print(f"{svc.name}: {'stopped' if stopped else 'not running'}")
     left = proc.leftovers(str(cfg.state))
     if left:
-        raise StackError("still running from " + str(cfg.state) + ":\n" +
-                         "\n".join(f"  pid {pid}: {cmd[:160]}" for pid, cmd in left))
+        raise StackError(
+            "still running from "
+            + str(cfg.state)
+            + ":\n"
+            + "\n".join(f"  pid {pid}: {cmd[:160]}" for pid, cmd in left)
+        )
 
 
 def status(cfg: config.Config) -> int:

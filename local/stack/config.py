@@ -1,4 +1,5 @@
 """Where the local stack lives: ports, folders and tool paths, all overridable by env vars."""
+
 import os
 import sys
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ The same two commands deploy to AWS; here they only get LocalStack's endpoint an
 parameters. LocalStack cannot update an API Gateway stage whose routes changed, so a changed
 template replaces the stack instead of updating it.
 """
+
 import hashlib
 import json
 import os
@@ -19,24 +20,40 @@ TEMPLATE = ROOT / "infra" / "template.yaml"
 
 
 def _env(cfg: Config) -> dict:
-    return dict(os.environ, AWS_ENDPOINT_URL=cfg.endpoint, AWS_ACCESS_KEY_ID="test",
-                AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION,
-                SAM_CLI_TELEMETRY="0", AWS_EC2_METADATA_DISABLED="true")
+    return dict(
+        os.environ,
+        AWS_ENDPOINT_URL=cfg.endpoint,
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        SAM_CLI_TELEMETRY="0",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
 
 
 def local_parameters(cfg: Config) -> dict:
     """Template parameters for the local stack; AWS deploys take theirs from samconfig."""
     # A short writer timeout and visibility (kept at 6x) bring a crashed writer's batch back in a
     # minute rather than three, and a poison event to the dead-letter queue in five.
-    return {"CountsSchedule": "rate(1 minute)", "MysqlPort": str(cfg.mysql_port),
-            "WriterTimeout": "10", "QueueVisibilityTimeout": "60",
-            "RedisUrl": f"redis://127.0.0.1:{cfg.redis_port}/0",
-            "ElasticsearchUrl": f"http://127.0.0.1:{cfg.es_port}"}
+    return {
+        "CountsSchedule": "rate(1 minute)",
+        "MysqlPort": str(cfg.mysql_port),
+        "WriterTimeout": "10",
+        "QueueVisibilityTimeout": "60",
+        "RedisUrl": f"redis://127.0.0.1:{cfg.redis_port}/0",
+        "ElasticsearchUrl": f"http://127.0.0.1:{cfg.es_port}",
+    }
 
 
 def _aws(cfg: Config, *args: str) -> str:
-    out = subprocess.run([str(cfg.venvs / "app" / "bin" / "aws"), *args, "--output", "json"],
-                         capture_output=True, text=True, env=_env(cfg), timeout=60)
+    out = subprocess.run(
+        [str(cfg.venvs / "app" / "bin" / "aws"), *args, "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=_env(cfg),
+        timeout=60,
+    )
     if out.returncode != 0:
         raise StackError(f"aws {' '.join(args)}: {out.stderr.strip()}")
     return out.stdout
@@ -63,15 +80,32 @@ def deploy(cfg: Config) -> str:
     build_dir = cfg.state / "build"
     log = cfg.logs / "deploy.log"
     env = _env(cfg)
-    run([sam, "build", "--template-file", TEMPLATE, "--build-dir", build_dir, "--cached",
-         "--cache-dir", cfg.state / "cache" / "sam"], log, env=env, cwd=ROOT)
+    run(
+        [
+            sam,
+            "build",
+            "--template-file",
+            TEMPLATE,
+            "--build-dir",
+            build_dir,
+            "--cached",
+            "--cache-dir",
+            cfg.state / "cache" / "sam",
+        ],
+        log,
+        env=env,
+        cwd=ROOT,
+    )
 
     template_digest = hashlib.sha256(TEMPLATE.read_bytes()).hexdigest()
     stamp = cfg.state / "stamps" / "deployed-template"
     status = _stack_status(cfg)
     replaced = status != "NONE" and (
-        not status.endswith("_COMPLETE") or "ROLLBACK" in status
-        or not stamp.exists() or stamp.read_text() != template_digest)
+        not status.endswith("_COMPLETE")
+        or "ROLLBACK" in status
+        or not stamp.exists()
+        or stamp.read_text() != template_digest
+    )
     if replaced:
         _delete_stack(cfg)
     if not _bucket_exists(cfg):
@@ -79,11 +113,32 @@ def deploy(cfg: Config) -> str:
     # sam splits overrides on spaces unless the value is quoted.
     overrides = [f'{k}="{v}"' for k, v in local_parameters(cfg).items()]
     try:
-        run(["timeout", "300", sam, "deploy", "--template-file", build_dir / "template.yaml",
-             "--stack-name", STACK, "--s3-bucket", BUCKET, "--region", REGION,
-             "--capabilities", "CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND",
-             "--no-confirm-changeset", "--no-fail-on-empty-changeset",
-             "--parameter-overrides", *overrides], log, env=env, cwd=ROOT)
+        run(
+            [
+                "timeout",
+                "300",
+                sam,
+                "deploy",
+                "--template-file",
+                build_dir / "template.yaml",
+                "--stack-name",
+                STACK,
+                "--s3-bucket",
+                BUCKET,
+                "--region",
+                REGION,
+                "--capabilities",
+                "CAPABILITY_IAM",
+                "CAPABILITY_AUTO_EXPAND",
+                "--no-confirm-changeset",
+                "--no-fail-on-empty-changeset",
+                "--parameter-overrides",
+                *overrides,
+            ],
+            log,
+            env=env,
+            cwd=ROOT,
+        )
     except StackError:
         stamp.unlink(missing_ok=True)  # the next deploy starts from a fresh stack
         raise
@@ -117,8 +172,7 @@ def invoke(cfg: Config, output_key: str) -> str:
     """Invokes a deployed function named by a stack output; returns its answer."""
     name = json.loads(cfg.outputs_file.read_text())[output_key]
     answer = cfg.state / "run" / f"{output_key}.json"
-    meta = json.loads(_aws(cfg, "lambda", "invoke", "--function-name", name, "--payload", "{}",
-                           str(answer)))
+    meta = json.loads(_aws(cfg, "lambda", "invoke", "--function-name", name, "--payload", "{}", str(answer)))
     if "FunctionError" in meta:
         raise StackError(f"{name} failed: {answer.read_text()}")
     return answer.read_text()

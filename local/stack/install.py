@@ -1,23 +1,32 @@
 """Installs what the stack needs, once: each step is skipped while its inputs are unchanged."""
+
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .config import ROOT, Config
 from .proc import StackError, run
 from .services import ES_DIR, es_lib, lambda_python
 
 # Tool on PATH -> the Debian package that brings it (javac: the ES node's few classes are compiled).
-APT_PACKAGES = {"mariadbd": "mariadb-server", "mariadb": "mariadb-client", "redis-server": "redis-server",
-                "javac": "openjdk-17-jdk-headless", "mvn": "maven", "python3.11": "python3.11-venv"}
+APT_PACKAGES = {
+    "mariadbd": "mariadb-server",
+    "mariadb": "mariadb-client",
+    "redis-server": "redis-server",
+    "javac": "openjdk-17-jdk-headless",
+    "mvn": "maven",
+    "python3.11": "python3.11-venv",
+}
 
 
 def _digest(paths: list) -> str:
     h = hashlib.sha256()
     for base in paths:
-        files = sorted(p for p in Path(base).rglob("*") if p.is_file()) if Path(base).is_dir() else [Path(base)]
+        files = (
+            sorted(p for p in Path(base).rglob("*") if p.is_file()) if Path(base).is_dir() else [Path(base)]
+        )
         for f in files:
             if "__pycache__" in f.parts or "target" in f.parts:
                 continue
@@ -95,8 +104,11 @@ def localstack_venv(cfg: Config) -> str:
     script = ROOT / "local" / "localstack" / "install.sh"
 
     def build() -> None:
-        run(["bash", script, cfg.venvs / "localstack"], cfg.logs / "install-localstack.log",
-            env=dict(os.environ, LAMBDA_HOST_PYTHON=str(lambda_python(cfg))))
+        run(
+            ["bash", script, cfg.venvs / "localstack"],
+            cfg.logs / "install-localstack.log",
+            env=dict(os.environ, LAMBDA_HOST_PYTHON=str(lambda_python(cfg))),
+        )
 
     ran = _once(cfg, "localstack-venv", inputs, cfg.venvs / "localstack" / "bin" / "python", build)
     return "installed" if ran else "up to date"
@@ -107,8 +119,20 @@ def elasticsearch_jars(cfg: Config) -> str:
 
     def build() -> None:
         shutil.rmtree(lib, ignore_errors=True)
-        run(["mvn", "-q", "-B", "-f", ES_DIR / "pom.xml", "-DskipTests", "package",
-             "dependency:copy-dependencies", f"-DoutputDirectory={lib}"], cfg.logs / "install-elasticsearch.log")
+        run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                ES_DIR / "pom.xml",
+                "-DskipTests",
+                "package",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={lib}",
+            ],
+            cfg.logs / "install-elasticsearch.log",
+        )
         for jar in (ES_DIR / "target").glob("*.jar"):
             shutil.copy(jar, lib)
 
@@ -116,6 +140,11 @@ def elasticsearch_jars(cfg: Config) -> str:
     return "built" if _once(cfg, "elasticsearch-jars", inputs, lib, build) else "up to date"
 
 
-STEPS = [("system packages", system_packages), ("app venv", app_venv), ("sam venv", sam_venv),
-         ("lambda runtime venv", lambda_runtime_venv),
-         ("localstack venv", localstack_venv), ("elasticsearch jars", elasticsearch_jars)]
+STEPS = [
+    ("system packages", system_packages),
+    ("app venv", app_venv),
+    ("sam venv", sam_venv),
+    ("lambda runtime venv", lambda_runtime_venv),
+    ("localstack venv", localstack_venv),
+    ("elasticsearch jars", elasticsearch_jars),
+]

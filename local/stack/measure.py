@@ -1,4 +1,5 @@
 """`python3 -m local.stack measure`: memory of the running stack and API latency through LocalStack."""
+
 import json
 import os
 import statistics
@@ -57,5 +58,9 @@ def latency(cfg: Config, requests: int = 50) -> dict:
             exc.read()
         timings.append((time.perf_counter() - started) * 1000)
     warm = sorted(timings[1:])
-    return {"first_ms": round(timings[0], 1), "warm_p50_ms": round(statistics.median(warm), 1),
-            "warm_p99_ms": round(warm[int(0.99 * (len(warm) - 1))], 1), "requests": requests}
+    return {
+        "first_ms": round(timings[0], 1),
+        "warm_p50_ms": round(statistics.median(warm), 1),
+        "warm_p99_ms": round(warm[int(0.99 * (len(warm) - 1))], 1),
+        "requests": requests,
+    }

@@ -1,4 +1,5 @@
 """Health probes that need nothing but the standard library."""
+
 import socket
 import urllib.request
 

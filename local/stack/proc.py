@@ -1,10 +1,12 @@
 """Start, find and stop the processes we own: one pid file and one log file per service."""
+
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 
 class StackError(Exception):
@@ -42,7 +44,7 @@ class Process:
         self.log = log_dir / f"{name}.log"
         self.marker = marker
 
-    def pid(self) -> Optional[int]:
+    def pid(self) -> int | None:
         try:
             pid = int(self.pid_file.read_text())
         except (OSError, ValueError):
@@ -51,15 +53,20 @@ class Process:
             return pid
         return None
 
-    def start(self, argv: list, env: Optional[dict] = None, cwd: Optional[Path] = None) -> int:
+    def start(self, argv: list, env: dict | None = None, cwd: Path | None = None) -> int:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             log.write(f"\n--- {time.strftime('%F %T')} starting {' '.join(map(str, argv))}\n".encode())
             log.flush()
             child = subprocess.Popen(
-                [str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True,
+                [str(a) for a in argv],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
             )
         self.pid_file.write_text(str(child.pid))
         return child.pid
@@ -98,10 +105,8 @@ def leftovers(marker: str) -> list:
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
@@ -117,14 +122,20 @@ def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.2) -
         time.sleep(interval)
 
 
-def run(argv: list, log: Path, env: Optional[dict] = None, cwd: Optional[Path] = None) -> None:
+def run(argv: list, log: Path, env: dict | None = None, cwd: Path | None = None) -> None:
     """Runs a build or install step to completion, its output appended to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         out.write(f"\n--- {time.strftime('%F %T')} {' '.join(map(str, argv))}\n".encode())
         out.flush()
-        code = subprocess.call([str(a) for a in argv], stdout=out, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+        code = subprocess.call(
+            [str(a) for a in argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+        )
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise StackError(f"`{' '.join(map(str, argv))}` exited {code}; log {log}:\n{tail}")

@@ -1,10 +1,11 @@
 """The long-running services of the local stack: how each starts, and how we know it is up."""
+
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 from urllib.parse import urlparse
 
 from . import probes
@@ -23,7 +24,7 @@ class Service:
     argv: Callable[[Config], list]
     healthy: Callable[[Config], bool]
     url: Callable[[Config], str]  # where clients reach it; its port is the one the service takes
-    env: Callable[[Config], Optional[dict]] = lambda cfg: None
+    env: Callable[[Config], dict | None] = lambda cfg: None
     prepare: Callable[[Config], None] = lambda cfg: None
     after_start: Callable[[Config], None] = lambda cfg: None
     start_timeout: float = 60.0
@@ -37,8 +38,10 @@ class Service:
         if proc.pid() is not None and self.healthy(cfg):
             return "running"
         if proc.pid() is None and probes.port_open(urlparse(self.url(cfg)).port):
-            raise StackError(f"{self.name}: port in use by a process we did not start; "
-                             f"free it or set another port (see README)")
+            raise StackError(
+                f"{self.name}: port in use by a process we did not start; "
+                f"free it or set another port (see README)"
+            )
         self.prepare(cfg)
         if proc.pid() is None:
             proc.start(self.argv(cfg), env=self.env(cfg), cwd=ROOT)
@@ -50,6 +53,7 @@ class Service:
 
 
 # --- MariaDB ---------------------------------------------------------------------------------
+
 
 def _mysql_dir(cfg: Config) -> Path:
     return cfg.data / "mariadb"
@@ -64,21 +68,44 @@ def _mysql_prepare(cfg: Config) -> None:
     if (datadir / "mysql").is_dir():
         return
     datadir.mkdir(parents=True, exist_ok=True)
-    run(["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--user=root",
-         "--auth-root-authentication-method=normal", "--skip-test-db"], cfg.logs / "mariadb-install.log")
+    run(
+        [
+            "mariadb-install-db",
+            "--no-defaults",
+            f"--datadir={datadir}",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        cfg.logs / "mariadb-install.log",
+    )
 
 
 def _mysql_argv(cfg: Config) -> list:
-    return ["mariadbd", "--no-defaults", f"--datadir={_mysql_dir(cfg)}", f"--port={cfg.mysql_port}",
-            "--bind-address=127.0.0.1", f"--socket={_mysql_socket(cfg)}", "--user=root",
-            f"--pid-file={cfg.run / 'mariadbd.pid'}", "--skip-name-resolve",
-            "--innodb-buffer-pool-size=256M", "--max-connections=500",
-            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"]
+    return [
+        "mariadbd",
+        "--no-defaults",
+        f"--datadir={_mysql_dir(cfg)}",
+        f"--port={cfg.mysql_port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={_mysql_socket(cfg)}",
+        "--user=root",
+        f"--pid-file={cfg.run / 'mariadbd.pid'}",
+        "--skip-name-resolve",
+        "--innodb-buffer-pool-size=256M",
+        "--max-connections=500",
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_unicode_ci",
+    ]
 
 
 def _mysql_root(cfg: Config, sql: str) -> str:
-    out = subprocess.run(["mariadb", "--no-defaults", "-uroot", f"--socket={_mysql_socket(cfg)}",
-                          "-N", "-e", sql], capture_output=True, text=True, timeout=10)
+    out = subprocess.run(
+        ["mariadb", "--no-defaults", "-uroot", f"--socket={_mysql_socket(cfg)}", "-N", "-e", sql],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     if out.returncode != 0:
         raise StackError(f"mariadb: {out.stderr.strip()}")
     return out.stdout
@@ -89,24 +116,46 @@ def _mysql_healthy(cfg: Config) -> bool:
 
 
 def _mysql_bootstrap(cfg: Config) -> None:
-    _mysql_root(cfg, f"CREATE DATABASE IF NOT EXISTS {MYSQL_DATABASE};"
-                     f"CREATE USER IF NOT EXISTS '{MYSQL_USER}'@'%' IDENTIFIED BY '{MYSQL_PASSWORD}';"
-                     f"GRANT ALL ON {MYSQL_DATABASE}.* TO '{MYSQL_USER}'@'%';")
+    _mysql_root(
+        cfg,
+        f"CREATE DATABASE IF NOT EXISTS {MYSQL_DATABASE};"
+        f"CREATE USER IF NOT EXISTS '{MYSQL_USER}'@'%' IDENTIFIED BY '{MYSQL_PASSWORD}';"
+        f"GRANT ALL ON {MYSQL_DATABASE}.* TO '{MYSQL_USER}'@'%';",
+    )
 
 
 MARIADB = Service(
-    "mariadb", "mariadbd", _mysql_argv, _mysql_healthy,
+    "mariadb",
+    "mariadbd",
+    _mysql_argv,
+    _mysql_healthy,
     lambda cfg: f"mysql://{MYSQL_USER}:{MYSQL_PASSWORD}@127.0.0.1:{cfg.mysql_port}/{MYSQL_DATABASE}",
-    prepare=_mysql_prepare, after_start=_mysql_bootstrap)
+    prepare=_mysql_prepare,
+    after_start=_mysql_bootstrap,
+)
 
 # --- Redis -----------------------------------------------------------------------------------
 # No persistence on purpose: Redis is a cache here, and a restart that empties it is a case
 # the product must survive (see docs/architecture.md).
 
 REDIS = Service(
-    "redis", "redis-server",
-    lambda cfg: ["redis-server", "--bind", "127.0.0.1", "--port", str(cfg.redis_port),
-                 "--dir", str(cfg.data), "--save", "", "--appendonly", "no", "--daemonize", "no"],
+    "redis",
+    "redis-server",
+    lambda cfg: [
+        "redis-server",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(cfg.redis_port),
+        "--dir",
+        str(cfg.data),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+    ],
     lambda cfg: probes.redis_ping(cfg.redis_port),
     lambda cfg: f"redis://127.0.0.1:{cfg.redis_port}/0",
 )
@@ -122,18 +171,38 @@ def es_lib(cfg: Config) -> Path:
 
 def _es_argv(cfg: Config) -> list:
     # local/elasticsearch/README.md: a real ES 8 node assembled from Maven Central's jars.
-    return ["java", f"-Xms{cfg.es_heap}", f"-Xmx{cfg.es_heap}", "-cp", f"{es_lib(cfg)}/*",
-            "local.chat.es.EsNode", "--home", str(cfg.data / "elasticsearch"),
-            "--http-port", str(cfg.es_port), "--transport-port", str(cfg.es_transport_port)]
+    return [
+        "java",
+        f"-Xms{cfg.es_heap}",
+        f"-Xmx{cfg.es_heap}",
+        "-cp",
+        f"{es_lib(cfg)}/*",
+        "local.chat.es.EsNode",
+        "--home",
+        str(cfg.data / "elasticsearch"),
+        "--http-port",
+        str(cfg.es_port),
+        "--transport-port",
+        str(cfg.es_transport_port),
+    ]
 
 
 def _es_healthy(cfg: Config) -> bool:
     status, headers, _ = probes.http_get(f"http://127.0.0.1:{cfg.es_port}/_cluster/health")
-    return status == 200 and headers.get("X-elastic-product", headers.get("X-Elastic-Product")) == "Elasticsearch"
+    return (
+        status == 200
+        and headers.get("X-elastic-product", headers.get("X-Elastic-Product")) == "Elasticsearch"
+    )
 
 
-ELASTICSEARCH = Service("elasticsearch", "local.chat.es.EsNode", _es_argv, _es_healthy,
-                        lambda cfg: f"http://127.0.0.1:{cfg.es_port}", start_timeout=120)
+ELASTICSEARCH = Service(
+    "elasticsearch",
+    "local.chat.es.EsNode",
+    _es_argv,
+    _es_healthy,
+    lambda cfg: f"http://127.0.0.1:{cfg.es_port}",
+    start_timeout=120,
+)
 
 # --- LocalStack ------------------------------------------------------------------------------
 
@@ -144,9 +213,13 @@ def lambda_python(cfg: Config) -> Path:
 
 def _localstack_env(cfg: Config) -> dict:
     state = cfg.state / "localstack"
-    lines = subprocess.run(["bash", str(ROOT / "local" / "localstack" / "env.sh"), str(state),
-                            str(cfg.localstack_port)], capture_output=True, text=True, check=True,
-                           env=dict(os.environ, LAMBDA_HOST_PYTHON=str(lambda_python(cfg)))).stdout
+    lines = subprocess.run(
+        ["bash", str(ROOT / "local" / "localstack" / "env.sh"), str(state), str(cfg.localstack_port)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, LAMBDA_HOST_PYTHON=str(lambda_python(cfg))),
+    ).stdout
     env = dict(os.environ)
     env.update(line.split("=", 1) for line in lines.splitlines() if "=" in line)
     return env
@@ -158,9 +231,13 @@ def _localstack_healthy(cfg: Config) -> bool:
 
 
 LOCALSTACK = Service(
-    "localstack", "localstack.runtime.main",
+    "localstack",
+    "localstack.runtime.main",
     lambda cfg: [cfg.venvs / "localstack" / "bin" / "python", "-m", "localstack.runtime.main"],
-    _localstack_healthy, lambda cfg: cfg.endpoint, env=_localstack_env, start_timeout=90,
+    _localstack_healthy,
+    lambda cfg: cfg.endpoint,
+    env=_localstack_env,
+    start_timeout=90,
 )
 
 ALL = [MARIADB, REDIS, ELASTICSEARCH, LOCALSTACK]

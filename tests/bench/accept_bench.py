@@ -9,6 +9,7 @@ own cost.
 
     .local/venvs/app/bin/python -m tests.bench.accept_bench [--seconds 6] [--levels 1,4,16]
 """
+
 import argparse
 import json
 import multiprocessing
@@ -27,6 +28,7 @@ CHATS = 16
 def _prepare_env(queue_url: str) -> None:
     os.environ.update(common.function_env(DATABASE, "bench-accept", queue_url))
     from chalicelib import settings, wiring
+
     settings.get.cache_clear()
     wiring.deps.cache_clear()
 
@@ -37,20 +39,28 @@ def _worker(args) -> dict:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # Powertools prints each request's metrics to stdout, as on Lambda
     _prepare_env(queue_url)
-    import app
     from chalice.local import LambdaEventConverter, RouteMatcher
+
+    import app
+
     if noop_queue:
         from chalicelib import wiring
+
         wiring.deps().queue.send = lambda body: None
     convert = LambdaEventConverter(RouteMatcher(list(app.app.routes)))
     headers = {"content-type": "application/json"}
     if kind == "chat":
         events = [convert.create_lambda_event("POST", f"/applications/{token}/chats", headers, b"")]
     else:
-        events = [convert.create_lambda_event(
-            "POST", f"/applications/{token}/chats/{chat}/messages", headers,
-            json.dumps({"body": f"hello from worker {worker_id}, see you at lunch"}).encode())
-            for chat in range(1, CHATS + 1)]
+        events = [
+            convert.create_lambda_event(
+                "POST",
+                f"/applications/{token}/chats/{chat}/messages",
+                headers,
+                json.dumps({"body": f"hello from worker {worker_id}, see you at lunch"}).encode(),
+            )
+            for chat in range(1, CHATS + 1)
+        ]
     context = _Context()
     timings, errors, i = [], 0, worker_id
     deadline = None
@@ -84,19 +94,25 @@ class _Context:
         return 10_000
 
 
-def level(kind: str, token: str, queue_url: str, concurrency: int, seconds: float,
-          noop_queue: bool = False) -> dict:
+def level(
+    kind: str, token: str, queue_url: str, concurrency: int, seconds: float, noop_queue: bool = False
+) -> dict:
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(concurrency) as pool:
         started = time.perf_counter()
-        parts = pool.map(_worker, [(kind, token, queue_url, seconds, 20, w, noop_queue)
-                                   for w in range(concurrency)])
+        parts = pool.map(
+            _worker, [(kind, token, queue_url, seconds, 20, w, noop_queue) for w in range(concurrency)]
+        )
         wall = time.perf_counter() - started
     timings = [t for p in parts for t in p["timings"]]
     measured_wall = max(p["wall"] for p in parts)
-    return {**common.latency(timings), "concurrency": concurrency,
-            "req_per_s": round(len(timings) / measured_wall, 1),
-            "errors": sum(p["errors"] for p in parts), "pool_s": round(wall, 1)}
+    return {
+        **common.latency(timings),
+        "concurrency": concurrency,
+        "req_per_s": round(len(timings) / measured_wall, 1),
+        "errors": sum(p["errors"] for p in parts),
+        "pool_s": round(wall, 1),
+    }
 
 
 def bare_sqs(queue_url: str, count: int = 200) -> dict:
@@ -112,6 +128,7 @@ def bare_sqs(queue_url: str, count: int = 200) -> dict:
 
 def bare_redis(count: int = 2000) -> dict:
     import redis
+
     client = redis.Redis.from_url(common.REDIS_URL)
     script = client.register_script("return redis.call('INCR', KEYS[1])")
     timings = []
@@ -132,25 +149,32 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
         deps.numbers._redis.flushdb()
         deps.numbers.open_epoch("bench")
         from chalicelib import service
+
         token = service.create_application(deps, f"bench-accept-{uuid.uuid4().hex[:6]}").token
         for _ in range(CHATS):
             service.create_chat(deps, token)
         out = {"queue": "LocalStack SQS (a bench queue)", "floor": {}}
         out["floor"]["sqs_send_message"] = bare_sqs(queue_url)
         out["floor"]["redis_script_call"] = bare_redis()
-        progress(f"floors: SQS send p50 {out['floor']['sqs_send_message']['p50_ms']} ms, "
-                 f"Redis script call p50 {out['floor']['redis_script_call']['p50_ms']} ms")
-        out["message, queue send replaced by a no-op"] = level("message", token, queue_url, 1, seconds,
-                                                               noop_queue=True)
-        progress(f"message handler without SQS: p50 "
-                 f"{out['message, queue send replaced by a no-op']['p50_ms']} ms")
+        progress(
+            f"floors: SQS send p50 {out['floor']['sqs_send_message']['p50_ms']} ms, "
+            f"Redis script call p50 {out['floor']['redis_script_call']['p50_ms']} ms"
+        )
+        out["message, queue send replaced by a no-op"] = level(
+            "message", token, queue_url, 1, seconds, noop_queue=True
+        )
+        progress(
+            f"message handler without SQS: p50 {out['message, queue send replaced by a no-op']['p50_ms']} ms"
+        )
         for kind in ("chat", "message"):
             for n in levels:
                 result = level(kind, token, queue_url, n, seconds)
                 out[f"{kind} c={n}"] = result
-                progress(f"{kind} creation, concurrency {n}: p50 {result['p50_ms']} ms, "
-                         f"p99 {result['p99_ms']} ms, {result['req_per_s']} req/s, "
-                         f"{result['errors']} errors")
+                progress(
+                    f"{kind} creation, concurrency {n}: p50 {result['p50_ms']} ms, "
+                    f"p99 {result['p99_ms']} ms, {result['req_per_s']} req/s, "
+                    f"{result['errors']} errors"
+                )
         return out
     finally:
         sqs.delete_queue(QueueUrl=queue_url)
@@ -161,5 +185,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--levels", default="1,4,16")
     args = parser.parse_args()
-    print(json.dumps(run([int(x) for x in args.levels.split(",")], args.seconds,
-                         progress=common.Progress("accept")), indent=2))
+    print(
+        json.dumps(
+            run([int(x) for x in args.levels.split(",")], args.seconds, progress=common.Progress("accept")),
+            indent=2,
+        )
+    )

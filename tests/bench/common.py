@@ -4,6 +4,7 @@ Every benchmark writes to stores of its own - the databases `chat_bench` (1M mes
 reused) and `chat_bench_w` (emptied by each run), Redis database 7, indexes named `bench-*`,
 queues and functions named `chat-bench-*` - so the deployed `chat` stack's data is never touched.
 """
+
 import os
 import statistics
 import sys
@@ -27,8 +28,8 @@ MYSQL_PORT = int(os.environ.get("MYSQL_PORT", "3306"))
 REDIS_PORT = int(os.environ.get("REDIS_PORT", "6379"))
 ES_URL = f"http://127.0.0.1:{os.environ.get('ES_PORT', '9200')}"
 
-DATA_DB = "chat_bench"      # 1M messages, reused between runs (tests/bench/datagen.py)
-WRITE_DB = "chat_bench_w"   # what the benchmarks write to; emptied as they need
+DATA_DB = "chat_bench"  # 1M messages, reused between runs (tests/bench/datagen.py)
+WRITE_DB = "chat_bench_w"  # what the benchmarks write to; emptied as they need
 REDIS_DB = 7
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/{REDIS_DB}"
 
@@ -36,8 +37,8 @@ from chalicelib import settings, wiring  # noqa: E402
 from local.stack.measure import _tree  # noqa: E402  (a process and its descendants)
 from tests.bench import datagen  # noqa: E402
 
-
 # -- figures -------------------------------------------------------------------------------------
+
 
 def percentile(values: list, p: float) -> float:
     """Nearest-rank percentile of `values` (p in 0..100)."""
@@ -49,8 +50,12 @@ def percentile(values: list, p: float) -> float:
 
 
 def latency(ms: list) -> dict:
-    return {"n": len(ms), "p50_ms": round(percentile(ms, 50), 2), "p99_ms": round(percentile(ms, 99), 2),
-            "mean_ms": round(statistics.fmean(ms), 2) if ms else None}
+    return {
+        "n": len(ms),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "mean_ms": round(statistics.fmean(ms), 2) if ms else None,
+    }
 
 
 def load_average() -> list:
@@ -115,6 +120,7 @@ def _cpu_seconds(pid: int) -> float:
 
 # -- the bench's stores --------------------------------------------------------------------------
 
+
 def root_sql(*statements: str, database: str = "mysql") -> None:
     with datagen.connect(database) as conn, conn.cursor() as cur:
         for statement in statements:
@@ -122,25 +128,40 @@ def root_sql(*statements: str, database: str = "mysql") -> None:
 
 
 def ensure_database(name: str) -> None:
-    """Creates the database with the product's schema; the `chat` user may use it (the functions log in as it)."""
-    root_sql(f"CREATE DATABASE IF NOT EXISTS {name}",
-             f"GRANT ALL ON {name}.* TO 'chat'@'%'")
+    """Creates the database with the product's schema; the `chat` user (the functions' login) may use it."""
+    root_sql(f"CREATE DATABASE IF NOT EXISTS {name}", f"GRANT ALL ON {name}.* TO 'chat'@'%'")
     from chalicelib.db import Database
+
     Database(lambda: datagen.connect(name)).migrate()
 
 
 def empty_tables(database: str) -> None:
-    root_sql("SET FOREIGN_KEY_CHECKS = 0", "TRUNCATE messages", "TRUNCATE chats",
-             "TRUNCATE applications", "SET FOREIGN_KEY_CHECKS = 1", database=database)
+    root_sql(
+        "SET FOREIGN_KEY_CHECKS = 0",
+        "TRUNCATE messages",
+        "TRUNCATE chats",
+        "TRUNCATE applications",
+        "SET FOREIGN_KEY_CHECKS = 1",
+        database=database,
+    )
 
 
 def function_env(database: str = WRITE_DB, index: str = "bench-messages", queue_url: str = "") -> dict:
     """The variables a function of the bench gets: the product's settings, pointed at bench stores."""
-    return {"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": str(MYSQL_PORT), "MYSQL_DATABASE": database,
-            "MYSQL_USER": "chat", "MYSQL_PASSWORD": "chat", "REDIS_URL": REDIS_URL,
-            "ELASTICSEARCH_URL": ES_URL, "MESSAGES_INDEX": index, "CREATIONS_QUEUE_URL": queue_url,
-            "API_TIMEOUT_SECONDS": "10", "POWERTOOLS_METRICS_NAMESPACE": "ChatBench",
-            "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    return {
+        "MYSQL_HOST": "127.0.0.1",
+        "MYSQL_PORT": str(MYSQL_PORT),
+        "MYSQL_DATABASE": database,
+        "MYSQL_USER": "chat",
+        "MYSQL_PASSWORD": "chat",
+        "REDIS_URL": REDIS_URL,
+        "ELASTICSEARCH_URL": ES_URL,
+        "MESSAGES_INDEX": index,
+        "CREATIONS_QUEUE_URL": queue_url,
+        "API_TIMEOUT_SECONDS": "10",
+        "POWERTOOLS_METRICS_NAMESPACE": "ChatBench",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
 
 
 def deps(database: str = WRITE_DB, index: str = "bench-messages", queue_url: str = ""):

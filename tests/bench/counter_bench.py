@@ -1,7 +1,8 @@
 """Counter at scale: full recount vs recounting only the changed chats, on 1M messages.
 
-    .local/venvs/app/bin/python -m tests.bench.counter_bench [--changed 10000]
+.local/venvs/app/bin/python -m tests.bench.counter_bench [--changed 10000]
 """
+
 import argparse
 import json
 import random
@@ -12,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib.db import Database  # noqa: E402
-from tests.bench import datagen  # noqa: E402
+from chalicelib.db import Database
+from tests.bench import datagen
 
 DATABASE = "chat_bench"
 
@@ -51,18 +52,21 @@ def run(changed_chats: int = 10_000, log=lambda line: print(line, file=sys.stder
 
     def incremental():
         for i in range(0, len(changed), 1000):
-            db.refresh_chat_counts(changed[i:i + 1000])
+            db.refresh_chat_counts(changed[i : i + 1000])
 
     result = {
-        "messages": 1_000_000, "chats": len(chats),
+        "messages": 1_000_000,
+        "chats": len(chats),
         "full_recount_all_rows_changed_s": round(statistics.median(full_all_changed), 3),
         "full_recount_nothing_changed_s": timed(db.refresh_counts),
         "changed_chats": changed_chats,
         "incremental_s": timed(incremental),
     }
-    log(f"full recount {result['full_recount_all_rows_changed_s']} s (nothing changed: "
+    log(
+        f"full recount {result['full_recount_all_rows_changed_s']} s (nothing changed: "
         f"{result['full_recount_nothing_changed_s']} s); incremental, {changed_chats} chats: "
-        f"{result['incremental_s']} s")
+        f"{result['incremental_s']} s"
+    )
     return result
 
 

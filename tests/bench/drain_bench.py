@@ -7,6 +7,7 @@ layer as the stack's writer, with its MemorySize (512 MB); its REPORT lines give
 
     .local/venvs/app/bin/python -m tests.bench.drain_bench [--events 20000]
 """
+
 import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ def fill(queue_url: str, records: list) -> float:
 
     def send(chunk):
         for i in range(0, len(chunk), 10):
-            entries = [{"Id": str(j), "MessageBody": body} for j, (_, body) in enumerate(chunk[i:i + 10])]
+            entries = [{"Id": str(j), "MessageBody": body} for j, (_, body) in enumerate(chunk[i : i + 10])]
             failed = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
             if failed:
                 raise RuntimeError(f"send_message_batch failed: {failed[:1]}")
@@ -33,7 +34,7 @@ def fill(queue_url: str, records: list) -> float:
     started = time.perf_counter()
     quarter = -(-len(records) // 4)
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(send, [records[i:i + quarter] for i in range(0, len(records), quarter)]))
+        list(pool.map(send, [records[i : i + quarter] for i in range(0, len(records), quarter)]))
     return time.perf_counter() - started
 
 
@@ -44,11 +45,17 @@ def run(res: Resources, events: int = 20_000, timeout: float = 300.0, progress=p
     es = Elasticsearch(common.ES_URL, request_timeout=30)
     es.indices.delete(index=INDEX, ignore_unavailable=True)
     from chalicelib import search
+
     es.indices.create(index=INDEX, **search.INDEX_BODY)
     records = writer_bench.make_events(events, sorted({a for a, _ in ids}), seed=9)
     queue_url, queue_arn = res.queue("drain")
-    name = res.function("writer", "app.handle_creations",
-                        common.function_env(common.WRITE_DB, INDEX, queue_url), memory=512, timeout=30)
+    name = res.function(
+        "writer",
+        "app.handle_creations",
+        common.function_env(common.WRITE_DB, INDEX, queue_url),
+        memory=512,
+        timeout=30,
+    )
     fill_s = fill(queue_url, records)
     progress(f"queue filled with {events} events in {fill_s:.1f} s ({events / fill_s:.0f}/s)")
     meter = common.Cpu().start()
@@ -69,16 +76,26 @@ def run(res: Resources, events: int = 20_000, timeout: float = 300.0, progress=p
     seconds = time.perf_counter() - started
     cpu = meter.stop()
     reports = res.reports(name)
-    out = {"driven": "deployed function, LocalStack SQS event source mapping", "events": events,
-           "batch_size": 100, "window_s": 1, "fill_s": round(fill_s, 1), "seconds": round(seconds, 1),
-           "mysql_rows": rows, "es_docs": docs, "messages_per_s": round(min(rows, docs) / seconds),
-           "invocations": len(reports),
-           "max_memory_used_mb": max((r.get("max_memory_used", 0) for r in reports), default=None),
-           "memory_size_mb": 512,
-           "handler_ms_p50": common.latency([r["duration"] for r in reports if "duration" in r])["p50_ms"],
-           "cpu_s": cpu}
-    progress(f"drained {min(rows, docs)} in {seconds:.1f} s = {out['messages_per_s']}/s over "
-             f"{len(reports)} invocations; writer peak {out['max_memory_used_mb']} MB of 512")
+    out = {
+        "driven": "deployed function, LocalStack SQS event source mapping",
+        "events": events,
+        "batch_size": 100,
+        "window_s": 1,
+        "fill_s": round(fill_s, 1),
+        "seconds": round(seconds, 1),
+        "mysql_rows": rows,
+        "es_docs": docs,
+        "messages_per_s": round(min(rows, docs) / seconds),
+        "invocations": len(reports),
+        "max_memory_used_mb": max((r.get("max_memory_used", 0) for r in reports), default=None),
+        "memory_size_mb": 512,
+        "handler_ms_p50": common.latency([r["duration"] for r in reports if "duration" in r])["p50_ms"],
+        "cpu_s": cpu,
+    }
+    progress(
+        f"drained {min(rows, docs)} in {seconds:.1f} s = {out['messages_per_s']}/s over "
+        f"{len(reports)} invocations; writer peak {out['max_memory_used_mb']} MB of 512"
+    )
     return out
 
 

@@ -9,6 +9,7 @@ each concurrency, so the machine's other load falls on all alike.
 
     .local/venvs/app/bin/python -m tests.bench.gateway_bench
 """
+
 import contextlib
 import json
 import statistics
@@ -31,16 +32,21 @@ def bench_application(api: str, name: str) -> str:
     s = requests.Session()
     token = s.post(f"{api}/applications", json={"name": name}, timeout=30).json()["token"]
     s.post(f"{api}/applications/{token}/chats", timeout=30).raise_for_status()
-    s.post(f"{api}/applications/{token}/chats/1/messages", json={"body": "warm up"},
-           timeout=30).raise_for_status()
+    s.post(
+        f"{api}/applications/{token}/chats/1/messages", json={"body": "warm up"}, timeout=30
+    ).raise_for_status()
     return token
 
 
 @contextlib.contextmanager
 def writer_paused(lam, outputs: dict):
     """The deployed writer's queue mapping disabled meanwhile: the queue fills, nothing drains."""
-    mapping = next(m["UUID"] for m in lam.list_event_source_mappings(
-        FunctionName=outputs["WriterFunctionName"])["EventSourceMappings"])
+    mapping = next(
+        m["UUID"]
+        for m in lam.list_event_source_mappings(FunctionName=outputs["WriterFunctionName"])[
+            "EventSourceMappings"
+        ]
+    )
     lam.update_event_source_mapping(UUID=mapping, Enabled=False)
     try:
         time.sleep(2)  # the poller notices
@@ -91,9 +97,12 @@ def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, pr
     # time that goes to the writer's polling, invoking and deleting, in the same process.
     contenders["ours: create, writer paused"] = contenders["ours: create a message"]
     # Each of ours against the no-op called the same way (method and body).
-    ceiling = {"ours: read a message": "no-op Lambda", "ours: create a message": "no-op Lambda, POST",
-               "ours: create, writer paused": "no-op Lambda, POST"}
-    for method, url, body, expect in contenders.values():  # start each environment
+    ceiling = {
+        "ours: read a message": "no-op Lambda",
+        "ours: create a message": "no-op Lambda, POST",
+        "ours: create, writer paused": "no-op Lambda, POST",
+    }
+    for method, url, body, _expect in contenders.values():  # start each environment
         for _ in range(max(levels)):
             requests.request(method, url, json=body, timeout=60)
     out = {"api": api, "token": token}
@@ -111,23 +120,35 @@ def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, pr
                     merged[name][key] += part[key]
         level = {}
         for name, m in merged.items():
-            level[name] = {**common.latency(m["timings"]), "req_per_s": round(len(m["timings"]) / m["seconds"], 1),
-                           "errors": m["errors"]}
+            level[name] = {
+                **common.latency(m["timings"]),
+                "req_per_s": round(len(m["timings"]) / m["seconds"], 1),
+                "errors": m["errors"],
+            }
         for name, noop_name in ceiling.items():
-            level[name]["ratio_to_noop_req_per_s"] = common.ratio(level[name]["req_per_s"],
-                                                                  level[noop_name]["req_per_s"])
+            level[name]["ratio_to_noop_req_per_s"] = common.ratio(
+                level[name]["req_per_s"], level[noop_name]["req_per_s"]
+            )
         out[f"c={n}"] = level
-        progress(f"concurrency {n}: " + "; ".join(
-            f"{name} p50 {v['p50_ms']} ms, {v['req_per_s']} req/s" for name, v in level.items()))
+        progress(
+            f"concurrency {n}: "
+            + "; ".join(f"{name} p50 {v['p50_ms']} ms, {v['req_per_s']} req/s" for name, v in level.items())
+        )
     # Time spent inside our API function (its REPORT lines) per request kind, at c=1: what the
     # emulator did around it is the rest of the client's time.
     time.sleep(3)  # CloudWatch Logs lag a little behind the invocations
     for name, spans in windows.items():
-        durations = [r["duration"] for span in spans for r in res.reports(outputs["ApiFunctionName"], span)
-                     if "duration" in r]
+        durations = [
+            r["duration"]
+            for span in spans
+            for r in res.reports(outputs["ApiFunctionName"], span)
+            if "duration" in r
+        ]
         out["c=1"][name]["handler_p50_ms"] = round(statistics.median(durations), 2) if durations else None
-    progress("our API function's handler at c=1, p50: " + "; ".join(
-        f"{name} {out['c=1'][name]['handler_p50_ms']} ms" for name in windows))
+    progress(
+        "our API function's handler at c=1, p50: "
+        + "; ".join(f"{name} {out['c=1'][name]['handler_p50_ms']} ms" for name in windows)
+    )
     return out
 
 

@@ -10,6 +10,7 @@ Afterwards `cleanup_main()` removes what the benchmarks put into the deployed st
 
     .local/venvs/app/bin/python -m tests.bench.lag_bench [--rate 10] [--seconds 30]
 """
+
 import argparse
 import json
 import threading
@@ -28,24 +29,35 @@ POLL_SECONDS = 0.05
 
 
 def _main_db():
-    return pymysql.connect(host="127.0.0.1", port=common.MYSQL_PORT, user="chat", password="chat",
-                           database="chat", autocommit=True)
+    return pymysql.connect(
+        host="127.0.0.1",
+        port=common.MYSQL_PORT,
+        user="chat",
+        password="chat",
+        database="chat",
+        autocommit=True,
+    )
 
 
 def mapping_config() -> dict:
     """The deployed writer's event source mapping, as LocalStack reports it."""
     import boto3
+
     outputs = json.loads((common.STATE / "stack-outputs.json").read_text())
-    mappings = boto3.client("lambda").list_event_source_mappings(
-        FunctionName=outputs["WriterFunctionName"])["EventSourceMappings"]
-    return {k: mappings[0].get(k) for k in ("BatchSize", "MaximumBatchingWindowInSeconds")} if mappings else {}
+    mappings = boto3.client("lambda").list_event_source_mappings(FunctionName=outputs["WriterFunctionName"])[
+        "EventSourceMappings"
+    ]
+    return (
+        {k: mappings[0].get(k) for k in ("BatchSize", "MaximumBatchingWindowInSeconds")} if mappings else {}
+    )
 
 
 def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
     api = stack_outputs()["ApiUrl"]
     s = requests.Session()
-    token = s.post(f"{api}/applications", json={"name": f"bench-lag-{uuid.uuid4().hex[:6]}"},
-                   timeout=30).json()["token"]
+    token = s.post(
+        f"{api}/applications", json={"name": f"bench-lag-{uuid.uuid4().hex[:6]}"}, timeout=30
+    ).json()["token"]
     s.post(f"{api}/applications/{token}/chats", timeout=30).raise_for_status()
     with _main_db() as conn, conn.cursor() as cur:
         cur.execute("SELECT id FROM applications WHERE token = %s", (token,))
@@ -65,16 +77,28 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
                 now = time.perf_counter()
                 if outstanding_db:
                     marks = ", ".join(["%s"] * len(outstanding_db))
-                    cur.execute(f"SELECT m.number FROM messages m JOIN chats c ON c.id = m.chat_id "
-                                f"WHERE c.application_id = %s AND c.number = 1 AND m.number IN ({marks})",
-                                (app_id, *outstanding_db))
+                    cur.execute(
+                        f"SELECT m.number FROM messages m JOIN chats c ON c.id = m.chat_id "
+                        f"WHERE c.application_id = %s AND c.number = 1 AND m.number IN ({marks})",
+                        (app_id, *outstanding_db),
+                    )
                     for (n,) in cur.fetchall():
                         seen_db.setdefault(n, now)
                 if outstanding_es:
-                    found = es.search(index="messages", size=len(outstanding_es), source=["number"],
-                                      query={"bool": {"filter": [{"term": {"application_id": app_id}},
-                                                                 {"term": {"chat_number": 1}},
-                                                                 {"terms": {"number": outstanding_es}}]}})
+                    found = es.search(
+                        index="messages",
+                        size=len(outstanding_es),
+                        source=["number"],
+                        query={
+                            "bool": {
+                                "filter": [
+                                    {"term": {"application_id": app_id}},
+                                    {"term": {"chat_number": 1}},
+                                    {"terms": {"number": outstanding_es}},
+                                ]
+                            }
+                        },
+                    )
                     for hit in found["hits"]["hits"]:
                         seen_es.setdefault(hit["_source"]["number"], now)
                 if time.perf_counter() > deadline + 60:
@@ -88,8 +112,11 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
     while next_at < deadline:
         time.sleep(max(0.0, next_at - time.perf_counter()))
         started = time.perf_counter()
-        r = s.post(f"{api}/applications/{token}/chats/1/messages",
-                   json={"body": f"lag probe {sent} about the weekend"}, timeout=30)
+        r = s.post(
+            f"{api}/applications/{token}/chats/1/messages",
+            json={"body": f"lag probe {sent} about the weekend"},
+            timeout=30,
+        )
         done = time.perf_counter()
         accept_ms.append((done - started) * 1000)
         if r.status_code == 201:
@@ -103,16 +130,27 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
     watcher.join()
     lag_db = [(seen_db[n] - t) * 1000 for n, t in accepted.items() if n in seen_db]
     lag_es = [(seen_es[n] - t) * 1000 for n, t in accepted.items() if n in seen_es]
-    lag_both = [(max(seen_db[n], seen_es[n]) - t) * 1000 for n, t in accepted.items()
-                if n in seen_db and n in seen_es]
-    out = {"offered_per_s": rate, "seconds": seconds, "sent": sent, "accepted": len(accepted),
-           "missing": len(accepted) - len(lag_both), "writer_mapping": mapping_config(),
-           "accept_through_gateway": common.latency(accept_ms),
-           "lag_mysql": common.latency(lag_db), "lag_search": common.latency(lag_es),
-           "lag_both": common.latency(lag_both), "poll_ms": POLL_SECONDS * 1000}
-    progress(f"lag to MySQL p50 {out['lag_mysql']['p50_ms']} ms / p99 {out['lag_mysql']['p99_ms']} ms; "
-             f"to search p50 {out['lag_search']['p50_ms']} / p99 {out['lag_search']['p99_ms']} ms; "
-             f"{out['missing']} missing")
+    lag_both = [
+        (max(seen_db[n], seen_es[n]) - t) * 1000 for n, t in accepted.items() if n in seen_db and n in seen_es
+    ]
+    out = {
+        "offered_per_s": rate,
+        "seconds": seconds,
+        "sent": sent,
+        "accepted": len(accepted),
+        "missing": len(accepted) - len(lag_both),
+        "writer_mapping": mapping_config(),
+        "accept_through_gateway": common.latency(accept_ms),
+        "lag_mysql": common.latency(lag_db),
+        "lag_search": common.latency(lag_es),
+        "lag_both": common.latency(lag_both),
+        "poll_ms": POLL_SECONDS * 1000,
+    }
+    progress(
+        f"lag to MySQL p50 {out['lag_mysql']['p50_ms']} ms / p99 {out['lag_mysql']['p99_ms']} ms; "
+        f"to search p50 {out['lag_search']['p50_ms']} / p99 {out['lag_search']['p99_ms']} ms; "
+        f"{out['missing']} missing"
+    )
     return out
 
 
@@ -129,15 +167,20 @@ def cleanup_main(progress=print, wait_seconds: float = 30.0) -> dict:
         deadline = time.monotonic() + wait_seconds
         last = None
         while time.monotonic() < deadline:
-            cur.execute(f"SELECT COUNT(*) FROM messages m JOIN chats c ON c.id = m.chat_id "
-                        f"WHERE c.application_id IN ({marks})", ids)
+            cur.execute(
+                f"SELECT COUNT(*) FROM messages m JOIN chats c ON c.id = m.chat_id "
+                f"WHERE c.application_id IN ({marks})",
+                ids,
+            )
             count = cur.fetchone()[0]
             if count == last:
                 break
             last = count
             time.sleep(3)
-        cur.execute(f"DELETE m FROM messages m JOIN chats c ON c.id = m.chat_id "
-                    f"WHERE c.application_id IN ({marks})", ids)
+        cur.execute(
+            f"DELETE m FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id IN ({marks})",
+            ids,
+        )
         messages = cur.rowcount
         cur.execute(f"DELETE FROM chats WHERE application_id IN ({marks})", ids)
         cur.execute(f"DELETE FROM applications WHERE id IN ({marks})", ids)
@@ -147,8 +190,10 @@ def cleanup_main(progress=print, wait_seconds: float = 30.0) -> dict:
         keys = [f"chats:{app_id}", f"token:{token}"]
         keys += list(r.scan_iter(f"messages:{app_id}:*")) + list(r.scan_iter(f"pending:{app_id}:*"))
         r.delete(*keys)
-    progress(f"removed {len(apps)} bench applications ({messages} messages, {docs} documents) "
-             f"from the deployed stack")
+    progress(
+        f"removed {len(apps)} bench applications ({messages} messages, {docs} documents) "
+        f"from the deployed stack"
+    )
     return {"applications": len(apps), "messages": messages, "documents": docs}
 
 
@@ -159,8 +204,9 @@ def delete_documents(application_ids: list) -> int:
     deleted = 0
     while True:
         es.indices.refresh(index="messages")
-        hits = es.search(index="messages", size=5000, source=False,
-                         query={"terms": {"application_id": application_ids}})["hits"]["hits"]
+        hits = es.search(
+            index="messages", size=5000, source=False, query={"terms": {"application_id": application_ids}}
+        )["hits"]["hits"]
         if not hits:
             return deleted
         es.bulk(operations=[{"delete": {"_index": "messages", "_id": h["_id"]}} for h in hits])

@@ -11,6 +11,7 @@ same queue contents through the bench's writer function on each.
 
     .local/venvs/app/bin/python -m tests.bench.localstack_metrics
 """
+
 import json
 import os
 import signal
@@ -22,30 +23,49 @@ import urllib.request
 from tests.bench import common
 
 VARIANTS = {
-    "as shipped": (4610, {"SQS_DISABLE_CLOUDWATCH_METRICS": "0",
-                          "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "1"}),
-    "no SQS metrics": (4611, {"SQS_DISABLE_CLOUDWATCH_METRICS": "1",
-                              "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "1"}),
-    "no SQS metrics, poll interval 0.1 s": (4612, {"SQS_DISABLE_CLOUDWATCH_METRICS": "1",
-                                                   "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.1"}),
-    "same on hypercorn, not twisted": (4613, {"SQS_DISABLE_CLOUDWATCH_METRICS": "1",
-                                              "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.1",
-                                              "GATEWAY_SERVER": "hypercorn"}),
+    "as shipped": (
+        4610,
+        {"SQS_DISABLE_CLOUDWATCH_METRICS": "0", "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "1"},
+    ),
+    "no SQS metrics": (
+        4611,
+        {"SQS_DISABLE_CLOUDWATCH_METRICS": "1", "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "1"},
+    ),
+    "no SQS metrics, poll interval 0.1 s": (
+        4612,
+        {"SQS_DISABLE_CLOUDWATCH_METRICS": "1", "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.1"},
+    ),
+    "same on hypercorn, not twisted": (
+        4613,
+        {
+            "SQS_DISABLE_CLOUDWATCH_METRICS": "1",
+            "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.1",
+            "GATEWAY_SERVER": "hypercorn",
+        },
+    ),
 }
 PORTS = {name: port for name, (port, _) in VARIANTS.items()}
 
 
 def start(port: int, overrides: dict, state: str) -> subprocess.Popen:
-    lines = subprocess.run(["bash", str(common.ROOT / "local" / "localstack" / "env.sh"), state, str(port)],
-                           capture_output=True, text=True, check=True).stdout
+    lines = subprocess.run(
+        ["bash", str(common.ROOT / "local" / "localstack" / "env.sh"), state, str(port)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     env = dict(os.environ)
     env.update(line.split("=", 1) for line in lines.splitlines() if "=" in line)
     env.pop("AWS_ENDPOINT_URL", None)
     env.update(overrides)
-    log = open(os.path.join(state, "localstack.log"), "w")
-    return subprocess.Popen([str(common.STATE / "venvs" / "localstack" / "bin" / "python"), "-m",
-                             "localstack.runtime.main"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    with open(os.path.join(state, "localstack.log"), "w") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [str(common.STATE / "venvs" / "localstack" / "bin" / "python"), "-m", "localstack.runtime.main"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def healthy(port: int) -> bool:
@@ -59,11 +79,17 @@ def healthy(port: int) -> bool:
 def in_child(port: int, module: str, *args: str) -> dict:
     """Runs a bench module against the LocalStack on `port`; returns its JSON."""
     env = dict(os.environ, LOCALSTACK_PORT=str(port), AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
-    out = subprocess.run([str(common.STATE / "venvs" / "app" / "bin" / "python"), "-m", module, *args],
-                         env=env, capture_output=True, text=True, cwd=common.ROOT, timeout=600)
+    out = subprocess.run(
+        [str(common.STATE / "venvs" / "app" / "bin" / "python"), "-m", module, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=common.ROOT,
+        timeout=600,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout[out.stdout.index("{"):])
+    return json.loads(out.stdout[out.stdout.index("{") :])
 
 
 SEND_LOOP = """
@@ -81,8 +107,14 @@ print(json.dumps(t))
 
 def send_timings(port: int, count: int) -> list:
     env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
-    out = subprocess.run([str(common.STATE / "venvs" / "app" / "bin" / "python"), "-c", SEND_LOOP, str(count)],
-                         env=env, capture_output=True, text=True, check=True, timeout=300)
+    out = subprocess.run(
+        [str(common.STATE / "venvs" / "app" / "bin" / "python"), "-c", SEND_LOOP, str(count)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     return json.loads(out.stdout)
 
 
@@ -104,15 +136,20 @@ def main() -> dict:
             for name, port in PORTS.items():
                 sends[name] += send_timings(port, 100)
         out = {name: {"send_message": common.latency(t)} for name, t in sends.items()}
-        for name, port in PORTS.items():
-            progress(f"{name}: send_message p50 {out[name]['send_message']['p50_ms']} ms, "
-                     f"p99 {out[name]['send_message']['p99_ms']} ms")
+        for name in PORTS:
+            progress(
+                f"{name}: send_message p50 {out[name]['send_message']['p50_ms']} ms, "
+                f"p99 {out[name]['send_message']['p99_ms']} ms"
+            )
         for name, port in PORTS.items():
             drain = in_child(port, "tests.bench.drain_bench", "--events", "3000")
-            out[name]["drain"] = {k: drain[k] for k in ("messages_per_s", "seconds", "invocations",
-                                                        "handler_ms_p50", "cpu_s")}
-            progress(f"{name}: drain of 3000 events {drain['messages_per_s']}/s, handler p50 "
-                     f"{drain['handler_ms_p50']} ms per batch of 100")
+            out[name]["drain"] = {
+                k: drain[k] for k in ("messages_per_s", "seconds", "invocations", "handler_ms_p50", "cpu_s")
+            }
+            progress(
+                f"{name}: drain of 3000 events {drain['messages_per_s']}/s, handler p50 "
+                f"{drain['handler_ms_p50']} ms per batch of 100"
+            )
         out["load_average"] = common.load_average()
         return out
     finally:

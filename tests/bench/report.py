@@ -2,29 +2,94 @@
 
 TARGETS = [
     # key, what, unit, figure(results), target test, target text
-    ("writer_vs_ceiling", "writer / slower bare ceiling (batch 100)", "x",
-     lambda r: r["writer"]["ratio_to_slower_ceiling"], lambda v: v >= 0.8, ">= 0.8"),
-    ("writer_vs_naive", "writer / naive per-message path", "x",
-     lambda r: r["writer"]["ratio_to_naive"], lambda v: v >= 10, ">= 10"),
-    ("writer_rate", "writer messages/s into MySQL (batch 100)", "/s",
-     lambda r: r["writer"]["messages_per_s"], lambda v: v >= 25_000, ">= 25,000"),
-    ("accept_p50", "accept p50, message creation, c=1", "ms",
-     lambda r: r["accept"]["message c=1"]["p50_ms"], lambda v: v <= 2, "<= 2"),
-    ("accept_p99", "accept p99, message creation, c=1", "ms",
-     lambda r: r["accept"]["message c=1"]["p99_ms"], lambda v: v <= 10, "<= 10"),
-    ("gateway", "through LocalStack: create message req/s / no-op POST, c=1", "x",
-     lambda r: r["gateway"]["c=1"]["ours: create a message"]["ratio_to_noop_req_per_s"],
-     lambda v: v >= 0.9, ">= 0.9"),
-    ("lag_p99", "e2e lag p99, 201 -> MySQL and search", "ms",
-     lambda r: r["lag"]["lag_both"]["p99_ms"], lambda v: v <= 2000, "<= 2000"),
-    ("search_p99", "search p99 at 1M messages (worst query kind)", "ms",
-     lambda r: r["search"]["p99_ms"], lambda v: v <= 15, "<= 15"),
-    ("counter_full", "counter full recount, 1M messages", "s",
-     lambda r: r["counter"]["full_recount_all_rows_changed_s"], lambda v: v <= 1, "<= 1"),
-    ("counter_incremental", "counter incremental, 10k changed chats", "s",
-     lambda r: r["counter"]["incremental_s"], lambda v: v <= 0.2, "<= 0.2"),
-    ("writer_memory", "writer peak memory (REPORT), MemorySize 512", "MB",
-     lambda r: r["drain"]["max_memory_used_mb"], lambda v: v <= 512, "<= 512"),
+    (
+        "writer_vs_ceiling",
+        "writer / slower bare ceiling (batch 100)",
+        "x",
+        lambda r: r["writer"]["ratio_to_slower_ceiling"],
+        lambda v: v >= 0.8,
+        ">= 0.8",
+    ),
+    (
+        "writer_vs_naive",
+        "writer / naive per-message path",
+        "x",
+        lambda r: r["writer"]["ratio_to_naive"],
+        lambda v: v >= 10,
+        ">= 10",
+    ),
+    (
+        "writer_rate",
+        "writer messages/s into MySQL (batch 100)",
+        "/s",
+        lambda r: r["writer"]["messages_per_s"],
+        lambda v: v >= 25_000,
+        ">= 25,000",
+    ),
+    (
+        "accept_p50",
+        "accept p50, message creation, c=1",
+        "ms",
+        lambda r: r["accept"]["message c=1"]["p50_ms"],
+        lambda v: v <= 2,
+        "<= 2",
+    ),
+    (
+        "accept_p99",
+        "accept p99, message creation, c=1",
+        "ms",
+        lambda r: r["accept"]["message c=1"]["p99_ms"],
+        lambda v: v <= 10,
+        "<= 10",
+    ),
+    (
+        "gateway",
+        "through LocalStack: create message req/s / no-op POST, c=1",
+        "x",
+        lambda r: r["gateway"]["c=1"]["ours: create a message"]["ratio_to_noop_req_per_s"],
+        lambda v: v >= 0.9,
+        ">= 0.9",
+    ),
+    (
+        "lag_p99",
+        "e2e lag p99, 201 -> MySQL and search",
+        "ms",
+        lambda r: r["lag"]["lag_both"]["p99_ms"],
+        lambda v: v <= 2000,
+        "<= 2000",
+    ),
+    (
+        "search_p99",
+        "search p99 at 1M messages (worst query kind)",
+        "ms",
+        lambda r: r["search"]["p99_ms"],
+        lambda v: v <= 15,
+        "<= 15",
+    ),
+    (
+        "counter_full",
+        "counter full recount, 1M messages",
+        "s",
+        lambda r: r["counter"]["full_recount_all_rows_changed_s"],
+        lambda v: v <= 1,
+        "<= 1",
+    ),
+    (
+        "counter_incremental",
+        "counter incremental, 10k changed chats",
+        "s",
+        lambda r: r["counter"]["incremental_s"],
+        lambda v: v <= 0.2,
+        "<= 0.2",
+    ),
+    (
+        "writer_memory",
+        "writer peak memory (REPORT), MemorySize 512",
+        "MB",
+        lambda r: r["drain"]["max_memory_used_mb"],
+        lambda v: v <= 512,
+        "<= 512",
+    ),
 ]
 
 
@@ -35,8 +100,16 @@ def evaluate(results: dict) -> list:
             value = figure(results)
         except (KeyError, TypeError):
             value = None
-        out.append({"key": key, "what": what, "unit": unit, "value": value, "target": text,
-                    "met": None if value is None else bool(ok(value))})
+        out.append(
+            {
+                "key": key,
+                "what": what,
+                "unit": unit,
+                "value": value,
+                "target": text,
+                "met": None if value is None else bool(ok(value)),
+            }
+        )
     return out
 
 
@@ -44,7 +117,9 @@ def table(results: dict, verdicts: list) -> str:
     lines = [f"{'target':<58} {'measured':>12} {'target':>10}  met"]
     lines.append("-" * len(lines[0]))
     for v in verdicts:
-        value = "n/a" if v["value"] is None else f"{v['value']:,}{'' if v['unit'] == 'x' else ' ' + v['unit']}"
+        value = (
+            "n/a" if v["value"] is None else f"{v['value']:,}{'' if v['unit'] == 'x' else ' ' + v['unit']}"
+        )
         met = {True: "yes", False: "NO", None: "-"}[v["met"]]
         lines.append(f"{v['what']:<58} {value:>12} {v['target']:>10}  {met}")
     lines += ["", "details:"] + _details(results)
@@ -55,45 +130,81 @@ def _details(r: dict) -> list:
     out = []
     w = r.get("writer")
     if w and "points" in w:
-        out.append("  writer (in-process, messages/s): " + ", ".join(
-            f"batch {p['batch_size']}: {p['messages_per_s']} (INSERT loop {p['ceiling_mysql_rows_per_s']}, "
-            f"_bulk loop {p['ceiling_bulk_docs_per_s']}, both loops at once {p['ceiling_both_at_once_per_s']}; "
-            f"MySQL {p['mysql_s']} s and ES {p['es_s']} s "
-            f"of {p['seconds']} s, at once)" for p in w["points"]) + f"; naive {w['naive']['messages_per_s']}")
-        out.append(f"  at batch 100: writer / both loops at once {w['ratio_to_both_at_once']}; "
-                   f"both loops at once / slower loop {w['both_at_once_to_slower_ceiling']}")
+        out.append(
+            "  writer (in-process, messages/s): "
+            + ", ".join(
+                f"batch {p['batch_size']}: {p['messages_per_s']} "
+                f"(INSERT loop {p['ceiling_mysql_rows_per_s']}, _bulk loop {p['ceiling_bulk_docs_per_s']}, "
+                f"both loops at once {p['ceiling_both_at_once_per_s']}; "
+                f"MySQL {p['mysql_s']} s and ES {p['es_s']} s "
+                f"of {p['seconds']} s, at once)"
+                for p in w["points"]
+            )
+            + f"; naive {w['naive']['messages_per_s']}"
+        )
+        out.append(
+            f"  at batch 100: writer / both loops at once {w['ratio_to_both_at_once']}; "
+            f"both loops at once / slower loop {w['both_at_once_to_slower_ceiling']}"
+        )
     d = r.get("drain")
     if d and "messages_per_s" in d:
-        out.append(f"  writer deployed (LocalStack SQS -> function): {d['messages_per_s']}/s, "
-                   f"{d['invocations']} invocations, handler p50 {d['handler_ms_p50']} ms per batch")
+        out.append(
+            f"  writer deployed (LocalStack SQS -> function): {d['messages_per_s']}/s, "
+            f"{d['invocations']} invocations, handler p50 {d['handler_ms_p50']} ms per batch"
+        )
     a = r.get("accept")
     if a and "floor" in a:
-        out.append("  accept (p50/p99 ms, req/s): " + "; ".join(
-            f"{k} {v['p50_ms']}/{v['p99_ms']}, {v['req_per_s']}" for k, v in a.items()
-            if isinstance(v, dict) and "req_per_s" in v))
-        out.append(f"    floors: SQS send_message p50 {a['floor']['sqs_send_message']['p50_ms']} ms, "
-                   f"Redis script p50 {a['floor']['redis_script_call']['p50_ms']} ms")
+        out.append(
+            "  accept (p50/p99 ms, req/s): "
+            + "; ".join(
+                f"{k} {v['p50_ms']}/{v['p99_ms']}, {v['req_per_s']}"
+                for k, v in a.items()
+                if isinstance(v, dict) and "req_per_s" in v
+            )
+        )
+        out.append(
+            f"    floors: SQS send_message p50 {a['floor']['sqs_send_message']['p50_ms']} ms, "
+            f"Redis script p50 {a['floor']['redis_script_call']['p50_ms']} ms"
+        )
     g = r.get("gateway")
     if g:
         for level in [k for k in g if k.startswith("c=")]:
-            out.append(f"  gateway {level}: " + "; ".join(
-                f"{k} p50 {v['p50_ms']} p99 {v['p99_ms']} ms {v['req_per_s']} req/s"
-                + (f" (handler p50 {v['handler_p50_ms']} ms)" if v.get("handler_p50_ms") else "")
-                for k, v in g[level].items()))
+            out.append(
+                f"  gateway {level}: "
+                + "; ".join(
+                    f"{k} p50 {v['p50_ms']} p99 {v['p99_ms']} ms {v['req_per_s']} req/s"
+                    + (f" (handler p50 {v['handler_p50_ms']} ms)" if v.get("handler_p50_ms") else "")
+                    for k, v in g[level].items()
+                )
+            )
     lag = r.get("lag")
     if lag and "lag_both" in lag:
-        out.append(f"  lag at {lag['offered_per_s']}/s: MySQL p50/p99 {lag['lag_mysql']['p50_ms']}/"
-                   f"{lag['lag_mysql']['p99_ms']} ms, search {lag['lag_search']['p50_ms']}/"
-                   f"{lag['lag_search']['p99_ms']} ms, both {lag['lag_both']['p50_ms']}/{lag['lag_both']['p99_ms']} ms")
+        out.append(
+            f"  lag at {lag['offered_per_s']}/s: MySQL p50/p99 {lag['lag_mysql']['p50_ms']}/"
+            f"{lag['lag_mysql']['p99_ms']} ms, search {lag['lag_search']['p50_ms']}/"
+            f"{lag['lag_search']['p99_ms']} ms, "
+            f"both {lag['lag_both']['p50_ms']}/{lag['lag_both']['p99_ms']} ms"
+        )
     s = r.get("search")
     if s and "p99_ms" in s:
-        out.append("  search: " + "; ".join(f"{k} p50 {v['p50_ms']} p99 {v['p99_ms']} ms"
-                                             for k, v in s.items() if isinstance(v, dict) and "p50_ms" in v))
+        out.append(
+            "  search: "
+            + "; ".join(
+                f"{k} p50 {v['p50_ms']} p99 {v['p99_ms']} ms"
+                for k, v in s.items()
+                if isinstance(v, dict) and "p50_ms" in v
+            )
+        )
     c = r.get("cold start")
     if c:
-        out.append("  cold start (first invoke / init ms): " + "; ".join(
-            f"{k} {v['first_invoke_ms']}/{v['init_duration_ms']}" for k, v in c.items()
-            if isinstance(v, dict) and "first_invoke_ms" in v))
+        out.append(
+            "  cold start (first invoke / init ms): "
+            + "; ".join(
+                f"{k} {v['first_invoke_ms']}/{v['init_duration_ms']}"
+                for k, v in c.items()
+                if isinstance(v, dict) and "first_invoke_ms" in v
+            )
+        )
         if "import" in c:
             out.append(f"  import app: {c['import']['importtime_cumulative_ms']} ms")
     for name, section in r.items():
@@ -104,6 +215,7 @@ def _details(r: dict) -> list:
 
 def plot(results: dict, path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -113,13 +225,21 @@ def plot(results: dict, path) -> None:
     if points:
         sizes = [p["batch_size"] for p in points]
         left.plot(sizes, [p["messages_per_s"] for p in points], "o-", label="writer (MySQL + ES)")
-        left.plot(sizes, [p["ceiling_mysql_rows_per_s"] for p in points], "s--", label="bare multi-row INSERT loop")
+        left.plot(
+            sizes, [p["ceiling_mysql_rows_per_s"] for p in points], "s--", label="bare multi-row INSERT loop"
+        )
         left.plot(sizes, [p["ceiling_bulk_docs_per_s"] for p in points], "^--", label="bare _bulk loop")
         if all("ceiling_both_at_once_per_s" in p for p in points):
-            left.plot(sizes, [p["ceiling_both_at_once_per_s"] for p in points], "d:", label="both loops at once")
+            left.plot(
+                sizes, [p["ceiling_both_at_once_per_s"] for p in points], "d:", label="both loops at once"
+            )
         if "naive" in w:
-            left.axhline(w["naive"]["messages_per_s"], color="grey", linestyle=":",
-                         label="naive: INSERT + index per message")
+            left.axhline(
+                w["naive"]["messages_per_s"],
+                color="grey",
+                linestyle=":",
+                label="naive: INSERT + index per message",
+            )
         left.set_xscale("log")
         left.set_yscale("log")
         left.set_xlabel("batch size (events per invocation)")
@@ -135,9 +255,13 @@ def plot(results: dict, path) -> None:
     if "floor" in a:
         bars.append(("SQS send alone", a["floor"]["sqs_send_message"]))
     g = results.get("gateway", {}).get("c=1", {})
-    for name, label in (("no-op Lambda", "LS no-op GET"), ("ours: read a message", "LS read"),
-                        ("no-op Lambda, POST", "LS no-op POST"), ("ours: create a message", "LS create"),
-                        ("ours: create, writer paused", "LS create, no drain")):
+    for name, label in (
+        ("no-op Lambda", "LS no-op GET"),
+        ("ours: read a message", "LS read"),
+        ("no-op Lambda, POST", "LS no-op POST"),
+        ("ours: create a message", "LS create"),
+        ("ours: create, writer paused", "LS create, no drain"),
+    ):
         if name in g:
             bars.append((label, g[name]))
     s = results.get("search", {})
@@ -159,8 +283,9 @@ def plot(results: dict, path) -> None:
         right.legend()
         right.grid(True, axis="y", which="both", alpha=0.3)
     load = results.get("machine", {}).get("load_average_start")
-    fig.suptitle(f"make bench, {results.get('started', '')}, 2 cores, load average at start {load}",
-                 fontsize=9)
+    fig.suptitle(
+        f"make bench, {results.get('started', '')}, 2 cores, load average at start {load}", fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -4,6 +4,7 @@ Everything is named `chat-bench-*` and deleted by `cleanup()`, so the deployed `
 never changed. The functions run the same code and layer as the stack's (functions/ and the
 layer `sam build` made under the state dir), pointed at the bench's stores.
 """
+
 import hashlib
 import io
 import json
@@ -34,8 +35,11 @@ def _zip(files: dict) -> bytes:
 
 
 def code_zip() -> bytes:
-    files = {str(p.relative_to(common.FUNCTIONS)): p for p in common.FUNCTIONS.rglob("*.py")
-             if "__pycache__" not in p.parts}
+    files = {
+        str(p.relative_to(common.FUNCTIONS)): p
+        for p in common.FUNCTIONS.rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
     return _zip(files)
 
 
@@ -43,9 +47,14 @@ def layer_zip() -> Path:
     """The stack's built layer, zipped once per content (cached under the state dir)."""
     if not (LAYER_SOURCE / "python").is_dir():
         raise RuntimeError(f"{LAYER_SOURCE} is missing: run `make up` (sam build makes it)")
-    files = {str(p.relative_to(LAYER_SOURCE)): p for p in sorted(LAYER_SOURCE.rglob("*"))
-             if p.is_file() and "__pycache__" not in p.parts}
-    digest = hashlib.sha256("".join(f"{n}:{p.stat().st_size}" for n, p in files.items()).encode()).hexdigest()[:16]
+    files = {
+        str(p.relative_to(LAYER_SOURCE)): p
+        for p in sorted(LAYER_SOURCE.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    digest = hashlib.sha256(
+        "".join(f"{n}:{p.stat().st_size}" for n, p in files.items()).encode()
+    ).hexdigest()[:16]
     out = common.OUT_DIR / "build" / f"layer-{digest}.zip"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -74,8 +83,10 @@ class Resources:
             self._bucket()
             self.s3.upload_file(str(path), BUCKET, path.name)
             self.layer_arn = self.lam.publish_layer_version(
-                LayerName=f"{PREFIX}-deps", Content={"S3Bucket": BUCKET, "S3Key": path.name},
-                CompatibleRuntimes=["python3.11"])["LayerVersionArn"]
+                LayerName=f"{PREFIX}-deps",
+                Content={"S3Bucket": BUCKET, "S3Key": path.name},
+                CompatibleRuntimes=["python3.11"],
+            )["LayerVersionArn"]
         return self.layer_arn
 
     def _bucket(self) -> None:
@@ -84,32 +95,54 @@ class Resources:
         except self.s3.exceptions.ClientError:
             self.s3.create_bucket(Bucket=BUCKET)
 
-    def function(self, suffix: str, handler: str, env: dict, memory: int = 256, timeout: int = 30,
-                 noop: bool = False) -> str:
+    def function(
+        self, suffix: str, handler: str, env: dict, memory: int = 256, timeout: int = 30, noop: bool = False
+    ) -> str:
         """Creates a function and waits until it is Active; returns its name."""
         name = f"{PREFIX}-{suffix}"
-        kwargs = {"Code": {"ZipFile": _zip({"noop.py": NOOP_CODE})}} if noop else {
-            "Code": {"ZipFile": code_zip()}, "Layers": [self.layer()],
-            "Environment": {"Variables": env}}
-        self.lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler=handler,
-                                 MemorySize=memory, Timeout=timeout, **kwargs)
+        kwargs = (
+            {"Code": {"ZipFile": _zip({"noop.py": NOOP_CODE})}}
+            if noop
+            else {
+                "Code": {"ZipFile": code_zip()},
+                "Layers": [self.layer()],
+                "Environment": {"Variables": env},
+            }
+        )
+        self.lam.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler=handler,
+            MemorySize=memory,
+            Timeout=timeout,
+            **kwargs,
+        )
         self.functions.append(name)
-        self.lam.get_waiter("function_active_v2").wait(FunctionName=name,
-                                                        WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+        self.lam.get_waiter("function_active_v2").wait(
+            FunctionName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 120}
+        )
         return name
 
     def queue(self, suffix: str) -> tuple:
-        url = self.sqs.create_queue(QueueName=f"{PREFIX}-{suffix}",
-                                    Attributes={"VisibilityTimeout": "180"})["QueueUrl"]
+        url = self.sqs.create_queue(QueueName=f"{PREFIX}-{suffix}", Attributes={"VisibilityTimeout": "180"})[
+            "QueueUrl"
+        ]
         self.queues.append(url)
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         return url, arn
 
     def sqs_mapping(self, function: str, queue_arn: str, batch_size: int, window: int) -> str:
         uuid = self.lam.create_event_source_mapping(
-            FunctionName=function, EventSourceArn=queue_arn, BatchSize=batch_size,
-            MaximumBatchingWindowInSeconds=window, FunctionResponseTypes=["ReportBatchItemFailures"],
-            Enabled=True)["UUID"]
+            FunctionName=function,
+            EventSourceArn=queue_arn,
+            BatchSize=batch_size,
+            MaximumBatchingWindowInSeconds=window,
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+            Enabled=True,
+        )["UUID"]
         self.mappings.append(uuid)
         return uuid
 
@@ -122,8 +155,13 @@ class Resources:
         arn = self.lam.get_function(FunctionName=function)["Configuration"]["FunctionArn"]
         self.apigw.put_method(restApiId=api, resourceId=proxy, httpMethod="ANY", authorizationType="NONE")
         self.apigw.put_integration(
-            restApiId=api, resourceId=proxy, httpMethod="ANY", type="AWS_PROXY", integrationHttpMethod="POST",
-            uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations")
+            restApiId=api,
+            resourceId=proxy,
+            httpMethod="ANY",
+            type="AWS_PROXY",
+            integrationHttpMethod="POST",
+            uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations",
+        )
         self.apigw.create_deployment(restApiId=api, stageName="bench")
         return f"{common.ENDPOINT}/_aws/execute-api/{api}/bench"
 
@@ -136,10 +174,15 @@ class Resources:
         wall_ms = (time.perf_counter() - started) * 1000
         body = answer["Payload"].read()
         import base64
+
         log = base64.b64decode(answer.get("LogResult", "")).decode(errors="replace")
         report = parse_report(log)
-        return {"wall_ms": round(wall_ms, 1), "error": answer.get("FunctionError"),
-                "answer": body[:200].decode(errors="replace"), **report}
+        return {
+            "wall_ms": round(wall_ms, 1),
+            "error": answer.get("FunctionError"),
+            "answer": body[:200].decode(errors="replace"),
+            **report,
+        }
 
     def reports(self, name: str, window: tuple = ()) -> list:
         """Every REPORT line the function logged (CloudWatch Logs), parsed; only those of the
@@ -162,10 +205,16 @@ class Resources:
     def cleanup(self, leftovers_only: bool = False) -> None:
         """Deletes what this object made; first, anything named chat-bench-* an earlier run left."""
         if leftovers_only:
-            self.mappings = [m["UUID"] for m in self.lam.list_event_source_mappings()["EventSourceMappings"]
-                             if f":function:{PREFIX}-" in m.get("FunctionArn", "")]
-            self.functions = [f["FunctionName"] for f in self.lam.list_functions()["Functions"]
-                              if f["FunctionName"].startswith(PREFIX)]
+            self.mappings = [
+                m["UUID"]
+                for m in self.lam.list_event_source_mappings()["EventSourceMappings"]
+                if f":function:{PREFIX}-" in m.get("FunctionArn", "")
+            ]
+            self.functions = [
+                f["FunctionName"]
+                for f in self.lam.list_functions()["Functions"]
+                if f["FunctionName"].startswith(PREFIX)
+            ]
             self.apis = [a["id"] for a in self.apigw.get_rest_apis()["items"] if a["name"].startswith(PREFIX)]
             self.queues = [u for u in self.sqs.list_queues(QueueNamePrefix=PREFIX).get("QueueUrls", [])]
         for uuid in self.mappings:
@@ -179,8 +228,11 @@ class Resources:
             _quietly(lambda: self.sqs.delete_queue(QueueUrl=url))
         if not leftovers_only:
             for version in self.lam.list_layer_versions(LayerName=f"{PREFIX}-deps").get("LayerVersions", []):
-                _quietly(lambda: self.lam.delete_layer_version(LayerName=f"{PREFIX}-deps",
-                                                               VersionNumber=version["Version"]))
+                _quietly(
+                    lambda: self.lam.delete_layer_version(
+                        LayerName=f"{PREFIX}-deps", VersionNumber=version["Version"]
+                    )
+                )
         self.functions, self.apis, self.queues, self.mappings = [], [], [], []
 
 

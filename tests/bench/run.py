@@ -7,6 +7,7 @@ latest.json beside it) and the plot to docs/performance.png. The machine is shar
 busy: each section records the load average around it, and each figure with a baseline is
 compared with that baseline measured in the same section.
 """
+
 import argparse
 import json
 import os
@@ -16,8 +17,18 @@ import sys
 import time
 import traceback
 
-from tests.bench import (accept_bench, coldstart_bench, common, counter_bench, drain_bench,
-                         gateway_bench, lag_bench, report, search_bench, writer_bench)
+from tests.bench import (
+    accept_bench,
+    coldstart_bench,
+    common,
+    counter_bench,
+    drain_bench,
+    gateway_bench,
+    lag_bench,
+    report,
+    search_bench,
+    writer_bench,
+)
 from tests.bench.resources import Resources
 
 PLOT = common.ROOT / "docs" / "performance.png"
@@ -31,8 +42,12 @@ def sections(quick: bool, res_holder: list) -> list:
 
     q = quick
     return [
-        ("writer", lambda p: writer_bench.run(20_000 if q else 100_000, (10, 100, 1000),
-                                              5_000 if q else 20_000, 3 if q else 10, progress=p)),
+        (
+            "writer",
+            lambda p: writer_bench.run(
+                20_000 if q else 100_000, (10, 100, 1000), 5_000 if q else 20_000, 3 if q else 10, progress=p
+            ),
+        ),
         ("drain", lambda p: drain_bench.run(res(), 2_000 if q else 5_000, progress=p)),
         ("accept", lambda p: accept_bench.run((1, 4, 16), 2 if q else 5, progress=p)),
         ("gateway", lambda p: gateway_bench.run(res(), (1, 4), 2 if q else 4, progress=p)),
@@ -49,13 +64,18 @@ def machine() -> dict:
             return subprocess.run(args, capture_output=True, text=True, timeout=10).stdout.strip()
         except Exception:
             return ""
-    return {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "python": platform.python_version(), "kernel": platform.release(),
-            "commit": run("git", "-C", str(common.ROOT), "rev-parse", "--short", "HEAD"),
-            "load_average_start": common.load_average(),
-            # Other engineers' stacks share the machine: count their big processes.
-            "other_localstacks": int(run("pgrep", "-fc", "localstack.runtime.main") or 0) - 1,
-            "other_elasticsearch_nodes": int(run("pgrep", "-fc", "local.chat.es.EsNode") or 0) - 1}
+
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "commit": run("git", "-C", str(common.ROOT), "rev-parse", "--short", "HEAD"),
+        "load_average_start": common.load_average(),
+        # Other engineers' stacks share the machine: count their big processes.
+        "other_localstacks": int(run("pgrep", "-fc", "localstack.runtime.main") or 0) - 1,
+        "other_elasticsearch_nodes": int(run("pgrep", "-fc", "local.chat.es.EsNode") or 0) - 1,
+    }
 
 
 def main() -> int:
@@ -64,12 +84,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller runs, to check the harness")
     args = parser.parse_args()
     holder = []
-    chosen = [s for s in sections(args.quick, holder)
-              if not args.only or s[0] in args.only.split(",")]
+    chosen = [s for s in sections(args.quick, holder) if not args.only or s[0] in args.only.split(",")]
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     results = {"started": started, "quick": args.quick, "machine": machine()}
-    print(f"make bench: {len(chosen)} sections; load average {results['machine']['load_average_start']}",
-          flush=True)
+    print(
+        f"make bench: {len(chosen)} sections; load average {results['machine']['load_average_start']}",
+        flush=True,
+    )
     t0 = time.monotonic()
     try:
         for i, (name, action) in enumerate(chosen, 1):

@@ -6,6 +6,7 @@ matches. Queries pick a random chat and a word (or two words) its messages may h
 
     .local/venvs/app/bin/python -m tests.bench.search_bench [--queries 300]
 """
+
 import argparse
 import json
 import random
@@ -13,9 +14,8 @@ import time
 
 from elasticsearch import Elasticsearch, helpers
 
+from chalicelib import search
 from tests.bench import common
-
-from chalicelib import search  # noqa: E402
 
 INDEX = "bench-messages-1m"
 MESSAGES = 1_000_000
@@ -30,14 +30,25 @@ def ensure_data(progress) -> None:
 
 
 def _docs():
-    with common.datagen.connect(common.DATA_DB) as conn:
-        with conn.cursor(common.datagen.pymysql.cursors.SSCursor) as cur:
-            cur.execute("SELECT c.application_id, c.number, m.number, m.body FROM messages m "
-                        "JOIN chats c ON c.id = m.chat_id")
-            for app_id, chat, number, body in cur:
-                yield {"_index": INDEX, "_id": search.doc_id(app_id, chat, number),
-                       "_source": {"application_id": app_id, "chat_number": chat, "number": number,
-                                   "body": body}}
+    with (
+        common.datagen.connect(common.DATA_DB) as conn,
+        conn.cursor(common.datagen.pymysql.cursors.SSCursor) as cur,
+    ):
+        cur.execute(
+            "SELECT c.application_id, c.number, m.number, m.body FROM messages m "
+            "JOIN chats c ON c.id = m.chat_id"
+        )
+        for app_id, chat, number, body in cur:
+            yield {
+                "_index": INDEX,
+                "_id": search.doc_id(app_id, chat, number),
+                "_source": {
+                    "application_id": app_id,
+                    "chat_number": chat,
+                    "number": number,
+                    "body": body,
+                },
+            }
 
 
 def ensure_index(es: Elasticsearch, progress) -> dict:
@@ -75,9 +86,11 @@ def run(queries: int = 300, progress=print) -> dict:
         chats = cur.fetchall()
     rng = random.Random(11)
     words = common.datagen.WORDS
-    kinds = {"single word": lambda: rng.choice(words),
-             "two words": lambda: f"{rng.choice(words)} {rng.choice(words)}",
-             "partial word": lambda: rng.choice(words)[1:5]}
+    kinds = {
+        "single word": lambda: rng.choice(words),
+        "two words": lambda: f"{rng.choice(words)} {rng.choice(words)}",
+        "partial word": lambda: rng.choice(words)[1:5],
+    }
     for _ in range(20):  # warm the caches, as a running service has them
         finder.find(*rng.choice(chats), kinds["single word"](), 20)
     out = {"messages": MESSAGES, "index": INDEX, "index_build": built}
@@ -90,8 +103,10 @@ def run(queries: int = 300, progress=print) -> dict:
             hits += len(finder.find(app_id, chat, q, 20))
             timings.append((time.perf_counter() - started) * 1000)
         out[name] = {**common.latency(timings), "mean_hits": round(hits / queries, 1)}
-        progress(f"{name}: p50 {out[name]['p50_ms']} ms, p99 {out[name]['p99_ms']} ms "
-                 f"({out[name]['mean_hits']} hits on average)")
+        progress(
+            f"{name}: p50 {out[name]['p50_ms']} ms, p99 {out[name]['p99_ms']} ms "
+            f"({out[name]['mean_hits']} hits on average)"
+        )
     out["p99_ms"] = max(out[name]["p99_ms"] for name in kinds)
     return out
 

@@ -10,6 +10,7 @@ Redis, the same run measures, on the same rows:
 
     .local/venvs/app/bin/python -m tests.bench.writer_bench [--events 100000] [--sizes 10,100,1000]
 """
+
 import argparse
 import json
 import random
@@ -17,16 +18,44 @@ import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
+from chalicelib import events, search, writer
 from tests.bench import common
-
-from chalicelib import events, search, writer  # noqa: E402  (common puts functions/ on the path)
 
 INDEX = "bench-writer"
 CEILING_INDEX = "bench-ceiling"
 APPLICATIONS, CHATS_PER_APPLICATION = 20, 100
-VOCABULARY = ("hello world chat message lunch meeting tomorrow project deadline coffee release review "
-              "weekend travel football music question answer schedule budget report design kitchen "
-              "garden holiday ticket office morning evening update").split()
+VOCABULARY = [
+    "hello",
+    "world",
+    "chat",
+    "message",
+    "lunch",
+    "meeting",
+    "tomorrow",
+    "project",
+    "deadline",
+    "coffee",
+    "release",
+    "review",
+    "weekend",
+    "travel",
+    "football",
+    "music",
+    "question",
+    "answer",
+    "schedule",
+    "budget",
+    "report",
+    "design",
+    "kitchen",
+    "garden",
+    "holiday",
+    "ticket",
+    "office",
+    "morning",
+    "evening",
+    "update",
+]
 
 
 def make_events(count: int, application_ids: list, seed: int = 5) -> list:
@@ -43,15 +72,26 @@ def make_events(count: int, application_ids: list, seed: int = 5) -> list:
 
 
 def sqs_event(records: list) -> dict:
-    return {"Records": [{"messageId": rid, "receiptHandle": rid, "body": body, "attributes": {},
-                         "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-                         "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:chat-bench"}
-                        for rid, body in records]}
+    return {
+        "Records": [
+            {
+                "messageId": rid,
+                "receiptHandle": rid,
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:chat-bench",
+            }
+            for rid, body in records
+        ]
+    }
 
 
 def batches(items: list, size: int):
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 class Timed:
@@ -71,6 +111,7 @@ class Timed:
                 return attr(*args, **kwargs)
             finally:
                 self.seconds += time.perf_counter() - started
+
         return timed
 
 
@@ -89,10 +130,14 @@ def reset_stores(deps) -> dict:
         cur.execute(f"DROP TABLE IF EXISTS {CEILING_TABLE}")
         cur.execute(f"CREATE TABLE {CEILING_TABLE} LIKE messages")
         cur.execute(f"ALTER TABLE {CEILING_TABLE} ADD FOREIGN KEY (chat_id) REFERENCES chats (id)")
-        cur.executemany("INSERT INTO applications (token, name) VALUES (%s, %s)",
-                        [(f"bench-w-{i}", f"writer bench {i}") for i in range(APPLICATIONS)])
-        cur.execute("INSERT INTO chats (application_id, number) SELECT a.id, s.i + 1 FROM applications a "
-                    f"CROSS JOIN {common.datagen.seq(CHATS_PER_APPLICATION)}")
+        cur.executemany(
+            "INSERT INTO applications (token, name) VALUES (%s, %s)",
+            [(f"bench-w-{i}", f"writer bench {i}") for i in range(APPLICATIONS)],
+        )
+        cur.execute(
+            "INSERT INTO chats (application_id, number) SELECT a.id, s.i + 1 FROM applications a "
+            f"CROSS JOIN {common.datagen.seq(CHATS_PER_APPLICATION)}"
+        )
         cur.execute("SELECT application_id, number, id FROM chats")
         ids = {(a, n): i for a, n, i in cur.fetchall()}
     es = deps.search._es
@@ -116,21 +161,38 @@ def parsed_rows(records: list, ids: dict) -> list:
     out = []
     for _, body in records:
         e = json.loads(body)
-        out.append((ids[(e["application_id"], e["chat_number"])], e["number"], e["body"], 1,
-                    search.doc_id(e["application_id"], e["chat_number"], e["number"]),
-                    {"application_id": e["application_id"], "chat_number": e["chat_number"],
-                     "number": e["number"], "body": e["body"]}))
+        out.append(
+            (
+                ids[(e["application_id"], e["chat_number"])],
+                e["number"],
+                e["body"],
+                1,
+                search.doc_id(e["application_id"], e["chat_number"], e["number"]),
+                {
+                    "application_id": e["application_id"],
+                    "chat_number": e["chat_number"],
+                    "number": e["number"],
+                    "body": e["body"],
+                },
+            )
+        )
     return out
 
 
 # -- the contenders, each run on one slice of the events -------------------------------------------
 
+
 def writer_slice(deps, records: list, size: int) -> tuple:
     """The writer as the event source calls it; returns (seconds, mysql s, es s, failures).
     The MySQL and ES seconds overlap: the writer makes both writes of a batch at once."""
     db, es = Timed(deps.db, ["persist", "current_messages"]), Timed(deps.search, ["index"])
-    timed_deps = type(deps)(db=db, numbers=deps.numbers, queue=deps.queue, search=es,
-                            request_timeout_seconds=deps.request_timeout_seconds)
+    timed_deps = type(deps)(
+        db=db,
+        numbers=deps.numbers,
+        queue=deps.queue,
+        search=es,
+        request_timeout_seconds=deps.request_timeout_seconds,
+    )
     failures = 0
     started = time.perf_counter()
     for batch in batches(records, size):
@@ -142,8 +204,10 @@ def mysql_ceiling_slice(cur, rows: list, size: int) -> float:
     """A loop of plain multi-row INSERTs (pymysql makes executemany one statement), autocommit."""
     started = time.perf_counter()
     for batch in batches(rows, size):
-        cur.executemany(f"INSERT INTO {CEILING_TABLE} (chat_id, number, body, version) "
-                        f"VALUES (%s, %s, %s, %s)", [r[:4] for r in batch])
+        cur.executemany(
+            f"INSERT INTO {CEILING_TABLE} (chat_id, number, body, version) VALUES (%s, %s, %s, %s)",
+            [r[:4] for r in batch],
+        )
     return time.perf_counter() - started
 
 
@@ -175,8 +239,9 @@ def naive_slice(cur, es, rows: list, seconds_budget: float) -> tuple:
     """What a synchronous API would do per message: one INSERT, one ES index call."""
     done, started = 0, time.perf_counter()
     for r in rows:
-        cur.execute(f"INSERT INTO {CEILING_TABLE} (chat_id, number, body, version) VALUES (%s, %s, %s, %s)",
-                    r[:4])
+        cur.execute(
+            f"INSERT INTO {CEILING_TABLE} (chat_id, number, body, version) VALUES (%s, %s, %s, %s)", r[:4]
+        )
         es.index(index=CEILING_INDEX, id=r[4], document=r[5], version=1, version_type="external")
         done += 1
         if time.perf_counter() - started > seconds_budget:
@@ -190,13 +255,22 @@ def sweep_point(deps, records: list, size: int, slices: int, naive_seconds: floa
     ids = reset_stores(deps)
     rows = parsed_rows(records, ids)
     per = -(-len(records) // slices)
-    t = dict(writer=0.0, mysql=0.0, es=0.0, failures=0, ceiling_mysql=0.0, ceiling_bulk=0.0,
-             ceiling_both=0.0, naive=0.0, naive_done=0)
+    t = dict(
+        writer=0.0,
+        mysql=0.0,
+        es=0.0,
+        failures=0,
+        ceiling_mysql=0.0,
+        ceiling_bulk=0.0,
+        ceiling_both=0.0,
+        naive=0.0,
+        naive_done=0,
+    )
     cpu = {"writer": {}, "ceiling_mysql": {}, "ceiling_bulk": {}}
     es_client = deps.search._es
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
         for i in range(slices):
-            part, part_rows = records[i * per:(i + 1) * per], rows[i * per:(i + 1) * per]
+            part, part_rows = records[i * per : (i + 1) * per], rows[i * per : (i + 1) * per]
             meter = common.Cpu(STORES).start()
             seconds, mysql_s, es_s, failures = writer_slice(deps, part, size)
             _add(cpu["writer"], meter.stop())
@@ -214,30 +288,50 @@ def sweep_point(deps, records: list, size: int, slices: int, naive_seconds: floa
             t["ceiling_both"] += both_ceilings_slice(cur, es_client, part_rows, size)
             if naive_seconds:
                 # The naive rows go to the ceiling's table and index, after their own ceiling ran.
-                seconds, done = naive_slice(cur, es_client, _other_rows(part_rows, "naive", 1_000_000 * (i + 1)),
-                                            naive_seconds / slices)
+                seconds, done = naive_slice(
+                    cur,
+                    es_client,
+                    _other_rows(part_rows, "naive", 1_000_000 * (i + 1)),
+                    naive_seconds / slices,
+                )
                 t["naive"] += seconds
                 t["naive_done"] += done
             progress(f"batch {size}, slice {i + 1}/{slices}: writer {slice_rate:.0f}/s")
     rows_written, docs = counts(deps)
     n = len(records)
-    point = {"batch_size": size, "events": n, "seconds": round(t["writer"], 2),
-             "messages_per_s": round(n / t["writer"]), "failures": t["failures"],
-             "mysql_rows": rows_written, "es_docs": docs,
-             "mysql_s": round(t["mysql"], 2), "es_s": round(t["es"], 2),
-             "ceiling_mysql_rows_per_s": round(n / t["ceiling_mysql"]),
-             "ceiling_bulk_docs_per_s": round(n / t["ceiling_bulk"]),
-             "ceiling_both_at_once_per_s": round(n / t["ceiling_both"]),
-             "cpu_ms_per_message": {k: {name: round(1000 * s / n, 3) for name, s in v.items()}
-                                    for k, v in cpu.items()}}
+    point = {
+        "batch_size": size,
+        "events": n,
+        "seconds": round(t["writer"], 2),
+        "messages_per_s": round(n / t["writer"]),
+        "failures": t["failures"],
+        "mysql_rows": rows_written,
+        "es_docs": docs,
+        "mysql_s": round(t["mysql"], 2),
+        "es_s": round(t["es"], 2),
+        "ceiling_mysql_rows_per_s": round(n / t["ceiling_mysql"]),
+        "ceiling_bulk_docs_per_s": round(n / t["ceiling_bulk"]),
+        "ceiling_both_at_once_per_s": round(n / t["ceiling_both"]),
+        "cpu_ms_per_message": {
+            k: {name: round(1000 * s / n, 3) for name, s in v.items()} for k, v in cpu.items()
+        },
+    }
     point["ratio_to_slower_ceiling"] = common.ratio(
-        point["messages_per_s"], min(point["ceiling_mysql_rows_per_s"], point["ceiling_bulk_docs_per_s"]))
-    point["ratio_to_both_at_once"] = common.ratio(point["messages_per_s"], point["ceiling_both_at_once_per_s"])
+        point["messages_per_s"], min(point["ceiling_mysql_rows_per_s"], point["ceiling_bulk_docs_per_s"])
+    )
+    point["ratio_to_both_at_once"] = common.ratio(
+        point["messages_per_s"], point["ceiling_both_at_once_per_s"]
+    )
     point["both_at_once_to_slower_ceiling"] = common.ratio(
-        point["ceiling_both_at_once_per_s"], min(point["ceiling_mysql_rows_per_s"], point["ceiling_bulk_docs_per_s"]))
+        point["ceiling_both_at_once_per_s"],
+        min(point["ceiling_mysql_rows_per_s"], point["ceiling_bulk_docs_per_s"]),
+    )
     if naive_seconds:
-        point["naive"] = {"messages": t["naive_done"], "seconds": round(t["naive"], 2),
-                          "messages_per_s": round(t["naive_done"] / t["naive"])}
+        point["naive"] = {
+            "messages": t["naive_done"],
+            "seconds": round(t["naive"], 2),
+            "messages_per_s": round(t["naive_done"] / t["naive"]),
+        }
     return point
 
 
@@ -265,8 +359,13 @@ def peak_memory(deps, records: list, sizes: list) -> dict:
     return out
 
 
-def run(events_count: int = 100_000, sizes=(10, 100, 1000), sweep_events: int = 20_000,
-        naive_seconds: float = 10.0, progress=print) -> dict:
+def run(
+    events_count: int = 100_000,
+    sizes=(10, 100, 1000),
+    sweep_events: int = 20_000,
+    naive_seconds: float = 10.0,
+    progress=print,
+) -> dict:
     common.ensure_database(common.WRITE_DB)
     deps = common.deps(index=INDEX)
     ids = reset_stores(deps)
@@ -276,27 +375,41 @@ def run(events_count: int = 100_000, sizes=(10, 100, 1000), sweep_events: int = 
     for size in sizes:
         template = size == 100
         part = records if template else records[:sweep_events]
-        point = sweep_point(deps, part, size, slices=10 if template else 2,
-                            naive_seconds=naive_seconds if template else 0, progress=progress)
+        point = sweep_point(
+            deps,
+            part,
+            size,
+            slices=10 if template else 2,
+            naive_seconds=naive_seconds if template else 0,
+            progress=progress,
+        )
         points.append(point)
-        progress(f"batch {size}: writer {point['messages_per_s']}/s (MySQL {point['mysql_s']} s and "
-                 f"ES {point['es_s']} s at once; {point['mysql_rows']} rows, "
-                 f"{point['es_docs']} docs, {point['failures']} failed); ceilings: INSERT "
-                 f"{point['ceiling_mysql_rows_per_s']}/s, _bulk {point['ceiling_bulk_docs_per_s']}/s, "
-                 f"both at once {point['ceiling_both_at_once_per_s']}/s")
+        progress(
+            f"batch {size}: writer {point['messages_per_s']}/s (MySQL {point['mysql_s']} s and "
+            f"ES {point['es_s']} s at once; {point['mysql_rows']} rows, "
+            f"{point['es_docs']} docs, {point['failures']} failed); ceilings: INSERT "
+            f"{point['ceiling_mysql_rows_per_s']}/s, _bulk {point['ceiling_bulk_docs_per_s']}/s, "
+            f"both at once {point['ceiling_both_at_once_per_s']}/s"
+        )
     at_template = next(p for p in points if p["batch_size"] == 100)
     reset_stores(deps)
     memory = peak_memory(deps, records, [100, 1000, 10000])
     progress(f"tracemalloc peak per batch (MiB): {memory}")
-    return {"events": events_count, "driven": "in-process: writer.handle on SQS-shaped batches",
-            "points": points, "naive": at_template["naive"], "template_batch_size": 100,
-            "messages_per_s": at_template["messages_per_s"],
-            "ratio_to_naive": common.ratio(at_template["messages_per_s"],
-                                           at_template["naive"]["messages_per_s"], 1),
-            "ratio_to_slower_ceiling": at_template["ratio_to_slower_ceiling"],
-            "ratio_to_both_at_once": at_template["ratio_to_both_at_once"],
-            "both_at_once_to_slower_ceiling": at_template["both_at_once_to_slower_ceiling"],
-            "peak_traced_mib_per_batch": memory}
+    return {
+        "events": events_count,
+        "driven": "in-process: writer.handle on SQS-shaped batches",
+        "points": points,
+        "naive": at_template["naive"],
+        "template_batch_size": 100,
+        "messages_per_s": at_template["messages_per_s"],
+        "ratio_to_naive": common.ratio(
+            at_template["messages_per_s"], at_template["naive"]["messages_per_s"], 1
+        ),
+        "ratio_to_slower_ceiling": at_template["ratio_to_slower_ceiling"],
+        "ratio_to_both_at_once": at_template["ratio_to_both_at_once"],
+        "both_at_once_to_slower_ceiling": at_template["both_at_once_to_slower_ceiling"],
+        "peak_traced_mib_per_batch": memory,
+    }
 
 
 if __name__ == "__main__":
@@ -305,6 +418,10 @@ if __name__ == "__main__":
     parser.add_argument("--sizes", default="10,100,1000")
     parser.add_argument("--sweep-events", type=int, default=20_000)
     args = parser.parse_args()
-    result = run(args.events, [int(s) for s in args.sizes.split(",")], args.sweep_events,
-                 progress=common.Progress("writer"))
+    result = run(
+        args.events,
+        [int(s) for s in args.sizes.split(",")],
+        args.sweep_events,
+        progress=common.Progress("writer"),
+    )
     print(json.dumps(result, indent=2))

@@ -8,6 +8,7 @@ events again (the writer's inserts are idempotent, so a redrive of something sti
 harmless). A missing number with no pending body is a gap: a create answered 503 after its
 number was reserved, never told to a client. Run it after any restart of the queue's host.
 """
+
 import argparse
 import json
 import sys
@@ -28,14 +29,19 @@ class Audit:
     redriven: int = 0
 
     def to_json(self) -> dict:
-        return {"queue_depth": self.queue_depth, "lost_messages": len(self.lost_messages),
-                "lost_chats": len(self.lost_chats), "gaps": self.gaps, "redriven": self.redriven,
-                "examples": [f"{a}:{c}:{n}" for a, c, n, _ in self.lost_messages[:10]]}
+        return {
+            "queue_depth": self.queue_depth,
+            "lost_messages": len(self.lost_messages),
+            "lost_chats": len(self.lost_chats),
+            "gaps": self.gaps,
+            "redriven": self.redriven,
+            "examples": [f"{a}:{c}:{n}" for a, c, n, _ in self.lost_messages[:10]],
+        }
 
 
 def _scan(r: redis.Redis, pattern: str) -> dict:
     keys = list(r.scan_iter(match=pattern, count=1000))
-    return dict(zip((k.decode() for k in keys), r.mget(keys))) if keys else {}
+    return dict(zip((k.decode() for k in keys), r.mget(keys), strict=False)) if keys else {}
 
 
 def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
@@ -43,19 +49,29 @@ def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
     result = Audit(queue_depth=stores.queue_depth())
     wanted = set(application_ids) if application_ids is not None else None
     chat_counters = {int(k.split(":")[1]): int(v) for k, v in _scan(r, "chats:*").items() if v}
-    message_counters = {tuple(map(int, k.split(":")[1:])): int(v)
-                        for k, v in _scan(r, "messages:*").items() if v}
+    message_counters = {
+        tuple(map(int, k.split(":")[1:])): int(v) for k, v in _scan(r, "messages:*").items() if v
+    }
     if wanted is not None:
         chat_counters = {a: n for a, n in chat_counters.items() if a in wanted}
         message_counters = {k: n for k, n in message_counters.items() if k[0] in wanted}
     apps = sorted({*chat_counters, *(a for a, _ in message_counters)})
     if not apps:
         return result
-    chats = {(a, n) for a, n in stores.rows(
-        "SELECT application_id, number FROM chats WHERE application_id IN %s", (apps,))}
-    messages = {(a, c, n) for a, c, n in stores.rows(
-        "SELECT c.application_id, c.number, m.number FROM messages m JOIN chats c ON c.id = m.chat_id "
-        "WHERE c.application_id IN %s", (apps,))}
+    chats = {
+        (a, n)
+        for a, n in stores.rows(
+            "SELECT application_id, number FROM chats WHERE application_id IN %s", (apps,)
+        )
+    }
+    messages = {
+        (a, c, n)
+        for a, c, n in stores.rows(
+            "SELECT c.application_id, c.number, m.number FROM messages m JOIN chats c ON c.id = m.chat_id "
+            "WHERE c.application_id IN %s",
+            (apps,),
+        )
+    }
     for app_id, last in chat_counters.items():
         result.lost_chats += [(app_id, n) for n in range(1, last + 1) if (app_id, n) not in chats]
     for (app_id, chat), last in message_counters.items():
@@ -73,11 +89,12 @@ def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
 def redrive(stores: Stores, found: Audit) -> int:
     """Queues the events of what `audit` found missing again; returns how many were sent."""
     from chalicelib import events
+
     bodies = [events.chat_created(a, n) for a, n in found.lost_chats]
     bodies += [events.message_created(a, c, n, body) for a, c, n, body in found.lost_messages]
     url = stores.outputs["QueueUrl"]
     for i in range(0, len(bodies), 10):
-        entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i:i + 10])]
+        entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])]
         failed = stores.sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed", [])
         if failed:
             raise RuntimeError(f"redrive: SQS refused {failed}")
@@ -100,11 +117,15 @@ def main() -> int:
         redrive(stores, found)
     print(json.dumps(found.to_json(), indent=2))
     if found.queue_depth:
-        print(f"note: {found.queue_depth} events still queued; missing numbers may only be late",
-              file=sys.stderr)
+        print(
+            f"note: {found.queue_depth} events still queued; missing numbers may only be late",
+            file=sys.stderr,
+        )
     if (found.lost_messages or found.lost_chats) and not args.redrive:
-        print("LOST: numbers handed out never reached MySQL; `make audit REDRIVE=1` queues them again",
-              file=sys.stderr)
+        print(
+            "LOST: numbers handed out never reached MySQL; `make audit REDRIVE=1` queues them again",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -4,6 +4,7 @@ Cases marked `chaos` stop, kill or restart services, or run for minutes: they ru
 `make chaos` (CHAOS=1) only. The rest are quick, touch only their own applications, and run in
 `make test` against the normal stack.
 """
+
 import os
 
 import pytest
@@ -30,6 +31,7 @@ def cfg():
 @pytest.fixture
 def stores(cfg):
     from tests.chaos.invariants import Stores
+
     return Stores(cfg)
 
 

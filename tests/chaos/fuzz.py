@@ -6,6 +6,7 @@ for the other half the operations get a real application, chat and message, so g
 numbers and queries reach the code behind the token check. FUZZ_EXAMPLES sets the examples per
 operation (default 100: about 1,300 cases over the 13 operations, more with the coverage phase).
 """
+
 import json
 import os
 import subprocess
@@ -20,16 +21,23 @@ SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 # Spec conformance and no server errors. Left out on purpose: positive_data_acceptance (a valid
 # request for an unknown token is a 404, as documented), unsupported_method (API Gateway answers
 # an undefined method with its own 403, before our code), and the auth checks (no auth here).
-CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
-          "response_headers_conformance", "response_schema_conformance", "negative_data_rejection"]
+CHECKS = [
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+]
 
 
 def _fixture(api: str) -> dict:
     app = requests.post(f"{api}/applications", json={"name": "fuzz"}, timeout=30).json()
     token = app["token"]
     chat = requests.post(f"{api}/applications/{token}/chats", timeout=30).json()["number"]
-    message = requests.post(f"{api}/applications/{token}/chats/{chat}/messages",
-                            json={"body": "fuzz target"}, timeout=30).json()["number"]
+    message = requests.post(
+        f"{api}/applications/{token}/chats/{chat}/messages", json={"body": "fuzz target"}, timeout=30
+    ).json()["number"]
     return {"token": token, "number": chat, "message_number": message}
 
 
@@ -42,10 +50,30 @@ def run(api: str, out: Path, examples: int, with_real_ids: bool) -> int:
         lines += ["[parameters]"] + [f'"path.{k}" = {json.dumps(v)}' for k, v in ids.items()]
     config.write_text("\n".join(lines) + "\n")
     st = Path(sys.executable).parent / "st"
-    argv = [str(st), "--config-file", str(config), "run", str(SPEC), "--url", api,
-            "--checks", ",".join(CHECKS), "--phases", "examples,coverage,fuzzing",
-            "--workers", "1", "--request-timeout", "30", "--seed", "4",
-            "--report", "junit,ndjson", "--report-dir", str(out), "--no-color"]
+    argv = [
+        str(st),
+        "--config-file",
+        str(config),
+        "run",
+        str(SPEC),
+        "--url",
+        api,
+        "--checks",
+        ",".join(CHECKS),
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--seed",
+        "4",
+        "--report",
+        "junit,ndjson",
+        "--report-dir",
+        str(out),
+        "--no-color",
+    ]
     print(" ".join(argv), flush=True)
     return subprocess.call(argv)
 

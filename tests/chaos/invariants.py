@@ -3,11 +3,11 @@
 Used by every fault, load and soak run. It reads the stores directly (never through the API) so
 that a bug in the read path cannot hide a bug in the write path.
 """
+
 import json
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Optional
 
 import pymysql
 from elasticsearch import Elasticsearch, helpers
@@ -34,13 +34,18 @@ class Report:
     unconfirmed_rows: int = 0  # rows no 201 told of (a client that got no answer, a redrive)
     gaps_untold: int = 0  # numbers skipped in MySQL that no client was told (503 after reserving)
     counts_wrong: int = 0  # chats/applications whose count differs from the rows after the counter
-    recovery_seconds: Optional[float] = None
+    recovery_seconds: float | None = None
     notes: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return (self.lost == 0 and self.duplicated == 0 and self.dead_lettered_accepted == 0
-                and self.not_indexed == 0 and self.counts_wrong == 0)
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and self.dead_lettered_accepted == 0
+            and self.not_indexed == 0
+            and self.counts_wrong == 0
+        )
 
     def to_json(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -56,9 +61,16 @@ class Stores:
         self.sqs = stack.sqs()
 
     def mysql(self):
-        return pymysql.connect(host="127.0.0.1", port=self.cfg.mysql_port, user=services.MYSQL_USER,
-                               password=services.MYSQL_PASSWORD, database=services.MYSQL_DATABASE,
-                               charset="utf8mb4", autocommit=True, connect_timeout=3)
+        return pymysql.connect(
+            host="127.0.0.1",
+            port=self.cfg.mysql_port,
+            user=services.MYSQL_USER,
+            password=services.MYSQL_PASSWORD,
+            database=services.MYSQL_DATABASE,
+            charset="utf8mb4",
+            autocommit=True,
+            connect_timeout=3,
+        )
 
     def rows(self, sql: str, args) -> list:
         conn = self.mysql()
@@ -70,8 +82,11 @@ class Stores:
             conn.close()
 
     def queue_depth(self, url_key: str = "QueueUrl") -> int:
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                 "ApproximateNumberOfMessagesDelayed"]
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
         attrs = self.sqs.get_queue_attributes(QueueUrl=self.outputs[url_key], AttributeNames=names)
         return sum(int(attrs["Attributes"].get(n, 0)) for n in names)
 
@@ -80,6 +95,7 @@ class Stores:
 
 
 # -- reading what the stores hold for a run's applications -------------------------------------------
+
 
 def application_ids(stores: Stores, ledger: Ledger) -> dict:
     missing = [t for t, app_id in ledger.applications.items() if app_id is None]
@@ -90,14 +106,24 @@ def application_ids(stores: Stores, ledger: Ledger) -> dict:
 
 
 def _mysql_messages(stores: Stores, app_ids: list) -> list:
-    return stores.rows("SELECT c.application_id, c.number, m.number, m.body FROM messages m "
-                       "JOIN chats c ON c.id = m.chat_id WHERE c.application_id IN %s", (app_ids,))
+    return stores.rows(
+        "SELECT c.application_id, c.number, m.number, m.body FROM messages m "
+        "JOIN chats c ON c.id = m.chat_id WHERE c.application_id IN %s",
+        (app_ids,),
+    )
 
 
 def _es_messages(stores: Stores, app_ids: list) -> list:
     query = {"query": {"terms": {"application_id": app_ids}}}
-    return [(h["_source"]["application_id"], h["_source"]["chat_number"], h["_source"]["number"],
-             h["_source"]["body"]) for h in helpers.scan(stores.es, index="messages", query=query)]
+    return [
+        (
+            h["_source"]["application_id"],
+            h["_source"]["chat_number"],
+            h["_source"]["number"],
+            h["_source"]["body"],
+        )
+        for h in helpers.scan(stores.es, index="messages", query=query)
+    ]
 
 
 def read_dead_letters(stores: Stores) -> list:
@@ -105,15 +131,18 @@ def read_dead_letters(stores: Stores) -> list:
     once, so the next read sees them all too."""
     url, bodies, handles = stores.outputs["DeadLetterQueueUrl"], [], []
     for _ in range(1000):
-        got = stores.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
-                                         WaitTimeSeconds=0).get("Messages", [])
+        got = stores.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=0
+        ).get("Messages", [])
         if not got:
             break
         bodies += [m["Body"] for m in got]
         handles += [m["ReceiptHandle"] for m in got]
     for i in range(0, len(handles), 10):
-        entries = [{"Id": str(j), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                   for j, h in enumerate(handles[i:i + 10])]
+        entries = [
+            {"Id": str(j), "ReceiptHandle": h, "VisibilityTimeout": 0}
+            for j, h in enumerate(handles[i : i + 10])
+        ]
         stores.sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
     return bodies
 
@@ -132,8 +161,10 @@ def _event_key(body: str):
 
 # -- waiting and checking ----------------------------------------------------------------------------
 
-def settle(stores: Stores, ledger: Ledger, timeout: float, poll: float = 2.0,
-           empty_queue: bool = True) -> float:
+
+def settle(
+    stores: Stores, ledger: Ledger, timeout: float, poll: float = 2.0, empty_queue: bool = True
+) -> float:
     """Waits until every accepted message is in MySQL and ES (and, with `empty_queue`, the queue
     is empty), or the queue has stayed empty for 15 s; returns the seconds it took."""
     ids = application_ids(stores, ledger)
@@ -144,11 +175,13 @@ def settle(stores: Stores, ledger: Ledger, timeout: float, poll: float = 2.0,
     quiet_since = None
     while time.monotonic() < deadline:
         try:
-            in_mysql = stores.rows("SELECT COUNT(*) FROM messages m JOIN chats c ON c.id = m.chat_id "
-                                   "WHERE c.application_id IN %s", (app_ids,))[0][0]
+            in_mysql = stores.rows(
+                "SELECT COUNT(*) FROM messages m JOIN chats c ON c.id = m.chat_id "
+                "WHERE c.application_id IN %s",
+                (app_ids,),
+            )[0][0]
             stores.es.indices.refresh(index="messages")
-            in_es = stores.es.count(index="messages",
-                                    query={"terms": {"application_id": app_ids}})["count"]
+            in_es = stores.es.count(index="messages", query={"terms": {"application_id": app_ids}})["count"]
             depth = stores.queue_depth()
         except Exception:  # a store is still coming back
             time.sleep(poll)
@@ -167,11 +200,18 @@ def run_counter(stores: Stores) -> dict:
     return stack.invoke(stores.cfg, "CounterFunctionName")
 
 
-def check(stores: Stores, ledger: Ledger, name: str, path: str, counter: bool = True,
-          dead_letters: Optional[list] = None) -> Report:
+def check(
+    stores: Stores,
+    ledger: Ledger,
+    name: str,
+    path: str,
+    counter: bool = True,
+    dead_letters: list | None = None,
+) -> Report:
     """Compares the ledger with the stores; `dead_letters` are DLQ bodies already read, if any."""
-    report = Report(name=name, path=path, offered=ledger.offered, accepted=ledger.accepted,
-                    refused=dict(ledger.refused))
+    report = Report(
+        name=name, path=path, offered=ledger.offered, accepted=ledger.accepted, refused=dict(ledger.refused)
+    )
     ids = application_ids(stores, ledger)
     token_of = {app_id: token for token, app_id in ids.items()}
     app_ids = sorted(token_of)
@@ -185,8 +225,12 @@ def check(stores: Stores, ledger: Ledger, name: str, path: str, counter: bool = 
     docs = defaultdict(list)
     for a, c, n, body in _es_messages(stores, app_ids):
         docs[(a, c, n)].append(body)
-    chats = {(a, n) for a, n in stores.rows("SELECT application_id, number FROM chats "
-                                            "WHERE application_id IN %s", (app_ids,))}
+    chats = {
+        (a, n)
+        for a, n in stores.rows(
+            "SELECT application_id, number FROM chats WHERE application_id IN %s", (app_ids,)
+        )
+    }
     # One body (unique per offered create) under two numbers is a duplicate the keys cannot catch.
     report.duplicated += sum(k - 1 for k in Counter(rows.values()).values() if k > 1)
     report.duplicated += sum(len(v) - 1 for v in docs.values() if len(v) > 1)
@@ -194,8 +238,11 @@ def check(stores: Stores, ledger: Ledger, name: str, path: str, counter: bool = 
     if dead_letters is None:
         dead_letters = read_dead_letters(stores)
     run_keys = {_event_key(b) for b in dead_letters}
-    mine = {k for k in run_keys if (k[0] == "malformed" and ledger.run in k[1]) or
-            (k[0] != "malformed" and k[1] in token_of)}
+    mine = {
+        k
+        for k in run_keys
+        if (k[0] == "malformed" and ledger.run in k[1]) or (k[0] != "malformed" and k[1] in token_of)
+    }
     report.dead_lettered = len(mine)
 
     for token, chat_number, number, body in ledger.messages:
@@ -227,7 +274,7 @@ def check(stores: Stores, ledger: Ledger, name: str, path: str, counter: bool = 
     per_chat = defaultdict(set)
     for a, c, n in rows:
         per_chat[(a, c)].add(n)
-    for (a, c), numbers in per_chat.items():
+    for numbers in per_chat.values():
         report.gaps_untold += max(numbers) - len(numbers)
     if counter:
         report.counts_wrong = counts_wrong(stores, app_ids, run_counter(stores))
@@ -236,10 +283,16 @@ def check(stores: Stores, ledger: Ledger, name: str, path: str, counter: bool = 
 
 def counts_wrong(stores: Stores, app_ids: list, counter_result=None) -> int:
     """Chats and applications of the run whose count is not their number of rows."""
-    chats = stores.rows("SELECT c.id FROM chats c LEFT JOIN messages m ON m.chat_id = c.id "
-                        "WHERE c.application_id IN %s GROUP BY c.id, c.messages_count "
-                        "HAVING c.messages_count <> COUNT(m.id)", (app_ids,))
-    apps = stores.rows("SELECT a.id FROM applications a LEFT JOIN chats c ON c.application_id = a.id "
-                       "WHERE a.id IN %s GROUP BY a.id, a.chats_count "
-                       "HAVING a.chats_count <> COUNT(c.id)", (app_ids,))
+    chats = stores.rows(
+        "SELECT c.id FROM chats c LEFT JOIN messages m ON m.chat_id = c.id "
+        "WHERE c.application_id IN %s GROUP BY c.id, c.messages_count "
+        "HAVING c.messages_count <> COUNT(m.id)",
+        (app_ids,),
+    )
+    apps = stores.rows(
+        "SELECT a.id FROM applications a LEFT JOIN chats c ON c.application_id = a.id "
+        "WHERE a.id IN %s GROUP BY a.id, a.chats_count "
+        "HAVING a.chats_count <> COUNT(c.id)",
+        (app_ids,),
+    )
     return len(chats) + len(apps)

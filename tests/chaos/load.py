@@ -5,13 +5,13 @@ ES and deployed queue, without API Gateway's ~45 req/s ceiling), `Http` goes thr
 API. Chalice's test client cannot be used from many threads: it keeps the current request on the
 app object.
 """
+
 import threading
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Optional
 
 import requests
 
@@ -21,6 +21,7 @@ WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel
 @dataclass
 class Ledger:
     """Every create offered and what its client was told: 201s with their numbers, or a status."""
+
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     applications: dict = field(default_factory=dict)  # token -> application id (None: unknown yet)
     chats: list = field(default_factory=list)  # (token, number) answered 201
@@ -52,10 +53,12 @@ class Ledger:
 
 class InProcess:
     """Calls the use cases the routes call, with the deployed stack's adapters."""
+
     name = "in-process (service layer, real Redis/MySQL/ES and the deployed queue and writer)"
 
     def __init__(self, deps):
         from chalicelib import errors, service
+
         self._deps, self._service, self._errors = deps, service, errors
 
     def create_application(self, name: str) -> tuple:
@@ -77,6 +80,7 @@ class InProcess:
 
 class Http:
     """Goes through API Gateway and the deployed API function."""
+
     name = "HTTP through LocalStack's API Gateway"
 
     def __init__(self, api_url: str):
@@ -99,7 +103,7 @@ class Http:
     def create_message(self, token: str, chat_number: int, body: str) -> tuple:
         return self._post(f"/applications/{token}/chats/{chat_number}/messages", {"body": body})
 
-    def _post(self, path: str, body: Optional[dict]) -> tuple:
+    def _post(self, path: str, body: dict | None) -> tuple:
         try:
             answer = self._session().post(self._url + path, json=body, timeout=30)
         except requests.RequestException:
@@ -132,8 +136,16 @@ def _created(create, patience: float = 120.0) -> tuple:
         time.sleep(1)
 
 
-def offer(client, ledger: Ledger, targets: list, messages: int, rate: float, threads: int = 16,
-          chat_every: int = 0, stop: Optional[threading.Event] = None) -> float:
+def offer(
+    client,
+    ledger: Ledger,
+    targets: list,
+    messages: int,
+    rate: float,
+    threads: int = 16,
+    chat_every: int = 0,
+    stop: threading.Event | None = None,
+) -> float:
     """Offers `messages` message creates round-robin over `targets` at `rate` per second (0: as fast
     as the threads go), and a chat create after every `chat_every` of them; returns seconds taken."""
     tokens = sorted({token for token, _ in targets})

@@ -1,23 +1,50 @@
-"""`python -m tests.chaos.report [results.jsonl]`: the runs recorded so far, as docs/reliability.md's table."""
+"""`python -m tests.chaos.report [results.jsonl]`: the runs recorded so far, as reliability.md's table."""
+
 import json
 import sys
 
 from tests.chaos import stack
 
-COLUMNS = ["fault or test", "path", "N offered", "accepted", "refused", "persisted", "indexed", "lost",
-           "duplicated", "dead-lettered", "recovery s", "ok"]
+COLUMNS = [
+    "fault or test",
+    "path",
+    "N offered",
+    "accepted",
+    "refused",
+    "persisted",
+    "indexed",
+    "lost",
+    "duplicated",
+    "dead-lettered",
+    "recovery s",
+    "ok",
+]
 
 
 def row(r: dict) -> list:
     refused = ", ".join(f"{n}×{status}" for status, n in r["refused"].items()) or "0"
-    dead = f"{r['dead_lettered']}" + (f" ({r['dead_lettered_accepted']} accepted)" if r["dead_lettered_accepted"] else "")
-    return [r["name"], "HTTP" if r["path"].startswith("HTTP") else "in-process", r["offered"], r["accepted"],
-            refused, r["persisted"], r["indexed"], r["lost"], r["duplicated"], dead,
-            r["recovery_seconds"] if r["recovery_seconds"] is not None else "", "yes" if r["ok"] else "NO"]
+    dead = f"{r['dead_lettered']}" + (
+        f" ({r['dead_lettered_accepted']} accepted)" if r["dead_lettered_accepted"] else ""
+    )
+    return [
+        r["name"],
+        "HTTP" if r["path"].startswith("HTTP") else "in-process",
+        r["offered"],
+        r["accepted"],
+        refused,
+        r["persisted"],
+        r["indexed"],
+        r["lost"],
+        r["duplicated"],
+        dead,
+        r["recovery_seconds"] if r["recovery_seconds"] is not None else "",
+        "yes" if r["ok"] else "NO",
+    ]
 
 
 def main(path: str) -> None:
-    rows = [json.loads(line) for line in open(path) if line.strip()]
+    with open(path) as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     for r in rows:

@@ -1,5 +1,6 @@
 """The fault matrix: each scenario offers creates, injects its fault mid-stream, lets the stack
 recover, and checks the invariants. `python -m tests.chaos.scenarios NAME...` runs some by hand."""
+
 import json
 import os
 import platform
@@ -46,8 +47,15 @@ class Run:
 
     def _offer(self) -> None:
         try:
-            offer(self.client, self.ledger, self.targets, self.plan.messages, self.plan.rate,
-                  self.plan.threads, self.plan.chat_every)
+            offer(
+                self.client,
+                self.ledger,
+                self.targets,
+                self.plan.messages,
+                self.plan.rate,
+                self.plan.threads,
+                self.plan.chat_every,
+            )
         except BaseException as exc:  # reported by finish()
             self._failure = exc
         finally:
@@ -72,12 +80,16 @@ class Run:
         # Recovery: from the later of the fault's end and the last create offered, until every
         # accepted create is in MySQL and ES and the queue is empty.
         settled_at = time.monotonic()
-        report = check(self.stores, self.ledger, self.name, self.client.name,
-                       dead_letters=dead_letters)
+        report = check(self.stores, self.ledger, self.name, self.client.name, dead_letters=dead_letters)
         report.recovery_seconds = round(settled_at - max(restored_at, self.offered_until), 1)
-        report.notes = self.notes + report.notes + [
-            f"offered over {self.offered_until - self.started:.0f} s at {self.plan.rate:g}/s asked",
-            f"slowest create {self.ledger.slowest_seconds:.2f} s"]
+        report.notes = (
+            self.notes
+            + report.notes
+            + [
+                f"offered over {self.offered_until - self.started:.0f} s at {self.plan.rate:g}/s asked",
+                f"slowest create {self.ledger.slowest_seconds:.2f} s",
+            ]
+        )
         if self.ledger.unexpected():
             report.notes.append(f"UNEXPECTED answers: {self.ledger.unexpected()}")
         return report
@@ -86,13 +98,17 @@ class Run:
 def save(cfg, report: Report) -> None:
     out = cfg.state / "chaos" / "results.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
-    row = {**report.to_json(), "machine": f"{platform.node()} ({os.cpu_count()} cores)",
-           "at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    row = {
+        **report.to_json(),
+        "machine": f"{platform.node()} ({os.cpu_count()} cores)",
+        "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     with open(out, "a") as f:
         f.write(json.dumps(row) + "\n")
 
 
 # -- the faults ----------------------------------------------------------------------------------------
+
 
 def baseline(plan: Plan) -> Report:
     run = Run("no fault (baseline)", plan).start()
@@ -112,8 +128,10 @@ def writer_killed(plan: Plan, kills: int = 5, every: float = 3.0) -> Report:
     with open(log, "rb") as f:
         f.seek(mark)
         failed_batches = f.read().count(b"Polling or batch processing failed")
-    report.notes.append(f"SIGKILLed {killed} writer environments in {kills} rounds {every:g} s apart; "
-                        f"{failed_batches} batches were in flight (failed, redelivered)")
+    report.notes.append(
+        f"SIGKILLed {killed} writer environments in {kills} rounds {every:g} s apart; "
+        f"{failed_batches} batches were in flight (failed, redelivered)"
+    )
     return report
 
 
@@ -146,14 +164,18 @@ def duplicate_deliveries(plan: Plan) -> Report:
 
 def poison(plan: Plan, count: int = 30) -> Report:
     from chalicelib import events
+
     run = Run("poison events (malformed, vanished application)", plan).start()
     run.at_fraction(0.3)
     vanished = 4_000_000_000  # no application has this id
     bodies = [f"not json {run.ledger.run} {i}" for i in range(count // 3)]
-    bodies += [json.dumps({"type": "message", "run": run.ledger.run, "application_id": 0})
-               for _ in range(count // 3)]
-    bodies += [events.message_created(vanished, 1, i + 1, f"poison {run.ledger.run}")
-               for i in range(count - 2 * (count // 3))]
+    bodies += [
+        json.dumps({"type": "message", "run": run.ledger.run, "application_id": 0}) for _ in range(count // 3)
+    ]
+    bodies += [
+        events.message_created(vanished, 1, i + 1, f"poison {run.ledger.run}")
+        for i in range(count - 2 * (count // 3))
+    ]
     for body in bodies:
         run.deps.queue.send(body)
     poisoned_at = time.monotonic()
@@ -165,10 +187,13 @@ def poison(plan: Plan, count: int = 30) -> Report:
     def arrived():
         dead = read_dead_letters(run.stores)
         return sum(run.ledger.run in b or str(vanished) in b for b in dead) >= len(bodies)
+
     stack.wait(arrived, plan.settle_timeout, 5)
     dead = [b for b in read_dead_letters(run.stores) if run.ledger.run in b or str(vanished) in b]
-    run.notes.append(f"{len(dead)}/{len(bodies)} poison events in the DLQ "
-                     f"{time.monotonic() - poisoned_at:.0f} s after they were queued")
+    run.notes.append(
+        f"{len(dead)}/{len(bodies)} poison events in the DLQ "
+        f"{time.monotonic() - poisoned_at:.0f} s after they were queued"
+    )
     report = run.finish(poisoned_at, dead_letters=dead)
     report.dead_lettered = len(dead)
     report.recovery_seconds = round(landed, 1)
@@ -215,24 +240,34 @@ def localstack_restarted(plan: Plan) -> Report:
     restored = time.monotonic()
     run.stores.refresh()
     run.deps.queue._url = run.stores.outputs["QueueUrl"]  # the redeployed stack's new queue
-    run.notes.append(f"{depth} events were queued when LocalStack went; redeployed in "
-                     f"{restored - run.started:.0f} s since the start")
+    run.notes.append(
+        f"{depth} events were queued when LocalStack went; redeployed in "
+        f"{restored - run.started:.0f} s since the start"
+    )
     run._thread.join()
     settle(run.stores, run.ledger, plan.settle_timeout)
     app_ids = list(run.ledger.applications.values())
     found = audit.audit(run.stores, audit.redis_client(run.cfg), app_ids)
-    run.notes.append(f"audit before redrive: {len(found.lost_messages)} messages and "
-                     f"{len(found.lost_chats)} chats handed out but not in MySQL")
+    run.notes.append(
+        f"audit before redrive: {len(found.lost_messages)} messages and "
+        f"{len(found.lost_chats)} chats handed out but not in MySQL"
+    )
     audit.redrive(run.stores, found)
     report = run.finish(restored)
     report.notes.append(f"redriven from Redis: {found.redriven}")
     return report
 
 
-SCENARIOS = {"baseline": baseline, "writer-killed": writer_killed,
-             "duplicates": duplicate_deliveries, "poison": poison,
-             "elasticsearch-down": elasticsearch_down, "mariadb-down": mariadb_down,
-             "redis-restart": redis_restarted_empty, "localstack-restart": localstack_restarted}
+SCENARIOS = {
+    "baseline": baseline,
+    "writer-killed": writer_killed,
+    "duplicates": duplicate_deliveries,
+    "poison": poison,
+    "elasticsearch-down": elasticsearch_down,
+    "mariadb-down": mariadb_down,
+    "redis-restart": redis_restarted_empty,
+    "localstack-restart": localstack_restarted,
+}
 
 
 def run_scenario(name: str, plan: Plan) -> Report:

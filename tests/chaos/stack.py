@@ -3,6 +3,8 @@
 `local.stack` reads CHAT_STATE_DIR and the *_PORT variables, so `make chaos` run by anyone hits
 that person's stack, and the same variables point the in-process adapters at it.
 """
+
+import contextlib
 import json
 import os
 import signal
@@ -23,8 +25,12 @@ SERVICES = {svc.name: svc for svc in services.ALL}
 
 def target() -> config.Config:
     cfg = config.load()
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }.items():
         os.environ.setdefault(name, value)
     os.environ["AWS_ENDPOINT_URL"] = cfg.endpoint
     return cfg
@@ -36,15 +42,25 @@ def outputs(cfg: config.Config) -> dict:
 
 def settings_env(cfg: config.Config) -> dict:
     """What the deployed functions are given, as the in-process handlers must see it too."""
-    return {"MYSQL_PORT": str(cfg.mysql_port), "REDIS_URL": f"redis://127.0.0.1:{cfg.redis_port}/0",
-            "ELASTICSEARCH_URL": f"http://127.0.0.1:{cfg.es_port}", "MESSAGES_INDEX": "messages",
-            "CREATIONS_QUEUE_URL": outputs(cfg)["QueueUrl"]}
+    return {
+        "MYSQL_PORT": str(cfg.mysql_port),
+        "REDIS_URL": f"redis://127.0.0.1:{cfg.redis_port}/0",
+        "ELASTICSEARCH_URL": f"http://127.0.0.1:{cfg.es_port}",
+        "MESSAGES_INDEX": "messages",
+        "CREATIONS_QUEUE_URL": outputs(cfg)["QueueUrl"],
+    }
 
 
 def sqs():
-    return boto3.client("sqs", config=BotoConfig(max_pool_connections=64,
-                                                 retries={"max_attempts": 3, "mode": "standard"},
-                                                 connect_timeout=2, read_timeout=5))
+    return boto3.client(
+        "sqs",
+        config=BotoConfig(
+            max_pool_connections=64,
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=2,
+            read_timeout=5,
+        ),
+    )
 
 
 def app_deps(cfg: config.Config):
@@ -53,16 +69,21 @@ def app_deps(cfg: config.Config):
     from chalicelib.numbers import Numbers
     from chalicelib.search import Search
     from chalicelib.service import Deps
+
     s = settings.from_env(settings_env(cfg))
-    return Deps(db=db.Database(wiring.mysql_connect(s)), numbers=Numbers(wiring.redis_client(s)),
-                queue=queue.Queue(sqs(), s.queue_url), search=Search(wiring.elasticsearch_client(s),
-                                                                     s.messages_index),
-                request_timeout_seconds=s.api_timeout_seconds)
+    return Deps(
+        db=db.Database(wiring.mysql_connect(s)),
+        numbers=Numbers(wiring.redis_client(s)),
+        queue=queue.Queue(sqs(), s.queue_url),
+        search=Search(wiring.elasticsearch_client(s), s.messages_index),
+        request_timeout_seconds=s.api_timeout_seconds,
+    )
 
 
 def invoke(cfg: config.Config, output_key: str, payload: dict = None) -> dict:
-    answer = boto3.client("lambda").invoke(FunctionName=outputs(cfg)[output_key],
-                                           Payload=json.dumps(payload or {}).encode())
+    answer = boto3.client("lambda").invoke(
+        FunctionName=outputs(cfg)[output_key], Payload=json.dumps(payload or {}).encode()
+    )
     body = json.loads(answer["Payload"].read() or b"null")
     if "FunctionError" in answer:
         raise RuntimeError(f"{output_key} failed: {body}")
@@ -70,6 +91,7 @@ def invoke(cfg: config.Config, output_key: str, payload: dict = None) -> dict:
 
 
 # -- faults ----------------------------------------------------------------------------------------
+
 
 def stop(cfg: config.Config, name: str) -> None:
     SERVICES[name].process(cfg).stop()
@@ -91,18 +113,19 @@ def restart_localstack(cfg: config.Config) -> None:
 def function_environments(cfg: config.Config, output_key: str) -> list:
     """Pids of the host processes running one deployed function (its Lambda environments)."""
     name = outputs(cfg)[output_key]
-    return [pid for pid, cmdline in proc.leftovers(str(cfg.state))
-            if "lambda_host_runtime" in cmdline and f"/{name}-" in cmdline]
+    return [
+        pid
+        for pid, cmdline in proc.leftovers(str(cfg.state))
+        if "lambda_host_runtime" in cmdline and f"/{name}-" in cmdline
+    ]
 
 
 def kill_environments(cfg: config.Config, output_key: str) -> int:
     """SIGKILLs every environment of the function, as a crashed Lambda sandbox; returns how many."""
     pids = function_environments(cfg, output_key)
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return len(pids)
 
 

@@ -1,7 +1,8 @@
 """The invariant checker is not vacuous: it sees a lost row, a missing document and a number told twice."""
+
+from chalicelib.search import doc_id
 from tests.chaos.invariants import check, settle
 from tests.chaos.load import InProcess, Ledger, offer, setup
-from chalicelib.search import doc_id
 
 
 def test_the_checker_reports_lost_unindexed_and_duplicated_creates(cfg, stores, deps):
@@ -13,8 +14,11 @@ def test_the_checker_reports_lost_unindexed_and_duplicated_creates(cfg, stores, 
 
     app_id = next(iter(ledger.applications.values()))
     (_, lost_chat, lost, _), (_, unindexed_chat, unindexed, _), (token, chat, told, _) = ledger.messages[:3]
-    stores.rows("DELETE m FROM messages m JOIN chats c ON c.id = m.chat_id "
-                "WHERE c.application_id = %s AND c.number = %s AND m.number = %s", (app_id, lost_chat, lost))
+    stores.rows(
+        "DELETE m FROM messages m JOIN chats c ON c.id = m.chat_id "
+        "WHERE c.application_id = %s AND c.number = %s AND m.number = %s",
+        (app_id, lost_chat, lost),
+    )
     stores.es.delete(index="messages", id=doc_id(app_id, unindexed_chat, unindexed), refresh=True)
     ledger.messages.append((token, chat, told, "a second client told the same number"))
 

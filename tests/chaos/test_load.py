@@ -1,4 +1,5 @@
 """Load: many concurrent creates, and a steady soak; the invariants hold after each."""
+
 import os
 import threading
 
@@ -17,7 +18,10 @@ def _concurrent_creates(cfg, stores, client, name: str):
     drained = settle(stores, ledger, timeout=300)
     report = check(stores, ledger, name, client.name)
     report.recovery_seconds = round(drained, 1)
-    report.notes += [f"offered in {took:.1f} s by 50 threads", f"slowest create {ledger.slowest_seconds:.2f} s"]
+    report.notes += [
+        f"offered in {took:.1f} s by 50 threads",
+        f"slowest create {ledger.slowest_seconds:.2f} s",
+    ]
     save(cfg, report)
     assert ledger.refused == {}, ledger.refused
     for token, chat in targets:
@@ -48,27 +52,37 @@ def test_a_steady_soak_keeps_memory_flat_and_drains_the_queue(cfg, stores):
 
     def sample():
         while not done.wait(10):
-            samples.append((stack.rss_mib(stack.function_environments(cfg, "WriterFunctionName")),
-                            stack.rss_mib(stack.function_environments(cfg, "ApiFunctionName")),
-                            stores.queue_depth(),
-                            stack.rss_mib([stack.SERVICES["localstack"].process(cfg).pid()])))
+            samples.append(
+                (
+                    stack.rss_mib(stack.function_environments(cfg, "WriterFunctionName")),
+                    stack.rss_mib(stack.function_environments(cfg, "ApiFunctionName")),
+                    stores.queue_depth(),
+                    stack.rss_mib([stack.SERVICES["localstack"].process(cfg).pid()]),
+                )
+            )
+
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    took = offer(client, ledger, targets, messages=int(seconds * rate), rate=rate, threads=8,
-                 chat_every=100)
+    took = offer(client, ledger, targets, messages=int(seconds * rate), rate=rate, threads=8, chat_every=100)
     done.set()
     sampler.join()
     drained = settle(stores, ledger, timeout=300)
     report = check(stores, ledger, f"soak, {seconds} s at {rate:g}/s", client.name)
     report.recovery_seconds = round(drained, 1)
     third = max(1, len(samples) // 3)
-    first, last = samples[1:third + 1] or samples[:1], samples[-third:]
-    mean = lambda rows, i: sum(r[i] for r in rows) / len(rows)
-    report.notes += [f"offered in {took:.0f} s", f"{len(samples)} samples every 10 s",
-                     f"writer RSS first/last third {mean(first, 0):.0f}/{mean(last, 0):.0f} MiB",
-                     f"API environments RSS first/last third {mean(first, 1):.0f}/{mean(last, 1):.0f} MiB",
-                     f"LocalStack RSS first/last third {mean(first, 3):.0f}/{mean(last, 3):.0f} MiB",
-                     f"max queue depth {max(s[2] for s in samples)}, at the end {stores.queue_depth()}"]
+    first, last = samples[1 : third + 1] or samples[:1], samples[-third:]
+
+    def mean(rows, i):
+        return sum(r[i] for r in rows) / len(rows)
+
+    report.notes += [
+        f"offered in {took:.0f} s",
+        f"{len(samples)} samples every 10 s",
+        f"writer RSS first/last third {mean(first, 0):.0f}/{mean(last, 0):.0f} MiB",
+        f"API environments RSS first/last third {mean(first, 1):.0f}/{mean(last, 1):.0f} MiB",
+        f"LocalStack RSS first/last third {mean(first, 3):.0f}/{mean(last, 3):.0f} MiB",
+        f"max queue depth {max(s[2] for s in samples)}, at the end {stores.queue_depth()}",
+    ]
     save(cfg, report)
     assert ledger.refused == {}, ledger.refused
     assert report.ok, report.to_json()

@@ -1,4 +1,5 @@
 """Quick fault cases, safe on the shared stack (their own applications only): in `make test`."""
+
 from tests.chaos import audit, stack
 from tests.chaos.invariants import check, settle
 from tests.chaos.load import InProcess, Ledger, offer, setup
@@ -39,6 +40,7 @@ def test_the_audit_finds_accepted_creates_the_queue_lost_and_redrives_them(cfg, 
         nonlocal found
         found = audit.audit(stores, audit.redis_client(cfg), app_ids)
         return len(found.lost_chats) == 2
+
     stack.wait(only_the_lost_are_missing, timeout=60)
     assert len(found.lost_messages) == 20
     assert {m[3] for m in found.lost_messages} == {body for *_, body in ledger.messages}

@@ -1,4 +1,5 @@
 """End-to-end fixtures: HTTP against the API that `make up` deployed into LocalStack."""
+
 import uuid
 
 import pytest

@@ -1,4 +1,5 @@
 """The chat API over HTTP, through LocalStack's API Gateway, the queue and the deployed writer."""
+
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,15 +46,21 @@ def test_fifty_parallel_creates_in_one_chat_get_numbers_one_to_fifty(api, applic
     with ThreadPoolExecutor(max_workers=16) as pool:
         numbers = list(pool.map(create, range(50)))
     assert sorted(numbers) == list(range(1, 51))
-    persisted = eventually(lambda: (lambda page: page if len(page) == 50 else None)(
-        api.get(f"{chat}/messages", params={"limit": 100}).json()), timeout=60)
+    persisted = eventually(
+        lambda: (lambda page: page if len(page) == 50 else None)(
+            api.get(f"{chat}/messages", params={"limit": 100}).json()
+        ),
+        timeout=60,
+    )
     assert [m["number"] for m in persisted] == list(range(1, 51))
 
 
 def test_parallel_chat_creates_get_distinct_numbers(api, application):
     token = application["token"]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        numbers = list(pool.map(lambda _: api.post(f"/applications/{token}/chats").json()["number"], range(20)))
+        numbers = list(
+            pool.map(lambda _: api.post(f"/applications/{token}/chats").json()["number"], range(20))
+        )
     assert sorted(numbers) == list(range(1, 21))
 
 

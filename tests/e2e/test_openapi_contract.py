@@ -3,6 +3,7 @@
 Every answer below goes through `call`, which checks it against the spec: a status documented for
 that operation, its documented headers, a JSON body valid for its schema, and no internal ids.
 """
+
 import importlib
 import uuid
 from pathlib import Path
@@ -37,14 +38,21 @@ MAX_REQUEST_BYTES = 256 * 1024
 MAX_BODY_BYTES = 65535  # the deployed default of MAX_BODY_BYTES: a TEXT column's size
 
 # Every operation under a chat, each with an otherwise valid request: (method, path, request kwargs).
-UNDER_A_CHAT = [("get", CHAT, {}), ("get", MESSAGES, {}), ("post", MESSAGES, {"json": {"body": "b"}}),
-                ("get", SEARCH, {"params": {"q": "word"}}), ("get", MESSAGE, {}),
-                ("patch", MESSAGE, {"json": {"body": "b"}}), ("put", MESSAGE, {"json": {"body": "b"}})]
+UNDER_A_CHAT = [
+    ("get", CHAT, {}),
+    ("get", MESSAGES, {}),
+    ("post", MESSAGES, {"json": {"body": "b"}}),
+    ("get", SEARCH, {"params": {"q": "word"}}),
+    ("get", MESSAGE, {}),
+    ("patch", MESSAGE, {"json": {"body": "b"}}),
+    ("put", MESSAGE, {"json": {"body": "b"}}),
+]
 
 exercised = set()  # (path, method) of every call checked, for the last test of the module
 
 
 # -- checking answers against the spec -------------------------------------------------------------
+
 
 def documented(response, path: str, method: str):
     """Asserts that `response` is an answer the spec documents for (path, method); returns its JSON."""
@@ -118,6 +126,7 @@ def _operations() -> set:
 
 # -- calling the API -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def chat(api, application) -> dict:
     """A new chat of the test's application, as path parameters."""
@@ -148,6 +157,7 @@ def _next_page(api, response, path: str):
 
 # -- the spec and the code -------------------------------------------------------------------------
 
+
 def test_the_spec_documents_exactly_the_routes_of_the_app(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "functions"))
     chalice_app = importlib.import_module("app").app
@@ -156,6 +166,7 @@ def test_the_spec_documents_exactly_the_routes_of_the_app(monkeypatch):
 
 
 # -- applications ----------------------------------------------------------------------------------
+
 
 def test_a_new_application_has_a_token_its_name_and_no_chats(api):
     name = f"contract-{uuid.uuid4().hex[:8]}"
@@ -178,19 +189,34 @@ def test_patch_and_put_both_rename_an_application(api, application, method):
 @pytest.mark.parametrize("token", ["unknownTokenOf32CharactersXXXXXX", "not!a!token", "x" * 65])
 def test_an_unknown_or_impossible_token_is_not_found(api, token):
     path_params = {"token": token, "number": 1, "message_number": 1}
-    for method, path, kwargs in [("get", APPLICATION, {}), ("patch", APPLICATION, {"json": {"name": "n"}}),
-                                 ("put", APPLICATION, {"json": {"name": "n"}}), ("post", CHATS, {}),
-                                 ("get", CHATS, {}), ("get", CHAT, {}), ("get", MESSAGE, {})]:
+    for method, path, kwargs in [
+        ("get", APPLICATION, {}),
+        ("patch", APPLICATION, {"json": {"name": "n"}}),
+        ("put", APPLICATION, {"json": {"name": "n"}}),
+        ("post", CHATS, {}),
+        ("get", CHATS, {}),
+        ("get", CHAT, {}),
+        ("get", MESSAGE, {}),
+    ]:
         answer = call(api, method, path, path_params, **kwargs)
         assert answer.status_code == 404, f"{method} {path}"
         assert answer.json()["code"] == "not_found"
 
 
-@pytest.mark.parametrize("request_body", [
-    {"data": b""}, {"data": b"not json"}, {"json": ["name"]}, {"json": {}},
-    {"json": {"name": ""}}, {"json": {"name": "   "}}, {"json": {"name": 7}}, {"json": {"name": "a\x00b"}},
-    {"json": {"name": "x" * 256}},
-])
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"data": b""},
+        {"data": b"not json"},
+        {"json": ["name"]},
+        {"json": {}},
+        {"json": {"name": ""}},
+        {"json": {"name": "   "}},
+        {"json": {"name": 7}},
+        {"json": {"name": "a\x00b"}},
+        {"json": {"name": "x" * 256}},
+    ],
+)
 def test_a_name_must_be_a_non_empty_string_of_at_most_255_characters(api, application, request_body):
     headers = {"Content-Type": "application/json"}
     assert call(api, "post", APPLICATIONS, {}, headers=headers, **request_body).status_code == 400
@@ -207,12 +233,14 @@ def test_a_request_body_over_256_kib_is_too_large(api, application):
 
 
 def test_a_body_is_read_as_json_whatever_its_content_type(api):
-    answer = call(api, "post", APPLICATIONS, {}, data=b'{"name": "plain"}',
-                  headers={"Content-Type": "text/plain"})
+    answer = call(
+        api, "post", APPLICATIONS, {}, data=b'{"name": "plain"}', headers={"Content-Type": "text/plain"}
+    )
     assert answer.status_code == 201 and answer.json()["name"] == "plain"
 
 
 # -- chats -----------------------------------------------------------------------------------------
+
 
 def test_chats_are_numbered_from_1_in_each_application(api, application):
     other = call(api, "post", APPLICATIONS, {}, json={"name": "other"}).json()
@@ -256,14 +284,16 @@ def test_a_chat_that_was_never_created_is_not_found(api, application):
         assert call(api, method, path, path_params, **kwargs).status_code == 404, f"{method} {path}"
 
 
-@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "101"}, {"limit": "ten"}, {"after": "-1"},
-                                   {"after": "2147483648"}])
+@pytest.mark.parametrize(
+    "query", [{"limit": "0"}, {"limit": "101"}, {"limit": "ten"}, {"after": "-1"}, {"after": "2147483648"}]
+)
 def test_paging_parameters_out_of_range_are_bad_requests(api, application, chat, query):
     assert call(api, "get", CHATS, application, params=query).status_code == 400
     assert call(api, "get", MESSAGES, chat, params=query).status_code == 400
 
 
 # -- messages --------------------------------------------------------------------------------------
+
 
 def test_messages_are_numbered_from_1_in_each_chat(api, application, chat):
     other_chat = {**application, **call(api, "post", CHATS, application).json()}
@@ -308,10 +338,19 @@ def test_a_message_that_was_never_created_is_not_found(api, chat):
     assert call(api, "put", MESSAGE, missing, json={"body": "b"}).status_code == 404
 
 
-@pytest.mark.parametrize("request_body", [
-    {"data": b""}, {"data": b"not json"}, {"json": "body"}, {"json": {}}, {"json": {"body": ""}},
-    {"json": {"body": " \n"}}, {"json": {"body": ["b"]}}, {"json": {"body": "a\x00b"}},
-])
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"data": b""},
+        {"data": b"not json"},
+        {"json": "body"},
+        {"json": {}},
+        {"json": {"body": ""}},
+        {"json": {"body": " \n"}},
+        {"json": {"body": ["b"]}},
+        {"json": {"body": "a\x00b"}},
+    ],
+)
 def test_a_message_body_must_be_a_non_empty_string(api, chat, request_body):
     message = _post_message(api, chat, "kept")
     headers = {"Content-Type": "application/json"}
@@ -321,12 +360,16 @@ def test_a_message_body_must_be_a_non_empty_string(api, chat, request_body):
     assert call(api, "get", MESSAGE, message).json()["body"] == "kept"
 
 
-@pytest.mark.parametrize("body", ["x" * (MAX_BODY_BYTES + 1), "€" * (MAX_BODY_BYTES // 3 + 1)],
-                         ids=["ascii", "3-byte characters"])
+@pytest.mark.parametrize(
+    "body", ["x" * (MAX_BODY_BYTES + 1), "€" * (MAX_BODY_BYTES // 3 + 1)], ids=["ascii", "3-byte characters"]
+)
 def test_a_message_body_over_the_limit_in_utf8_bytes_is_too_large(api, chat, body):
     message = _post_message(api, chat, "kept")
-    for method, path, path_params in [("post", MESSAGES, chat), ("patch", MESSAGE, message),
-                                      ("put", MESSAGE, message)]:
+    for method, path, path_params in [
+        ("post", MESSAGES, chat),
+        ("patch", MESSAGE, message),
+        ("put", MESSAGE, message),
+    ]:
         answer = call(api, method, path, path_params, json={"body": body})
         assert answer.status_code == 413, f"{method} {path}"
         assert answer.json()["code"] == "payload_too_large"
@@ -338,11 +381,16 @@ def test_a_message_body_of_exactly_the_limit_is_accepted_and_persisted(api, chat
     created = call(api, "post", MESSAGES, chat, json={"body": "z" * MAX_BODY_BYTES})
     assert created.status_code == 201
     number = created.json()["number"]
-    eventually(lambda: any(m["number"] == number and len(m["body"]) == MAX_BODY_BYTES
-                           for m in call(api, "get", MESSAGES, chat, params={"limit": 100}).json()))
+    eventually(
+        lambda: any(
+            m["number"] == number and len(m["body"]) == MAX_BODY_BYTES
+            for m in call(api, "get", MESSAGES, chat, params={"limit": 100}).json()
+        )
+    )
 
 
 # -- search ----------------------------------------------------------------------------------------
+
 
 def test_search_matches_any_part_of_a_word_case_insensitively(api, chat):
     _post_message(api, chat, "The quick brown fox")
@@ -373,14 +421,24 @@ def test_search_follows_an_edit(api, chat):
     eventually(lambda: _search(api, chat, "revised") and not _search(api, chat, "original"))
 
 
-@pytest.mark.parametrize("query", [{}, {"q": ""}, {"q": "   "}, {"q": "x" * 257}, {"q": "word", "limit": "0"},
-                                   {"q": "word", "limit": "101"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"q": ""},
+        {"q": "   "},
+        {"q": "x" * 257},
+        {"q": "word", "limit": "0"},
+        {"q": "word", "limit": "101"},
+    ],
+)
 def test_search_needs_a_q_of_at_most_256_characters(api, chat, query):
     answer = call(api, "get", SEARCH, chat, params=query)
     assert answer.status_code == 400 and answer.json()["code"] == "bad_request"
 
 
 # -- coverage --------------------------------------------------------------------------------------
+
 
 def test_every_operation_of_the_spec_was_called(request):
     """Last in the module: the tests above called every operation at least once."""

@@ -3,6 +3,7 @@
 Each session gets its own queue, search index and Redis database, so these tests never touch
 the deployed stack's data (MySQL rows are kept apart by each test's own application).
 """
+
 import json
 import os
 import sys
@@ -37,12 +38,13 @@ def queue_url(sqs):
 @pytest.fixture(scope="session")
 def chat_app(queue_url):
     index = f"messages-it-{uuid.uuid4().hex[:8]}"
-    os.environ.update(CREATIONS_QUEUE_URL=queue_url, MESSAGES_INDEX=index,
-                      REDIS_URL=REDIS_URL)
+    os.environ.update(CREATIONS_QUEUE_URL=queue_url, MESSAGES_INDEX=index, REDIS_URL=REDIS_URL)
     from chalicelib import migrate, settings, wiring
+
     settings.get.cache_clear()
     wiring.deps.cache_clear()
     import app
+
     migrate.migrate(wiring.deps())
     yield app
     wiring.deps().search._es.indices.delete(index=index, ignore_unavailable=True)
@@ -51,6 +53,7 @@ def chat_app(queue_url):
 @pytest.fixture(scope="session")
 def deps(chat_app):
     from chalicelib import wiring
+
     return wiring.deps()
 
 
@@ -67,8 +70,12 @@ class Writer:
         self.client, self.sqs, self.queue_url, self.deps = client, sqs, queue_url, deps
 
     def receive(self, limit: int = 10) -> list:
-        out = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=min(limit, 10),
-                                       WaitTimeSeconds=0, VisibilityTimeout=30)
+        out = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(limit, 10),
+            WaitTimeSeconds=0,
+            VisibilityTimeout=30,
+        )
         return out.get("Messages", [])
 
     def deliver(self, messages: list) -> list:
@@ -92,10 +99,17 @@ class Writer:
 
 
 def _record(message: dict) -> dict:
-    return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"], "attributes": {"ApproximateReceiveCount": "1"},
-            "messageAttributes": {}, "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:it", "awsRegion": "us-east-1"}
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:it",
+        "awsRegion": "us-east-1",
+    }
 
 
 @pytest.fixture
@@ -107,7 +121,8 @@ def writer(client, sqs, queue_url, deps):
 
 @pytest.fixture
 def application(client) -> dict:
-    response = client.http.post("/applications", headers=JSON,
-                                body=json.dumps({"name": f"it-{uuid.uuid4().hex[:8]}"}))
+    response = client.http.post(
+        "/applications", headers=JSON, body=json.dumps({"name": f"it-{uuid.uuid4().hex[:8]}"})
+    )
     assert response.status_code == 201, response.body
     return json.loads(response.body)

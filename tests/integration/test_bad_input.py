@@ -1,4 +1,5 @@
 """Bad input gets a clear 4xx in our error shape, and changes nothing."""
+
 import json
 
 import pytest
@@ -11,7 +12,9 @@ def call(client, method, path, body=None, headers=JSON):
     return response.status_code, json.loads(response.body)
 
 
-@pytest.mark.parametrize("body", ["", "{", "[]", '"name"', "null", '{"name": ""}', '{"name": 5}', '{"nom": "x"}'])
+@pytest.mark.parametrize(
+    "body", ["", "{", "[]", '"name"', "null", '{"name": ""}', '{"name": 5}', '{"nom": "x"}']
+)
 def test_application_bodies_must_be_an_object_with_a_name(client, body):
     status, error = call(client, "post", "/applications", body)
     assert status == 400 and error["code"] == "bad_request" and error["message"]
@@ -24,14 +27,19 @@ def test_invalid_utf8_is_a_bad_request(client):
 def test_an_oversized_message_body_is_refused_and_takes_no_number(client, application, writer):
     token = application["token"]
     client.http.post(f"/applications/{token}/chats")
-    status, error = call(client, "post", f"/applications/{token}/chats/1/messages",
-                         json.dumps({"body": "x" * 70_000}))
+    status, error = call(
+        client, "post", f"/applications/{token}/chats/1/messages", json.dumps({"body": "x" * 70_000})
+    )
     assert status == 413 and error["code"] == "payload_too_large"
-    assert call(client, "post", f"/applications/{token}/chats/1/messages", '{"body": "ok"}') == (201, {"number": 1})
+    assert call(client, "post", f"/applications/{token}/chats/1/messages", '{"body": "ok"}') == (
+        201,
+        {"number": 1},
+    )
 
 
-@pytest.mark.parametrize("path", ["/applications/nope", "/applications/nope/chats",
-                                  "/applications/%27%20OR%201%3D1/chats/1"])
+@pytest.mark.parametrize(
+    "path", ["/applications/nope", "/applications/nope/chats", "/applications/%27%20OR%201%3D1/chats/1"]
+)
 def test_unknown_tokens_are_not_found(client, path):
     status, error = call(client, "get", path)
     assert status == 404 and error["code"] == "not_found"

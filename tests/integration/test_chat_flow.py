@@ -1,4 +1,5 @@
 """The chat flow in-process: accept, queue, persist, read back, through the real services."""
+
 import json
 
 import redis
@@ -39,7 +40,10 @@ def test_a_new_chat_and_message_are_readable_before_the_writer_runs(client, appl
     assert post(client, f"/applications/{token}/chats") == (201, {"number": 1})
     assert post(client, f"/applications/{token}/chats/1/messages", {"body": "first!"}) == (201, {"number": 1})
     assert get(client, f"/applications/{token}/chats/1")[:2] == (200, {"number": 1, "messages_count": 0})
-    assert get(client, f"/applications/{token}/chats/1/messages/1")[:2] == (200, {"number": 1, "body": "first!"})
+    assert get(client, f"/applications/{token}/chats/1/messages/1")[:2] == (
+        200,
+        {"number": 1, "body": "first!"},
+    )
     assert get(client, f"/applications/{token}/chats/1/messages")[1] == []  # lists wait for the writer
     writer.drain()
     assert get(client, f"/applications/{token}/chats/1/messages")[1] == [{"number": 1, "body": "first!"}]
@@ -83,11 +87,15 @@ def test_a_message_reaching_the_writer_before_its_chat_is_kept(client, applicati
     assert get(client, f"/applications/{token}/chats/1/messages")[1] == [{"number": 1, "body": "early bird"}]
 
 
-def test_a_poison_event_fails_alone_and_the_rest_of_its_batch_lands(client, application, writer, sqs, queue_url):
+def test_a_poison_event_fails_alone_and_the_rest_of_its_batch_lands(
+    client, application, writer, sqs, queue_url
+):
     token = application["token"]
     vanished_app = events.message_created(2**31, 1, 1, "orphan")
-    poison = sorted(sqs.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]
-                    for body in (vanished_app, "{not json"))
+    poison = sorted(
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]
+        for body in (vanished_app, "{not json")
+    )
     post(client, f"/applications/{token}/chats")
     batch = writer.receive()
     assert len(batch) == 3
@@ -102,12 +110,16 @@ def test_an_edit_of_a_queued_message_survives_the_writer(client, application, wr
     token = application["token"]
     post(client, f"/applications/{token}/chats")
     post(client, f"/applications/{token}/chats/1/messages", {"body": "original words"})
-    response = client.http.patch(f"/applications/{token}/chats/1/messages/1", headers=JSON,
-                                 body='{"body": "edited text"}')
+    response = client.http.patch(
+        f"/applications/{token}/chats/1/messages/1", headers=JSON, body='{"body": "edited text"}'
+    )
     assert json.loads(response.body) == {"number": 1, "body": "edited text"}
     writer.drain()
     assert get(client, f"/applications/{token}/chats/1/messages/1")[1]["body"] == "edited text"
-    search = lambda q: json.loads(client.http.get(f"/applications/{token}/chats/1/messages/search?q={q}").body)
+
+    def search(q):
+        return json.loads(client.http.get(f"/applications/{token}/chats/1/messages/search?q={q}").body)
+
     assert [m["number"] for m in search("edited")] == [1]
     assert search("original") == []
 
@@ -131,8 +143,10 @@ def test_counts_match_the_rows_after_the_counter_runs(client, application, write
     writer.drain()
     client.lambda_.invoke("refresh_counts", {})
     assert get(client, f"/applications/{token}")[1]["chats_count"] == 2
-    assert get(client, f"/applications/{token}/chats")[1] == [{"number": 1, "messages_count": 3},
-                                                              {"number": 2, "messages_count": 0}]
+    assert get(client, f"/applications/{token}/chats")[1] == [
+        {"number": 1, "messages_count": 3},
+        {"number": 2, "messages_count": 0},
+    ]
 
 
 def test_the_counter_recounts_only_what_changed_until_redis_forgets(client, application, writer):
@@ -146,8 +160,10 @@ def test_the_counter_recounts_only_what_changed_until_redis_forgets(client, appl
     writer.drain()
     result = client.lambda_.invoke("refresh_counts", {}).payload
     assert result["mode"] == "incremental"
-    assert get(client, f"/applications/{token}/chats")[1] == [{"number": 1, "messages_count": 2},
-                                                              {"number": 2, "messages_count": 0}]
+    assert get(client, f"/applications/{token}/chats")[1] == [
+        {"number": 1, "messages_count": 2},
+        {"number": 2, "messages_count": 0},
+    ]
     assert get(client, f"/applications/{token}")[1]["chats_count"] == 2
     redis.Redis.from_url(REDIS_URL).flushdb()  # the change marks are gone with the cache
     assert client.lambda_.invoke("refresh_counts", {}).payload["mode"] == "full"

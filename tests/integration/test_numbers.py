@@ -1,4 +1,5 @@
 """The Redis adapter's bookkeeping after a write, against the real Redis."""
+
 from chalicelib.models import NewChat, NewMessage
 from chalicelib.numbers import CHANGED_APPLICATIONS_KEY, CHANGED_CHATS_KEY
 
@@ -9,8 +10,9 @@ def test_persisted_messages_leave_the_pending_hashes_and_mark_their_chats_and_ap
     r.delete(CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY, f"pending:{big}:7", "pending:5:1")
     r.hset(f"pending:{big}:7", mapping={"1": "a", "2": "b", "3": "c"})
     r.hset("pending:5:1", mapping={"10": "x"})
-    numbers.record_persisted([NewChat(9, 1)], [NewMessage(big, 7, 1, "a"), NewMessage(big, 7, 3, "c"),
-                                               NewMessage(5, 1, 10, "x")])
+    numbers.record_persisted(
+        [NewChat(9, 1)], [NewMessage(big, 7, 1, "a"), NewMessage(big, 7, 3, "c"), NewMessage(5, 1, 10, "x")]
+    )
     assert r.hgetall(f"pending:{big}:7") == {b"2": b"b"} and not r.exists("pending:5:1")
     assert r.smembers(CHANGED_CHATS_KEY) == {f"{big}:7".encode(), b"5:1"}
     assert r.smembers(CHANGED_APPLICATIONS_KEY) == {str(big).encode(), b"9", b"5"}

@@ -1,4 +1,5 @@
 """The writer's bulk persist against real MariaDB: chat ids are read first, missing chats inserted."""
+
 import threading
 
 from chalicelib import events, settings, wiring, writer
@@ -11,15 +12,19 @@ def application_id(deps, application) -> int:
 
 
 def stored(deps, app_id: int) -> list:
-    return [(c.number, [(m.number, m.body) for m in deps.db.messages(app_id, c.number, 0, 100)])
-            for c in deps.db.chats(app_id, 0, 100)]
+    return [
+        (c.number, [(m.number, m.body) for m in deps.db.messages(app_id, c.number, 0, 100)])
+        for c in deps.db.chats(app_id, 0, 100)
+    ]
 
 
 def test_a_batch_writes_messages_of_existing_and_missing_chats(deps, application):
     app_id = application_id(deps, application)
     deps.db.persist([NewChat(app_id, 1)], [])
-    deps.db.persist([NewChat(app_id, 3)], [NewMessage(app_id, 1, 1, "in an old chat"),
-                                           NewMessage(app_id, 2, 1, "chat not written yet")])
+    deps.db.persist(
+        [NewChat(app_id, 3)],
+        [NewMessage(app_id, 1, 1, "in an old chat"), NewMessage(app_id, 2, 1, "chat not written yet")],
+    )
     assert stored(deps, app_id) == [(1, [(1, "in an old chat")]), (2, [(1, "chat not written yet")]), (3, [])]
 
 
@@ -56,8 +61,13 @@ def test_writers_racing_to_create_the_same_chats_all_land(deps, application):
         for chat in range(10, 10 + rounds):
             start.wait()
             try:
-                db.persist([], [NewMessage(app_id, chat, first_number, "a"),
-                                NewMessage(app_id, chat, first_number + 1, "b")])
+                db.persist(
+                    [],
+                    [
+                        NewMessage(app_id, chat, first_number, "a"),
+                        NewMessage(app_id, chat, first_number + 1, "b"),
+                    ],
+                )
             except Exception as exc:
                 errors.append(exc)
 
@@ -67,7 +77,9 @@ def test_writers_racing_to_create_the_same_chats_all_land(deps, application):
     for t in threads:
         t.join()
     assert errors == []
-    assert stored(deps, app_id) == [(chat, [(1, "a"), (2, "b"), (3, "a"), (4, "b")]) for chat in range(10, 10 + rounds)]
+    assert stored(deps, app_id) == [
+        (chat, [(1, "a"), (2, "b"), (3, "a"), (4, "b")]) for chat in range(10, 10 + rounds)
+    ]
 
 
 def test_a_message_mysql_refuses_for_good_is_taken_out_of_the_index_an_edit_is_not(deps):
@@ -75,8 +87,13 @@ def test_a_message_mysql_refuses_for_good_is_taken_out_of_the_index_an_edit_is_n
     es, index = deps.search._es, deps.search._index
     edited = NewMessage(ghost, 1, 2, "edited", version=2)  # an edit's document, however it came
     assert deps.search.index([edited]) == {}
-    failed = writer.persist_records(deps, [("a", events.message_created(ghost, 1, 1, "never stored")),
-                                           ("b", events.message_created(ghost, 1, 2, "late creation"))])
+    failed = writer.persist_records(
+        deps,
+        [
+            ("a", events.message_created(ghost, 1, 1, "never stored")),
+            ("b", events.message_created(ghost, 1, 2, "late creation")),
+        ],
+    )
     assert set(failed) == {"a", "b"}
     es.indices.refresh(index=index)
     assert not es.exists(index=index, id=f"{ghost}:1:1")

@@ -1,4 +1,5 @@
 """Answers while numbering recovers from a Redis restart: unknown is a 503, never a wrong 404."""
+
 import json
 
 import redis

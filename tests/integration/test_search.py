@@ -1,4 +1,5 @@
 """Search: partial, case-insensitive, scoped to one chat, every word must match, text only."""
+
 import json
 from urllib.parse import quote
 
@@ -15,8 +16,12 @@ def chat(client, application, writer):
     for _ in range(2):
         client.http.post(f"/applications/{token}/chats")
     for body in BODIES:
-        client.http.post(f"/applications/{token}/chats/1/messages", headers=JSON, body=json.dumps({"body": body}))
-    client.http.post(f"/applications/{token}/chats/2/messages", headers=JSON, body='{"body": "hello from chat 2"}')
+        client.http.post(
+            f"/applications/{token}/chats/1/messages", headers=JSON, body=json.dumps({"body": body})
+        )
+    client.http.post(
+        f"/applications/{token}/chats/2/messages", headers=JSON, body='{"body": "hello from chat 2"}'
+    )
     writer.drain()
     return f"/applications/{token}/chats/1/messages"
 
@@ -62,7 +67,9 @@ def test_limit_caps_the_results(client, chat):
     assert len(search(client, chat, "ell", limit=2)) == 2
 
 
-@pytest.mark.parametrize("q", ['hello" OR "*', "*:*", "body:hello~", "(hi", "/.*/", "a[b", "'; DROP TABLE messages; --"])
+@pytest.mark.parametrize(
+    "q", ['hello" OR "*', "*:*", "body:hello~", "(hi", "/.*/", "a[b", "'; DROP TABLE messages; --"]
+)
 def test_query_syntax_is_searched_as_plain_text(client, chat, q):
     results = search(client, chat, q)
     assert all(isinstance(m["number"], int) for m in results)

@@ -189,9 +189,7 @@ def test_print_and_logging_reach_log_tail_and_cloudwatch(lambda_client, probe):
 def cloudwatch_messages(logs, group: str) -> str:
     """The log group appears only once LocalStack has stored the first batch, asynchronously."""
     try:
-        return "".join(
-            event["message"] for event in logs.filter_log_events(logGroupName=group)["events"]
-        )
+        return "".join(event["message"] for event in logs.filter_log_events(logGroupName=group)["events"])
     except logs.exceptions.ResourceNotFoundException:
         return ""
 
@@ -234,7 +232,7 @@ def test_timeout_kills_the_environment_and_a_new_one_serves_next(lambda_client, 
 
 
 @pytest.mark.parametrize(
-    "action, reason", [("exit", "exit status 3"), ("segfault", "signal: segmentation fault")]
+    ("action", "reason"), [("exit", "exit status 3"), ("segfault", "signal: segmentation fault")]
 )
 def test_process_death_is_an_exit_error_and_next_invoke_works(lambda_client, probe, action, reason):
     payload, response, _ = invoke(lambda_client, probe, {"action": action})
@@ -248,7 +246,7 @@ def test_process_death_is_an_exit_error_and_next_invoke_works(lambda_client, pro
 
 
 @pytest.mark.parametrize(
-    "code, error_type, message",
+    ("code", "error_type", "message"),
     [
         (
             "import no_such_module_xyz\n",
@@ -296,9 +294,7 @@ def test_concurrent_invocations_run_in_separate_environments(lambda_client, prob
     assert elapsed < sleep * 2.5, f"{workers} invokes of {sleep}s took {elapsed:.1f}s"
 
 
-@pytest.mark.parametrize(
-    "stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"]
-)
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_no_environment_outlives_localstack(tmp_path, stop_signal):
     """SIGKILL leaves LocalStack no chance to clean up: only the environments' parent watch can."""
     with private_localstack(tmp_path) as (localstack, endpoint):
@@ -400,9 +396,7 @@ def children(pid: int) -> list[int]:
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
-            fields = dict(
-                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
-            )
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
         except OSError:
             continue
         if int(fields.get("PPid", "0").strip()) == pid:

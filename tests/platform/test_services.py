@@ -1,4 +1,5 @@
 """The services `make up` started are the real things, on loopback, where the README says."""
+
 import json
 import os
 import urllib.request
@@ -32,17 +33,34 @@ def _listening(proc_file: str) -> list:
     """(address hex, port) of each listening TCP socket in /proc/net/tcp or tcp6."""
     with open(proc_file) as f:
         rows = [line.split() for line in f.readlines()[1:]]
-    return [(local.split(":")[0], int(local.split(":")[1], 16)) for _, local, _, state, *_ in rows
-            if state == "0A"]
+    return [
+        (local.split(":")[0], int(local.split(":")[1], 16))
+        for _, local, _, state, *_ in rows
+        if state == "0A"
+    ]
 
 
 def test_every_service_listens_on_loopback_only():
-    ports = {int(os.environ.get(name, default)) for name, default in
-             [("MYSQL_PORT", "3306"), ("REDIS_PORT", "6379"), ("ES_PORT", "9200"),
-              ("ES_TRANSPORT_PORT", "9300"), ("LOCALSTACK_PORT", "4566")]}
-    loopback = {"0100007F", "0000000000000000FFFF00000100007F",  # 127.0.0.1, also as IPv6
-                "00000000000000000000000001000000"}  # ::1
-    bound = [(address, port) for name in ("/proc/net/tcp", "/proc/net/tcp6")
-             for address, port in _listening(name) if port in ports]
+    ports = {
+        int(os.environ.get(name, default))
+        for name, default in [
+            ("MYSQL_PORT", "3306"),
+            ("REDIS_PORT", "6379"),
+            ("ES_PORT", "9200"),
+            ("ES_TRANSPORT_PORT", "9300"),
+            ("LOCALSTACK_PORT", "4566"),
+        ]
+    }
+    loopback = {
+        "0100007F",
+        "0000000000000000FFFF00000100007F",  # 127.0.0.1, also as IPv6
+        "00000000000000000000000001000000",
+    }  # ::1
+    bound = [
+        (address, port)
+        for name in ("/proc/net/tcp", "/proc/net/tcp6")
+        for address, port in _listening(name)
+        if port in ports
+    ]
     assert {port for _, port in bound} == ports  # each one is up
     assert [(a, p) for a, p in bound if a not in loopback] == []

@@ -1,4 +1,5 @@
 """The AWS deploy path, checked offline: infra/data.yaml, infra/samconfig.toml, `make deploy-aws`."""
+
 import os
 import re
 import shutil
@@ -25,7 +26,9 @@ OVERRIDE = re.compile(r'(\w+)=("[^"]*"|[^\s"]+)')
 
 
 def _overrides(env: str) -> dict:
-    pairs = [OVERRIDE.fullmatch(item) for item in SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"]]
+    pairs = [
+        OVERRIDE.fullmatch(item) for item in SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"]
+    ]
     assert all(pairs), SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"]
     return {m[1]: m[2] for m in pairs}
 
@@ -36,6 +39,7 @@ def _props(type_: str) -> list:
 
 # -- the data stores template --------------------------------------------------------------------
 
+
 def test_the_data_template_lints_clean():
     result = subprocess.run([CFN_LINT, str(INFRA / "data.yaml")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -45,18 +49,32 @@ def test_the_data_template_lints_clean():
 def test_sam_validate_lint_passes_offline(template):
     if not Path(SAM).exists():
         pytest.skip("SAM CLI is not installed: `make up` installs it")
-    env = dict(os.environ, AWS_DEFAULT_REGION="us-east-1", SAM_CLI_TELEMETRY="0",
-               AWS_EC2_METADATA_DISABLED="true")
-    result = subprocess.run([SAM, "validate", "--lint", "-t", str(INFRA / template)],
-                            capture_output=True, text=True, env=env, timeout=120)
+    env = dict(
+        os.environ, AWS_DEFAULT_REGION="us-east-1", SAM_CLI_TELEMETRY="0", AWS_EC2_METADATA_DISABLED="true"
+    )
+    result = subprocess.run(
+        [SAM, "validate", "--lint", "-t", str(INFRA / template)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_data_outputs_are_the_main_templates_data_store_parameters():
     outputs = set(DATA["Outputs"])
     assert outputs <= set(MAIN["Parameters"])
-    assert {"MysqlHost", "MysqlPort", "MysqlDatabase", "MysqlSecretArn", "RedisUrl",
-            "RedisAuthSecretArn", "SubnetIds", "SecurityGroupIds"} == outputs
+    assert {
+        "MysqlHost",
+        "MysqlPort",
+        "MysqlDatabase",
+        "MysqlSecretArn",
+        "RedisUrl",
+        "RedisAuthSecretArn",
+        "SubnetIds",
+        "SecurityGroupIds",
+    } == outputs
 
 
 def test_mysql_is_aurora_serverless_v2_reached_through_rds_proxy_with_one_secret():
@@ -82,7 +100,10 @@ def test_redis_never_evicts_and_has_a_replica_to_fail_over_to():
 
 def test_each_store_admits_only_the_functions_or_the_proxy():
     def sources(name):
-        return [rule["SourceSecurityGroupId"] for rule in RESOURCES[name]["Properties"]["SecurityGroupIngress"]]
+        return [
+            rule["SourceSecurityGroupId"] for rule in RESOURCES[name]["Properties"]["SecurityGroupIngress"]
+        ]
+
     assert sources("ProxySecurityGroup") == [{"Ref": "FunctionSecurityGroup"}]
     assert sources("DatabaseSecurityGroup") == [{"Ref": "ProxySecurityGroup"}]
     assert sources("CacheSecurityGroup") == [{"Ref": "FunctionSecurityGroup"}]
@@ -96,7 +117,7 @@ def test_data_passwords_are_generated_secrets_never_text_in_the_template():
         assert value["Fn::Sub"].startswith("{{resolve:secretsmanager:${"), value
     for secret in _props("AWS::SecretsManager::Secret"):
         assert "SecretString" not in secret and "GenerateSecretString" in secret
-    for name, parameter in DATA["Parameters"].items():
+    for name, _parameter in DATA["Parameters"].items():
         assert not re.search(r"password|token|secret", name, re.IGNORECASE), name
 
 
@@ -115,6 +136,7 @@ def test_the_database_survives_a_stack_deletion_as_a_snapshot():
 
 # -- the saved deploy configuration --------------------------------------------------------------
 
+
 def test_samconfig_overrides_name_only_parameters_of_their_template():
     assert set(_overrides("aws")) <= set(MAIN["Parameters"])
     assert set(_overrides("data")) <= set(DATA["Parameters"])
@@ -132,8 +154,12 @@ def test_samconfig_builds_from_the_template_into_the_ignored_state_dir():
     deploy = SAMCONFIG["aws"]["deploy"]["parameters"]
     assert (INFRA / build["template_file"]).resolve() == INFRA / "template.yaml"
     assert (INFRA / build["build_dir"]).resolve().is_relative_to(ROOT / ".local")
-    assert (INFRA / deploy["template_file"]).resolve() == (INFRA / build["build_dir"]).resolve() / "template.yaml"
-    assert (INFRA / SAMCONFIG["data"]["deploy"]["parameters"]["template_file"]).resolve() == INFRA / "data.yaml"
+    assert (INFRA / deploy["template_file"]).resolve() == (
+        INFRA / build["build_dir"]
+    ).resolve() / "template.yaml"
+    assert (
+        INFRA / SAMCONFIG["data"]["deploy"]["parameters"]["template_file"]
+    ).resolve() == INFRA / "data.yaml"
     assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
 
 
@@ -145,9 +171,16 @@ def test_samconfig_names_secrets_by_arn_only():
 
 # -- make deploy-aws -----------------------------------------------------------------------------
 
+
 def _make(*args, **env):
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=60)
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("target", ["deploy-aws", "deploy-aws-data"])

@@ -1,4 +1,5 @@
 """Credentials by reference: secret ARNs in the environment, values read through Powertools' cache."""
+
 import json
 
 import pytest
@@ -20,10 +21,12 @@ class FakeSecrets:
         self.calls = []
 
     def __call__(self, name, transform=None, force_fetch=False, max_age=None, **_):
-        self.calls.append({"name": name, "transform": transform, "force_fetch": force_fetch,
-                           "max_age": max_age})
+        self.calls.append(
+            {"name": name, "transform": transform, "force_fetch": force_fetch, "max_age": max_age}
+        )
         if name not in self.values:
             from aws_lambda_powertools.utilities.parameters import GetParameterError
+
             raise GetParameterError("AccessDeniedException")
         value = self.values[name]
         return json.loads(value) if transform == "json" else value
@@ -31,8 +34,13 @@ class FakeSecrets:
 
 @pytest.fixture
 def secrets(monkeypatch):
-    fake = FakeSecrets({MYSQL_ARN: json.dumps({"username": "app", "password": "s3cret-from-sm"}),
-                        REDIS_ARN: "redis-token", ES_ARN: "ZXNfYXBpX2tleQ=="})
+    fake = FakeSecrets(
+        {
+            MYSQL_ARN: json.dumps({"username": "app", "password": "s3cret-from-sm"}),
+            REDIS_ARN: "redis-token",
+            ES_ARN: "ZXNfYXBpX2tleQ==",
+        }
+    )
     monkeypatch.setattr(wiring.parameters, "get_secret", fake)
     return fake
 
@@ -46,14 +54,20 @@ def connects(monkeypatch):
         def connect():
             logins.append((user, password))
             return "connection"
+
         return connect
+
     monkeypatch.setattr(wiring.db, "connector", connector)
     return logins
 
 
 def test_without_secret_arns_the_local_defaults_apply_and_no_secret_is_read(secrets, connects):
     s = settings.from_env({})
-    assert (s.mysql_secret_arn, s.redis_auth_secret_arn, s.elasticsearch_api_key_secret_arn) == (None, None, None)
+    assert (s.mysql_secret_arn, s.redis_auth_secret_arn, s.elasticsearch_api_key_secret_arn) == (
+        None,
+        None,
+        None,
+    )
     wiring.mysql_connect(s)()
     assert connects == [("chat", "chat")]
     assert wiring.redis_client(s).connection_pool.connection_kwargs.get("credential_provider") is None
@@ -76,7 +90,9 @@ def test_a_refused_login_makes_the_next_connect_read_the_secret_afresh(secrets, 
     def refused(*_):
         def connect():
             raise ConnectionRefusedError("Access denied")
+
         return connect
+
     monkeypatch.setattr(wiring.db, "connector", refused)
     connect = wiring.mysql_connect(s)
     with pytest.raises(ConnectionRefusedError):
@@ -107,13 +123,19 @@ def test_an_unreadable_redis_token_looks_like_a_redis_outage(secrets):
 
 
 def test_elasticsearch_gets_the_api_key_from_the_secret(secrets):
-    s = settings.from_env({"ELASTICSEARCH_API_KEY_SECRET_ARN": ES_ARN,
-                           "ELASTICSEARCH_URL": "https://chat.es.eu-west-1.aws.elastic-cloud.com:443"})
+    s = settings.from_env(
+        {
+            "ELASTICSEARCH_API_KEY_SECRET_ARN": ES_ARN,
+            "ELASTICSEARCH_URL": "https://chat.es.eu-west-1.aws.elastic-cloud.com:443",
+        }
+    )
     client = wiring.elasticsearch_client(s)
     assert client._headers["authorization"] == "ApiKey ZXNfYXBpX2tleQ=="
 
 
-@pytest.mark.parametrize("name", ["MYSQL_SECRET_ARN", "REDIS_AUTH_SECRET_ARN", "ELASTICSEARCH_API_KEY_SECRET_ARN"])
+@pytest.mark.parametrize(
+    "name", ["MYSQL_SECRET_ARN", "REDIS_AUTH_SECRET_ARN", "ELASTICSEARCH_API_KEY_SECRET_ARN"]
+)
 def test_a_secret_value_where_an_arn_belongs_is_refused_without_echoing_it(name):
     with pytest.raises(settings.SettingsError) as raised:
         settings.from_env({name: "hunter2-plain-password"})

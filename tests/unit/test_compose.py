@@ -1,4 +1,5 @@
 """docker-compose.yml must stay equivalent to `make up`: same pins, ports and template parameters."""
+
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -36,14 +37,18 @@ def test_every_image_is_pinned_to_an_exact_version():
 
 
 def test_localstack_is_the_version_local_localstack_installs():
-    pinned = re.search(r"localstack-core\[runtime\]==([\d.]+)", (ROOT / "local/localstack/install.sh").read_text())
+    pinned = re.search(
+        r"localstack-core\[runtime\]==([\d.]+)", (ROOT / "local/localstack/install.sh").read_text()
+    )
     assert _tag(SERVICES["localstack"]["image"]) == pinned.group(1) == "4.13.1"
 
 
 def test_elasticsearch_is_the_version_of_the_local_node():
     pom = ET.parse(ROOT / "local" / "elasticsearch" / "pom.xml")
-    version = pom.find("{http://maven.apache.org/POM/4.0.0}properties/"
-                       "{http://maven.apache.org/POM/4.0.0}elasticsearch.version").text
+    version = pom.find(
+        "{http://maven.apache.org/POM/4.0.0}properties/"
+        "{http://maven.apache.org/POM/4.0.0}elasticsearch.version"
+    ).text
     assert _tag(SERVICES["elasticsearch"]["image"]) == version
 
 
@@ -59,8 +64,12 @@ def test_ports_are_the_local_stack_defaults_on_loopback_only(monkeypatch):
     for name in ("MYSQL_PORT", "REDIS_PORT", "ES_PORT", "LOCALSTACK_PORT"):
         monkeypatch.delenv(name, raising=False)
     cfg = config.load()
-    expected = {"mysql": cfg.mysql_port, "redis": cfg.redis_port,
-                "elasticsearch": cfg.es_port, "localstack": cfg.localstack_port}
+    expected = {
+        "mysql": cfg.mysql_port,
+        "redis": cfg.redis_port,
+        "elasticsearch": cfg.es_port,
+        "localstack": cfg.localstack_port,
+    }
     published = {name: svc["ports"] for name, svc in SERVICES.items() if "ports" in svc}
     assert published == {name: [f"127.0.0.1:{port}:{port}"] for name, port in expected.items()}
 
@@ -75,7 +84,10 @@ def test_deploy_waits_for_every_other_service_to_be_healthy():
 
 
 def test_lambda_containers_join_the_compose_network():
-    assert SERVICES["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"] == COMPOSE["networks"]["default"]["name"]
+    assert (
+        SERVICES["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"]
+        == COMPOSE["networks"]["default"]["name"]
+    )
 
 
 def test_deploy_overrides_only_parameters_of_the_template():

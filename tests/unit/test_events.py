@@ -14,18 +14,21 @@ def test_each_event_reads_back_as_what_was_queued():
     assert events.parse(events.message_edited(7, 3, 9)) == MessageEdited(7, 3, 9)
 
 
-@pytest.mark.parametrize("raw", [
-    "not json",
-    "[]",
-    json.dumps({"type": "chat"}),
-    json.dumps({"type": "chat", "application_id": "7", "number": 1}),
-    json.dumps({"type": "chat", "application_id": 7, "number": 0}),
-    json.dumps({"type": "chat", "application_id": 7, "number": True}),
-    json.dumps({"type": "chat", "application_id": 2**40, "number": 1}),
-    json.dumps({"type": "message", "application_id": 7, "chat_number": 1, "number": 1, "body": ""}),
-    json.dumps({"type": "message", "application_id": 7, "chat_number": 1, "number": 1, "body": 5}),
-    json.dumps({"type": "delete", "application_id": 7, "chat_number": 1, "number": 1}),
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        "[]",
+        json.dumps({"type": "chat"}),
+        json.dumps({"type": "chat", "application_id": "7", "number": 1}),
+        json.dumps({"type": "chat", "application_id": 7, "number": 0}),
+        json.dumps({"type": "chat", "application_id": 7, "number": True}),
+        json.dumps({"type": "chat", "application_id": 2**40, "number": 1}),
+        json.dumps({"type": "message", "application_id": 7, "chat_number": 1, "number": 1, "body": ""}),
+        json.dumps({"type": "message", "application_id": 7, "chat_number": 1, "number": 1, "body": 5}),
+        json.dumps({"type": "delete", "application_id": 7, "chat_number": 1, "number": 1}),
+    ],
+)
 def test_malformed_events_are_refused_as_invalid(raw):
     with pytest.raises(InvalidEvent):
         events.parse(raw)

@@ -1,4 +1,5 @@
 """Hostile input at the HTTP edge: refused with a 400, never a 500; tokens nobody can guess."""
+
 import pytest
 
 from chalicelib import http, service
@@ -11,8 +12,17 @@ def test_deeply_nested_json_is_a_bad_request_not_a_server_error(raw):
         http.json_object(raw)
 
 
-@pytest.mark.parametrize("body", [{"body": 10**40}, {"body": 1e308}, {"body": float("inf")},
-                                  {"body": True}, {"body": None}, {"body": {"$gt": ""}}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"body": 10**40},
+        {"body": 1e308},
+        {"body": float("inf")},
+        {"body": True},
+        {"body": None},
+        {"body": {"$gt": ""}},
+    ],
+)
 def test_a_message_body_that_is_not_text_is_a_bad_request(body):
     with pytest.raises(BadRequest):
         http.body_field(body, 65535)

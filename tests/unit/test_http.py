@@ -7,15 +7,18 @@ from chalicelib.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
 from chalicelib.models import Chat
 
 
-@pytest.mark.parametrize("raw, error", [
-    (None, BadRequest),
-    (b"", BadRequest),
-    (b"{", BadRequest),
-    (b"[1, 2]", BadRequest),
-    (b'"text"', BadRequest),
-    (b"\xff\xfe{}", BadRequest),
-    (b"{" + b" " * http.MAX_REQUEST_BYTES + b"}", PayloadTooLarge),
-])
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (None, BadRequest),
+        (b"", BadRequest),
+        (b"{", BadRequest),
+        (b"[1, 2]", BadRequest),
+        (b'"text"', BadRequest),
+        (b"\xff\xfe{}", BadRequest),
+        (b"{" + b" " * http.MAX_REQUEST_BYTES + b"}", PayloadTooLarge),
+    ],
+)
 def test_request_body_must_be_a_json_object(raw, error):
     with pytest.raises(error):
         http.json_object(raw)
@@ -25,8 +28,10 @@ def test_a_json_object_is_returned_as_a_dict():
     assert http.json_object(b'{"name": "x"}') == {"name": "x"}
 
 
-@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "   "}, {"name": 5}, {"name": None},
-                                  {"name": "a\x00b"}, {"name": "x" * 256}])
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"name": ""}, {"name": "   "}, {"name": 5}, {"name": None}, {"name": "a\x00b"}, {"name": "x" * 256}],
+)
 def test_names_must_be_present_non_blank_text(body):
     with pytest.raises(BadRequest):
         http.name_field(body)
@@ -38,8 +43,7 @@ def test_message_body_over_the_limit_is_too_large():
         http.body_field({"body": "é" * 6}, max_bytes=10)
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "1.5", "abc", "", "2147483648", "99999999999999999999",
-                                 "١"])
+@pytest.mark.parametrize("raw", ["0", "-1", "1.5", "abc", "", "2147483648", "99999999999999999999", "١"])
 def test_numbers_must_be_positive_32_bit_integers(raw):
     with pytest.raises(BadRequest):
         http.number(raw, "chat number")
@@ -65,8 +69,10 @@ def test_paging_defaults_and_bounds():
 
 def test_a_full_page_links_to_the_next_one():
     response = http.page_response([Chat(n, 0) for n in (1, 2, 3)], limit=2)
-    assert json.loads(response.body) == [{"number": 1, "messages_count": 0},
-                                         {"number": 2, "messages_count": 0}]
+    assert json.loads(response.body) == [
+        {"number": 1, "messages_count": 0},
+        {"number": 2, "messages_count": 0},
+    ]
     assert response.headers["Link"] == '<?after=2&limit=2>; rel="next"'
 
 

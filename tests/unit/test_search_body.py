@@ -1,4 +1,5 @@
 """The `_bulk` body the search adapter writes out by hand is the JSON the client would write."""
+
 import json
 
 import pytest
@@ -6,8 +7,15 @@ import pytest
 from chalicelib.models import NewMessage
 from chalicelib.search import Search
 
-BODIES = ['plain', 'quote " backslash \\ slash /', "new\nline\ttab\r\x00\x1f", "ünïcödé 日本語 🙂",
-          "lone \ud800 surrogate", '"}\n{"delete":{"_id":"1:1:1"}}', "{{f-string}} {0} %s"]
+BODIES = [
+    "plain",
+    'quote " backslash \\ slash /',
+    "new\nline\ttab\r\x00\x1f",
+    "ünïcödé 日本語 🙂",
+    "lone \ud800 surrogate",
+    '"}\n{"delete":{"_id":"1:1:1"}}',
+    "{{f-string}} {0} %s",
+]
 
 
 @pytest.mark.parametrize("body", BODIES)
@@ -16,5 +24,13 @@ def test_each_line_decodes_to_the_action_and_document_of_the_message(body):
     lines = search._index_lines([NewMessage(7, 3, 12, body, version=2)]).split("\n")
     assert lines[2:] == [""]  # two lines, each ended by a newline
     assert [json.loads(line) for line in lines[:2]] == [
-        {"index": {"_index": 'messages "odd" name', "_id": "7:3:12", "version": 2, "version_type": "external"}},
-        {"application_id": 7, "chat_number": 3, "number": 12, "body": body}]
+        {
+            "index": {
+                "_index": 'messages "odd" name',
+                "_id": "7:3:12",
+                "version": 2,
+                "version_type": "external",
+            }
+        },
+        {"application_id": 7, "chat_number": 3, "number": 12, "body": body},
+    ]

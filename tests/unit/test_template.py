@@ -1,5 +1,6 @@
 """infra/template.yaml and the Chalice app must agree, the template must lint clean, and it must hold
 the production properties docs/deploy-aws.md promises."""
+
 import json
 import os
 import re
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from cfnlint.decode import cfn_yaml
-from samtranslator.translator.transform import transform
 from samtranslator.public.translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
 
 import app
 from chalicelib import schema
@@ -19,14 +20,22 @@ from local.stack import config, deploy
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "infra" / "template.yaml"
 TEMPLATE = cfn_yaml.load(str(TEMPLATE_PATH))
-FUNCTIONS = {name: r["Properties"] for name, r in TEMPLATE["Resources"].items()
-             if r["Type"] == "AWS::Serverless::Function"}
+FUNCTIONS = {
+    name: r["Properties"]
+    for name, r in TEMPLATE["Resources"].items()
+    if r["Type"] == "AWS::Serverless::Function"
+}
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chat/{}-AbCdEf"
 # What an AWS deploy passes (docs/deploy-aws.md): secrets by ARN, a VPC, tracing on.
-AWS_PARAMETERS = {"MysqlSecretArn": SECRET_ARN.format("mysql"), "RedisAuthSecretArn": SECRET_ARN.format("redis"),
-                  "ElasticsearchApiKeySecretArn": SECRET_ARN.format("es"), "SubnetIds": "subnet-1,subnet-2",
-                  "SecurityGroupIds": "sg-1", "Tracing": "Active"}
+AWS_PARAMETERS = {
+    "MysqlSecretArn": SECRET_ARN.format("mysql"),
+    "RedisAuthSecretArn": SECRET_ARN.format("redis"),
+    "ElasticsearchApiKeySecretArn": SECRET_ARN.format("es"),
+    "SubnetIds": "subnet-1,subnet-2",
+    "SecurityGroupIds": "sg-1",
+    "Tracing": "Active",
+}
 
 
 def test_every_handler_resolves_to_an_entry_point_of_the_app():
@@ -37,8 +46,11 @@ def test_every_handler_resolves_to_an_entry_point_of_the_app():
 
 
 def test_the_api_function_serves_exactly_the_apps_routes():
-    template_routes = {(e["Properties"]["Path"], e["Properties"]["Method"].upper())
-                       for e in FUNCTIONS["ApiFunction"]["Events"].values() if e["Type"] == "Api"}
+    template_routes = {
+        (e["Properties"]["Path"], e["Properties"]["Method"].upper())
+        for e in FUNCTIONS["ApiFunction"]["Events"].values()
+        if e["Type"] == "Api"
+    }
     app_routes = {(path, method) for path, methods in app.app.routes.items() for method in methods}
     assert template_routes == app_routes
     assert FUNCTIONS["ApiFunction"]["Handler"] == "app.app"
@@ -49,7 +61,9 @@ def test_the_writer_reports_partial_batch_failures_and_has_a_dead_letter_queue()
     assert source["Type"] == "SQS"
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     queue = TEMPLATE["Resources"]["CreationsQueue"]["Properties"]
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["CreationsDeadLetterQueue", "Arn"]}
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["CreationsDeadLetterQueue", "Arn"]
+    }
     assert FUNCTIONS["WriterFunction"]["Timeout"] == {"Ref": "WriterTimeout"}
     assert queue["VisibilityTimeout"] == {"Ref": "QueueVisibilityTimeout"}
 
@@ -117,20 +131,27 @@ def _values(node):
 
 # -- reliability of the queue and the writer -----------------------------------------------------
 
+
 def test_a_backlog_cannot_take_more_mysql_connections_than_the_writer_concurrency_cap():
     scaling = FUNCTIONS["WriterFunction"]["Events"]["Creations"]["Properties"]["ScalingConfig"]
     assert scaling == {"MaximumConcurrency": {"Ref": "WriterMaxConcurrency"}}
     cap = TEMPLATE["Parameters"]["WriterMaxConcurrency"]
-    assert 2 <= cap["MinValue"] and cap["MaxValue"] <= 1000  # SQS's own bounds
+    assert cap["MinValue"] >= 2 and cap["MaxValue"] <= 1000  # SQS's own bounds
     assert cap["Default"] <= 10
 
 
 def test_events_that_keep_failing_end_in_the_dead_letter_queue_which_raises_an_alarm():
     queue = TEMPLATE["Resources"]["CreationsQueue"]["Properties"]
     assert 1 <= queue["RedrivePolicy"]["maxReceiveCount"] <= 10
-    alarms = [r["Properties"] for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    on_dlq = [a for a in alarms if a["Dimensions"] == [
-        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CreationsDeadLetterQueue", "QueueName"]}}]]
+    alarms = [
+        r["Properties"] for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    on_dlq = [
+        a
+        for a in alarms
+        if a["Dimensions"]
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["CreationsDeadLetterQueue", "QueueName"]}}]
+    ]
     assert len(on_dlq) == 1
     alarm = on_dlq[0]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
@@ -139,6 +160,7 @@ def test_events_that_keep_failing_end_in_the_dead_letter_queue_which_raises_an_a
 
 
 # -- the API stage -------------------------------------------------------------------------------
+
 
 def test_the_api_stage_is_throttled_and_keeps_the_name_and_output_the_local_deploy_reads():
     stage = translate({})["Resources"]["ServerlessRestApiProdStage"]["Properties"]
@@ -152,9 +174,13 @@ def test_the_api_stage_is_throttled_and_keeps_the_name_and_output_the_local_depl
 
 # -- operations: logs, tracing, VPC --------------------------------------------------------------
 
+
 def test_every_function_logs_to_a_group_of_its_own_with_a_retention():
-    groups = {r["Properties"]["LogGroupName"]["Fn::Sub"]: r["Properties"]
-              for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"}
+    groups = {
+        r["Properties"]["LogGroupName"]["Fn::Sub"]: r["Properties"]
+        for r in TEMPLATE["Resources"].values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+    }
     for name, props in FUNCTIONS.items():
         group = groups.pop("/aws/lambda/" + props["FunctionName"]["Fn::Sub"])
         assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
@@ -164,14 +190,17 @@ def test_every_function_logs_to_a_group_of_its_own_with_a_retention():
 def test_tracing_is_one_switch_for_the_functions_and_the_stage_and_off_by_default():
     assert TEMPLATE["Parameters"]["Tracing"]["Default"] == "Disabled"
     assert TEMPLATE["Conditions"]["TracingEnabled"] == {"Fn::Equals": [{"Ref": "Tracing"}, "Active"]}
-    assert TEMPLATE["Globals"]["Function"]["Tracing"] == {"Fn::If": ["TracingEnabled", "Active", "PassThrough"]}
+    assert TEMPLATE["Globals"]["Function"]["Tracing"] == {
+        "Fn::If": ["TracingEnabled", "Active", "PassThrough"]
+    }
     assert TEMPLATE["Globals"]["Api"]["TracingEnabled"] == {"Fn::If": ["TracingEnabled", True, False]}
 
 
 def test_the_functions_join_a_vpc_only_when_subnets_are_given():
     assert TEMPLATE["Parameters"]["SubnetIds"]["Default"] == ""
     assert TEMPLATE["Conditions"]["AttachToVpc"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": [",", {"Ref": "SubnetIds"}]}, ""]}]}
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": [",", {"Ref": "SubnetIds"}]}, ""]}]
+    }
     vpc = TEMPLATE["Globals"]["Function"]["VpcConfig"]["Fn::If"]
     assert vpc[0] == "AttachToVpc" and vpc[2] == {"Ref": "AWS::NoValue"}
     assert not any(p.get("VpcConfig") for p in FUNCTIONS.values())  # none opts out of the switch
@@ -180,7 +209,9 @@ def test_the_functions_join_a_vpc_only_when_subnets_are_given():
 def test_the_local_stack_deploys_without_secrets_or_a_vpc():
     local = deploy.local_parameters(config.load())
     assert set(local) <= set(TEMPLATE["Parameters"])
-    assert not {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchApiKeySecretArn", "SubnetIds"} & set(local)
+    assert not {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchApiKeySecretArn", "SubnetIds"} & set(
+        local
+    )
 
 
 # -- least privilege -----------------------------------------------------------------------------
@@ -212,13 +243,16 @@ def test_every_function_has_its_own_role_naming_only_its_own_log_group_and_queue
     for name, props in FUNCTIONS.items():
         role = props["Role"]["Fn::GetAtt"][0]
         statements = roles[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-        log_groups = {s["Resource"]["Fn::GetAtt"][0] for s in statements if s["Action"][0].startswith("logs:")}
+        log_groups = {
+            s["Resource"]["Fn::GetAtt"][0] for s in statements if s["Action"][0].startswith("logs:")
+        }
         assert log_groups == {name.replace("Function", "LogGroup")}, name
         queues = {s["Resource"]["Fn::GetAtt"][0] for s in statements if s["Action"][0].startswith("sqs:")}
         assert queues <= {"CreationsQueue"}
     # SAM adds its own broad policies to a role it makes: no function may leave it to SAM.
-    assert not [n for n, r in translate({})["Resources"].items()
-                if r["Type"] == "AWS::IAM::Role" and n not in roles]
+    assert not [
+        n for n, r in translate({})["Resources"].items() if r["Type"] == "AWS::IAM::Role" and n not in roles
+    ]
 
 
 def test_secrets_are_readable_only_by_the_arns_given():
@@ -227,8 +261,14 @@ def test_secrets_are_readable_only_by_the_arns_given():
     [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "secretsmanager:GetSecretValue"
     assert set(map(json.dumps, _values(statement["Resource"]))) == {
-        json.dumps(v) for v in ({"Ref": "MysqlSecretArn"}, {"Ref": "RedisAuthSecretArn"},
-                                {"Ref": "ElasticsearchApiKeySecretArn"}, {"Ref": "AWS::NoValue"})}
+        json.dumps(v)
+        for v in (
+            {"Ref": "MysqlSecretArn"},
+            {"Ref": "RedisAuthSecretArn"},
+            {"Ref": "ElasticsearchApiKeySecretArn"},
+            {"Ref": "AWS::NoValue"},
+        )
+    }
 
 
 # -- no secret in plain text ---------------------------------------------------------------------
@@ -242,24 +282,30 @@ def test_credentials_are_parameters_that_only_take_a_secret_arn():
         if SECRET_WORDS.search(name):
             assert name.endswith("SecretArn"), name
             assert re.fullmatch(parameter["AllowedPattern"], "") and re.fullmatch(
-                parameter["AllowedPattern"], SECRET_ARN.format("x"))
+                parameter["AllowedPattern"], SECRET_ARN.format("x")
+            )
             assert not re.fullmatch(parameter["AllowedPattern"], "hunter2")
 
 
 def test_the_environment_carries_secret_arns_that_the_settings_read():
     from chalicelib import settings
+
     variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-    secret_vars = {k: v for k, v in variables.items()
-                   if SECRET_WORDS.search(k) and k != "SECRETS_MAX_AGE_SECONDS"}
+    secret_vars = {
+        k: v for k, v in variables.items() if SECRET_WORDS.search(k) and k != "SECRETS_MAX_AGE_SECONDS"
+    }
     assert secret_vars and all(k.endswith("_SECRET_ARN") for k in secret_vars)
     assert all(v["Ref"].endswith("SecretArn") for v in secret_vars.values())
     for props in FUNCTIONS.values():
         assert not set(props.get("Environment", {}).get("Variables", {})) & set(secret_vars)
     read = settings.from_env({k: SECRET_ARN.format(k.lower()) for k in secret_vars})
-    assert [getattr(read, f) for f in ("mysql_secret_arn", "redis_auth_secret_arn",
-                                       "elasticsearch_api_key_secret_arn")] == [
-        SECRET_ARN.format(k.lower()) for k in ("MYSQL_SECRET_ARN", "REDIS_AUTH_SECRET_ARN",
-                                               "ELASTICSEARCH_API_KEY_SECRET_ARN")]
+    assert [
+        getattr(read, f)
+        for f in ("mysql_secret_arn", "redis_auth_secret_arn", "elasticsearch_api_key_secret_arn")
+    ] == [
+        SECRET_ARN.format(k.lower())
+        for k in ("MYSQL_SECRET_ARN", "REDIS_AUTH_SECRET_ARN", "ELASTICSEARCH_API_KEY_SECRET_ARN")
+    ]
 
 
 class _NoIam:
@@ -269,4 +315,5 @@ class _NoIam:
         class Pages:
             def paginate(self, **_):
                 return iter([{"Policies": []}])
+
         return Pages()

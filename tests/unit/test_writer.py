@@ -55,8 +55,13 @@ class FakeNumbers:
 
 
 def make_deps(db=None, search=None):
-    return Deps(db=db or FakeDb(), numbers=FakeNumbers(), queue=None, search=search or FakeSearch(),
-                request_timeout_seconds=10)
+    return Deps(
+        db=db or FakeDb(),
+        numbers=FakeNumbers(),
+        queue=None,
+        search=search or FakeSearch(),
+        request_timeout_seconds=10,
+    )
 
 
 def records(*bodies):
@@ -65,8 +70,9 @@ def records(*bodies):
 
 def test_a_batch_lands_in_both_stores_and_its_pending_bodies_are_dropped():
     deps = make_deps()
-    failed = writer.persist_records(deps, records(events.chat_created(1, 1),
-                                                  events.message_created(1, 1, 1, "hi")))
+    failed = writer.persist_records(
+        deps, records(events.chat_created(1, 1), events.message_created(1, 1, 1, "hi"))
+    )
     assert failed == {}
     assert deps.db.chats == {(1, 1)}
     assert deps.search.docs[(1, 1, 1)].body == "hi"
@@ -82,9 +88,14 @@ def test_a_message_whose_chat_event_has_not_arrived_still_lands_with_its_chat():
 
 def test_an_event_for_a_vanished_application_fails_alone():
     deps = make_deps(db=FakeDb(gone_applications={2}))
-    failed = writer.persist_records(deps, records(events.message_created(1, 1, 1, "ok"),
-                                                  events.message_created(2, 1, 1, "orphan"),
-                                                  events.chat_created(1, 2)))
+    failed = writer.persist_records(
+        deps,
+        records(
+            events.message_created(1, 1, 1, "ok"),
+            events.message_created(2, 1, 1, "orphan"),
+            events.chat_created(1, 2),
+        ),
+    )
     assert list(failed) == ["id-1"]
     assert set(deps.db.messages) == {(1, 1, 1)} and (1, 2) in deps.db.chats
 
@@ -110,17 +121,23 @@ def test_a_message_mysql_refuses_for_good_leaves_the_index_but_an_edit_stays():
     search = FakeSearch()
     search.docs[(2, 1, 2)] = NewMessage(2, 1, 2, "edited", version=2)
     deps = make_deps(db=FakeDb(gone_applications={2}), search=search)
-    failed = writer.persist_records(deps, records(events.message_created(1, 1, 1, "kept"),
-                                                  events.message_created(2, 1, 1, "orphan"),
-                                                  events.message_created(2, 1, 2, "late")))
+    failed = writer.persist_records(
+        deps,
+        records(
+            events.message_created(1, 1, 1, "kept"),
+            events.message_created(2, 1, 1, "orphan"),
+            events.message_created(2, 1, 2, "late"),
+        ),
+    )
     assert set(failed) == {"id-1", "id-2"}
     assert set(search.docs) == {(1, 1, 1), (2, 1, 2)} and search.docs[(2, 1, 2)].body == "edited"
 
 
 def test_a_message_search_refuses_is_redelivered_while_the_rest_succeeds():
     deps = make_deps(search=FakeSearch(refuse={(1, 1, 2)}))
-    failed = writer.persist_records(deps, records(events.message_created(1, 1, 1, "a"),
-                                                  events.message_created(1, 1, 2, "b")))
+    failed = writer.persist_records(
+        deps, records(events.message_created(1, 1, 1, "a"), events.message_created(1, 1, 2, "b"))
+    )
     assert list(failed) == ["id-1"]
     assert (1, 1, 2) in deps.db.messages  # MySQL has it; the redelivery only re-indexes
 
@@ -129,19 +146,32 @@ def test_an_edit_is_indexed_at_the_version_mysql_holds():
     db = FakeDb()
     db.messages[(1, 1, 1)] = NewMessage(1, 1, 1, "edited", version=2)
     deps = make_deps(db=db)
-    assert writer.persist_records(deps, records(events.message_edited(1, 1, 1),
-                                                events.message_created(1, 1, 1, "original"))) == {}
+    assert (
+        writer.persist_records(
+            deps, records(events.message_edited(1, 1, 1), events.message_created(1, 1, 1, "original"))
+        )
+        == {}
+    )
     assert deps.search.docs[(1, 1, 1)].body == "edited"
 
 
 def test_the_partial_batch_response_names_only_the_failed_records():
     deps = make_deps(db=FakeDb(gone_applications={9}))
-    event = {"Records": [_sqs_record("a", events.chat_created(1, 1)),
-                         _sqs_record("b", events.chat_created(9, 1))]}
+    event = {
+        "Records": [_sqs_record("a", events.chat_created(1, 1)), _sqs_record("b", events.chat_created(9, 1))]
+    }
     assert writer.handle(event, deps) == {"batchItemFailures": [{"itemIdentifier": "b"}]}
 
 
 def _sqs_record(message_id, body):
-    return {"messageId": message_id, "receiptHandle": message_id, "body": body, "attributes": {},
-            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1"}
+    return {
+        "messageId": message_id,
+        "receiptHandle": message_id,
+        "body": body,
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
+        "awsRegion": "us-east-1",
+    }

@@ -77,13 +77,9 @@ class HostProcessExecutor(RuntimeExecutor):
         started = time.monotonic()
         # The environment answers 202 before running the handler, so this returns at once.
         timeout = self.function_version.config.timeout
-        response = requests.post(
-            self.process.invoke_url, json=payload, proxies=NO_PROXY, timeout=timeout + 5
-        )
+        response = requests.post(self.process.invoke_url, json=payload, proxies=NO_PROXY, timeout=timeout + 5)
         if not response.ok:
-            raise InvokeSendError(
-                f"Environment {self.id} refused the invocation: {response.status_code}"
-            )
+            raise InvokeSendError(f"Environment {self.id} refused the invocation: {response.status_code}")
         return self._await_result(future, request_id, started, log_offset)
 
     def get_address(self) -> str:
@@ -104,9 +100,9 @@ class HostProcessExecutor(RuntimeExecutor):
     @classmethod
     def prepare_version(cls, function_version: FunctionVersion) -> None:
         version_config = function_version.config
-        if version_config.package_type != PackageType.Zip or not (
-            version_config.runtime or ""
-        ).startswith("python"):
+        if version_config.package_type != PackageType.Zip or not (version_config.runtime or "").startswith(
+            "python"
+        ):
             raise LambdaRuntimeException(
                 "The host-process executor runs zip-packaged Python functions only, "
                 f"not {version_config.package_type} {version_config.runtime}"
@@ -125,9 +121,7 @@ class HostProcessExecutor(RuntimeExecutor):
         try:
             subprocess.run([python, "-c", "pass"], check=True, timeout=30)
         except (OSError, subprocess.SubprocessError) as e:
-            LOG.warning(
-                "Lambda host interpreter %s is unusable (set LAMBDA_HOST_PYTHON): %s", python, e
-            )
+            LOG.warning("Lambda host interpreter %s is unusable (set LAMBDA_HOST_PYTHON): %s", python, e)
             return False
         return True
 
@@ -141,9 +135,7 @@ class HostProcessExecutor(RuntimeExecutor):
             self.process = EnvironmentProcess.spawn(
                 python=host_python(),
                 task_root=version_config.code.get_unzipped_code_location(),
-                layer_roots=[
-                    layer.code.get_unzipped_code_location() for layer in version_config.layers
-                ],
+                layer_roots=[layer.code.get_unzipped_code_location() for layer in version_config.layers],
                 env_vars=self.env_vars,
                 log_path=logs_dir() / f"{self.id}.log",
             )
@@ -182,9 +174,7 @@ class HostProcessExecutor(RuntimeExecutor):
                 continue
             logs = self.process.read_log(log_offset) + failure.log
             try:
-                future.set_result(
-                    InvocationResult(request_id, failure.payload, is_error=True, logs=logs)
-                )
+                future.set_result(InvocationResult(request_id, failure.payload, is_error=True, logs=logs))
             except InvalidStateError:
                 pass  # the real answer arrived in the meantime: it wins
             return future.result()

@@ -53,6 +53,4 @@ def _error(request_id: str, error_type: str, message: str) -> bytes:
 
 def _end(request_id: str, seconds: float | None, status: str) -> str:
     duration = f"\tDuration: {seconds * 1000:.2f} ms" if seconds is not None else ""
-    return (
-        f"END RequestId: {request_id}\nREPORT RequestId: {request_id}{duration}\tStatus: {status}\n"
-    )
+    return f"END RequestId: {request_id}\nREPORT RequestId: {request_id}{duration}\tStatus: {status}\n"

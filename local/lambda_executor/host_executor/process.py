@@ -13,9 +13,7 @@ RUNTIME_DIR = Path(__file__).parent / "runtime"
 
 # -P keeps the script's directory off sys.path and -s the user site: the function sees only the
 # plain interpreter, its code and its layers (main() puts RUNTIME_DIR last, like /var/runtime).
-BOOTSTRAP = (
-    "import sys; sys.path.append(sys.argv[1]); from lambda_host_runtime.main import main; main()"
-)
+BOOTSTRAP = "import sys; sys.path.append(sys.argv[1]); from lambda_host_runtime.main import main; main()"
 
 
 def host_python() -> str:

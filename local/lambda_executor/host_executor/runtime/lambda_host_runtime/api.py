@@ -32,9 +32,7 @@ class RuntimeApi:
         # http.client, not urllib: a function's HTTP_PROXY variable must not reroute these calls.
         connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
         try:
-            connection.request(
-                "POST", self._prefix + path, body, {"Content-Type": "application/json"}
-            )
+            connection.request("POST", self._prefix + path, body, {"Content-Type": "application/json"})
             connection.getresponse().read()
         finally:
             connection.close()

@@ -21,9 +21,8 @@ class InitError(Exception):
         return _error_json(self.error_type, self.message, "", self.stack)
 
     def log_line(self) -> str:
-        return (
-            f"[ERROR] {self.error_type}: {self.message}\nTraceback (most recent call last):\n"
-            + "".join(self.stack)
+        return f"[ERROR] {self.error_type}: {self.message}\nTraceback (most recent call last):\n" + "".join(
+            self.stack
         )
 
 
@@ -63,10 +62,7 @@ def call(function, request: dict, timeout_seconds: float) -> tuple[bool, bytes]:
         result = function(event, LambdaContext(request, timeout_seconds))
     except Exception as exc:  # SystemExit is let through: the process ends, as on AWS
         stack = _stack(exc)
-        print(
-            f"[ERROR] {type(exc).__name__}: {exc}\nTraceback (most recent call last):\n"
-            + "".join(stack)
-        )
+        print(f"[ERROR] {type(exc).__name__}: {exc}\nTraceback (most recent call last):\n" + "".join(stack))
         return False, _error_json(type(exc).__name__, str(exc), request_id, stack)
     try:
         return True, json.dumps(result, default=_decimal_to_number).encode()

@@ -23,9 +23,7 @@ def main() -> None:
     _exit_with_parent(config["parent_pid"])
     _set_sys_path(config["task_root"], config["layer_roots"], runtime_dir)
     inbox = server.start(config["listen_fd"])
-    runtime = RuntimeApi(
-        os.environ["LOCALSTACK_RUNTIME_ENDPOINT"], os.environ["LOCALSTACK_RUNTIME_ID"]
-    )
+    runtime = RuntimeApi(os.environ["LOCALSTACK_RUNTIME_ENDPOINT"], os.environ["LOCALSTACK_RUNTIME_ID"])
     request_ids = logs.install_root_handler()
 
     init_started = time.perf_counter()
