@@ -59,8 +59,9 @@ def get_application(token):
 @route(TOKEN, ["PATCH", "PUT"])
 @http.answers_errors
 def rename_application(token):
+    token = http.token(token)
     name = http.name_field(_body())
-    return http.json_response(service.rename_application(deps(), http.token(token), name).to_json())
+    return http.json_response(service.rename_application(deps(), token, name).to_json())
 
 
 # -- chats ---------------------------------------------------------------------------------------
@@ -77,8 +78,9 @@ def create_chat(token):
 @route(TOKEN + "/chats", ["GET"])
 @http.answers_errors
 def list_chats(token):
+    token = http.token(token)  # the token first: a hostile query must not be read for nothing
     after, limit = http.page(_request().query_params)
-    chats = service.list_chats(deps(), http.token(token), after, limit + 1)
+    chats = service.list_chats(deps(), token, after, limit + 1)
     return http.page_response(chats, limit)
 
 
@@ -95,8 +97,9 @@ def get_chat(token, number):
 @route(CHAT + "/messages", ["POST"])
 @http.answers_errors
 def create_message(token, number):
+    token, chat_number = http.token(token), http.number(number, "chat number")
     body = http.body_field(_body(), settings.get().max_body_bytes)
-    created = service.create_message(deps(), http.token(token), http.number(number, "chat number"), body)
+    created = service.create_message(deps(), token, chat_number, body)
     metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": created}, f"messages/{created}")
 
@@ -104,10 +107,9 @@ def create_message(token, number):
 @route(CHAT + "/messages", ["GET"])
 @http.answers_errors
 def list_messages(token, number):
+    token, chat_number = http.token(token), http.number(number, "chat number")
     after, limit = http.page(_request().query_params)
-    messages = service.list_messages(
-        deps(), http.token(token), http.number(number, "chat number"), after, limit + 1
-    )
+    messages = service.list_messages(deps(), token, chat_number, after, limit + 1)
     return http.page_response(messages, limit)
 
 
@@ -140,14 +142,10 @@ def get_message(token, number, message_number):
 @route(MESSAGE, ["PATCH", "PUT"])
 @http.answers_errors
 def edit_message(token, number, message_number):
+    token, chat_number = http.token(token), http.number(number, "chat number")
+    message_number = http.number(message_number, "message number")
     body = http.body_field(_body(), settings.get().max_body_bytes)
-    message = service.edit_message(
-        deps(),
-        http.token(token),
-        http.number(number, "chat number"),
-        http.number(message_number, "message number"),
-        body,
-    )
+    message = service.edit_message(deps(), token, chat_number, message_number, body)
     return http.json_response(message.to_json())
 
 

@@ -36,6 +36,18 @@ class Unavailable(ChatError):
         self.retry_after = retry_after
 
 
+class RateLimited(ChatError):
+    """The application used its quota of this kind of request for the current window."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, policy: str, quota: int, window_seconds: int, retry_after: int):
+        super().__init__(message)
+        self.policy, self.quota, self.window_seconds = policy, quota, window_seconds
+        self.retry_after = retry_after
+
+
 class Refused(ChatError):
     """The database refused the data for good (a constraint or a size); retrying cannot help."""
 

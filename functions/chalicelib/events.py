@@ -20,12 +20,31 @@ class MessageEdited:
         return (self.application_id, self.chat_number, self.number)
 
 
+# SQS's classic limit on a message, the one LocalStack enforces (bytes of UTF-8).
+MAX_EVENT_BYTES = 256 * 1024
+_LARGEST_ID = 2**32 - 1
+
+
+def _dumps(event: dict) -> str:
+    """UTF-8 JSON: a body's "é" takes 2 bytes where ASCII-escaping writes 6, so any body the API
+    accepts fits, bar the rare one made mostly of escaped control characters (message_fits).
+    U+FFFE and U+FFFF are the only characters a body may hold that SQS refuses raw: escaped."""
+    text = json.dumps(event, ensure_ascii=False)
+    return text.replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
+
+
+def message_fits(body: str) -> bool:
+    """Whether a creation event carrying `body` fits the queue, whatever its numbers."""
+    largest = message_created(_LARGEST_ID, _LARGEST_ID, _LARGEST_ID, body)
+    return len(largest.encode("utf-8")) <= MAX_EVENT_BYTES
+
+
 def chat_created(application_id: int, number: int) -> str:
     return json.dumps({"type": "chat", "application_id": application_id, "number": number})
 
 
 def message_created(application_id: int, chat_number: int, number: int, body: str) -> str:
-    return json.dumps(
+    return _dumps(
         {
             "type": "message",
             "application_id": application_id,

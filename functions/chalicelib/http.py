@@ -7,13 +7,17 @@ from urllib.parse import unquote, urlencode
 from aws_lambda_powertools import Logger
 from chalice import Response
 
-from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge
+from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
 
 log = Logger(service="chat", child=True)
 
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_NAME_CHARS = 255
 MAX_NUMBER = 2**31 - 1
+# Digits read before int(): Python refuses strings of over 4,300 digits with a ValueError, and
+# even below that converting thousands of digits costs for nothing; 2**31 - 1 has ten.
+_MAX_DIGITS = len(str(MAX_NUMBER))
+MAX_QUERY_CHARS = 256
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -33,6 +37,11 @@ def json_response(body, status: int = 200, headers: dict | None = None) -> Respo
 
 def error_response(exc: ChatError) -> Response:
     headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else {}
+    if isinstance(exc, RateLimited):
+        # The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10): the policy's
+        # quota and window, and what is left of it (nothing) until it resets.
+        headers["RateLimit-Policy"] = f'"{exc.policy}";q={exc.quota};w={exc.window_seconds}'
+        headers["RateLimit"] = f'"{exc.policy}";r=0;t={exc.retry_after}'
     return json_response({"message": exc.message, "code": exc.code}, exc.status, headers)
 
 
@@ -92,6 +101,15 @@ def _text(body: dict, field: str) -> str:
         raise BadRequest(f"{field} is required and must be a non-empty string")
     if "\x00" in value:
         raise BadRequest(f"{field} must not contain NUL characters")
+    return _encodable(value, field)
+
+
+def _encodable(value: str, field: str) -> str:
+    """JSON may carry lone UTF-16 surrogates ("\\ud800"): no store can hold them as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{field} is not valid Unicode text (a lone surrogate?)") from None
     return value
 
 
@@ -104,10 +122,7 @@ def token(raw: str) -> str:
 
 
 def number(raw: str, what: str) -> int:
-    value = unquote(raw)
-    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_NUMBER:
-        raise BadRequest(f"{what} must be an integer from 1 to {MAX_NUMBER}")
-    return int(value)
+    return _bounded(unquote(raw), what, 1, MAX_NUMBER)
 
 
 def page(params: dict | None) -> tuple:
@@ -123,15 +138,16 @@ def search_query(params: dict | None) -> str:
     q = (params or {}).get("q", "")
     if not q.strip():
         raise BadRequest("q is required: the text to search for")
-    if len(q) > 256:
-        raise BadRequest("q is longer than 256 characters")
-    return q
+    if len(q) > MAX_QUERY_CHARS:
+        raise BadRequest(f"q is longer than {MAX_QUERY_CHARS} characters")
+    return _encodable(q, "q")
 
 
 def _bounded(raw: str, name: str, low: int, high: int) -> int:
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+    digits = raw.lstrip("0") or "0"  # leading zeros cost nothing to skip
+    if not raw.isascii() or not raw.isdigit() or len(digits) > _MAX_DIGITS or not low <= int(digits) <= high:
         raise BadRequest(f"{name} must be an integer from {low} to {high}")
-    return int(raw)
+    return int(digits)
 
 
 def page_response(items: list, limit: int) -> Response:

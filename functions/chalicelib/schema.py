@@ -46,6 +46,15 @@ MIGRATIONS = [
             CONSTRAINT fk_messages_chat FOREIGN KEY (chat_id) REFERENCES chats (id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
     ),
+    (
+        # A token is a key, compared byte for byte: under utf8mb4_unicode_ci any letter-case
+        # variant of a token opened its application. Tokens are base64url, so ASCII holds them
+        # (a quarter of utf8mb4's index width); ascii_bin exists on MySQL 8 and MariaDB alike.
+        "0004_applications_token_binary",
+        """
+        ALTER TABLE applications
+            MODIFY token VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL""",
+    ),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

@@ -7,6 +7,7 @@ word must match. Queries are built from the words of `q`, never parsed as a quer
 
 import json
 import re
+import time
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
@@ -14,6 +15,9 @@ from .errors import Unavailable
 from .models import Message
 
 MIN_WORD = 3
+# Elasticsearch advises _bulk requests of 5-15 MB; 100 bodies of 64 KB, JSON-escaped, make one of
+# 6.5-20 MB, which a busy node may not take within the writer's time.
+MAX_BULK_BYTES = 5 * 1024 * 1024
 _WORD = re.compile(r"\w+")
 
 INDEX_BODY = {
@@ -50,10 +54,16 @@ def query_words(q: str) -> list:
 
 
 class Search:
-    def __init__(self, client: Elasticsearch, index: str):
+    def __init__(
+        self, client: Elasticsearch, index: str, request_timeout: float = 10, bulk_budget: float = 15
+    ):
         self._es = client
         self._index = index
         self._index_json = json.dumps(index)
+        self._request_timeout = request_timeout
+        # Seconds a writer invocation may spend on its _bulk requests together: well under its
+        # timeout, so a slow node fails records for redelivery, not the whole invocation.
+        self._bulk_budget = bulk_budget
 
     def ensure_index(self) -> bool:
         """Creates the index unless it exists; True if it was created."""
@@ -69,23 +79,51 @@ class Search:
         except TransportError as exc:
             raise Unavailable("search is unavailable") from exc
 
-    def index(self, messages: list) -> dict:
+    def bulk_deadline(self) -> float:
+        """When the _bulk requests of a writer invocation starting now must be done (monotonic)."""
+        return time.monotonic() + self._bulk_budget
+
+    def index(self, messages: list, deadline: float | None = None) -> dict:
         """Indexes messages (NewMessage) at their versions; returns {key: reason} of failures.
 
         External versions make a redelivered or older write a no-op (409), never an overwrite.
+        The requests carry at most MAX_BULK_BYTES each, smallest bodies first: one tenant's big
+        bodies share no request with small ones when they can help it, and a request that fails
+        fails only its own messages.
         """
-        return self._bulk(self._index_lines(messages), [m.key for m in messages])
+        deadline = self.bulk_deadline() if deadline is None else deadline
+        failed = {}
+        for chunk, body in self._index_chunks(sorted(messages, key=lambda m: len(m.body))):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                failed.update({m.key: "not indexed: the writer's time for search ran out" for m in chunk})
+                continue
+            failed.update(self._bulk(body, [m.key for m in chunk], timeout=left, written=chunk))
+        return failed
 
-    def _index_lines(self, messages: list) -> str:
-        """The `_bulk` body, written out: the numbers are ints (events.parse and MySQL see to it)
-        and the body is JSON-encoded, so each line is the JSON the client would write for the
-        same dicts, made in a tenth of the client's time (docs/performance.md)."""
-        return "".join(
+    def _index_chunks(self, messages: list):
+        """(messages, `_bulk` body) pairs of at most MAX_BULK_BYTES (a bigger message alone)."""
+        chunk, lines, size = [], [], 0
+        for m in messages:
+            line = self._index_line(m)
+            if chunk and size + len(line) > MAX_BULK_BYTES:
+                yield chunk, "".join(lines)
+                chunk, lines, size = [], [], 0
+            chunk.append(m)
+            lines.append(line)
+            size += len(line)  # ASCII (json.dumps escapes the rest): characters are bytes
+        if chunk:
+            yield chunk, "".join(lines)
+
+    def _index_line(self, m) -> str:
+        """A message's `_bulk` lines, written out: the numbers are ints (events.parse and MySQL
+        see to it) and the body is JSON-encoded, so each line is the JSON the client would write
+        for the same dicts, made in a tenth of the client's time (docs/performance.md)."""
+        return (
             f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
             f'"version":{m.version},"version_type":"external"}}}}\n'
             f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
             f'"body":{json.dumps(m.body)}}}\n'
-            for m in messages
         )
 
     def unindex_creations(self, keys: list) -> dict:
@@ -105,19 +143,25 @@ class Search:
             keys,
         )
 
-    def _bulk(self, operations, keys: list) -> dict:
+    def _bulk(self, operations, keys: list, timeout: float | None = None, written: list = ()) -> dict:
         """One `_bulk` request (`operations`: its lines, or its body written out); returns
         {key: reason} of the operations that did not take effect.
 
         A version conflict (409: this version or a newer one is there) and a delete of nothing
-        (404) leave the document as it should be, so neither counts as a failure.
+        (404) leave the document as it should be, so neither counts as a failure. A request
+        that times out may have been applied in part: the `written` messages found indexed at
+        their version afterwards do not fail either.
         """
         if not operations:
             return {}
+        es = self._es if timeout is None else self._es.options(request_timeout=timeout, max_retries=0)
         try:
-            result = self._es.bulk(operations=operations)
+            result = es.bulk(operations=operations)
         except (ApiError, TransportError) as exc:
-            return {key: f"search unavailable: {exc}" for key in keys}
+            failed = {key: f"search unavailable: {exc}" for key in keys}
+            for key in self._already_indexed(written):
+                failed.pop(key, None)
+            return failed
         if not result["errors"]:
             return {}
         failed = {}
@@ -126,6 +170,19 @@ class Search:
             if outcome.get("status", 500) >= 300 and outcome.get("status") not in (404, 409):
                 failed[_key(outcome.get("_id", ""))] = str(outcome.get("error", outcome))
         return failed
+
+    def _already_indexed(self, messages: list) -> list:
+        """The keys of `messages` the index holds at their version or a later one."""
+        if not messages:
+            return []
+        try:
+            found = self._es.options(request_timeout=self._request_timeout, max_retries=0).mget(
+                index=self._index, ids=[doc_id(*m.key) for m in messages], source=False
+            )
+        except (ApiError, TransportError):
+            return []  # cannot tell: all of them fail and come back
+        versions = {doc["_id"]: doc.get("_version", 0) for doc in found["docs"] if doc.get("found")}
+        return [m.key for m in messages if versions.get(doc_id(*m.key), 0) >= m.version]
 
     def find(self, application_id: int, chat_number: int, q: str, limit: int) -> list:
         words = query_words(q)

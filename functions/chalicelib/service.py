@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from . import events
 from .db import Database
-from .errors import NotFound, Unavailable
+from .errors import NotFound, PayloadTooLarge, RateLimited, Unavailable
 from .models import Application, Chat, Message, NewMessage
 from .numbers import Numbers
 from .queue import Queue
+from .ratelimit import RateLimits
 from .search import Search
 
 
@@ -21,6 +22,8 @@ class Deps:
     search: Search
     # Longest an API request can run; after a Redis restart, older reservations are done by then.
     request_timeout_seconds: int
+    # Per-application quotas; None where nothing limits (the writer, tools, benches in-process).
+    limits: RateLimits | None = None
 
 
 def new_token() -> str:
@@ -44,7 +47,9 @@ def get_application(deps: Deps, token: str) -> Application:
 
 
 def rename_application(deps: Deps, token: str, name: str) -> Application:
-    return deps.db.rename_application(get_application(deps, token), name)
+    app = get_application(deps, token)
+    _within_quota(deps, app.id, "edits")
+    return deps.db.rename_application(app, name)
 
 
 def _application_id(deps: Deps, token: str) -> int:
@@ -56,11 +61,32 @@ def _application_id(deps: Deps, token: str) -> int:
     return app_id
 
 
+def _limited_application_id(deps: Deps, token: str, kind: str) -> int:
+    """The application's id, once its quota of `kind` allows this request (before any other work)."""
+    app_id = _application_id(deps, token)
+    _within_quota(deps, app_id, kind)
+    return app_id
+
+
+def _within_quota(deps: Deps, app_id: int, kind: str) -> None:
+    decision = deps.limits.take(app_id, kind) if deps.limits is not None else None
+    if decision is not None and not decision.allowed:
+        quota = decision.quota
+        raise RateLimited(
+            f"this application made {quota.requests} {kind} in {quota.window_seconds} s, its quota; "
+            f"retry after {decision.reset_seconds} s",
+            kind,
+            quota.requests,
+            quota.window_seconds,
+            decision.reset_seconds,
+        )
+
+
 # -- chats ---------------------------------------------------------------------------------------
 
 
 def create_chat(deps: Deps, token: str) -> int:
-    app_id = _application_id(deps, token)
+    app_id = _limited_application_id(deps, token, "creates")
     number = _reserve(
         deps, lambda: deps.numbers.reserve_chat_number(app_id, seed=lambda: deps.db.max_chat_number(app_id))
     )
@@ -89,8 +115,7 @@ def _chat_is_queued(deps: Deps, app_id: int, number: int) -> bool:
     return reserved is not None and number <= reserved
 
 
-def _existing_chat(deps: Deps, token: str, number: int) -> int:
-    app_id = _application_id(deps, token)
+def _existing_chat(deps: Deps, app_id: int, number: int) -> int:
     try:
         queued = _chat_is_queued(deps, app_id, number)
     except Unavailable:
@@ -106,7 +131,10 @@ def _existing_chat(deps: Deps, token: str, number: int) -> int:
 
 
 def create_message(deps: Deps, token: str, chat_number: int, body: str) -> int:
-    app_id = _existing_chat(deps, token, chat_number)
+    app_id = _existing_chat(deps, _limited_application_id(deps, token, "creates"), chat_number)
+    if not events.message_fits(body):
+        # Checked before a number is taken: a refused send would leave a gap and a 503.
+        raise PayloadTooLarge("body is too large once escaped for the queue (many control characters?)")
     number = _reserve(
         deps,
         lambda: deps.numbers.reserve_message_number(
@@ -130,7 +158,7 @@ def _forget_quietly(deps: Deps, message: NewMessage) -> None:
 
 
 def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list:
-    app_id = _existing_chat(deps, token, chat_number)
+    app_id = _existing_chat(deps, _application_id(deps, token), chat_number)
     return deps.db.messages(app_id, chat_number, after, limit)
 
 
@@ -157,7 +185,7 @@ def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> str 
 
 
 def edit_message(deps: Deps, token: str, chat_number: int, number: int, body: str) -> Message:
-    app_id = _application_id(deps, token)
+    app_id = _limited_application_id(deps, token, "edits")
     _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
     deps.db.edit_message(app_id, chat_number, number, body)
     # The writer re-indexes from MySQL, so search never keeps an older body than the row.
@@ -166,7 +194,7 @@ def edit_message(deps: Deps, token: str, chat_number: int, number: int, body: st
 
 
 def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit: int) -> list:
-    app_id = _existing_chat(deps, token, chat_number)
+    app_id = _existing_chat(deps, _limited_application_id(deps, token, "searches"), chat_number)
     return deps.search.find(app_id, chat_number, query, limit)
 
 

@@ -35,6 +35,16 @@ class Settings:
     queue_url: str | None
     max_body_bytes: int
     api_timeout_seconds: int
+    # Seconds the writer function may run (the template's WriterTimeout): its bulk indexing
+    # gets half, so a slow Elasticsearch fails records for redelivery instead of the invocation.
+    writer_timeout_seconds: int
+    # One Elasticsearch request's limit: searches, and each _bulk chunk within the writer's half.
+    elasticsearch_timeout_seconds: int
+    # Per-application quotas: requests of each kind in each window (ratelimit.py).
+    rate_limit_window_seconds: int
+    rate_limit_creates: int
+    rate_limit_edits: int
+    rate_limit_searches: int
 
 
 def _int(env: dict, name: str, default: int, low: int = 1, high: int = 2**31) -> int:
@@ -78,6 +88,13 @@ def from_env(env: dict | None = None) -> Settings:
         # messages.body is a TEXT column: 65,535 bytes at the most.
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65535, high=65535),
         api_timeout_seconds=_int(env, "API_TIMEOUT_SECONDS", 10, high=900),
+        writer_timeout_seconds=_int(env, "WRITER_TIMEOUT_SECONDS", 30, low=2, high=900),
+        elasticsearch_timeout_seconds=_int(env, "ELASTICSEARCH_TIMEOUT_SECONDS", 3, high=60),
+        # Generous: one application may use the whole default stage throttle (100 requests/s).
+        rate_limit_window_seconds=_int(env, "RATE_LIMIT_WINDOW_SECONDS", 10, high=3600),
+        rate_limit_creates=_int(env, "RATE_LIMIT_CREATES", 1000),
+        rate_limit_edits=_int(env, "RATE_LIMIT_EDITS", 200),
+        rate_limit_searches=_int(env, "RATE_LIMIT_SEARCHES", 200),
     )
 
 

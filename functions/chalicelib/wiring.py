@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import redis
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 from elasticsearch import Elasticsearch
 from redis.credentials import CredentialProvider
@@ -15,8 +16,11 @@ from redis.credentials import CredentialProvider
 from . import db, queue, settings
 from .errors import Unavailable
 from .numbers import Numbers
+from .ratelimit import Quota, RateLimits
 from .search import Search
 from .service import Deps
+
+log = Logger(service="chat", child=True)
 
 
 class Secret:
@@ -34,8 +38,10 @@ class Secret:
                 self._arn, transform=self._transform, max_age=self._max_age, force_fetch=self._stale
             )
         except (parameters.GetParameterError, parameters.TransformParameterError) as exc:
-            # The message names the secret, never its value.
-            raise Unavailable(f"the secret {self._arn} could not be read") from exc
+            # The log names the secret (never its value); the answer names neither: an ARN shows
+            # the account, the region and the secret's name to whoever asks.
+            log.error("secret could not be read", secret_arn=self._arn, error=repr(exc))
+            raise Unavailable("a credential of a backing service could not be read") from exc
         self._stale = False
         return value
 
@@ -95,18 +101,40 @@ def elasticsearch_client(s: settings.Settings) -> Elasticsearch:
     if s.elasticsearch_api_key_secret_arn is not None:
         # Read once per environment: rotate by adding a key before invalidating the old one.
         auth["api_key"] = Secret(s.elasticsearch_api_key_secret_arn, s.secrets_max_age_seconds).value()
+    # One retry, and the writer's _bulk chunks set their own timeouts within its budget.
     return Elasticsearch(
-        s.elasticsearch_url, request_timeout=10, max_retries=2, retry_on_timeout=True, **auth
+        s.elasticsearch_url,
+        request_timeout=s.elasticsearch_timeout_seconds,
+        max_retries=1,
+        retry_on_timeout=True,
+        **auth,
     )
 
 
+def rate_limits(s: settings.Settings, client: redis.Redis) -> RateLimits:
+    window = s.rate_limit_window_seconds
+    quotas = {
+        "creates": s.rate_limit_creates,
+        "edits": s.rate_limit_edits,
+        "searches": s.rate_limit_searches,
+    }
+    return RateLimits(client, {kind: Quota(kind, n, window) for kind, n in quotas.items()})
+
+
 def build(s: settings.Settings) -> Deps:
+    cache = redis_client(s)
     return Deps(
         db=db.Database(mysql_connect(s)),
-        numbers=Numbers(redis_client(s)),
+        numbers=Numbers(cache),
         queue=queue.Queue(queue.client(), s.queue_url or ""),
-        search=Search(elasticsearch_client(s), s.messages_index),
+        search=Search(
+            elasticsearch_client(s),
+            s.messages_index,
+            request_timeout=s.elasticsearch_timeout_seconds,
+            bulk_budget=s.writer_timeout_seconds / 2,
+        ),
         request_timeout_seconds=s.api_timeout_seconds,
+        limits=rate_limits(s, cache),
     )
 
 

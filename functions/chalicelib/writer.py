@@ -53,7 +53,8 @@ def persist_records(deps: Deps, records: list) -> dict:
     # Both stores are written at once. Every message here was accepted (answered 201) and reads
     # back from Redis until MySQL has it, so search may show it first; a message MySQL refuses
     # for good is taken out of the index again below.
-    indexing = _indexer.submit(deps.search.index, list(messages.values()))
+    deadline = deps.search.bulk_deadline()  # one budget for the invocation's _bulk requests
+    indexing = _indexer.submit(deps.search.index, list(messages.values()), deadline)
     not_written, refused = _write_rows(deps, creations)
     _record_written(deps, [e for rid, e in creations.items() if rid not in not_written])
     not_indexed = indexing.result()
@@ -62,7 +63,7 @@ def persist_records(deps: Deps, records: list) -> dict:
         {rid: not_indexed[e.key] for rid, e in messages.items() if e.key in not_indexed and rid not in failed}
     )
     _unindex(deps, [messages[rid] for rid in refused if rid in messages])
-    failed.update(_index_edits(deps, edits))
+    failed.update(_index_edits(deps, edits, deadline))
     return failed
 
 
@@ -123,7 +124,7 @@ def _unindex(deps: Deps, refused: list) -> None:
         log.error("refused messages stay searchable", keys=[list(k) for k in left])
 
 
-def _index_edits(deps: Deps, edits: dict) -> dict:
+def _index_edits(deps: Deps, edits: dict, deadline: float) -> dict:
     """Indexes edited messages at the version MySQL holds."""
     if not edits:
         return {}
@@ -132,5 +133,5 @@ def _index_edits(deps: Deps, edits: dict) -> dict:
         current = deps.db.current_messages(keys)
     except Unavailable as exc:
         return {rid: exc.message for rid in edits}
-    not_indexed = deps.search.index(current)
+    not_indexed = deps.search.index(current, deadline)
     return {rid: not_indexed[key] for rid, key in zip(edits, keys, strict=False) if key in not_indexed}

@@ -5,7 +5,7 @@ import json
 import pytest
 import redis
 
-from chalicelib import settings, wiring
+from chalicelib import http, settings, wiring
 from chalicelib.errors import Unavailable
 
 MYSQL_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chat/mysql-AbCdEf"
@@ -102,11 +102,14 @@ def test_a_refused_login_makes_the_next_connect_read_the_secret_afresh(secrets, 
     assert [call["force_fetch"] for call in secrets.calls] == [False, True]
 
 
-def test_an_unreadable_secret_is_an_outage_that_names_the_arn_only(secrets, connects):
+def test_an_unreadable_secret_is_an_outage_whose_answer_names_neither_the_arn_nor_the_value(
+    secrets, connects
+):
     s = settings.from_env({"MYSQL_SECRET_ARN": MYSQL_ARN.replace("mysql", "gone")})
     with pytest.raises(Unavailable, match="could not be read") as raised:
         wiring.mysql_connect(s)()
-    assert "s3cret" not in str(raised.value)
+    answer = http.error_response(raised.value).body
+    assert "s3cret" not in answer and "arn:" not in answer and "123456789012" not in answer
 
 
 def test_redis_asks_the_secret_for_its_auth_token(secrets):

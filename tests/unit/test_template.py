@@ -35,6 +35,7 @@ AWS_PARAMETERS = {
     "SubnetIds": "subnet-1,subnet-2",
     "SecurityGroupIds": "sg-1",
     "Tracing": "Active",
+    "WafRequestsPerIp": "2000",
 }
 
 

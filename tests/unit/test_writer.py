@@ -28,7 +28,10 @@ class FakeSearch:
     def __init__(self, refuse=()):
         self.refuse, self.docs = set(refuse), {}
 
-    def index(self, messages):
+    def bulk_deadline(self):
+        return 0.0
+
+    def index(self, messages, deadline=None):
         failed = {}
         for m in messages:
             key = (m.application_id, m.chat_number, m.number)
