@@ -5,14 +5,19 @@ import uuid
 import pytest
 import requests
 
+from tests.leaks import check_errors
+
 
 class Api:
     def __init__(self, base_url: str):
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
+        self.answers = []  # (method, path, status, text), checked for internals after each test
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.session.request(method, self.base_url + path, timeout=30, **kwargs)
+        response = self.session.request(method, self.base_url + path, timeout=30, **kwargs)
+        self.answers.append((method, path[:200], response.status_code, response.text))
+        return response
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.request("GET", path, **kwargs)
@@ -30,6 +35,18 @@ class Api:
 @pytest.fixture(scope="session")
 def api(stack_outputs) -> Api:
     return Api(stack_outputs["ApiUrl"])
+
+
+@pytest.fixture(autouse=True)
+def no_internals_in_error_answers(request):
+    """Every error answer of every e2e test: no ARN, host, SQL, trace or internal id."""
+    if "api" not in request.fixturenames:
+        yield
+        return
+    api = request.getfixturevalue("api")
+    api.answers.clear()
+    yield
+    check_errors(api.answers)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 from chalice.test import Client
 
 from tests.conftest import REDIS_PORT
+from tests.leaks import check_errors
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/1"  # a database of its own
@@ -59,8 +60,24 @@ def deps(chat_app):
 
 @pytest.fixture
 def client(chat_app):
+    """The handlers in-process; every error answer a test gets is checked for internals."""
     with Client(chat_app.app) as c:
+        answers = []
+        request = c.http.request
+
+        def recording(method, path, headers=None, body=b""):
+            response = request(method, path, headers=headers, body=body)
+            text = (
+                response.body.decode("utf-8", "replace")
+                if isinstance(response.body, bytes)
+                else response.body
+            )
+            answers.append((method, path[:200], response.status_code, text))
+            return response
+
+        c.http.request = recording
         yield c
+        check_errors(answers)
 
 
 class Writer:

@@ -208,3 +208,15 @@ def test_ci_never_runs_an_aws_deploy():
     assert "deploy-aws" not in ci and "sam deploy" not in ci
     test_recipe = _make("-n", "test", "SKIP_UP=1").stdout
     assert "deploy-aws" not in test_recipe and "sam deploy" not in test_recipe
+
+
+def test_redis_memory_raises_an_alarm_before_noeviction_refuses_writes():
+    [alarm] = [a for a in _props("AWS::CloudWatch::Alarm") if "Redis memory" in a["AlarmDescription"]]
+    stats = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert {(s["Namespace"], s["MetricName"]) for s in stats} == {
+        ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage")
+    }
+    # Both nodes of the replication group: either may be the primary after a failover.
+    assert len(stats) == DATA["Resources"]["Cache"]["Properties"]["NumCacheClusters"]
+    assert alarm["Threshold"] == {"Ref": "CacheMemoryAlarmPercent"}
+    assert int(DATA["Parameters"]["CacheMemoryAlarmPercent"]["Default"]) < 100
