@@ -3,7 +3,9 @@ the running API. Passes when no answer is a 5xx and every answer is one the spec
 
 Half the generated paths carry random tokens (unknown applications: 404s the spec documents);
 for the other half the operations get a real application, chat and message, so generated bodies,
-numbers and queries reach the code behind the token check. FUZZ_EXAMPLES sets the examples per
+numbers and queries reach the code behind the token check. tests/chaos/fuzz_hooks.py mixes in
+the hostile classes of docs/security.md (huge numbers, lone surrogates, odd percent-encodings).
+FUZZ_EXAMPLES sets the examples per
 operation (default 100: about 1,300 cases over the 13 operations, more with the coverage phase).
 """
 
@@ -17,7 +19,8 @@ import requests
 
 from tests.chaos import stack
 
-SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "docs" / "openapi.yaml"
 # Spec conformance and no server errors. Left out on purpose: positive_data_acceptance (a valid
 # request for an unknown token is a 404, as documented), unsupported_method (API Gateway answers
 # an undefined method with its own 403, before our code), and the auth checks (no auth here).
@@ -75,7 +78,10 @@ def run(api: str, out: Path, examples: int, with_real_ids: bool) -> int:
         "--no-color",
     ]
     print(" ".join(argv), flush=True)
-    return subprocess.call(argv)
+    # Hostile values (huge numbers, lone surrogates, odd percent-encodings) mixed into the
+    # generated requests: tests/chaos/fuzz_hooks.py.
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.chaos.fuzz_hooks", "PYTHONPATH": str(ROOT)}
+    return subprocess.call(argv, env=env, cwd=ROOT)
 
 
 def main() -> int:

@@ -1,0 +1,54 @@
+"""Hostile values mixed into schemathesis' generated requests: `fuzz.py` loads this module through
+SCHEMATHESIS_HOOKS. Each class answered 500 once (docs/security.md); now each must be a 4xx.
+
+- numbers of thousands of digits in path segments and in `after` / `limit` (int()'s limit);
+- text with lone UTF-16 surrogates, U+FFFE/U+FFFF, emoji and control characters in JSON bodies
+  (JSON escapes carry what UTF-8 cannot; requests cannot put a lone surrogate in a URL);
+- percent-encodings that are not UTF-8 and fullwidth digits in path segments.
+"""
+
+import schemathesis
+from hypothesis import strategies as st
+
+HUGE_NUMBERS = ["9" * 5000, "0" * 5000 + "1", "1" + "0" * 4301, "2147483648", "-0"]
+ODD_SEGMENTS = ["%ED%A0%80", "%FF%FE", "%EF%BC%91", "1%00", "%F0%9F%99%82"]
+HOSTILE_TEXT = st.one_of(
+    st.sampled_from(["\ud800", "a\udfffb", "\udc00\ud83d", "\ufffe\uffff", "🙂" * 16383, "\x01" * 43690]),
+    # Any code point at all, surrogates, private use and unassigned included.
+    st.text(st.characters(codec=None, categories=["Cs", "Co", "Cn", "Cc", "Cf", "Lo", "So"]), min_size=1),
+)
+
+
+@schemathesis.hook
+def flatmap_body(context, body):
+    if not isinstance(body, dict):
+        return st.just(body)
+    hostile = st.builds(
+        lambda field, text: {**body, field: text}, st.sampled_from(["name", "body"]), HOSTILE_TEXT
+    )
+    return st.one_of(st.just(body), hostile)
+
+
+@schemathesis.hook
+def flatmap_path_parameters(context, parameters):
+    numbered = [k for k in ("number", "message_number") if k in (parameters or {})]
+    if not numbered:
+        return st.just(parameters)
+    hostile = st.builds(
+        lambda key, value: {**parameters, key: value},
+        st.sampled_from(numbered),
+        st.sampled_from(HUGE_NUMBERS + ODD_SEGMENTS),
+    )
+    return st.one_of(st.just(parameters), hostile)
+
+
+@schemathesis.hook
+def flatmap_query(context, query):
+    if not isinstance(query, dict) or not ({"after", "limit", "q"} & set(query)):
+        return st.just(query)
+    hostile = st.builds(
+        lambda key, value: {**query, key: value},
+        st.sampled_from(["after", "limit"]),
+        st.sampled_from(HUGE_NUMBERS),
+    )
+    return st.one_of(st.just(query), hostile)
