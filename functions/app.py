@@ -78,7 +78,7 @@ def create_chat(token):
 @route(TOKEN + "/chats", ["GET"])
 @http.answers_errors
 def list_chats(token):
-    token = http.token(token)  # the token first: a hostile query must not be read for nothing
+    token = service.known_token(deps(), http.token(token))  # 404 before the query is read
     after, limit = http.page(_request().query_params)
     chats = service.list_chats(deps(), token, after, limit + 1)
     return http.page_response(chats, limit)
@@ -97,7 +97,7 @@ def get_chat(token, number):
 @route(CHAT + "/messages", ["POST"])
 @http.answers_errors
 def create_message(token, number):
-    token, chat_number = http.token(token), http.number(number, "chat number")
+    token, chat_number = service.known_token(deps(), http.token(token)), http.number(number, "chat number")
     body = http.body_field(_body(), settings.get().max_body_bytes)
     created = service.create_message(deps(), token, chat_number, body)
     metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
@@ -107,7 +107,7 @@ def create_message(token, number):
 @route(CHAT + "/messages", ["GET"])
 @http.answers_errors
 def list_messages(token, number):
-    token, chat_number = http.token(token), http.number(number, "chat number")
+    token, chat_number = service.known_token(deps(), http.token(token)), http.number(number, "chat number")
     after, limit = http.page(_request().query_params)
     messages = service.list_messages(deps(), token, chat_number, after, limit + 1)
     return http.page_response(messages, limit)
@@ -142,7 +142,7 @@ def get_message(token, number, message_number):
 @route(MESSAGE, ["PATCH", "PUT"])
 @http.answers_errors
 def edit_message(token, number, message_number):
-    token, chat_number = http.token(token), http.number(number, "chat number")
+    token, chat_number = service.known_token(deps(), http.token(token)), http.number(number, "chat number")
     message_number = http.number(message_number, "message number")
     body = http.body_field(_body(), settings.get().max_body_bytes)
     message = service.edit_message(deps(), token, chat_number, message_number, body)

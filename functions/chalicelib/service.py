@@ -52,12 +52,29 @@ def rename_application(deps: Deps, token: str, name: str) -> Application:
     return deps.db.rename_application(app, name)
 
 
+# Found tokens, per process: an application's id never changes and none is ever deleted, so the
+# routes can check a token before reading the rest of a request, and the use case finds it here.
+_KNOWN: dict[str, int] = {}
+_KNOWN_MAX = 10_000
+
+
+def known_token(deps: Deps, token: str) -> str:
+    """The token, if an application has it; NotFound before anything else is read or counted."""
+    _application_id(deps, token)
+    return token
+
+
 def _application_id(deps: Deps, token: str) -> int:
-    cached = deps.numbers.cached_application_id(token)
-    if cached is not None:
-        return cached
-    app_id = get_application(deps, token).id
-    deps.numbers.cache_application_id(token, app_id)
+    app_id = _KNOWN.get(token)
+    if app_id is not None:
+        return app_id
+    app_id = deps.numbers.cached_application_id(token)
+    if app_id is None:
+        app_id = get_application(deps, token).id
+        deps.numbers.cache_application_id(token, app_id)
+    if len(_KNOWN) >= _KNOWN_MAX:
+        _KNOWN.clear()  # bounded; a cleared token costs one Redis GET again
+    _KNOWN[token] = app_id
     return app_id
 
 

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from tests.chaos import audit, stack
+from tests.chaos import audit, noisy, stack
 from tests.chaos.invariants import Report, Stores, check, read_dead_letters, settle
 from tests.chaos.load import InProcess, Ledger, offer, setup
 
@@ -267,6 +267,7 @@ SCENARIOS = {
     "mariadb-down": mariadb_down,
     "redis-restart": redis_restarted_empty,
     "localstack-restart": localstack_restarted,
+    "noisy-neighbour": noisy.noisy_neighbour,
 }
 
 
