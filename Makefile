@@ -3,7 +3,7 @@ PYTHON ?= python3
 STACK := $(PYTHON) -m local.stack
 APP_PY := $(or $(CHAT_STATE_DIR),.local)/venvs/app/bin/python
 
-.PHONY: up down status deploy counts test test-unit bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
+.PHONY: up down status deploy counts test test-unit bench logs chaos fuzz audit deploy-aws deploy-aws-data deploy-aws-waf aws-data-outputs
 
 up:            ## install what is missing, start MariaDB, Redis, Elasticsearch, LocalStack; deploy
 	@$(STACK) up
@@ -73,6 +73,10 @@ deploy-aws-data: ## deploy infra/data.yaml (Aurora + RDS Proxy, ElastiCache) wit
 aws-data-outputs: ## print the data stack's outputs as lines for samconfig's [aws] parameter_overrides
 	@$(AWS) cloudformation describe-stacks --stack-name $(DATA_STACK) --output text \
 		--query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' | awk '{printf "    \"%s=%s\",\n", $$1, $$2}'
+
+deploy-aws-waf: ## optional, after deploy-aws: the WAF rule per client IP (infra/waf.yaml) with samconfig's [waf]
+	$(call aws_preflight,waf)
+	cd infra && $(SAM) deploy --config-env waf
 
 deploy-aws:    ## sam build + sam deploy of infra/template.yaml with samconfig's [aws] (USE_CONTAINER=1 off Linux)
 	$(call aws_preflight,aws)

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MAIN = cfn_yaml.load(str(INFRA / "template.yaml"))
 DATA = cfn_yaml.load(str(INFRA / "data.yaml"))
+WAF = cfn_yaml.load(str(INFRA / "waf.yaml"))
 RESOURCES = DATA["Resources"]
 SAMCONFIG = tomllib.loads((INFRA / "samconfig.toml").read_text())
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
@@ -40,12 +41,13 @@ def _props(type_: str) -> list:
 # -- the data stores template --------------------------------------------------------------------
 
 
-def test_the_data_template_lints_clean():
-    result = subprocess.run([CFN_LINT, str(INFRA / "data.yaml")], capture_output=True, text=True)
+@pytest.mark.parametrize("template", ["data.yaml", "waf.yaml"])
+def test_the_data_and_waf_templates_lint_clean(template):
+    result = subprocess.run([CFN_LINT, str(INFRA / template)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("template", ["template.yaml", "data.yaml"])
+@pytest.mark.parametrize("template", ["template.yaml", "data.yaml", "waf.yaml"])
 def test_sam_validate_lint_passes_offline(template):
     if not Path(SAM).exists():
         pytest.skip("SAM CLI is not installed: `make up` installs it")
@@ -140,6 +142,7 @@ def test_the_database_survives_a_stack_deletion_as_a_snapshot():
 def test_samconfig_overrides_name_only_parameters_of_their_template():
     assert set(_overrides("aws")) <= set(MAIN["Parameters"])
     assert set(_overrides("data")) <= set(DATA["Parameters"])
+    assert set(_overrides("waf")) <= set(WAF["Parameters"])
     assert set(DATA["Outputs"]) <= set(_overrides("aws")), "every data output has its line"
 
 
@@ -183,7 +186,7 @@ def _make(*args, **env):
     )
 
 
-@pytest.mark.parametrize("target", ["deploy-aws", "deploy-aws-data"])
+@pytest.mark.parametrize("target", ["deploy-aws", "deploy-aws-data", "deploy-aws-waf"])
 def test_the_aws_deploys_refuse_to_run_in_ci(target):
     # SAM=false: should the guard ever let it through, nothing is built or deployed.
     result = _make(target, "SAM=false", CI="true")
@@ -220,3 +223,13 @@ def test_redis_memory_raises_an_alarm_before_noeviction_refuses_writes():
     assert len(stats) == DATA["Resources"]["Cache"]["Properties"]["NumCacheClusters"]
     assert alarm["Threshold"] == {"Ref": "CacheMemoryAlarmPercent"}
     assert int(DATA["Parameters"]["CacheMemoryAlarmPercent"]["Default"]) < 100
+
+
+def test_the_waf_blocks_a_client_ip_over_its_rate_on_the_api_stage():
+    [rule] = WAF["Resources"]["WebAcl"]["Properties"]["Rules"]
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rate == {"Limit": {"Ref": "RequestsPerIp"}, "AggregateKeyType": "IP"}
+    assert rule["Action"] == {"Block": {}}
+    association = WAF["Resources"]["WebAclAssociation"]["Properties"]
+    assert "/restapis/${ApiId}/stages/${StageName}" in association["ResourceArn"]["Fn::Sub"]
+    assert "ApiId" in MAIN["Outputs"]  # what the WAF stack is given

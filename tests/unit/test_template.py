@@ -35,7 +35,6 @@ AWS_PARAMETERS = {
     "SubnetIds": "subnet-1,subnet-2",
     "SecurityGroupIds": "sg-1",
     "Tracing": "Active",
-    "WafRequestsPerIp": "2000",
 }
 
 
