@@ -1,15 +1,18 @@
 """Routes and entry points of the chat API. Each one reads its input and calls one use case."""
 
-from aws_lambda_powertools import Logger, Metrics
+import time
+
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice import Chalice
+from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib import counter, http, migrate, service, settings, writer
+from chalicelib.observability import entry_point, logger, metrics
 from chalicelib.wiring import deps
 
 app = Chalice(app_name="chat", configure_logs=False)
-logger = Logger(service="chat")  # the modules' child loggers log through this one
-metrics = Metrics(namespace="Chat", service="chat-api")
+# Every entry point, routes and functions alike (Chalice hands its handlers one argument; this
+# wraps them as (event, context)): Lambda context and cold start in the logs, a trace segment.
+app.register_middleware(ConvertToMiddleware(entry_point))
 TOKEN = "/applications/{token}"
 CHAT = TOKEN + "/chats/{number}"
 MESSAGE = CHAT + "/messages/{message_number}"
@@ -24,12 +27,13 @@ def route(path: str, methods: list):
 @app.middleware("http")
 def correlate(event, get_response):
     logger.set_correlation_id(event.context.get("requestId"))
+    # The route's pattern (/applications/{token}/...), never the path with the token in it.
     logger.append_keys(path=event.path, method=event.method)
-    try:
-        return get_response(event)
-    finally:
-        if metrics.metric_set:
-            metrics.flush_metrics()
+    started = time.perf_counter()
+    response = get_response(event)
+    # One line a request, carrying its correlation id: the writer logs the same id per event.
+    logger.info("answered", status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
+    return response
 
 
 def _request():
@@ -115,6 +119,7 @@ def list_messages(token, number):
 @http.answers_errors
 def search_messages(token, number):
     params = _request().query_params
+    started = time.perf_counter()
     found = service.search_messages(
         deps(),
         http.token(token),
@@ -122,6 +127,8 @@ def search_messages(token, number):
         http.search_query(params),
         http.limit(params),
     )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    metrics.add_metric(name="SearchLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
     return http.json_response([message.to_json() for message in found])
 
 
@@ -154,14 +161,20 @@ def edit_message(token, number, message_number):
 # -- the writer, the counter and the schema ------------------------------------------------------
 
 
-@app.on_sqs_message(queue="chat-creations", batch_size=100)
-def handle_creations(event):
-    batch = event.to_dict()
-    response = writer.handle(batch, deps())
+# What triggers these functions, and with what batch size or schedule, is infra/template.yaml's
+# to say: the decorators only name entry points (a test checks they configure nothing else).
+
+
+# Batches from the creation queue's SQS event source.
+@app.lambda_function(name="handle_creations")
+def handle_creations(event, context):
+    response = writer.handle(event, deps())
     failed = len(response["batchItemFailures"])
-    metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(batch["Records"]) - failed)
+    metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(event["Records"]) - failed)
     metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=failed)
-    metrics.flush_metrics()
+    lag_ms = writer.lag_ms(event, time.time())
+    if lag_ms is not None:
+        metrics.add_metric(name="WriteLag", unit=MetricUnit.Milliseconds, value=lag_ms)
     return response
 
 
@@ -173,6 +186,7 @@ def refresh_counts(event, context):
     return result
 
 
+# CloudFormation's custom resource (the Schema resource), or the local deploy directly.
 @app.lambda_function(name="migrate")
 def migrate_schema(event, context):
-    return migrate.handle_custom_resource(event, deps())
+    return migrate.handle_custom_resource(event, deps, context.get_remaining_time_in_millis() / 1000)

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from .errors import InvalidEvent
 from .models import NewChat, NewMessage
 
+# The SQS message attribute that carries the accepting API request's correlation id (its API
+# Gateway request id) to the writer: one log search follows an event from its POST to the stores.
+CORRELATION_ATTRIBUTE = "correlation_id"
+
 
 @dataclass(frozen=True)
 class MessageEdited:
@@ -70,3 +74,16 @@ def _positive(event: dict, field: str) -> int:
     if type(value) is not int or not 0 < value < 2**32:
         raise InvalidEvent(f"{field} must be a positive 32-bit integer, got {value!r}")
     return value
+
+
+def correlation_attributes(correlation_id: str | None) -> dict:
+    """The SQS MessageAttributes that carry `correlation_id` (none without one)."""
+    if not correlation_id:
+        return {}
+    return {CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": correlation_id}}
+
+
+def correlation_id(record: dict) -> str | None:
+    """The correlation id an SQS record carries, as the event source hands it to the writer."""
+    attribute = (record.get("messageAttributes") or {}).get(CORRELATION_ATTRIBUTE) or {}
+    return attribute.get("stringValue")

@@ -15,6 +15,7 @@ from redis.credentials import CredentialProvider
 from . import db, queue, settings
 from .errors import Unavailable
 from .numbers import Numbers
+from .observability import logger, traced
 from .search import Search
 from .service import Deps
 
@@ -101,11 +102,12 @@ def elasticsearch_client(s: settings.Settings) -> Elasticsearch:
 
 
 def build(s: settings.Settings) -> Deps:
+    # Each store's calls are one X-Ray subsegment when tracing is on (the adapters stay unaware).
     return Deps(
-        db=db.Database(mysql_connect(s)),
-        numbers=Numbers(redis_client(s)),
-        queue=queue.Queue(queue.client(), s.queue_url or ""),
-        search=Search(elasticsearch_client(s), s.messages_index),
+        db=traced(db.Database(mysql_connect(s)), "MySQL"),
+        numbers=traced(Numbers(redis_client(s)), "Redis"),
+        queue=traced(queue.Queue(queue.client(), s.queue_url or "", logger.get_correlation_id), "SQS"),
+        search=traced(Search(elasticsearch_client(s), s.messages_index), "Elasticsearch"),
         request_timeout_seconds=s.api_timeout_seconds,
     )
 

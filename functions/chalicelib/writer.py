@@ -27,7 +27,9 @@ class RecordFailed(Exception):
 
 
 def handle(event: dict, deps: Deps) -> dict:
-    failed = persist_records(deps, [(r["messageId"], r["body"]) for r in event["Records"]])
+    records = event["Records"]
+    failed = persist_records(deps, [(r["messageId"], r["body"]) for r in records])
+    _log_batch(records, failed)
 
     def outcome(record) -> None:
         if record.message_id in failed:
@@ -35,6 +37,26 @@ def handle(event: dict, deps: Deps) -> dict:
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=outcome, processor=processor)
+
+
+def _log_batch(records: list, failed: dict) -> None:
+    """One line a batch: the correlation ids of the API requests whose events are now in MySQL and
+    the index, and of those that failed, so that a search for a request's id finds this line too."""
+    written, not_written = [], {}
+    for record in records:
+        key = events.correlation_id(record) or record["messageId"]
+        if record["messageId"] in failed:
+            not_written[key] = failed[record["messageId"]]
+        else:
+            written.append(key)
+    log.info("batch written", correlation_ids=written, failed=not_written)
+
+
+def lag_ms(event: dict, now: float) -> float | None:
+    """How long the batch's oldest event waited between being queued and being written, in ms."""
+    attributes = [r.get("attributes") or {} for r in event["Records"]]
+    sent = [int(a["SentTimestamp"]) for a in attributes if "SentTimestamp" in a]
+    return max(now * 1000 - min(sent), 0.0) if sent else None
 
 
 def persist_records(deps: Deps, records: list) -> dict:
