@@ -44,6 +44,11 @@ def _body() -> dict:
     return http.json_object(_request().raw_body)
 
 
+def _url() -> str | None:
+    request = _request()
+    return http.request_url(request.headers, request.context, settings.get().api_path_prefix)
+
+
 # -- applications --------------------------------------------------------------------------------
 
 
@@ -83,7 +88,7 @@ def create_chat(token):
 def list_chats(token):
     after, limit = http.page(_request().query_params)
     chats = service.list_chats(deps(), http.token(token), after, limit + 1)
-    return http.page_response(chats, limit)
+    return http.page_response(chats, limit, _url())
 
 
 @route(CHAT, ["GET"])
@@ -112,7 +117,7 @@ def list_messages(token, number):
     messages = service.list_messages(
         deps(), http.token(token), http.number(number, "chat number"), after, limit + 1
     )
-    return http.page_response(messages, limit)
+    return http.page_response(messages, limit, _url())
 
 
 @route(CHAT + "/messages/search", ["GET"])
