@@ -1,6 +1,7 @@
 """Routes and entry points of the chat API. Each one reads its input and calls one use case."""
 
 import time
+import uuid
 
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware
@@ -26,7 +27,8 @@ def route(path: str, methods: list):
 
 @app.middleware("http")
 def correlate(event, get_response):
-    logger.set_correlation_id(event.context.get("requestId"))
+    # API Gateway's request id (the x-amzn-RequestId it answers with); `chalice local` has none.
+    logger.set_correlation_id(event.context.get("requestId") or str(uuid.uuid4()))
     # The route's pattern (/applications/{token}/...), never the path with the token in it.
     logger.append_keys(path=event.path, method=event.method)
     started = time.perf_counter()
