@@ -1,8 +1,12 @@
 """Routes and entry points of the chat API. Each one reads its input and calls one use case."""
 
+from collections.abc import Callable
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice import Chalice
+from chalice import Chalice, Response
+from chalice.app import Request, SQSEvent
 
 from chalicelib import counter, http, migrate, service, settings, writer
 from chalicelib.wiring import deps
@@ -15,14 +19,14 @@ CHAT = TOKEN + "/chats/{number}"
 MESSAGE = CHAT + "/messages/{message_number}"
 
 
-def route(path: str, methods: list):
+def route(path: str, methods: list[str]) -> Callable[[Callable[..., Response]], Any]:
     # Bodies are read as JSON whatever the Content-Type says, so a wrong header gets our own
     # 400 rather than Chalice's 415 in another error shape.
     return app.route(path, methods=methods, content_types=["*/*"])
 
 
 @app.middleware("http")
-def correlate(event, get_response):
+def correlate(event: Request, get_response: Callable[[Request], Response]) -> Response:
     logger.set_correlation_id(event.context.get("requestId"))
     logger.append_keys(path=event.path, method=event.method)
     try:
@@ -32,12 +36,15 @@ def correlate(event, get_response):
             metrics.flush_metrics()
 
 
-def _request():
-    return app.current_request
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None, "called from a route only"
+    return request
 
 
-def _body() -> dict:
-    return http.json_object(_request().raw_body)
+def _body() -> dict[str, Any]:
+    raw = _request().raw_body
+    return http.json_object(raw.encode() if isinstance(raw, str) else raw)
 
 
 # -- applications --------------------------------------------------------------------------------
@@ -45,20 +52,20 @@ def _body() -> dict:
 
 @route("/applications", ["POST"])
 @http.answers_errors
-def create_application():
+def create_application() -> Response:
     application = service.create_application(deps(), http.name_field(_body()))
     return http.created(application.to_json(), f"applications/{application.token}")
 
 
 @route(TOKEN, ["GET"])
 @http.answers_errors
-def get_application(token):
+def get_application(token: str) -> Response:
     return http.json_response(service.get_application(deps(), http.token(token)).to_json())
 
 
 @route(TOKEN, ["PATCH", "PUT"])
 @http.answers_errors
-def rename_application(token):
+def rename_application(token: str) -> Response:
     name = http.name_field(_body())
     return http.json_response(service.rename_application(deps(), http.token(token), name).to_json())
 
@@ -68,7 +75,7 @@ def rename_application(token):
 
 @route(TOKEN + "/chats", ["POST"])
 @http.answers_errors
-def create_chat(token):
+def create_chat(token: str) -> Response:
     number = service.create_chat(deps(), http.token(token))
     metrics.add_metric(name="ChatsAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": number}, f"chats/{number}")
@@ -76,7 +83,7 @@ def create_chat(token):
 
 @route(TOKEN + "/chats", ["GET"])
 @http.answers_errors
-def list_chats(token):
+def list_chats(token: str) -> Response:
     after, limit = http.page(_request().query_params)
     chats = service.list_chats(deps(), http.token(token), after, limit + 1)
     return http.page_response(chats, limit)
@@ -84,7 +91,7 @@ def list_chats(token):
 
 @route(CHAT, ["GET"])
 @http.answers_errors
-def get_chat(token, number):
+def get_chat(token: str, number: str) -> Response:
     chat = service.get_chat(deps(), http.token(token), http.number(number, "chat number"))
     return http.json_response(chat.to_json())
 
@@ -94,7 +101,7 @@ def get_chat(token, number):
 
 @route(CHAT + "/messages", ["POST"])
 @http.answers_errors
-def create_message(token, number):
+def create_message(token: str, number: str) -> Response:
     body = http.body_field(_body(), settings.get().max_body_bytes)
     created = service.create_message(deps(), http.token(token), http.number(number, "chat number"), body)
     metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
@@ -103,7 +110,7 @@ def create_message(token, number):
 
 @route(CHAT + "/messages", ["GET"])
 @http.answers_errors
-def list_messages(token, number):
+def list_messages(token: str, number: str) -> Response:
     after, limit = http.page(_request().query_params)
     messages = service.list_messages(
         deps(), http.token(token), http.number(number, "chat number"), after, limit + 1
@@ -113,7 +120,7 @@ def list_messages(token, number):
 
 @route(CHAT + "/messages/search", ["GET"])
 @http.answers_errors
-def search_messages(token, number):
+def search_messages(token: str, number: str) -> Response:
     params = _request().query_params
     found = service.search_messages(
         deps(),
@@ -127,7 +134,7 @@ def search_messages(token, number):
 
 @route(MESSAGE, ["GET"])
 @http.answers_errors
-def get_message(token, number, message_number):
+def get_message(token: str, number: str, message_number: str) -> Response:
     message = service.get_message(
         deps(),
         http.token(token),
@@ -139,7 +146,7 @@ def get_message(token, number, message_number):
 
 @route(MESSAGE, ["PATCH", "PUT"])
 @http.answers_errors
-def edit_message(token, number, message_number):
+def edit_message(token: str, number: str, message_number: str) -> Response:
     body = http.body_field(_body(), settings.get().max_body_bytes)
     message = service.edit_message(
         deps(),
@@ -155,24 +162,24 @@ def edit_message(token, number, message_number):
 
 
 @app.on_sqs_message(queue="chat-creations", batch_size=100)
-def handle_creations(event):
-    batch = event.to_dict()
-    response = writer.handle(batch, deps())
-    failed = len(response["batchItemFailures"])
-    metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(batch["Records"]) - failed)
-    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=failed)
+def handle_creations(event: SQSEvent) -> dict[str, Any]:
+    records = [(record["messageId"], record["body"]) for record in event.to_dict()["Records"]]
+    failed = writer.persist_records(deps(), records)
+    metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(records) - len(failed))
+    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=len(failed))
     metrics.flush_metrics()
-    return response
+    # The partial batch response (ReportBatchItemFailures): only these records come back.
+    return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}
 
 
 # Hourly by the template's schedule rule; any payload will do, so `make counts` can invoke it.
 @app.lambda_function(name="refresh_counts")
-def refresh_counts(event, context):
+def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = counter.refresh_counts(deps())
     logger.info("counts refreshed", **result)
     return result
 
 
 @app.lambda_function(name="migrate")
-def migrate_schema(event, context):
+def migrate_schema(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return migrate.handle_custom_resource(event, deps())
