@@ -31,9 +31,9 @@ else
 endif
 	@$(APP_PY) -m pytest $(PYTEST_ARGS)
 
-test-unit:     ## tests that need no running service
+test-unit:     ## tests that need no running service: the use cases on fakes, parsing, templates
 	@$(STACK) venv
-	@$(APP_PY) -m pytest tests/unit $(PYTEST_ARGS)
+	@$(APP_PY) -m pytest tests/unit tests/infra $(PYTEST_ARGS)
 
 lint:          ## the gate CI runs first: formatting, lint findings and types (ruff, mypy)
 	@$(STACK) venv

@@ -19,10 +19,19 @@ CHAT = TOKEN + "/chats/{number}"
 MESSAGE = CHAT + "/messages/{message_number}"
 
 
-def route(path: str, methods: list[str]) -> Callable[[Callable[..., Response]], Any]:
-    # Bodies are read as JSON whatever the Content-Type says, so a wrong header gets our own
-    # 400 rather than Chalice's 415 in another error shape.
-    return app.route(path, methods=methods, content_types=["*/*"])
+View = Callable[..., Response]
+
+
+def route(path: str, methods: list[str]) -> Callable[[View], View]:
+    """Registers a view whose errors become JSON answers (http.answers_errors)."""
+
+    def register(view: View) -> View:
+        # Bodies are read as JSON whatever the Content-Type says, so a wrong header gets our own
+        # 400 rather than Chalice's 415 in another error shape.
+        app.route(path, methods=methods, content_types=["*/*"])(http.answers_errors(view))
+        return view
+
+    return register
 
 
 @app.middleware("http")
@@ -51,20 +60,17 @@ def _body() -> dict[str, Any]:
 
 
 @route("/applications", ["POST"])
-@http.answers_errors
 def create_application() -> Response:
     application = service.create_application(deps(), http.name_field(_body()))
     return http.created(application.to_json(), f"applications/{application.token}")
 
 
 @route(TOKEN, ["GET"])
-@http.answers_errors
 def get_application(token: str) -> Response:
     return http.json_response(service.get_application(deps(), http.token(token)).to_json())
 
 
 @route(TOKEN, ["PATCH", "PUT"])
-@http.answers_errors
 def rename_application(token: str) -> Response:
     name = http.name_field(_body())
     return http.json_response(service.rename_application(deps(), http.token(token), name).to_json())
@@ -74,7 +80,6 @@ def rename_application(token: str) -> Response:
 
 
 @route(TOKEN + "/chats", ["POST"])
-@http.answers_errors
 def create_chat(token: str) -> Response:
     number = service.create_chat(deps(), http.token(token))
     metrics.add_metric(name="ChatsAccepted", unit=MetricUnit.Count, value=1)
@@ -82,17 +87,16 @@ def create_chat(token: str) -> Response:
 
 
 @route(TOKEN + "/chats", ["GET"])
-@http.answers_errors
 def list_chats(token: str) -> Response:
-    after, limit = http.page(_request().query_params)
-    chats = service.list_chats(deps(), http.token(token), after, limit + 1)
-    return http.page_response(chats, limit)
+    app_token = http.token(token)
+    return http.paged(
+        _request().query_params, lambda after, limit: service.list_chats(deps(), app_token, after, limit)
+    )
 
 
 @route(CHAT, ["GET"])
-@http.answers_errors
 def get_chat(token: str, number: str) -> Response:
-    chat = service.get_chat(deps(), http.token(token), http.number(number, "chat number"))
+    chat = service.get_chat(deps(), http.token(token), http.chat_number(number))
     return http.json_response(chat.to_json())
 
 
@@ -100,32 +104,29 @@ def get_chat(token: str, number: str) -> Response:
 
 
 @route(CHAT + "/messages", ["POST"])
-@http.answers_errors
 def create_message(token: str, number: str) -> Response:
     body = http.body_field(_body(), settings.get().max_body_bytes)
-    created = service.create_message(deps(), http.token(token), http.number(number, "chat number"), body)
+    created = service.create_message(deps(), http.token(token), http.chat_number(number), body)
     metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": created}, f"messages/{created}")
 
 
 @route(CHAT + "/messages", ["GET"])
-@http.answers_errors
 def list_messages(token: str, number: str) -> Response:
-    after, limit = http.page(_request().query_params)
-    messages = service.list_messages(
-        deps(), http.token(token), http.number(number, "chat number"), after, limit + 1
+    app_token, chat = http.token(token), http.chat_number(number)
+    return http.paged(
+        _request().query_params,
+        lambda after, limit: service.list_messages(deps(), app_token, chat, after, limit),
     )
-    return http.page_response(messages, limit)
 
 
 @route(CHAT + "/messages/search", ["GET"])
-@http.answers_errors
 def search_messages(token: str, number: str) -> Response:
     params = _request().query_params
     found = service.search_messages(
         deps(),
         http.token(token),
-        http.number(number, "chat number"),
+        http.chat_number(number),
         http.search_query(params),
         http.limit(params),
     )
@@ -133,26 +134,24 @@ def search_messages(token: str, number: str) -> Response:
 
 
 @route(MESSAGE, ["GET"])
-@http.answers_errors
 def get_message(token: str, number: str, message_number: str) -> Response:
     message = service.get_message(
         deps(),
         http.token(token),
-        http.number(number, "chat number"),
-        http.number(message_number, "message number"),
+        http.chat_number(number),
+        http.message_number(message_number),
     )
     return http.json_response(message.to_json())
 
 
 @route(MESSAGE, ["PATCH", "PUT"])
-@http.answers_errors
 def edit_message(token: str, number: str, message_number: str) -> Response:
     body = http.body_field(_body(), settings.get().max_body_bytes)
     message = service.edit_message(
         deps(),
         http.token(token),
-        http.number(number, "chat number"),
-        http.number(message_number, "message number"),
+        http.chat_number(number),
+        http.message_number(message_number),
         body,
     )
     return http.json_response(message.to_json())

@@ -118,6 +118,14 @@ def token(raw: str) -> str:
     return value
 
 
+def chat_number(raw: str) -> int:
+    return number(raw, "chat number")
+
+
+def message_number(raw: str) -> int:
+    return number(raw, "message number")
+
+
 def number(raw: str, what: str) -> int:
     value = unquote(raw)
     if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_NUMBER:
@@ -147,6 +155,12 @@ def _bounded(raw: str, name: str, low: int, high: int) -> int:
     if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
         raise BadRequest(f"{name} must be an integer from {low} to {high}")
     return int(raw)
+
+
+def paged(params: Params, fetch: Callable[[int, int], Sequence[Item]]) -> Response:
+    """A page of `fetch(after, limit)`'s items for `?after=&limit=`, linking the next if any."""
+    after, size = page(params)
+    return page_response(fetch(after, size + 1), size)
 
 
 def page_response(items: Sequence[Item], limit: int) -> Response:

@@ -12,11 +12,7 @@ import boto3
 import pytest
 from chalice.test import Client
 
-from tests.conftest import REDIS_PORT
-
-REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/1"  # a database of its own
-
-JSON = {"content-type": "application/json"}
+from tests.integration.support import JSON, REDIS_URL
 
 
 @pytest.fixture(scope="session")
