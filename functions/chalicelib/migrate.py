@@ -10,10 +10,11 @@ import json
 import threading
 import urllib.request
 from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from .service import Deps
+from .ports import Deps
 
 log = Logger(service="chat", child=True)
 PHYSICAL_ID = "chat-schema"
@@ -23,11 +24,13 @@ ANSWER_MARGIN_SECONDS = 5
 _MAX_REASON_CHARS = 1000
 
 
-def migrate(deps: Deps) -> dict:
-    return {"applied": deps.db.migrate(), "index_created": deps.search.ensure_index()}
+def migrate(deps: Deps) -> dict[str, Any]:
+    return {"applied": deps.schema.migrate(), "index_created": deps.search.ensure_index()}
 
 
-def handle_custom_resource(event: dict, build_deps: Callable[[], Deps], seconds_left: float) -> dict:
+def handle_custom_resource(
+    event: dict[str, Any], build_deps: Callable[[], Deps], seconds_left: float
+) -> dict[str, Any]:
     """Migrates on Create and Update (Delete keeps the data) and answers CloudFormation.
 
     `build_deps` is called inside the guarded part: reading the settings or a secret may fail.
@@ -44,8 +47,8 @@ def handle_custom_resource(event: dict, build_deps: Callable[[], Deps], seconds_
     return answer
 
 
-def _migrate_in_time(event: dict, build_deps: Callable[[], Deps], seconds: float) -> dict:
-    outcome: dict = {}
+def _migrate_in_time(event: dict[str, Any], build_deps: Callable[[], Deps], seconds: float) -> dict[str, Any]:
+    outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
@@ -68,7 +71,7 @@ def _migrate_in_time(event: dict, build_deps: Callable[[], Deps], seconds: float
     return _answer(event, "FAILED", reason, {})
 
 
-def _answer(event: dict, status: str, reason: str, data: dict) -> dict:
+def _answer(event: dict[str, Any], status: str, reason: str, data: dict[str, str]) -> dict[str, Any]:
     return {
         "Status": status,
         "Reason": reason[:_MAX_REASON_CHARS],
@@ -80,7 +83,7 @@ def _answer(event: dict, status: str, reason: str, data: dict) -> dict:
     }
 
 
-def _send(url: str, answer: dict) -> None:
+def _send(url: str, answer: dict[str, Any]) -> None:
     """PUTs the answer to the pre-signed URL; a failure to answer fails the invocation (retried)."""
     request = urllib.request.Request(
         url, data=json.dumps(answer).encode(), method="PUT", headers={"Content-Type": ""}

@@ -1,6 +1,7 @@
 """SQS adapter: puts creation and edit events on the queue the writer drains."""
 
 from collections.abc import Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -18,12 +19,12 @@ _DEPTH_ATTRIBUTES = [
 ]
 
 
-def client():
+def client() -> Any:  # botocore builds its clients at run time: no static type
     return boto3.client("sqs", config=_CLIENT_CONFIG)
 
 
 class Queue:
-    def __init__(self, sqs, url: str, correlation_id: Callable[[], str | None] = lambda: None):
+    def __init__(self, sqs: Any, url: str, correlation_id: Callable[[], str | None] = lambda: None):
         self._sqs = sqs
         self._url = url
         self._correlation_id = correlation_id

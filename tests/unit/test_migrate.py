@@ -12,9 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from chalicelib import migrate
-from chalicelib.errors import Unavailable
-from chalicelib.service import Deps
 from chalicelib.settings import SettingsError
+from tests import fakes
 
 
 class ResponseUrl:
@@ -57,41 +56,38 @@ def request(url: str, kind: str = "Create") -> dict:
     }
 
 
-class FakeDb:
-    def __init__(self, fail=None, delay=0.0):
-        self.fail, self.delay = fail, delay
+def deps_with(down: bool = False, delay: float = 0.0):
+    """Builds the fakes when called, as the handler builds the real adapters (tests/fakes.py)."""
 
-    def migrate(self):
-        time.sleep(self.delay)
-        if self.fail:
-            raise self.fail
-        return ["0001_initial", "0002_counts"]
+    def build() -> fakes.FakeDeps:
+        deps = fakes.deps()
+        deps.schema.tables.down = down
+        migrate_schema = deps.schema.migrate
 
+        def slow_migrate() -> list[str]:
+            time.sleep(delay)
+            return migrate_schema()
 
-class FakeSearch:
-    def ensure_index(self):
-        return True
+        deps.schema.migrate = slow_migrate  # type: ignore[method-assign]
+        return deps
 
-
-def deps_with(db: FakeDb):
-    return lambda: Deps(db=db, numbers=None, queue=None, search=FakeSearch(), request_timeout_seconds=10)
+    return build
 
 
 def test_a_successful_migration_answers_success_with_what_it_applied(response_url):
-    answer = migrate.handle_custom_resource(request(response_url.url), deps_with(FakeDb()), 60)
+    answer = migrate.handle_custom_resource(request(response_url.url), deps_with(), 60)
     assert response_url.answers == [answer]
     assert answer["Status"] == "SUCCESS"
-    assert answer["Data"] == {"applied": "0001_initial,0002_counts", "index_created": "true"}
+    assert answer["Data"] == {"applied": "all", "index_created": "false"}
     assert (answer["RequestId"], answer["LogicalResourceId"]) == ("req-1", "Schema")
     assert answer["PhysicalResourceId"] == migrate.PHYSICAL_ID
 
 
 def test_a_failed_migration_answers_failed_with_its_reason(response_url):
-    db = FakeDb(fail=Unavailable("MySQL is unavailable"))
-    migrate.handle_custom_resource(request(response_url.url, "Update"), deps_with(db), 60)
+    migrate.handle_custom_resource(request(response_url.url, "Update"), deps_with(down=True), 60)
     [answer] = response_url.answers
     assert answer["Status"] == "FAILED"
-    assert answer["Reason"] == "Unavailable: MySQL is unavailable"
+    assert answer["Reason"] == "Unavailable: the database is unavailable"
 
 
 def test_a_bad_setting_answers_failed_instead_of_leaving_the_deploy_waiting(response_url):
@@ -106,9 +102,8 @@ def test_a_bad_setting_answers_failed_instead_of_leaving_the_deploy_waiting(resp
 
 def test_a_migration_still_running_near_the_timeout_answers_failed_in_time(response_url):
     started = time.monotonic()
-    slow = FakeDb(delay=5)
     migrate.handle_custom_resource(
-        request(response_url.url), deps_with(slow), migrate.ANSWER_MARGIN_SECONDS + 0.3
+        request(response_url.url), deps_with(delay=5), migrate.ANSWER_MARGIN_SECONDS + 0.3
     )
     [answer] = response_url.answers
     assert answer["Status"] == "FAILED" and "still running" in answer["Reason"]
@@ -126,9 +121,9 @@ def test_delete_keeps_the_data_and_needs_no_store(response_url):
 
 def test_an_unreachable_response_url_fails_the_invocation_so_lambda_retries_it():
     with pytest.raises(OSError, match="refused"):
-        migrate.handle_custom_resource(request("http://127.0.0.1:9/unreachable"), deps_with(FakeDb()), 60)
+        migrate.handle_custom_resource(request("http://127.0.0.1:9/unreachable"), deps_with(), 60)
 
 
 def test_invoked_directly_it_migrates_and_returns_the_result():
-    result = migrate.handle_custom_resource({}, deps_with(FakeDb()), 60)
-    assert result == {"applied": ["0001_initial", "0002_counts"], "index_created": True}
+    result = migrate.handle_custom_resource({}, deps_with(), 60)
+    assert result == {"applied": ["all"], "index_created": False}

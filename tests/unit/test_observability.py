@@ -110,7 +110,8 @@ def chat_record(message_id: str, correlation_id: str | None, body: str = events.
 
 def test_the_writer_logs_the_correlation_ids_of_what_it_wrote_and_what_failed(logged):
     batch = {"Records": [chat_record("m1", "req-1"), chat_record("m2", "req-2", body="{")]}
-    writer.handle(batch, make_deps())
+    failed = writer.persist_records(make_deps(), [(r["messageId"], r["body"]) for r in batch["Records"]])
+    writer.log_batch(batch["Records"], failed)
     [line] = [x for x in logged() if x["message"] == "batch written"]
     assert line["correlation_ids"] == ["req-1"]
     assert list(line["failed"]) == ["req-2"]
