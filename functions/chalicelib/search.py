@@ -8,11 +8,14 @@ word must match. Queries are built from the words of `q`, never parsed as a quer
 import json
 import re
 import time
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from .errors import Unavailable
-from .models import Message
+from .models import Message, MessageKey, NewMessage
+from .ports import Failures
 
 MIN_WORD = 3
 # Elasticsearch advises _bulk requests of 5-15 MB; 100 bodies of 64 KB, JSON-escaped, make one of
@@ -20,7 +23,7 @@ MIN_WORD = 3
 MAX_BULK_BYTES = 5 * 1024 * 1024
 _WORD = re.compile(r"\w+")
 
-INDEX_BODY = {
+INDEX_BODY: dict[str, Any] = {
     "settings": {
         "number_of_shards": 1,
         "number_of_replicas": 0,
@@ -49,7 +52,7 @@ def doc_id(application_id: int, chat_number: int, number: int) -> str:
     return f"{application_id}:{chat_number}:{number}"
 
 
-def query_words(q: str) -> list:
+def query_words(q: str) -> list[str]:
     return [w for w in _WORD.findall(q) if len(w) >= MIN_WORD]
 
 
@@ -83,7 +86,7 @@ class Search:
         """When the _bulk requests of a writer invocation starting now must be done (monotonic)."""
         return time.monotonic() + self._bulk_budget
 
-    def index(self, messages: list, deadline: float | None = None) -> dict:
+    def index(self, messages: Sequence[NewMessage], deadline: float | None = None) -> Failures:
         """Indexes messages (NewMessage) at their versions; returns {key: reason} of failures.
 
         External versions make a redelivered or older write a no-op (409), never an overwrite.
@@ -92,7 +95,7 @@ class Search:
         fails only its own messages.
         """
         deadline = self.bulk_deadline() if deadline is None else deadline
-        failed = {}
+        failed: Failures = {}
         for chunk, body in self._index_chunks(sorted(messages, key=lambda m: len(m.body))):
             left = deadline - time.monotonic()
             if left <= 0:
@@ -101,9 +104,11 @@ class Search:
             failed.update(self._bulk(body, [m.key for m in chunk], timeout=left, written=chunk))
         return failed
 
-    def _index_chunks(self, messages: list):
+    def _index_chunks(self, messages: list[NewMessage]) -> Iterator[tuple[list[NewMessage], str]]:
         """(messages, `_bulk` body) pairs of at most MAX_BULK_BYTES (a bigger message alone)."""
-        chunk, lines, size = [], [], 0
+        chunk: list[NewMessage] = []
+        lines: list[str] = []
+        size = 0
         for m in messages:
             line = self._index_line(m)
             if chunk and size + len(line) > MAX_BULK_BYTES:
@@ -115,7 +120,7 @@ class Search:
         if chunk:
             yield chunk, "".join(lines)
 
-    def _index_line(self, m) -> str:
+    def _index_line(self, m: NewMessage) -> str:
         """A message's `_bulk` lines, written out: the numbers are ints (events.parse and MySQL
         see to it) and the body is JSON-encoded, so each line is the JSON the client would write
         for the same dicts, made in a tenth of the client's time (docs/performance.md)."""
@@ -126,7 +131,7 @@ class Search:
             f'"body":{json.dumps(m.body)}}}\n'
         )
 
-    def unindex_creations(self, keys: list) -> dict:
+    def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
         """Removes what creations (version 1) indexed at these keys, never an edit's later version."""
         return self._bulk(
             [
@@ -143,7 +148,13 @@ class Search:
             keys,
         )
 
-    def _bulk(self, operations, keys: list, timeout: float | None = None, written: list = ()) -> dict:
+    def _bulk(
+        self,
+        operations: str | list[dict[str, Any]],
+        keys: Sequence[MessageKey],
+        timeout: float | None = None,
+        written: Sequence[NewMessage] = (),
+    ) -> Failures:
         """One `_bulk` request (`operations`: its lines, or its body written out); returns
         {key: reason} of the operations that did not take effect.
 
@@ -156,9 +167,10 @@ class Search:
             return {}
         es = self._es if timeout is None else self._es.options(request_timeout=timeout, max_retries=0)
         try:
-            result = es.bulk(operations=operations)
+            # A str is sent as the body as it is; the client's annotation names only the list form.
+            result = es.bulk(operations=operations)  # type: ignore[arg-type]
         except (ApiError, TransportError) as exc:
-            failed = {key: f"search unavailable: {exc}" for key in keys}
+            failed: Failures = {key: f"search unavailable: {exc}" for key in keys}
             for key in self._already_indexed(written):
                 failed.pop(key, None)
             return failed
@@ -171,7 +183,7 @@ class Search:
                 failed[_key(outcome.get("_id", ""))] = str(outcome.get("error", outcome))
         return failed
 
-    def _already_indexed(self, messages: list) -> list:
+    def _already_indexed(self, messages: Sequence[NewMessage]) -> list[MessageKey]:
         """The keys of `messages` the index holds at their version or a later one."""
         if not messages:
             return []
@@ -184,7 +196,7 @@ class Search:
         versions = {doc["_id"]: doc.get("_version", 0) for doc in found["docs"] if doc.get("found")}
         return [m.key for m in messages if versions.get(doc_id(*m.key), 0) >= m.version]
 
-    def find(self, application_id: int, chat_number: int, q: str, limit: int) -> list:
+    def find(self, application_id: int, chat_number: int, q: str, limit: int) -> list[Message]:
         words = query_words(q)
         if not words:
             return []
@@ -220,6 +232,6 @@ class Search:
         ]
 
 
-def _key(doc: str) -> tuple:
+def _key(doc: str) -> tuple[int | str, ...]:
     parts = doc.split(":")
     return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else (doc,)

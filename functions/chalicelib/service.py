@@ -2,28 +2,12 @@
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from . import events
-from .db import Database
 from .errors import NotFound, PayloadTooLarge, RateLimited, Unavailable
 from .models import Application, Chat, Message, NewMessage
-from .numbers import Numbers
-from .queue import Queue
-from .ratelimit import RateLimits
-from .search import Search
-
-
-@dataclass
-class Deps:
-    db: Database
-    numbers: Numbers
-    queue: Queue
-    search: Search
-    # Longest an API request can run; after a Redis restart, older reservations are done by then.
-    request_timeout_seconds: int
-    # Per-application quotas; None where nothing limits (the writer, tools, benches in-process).
-    limits: RateLimits | None = None
+from .ports import Deps
 
 
 def new_token() -> str:
@@ -35,7 +19,7 @@ def new_token() -> str:
 
 def create_application(deps: Deps, name: str) -> Application:
     app = deps.db.insert_application(new_token(), name)
-    deps.numbers.cache_application_id(app.token, app.id)
+    deps.tokens.remember(app.token, app.id)
     return app
 
 
@@ -68,10 +52,10 @@ def _application_id(deps: Deps, token: str) -> int:
     app_id = _KNOWN.get(token)
     if app_id is not None:
         return app_id
-    app_id = deps.numbers.cached_application_id(token)
+    app_id = deps.tokens.application_id(token)
     if app_id is None:
         app_id = get_application(deps, token).id
-        deps.numbers.cache_application_id(token, app_id)
+        deps.tokens.remember(token, app_id)
     if len(_KNOWN) >= _KNOWN_MAX:
         _KNOWN.clear()  # bounded; a cleared token costs one Redis GET again
     _KNOWN[token] = app_id
@@ -111,7 +95,7 @@ def create_chat(deps: Deps, token: str) -> int:
     return number
 
 
-def list_chats(deps: Deps, token: str, after: int, limit: int) -> list:
+def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
     return deps.db.chats(_application_id(deps, token), after, limit)
 
 
@@ -174,7 +158,7 @@ def _forget_quietly(deps: Deps, message: NewMessage) -> None:
         pass  # it expires on its own
 
 
-def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list:
+def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list[Message]:
     app_id = _existing_chat(deps, _application_id(deps, token), chat_number)
     return deps.db.messages(app_id, chat_number, after, limit)
 
@@ -210,7 +194,7 @@ def edit_message(deps: Deps, token: str, chat_number: int, number: int, body: st
     return Message(number, body)
 
 
-def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit: int) -> list:
+def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit: int) -> list[Message]:
     app_id = _existing_chat(deps, _limited_application_id(deps, token, "searches"), chat_number)
     return deps.search.find(app_id, chat_number, query, limit)
 
@@ -218,7 +202,7 @@ def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit:
 # -- numbering after a cache restart -------------------------------------------------------------
 
 
-def _reserve(deps: Deps, reserve):
+def _reserve(deps: Deps, reserve: Callable[[], int]) -> int:
     try:
         return reserve()
     except Unavailable:

@@ -2,6 +2,7 @@
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -45,9 +46,11 @@ class Settings:
     rate_limit_creates: int
     rate_limit_edits: int
     rate_limit_searches: int
+    # What precedes the stage in the API's public URLs, `{apiId}` filled in: empty on AWS.
+    api_path_prefix: str
 
 
-def _int(env: dict, name: str, default: int, low: int = 1, high: int = 2**31) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
     raw = env.get(name, str(default))
     try:
         value = int(raw)
@@ -58,7 +61,7 @@ def _int(env: dict, name: str, default: int, low: int = 1, high: int = 2**31) ->
     return value
 
 
-def _secret_arn(env: dict, name: str) -> str | None:
+def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "")
     if not value:
         return None
@@ -68,8 +71,8 @@ def _secret_arn(env: dict, name: str) -> str | None:
     return value
 
 
-def from_env(env: dict | None = None) -> Settings:
-    env = os.environ if env is None else env
+def from_env(given: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if given is None else given
     # Defaults are the services `make up` starts; on AWS the template sets every one.
     return Settings(
         mysql_host=env.get("MYSQL_HOST", "127.0.0.1"),
@@ -95,6 +98,7 @@ def from_env(env: dict | None = None) -> Settings:
         rate_limit_creates=_int(env, "RATE_LIMIT_CREATES", 1000),
         rate_limit_edits=_int(env, "RATE_LIMIT_EDITS", 200),
         rate_limit_searches=_int(env, "RATE_LIMIT_SEARCHES", 200),
+        api_path_prefix=env.get("API_PATH_PREFIX", ""),
     )
 
 

@@ -35,6 +35,7 @@ class Report:
     gaps_untold: int = 0  # numbers skipped in MySQL that no client was told (503 after reserving)
     counts_wrong: int = 0  # chats/applications whose count differs from the rows after the counter
     recovery_seconds: float | None = None
+    accept_p99_ratio: float | None = None  # noisy neighbour: B's p99 beside A over quiet
     notes: list = field(default_factory=list)
 
     @property
@@ -261,10 +262,10 @@ def check(
         elif key in rows:
             report.not_indexed += 1
     for token, number in ledger.chats:
-        key = (ids[token], number)
-        if key in chats:
+        chat_key = (ids[token], number)
+        if chat_key in chats:
             report.persisted += 1
-        elif ("chat", *key) in mine:
+        elif ("chat", *chat_key) in mine:
             report.dead_lettered_accepted += 1
         else:
             report.lost += 1

@@ -12,7 +12,8 @@ class Api:
     def __init__(self, base_url: str):
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
-        self.answers = []  # (method, path, status, text), checked for internals after each test
+        # (method, path, status, text), checked for internals after each test
+        self.answers: list[tuple[str, str, int, str]] = []
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         response = self.session.request(method, self.base_url + path, timeout=30, **kwargs)

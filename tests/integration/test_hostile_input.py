@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.integration.conftest import JSON
+from tests.integration.support import JSON
 
 LEAKS = ["Traceback", "pymysql", "SELECT ", "INSERT ", "elasticsearch", "redis", 'File "', "line "]
 

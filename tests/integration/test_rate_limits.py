@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import JSON
+from tests.integration.support import JSON
 
 
 @pytest.fixture
