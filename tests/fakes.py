@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from chalicelib.errors import Refused, Unavailable
 from chalicelib.models import Application, Chat, ChatKey, Message, MessageKey, NewChat, NewMessage
 from chalicelib.ports import Deps, Failures
+from chalicelib.ratelimit import Decision, Quota
 
 
 class _Store:
@@ -325,6 +326,22 @@ class FakeSearch(_Store):
             if k[:2] == (application_id, chat_number) and all(w in m.body.lower() for w in words)
         ]
         return [Message(m.number, m.body, [m.body]) for m in hits[:limit]]
+
+
+class FakeRateLimits:
+    """Quotas counted per (application, kind) in one window that never ends."""
+
+    def __init__(self, quotas: dict[str, int], window_seconds: int = 60) -> None:
+        self.quotas = {kind: Quota(kind, n, window_seconds) for kind, n in quotas.items()}
+        self.used: dict[tuple[int, str], int] = {}
+        self.down = False
+
+    def take(self, application_id: int, kind: str) -> Decision | None:
+        if self.down:
+            return None  # the real limiter lets a request through when Redis cannot count it
+        quota = self.quotas[kind]
+        used = self.used[(application_id, kind)] = self.used.get((application_id, kind), 0) + 1
+        return Decision(quota, used <= quota.requests, max(quota.requests - used, 0), quota.window_seconds)
 
 
 @dataclasses.dataclass

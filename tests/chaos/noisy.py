@@ -32,7 +32,8 @@ def _limited_deps(cfg, quotas: dict):
     from chalicelib import settings, wiring
 
     deps = stack.app_deps(cfg)
-    deps.limits = wiring.rate_limits(settings.from_env(quotas), deps.numbers._redis)
+    redis = wiring.redis_client(settings.from_env(stack.settings_env(cfg)))
+    deps.limits = wiring.rate_limits(settings.from_env(quotas), redis)
     return deps
 
 

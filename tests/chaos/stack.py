@@ -5,6 +5,7 @@ that person's stack, and the same variables point the in-process adapters at it.
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -67,7 +68,9 @@ def app_deps(cfg: config.Config):
     """The product's adapters on the stack's services and its deployed queue (many threads at once)."""
     from chalicelib import settings, wiring
 
-    return wiring.build(settings.from_env(settings_env(cfg)), sqs=sqs())
+    # No quotas: the load generator stands for many clients at once and offers more than one
+    # application's quota on purpose (quotas have tests of their own, the noisy neighbour's too).
+    return dataclasses.replace(wiring.build(settings.from_env(settings_env(cfg)), sqs=sqs()), limits=None)
 
 
 def invoke(cfg: config.Config, output_key: str, payload: dict | None = None) -> dict:

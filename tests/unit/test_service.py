@@ -5,7 +5,7 @@ import json
 import pytest
 
 from chalicelib import service
-from chalicelib.errors import NotFound, Unavailable
+from chalicelib.errors import NotFound, RateLimited, Unavailable
 from chalicelib.models import NewChat
 from tests import fakes
 
@@ -185,3 +185,33 @@ def test_a_reservation_failing_inside_an_open_epoch_is_503_and_keeps_the_epoch(d
 def test_search_of_a_chat_never_created_is_404(deps, token):
     with pytest.raises(NotFound):
         service.search_messages(deps, token, 1, "hello", 10)
+
+
+# -- quotas ----------------------------------------------------------------------------------------
+
+
+def test_a_create_over_the_quota_is_refused_before_a_number_is_taken(deps, token):
+    deps.limits = fakes.FakeRateLimits({"creates": 2, "edits": 1, "searches": 1})
+    service.create_chat(deps, token)
+    service.create_message(deps, token, 1, "hello")
+    with pytest.raises(RateLimited) as refused:
+        service.create_message(deps, token, 1, "one too many")
+    assert refused.value.status == 429 and refused.value.retry_after == 60
+    assert deps.numbers.pending_body(deps.tokens.application_id(token), 1, 2) is None
+    assert len(events(deps)) == 2
+    service.edit_message(deps, token, 1, 1, "edited")
+    with pytest.raises(RateLimited):
+        service.edit_message(deps, token, 1, 1, "again")
+
+
+def test_an_unknown_token_is_404_before_any_quota_is_counted(deps):
+    deps.limits = limits = fakes.FakeRateLimits({"creates": 1})
+    with pytest.raises(NotFound):
+        service.create_chat(deps, "no-such-token")
+    assert limits.used == {}
+
+
+def test_requests_pass_when_the_quotas_cannot_be_counted(deps, token):
+    deps.limits = limits = fakes.FakeRateLimits({"creates": 0})
+    limits.down = True
+    assert service.create_chat(deps, token) == 1

@@ -1,9 +1,10 @@
-"""Contracts of the Redis ports (ports.Numbers, Tokens): fake and real alike."""
+"""Contracts of the Redis ports (ports.Numbers, Tokens, RateLimits): fake and real alike."""
 
 import random
 import uuid
 
 from chalicelib.models import NewChat, NewMessage
+from tests import fakes
 
 from .world import World
 
@@ -60,3 +61,21 @@ def test_a_remembered_token_gives_its_application_id(world: World):
     assert tokens.application_id(token) is None
     tokens.remember(token, 42)
     assert tokens.application_id(token) == 42
+
+
+def _limits(world: World, creates: int, window: int):
+    if not world.real:
+        return fakes.FakeRateLimits({"creates": creates}, window)
+    from chalicelib import settings, wiring
+
+    s = settings.from_env({"RATE_LIMIT_CREATES": str(creates), "RATE_LIMIT_WINDOW_SECONDS": str(window)})
+    return wiring.rate_limits(s, wiring.redis_client(settings.get()))  # the session's Redis database
+
+
+def test_a_quota_lets_its_requests_through_then_refuses_until_its_window_resets(world: World):
+    limits, app_id, other = _limits(world, creates=2, window=3600), ids(), ids()
+    taken = [limits.take(app_id, "creates") for _ in range(3)]
+    assert [d.allowed for d in taken] == [True, True, False]
+    assert [d.remaining for d in taken] == [1, 0, 0]
+    assert all(0 < d.reset_seconds <= 3600 and d.quota.requests == 2 for d in taken)
+    assert limits.take(other, "creates").allowed  # each application has its own
