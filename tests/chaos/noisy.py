@@ -19,7 +19,7 @@ from tests.chaos.load import InProcess, Ledger, offer, setup
 
 BIG = 64 * 1024 - 1
 SECONDS = int(os.environ.get("NOISY_SECONDS", 20))  # each of B's segments
-ROUNDS = int(os.environ.get("NOISY_ROUNDS", 3))
+ROUNDS = int(os.environ.get("NOISY_ROUNDS", 5))
 B_RATE = float(os.environ.get("NOISY_B_RATE", 20))  # B's small creates per second
 # A's quotas (per 1 s window): 20 creates and 10 edits of 64 KB a second, 1.9 MB/s into the
 # queue, the writer, MySQL and Elasticsearch. A's threads retry a 429 after 20 ms, never waiting.
