@@ -3,7 +3,7 @@ PYTHON ?= python3
 STACK := $(PYTHON) -m local.stack
 APP_PY := $(or $(CHAT_STATE_DIR),.local)/venvs/app/bin/python
 
-.PHONY: up down status deploy counts test test-unit bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
+.PHONY: up down status deploy counts test test-unit bench logs chaos fuzz audit reindex lock deploy-aws deploy-aws-data aws-data-outputs
 
 up:            ## install what is missing, start MariaDB, Redis, Elasticsearch, LocalStack; deploy
 	@$(STACK) up
@@ -37,7 +37,7 @@ test-unit:     ## tests that need no running service
 
 bench:         ## measure the performance targets against the running stack (docs/performance.md)
 	@$(STACK) venv
-	@$(APP_PY) -c 'import matplotlib, pyinstrument' 2>/dev/null || $(APP_PY) -m pip install -q -e '.[dev,bench]'
+	@$(APP_PY) -c 'import matplotlib, pyinstrument' 2>/dev/null || $(APP_PY) -m pip install -q --require-hashes --no-deps -r requirements-bench.txt
 	@$(APP_PY) -m tests.bench.run $(BENCH_ARGS)
 
 chaos:         ## fault matrix, load, soak and fuzzing against the running stack: ~1 h (docs/reliability.md)
@@ -51,6 +51,15 @@ fuzz:          ## schemathesis from docs/openapi.yaml against the running API (F
 
 audit:         ## numbers handed out that never reached MySQL; REDRIVE=1 queues them again
 	@$(APP_PY) -m tests.chaos.audit $(if $(REDRIVE),--redrive)
+
+reindex:       ## rebuild the search index from MySQL behind its alias while the API serves (REINDEX_ARGS=--help)
+	@$(STACK) venv
+	@MYSQL_PORT=$${MYSQL_PORT:-3306} ELASTICSEARCH_URL=$${ELASTICSEARCH_URL:-http://127.0.0.1:$${ES_PORT:-9200}} \
+		$(APP_PY) functions/reindex.py $(REINDEX_ARGS)
+
+lock:          ## recompile the lock files (hashes) from their .in files and pyproject.toml; UPGRADE=1 to upgrade
+	@$(STACK) venv
+	@$(PYTHON) -m local.stack.locks $(if $(UPGRADE),--upgrade)
 
 # -- a real AWS account (docs/deploy-aws.md); never from CI --------------------------------------
 STATE_DIR := $(or $(CHAT_STATE_DIR),$(CURDIR)/.local)

@@ -20,8 +20,12 @@ TEMPLATE = ROOT / "infra" / "template.yaml"
 
 
 def _env(cfg: Config) -> dict:
+    # sam build looks for the runtime's python3.13 on PATH (the functions' pip workflow, the
+    # layer's Makefile): put the one `make up` found first, as pyenv's shim does not run it.
+    path = os.pathsep.join(filter(None, [os.path.dirname(cfg.python), os.environ.get("PATH", "")]))
     return dict(
         os.environ,
+        PATH=path,
         AWS_ENDPOINT_URL=cfg.endpoint,
         AWS_ACCESS_KEY_ID="test",
         AWS_SECRET_ACCESS_KEY="test",

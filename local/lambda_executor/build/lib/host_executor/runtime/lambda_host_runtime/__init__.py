@@ -1,0 +1,1 @@
+"""The runtime inside one execution environment: stdlib only, like AWS's /var/runtime."""

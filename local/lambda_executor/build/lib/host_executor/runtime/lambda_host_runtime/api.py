@@ -1,0 +1,38 @@
+"""Reports to LocalStack's executor endpoint: init status, and each invocation's logs and result."""
+
+import http.client
+import json
+from urllib.parse import urlsplit
+
+
+class RuntimeApi:
+    def __init__(self, endpoint: str, runtime_id: str):
+        url = urlsplit(endpoint)
+        self._host = url.hostname
+        self._port = url.port
+        self._prefix = url.path.rstrip("/")
+        self._runtime_id = runtime_id
+
+    def ready(self) -> None:
+        self._post(f"/status/{self._runtime_id}/ready", b"{}")
+
+    def init_error(self, payload: bytes) -> None:
+        self._post(f"/status/{self._runtime_id}/error", payload)
+
+    def logs(self, request_id: str, text: str) -> None:
+        self._post(f"/invocations/{request_id}/logs", json.dumps({"logs": text}).encode())
+
+    def response(self, request_id: str, body: bytes) -> None:
+        self._post(f"/invocations/{request_id}/response", body)
+
+    def error(self, request_id: str, payload: bytes) -> None:
+        self._post(f"/invocations/{request_id}/error", payload)
+
+    def _post(self, path: str, body: bytes) -> None:
+        # http.client, not urllib: a function's HTTP_PROXY variable must not reroute these calls.
+        connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
+        try:
+            connection.request("POST", self._prefix + path, body, {"Content-Type": "application/json"})
+            connection.getresponse().read()
+        finally:
+            connection.close()
