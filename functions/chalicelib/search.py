@@ -214,7 +214,13 @@ class IndexVersions:
         elif old is not None:
             actions.insert(0, {"remove": {"index": old, "alias": self.alias}})
         with _available():
-            self._es.indices.put_settings(index=new, settings={"refresh_interval": None})
+            settings: dict = {"refresh_interval": None}
+            if old is not None:  # replicas are set by hand on AWS (docs/deploy-aws.md): keep them
+                found = self._es.indices.get_settings(index=old, name="index.number_of_replicas")
+                settings["number_of_replicas"] = next(iter(found.values()))["settings"]["index"][
+                    "number_of_replicas"
+                ]
+            self._es.indices.put_settings(index=new, settings=settings)
             self._es.indices.refresh(index=new)
             self._es.indices.update_aliases(actions=actions)
 

@@ -12,8 +12,12 @@ import argparse
 import json
 import os
 import random
+import sys
 import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
 from chalicelib import reindex, settings, wiring
 from chalicelib.search import IndexVersions, Search, doc_id
@@ -37,7 +41,8 @@ class Traffic(threading.Thread):
         self.deps, self.keys, self.pause = deps, keys, 1 / per_second
         self.stop = threading.Event()
         self.edited: set = set()
-        self.search_ms: list = []
+        self.phase = "before"
+        self.search_ms: dict = {"before": [], "during": []}
         self.rng = random.Random(5)
 
     def run(self) -> None:
@@ -48,7 +53,7 @@ class Traffic(threading.Thread):
             self.edited.add(key)
             started = time.perf_counter()
             self.deps.search.find(key[0], key[1], "hello", 20)
-            self.search_ms.append((time.perf_counter() - started) * 1000)
+            self.search_ms[self.phase].append((time.perf_counter() - started) * 1000)
             self.stop.wait(self.pause)
 
 
@@ -82,7 +87,11 @@ def run(edits_per_s: float = 20, progress=print) -> dict:
         elif p.phase == "copy" and p.done % 200_000 < 2000:
             progress(f"copy {p.done}/{p.total}")
 
+    # The same traffic before the rebuild gives search's same-run baseline; lasting longer than
+    # the catch-up's clock margin, it also keeps freshly generated rows out of the first catch-up.
     traffic.start()
+    time.sleep(reindex.CLOCK_MARGIN.total_seconds() + 5)
+    traffic.phase = "during"
     result = reindex.rebuild(
         source, versions, lambda name: Search(es, name), page=2000, settle=2, progress=tick
     )
@@ -106,7 +115,13 @@ def run(edits_per_s: float = 20, progress=print) -> dict:
         "changed_in_empty_pass": changed,
         "edits": len(traffic.edited),
         "edits_lost": lost,
-        "search_during_rebuild": common.latency(traffic.search_ms),
+        "search_before": common.latency(traffic.search_ms["before"]),
+        "search_during_rebuild": common.latency(traffic.search_ms["during"]),
+        "search_p50_during_over_before": common.ratio(
+            common.percentile(traffic.search_ms["during"], 50),
+            common.percentile(traffic.search_ms["before"], 50),
+        ),
+        "load_average": common.load_average(),
         "old": result.old,
         "new": result.new,
     }
@@ -120,6 +135,7 @@ def run(edits_per_s: float = 20, progress=print) -> dict:
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)
     parser = argparse.ArgumentParser()
     parser.add_argument("--edits-per-s", type=float, default=20)
     print(json.dumps(run(parser.parse_args().edits_per_s), indent=2))

@@ -67,7 +67,7 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
     assert [m["number"] for m in found] == [6]
 
 
-def test_an_index_from_before_aliases_is_replaced_by_a_version_behind_its_name(
+def test_an_index_from_before_aliases_is_replaced_by_a_version_with_its_replicas(
     client, application, writer, deps
 ):
     from chalicelib import reindex, settings, wiring
@@ -80,6 +80,8 @@ def test_an_index_from_before_aliases_is_replaced_by_a_version_behind_its_name(
     writer.drain()
     es, name = deps.search._es, f"legacy-{uuid.uuid4().hex[:8]}"
     es.indices.create(index=name, **INDEX_BODY)  # what deploys made before the alias
+    # A replica, as docs/deploy-aws.md has one added on AWS (unassigned on this single node).
+    es.indices.put_settings(index=name, settings={"number_of_replicas": 1})
     versions = IndexVersions(es, name)
     try:
         result = reindex.rebuild(
@@ -90,6 +92,8 @@ def test_an_index_from_before_aliases_is_replaced_by_a_version_behind_its_name(
         )
         assert (result.old, result.new) == (name, f"{name}-v1")
         assert versions.serving() == f"{name}-v1"
+        replicas = es.indices.get_settings(index=f"{name}-v1", name="index.number_of_replicas")
+        assert replicas[f"{name}-v1"]["settings"]["index"]["number_of_replicas"] == "1"
         app_id = deps.db.application(token).id
         assert es.get(index=name, id=doc_id(app_id, 1, 1))["_source"]["body"] == "kept"
     finally:

@@ -43,3 +43,16 @@ def test_every_locked_package_carries_a_hash(lock):
     packages = [e for e in entries if PIN.match(e)]
     assert packages
     assert [e.split(" ")[0] for e in packages if "--hash=sha256:" not in e] == []
+
+
+def test_the_functions_the_layer_the_locks_and_the_venvs_share_one_python():
+    from cfnlint.decode import cfn_yaml
+
+    from local.stack import config, locks
+
+    template = cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))
+    runtime = template["Globals"]["Function"]["Runtime"]
+    layer = template["Resources"]["Dependencies"]["Properties"]["CompatibleRuntimes"]
+    assert runtime == f"python{config.PYTHON_VERSION}" == f"python{locks.PYTHON_VERSION}"
+    assert layer == [runtime]
+    assert f"PYTHON ?= {runtime}" in (ROOT / "layers" / "Makefile").read_text()
