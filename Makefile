@@ -3,7 +3,7 @@ PYTHON ?= python3
 STACK := $(PYTHON) -m local.stack
 APP_PY := $(or $(CHAT_STATE_DIR),.local)/venvs/app/bin/python
 
-.PHONY: up down status deploy counts test test-unit bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
+.PHONY: up down status deploy web counts test test-unit bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
 
 up:            ## install what is missing, start MariaDB, Redis, Elasticsearch, LocalStack; deploy
 	@$(STACK) up
@@ -16,6 +16,9 @@ status:        ## what runs, where, and its log
 
 deploy:        ## rebuild and redeploy infra/template.yaml into the running LocalStack
 	@$(STACK) deploy
+
+web:           ## serve web/ from disk on WEB_PORT (default LOCALSTACK_PORT+1) against the deployed API
+	@$(STACK) web
 
 counts:        ## refresh chats_count and messages_count now
 	@$(STACK) counts

@@ -2,9 +2,9 @@
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice import Chalice
+from chalice import Chalice, Response
 
-from chalicelib import counter, http, migrate, service, settings, writer
+from chalicelib import cors, counter, http, migrate, service, settings, writer
 from chalicelib.wiring import deps
 
 app = Chalice(app_name="chat", configure_logs=False)
@@ -30,6 +30,15 @@ def correlate(event, get_response):
     finally:
         if metrics.metric_set:
             metrics.flush_metrics()
+
+
+@app.middleware("http")
+def cross_origin(event, get_response):
+    response = get_response(event)
+    response.headers.update(
+        cors.response_headers(event.headers.get("origin"), settings.get().cors_allowed_origins)
+    )
+    return response
 
 
 def _request():
@@ -149,6 +158,22 @@ def edit_message(token, number, message_number):
         body,
     )
     return http.json_response(message.to_json())
+
+
+# -- cross-origin preflights: one on every path, answered from the path's own methods -------------
+
+
+def preflight(**_path_params):
+    request = _request()
+    methods = sorted(app.routes[request.context["resourcePath"]])
+    headers = cors.preflight_headers(
+        request.headers.get("origin"), settings.get().cors_allowed_origins, methods
+    )
+    return Response(body="", status_code=204, headers=headers)
+
+
+for _path in list(app.routes):
+    route(_path, ["OPTIONS"])(preflight)
 
 
 # -- the writer, the counter and the schema ------------------------------------------------------

@@ -18,6 +18,9 @@ APT_PACKAGES = {
     "javac": "openjdk-17-jdk-headless",
     "mvn": "maven",
     "python3.11": "python3.11-venv",
+    # The browser tests: Debian's headless Chromium and the WebDriver that drives it.
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
 }
 
 

@@ -172,6 +172,33 @@ def test_the_api_stage_is_throttled_and_keeps_the_name_and_output_the_local_depl
     assert TEMPLATE["Outputs"]["ApiId"]["Value"] == {"Ref": "ServerlessRestApi"}
 
 
+def test_every_path_has_a_preflight_method_that_reaches_the_function():
+    methods = translate({})["Resources"]["ServerlessRestApi"]["Properties"]["Body"]["paths"]
+    assert methods
+    for path, operations in methods.items():
+        integration = operations["options"]["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy", path
+        assert "ApiFunction" in json.dumps(integration["uri"]), path
+
+
+def test_no_origin_is_allowed_by_default_and_the_function_reads_the_parameter():
+    origins = TEMPLATE["Parameters"]["CorsAllowedOrigins"]
+    assert origins["Default"] == ""
+    assert re.fullmatch(origins["AllowedPattern"], "https://a.example.com,http://localhost:8080")
+    assert not re.fullmatch(origins["AllowedPattern"], "https://a.example.com/page")
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["CORS_ALLOWED_ORIGINS"] == {"Ref": "CorsAllowedOrigins"}
+
+
+def test_the_gateways_own_errors_carry_cors_headers():
+    responses = translate({})["Resources"]["ServerlessRestApi"]["Properties"]["Body"][
+        "x-amazon-apigateway-gateway-responses"
+    ]
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        headers = responses[kind]["responseParameters"]
+        assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'", kind
+
+
 # -- operations: logs, tracing, VPC --------------------------------------------------------------
 
 
