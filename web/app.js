@@ -270,6 +270,13 @@ function showMessage(message) {
   return true;
 }
 
+// Keeps the newest message in view, unless the reader has scrolled up to read older ones.
+function appendKeepingBottom(list, item, before = null) {
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.insertBefore(item, before);
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
 function insertItem(number) {
   const item = document.createElement("li");
   item.className = "message";
@@ -290,7 +297,7 @@ function insertItem(number) {
   edit.addEventListener("click", () => startEdit(item));
   item.append(meta, body, note, edit);
   const later = [...$("messages").children].find((li) => Number(li.dataset.number) > number);
-  $("messages").insertBefore(item, later || null);
+  appendKeepingBottom($("messages"), item, later || null);
   return item;
 }
 
@@ -314,7 +321,8 @@ async function send(body) {
   note.className = "note";
   note.textContent = "Sending…";
   draft.append(text, note);
-  $("messages").append(draft);
+  appendKeepingBottom($("messages"), draft);
+  $("messages").scrollTop = $("messages").scrollHeight;
   let wait = 1000;
   for (;;) {
     try {
