@@ -8,7 +8,7 @@ import pytest
 import yaml
 from cfnlint.decode import cfn_yaml
 
-from local.stack import config
+from local.stack import config, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -104,3 +104,10 @@ def test_override_values_with_spaces_are_quoted():
 def test_compose_keeps_the_visibility_at_six_writer_timeouts():
     overrides = _overrides()
     assert int(overrides["QueueVisibilityTimeout"]) >= 6 * int(overrides["WriterTimeout"])
+
+
+def test_compose_allows_the_page_origins_make_up_allows(monkeypatch):
+    for name in ("LOCALSTACK_PORT", "WEB_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    local = deploy.local_parameters(config.load())
+    assert _overrides()["CorsAllowedOrigins"] == local["CorsAllowedOrigins"]
