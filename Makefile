@@ -77,7 +77,8 @@ aws-data-outputs: ## print the data stack's outputs as lines for samconfig's [aw
 	@$(AWS) cloudformation describe-stacks --stack-name $(DATA_STACK) --output text \
 		--query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' | awk '{printf "    \"%s=%s\",\n", $$1, $$2}'
 
-deploy-aws:    ## sam build + sam deploy of infra/template.yaml with samconfig's [aws] (USE_CONTAINER=1 off Linux)
+deploy-aws:    ## sam build + sam deploy of infra/template.yaml with samconfig's [aws], then web/ to its bucket
 	$(call aws_preflight,aws)
 	cd infra && $(SAM) build --config-env aws $(if $(USE_CONTAINER),--use-container)
 	cd infra && $(SAM) deploy --config-env aws
+	$(PYTHON) -m local.stack web-upload-aws $(AWS)

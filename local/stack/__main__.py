@@ -97,6 +97,7 @@ def main() -> int:
     sub.add_parser("counts", help="run the counter now (it also runs on its schedule)")
     sub.add_parser("measure", help="memory of the running stack and API latency, as JSON")
     sub.add_parser("web", help="serve web/ from disk on WEB_PORT, calling the deployed API")
+    sub.add_parser("web-upload-aws", help="upload web/ to the AWS stack's bucket").add_argument("aws_cli")
     sub.add_parser("down", help="stop every service this stack started")
     sub.add_parser("status", help="say what runs, where, and where its log is")
     sub.add_parser("logs", help="the last lines of one service's log").add_argument("service")
@@ -117,6 +118,8 @@ def main() -> int:
             print(json.dumps({"memory": measure.memory(cfg), "api_latency": measure.latency(cfg)}, indent=2))
         elif args.command == "web":
             serve_web(cfg)
+        elif args.command == "web-upload-aws":
+            print(f"Web: {web.upload_to_aws(args.aws_cli, cfg.state / 'aws-web')}")
         elif args.command == "down":
             down(cfg)
         elif args.command == "status":

@@ -6,7 +6,9 @@ The page finds the API in config.js, the one file written here; the rest of web/
 import functools
 import json
 import shutil
+import subprocess
 import threading
+import tomllib
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,6 +33,35 @@ def page_url(endpoint_port: int, bucket: str) -> str:
     # `localhost` rather than the API's 127.0.0.1: another origin for the same LocalStack, so the
     # page calls the API across origins as it does on AWS (CloudFront's domain, API Gateway's).
     return f"http://localhost:{endpoint_port}/{bucket}/index.html"
+
+
+def upload_to_aws(aws: str, staging: Path) -> str:
+    """After `make deploy-aws`: web/ into the stack's bucket, for its API; returns the page's URL."""
+    saved = tomllib.loads((ROOT / "infra" / "samconfig.toml").read_text())["aws"]["deploy"]["parameters"]
+    where = ["--region", saved["region"]]
+    described = subprocess.run(
+        [
+            aws,
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            saved["stack_name"],
+            "--output",
+            "json",
+            *where,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in json.loads(described.stdout)["Stacks"][0]["Outputs"]}
+    staged = stage(outputs["ApiUrl"], staging)
+    bucket = f"s3://{outputs['WebBucketName']}"
+    subprocess.run(
+        [aws, "s3", "sync", str(staged), bucket, "--delete", "--cache-control", "no-cache", *where],
+        check=True,
+    )
+    return outputs.get("WebUrl", f"{bucket} (WebDistribution is Disabled: no public URL)")
 
 
 class _Handler(SimpleHTTPRequestHandler):

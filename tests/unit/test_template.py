@@ -35,6 +35,7 @@ AWS_PARAMETERS = {
     "SubnetIds": "subnet-1,subnet-2",
     "SecurityGroupIds": "sg-1",
     "Tracing": "Active",
+    "WebDistribution": "Enabled",
 }
 
 
@@ -186,8 +187,30 @@ def test_no_origin_is_allowed_by_default_and_the_function_reads_the_parameter():
     assert origins["Default"] == ""
     assert re.fullmatch(origins["AllowedPattern"], "https://a.example.com,http://localhost:8080")
     assert not re.fullmatch(origins["AllowedPattern"], "https://a.example.com/page")
-    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-    assert variables["CORS_ALLOWED_ORIGINS"] == {"Ref": "CorsAllowedOrigins"}
+    # Only the API reads it; with CloudFront on, the distribution's own domain comes first.
+    variables = FUNCTIONS["ApiFunction"]["Environment"]["Variables"]
+    condition, with_cdn, without = variables["CORS_ALLOWED_ORIGINS"]["Fn::If"]
+    assert condition == "HasWebDistribution" and without == {"Ref": "CorsAllowedOrigins"}
+    assert with_cdn["Fn::Join"][1] == [
+        {"Fn::Sub": "https://${WebCdn.DomainName}"},
+        {"Ref": "CorsAllowedOrigins"},
+    ]
+    assert "CORS_ALLOWED_ORIGINS" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def test_the_web_bucket_is_private_and_only_the_distribution_reads_it():
+    bucket = TEMPLATE["Resources"]["WebBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert TEMPLATE["Parameters"]["WebDistribution"]["Default"] == "Disabled"  # LocalStack has none
+    for name in ("WebCdn", "WebOriginAccessControl", "WebBucketPolicy", "WebUrl"):
+        section = "Outputs" if name == "WebUrl" else "Resources"
+        assert TEMPLATE[section][name]["Condition"] == "HasWebDistribution", name
+    [statement] = TEMPLATE["Resources"]["WebBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert statement["Action"] == "s3:GetObject"
+    assert "${WebCdn}" in statement["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    origin = TEMPLATE["Resources"]["WebCdn"]["Properties"]["DistributionConfig"]["Origins"][0]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}
 
 
 def test_the_gateways_own_errors_carry_cors_headers():
