@@ -191,9 +191,9 @@ def test_no_origin_is_allowed_by_default_and_the_function_reads_the_parameter():
     variables = FUNCTIONS["ApiFunction"]["Environment"]["Variables"]
     condition, with_cdn, without = variables["CORS_ALLOWED_ORIGINS"]["Fn::If"]
     assert condition == "HasWebDistribution" and without == {"Ref": "CorsAllowedOrigins"}
-    assert with_cdn["Fn::Join"][1] == [
-        {"Fn::Sub": "https://${WebCdn.DomainName}"},
-        {"Ref": "CorsAllowedOrigins"},
+    assert with_cdn["Fn::Join"] == [
+        "",
+        ["https://", {"Fn::GetAtt": ["WebCdn", "DomainName"]}, ",", {"Ref": "CorsAllowedOrigins"}],
     ]
     assert "CORS_ALLOWED_ORIGINS" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
 
@@ -208,7 +208,7 @@ def test_the_web_bucket_is_private_and_only_the_distribution_reads_it():
     [statement] = TEMPLATE["Resources"]["WebBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
     assert statement["Action"] == "s3:GetObject"
-    assert "${WebCdn}" in statement["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    assert {"Ref": "WebCdn"} in statement["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Join"][1]
     origin = TEMPLATE["Resources"]["WebCdn"]["Properties"]["DistributionConfig"]["Origins"][0]
     assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}
 
