@@ -84,6 +84,7 @@ def test_a_request_without_origin_gets_no_cors_headers():
     [
         ("", ()),
         ("*", ("*",)),
+        ("https://d1.cloudfront.net,", ("https://d1.cloudfront.net",)),  # the template's join, no extra
         ("https://A.example.com/, http://127.0.0.1:8080", ("https://a.example.com", "http://127.0.0.1:8080")),
     ],
 )
