@@ -3,7 +3,7 @@ PYTHON ?= python3
 STACK := $(PYTHON) -m local.stack
 APP_PY := $(or $(CHAT_STATE_DIR),.local)/venvs/app/bin/python
 
-.PHONY: up down status deploy web counts test test-unit bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
+.PHONY: up down status deploy web counts test test-unit lint format bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
 
 up:            ## install what is missing, start MariaDB, Redis, Elasticsearch, LocalStack; deploy
 	@$(STACK) up
@@ -34,9 +34,20 @@ else
 endif
 	@$(APP_PY) -m pytest $(PYTEST_ARGS)
 
-test-unit:     ## tests that need no running service
+test-unit:     ## tests that need no running service: the use cases on fakes, parsing, templates
 	@$(STACK) venv
-	@$(APP_PY) -m pytest tests/unit $(PYTEST_ARGS)
+	@$(APP_PY) -m pytest tests/unit tests/infra $(PYTEST_ARGS)
+
+lint:          ## the gate CI runs first: formatting, lint findings and types (ruff, mypy)
+	@$(STACK) venv
+	@$(APP_PY) -m ruff format --check functions local tests
+	@$(APP_PY) -m ruff check functions local tests
+	@$(APP_PY) -m mypy
+
+format:        ## rewrite the tree in the project's format and apply ruff's safe fixes
+	@$(STACK) venv
+	@$(APP_PY) -m ruff format functions local tests
+	@$(APP_PY) -m ruff check --fix functions local tests
 
 bench:         ## measure the performance targets against the running stack (docs/performance.md)
 	@$(STACK) venv

@@ -21,9 +21,9 @@ def granted_origin(origin: str | None, allowed: tuple[str, ...]) -> str | None:
     return origin if origin in allowed else None
 
 
-def response_headers(origin: str | None, allowed: tuple[str, ...]) -> dict:
+def response_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]:
     # The answer depends on Origin unless every origin is allowed: caches must key on it.
-    headers = {} if "*" in allowed else {"Vary": "Origin"}
+    headers: dict[str, str] = {} if "*" in allowed else {"Vary": "Origin"}
     granted = granted_origin(origin, allowed)
     if granted:
         headers["Access-Control-Allow-Origin"] = granted
@@ -31,7 +31,7 @@ def response_headers(origin: str | None, allowed: tuple[str, ...]) -> dict:
     return headers
 
 
-def preflight_headers(origin: str | None, allowed: tuple[str, ...], methods: list[str]) -> dict:
+def preflight_headers(origin: str | None, allowed: tuple[str, ...], methods: list[str]) -> dict[str, str]:
     """A preflight's own headers; a refused origin gets none, and the browser stops there."""
     headers = {"Allow": ", ".join(methods)}
     if granted_origin(origin, allowed):

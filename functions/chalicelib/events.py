@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass
 
 from .errors import InvalidEvent
-from .models import NewChat, NewMessage
+from .models import MessageKey, NewChat, NewMessage
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class MessageEdited:
     number: int
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> MessageKey:
         return (self.application_id, self.chat_number, self.number)
 
 
@@ -42,7 +42,10 @@ def message_edited(application_id: int, chat_number: int, number: int) -> str:
     )
 
 
-def parse(raw: str):
+Event = NewChat | NewMessage | MessageEdited
+
+
+def parse(raw: str) -> Event:
     """Returns a NewChat, NewMessage or MessageEdited; raises InvalidEvent for anything else."""
     try:
         event = json.loads(raw)
@@ -65,7 +68,7 @@ def parse(raw: str):
     raise InvalidEvent(f"unknown event type {kind!r}")
 
 
-def _positive(event: dict, field: str) -> int:
+def _positive(event: dict[str, object], field: str) -> int:
     value = event[field]
     if type(value) is not int or not 0 < value < 2**32:
         raise InvalidEvent(f"{field} must be a positive 32-bit integer, got {value!r}")

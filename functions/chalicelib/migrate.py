@@ -2,15 +2,16 @@
 
 import json
 import urllib.request
+from typing import Any
 
-from .service import Deps
-
-
-def migrate(deps: Deps) -> dict:
-    return {"applied": deps.db.migrate(), "index_created": deps.search.ensure_index()}
+from .ports import Deps
 
 
-def handle_custom_resource(event: dict, deps: Deps) -> dict:
+def migrate(deps: Deps) -> dict[str, Any]:
+    return {"applied": deps.schema.migrate(), "index_created": deps.search.ensure_index()}
+
+
+def handle_custom_resource(event: dict[str, Any], deps: Deps) -> dict[str, Any]:
     """Runs the migrations on Create and Update (Delete keeps the data) and answers CloudFormation.
 
     Any failure is reported as FAILED, so the deploy stops instead of waiting for an answer.

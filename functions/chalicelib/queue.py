@@ -1,5 +1,7 @@
 """SQS adapter: puts creation and edit events on the queue the writer drains."""
 
+from typing import Any
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,12 +17,12 @@ _DEPTH_ATTRIBUTES = [
 ]
 
 
-def client():
+def client() -> Any:  # botocore builds its clients at run time: no static type
     return boto3.client("sqs", config=_CLIENT_CONFIG)
 
 
 class Queue:
-    def __init__(self, sqs, url: str):
+    def __init__(self, sqs: Any, url: str):
         self._sqs = sqs
         self._url = url
 

@@ -2,6 +2,7 @@
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,7 +40,7 @@ class Settings:
     cors_allowed_origins: tuple[str, ...]
 
 
-def _int(env: dict, name: str, default: int, low: int = 1, high: int = 2**31) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
     raw = env.get(name, str(default))
     try:
         value = int(raw)
@@ -50,7 +51,7 @@ def _int(env: dict, name: str, default: int, low: int = 1, high: int = 2**31) ->
     return value
 
 
-def _secret_arn(env: dict, name: str) -> str | None:
+def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "")
     if not value:
         return None
@@ -64,7 +65,7 @@ def _secret_arn(env: dict, name: str) -> str | None:
 _ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?")
 
 
-def _origins(env: dict) -> tuple[str, ...]:
+def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("CORS_ALLOWED_ORIGINS", "").strip()
     if raw == "*":
         return ("*",)
@@ -77,8 +78,8 @@ def _origins(env: dict) -> tuple[str, ...]:
     return origins
 
 
-def from_env(env: dict | None = None) -> Settings:
-    env = os.environ if env is None else env
+def from_env(given: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if given is None else given
     # Defaults are the services `make up` starts; on AWS the template sets every one.
     return Settings(
         mysql_host=env.get("MYSQL_HOST", "127.0.0.1"),

@@ -1,9 +1,11 @@
 """`python3 -m local.stack up|down|status|deploy|logs`: the local stack as plain processes."""
 
 import argparse
+import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 
 from . import config, deploy, install, measure, proc, services, web
 from .proc import StackError
@@ -22,8 +24,10 @@ def _stage(index: int, total: int, name: str, action) -> str:
 
 
 def up(cfg: config.Config, with_deploy: bool = True) -> None:
-    stages = [(name, lambda step=step: step(cfg)) for name, step in install.STEPS]
-    stages += [(svc.name, lambda svc=svc: svc.up(cfg)) for svc in services.ALL]
+    stages: list[tuple[str, Callable[[], object]]] = [
+        (name, functools.partial(step, cfg)) for name, step in install.STEPS
+    ]
+    stages += [(svc.name, functools.partial(svc.up, cfg)) for svc in services.ALL]
     if with_deploy:
         stages.append(("deploy infra/template.yaml", lambda: deploy.deploy(cfg)))
     started = time.monotonic()

@@ -51,7 +51,9 @@ UNDER_A_CHAT = [
     ("put", MESSAGE, {"json": {"body": "b"}}),
 ]
 
-exercised = set()  # (path, method) of every call checked, for the last test of the module
+exercised: set[tuple[str, str]] = (
+    set()
+)  # (path, method) of every call checked, for the last test of the module
 
 
 # -- checking answers against the spec -------------------------------------------------------------

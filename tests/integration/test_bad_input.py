@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.integration.conftest import JSON
+from tests.integration.support import JSON
 
 
 def call(client, method, path, body=None, headers=JSON):

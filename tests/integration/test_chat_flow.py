@@ -5,17 +5,7 @@ import json
 import redis
 
 from chalicelib import events
-from tests.integration.conftest import JSON, REDIS_URL
-
-
-def post(client, path, body=None):
-    response = client.http.post(path, headers=JSON, body=json.dumps(body) if body is not None else "")
-    return response.status_code, json.loads(response.body)
-
-
-def get(client, path):
-    response = client.http.get(path)
-    return response.status_code, json.loads(response.body), response.headers
+from tests.integration.support import JSON, REDIS_URL, get, post
 
 
 def test_an_application_is_created_read_and_renamed(client, application):

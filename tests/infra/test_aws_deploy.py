@@ -30,7 +30,7 @@ def _overrides(env: str) -> dict:
         OVERRIDE.fullmatch(item) for item in SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"]
     ]
     assert all(pairs), SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"]
-    return {m[1]: m[2] for m in pairs}
+    return {m[1]: m[2] for m in pairs if m}
 
 
 def _props(type_: str) -> list:
