@@ -210,7 +210,7 @@ def test_the_web_bucket_is_private_and_only_the_distribution_reads_it():
     assert statement["Action"] == "s3:GetObject"
     assert {"Ref": "WebCdn"} in statement["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Join"][1]
     origin = TEMPLATE["Resources"]["WebCdn"]["Properties"]["DistributionConfig"]["Origins"][0]
-    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}
+    assert origin["OriginAccessControlId"] == {"Ref": "WebOriginAccessControl"}
 
 
 def test_the_gateways_own_errors_carry_cors_headers():
