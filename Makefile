@@ -2,8 +2,12 @@
 PYTHON ?= python3
 STACK := $(PYTHON) -m local.stack
 APP_PY := $(or $(CHAT_STATE_DIR),.local)/venvs/app/bin/python
+DEV_PORT ?= 8000
 
-.PHONY: up down status deploy web counts test test-unit lint format bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
+.PHONY: help up down status deploy dev web counts test test-unit lint format bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
+
+help:          ## this list: every target with what it does
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up:            ## install what is missing, start MariaDB, Redis, Elasticsearch, LocalStack; deploy
 	@$(STACK) up
@@ -16,6 +20,9 @@ status:        ## what runs, where, and its log
 
 deploy:        ## rebuild and redeploy infra/template.yaml into the running LocalStack
 	@$(STACK) deploy
+
+dev:           ## serve the API with `chalice local` at 127.0.0.1:8000 (DEV_PORT), reloading on save
+	@$(STACK) dev --port $(DEV_PORT)
 
 web:           ## serve web/ from disk on WEB_PORT (default LOCALSTACK_PORT+1) against the deployed API
 	@$(STACK) web

@@ -59,10 +59,11 @@ async function api(method, path, { body, key } = {}) {
   return { data, link: nextLink(response), location: response.headers.get("Location") };
 }
 
-// `<?after=50&limit=50>; rel="next"` -> the query to ask next, or null on the last page.
+// `<https://…/messages?after=50&limit=50>; rel="next"` -> the query to ask next (`after=50&limit=50`),
+// or null on the last page. Only the query is taken: the page keeps to its own API address.
 function nextLink(response) {
-  const match = /<\?([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") || "");
-  return match ? match[1] : null;
+  const match = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") || "");
+  return match ? new URL(match[1], response.url).search.slice(1) : null;
 }
 
 const appPath = () => `/applications/${encodeURIComponent(state.token)}`;

@@ -36,6 +36,8 @@ class Settings:
     queue_url: str | None
     max_body_bytes: int
     api_timeout_seconds: int
+    # What precedes the stage in the API's public URLs, `{apiId}` filled in: empty on AWS.
+    api_path_prefix: str
     # Origins whose pages may call the API from a browser: ("*",) for any, () for none.
     cors_allowed_origins: tuple[str, ...]
 
@@ -98,6 +100,7 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
         # messages.body is a TEXT column: 65,535 bytes at the most.
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65535, high=65535),
         api_timeout_seconds=_int(env, "API_TIMEOUT_SECONDS", 10, high=900),
+        api_path_prefix=env.get("API_PATH_PREFIX", ""),
         cors_allowed_origins=_origins(env),
     )
 

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from . import config, deploy, install, measure, proc, services, web
+from . import config, deploy, dev, install, measure, proc, services, web
 from .proc import StackError
 
 
@@ -99,6 +99,9 @@ def main() -> int:
     sub.add_parser("deploy", help="build and deploy infra/template.yaml into the running LocalStack")
     sub.add_parser("venv", help="install the app's Python environment only")
     sub.add_parser("counts", help="run the counter now (it also runs on its schedule)")
+    sub.add_parser("dev", help="serve the API with `chalice local` against the running stack").add_argument(
+        "--port", type=int, default=8000
+    )
     sub.add_parser("measure", help="memory of the running stack and API latency, as JSON")
     sub.add_parser("web", help="serve web/ from disk on WEB_PORT, calling the deployed API")
     sub.add_parser("web-upload-aws", help="upload web/ to the AWS stack's bucket").add_argument("aws_cli")
@@ -116,6 +119,8 @@ def main() -> int:
             _stage(1, 1, "deploy infra/template.yaml", lambda: deploy.deploy(cfg))
         elif args.command == "venv":
             _stage(1, 1, "app venv", lambda: install.app_venv(cfg))
+        elif args.command == "dev":
+            dev.serve(cfg, args.port)
         elif args.command == "counts":
             print(deploy.invoke(cfg, "CounterFunctionName"))
         elif args.command == "measure":

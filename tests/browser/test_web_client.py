@@ -10,10 +10,12 @@ import signal
 from contextlib import contextmanager
 
 import pytest
+import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from local.stack import config, services
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.browser
 XSS = "<img src=x onerror=alert(1)>"
@@ -184,3 +186,23 @@ def test_a_503_shows_a_retry_state_and_the_message_goes_out_once_the_service_is_
     number = _posted(ana, "Sent while the service was down")
     assert ben.until(lambda: _message(ben, number), what="the retried message")["state"] == ""
     ana.screenshot("7-delivered-after-the-outage")
+
+
+def test_a_long_chat_is_read_page_by_page_following_link(people, chat, stack_outputs):
+    ben = people["ben"]
+    api = stack_outputs["ApiUrl"] + f"/applications/{chat['token']}"
+    number = requests.post(f"{api}/chats", timeout=30).json()["number"]
+    for i in range(1, 56):
+        assert requests.post(f"{api}/chats/{number}/messages", json={"body": f"line {i}"}, timeout=30).ok
+    eventually(lambda: requests.get(f"{api}/chats/{number}/messages?after=54", timeout=30).json())
+
+    _field(ben, "#refresh-chats").click()
+    ben.until(lambda: ben.driver.find_elements(By.CSS_SELECTOR, f'#chat-list [data-chat="{number}"]'))
+    _field(ben, f'#chat-list [data-chat="{number}"]').click()
+    shown = "return document.querySelectorAll('#messages li').length"
+    ben.until(lambda: ben.js(shown) == 50, what="the first page")
+    assert _field(ben, "#more-messages").is_displayed()
+    _field(ben, "#more-messages").click()
+    ben.until(lambda: ben.js(shown) == 55, what="the next page")
+    assert not _field(ben, "#more-messages").is_displayed()
+    assert _message(ben, 55)["body"] == "line 55"
