@@ -7,8 +7,10 @@ the secret ARNs on AWS: docs/deploy-aws.md), so it runs wherever those stores ar
 import argparse
 import sys
 import time
+from typing import TextIO
 
 from chalicelib import reindex, settings, wiring
+from chalicelib.mysql import MySQL
 from chalicelib.search import IndexVersions, Search
 from chalicelib.stored_messages import StoredMessages
 
@@ -17,7 +19,7 @@ class Bar:
     """One line per phase on stderr: a bar, the count, the rate and the time left, redrawn at most
     4 times a second on a terminal (elsewhere a line every 10 s), and drawn once more at its end."""
 
-    def __init__(self, stream=sys.stderr):
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
         self._stream = stream
         self._tty = stream.isatty()
         self._started = self._drawn = self._ticked = time.monotonic()
@@ -44,6 +46,7 @@ class Bar:
                 self._stream.write("\n")
 
     def _draw(self, now: float) -> None:
+        assert self._last is not None, "drawn only after a tick"
         self._drawn, self._pending = now, False
         text = line(self._last, now - self._started)
         self._stream.write(f"\r{text}" if self._tty else f"{text}\n")
@@ -66,7 +69,7 @@ def _clock(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
 
 
-def main(argv: list | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make reindex", description=__doc__.splitlines()[0])
     parser.add_argument("--page", type=int, default=2000, help="messages read and indexed at once")
     parser.add_argument(
@@ -81,7 +84,7 @@ def main(argv: list | None = None) -> int:
     es = wiring.elasticsearch_client(s)
     bar = Bar()
     result = reindex.rebuild(
-        StoredMessages(wiring.mysql_connect(s)),
+        StoredMessages(MySQL(wiring.mysql_connect(s))),
         IndexVersions(es, s.messages_index),
         lambda name: Search(es, name),
         page=args.page,

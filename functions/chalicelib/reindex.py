@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .errors import Unavailable
+from .models import NewMessage
 from .search import IndexVersions, Search
 from .stored_messages import StoredMessages
 
@@ -80,7 +81,13 @@ def rebuild(
     return Result(old, new, copied, caught_up, time.monotonic() - started)
 
 
-def _copy(source: StoredMessages, target: Search, page: int, since, tick: Callable[[int], None]) -> int:
+def _copy(
+    source: StoredMessages,
+    target: Search,
+    page: int,
+    since: datetime.datetime | None,
+    tick: Callable[[int], None],
+) -> int:
     """Indexes every message (changed since `since`, if given) into `target`; returns how many."""
     done = 0
     for messages in _read_ahead(source.pages(page, changed_since=since)):
@@ -100,7 +107,7 @@ def _copy(source: StoredMessages, target: Search, page: int, since, tick: Callab
     return done
 
 
-def _read_ahead(pages: Iterator[list]) -> Iterator[list]:
+def _read_ahead(pages: Iterator[list[NewMessage]]) -> Iterator[list[NewMessage]]:
     """The next page is read from MySQL while the current one is indexed."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reindex-read") as reader:
         upcoming = reader.submit(next, pages, None)

@@ -2,12 +2,10 @@
 a time. The source of truth for the index, read in pages by primary key (keyset, not OFFSET)."""
 
 import datetime
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import pymysql
-
-from .errors import Unavailable
 from .models import NewMessage
+from .mysql import MySQL
 
 NOW = "SELECT NOW(6)"
 COUNT = "SELECT COUNT(*) FROM messages"
@@ -22,38 +20,27 @@ SELECT_CHANGED_PAGE = _PAGE.format(changed="AND m.updated_at >= %s")
 
 
 class StoredMessages:
-    """One connection, reopened on the next call after a failure."""
-
-    def __init__(self, connect: Callable[[], pymysql.connections.Connection]):
-        self._connect = connect
-        self._conn: pymysql.connections.Connection | None = None
-
-    def _run(self, sql: str, args: tuple = ()) -> list:
-        try:
-            if self._conn is None or not self._conn.open:
-                self._conn = self._connect()
-            with self._conn.cursor() as cur:
-                cur.execute(sql, args)
-                return list(cur.fetchall())
-        except pymysql.err.MySQLError as exc:
-            self._conn = None
-            raise Unavailable("the database is unavailable") from exc
+    def __init__(self, mysql: MySQL):
+        self._mysql = mysql
 
     def now(self) -> datetime.datetime:
         """The database's clock, the one `updated_at` is written by."""
-        return self._run(NOW)[0][0]
+        row = self._mysql.one(NOW, ())
+        assert row is not None, "NOW() always answers a row"
+        now: datetime.datetime = row[0]
+        return now
 
     def count(self) -> int:
-        return self._run(COUNT)[0][0]
+        return self._mysql.count(COUNT, ())
 
-    def pages(self, size: int, changed_since: datetime.datetime | None = None) -> Iterator[list]:
+    def pages(self, size: int, changed_since: datetime.datetime | None = None) -> Iterator[list[NewMessage]]:
         """Every message (or every one changed since a time), `size` at a time, in id order."""
         after = 0
         while True:
             if changed_since is None:
-                rows = self._run(SELECT_PAGE, (after, size))
+                rows = self._mysql.all(SELECT_PAGE, (after, size))
             else:
-                rows = self._run(SELECT_CHANGED_PAGE, (after, changed_since, size))
+                rows = self._mysql.all(SELECT_CHANGED_PAGE, (after, changed_since, size))
             if not rows:
                 return
             after = rows[-1][0]

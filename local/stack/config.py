@@ -26,6 +26,8 @@ class Config:
     es_port: int
     es_transport_port: int
     localstack_port: int
+    # Where `make web` (and the browser tests) serve web/ straight from disk.
+    web_port: int
     es_heap: str
     python: str
 
@@ -44,10 +46,6 @@ class Config:
     @property
     def venvs(self) -> Path:
         return self.state / "venvs"
-
-    @property
-    def app_python(self) -> Path:
-        return self.venvs / "app" / "bin" / "python"
 
     @property
     def outputs_file(self) -> Path:
@@ -93,6 +91,7 @@ def load() -> Config:
         es_port=_port("ES_PORT", 9200),
         es_transport_port=_port("ES_TRANSPORT_PORT", 9300),
         localstack_port=_port("LOCALSTACK_PORT", 4566),
+        web_port=_port("WEB_PORT", _port("LOCALSTACK_PORT", 4566) + 1),
         es_heap=os.environ.get("ES_HEAP", "1g"),
         python=find_python(),
     )

@@ -18,6 +18,9 @@ APT_PACKAGES = {
     "redis-server": "redis-server",
     "javac": "openjdk-17-jdk-headless",
     "mvn": "maven",
+    # The browser tests: Debian's headless Chromium and the WebDriver that drives it.
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
 }
 
 

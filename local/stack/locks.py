@@ -17,7 +17,8 @@ PLATFORM = "x86_64-manylinux_2_28"
 
 # (what to compile, the lock it makes, extra uv arguments)
 LOCKS = [
-    ("layers/requirements.in", "layers/requirements.txt", []),
+    # aws-xray-sdk asks for botocore, which the runtime provides: the layer must not shadow it.
+    ("layers/requirements.in", "layers/requirements.txt", ["--no-emit-package", "botocore"]),
     ("layers/chalice.in", "layers/chalice.txt", ["--no-deps"]),
     ("local/lambda-runtime-requirements.in", "local/lambda-runtime-requirements.txt", []),
     ("local/sam-requirements.in", "local/sam-requirements.txt", []),

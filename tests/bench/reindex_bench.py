@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
 from chalicelib import reindex, settings, wiring
+from chalicelib.mysql import MySQL
 from chalicelib.search import IndexVersions, Search, doc_id
 from chalicelib.stored_messages import StoredMessages
 from tests.bench import common, search_bench
@@ -44,7 +45,7 @@ class Traffic(threading.Thread):
         while not self.stop.is_set():
             key = self.rng.choice(self.keys)
             self.deps.db.edit_message(*key, f"reindex bench edit {self.rng.random()}")
-            assert not self.deps.search.index(self.deps.db.current_messages([key]))
+            assert not self.deps.search.index(self.deps.batches.current_messages([key]))
             self.edited.add(key)
             started = time.perf_counter()
             self.deps.search.find(key[0], key[1], "hello", 20)
@@ -56,9 +57,9 @@ def run(edits_per_s: float = 20, progress=print) -> dict:
     search_bench.ensure_data(progress)
     s = settings.from_env({**os.environ, **common.function_env(common.DATA_DB, ALIAS)})
     deps = wiring.build(s)
-    es = deps.search._es
+    es = wiring.elasticsearch_client(s)
     versions = IndexVersions(es, ALIAS)
-    source = StoredMessages(wiring.mysql_connect(s))
+    source = StoredMessages(MySQL(wiring.mysql_connect(s)))
     deps.search.ensure_index()
     es.indices.refresh(index=ALIAS)
     if es.count(index=ALIAS)["count"] < source.count():
@@ -70,7 +71,7 @@ def run(edits_per_s: float = 20, progress=print) -> dict:
             "SELECT c.application_id, c.number, m.number FROM messages m JOIN chats c ON c.id = m.chat_id "
             "ORDER BY RAND(3) LIMIT 5000"
         )
-        keys = cur.fetchall()
+        keys = list(cur.fetchall())
 
     started = time.perf_counter()
     read = sum(len(p) for p in source.pages(2000))
@@ -100,7 +101,7 @@ def run(edits_per_s: float = 20, progress=print) -> dict:
     traffic.stop.set()
     traffic.join()
     es.indices.refresh(index=ALIAS)
-    stored = {m.key: m.version for m in deps.db.current_messages(sorted(traffic.edited))}
+    stored = {m.key: m.version for m in deps.batches.current_messages(sorted(traffic.edited))}
     found = {}
     for key in traffic.edited:
         doc = es.get(index=ALIAS, id=doc_id(*key))

@@ -3,14 +3,15 @@
 import json
 import uuid
 
-from tests.integration.conftest import JSON
+from chalicelib import reindex, settings, wiring
+from chalicelib.models import NewMessage
+from chalicelib.mysql import MySQL
+from chalicelib.search import INDEX_BODY, IndexVersions, Search, doc_id
+from chalicelib.stored_messages import StoredMessages
+from tests.integration.support import JSON
 
 
 def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer, deps):
-    from chalicelib import reindex, settings, wiring
-    from chalicelib.models import NewMessage
-    from chalicelib.search import IndexVersions, Search, doc_id
-    from chalicelib.stored_messages import StoredMessages
 
     token = application["token"]
     app_id = deps.db.application(token).id
@@ -38,12 +39,12 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
         if p.phase == "swapped":
             # A writer batch that indexed into the old index just before the swap and writes
             # MySQL after the catch-up read it: only the last catch-up can bring it over.
-            version = deps.db.current_messages([(app_id, 1, 6)])[0].version
+            version = deps.batches.current_messages([(app_id, 1, 6)])[0].version
             Search(es, old).index([NewMessage(app_id, 1, 6, "swap-time 6", version + 1)])
             deps.db.edit_message(app_id, 1, 6, "swap-time 6")
 
     result = reindex.rebuild(
-        StoredMessages(wiring.mysql_connect(settings.get())),
+        StoredMessages(MySQL(wiring.mysql_connect(settings.get()))),
         versions,
         lambda name: Search(es, name),
         page=10,
@@ -54,7 +55,7 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
     assert result.old == old and versions.serving() == result.new != old
     assert {"copy", "edited", "catch-up", "swapped"} <= set(seen)
     es.indices.refresh(index=alias)
-    stored = deps.db.current_messages([(app_id, 1, n) for n in range(1, 34)])
+    stored = deps.batches.current_messages([(app_id, 1, n) for n in range(1, 34)])
     assert len(stored) == 33
     indexed = {}
     for m in stored:
@@ -70,9 +71,6 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
 def test_an_index_from_before_aliases_is_replaced_by_a_version_with_its_replicas(
     client, application, writer, deps
 ):
-    from chalicelib import reindex, settings, wiring
-    from chalicelib.search import INDEX_BODY, IndexVersions, Search, doc_id
-    from chalicelib.stored_messages import StoredMessages
 
     token = application["token"]
     client.http.post(f"/applications/{token}/chats")
@@ -85,7 +83,7 @@ def test_an_index_from_before_aliases_is_replaced_by_a_version_with_its_replicas
     versions = IndexVersions(es, name)
     try:
         result = reindex.rebuild(
-            StoredMessages(wiring.mysql_connect(settings.get())),
+            StoredMessages(MySQL(wiring.mysql_connect(settings.get()))),
             versions,
             lambda index: Search(es, index),
             settle=0,
