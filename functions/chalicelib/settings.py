@@ -48,6 +48,8 @@ class Settings:
     rate_limit_searches: int
     # What precedes the stage in the API's public URLs, `{apiId}` filled in: empty on AWS.
     api_path_prefix: str
+    # Origins whose pages may call the API from a browser: ("*",) for any, () for none.
+    cors_allowed_origins: tuple[str, ...]
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
@@ -69,6 +71,23 @@ def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
         # Say which variable, not what it holds: it may be a secret pasted in by mistake.
         raise SettingsError(f"{name} is not a Secrets Manager secret ARN")
     return value
+
+
+# An origin as browsers send it: scheme, host and an optional port; no path, no trailing slash.
+_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("CORS_ALLOWED_ORIGINS", "").strip()
+    if raw == "*":
+        return ("*",)
+    origins = tuple(o.strip().lower().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"CORS_ALLOWED_ORIGINS: {origin!r} is not an origin such as https://example.com"
+            )
+    return origins
 
 
 def from_env(given: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +118,7 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
         rate_limit_edits=_int(env, "RATE_LIMIT_EDITS", 200),
         rate_limit_searches=_int(env, "RATE_LIMIT_SEARCHES", 200),
         api_path_prefix=env.get("API_PATH_PREFIX", ""),
+        cors_allowed_origins=_origins(env),
     )
 
 
