@@ -1,6 +1,7 @@
-"""Counter at scale: full recount vs recounting only the changed chats, on 1M messages.
+"""Counter at scale: full recount vs recounting only the changed chats, on 1M messages (10M with
+--big: 1M chats in a database of its own, `chat_bench_big`, generated once and kept).
 
-.local/venvs/app/bin/python -m tests.bench.counter_bench [--changed 10000]
+.local/venvs/app/bin/python -m tests.bench.counter_bench [--changed 10000] [--big]
 """
 
 import argparse
@@ -19,6 +20,7 @@ from chalicelib.schema import Schema
 from tests.bench import datagen
 
 DATABASE = "chat_bench"
+BIG_DATABASE = "chat_bench_big"
 
 
 def timed(action, repeat: int = 3) -> float:
@@ -30,14 +32,17 @@ def timed(action, repeat: int = 3) -> float:
     return round(statistics.median(runs), 3)
 
 
-def run(changed_chats: int = 10_000, log=lambda line: print(line, file=sys.stderr)) -> dict:
+def run(
+    changed_chats: int = 10_000, big: bool = False, log=lambda line: print(line, file=sys.stderr)
+) -> dict:
+    database = BIG_DATABASE if big else DATABASE
     with datagen.connect("mysql") as root, root.cursor() as cur:
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
-    mysql = MySQL(lambda: datagen.connect(DATABASE))
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+    mysql = MySQL(lambda: datagen.connect(database))
     Schema(mysql).migrate()
     db = CountStore(mysql)
-    datagen.generate(datagen.connect(DATABASE), log=log)
-    with datagen.connect(DATABASE) as conn, conn.cursor() as cur:
+    generated = datagen.generate(datagen.connect(database), applications=10_000 if big else 1000, log=log)
+    with datagen.connect(database) as conn, conn.cursor() as cur:
         cur.execute("SELECT application_id, number FROM chats")
         chats = cur.fetchall()
 
@@ -58,7 +63,7 @@ def run(changed_chats: int = 10_000, log=lambda line: print(line, file=sys.stder
             db.refresh_chat_counts(changed[i : i + 1000])
 
     result = {
-        "messages": 1_000_000,
+        "messages": generated["messages"],
         "chats": len(chats),
         "full_recount_all_rows_changed_s": round(statistics.median(full_all_changed), 3),
         "full_recount_nothing_changed_s": timed(db.refresh_counts),
@@ -76,4 +81,6 @@ def run(changed_chats: int = 10_000, log=lambda line: print(line, file=sys.stder
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--changed", type=int, default=10_000)
-    print(json.dumps(run(parser.parse_args().changed), indent=2))
+    parser.add_argument("--big", action="store_true", help="10M messages in 1M chats")
+    args = parser.parse_args()
+    print(json.dumps(run(args.changed, args.big), indent=2))
