@@ -138,7 +138,8 @@ def variants(work: Path, before: str, trial_env: dict[str, str]) -> list[Variant
 
 
 def profile(variant: Variant, seconds: float, out: Path) -> dict[str, Any]:
-    """py-spy's samples of the variant's LocalStack while it serves c=4, grouped by what they do."""
+    """py-spy's samples of the variant's LocalStack while it serves c=4, grouped by what they do. Only
+    the thread holding the GIL is sampled (--gil): one Python process, so that is its CPU."""
     raw = out.with_suffix(".txt")
     assert variant.process
     spy = subprocess.Popen(
@@ -152,7 +153,7 @@ def profile(variant: Variant, seconds: float, out: Path) -> dict[str, Any]:
             "--rate",
             "250",
         ]
-        + ["--format", "raw", "--nonblocking", "--output", str(raw)],
+        + ["--gil", "--format", "raw", "--nonblocking", "--output", str(raw)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
@@ -162,23 +163,29 @@ def profile(variant: Variant, seconds: float, out: Path) -> dict[str, Any]:
     return group_samples(raw.read_text())
 
 
-# First match from the top of the list wins; a stack is tested leaf first, so a sample is counted
-# for the most specific work it was doing (JSON parsing inside the Lambda service is "Lambda").
+# A sample counts for the innermost frame that names one of these (a stack is read leaf first): the
+# component doing the work, whoever called it. Waiting on the environment's socket is not CPU, but
+# py-spy cannot tell that read from work, so it is a group of its own.
+WAITING = "waiting for the environment (socket read, not CPU)"
 GROUPS = [
     ("our executor (host_executor)", ("host_executor/",)),
     ("Lambda CloudWatch metrics", ("cloudwatch_util.py", "invocation/metrics.py", "/cloudwatch/")),
     ("CloudWatch Logs (Lambda log storage)", ("invocation/logs.py", "services/logs/")),
-    ("API Gateway", ("services/apigateway/",)),
     ("Lambda service", ("services/lambda_/",)),
-    ("AWS request parsing/serialisation", ("aws/protocol/", "botocore/")),
+    ("API Gateway", ("services/apigateway/",)),
+    (
+        "AWS client and protocol (LocalStack's calls to itself)",
+        ("aws/protocol/", "botocore/", "aws/client.py"),
+    ),
     ("gateway handler chain", ("localstack/aws/", "localstack/http/", "rolo/")),
     ("HTTP server (twisted)", ("twisted/", "runtime/server/")),
-    ("threads, queues, other", ("",)),
 ]
+OTHER = "threads, queues, other"
 
 
 def group_samples(collapsed: str) -> dict[str, Any]:
     counts: collections.Counter[str] = collections.Counter()
+    purposes: collections.Counter[str] = collections.Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -186,20 +193,37 @@ def group_samples(collapsed: str) -> dict[str, Any]:
             continue
         count = int(count_text)
         total += count
-        frames = stack.split(";")[::-1]  # leaf first
-        counts[_group(frames)] += count
+        counts[_group(stack.split(";")[::-1])] += count
+        purposes[_purpose(stack)] += count
     return {
         "samples": total,
         "share_pct": {name: round(100 * n / total, 1) for name, n in counts.most_common()} if total else {},
+        "by_purpose_pct": {name: round(100 * n / total, 1) for name, n in purposes.most_common()}
+        if total
+        else {},
     }
 
 
+def _purpose(stack: str) -> str:
+    """What the sample's thread is for, whatever component it is in."""
+    if "invocation/logs.py" in stack:
+        return "storing each invocation's log lines (CloudWatch Logs put_log_events)"
+    if "cloudwatch_util" in stack or "invocation/metrics.py" in stack:
+        return "per-invocation CloudWatch metrics"
+    if "call_lambda" in stack:
+        return "API Gateway's Lambda invoke, to the answer"
+    return "the rest of the request, and the rest of LocalStack"
+
+
 def _group(frames: list[str]) -> str:
-    for name, markers in GROUPS[:-1]:
-        for frame in frames:
+    """`frames` leaf first."""
+    if frames and frames[0].startswith("SocketIO.readinto") and any("host_executor/" in f for f in frames):
+        return WAITING
+    for frame in frames:
+        for name, markers in GROUPS:
             if any(marker in frame for marker in markers):
                 return name
-    return GROUPS[-1][0]
+    return OTHER
 
 
 def run(
