@@ -15,7 +15,11 @@ import argparse
 import json
 import random
 import statistics
+import sys
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
 from chalicelib import events, search
 from tests.bench import common, counter_bench, datagen, writer_bench
