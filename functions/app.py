@@ -1,19 +1,22 @@
 """Routes and entry points of the chat API. Each one reads its input and calls one use case."""
 
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice import Chalice, Response
-from chalice.app import Request, SQSEvent
+from chalice import Chalice, ConvertToMiddleware, Response
+from chalice.app import Request
 
-from chalicelib import counter, http, migrate, service, settings, writer
+from chalicelib import cors, counter, http, migrate, service, settings, writer
+from chalicelib.observability import entry_point, logger, metrics
 from chalicelib.wiring import deps
 
 app = Chalice(app_name="chat", configure_logs=False)
-logger = Logger(service="chat")  # the modules' child loggers log through this one
-metrics = Metrics(namespace="Chat", service="chat-api")
+# Every entry point, routes and functions alike (Chalice hands its handlers one argument; this
+# wraps them as (event, context)): Lambda context and cold start in the logs, a trace segment.
+app.register_middleware(ConvertToMiddleware(entry_point))
 TOKEN = "/applications/{token}"
 CHAT = TOKEN + "/chats/{number}"
 MESSAGE = CHAT + "/messages/{message_number}"
@@ -36,13 +39,24 @@ def route(path: str, methods: list[str]) -> Callable[[View], View]:
 
 @app.middleware("http")
 def correlate(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    logger.set_correlation_id(event.context.get("requestId"))
+    # API Gateway's request id (the x-amzn-RequestId it answers with); `chalice local` has none.
+    logger.set_correlation_id(event.context.get("requestId") or str(uuid.uuid4()))
+    # The route's pattern (/applications/{token}/...), never the path with the token in it.
     logger.append_keys(path=event.path, method=event.method)
-    try:
-        return get_response(event)
-    finally:
-        if metrics.metric_set:
-            metrics.flush_metrics()
+    started = time.perf_counter()
+    response = get_response(event)
+    # One line a request, carrying its correlation id: the writer logs the same id per event.
+    logger.info("answered", status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
+    return response
+
+
+@app.middleware("http")
+def cross_origin(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    response = get_response(event)
+    response.headers.update(
+        cors.response_headers(event.headers.get("origin"), settings.get().cors_allowed_origins)
+    )
+    return response
 
 
 def _request() -> Request:
@@ -54,6 +68,11 @@ def _request() -> Request:
 def _body() -> dict[str, Any]:
     raw = _request().raw_body
     return http.json_object(raw.encode() if isinstance(raw, str) else raw)
+
+
+def _url() -> str | None:
+    request = _request()
+    return http.request_url(request.headers, request.context, settings.get().api_path_prefix)
 
 
 # -- applications --------------------------------------------------------------------------------
@@ -90,7 +109,9 @@ def create_chat(token: str) -> Response:
 def list_chats(token: str) -> Response:
     app_token = http.token(token)
     return http.paged(
-        _request().query_params, lambda after, limit: service.list_chats(deps(), app_token, after, limit)
+        _request().query_params,
+        lambda after, limit: service.list_chats(deps(), app_token, after, limit),
+        _url(),
     )
 
 
@@ -117,12 +138,14 @@ def list_messages(token: str, number: str) -> Response:
     return http.paged(
         _request().query_params,
         lambda after, limit: service.list_messages(deps(), app_token, chat, after, limit),
+        _url(),
     )
 
 
 @route(CHAT + "/messages/search", ["GET"])
 def search_messages(token: str, number: str) -> Response:
     params = _request().query_params
+    started = time.perf_counter()
     found = service.search_messages(
         deps(),
         http.token(token),
@@ -130,6 +153,8 @@ def search_messages(token: str, number: str) -> Response:
         http.search_query(params),
         http.limit(params),
     )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    metrics.add_metric(name="SearchLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
     return http.json_response([message.to_json() for message in found])
 
 
@@ -157,16 +182,40 @@ def edit_message(token: str, number: str, message_number: str) -> Response:
     return http.json_response(message.to_json())
 
 
+# -- cross-origin preflights: one on every path, answered from the path's own methods -------------
+
+
+def preflight(**_path_params: str) -> Response:
+    request = _request()
+    methods = sorted(app.routes[request.context["resourcePath"]])
+    headers = cors.preflight_headers(
+        request.headers.get("origin"), settings.get().cors_allowed_origins, methods
+    )
+    return Response(body="", status_code=204, headers=dict(headers))
+
+
+for _path in list(app.routes):
+    route(_path, ["OPTIONS"])(preflight)
+
+
 # -- the writer, the counter and the schema ------------------------------------------------------
 
 
-@app.on_sqs_message(queue="chat-creations", batch_size=100)
-def handle_creations(event: SQSEvent) -> dict[str, Any]:
-    records = [(record["messageId"], record["body"]) for record in event.to_dict()["Records"]]
+# What triggers these functions, and with what batch size or schedule, is infra/template.yaml's
+# to say: the decorators only name entry points (a test checks they configure nothing else).
+
+
+# Batches from the creation queue's SQS event source.
+@app.lambda_function(name="handle_creations")
+def handle_creations(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = [(record["messageId"], record["body"]) for record in event["Records"]]
     failed = writer.persist_records(deps(), records)
+    writer.log_batch(event["Records"], failed)
     metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(records) - len(failed))
     metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=len(failed))
-    metrics.flush_metrics()
+    lag_ms = writer.lag_ms(event, time.time())
+    if lag_ms is not None:
+        metrics.add_metric(name="WriteLag", unit=MetricUnit.Milliseconds, value=lag_ms)
     # The partial batch response (ReportBatchItemFailures): only these records come back.
     return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}
 
@@ -179,6 +228,7 @@ def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return result
 
 
+# CloudFormation's custom resource (the Schema resource), or the local deploy directly.
 @app.lambda_function(name="migrate")
 def migrate_schema(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return migrate.handle_custom_resource(event, deps())
+    return migrate.handle_custom_resource(event, deps, context.get_remaining_time_in_millis() / 1000)

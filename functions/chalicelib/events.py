@@ -1,10 +1,16 @@
 """Creation and edit events as they travel through the queue: built by the API, read by the writer."""
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import InvalidEvent
 from .models import MessageKey, NewChat, NewMessage
+
+# The SQS message attribute that carries the accepting API request's correlation id (its API
+# Gateway request id) to the writer: one log search follows an event from its POST to the stores.
+CORRELATION_ATTRIBUTE = "correlation_id"
 
 
 @dataclass(frozen=True)
@@ -73,3 +79,17 @@ def _positive(event: dict[str, object], field: str) -> int:
     if type(value) is not int or not 0 < value < 2**32:
         raise InvalidEvent(f"{field} must be a positive 32-bit integer, got {value!r}")
     return value
+
+
+def correlation_attributes(correlation_id: str | None) -> dict[str, dict[str, str]]:
+    """The SQS MessageAttributes that carry `correlation_id` (none without one)."""
+    if not correlation_id:
+        return {}
+    return {CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": correlation_id}}
+
+
+def correlation_id(record: Mapping[str, Any]) -> str | None:
+    """The correlation id an SQS record carries, as the event source hands it to the writer."""
+    attribute = (record.get("messageAttributes") or {}).get(CORRELATION_ATTRIBUTE) or {}
+    value = attribute.get("stringValue")
+    return value if isinstance(value, str) else None

@@ -157,17 +157,37 @@ def _bounded(raw: str, name: str, low: int, high: int) -> int:
     return int(raw)
 
 
-def paged(params: Params, fetch: Callable[[int, int], Sequence[Item]]) -> Response:
+def request_url(headers: Mapping[str, str], context: Mapping[str, Any], path_prefix: str = "") -> str | None:
+    """The URL the client sent the request to, without its query; None without a Host header.
+
+    API Gateway's `requestContext.path` is the path the client used, stage (or a custom domain's
+    base path) included. LocalStack serves the stage under `path_prefix` (`/_aws/execute-api/{apiId}`,
+    from the settings) and leaves that out of the path.
+    """
+    host = headers.get("host")
+    if not host or "path" not in context:
+        return None
+    # The first hop's scheme; LocalStack sends it in capitals.
+    scheme = headers.get("x-forwarded-proto", "http").split(",")[0].strip().lower()
+    prefix = path_prefix.replace("{apiId}", str(context.get("apiId", "")))
+    return f"{scheme}://{host}{prefix}{context['path']}"
+
+
+def paged(params: Params, fetch: Callable[[int, int], Sequence[Item]], url: str | None = None) -> Response:
     """A page of `fetch(after, limit)`'s items for `?after=&limit=`, linking the next if any."""
     after, size = page(params)
-    return page_response(fetch(after, size + 1), size)
+    return page_response(fetch(after, size + 1), size, url)
 
 
-def page_response(items: Sequence[Item], limit: int) -> Response:
-    """A page of at most `limit` items from `limit + 1` fetched; links the next page if any."""
+def page_response(items: Sequence[Item], limit: int, url: str | None = None) -> Response:
+    """A page of at most `limit` items from `limit + 1` fetched; links the next page if any.
+
+    The link is absolute when the request's `url` is known (as GitHub's and GitLab's are, so that
+    clients follow it without a join), else relative to the request URL.
+    """
     headers = {}
     if len(items) > limit:
         items = items[:limit]
         next_query = urlencode({"after": items[-1].number, "limit": limit})
-        headers["Link"] = f'<?{next_query}>; rel="next"'
+        headers["Link"] = f'<{url or ""}?{next_query}>; rel="next"'
     return json_response([item.to_json() for item in items], headers=headers)

@@ -18,6 +18,7 @@ from .count_store import CountStore
 from .db import Database
 from .errors import Unavailable
 from .numbers import Numbers
+from .observability import logger, traced
 from .ports import Deps
 from .schema import Schema
 from .search import Search
@@ -110,18 +111,20 @@ def elasticsearch_client(s: settings.Settings) -> Elasticsearch:
 
 def build(s: settings.Settings, sqs: Any = None) -> Deps:
     """Every adapter, on one MySQL connection per thread and one Redis pool; `sqs`: a client of
-    the caller's (a load generator's, with a bigger pool), else the standard one."""
+    the caller's (a load generator's, with a bigger pool), else the standard one. Each store's
+    calls are one X-Ray subsegment when tracing is on (the adapters stay unaware of it)."""
     connections = mysql.MySQL(mysql_connect(s))
     cache = redis_client(s)
+    sqs_queue = queue.Queue(sqs or queue.client(), s.queue_url or "", logger.get_correlation_id)
     return Deps(
-        db=Database(connections),
-        batches=BatchStore(connections),
-        counts=CountStore(connections),
-        schema=Schema(connections),
-        numbers=Numbers(cache),
-        tokens=TokenCache(cache),
-        queue=queue.Queue(sqs or queue.client(), s.queue_url or ""),
-        search=Search(elasticsearch_client(s), s.messages_index),
+        db=traced(Database(connections), "MySQL"),
+        batches=traced(BatchStore(connections), "MySQL"),
+        counts=traced(CountStore(connections), "MySQL"),
+        schema=traced(Schema(connections), "MySQL"),
+        numbers=traced(Numbers(cache), "Redis"),
+        tokens=traced(TokenCache(cache), "Redis"),
+        queue=traced(sqs_queue, "SQS"),
+        search=traced(Search(elasticsearch_client(s), s.messages_index), "Elasticsearch"),
         request_timeout_seconds=s.api_timeout_seconds,
     )
 

@@ -7,6 +7,7 @@ changes nothing that is already in place.
 
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -20,6 +21,27 @@ log = Logger(service="chat", child=True)
 # Indexes a batch while the main thread writes it to MySQL: one thread, kept across invocations
 # (and idle between them, as every invocation waits for its result).
 _indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer")
+
+
+def log_batch(records: Sequence[dict[str, Any]], failed: Mapping[str, str]) -> None:
+    """One line a batch: the correlation ids of the API requests whose events are now in MySQL and
+    the index, and of those that failed, so that a search for a request's id finds this line too."""
+    written: list[str] = []
+    not_written: dict[str, str] = {}
+    for record in records:
+        key = events.correlation_id(record) or record["messageId"]
+        if record["messageId"] in failed:
+            not_written[key] = failed[record["messageId"]]
+        else:
+            written.append(key)
+    log.info("batch written", correlation_ids=written, failed=not_written)
+
+
+def lag_ms(event: Mapping[str, Any], now: float) -> float | None:
+    """How long the batch's oldest event waited between being queued and being written, in ms."""
+    attributes = [r.get("attributes") or {} for r in event["Records"]]
+    sent = [int(a["SentTimestamp"]) for a in attributes if "SentTimestamp" in a]
+    return max(now * 1000 - min(sent), 0.0) if sent else None
 
 
 def persist_records(deps: Deps, records: Sequence[tuple[str, str]]) -> dict[str, str]:

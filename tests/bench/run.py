@@ -27,6 +27,7 @@ from tests.bench import (
     gateway_ab,
     gateway_bench,
     lag_bench,
+    reindex_bench,
     report,
     search_bench,
     writer_bench,
@@ -64,6 +65,7 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
             lambda p: gateway_ab.run(3 if q else 5, 2 if q else 3, profile_seconds=0 if q else 8, progress=p),
         ),
         ("writers", lambda p: writers_bench.run(5_000 if q else 20_000, progress=p)),
+        ("reindex", lambda p: reindex_bench.run(10 if q else 20, progress=p)),
     ] + (
         [
             # Issue 13's ten times the tables: 10M messages in 1M chats, generated once (minutes) and kept.

@@ -98,6 +98,17 @@ def test_redis_never_evicts_and_has_a_replica_to_fail_over_to():
     assert DATA["Outputs"]["RedisUrl"]["Value"]["Fn::Sub"].startswith("rediss://")
 
 
+def test_redis_memory_alarms_before_a_full_node_refuses_numbers_whichever_node_is_primary():
+    [alarm] = _props("AWS::CloudWatch::Alarm")
+    stats = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert {s["Metric"]["MetricName"] for s in stats} == {"DatabaseMemoryUsagePercentage"}
+    nodes = {s["Metric"]["Dimensions"][0]["Value"]["Fn::Sub"] for s in stats}
+    assert nodes == {
+        f"${{Cache}}-00{n}" for n in range(1, RESOURCES["Cache"]["Properties"]["NumCacheClusters"] + 1)
+    }
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and 50 <= alarm["Threshold"] < 100
+
+
 def test_each_store_admits_only_the_functions_or_the_proxy():
     def sources(name):
         return [
@@ -201,6 +212,7 @@ def test_deploy_aws_is_sam_build_then_sam_deploy_with_the_saved_config():
     sam = [c for c in commands if c.startswith("cd infra && sam ")]
     assert [c.split()[4] for c in sam] == ["build", "deploy"]
     assert all("--config-env aws" in c for c in sam)
+    assert commands[-1].endswith("-m local.stack web-upload-aws " + commands[-1].split()[-1])
 
 
 def test_ci_never_runs_an_aws_deploy():
