@@ -51,7 +51,7 @@ def run(
             cur.execute("UPDATE applications SET chats_count = 0")
 
         cur.execute("SELECT @@innodb_buffer_pool_size")
-        buffer_pool_mib = cur.fetchone()[0] // 2**20
+        buffer_pool_mib = (cur.fetchone() or (0,))[0] // 2**20
         full_all_changed, full_cpu = [], []
         for _ in range(3):
             reset()

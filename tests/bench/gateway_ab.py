@@ -145,7 +145,7 @@ def profile(variant: Variant, seconds: float, out: Path) -> dict[str, Any]:
     assert variant.process
     spy = subprocess.Popen(
         [
-            PY_SPY,
+            str(PY_SPY),
             "record",
             "--pid",
             str(variant.process.pid),

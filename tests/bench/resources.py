@@ -74,7 +74,11 @@ class Resources:
         self.s3 = boto3.client("s3", endpoint_url=endpoint)
         self.logs = boto3.client("logs", endpoint_url=endpoint)
         self.endpoint = endpoint or common.ENDPOINT
-        self.functions, self.apis, self.queues, self.mappings, self.layer_arn = [], [], [], [], None
+        self.functions: list[str] = []
+        self.apis: list[str] = []
+        self.queues: list[str] = []
+        self.mappings: list[str] = []
+        self.layer_arn: str | None = None
         self.cleanup(leftovers_only=True)
 
     # -- making things -------------------------------------------------------------------------

@@ -38,13 +38,12 @@ def prepare_big(progress) -> None:
 def remove_added() -> None:
     with datagen.connect(BIG) as conn, conn.cursor() as cur:
         cur.execute(f"DELETE FROM messages WHERE number > {MESSAGES_PER_CHAT}")
-        cur.execute()
 
 
 def big_events(count: int, seed: int = 5) -> list[tuple[str, str]]:
     with datagen.connect(BIG) as conn, conn.cursor() as cur:
         cur.execute("SELECT MIN(id), MAX(id) FROM applications")
-        low, high = cur.fetchone()
+        low, high = cur.fetchone() or (1, 1)
     rng = random.Random(seed)
     next_number: dict[tuple[int, int], int] = {}
     out = []
@@ -80,7 +79,7 @@ def run(events_count: int = 40_000, slice_size: int = 5_000, progress=print) -> 
             failures[name] += failed
     with datagen.connect(BIG) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM messages")
-        big_rows = cur.fetchone()[0]
+        big_rows = (cur.fetchone() or (0,))[0]
     remove_added()
     out: dict[str, Any] = {"events": events_count, "slice": slice_size, "big_table_rows": big_rows}
     for name in contenders:

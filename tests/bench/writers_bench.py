@@ -71,7 +71,7 @@ def innodb_counters() -> dict[str, int]:
 def latest_deadlock() -> str:
     with common.datagen.connect("mysql") as conn, conn.cursor() as cur:
         cur.execute("SHOW ENGINE INNODB STATUS")
-        text = str(cur.fetchone()[2])
+        text = str((cur.fetchone() or ("", "", ""))[2])
     start = text.find("LATEST DETECTED DEADLOCK")
     return text[start : text.find("TRANSACTIONS", start)].strip() if start >= 0 else ""
 
@@ -79,7 +79,7 @@ def latest_deadlock() -> str:
 def exactly_once(deps, expected: int) -> dict[str, Any]:
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*), COUNT(DISTINCT chat_id, number) FROM messages")
-        rows, distinct = cur.fetchone()
+        rows, distinct = cur.fetchone() or (0, 0)
     es = deps.search._es
     es.indices.refresh(index=writer_bench.INDEX)
     docs = es.count(index=writer_bench.INDEX)["count"]
