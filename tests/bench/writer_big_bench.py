@@ -56,6 +56,11 @@ def big_events(count: int, seed: int = 5) -> list[tuple[str, str]]:
 
 
 def run(events_count: int = 81_000, slice_size: int = 5_000, progress=print) -> dict[str, Any]:
+    with counter_bench.buffer_pool(counter_bench.BIG_BUFFER_POOL):
+        return _run(events_count, slice_size, progress)
+
+
+def _run(events_count: int, slice_size: int, progress) -> dict[str, Any]:
     prepare_big(progress)
     common.ensure_database(common.WRITE_DB)
     empty_deps = common.deps(index=writer_bench.INDEX)
