@@ -40,13 +40,19 @@ def _body() -> dict:
     return http.json_object(_request().raw_body)
 
 
+def _key(payload: dict | None = None):
+    """The Idempotency-Key of this POST or PATCH, if the client sent one."""
+    return http.request_key(_request(), payload)
+
+
 # -- applications --------------------------------------------------------------------------------
 
 
 @route("/applications", ["POST"])
 @http.answers_errors
 def create_application():
-    application = service.create_application(deps(), http.name_field(_body()))
+    name = http.name_field(_body())
+    application = service.create_application(deps(), name, _key({"name": name}))
     return http.created(application.to_json(), f"applications/{application.token}")
 
 
@@ -60,7 +66,8 @@ def get_application(token):
 @http.answers_errors
 def rename_application(token):
     name = http.name_field(_body())
-    return http.json_response(service.rename_application(deps(), http.token(token), name).to_json())
+    renamed = service.rename_application(deps(), http.token(token), name, _key({"name": name}))
+    return http.json_response(renamed.to_json())
 
 
 # -- chats ---------------------------------------------------------------------------------------
@@ -69,7 +76,7 @@ def rename_application(token):
 @route(TOKEN + "/chats", ["POST"])
 @http.answers_errors
 def create_chat(token):
-    number = service.create_chat(deps(), http.token(token))
+    number = service.create_chat(deps(), http.token(token), _key())
     metrics.add_metric(name="ChatsAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": number}, f"chats/{number}")
 
@@ -96,7 +103,9 @@ def get_chat(token, number):
 @http.answers_errors
 def create_message(token, number):
     body = http.body_field(_body(), settings.get().max_body_bytes)
-    created = service.create_message(deps(), http.token(token), http.number(number, "chat number"), body)
+    created = service.create_message(
+        deps(), http.token(token), http.number(number, "chat number"), body, _key({"body": body})
+    )
     metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": created}, f"messages/{created}")
 
@@ -147,6 +156,7 @@ def edit_message(token, number, message_number):
         http.number(number, "chat number"),
         http.number(message_number, "message number"),
         body,
+        _key({"body": body}),
     )
     return http.json_response(message.to_json())
 
@@ -157,10 +167,12 @@ def edit_message(token, number, message_number):
 @app.on_sqs_message(queue="chat-creations", batch_size=100)
 def handle_creations(event):
     batch = event.to_dict()
-    response = writer.handle(batch, deps())
+    response, clashes = writer.handle(batch, deps())
     failed = len(response["batchItemFailures"])
     metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(batch["Records"]) - failed)
     metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=failed)
+    # Two creates told the same number: the template's CreateClashAlarm watches this one.
+    metrics.add_metric(name="CreateClashes", unit=MetricUnit.Count, value=clashes)
     metrics.flush_metrics()
     return response
 

@@ -9,12 +9,13 @@ import pymysql
 
 from . import schema
 from .errors import Refused, Unavailable
-from .models import Application, Chat, Message, NewMessage
+from .models import Application, Chat, Clash, Message, NewMessage
 
 _DEADLOCK, _LOCK_WAIT_TIMEOUT = 1213, 1205
 
-INSERT_APPLICATION = "INSERT INTO applications (token, name) VALUES (%s, %s)"
+INSERT_APPLICATION = "INSERT INTO applications (token, name, create_id) VALUES (%s, %s, %s)"
 SELECT_APPLICATION = "SELECT id, token, name, chats_count FROM applications WHERE token = %s"
+SELECT_APPLICATION_BY_CREATE_ID = "SELECT id, token, name, chats_count FROM applications WHERE create_id = %s"
 RENAME_APPLICATION = "UPDATE applications SET name = %s WHERE id = %s"
 
 SELECT_CHAT = "SELECT number, messages_count FROM chats WHERE application_id = %s AND number = %s"
@@ -28,6 +29,13 @@ INSERT_CHAT = (
     "INSERT INTO chats (application_id, number) VALUES (%s, %s) ON DUPLICATE KEY UPDATE number = number"
 )
 SELECT_CHAT_ID = "SELECT id FROM chats WHERE application_id = %s AND number = %s"
+# A chat's creation adopts a row a message or an edit wrote before it (without an id); a row
+# holding another create's id is left alone: that is a clash, reported by the writer.
+INSERT_CREATED_CHAT = (
+    "INSERT INTO chats (application_id, number, create_id) VALUES (%s, %s, %s) "
+    "ON DUPLICATE KEY UPDATE create_id = COALESCE(create_id, VALUES(create_id))"
+)
+SELECT_CHAT_BY_CREATE_ID = "SELECT number FROM chats WHERE application_id = %s AND create_id = %s"
 
 _MESSAGES_OF_CHAT = (
     "FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = %s AND c.number = %s"
@@ -35,10 +43,20 @@ _MESSAGES_OF_CHAT = (
 SELECT_MESSAGE = f"SELECT m.number, m.body {_MESSAGES_OF_CHAT} AND m.number = %s"
 SELECT_MESSAGES = f"SELECT m.number, m.body {_MESSAGES_OF_CHAT} AND m.number > %s ORDER BY m.number LIMIT %s"
 MAX_MESSAGE_NUMBER = f"SELECT COALESCE(MAX(m.number), 0) {_MESSAGES_OF_CHAT}"
-# A redelivered creation changes nothing, and never overwrites an edit that got there first.
+# A redelivered creation changes nothing, and never overwrites an edit that got there first (it
+# only gives the edit's row its create id); another create's row is left alone (a clash).
 INSERT_MESSAGE = (
-    "INSERT INTO messages (chat_id, number, body, version) VALUES (%s, %s, %s, %s) "
-    "ON DUPLICATE KEY UPDATE id = id"
+    "INSERT INTO messages (chat_id, number, body, version, create_id) VALUES (%s, %s, %s, %s, %s) "
+    "ON DUPLICATE KEY UPDATE create_id = COALESCE(create_id, VALUES(create_id))"
+)
+SELECT_MESSAGE_BY_CREATE_ID = (
+    "SELECT c.number, m.number, m.body FROM messages m JOIN chats c ON c.id = m.chat_id "
+    "WHERE m.create_id = %s AND c.application_id = %s"
+)
+INSERT_CONFLICT = (
+    "INSERT INTO create_conflicts "
+    "(kind, application_id, chat_number, number, create_id, stored_create_id, body) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE create_id = create_id"
 )
 # An edit of a message still in the queue writes the row itself, as version 2: the creation,
 # version 1, then finds it there and leaves it alone.
@@ -144,14 +162,28 @@ class Database:
 
     # -- applications --------------------------------------------------------------------------
 
-    def insert_application(self, token: str, name: str) -> Application:
+    def insert_application(self, token: str, name: str, create_id: str | None = None) -> Application:
         with self._cursor() as cur:
-            cur.execute(INSERT_APPLICATION, (token, name))
+            cur.execute(INSERT_APPLICATION, (token, name, create_id))
             return Application(cur.lastrowid, token, name, 0)
 
     def application(self, token: str) -> Application | None:
         row = self._one(SELECT_APPLICATION, (token,))
         return Application(*row) if row else None
+
+    def application_created_by(self, create_id: str) -> Application | None:
+        row = self._one(SELECT_APPLICATION_BY_CREATE_ID, (create_id,))
+        return Application(*row) if row else None
+
+    def chat_created_by(self, application_id: int, create_id: str) -> int | None:
+        """The number of the chat that create stored, if MySQL has it."""
+        row = self._one(SELECT_CHAT_BY_CREATE_ID, (application_id, create_id))
+        return int(row[0]) if row else None
+
+    def message_created_by(self, application_id: int, create_id: str) -> tuple | None:
+        """(chat number, number, body) of the message that create stored, if MySQL has it."""
+        row = self._one(SELECT_MESSAGE_BY_CREATE_ID, (create_id, application_id))
+        return (int(row[0]), int(row[1]), row[2]) if row else None
 
     def rename_application(self, app: Application, name: str) -> Application:
         with self._cursor() as cur:
@@ -198,8 +230,10 @@ class Database:
 
     # -- the writer ----------------------------------------------------------------------------
 
-    def persist(self, chats: list, messages: list) -> None:
+    def persist(self, chats: list, messages: list) -> list:
         """Writes a batch idempotently: one multi-row INSERT per table, each atomic on its own.
+        Returns the clashes (creates whose number holds another create's row), recorded in
+        `create_conflicts` with their bodies.
 
         Chats are nearly always in MySQL before their messages arrive, so their ids are read first
         and only the missing chats are inserted: that spares a no-op upsert of every chat of the
@@ -209,17 +243,73 @@ class Database:
         """
         chat_keys = sorted({(c.application_id, c.number) for c in chats} | {m.chat_key for m in messages})
 
-        def write(cur) -> None:
-            ids = self._chat_ids(cur, chat_keys)
-            missing = [key for key in chat_keys if key not in ids]
-            if missing:
-                cur.executemany(INSERT_CHAT, missing)
-                ids.update(self._chat_ids(cur, missing))
+        def write(cur) -> list:
+            rows = self._chat_rows(cur, chat_keys)
+            clashes = self._write_chats(cur, chat_keys, chats, rows)
             if messages:
-                rows = sorted((ids[m.chat_key], m.number, m.body, m.version) for m in messages)
-                cur.executemany(INSERT_MESSAGE, rows)
+                clashes += self._write_messages(cur, messages, {key: row[0] for key, row in rows.items()})
+            for c in clashes:
+                cur.execute(
+                    INSERT_CONFLICT,
+                    (
+                        c.kind,
+                        c.application_id,
+                        c.chat_number,
+                        c.number,
+                        c.create_id,
+                        c.stored_create_id,
+                        c.body,
+                    ),
+                )
+            return clashes
 
-        self._retrying(write, transaction=False)
+        return self._retrying(write, transaction=False)
+
+    def _write_chats(self, cur, chat_keys: list, chats: list, rows: dict) -> list:
+        """Inserts the batch's missing chats, fills `rows` ({key: (id, create id)}); returns clashes."""
+        first: dict = {}
+        for c in chats:
+            first.setdefault((c.application_id, c.number), c)
+        # A creation adopts a row written without an id; chats only named by messages get none.
+        adopt = [c for key, c in first.items() if c.create_id and (key not in rows or rows[key][1] is None)]
+        missing = [key for key in chat_keys if key not in rows and key not in first]
+        missing += [key for key, c in first.items() if not c.create_id and key not in rows]
+        if adopt:
+            cur.executemany(INSERT_CREATED_CHAT, [(c.application_id, c.number, c.create_id) for c in adopt])
+        if missing:
+            cur.executemany(INSERT_CHAT, missing)
+        if adopt or missing:
+            rows.update(self._chat_rows(cur, [(c.application_id, c.number) for c in adopt] + missing))
+        return [
+            Clash("chat", c.application_id, c.number, 0, c.create_id, rows[key][1], None)
+            for c in chats
+            if c.create_id and rows[(key := (c.application_id, c.number))][1] not in (None, c.create_id)
+        ]
+
+    def _write_messages(self, cur, messages: list, chat_ids: dict) -> list:
+        rows = sorted(
+            ((chat_ids[m.chat_key], m.number, m.body, m.version, m.create_id) for m in messages),
+            key=lambda row: row[:2],
+        )
+        cur.executemany(INSERT_MESSAGE, rows)
+        with_ids = [m for m in messages if m.create_id]
+        if not with_ids:
+            return []
+        stored = self._message_create_ids(cur, sorted({(chat_ids[m.chat_key], m.number) for m in with_ids}))
+        return [
+            Clash("message", m.application_id, m.chat_number, m.number, m.create_id, other, m.body)
+            for m in with_ids
+            if (other := stored.get((chat_ids[m.chat_key], m.number))) not in (None, m.create_id)
+        ]
+
+    @staticmethod
+    def _message_create_ids(cur, keys: list) -> dict:
+        placeholders = ", ".join(["(%s, %s)"] * len(keys))
+        cur.execute(
+            f"SELECT chat_id, number, create_id FROM messages WHERE (chat_id, number) IN ({placeholders})",
+            [v for key in keys for v in key],
+        )
+        return {(chat_id, number): create_id for chat_id, number, create_id in cur.fetchall()}
 
     def current_messages(self, keys: list) -> list:
         """The rows of (application_id, chat_number, number) keys, as they are now."""
@@ -235,16 +325,19 @@ class Database:
         return [NewMessage(*row) for row in rows]
 
     @staticmethod
-    def _chat_ids(cur, keys: list) -> dict:
+    def _chat_rows(cur, keys: list) -> dict:
+        """{(application_id, number): (chat id, create id)} of the chats that exist."""
         if not keys:
             return {}
         placeholders = ", ".join(["(%s, %s)"] * len(keys))
         cur.execute(
-            f"SELECT application_id, number, id FROM chats WHERE (application_id, number) IN "
+            f"SELECT application_id, number, id, create_id FROM chats WHERE (application_id, number) IN "
             f"({placeholders})",
             [v for key in keys for v in key],
         )
-        return {(app_id, number): chat_id for app_id, number, chat_id in cur.fetchall()}
+        return {
+            (app_id, number): (chat_id, create_id) for app_id, number, chat_id, create_id in cur.fetchall()
+        }
 
     def _retrying(self, work: Callable, attempts: int = 3, transaction: bool = True):
         """Runs `work(cursor)`, in a transaction unless told not to, again after a deadlock."""

@@ -19,10 +19,15 @@ def client():
     return boto3.client("sqs", config=_CLIENT_CONFIG)
 
 
+# Reading the dead-letter queue stops here: more than this wants an operator (redrive or drop).
+MAX_DEAD_LETTERS = 10_000
+
+
 class Queue:
-    def __init__(self, sqs, url: str):
+    def __init__(self, sqs, url: str, dead_letter_url: str = ""):
         self._sqs = sqs
         self._url = url
+        self._dead_letter_url = dead_letter_url
 
     def send(self, body: str) -> None:
         try:
@@ -32,8 +37,51 @@ class Queue:
 
     def depth(self) -> int:
         """Events waiting, in flight or delayed (approximate, as SQS reports them)."""
+        return sum(self._depths(self._url).values())
+
+    def _depths(self, url: str) -> dict:
         try:
-            attrs = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=_DEPTH_ATTRIBUTES)
+            attrs = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=_DEPTH_ATTRIBUTES)
         except (BotoCoreError, ClientError) as exc:
             raise Unavailable("the creation queue is unavailable") from exc
-        return sum(int(attrs["Attributes"].get(name, 0)) for name in _DEPTH_ATTRIBUTES)
+        return {name: int(attrs["Attributes"].get(name, 0)) for name in _DEPTH_ATTRIBUTES}
+
+    def dead_letters(self) -> list:
+        """Every event body in the dead-letter queue, which is left as it was.
+
+        Each message is hidden while it is read, then shown again. Raises Unavailable when some
+        cannot be read now (another reader holds them) or there are too many to read here.
+        """
+        if not self._dead_letter_url:
+            return []
+        depths = self._depths(self._dead_letter_url)
+        if depths["ApproximateNumberOfMessagesNotVisible"] or depths["ApproximateNumberOfMessagesDelayed"]:
+            raise Unavailable("the dead-letter queue is being read elsewhere; retry shortly")
+        if depths["ApproximateNumberOfMessages"] > MAX_DEAD_LETTERS:
+            raise Unavailable("the dead-letter queue holds too many events to count; redrive or drop it")
+        bodies, handles = [], []
+        try:
+            while len(bodies) <= MAX_DEAD_LETTERS:
+                got = self._sqs.receive_message(
+                    QueueUrl=self._dead_letter_url, MaxNumberOfMessages=10, VisibilityTimeout=30
+                ).get("Messages", [])
+                if not got:
+                    break
+                bodies += [m["Body"] for m in got]
+                handles += [m["ReceiptHandle"] for m in got]
+        except (BotoCoreError, ClientError) as exc:
+            raise Unavailable("the dead-letter queue is unavailable") from exc
+        finally:
+            self._show_again(handles)
+        return bodies
+
+    def _show_again(self, handles: list) -> None:
+        for i in range(0, len(handles), 10):
+            entries = [
+                {"Id": str(j), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for j, h in enumerate(handles[i : i + 10])
+            ]
+            try:
+                self._sqs.change_message_visibility_batch(QueueUrl=self._dead_letter_url, Entries=entries)
+            except (BotoCoreError, ClientError):
+                pass  # they show again by themselves after 30 s

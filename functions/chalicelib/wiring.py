@@ -12,8 +12,9 @@ from aws_lambda_powertools.utilities import parameters
 from elasticsearch import Elasticsearch
 from redis.credentials import CredentialProvider
 
-from . import db, queue, settings
+from . import db, queue, redis_server, settings
 from .errors import Unavailable
+from .idempotency import Records
 from .numbers import Numbers
 from .search import Search
 from .service import Deps
@@ -86,7 +87,12 @@ def redis_client(s: settings.Settings) -> redis.Redis:
             Secret(s.redis_auth_secret_arn, s.secrets_max_age_seconds)
         )
     return redis.Redis.from_url(
-        s.redis_url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30, **auth
+        s.redis_url,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        redis_connect_func=redis_server.identify,
+        **auth,
     )
 
 
@@ -101,10 +107,12 @@ def elasticsearch_client(s: settings.Settings) -> Elasticsearch:
 
 
 def build(s: settings.Settings) -> Deps:
+    client = redis_client(s)
     return Deps(
         db=db.Database(mysql_connect(s)),
-        numbers=Numbers(redis_client(s)),
-        queue=queue.Queue(queue.client(), s.queue_url or ""),
+        numbers=Numbers(client, s.redis_wait_replicas, s.redis_wait_timeout_ms),
+        keys=Records(client, in_flight_seconds=s.api_timeout_seconds + 2),
+        queue=queue.Queue(queue.client(), s.queue_url or "", s.dead_letter_queue_url or ""),
         search=Search(elasticsearch_client(s), s.messages_index),
         request_timeout_seconds=s.api_timeout_seconds,
     )

@@ -26,19 +26,24 @@ class RecordFailed(Exception):
     """Marks a record for redelivery in the partial batch response."""
 
 
-def handle(event: dict, deps: Deps) -> dict:
-    failed = persist_records(deps, [(r["messageId"], r["body"]) for r in event["Records"]])
+def handle(event: dict, deps: Deps) -> tuple:
+    """(the partial batch response, how many clashes the batch found)."""
+    clashes: list = []
+    failed = persist_records(deps, [(r["messageId"], r["body"]) for r in event["Records"]], clashes)
 
     def outcome(record) -> None:
         if record.message_id in failed:
             raise RecordFailed(failed[record.message_id])
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=outcome, processor=processor)
+    return process_partial_response(event=event, record_handler=outcome, processor=processor), len(clashes)
 
 
-def persist_records(deps: Deps, records: list) -> dict:
-    """Writes what it can of `records` ((id, body) pairs); returns {id: reason} of the failures."""
+def persist_records(deps: Deps, records: list, clashes: list | None = None) -> dict:
+    """Writes what it can of `records` ((id, body) pairs); returns {id: reason} of the failures.
+    Creates that clashed with another create's number are appended to `clashes`: they are kept
+    in `create_conflicts` and their records succeed (a retry cannot change them)."""
+    clashes = [] if clashes is None else clashes
     failed, parsed = {}, {}
     for record_id, body in records:
         try:
@@ -54,7 +59,7 @@ def persist_records(deps: Deps, records: list) -> dict:
     # back from Redis until MySQL has it, so search may show it first; a message MySQL refuses
     # for good is taken out of the index again below.
     indexing = _indexer.submit(deps.search.index, list(messages.values()))
-    not_written, refused = _write_rows(deps, creations)
+    not_written, refused = _write_rows(deps, creations, clashes)
     _record_written(deps, [e for rid, e in creations.items() if rid not in not_written])
     not_indexed = indexing.result()
     failed.update(not_written)
@@ -78,12 +83,12 @@ def _record_written(deps: Deps, written: list) -> None:
         pass
 
 
-def _write_rows(deps: Deps, creations: dict) -> tuple:
+def _write_rows(deps: Deps, creations: dict, clashes: list) -> tuple:
     """Writes the rows; returns ({id: reason} of those not written, ids refused for good)."""
     if not creations:
         return {}, set()
     try:
-        _persist(deps, creations.values())
+        _persist(deps, creations.values(), clashes)
         return {}, set()
     except Unavailable as exc:
         return {rid: exc.message for rid in creations}, set()
@@ -93,7 +98,7 @@ def _write_rows(deps: Deps, creations: dict) -> tuple:
     failed, refused = {}, set()
     for rid, event in creations.items():
         try:
-            _persist(deps, [event])
+            _persist(deps, [event], clashes)
         except (Refused, Unavailable) as exc:
             failed[rid] = exc.message
             if isinstance(exc, Refused):
@@ -102,8 +107,21 @@ def _write_rows(deps: Deps, creations: dict) -> tuple:
     return failed, refused
 
 
-def _persist(deps: Deps, creations) -> None:
-    deps.db.persist(*_by_kind(creations))
+def _persist(deps: Deps, creations, clashes: list) -> None:
+    found = deps.db.persist(*_by_kind(creations))
+    for c in found:
+        # Both creates were told this number: the stored row keeps the first, the other waits
+        # in create_conflicts for a person (`make audit` lists them; the alarm fires).
+        log.error(
+            "create clash",
+            kind=c.kind,
+            application_id=c.application_id,
+            chat_number=c.chat_number,
+            number=c.number,
+            create_id=c.create_id,
+            stored_create_id=c.stored_create_id,
+        )
+    clashes += found
 
 
 def _by_kind(creations) -> tuple:

@@ -48,6 +48,7 @@ def settings_env(cfg: config.Config) -> dict:
         "ELASTICSEARCH_URL": f"http://127.0.0.1:{cfg.es_port}",
         "MESSAGES_INDEX": "messages",
         "CREATIONS_QUEUE_URL": outputs(cfg)["QueueUrl"],
+        "DEAD_LETTER_QUEUE_URL": outputs(cfg)["DeadLetterQueueUrl"],
     }
 
 
@@ -65,19 +66,12 @@ def sqs():
 
 def app_deps(cfg: config.Config):
     """The product's adapters on the stack's services and its deployed queue (many threads at once)."""
-    from chalicelib import db, queue, settings, wiring
-    from chalicelib.numbers import Numbers
-    from chalicelib.search import Search
-    from chalicelib.service import Deps
+    from chalicelib import queue, settings, wiring
 
     s = settings.from_env(settings_env(cfg))
-    return Deps(
-        db=db.Database(wiring.mysql_connect(s)),
-        numbers=Numbers(wiring.redis_client(s)),
-        queue=queue.Queue(sqs(), s.queue_url),
-        search=Search(wiring.elasticsearch_client(s), s.messages_index),
-        request_timeout_seconds=s.api_timeout_seconds,
-    )
+    deps = wiring.build(s)
+    deps.queue = queue.Queue(sqs(), s.queue_url, s.dead_letter_queue_url)
+    return deps
 
 
 def invoke(cfg: config.Config, output_key: str, payload: dict = None) -> dict:

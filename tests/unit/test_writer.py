@@ -19,6 +19,7 @@ class FakeDb:
         self.chats |= {(c.application_id, c.number) for c in chats} | {m.chat_key for m in messages}
         for m in messages:
             self.messages.setdefault((m.application_id, m.chat_number, m.number), m)
+        return []
 
     def current_messages(self, keys):
         return [self.messages[k] for k in keys if k in self.messages]
@@ -160,7 +161,7 @@ def test_the_partial_batch_response_names_only_the_failed_records():
     event = {
         "Records": [_sqs_record("a", events.chat_created(1, 1)), _sqs_record("b", events.chat_created(9, 1))]
     }
-    assert writer.handle(event, deps) == {"batchItemFailures": [{"itemIdentifier": "b"}]}
+    assert writer.handle(event, deps) == ({"batchItemFailures": [{"itemIdentifier": "b"}]}, 0)
 
 
 def _sqs_record(message_id, body):
