@@ -1,11 +1,11 @@
 """Redis adapter: hands out chat and message numbers, and remembers queued message bodies.
 
 Redis is a cache, not the truth. Its counters are trusted only inside an open epoch: the hash
-`chat:epoch` names the epoch and the server it was opened on (redis_server.py: run_id and
+`numbering:epoch` names the epoch and the server it was opened on (redis_server.py: run_id and
 master_replid, read once per connection). A server that restarted (empty, or from an old
 snapshot) or a replica promoted after a failover (which may have missed the last writes) has
 another identity, so its copy of the epoch is not trusted. Each counter carries the epoch it was
-seeded in, and every counter seeded in an epoch is listed in `chat:seeded`: a counter that
+seeded in, and every counter seeded in an epoch is listed in `numbering:seeded`: a counter that
 disappears inside its epoch (deleted, evicted) closes the epoch instead of being seeded again
 from MySQL, which may lag the queue. While no epoch is open, reservations fail with
 `Unavailable`; `open_epoch` opens one once MySQL holds every number handed out before, and
@@ -22,9 +22,11 @@ import redis
 from .errors import Unavailable
 from .redis_server import Scripts
 
-EPOCH_KEY = "chat:epoch"
-CLOSED_KEY = "chat:epoch-closed"
-SEEDED_KEY = "chat:seeded"
+# Named apart from the string keys numbering used before epochs knew their server: after an
+# upgrade the epoch is simply not open, and reopens once the queue has drained.
+EPOCH_KEY = "numbering:epoch"
+CLOSED_KEY = "numbering:closed"
+SEEDED_KEY = "numbering:seeded"
 CHANGED_CHATS_KEY = "counts:changed-chats"
 CHANGED_APPLICATIONS_KEY = "counts:changed-applications"
 COUNTED_EPOCH_KEY = "counts:epoch"
@@ -148,11 +150,11 @@ return 0
 
 
 def chats_key(application_id: int) -> str:
-    return f"chats:{application_id}"
+    return f"numbering:chats:{application_id}"
 
 
 def messages_key(application_id: int, chat_number: int) -> str:
-    return f"messages:{application_id}:{chat_number}"
+    return f"numbering:messages:{application_id}:{chat_number}"
 
 
 def _pending_key(application_id: int, chat_number: int) -> str:
