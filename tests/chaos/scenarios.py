@@ -332,7 +332,10 @@ def redis_old_snapshot(plan: Plan) -> Report:
 
 def redis_counters_lost(plan: Plan) -> Report:
     cfg = stack.target()
-    run = Run("redis lost counters (deleted or evicted) while their events are queued", plan).start()
+    run, client = _retrying_run(
+        "redis lost counters (deleted or evicted) while their events are queued", plan
+    )
+    run.start()
     run.at_fraction(0.4)
     from chalicelib.numbers import chats_key, messages_key
 
@@ -342,7 +345,9 @@ def redis_counters_lost(plan: Plan) -> Report:
     deleted = audit.redis_client(cfg).delete(*keys)
     restored = time.monotonic()
     run.notes.append(f"deleted {deleted} counters (one application's chats, five chats' messages) mid-stream")
-    return run.finish(restored)
+    report = run.finish(restored)
+    _retry_notes(report, client)
+    return report
 
 
 class DeadLetteringQueue:
@@ -398,7 +403,8 @@ def redis_restarted_with_dead_letters(plan: Plan) -> Report:
     deps = stack.app_deps(cfg)
     stores = Stores(cfg)
     deps.queue = DeadLetteringQueue(deps.queue, stores.sqs, stores.outputs["DeadLetterQueueUrl"])
-    run = Run("redis restarted empty with accepted creates in the DLQ and the queue", plan, InProcess(deps))
+    client = Retrying(deps)
+    run = Run("redis restarted empty with accepted creates in the DLQ and the queue", plan, client)
     run.start()
     run.at_fraction(0.4)
     dead_before = deps.queue.sent
@@ -412,7 +418,9 @@ def redis_restarted_with_dead_letters(plan: Plan) -> Report:
         f"{dead_before} accepted creates were in the DLQ when Redis restarted, {deps.queue.sent} in all; "
         f"{moved} redriven after the run"
     )
-    return run.finish(restored)
+    report = run.finish(restored)
+    _retry_notes(report, client)
+    return report
 
 
 SCENARIOS = {
