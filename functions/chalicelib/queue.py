@@ -1,13 +1,18 @@
 """SQS adapter: puts creation and edit events on the queue the writer drains."""
 
+import time
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import Unavailable
 
-# botocore's standard retry mode retries throttling and transient faults with backoff.
-_CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+# botocore's standard retry mode retries throttling and transient faults with backoff. The bounds
+# keep a send within SEND_BOUND_SECONDS: numbering reopens after a Redis restart once no request
+# that reserved a number can still queue it, so a send must never outlive its request.
+CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=1, read_timeout=2)
+SEND_BOUND_SECONDS = 2 * (1 + 2) + 1  # two attempts and the backoff between them
 _DEPTH_ATTRIBUTES = [
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
@@ -16,7 +21,7 @@ _DEPTH_ATTRIBUTES = [
 
 
 def client():
-    return boto3.client("sqs", config=_CLIENT_CONFIG)
+    return boto3.client("sqs", config=CLIENT_CONFIG)
 
 
 # Reading the dead-letter queue stops here: more than this wants an operator (redrive or drop).
@@ -29,7 +34,10 @@ class Queue:
         self._url = url
         self._dead_letter_url = dead_letter_url
 
-    def send(self, body: str) -> None:
+    def send(self, body: str, deadline: float | None = None) -> None:
+        """Queues `body`; refuses when it could end after `deadline` (time.monotonic())."""
+        if deadline is not None and time.monotonic() + SEND_BOUND_SECONDS > deadline:
+            raise Unavailable("the request ran out of time before its creation was queued")
         try:
             self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
         except (BotoCoreError, ClientError) as exc:

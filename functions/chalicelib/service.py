@@ -1,6 +1,7 @@
 """The use cases of the chat API, one function each: check, decide, call the adapters."""
 
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -132,6 +133,7 @@ def _application_id(deps: Deps, token: str) -> int:
 
 
 def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
+    deadline = _deadline(deps)
     app_id = _application_id(deps, token)
 
     def run(create_id: str) -> dict:
@@ -140,7 +142,7 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
             lambda: deps.numbers.reserve_chat_number(app_id, seed=lambda: deps.db.max_chat_number(app_id)),
             may_reopen=key is None,
         )
-        deps.queue.send(events.chat_created(app_id, number, create_id))
+        deps.queue.send(events.chat_created(app_id, number, create_id), deadline)
         return {"number": number}
 
     def stored(create_id: str) -> dict | None:
@@ -188,6 +190,7 @@ def _existing_chat(deps: Deps, token: str, number: int) -> int:
 
 
 def create_message(deps: Deps, token: str, chat_number: int, body: str, key: RequestKey | None = None) -> int:
+    deadline = _deadline(deps)
     app_id = _existing_chat(deps, token, chat_number)
 
     def run(create_id: str) -> dict:
@@ -199,7 +202,7 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
             may_reopen=key is None,
         )
         try:
-            deps.queue.send(events.message_created(app_id, chat_number, number, body, create_id))
+            deps.queue.send(events.message_created(app_id, chat_number, number, body, create_id), deadline)
         except Unavailable:
             # The client hears 503: its number becomes a gap, and the body must not be readable.
             _forget_quietly(deps, NewMessage(app_id, chat_number, number, body))
@@ -215,6 +218,12 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
         return {"number": found[1]}
 
     return _once(deps, str(app_id), key, run, stored, numbering=True)["number"]
+
+
+def _deadline(deps: Deps) -> float:
+    """When this request ends at the latest (Lambda stops it then): a number reserved in it is
+    queued by then or never, which is what reopening numbering after a Redis restart counts on."""
+    return time.monotonic() + deps.request_timeout_seconds
 
 
 def _forget_quietly(deps: Deps, message: NewMessage) -> None:

@@ -50,7 +50,7 @@ def _worker(args) -> dict:
     if noop_queue:
         from chalicelib import wiring
 
-        wiring.deps().queue.send = lambda body: None
+        wiring.deps().queue.send = lambda body, deadline=None: None
     convert = LambdaEventConverter(RouteMatcher(list(app.app.routes)))
     headers = {"content-type": "application/json"}
     if kind == "chat":

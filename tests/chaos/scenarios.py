@@ -144,11 +144,11 @@ class DuplicatingQueue:
     def __init__(self, queue):
         self._queue, self.sent = queue, 0
 
-    def send(self, body: str) -> None:
-        self._queue.send(body)
+    def send(self, body: str, deadline: float | None = None) -> None:
+        self._queue.send(body, deadline)
         copies = 2 if hash(body) % 10 == 0 else 1
         for _ in range(copies):
-            self._queue.send(body)
+            self._queue.send(body, deadline)
         self.sent += copies
 
     def depth(self) -> int:
@@ -354,17 +354,17 @@ class DeadLetteringQueue:
     """Sends every `every`-th creation to the dead-letter queue instead, as if the writer had
     failed it five times: accepted creates whose numbers only the DLQ holds."""
 
-    def __init__(self, queue, sqs, dead_letter_url: str, every: int = 40):
-        self._queue, self._sqs, self._url, self._every = queue, sqs, dead_letter_url, every
+    def __init__(self, queue, dead_letters, every: int = 40):
+        self._queue, self._dead_letters, self._every = queue, dead_letters, every
         self._count, self._lock, self.sent = 0, threading.Lock(), 0
 
-    def send(self, body: str) -> None:
+    def send(self, body: str, deadline: float | None = None) -> None:
         with self._lock:
             self._count += 1
             dead = self._count % self._every == 0
         if not dead:
-            return self._queue.send(body)
-        self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
+            return self._queue.send(body, deadline)
+        self._dead_letters.send(body, deadline)
         with self._lock:
             self.sent += 1
 
@@ -402,7 +402,10 @@ def redis_restarted_with_dead_letters(plan: Plan) -> Report:
     cfg = stack.target()
     deps = stack.app_deps(cfg)
     stores = Stores(cfg)
-    deps.queue = DeadLetteringQueue(deps.queue, stores.sqs, stores.outputs["DeadLetterQueueUrl"])
+    from chalicelib.queue import Queue
+
+    dead_letters = Queue(deps.queue._sqs, stores.outputs["DeadLetterQueueUrl"])
+    deps.queue = DeadLetteringQueue(deps.queue, dead_letters)
     client = Retrying(deps)
     run = Run("redis restarted empty with accepted creates in the DLQ and the queue", plan, client)
     run.start()

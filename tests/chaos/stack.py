@@ -70,7 +70,9 @@ def app_deps(cfg: config.Config):
 
     s = settings.from_env(settings_env(cfg))
     deps = wiring.build(s)
-    deps.queue = queue.Queue(sqs(), s.queue_url, s.dead_letter_queue_url)
+    # The product's bounds on a send (a request never queues after its time), with room for many threads.
+    client = boto3.client("sqs", config=queue.CLIENT_CONFIG.merge(BotoConfig(max_pool_connections=64)))
+    deps.queue = queue.Queue(client, s.queue_url, s.dead_letter_queue_url)
     return deps
 
 

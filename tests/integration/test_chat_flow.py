@@ -134,7 +134,7 @@ def test_numbers_are_never_reused_after_redis_restarts_empty(client, application
     writer.drain()
     # It reopens API_TIMEOUT_SECONDS + 2 s after it was found closed (a request's longest life).
     assert eventually(
-        lambda: (a := post(client, f"/applications/{token}/chats"))[0] == 201 and a, 10, 0.5
+        lambda: (a := post(client, f"/applications/{token}/chats"))[0] == 201 and a, 20, 0.5
     ) == (
         201,
         {"number": 3},

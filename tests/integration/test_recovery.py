@@ -30,7 +30,7 @@ def test_a_queued_chat_is_retried_not_denied_while_numbering_recovers(client, ap
             (answer := post(client, f"/applications/{token}/chats/1/messages", {"body": "hello"}))[0] == 201
             and answer
         ),
-        timeout=10,
+        timeout=20,
         interval=0.5,
     )
     assert created == (201, {"number": 1})
