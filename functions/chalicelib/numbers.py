@@ -15,12 +15,16 @@ epoch that never counted it is seeded from MySQL, which is then complete for tha
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 import redis
 
 from .errors import Unavailable
+from .models import ChatKey, NewChat, NewMessage
 from .redis_server import Scripts
+
+T = TypeVar("T")
 
 # Named apart from the string keys numbering used before epochs knew their server: after an
 # upgrade the epoch is simply not open, and reopens once the queue has drained.
@@ -161,6 +165,11 @@ def _pending_key(application_id: int, chat_number: int) -> str:
     return f"pending:{application_id}:{chat_number}"
 
 
+def _chat_key(member: str) -> ChatKey:
+    application_id, chat_number = member.split(":")
+    return int(application_id), int(chat_number)
+
+
 class Numbers:
     def __init__(self, client: redis.Redis, wait_replicas: int = 0, wait_timeout_ms: int = 100):
         self._redis = client
@@ -169,16 +178,16 @@ class Numbers:
         self._forget_and_mark = client.register_script(_FORGET_AND_MARK)
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
-        return self._reserve_number([chats_key(application_id)], seed, ())
+        return self._reserve_number([chats_key(application_id)], seed, [])
 
     def reserve_message_number(
         self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
     ) -> int:
         """Takes the chat's next number and keeps the body readable until the writer has it."""
         keys = [messages_key(application_id, chat_number), _pending_key(application_id, chat_number)]
-        return self._reserve_number(keys, seed, (body, PENDING_TTL_SECONDS))
+        return self._reserve_number(keys, seed, [body, PENDING_TTL_SECONDS])
 
-    def _reserve_number(self, keys: list, seed: Callable[[], int], extra: tuple) -> int:
+    def _reserve_number(self, keys: list[str], seed: Callable[[], int], extra: list[str | int]) -> int:
         keys = [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, *keys]
         reply, acked = self._run(_RESERVE, keys, ["", 0, *extra], wait=True)
         if reply[0] == -2:
@@ -195,16 +204,15 @@ class Numbers:
             raise Unavailable(f"the reservation reached {acked} of {self._scripts.wait_replicas} replicas")
         return number
 
-    def _run(self, script: str, keys: list, args: list, wait: bool = False) -> tuple:
+    def _run(
+        self, script: str, keys: list[str], args: list[Any], wait: bool = False
+    ) -> tuple[Any, int | None]:
         return self._call(lambda: self._scripts.run(script, keys, args, wait))
 
     def chats_reserved(self, application_id: int) -> int | None:
         """The highest chat number this epoch has handed out; None if not counted yet (MySQL knows
         them all). Raises Unavailable while no epoch is open: numbers may then be queued unseen."""
         return self._counter(chats_key(application_id))
-
-    def messages_reserved(self, application_id: int, chat_number: int) -> int | None:
-        return self._counter(messages_key(application_id, chat_number))
 
     def _counter(self, key: str) -> int | None:
         value, _ = self._run(_RESERVED, [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, key], [])
@@ -213,24 +221,29 @@ class Numbers:
         return int(value) if value >= 0 else None
 
     def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
-        value = self._call(lambda: self._redis.hget(_pending_key(application_id, chat_number), number))
-        return value.decode() if value is not None else None
+        value = self._call(lambda: self._redis.hget(_pending_key(application_id, chat_number), str(number)))
+        return value.decode() if isinstance(value, bytes) else value
 
-    def forget_pending(self, messages: list) -> None:
+    def forget_pending(self, messages: Sequence[NewMessage]) -> None:
         """Drops the bodies of messages the client was never told about."""
         self._update(forget=messages)
 
-    def record_persisted(self, chats: list, messages: list) -> None:
+    def record_persisted(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> None:
         """After a write: drops the bodies now in MySQL, and notes whose counts changed."""
         self._update(
             forget=messages,
             chats={m.chat_key for m in messages},
-            applications={e.application_id for e in [*chats, *messages]},
+            applications={c.application_id for c in chats} | {m.application_id for m in messages},
         )
 
-    def _update(self, forget: list = (), chats=(), applications=()) -> None:
+    def _update(
+        self,
+        forget: Iterable[NewMessage] = (),
+        chats: Iterable[ChatKey] = (),
+        applications: Iterable[int] = (),
+    ) -> None:
         """One command: drops pending bodies and marks chats and applications as changed."""
-        bodies = {}
+        bodies: dict[str, list[int]] = {}
         for m in forget:
             bodies.setdefault(_pending_key(m.application_id, m.chat_number), []).append(m.number)
         arg = json.dumps([[f"{a}:{c}" for a, c in chats], list(applications), list(bodies.values())])
@@ -242,16 +255,19 @@ class Numbers:
 
     # -- what the counter has to recount -------------------------------------------------------
 
-    def pop_changed_chats(self, count: int) -> list:
+    def pop_changed_chats(self, count: int) -> list[ChatKey]:
         """Up to `count` (application_id, chat_number) keys whose messages changed."""
-        members = self._call(lambda: self._redis.spop(CHANGED_CHATS_KEY, count)) or []
-        return [tuple(int(part) for part in m.decode().split(":")) for m in members]
+        members = self._pop(CHANGED_CHATS_KEY, count)
+        return [_chat_key(m.decode()) for m in members]
 
-    def pop_changed_applications(self, count: int) -> list:
-        members = self._call(lambda: self._redis.spop(CHANGED_APPLICATIONS_KEY, count)) or []
-        return [int(m) for m in members]
+    def pop_changed_applications(self, count: int) -> list[int]:
+        return [int(m) for m in self._pop(CHANGED_APPLICATIONS_KEY, count)]
 
-    def restore_changes(self, chats: list, applications: list) -> None:
+    def _pop(self, key: str, count: int) -> list[bytes]:
+        # SPOP with a count answers a list (empty when the set is missing).
+        return cast(list[bytes], self._call(lambda: self._redis.spop(key, count)) or [])
+
+    def restore_changes(self, chats: Iterable[ChatKey], applications: Iterable[int]) -> None:
         """Puts popped keys back when their recount failed."""
         self._update(chats=chats, applications=applications)
 
@@ -289,21 +305,8 @@ class Numbers:
         opened, _ = self._run(_OPEN, keys, [epoch_id, *floors.values()])
         return bool(opened)
 
-    # -- application tokens --------------------------------------------------------------------
-
-    def cached_application_id(self, token: str) -> int | None:
-        try:
-            value = self._redis.get(f"token:{token}")
-        except redis.RedisError:
-            return None  # a cache miss: the caller asks MySQL
-        return int(value) if value is not None else None
-
-    def cache_application_id(self, token: str, application_id: int) -> None:
-        with contextlib.suppress(redis.RedisError):
-            self._redis.set(f"token:{token}", application_id, ex=24 * 3600)
-
     @staticmethod
-    def _call(action: Callable):
+    def _call(action: Callable[[], T]) -> T:
         try:
             return action()
         except redis.RedisError as exc:

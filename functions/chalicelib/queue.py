@@ -1,11 +1,14 @@
 """SQS adapter: puts creation and edit events on the queue the writer drains."""
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import events
 from .errors import Unavailable
 
 # botocore's standard retry mode retries throttling and transient faults with backoff. The bounds
@@ -20,7 +23,7 @@ _DEPTH_ATTRIBUTES = [
 ]
 
 
-def client():
+def client() -> Any:  # botocore builds its clients at run time: no static type
     return boto3.client("sqs", config=CLIENT_CONFIG)
 
 
@@ -29,17 +32,26 @@ MAX_DEAD_LETTERS = 10_000
 
 
 class Queue:
-    def __init__(self, sqs, url: str, dead_letter_url: str = ""):
+    def __init__(
+        self,
+        sqs: Any,
+        url: str,
+        correlation_id: Callable[[], str | None] = lambda: None,
+        dead_letter_url: str = "",
+    ):
         self._sqs = sqs
         self._url = url
         self._dead_letter_url = dead_letter_url
+        self._correlation_id = correlation_id
 
     def send(self, body: str, deadline: float | None = None) -> None:
-        """Queues `body`; refuses when it could end after `deadline` (time.monotonic())."""
+        """Queues `body` with the current request's correlation id beside it, for the writer's log;
+        refuses when the send could end after `deadline` (time.monotonic())."""
         if deadline is not None and time.monotonic() + SEND_BOUND_SECONDS > deadline:
             raise Unavailable("the request ran out of time before its creation was queued")
+        attributes = events.correlation_attributes(self._correlation_id())
         try:
-            self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
+            self._sqs.send_message(QueueUrl=self._url, MessageBody=body, MessageAttributes=attributes)
         except (BotoCoreError, ClientError) as exc:
             raise Unavailable("the creation queue is unavailable") from exc
 
@@ -47,14 +59,14 @@ class Queue:
         """Events waiting, in flight or delayed (approximate, as SQS reports them)."""
         return sum(self._depths(self._url).values())
 
-    def _depths(self, url: str) -> dict:
+    def _depths(self, url: str) -> dict[str, int]:
         try:
             attrs = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=_DEPTH_ATTRIBUTES)
         except (BotoCoreError, ClientError) as exc:
             raise Unavailable("the creation queue is unavailable") from exc
         return {name: int(attrs["Attributes"].get(name, 0)) for name in _DEPTH_ATTRIBUTES}
 
-    def dead_letters(self) -> list:
+    def dead_letters(self) -> list[str]:
         """Every event body in the dead-letter queue, which is left as it was.
 
         Each message is hidden while it is read, then shown again. Raises Unavailable when some
@@ -83,7 +95,7 @@ class Queue:
             self._show_again(handles)
         return bodies
 
-    def _show_again(self, handles: list) -> None:
+    def _show_again(self, handles: list[str]) -> None:
         for i in range(0, len(handles), 10):
             entries = [
                 {"Id": str(j), "ReceiptHandle": h, "VisibilityTimeout": 0}

@@ -7,16 +7,19 @@ word must match. Queries are built from the words of `q`, never parsed as a quer
 
 import json
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from .errors import Unavailable
-from .models import Message
+from .models import Message, MessageKey, NewMessage
+from .ports import Failures
 
 MIN_WORD = 3
 _WORD = re.compile(r"\w+")
 
-INDEX_BODY = {
+INDEX_BODY: dict[str, Any] = {
     "settings": {
         "number_of_shards": 1,
         "number_of_replicas": 0,
@@ -45,7 +48,7 @@ def doc_id(application_id: int, chat_number: int, number: int) -> str:
     return f"{application_id}:{chat_number}:{number}"
 
 
-def query_words(q: str) -> list:
+def query_words(q: str) -> list[str]:
     return [w for w in _WORD.findall(q) if len(w) >= MIN_WORD]
 
 
@@ -69,14 +72,14 @@ class Search:
         except TransportError as exc:
             raise Unavailable("search is unavailable") from exc
 
-    def index(self, messages: list) -> dict:
+    def index(self, messages: Sequence[NewMessage]) -> Failures:
         """Indexes messages (NewMessage) at their versions; returns {key: reason} of failures.
 
         External versions make a redelivered or older write a no-op (409), never an overwrite.
         """
         return self._bulk(self._index_lines(messages), [m.key for m in messages])
 
-    def _index_lines(self, messages: list) -> str:
+    def _index_lines(self, messages: Sequence[NewMessage]) -> str:
         """The `_bulk` body, written out: the numbers are ints (events.parse and MySQL see to it)
         and the body is JSON-encoded, so each line is the JSON the client would write for the
         same dicts, made in a tenth of the client's time (docs/performance.md)."""
@@ -88,7 +91,7 @@ class Search:
             for m in messages
         )
 
-    def unindex_creations(self, keys: list) -> dict:
+    def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
         """Removes what creations (version 1) indexed at these keys, never an edit's later version."""
         return self._bulk(
             [
@@ -105,7 +108,7 @@ class Search:
             keys,
         )
 
-    def _bulk(self, operations, keys: list) -> dict:
+    def _bulk(self, operations: str | list[dict[str, Any]], keys: Sequence[MessageKey]) -> Failures:
         """One `_bulk` request (`operations`: its lines, or its body written out); returns
         {key: reason} of the operations that did not take effect.
 
@@ -115,19 +118,20 @@ class Search:
         if not operations:
             return {}
         try:
-            result = self._es.bulk(operations=operations)
+            # A str is sent as the body as it is; the client's annotation names only the list form.
+            result = self._es.bulk(operations=operations)  # type: ignore[arg-type]
         except (ApiError, TransportError) as exc:
             return {key: f"search unavailable: {exc}" for key in keys}
         if not result["errors"]:
             return {}
-        failed = {}
+        failed: Failures = {}
         for item in result["items"]:
             outcome = next(iter(item.values()))
             if outcome.get("status", 500) >= 300 and outcome.get("status") not in (404, 409):
                 failed[_key(outcome.get("_id", ""))] = str(outcome.get("error", outcome))
         return failed
 
-    def find(self, application_id: int, chat_number: int, q: str, limit: int) -> list:
+    def find(self, application_id: int, chat_number: int, q: str, limit: int) -> list[Message]:
         words = query_words(q)
         if not words:
             return []
@@ -163,6 +167,6 @@ class Search:
         ]
 
 
-def _key(doc: str) -> tuple:
+def _key(doc: str) -> tuple[int | str, ...]:
     parts = doc.split(":")
     return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else (doc,)

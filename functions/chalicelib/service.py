@@ -4,28 +4,14 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from . import events
-from .db import Database
 from .errors import InFlight, InvalidEvent, KeyReused, NotFound, Refused, Unavailable
-from .idempotency import NO_EPOCH, OLD_EPOCH, Records, RequestKey
+from .idempotency import NO_EPOCH, OLD_EPOCH, RequestKey
 from .models import Application, Chat, Message, NewChat, NewMessage
-from .numbers import Numbers, chats_key, messages_key
-from .queue import Queue
-from .search import Search
-
-
-@dataclass
-class Deps:
-    db: Database
-    numbers: Numbers
-    queue: Queue
-    search: Search
-    # Longest an API request can run; after a Redis restart, older reservations are done by then.
-    request_timeout_seconds: int
-    # Idempotency-Key records (Redis); only keyed requests use them.
-    keys: Records | None = None
+from .numbers import chats_key, messages_key
+from .ports import Deps
 
 
 def new_token() -> str:
@@ -102,7 +88,7 @@ def create_application(deps: Deps, name: str, key: RequestKey | None = None) -> 
         return asdict(found) if found is not None else None
 
     app = Application(**_once(deps, _BY_KEY_ALONE, key, run, stored))
-    deps.numbers.cache_application_id(app.token, app.id)
+    deps.tokens.remember(app.token, app.id)
     return app
 
 
@@ -121,11 +107,11 @@ def rename_application(deps: Deps, token: str, name: str, key: RequestKey | None
 
 
 def _application_id(deps: Deps, token: str) -> int:
-    cached = deps.numbers.cached_application_id(token)
+    cached = deps.tokens.application_id(token)
     if cached is not None:
         return cached
     app_id = get_application(deps, token).id
-    deps.numbers.cache_application_id(token, app_id)
+    deps.tokens.remember(token, app_id)
     return app_id
 
 
@@ -152,7 +138,7 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
     return _once(deps, str(app_id), key, run, stored, numbering=True)["number"]
 
 
-def list_chats(deps: Deps, token: str, after: int, limit: int) -> list:
+def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
     return deps.db.chats(_application_id(deps, token), after, limit)
 
 
@@ -233,7 +219,7 @@ def _forget_quietly(deps: Deps, message: NewMessage) -> None:
         pass  # it expires on its own
 
 
-def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list:
+def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list[Message]:
     app_id = _existing_chat(deps, token, chat_number)
     return deps.db.messages(app_id, chat_number, after, limit)
 
@@ -275,7 +261,7 @@ def edit_message(
     return Message(**_once(deps, str(app_id), key, run))
 
 
-def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit: int) -> list:
+def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit: int) -> list[Message]:
     app_id = _existing_chat(deps, token, chat_number)
     return deps.search.find(app_id, chat_number, query, limit)
 
@@ -283,7 +269,7 @@ def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit:
 # -- numbering after a cache restart or failover ------------------------------------------------
 
 
-def _reserve(deps: Deps, reserve, may_reopen: bool = True):
+def _reserve(deps: Deps, reserve: Callable[[], int], may_reopen: bool = True) -> int:
     """A keyed create does not reopen numbering half-way: it looked for its first attempt in
     MySQL before, and that may have been queued until the reopening."""
     try:
@@ -314,9 +300,9 @@ def _reopen_numbering(deps: Deps) -> bool:
     return True
 
 
-def dead_letter_floors(bodies: list) -> dict:
+def dead_letter_floors(bodies: list[str]) -> dict[str, int]:
     """The highest number each counter handed out, as the dead-lettered creations tell it."""
-    floors: dict = {}
+    floors: dict[str, int] = {}
 
     def raise_to(key: str, number: int) -> None:
         floors[key] = max(floors.get(key, 0), number)

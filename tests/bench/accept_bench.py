@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import time
 import uuid
+from typing import Any
 
 import boto3
 
@@ -50,7 +51,7 @@ def _worker(args) -> dict:
     if noop_queue:
         from chalicelib import wiring
 
-        wiring.deps().queue.send = lambda body, deadline=None: None
+        wiring.deps().queue.send = lambda body, deadline=None: None  # type: ignore[method-assign]
     convert = LambdaEventConverter(RouteMatcher(list(app.app.routes)))
     headers = {"content-type": "application/json"}
     if kind == "chat":
@@ -224,7 +225,9 @@ def wait_cost(count: int = 2000) -> dict:
     from tests.helpers import RedisServer
 
     replica = RedisServer(
-        common.REDIS_PORT + 2, common.STATE / "bench" / "replica", replica_of=common.REDIS_PORT
+        range(common.REDIS_PORT + 2, common.REDIS_PORT + 7),
+        common.STATE / "bench" / "replica",
+        replica_of=common.REDIS_PORT,
     ).start()
     try:
         deadline = time.monotonic() + 30
@@ -266,7 +269,7 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
         token = service.create_application(deps, f"bench-accept-{uuid.uuid4().hex[:6]}").token
         for _ in range(CHATS):
             service.create_chat(deps, token)
-        out = {"queue": "LocalStack SQS (a bench queue)", "floor": {}}
+        out: dict[str, Any] = {"queue": "LocalStack SQS (a bench queue)", "floor": {}}
         out["floor"]["sqs_send_message"] = bare_sqs(queue_url)
         out["floor"]["redis_script_call"] = bare_redis()
         progress(
@@ -293,7 +296,9 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
             from tests.helpers import RedisServer
 
             replica = RedisServer(
-                common.REDIS_PORT + 2, common.STATE / "bench" / "replica", replica_of=common.REDIS_PORT
+                range(common.REDIS_PORT + 2, common.REDIS_PORT + 7),
+                common.STATE / "bench" / "replica",
+                replica_of=common.REDIS_PORT,
             ).start()
             deadline = time.monotonic() + 30
             while not replica.in_sync() and time.monotonic() < deadline:

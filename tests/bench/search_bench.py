@@ -11,6 +11,7 @@ import argparse
 import json
 import random
 import time
+from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
@@ -70,7 +71,7 @@ def ensure_index(es: Elasticsearch, progress) -> dict:
             progress(f"indexed {done} ({done / (time.monotonic() - started):.0f} docs/s)")
     es.indices.put_settings(index=INDEX, settings={"refresh_interval": "1s"})
     es.indices.refresh(index=INDEX)
-    es.indices.forcemerge(index=INDEX, max_num_segments=1, request_timeout=600)
+    es.options(request_timeout=600).indices.forcemerge(index=INDEX, max_num_segments=1)
     seconds = time.monotonic() - started
     progress(f"indexed {done} docs in {seconds:.0f} s")
     return {"reused": False, "seconds": round(seconds, 1), "docs_per_s": round(done / seconds)}
@@ -92,8 +93,9 @@ def run(queries: int = 300, progress=print) -> dict:
         "partial word": lambda: rng.choice(words)[1:5],
     }
     for _ in range(20):  # warm the caches, as a running service has them
-        finder.find(*rng.choice(chats), kinds["single word"](), 20)
-    out = {"messages": MESSAGES, "index": INDEX, "index_build": built}
+        app_id, chat = rng.choice(chats)
+        finder.find(app_id, chat, kinds["single word"](), 20)
+    out: dict[str, Any] = {"messages": MESSAGES, "index": INDEX, "index_build": built}
     for name, make in kinds.items():
         timings, hits = [], 0
         for _ in range(queries):

@@ -44,8 +44,8 @@ class Run:
         self.client = client or InProcess(self.deps)
         self.ledger = Ledger()
         self.targets = setup(self.client, self.ledger, plan.applications, plan.chats_per_application)
-        self.notes = []
-        self._failure = None
+        self.notes: list[str] = []
+        self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._offer, daemon=True)
 
     def _offer(self) -> None:
@@ -290,7 +290,8 @@ def redis_failover(plan: Plan) -> Report:
     """A real second redis-server follows the stack's Redis, stops following (it lags from then
     on), and its data is promoted at the primary's address, under load, as ElastiCache fails over."""
     cfg = stack.target()
-    replica = RedisServer(cfg.redis_port + 1, cfg.state / "chaos" / "replica", replica_of=cfg.redis_port)
+    ports = range(cfg.redis_port + 1, cfg.redis_port + 6)
+    replica = RedisServer(ports, cfg.state / "chaos" / "replica", replica_of=cfg.redis_port)
     replica.start()
     try:
         stack.wait(replica.in_sync, 30, 0.2)

@@ -68,15 +68,12 @@ def app_deps(cfg: config.Config):
     """The product's adapters on the stack's services and its deployed queue (many threads at once)."""
     from chalicelib import queue, settings, wiring
 
-    s = settings.from_env(settings_env(cfg))
-    deps = wiring.build(s)
     # The product's bounds on a send (a request never queues after its time), with room for many threads.
     client = boto3.client("sqs", config=queue.CLIENT_CONFIG.merge(BotoConfig(max_pool_connections=64)))
-    deps.queue = queue.Queue(client, s.queue_url, s.dead_letter_queue_url)
-    return deps
+    return wiring.build(settings.from_env(settings_env(cfg)), sqs=client)
 
 
-def invoke(cfg: config.Config, output_key: str, payload: dict = None) -> dict:
+def invoke(cfg: config.Config, output_key: str, payload: dict | None = None) -> dict:
     answer = boto3.client("lambda").invoke(
         FunctionName=outputs(cfg)[output_key], Payload=json.dumps(payload or {}).encode()
     )

@@ -4,11 +4,11 @@ import json
 import uuid
 
 from chalicelib import events
-from tests.integration.conftest import JSON
+from tests.integration.support import JSON
 
 
 def rows(deps, sql, args):
-    with deps.db._cursor() as cur:
+    with deps.db._mysql.cursor() as cur:
         cur.execute(sql, args)
         return list(cur.fetchall())
 

@@ -4,7 +4,7 @@ import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.integration.conftest import JSON
+from tests.integration.support import JSON
 
 
 def post(client, path, body=None, key=None):
@@ -14,7 +14,7 @@ def post(client, path, body=None, key=None):
 
 
 def rows(deps, sql, args):
-    with deps.db._cursor() as cur:
+    with deps.db._mysql.cursor() as cur:
         cur.execute(sql, args)
         return list(cur.fetchall())
 
