@@ -282,6 +282,16 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
         progress(
             f"message handler without SQS: p50 {out['message, queue send replaced by a no-op']['p50_ms']} ms"
         )
+        # Our code with the checks of issue 10 (a new Idempotency-Key per create), the same way.
+        for rounds in range(2):  # alternating with the plain one, on a shared machine
+            keyed = level("message, keyed", token, queue_url, 1, seconds, noop_queue=True)
+            plain = level("message", token, queue_url, 1, seconds, noop_queue=True)
+            out[f"keyed message, queue send replaced by a no-op, round {rounds + 1}"] = keyed
+            out[f"message, queue send replaced by a no-op, round {rounds + 1}"] = plain
+            progress(
+                f"without SQS, keyed vs plain: p50 {keyed['p50_ms']} vs {plain['p50_ms']} ms, "
+                f"p99 {keyed['p99_ms']} vs {plain['p99_ms']} ms"
+            )
         out["idempotency records, per keyed create"] = idempotency_layers()
         for name, result in out["idempotency records, per keyed create"].items():
             progress(

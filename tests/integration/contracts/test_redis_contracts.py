@@ -60,3 +60,20 @@ def test_a_remembered_token_gives_its_application_id(world: World):
     assert tokens.application_id(token) is None
     tokens.remember(token, 42)
     assert tokens.application_id(token) == 42
+
+
+def test_a_key_is_claimed_once_answers_its_first_answer_and_refuses_another_request(world: World):
+    from chalicelib.idempotency import RequestKey
+
+    keys, scope = world.deps.keys, f"contract-{uuid.uuid4().hex}"
+    key = RequestKey("k", "fingerprint")
+    first = keys.claim(scope, key)
+    assert first.answer is None and not first.in_flight and not first.mismatch
+    assert keys.claim(scope, key).in_flight  # a duplicate while the first runs
+    assert keys.claim(scope, RequestKey("k", "another request")).mismatch
+    keys.complete(scope, key, {"number": 3})
+    assert keys.claim(scope, key).answer == {"number": 3}
+    keys.release(scope, RequestKey("other", "fp"))  # releasing a key never claimed is no error
+    keys.claim(scope, RequestKey("released", "fp"))
+    keys.release(scope, RequestKey("released", "fp"))
+    assert keys.claim(scope, RequestKey("released", "fp")).answer is None  # claimed afresh
