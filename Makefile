@@ -67,7 +67,7 @@ fuzz:          ## schemathesis from docs/openapi.yaml against the running API (F
 	@$(STACK) venv
 	@$(APP_PY) -m tests.chaos.fuzz
 
-audit:         ## numbers handed out that never reached MySQL; REDRIVE=1 queues them again
+audit:         ## numbers handed out that never reached MySQL, and clashes kept aside; REDRIVE=1 queues the lost again
 	@$(APP_PY) -m tests.chaos.audit $(if $(REDRIVE),--redrive)
 
 # -- a real AWS account (docs/deploy-aws.md); never from CI --------------------------------------
