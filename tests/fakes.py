@@ -217,6 +217,7 @@ class FakeNumbers(_Store):
         self.changed_applications: set[int] = set()
         self.counted_epoch: str | None = None
         self.floors: dict[tuple[int, ...], int] = {}
+        self.reopening = False
         # Seconds since numbering was found closed (the real one measures it on Redis' clock).
         self.uptime = 0
 
@@ -286,6 +287,16 @@ class FakeNumbers(_Store):
     def epoch_state(self) -> tuple[bool, int]:
         self._check()
         return self.epoch is not None, self.uptime
+
+    def begin_reopening(self, seconds: int) -> str | None:
+        self._check()
+        if self.reopening:
+            return None
+        self.reopening = True
+        return "token"
+
+    def end_reopening(self, token: str) -> None:
+        self.reopening = False
 
     def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool:
         self._check()

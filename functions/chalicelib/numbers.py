@@ -15,6 +15,7 @@ epoch that never counted it is seeded from MySQL, which is then complete for tha
 
 import contextlib
 import json
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -31,6 +32,9 @@ T = TypeVar("T")
 EPOCH_KEY = "numbering:epoch"
 CLOSED_KEY = "numbering:closed"
 SEEDED_KEY = "numbering:seeded"
+# Held by the one request that reads the dead-letter queue and opens an epoch: two at once could
+# each see part of the DLQ (a message another reader holds is invisible) and open with too low floors.
+REOPENING_KEY = "numbering:reopening"
 CHANGED_CHATS_KEY = "counts:changed-chats"
 CHANGED_APPLICATIONS_KEY = "counts:changed-applications"
 COUNTED_EPOCH_KEY = "counts:epoch"
@@ -296,6 +300,17 @@ class Numbers:
         """(open on this server, seconds it has been open or seconds since it was found closed)."""
         (is_open, seconds), _ = self._run(_STATE, [EPOCH_KEY, CLOSED_KEY], [])
         return bool(is_open), int(seconds)
+
+    def begin_reopening(self, seconds: int) -> str | None:
+        """A token if this caller may reopen numbering now (for `seconds` at the most), else None."""
+        token = uuid.uuid4().hex
+        taken = self._call(lambda: self._redis.set(REOPENING_KEY, token, nx=True, ex=seconds))
+        return token if taken else None
+
+    def end_reopening(self, token: str) -> None:
+        with contextlib.suppress(Unavailable):
+            if self._call(lambda: self._redis.get(REOPENING_KEY)) == token.encode():
+                self._call(lambda: self._redis.delete(REOPENING_KEY))
 
     def open_epoch(self, epoch_id: str, floors: dict | None = None) -> bool:
         """Opens an epoch on this server unless one is open; `floors` maps counter keys (chats_key,

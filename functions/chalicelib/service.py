@@ -296,7 +296,13 @@ def _reopen_numbering(deps: Deps) -> bool:
         return False
     if deps.queue.depth() > 0:
         return False
-    numbers.open_epoch(uuid.uuid4().hex, dead_letter_floors(deps.queue.dead_letters()))
+    token = numbers.begin_reopening(deps.request_timeout_seconds * 3)
+    if token is None:
+        return False  # another request is reading the dead-letter queue: retry after it
+    try:
+        numbers.open_epoch(uuid.uuid4().hex, dead_letter_floors(deps.queue.dead_letters()))
+    finally:
+        numbers.end_reopening(token)
     return True
 
 

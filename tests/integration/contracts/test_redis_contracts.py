@@ -77,3 +77,13 @@ def test_a_key_is_claimed_once_answers_its_first_answer_and_refuses_another_requ
     keys.claim(scope, RequestKey("released", "fp"))
     keys.release(scope, RequestKey("released", "fp"))
     assert keys.claim(scope, RequestKey("released", "fp")).answer is None  # claimed afresh
+
+
+def test_one_caller_at_a_time_may_reopen_numbering(world: World):
+    numbers = world.deps.numbers
+    token = numbers.begin_reopening(5)
+    assert token is not None and numbers.begin_reopening(5) is None
+    numbers.end_reopening(token)
+    again = numbers.begin_reopening(5)
+    assert again is not None
+    numbers.end_reopening(again)
