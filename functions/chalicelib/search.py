@@ -1,5 +1,10 @@
 """Elasticsearch adapter: the messages index, bulk indexing, and partial-match search.
 
+The product reads and writes through an alias (`messages`); the index behind it is versioned
+(`messages-v1`, `messages-v2`, ...). Rebuilding it (`make reindex`, reindex.py) fills the next
+version while the alias still serves the current one and then moves the alias in one atomic
+request: the way to change the mapping or the analysis of a live index.
+
 Bodies are indexed as lowercase trigrams. A query word of 3+ characters matches where its
 trigrams stand in a row (a phrase of trigrams), that is wherever it occurs inside a word; every
 word must match. Queries are built from the words of `q`, never parsed as a query language.
@@ -7,10 +12,11 @@ word must match. Queries are built from the words of `q`, never parsed as a quer
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from .errors import Unavailable
 from .models import Message, MessageKey, NewMessage
@@ -52,6 +58,10 @@ def query_words(q: str) -> list[str]:
     return [w for w in _WORD.findall(q) if len(w) >= MIN_WORD]
 
 
+def version_name(alias: str, version: int) -> str:
+    return f"{alias}-v{version}"
+
+
 class Search:
     def __init__(self, client: Elasticsearch, index: str):
         self._es = client
@@ -59,11 +69,14 @@ class Search:
         self._index_json = json.dumps(index)
 
     def ensure_index(self) -> bool:
-        """Creates the index unless it exists; True if it was created."""
+        """Creates the first version behind the alias unless the alias (or an index of that name,
+        from before aliases) exists; True if it was created."""
         try:
             if self._es.indices.exists(index=self._index):
                 return False
-            self._es.indices.create(index=self._index, **INDEX_BODY)
+            self._es.indices.create(
+                index=version_name(self._index, 1), aliases={self._index: {}}, **INDEX_BODY
+            )
             return True
         except ApiError as exc:
             if exc.meta.status == 400 and "resource_already_exists" in str(exc):
@@ -165,6 +178,66 @@ class Search:
             )
             for hit in result["hits"]["hits"]
         ]
+
+
+class IndexVersions:
+    """The indexes behind the alias: the one serving, the next one to fill, and the swap."""
+
+    def __init__(self, client: Elasticsearch, alias: str):
+        self._es = client
+        self.alias = alias
+
+    def serving(self) -> str | None:
+        """The index the alias points at; the alias's own name if it is an index from before
+        aliases; None if there is neither."""
+        with _available():
+            try:
+                return next(iter(self._es.indices.get_alias(name=self.alias)))
+            except NotFoundError:
+                return self.alias if self._es.indices.exists(index=self.alias) else None
+
+    def create_next(self) -> str:
+        """Creates the next version, not yet behind the alias, refreshing only when told (a bulk
+        load runs faster without refreshes; `swap` turns them back on)."""
+        with _available():
+            names = self._es.indices.get(index=f"{self.alias}-v*", expand_wildcards="all")
+            taken = [int(n.rsplit("-v", 1)[1]) for n in names if n.rsplit("-v", 1)[1].isdigit()]
+            name = version_name(self.alias, max(taken, default=0) + 1)
+            self._es.indices.create(index=name, **INDEX_BODY)
+            self._es.indices.put_settings(index=name, settings={"refresh_interval": "-1"})
+        return name
+
+    def swap(self, new: str, old: str | None) -> None:
+        """Points the alias at `new` instead of `old` in one request: readers and writers see
+        one index or the other, never none. An index from before aliases is deleted in the same
+        request (the alias cannot share its name)."""
+        actions: list[dict[str, dict[str, str]]] = [{"add": {"index": new, "alias": self.alias}}]
+        if old == self.alias:
+            actions.append({"remove_index": {"index": old}})
+        elif old is not None:
+            actions.insert(0, {"remove": {"index": old, "alias": self.alias}})
+        with _available():
+            settings: dict[str, Any] = {"refresh_interval": None}
+            if old is not None:  # replicas are set by hand on AWS (docs/deploy-aws.md): keep them
+                found = self._es.indices.get_settings(index=old, name="index.number_of_replicas")
+                settings["number_of_replicas"] = next(iter(found.values()))["settings"]["index"][
+                    "number_of_replicas"
+                ]
+            self._es.indices.put_settings(index=new, settings=settings)
+            self._es.indices.refresh(index=new)
+            self._es.indices.update_aliases(actions=actions)
+
+    def drop(self, name: str) -> None:
+        with _available():
+            self._es.indices.delete(index=name)
+
+
+@contextmanager
+def _available() -> Iterator[None]:
+    try:
+        yield
+    except (ApiError, TransportError) as exc:
+        raise Unavailable(f"search index administration failed: {exc}") from exc
 
 
 def _key(doc: str) -> tuple[int | str, ...]:

@@ -20,8 +20,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def dev_server(stack_outputs, tmp_path):
+@pytest.fixture(scope="module")
+def dev_server(stack_outputs, tmp_path_factory):
+    """One `make dev` for this module's tests, stopped after them."""
+    tmp_path = tmp_path_factory.mktemp("dev")
     port = _free_port()
     log = (tmp_path / "dev.log").open("w")
     # A session of its own: stopping it stops make, chalice's reloader and its worker together.
@@ -44,7 +46,7 @@ def dev_server(stack_outputs, tmp_path):
 
     try:
         eventually(answers, timeout=60, interval=0.3)
-        yield url
+        yield url, tmp_path / "dev.log"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -52,6 +54,7 @@ def dev_server(stack_outputs, tmp_path):
 
 
 def test_make_dev_serves_the_api_against_the_stacks_stores_and_queue(dev_server, api):
+    dev_server, _ = dev_server
     created = requests.post(f"{dev_server}/applications", json={"name": "dev"}, timeout=10)
     assert created.status_code == 201, created.text
     token = created.json()["token"]
@@ -60,3 +63,18 @@ def test_make_dev_serves_the_api_against_the_stacks_stores_and_queue(dev_server,
     # Queued through LocalStack's queue: the deployed writer persists it, as for the deployed API.
     assert requests.post(f"{dev_server}/applications/{token}/chats", timeout=10).status_code == 201
     eventually(lambda: api.get(f"/applications/{token}/chats").json() == [{"number": 1, "messages_count": 0}])
+
+
+def test_make_dev_restarts_the_api_when_a_file_is_saved(dev_server):
+    url, log = dev_server
+    os.utime(ROOT / "functions" / "app.py")  # a save that changes nothing but the time
+    eventually(lambda: "Restarting local dev server." in log.read_text(), timeout=20)
+    answer = eventually(lambda: _status(f"{url}/applications/unknown-token"), timeout=30)
+    assert answer == 404
+
+
+def _status(url: str) -> int | None:
+    try:
+        return requests.get(url, timeout=5).status_code
+    except requests.ConnectionError:
+        return None

@@ -6,6 +6,9 @@ import io
 import json
 
 import pytest
+from aws_xray_sdk import global_sdk_config
+from aws_xray_sdk.core.context import Context
+from aws_xray_sdk.core.recorder import AWSXRayRecorder
 from chalice.test import Client
 
 from chalicelib import events, observability, writer
@@ -56,6 +59,48 @@ def test_each_call_of_a_traced_adapter_is_a_remote_subsegment_named_after_its_st
         ("MySQL", "remote", {"operation": "broken"}),
     ]
     assert traced._private == "kept"  # private state passes through (tests read it), untraced
+
+
+class Emitter:
+    """Collects what X-Ray's recorder would send to the daemon."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send_entity(self, entity):
+        self.sent.append(entity.serialize())
+
+    def set_daemon_address(self, address):
+        pass
+
+
+@pytest.fixture
+def recorder():
+    """A real X-Ray recorder sending to memory; Powertools turned the SDK off for the tests."""
+    was_enabled = global_sdk_config.sdk_enabled()
+    global_sdk_config.set_sdk_enabled(True)
+    recorder = AWSXRayRecorder()
+    recorder.configure(emitter=Emitter(), sampling=False, context=Context(), context_missing="LOG_ERROR")
+    yield recorder
+    global_sdk_config.set_sdk_enabled(was_enabled)
+
+
+def test_x_ray_gets_a_subsegment_per_store_call_and_never_its_arguments(recorder):
+    recorder.begin_segment("chat")
+    traced = observability.Traced(Adapter(), "MySQL", recorder.in_subsegment)
+    traced.find("kX3-secret-token")
+    with pytest.raises(ValueError, match="store down"):
+        traced.broken()
+    recorder.end_segment()
+    [segment] = recorder.emitter.sent
+    [found, broken] = json.loads(segment)["subsegments"]
+    assert (found["name"], found["namespace"], found["annotations"]) == (
+        "MySQL",
+        "remote",
+        {"operation": "find"},
+    )
+    assert broken["fault"] and broken["annotations"] == {"operation": "broken"}
+    assert "kX3-secret-token" not in segment
 
 
 def test_adapters_are_left_as_they_are_while_tracing_is_off():
