@@ -10,7 +10,9 @@ by its create id (service.py), which holds it once numbering has reopened.
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import redis
 
@@ -19,6 +21,7 @@ from .numbers import EPOCH_KEY
 from .redis_server import Scripts
 
 RECORD_TTL_SECONDS = 24 * 3600
+T = TypeVar("T")
 
 # KEYS: record, epoch; ARGV: identity, fingerprint, in-flight ttl, record ttl. Returns
 # {1, record} if one exists, else claims it and returns {0, epoch state}: 0 open for longer than
@@ -50,7 +53,7 @@ class RequestKey:
 
 @dataclass(frozen=True)
 class Claim:
-    answer: dict | None = None  # the first answer, to give again
+    answer: dict[str, Any] | None = None  # the first answer, to give again
     in_flight: bool = False  # the first request still runs
     mismatch: bool = False  # the key was used for another request
     epoch: int = OLD_EPOCH  # for a new claim: OLD_EPOCH, YOUNG_EPOCH or NO_EPOCH
@@ -76,7 +79,7 @@ class Records:
             return Claim(in_flight=True)
         return Claim(answer=record["answer"])
 
-    def complete(self, scope: str, key: RequestKey, answer: dict) -> None:
+    def complete(self, scope: str, key: RequestKey, answer: dict[str, Any]) -> None:
         record = json.dumps({"fp": key.fingerprint, "answer": answer})
         try:
             self._redis.set(_record_key(scope, key), record, ex=RECORD_TTL_SECONDS)
@@ -91,7 +94,7 @@ class Records:
             pass  # it expires after the in-flight time
 
     @staticmethod
-    def _call(action):
+    def _call(action: Callable[[], T]) -> T:
         try:
             return action()
         except redis.RedisError as exc:

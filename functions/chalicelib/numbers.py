@@ -296,7 +296,7 @@ class Numbers:
 
     # -- the epoch -----------------------------------------------------------------------------
 
-    def epoch_state(self) -> tuple:
+    def epoch_state(self) -> tuple[bool, int]:
         """(open on this server, seconds it has been open or seconds since it was found closed)."""
         (is_open, seconds), _ = self._run(_STATE, [EPOCH_KEY, CLOSED_KEY], [])
         return bool(is_open), int(seconds)
@@ -312,7 +312,7 @@ class Numbers:
             if self._call(lambda: self._redis.get(REOPENING_KEY)) == token.encode():
                 self._call(lambda: self._redis.delete(REOPENING_KEY))
 
-    def open_epoch(self, epoch_id: str, floors: dict | None = None) -> bool:
+    def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool:
         """Opens an epoch on this server unless one is open; `floors` maps counter keys (chats_key,
         messages_key) to the highest number known handed out (in the dead-letter queue)."""
         floors = floors or {}

@@ -79,7 +79,8 @@ class Queue:
             raise Unavailable("the dead-letter queue is being read elsewhere; retry shortly")
         if depths["ApproximateNumberOfMessages"] > MAX_DEAD_LETTERS:
             raise Unavailable("the dead-letter queue holds too many events to count; redrive or drop it")
-        bodies, handles = [], []
+        bodies: list[str] = []
+        handles: list[str] = []
         try:
             while len(bodies) <= MAX_DEAD_LETTERS:
                 got = self._sqs.receive_message(

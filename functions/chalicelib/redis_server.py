@@ -10,19 +10,19 @@ scripts are sent with their `WAIT` in one round trip on one connection taken fro
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 import redis
-from redis.connection import AbstractConnection
 
 
-def identify(conn: AbstractConnection) -> None:
+def identify(conn: Any) -> None:  # a redis-py connection (its methods are untyped)
     """redis-py's `redis_connect_func`: the usual handshake, then the server's identity."""
     conn.on_connect()
     conn.send_command("INFO", "server")
     server = conn.read_response()
     conn.send_command("INFO", "replication")
     replication = conn.read_response()
-    conn.server_identity = f"{_field(server, 'run_id')}/{_field(replication, 'master_replid')}"  # type: ignore[attr-defined]
+    conn.server_identity = f"{_field(server, 'run_id')}/{_field(replication, 'master_replid')}"
 
 
 def _field(info: bytes | str, name: str) -> str:
@@ -41,7 +41,9 @@ class Scripts:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
 
-    def run(self, script: str, keys: Sequence, args: Sequence, wait: bool = False) -> tuple:
+    def run(
+        self, script: str, keys: Sequence[str], args: Sequence[Any], wait: bool = False
+    ) -> tuple[Any, int | None]:
         """(the script's reply, replicas that acknowledged it or None if not waited for).
 
         Raises redis errors as redis raises them; a connection that failed is dropped."""
@@ -59,16 +61,16 @@ class Scripts:
             return reply, acked
         raise AssertionError("unreachable")
 
-    def _send(self, sha: str, keys: Sequence, args: Sequence, wait: bool) -> tuple:
+    def _send(self, sha: str, keys: Sequence[str], args: Sequence[Any], wait: bool) -> tuple[Any, int | None]:
         pool = self._client.connection_pool
-        conn = pool.get_connection()
+        conn: Any = pool.get_connection()
         try:
-            identity = conn.server_identity  # type: ignore[attr-defined]
-            commands: list = [("EVALSHA", sha, len(keys), *keys, identity, *args)]
+            identity = conn.server_identity
+            commands: list[tuple[Any, ...]] = [("EVALSHA", sha, len(keys), *keys, identity, *args)]
             if wait:
                 commands.append(("WAIT", self.wait_replicas, self.wait_timeout_ms))
             conn.send_packed_command(conn.pack_commands(commands))
-            replies = []
+            replies: list[Any] = []
             for _ in commands:
                 try:
                     replies.append(conn.read_response())

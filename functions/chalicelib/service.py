@@ -5,6 +5,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 from . import events
 from .errors import InFlight, InvalidEvent, KeyReused, NotFound, Refused, Unavailable
@@ -29,10 +30,10 @@ def _once(
     deps: Deps,
     scope: str,
     key: RequestKey | None,
-    run: Callable[[str], dict],
-    stored: Callable[[str], dict | None] | None = None,
+    run: Callable[[str], dict[str, Any]],
+    stored: Callable[[str], dict[str, Any] | None] | None = None,
     numbering: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Runs `run(create id)` once per key in `scope` and returns its answer; a retry with the
     same key and request gets the first answer again, another request with the key a 422.
 
@@ -74,7 +75,7 @@ _BY_KEY_ALONE = "applications"  # POST /applications has no application to scope
 
 
 def create_application(deps: Deps, name: str, key: RequestKey | None = None) -> Application:
-    def run(create_id: str) -> dict:
+    def run(create_id: str) -> dict[str, Any]:
         try:
             return asdict(deps.db.insert_application(new_token(), name, create_id))
         except Refused:
@@ -83,7 +84,7 @@ def create_application(deps: Deps, name: str, key: RequestKey | None = None) -> 
                 raise
             return asdict(found)
 
-    def stored(create_id: str) -> dict | None:
+    def stored(create_id: str) -> dict[str, Any] | None:
         found = deps.db.application_created_by(create_id)
         return asdict(found) if found is not None else None
 
@@ -122,7 +123,7 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
     deadline = _deadline(deps)
     app_id = _application_id(deps, token)
 
-    def run(create_id: str) -> dict:
+    def run(create_id: str) -> dict[str, Any]:
         number = _reserve(
             deps,
             lambda: deps.numbers.reserve_chat_number(app_id, seed=lambda: deps.db.max_chat_number(app_id)),
@@ -131,11 +132,11 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
         deps.queue.send(events.chat_created(app_id, number, create_id), deadline)
         return {"number": number}
 
-    def stored(create_id: str) -> dict | None:
+    def stored(create_id: str) -> dict[str, Any] | None:
         number = deps.db.chat_created_by(app_id, create_id)
         return {"number": number} if number is not None else None
 
-    return _once(deps, str(app_id), key, run, stored, numbering=True)["number"]
+    return int(_once(deps, str(app_id), key, run, stored, numbering=True)["number"])
 
 
 def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
@@ -179,7 +180,7 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
     deadline = _deadline(deps)
     app_id = _existing_chat(deps, token, chat_number)
 
-    def run(create_id: str) -> dict:
+    def run(create_id: str) -> dict[str, Any]:
         number = _reserve(
             deps,
             lambda: deps.numbers.reserve_message_number(
@@ -195,7 +196,7 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
             raise
         return {"number": number}
 
-    def stored(create_id: str) -> dict | None:
+    def stored(create_id: str) -> dict[str, Any] | None:
         found = deps.db.message_created_by(app_id, create_id)
         if found is None:
             return None
@@ -203,7 +204,7 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
             raise KeyReused("this Idempotency-Key was used for another request")
         return {"number": found[1]}
 
-    return _once(deps, str(app_id), key, run, stored, numbering=True)["number"]
+    return int(_once(deps, str(app_id), key, run, stored, numbering=True)["number"])
 
 
 def _deadline(deps: Deps) -> float:
@@ -252,7 +253,7 @@ def edit_message(
     app_id = _application_id(deps, token)
     _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
 
-    def run(_: str) -> dict:
+    def run(_: str) -> dict[str, Any]:
         deps.db.edit_message(app_id, chat_number, number, body)
         # The writer re-indexes from MySQL, so search never keeps an older body than the row.
         deps.queue.send(events.message_edited(app_id, chat_number, number))

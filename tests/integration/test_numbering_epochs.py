@@ -18,7 +18,9 @@ PRIMARY, REPLICA = (
 
 
 def numbers(port: int, wait_replicas: int = 0) -> Numbers:
-    client = redis.Redis(port=port, socket_timeout=2, redis_connect_func=redis_server.identify)
+    client = redis.Redis.from_url(
+        f"redis://127.0.0.1:{port}/0", socket_timeout=2, redis_connect_func=redis_server.identify
+    )
     return Numbers(client, wait_replicas, wait_timeout_ms=200)
 
 
