@@ -58,7 +58,9 @@ local function lost(counter)
     local seeded = tonumber(redis.call('HGET', KEYS[1], 'seeded') or '0')
     if redis.call('SISMEMBER', KEYS[3], counter) == 1 or redis.call('SCARD', KEYS[3]) ~= seeded then
         redis.call('DEL', KEYS[1])
-        open_epoch_id()
+        -- Requests of this server may hold numbers of the lost counter: wait from now, whatever
+        -- the server's age ("lost" tells epoch_state so).
+        redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. redis.call('TIME')[1] .. ' lost')
         return true
     end
     return false
@@ -120,7 +122,8 @@ _STATE = (
 local now = tonumber(redis.call('TIME')[1])
 if open_epoch_id() then return {1, now - tonumber(redis.call('HGET', KEYS[1], 'opened_at'))} end
 local closed = redis.call('GET', KEYS[2])
-return {0, now - tonumber(string.sub(closed, #ARGV[1] + 2))}
+local since = tonumber(string.match(string.sub(closed, #ARGV[1] + 2), '^(%d+)'))
+return {0, now - since, string.find(closed, ' lost$') and 1 or 0}
 """
 )
 
@@ -297,9 +300,22 @@ class Numbers:
     # -- the epoch -----------------------------------------------------------------------------
 
     def epoch_state(self) -> tuple[bool, int]:
-        """(open on this server, seconds it has been open or seconds since it was found closed)."""
-        (is_open, seconds), _ = self._run(_STATE, [EPOCH_KEY, CLOSED_KEY], [])
-        return bool(is_open), int(seconds)
+        """(open on this server, seconds it has been open, or since numbers it handed out may
+        have been lost: since it was found closed, or since it started if it is a server that was
+        never a replica and lost no counter while running — a restart, as the old lifetime's
+        requests ended with it)."""
+        reply, _ = self._run(_STATE, [EPOCH_KEY, CLOSED_KEY], [])
+        if reply[0]:
+            return True, int(reply[1])
+        seconds = int(reply[1])
+        if not reply[2]:
+            # Read only while numbering is closed: a promoted replica keeps the old primary's
+            # replication id as its second one, and its old primary's requests may still run.
+            replication = self._call(lambda: self._redis.info("replication"))
+            if int(replication.get("second_repl_offset", -1)) == -1:
+                uptime = self._call(lambda: self._redis.info("server"))["uptime_in_seconds"]
+                seconds = max(seconds, int(uptime))
+        return False, seconds
 
     def begin_reopening(self, seconds: int) -> str | None:
         """A token if this caller may reopen numbering now (for `seconds` at the most), else None."""

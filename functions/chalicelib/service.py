@@ -120,7 +120,6 @@ def _application_id(deps: Deps, token: str) -> int:
 
 
 def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
-    deadline = _deadline(deps)
     app_id = _application_id(deps, token)
 
     def run(create_id: str) -> dict[str, Any]:
@@ -129,7 +128,7 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
             lambda: deps.numbers.reserve_chat_number(app_id, seed=lambda: deps.db.max_chat_number(app_id)),
             may_reopen=key is None,
         )
-        deps.queue.send(events.chat_created(app_id, number, create_id), deadline)
+        deps.queue.send(events.chat_created(app_id, number, create_id), _deadline(deps))
         return {"number": number}
 
     def stored(create_id: str) -> dict[str, Any] | None:
@@ -177,7 +176,6 @@ def _existing_chat(deps: Deps, token: str, number: int) -> int:
 
 
 def create_message(deps: Deps, token: str, chat_number: int, body: str, key: RequestKey | None = None) -> int:
-    deadline = _deadline(deps)
     app_id = _existing_chat(deps, token, chat_number)
 
     def run(create_id: str) -> dict[str, Any]:
@@ -189,7 +187,9 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
             may_reopen=key is None,
         )
         try:
-            deps.queue.send(events.message_created(app_id, chat_number, number, body, create_id), deadline)
+            deps.queue.send(
+                events.message_created(app_id, chat_number, number, body, create_id), _deadline(deps)
+            )
         except Unavailable:
             # The client hears 503: its number becomes a gap, and the body must not be readable.
             _forget_quietly(deps, NewMessage(app_id, chat_number, number, body))
@@ -208,9 +208,10 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
 
 
 def _deadline(deps: Deps) -> float:
-    """When this request ends at the latest (Lambda stops it then): a number reserved in it is
-    queued by then or never, which is what reopening numbering after a Redis restart counts on."""
-    return time.monotonic() + deps.request_timeout_seconds
+    """By when a number reserved just now must be queued, or never: numbering reopens on another
+    Redis no sooner than this long after that Redis was found without its epoch, which is after
+    the reservation (`_reopen_numbering`). Lambda's timeout ends a request sooner anyway."""
+    return time.monotonic() + deps.request_timeout_seconds + 2
 
 
 def _forget_quietly(deps: Deps, message: NewMessage) -> None:
