@@ -34,6 +34,11 @@ class Settings:
     secrets_max_age_seconds: int
     messages_index: str
     queue_url: str | None
+    # Read when numbering reopens: the numbers its events hold were handed out.
+    dead_letter_queue_url: str | None
+    # After each reservation, WAIT for this many Redis replicas (0: don't wait) up to the timeout.
+    redis_wait_replicas: int
+    redis_wait_timeout_ms: int
     max_body_bytes: int
     api_timeout_seconds: int
     # Seconds the writer function may run (the template's WriterTimeout): its bulk indexing
@@ -107,6 +112,9 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
         secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, high=86400),
         messages_index=env.get("MESSAGES_INDEX", "messages"),
         queue_url=env.get("CREATIONS_QUEUE_URL") or None,
+        dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
+        redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0, low=0, high=5),
+        redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", 100, high=5000),
         # messages.body is a TEXT column: 65,535 bytes at the most.
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65535, high=65535),
         api_timeout_seconds=_int(env, "API_TIMEOUT_SECONDS", 10, high=900),
