@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlencode
 from aws_lambda_powertools import Logger
 from chalice import Response
 
+from . import search_terms
 from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge
 
 log = Logger(service="chat", child=True)
@@ -119,13 +120,9 @@ def limit(params: dict | None) -> int:
     return _bounded((params or {}).get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
 
 
-def search_query(params: dict | None) -> str:
-    q = (params or {}).get("q", "")
-    if not q.strip():
-        raise BadRequest("q is required: the text to search for")
-    if len(q) > 256:
-        raise BadRequest("q is longer than 256 characters")
-    return q
+def search_query(params: dict | None) -> list[str]:
+    """`?q=` as the words to search for (search_terms.words: 400 for what cannot be served)."""
+    return search_terms.words((params or {}).get("q", ""))
 
 
 def _bounded(raw: str, name: str, low: int, high: int) -> int:

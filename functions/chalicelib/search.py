@@ -1,66 +1,182 @@
-"""Elasticsearch adapter: the messages index, bulk indexing, and partial-match search.
+"""Elasticsearch adapter: the messages index, bulk indexing, and search within one chat.
 
-Bodies are indexed as lowercase trigrams. A query word of 3+ characters matches where its
-trigrams stand in a row (a phrase of trigrams), that is wherever it occurs inside a word; every
-word must match. Queries are built from the words of `q`, never parsed as a query language.
+A body is indexed three ways (multi-fields of `body`), all case- and accent-folded:
+- `body`: its words (Unicode word rules, punctuation as a separator, so `42.50` is `42` `50`),
+  Chinese, Japanese and Korean as single characters and pairs of characters, emoji as words;
+- `body.prefix`: the first two characters of each word, so a two-character word finds `okay`;
+- `body.grams`: trigrams, so a word of three or more characters matches inside a word.
+Every query word must match one of these (any order); a match as whole words scores above a
+two-character prefix, which scores above a match inside a word, and the whole query as a phrase
+adds to that. Ties go to the newest message. Queries are built from the words of `q`
+(`search_terms`), never parsed as a query language.
+
+Each chat's documents are routed to one shard (`routing` = the chat), so a search reads one shard.
 """
 
 import json
-import re
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from . import search_terms
 from .errors import Unavailable
 from .models import Message
 
-MIN_WORD = 3
-_WORD = re.compile(r"\w+")
+# Letters whose ASCII folding is longer than one letter (all of Lucene's ASCIIFoldingFilter has):
+# folded before the text is cut into trigrams, or `strasse` would not find `Straße`.
+_LONG_FOLDS = (
+    "ÆAE ÞTH ßss æae þth ĲIJ ĳij ŒOE œoe ƕhv ǄDZ ǅDz ǆdz ǇLJ ǈLj ǉlj ǊNJ ǋNj ǌnj ǢAE ǣae ǱDZ ǲDz ǳdz "
+    "ǶHV ǼAE ǽae ȢOU ȣou ȸdb ȹqp ɶOE ʣdz ʥdz ʦts ʨtc ʪls ʫlz ᴁAE ᴂae ᴔoe ᴕOU ᵫue ᵺth ẞSS ỺLL ỻll "
+    "ꜨTZ ꜩtz ꜲAA ꜳaa ꜴAO ꜵao ꜶAU ꜷau ꜸAV ꜹav ꜺAV ꜻav ꜼAY ꜽay ꝎOO ꝏoo ꝠVY ꝡvy ꝦTH ꝧth ﬀff ﬁfi "
+    "ﬂfl ﬃffi ﬄffl ﬆst"
+)
+_FOLDED = ["lowercase", "asciifolding"]
+# Punctuation separates words; so do emoji modifiers (skin tones, the emoji variation selector,
+# the zero-width joiner), so that 👍 finds 👍🏽. One character for one keeps every offset.
+_SEPARATORS = "[\\p{P}\\x{200D}\\x{FE0F}\\x{1F3FB}-\\x{1F3FF}]"
 
-INDEX_BODY = {
-    "settings": {
-        "number_of_shards": 1,
-        "number_of_replicas": 0,
-        "analysis": {
-            "tokenizer": {
-                "trigram": {"type": "ngram", "min_gram": 3, "max_gram": 3, "token_chars": ["letter", "digit"]}
-            },
-            "analyzer": {
-                "trigram": {"type": "custom", "tokenizer": "trigram", "filter": ["lowercase", "asciifolding"]}
-            },
-        },
+ANALYSIS = {
+    "char_filter": {
+        "separators": {"type": "pattern_replace", "pattern": _SEPARATORS, "replacement": " "},
+        "long_folds": {"type": "mapping", "mappings": [f"{f[0]} => {f[1:]}" for f in _LONG_FOLDS.split()]},
     },
-    "mappings": {
-        "dynamic": "strict",
-        "properties": {
-            "application_id": {"type": "long"},
-            "chat_number": {"type": "integer"},
-            "number": {"type": "integer"},
-            "body": {"type": "text", "analyzer": "trigram"},
+    "tokenizer": {
+        "trigram": {"type": "ngram", "min_gram": 3, "max_gram": 3, "token_chars": ["letter", "digit"]}
+    },
+    "filter": {
+        "cjk_singles_and_pairs": {"type": "cjk_bigram", "output_unigrams": True},
+        "cjk_pairs": {"type": "cjk_bigram", "output_unigrams": False},
+        "first_two": {"type": "edge_ngram", "min_gram": 2, "max_gram": 2},
+    },
+    "analyzer": {
+        # A query's CJK text is matched as its pairs (a phrase of them), or as its single
+        # character when it has only one; the index holds both.
+        "words": {
+            "type": "custom",
+            "char_filter": ["separators"],
+            "tokenizer": "standard",
+            "filter": [*_FOLDED, "cjk_singles_and_pairs"],
+        },
+        "words_query": {
+            "type": "custom",
+            "char_filter": ["separators"],
+            "tokenizer": "standard",
+            "filter": [*_FOLDED, "cjk_pairs"],
+        },
+        "prefix": {
+            "type": "custom",
+            "char_filter": ["separators"],
+            "tokenizer": "standard",
+            "filter": [*_FOLDED, "first_two"],
+        },
+        "prefix_query": {
+            "type": "custom",
+            "char_filter": ["separators"],
+            "tokenizer": "standard",
+            "filter": _FOLDED,
+        },
+        "trigram": {
+            "type": "custom",
+            "char_filter": ["long_folds"],
+            "tokenizer": "trigram",
+            "filter": _FOLDED,
         },
     },
 }
+
+# Scores are fixed per kind of match, not BM25, so the order is the one the API promises
+# (then newest first); norms would only weigh length, and are left out.
+WHOLE, PREFIX, INFIX, PHRASE = 4.0, 2.0, 1.0, 1.0
+MAPPINGS = {
+    "dynamic": "strict",
+    "_routing": {"required": True},
+    "properties": {
+        "application_id": {"type": "long"},
+        "chat_number": {"type": "integer"},
+        "number": {"type": "integer"},
+        "body": {
+            "type": "text",
+            "analyzer": "words",
+            "search_analyzer": "words_query",
+            "norms": False,
+            "fields": {
+                "prefix": {
+                    "type": "text",
+                    "analyzer": "prefix",
+                    "search_analyzer": "prefix_query",
+                    "norms": False,
+                    "index_options": "docs",
+                },
+                "grams": {"type": "text", "analyzer": "trigram", "norms": False},
+            },
+        },
+    },
+}
+# Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches
+# are still found but no longer marked (docs/openapi.yaml).
+HIGHLIGHT_CHARS = 10_000
+
+
+def index_body(shards: int = 1) -> dict:
+    """The index's settings and mappings; its shard count is fixed when it is created."""
+    return {
+        "settings": {"number_of_shards": shards, "number_of_replicas": 0, "analysis": ANALYSIS},
+        "mappings": MAPPINGS,
+    }
 
 
 def doc_id(application_id: int, chat_number: int, number: int) -> str:
     return f"{application_id}:{chat_number}:{number}"
 
 
-def query_words(q: str) -> list:
-    return [w for w in _WORD.findall(q) if len(w) >= MIN_WORD]
+def routing(application_id: int, chat_number: int) -> str:
+    """A chat's documents share a shard: its search reads that shard alone."""
+    return f"{application_id}:{chat_number}"
+
+
+def query(application_id: int, chat_number: int, words: list[str]) -> dict:
+    """Every word must match as whole words, a two-character prefix, or inside a word."""
+    bool_query: dict = {
+        "filter": [
+            {"term": {"application_id": application_id}},
+            {"term": {"chat_number": chat_number}},
+        ],
+        "must": [_word(word) for word in words],
+    }
+    if len(words) > 1:
+        bool_query["should"] = [_scored(PHRASE, {"match_phrase": {"body": " ".join(words)}})]
+    return {"bool": bool_query}
+
+
+def _word(word: str) -> dict:
+    parts = search_terms.parts(word)
+    ways = [_scored(WHOLE, {"match_phrase": {"body": word}})]
+    if len(parts) == 1 and len(parts[0]) == 2 and not search_terms.is_cjk(word):
+        ways.append(_scored(PREFIX, {"match": {"body.prefix": word}}))
+    # A part under three characters has no trigram: it would drop out of the phrase and let the
+    # other parts match alone.
+    if parts and all(len(part) >= 3 for part in parts):
+        ways.append(_scored(INFIX, {"match_phrase": {"body.grams": word}}))
+    return ways[0] if len(ways) == 1 else {"dis_max": {"queries": ways}}
+
+
+def _scored(score: float, clause: dict) -> dict:
+    return {"constant_score": {"filter": clause, "boost": score}}
 
 
 class Search:
-    def __init__(self, client: Elasticsearch, index: str):
+    def __init__(self, client: Elasticsearch, index: str, shards: int = 1, timeout_ms: int = 500):
         self._es = client
         self._index = index
         self._index_json = json.dumps(index)
+        self._shards = shards
+        self._timeout_ms = timeout_ms
 
     def ensure_index(self) -> bool:
         """Creates the index unless it exists; True if it was created."""
         try:
             if self._es.indices.exists(index=self._index):
                 return False
-            self._es.indices.create(index=self._index, **INDEX_BODY)
+            self._es.indices.create(index=self._index, **index_body(self._shards))
             return True
         except ApiError as exc:
             if exc.meta.status == 400 and "resource_already_exists" in str(exc):
@@ -82,6 +198,7 @@ class Search:
         same dicts, made in a tenth of the client's time (docs/performance.md)."""
         return "".join(
             f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
+            f'"routing":"{m.application_id}:{m.chat_number}",'
             f'"version":{m.version},"version_type":"external"}}}}\n'
             f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
             f'"body":{json.dumps(m.body)}}}\n'
@@ -96,6 +213,7 @@ class Search:
                     "delete": {
                         "_index": self._index,
                         "_id": doc_id(*key),
+                        "routing": routing(key[0], key[1]),
                         "version": 1,
                         "version_type": "external_gte",
                     }
@@ -127,31 +245,26 @@ class Search:
                 failed[_key(outcome.get("_id", ""))] = str(outcome.get("error", outcome))
         return failed
 
-    def find(self, application_id: int, chat_number: int, q: str, limit: int) -> list:
-        words = query_words(q)
-        if not words:
-            return []
-        query = {
-            "bool": {
-                "filter": [
-                    {"term": {"application_id": application_id}},
-                    {"term": {"chat_number": chat_number}},
-                ],
-                "must": [{"match_phrase": {"body": word}} for word in words],
-            }
-        }
+    def find(self, application_id: int, chat_number: int, words: list[str], limit: int) -> list:
+        """The chat's messages matching every word, best first (`words` from search_terms.words)."""
         # Counting every hit (track_total_hits) makes Lucene lead with the chat's filter, so the
         # work grows with the chat, not the index. Without it, Lucene's top-k scoring walks each
         # word's postings across the whole index: at 1M messages two words took p50 4.2 / p99
         # 18.6 ms that way, 1.7 / 6.4 ms this way (docs/performance.md).
         try:
-            result = self._es.search(
+            result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).search(
                 index=self._index,
-                query=query,
+                routing=routing(application_id, chat_number),
+                query=query(application_id, chat_number, words),
                 size=limit,
-                sort=["_score", {"number": "asc"}],
-                highlight={"encoder": "html", "fields": {"body": {}}},
+                sort=["_score", {"number": "desc"}],
+                highlight={
+                    "encoder": "html",
+                    "max_analyzed_offset": HIGHLIGHT_CHARS,
+                    "fields": {"body": {"matched_fields": ["body", "body.prefix", "body.grams"]}},
+                },
                 track_total_hits=True,
+                timeout=f"{self._timeout_ms}ms",
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc

@@ -165,9 +165,9 @@ def edit_message(deps: Deps, token: str, chat_number: int, number: int, body: st
     return Message(number, body)
 
 
-def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit: int) -> list:
+def search_messages(deps: Deps, token: str, chat_number: int, words: list[str], limit: int) -> list:
     app_id = _existing_chat(deps, token, chat_number)
-    return deps.search.find(app_id, chat_number, query, limit)
+    return deps.search.find(app_id, chat_number, words, limit)
 
 
 # -- numbering after a cache restart -------------------------------------------------------------

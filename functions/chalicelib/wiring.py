@@ -105,7 +105,7 @@ def build(s: settings.Settings) -> Deps:
         db=db.Database(mysql_connect(s)),
         numbers=Numbers(redis_client(s)),
         queue=queue.Queue(queue.client(), s.queue_url or ""),
-        search=Search(elasticsearch_client(s), s.messages_index),
+        search=Search(elasticsearch_client(s), s.messages_index, s.search_shards, s.search_timeout_ms),
         request_timeout_seconds=s.api_timeout_seconds,
     )
 

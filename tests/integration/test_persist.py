@@ -2,7 +2,7 @@
 
 import threading
 
-from chalicelib import events, settings, wiring, writer
+from chalicelib import events, search, settings, wiring, writer
 from chalicelib.db import Database
 from chalicelib.models import NewChat, NewMessage
 
@@ -96,6 +96,7 @@ def test_a_message_mysql_refuses_for_good_is_taken_out_of_the_index_an_edit_is_n
     )
     assert set(failed) == {"a", "b"}
     es.indices.refresh(index=index)
-    assert not es.exists(index=index, id=f"{ghost}:1:1")
-    assert es.get(index=index, id=f"{ghost}:1:2")["_source"]["body"] == "edited"
-    es.delete(index=index, id=f"{ghost}:1:2")
+    chat = search.routing(ghost, 1)
+    assert not es.exists(index=index, id=f"{ghost}:1:1", routing=chat)
+    assert es.get(index=index, id=f"{ghost}:1:2", routing=chat)["_source"]["body"] == "edited"
+    es.delete(index=index, id=f"{ghost}:1:2", routing=chat)
