@@ -30,13 +30,32 @@ _LONG_FOLDS = (
     "ﬂfl ﬃffi ﬄffl ﬆst"
 )
 _FOLDED = ["lowercase", "asciifolding"]
-# Punctuation separates words; so do emoji modifiers (skin tones, the emoji variation selector,
-# the zero-width joiner), so that 👍 finds 👍🏽. One character for one keeps every offset.
-_SEPARATORS = "[\\p{P}\\x{200D}\\x{FE0F}\\x{1F3FB}-\\x{1F3FF}]"
+# Unicode's word rules keep some punctuation inside a word (`42.50`, `10:30`, `l'été`, `snake_case`):
+# those characters become spaces, so each part is a word of its own. So do the emoji modifiers
+# (zero-width joiner, emoji variation selector, skin tones), so that 👍 finds 👍🏽. A mapping is
+# read as a stream (a pattern_replace filter reads the whole 64 KB body first, once per field).
+_SEPARATORS = (
+    ":·\u0387\u055f\u05f4\u2027\ufe13\ufe55\uff1a"  # MidLetter
+    ",;\u037e\u0589\u060c\u060d\u066c\u07f8\u2044\ufe10\ufe14\ufe50\ufe54\uff0c\uff1b"  # MidNum
+    ".\u2018\u2019\u2024\ufe52\uff07\uff0e'\""  # MidNumLet, quotes
+    "_\u203f\u2040\u2054\ufe33\ufe34\ufe4d\ufe4e\ufe4f\uff3f"  # ExtendNumLet
+    "\u200d\ufe0f"  # zero-width joiner, emoji presentation
+)
+_SKIN_TONES = [chr(c) for c in range(0x1F3FB, 0x1F400)]
+
+
+def _escaped(text: str) -> str:
+    """A mapping rule's side: each UTF-16 unit as \\uXXXX (spaces and quotes survive the parser)."""
+    units = text.encode("utf-16-be")
+    return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
 
 ANALYSIS = {
     "char_filter": {
-        "separators": {"type": "pattern_replace", "pattern": _SEPARATORS, "replacement": " "},
+        "separators": {
+            "type": "mapping",
+            "mappings": [f"{_escaped(c)} => \\u0020" for c in [*_SEPARATORS, *_SKIN_TONES]],
+        },
         "long_folds": {"type": "mapping", "mappings": [f"{f[0]} => {f[1:]}" for f in _LONG_FOLDS.split()]},
     },
     "tokenizer": {
@@ -111,9 +130,19 @@ MAPPINGS = {
         },
     },
 }
-# Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches
-# are still found but no longer marked (docs/openapi.yaml).
-HIGHLIGHT_CHARS = 10_000
+# Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches are
+# still found but no longer marked (docs/openapi.yaml). The plain highlighter stops there; the
+# unified one still walks the whole body, 5-10 times the cost on 64 KB bodies (docs/performance.md).
+HIGHLIGHT_CHARS = 2_000
+HIGHLIGHT_FIELDS = ("body", "body.prefix", "body.grams")
+HIGHLIGHT = {
+    "type": "plain",
+    "encoder": "html",
+    "max_analyzed_offset": HIGHLIGHT_CHARS,
+    "fields": {field: {} for field in HIGHLIGHT_FIELDS},
+}
+# An answer must fit a Lambda response (6 MB): hits past this many bytes of bodies are left out.
+MAX_ANSWER_BYTES = 4 * 2**20
 
 
 def index_body(shards: int = 1) -> dict:
@@ -258,22 +287,27 @@ class Search:
                 query=query(application_id, chat_number, words),
                 size=limit,
                 sort=["_score", {"number": "desc"}],
-                highlight={
-                    "encoder": "html",
-                    "max_analyzed_offset": HIGHLIGHT_CHARS,
-                    "fields": {"body": {"matched_fields": ["body", "body.prefix", "body.grams"]}},
-                },
+                highlight=HIGHLIGHT,
                 track_total_hits=True,
                 timeout=f"{self._timeout_ms}ms",
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
-        return [
-            Message(
-                hit["_source"]["number"], hit["_source"]["body"], hit.get("highlight", {}).get("body", [])
-            )
-            for hit in result["hits"]["hits"]
-        ]
+        found, size = [], 0
+        for hit in result["hits"]["hits"]:
+            body = hit["_source"]["body"]
+            size += len(body.encode())
+            if size > MAX_ANSWER_BYTES:
+                break
+            found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))
+        return found
+
+
+def _fragments(highlight: dict) -> list[str]:
+    """The fragments of the field that marked the most (each field marks its own way of matching;
+    whole words first when they mark as many)."""
+    best = max(HIGHLIGHT_FIELDS, key=lambda field: sum(f.count("<em>") for f in highlight.get(field, [])))
+    return highlight.get(best, [])
 
 
 def _key(doc: str) -> tuple:

@@ -9,8 +9,6 @@ import org.apache.lucene.analysis.miscellaneous.ASCIIFoldingFilter;
 import org.apache.lucene.analysis.ngram.EdgeNGramTokenFilter;
 import org.apache.lucene.analysis.ngram.EdgeNGramTokenizer;
 import org.apache.lucene.analysis.ngram.NGramTokenizer;
-import org.apache.lucene.analysis.pattern.PatternReplaceCharFilter;
-import org.elasticsearch.common.regex.Regex;
 import org.elasticsearch.common.settings.Settings;
 import org.elasticsearch.env.Environment;
 import org.elasticsearch.index.IndexSettings;
@@ -41,12 +39,11 @@ import java.util.regex.Pattern;
  * (not published to Maven Central) would normally provide, under the same names and settings, so
  * one index body works here and on a stock Elasticsearch: the {@code ngram} and {@code edge_ngram}
  * tokenizers; the {@code asciifolding}, {@code edge_ngram} and {@code cjk_bigram} token filters;
- * the {@code mapping} and {@code pattern_replace} char filters. The server already has the
+ * the {@code mapping} char filter. The server already has the
  * {@code standard} tokenizer and a pre-configured {@code lowercase} token filter. Settings follow
  * the ES reference: {@code min_gram}, {@code max_gram}, {@code token_chars},
  * {@code custom_token_chars}, {@code preserve_original}, {@code index.max_ngram_diff} for
- * {@code ngram}; {@code output_unigrams}, {@code ignored_scripts}; {@code mappings};
- * {@code pattern}, {@code replacement}, {@code flags}. Each wraps the Lucene class ES's own
+ * {@code ngram}; {@code output_unigrams}, {@code ignored_scripts}; {@code mappings}. Each wraps the Lucene class ES's own
  * factory wraps, so the tokens are the same.
  */
 public class NgramAnalysisPlugin extends Plugin implements AnalysisPlugin {
@@ -68,10 +65,8 @@ public class NgramAnalysisPlugin extends Plugin implements AnalysisPlugin {
     @Override
     public Map<String, AnalysisProvider<CharFilterFactory>> getCharFilters() {
         return Map.of(
-            // As ES registers them: without settings of its own, neither can be built.
-            "mapping", AnalysisPlugin.requiresAnalysisSettings((indexSettings, env, name, settings) -> mapping(name, settings)),
-            "pattern_replace",
-            AnalysisPlugin.requiresAnalysisSettings((indexSettings, env, name, settings) -> patternReplace(name, settings))
+            // As ES registers it: without settings of its own, it cannot be built.
+            "mapping", AnalysisPlugin.requiresAnalysisSettings((indexSettings, env, name, settings) -> mapping(name, settings))
         );
     }
 
@@ -231,26 +226,6 @@ public class NgramAnalysisPlugin extends Plugin implements AnalysisPlugin {
             out.append(c);
         }
         return out.toString();
-    }
-
-    private static CharFilterFactory patternReplace(String name, Settings settings) {
-        String pattern = settings.get("pattern");
-        if (pattern == null) {
-            throw new IllegalArgumentException("pattern is missing for [" + name + "] char filter of type 'pattern_replace'");
-        }
-        Pattern compiled = Regex.compile(pattern, settings.get("flags"));
-        String replacement = settings.get("replacement", "");
-        class PatternReplace extends AbstractCharFilterFactory implements NormalizingCharFilterFactory {
-            PatternReplace() {
-                super(name);
-            }
-
-            @Override
-            public Reader create(Reader reader) {
-                return new PatternReplaceCharFilter(compiled, replacement, reader);
-            }
-        }
-        return new PatternReplace();
     }
 
     /** {@code token_chars}: which characters belong in a token; none listed means all of them. */
