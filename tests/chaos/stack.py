@@ -75,7 +75,7 @@ def app_deps(cfg: config.Config):
         db=db.Database(wiring.mysql_connect(s)),
         numbers=Numbers(wiring.redis_client(s)),
         queue=queue.Queue(sqs(), s.queue_url),
-        search=Search(wiring.elasticsearch_client(s), s.messages_index),
+        search=Search(wiring.elasticsearch_client(s), s.messages_index, s.search_shards, s.search_timeout_ms),
         request_timeout_seconds=s.api_timeout_seconds,
     )
 

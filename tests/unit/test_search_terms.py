@@ -97,3 +97,14 @@ def test_a_chat_is_routed_to_one_shard_by_its_key():
     assert search.routing(7, 3) == "7:3"
     assert search.index_body(4)["settings"]["number_of_shards"] == 4
     assert search.index_body()["mappings"]["_routing"] == {"required": True}
+
+
+def test_highlights_come_from_the_field_that_marked_most_whole_words_first():
+    marked = {
+        "body": ["<em>hello</em> world"],
+        "body.grams": ["<em>hello</em> <em>wor</em>ld"],
+        "body.prefix": ["<em>hello</em>"],
+    }
+    assert search._fragments(marked) == ["<em>hello</em> <em>wor</em>ld"]
+    assert search._fragments({**marked, "body.grams": ["<em>hello</em>"]}) == ["<em>hello</em> world"]
+    assert search._fragments({}) == []
