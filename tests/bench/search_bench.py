@@ -24,8 +24,9 @@ import time
 from elasticsearch import Elasticsearch, helpers
 
 from chalicelib import search, search_terms
-from tests.bench import common, writer_bench
+from tests.bench import common, search_quality_before, writer_bench
 
+BEFORE_COMMIT = "a3c4d9c"
 INDEX = "bench-messages-1m"
 BEFORE_INDEX = "bench-messages-1m-trigram"
 MESSAGES = 1_000_000
@@ -166,7 +167,10 @@ def _timed(finder, app_id: int, chat: int, q: str, limit: int) -> tuple:
 
 
 def query_kinds(es: Elasticsearch, queries: int, progress) -> dict:
+    """Each query kind on random chats, now and (interleaved, same chats and text) the adapter of
+    before on the index of before: the machine's load falls on both alike."""
     finder = search.Search(es, INDEX)
+    before = search_quality_before.adapter_of(BEFORE_COMMIT).Search(es, BEFORE_INDEX)
     with common.datagen.connect(common.DATA_DB) as conn, conn.cursor() as cur:
         cur.execute("SELECT application_id, number FROM chats")
         chats = cur.fetchall()
@@ -183,20 +187,36 @@ def query_kinds(es: Elasticsearch, queries: int, progress) -> dict:
         "emoji": lambda: "👍",
     }
     for _ in range(20):  # warm the caches, as a running service has them
-        _timed(finder, *rng.choice(chats), kinds["one word"](), 20)
+        chat, q = rng.choice(chats), kinds["one word"]()
+        _timed(finder, *chat, q, 20)
+        before.find(*chat, q, 20)
     out = {}
     for name, make in kinds.items():
-        timings, hits = [], 0
-        for _ in range(queries):
-            ms, n = _timed(finder, *rng.choice(chats), make(), 20)
-            timings.append(ms)
-            hits += n
-        out[name] = {**common.latency(timings), "mean_hits": round(hits / queries, 1)}
-        figures = out[name]
+        timings, before_timings, hits, before_hits = [], [], 0, 0
+        for i in range(queries):
+            chat, q = rng.choice(chats), make()
+            for side in ("now", "before") if i % 2 == 0 else ("before", "now"):
+                if side == "now":
+                    ms, n = _timed(finder, *chat, q, 20)
+                    timings.append(ms)
+                    hits += n
+                else:
+                    started = time.perf_counter()
+                    before_hits += len(before.find(*chat, q, 20))
+                    before_timings.append((time.perf_counter() - started) * 1000)
+        out[name] = {
+            **common.latency(timings),
+            "mean_hits": round(hits / queries, 1),
+            "before": {**common.latency(before_timings), "mean_hits": round(before_hits / queries, 1)},
+        }
+        f, b = out[name], out[name]["before"]
         progress(
-            f"{name}: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms ({figures['mean_hits']} hits)"
+            f"{name}: p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms ({f['mean_hits']} hits); "
+            f"before p50 {b['p50_ms']}, p99 {b['p99_ms']} ms ({b['mean_hits']} hits)"
         )
-    out["p99_ms"] = max(v["p99_ms"] for v in out.values())
+    kinds_out = [v for v in out.values() if isinstance(v, dict)]
+    out["p99_ms"] = max(v["p99_ms"] for v in kinds_out)
+    out["before_p99_ms"] = max(v["before"]["p99_ms"] for v in kinds_out)
     return out
 
 

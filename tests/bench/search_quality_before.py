@@ -25,7 +25,8 @@ from tests.bench import common
 from tests.integration.search_corpus import CASES, MESSAGES
 
 
-def _adapter_of(commit: str):
+def adapter_of(commit: str):
+    """The search adapter module as it was at `commit`."""
     source = subprocess.run(
         ["git", "-C", str(common.ROOT), "show", f"{commit}:functions/chalicelib/search.py"],
         capture_output=True,
@@ -58,7 +59,7 @@ def _score(find) -> dict:
 
 def run(commit: str = "a3c4d9c") -> dict:
     es = Elasticsearch(common.ES_URL, request_timeout=60)
-    before = _adapter_of(commit)
+    before = adapter_of(commit)
     now_index, before_index = "bench-quality-now", "bench-quality-before"
     messages = [NewMessage(1, 1, n, body) for n, body in enumerate(MESSAGES.values(), 1)]
     for index, body in ((now_index, search.index_body()), (before_index, before.INDEX_BODY)):
