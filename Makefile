@@ -2,8 +2,12 @@
 PYTHON ?= python3
 STACK := $(PYTHON) -m local.stack
 APP_PY := $(or $(CHAT_STATE_DIR),.local)/venvs/app/bin/python
+DEV_PORT ?= 8000
 
-.PHONY: up down status deploy counts test test-unit bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
+.PHONY: help up down status deploy dev counts test test-unit lint format bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
+
+help:          ## this list: every target with what it does
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up:            ## install what is missing, start MariaDB, Redis, Elasticsearch, LocalStack; deploy
 	@$(STACK) up
@@ -16,6 +20,9 @@ status:        ## what runs, where, and its log
 
 deploy:        ## rebuild and redeploy infra/template.yaml into the running LocalStack
 	@$(STACK) deploy
+
+dev:           ## serve the API with `chalice local` at 127.0.0.1:8000 (DEV_PORT), reloading on save
+	@$(STACK) dev --port $(DEV_PORT)
 
 counts:        ## refresh chats_count and messages_count now
 	@$(STACK) counts
@@ -31,9 +38,20 @@ else
 endif
 	@$(APP_PY) -m pytest $(PYTEST_ARGS)
 
-test-unit:     ## tests that need no running service
+test-unit:     ## tests that need no running service: the use cases on fakes, parsing, templates
 	@$(STACK) venv
-	@$(APP_PY) -m pytest tests/unit $(PYTEST_ARGS)
+	@$(APP_PY) -m pytest tests/unit tests/infra $(PYTEST_ARGS)
+
+lint:          ## the gate CI runs first: formatting, lint findings and types (ruff, mypy)
+	@$(STACK) venv
+	@$(APP_PY) -m ruff format --check functions local tests
+	@$(APP_PY) -m ruff check functions local tests
+	@$(APP_PY) -m mypy
+
+format:        ## rewrite the tree in the project's format and apply ruff's safe fixes
+	@$(STACK) venv
+	@$(APP_PY) -m ruff format functions local tests
+	@$(APP_PY) -m ruff check --fix functions local tests
 
 bench:         ## measure the performance targets against the running stack (docs/performance.md)
 	@$(STACK) venv

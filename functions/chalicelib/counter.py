@@ -6,17 +6,21 @@ since the last full recount) or when asked, it recounts everything with one quer
 """
 
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .errors import Unavailable
-from .service import Deps
+from .ports import Deps
+
+K = TypeVar("K")
 
 BATCH = 1000
 
 
-def refresh_counts(deps: Deps, full: bool = False) -> dict:
+def refresh_counts(deps: Deps) -> dict[str, Any]:
     started = time.monotonic()
     try:
-        incremental = not full and deps.numbers.changes_complete()
+        incremental = deps.numbers.changes_complete()
     except Unavailable:
         incremental = False  # without Redis, the marks are out of reach: count everything
     if incremental:
@@ -26,7 +30,7 @@ def refresh_counts(deps: Deps, full: bool = False) -> dict:
             deps.numbers.start_full_recount()
         except Unavailable:
             pass  # the next run, with Redis back, sees the epoch unrecorded and counts fully again
-        chats, applications = deps.db.refresh_counts()
+        chats, applications = deps.counts.refresh_counts()
     return {
         "mode": "incremental" if incremental else "full",
         "chats_changed": chats,
@@ -35,20 +39,22 @@ def refresh_counts(deps: Deps, full: bool = False) -> dict:
     }
 
 
-def _recount_changed(deps: Deps) -> tuple:
-    numbers, db = deps.numbers, deps.db
+def _recount_changed(deps: Deps) -> tuple[int, int]:
+    numbers, counts = deps.numbers, deps.counts
     chats = _drain(
-        numbers.pop_changed_chats, db.refresh_chat_counts, lambda keys: numbers.restore_changes(keys, [])
+        numbers.pop_changed_chats, counts.refresh_chat_counts, lambda keys: numbers.restore_changes(keys, [])
     )
     applications = _drain(
         numbers.pop_changed_applications,
-        db.refresh_application_counts,
+        counts.refresh_application_counts,
         lambda keys: numbers.restore_changes([], keys),
     )
     return chats, applications
 
 
-def _drain(pop, recount, restore) -> int:
+def _drain(
+    pop: Callable[[int], list[K]], recount: Callable[[list[K]], int], restore: Callable[[list[K]], None]
+) -> int:
     """Recounts popped keys in batches; a failed batch goes back for the next run."""
     total = 0
     while keys := pop(BATCH):

@@ -1,10 +1,16 @@
 """Creation and edit events as they travel through the queue: built by the API, read by the writer."""
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import InvalidEvent
-from .models import NewChat, NewMessage
+from .models import MessageKey, NewChat, NewMessage
+
+# The SQS message attribute that carries the accepting API request's correlation id (its API
+# Gateway request id) to the writer: one log search follows an event from its POST to the stores.
+CORRELATION_ATTRIBUTE = "correlation_id"
 
 
 @dataclass(frozen=True)
@@ -16,7 +22,7 @@ class MessageEdited:
     number: int
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> MessageKey:
         return (self.application_id, self.chat_number, self.number)
 
 
@@ -42,7 +48,10 @@ def message_edited(application_id: int, chat_number: int, number: int) -> str:
     )
 
 
-def parse(raw: str):
+Event = NewChat | NewMessage | MessageEdited
+
+
+def parse(raw: str) -> Event:
     """Returns a NewChat, NewMessage or MessageEdited; raises InvalidEvent for anything else."""
     try:
         event = json.loads(raw)
@@ -65,8 +74,22 @@ def parse(raw: str):
     raise InvalidEvent(f"unknown event type {kind!r}")
 
 
-def _positive(event: dict, field: str) -> int:
+def _positive(event: dict[str, object], field: str) -> int:
     value = event[field]
     if type(value) is not int or not 0 < value < 2**32:
         raise InvalidEvent(f"{field} must be a positive 32-bit integer, got {value!r}")
     return value
+
+
+def correlation_attributes(correlation_id: str | None) -> dict[str, dict[str, str]]:
+    """The SQS MessageAttributes that carry `correlation_id` (none without one)."""
+    if not correlation_id:
+        return {}
+    return {CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": correlation_id}}
+
+
+def correlation_id(record: Mapping[str, Any]) -> str | None:
+    """The correlation id an SQS record carries, as the event source hands it to the writer."""
+    attribute = (record.get("messageAttributes") or {}).get(CORRELATION_ATTRIBUTE) or {}
+    value = attribute.get("stringValue")
+    return value if isinstance(value, str) else None

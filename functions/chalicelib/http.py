@@ -2,6 +2,8 @@
 
 import functools
 import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 from urllib.parse import unquote, urlencode
 
 from aws_lambda_powertools import Logger
@@ -19,12 +21,24 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def created(body: dict, location: str) -> Response:
+class Item(Protocol):
+    """What a page holds: numbered records with a public shape."""
+
+    @property
+    def number(self) -> int: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+Params = Mapping[str, str] | None
+
+
+def created(body: dict[str, Any], location: str) -> Response:
     """201 with a Location relative to the collection posted to (stage prefixes stay out of it)."""
     return json_response(body, 201, {"Location": location})
 
 
-def json_response(body, status: int = 200, headers: dict | None = None) -> Response:
+def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         body=json.dumps(body, ensure_ascii=False),
         status_code=status,
@@ -33,15 +47,16 @@ def json_response(body, status: int = 200, headers: dict | None = None) -> Respo
 
 
 def error_response(exc: ChatError) -> Response:
-    headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else {}
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     return json_response({"message": exc.message, "code": exc.code}, exc.status, headers)
 
 
-def answers_errors(view):
+def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     """Turns our errors into JSON answers, and anything unexpected into a logged, bare 500."""
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
             return view(*args, **kwargs)
         except ChatError as exc:
@@ -55,7 +70,7 @@ def answers_errors(view):
     return wrapper
 
 
-def json_object(raw: bytes | None) -> dict:
+def json_object(raw: bytes | None) -> dict[str, Any]:
     if raw and len(raw) > MAX_REQUEST_BYTES:
         raise PayloadTooLarge(f"request body is over {MAX_REQUEST_BYTES} bytes")
     if not raw:
@@ -73,21 +88,21 @@ def json_object(raw: bytes | None) -> dict:
     return value
 
 
-def name_field(body: dict) -> str:
+def name_field(body: Mapping[str, Any]) -> str:
     name = _text(body, "name")
     if len(name) > MAX_NAME_CHARS:
         raise BadRequest(f"name is longer than {MAX_NAME_CHARS} characters")
     return name
 
 
-def body_field(body: dict, max_bytes: int) -> str:
+def body_field(body: Mapping[str, Any], max_bytes: int) -> str:
     text = _text(body, "body")
     if len(text.encode("utf-8")) > max_bytes:
         raise PayloadTooLarge(f"body is over {max_bytes} bytes of UTF-8")
     return text
 
 
-def _text(body: dict, field: str) -> str:
+def _text(body: Mapping[str, Any], field: str) -> str:
     value = body.get(field)
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"{field} is required and must be a non-empty string")
@@ -104,6 +119,14 @@ def token(raw: str) -> str:
     return value
 
 
+def chat_number(raw: str) -> int:
+    return number(raw, "chat number")
+
+
+def message_number(raw: str) -> int:
+    return number(raw, "message number")
+
+
 def number(raw: str, what: str) -> int:
     value = unquote(raw)
     if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_NUMBER:
@@ -111,16 +134,16 @@ def number(raw: str, what: str) -> int:
     return int(value)
 
 
-def page(params: dict | None) -> tuple:
+def page(params: Params) -> tuple[int, int]:
     """`?after=` and `?limit=` as (after, limit)."""
     return _bounded((params or {}).get("after", "0"), "after", 0, MAX_NUMBER), limit(params)
 
 
-def limit(params: dict | None) -> int:
+def limit(params: Params) -> int:
     return _bounded((params or {}).get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
 
 
-def search_query(params: dict | None) -> list[str]:
+def search_query(params: Params) -> list[str]:
     """`?q=` as the words to search for (search_terms.words: 400 for what cannot be served)."""
     return search_terms.words((params or {}).get("q", ""))
 
@@ -131,11 +154,37 @@ def _bounded(raw: str, name: str, low: int, high: int) -> int:
     return int(raw)
 
 
-def page_response(items: list, limit: int) -> Response:
-    """A page of at most `limit` items from `limit + 1` fetched; links the next page if any."""
+def request_url(headers: Mapping[str, str], context: Mapping[str, Any], path_prefix: str = "") -> str | None:
+    """The URL the client sent the request to, without its query; None without a Host header.
+
+    API Gateway's `requestContext.path` is the path the client used, stage (or a custom domain's
+    base path) included. LocalStack serves the stage under `path_prefix` (`/_aws/execute-api/{apiId}`,
+    from the settings) and leaves that out of the path.
+    """
+    host = headers.get("host")
+    if not host or "path" not in context:
+        return None
+    # The first hop's scheme; LocalStack sends it in capitals.
+    scheme = headers.get("x-forwarded-proto", "http").split(",")[0].strip().lower()
+    prefix = path_prefix.replace("{apiId}", str(context.get("apiId", "")))
+    return f"{scheme}://{host}{prefix}{context['path']}"
+
+
+def paged(params: Params, fetch: Callable[[int, int], Sequence[Item]], url: str | None = None) -> Response:
+    """A page of `fetch(after, limit)`'s items for `?after=&limit=`, linking the next if any."""
+    after, size = page(params)
+    return page_response(fetch(after, size + 1), size, url)
+
+
+def page_response(items: Sequence[Item], limit: int, url: str | None = None) -> Response:
+    """A page of at most `limit` items from `limit + 1` fetched; links the next page if any.
+
+    The link is absolute when the request's `url` is known (as GitHub's and GitLab's are, so that
+    clients follow it without a join), else relative to the request URL.
+    """
     headers = {}
     if len(items) > limit:
         items = items[:limit]
         next_query = urlencode({"after": items[-1].number, "limit": limit})
-        headers["Link"] = f'<?{next_query}>; rel="next"'
+        headers["Link"] = f'<{url or ""}?{next_query}>; rel="next"'
     return json_response([item.to_json() for item in items], headers=headers)

@@ -1,6 +1,11 @@
 """Plain records passed between the layers; `to_json` gives the public shape (no internal ids)."""
 
 from dataclasses import dataclass
+from typing import Any
+
+# (application id, chat number) and (application id, chat number, message number).
+ChatKey = tuple[int, int]
+MessageKey = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -10,7 +15,7 @@ class Application:
     name: str
     chats_count: int
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"token": self.token, "name": self.name, "chats_count": self.chats_count}
 
 
@@ -19,7 +24,7 @@ class Chat:
     number: int
     messages_count: int
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"number": self.number, "messages_count": self.messages_count}
 
 
@@ -27,10 +32,10 @@ class Chat:
 class Message:
     number: int
     body: str
-    highlight: list | None = None
+    highlight: list[str] | None = None
 
-    def to_json(self) -> dict:
-        out = {"number": self.number, "body": self.body}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"number": self.number, "body": self.body}
         if self.highlight is not None:
             out["highlight"] = self.highlight
         return out
@@ -55,9 +60,9 @@ class NewMessage:
     version: int = 1
 
     @property
-    def chat_key(self) -> tuple:
+    def chat_key(self) -> ChatKey:
         return (self.application_id, self.chat_number)
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> MessageKey:
         return (self.application_id, self.chat_number, self.number)

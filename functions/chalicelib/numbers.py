@@ -8,13 +8,16 @@ is empty) reservations fail with `Unavailable`. A counter missing inside an open
 seeded from MySQL, which is then complete for that scope.
 """
 
-import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar, cast
 
 import redis
 
 from .errors import Unavailable
+from .models import ChatKey, NewChat, NewMessage
+
+T = TypeVar("T")
 
 EPOCH_KEY = "chat:epoch"
 CHANGED_CHATS_KEY = "counts:changed-chats"
@@ -61,6 +64,11 @@ def _messages_key(application_id: int, chat_number: int) -> str:
     return f"messages:{application_id}:{chat_number}"
 
 
+def _chat_key(member: str) -> ChatKey:
+    application_id, chat_number = member.split(":")
+    return int(application_id), int(chat_number)
+
+
 def _pending_key(application_id: int, chat_number: int) -> str:
     return f"pending:{application_id}:{chat_number}"
 
@@ -72,16 +80,16 @@ class Numbers:
         self._forget_and_mark = client.register_script(_FORGET_AND_MARK)
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
-        return self._reserve_number([_chats_key(application_id)], seed, ())
+        return self._reserve_number([_chats_key(application_id)], seed, [])
 
     def reserve_message_number(
         self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
     ) -> int:
         """Takes the chat's next number and keeps the body readable until the writer has it."""
         keys = [_messages_key(application_id, chat_number), _pending_key(application_id, chat_number)]
-        return self._reserve_number(keys, seed, (body, PENDING_TTL_SECONDS))
+        return self._reserve_number(keys, seed, [body, PENDING_TTL_SECONDS])
 
-    def _reserve_number(self, keys: list, seed: Callable[[], int], extra: tuple) -> int:
+    def _reserve_number(self, keys: list[str], seed: Callable[[], int], extra: list[str | int]) -> int:
         keys = [EPOCH_KEY, *keys]
         result = self._call(lambda: self._reserve(keys=keys, args=["", *extra]))
         if result == -2:
@@ -95,9 +103,6 @@ class Numbers:
         them all). Raises Unavailable while no epoch is open: numbers may then be queued unseen."""
         return self._counter(_chats_key(application_id))
 
-    def messages_reserved(self, application_id: int, chat_number: int) -> int | None:
-        return self._counter(_messages_key(application_id, chat_number))
-
     def _counter(self, key: str) -> int | None:
         epoch, value = self._call(lambda: self._redis.mget(EPOCH_KEY, key))
         if epoch is None:
@@ -105,24 +110,29 @@ class Numbers:
         return int(value) if value is not None else None
 
     def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
-        value = self._call(lambda: self._redis.hget(_pending_key(application_id, chat_number), number))
-        return value.decode() if value is not None else None
+        value = self._call(lambda: self._redis.hget(_pending_key(application_id, chat_number), str(number)))
+        return value.decode() if isinstance(value, bytes) else value
 
-    def forget_pending(self, messages: list) -> None:
+    def forget_pending(self, messages: Sequence[NewMessage]) -> None:
         """Drops the bodies of messages the client was never told about."""
         self._update(forget=messages)
 
-    def record_persisted(self, chats: list, messages: list) -> None:
+    def record_persisted(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> None:
         """After a write: drops the bodies now in MySQL, and notes whose counts changed."""
         self._update(
             forget=messages,
             chats={m.chat_key for m in messages},
-            applications={e.application_id for e in [*chats, *messages]},
+            applications={c.application_id for c in chats} | {m.application_id for m in messages},
         )
 
-    def _update(self, forget: list = (), chats=(), applications=()) -> None:
+    def _update(
+        self,
+        forget: Iterable[NewMessage] = (),
+        chats: Iterable[ChatKey] = (),
+        applications: Iterable[int] = (),
+    ) -> None:
         """One command: drops pending bodies and marks chats and applications as changed."""
-        bodies = {}
+        bodies: dict[str, list[int]] = {}
         for m in forget:
             bodies.setdefault(_pending_key(m.application_id, m.chat_number), []).append(m.number)
         arg = json.dumps([[f"{a}:{c}" for a, c in chats], list(applications), list(bodies.values())])
@@ -134,16 +144,19 @@ class Numbers:
 
     # -- what the counter has to recount -------------------------------------------------------
 
-    def pop_changed_chats(self, count: int) -> list:
+    def pop_changed_chats(self, count: int) -> list[ChatKey]:
         """Up to `count` (application_id, chat_number) keys whose messages changed."""
-        members = self._call(lambda: self._redis.spop(CHANGED_CHATS_KEY, count)) or []
-        return [tuple(int(part) for part in m.decode().split(":")) for m in members]
+        members = self._pop(CHANGED_CHATS_KEY, count)
+        return [_chat_key(m.decode()) for m in members]
 
-    def pop_changed_applications(self, count: int) -> list:
-        members = self._call(lambda: self._redis.spop(CHANGED_APPLICATIONS_KEY, count)) or []
-        return [int(m) for m in members]
+    def pop_changed_applications(self, count: int) -> list[int]:
+        return [int(m) for m in self._pop(CHANGED_APPLICATIONS_KEY, count)]
 
-    def restore_changes(self, chats: list, applications: list) -> None:
+    def _pop(self, key: str, count: int) -> list[bytes]:
+        # SPOP with a count answers a list (empty when the set is missing).
+        return cast(list[bytes], self._call(lambda: self._redis.spop(key, count)) or [])
+
+    def restore_changes(self, chats: Iterable[ChatKey], applications: Iterable[int]) -> None:
         """Puts popped keys back when their recount failed."""
         self._update(chats=chats, applications=applications)
 
@@ -176,21 +189,8 @@ class Numbers:
     def open_epoch(self, epoch_id: str) -> bool:
         return bool(self._call(lambda: self._redis.set(EPOCH_KEY, epoch_id, nx=True)))
 
-    # -- application tokens --------------------------------------------------------------------
-
-    def cached_application_id(self, token: str) -> int | None:
-        try:
-            value = self._redis.get(f"token:{token}")
-        except redis.RedisError:
-            return None  # a cache miss: the caller asks MySQL
-        return int(value) if value is not None else None
-
-    def cache_application_id(self, token: str, application_id: int) -> None:
-        with contextlib.suppress(redis.RedisError):
-            self._redis.set(f"token:{token}", application_id, ex=24 * 3600)
-
     @staticmethod
-    def _call(action: Callable):
+    def _call(action: Callable[[], T]) -> T:
         try:
             return action()
         except redis.RedisError as exc:

@@ -1,9 +1,13 @@
 """SQS adapter: puts creation and edit events on the queue the writer drains."""
 
+from collections.abc import Callable
+from typing import Any
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import events
 from .errors import Unavailable
 
 # botocore's standard retry mode retries throttling and transient faults with backoff.
@@ -15,18 +19,21 @@ _DEPTH_ATTRIBUTES = [
 ]
 
 
-def client():
+def client() -> Any:  # botocore builds its clients at run time: no static type
     return boto3.client("sqs", config=_CLIENT_CONFIG)
 
 
 class Queue:
-    def __init__(self, sqs, url: str):
+    def __init__(self, sqs: Any, url: str, correlation_id: Callable[[], str | None] = lambda: None):
         self._sqs = sqs
         self._url = url
+        self._correlation_id = correlation_id
 
     def send(self, body: str) -> None:
+        """Queues `body` with the current request's correlation id beside it, for the writer's log."""
+        attributes = events.correlation_attributes(self._correlation_id())
         try:
-            self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
+            self._sqs.send_message(QueueUrl=self._url, MessageBody=body, MessageAttributes=attributes)
         except (BotoCoreError, ClientError) as exc:
             raise Unavailable("the creation queue is unavailable") from exc
 

@@ -3,6 +3,8 @@
 Each migration is applied once and recorded in `schema_migrations`; add new ones at the end.
 """
 
+from .mysql import MySQL
+
 MIGRATIONS = [
     (
         "0001_applications",
@@ -53,3 +55,22 @@ CREATE_MIGRATIONS_TABLE = """
         name VARCHAR(128) NOT NULL PRIMARY KEY,
         applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
     ) ENGINE=InnoDB"""
+
+
+class Schema:
+    def __init__(self, mysql: MySQL):
+        self._mysql = mysql
+
+    def migrate(self) -> list[str]:
+        """Applies the migrations not yet recorded; returns their names."""
+        applied = []
+        with self._mysql.cursor() as cur:
+            cur.execute(CREATE_MIGRATIONS_TABLE)
+            cur.execute("SELECT name FROM schema_migrations")
+            done = {row[0] for row in cur.fetchall()}
+            for name, statement in MIGRATIONS:
+                if name not in done:
+                    cur.execute(statement)
+                    cur.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+                    applied.append(name)
+        return applied

@@ -14,12 +14,15 @@ Each chat's documents are routed to one shard (`routing` = the chat), so a searc
 """
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from . import search_terms
 from .errors import Unavailable
-from .models import Message
+from .models import Message, MessageKey, NewMessage
+from .ports import Failures
 
 # Letters whose ASCII folding is longer than one letter (all of Lucene's ASCIIFoldingFilter has):
 # folded before the text is cut into trigrams, or `strasse` would not find `Straße`.
@@ -50,7 +53,7 @@ def _escaped(text: str) -> str:
     return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
 
 
-ANALYSIS = {
+ANALYSIS: dict[str, Any] = {
     "char_filter": {
         "separators": {
             "type": "mapping",
@@ -105,7 +108,7 @@ ANALYSIS = {
 # Scores are fixed per kind of match, not BM25, so the order is the one the API promises
 # (then newest first); norms would only weigh length, and are left out.
 WHOLE, PREFIX, INFIX, PHRASE = 4.0, 2.0, 1.0, 1.0
-MAPPINGS = {
+MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "_routing": {"required": True},
     "properties": {
@@ -135,7 +138,7 @@ MAPPINGS = {
 # unified one still walks the whole body, 5-10 times the cost on 64 KB bodies (docs/performance.md).
 HIGHLIGHT_CHARS = 2_000
 HIGHLIGHT_FIELDS = ("body", "body.prefix", "body.grams")
-HIGHLIGHT = {
+HIGHLIGHT: dict[str, Any] = {
     "type": "plain",
     "encoder": "html",
     "max_analyzed_offset": HIGHLIGHT_CHARS,
@@ -145,7 +148,7 @@ HIGHLIGHT = {
 MAX_ANSWER_BYTES = 4 * 2**20
 
 
-def index_body(shards: int = 1) -> dict:
+def index_body(shards: int = 1) -> dict[str, Any]:
     """The index's settings and mappings; its shard count is fixed when it is created."""
     return {
         "settings": {"number_of_shards": shards, "number_of_replicas": 0, "analysis": ANALYSIS},
@@ -162,9 +165,9 @@ def routing(application_id: int, chat_number: int) -> str:
     return f"{application_id}:{chat_number}"
 
 
-def query(application_id: int, chat_number: int, words: list[str]) -> dict:
+def query(application_id: int, chat_number: int, words: Sequence[str]) -> dict[str, Any]:
     """Every word must match as whole words, a two-character prefix, or inside a word."""
-    bool_query: dict = {
+    bool_query: dict[str, Any] = {
         "filter": [
             {"term": {"application_id": application_id}},
             {"term": {"chat_number": chat_number}},
@@ -176,7 +179,7 @@ def query(application_id: int, chat_number: int, words: list[str]) -> dict:
     return {"bool": bool_query}
 
 
-def _word(word: str) -> dict:
+def _word(word: str) -> dict[str, Any]:
     parts = search_terms.parts(word)
     ways = [_scored(WHOLE, {"match_phrase": {"body": word}})]
     if len(parts) == 1 and len(parts[0]) == 2 and not search_terms.is_cjk(word):
@@ -188,7 +191,7 @@ def _word(word: str) -> dict:
     return ways[0] if len(ways) == 1 else {"dis_max": {"queries": ways}}
 
 
-def _scored(score: float, clause: dict) -> dict:
+def _scored(score: float, clause: dict[str, Any]) -> dict[str, Any]:
     return {"constant_score": {"filter": clause, "boost": score}}
 
 
@@ -214,14 +217,14 @@ class Search:
         except TransportError as exc:
             raise Unavailable("search is unavailable") from exc
 
-    def index(self, messages: list) -> dict:
+    def index(self, messages: Sequence[NewMessage]) -> Failures:
         """Indexes messages (NewMessage) at their versions; returns {key: reason} of failures.
 
         External versions make a redelivered or older write a no-op (409), never an overwrite.
         """
         return self._bulk(self._index_lines(messages), [m.key for m in messages])
 
-    def _index_lines(self, messages: list) -> str:
+    def _index_lines(self, messages: Sequence[NewMessage]) -> str:
         """The `_bulk` body, written out: the numbers are ints (events.parse and MySQL see to it)
         and the body is JSON-encoded, so each line is the JSON the client would write for the
         same dicts, made in a tenth of the client's time (docs/performance.md)."""
@@ -234,7 +237,7 @@ class Search:
             for m in messages
         )
 
-    def unindex_creations(self, keys: list) -> dict:
+    def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
         """Removes what creations (version 1) indexed at these keys, never an edit's later version."""
         return self._bulk(
             [
@@ -252,7 +255,7 @@ class Search:
             keys,
         )
 
-    def _bulk(self, operations, keys: list) -> dict:
+    def _bulk(self, operations: str | list[dict[str, Any]], keys: Sequence[MessageKey]) -> Failures:
         """One `_bulk` request (`operations`: its lines, or its body written out); returns
         {key: reason} of the operations that did not take effect.
 
@@ -262,19 +265,20 @@ class Search:
         if not operations:
             return {}
         try:
-            result = self._es.bulk(operations=operations)
+            # A str is sent as the body as it is; the client's annotation names only the list form.
+            result = self._es.bulk(operations=operations)  # type: ignore[arg-type]
         except (ApiError, TransportError) as exc:
             return {key: f"search unavailable: {exc}" for key in keys}
         if not result["errors"]:
             return {}
-        failed = {}
+        failed: Failures = {}
         for item in result["items"]:
             outcome = next(iter(item.values()))
             if outcome.get("status", 500) >= 300 and outcome.get("status") not in (404, 409):
                 failed[_key(outcome.get("_id", ""))] = str(outcome.get("error", outcome))
         return failed
 
-    def find(self, application_id: int, chat_number: int, words: list[str], limit: int) -> list:
+    def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
         """The chat's messages matching every word, best first (`words` from search_terms.words)."""
         # Counting every hit (track_total_hits) makes Lucene lead with the chat's filter, so the
         # work grows with the chat, not the index. Without it, Lucene's top-k scoring walks each
@@ -293,7 +297,8 @@ class Search:
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
-        found, size = [], 0
+        found: list[Message] = []
+        size = 0
         for hit in result["hits"]["hits"]:
             body = hit["_source"]["body"]
             size += len(body.encode())
@@ -303,13 +308,13 @@ class Search:
         return found
 
 
-def _fragments(highlight: dict) -> list[str]:
+def _fragments(highlight: dict[str, list[str]]) -> list[str]:
     """The fragments of the field that marked the most (each field marks its own way of matching;
     whole words first when they mark as many)."""
     best = max(HIGHLIGHT_FIELDS, key=lambda field: sum(f.count("<em>") for f in highlight.get(field, [])))
     return highlight.get(best, [])
 
 
-def _key(doc: str) -> tuple:
+def _key(doc: str) -> tuple[int | str, ...]:
     parts = doc.split(":")
     return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else (doc,)

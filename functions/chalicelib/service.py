@@ -2,25 +2,12 @@
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 from . import events
-from .db import Database
 from .errors import NotFound, Unavailable
 from .models import Application, Chat, Message, NewMessage
-from .numbers import Numbers
-from .queue import Queue
-from .search import Search
-
-
-@dataclass
-class Deps:
-    db: Database
-    numbers: Numbers
-    queue: Queue
-    search: Search
-    # Longest an API request can run; after a Redis restart, older reservations are done by then.
-    request_timeout_seconds: int
+from .ports import Deps
 
 
 def new_token() -> str:
@@ -32,7 +19,7 @@ def new_token() -> str:
 
 def create_application(deps: Deps, name: str) -> Application:
     app = deps.db.insert_application(new_token(), name)
-    deps.numbers.cache_application_id(app.token, app.id)
+    deps.tokens.remember(app.token, app.id)
     return app
 
 
@@ -48,11 +35,11 @@ def rename_application(deps: Deps, token: str, name: str) -> Application:
 
 
 def _application_id(deps: Deps, token: str) -> int:
-    cached = deps.numbers.cached_application_id(token)
+    cached = deps.tokens.application_id(token)
     if cached is not None:
         return cached
     app_id = get_application(deps, token).id
-    deps.numbers.cache_application_id(token, app_id)
+    deps.tokens.remember(token, app_id)
     return app_id
 
 
@@ -68,7 +55,7 @@ def create_chat(deps: Deps, token: str) -> int:
     return number
 
 
-def list_chats(deps: Deps, token: str, after: int, limit: int) -> list:
+def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
     return deps.db.chats(_application_id(deps, token), after, limit)
 
 
@@ -129,7 +116,7 @@ def _forget_quietly(deps: Deps, message: NewMessage) -> None:
         pass  # it expires on its own
 
 
-def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list:
+def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list[Message]:
     app_id = _existing_chat(deps, token, chat_number)
     return deps.db.messages(app_id, chat_number, after, limit)
 
@@ -165,7 +152,9 @@ def edit_message(deps: Deps, token: str, chat_number: int, number: int, body: st
     return Message(number, body)
 
 
-def search_messages(deps: Deps, token: str, chat_number: int, words: list[str], limit: int) -> list:
+def search_messages(
+    deps: Deps, token: str, chat_number: int, words: Sequence[str], limit: int
+) -> list[Message]:
     app_id = _existing_chat(deps, token, chat_number)
     return deps.search.find(app_id, chat_number, words, limit)
 
@@ -173,7 +162,7 @@ def search_messages(deps: Deps, token: str, chat_number: int, words: list[str], 
 # -- numbering after a cache restart -------------------------------------------------------------
 
 
-def _reserve(deps: Deps, reserve):
+def _reserve(deps: Deps, reserve: Callable[[], int]) -> int:
     try:
         return reserve()
     except Unavailable:

@@ -2,6 +2,7 @@
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,9 +40,11 @@ class Settings:
     queue_url: str | None
     max_body_bytes: int
     api_timeout_seconds: int
+    # What precedes the stage in the API's public URLs, `{apiId}` filled in: empty on AWS.
+    api_path_prefix: str
 
 
-def _int(env: dict, name: str, default: int, low: int = 1, high: int = 2**31) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
     raw = env.get(name, str(default))
     try:
         value = int(raw)
@@ -52,7 +55,7 @@ def _int(env: dict, name: str, default: int, low: int = 1, high: int = 2**31) ->
     return value
 
 
-def _secret_arn(env: dict, name: str) -> str | None:
+def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "")
     if not value:
         return None
@@ -62,8 +65,8 @@ def _secret_arn(env: dict, name: str) -> str | None:
     return value
 
 
-def from_env(env: dict | None = None) -> Settings:
-    env = os.environ if env is None else env
+def from_env(given: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if given is None else given
     # Defaults are the services `make up` starts; on AWS the template sets every one.
     return Settings(
         mysql_host=env.get("MYSQL_HOST", "127.0.0.1"),
@@ -84,6 +87,7 @@ def from_env(env: dict | None = None) -> Settings:
         # messages.body is a TEXT column: 65,535 bytes at the most.
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65535, high=65535),
         api_timeout_seconds=_int(env, "API_TIMEOUT_SECONDS", 10, high=900),
+        api_path_prefix=env.get("API_PATH_PREFIX", ""),
     )
 
 

@@ -4,35 +4,44 @@ Credentials come from Secrets Manager when the settings name a secret ARN (on AW
 Powertools Parameters' cache; without one (the local stack) the plain local defaults apply.
 """
 
-from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import redis
 from aws_lambda_powertools.utilities import parameters
 from elasticsearch import Elasticsearch
 from redis.credentials import CredentialProvider
 
-from . import db, queue, settings
+from . import mysql, queue, settings
+from .batch_store import BatchStore
+from .count_store import CountStore
+from .db import Database
 from .errors import Unavailable
 from .numbers import Numbers
+from .observability import logger, traced
+from .ports import Deps
+from .schema import Schema
 from .search import Search
-from .service import Deps
+from .tokens import TokenCache
 
 
 class Secret:
     """One secret, read through Powertools' cache and read afresh after a refused login."""
 
-    def __init__(self, arn: str, max_age: int, transform: str | None = None):
+    def __init__(self, arn: str, max_age: int, json: bool = False):
         self._arn = arn
         self._max_age = max_age
-        self._transform = transform
+        self._json = json
         self._stale = False
 
-    def value(self):
+    def value(self) -> Any:  # the secret's text, or its JSON when read with transform="json"
         try:
-            value = parameters.get_secret(
-                self._arn, transform=self._transform, max_age=self._max_age, force_fetch=self._stale
-            )
+            if self._json:
+                value: Any = parameters.get_secret(
+                    self._arn, transform="json", max_age=self._max_age, force_fetch=self._stale
+                )
+            else:
+                value = parameters.get_secret(self._arn, max_age=self._max_age, force_fetch=self._stale)
         except (parameters.GetParameterError, parameters.TransformParameterError) as exc:
             # The message names the secret, never its value.
             raise Unavailable(f"the secret {self._arn} could not be read") from exc
@@ -43,16 +52,16 @@ class Secret:
         self._stale = True
 
 
-def mysql_connect(s: settings.Settings) -> Callable:
+def mysql_connect(s: settings.Settings) -> mysql.Connect:
     """Opens a connection with the current login: a rotated password is picked up on reconnect."""
     if s.mysql_secret_arn is None:
-        return db.connector(s.mysql_host, s.mysql_port, s.mysql_user, s.mysql_password, s.mysql_database)
-    secret = Secret(s.mysql_secret_arn, s.secrets_max_age_seconds, transform="json")
+        return mysql.connector(s.mysql_host, s.mysql_port, s.mysql_user, s.mysql_password, s.mysql_database)
+    secret = Secret(s.mysql_secret_arn, s.secrets_max_age_seconds, json=True)
 
-    def connect():
+    def connect() -> Any:
         login = secret.value()
         try:
-            return db.connector(
+            return mysql.connector(
                 s.mysql_host,
                 s.mysql_port,
                 login.get("username", s.mysql_user),
@@ -72,7 +81,7 @@ class RedisAuthToken(CredentialProvider):
     def __init__(self, secret: Secret):
         self._secret = secret
 
-    def get_credentials(self):
+    def get_credentials(self) -> tuple[str]:
         try:
             return (self._secret.value(),)
         except Unavailable as exc:
@@ -80,7 +89,7 @@ class RedisAuthToken(CredentialProvider):
 
 
 def redis_client(s: settings.Settings) -> redis.Redis:
-    auth = {}
+    auth: dict[str, CredentialProvider] = {}
     if s.redis_auth_secret_arn is not None:
         auth["credential_provider"] = RedisAuthToken(
             Secret(s.redis_auth_secret_arn, s.secrets_max_age_seconds)
@@ -91,21 +100,34 @@ def redis_client(s: settings.Settings) -> redis.Redis:
 
 
 def elasticsearch_client(s: settings.Settings) -> Elasticsearch:
-    auth = {}
+    api_key = None
     if s.elasticsearch_api_key_secret_arn is not None:
         # Read once per environment: rotate by adding a key before invalidating the old one.
-        auth["api_key"] = Secret(s.elasticsearch_api_key_secret_arn, s.secrets_max_age_seconds).value()
+        api_key = Secret(s.elasticsearch_api_key_secret_arn, s.secrets_max_age_seconds).value()
     return Elasticsearch(
-        s.elasticsearch_url, request_timeout=10, max_retries=2, retry_on_timeout=True, **auth
+        s.elasticsearch_url, request_timeout=10, max_retries=2, retry_on_timeout=True, api_key=api_key
     )
 
 
-def build(s: settings.Settings) -> Deps:
+def build(s: settings.Settings, sqs: Any = None) -> Deps:
+    """Every adapter, on one MySQL connection per thread and one Redis pool; `sqs`: a client of
+    the caller's (a load generator's, with a bigger pool), else the standard one. Each store's
+    calls are one X-Ray subsegment when tracing is on (the adapters stay unaware of it)."""
+    connections = mysql.MySQL(mysql_connect(s))
+    cache = redis_client(s)
+    sqs_queue = queue.Queue(sqs or queue.client(), s.queue_url or "", logger.get_correlation_id)
     return Deps(
-        db=db.Database(mysql_connect(s)),
-        numbers=Numbers(redis_client(s)),
-        queue=queue.Queue(queue.client(), s.queue_url or ""),
-        search=Search(elasticsearch_client(s), s.messages_index, s.search_shards, s.search_timeout_ms),
+        db=traced(Database(connections), "MySQL"),
+        batches=traced(BatchStore(connections), "MySQL"),
+        counts=traced(CountStore(connections), "MySQL"),
+        schema=traced(Schema(connections), "MySQL"),
+        numbers=traced(Numbers(cache), "Redis"),
+        tokens=traced(TokenCache(cache), "Redis"),
+        queue=traced(sqs_queue, "SQS"),
+        search=traced(
+            Search(elasticsearch_client(s), s.messages_index, s.search_shards, s.search_timeout_ms),
+            "Elasticsearch",
+        ),
         request_timeout_seconds=s.api_timeout_seconds,
     )
 

@@ -5,16 +5,17 @@ the whole batch is retried when a store is down: every step is idempotent, so a 
 changes nothing that is already in place.
 """
 
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from . import events
 from .errors import InvalidEvent, Refused, Unavailable
 from .events import MessageEdited
 from .models import NewChat, NewMessage
-from .service import Deps
+from .ports import Deps
 
 log = Logger(service="chat", child=True)
 # Indexes a batch while the main thread writes it to MySQL: one thread, kept across invocations
@@ -22,24 +23,31 @@ log = Logger(service="chat", child=True)
 _indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer")
 
 
-class RecordFailed(Exception):
-    """Marks a record for redelivery in the partial batch response."""
+def log_batch(records: Sequence[dict[str, Any]], failed: Mapping[str, str]) -> None:
+    """One line a batch: the correlation ids of the API requests whose events are now in MySQL and
+    the index, and of those that failed, so that a search for a request's id finds this line too."""
+    written: list[str] = []
+    not_written: dict[str, str] = {}
+    for record in records:
+        key = events.correlation_id(record) or record["messageId"]
+        if record["messageId"] in failed:
+            not_written[key] = failed[record["messageId"]]
+        else:
+            written.append(key)
+    log.info("batch written", correlation_ids=written, failed=not_written)
 
 
-def handle(event: dict, deps: Deps) -> dict:
-    failed = persist_records(deps, [(r["messageId"], r["body"]) for r in event["Records"]])
-
-    def outcome(record) -> None:
-        if record.message_id in failed:
-            raise RecordFailed(failed[record.message_id])
-
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=outcome, processor=processor)
+def lag_ms(event: Mapping[str, Any], now: float) -> float | None:
+    """How long the batch's oldest event waited between being queued and being written, in ms."""
+    attributes = [r.get("attributes") or {} for r in event["Records"]]
+    sent = [int(a["SentTimestamp"]) for a in attributes if "SentTimestamp" in a]
+    return max(now * 1000 - min(sent), 0.0) if sent else None
 
 
-def persist_records(deps: Deps, records: list) -> dict:
+def persist_records(deps: Deps, records: Sequence[tuple[str, str]]) -> dict[str, str]:
     """Writes what it can of `records` ((id, body) pairs); returns {id: reason} of the failures."""
-    failed, parsed = {}, {}
+    failed: dict[str, str] = {}
+    parsed: dict[str, events.Event] = {}
     for record_id, body in records:
         try:
             parsed[record_id] = events.parse(body)
@@ -66,7 +74,7 @@ def persist_records(deps: Deps, records: list) -> dict:
     return failed
 
 
-def _record_written(deps: Deps, written: list) -> None:
+def _record_written(deps: Deps, written: Sequence[NewChat | NewMessage]) -> None:
     """Drops the pending bodies MySQL now holds and marks the changed counts (while ES works)."""
     if not written:
         return
@@ -78,7 +86,7 @@ def _record_written(deps: Deps, written: list) -> None:
         pass
 
 
-def _write_rows(deps: Deps, creations: dict) -> tuple:
+def _write_rows(deps: Deps, creations: Mapping[str, NewChat | NewMessage]) -> tuple[dict[str, str], set[str]]:
     """Writes the rows; returns ({id: reason} of those not written, ids refused for good)."""
     if not creations:
         return {}, set()
@@ -90,7 +98,8 @@ def _write_rows(deps: Deps, creations: dict) -> tuple:
     except Refused:
         pass
     # Some row is refused (its application is gone, say): find it, write the rest.
-    failed, refused = {}, set()
+    failed: dict[str, str] = {}
+    refused: set[str] = set()
     for rid, event in creations.items():
         try:
             _persist(deps, [event])
@@ -102,20 +111,20 @@ def _write_rows(deps: Deps, creations: dict) -> tuple:
     return failed, refused
 
 
-def _persist(deps: Deps, creations) -> None:
-    deps.db.persist(*_by_kind(creations))
+def _persist(deps: Deps, creations: Iterable[NewChat | NewMessage]) -> None:
+    deps.batches.persist(*_by_kind(creations))
 
 
-def _by_kind(creations) -> tuple:
+def _by_kind(creations: Iterable[NewChat | NewMessage]) -> tuple[list[NewChat], list[NewMessage]]:
     """(the chat creations, the message creations) of `creations`, each in its order."""
-    creations = list(creations)
+    items = list(creations)
     return (
-        [e for e in creations if isinstance(e, NewChat)],
-        [e for e in creations if isinstance(e, NewMessage)],
+        [e for e in items if isinstance(e, NewChat)],
+        [e for e in items if isinstance(e, NewMessage)],
     )
 
 
-def _unindex(deps: Deps, refused: list) -> None:
+def _unindex(deps: Deps, refused: Sequence[NewMessage]) -> None:
     """Takes messages MySQL refused for good out of the index (their records fail anyway)."""
     left = deps.search.unindex_creations([m.key for m in refused])
     if left:
@@ -123,13 +132,13 @@ def _unindex(deps: Deps, refused: list) -> None:
         log.error("refused messages stay searchable", keys=[list(k) for k in left])
 
 
-def _index_edits(deps: Deps, edits: dict) -> dict:
+def _index_edits(deps: Deps, edits: Mapping[str, MessageEdited]) -> dict[str, str]:
     """Indexes edited messages at the version MySQL holds."""
     if not edits:
         return {}
     keys = [e.key for e in edits.values()]
     try:
-        current = deps.db.current_messages(keys)
+        current = deps.batches.current_messages(keys)
     except Unavailable as exc:
         return {rid: exc.message for rid in edits}
     not_indexed = deps.search.index(current)

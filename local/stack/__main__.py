@@ -1,11 +1,13 @@
 """`python3 -m local.stack up|down|status|deploy|logs`: the local stack as plain processes."""
 
 import argparse
+import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 
-from . import config, deploy, install, measure, proc, services
+from . import config, deploy, dev, install, measure, proc, services
 from .proc import StackError
 
 
@@ -22,8 +24,10 @@ def _stage(index: int, total: int, name: str, action) -> str:
 
 
 def up(cfg: config.Config, with_deploy: bool = True) -> None:
-    stages = [(name, lambda step=step: step(cfg)) for name, step in install.STEPS]
-    stages += [(svc.name, lambda svc=svc: svc.up(cfg)) for svc in services.ALL]
+    stages: list[tuple[str, Callable[[], object]]] = [
+        (name, functools.partial(step, cfg)) for name, step in install.STEPS
+    ]
+    stages += [(svc.name, functools.partial(svc.up, cfg)) for svc in services.ALL]
     if with_deploy:
         stages.append(("deploy infra/template.yaml", lambda: deploy.deploy(cfg)))
     started = time.monotonic()
@@ -81,6 +85,9 @@ def main() -> int:
     sub.add_parser("deploy", help="build and deploy infra/template.yaml into the running LocalStack")
     sub.add_parser("venv", help="install the app's Python environment only")
     sub.add_parser("counts", help="run the counter now (it also runs on its schedule)")
+    sub.add_parser("dev", help="serve the API with `chalice local` against the running stack").add_argument(
+        "--port", type=int, default=8000
+    )
     sub.add_parser("measure", help="memory of the running stack and API latency, as JSON")
     sub.add_parser("down", help="stop every service this stack started")
     sub.add_parser("status", help="say what runs, where, and where its log is")
@@ -96,6 +103,8 @@ def main() -> int:
             _stage(1, 1, "deploy infra/template.yaml", lambda: deploy.deploy(cfg))
         elif args.command == "venv":
             _stage(1, 1, "app venv", lambda: install.app_venv(cfg))
+        elif args.command == "dev":
+            dev.serve(cfg, args.port)
         elif args.command == "counts":
             print(deploy.invoke(cfg, "CounterFunctionName"))
         elif args.command == "measure":

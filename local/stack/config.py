@@ -43,10 +43,6 @@ class Config:
         return self.state / "venvs"
 
     @property
-    def app_python(self) -> Path:
-        return self.venvs / "app" / "bin" / "python"
-
-    @property
     def outputs_file(self) -> Path:
         return self.state / "stack-outputs.json"
 

@@ -17,6 +17,7 @@ STACK = os.environ.get("CHAT_STACK_NAME", "chat")
 BUCKET = "chat-artifacts"
 REGION = "us-east-1"
 TEMPLATE = ROOT / "infra" / "template.yaml"
+EXECUTE_API_PREFIX = "/_aws/execute-api/{apiId}"
 
 
 def _env(cfg: Config) -> dict:
@@ -43,6 +44,8 @@ def local_parameters(cfg: Config) -> dict:
         "QueueVisibilityTimeout": "60",
         "RedisUrl": f"redis://127.0.0.1:{cfg.redis_port}/0",
         "ElasticsearchUrl": f"http://127.0.0.1:{cfg.es_port}",
+        # The path write_outputs puts in ApiUrl below, for the Link headers the API builds.
+        "ApiPathPrefix": EXECUTE_API_PREFIX,
     }
 
 
@@ -162,7 +165,7 @@ def write_outputs(cfg: Config) -> dict:
     stack = json.loads(_aws(cfg, "cloudformation", "describe-stacks", "--stack-name", STACK))["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     # The template's ApiUrl is AWS's; LocalStack serves the same API under its own path.
-    outputs["ApiUrl"] = f"{cfg.endpoint}/_aws/execute-api/{outputs['ApiId']}/Prod"
+    outputs["ApiUrl"] = cfg.endpoint + EXECUTE_API_PREFIX.format(apiId=outputs["ApiId"]) + "/Prod"
     outputs.update(StackName=STACK, Region=REGION, Endpoint=cfg.endpoint)
     cfg.outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
     return outputs

@@ -84,7 +84,9 @@ def _venv(cfg: Config, name: str, inputs: list, pip_args: list, product: str = "
 
 
 def app_venv(cfg: Config) -> str:
-    return _venv(cfg, "app", [ROOT / "pyproject.toml"], ["-e", f"{ROOT}[dev]"])
+    # pyproject.toml reads its dependencies from the layer's list: a change there reinstalls too.
+    inputs = [ROOT / "pyproject.toml", ROOT / "layers" / "requirements.txt"]
+    return _venv(cfg, "app", inputs, ["-e", f"{ROOT}[dev]"])
 
 
 def sam_venv(cfg: Config) -> str:

@@ -6,6 +6,7 @@ import statistics
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 from . import services
 from .config import Config
@@ -37,7 +38,7 @@ def _tree(root: int) -> list:
 
 
 def memory(cfg: Config) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for svc in services.ALL:
         pid = svc.process(cfg).pid()
         group = _tree(pid) if pid else []

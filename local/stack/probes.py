@@ -4,11 +4,6 @@ import socket
 import urllib.request
 
 
-def http_ok(url: str, timeout: float = 2.0) -> bool:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return resp.status == 200
-
-
 def http_get(url: str, timeout: float = 2.0):
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return resp.status, dict(resp.headers), resp.read()

@@ -37,7 +37,7 @@ class Service:
         proc = self.process(cfg)
         if proc.pid() is not None and self.healthy(cfg):
             return "running"
-        if proc.pid() is None and probes.port_open(urlparse(self.url(cfg)).port):
+        if proc.pid() is None and probes.port_open(urlparse(self.url(cfg)).port or 0):
             raise StackError(
                 f"{self.name}: port in use by a process we did not start; "
                 f"free it or set another port (see README)"
@@ -221,7 +221,7 @@ def _localstack_env(cfg: Config) -> dict:
         env=dict(os.environ, LAMBDA_HOST_PYTHON=str(lambda_python(cfg))),
     ).stdout
     env = dict(os.environ)
-    env.update(line.split("=", 1) for line in lines.splitlines() if "=" in line)
+    env.update(line.split("=", 1) for line in lines.splitlines() if "=" in line)  # type: ignore[misc]
     return env
 
 

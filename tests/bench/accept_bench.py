@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import time
 import uuid
+from typing import Any
 
 import boto3
 
@@ -46,7 +47,7 @@ def _worker(args) -> dict:
     if noop_queue:
         from chalicelib import wiring
 
-        wiring.deps().queue.send = lambda body: None
+        wiring.deps().queue.send = lambda body: None  # type: ignore[method-assign]
     convert = LambdaEventConverter(RouteMatcher(list(app.app.routes)))
     headers = {"content-type": "application/json"}
     if kind == "chat":
@@ -153,7 +154,7 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
         token = service.create_application(deps, f"bench-accept-{uuid.uuid4().hex[:6]}").token
         for _ in range(CHATS):
             service.create_chat(deps, token)
-        out = {"queue": "LocalStack SQS (a bench queue)", "floor": {}}
+        out: dict[str, Any] = {"queue": "LocalStack SQS (a bench queue)", "floor": {}}
         out["floor"]["sqs_send_message"] = bare_sqs(queue_url)
         out["floor"]["redis_script_call"] = bare_redis()
         progress(

@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 from tests.bench import common
 from tests.bench.resources import Resources, run_alone
@@ -78,7 +79,9 @@ def sqs_event(application_id: int) -> dict:
 def import_time(repeats: int = 5) -> dict:
     """`import app` in a fresh interpreter: -X importtime's cumulative figure and wall time."""
     env = {"PYTHONPATH": str(common.FUNCTIONS), "PATH": "/usr/bin:/bin"}
-    cumulative, walls, heaviest = [], [], {}
+    cumulative: list[float] = []
+    walls: list[float] = []
+    heaviest: dict[str, Any] = {}
     for _ in range(repeats):
         out = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", "import app"],

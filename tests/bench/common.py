@@ -130,9 +130,10 @@ def root_sql(*statements: str, database: str = "mysql") -> None:
 def ensure_database(name: str) -> None:
     """Creates the database with the product's schema; the `chat` user (the functions' login) may use it."""
     root_sql(f"CREATE DATABASE IF NOT EXISTS {name}", f"GRANT ALL ON {name}.* TO 'chat'@'%'")
-    from chalicelib.db import Database
+    from chalicelib.mysql import MySQL
+    from chalicelib.schema import Schema
 
-    Database(lambda: datagen.connect(name)).migrate()
+    Schema(MySQL(lambda: datagen.connect(name))).migrate()
 
 
 def empty_tables(database: str) -> None:

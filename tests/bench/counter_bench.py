@@ -13,7 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib.db import Database
+from chalicelib.count_store import CountStore
+from chalicelib.mysql import MySQL
+from chalicelib.schema import Schema
 from tests.bench import datagen
 
 DATABASE = "chat_bench"
@@ -31,8 +33,9 @@ def timed(action, repeat: int = 3) -> float:
 def run(changed_chats: int = 10_000, log=lambda line: print(line, file=sys.stderr)) -> dict:
     with datagen.connect("mysql") as root, root.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
-    db = Database(lambda: datagen.connect(DATABASE))
-    db.migrate()
+    mysql = MySQL(lambda: datagen.connect(DATABASE))
+    Schema(mysql).migrate()
+    db = CountStore(mysql)
     datagen.generate(datagen.connect(DATABASE), log=log)
     with datagen.connect(DATABASE) as conn, conn.cursor() as cur:
         cur.execute("SELECT application_id, number FROM chats")

@@ -66,7 +66,7 @@ def run(res: Resources, events: int = 20_000, timeout: float = 300.0, progress=p
         while time.perf_counter() - started < timeout:
             time.sleep(1.0)
             cur.execute("SELECT COUNT(*) FROM messages")
-            rows = cur.fetchone()[0]
+            rows = (cur.fetchone() or (0,))[0]
             es.indices.refresh(index=INDEX)
             docs = es.count(index=INDEX)["count"]
             if rows >= events and docs >= events:

@@ -16,6 +16,7 @@ import statistics
 import threading
 import time
 import uuid
+from typing import Any
 
 import requests
 
@@ -87,7 +88,7 @@ def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, pr
     api, lam = outputs["ApiUrl"], res.lam
     token = bench_application(api, f"bench-gateway-{uuid.uuid4().hex[:6]}")
     body = {"body": "gateway bench"}
-    contenders = {
+    contenders: dict[str, tuple[str, str, dict[str, str] | None, int]] = {
         "no-op Lambda": ("GET", noop_url, None, 200),
         "no-op Lambda, POST": ("POST", noop_url, body, 200),
         "ours: read a message": ("GET", f"{api}/applications/{token}/chats/1/messages/1", None, 200),
@@ -102,18 +103,21 @@ def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, pr
         "ours: create a message": "no-op Lambda, POST",
         "ours: create, writer paused": "no-op Lambda, POST",
     }
-    for method, url, body, _expect in contenders.values():  # start each environment
+    for method, url, payload, _expect in contenders.values():  # start each environment
         for _ in range(max(levels)):
-            requests.request(method, url, json=body, timeout=60)
-    out = {"api": api, "token": token}
-    windows = {}  # at c=1: name -> the (start, end) ms of its rounds, to find its REPORT lines
+            requests.request(method, url, json=payload, timeout=60)
+    out: dict[str, Any] = {"api": api, "token": token}
+    # at c=1: name -> the (start, end) ms of its rounds, to find its REPORT lines
+    windows: dict[str, list[tuple[int, int]]] = {}
     for n in levels:
-        merged = {name: {"timings": [], "errors": 0, "seconds": 0.0} for name in contenders}
+        merged: dict[str, dict[str, Any]] = {
+            name: {"timings": [], "errors": 0, "seconds": 0.0} for name in contenders
+        }
         for _ in range(rounds):
-            for name, (method, url, body, expect) in contenders.items():
+            for name, (method, url, payload, expect) in contenders.items():
                 with writer_paused(lam, outputs) if "paused" in name else contextlib.nullcontext():
                     started_ms = int(time.time() * 1000)
-                    part = hammer(method, url, body, n, seconds, expect)
+                    part = hammer(method, url, payload, n, seconds, expect)
                     if n == 1 and name in ceiling:
                         windows.setdefault(name, []).append((started_ms, int(time.time() * 1000)))
                 for key in ("timings", "errors", "seconds"):

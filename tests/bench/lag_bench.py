@@ -16,6 +16,7 @@ import json
 import threading
 import time
 import uuid
+from typing import Any
 
 import pymysql
 import redis
@@ -63,7 +64,9 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
         cur.execute("SELECT id FROM applications WHERE token = %s", (token,))
         app_id = cur.fetchone()[0]
     es = Elasticsearch(common.ES_URL, request_timeout=30)
-    accepted, seen_db, seen_es = {}, {}, {}
+    accepted: dict[Any, float] = {}
+    seen_db: dict[Any, float] = {}
+    seen_es: dict[Any, float] = {}
     lock, sending_done = threading.Lock(), threading.Event()
 
     def watch():
@@ -133,7 +136,7 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
     lag_both = [
         (max(seen_db[n], seen_es[n]) - t) * 1000 for n, t in accepted.items() if n in seen_db and n in seen_es
     ]
-    out = {
+    out: dict[str, Any] = {
         "offered_per_s": rate,
         "seconds": seconds,
         "sent": sent,

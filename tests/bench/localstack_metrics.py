@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from typing import Any
 
 from tests.bench import common
 
@@ -55,7 +56,7 @@ def start(port: int, overrides: dict, state: str) -> subprocess.Popen:
         check=True,
     ).stdout
     env = dict(os.environ)
-    env.update(line.split("=", 1) for line in lines.splitlines() if "=" in line)
+    env.update(line.split("=", 1) for line in lines.splitlines() if "=" in line)  # type: ignore[misc]
     env.pop("AWS_ENDPOINT_URL", None)
     env.update(overrides)
     with open(os.path.join(state, "localstack.log"), "w") as log:  # the child keeps its own descriptor
@@ -131,11 +132,11 @@ def main() -> dict:
                 raise RuntimeError("the private LocalStacks did not become healthy")
             time.sleep(1)
         progress("the private LocalStacks are up")
-        sends = {name: [] for name in PORTS}
+        sends: dict[str, list[float]] = {name: [] for name in PORTS}
         for _ in range(4):  # alternating blocks, so the machine's other load falls on both alike
             for name, port in PORTS.items():
                 sends[name] += send_timings(port, 100)
-        out = {name: {"send_message": common.latency(t)} for name, t in sends.items()}
+        out: dict[str, Any] = {name: {"send_message": common.latency(t)} for name, t in sends.items()}
         for name in PORTS:
             progress(
                 f"{name}: send_message p50 {out[name]['send_message']['p50_ms']} ms, "

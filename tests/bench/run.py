@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import traceback
+from typing import Any
 
 from tests.bench import (
     accept_bench,
@@ -83,7 +84,7 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated sections to run")
     parser.add_argument("--quick", action="store_true", help="smaller runs, to check the harness")
     args = parser.parse_args()
-    holder = []
+    holder: list[Any] = []
     chosen = [s for s in sections(args.quick, holder) if not args.only or s[0] in args.only.split(",")]
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     results = {"started": started, "quick": args.quick, "machine": machine()}

@@ -20,6 +20,7 @@ import json
 import random
 import statistics
 import time
+from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
@@ -144,7 +145,7 @@ def ensure_index(es: Elasticsearch, index: str, body: dict, progress) -> dict:
     seconds = time.monotonic() - started
     es.indices.put_settings(index=index, settings={"refresh_interval": "1s"})
     es.indices.refresh(index=index)
-    es.indices.forcemerge(index=index, max_num_segments=1, request_timeout=1200)
+    es.options(request_timeout=1200).indices.forcemerge(index=index, max_num_segments=1)
     progress(f"{index}: indexed {done} docs in {seconds:.0f} s")
     return {
         "reused": False,
@@ -187,22 +188,22 @@ def query_kinds(es: Elasticsearch, queries: int, progress) -> dict:
         "emoji": lambda: "👍",
     }
     for _ in range(20):  # warm the caches, as a running service has them
-        chat, q = rng.choice(chats), kinds["one word"]()
-        _timed(finder, *chat, q, 20)
-        before.find(*chat, q, 20)
+        (app_id, chat), q = rng.choice(chats), kinds["one word"]()
+        _timed(finder, app_id, chat, q, 20)
+        before.find(app_id, chat, q, 20)
     out = {}
     for name, make in kinds.items():
         timings, before_timings, hits, before_hits = [], [], 0, 0
         for i in range(queries):
-            chat, q = rng.choice(chats), make()
+            (app_id, chat), q = rng.choice(chats), make()
             for side in ("now", "before") if i % 2 == 0 else ("before", "now"):
                 if side == "now":
-                    ms, n = _timed(finder, *chat, q, 20)
+                    ms, n = _timed(finder, app_id, chat, q, 20)
                     timings.append(ms)
                     hits += n
                 else:
                     started = time.perf_counter()
-                    before_hits += len(before.find(*chat, q, 20))
+                    before_hits += len(before.find(app_id, chat, q, 20))
                     before_timings.append((time.perf_counter() - started) * 1000)
         out[name] = {
             **common.latency(timings),
@@ -238,7 +239,7 @@ def ensure_worst_chat(es: Elasticsearch, progress) -> dict:
     rng = random.Random(3)
     started = time.monotonic()
     helpers.bulk(
-        es,
+        es.options(request_timeout=300),
         (
             {
                 "_index": INDEX,
@@ -254,7 +255,6 @@ def ensure_worst_chat(es: Elasticsearch, progress) -> dict:
             for n in range(1, WORST_BODIES + 1)
         ),
         chunk_size=50,
-        request_timeout=300,
     )
     es.indices.refresh(index=INDEX)
     progress(f"worst chat: {WORST_BODIES} bodies of 64 KB indexed in {time.monotonic() - started:.0f} s")
@@ -279,7 +279,7 @@ def worst_case(es: Elasticsearch, queries: int, progress) -> dict:
             20,
         ),
     }
-    out = {"bodies": WORST_BODIES, "body_bytes": 65_535, "chat_built": built}
+    out: dict[str, Any] = {"bodies": WORST_BODIES, "body_bytes": 65_535, "chat_built": built}
     rng = random.Random(5)
     for name, make in kinds.items():
         timings, hits = [], 0
@@ -327,7 +327,8 @@ def writer_before_after(events: int, rounds: int, progress) -> dict:
     after_deps = common.deps(index="bench-writer-after")
     before_deps = common.deps(index="bench-writer-before")
     es = after_deps.search._es
-    ratios, rates = [], {"before": [], "after": []}
+    ratios: list[float] = []
+    rates: dict[str, list[int]] = {"before": [], "after": []}
     es_cpu = {"before": 0.0, "after": 0.0}
     for r in range(rounds):
         ids = writer_bench.reset_stores(after_deps)

@@ -36,6 +36,7 @@ def adapter_of(commit: str):
     path = Path(tempfile.mkdtemp()) / "search_before.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("chalicelib.search_before", path)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -44,7 +45,9 @@ def adapter_of(commit: str):
 
 def _score(find) -> dict:
     keys = list(MESSAGES)
-    per_class = defaultdict(lambda: [0, 0, 0])  # must, found of must, wrongly found
+    per_class: defaultdict[str, list[int]] = defaultdict(
+        lambda: [0, 0, 0]
+    )  # must, found of must, wrongly found
     for cls, q, must, must_not in CASES:
         try:
             found = {keys[m.number - 1] for m in find(q)}

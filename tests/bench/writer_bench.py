@@ -12,11 +12,13 @@ Redis, the same run measures, on the same rows:
 """
 
 import argparse
+import dataclasses
 import json
 import random
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from chalicelib import events, search, writer
 from tests.bench import common
@@ -61,7 +63,7 @@ VOCABULARY = [
 def make_events(count: int, application_ids: list, seed: int = 5) -> list:
     """Message creations spread at random over the chats, numbered in order within each chat."""
     rng = random.Random(seed)
-    next_number = {}
+    next_number: dict[Any, int] = {}
     out = []
     for i in range(count):
         chat = (rng.choice(application_ids), rng.randint(1, CHATS_PER_APPLICATION))
@@ -69,24 +71,6 @@ def make_events(count: int, application_ids: list, seed: int = 5) -> list:
         body = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(4, 12)))
         out.append((f"m-{i}", events.message_created(chat[0], chat[1], number, body)))
     return out
-
-
-def sqs_event(records: list) -> dict:
-    return {
-        "Records": [
-            {
-                "messageId": rid,
-                "receiptHandle": rid,
-                "body": body,
-                "attributes": {},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:chat-bench",
-            }
-            for rid, body in records
-        ]
-    }
 
 
 def batches(items: list, size: int):
@@ -151,7 +135,7 @@ def reset_stores(deps) -> dict:
 def counts(deps) -> tuple:
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM messages")
-        rows = cur.fetchone()[0]
+        rows = (cur.fetchone() or (0,))[0]
     deps.search._es.indices.refresh(index=INDEX)
     return rows, deps.search._es.count(index=INDEX)["count"]
 
@@ -183,20 +167,14 @@ def parsed_rows(records: list, ids: dict) -> list:
 
 
 def writer_slice(deps, records: list, size: int) -> tuple:
-    """The writer as the event source calls it; returns (seconds, mysql s, es s, failures).
+    """The writer on batches as the event source delivers them; returns (seconds, mysql s, es s, failures).
     The MySQL and ES seconds overlap: the writer makes both writes of a batch at once."""
-    db, es = Timed(deps.db, ["persist", "current_messages"]), Timed(deps.search, ["index"])
-    timed_deps = type(deps)(
-        db=db,
-        numbers=deps.numbers,
-        queue=deps.queue,
-        search=es,
-        request_timeout_seconds=deps.request_timeout_seconds,
-    )
+    db, es = Timed(deps.batches, ["persist", "current_messages"]), Timed(deps.search, ["index"])
+    timed_deps = dataclasses.replace(deps, batches=db, search=es)
     failures = 0
     started = time.perf_counter()
     for batch in batches(records, size):
-        failures += len(writer.handle(sqs_event(batch), timed_deps)["batchItemFailures"])
+        failures += len(writer.persist_records(timed_deps, batch))
     return time.perf_counter() - started, db.seconds, es.seconds, failures
 
 
@@ -277,7 +255,7 @@ def sweep_point(deps, records: list, size: int, slices: int, naive_seconds: floa
         naive=0.0,
         naive_done=0,
     )
-    cpu = {"writer": {}, "ceiling_mysql": {}, "ceiling_bulk": {}}
+    cpu: dict[str, dict[str, Any]] = {"writer": {}, "ceiling_mysql": {}, "ceiling_bulk": {}}
     es_client = deps.search._es
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
         for i in range(slices):
@@ -360,11 +338,11 @@ def peak_memory(deps, records: list, sizes: list) -> dict:
     """tracemalloc's peak while the writer handles one batch of each size (input excluded)."""
     out = {}
     for size in sizes:
-        event = sqs_event(records[:size])
+        batch = records[:size]
         tracemalloc.start()
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        writer.handle(event, deps)
+        writer.persist_records(deps, batch)
         out[str(size)] = round((tracemalloc.get_traced_memory()[1] - base) / 2**20, 2)
         tracemalloc.stop()
     return out

@@ -75,7 +75,8 @@ def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
     for app_id, last in chat_counters.items():
         result.lost_chats += [(app_id, n) for n in range(1, last + 1) if (app_id, n) not in chats]
     for (app_id, chat), last in message_counters.items():
-        pending = {int(n): body.decode() for n, body in r.hgetall(f"pending:{app_id}:{chat}").items()}
+        stored: dict[bytes, bytes] = r.hgetall(f"pending:{app_id}:{chat}")  # type: ignore[assignment]
+        pending = {int(n): body.decode() for n, body in stored.items()}
         for n in range(1, last + 1):
             if (app_id, chat, n) in messages:
                 continue

@@ -261,10 +261,10 @@ def check(
         elif key in rows:
             report.not_indexed += 1
     for token, number in ledger.chats:
-        key = (ids[token], number)
-        if key in chats:
+        chat_key = (ids[token], number)
+        if chat_key in chats:
             report.persisted += 1
-        elif ("chat", *key) in mine:
+        elif ("chat", *chat_key) in mine:
             report.dead_lettered_accepted += 1
         else:
             report.lost += 1

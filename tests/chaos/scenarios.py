@@ -41,8 +41,8 @@ class Run:
         self.client = client or InProcess(self.deps)
         self.ledger = Ledger()
         self.targets = setup(self.client, self.ledger, plan.applications, plan.chats_per_application)
-        self.notes = []
-        self._failure = None
+        self.notes: list[str] = []
+        self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._offer, daemon=True)
 
     def _offer(self) -> None:

@@ -65,22 +65,12 @@ def sqs():
 
 def app_deps(cfg: config.Config):
     """The product's adapters on the stack's services and its deployed queue (many threads at once)."""
-    from chalicelib import db, queue, settings, wiring
-    from chalicelib.numbers import Numbers
-    from chalicelib.search import Search
-    from chalicelib.service import Deps
+    from chalicelib import settings, wiring
 
-    s = settings.from_env(settings_env(cfg))
-    return Deps(
-        db=db.Database(wiring.mysql_connect(s)),
-        numbers=Numbers(wiring.redis_client(s)),
-        queue=queue.Queue(sqs(), s.queue_url),
-        search=Search(wiring.elasticsearch_client(s), s.messages_index, s.search_shards, s.search_timeout_ms),
-        request_timeout_seconds=s.api_timeout_seconds,
-    )
+    return wiring.build(settings.from_env(settings_env(cfg)), sqs=sqs())
 
 
-def invoke(cfg: config.Config, output_key: str, payload: dict = None) -> dict:
+def invoke(cfg: config.Config, output_key: str, payload: dict | None = None) -> dict:
     answer = boto3.client("lambda").invoke(
         FunctionName=outputs(cfg)[output_key], Payload=json.dumps(payload or {}).encode()
     )

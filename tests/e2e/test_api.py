@@ -4,6 +4,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+import pytest
 
 from tests.helpers import eventually
 
@@ -78,6 +79,7 @@ def test_the_counter_sets_counts_equal_to_the_rows(api, application, stack_outpu
     assert api.get(chat).json() == {"number": 1, "messages_count": 3}
 
 
+@pytest.mark.slow
 def test_the_schedule_refreshes_counts_without_being_asked(api, application):
     # Locally the counter's rule fires every minute (hourly on AWS): wait for one firing.
     token = application["token"]

@@ -6,21 +6,13 @@ the deployed stack's data (MySQL rows are kept apart by each test's own applicat
 
 import json
 import os
-import sys
 import uuid
-from pathlib import Path
 
 import boto3
 import pytest
 from chalice.test import Client
 
-from tests.conftest import REDIS_PORT
-
-FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
-REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/1"  # a database of its own
-sys.path.insert(0, str(FUNCTIONS))
-
-JSON = {"content-type": "application/json"}
+from tests.integration.support import JSON, REDIS_URL
 
 
 @pytest.fixture(scope="session")

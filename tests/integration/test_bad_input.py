@@ -4,12 +4,7 @@ import json
 
 import pytest
 
-from tests.integration.conftest import JSON
-
-
-def call(client, method, path, body=None, headers=JSON):
-    response = getattr(client.http, method)(path, headers=headers, body=body)
-    return response.status_code, json.loads(response.body)
+from tests.integration.support import call
 
 
 @pytest.mark.parametrize(

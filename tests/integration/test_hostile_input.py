@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.integration.conftest import JSON
+from tests.integration.support import JSON
 
 LEAKS = ["Traceback", "pymysql", "SELECT ", "INSERT ", "elasticsearch", "redis", 'File "', "line "]
 

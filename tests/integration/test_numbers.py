@@ -1,13 +1,25 @@
 """The Redis adapter's bookkeeping after a write, against the real Redis."""
 
+import pytest
+
 from chalicelib.models import NewChat, NewMessage
 from chalicelib.numbers import CHANGED_APPLICATIONS_KEY, CHANGED_CHATS_KEY
 
+BIG = 2**32 - 1  # the largest id an event may carry, kept exact through the script's JSON
+KEYS = [CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY, f"pending:{BIG}:7", "pending:5:1"]
 
-def test_persisted_messages_leave_the_pending_hashes_and_mark_their_chats_and_applications(deps):
-    numbers, r = deps.numbers, deps.numbers._redis
-    big = 2**32 - 1  # the largest id an event may carry, kept exact through the script's JSON
-    r.delete(CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY, f"pending:{big}:7", "pending:5:1")
+
+@pytest.fixture
+def r(deps):
+    """The adapter's Redis, without the keys this module writes, before and after each test."""
+    client = deps.numbers._redis
+    client.delete(*KEYS)
+    yield client
+    client.delete(*KEYS)
+
+
+def test_persisted_messages_leave_the_pending_hashes_and_mark_their_chats_and_applications(deps, r):
+    numbers, big = deps.numbers, BIG
     r.hset(f"pending:{big}:7", mapping={"1": "a", "2": "b", "3": "c"})
     r.hset("pending:5:1", mapping={"10": "x"})
     numbers.record_persisted(
@@ -17,4 +29,3 @@ def test_persisted_messages_leave_the_pending_hashes_and_mark_their_chats_and_ap
     assert r.smembers(CHANGED_CHATS_KEY) == {f"{big}:7".encode(), b"5:1"}
     assert r.smembers(CHANGED_APPLICATIONS_KEY) == {str(big).encode(), b"9", b"5"}
     numbers.record_persisted([], [])  # nothing to do is no error
-    r.delete(CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY, f"pending:{big}:7")

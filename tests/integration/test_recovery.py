@@ -1,15 +1,8 @@
 """Answers while numbering recovers from a Redis restart: unknown is a 503, never a wrong 404."""
 
-import json
-
 import redis
 
-from tests.integration.conftest import JSON, REDIS_URL
-
-
-def post(client, path, body=None):
-    response = client.http.post(path, headers=JSON, body=json.dumps(body) if body is not None else None)
-    return response.status_code, json.loads(response.body)
+from tests.integration.support import REDIS_URL, post
 
 
 def test_a_queued_chat_is_retried_not_denied_while_numbering_recovers(client, application, writer):

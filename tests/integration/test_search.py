@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.conftest import JSON
+from tests.integration.support import JSON
 
 BODIES = ["Hello world", "HELLO again, Café time", "Yellow submarine", "bell allow", "say (hi) *now*"]
 

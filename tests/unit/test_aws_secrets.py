@@ -18,7 +18,7 @@ class FakeSecrets:
 
     def __init__(self, values: dict):
         self.values = values
-        self.calls = []
+        self.calls: list[dict] = []
 
     def __call__(self, name, transform=None, force_fetch=False, max_age=None, **_):
         self.calls.append(
@@ -57,7 +57,7 @@ def connects(monkeypatch):
 
         return connect
 
-    monkeypatch.setattr(wiring.db, "connector", connector)
+    monkeypatch.setattr(wiring.mysql, "connector", connector)
     return logins
 
 
@@ -93,7 +93,7 @@ def test_a_refused_login_makes_the_next_connect_read_the_secret_afresh(secrets, 
 
         return connect
 
-    monkeypatch.setattr(wiring.db, "connector", refused)
+    monkeypatch.setattr(wiring.mysql, "connector", refused)
     connect = wiring.mysql_connect(s)
     with pytest.raises(ConnectionRefusedError):
         connect()

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import requests
 
 from chalicelib import http
 from chalicelib.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
@@ -74,6 +75,57 @@ def test_a_full_page_links_to_the_next_one():
         {"number": 2, "messages_count": 0},
     ]
     assert response.headers["Link"] == '<?after=2&limit=2>; rel="next"'
+
+
+def test_the_next_link_is_absolute_when_the_request_url_is_known():
+    url = "https://abc.execute-api.eu-west-1.amazonaws.com/Prod/applications/t/chats"
+    response = http.page_response([Chat(n, 0) for n in (1, 2, 3)], limit=2, url=url)
+    assert response.headers["Link"] == f'<{url}?after=2&limit=2>; rel="next"'
+    [link] = requests.utils.parse_header_links(response.headers["Link"])
+    assert link == {"url": f"{url}?after=2&limit=2", "rel": "next"}
+
+
+AWS_HEADERS = {"host": "abc.execute-api.eu-west-1.amazonaws.com", "x-forwarded-proto": "https"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "context", "prefix", "url"),
+    [
+        # API Gateway's own endpoint: the context's path holds the stage.
+        (
+            AWS_HEADERS,
+            {"path": "/Prod/applications/t/chats", "apiId": "abc"},
+            "",
+            "https://abc.execute-api.eu-west-1.amazonaws.com/Prod/applications/t/chats",
+        ),
+        # A custom domain: the path as the client sent it, base path included.
+        (
+            {"host": "chat.example.com", "x-forwarded-proto": "https"},
+            {"path": "/v1/applications/t/chats", "apiId": "abc"},
+            "",
+            "https://chat.example.com/v1/applications/t/chats",
+        ),
+        # LocalStack: the stage under /_aws/execute-api/<id>, which its context leaves out.
+        (
+            {"host": "127.0.0.1:4566", "x-forwarded-proto": "HTTP"},
+            {"path": "/Prod/applications/t/chats", "apiId": "abc"},
+            "/_aws/execute-api/{apiId}",
+            "http://127.0.0.1:4566/_aws/execute-api/abc/Prod/applications/t/chats",
+        ),
+        # chalice local (`make dev`): no stage at all.
+        (
+            {"host": "127.0.0.1:8000"},
+            {"path": "/applications/t/chats"},
+            "",
+            "http://127.0.0.1:8000/applications/t/chats",
+        ),
+        # No Host header (an in-process test client): no absolute URL to give.
+        ({}, {"path": "/applications/t/chats"}, "", None),
+    ],
+    ids=["aws", "custom-domain", "localstack", "chalice-local", "no-host"],
+)
+def test_the_request_url_is_the_one_the_client_used(headers, context, prefix, url):
+    assert http.request_url(headers, context, prefix) == url
 
 
 def test_the_last_page_has_no_link():

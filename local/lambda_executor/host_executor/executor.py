@@ -64,20 +64,28 @@ class HostProcessExecutor(RuntimeExecutor):
         except Exception as e:
             LOG.debug("Error while stopping executor endpoint %s: %s", self.id, e)
 
+    @property
+    def _started(self) -> EnvironmentProcess:
+        """The environment's process; LocalStack invokes only after start() made it."""
+        assert self.process is not None, "invoked before start()"
+        return self.process
+
     def invoke(self, payload: dict[str, str]) -> InvocationResult:
         request_id = payload["invoke-id"]
-        if self.process.exit_code() is not None:
+        if self._started.exit_code() is not None:
             try:
                 self._spawn()
             except StatusErrorException as e:
                 return InvocationResult(request_id, e.payload, is_error=True, logs=self.get_logs())
-        log_offset = self.process.log_mark()
+        log_offset = self._started.log_mark()
         future = self.endpoint.invocation_future = Future()
         self.endpoint.logs = None
         started = time.monotonic()
         # The environment answers 202 before running the handler, so this returns at once.
         timeout = self.function_version.config.timeout
-        response = requests.post(self.process.invoke_url, json=payload, proxies=NO_PROXY, timeout=timeout + 5)
+        response = requests.post(
+            self._started.invoke_url, json=payload, proxies=NO_PROXY, timeout=timeout + 5
+        )
         if not response.ok:
             raise InvokeSendError(f"Environment {self.id} refused the invocation: {response.status_code}")
         return self._await_result(future, request_id, started, log_offset)
@@ -164,15 +172,15 @@ class HostProcessExecutor(RuntimeExecutor):
                 return future.result(timeout=POLL_SECONDS)
             except TimeoutError:
                 pass
-            returncode = self.process.exit_code()
+            returncode = self._started.exit_code()
             if returncode is not None:
                 failure = failures.exited(request_id, returncode)
             elif time.monotonic() - started >= timeout:
-                self.process.kill()
+                self._started.kill()
                 failure = failures.timed_out(request_id, time.monotonic() - started)
             else:
                 continue
-            logs = self.process.read_log(log_offset) + failure.log
+            logs = self._started.read_log(log_offset) + failure.log
             try:
                 future.set_result(InvocationResult(request_id, failure.payload, is_error=True, logs=logs))
             except InvalidStateError:

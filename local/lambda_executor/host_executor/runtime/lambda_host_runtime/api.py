@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 class RuntimeApi:
     def __init__(self, endpoint: str, runtime_id: str):
         url = urlsplit(endpoint)
-        self._host = url.hostname
+        self._host = url.hostname or "127.0.0.1"
         self._port = url.port
         self._prefix = url.path.rstrip("/")
         self._runtime_id = runtime_id

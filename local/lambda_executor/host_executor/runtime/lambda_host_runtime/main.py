@@ -33,7 +33,7 @@ def main() -> None:
         print(error.log_line())
         runtime.init_error(error.payload())
         sys.exit(1)
-    init_ms = (time.perf_counter() - init_started) * 1000
+    init_ms: float | None = (time.perf_counter() - init_started) * 1000
     runtime.ready()
 
     log = logs.LogFile(config["log_path"])

@@ -11,7 +11,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
+class _InvokeServer(HTTPServer):
+    inbox: "queue.Queue[dict]"
+
+
 class _InvokeRequest(BaseHTTPRequestHandler):
+    server: _InvokeServer
+
     def do_POST(self) -> None:
         if self.path != "/invoke":
             self.send_error(404)
@@ -29,7 +35,7 @@ class _InvokeRequest(BaseHTTPRequestHandler):
 
 def start(listen_fd: int) -> "queue.Queue[dict]":
     """Serve on the socket inherited from LocalStack; return the queue of received invocations."""
-    server = HTTPServer(("127.0.0.1", 0), _InvokeRequest, bind_and_activate=False)
+    server = _InvokeServer(("127.0.0.1", 0), _InvokeRequest, bind_and_activate=False)
     server.socket.close()
     server.socket = socket.socket(fileno=listen_fd)
     server.inbox = queue.Queue()

@@ -187,13 +187,31 @@ def test_every_function_logs_to_a_group_of_its_own_with_a_retention():
     assert not groups
 
 
-def test_tracing_is_one_switch_for_the_functions_and_the_stage_and_off_by_default():
+def test_tracing_is_one_switch_for_the_functions_and_their_tracer_and_off_by_default():
     assert TEMPLATE["Parameters"]["Tracing"]["Default"] == "Disabled"
     assert TEMPLATE["Conditions"]["TracingEnabled"] == {"Fn::Equals": [{"Ref": "Tracing"}, "Active"]}
     assert TEMPLATE["Globals"]["Function"]["Tracing"] == {
         "Fn::If": ["TracingEnabled", "Active", "PassThrough"]
     }
-    assert TEMPLATE["Globals"]["Api"]["TracingEnabled"] == {"Fn::If": ["TracingEnabled", True, False]}
+    # Powertools' Tracer is off wherever X-Ray is: no daemon listens there (LocalStack included).
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_TRACE_DISABLED"] == {"Fn::If": ["TracingEnabled", "false", "true"]}
+
+
+def test_the_api_stage_is_never_traced_since_its_traces_record_urls_holding_tokens():
+    assert TEMPLATE["Globals"]["Api"]["TracingEnabled"] is False
+    for parameters in ({}, AWS_PARAMETERS):
+        stage = translate(parameters)["Resources"]["ServerlessRestApiProdStage"]["Properties"]
+        assert not stage.get("TracingEnabled")
+        assert "AccessLogSetting" not in stage  # a format with $context.path would log tokens
+
+
+def test_logs_metrics_and_traces_share_one_service_name():
+    from chalicelib import observability
+
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == observability.SERVICE
+    assert observability.logger.service == observability.metrics.service == observability.SERVICE
 
 
 def test_the_functions_join_a_vpc_only_when_subnets_are_given():
@@ -317,3 +335,92 @@ class _NoIam:
                 return iter([{"Policies": []}])
 
         return Pages()
+
+
+# -- alarms and the dashboard --------------------------------------------------------------------
+
+ALARMS = {
+    name: r["Properties"]
+    for name, r in TEMPLATE["Resources"].items()
+    if r["Type"] == "AWS::CloudWatch::Alarm"
+}
+
+
+def _alarms_on(namespace: str, metric: str) -> list:
+    return [a for a in ALARMS.values() if (a["Namespace"], a["MetricName"]) == (namespace, metric)]
+
+
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_every_function_alarms_on_any_error_and_any_throttle(metric):
+    watched = {
+        a["Dimensions"][0]["Value"]["Ref"]
+        for a in _alarms_on("AWS/Lambda", metric)
+        if a["Threshold"] == 0 and a["ComparisonOperator"] == "GreaterThanThreshold"
+    }
+    assert watched == set(FUNCTIONS)
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in _alarms_on("AWS/Lambda", metric))
+
+
+def test_a_failed_hourly_count_raises_an_alarm_within_the_hour():
+    [counter] = [
+        a
+        for a in _alarms_on("AWS/Lambda", "Errors")
+        if a["Dimensions"][0]["Value"]["Ref"] == "CounterFunction"
+    ]
+    assert counter["Statistic"] == "Sum" and counter["Period"] * counter["EvaluationPeriods"] <= 3600
+
+
+def test_the_api_alarms_on_server_errors_and_p99_latency_of_the_stage_it_serves():
+    stage = translate({})["Resources"]["ServerlessRestApiProdStage"]["Properties"]["StageName"]
+    api_name = translate({})["Resources"]["ServerlessRestApi"]["Properties"]["Body"]["info"]["title"]
+    [errors] = _alarms_on("AWS/ApiGateway", "5XXError")
+    [latency] = _alarms_on("AWS/ApiGateway", "Latency")
+    for alarm in (errors, latency):
+        assert alarm["Dimensions"] == [
+            {"Name": "ApiName", "Value": api_name},
+            {"Name": "Stage", "Value": stage},
+        ]
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert errors["Statistic"] == "Average" and 0 < errors["Threshold"] < 0.05  # a share of requests
+    assert latency["ExtendedStatistic"] == "p99"
+    assert latency["Threshold"] == {"Ref": "ApiLatencyAlarmMs"}
+
+
+def _dashboard() -> dict:
+    """The dashboard body as CloudWatch receives it, with ${...} filled in."""
+    body = TEMPLATE["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    return json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+
+
+def test_the_dashboard_shows_the_golden_signals_from_metrics_the_functions_emit():
+    metrics = [
+        m for w in _dashboard()["widgets"] for m in w["properties"]["metrics"] if isinstance(m[0], str)
+    ]
+    shown = {(m[0], m[1]) for m in metrics}
+    assert {
+        ("Chat", "MessagesAccepted"),  # accepted/s
+        ("Chat", "WriteLag"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),  # dead-letter queue depth
+        ("Chat", "SearchLatency"),
+    } <= shown
+    emitted = set(re.findall(r'add_metric\(name="(\w+)"', (ROOT / "functions" / "app.py").read_text()))
+    assert {name for namespace, name in shown if namespace == "Chat"} <= emitted
+    # Powertools tags each metric with the service dimension; the widgets must ask for the same.
+    from chalicelib import observability
+
+    assert all(m[2:4] == ["service", observability.SERVICE] for m in metrics if m[0] == "Chat")
+
+
+# -- the schema resource, and what the app's decorators leave to the template ---------------------
+
+
+def test_the_schema_resource_gives_up_long_before_an_hour_and_after_the_migrate_timeout():
+    timeout = TEMPLATE["Resources"]["Schema"]["Properties"]["ServiceTimeout"]
+    assert FUNCTIONS["MigrateFunction"]["Timeout"] < timeout <= 900
+
+
+def test_the_apps_decorators_configure_no_trigger_the_template_decides():
+    # A queue, batch size or schedule named in app.py would be ignored by the SAM deploy.
+    assert app.app.event_sources == []
+    handlers = {p["Handler"] for p in FUNCTIONS.values()} - {"app.app"}
+    assert {f.handler_string for f in app.app.pure_lambda_functions} == handlers

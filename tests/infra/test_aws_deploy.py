@@ -30,7 +30,7 @@ def _overrides(env: str) -> dict:
         OVERRIDE.fullmatch(item) for item in SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"]
     ]
     assert all(pairs), SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"]
-    return {m[1]: m[2] for m in pairs}
+    return {m[1]: m[2] for m in pairs if m}
 
 
 def _props(type_: str) -> list:
@@ -96,6 +96,17 @@ def test_redis_never_evicts_and_has_a_replica_to_fail_over_to():
     assert group["NumCacheClusters"] >= 2 and group["AutomaticFailoverEnabled"] and group["MultiAZEnabled"]
     assert group["TransitEncryptionEnabled"] is True
     assert DATA["Outputs"]["RedisUrl"]["Value"]["Fn::Sub"].startswith("rediss://")
+
+
+def test_redis_memory_alarms_before_a_full_node_refuses_numbers_whichever_node_is_primary():
+    [alarm] = _props("AWS::CloudWatch::Alarm")
+    stats = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert {s["Metric"]["MetricName"] for s in stats} == {"DatabaseMemoryUsagePercentage"}
+    nodes = {s["Metric"]["Dimensions"][0]["Value"]["Fn::Sub"] for s in stats}
+    assert nodes == {
+        f"${{Cache}}-00{n}" for n in range(1, RESOURCES["Cache"]["Properties"]["NumCacheClusters"] + 1)
+    }
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and 50 <= alarm["Threshold"] < 100
 
 
 def test_each_store_admits_only_the_functions_or_the_proxy():

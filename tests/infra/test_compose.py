@@ -1,6 +1,7 @@
 """docker-compose.yml must stay equivalent to `make up`: same pins, ports and template parameters."""
 
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 import yaml
 from cfnlint.decode import cfn_yaml
 
-from local.stack import config
+from local.stack import config, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -101,6 +102,47 @@ def test_override_values_with_spaces_are_quoted():
         assert " " not in value or re.fullmatch(r'"[^"]*"', value), f"{name}={value} needs quotes"
 
 
+def test_the_api_builds_its_links_under_the_path_localstack_serves_it_at():
+    assert _overrides()["ApiPathPrefix"] == deploy.EXECUTE_API_PREFIX == "/_aws/execute-api/{apiId}"
+
+
 def test_compose_keeps_the_visibility_at_six_writer_timeouts():
     overrides = _overrides()
     assert int(overrides["QueueVisibilityTimeout"]) >= 6 * int(overrides["WriterTimeout"])
+
+
+# Settings of local/localstack/env.sh that only make sense for LocalStack as a host process (paths
+# under the state dir, the host executor, the offline machine, Docker detection); compose's image
+# brings its own. Every other setting must be the same in both.
+HOST_ONLY = {
+    "GATEWAY_LISTEN",  # 0.0.0.0 inside the container, published on loopback
+    "OVERRIDE_IN_DOCKER",
+    "FILESYSTEM_ROOT",
+    "XDG_CACHE_HOME",
+    "TMPDIR",
+    "DNS_ADDRESS",
+    "SKIP_SSL_CERT_DOWNLOAD",
+    "DISABLE_EVENTS",
+    "LAMBDA_RUNTIME_EXECUTOR",  # host-process here, Docker containers there
+    "LAMBDA_HOST_PYTHON",
+}
+
+
+def test_localstack_runs_with_the_settings_make_up_gives_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAMBDA_HOST_PYTHON", raising=False)
+    out = subprocess.run(
+        ["bash", str(ROOT / "local/localstack/env.sh"), str(tmp_path), "4566"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    host = dict(line.split("=", 1) for line in out.splitlines())
+    compose = {k: str(v) for k, v in SERVICES["localstack"]["environment"].items()}
+    shared = {k: v for k, v in host.items() if k not in HOST_ONLY}
+    assert {k: compose.get(k) for k in shared} == shared
+    assert {"SQS_DISABLE_CLOUDWATCH_METRICS", "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC"} <= set(shared)
+
+
+def test_mysql_keeps_its_default_login_which_the_layers_cryptography_supports():
+    assert not any("authentication" in arg for arg in SERVICES["mysql"]["command"])
+    assert re.search(r"^cryptography==", (ROOT / "layers/requirements.txt").read_text(), re.MULTILINE)

@@ -1,0 +1,42 @@
+"""`make dev`: the API under `chalice local`, reloading on every save, against `make up`'s stores.
+
+Only the API runs here; the writer and the counter keep running in LocalStack, fed by the same
+queue, so a message posted here is persisted and indexed as it is through the deployed API. The
+settings are the deployed functions' (the stack's ports and queue), given as environment
+variables: `functions/.chalice/config.json` holds none, so it cannot drift from the template.
+"""
+
+import json
+import os
+
+from .config import ROOT, Config
+from .deploy import REGION
+from .proc import StackError
+
+
+def environment(cfg: Config) -> dict:
+    if not cfg.outputs_file.exists():
+        raise StackError(f"{cfg.outputs_file} is missing: run `make up` first")
+    outputs = json.loads(cfg.outputs_file.read_text())
+    return dict(
+        os.environ,
+        MYSQL_PORT=str(cfg.mysql_port),
+        REDIS_URL=f"redis://127.0.0.1:{cfg.redis_port}/0",
+        ELASTICSEARCH_URL=f"http://127.0.0.1:{cfg.es_port}",
+        CREATIONS_QUEUE_URL=outputs["QueueUrl"],
+        AWS_ENDPOINT_URL=cfg.endpoint,
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+
+
+def serve(cfg: Config, port: int) -> None:
+    """Replaces this process with `chalice local` (it restarts its worker when a file changes)."""
+    chalice = cfg.venvs / "app" / "bin" / "chalice"
+    args = [str(chalice), "--project-dir", str(ROOT / "functions"), "local"]
+    args += ["--host", "127.0.0.1", "--port", str(port), "--stage", "dev", "--autoreload"]
+    print(f"API: http://127.0.0.1:{port}  (chalice local, reloads on save; Ctrl-C stops it)", flush=True)
+    os.execve(args[0], args, environment(cfg))

@@ -1,0 +1,353 @@
+"""In-memory stand-ins for the ports (chalicelib/ports.py), for fast tests of the use cases.
+
+They promise only what the real adapters do: tests/integration/contracts/ runs one suite per
+port against both, so a fake cannot drift. Each store can be switched `down` (every call then
+raises Unavailable, as the adapters do when their service is unreachable).
+"""
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+
+from chalicelib.errors import Refused, Unavailable
+from chalicelib.models import Application, Chat, ChatKey, Message, MessageKey, NewChat, NewMessage
+from chalicelib.ports import Deps, Failures
+
+
+class _Store:
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise Unavailable(f"{type(self).__name__} is down")
+
+
+@dataclasses.dataclass
+class Tables:
+    """MySQL's rows, shared by the fakes of its four adapters."""
+
+    applications: dict[str, Application] = dataclasses.field(default_factory=dict)
+    chats: dict[ChatKey, int] = dataclasses.field(default_factory=dict)  # -> messages_count
+    messages: dict[MessageKey, NewMessage] = dataclasses.field(default_factory=dict)
+    down: bool = False
+
+    def check(self) -> None:
+        if self.down:
+            raise Unavailable("the database is unavailable")
+
+    def application_ids(self) -> set[int]:
+        return {a.id for a in self.applications.values()}
+
+
+class FakeDatabase:
+    def __init__(self, tables: Tables):
+        self.tables = tables
+
+    def insert_application(self, token: str, name: str) -> Application:
+        self.tables.check()
+        if token in self.tables.applications:
+            raise Refused("the database refused the data")
+        app = Application(len(self.tables.applications) + 1, token, name, 0)
+        self.tables.applications[token] = app
+        return app
+
+    def application(self, token: str) -> Application | None:
+        self.tables.check()
+        return self.tables.applications.get(token)
+
+    def rename_application(self, app: Application, name: str) -> Application:
+        self.tables.check()
+        renamed = dataclasses.replace(app, name=name)
+        self.tables.applications[app.token] = renamed
+        return renamed
+
+    def chat(self, application_id: int, number: int) -> Chat | None:
+        self.tables.check()
+        count = self.tables.chats.get((application_id, number))
+        return None if count is None else Chat(number, count)
+
+    def chats(self, application_id: int, after: int, limit: int) -> list[Chat]:
+        self.tables.check()
+        numbers = sorted(n for a, n in self.tables.chats if a == application_id and n > after)
+        return [Chat(n, self.tables.chats[(application_id, n)]) for n in numbers[:limit]]
+
+    def max_chat_number(self, application_id: int) -> int:
+        self.tables.check()
+        return max((n for a, n in self.tables.chats if a == application_id), default=0)
+
+    def message(self, application_id: int, chat_number: int, number: int) -> Message | None:
+        self.tables.check()
+        row = self.tables.messages.get((application_id, chat_number, number))
+        return None if row is None else Message(row.number, row.body)
+
+    def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]:
+        self.tables.check()
+        keys = sorted(
+            k for k in self.tables.messages if k[:2] == (application_id, chat_number) and k[2] > after
+        )
+        return [Message(k[2], self.tables.messages[k].body) for k in keys[:limit]]
+
+    def max_message_number(self, application_id: int, chat_number: int) -> int:
+        self.tables.check()
+        keys = [k for k in self.tables.messages if k[:2] == (application_id, chat_number)]
+        return max((k[2] for k in keys), default=0)
+
+    def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> None:
+        self.tables.check()
+        self.tables.chats.setdefault((application_id, chat_number), 0)
+        key = (application_id, chat_number, number)
+        version = self.tables.messages[key].version + 1 if key in self.tables.messages else 2
+        self.tables.messages[key] = NewMessage(*key, body, version)
+
+
+class FakeBatches:
+    def __init__(self, tables: Tables):
+        self.tables = tables
+
+    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> None:
+        self.tables.check()
+        known = self.tables.application_ids()
+        if any(c.application_id not in known for c in chats) or any(
+            m.application_id not in known for m in messages
+        ):
+            raise Refused("the database refused the data")  # the foreign key, as MySQL's
+        for key in {(c.application_id, c.number) for c in chats} | {m.chat_key for m in messages}:
+            self.tables.chats.setdefault(key, 0)
+        for m in messages:
+            self.tables.messages.setdefault(m.key, m)  # a replay or a late creation changes nothing
+
+    def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]:
+        self.tables.check()
+        return [self.tables.messages[k] for k in keys if k in self.tables.messages]
+
+
+class FakeCounts:
+    def __init__(self, tables: Tables):
+        self.tables = tables
+
+    def refresh_chat_counts(self, chats: Iterable[ChatKey]) -> int:
+        self.tables.check()
+        return sum(self._recount_chat(key) for key in set(chats) if key in self.tables.chats)
+
+    def refresh_application_counts(self, applications: Iterable[int]) -> int:
+        self.tables.check()
+        wanted = set(applications)
+        return sum(
+            self._recount_application(a) for a in list(self.tables.applications.values()) if a.id in wanted
+        )
+
+    def refresh_counts(self) -> tuple[int, int]:
+        self.tables.check()
+        chats = sum(self._recount_chat(key) for key in list(self.tables.chats))
+        apps = sum(self._recount_application(a) for a in list(self.tables.applications.values()))
+        return chats, apps
+
+    def _recount_chat(self, key: ChatKey) -> int:
+        count = sum(1 for k in self.tables.messages if k[:2] == key)
+        changed = self.tables.chats[key] != count
+        self.tables.chats[key] = count
+        return int(changed)
+
+    def _recount_application(self, app: Application) -> int:
+        count = sum(1 for a, _ in self.tables.chats if a == app.id)
+        self.tables.applications[app.token] = dataclasses.replace(app, chats_count=count)
+        return int(app.chats_count != count)
+
+
+class FakeSchema:
+    def __init__(self, tables: Tables):
+        self.tables, self.applied = tables, False
+
+    def migrate(self) -> list[str]:
+        self.tables.check()
+        first = not self.applied
+        self.applied = True
+        return ["all"] if first else []
+
+
+class FakeNumbers(_Store):
+    """Redis' counters, pending bodies and change marks; `restart()` empties it as a restart would."""
+
+    def __init__(self) -> None:
+        self.restart()
+        self.epoch: str | None = "test"
+
+    def restart(self) -> None:
+        self.epoch = None
+        self.counters: dict[tuple[int, ...], int] = {}
+        self.pending: dict[MessageKey, str] = {}
+        self.changed_chats: set[ChatKey] = set()
+        self.changed_applications: set[int] = set()
+        self.counted_epoch: str | None = None
+        self.uptime = 0
+
+    def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
+        return self._next((application_id,), seed)
+
+    def reserve_message_number(
+        self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
+    ) -> int:
+        number = self._next((application_id, chat_number), seed)
+        self.pending[(application_id, chat_number, number)] = body
+        return number
+
+    def _next(self, key: tuple[int, ...], seed: Callable[[], int]) -> int:
+        self._check()
+        if self.epoch is None:
+            raise Unavailable("numbering is recovering after a cache restart; retry shortly")
+        if key not in self.counters:
+            self.counters[key] = seed()
+        self.counters[key] += 1
+        return self.counters[key]
+
+    def chats_reserved(self, application_id: int) -> int | None:
+        self._check()
+        if self.epoch is None:
+            raise Unavailable("numbering is recovering after a cache restart; retry shortly")
+        return self.counters.get((application_id,))
+
+    def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
+        self._check()
+        return self.pending.get((application_id, chat_number, number))
+
+    def forget_pending(self, messages: Sequence[NewMessage]) -> None:
+        self._check()
+        for m in messages:
+            self.pending.pop(m.key, None)
+
+    def record_persisted(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> None:
+        self.forget_pending(messages)
+        self.changed_chats |= {m.chat_key for m in messages}
+        self.changed_applications |= {c.application_id for c in chats} | {m.application_id for m in messages}
+
+    def pop_changed_chats(self, count: int) -> list[ChatKey]:
+        self._check()
+        return [self.changed_chats.pop() for _ in range(min(count, len(self.changed_chats)))]
+
+    def pop_changed_applications(self, count: int) -> list[int]:
+        self._check()
+        return [self.changed_applications.pop() for _ in range(min(count, len(self.changed_applications)))]
+
+    def restore_changes(self, chats: Iterable[ChatKey], applications: Iterable[int]) -> None:
+        self._check()
+        self.changed_chats |= set(chats)
+        self.changed_applications |= set(applications)
+
+    def changes_complete(self) -> bool:
+        self._check()
+        return self.epoch is not None and self.epoch == self.counted_epoch
+
+    def start_full_recount(self) -> None:
+        self._check()
+        self.changed_chats, self.changed_applications = set(), set()
+        if self.epoch is not None:
+            self.counted_epoch = self.epoch
+
+    def epoch_open(self) -> bool:
+        self._check()
+        return self.epoch is not None
+
+    def uptime_seconds(self) -> int:
+        self._check()
+        return self.uptime
+
+    def open_epoch(self, epoch_id: str) -> bool:
+        self._check()
+        if self.epoch is not None:
+            return False
+        self.epoch = epoch_id
+        return True
+
+
+class FakeTokens(_Store):
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def application_id(self, token: str) -> int | None:
+        return None if self.down else self.ids.get(token)
+
+    def remember(self, token: str, application_id: int) -> None:
+        if not self.down:
+            self.ids[token] = application_id
+
+
+class FakeQueue(_Store):
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, body: str) -> None:
+        self._check()
+        self.sent.append(body)
+
+    def depth(self) -> int:
+        self._check()
+        return len(self.sent)
+
+
+class FakeSearch(_Store):
+    """Documents by key with external versions: an older or equal version never overwrites."""
+
+    def __init__(self, refuse: Iterable[MessageKey] = ()) -> None:
+        self.refuse = set(refuse)
+        self.docs: dict[MessageKey, NewMessage] = {}
+
+    def ensure_index(self) -> bool:
+        self._check()
+        return False
+
+    def index(self, messages: Sequence[NewMessage]) -> Failures:
+        if self.down:
+            return {m.key: "search unavailable" for m in messages}
+        failed: Failures = {}
+        for m in messages:
+            if m.key in self.refuse:
+                failed[m.key] = "refused"
+            elif m.key not in self.docs or m.version > self.docs[m.key].version:
+                self.docs[m.key] = m
+        return failed
+
+    def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
+        if self.down:
+            return {key: "search unavailable" for key in keys}
+        for key in keys:
+            if key in self.docs and self.docs[key].version == 1:
+                del self.docs[key]
+        return {}
+
+    def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
+        self._check()
+        hits = [
+            m
+            for k, m in sorted(self.docs.items())
+            if k[:2] == (application_id, chat_number) and all(w.lower() in m.body.lower() for w in words)
+        ]
+        return [Message(m.number, m.body, [m.body]) for m in hits[:limit]]
+
+
+@dataclasses.dataclass
+class FakeDeps(Deps):
+    """Deps whose adapters are the fakes, typed as such so tests may reach their state."""
+
+    db: FakeDatabase
+    batches: FakeBatches
+    counts: FakeCounts
+    schema: FakeSchema
+    numbers: FakeNumbers
+    tokens: FakeTokens
+    queue: FakeQueue
+    search: FakeSearch
+
+
+def deps(request_timeout_seconds: int = 10) -> FakeDeps:
+    """A fresh in-memory world: every port faked, MySQL's four adapters on one set of tables."""
+    tables = Tables()
+    return FakeDeps(
+        db=FakeDatabase(tables),
+        batches=FakeBatches(tables),
+        counts=FakeCounts(tables),
+        schema=FakeSchema(tables),
+        numbers=FakeNumbers(),
+        tokens=FakeTokens(),
+        queue=FakeQueue(),
+        search=FakeSearch(),
+        request_timeout_seconds=request_timeout_seconds,
+    )

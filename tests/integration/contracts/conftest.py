@@ -1,0 +1,37 @@
+"""Each contract suite runs twice: against the fake (tests/fakes.py) and the real adapter.
+
+What a fake promises that its adapter does not fails here, so unit tests of the use cases can
+trust the fakes. The real adapters are the in-process ones of tests/integration (real MariaDB,
+Redis, Elasticsearch and SQS), plus a queue of this module's own.
+"""
+
+import uuid
+
+import pytest
+
+from tests import fakes
+
+from .world import World
+
+
+@pytest.fixture(scope="module")
+def contract_queue(sqs):
+    url = sqs.create_queue(QueueName=f"it-contract-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    yield url
+    sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture(params=["fake", "real"])
+def world(request) -> World:
+    if request.param == "fake":
+        return World(fakes.deps(), lambda: None, real=False)
+    import dataclasses
+
+    from chalicelib import queue
+
+    deps = request.getfixturevalue("deps")
+    url = request.getfixturevalue("contract_queue")
+    real = dataclasses.replace(deps, queue=queue.Queue(request.getfixturevalue("sqs"), url))
+    real.numbers.open_epoch("contract")  # numbering needs an open epoch, as after any deploy
+    es = deps.search._es
+    return World(real, lambda: es.indices.refresh(index=deps.search._index), real=True)

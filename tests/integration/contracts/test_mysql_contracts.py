@@ -1,0 +1,89 @@
+"""Contracts of the MySQL ports (ports.Database, Batches, Counts, Schema): fake and real alike."""
+
+import uuid
+
+import pytest
+
+from chalicelib.errors import Refused
+from chalicelib.models import NewChat, NewMessage
+
+from .world import World, new_application
+
+
+def test_an_application_reads_back_by_its_token_and_renames(world: World):
+    db, token = world.deps.db, f"c-{uuid.uuid4().hex}"
+    created = db.insert_application(token, "first")
+    assert db.application(token) == created
+    assert db.rename_application(created, "second").name == "second"
+    assert db.application(token).name == "second"
+    assert db.application(f"c-{uuid.uuid4().hex}") is None
+
+
+def test_a_token_taken_twice_is_refused(world: World):
+    token = f"c-{uuid.uuid4().hex}"
+    world.deps.db.insert_application(token, "a")
+    with pytest.raises(Refused):
+        world.deps.db.insert_application(token, "b")
+
+
+def test_chats_page_in_number_order_after_a_cursor(world: World):
+    app_id = new_application(world)
+    world.deps.batches.persist([NewChat(app_id, n) for n in (3, 1, 2, 4)], [])
+    db = world.deps.db
+    assert [c.number for c in db.chats(app_id, 0, 2)] == [1, 2]
+    assert [c.number for c in db.chats(app_id, 2, 10)] == [3, 4]
+    assert db.max_chat_number(app_id) == 4 and db.max_chat_number(new_application(world)) == 0
+    assert db.chat(app_id, 9) is None and db.chat(app_id, 1).messages_count == 0
+
+
+def test_a_batch_writes_messages_with_their_chats_and_a_replay_changes_nothing(world: World):
+    app_id = new_application(world)
+    batch = [NewMessage(app_id, 5, 2, "two"), NewMessage(app_id, 5, 1, "one")]
+    world.deps.batches.persist([], batch)
+    world.deps.batches.persist([NewChat(app_id, 5)], [NewMessage(app_id, 5, 1, "replayed, other body")])
+    db = world.deps.db
+    assert [(m.number, m.body) for m in db.messages(app_id, 5, 0, 10)] == [(1, "one"), (2, "two")]
+    assert [m.number for m in db.messages(app_id, 5, 1, 10)] == [2]
+    assert db.message(app_id, 5, 2).body == "two" and db.message(app_id, 5, 3) is None
+    assert db.max_message_number(app_id, 5) == 2
+
+
+def test_a_batch_naming_a_vanished_application_is_refused(world: World):
+    with pytest.raises(Refused):
+        world.deps.batches.persist([], [NewMessage(4_000_000_000, 1, 1, "orphan")])
+
+
+def test_an_edit_wins_over_its_late_creation_and_versions_count_up(world: World):
+    app_id = new_application(world)
+    deps = world.deps
+    deps.db.edit_message(app_id, 1, 1, "edited before the creation landed")
+    deps.batches.persist([NewChat(app_id, 1)], [NewMessage(app_id, 1, 1, "the creation")])
+    deps.db.edit_message(app_id, 1, 1, "edited again")
+    [current] = deps.batches.current_messages([(app_id, 1, 1), (app_id, 1, 2)])
+    assert (current.body, current.version) == ("edited again", 3)
+
+
+def test_recounts_report_the_rows_they_changed(world: World):
+    app_id = new_application(world)
+    deps = world.deps
+    deps.batches.persist([NewChat(app_id, 2)], [NewMessage(app_id, 1, 1, "a"), NewMessage(app_id, 1, 2, "b")])
+    assert deps.counts.refresh_chat_counts([(app_id, 1), (app_id, 2)]) == 1  # chat 2 stays at 0
+    assert deps.counts.refresh_chat_counts([(app_id, 1)]) == 0
+    assert deps.counts.refresh_application_counts([app_id]) == 1
+    assert deps.counts.refresh_chat_counts([]) == 0 and deps.counts.refresh_application_counts([]) == 0
+    assert deps.db.chat(app_id, 1).messages_count == 2
+
+
+def test_a_full_recount_brings_every_count_in_line(world: World):
+    deps, token = world.deps, f"c-{uuid.uuid4().hex}"
+    app_id = deps.db.insert_application(token, "recount").id
+    deps.batches.persist([NewChat(app_id, 1)], [NewMessage(app_id, 1, n, "m") for n in (1, 2, 3)])
+    chats_changed, applications_changed = deps.counts.refresh_counts()
+    assert chats_changed >= 1 and applications_changed >= 1  # ours, at least (the tables are shared)
+    assert deps.db.chat(app_id, 1).messages_count == 3
+    assert deps.db.application(token).chats_count == 1
+
+
+def test_migrating_twice_applies_nothing_the_second_time(world: World):
+    world.deps.schema.migrate()
+    assert world.deps.schema.migrate() == []

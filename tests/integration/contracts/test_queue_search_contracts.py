@@ -1,0 +1,42 @@
+"""Contracts of the SQS and Elasticsearch ports (ports.Queue, Search): fake and real alike."""
+
+import random
+
+from chalicelib.models import NewMessage
+
+from .world import World
+
+
+def test_a_sent_event_waits_in_the_queue(world: World):
+    before = world.deps.queue.depth()
+    world.deps.queue.send('{"type": "chat", "application_id": 1, "number": 1}')
+    assert world.deps.queue.depth() == before + 1
+
+
+def test_indexed_messages_are_found_by_every_word_within_their_chat_only(world: World):
+    search, app_id = world.deps.search, random.randrange(10**9, 2**32)
+    assert (
+        search.index(
+            [
+                NewMessage(app_id, 1, 1, "hello wonderful world"),
+                NewMessage(app_id, 1, 2, "hello there"),
+                NewMessage(app_id, 2, 1, "hello world, other chat"),
+            ]
+        )
+        == {}
+    )
+    world.refresh()
+    assert {m.number for m in search.find(app_id, 1, ["hello"], 10)} == {1, 2}
+    assert [m.number for m in search.find(app_id, 1, ["world", "hello"], 10)] == [1]
+    assert search.find(app_id, 1, ["absent"], 10) == []
+    assert search.find(app_id, 3, ["hello"], 10) == []
+
+
+def test_a_version_never_goes_back_and_unindexing_spares_edits(world: World):
+    search, app_id = world.deps.search, random.randrange(10**9, 2**32)
+    search.index([NewMessage(app_id, 1, 1, "edited body", version=2), NewMessage(app_id, 1, 2, "created")])
+    assert search.index([NewMessage(app_id, 1, 1, "late creation", version=1)]) == {}  # a no-op, no failure
+    assert search.unindex_creations([(app_id, 1, 1), (app_id, 1, 2), (app_id, 1, 3)]) == {}
+    world.refresh()
+    assert [(m.number, m.body) for m in search.find(app_id, 1, ["body"], 10)] == [(1, "edited body")]
+    assert search.find(app_id, 1, ["created"], 10) == []

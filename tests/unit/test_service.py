@@ -1,0 +1,187 @@
+"""The API's use cases (chalicelib/service.py) and their decisions, against the fakes: no service."""
+
+import json
+
+import pytest
+
+from chalicelib import service
+from chalicelib.errors import NotFound, Unavailable
+from chalicelib.models import NewChat
+from tests import fakes
+
+
+@pytest.fixture
+def deps() -> fakes.FakeDeps:
+    return fakes.deps(request_timeout_seconds=10)
+
+
+@pytest.fixture
+def token(deps: fakes.FakeDeps) -> str:
+    return service.create_application(deps, "app").token
+
+
+def events(deps: fakes.FakeDeps) -> list[dict]:
+    return [json.loads(body) for body in deps.queue.sent]
+
+
+# -- applications ----------------------------------------------------------------------------------
+
+
+def test_a_new_application_is_cached_by_token_so_creates_skip_mysql(deps, token):
+    assert deps.tokens.ids == {token: deps.db.application(token).id}
+    assert service.create_chat(deps, token) == 1  # seeds the counter from MySQL
+    deps.db.tables.down = True
+    assert service.create_chat(deps, token) == 2  # token and counter from Redis alone
+
+
+def test_an_unknown_token_is_404_and_is_not_cached(deps):
+    with pytest.raises(NotFound):
+        service.create_chat(deps, "no-such-token")
+    assert deps.tokens.ids == {}
+
+
+def test_a_token_is_found_in_mysql_when_the_cache_is_down(deps, token):
+    deps.tokens.down = True
+    assert service.get_application(deps, token).name == "app"
+    assert service.create_chat(deps, token) == 1
+
+
+# -- chats -----------------------------------------------------------------------------------------
+
+
+def test_chats_are_numbered_from_one_and_queued(deps, token):
+    assert [service.create_chat(deps, token) for _ in range(3)] == [1, 2, 3]
+    assert [e["number"] for e in events(deps) if e["type"] == "chat"] == [1, 2, 3]
+
+
+def test_a_counter_missing_in_an_open_epoch_is_seeded_from_mysql(deps, token):
+    app_id = deps.db.application(token).id
+    deps.batches.persist([NewChat(app_id, n) for n in (1, 2, 3, 4)], [])
+    assert service.create_chat(deps, token) == 5
+
+
+def test_a_queued_chat_reads_as_empty_before_the_writer_has_it(deps, token):
+    service.create_chat(deps, token)
+    chat = service.get_chat(deps, token, 1)
+    assert (chat.number, chat.messages_count) == (1, 0)
+    with pytest.raises(NotFound):
+        service.get_chat(deps, token, 2)
+
+
+def test_a_message_to_a_chat_never_created_is_404(deps, token):
+    with pytest.raises(NotFound):
+        service.create_message(deps, token, 1, "hello")
+    assert deps.queue.sent == []
+
+
+def test_while_redis_cannot_say_a_chat_unknown_to_mysql_is_503_not_404(deps, token):
+    # A 404 could deny a chat that sits in the queue: the client is told to retry instead.
+    service.create_chat(deps, token)
+    deps.numbers.down = True
+    with pytest.raises(Unavailable):
+        service.list_messages(deps, token, 1, 0, 10)
+
+
+def test_while_redis_cannot_say_a_chat_mysql_has_is_served(deps, token):
+    app_id = deps.db.application(token).id
+    deps.batches.persist([NewChat(app_id, 1)], [])
+    deps.numbers.down = True
+    assert service.list_messages(deps, token, 1, 0, 10) == []
+
+
+# -- messages --------------------------------------------------------------------------------------
+
+
+def test_a_queued_message_reads_back_from_its_pending_body(deps, token):
+    service.create_chat(deps, token)
+    assert service.create_message(deps, token, 1, "hello") == 1
+    assert service.get_message(deps, token, 1, 1).body == "hello"
+    assert events(deps)[-1] == {
+        "type": "message",
+        "application_id": deps.db.application(token).id,
+        "chat_number": 1,
+        "number": 1,
+        "body": "hello",
+    }
+
+
+def test_a_message_whose_event_could_not_be_queued_is_503_and_unreadable(deps, token):
+    service.create_chat(deps, token)
+    deps.queue.down = True
+    with pytest.raises(Unavailable):
+        service.create_message(deps, token, 1, "lost in transit")
+    deps.queue.down = False
+    with pytest.raises(NotFound):
+        service.get_message(deps, token, 1, 1)  # its number is a gap, never a body nobody stored
+
+
+def test_a_message_is_404_when_neither_mysql_nor_redis_has_it(deps, token):
+    service.create_chat(deps, token)
+    with pytest.raises(NotFound):
+        service.get_message(deps, token, 1, 1)
+
+
+def test_an_edit_of_a_queued_message_writes_the_row_and_queues_a_reindex(deps, token):
+    service.create_chat(deps, token)
+    service.create_message(deps, token, 1, "first")
+    assert service.edit_message(deps, token, 1, 1, "second").body == "second"
+    app_id = deps.db.application(token).id
+    assert deps.db.tables.messages[(app_id, 1, 1)].version == 2
+    assert events(deps)[-1] == {"type": "edit", "application_id": app_id, "chat_number": 1, "number": 1}
+
+
+def test_an_edit_of_a_message_that_does_not_exist_is_404_and_writes_nothing(deps, token):
+    service.create_chat(deps, token)
+    with pytest.raises(NotFound):
+        service.edit_message(deps, token, 1, 1, "ghost")
+    assert deps.db.tables.messages == {}
+
+
+# -- numbering after Redis came back empty ---------------------------------------------------------
+
+
+def restarted(deps: fakes.FakeDeps, uptime: int, queued: int) -> None:
+    deps.numbers.restart()
+    deps.numbers.uptime = uptime
+    deps.queue.sent = ["event"] * queued
+
+
+def test_no_number_is_handed_out_while_requests_of_the_old_lifetime_may_run(deps, token):
+    restarted(deps, uptime=deps.request_timeout_seconds, queued=0)
+    with pytest.raises(Unavailable):
+        service.create_chat(deps, token)
+    assert deps.numbers.epoch is None
+
+
+def test_no_number_is_handed_out_while_the_queue_holds_events(deps, token):
+    restarted(deps, uptime=600, queued=1)
+    with pytest.raises(Unavailable):
+        service.create_chat(deps, token)
+    assert deps.numbers.epoch is None
+
+
+def test_numbering_reopens_from_mysql_once_the_old_lifetime_is_over(deps, token):
+    app_id = deps.db.application(token).id
+    deps.batches.persist([NewChat(app_id, 1), NewChat(app_id, 2)], [])
+    restarted(deps, uptime=600, queued=0)
+    assert service.create_chat(deps, token) == 3
+    assert deps.numbers.epoch is not None
+
+
+def test_a_reservation_failing_inside_an_open_epoch_is_503_and_keeps_the_epoch(deps, token, monkeypatch):
+    def timed_out(*args, **kwargs):
+        raise Unavailable("the number service (Redis) is unavailable")
+
+    monkeypatch.setattr(deps.numbers, "reserve_chat_number", timed_out)
+    deps.numbers.uptime = 600
+    with pytest.raises(Unavailable):
+        service.create_chat(deps, token)
+    assert deps.numbers.epoch == "test" and deps.queue.sent == []
+
+
+# -- search ----------------------------------------------------------------------------------------
+
+
+def test_search_of_a_chat_never_created_is_404(deps, token):
+    with pytest.raises(NotFound):
+        service.search_messages(deps, token, 1, ["hello"], 10)
