@@ -48,12 +48,15 @@ def test_parts_are_runs_of_letters_marks_and_digits(word, parts):
     assert search_terms.parts(word) == parts
 
 
-def _ways(clause: dict) -> dict:
+def _ways(clause: dict, word: str) -> dict:
     """{field: score} of the ways a word's clause can match."""
     queries = clause["dis_max"]["queries"] if "dis_max" in clause else [clause]
     out = {}
     for q in queries:
         inner = q["constant_score"]["filter"]
+        if "bool" in inner:  # inside a word, unless the whole word matches
+            assert inner["bool"]["must_not"] == [{"match_phrase": {"body": word}}]
+            [inner] = inner["bool"]["filter"]
         (kind,) = inner
         (field,) = inner[kind]
         out[field] = q["constant_score"]["boost"]
@@ -75,7 +78,7 @@ def _ways(clause: dict) -> dict:
 )
 def test_each_word_matches_as_whole_words_a_two_character_start_or_inside_a_word(word, ways):
     [clause] = search.query(1, 2, [word])["bool"]["must"]
-    assert _ways(clause) == ways
+    assert _ways(clause, word) == ways
 
 
 def test_whole_words_outrank_a_start_which_outranks_the_inside_of_a_word():
@@ -91,6 +94,7 @@ def test_the_query_is_filtered_to_the_chat_and_adds_the_phrase_of_several_words(
     assert two["should"] == [
         {"constant_score": {"filter": {"match_phrase": {"body": "hello world"}}, "boost": search.PHRASE}}
     ]
+    assert "should" not in search.query(7, 3, ["a", "b", "c", "d", "e"])["bool"]
 
 
 def test_a_chat_is_routed_to_one_shard_by_its_key():
