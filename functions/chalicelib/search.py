@@ -192,7 +192,7 @@ def _word(word: str) -> dict[str, Any]:
     # other parts match alone.
     if parts and all(len(part) >= 3 for part in parts):
         # A message holding the whole word skips the trigram phrase (the exclusion, one term, is
-        # checked first): on 1,000 bodies of 64 KB, eight words took 104 ms with it, 7 ms without.
+        # checked first): on 1,000 bodies of 64 KB, eight words took ES 104 ms before, 13 ms so.
         infix = {"bool": {"filter": [{"match_phrase": {"body.grams": word}}], "must_not": [whole]}}
         ways.append(_scored(INFIX, infix))
     return ways[0] if len(ways) == 1 else {"dis_max": {"queries": ways}}
