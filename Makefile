@@ -4,7 +4,7 @@ STACK := $(PYTHON) -m local.stack
 APP_PY := $(or $(CHAT_STATE_DIR),.local)/venvs/app/bin/python
 DEV_PORT ?= 8000
 
-.PHONY: help up down status deploy dev counts test test-unit lint format bench logs chaos fuzz audit deploy-aws deploy-aws-data aws-data-outputs
+.PHONY: help up down status deploy dev web counts test test-unit lint format bench logs chaos fuzz audit reindex lock deploy-aws deploy-aws-data aws-data-outputs
 
 help:          ## this list: every target with what it does
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,9 @@ deploy:        ## rebuild and redeploy infra/template.yaml into the running Loca
 
 dev:           ## serve the API with `chalice local` at 127.0.0.1:8000 (DEV_PORT), reloading on save
 	@$(STACK) dev --port $(DEV_PORT)
+
+web:           ## serve web/ from disk on WEB_PORT (default LOCALSTACK_PORT+1) against the deployed API
+	@$(STACK) web
 
 counts:        ## refresh chats_count and messages_count now
 	@$(STACK) counts
@@ -55,7 +58,7 @@ format:        ## rewrite the tree in the project's format and apply ruff's safe
 
 bench:         ## measure the performance targets against the running stack (docs/performance.md)
 	@$(STACK) venv
-	@$(APP_PY) -c 'import matplotlib, pyinstrument' 2>/dev/null || $(APP_PY) -m pip install -q -e '.[dev,bench]'
+	@$(APP_PY) -c 'import matplotlib, pyinstrument' 2>/dev/null || $(APP_PY) -m pip install -q --require-hashes --no-deps -r requirements-bench.txt
 	@$(APP_PY) -m tests.bench.run $(BENCH_ARGS)
 
 chaos:         ## fault matrix, load, soak and fuzzing against the running stack: ~1 h (docs/reliability.md)
@@ -69,6 +72,15 @@ fuzz:          ## schemathesis from docs/openapi.yaml against the running API (F
 
 audit:         ## numbers handed out that never reached MySQL; REDRIVE=1 queues them again
 	@$(APP_PY) -m tests.chaos.audit $(if $(REDRIVE),--redrive)
+
+reindex:       ## rebuild the search index from MySQL behind its alias while the API serves (REINDEX_ARGS=--help)
+	@$(STACK) venv
+	@MYSQL_PORT=$${MYSQL_PORT:-3306} ELASTICSEARCH_URL=$${ELASTICSEARCH_URL:-http://127.0.0.1:$${ES_PORT:-9200}} \
+		$(APP_PY) functions/reindex.py $(REINDEX_ARGS)
+
+lock:          ## recompile the lock files (hashes) from their .in files and pyproject.toml; UPGRADE=1 to upgrade
+	@$(STACK) venv
+	@$(PYTHON) -m local.stack.locks $(if $(UPGRADE),--upgrade)
 
 # -- a real AWS account (docs/deploy-aws.md); never from CI --------------------------------------
 STATE_DIR := $(or $(CHAT_STATE_DIR),$(CURDIR)/.local)
@@ -92,7 +104,8 @@ aws-data-outputs: ## print the data stack's outputs as lines for samconfig's [aw
 	@$(AWS) cloudformation describe-stacks --stack-name $(DATA_STACK) --output text \
 		--query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' | awk '{printf "    \"%s=%s\",\n", $$1, $$2}'
 
-deploy-aws:    ## sam build + sam deploy of infra/template.yaml with samconfig's [aws] (USE_CONTAINER=1 off Linux)
+deploy-aws:    ## sam build + sam deploy of infra/template.yaml with samconfig's [aws], then web/ to its bucket
 	$(call aws_preflight,aws)
 	cd infra && $(SAM) build --config-env aws $(if $(USE_CONTAINER),--use-container)
 	cd infra && $(SAM) deploy --config-env aws
+	$(PYTHON) -m local.stack web-upload-aws $(AWS)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, Response
 from chalice.app import Request
 
-from chalicelib import counter, http, migrate, service, settings, writer
+from chalicelib import cors, counter, http, migrate, service, settings, writer
 from chalicelib.observability import entry_point, logger, metrics
 from chalicelib.wiring import deps
 
@@ -47,6 +47,15 @@ def correlate(event: Request, get_response: Callable[[Request], Response]) -> Re
     response = get_response(event)
     # One line a request, carrying its correlation id: the writer logs the same id per event.
     logger.info("answered", status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
+    return response
+
+
+@app.middleware("http")
+def cross_origin(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    response = get_response(event)
+    response.headers.update(
+        cors.response_headers(event.headers.get("origin"), settings.get().cors_allowed_origins)
+    )
     return response
 
 
@@ -171,6 +180,22 @@ def edit_message(token: str, number: str, message_number: str) -> Response:
         body,
     )
     return http.json_response(message.to_json())
+
+
+# -- cross-origin preflights: one on every path, answered from the path's own methods -------------
+
+
+def preflight(**_path_params: str) -> Response:
+    request = _request()
+    methods = sorted(app.routes[request.context["resourcePath"]])
+    headers = cors.preflight_headers(
+        request.headers.get("origin"), settings.get().cors_allowed_origins, methods
+    )
+    return Response(body="", status_code=204, headers=dict(headers))
+
+
+for _path in list(app.routes):
+    route(_path, ["OPTIONS"])(preflight)
 
 
 # -- the writer, the counter and the schema ------------------------------------------------------

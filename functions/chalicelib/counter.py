@@ -7,12 +7,10 @@ since the last full recount) or when asked, it recounts everything with one quer
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from .errors import Unavailable
 from .ports import Deps
-
-K = TypeVar("K")
 
 BATCH = 1000
 
@@ -52,7 +50,7 @@ def _recount_changed(deps: Deps) -> tuple[int, int]:
     return chats, applications
 
 
-def _drain(
+def _drain[K](
     pop: Callable[[int], list[K]], recount: Callable[[list[K]], int], restore: Callable[[list[K]], None]
 ) -> int:
     """Recounts popped keys in batches; a failed batch goes back for the next run."""

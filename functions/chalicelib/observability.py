@@ -8,7 +8,7 @@ answer: the application token travels in the path and in a created application's
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -20,7 +20,6 @@ metrics = Metrics(namespace="Chat", service=SERVICE)
 tracer = Tracer(service=SERVICE, auto_patch=False)
 
 Handler = Callable[[Any, Any], Any]
-T = TypeVar("T")
 
 
 def entry_point(handler: Handler) -> Handler:
@@ -41,7 +40,7 @@ def entry_point(handler: Handler) -> Handler:
     return tracer.capture_lambda_handler(logged, capture_response=False, capture_error=False)
 
 
-def traced(adapter: T, store: str) -> T:
+def traced[T](adapter: T, store: str) -> T:
     """`adapter` with each public method call in an X-Ray subsegment named after its store; the
     adapter itself when tracing is off, so that the local stack pays nothing for it."""
     if tracer.disabled:

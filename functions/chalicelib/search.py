@@ -11,13 +11,19 @@ adds to that. Ties go to the newest message. Queries are built from the words of
 (`search_terms`), never parsed as a query language.
 
 Each chat's documents are routed to one shard (`routing` = the chat), so a search reads one shard.
+
+The product reads and writes through an alias (`messages`); the index behind it is versioned
+(`messages-v1`, `messages-v2`, ...). Rebuilding it (`make reindex`, reindex.py) fills the next
+version while the alias still serves the current one and then moves the alias in one atomic
+request: the way to change the mapping, the analysis or the shard count of a live index.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from . import search_terms
 from .errors import Unavailable
@@ -163,6 +169,10 @@ def doc_id(application_id: int, chat_number: int, number: int) -> str:
     return f"{application_id}:{chat_number}:{number}"
 
 
+def version_name(alias: str, version: int) -> str:
+    return f"{alias}-v{version}"
+
+
 def routing(application_id: int, chat_number: int) -> str:
     """A chat's documents share a shard: its search reads that shard alone."""
     return f"{application_id}:{chat_number}"
@@ -211,11 +221,14 @@ class Search:
         self._timeout_ms = timeout_ms
 
     def ensure_index(self) -> bool:
-        """Creates the index unless it exists; True if it was created."""
+        """Creates the first version behind the alias unless the alias (or an index of that name,
+        from before aliases) exists; True if it was created."""
         try:
             if self._es.indices.exists(index=self._index):
                 return False
-            self._es.indices.create(index=self._index, **index_body(self._shards))
+            self._es.indices.create(
+                index=version_name(self._index, 1), aliases={self._index: {}}, **index_body(self._shards)
+            )
             return True
         except ApiError as exc:
             if exc.meta.status == 400 and "resource_already_exists" in str(exc):
@@ -320,6 +333,67 @@ def _fragments(highlight: dict[str, list[str]]) -> list[str]:
     whole words first when they mark as many)."""
     best = max(HIGHLIGHT_FIELDS, key=lambda field: sum(f.count("<em>") for f in highlight.get(field, [])))
     return highlight.get(best, [])
+
+
+class IndexVersions:
+    """The indexes behind the alias: the one serving, the next one to fill, and the swap."""
+
+    def __init__(self, client: Elasticsearch, alias: str, shards: int = 1):
+        self._es = client
+        self.alias = alias
+        self._shards = shards
+
+    def serving(self) -> str | None:
+        """The index the alias points at; the alias's own name if it is an index from before
+        aliases; None if there is neither."""
+        with _available():
+            try:
+                return next(iter(self._es.indices.get_alias(name=self.alias)))
+            except NotFoundError:
+                return self.alias if self._es.indices.exists(index=self.alias) else None
+
+    def create_next(self) -> str:
+        """Creates the next version, not yet behind the alias, refreshing only when told (a bulk
+        load runs faster without refreshes; `swap` turns them back on)."""
+        with _available():
+            names = self._es.indices.get(index=f"{self.alias}-v*", expand_wildcards="all")
+            taken = [int(n.rsplit("-v", 1)[1]) for n in names if n.rsplit("-v", 1)[1].isdigit()]
+            name = version_name(self.alias, max(taken, default=0) + 1)
+            self._es.indices.create(index=name, **index_body(self._shards))
+            self._es.indices.put_settings(index=name, settings={"refresh_interval": "-1"})
+        return name
+
+    def swap(self, new: str, old: str | None) -> None:
+        """Points the alias at `new` instead of `old` in one request: readers and writers see
+        one index or the other, never none. An index from before aliases is deleted in the same
+        request (the alias cannot share its name)."""
+        actions: list[dict[str, dict[str, str]]] = [{"add": {"index": new, "alias": self.alias}}]
+        if old == self.alias:
+            actions.append({"remove_index": {"index": old}})
+        elif old is not None:
+            actions.insert(0, {"remove": {"index": old, "alias": self.alias}})
+        with _available():
+            settings: dict[str, Any] = {"refresh_interval": None}
+            if old is not None:  # replicas are set by hand on AWS (docs/deploy-aws.md): keep them
+                found = self._es.indices.get_settings(index=old, name="index.number_of_replicas")
+                settings["number_of_replicas"] = next(iter(found.values()))["settings"]["index"][
+                    "number_of_replicas"
+                ]
+            self._es.indices.put_settings(index=new, settings=settings)
+            self._es.indices.refresh(index=new)
+            self._es.indices.update_aliases(actions=actions)
+
+    def drop(self, name: str) -> None:
+        with _available():
+            self._es.indices.delete(index=name)
+
+
+@contextmanager
+def _available() -> Iterator[None]:
+    try:
+        yield
+    except (ApiError, TransportError) as exc:
+        raise Unavailable(f"search index administration failed: {exc}") from exc
 
 
 def _key(doc: str) -> tuple[int | str, ...]:

@@ -42,6 +42,8 @@ class Settings:
     api_timeout_seconds: int
     # What precedes the stage in the API's public URLs, `{apiId}` filled in: empty on AWS.
     api_path_prefix: str
+    # Origins whose pages may call the API from a browser: ("*",) for any, () for none.
+    cors_allowed_origins: tuple[str, ...]
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
@@ -63,6 +65,23 @@ def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
         # Say which variable, not what it holds: it may be a secret pasted in by mistake.
         raise SettingsError(f"{name} is not a Secrets Manager secret ARN")
     return value
+
+
+# An origin as browsers send it: scheme, host and an optional port; no path, no trailing slash.
+_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("CORS_ALLOWED_ORIGINS", "").strip()
+    if raw == "*":
+        return ("*",)
+    origins = tuple(o.strip().lower().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"CORS_ALLOWED_ORIGINS: {origin!r} is not an origin such as https://example.com"
+            )
+    return origins
 
 
 def from_env(given: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +107,7 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65535, high=65535),
         api_timeout_seconds=_int(env, "API_TIMEOUT_SECONDS", 10, high=900),
         api_path_prefix=env.get("API_PATH_PREFIX", ""),
+        cors_allowed_origins=_origins(env),
     )
 
 

@@ -38,6 +38,8 @@ with open("/tmp/stack.json") as f:
     described = json.load(f)["Stacks"][0]
 outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 outputs["ApiUrl"] = f"{endpoint}/_aws/execute-api/{outputs['ApiId']}/Prod"
+# As local/stack/web.py's page_url: localhost, another origin than the API's 127.0.0.1.
+outputs["WebUrl"] = f"{endpoint.replace('127.0.0.1', 'localhost')}/{outputs['WebBucketName']}/index.html"
 outputs.update(StackName=stack, Region=region, Endpoint=endpoint)
 print(json.dumps(outputs, indent=2))
 PY
@@ -51,4 +53,12 @@ if grep -q FunctionError /tmp/migrate-meta.json; then
     echo "migration failed: $(cat /tmp/migrate.json)" >&2
     exit 1
 fi
+# The web client, with the API's address as the host's browser reaches it.
+bucket=$(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["WebBucketName"])')
+api_url=$(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["ApiUrl"])')
+rm -rf /tmp/web && cp -r /src/web /tmp/web
+python3 -c 'import json, sys; print("window.CHAT_CONFIG = %s;" % json.dumps({"apiUrl": sys.argv[1]}))' \
+    "$api_url" >/tmp/web/config.js
+aws s3 sync /tmp/web "s3://$bucket" --delete --cache-control no-cache >/dev/null
+echo "Web: $(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["WebUrl"])')"
 echo "API: $(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["ApiUrl"])')"

@@ -6,13 +6,17 @@ set -euo pipefail
 VENV_DIR=${1:?usage: install.sh VENV_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
 EXECUTOR_SRC=$(cd "$HERE/../lambda_executor" && pwd)
-PYTHON=${LOCALSTACK_PYTHON:-python3.11}
-# pyOpenSSL 26.2 removed X509.add_extensions, which LocalStack 4.13 uses for its TLS certificate.
-PINS=("localstack-core[runtime]==4.13.1" "cbor2==5.6.5" "service-identity==26.1.0" "pyOpenSSL==26.1.0")
+PYTHON=${LOCALSTACK_PYTHON:-python3.13}
+# The full tree, locked with hashes (requirements.in says why each pin; `make lock` remakes it).
+LOCK="$HERE/requirements.txt"
 PLUGIN=host-process
 
 step() { echo "[localstack install] $*"; }
 
+if [ -x "$VENV_DIR/bin/python" ] && [ "$("$VENV_DIR/bin/python" -c 'import sys; print(sys.version)')" != "$("$PYTHON" -c 'import sys; print(sys.version)')" ]; then
+    step "venv $VENV_DIR was made by another Python: making it anew"
+    rm -rf "$VENV_DIR"
+fi
 if [ ! -x "$VENV_DIR/bin/python" ]; then
     step "creating venv $VENV_DIR with $PYTHON"
     "$PYTHON" -m venv "$VENV_DIR"
@@ -21,8 +25,8 @@ else
 fi
 VPY="$VENV_DIR/bin/python"
 
-step "installing ${PINS[*]}"
-"$VPY" -m pip install --quiet --disable-pip-version-check "${PINS[@]}"
+step "installing $LOCK"
+"$VPY" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r "$LOCK"
 
 # Built from a copy so that the source tree gets no build/ or *.egg-info; reinstalled every run so
 # that executor changes are picked up.
@@ -31,28 +35,8 @@ BUILD_DIR=$(mktemp -d)
 trap 'rm -rf "$BUILD_DIR"' EXIT
 cp -r "$EXECUTOR_SRC/." "$BUILD_DIR/"
 find "$BUILD_DIR" -name __pycache__ -prune -exec rm -rf {} +
-"$VPY" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$BUILD_DIR"
-
-# On Python 3.11 threading.Lock is a function, so this annotation raises at import; LocalStack then
-# still says "Ready." but silently lacks the Lambda hooks and package installers.
-step "checking localstack.packages.api imports"
-"$VPY" - <<'EOF'
-import importlib.util, pathlib, re, sys
-try:
-    import localstack.packages.api  # noqa: F401
-    print("[localstack install]   imports fine, no patch needed")
-    sys.exit(0)
-except TypeError:
-    pass
-path = pathlib.Path(importlib.util.find_spec("localstack.packages").submodule_search_locations[0]) / "api.py"
-text = path.read_text()
-patched = re.sub(r"install_lock: Lock \| None = None", 'install_lock: "Lock | None" = None', text)
-if patched == text:
-    sys.exit(f"{path}: import fails but the known annotation is not there; patch by hand")
-path.write_text(patched)
-import localstack.packages.api  # noqa: F401,E402  (fails loudly if the patch did not help)
-print(f"[localstack install]   patched {path}")
-EOF
+# Built with the locked setuptools (no isolated build env, which would fetch one unchecked).
+"$VPY" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall "$BUILD_DIR"
 
 # LocalStack's default server (twisted) is faster than hypercorn here (send_message p50 1.9 vs
 # 3.3 ms, docs/performance.md) but binds IPv4 on every interface: its own "TODO: interface =
@@ -90,8 +74,5 @@ EOF
 HOST_PY=$("$VPY" -c 'import host_executor.process as p; print(p.host_python())')
 HOST_PY=${LAMBDA_HOST_PYTHON:-$HOST_PY}
 step "checking the Lambda interpreter $HOST_PY provides boto3 (as the AWS runtime does)"
-if ! "$HOST_PY" -c 'import boto3' 2>/dev/null; then
-    "$HOST_PY" -m pip install --quiet --disable-pip-version-check boto3
-fi
 "$HOST_PY" -c 'import boto3, sys; print(f"[localstack install]   python {sys.version.split()[0]}, boto3 {boto3.__version__}")'
 step "done"

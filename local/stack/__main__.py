@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from . import config, deploy, dev, install, measure, proc, services
+from . import config, deploy, dev, install, measure, proc, services, web
 from .proc import StackError
 
 
@@ -35,7 +35,9 @@ def up(cfg: config.Config, with_deploy: bool = True) -> None:
         _stage(i, len(stages), name, action)
     print(f"stack up in {time.monotonic() - started:.1f} s; logs in {cfg.logs}")
     if with_deploy:
-        print(f"API: {json.loads(cfg.outputs_file.read_text())['ApiUrl']}  (outputs: {cfg.outputs_file})")
+        outputs = json.loads(cfg.outputs_file.read_text())
+        print(f"API: {outputs['ApiUrl']}  (outputs: {cfg.outputs_file})")
+        print(f"Web: {outputs['WebUrl']}  (open it in a browser)")
 
 
 def down(cfg: config.Config) -> None:
@@ -66,8 +68,20 @@ def status(cfg: config.Config) -> int:
         pid_text = f"pid {pid}" if pid else ""
         print(f"{svc.name:<14} {state:<10} {pid_text:<11} {svc.url(cfg)}  log: {svc.process(cfg).log}")
     if cfg.outputs_file.exists():
-        print(f"API: {json.loads(cfg.outputs_file.read_text())['ApiUrl']}")
+        outputs = json.loads(cfg.outputs_file.read_text())
+        print(f"API: {outputs['ApiUrl']}")
+        print(f"Web: {outputs.get('WebUrl', '(not deployed yet)')}")
     return 1 if down_count else 0
+
+
+def serve_web(cfg: config.Config) -> None:
+    api_url = json.loads(cfg.outputs_file.read_text())["ApiUrl"]
+    httpd = web.server(api_url, cfg.web_port)
+    print(f"Web: http://127.0.0.1:{cfg.web_port}/ serves web/ as it is on disk (Ctrl-C stops)", flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 def logs(cfg: config.Config, name: str) -> None:
@@ -89,6 +103,8 @@ def main() -> int:
         "--port", type=int, default=8000
     )
     sub.add_parser("measure", help="memory of the running stack and API latency, as JSON")
+    sub.add_parser("web", help="serve web/ from disk on WEB_PORT, calling the deployed API")
+    sub.add_parser("web-upload-aws", help="upload web/ to the AWS stack's bucket").add_argument("aws_cli")
     sub.add_parser("down", help="stop every service this stack started")
     sub.add_parser("status", help="say what runs, where, and where its log is")
     sub.add_parser("logs", help="the last lines of one service's log").add_argument("service")
@@ -109,6 +125,10 @@ def main() -> int:
             print(deploy.invoke(cfg, "CounterFunctionName"))
         elif args.command == "measure":
             print(json.dumps({"memory": measure.memory(cfg), "api_latency": measure.latency(cfg)}, indent=2))
+        elif args.command == "web":
+            serve_web(cfg)
+        elif args.command == "web-upload-aws":
+            print(f"Web: {web.upload_to_aws(args.aws_cli, cfg.state / 'aws-web')}")
         elif args.command == "down":
             down(cfg)
         elif args.command == "status":

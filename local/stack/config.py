@@ -1,6 +1,9 @@
 """Where the local stack lives: ports, folders and tool paths, all overridable by env vars."""
 
+import glob
 import os
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,8 @@ class Config:
     es_port: int
     es_transport_port: int
     localstack_port: int
+    # Where `make web` (and the browser tests) serve web/ straight from disk.
+    web_port: int
     es_heap: str
     python: str
 
@@ -51,6 +56,32 @@ class Config:
         return f"http://127.0.0.1:{self.localstack_port}"
 
 
+# The Lambda runtime's version: the functions, the layer and every local venv run on it.
+PYTHON_VERSION = "3.13"
+
+
+def python_runs(python: str) -> bool:
+    try:
+        probe = f"import sys; sys.exit(sys.version_info[:2] != ({PYTHON_VERSION.replace('.', ', ')}))"
+        return subprocess.run([python, "-c", probe], capture_output=True, timeout=20).returncode == 0
+    except OSError:
+        return False
+
+
+def find_python() -> str:
+    """Python 3.13 from CHAT_PYTHON, PATH or pyenv's versions (whose shim fails unless selected);
+    the bare name if none runs, which the install stage then reports."""
+    if os.environ.get("CHAT_PYTHON"):
+        return os.environ["CHAT_PYTHON"]
+    name = f"python{PYTHON_VERSION}"
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = [
+        shutil.which(name),
+        *sorted(glob.glob(f"{pyenv}/versions/{PYTHON_VERSION}.*/bin/{name}"))[::-1],
+    ]
+    return next((c for c in candidates if c and python_runs(c)), name)
+
+
 def load() -> Config:
     state = Path(os.environ.get("CHAT_STATE_DIR", ROOT / ".local")).resolve()
     return Config(
@@ -60,6 +91,7 @@ def load() -> Config:
         es_port=_port("ES_PORT", 9200),
         es_transport_port=_port("ES_TRANSPORT_PORT", 9300),
         localstack_port=_port("LOCALSTACK_PORT", 4566),
+        web_port=_port("WEB_PORT", _port("LOCALSTACK_PORT", 4566) + 1),
         es_heap=os.environ.get("ES_HEAP", "1g"),
-        python=os.environ.get("CHAT_PYTHON", "python3.11"),
+        python=find_python(),
     )

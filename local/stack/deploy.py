@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 
+from . import web
 from .config import ROOT, Config
 from .proc import StackError, run, wait_for
 
@@ -21,8 +22,12 @@ EXECUTE_API_PREFIX = "/_aws/execute-api/{apiId}"
 
 
 def _env(cfg: Config) -> dict:
+    # sam build looks for the runtime's python3.13 on PATH (the functions' pip workflow, the
+    # layer's Makefile): put the one `make up` found first, as pyenv's shim does not run it.
+    path = os.pathsep.join(filter(None, [os.path.dirname(cfg.python), os.environ.get("PATH", "")]))
     return dict(
         os.environ,
+        PATH=path,
         AWS_ENDPOINT_URL=cfg.endpoint,
         AWS_ACCESS_KEY_ID="test",
         AWS_SECRET_ACCESS_KEY="test",
@@ -46,6 +51,8 @@ def local_parameters(cfg: Config) -> dict:
         "ElasticsearchUrl": f"http://127.0.0.1:{cfg.es_port}",
         # The path write_outputs puts in ApiUrl below, for the Link headers the API builds.
         "ApiPathPrefix": EXECUTE_API_PREFIX,
+        # The page as `make up` deploys it, and as `make web` serves it from web/.
+        "CorsAllowedOrigins": f"http://localhost:{cfg.localstack_port},http://127.0.0.1:{cfg.web_port}",
     }
 
 
@@ -73,6 +80,14 @@ def _stack_status(cfg: Config) -> str:
 
 
 def _delete_stack(cfg: Config) -> None:
+    # CloudFormation deletes no bucket that still holds files.
+    if cfg.outputs_file.exists() and (
+        bucket := json.loads(cfg.outputs_file.read_text()).get("WebBucketName")
+    ):
+        try:
+            _aws(cfg, "s3", "rm", f"s3://{bucket}", "--recursive")
+        except StackError:
+            pass  # gone with an earlier LocalStack: nothing to empty
     _aws(cfg, "cloudformation", "delete-stack", "--stack-name", STACK)
     if not wait_for(lambda: _stack_status(cfg) in ("NONE", "DELETE_COMPLETE"), 120, 1):
         raise StackError(f"stack {STACK} was not deleted within 120 s")
@@ -150,7 +165,15 @@ def deploy(cfg: Config) -> str:
     outputs = write_outputs(cfg)
     # LocalStack's free edition skips custom resources, so the Schema resource never runs here.
     invoke(cfg, "MigrateFunctionName")
+    upload_web(cfg, outputs)
     return f"{'replaced' if replaced else 'deployed'}: {outputs['ApiUrl']}"
+
+
+def upload_web(cfg: Config, outputs: dict) -> None:
+    """Puts web/ into the template's bucket with config.js pointing at the deployed API."""
+    staged = web.stage(outputs["ApiUrl"], cfg.state / "build" / "web")
+    bucket = f"s3://{outputs['WebBucketName']}"
+    _aws(cfg, "s3", "sync", str(staged), bucket, "--delete", "--cache-control", "no-cache")
 
 
 def _bucket_exists(cfg: Config) -> bool:
@@ -166,6 +189,7 @@ def write_outputs(cfg: Config) -> dict:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     # The template's ApiUrl is AWS's; LocalStack serves the same API under its own path.
     outputs["ApiUrl"] = cfg.endpoint + EXECUTE_API_PREFIX.format(apiId=outputs["ApiId"]) + "/Prod"
+    outputs["WebUrl"] = web.page_url(cfg.localstack_port, outputs["WebBucketName"])
     outputs.update(StackName=STACK, Region=REGION, Endpoint=cfg.endpoint)
     cfg.outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
     return outputs

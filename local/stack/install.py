@@ -3,10 +3,11 @@
 import hashlib
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import ROOT, Config
+from .config import PYTHON_VERSION, ROOT, Config, python_runs
 from .proc import StackError, run
 from .services import ES_DIR, es_lib, lambda_python
 
@@ -17,7 +18,9 @@ APT_PACKAGES = {
     "redis-server": "redis-server",
     "javac": "openjdk-17-jdk-headless",
     "mvn": "maven",
-    "python3.11": "python3.11-venv",
+    # The browser tests: Debian's headless Chromium and the WebDriver that drives it.
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
 }
 
 
@@ -35,10 +38,13 @@ def _digest(paths: list) -> str:
     return h.hexdigest()
 
 
-def _once(cfg: Config, name: str, inputs: list, product: Path, step: Callable[[], None]) -> bool:
-    """Runs `step` unless `product` exists and was made from the same inputs; True if it ran."""
+def _once(
+    cfg: Config, name: str, inputs: list, product: Path, step: Callable[[], None], interpreter: bool = False
+) -> bool:
+    """Runs `step` unless `product` exists and was made from the same inputs (and, if `interpreter`,
+    by the same Python); True if it ran."""
     stamp = cfg.state / "stamps" / name
-    digest = _digest(inputs)
+    digest = _digest(inputs) + (f" {_python_version(cfg.python)}" if interpreter else "")
     if product.exists() and stamp.exists() and stamp.read_text() == digest:
         return False
     step()
@@ -48,6 +54,12 @@ def _once(cfg: Config, name: str, inputs: list, product: Path, step: Callable[[]
 
 
 def system_packages(cfg: Config) -> str:
+    if not python_runs(cfg.python):
+        # Debian 12 ships 3.11 only: pyenv (or Debian 13's python3.13-venv) brings the runtime's.
+        raise StackError(
+            f"Python {PYTHON_VERSION} (the Lambda runtime's) not found: `pyenv install {PYTHON_VERSION}`, "
+            f"or point CHAT_PYTHON at a python{PYTHON_VERSION}"
+        )
     missing = sorted({pkg for tool, pkg in APT_PACKAGES.items() if shutil.which(tool) is None})
     if not missing:
         return "present"
@@ -70,49 +82,61 @@ def system_packages(cfg: Config) -> str:
     return f"installed {' '.join(missing)}"
 
 
-def _venv(cfg: Config, name: str, inputs: list, pip_args: list, product: str = "python") -> str:
-    """A venv of its own under .local/venvs/NAME, reinstalled when its inputs change."""
+def _python_version(python: Path | str) -> str:
+    out = subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def _venv(cfg: Config, name: str, lock: Path, product: str = "python") -> str:
+    """A venv of its own under .local/venvs/NAME holding exactly `lock` (a full tree with hashes),
+    made anew when the lock or the interpreter changes."""
     venv = cfg.venvs / name
     log = cfg.logs / f"install-{name}.log"
 
     def build() -> None:
+        if (venv / "bin" / "python").exists() and _python_version(venv / "bin" / "python") != _python_version(
+            cfg.python
+        ):
+            shutil.rmtree(venv)
         if not (venv / "bin" / "python").exists():
             run([cfg.python, "-m", "venv", venv], log)
-        run([venv / "bin" / "pip", "install", "-q", *pip_args], log)
+        run([venv / "bin" / "pip", "install", "-q", "--require-hashes", "--no-deps", "-r", lock], log)
 
-    return "installed" if _once(cfg, f"{name}-venv", inputs, venv / "bin" / product, build) else "up to date"
+    ran = _once(cfg, f"{name}-venv", [lock], venv / "bin" / product, build, interpreter=True)
+    return "installed" if ran else "up to date"
 
 
 def app_venv(cfg: Config) -> str:
-    # pyproject.toml reads its dependencies from the layer's list: a change there reinstalls too.
-    inputs = [ROOT / "pyproject.toml", ROOT / "layers" / "requirements.txt"]
-    return _venv(cfg, "app", inputs, ["-e", f"{ROOT}[dev]"])
+    return _venv(cfg, "app", ROOT / "requirements-dev.txt")
 
 
 def sam_venv(cfg: Config) -> str:
     """SAM CLI builds and deploys the template, here and on AWS; its pins live in their own venv."""
-    requirements = ROOT / "local" / "sam-requirements.txt"
-    return _venv(cfg, "sam", [requirements], ["-r", requirements], product="sam")
+    return _venv(cfg, "sam", ROOT / "local" / "sam-requirements.txt", product="sam")
 
 
 def lambda_runtime_venv(cfg: Config) -> str:
-    """The interpreter Lambdas run in: plain Python 3.11 plus boto3, as AWS's runtime provides."""
-    requirements = ROOT / "local" / "lambda-runtime-requirements.txt"
-    return _venv(cfg, "lambda-runtime", [requirements], ["-r", requirements])
+    """The interpreter Lambdas run in: plain Python 3.13 plus boto3, as AWS's runtime provides."""
+    return _venv(cfg, "lambda-runtime", ROOT / "local" / "lambda-runtime-requirements.txt")
 
 
 def localstack_venv(cfg: Config) -> str:
-    inputs = [ROOT / "local" / "localstack" / "install.sh", ROOT / "local" / "lambda_executor"]
+    inputs = [
+        ROOT / "local" / "localstack" / "install.sh",
+        ROOT / "local" / "localstack" / "requirements.txt",
+        ROOT / "local" / "lambda_executor",
+    ]
     script = ROOT / "local" / "localstack" / "install.sh"
 
     def build() -> None:
         run(
             ["bash", script, cfg.venvs / "localstack"],
             cfg.logs / "install-localstack.log",
-            env=dict(os.environ, LAMBDA_HOST_PYTHON=str(lambda_python(cfg))),
+            env=dict(os.environ, LAMBDA_HOST_PYTHON=str(lambda_python(cfg)), LOCALSTACK_PYTHON=cfg.python),
         )
 
-    ran = _once(cfg, "localstack-venv", inputs, cfg.venvs / "localstack" / "bin" / "python", build)
+    product = cfg.venvs / "localstack" / "bin" / "python"
+    ran = _once(cfg, "localstack-venv", inputs, product, build, interpreter=True)
     return "installed" if ran else "up to date"
 
 

@@ -85,7 +85,7 @@ class Resources:
             self.layer_arn = self.lam.publish_layer_version(
                 LayerName=f"{PREFIX}-deps",
                 Content={"S3Bucket": BUCKET, "S3Key": path.name},
-                CompatibleRuntimes=["python3.11"],
+                CompatibleRuntimes=["python3.13"],
             )["LayerVersionArn"]
         return self.layer_arn
 
@@ -111,7 +111,7 @@ class Resources:
         )
         self.lam.create_function(
             FunctionName=name,
-            Runtime="python3.11",
+            Runtime="python3.13",
             Role=ROLE,
             Handler=handler,
             MemorySize=memory,

@@ -26,6 +26,7 @@ from tests.bench import (
     drain_bench,
     gateway_bench,
     lag_bench,
+    reindex_bench,
     report,
     search_bench,
     writer_bench,
@@ -56,6 +57,7 @@ def sections(quick: bool, res_holder: list) -> list:
         ("search", lambda p: search_bench.run(100 if q else 300, progress=p)),
         ("counter", lambda p: counter_bench.run(10_000, log=p)),
         ("cold start", lambda p: coldstart_bench.run(res(), progress=p)),
+        ("reindex", lambda p: reindex_bench.run(10 if q else 20, progress=p)),
     ]
 
 

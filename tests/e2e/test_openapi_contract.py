@@ -7,6 +7,7 @@ that operation, its documented headers, a JSON body valid for its schema, and no
 import importlib
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -32,6 +33,9 @@ CHAT = CHATS + "/{number}"
 MESSAGES = CHAT + "/messages"
 SEARCH = MESSAGES + "/search"
 MESSAGE = MESSAGES + "/{message_number}"
+
+STRANGER = "http://stranger.example"  # an origin no deploy allows
+EXPOSED = {"Link", "Location", "Retry-After", "RateLimit", "RateLimit-Policy"}
 
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_BODY_BYTES = 65535  # the deployed default of MAX_BODY_BYTES: a TEXT column's size
@@ -63,6 +67,7 @@ def documented(response, path: str, method: str):
     status = str(response.status_code)
     assert status in SPEC["paths"][path][method]["responses"], f"{where}, undocumented: {response.text}"
     pointer, answer = _follow(f"/paths/{_escape(path)}/{method}/responses/{status}")
+    _allows_its_origin(response, where)
 
     for name, header_pointer in _headers(pointer, answer):
         header_pointer, header = _follow(header_pointer)
@@ -83,6 +88,18 @@ def documented(response, path: str, method: str):
     leaked = _keys(body) & INTERNAL_KEYS
     assert not leaked, f"{where} with internal ids {leaked}: {body}"
     return body
+
+
+def _allows_its_origin(response, where: str) -> None:
+    """Every answer to a page of an allowed origin lets that page read it and its headers."""
+    origin = response.request.headers.get("Origin")
+    if origin in (None, STRANGER):
+        return
+    assert response.headers.get("Access-Control-Allow-Origin") == origin, f"{where} without CORS headers"
+    if response.request.method != "OPTIONS":
+        exposed = set(response.headers["Access-Control-Expose-Headers"].split(", "))
+        assert exposed == EXPOSED, where
+    assert "Origin" in response.headers.get("Vary", ""), where
 
 
 def call(api, method: str, path: str, path_params: dict, **kwargs):
@@ -126,6 +143,15 @@ def _operations() -> set:
 
 
 # -- calling the API -------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def page_origin(api, stack_outputs):
+    """Every call comes from the deployed web page's origin, as a browser's would."""
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(stack_outputs["WebUrl"]))
+    api.session.headers["Origin"] = origin
+    yield origin
+    del api.session.headers["Origin"]
 
 
 @pytest.fixture
@@ -434,6 +460,29 @@ def test_search_follows_an_edit(api, chat):
 def test_search_needs_a_q_of_at_most_256_characters(api, chat, query):
     answer = call(api, "get", SEARCH, chat, params=query)
     assert answer.status_code == 400 and answer.json()["code"] == "bad_request"
+
+
+# -- cross-origin ----------------------------------------------------------------------------------
+
+
+def test_every_path_answers_a_preflight_from_the_web_page_with_its_methods(api, application):
+    path_params = {**application, "number": 1, "message_number": 1}
+    for path, item in SPEC["paths"].items():
+        answer = call(api, "options", path, path_params, headers={"Access-Control-Request-Method": "POST"})
+        assert answer.status_code == 204, path
+        methods = {m.upper() for m in item if m in METHODS} - {"OPTIONS"}
+        assert set(answer.headers["Access-Control-Allow-Methods"].split(", ")) == methods, path
+        assert "Idempotency-Key" in answer.headers["Access-Control-Allow-Headers"]
+
+
+def test_a_page_of_another_origin_is_given_nothing(api, application):
+    stranger = {"Origin": STRANGER}
+    preflight = call(api, "options", CHATS, application, headers=stranger)
+    assert preflight.status_code == 204
+    assert not [h for h in preflight.headers if h.lower().startswith("access-control-")]
+
+    answer = call(api, "get", APPLICATION, application, headers=stranger)
+    assert answer.status_code == 200 and "Access-Control-Allow-Origin" not in answer.headers
 
 
 # -- coverage --------------------------------------------------------------------------------------

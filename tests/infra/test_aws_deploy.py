@@ -212,6 +212,7 @@ def test_deploy_aws_is_sam_build_then_sam_deploy_with_the_saved_config():
     sam = [c for c in commands if c.startswith("cd infra && sam ")]
     assert [c.split()[4] for c in sam] == ["build", "deploy"]
     assert all("--config-env aws" in c for c in sam)
+    assert commands[-1].endswith("-m local.stack web-upload-aws " + commands[-1].split()[-1])
 
 
 def test_ci_never_runs_an_aws_deploy():

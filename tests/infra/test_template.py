@@ -35,6 +35,7 @@ AWS_PARAMETERS = {
     "SubnetIds": "subnet-1,subnet-2",
     "SecurityGroupIds": "sg-1",
     "Tracing": "Active",
+    "WebDistribution": "Enabled",
 }
 
 
@@ -170,6 +171,55 @@ def test_the_api_stage_is_throttled_and_keeps_the_name_and_output_the_local_depl
     assert setting["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
     assert setting["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
     assert TEMPLATE["Outputs"]["ApiId"]["Value"] == {"Ref": "ServerlessRestApi"}
+
+
+def test_every_path_has_a_preflight_method_that_reaches_the_function():
+    methods = translate({})["Resources"]["ServerlessRestApi"]["Properties"]["Body"]["paths"]
+    assert methods
+    for path, operations in methods.items():
+        integration = operations["options"]["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy", path
+        assert "ApiFunction" in json.dumps(integration["uri"]), path
+
+
+def test_no_origin_is_allowed_by_default_and_the_function_reads_the_parameter():
+    origins = TEMPLATE["Parameters"]["CorsAllowedOrigins"]
+    assert origins["Default"] == ""
+    assert re.fullmatch(origins["AllowedPattern"], "https://a.example.com,http://localhost:8080")
+    assert not re.fullmatch(origins["AllowedPattern"], "https://a.example.com/page")
+    # Only the API reads it; with CloudFront on, the distribution's own domain comes first.
+    variables = FUNCTIONS["ApiFunction"]["Environment"]["Variables"]
+    condition, with_cdn, without = variables["CORS_ALLOWED_ORIGINS"]["Fn::If"]
+    assert condition == "HasWebDistribution" and without == {"Ref": "CorsAllowedOrigins"}
+    assert with_cdn["Fn::Join"] == [
+        "",
+        ["https://", {"Fn::GetAtt": ["WebCdn", "DomainName"]}, ",", {"Ref": "CorsAllowedOrigins"}],
+    ]
+    assert "CORS_ALLOWED_ORIGINS" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def test_the_web_bucket_is_private_and_only_the_distribution_reads_it():
+    bucket = TEMPLATE["Resources"]["WebBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert TEMPLATE["Parameters"]["WebDistribution"]["Default"] == "Disabled"  # LocalStack has none
+    for name in ("WebCdn", "WebOriginAccessControl", "WebBucketPolicy", "WebUrl"):
+        section = "Outputs" if name == "WebUrl" else "Resources"
+        assert TEMPLATE[section][name]["Condition"] == "HasWebDistribution", name
+    [statement] = TEMPLATE["Resources"]["WebBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert statement["Action"] == "s3:GetObject"
+    assert {"Ref": "WebCdn"} in statement["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Join"][1]
+    origin = TEMPLATE["Resources"]["WebCdn"]["Properties"]["DistributionConfig"]["Origins"][0]
+    assert origin["OriginAccessControlId"] == {"Ref": "WebOriginAccessControl"}
+
+
+def test_the_gateways_own_errors_carry_cors_headers():
+    responses = translate({})["Resources"]["ServerlessRestApi"]["Properties"]["Body"][
+        "x-amazon-apigateway-gateway-responses"
+    ]
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        headers = responses[kind]["responseParameters"]
+        assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'", kind
 
 
 # -- operations: logs, tracing, VPC --------------------------------------------------------------

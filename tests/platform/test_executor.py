@@ -87,7 +87,7 @@ def create_function(lambda_client, code: str, layers=(), environment=None) -> st
     name = f"executor-test-{uuid.uuid4().hex[:8]}"
     lambda_client.create_function(
         FunctionName=name,
-        Runtime="python3.11",
+        Runtime="python3.13",
         Role=ROLE,
         Handler="app.handler",
         Code={"ZipFile": zip_files({"app.py": code})},
@@ -121,7 +121,7 @@ def layer_arn(lambda_client):
     layer = lambda_client.publish_layer_version(
         LayerName=f"executor-test-{uuid.uuid4().hex[:8]}",
         Content={"ZipFile": zip_files({"python/shared_layer.py": "VALUE = 'from-layer'\n"})},
-        CompatibleRuntimes=["python3.11"],
+        CompatibleRuntimes=["python3.13"],
     )
     yield layer["LayerVersionArn"]
     lambda_client.delete_layer_version(LayerName=layer["LayerArn"], VersionNumber=layer["Version"])

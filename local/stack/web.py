@@ -1,0 +1,98 @@
+"""The web client in web/: its files with the API's URL filled in, for the bucket or a local server.
+
+The page finds the API in config.js, the one file written here; the rest of web/ is served as it is.
+"""
+
+import functools
+import json
+import shutil
+import subprocess
+import threading
+import tomllib
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from .config import ROOT
+
+WEB = ROOT / "web"
+
+
+def config_js(api_url: str) -> bytes:
+    return f"window.CHAT_CONFIG = {json.dumps({'apiUrl': api_url})};\n".encode()
+
+
+def stage(api_url: str, into: Path) -> Path:
+    """A copy of web/ plus its config.js, ready to upload."""
+    shutil.rmtree(into, ignore_errors=True)
+    shutil.copytree(WEB, into)
+    (into / "config.js").write_bytes(config_js(api_url))
+    return into
+
+
+def page_url(endpoint_port: int, bucket: str) -> str:
+    # `localhost` rather than the API's 127.0.0.1: another origin for the same LocalStack, so the
+    # page calls the API across origins as it does on AWS (CloudFront's domain, API Gateway's).
+    return f"http://localhost:{endpoint_port}/{bucket}/index.html"
+
+
+def upload_to_aws(aws: str, staging: Path) -> str:
+    """After `make deploy-aws`: web/ into the stack's bucket, for its API; returns the page's URL."""
+    saved = tomllib.loads((ROOT / "infra" / "samconfig.toml").read_text())["aws"]["deploy"]["parameters"]
+    where = ["--region", saved["region"]]
+    described = subprocess.run(
+        [
+            aws,
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            saved["stack_name"],
+            "--output",
+            "json",
+            *where,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in json.loads(described.stdout)["Stacks"][0]["Outputs"]}
+    staged = stage(outputs["ApiUrl"], staging)
+    bucket = f"s3://{outputs['WebBucketName']}"
+    subprocess.run(
+        [aws, "s3", "sync", str(staged), bucket, "--delete", "--cache-control", "no-cache", *where],
+        check=True,
+    )
+    return outputs.get("WebUrl", f"{bucket} (WebDistribution is Disabled: no public URL)")
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    api_url = ""
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] != "/config.js":
+            return super().do_GET()
+        body = config_js(self.api_url)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/javascript")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return None
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-cache")  # edits in web/ show on the next reload
+        super().end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def server(api_url: str, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """Serves web/ as it is on disk, with config.js pointing at `api_url`; call serve_forever()."""
+    handler = type("Handler", (_Handler,), {"api_url": api_url})
+    return ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(WEB)))
+
+
+def serve_in_background(api_url: str, port: int) -> ThreadingHTTPServer:
+    httpd = server(api_url, port)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd

@@ -1,0 +1,208 @@
+"""Two people chat through the web client in real browsers, against the deployed stack.
+
+The steps share one chat, in order: Ana (the deployed page, at a desk) starts it, Ben (the page
+served from another origin, on a phone-width screen) joins by token. Screenshots of each step go to
+the state folder's screenshots/.
+"""
+
+import os
+import signal
+from contextlib import contextmanager
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from local.stack import config, services
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.browser
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def _field(person, css: str):
+    return person.driver.find_element(By.CSS_SELECTOR, css)
+
+
+def _message(person, number: int) -> dict | None:
+    """What a person sees of message `number`: its text, its state and whether it holds any element."""
+    return person.js(
+        """const li = document.querySelector(`#messages li[data-number="${arguments[0]}"]`);
+        if (!li) return null;
+        const body = li.querySelector('.body');
+        return {body: body.textContent, state: li.dataset.state, elements: body.children.length};""",
+        number,
+    )
+
+
+def _post(person, text: str) -> None:
+    box = _field(person, "#composer-body")
+    box.send_keys(text)
+    box.send_keys(Keys.ENTER)  # Enter sends, as a person types it
+
+
+def _posted(person, text: str) -> int:
+    """The number of the message with `text`, once the writer has persisted it (the list has it)."""
+    return person.until(
+        lambda: person.js(
+            """return [...document.querySelectorAll('#messages li')].filter(li =>
+                li.dataset.state === '' && li.querySelector('.body').textContent === arguments[0])
+                .map(li => Number(li.dataset.number))[0];""",
+            text,
+        ),
+        what=f"message {text!r} listed",
+    )
+
+
+@pytest.fixture(scope="module")
+def chat(people, deployed_page, served_page) -> dict:
+    ana, ben = people["ana"], people["ben"]
+    ana.open(deployed_page)
+    # A script that ran alert() would leave this mark, whatever the page's own defences.
+    ana.js("window.alert = () => { window.alerted = true; };")
+    _field(ana, "#app-name").send_keys("Team room", Keys.ENTER)
+    ana.until(lambda: _field(ana, "#new-chat").is_displayed(), what="workspace shown")
+    _field(ana, "#new-chat").click()
+    ana.until(lambda: _field(ana, "#chat-title").text == "Chat 1", what="chat 1 opened")
+    _post(ana, "Hello from Ana, who likes pineapples")
+    first = _posted(ana, "Hello from Ana, who likes pineapples")
+    token = _field(ana, "#token-share").get_attribute("value")
+    ana.screenshot("1-ana-started-a-chat")
+
+    ben.open(served_page)
+    ben.js("window.alert = () => { window.alerted = true; };")
+    _field(ben, "#token-input").send_keys(token, Keys.ENTER)
+    ben.until(
+        lambda: ben.driver.find_elements(By.CSS_SELECTOR, '#chat-list [data-chat="1"]'), what="chat listed"
+    )
+    _field(ben, '#chat-list [data-chat="1"]').click()
+    return {"token": token, "first": first}
+
+
+def test_one_posts_and_the_other_sees_it_across_origins(people, chat):
+    ana, ben = people["ana"], people["ben"]
+    assert ben.until(lambda: _message(ben, chat["first"]), what="Ana's message")["body"] == (
+        "Hello from Ana, who likes pineapples"
+    )
+    _post(ben, "Hi Ana, Ben here")
+    number = _posted(ben, "Hi Ana, Ben here")
+    assert ana.until(lambda: _message(ana, number), what="Ben's message")["body"] == "Hi Ana, Ben here"
+    # The token stays in the browser: never in the page's address.
+    for person in (ana, ben):
+        assert chat["token"] not in person.driver.current_url
+        assert person.js("return localStorage.getItem('chat.token')") == chat["token"]
+    ben.screenshot("2-ben-joined-on-a-phone")
+
+
+def test_a_message_body_is_shown_as_text_never_as_html(people, chat):
+    ana, ben = people["ana"], people["ben"]
+    _post(ben, XSS)
+    number = _posted(ben, XSS)
+    seen = ana.until(lambda: _message(ana, number), what="the markup-looking message")
+    assert seen == {"body": XSS, "state": "", "elements": 0}
+    assert not ana.driver.find_elements(By.CSS_SELECTOR, "#messages img")
+    assert not ana.js("return window.alerted") and not ben.js("return window.alerted")
+    ana.screenshot("3-markup-shown-as-text")
+
+
+def test_an_edit_shows_for_the_other(people, chat):
+    ana, ben = people["ana"], people["ben"]
+    edit = _field(ana, f'#messages li[data-number="{chat["first"]}"] .edit')
+    edit.send_keys(Keys.ENTER)  # by keyboard: the button, then the text box it opens
+    box = ana.until(lambda: ana.driver.switch_to.active_element, what="edit box focused")
+    assert box.tag_name == "textarea"
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("Hello from Ana, who now likes pineapples and mangoes", Keys.ENTER)
+    ben.until(
+        lambda: (
+            (_message(ben, chat["first"]) or {}).get("body")
+            == "Hello from Ana, who now likes pineapples and mangoes"
+        ),
+        what="the edit",
+    )
+    ben.screenshot("4-ben-sees-the-edit")
+
+
+def _search(person, q: str) -> list:
+    """Searches until something is found (the index follows within seconds); the results' body nodes."""
+
+    def found():
+        person.js("document.getElementById('search-heading').textContent = '';")
+        field = _field(person, "#search-q")
+        field.clear()
+        field.send_keys(q, Keys.ENTER)
+        person.until(lambda: _field(person, "#search-heading").text, timeout=5, what="search answered")
+        return person.js(
+            """return [...document.querySelectorAll('#search-results .body')].map(b => ({
+                text: b.textContent, marks: [...b.querySelectorAll('mark')].map(m => m.textContent),
+                elements: [...b.querySelectorAll('*')].map(e => e.tagName)}));"""
+        )
+
+    return person.until(found, timeout=30, what=f"search for {q!r}")
+
+
+def test_search_highlights_the_match_and_keeps_markup_as_text(people, chat):
+    ana = people["ana"]
+    [hit] = _search(ana, "mangoes")
+    assert hit["text"] == "Hello from Ana, who now likes pineapples and mangoes"
+    assert "".join(hit["marks"]).lower() == "mangoes"
+    ana.screenshot("5-search-highlights")
+
+    [hit] = _search(ana, "onerror")
+    assert hit["text"] == XSS and hit["marks"] and set(hit["elements"]) == {"MARK"}
+    assert not ana.js("return window.alerted")
+
+
+def test_the_page_fits_a_phone_width_screen(people, chat):
+    ben = people["ben"]
+    assert ben.js("return document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@contextmanager
+def _redis_paused():
+    """Freezes our Redis: creations answer 503 once the API's Redis calls time out, reads go on."""
+    redis = next(s for s in services.ALL if s.name == "redis")
+    pid = redis.process(config.load()).pid()
+    assert pid, "redis is not running"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_a_503_shows_a_retry_state_and_the_message_goes_out_once_the_service_is_back(people, chat):
+    ana, ben = people["ana"], people["ben"]
+    with _redis_paused():
+        _post(ana, "Sent while the service was down")
+        ana.until(
+            lambda: ana.driver.find_elements(By.CSS_SELECTOR, '#messages li[data-state="retrying"]'),
+            what="the retry state",
+        )
+        assert _field(ana, "#status").get_attribute("data-state") == "retrying"
+        assert "retrying" in _field(ana, '#messages li[data-state="retrying"] .note').text
+        ana.screenshot("6-retrying-on-503")
+    number = _posted(ana, "Sent while the service was down")
+    assert ben.until(lambda: _message(ben, number), what="the retried message")["state"] == ""
+    ana.screenshot("7-delivered-after-the-outage")
+
+
+def test_a_long_chat_is_read_page_by_page_following_link(people, chat, stack_outputs):
+    ben = people["ben"]
+    api = stack_outputs["ApiUrl"] + f"/applications/{chat['token']}"
+    number = requests.post(f"{api}/chats", timeout=30).json()["number"]
+    for i in range(1, 56):
+        assert requests.post(f"{api}/chats/{number}/messages", json={"body": f"line {i}"}, timeout=30).ok
+    eventually(lambda: requests.get(f"{api}/chats/{number}/messages?after=54", timeout=30).json())
+
+    _field(ben, "#refresh-chats").click()
+    ben.until(lambda: ben.driver.find_elements(By.CSS_SELECTOR, f'#chat-list [data-chat="{number}"]'))
+    _field(ben, f'#chat-list [data-chat="{number}"]').click()
+    shown = "return document.querySelectorAll('#messages li').length"
+    ben.until(lambda: ben.js(shown) == 50, what="the first page")
+    assert _field(ben, "#more-messages").is_displayed()
+    _field(ben, "#more-messages").click()
+    ben.until(lambda: ben.js(shown) == 55, what="the next page")
+    assert not _field(ben, "#more-messages").is_displayed()
+    assert _message(ben, 55)["body"] == "line 55"

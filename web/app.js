@@ -1,0 +1,513 @@
+// The chat client: one page, no build step. Message bodies are text and only ever reach the page
+// through textContent; search highlights are split on their <em> tags and rebuilt as <mark> nodes.
+"use strict";
+
+const API = (window.CHAT_CONFIG && window.CHAT_CONFIG.apiUrl || "").replace(/\/$/, "");
+const PAGE_SIZE = 50;
+// Each poll re-reads this many of the latest messages too, so that edits of recent ones show up.
+const EDIT_WINDOW = 20;
+const POLL_FASTEST_MS = 1000;
+const POLL_IDLE_MS = 10000;
+const RETRY_LONGEST_MS = 30000;
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  token: localStorage.getItem("chat.token"),
+  name: localStorage.getItem("chat.name") || "",
+  chat: null,
+  nextChats: null,
+  nextMessages: null,
+  lastNumber: 0,
+  pollDelay: POLL_FASTEST_MS,
+  pollTimer: null,
+  polling: false,
+  // Numbers this tab sent, per chat: shown as "you" (a tab is one person; the API has no authors).
+  mine: JSON.parse(sessionStorage.getItem("chat.mine") || "{}"),
+};
+
+// -- the API -------------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, message, retryAfter) {
+    super(message);
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+  get retryable() {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
+  }
+}
+
+async function api(method, path, { body, key } = {}) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (key) headers["Idempotency-Key"] = key;
+  let response;
+  try {
+    response = await fetch(API + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store", referrerPolicy: "no-referrer", credentials: "omit",
+    });
+  } catch (err) {
+    throw new ApiError(0, "cannot reach the API", null);
+  }
+  const retryAfter = Number(response.headers.get("Retry-After")) || null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ApiError(response.status, (data && (data.message || data.Message)) || response.statusText, retryAfter);
+  }
+  return { data, link: nextLink(response), location: response.headers.get("Location") };
+}
+
+// `<https://…/messages?after=50&limit=50>; rel="next"` -> the query to ask next (`after=50&limit=50`),
+// or null on the last page. Only the query is taken: the page keeps to its own API address.
+function nextLink(response) {
+  const match = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") || "");
+  return match ? new URL(match[1], response.url).search.slice(1) : null;
+}
+
+const appPath = () => `/applications/${encodeURIComponent(state.token)}`;
+const chatPath = (n = state.chat) => `${appPath()}/chats/${n}`;
+
+// -- status and retries --------------------------------------------------------------------------
+
+function setStatus(text, kind = "idle") {
+  const status = $("status");
+  status.textContent = text;
+  status.dataset.state = kind;
+}
+
+function retryDelay(err, previous) {
+  if (err.retryAfter) return err.retryAfter * 1000;
+  return Math.min(Math.max(previous * 2, 2000), RETRY_LONGEST_MS);
+}
+
+function describe(err) {
+  if (err.status === 0) return "Cannot reach the chat service";
+  if (err.status === 429) return "Too many requests";
+  if (err.status === 503) return "The chat service is busy";
+  return err.message;
+}
+
+// -- applications --------------------------------------------------------------------------------
+
+async function openApplication(token) {
+  state.token = token;
+  const { data } = await api("GET", appPath());
+  remember(data);
+}
+
+function remember(application) {
+  state.token = application.token;
+  state.name = application.name;
+  localStorage.setItem("chat.token", application.token);
+  localStorage.setItem("chat.name", application.name);
+  showWorkspace();
+}
+
+function leave() {
+  stopPolling();
+  localStorage.removeItem("chat.token");
+  localStorage.removeItem("chat.name");
+  localStorage.removeItem("chat.chat");
+  Object.assign(state, { token: null, name: "", chat: null });
+  $("workspace").hidden = true;
+  $("start").hidden = false;
+  setStatus("");
+  $("app-name").focus();
+}
+
+function showWorkspace() {
+  $("start").hidden = true;
+  $("workspace").hidden = false;
+  $("app-name-display").textContent = state.name;
+  $("token-share").value = state.token;
+  loadChats().then(() => {
+    const saved = Number(localStorage.getItem("chat.chat"));
+    if (saved) openChat(saved);
+  });
+}
+
+// -- chats ---------------------------------------------------------------------------------------
+
+async function loadChats(more = false) {
+  try {
+    const query = more && state.nextChats ? state.nextChats : `limit=${PAGE_SIZE}`;
+    const { data, link } = await api("GET", `${appPath()}/chats?${query}`);
+    if (!more) $("chat-list").replaceChildren();
+    data.forEach((chat) => addChatButton(chat.number));
+    state.nextChats = link;
+    $("more-chats").hidden = !link;
+  } catch (err) {
+    if (err.status === 404) return leave();
+    setStatus(`${describe(err)}: chats not loaded`, "error");
+  }
+}
+
+function addChatButton(number) {
+  if (document.querySelector(`#chat-list [data-chat="${number}"]`)) return;
+  const item = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.chat = number;
+  button.textContent = `Chat ${number}`;
+  button.addEventListener("click", () => openChat(number));
+  if (number === state.chat) button.setAttribute("aria-current", "true");
+  item.append(button);
+  $("chat-list").append(item);
+}
+
+async function newChat() {
+  try {
+    const { data } = await api("POST", `${appPath()}/chats`);
+    addChatButton(data.number);
+    openChat(data.number);
+  } catch (err) {
+    setStatus(`${describe(err)}: no chat created. Try again${err.retryAfter ? ` in ${err.retryAfter} s` : ""}.`, "error");
+  }
+}
+
+async function openChat(number) {
+  stopPolling();
+  closeSearch();
+  Object.assign(state, { chat: number, lastNumber: 0, nextMessages: null });
+  localStorage.setItem("chat.chat", String(number));
+  document.querySelectorAll("#chat-list button").forEach((b) => {
+    if (Number(b.dataset.chat) === number) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  });
+  addChatButton(number);
+  $("chat-title").textContent = `Chat ${number}`;
+  $("messages").replaceChildren();
+  $("search-form").hidden = false;
+  $("composer").hidden = false;
+  await loadMessages();
+  $("composer-body").focus();
+}
+
+// -- messages ------------------------------------------------------------------------------------
+
+// Reads one page after the last message shown; polling goes on while there is no next page.
+async function loadMessages() {
+  const chat = state.chat;
+  try {
+    const query = state.nextMessages || `after=${state.lastNumber}&limit=${PAGE_SIZE}`;
+    const { data, link } = await api("GET", `${chatPath()}/messages?${query}`);
+    if (chat !== state.chat) return;
+    data.forEach(showMessage);
+    state.nextMessages = link;
+    $("more-messages").hidden = !link;
+    if (!link) schedulePoll(POLL_FASTEST_MS);
+  } catch (err) {
+    if (chat !== state.chat) return;
+    if (err.status === 404) {
+      setStatus(`Chat ${chat} does not exist (yet)`, "error");
+      return;
+    }
+    const delay = retryDelay(err, 1000);
+    setStatus(`${describe(err)}: retrying in ${Math.round(delay / 1000)} s`, "retrying");
+    schedulePoll(delay);
+  }
+}
+
+function stopPolling() {
+  clearTimeout(state.pollTimer);
+  state.pollTimer = null;
+}
+
+function schedulePoll(delay) {
+  stopPolling();
+  state.pollDelay = delay;
+  state.pollTimer = setTimeout(poll, delay);
+}
+
+// New messages after the last one shown, and the latest few again for their edits. Quiet chats
+// are asked less and less often; any change, or the person typing, brings the pace back.
+async function poll() {
+  const chat = state.chat;
+  if (chat === null || state.polling) return;
+  state.polling = true;
+  let changed = false;
+  let delay;
+  try {
+    let query = `after=${Math.max(0, state.lastNumber - EDIT_WINDOW)}&limit=100`;
+    for (let pages = 0; query && pages < 10 && chat === state.chat; pages++) {
+      const { data, link } = await api("GET", `${chatPath()}/messages?${query}`);
+      if (chat !== state.chat) return;
+      data.forEach((m) => { changed = showMessage(m) || changed; });
+      query = link;
+    }
+    delay = changed ? POLL_FASTEST_MS : Math.min(state.pollDelay * 1.5, POLL_IDLE_MS);
+    setStatus(`Live · checking every ${Math.round(delay / 1000)} s`, "live");
+  } catch (err) {
+    delay = retryDelay(err, state.pollDelay);
+    setStatus(`${describe(err)}: retrying in ${Math.round(delay / 1000)} s`, "retrying");
+  } finally {
+    state.polling = false;
+  }
+  if (chat === state.chat) schedulePoll(delay);
+}
+
+function pickUpPace() {
+  if (state.chat !== null && state.pollDelay > POLL_FASTEST_MS && !state.nextMessages) {
+    schedulePoll(POLL_FASTEST_MS);
+  }
+}
+
+function messageItem(number) {
+  return document.querySelector(`#messages [data-number="${number}"]`);
+}
+
+// Shows or updates one persisted message; true if the page changed.
+function showMessage(message) {
+  state.lastNumber = Math.max(state.lastNumber, message.number);
+  let item = messageItem(message.number);
+  if (item && item.dataset.state === "" && item.querySelector(".body").textContent === message.body) return false;
+  if (item && item.classList.contains("editing")) return false;
+  if (!item) item = insertItem(message.number);
+  item.dataset.state = "";
+  item.querySelector(".body").textContent = message.body;
+  item.querySelector(".note").textContent = "";
+  return true;
+}
+
+// Keeps the newest message in view, unless the reader has scrolled up to read older ones.
+function appendKeepingBottom(list, item, before = null) {
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.insertBefore(item, before);
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+function insertItem(number) {
+  const item = document.createElement("li");
+  item.className = "message";
+  item.dataset.number = number;
+  if ((state.mine[state.chat] || []).includes(number)) item.classList.add("mine");
+  const meta = document.createElement("span");
+  meta.className = "meta";
+  meta.textContent = `#${number}${item.classList.contains("mine") ? " · you" : ""}`;
+  const body = document.createElement("p");
+  body.className = "body";
+  const note = document.createElement("span");
+  note.className = "note";
+  const edit = document.createElement("button");
+  edit.type = "button";
+  edit.className = "edit link";
+  edit.textContent = "Edit";
+  edit.setAttribute("aria-label", `Edit message ${number}`);
+  edit.addEventListener("click", () => startEdit(item));
+  item.append(meta, body, note, edit);
+  const later = [...$("messages").children].find((li) => Number(li.dataset.number) > number);
+  appendKeepingBottom($("messages"), item, later || null);
+  return item;
+}
+
+function markMine(number) {
+  const mine = (state.mine[state.chat] = state.mine[state.chat] || []);
+  mine.push(number);
+  sessionStorage.setItem("chat.mine", JSON.stringify(state.mine));
+}
+
+// Posts a message; a 429, a 503 or a lost connection is retried with the same Idempotency-Key.
+async function send(body) {
+  const chat = state.chat;
+  const key = crypto.randomUUID();
+  const draft = document.createElement("li");
+  draft.className = "message mine";
+  draft.dataset.state = "sending";
+  const text = document.createElement("p");
+  text.className = "body";
+  text.textContent = body;
+  const note = document.createElement("span");
+  note.className = "note";
+  note.textContent = "Sending…";
+  draft.append(text, note);
+  appendKeepingBottom($("messages"), draft);
+  $("messages").scrollTop = $("messages").scrollHeight;
+  let wait = 1000;
+  for (;;) {
+    try {
+      const { data } = await api("POST", `${chatPath(chat)}/messages`, { body: { body }, key });
+      draft.remove();
+      if (chat !== state.chat) return;
+      markMine(data.number);
+      const item = messageItem(data.number) || insertItem(data.number);
+      if (item.dataset.state !== "") {
+        item.dataset.state = "pending";
+        item.querySelector(".body").textContent = body;
+        item.querySelector(".note").textContent = "Sent";
+      }
+      setStatus("Sent", "live");
+      pickUpPace();
+      return;
+    } catch (err) {
+      if (!err.retryable) {
+        draft.dataset.state = "failed";
+        note.textContent = `Not sent: ${err.message}`;
+        setStatus(`Not sent: ${err.message}`, "error");
+        return;
+      }
+      wait = retryDelay(err, wait);
+      draft.dataset.state = "retrying";
+      note.textContent = `${describe(err)} — retrying in ${Math.round(wait / 1000)} s`;
+      setStatus(`${describe(err)}: your message will be retried in ${Math.round(wait / 1000)} s`, "retrying");
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      note.textContent = "Sending again…";
+    }
+  }
+}
+
+function startEdit(item) {
+  if (item.classList.contains("editing")) return;
+  item.classList.add("editing");
+  const body = item.querySelector(".body");
+  const form = document.createElement("form");
+  form.className = "edit-form";
+  const label = document.createElement("label");
+  label.className = "visually-hidden";
+  label.textContent = `New text of message ${item.dataset.number}`;
+  const input = document.createElement("textarea");
+  input.value = body.textContent;
+  input.rows = 2;
+  input.id = label.htmlFor = `edit-${item.dataset.number}`;
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.textContent = "Save";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "secondary";
+  cancel.textContent = "Cancel";
+  form.append(label, input, save, cancel);
+  item.append(form);
+  input.focus();
+  const close = () => {
+    form.remove();
+    item.classList.remove("editing");
+    item.querySelector(".edit").focus();
+  };
+  cancel.addEventListener("click", close);
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") close();
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!input.value.trim()) return;
+    save.disabled = true;
+    try {
+      const { data } = await api("PATCH", `${chatPath()}/messages/${item.dataset.number}`, { body: { body: input.value } });
+      close();
+      body.textContent = data.body;
+      item.querySelector(".note").textContent = "Edited";
+      setStatus("Edited", "live");
+    } catch (err) {
+      save.disabled = false;
+      setStatus(`Not saved: ${describe(err)}${err.retryable ? " — try again" : ""}`, err.retryable ? "retrying" : "error");
+    }
+  });
+}
+
+// -- search --------------------------------------------------------------------------------------
+
+async function search(q) {
+  const panel = $("search-panel");
+  const results = $("search-results");
+  try {
+    const { data } = await api("GET", `${chatPath()}/messages/search?q=${encodeURIComponent(q)}&limit=20`);
+    results.replaceChildren();
+    panel.hidden = false;
+    $("search-heading").textContent = data.length ? `${data.length} found for “${q}”` : `Nothing found for “${q}”`;
+    data.forEach((m) => {
+      const item = document.createElement("li");
+      item.className = "message";
+      const meta = document.createElement("span");
+      meta.className = "meta";
+      meta.textContent = `#${m.number}`;
+      const body = document.createElement("p");
+      body.className = "body";
+      body.append(...highlighted(m.highlight && m.highlight.length ? m.highlight.join(" … ") : null, m.body));
+      item.append(meta, body);
+      results.append(item);
+    });
+  } catch (err) {
+    setStatus(`Search failed: ${describe(err)}`, err.retryable ? "retrying" : "error");
+  }
+}
+
+const ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": "\"", "&#x27;": "'", "&#x2F;": "/", "&#39;": "'" };
+
+// The highlight is HTML-escaped text with <em> around matches (Elasticsearch's html encoder): it
+// becomes text nodes and <mark> elements, never markup.
+function highlighted(fragment, body) {
+  if (fragment === null) return [document.createTextNode(body)];
+  const decode = (s) => s.replace(/&(amp|lt|gt|quot|#x27|#x2F|#39);/g, (e) => ENTITIES[e]);
+  return fragment.split(/(<em>.*?<\/em>)/s).filter(Boolean).map((part) => {
+    const match = /^<em>(.*)<\/em>$/s.exec(part);
+    if (!match) return document.createTextNode(decode(part));
+    const mark = document.createElement("mark");
+    mark.textContent = decode(match[1]);
+    return mark;
+  });
+}
+
+function closeSearch() {
+  $("search-panel").hidden = true;
+  $("search-results").replaceChildren();
+}
+
+// -- wiring --------------------------------------------------------------------------------------
+
+function on(id, event, handler) {
+  $(id).addEventListener(event, handler);
+}
+
+on("create-form", "submit", async (e) => {
+  e.preventDefault();
+  try {
+    const { data } = await api("POST", "/applications", { body: { name: $("app-name").value } });
+    remember(data);
+  } catch (err) {
+    $("start-error").textContent = `Could not create it: ${describe(err)}`;
+  }
+});
+on("open-form", "submit", async (e) => {
+  e.preventDefault();
+  const token = $("token-input").value.trim();
+  try {
+    await openApplication(token);
+    $("token-input").value = "";
+  } catch (err) {
+    state.token = null;
+    $("start-error").textContent = err.status === 404 ? "No application has that token." : describe(err);
+  }
+});
+on("leave", "click", leave);
+on("new-chat", "click", newChat);
+on("refresh-chats", "click", () => loadChats());
+on("more-chats", "click", () => loadChats(true));
+on("more-messages", "click", loadMessages);
+on("composer", "submit", (e) => {
+  e.preventDefault();
+  const body = $("composer-body").value;
+  if (!body.trim()) return;
+  $("composer-body").value = "";
+  send(body);
+});
+on("composer-body", "keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("composer").requestSubmit(); }
+});
+on("composer-body", "input", pickUpPace);
+on("search-form", "submit", (e) => {
+  e.preventDefault();
+  search($("search-q").value);
+});
+on("search-close", "click", () => { closeSearch(); $("search-q").focus(); });
+document.addEventListener("visibilitychange", () => { if (!document.hidden) pickUpPace(); });
+
+if (!API) {
+  setStatus("config.js names no API: deploy with `make up`, or serve with `make web`", "error");
+} else if (state.token) {
+  showWorkspace();
+} else {
+  $("start").hidden = false;
+}
