@@ -70,7 +70,7 @@ fuzz:          ## schemathesis from docs/openapi.yaml against the running API (F
 	@$(STACK) venv
 	@$(APP_PY) -m tests.chaos.fuzz
 
-audit:         ## numbers handed out that never reached MySQL; REDRIVE=1 queues them again
+audit:         ## numbers handed out that never reached MySQL, and clashes kept aside; REDRIVE=1 queues the lost again
 	@$(APP_PY) -m tests.chaos.audit $(if $(REDRIVE),--redrive)
 
 reindex:       ## rebuild the search index from MySQL behind its alias while the API serves (REINDEX_ARGS=--help)

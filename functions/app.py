@@ -10,6 +10,8 @@ from chalice import Chalice, ConvertToMiddleware, Response
 from chalice.app import Request
 
 from chalicelib import cors, counter, http, migrate, service, settings, writer
+from chalicelib.idempotency import RequestKey
+from chalicelib.models import Clash
 from chalicelib.observability import entry_point, logger, metrics
 from chalicelib.wiring import deps
 
@@ -75,12 +77,18 @@ def _url() -> str | None:
     return http.request_url(request.headers, request.context, settings.get().api_path_prefix)
 
 
+def _key(payload: dict[str, Any] | None = None) -> RequestKey | None:
+    """The Idempotency-Key of this POST or PATCH, if the client sent one."""
+    return http.request_key(_request(), payload)
+
+
 # -- applications --------------------------------------------------------------------------------
 
 
 @route("/applications", ["POST"])
 def create_application() -> Response:
-    application = service.create_application(deps(), http.name_field(_body()))
+    name = http.name_field(_body())
+    application = service.create_application(deps(), name, _key({"name": name}))
     return http.created(application.to_json(), f"applications/{application.token}")
 
 
@@ -92,7 +100,8 @@ def get_application(token: str) -> Response:
 @route(TOKEN, ["PATCH", "PUT"])
 def rename_application(token: str) -> Response:
     name = http.name_field(_body())
-    return http.json_response(service.rename_application(deps(), http.token(token), name).to_json())
+    renamed = service.rename_application(deps(), http.token(token), name, _key({"name": name}))
+    return http.json_response(renamed.to_json())
 
 
 # -- chats ---------------------------------------------------------------------------------------
@@ -100,7 +109,7 @@ def rename_application(token: str) -> Response:
 
 @route(TOKEN + "/chats", ["POST"])
 def create_chat(token: str) -> Response:
-    number = service.create_chat(deps(), http.token(token))
+    number = service.create_chat(deps(), http.token(token), _key())
     metrics.add_metric(name="ChatsAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": number}, f"chats/{number}")
 
@@ -127,7 +136,9 @@ def get_chat(token: str, number: str) -> Response:
 @route(CHAT + "/messages", ["POST"])
 def create_message(token: str, number: str) -> Response:
     body = http.body_field(_body(), settings.get().max_body_bytes)
-    created = service.create_message(deps(), http.token(token), http.chat_number(number), body)
+    created = service.create_message(
+        deps(), http.token(token), http.chat_number(number), body, _key({"body": body})
+    )
     metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": created}, f"messages/{created}")
 
@@ -178,6 +189,7 @@ def edit_message(token: str, number: str, message_number: str) -> Response:
         http.chat_number(number),
         http.message_number(message_number),
         body,
+        _key({"body": body}),
     )
     return http.json_response(message.to_json())
 
@@ -209,10 +221,13 @@ for _path in list(app.routes):
 @app.lambda_function(name="handle_creations")
 def handle_creations(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = [(record["messageId"], record["body"]) for record in event["Records"]]
-    failed = writer.persist_records(deps(), records)
+    clashes: list[Clash] = []
+    failed = writer.persist_records(deps(), records, clashes)
     writer.log_batch(event["Records"], failed)
     metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(records) - len(failed))
     metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=len(failed))
+    # Two creates told the same number: the template's CreateClashAlarm watches this one.
+    metrics.add_metric(name="CreateClashes", unit=MetricUnit.Count, value=len(clashes))
     lag_ms = writer.lag_ms(event, time.time())
     if lag_ms is not None:
         metrics.add_metric(name="WriteLag", unit=MetricUnit.Milliseconds, value=lag_ms)

@@ -9,7 +9,9 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
 from chalicelib.errors import Refused, Unavailable
-from chalicelib.models import Application, Chat, ChatKey, Message, MessageKey, NewChat, NewMessage
+from chalicelib.idempotency import OLD_EPOCH, Claim, RequestKey
+from chalicelib.models import Application, Chat, ChatKey, Clash, Message, MessageKey, NewChat, NewMessage
+from chalicelib.numbers import chats_key, messages_key
 from chalicelib.ports import Deps, Failures
 
 
@@ -28,6 +30,8 @@ class Tables:
     applications: dict[str, Application] = dataclasses.field(default_factory=dict)
     chats: dict[ChatKey, int] = dataclasses.field(default_factory=dict)  # -> messages_count
     messages: dict[MessageKey, NewMessage] = dataclasses.field(default_factory=dict)
+    chat_create_ids: dict[ChatKey, str | None] = dataclasses.field(default_factory=dict)
+    application_create_ids: dict[str, str] = dataclasses.field(default_factory=dict)  # -> token
     down: bool = False
 
     def check(self) -> None:
@@ -42,13 +46,34 @@ class FakeDatabase:
     def __init__(self, tables: Tables):
         self.tables = tables
 
-    def insert_application(self, token: str, name: str) -> Application:
+    def insert_application(self, token: str, name: str, create_id: str | None = None) -> Application:
         self.tables.check()
-        if token in self.tables.applications:
+        if token in self.tables.applications or create_id in self.tables.application_create_ids:
             raise Refused("the database refused the data")
         app = Application(len(self.tables.applications) + 1, token, name, 0)
         self.tables.applications[token] = app
+        if create_id is not None:
+            self.tables.application_create_ids[create_id] = token
         return app
+
+    def application_created_by(self, create_id: str) -> Application | None:
+        self.tables.check()
+        token = self.tables.application_create_ids.get(create_id)
+        return self.tables.applications[token] if token is not None else None
+
+    def chat_created_by(self, application_id: int, create_id: str) -> int | None:
+        self.tables.check()
+        found = [
+            n for (a, n), c in self.tables.chat_create_ids.items() if a == application_id and c == create_id
+        ]
+        return found[0] if found else None
+
+    def message_created_by(self, application_id: int, create_id: str) -> tuple[int, int, str] | None:
+        self.tables.check()
+        for (a, c, n), m in self.tables.messages.items():
+            if a == application_id and m.create_id == create_id:
+                return c, n, m.body
+        return None
 
     def application(self, token: str) -> Application | None:
         self.tables.check()
@@ -103,17 +128,30 @@ class FakeBatches:
     def __init__(self, tables: Tables):
         self.tables = tables
 
-    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> None:
+    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> list[Clash]:
         self.tables.check()
         known = self.tables.application_ids()
         if any(c.application_id not in known for c in chats) or any(
             m.application_id not in known for m in messages
         ):
             raise Refused("the database refused the data")  # the foreign key, as MySQL's
+        clashes = []
         for key in {(c.application_id, c.number) for c in chats} | {m.chat_key for m in messages}:
             self.tables.chats.setdefault(key, 0)
+        for c in chats:
+            key = (c.application_id, c.number)
+            stored = self.tables.chat_create_ids.get(key)
+            if stored is None:
+                self.tables.chat_create_ids[key] = c.create_id  # adopts a row written without one
+            elif c.create_id and stored != c.create_id:
+                clashes.append(Clash("chat", c.application_id, c.number, 0, c.create_id, stored, None))
         for m in messages:
-            self.tables.messages.setdefault(m.key, m)  # a replay or a late creation changes nothing
+            stored_message = self.tables.messages.setdefault(m.key, m)  # a replay changes nothing
+            if stored_message.create_id is None and m.create_id:
+                self.tables.messages[m.key] = dataclasses.replace(stored_message, create_id=m.create_id)
+            elif m.create_id and stored_message.create_id != m.create_id:
+                clashes.append(Clash("message", *m.key, m.create_id, str(stored_message.create_id), m.body))
+        return clashes
 
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]:
         self.tables.check()
@@ -178,6 +216,9 @@ class FakeNumbers(_Store):
         self.changed_chats: set[ChatKey] = set()
         self.changed_applications: set[int] = set()
         self.counted_epoch: str | None = None
+        self.floors: dict[tuple[int, ...], int] = {}
+        self.reopening = False
+        # Seconds since numbering was found closed (the real one measures it on Redis' clock).
         self.uptime = 0
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
@@ -195,7 +236,7 @@ class FakeNumbers(_Store):
         if self.epoch is None:
             raise Unavailable("numbering is recovering after a cache restart; retry shortly")
         if key not in self.counters:
-            self.counters[key] = seed()
+            self.counters[key] = max(seed(), self.floors.get(key, 0))
         self.counters[key] += 1
         return self.counters[key]
 
@@ -203,7 +244,8 @@ class FakeNumbers(_Store):
         self._check()
         if self.epoch is None:
             raise Unavailable("numbering is recovering after a cache restart; retry shortly")
-        return self.counters.get((application_id,))
+        counted = self.counters.get((application_id,), self.floors.get((application_id,)))
+        return counted
 
     def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
         self._check()
@@ -242,20 +284,34 @@ class FakeNumbers(_Store):
         if self.epoch is not None:
             self.counted_epoch = self.epoch
 
-    def epoch_open(self) -> bool:
+    def epoch_state(self) -> tuple[bool, int]:
         self._check()
-        return self.epoch is not None
+        return self.epoch is not None, self.uptime
 
-    def uptime_seconds(self) -> int:
+    def begin_reopening(self, seconds: int) -> str | None:
         self._check()
-        return self.uptime
+        if self.reopening:
+            return None
+        self.reopening = True
+        return "token"
 
-    def open_epoch(self, epoch_id: str) -> bool:
+    def end_reopening(self, token: str) -> None:
+        self.reopening = False
+
+    def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool:
         self._check()
         if self.epoch is not None:
             return False
         self.epoch = epoch_id
+        self.counters = {}  # counters of an older epoch are never trusted
+        scopes = {chats_key(k[0]) if len(k) == 1 else messages_key(*k): k for k in _scopes(floors or {})}
+        self.floors = {scopes[name]: n for name, n in (floors or {}).items()}
         return True
+
+
+def _scopes(floors: dict[str, int]) -> list[tuple[int, ...]]:
+    """The counter scopes the numbering key names of `floors` stand for."""
+    return [tuple(int(part) for part in name.split(":")[2:]) for name in floors]
 
 
 class FakeTokens(_Store):
@@ -273,10 +329,15 @@ class FakeTokens(_Store):
 class FakeQueue(_Store):
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.dead: list[str] = []
 
-    def send(self, body: str) -> None:
+    def send(self, body: str, deadline: float | None = None) -> None:
         self._check()
         self.sent.append(body)
+
+    def dead_letters(self) -> list[str]:
+        self._check()
+        return list(self.dead)
 
     def depth(self) -> int:
         self._check()
@@ -323,6 +384,33 @@ class FakeSearch(_Store):
         return [Message(m.number, m.body, [m.body]) for m in hits[:limit]]
 
 
+class FakeKeys(_Store):
+    """Idempotency-Key records; `epoch` is what a new claim says of the numbering epoch."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], dict[str, object]] = {}
+        self.epoch = OLD_EPOCH
+
+    def claim(self, scope: str, key: RequestKey) -> Claim:
+        self._check()
+        record = self.records.get((scope, key.key))
+        if record is None:
+            self.records[(scope, key.key)] = {"fp": key.fingerprint}
+            return Claim(epoch=self.epoch)
+        if record["fp"] != key.fingerprint:
+            return Claim(mismatch=True)
+        answer = record.get("answer")
+        return Claim(answer=answer) if isinstance(answer, dict) else Claim(in_flight=True)
+
+    def complete(self, scope: str, key: RequestKey, answer: dict[str, object]) -> None:
+        if not self.down:
+            self.records[(scope, key.key)] = {"fp": key.fingerprint, "answer": answer}
+
+    def release(self, scope: str, key: RequestKey) -> None:
+        if not self.down:
+            self.records.pop((scope, key.key), None)
+
+
 @dataclasses.dataclass
 class FakeDeps(Deps):
     """Deps whose adapters are the fakes, typed as such so tests may reach their state."""
@@ -335,6 +423,7 @@ class FakeDeps(Deps):
     tokens: FakeTokens
     queue: FakeQueue
     search: FakeSearch
+    keys: FakeKeys
 
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:
@@ -350,4 +439,5 @@ def deps(request_timeout_seconds: int = 10) -> FakeDeps:
         queue=FakeQueue(),
         search=FakeSearch(),
         request_timeout_seconds=request_timeout_seconds,
+        keys=FakeKeys(),
     )

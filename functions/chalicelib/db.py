@@ -3,8 +3,9 @@
 from .models import Application, Chat, Message
 from .mysql import Cursor, MySQL, first
 
-INSERT_APPLICATION = "INSERT INTO applications (token, name) VALUES (%s, %s)"
+INSERT_APPLICATION = "INSERT INTO applications (token, name, create_id) VALUES (%s, %s, %s)"
 SELECT_APPLICATION = "SELECT id, token, name, chats_count FROM applications WHERE token = %s"
+SELECT_APPLICATION_BY_CREATE_ID = "SELECT id, token, name, chats_count FROM applications WHERE create_id = %s"
 RENAME_APPLICATION = "UPDATE applications SET name = %s WHERE id = %s"
 
 SELECT_CHAT = "SELECT number, messages_count FROM chats WHERE application_id = %s AND number = %s"
@@ -18,6 +19,11 @@ INSERT_CHAT = (
     "INSERT INTO chats (application_id, number) VALUES (%s, %s) ON DUPLICATE KEY UPDATE number = number"
 )
 SELECT_CHAT_ID = "SELECT id FROM chats WHERE application_id = %s AND number = %s"
+SELECT_CHAT_BY_CREATE_ID = "SELECT number FROM chats WHERE application_id = %s AND create_id = %s"
+SELECT_MESSAGE_BY_CREATE_ID = (
+    "SELECT c.number, m.number, m.body FROM messages m JOIN chats c ON c.id = m.chat_id "
+    "WHERE m.create_id = %s AND c.application_id = %s"
+)
 
 _MESSAGES_OF_CHAT = (
     "FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = %s AND c.number = %s"
@@ -39,14 +45,28 @@ class Database:
 
     # -- applications --------------------------------------------------------------------------
 
-    def insert_application(self, token: str, name: str) -> Application:
+    def insert_application(self, token: str, name: str, create_id: str | None = None) -> Application:
         with self._mysql.cursor() as cur:
-            cur.execute(INSERT_APPLICATION, (token, name))
+            cur.execute(INSERT_APPLICATION, (token, name, create_id))
             return Application(cur.lastrowid, token, name, 0)
 
     def application(self, token: str) -> Application | None:
         row = self._mysql.one(SELECT_APPLICATION, (token,))
         return Application(*row) if row else None
+
+    def application_created_by(self, create_id: str) -> Application | None:
+        row = self._mysql.one(SELECT_APPLICATION_BY_CREATE_ID, (create_id,))
+        return Application(*row) if row else None
+
+    def chat_created_by(self, application_id: int, create_id: str) -> int | None:
+        """The number of the chat that create stored, if MySQL has it."""
+        row = self._mysql.one(SELECT_CHAT_BY_CREATE_ID, (application_id, create_id))
+        return int(row[0]) if row else None
+
+    def message_created_by(self, application_id: int, create_id: str) -> tuple[int, int, str] | None:
+        """(chat number, number, body) of the message that create stored, if MySQL has it."""
+        row = self._mysql.one(SELECT_MESSAGE_BY_CREATE_ID, (create_id, application_id))
+        return (int(row[0]), int(row[1]), row[2]) if row else None
 
     def rename_application(self, app: Application, name: str) -> Application:
         with self._mysql.cursor() as cur:

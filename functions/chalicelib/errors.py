@@ -25,6 +25,24 @@ class PayloadTooLarge(ChatError):
     code = "payload_too_large"
 
 
+class InFlight(ChatError):
+    """A request with the same Idempotency-Key is still running; retry the same request later."""
+
+    status = 409
+    code = "request_in_flight"
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class KeyReused(ChatError):
+    """The Idempotency-Key was used before for another request."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+
 class Unavailable(ChatError):
     """A backing service is down or recovering; retrying the same request is safe."""
 

@@ -26,20 +26,30 @@ class MessageEdited:
         return (self.application_id, self.chat_number, self.number)
 
 
-def chat_created(application_id: int, number: int) -> str:
-    return json.dumps({"type": "chat", "application_id": application_id, "number": number})
+def chat_created(application_id: int, number: int, create_id: str | None = None) -> str:
+    event = {"type": "chat", "application_id": application_id, "number": number}
+    return json.dumps(_with_create_id(event, create_id))
 
 
-def message_created(application_id: int, chat_number: int, number: int, body: str) -> str:
-    return json.dumps(
-        {
-            "type": "message",
-            "application_id": application_id,
-            "chat_number": chat_number,
-            "number": number,
-            "body": body,
-        }
-    )
+def message_created(
+    application_id: int, chat_number: int, number: int, body: str, create_id: str | None = None
+) -> str:
+    event = {
+        "type": "message",
+        "application_id": application_id,
+        "chat_number": chat_number,
+        "number": number,
+        "body": body,
+    }
+    return json.dumps(_with_create_id(event, create_id))
+
+
+def _with_create_id(event: dict[str, object], create_id: str | None) -> dict[str, object]:
+    # Minted once per create and stored with its row: the writer tells a replay of this create
+    # (same id) from another create that was told the same number (a clash).
+    if create_id is not None:
+        event["create_id"] = create_id
+    return event
 
 
 def message_edited(application_id: int, chat_number: int, number: int) -> str:
@@ -56,8 +66,9 @@ def parse(raw: str) -> Event:
     try:
         event = json.loads(raw)
         kind = event["type"]
+        create_id = _create_id(event)
         if kind == "chat":
-            return NewChat(_positive(event, "application_id"), _positive(event, "number"))
+            return NewChat(_positive(event, "application_id"), _positive(event, "number"), create_id)
         ids = (
             _positive(event, "application_id"),
             _positive(event, "chat_number"),
@@ -66,12 +77,22 @@ def parse(raw: str) -> Event:
         if kind == "message":
             if not isinstance(event["body"], str) or not event["body"]:
                 raise InvalidEvent("message body must be a non-empty string")
-            return NewMessage(*ids, event["body"])
+            return NewMessage(*ids, event["body"], create_id=create_id)
         if kind == "edit":
             return MessageEdited(*ids)
     except (ValueError, TypeError, KeyError) as exc:
         raise InvalidEvent(f"malformed event: {exc!r}") from exc
     raise InvalidEvent(f"unknown event type {kind!r}")
+
+
+def _create_id(event: dict[str, object]) -> str | None:
+    """An event queued before create ids existed has none: it is then taken as a replay."""
+    value = event.get("create_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 32 or not set(value) <= set("0123456789abcdef"):
+        raise InvalidEvent(f"create_id must be 32 lowercase hex digits, got {value!r}")
+    return value
 
 
 def _positive(event: dict[str, object], field: str) -> int:

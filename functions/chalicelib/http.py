@@ -1,6 +1,7 @@
 """The HTTP edge: reads and validates requests, and is the one place errors become answers."""
 
 import functools
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -11,12 +12,14 @@ from chalice import Response
 
 from . import search_terms
 from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge
+from .idempotency import RequestKey
 
 log = Logger(service="chat", child=True)
 
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_NAME_CHARS = 255
 MAX_NUMBER = 2**31 - 1
+MAX_KEY_CHARS = 255
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -188,3 +191,22 @@ def page_response(items: Sequence[Item], limit: int, url: str | None = None) -> 
         next_query = urlencode({"after": items[-1].number, "limit": limit})
         headers["Link"] = f'<{url or ""}?{next_query}>; rel="next"'
     return json_response([item.to_json() for item in items], headers=headers)
+
+
+def request_key(request: Any, payload: dict[str, Any] | None) -> RequestKey | None:
+    """The request's `Idempotency-Key` (IETF httpapi draft: a structured-field string, quoted;
+    a bare value is taken too), with a fingerprint of the method, route, path values and the
+    fields read from the body: the same request retried has the same fingerprint."""
+    raw = (request.headers or {}).get("idempotency-key")
+    if raw is None:
+        return None
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if not 0 < len(value) <= MAX_KEY_CHARS or not value.isascii() or not value.isprintable():
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} printable ASCII characters")
+    params = {k: unquote(v) for k, v in (request.uri_params or {}).items()}
+    request_id = json.dumps(
+        [request.method, request.path, params, payload], sort_keys=True, ensure_ascii=False
+    )
+    return RequestKey(value, hashlib.sha256(request_id.encode()).hexdigest())

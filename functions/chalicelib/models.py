@@ -47,6 +47,7 @@ class NewChat:
 
     application_id: int
     number: int
+    create_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class NewMessage:
     number: int
     body: str
     version: int = 1
+    create_id: str | None = None
 
     @property
     def chat_key(self) -> ChatKey:
@@ -66,3 +68,16 @@ class NewMessage:
     @property
     def key(self) -> MessageKey:
         return (self.application_id, self.chat_number, self.number)
+
+
+@dataclass(frozen=True)
+class Clash:
+    """A create whose number was already stored for another create: both are kept."""
+
+    kind: str  # "chat" or "message"
+    application_id: int
+    chat_number: int
+    number: int
+    create_id: str
+    stored_create_id: str
+    body: str | None  # the clashing create's body (a message's); the stored row keeps its own

@@ -34,7 +34,7 @@ ATTEMPTS = 5  # per page: a busy cluster rejects (429) part of a bulk request; t
 
 @dataclass
 class Progress:
-    phase: str  # "copy", "catch-up", "swapped", "settle", "final catch-up"
+    phase: str  # "copy", "catch-up", "swapped" (then `settle` seconds pass), "final catch-up"
     done: int
     total: int
 

@@ -48,6 +48,43 @@ MIGRATIONS = [
             CONSTRAINT fk_messages_chat FOREIGN KEY (chat_id) REFERENCES chats (id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
     ),
+    # A create's id (minted per create, or derived from its Idempotency-Key) is stored with its
+    # row: the writer tells a replay from a clash by it, and a retried create is found by it.
+    (
+        "0004_chats_create_id",
+        """
+        ALTER TABLE chats ADD COLUMN create_id CHAR(32) CHARACTER SET ascii NULL,
+            ADD KEY ix_chats_create_id (application_id, create_id)""",
+    ),
+    (
+        "0005_messages_create_id",
+        """
+        ALTER TABLE messages ADD COLUMN create_id CHAR(32) CHARACTER SET ascii NULL,
+            ADD KEY ix_messages_create_id (create_id)""",
+    ),
+    (
+        "0006_applications_create_id",
+        """
+        ALTER TABLE applications ADD COLUMN create_id CHAR(32) CHARACTER SET ascii NULL,
+            ADD UNIQUE KEY uq_applications_create_id (create_id)""",
+    ),
+    # Creates that found their number stored for another create: kept here, never dropped.
+    (
+        "0007_create_conflicts",
+        """
+        CREATE TABLE IF NOT EXISTS create_conflicts (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            kind VARCHAR(16) NOT NULL,
+            application_id BIGINT UNSIGNED NOT NULL,
+            chat_number INT UNSIGNED NOT NULL,
+            number INT UNSIGNED NOT NULL,
+            create_id CHAR(32) CHARACTER SET ascii NOT NULL,
+            stored_create_id CHAR(32) CHARACTER SET ascii NOT NULL,
+            body TEXT NULL,
+            detected_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_create_conflicts_create_id (create_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

@@ -1,12 +1,17 @@
 """The use cases of the chat API, one function each: check, decide, call the adapters."""
 
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
 
 from . import events
-from .errors import NotFound, Unavailable
-from .models import Application, Chat, Message, NewMessage
+from .errors import InFlight, InvalidEvent, KeyReused, NotFound, Refused, Unavailable
+from .idempotency import NO_EPOCH, OLD_EPOCH, RequestKey
+from .models import Application, Chat, Message, NewChat, NewMessage
+from .numbers import chats_key, messages_key
 from .ports import Deps
 
 
@@ -14,11 +19,76 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)  # 192 bits
 
 
+def new_create_id() -> str:
+    return uuid.uuid4().hex
+
+
+# -- requests with an Idempotency-Key ------------------------------------------------------------
+
+
+def _once(
+    deps: Deps,
+    scope: str,
+    key: RequestKey | None,
+    run: Callable[[str], dict[str, Any]],
+    stored: Callable[[str], dict[str, Any] | None] | None = None,
+    numbering: bool = False,
+) -> dict[str, Any]:
+    """Runs `run(create id)` once per key in `scope` and returns its answer; a retry with the
+    same key and request gets the first answer again, another request with the key a 422.
+
+    `stored(create id)` finds a create in MySQL when Redis may have lost its record: always for
+    applications (MySQL has them at once), and for numbered creates while the numbering epoch is
+    younger than a record lives (a failover or restart lost records, and MySQL holds every create
+    made before the epoch opened).
+    """
+    if key is None:
+        return run(new_create_id())
+    claim = deps.keys.claim(scope, key)
+    if claim.answer is not None:
+        return claim.answer
+    if claim.in_flight:
+        raise InFlight("a request with this Idempotency-Key is still running; retry it shortly")
+    if claim.mismatch:
+        raise KeyReused("this Idempotency-Key was used for another request")
+    create_id = key.create_id(scope)
+    try:
+        answer = None
+        if stored is not None and (not numbering or claim.epoch != OLD_EPOCH):
+            if numbering and claim.epoch == NO_EPOCH and not _reopen_numbering(deps):
+                raise Unavailable(_RECOVERING)
+            answer = stored(create_id)
+        if answer is None:
+            answer = run(create_id)
+    except BaseException:
+        deps.keys.release(scope, key)
+        raise
+    deps.keys.complete(scope, key, answer)
+    return answer
+
+
+_RECOVERING = "numbering is recovering after a cache restart or failover; retry shortly"
+_BY_KEY_ALONE = "applications"  # POST /applications has no application to scope its key to
+
+
 # -- applications --------------------------------------------------------------------------------
 
 
-def create_application(deps: Deps, name: str) -> Application:
-    app = deps.db.insert_application(new_token(), name)
+def create_application(deps: Deps, name: str, key: RequestKey | None = None) -> Application:
+    def run(create_id: str) -> dict[str, Any]:
+        try:
+            return asdict(deps.db.insert_application(new_token(), name, create_id))
+        except Refused:
+            found = deps.db.application_created_by(create_id)  # the same key, an instant earlier
+            if found is None:
+                raise
+            return asdict(found)
+
+    def stored(create_id: str) -> dict[str, Any] | None:
+        found = deps.db.application_created_by(create_id)
+        return asdict(found) if found is not None else None
+
+    app = Application(**_once(deps, _BY_KEY_ALONE, key, run, stored))
     deps.tokens.remember(app.token, app.id)
     return app
 
@@ -30,8 +100,11 @@ def get_application(deps: Deps, token: str) -> Application:
     return app
 
 
-def rename_application(deps: Deps, token: str, name: str) -> Application:
-    return deps.db.rename_application(get_application(deps, token), name)
+def rename_application(deps: Deps, token: str, name: str, key: RequestKey | None = None) -> Application:
+    app = get_application(deps, token)
+    return Application(
+        **_once(deps, str(app.id), key, lambda _: asdict(deps.db.rename_application(app, name)))
+    )
 
 
 def _application_id(deps: Deps, token: str) -> int:
@@ -46,13 +119,23 @@ def _application_id(deps: Deps, token: str) -> int:
 # -- chats ---------------------------------------------------------------------------------------
 
 
-def create_chat(deps: Deps, token: str) -> int:
+def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
     app_id = _application_id(deps, token)
-    number = _reserve(
-        deps, lambda: deps.numbers.reserve_chat_number(app_id, seed=lambda: deps.db.max_chat_number(app_id))
-    )
-    deps.queue.send(events.chat_created(app_id, number))
-    return number
+
+    def run(create_id: str) -> dict[str, Any]:
+        number = _reserve(
+            deps,
+            lambda: deps.numbers.reserve_chat_number(app_id, seed=lambda: deps.db.max_chat_number(app_id)),
+            may_reopen=key is None,
+        )
+        deps.queue.send(events.chat_created(app_id, number, create_id), _deadline(deps))
+        return {"number": number}
+
+    def stored(create_id: str) -> dict[str, Any] | None:
+        number = deps.db.chat_created_by(app_id, create_id)
+        return {"number": number} if number is not None else None
+
+    return int(_once(deps, str(app_id), key, run, stored, numbering=True)["number"])
 
 
 def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
@@ -92,21 +175,43 @@ def _existing_chat(deps: Deps, token: str, number: int) -> int:
 # -- messages ------------------------------------------------------------------------------------
 
 
-def create_message(deps: Deps, token: str, chat_number: int, body: str) -> int:
+def create_message(deps: Deps, token: str, chat_number: int, body: str, key: RequestKey | None = None) -> int:
     app_id = _existing_chat(deps, token, chat_number)
-    number = _reserve(
-        deps,
-        lambda: deps.numbers.reserve_message_number(
-            app_id, chat_number, body, seed=lambda: deps.db.max_message_number(app_id, chat_number)
-        ),
-    )
-    try:
-        deps.queue.send(events.message_created(app_id, chat_number, number, body))
-    except Unavailable:
-        # The client hears 503: its number becomes a gap, and the body must not be readable.
-        _forget_quietly(deps, NewMessage(app_id, chat_number, number, body))
-        raise
-    return number
+
+    def run(create_id: str) -> dict[str, Any]:
+        number = _reserve(
+            deps,
+            lambda: deps.numbers.reserve_message_number(
+                app_id, chat_number, body, seed=lambda: deps.db.max_message_number(app_id, chat_number)
+            ),
+            may_reopen=key is None,
+        )
+        try:
+            deps.queue.send(
+                events.message_created(app_id, chat_number, number, body, create_id), _deadline(deps)
+            )
+        except Unavailable:
+            # The client hears 503: its number becomes a gap, and the body must not be readable.
+            _forget_quietly(deps, NewMessage(app_id, chat_number, number, body))
+            raise
+        return {"number": number}
+
+    def stored(create_id: str) -> dict[str, Any] | None:
+        found = deps.db.message_created_by(app_id, create_id)
+        if found is None:
+            return None
+        if found[0] != chat_number or found[2] != body:
+            raise KeyReused("this Idempotency-Key was used for another request")
+        return {"number": found[1]}
+
+    return int(_once(deps, str(app_id), key, run, stored, numbering=True)["number"])
+
+
+def _deadline(deps: Deps) -> float:
+    """By when a number reserved just now must be queued, or never: numbering reopens on another
+    Redis no sooner than this long after that Redis was found without its epoch, which is after
+    the reservation (`_reopen_numbering`). Lambda's timeout ends a request sooner anyway."""
+    return time.monotonic() + deps.request_timeout_seconds + 2
 
 
 def _forget_quietly(deps: Deps, message: NewMessage) -> None:
@@ -143,13 +248,19 @@ def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> str 
         return None
 
 
-def edit_message(deps: Deps, token: str, chat_number: int, number: int, body: str) -> Message:
+def edit_message(
+    deps: Deps, token: str, chat_number: int, number: int, body: str, key: RequestKey | None = None
+) -> Message:
     app_id = _application_id(deps, token)
     _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
-    deps.db.edit_message(app_id, chat_number, number, body)
-    # The writer re-indexes from MySQL, so search never keeps an older body than the row.
-    deps.queue.send(events.message_edited(app_id, chat_number, number))
-    return Message(number, body)
+
+    def run(_: str) -> dict[str, Any]:
+        deps.db.edit_message(app_id, chat_number, number, body)
+        # The writer re-indexes from MySQL, so search never keeps an older body than the row.
+        deps.queue.send(events.message_edited(app_id, chat_number, number))
+        return {"number": number, "body": body}
+
+    return Message(**_once(deps, str(app_id), key, run))
 
 
 def search_messages(
@@ -159,14 +270,16 @@ def search_messages(
     return deps.search.find(app_id, chat_number, words, limit)
 
 
-# -- numbering after a cache restart -------------------------------------------------------------
+# -- numbering after a cache restart or failover ------------------------------------------------
 
 
-def _reserve(deps: Deps, reserve: Callable[[], int]) -> int:
+def _reserve(deps: Deps, reserve: Callable[[], int], may_reopen: bool = True) -> int:
+    """A keyed create does not reopen numbering half-way: it looked for its first attempt in
+    MySQL before, and that may have been queued until the reopening."""
     try:
         return reserve()
     except Unavailable:
-        if not _reopen_numbering(deps):
+        if not may_reopen or not _reopen_numbering(deps):
             raise
         return reserve()
 
@@ -174,16 +287,44 @@ def _reserve(deps: Deps, reserve: Callable[[], int]) -> int:
 def _reopen_numbering(deps: Deps) -> bool:
     """Opens a new numbering epoch once it is safe: True if numbers can be handed out again.
 
-    Safe means every number of the old Redis lifetime is in MySQL: no request of that lifetime
-    can still be running (Redis has been up longer than a request may last), and the queue the
-    writer drains is empty.
+    Safe means every number handed out before is in MySQL or in the dead-letter queue: no
+    request that reserved one on the old server can still be running (the epoch was found
+    closed longer ago than a request may last), the queue the writer drains is empty, and the
+    dead-letter queue was read (its numbers become the counters' floors).
     """
     numbers = deps.numbers
-    if numbers.epoch_open():
+    is_open, seconds = numbers.epoch_state()
+    if is_open:
         return False  # the failure was something else: let it through
-    if numbers.uptime_seconds() <= deps.request_timeout_seconds + 2:
+    if seconds <= deps.request_timeout_seconds + 2:
         return False
     if deps.queue.depth() > 0:
         return False
-    numbers.open_epoch(uuid.uuid4().hex)
+    token = numbers.begin_reopening(deps.request_timeout_seconds * 3)
+    if token is None:
+        return False  # another request is reading the dead-letter queue: retry after it
+    try:
+        numbers.open_epoch(uuid.uuid4().hex, dead_letter_floors(deps.queue.dead_letters()))
+    finally:
+        numbers.end_reopening(token)
     return True
+
+
+def dead_letter_floors(bodies: list[str]) -> dict[str, int]:
+    """The highest number each counter handed out, as the dead-lettered creations tell it."""
+    floors: dict[str, int] = {}
+
+    def raise_to(key: str, number: int) -> None:
+        floors[key] = max(floors.get(key, 0), number)
+
+    for body in bodies:
+        try:
+            event = events.parse(body)
+        except InvalidEvent:
+            continue  # poison holds no number anyone was told
+        if isinstance(event, NewChat):
+            raise_to(chats_key(event.application_id), event.number)
+        elif isinstance(event, NewMessage):
+            raise_to(chats_key(event.application_id), event.chat_number)
+            raise_to(messages_key(event.application_id, event.chat_number), event.number)
+    return floors

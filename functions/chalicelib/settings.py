@@ -38,6 +38,11 @@ class Settings:
     # How long Elasticsearch may spend on one search before it answers with what it found.
     search_timeout_ms: int
     queue_url: str | None
+    # Read when numbering reopens: the numbers its events hold were handed out.
+    dead_letter_queue_url: str | None
+    # After each reservation, WAIT for this many Redis replicas (0: don't wait) up to the timeout.
+    redis_wait_replicas: int
+    redis_wait_timeout_ms: int
     max_body_bytes: int
     api_timeout_seconds: int
     # What precedes the stage in the API's public URLs, `{apiId}` filled in: empty on AWS.
@@ -103,6 +108,9 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
         search_shards=_int(env, "SEARCH_SHARDS", 1, high=64),
         search_timeout_ms=_int(env, "SEARCH_TIMEOUT_MS", 500, low=10, high=10_000),
         queue_url=env.get("CREATIONS_QUEUE_URL") or None,
+        dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
+        redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0, low=0, high=5),
+        redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", 100, high=5000),
         # messages.body is a TEXT column: 65,535 bytes at the most.
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65535, high=65535),
         api_timeout_seconds=_int(env, "API_TIMEOUT_SECONDS", 10, high=900),

@@ -12,11 +12,12 @@ from aws_lambda_powertools.utilities import parameters
 from elasticsearch import Elasticsearch
 from redis.credentials import CredentialProvider
 
-from . import mysql, queue, settings
+from . import mysql, queue, redis_server, settings
 from .batch_store import BatchStore
 from .count_store import CountStore
 from .db import Database
 from .errors import Unavailable
+from .idempotency import Records
 from .numbers import Numbers
 from .observability import logger, traced
 from .ports import Deps
@@ -95,7 +96,12 @@ def redis_client(s: settings.Settings) -> redis.Redis:
             Secret(s.redis_auth_secret_arn, s.secrets_max_age_seconds)
         )
     return redis.Redis.from_url(
-        s.redis_url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30, **auth
+        s.redis_url,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        redis_connect_func=redis_server.identify,
+        **auth,
     )
 
 
@@ -115,14 +121,20 @@ def build(s: settings.Settings, sqs: Any = None) -> Deps:
     calls are one X-Ray subsegment when tracing is on (the adapters stay unaware of it)."""
     connections = mysql.MySQL(mysql_connect(s))
     cache = redis_client(s)
-    sqs_queue = queue.Queue(sqs or queue.client(), s.queue_url or "", logger.get_correlation_id)
+    sqs_queue = queue.Queue(
+        sqs or queue.client(),
+        s.queue_url or "",
+        logger.get_correlation_id,
+        dead_letter_url=s.dead_letter_queue_url or "",
+    )
     return Deps(
         db=traced(Database(connections), "MySQL"),
         batches=traced(BatchStore(connections), "MySQL"),
         counts=traced(CountStore(connections), "MySQL"),
         schema=traced(Schema(connections), "MySQL"),
-        numbers=traced(Numbers(cache), "Redis"),
+        numbers=traced(Numbers(cache, s.redis_wait_replicas, s.redis_wait_timeout_ms), "Redis"),
         tokens=traced(TokenCache(cache), "Redis"),
+        keys=traced(Records(cache, in_flight_seconds=s.api_timeout_seconds + 2), "Redis"),
         queue=traced(sqs_queue, "SQS"),
         search=traced(
             Search(elasticsearch_client(s), s.messages_index, s.search_shards, s.search_timeout_ms),

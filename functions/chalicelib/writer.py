@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger
 from . import events
 from .errors import InvalidEvent, Refused, Unavailable
 from .events import MessageEdited
-from .models import NewChat, NewMessage
+from .models import Clash, NewChat, NewMessage
 from .ports import Deps
 
 log = Logger(service="chat", child=True)
@@ -44,8 +44,13 @@ def lag_ms(event: Mapping[str, Any], now: float) -> float | None:
     return max(now * 1000 - min(sent), 0.0) if sent else None
 
 
-def persist_records(deps: Deps, records: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """Writes what it can of `records` ((id, body) pairs); returns {id: reason} of the failures."""
+def persist_records(
+    deps: Deps, records: Sequence[tuple[str, str]], clashes: list[Clash] | None = None
+) -> dict[str, str]:
+    """Writes what it can of `records` ((id, body) pairs); returns {id: reason} of the failures.
+    Creates that clashed with another create's number are appended to `clashes`: they are kept
+    in `create_conflicts` and their records succeed (a retry cannot change them)."""
+    clashes = [] if clashes is None else clashes
     failed: dict[str, str] = {}
     parsed: dict[str, events.Event] = {}
     for record_id, body in records:
@@ -62,7 +67,7 @@ def persist_records(deps: Deps, records: Sequence[tuple[str, str]]) -> dict[str,
     # back from Redis until MySQL has it, so search may show it first; a message MySQL refuses
     # for good is taken out of the index again below.
     indexing = _indexer.submit(deps.search.index, list(messages.values()))
-    not_written, refused = _write_rows(deps, creations)
+    not_written, refused = _write_rows(deps, creations, clashes)
     _record_written(deps, [e for rid, e in creations.items() if rid not in not_written])
     not_indexed = indexing.result()
     failed.update(not_written)
@@ -86,12 +91,14 @@ def _record_written(deps: Deps, written: Sequence[NewChat | NewMessage]) -> None
         pass
 
 
-def _write_rows(deps: Deps, creations: Mapping[str, NewChat | NewMessage]) -> tuple[dict[str, str], set[str]]:
+def _write_rows(
+    deps: Deps, creations: Mapping[str, NewChat | NewMessage], clashes: list[Clash]
+) -> tuple[dict[str, str], set[str]]:
     """Writes the rows; returns ({id: reason} of those not written, ids refused for good)."""
     if not creations:
         return {}, set()
     try:
-        _persist(deps, creations.values())
+        _persist(deps, creations.values(), clashes)
         return {}, set()
     except Unavailable as exc:
         return {rid: exc.message for rid in creations}, set()
@@ -102,7 +109,7 @@ def _write_rows(deps: Deps, creations: Mapping[str, NewChat | NewMessage]) -> tu
     refused: set[str] = set()
     for rid, event in creations.items():
         try:
-            _persist(deps, [event])
+            _persist(deps, [event], clashes)
         except (Refused, Unavailable) as exc:
             failed[rid] = exc.message
             if isinstance(exc, Refused):
@@ -111,8 +118,21 @@ def _write_rows(deps: Deps, creations: Mapping[str, NewChat | NewMessage]) -> tu
     return failed, refused
 
 
-def _persist(deps: Deps, creations: Iterable[NewChat | NewMessage]) -> None:
-    deps.batches.persist(*_by_kind(creations))
+def _persist(deps: Deps, creations: Iterable[NewChat | NewMessage], clashes: list[Clash]) -> None:
+    found = deps.batches.persist(*_by_kind(creations))
+    for c in found:
+        # Both creates were told this number: the stored row keeps the first, the other waits
+        # in create_conflicts for a person (`make audit` lists them; the alarm fires).
+        log.error(
+            "create clash",
+            kind=c.kind,
+            application_id=c.application_id,
+            chat_number=c.chat_number,
+            number=c.number,
+            create_id=c.create_id,
+            stored_create_id=c.stored_create_id,
+        )
+    clashes += found
 
 
 def _by_kind(creations: Iterable[NewChat | NewMessage]) -> tuple[list[NewChat], list[NewMessage]]:

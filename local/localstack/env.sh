@@ -26,6 +26,11 @@ STATE_DIR=$(cd "$STATE_DIR" && pwd)
 # LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC: the SQS event source sleeps this long after every
 #   batch (default 1 s), which capped a drain at ~one batch a second (86 -> 323 messages/s at 0.1)
 #   and added up to a second to every message's lag; AWS's pollers do not pause.
+# IN_MEMORY_CLIENT: LocalStack's calls to itself (API Gateway -> Lambda invoke, Lambda -> CloudWatch
+#   Logs, the SQS poller's receive and delete) go to its gateway in memory, not as HTTP requests to
+#   its own port: ~4 ms of its CPU less per API request (docs/performance.md, "The local API's ceiling").
+# LAMBDA_DISABLE_CLOUDWATCH_METRICS: ours, read by the host executor's plugin (plugin.py): no
+#   per-invocation Invocations/Errors datapoints, each a put_metric_data committed to SQLite.
 # CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES: the free edition has no CloudWatch dashboard and no custom
 #   resource; it skips them (the deploy invokes the migrate function itself). Said here because
 #   LocalStack warns that the default will turn to failing the deploy.
@@ -48,6 +53,8 @@ LAMBDA_LIMITS_MINIMUM_UNRESERVED_CONCURRENCY=10
 LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=1
 SQS_DISABLE_CLOUDWATCH_METRICS=1
 LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC=0.1
+IN_MEMORY_CLIENT=1
+LAMBDA_DISABLE_CLOUDWATCH_METRICS=1
 CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES=1
 LINES
 if [ -n "${LAMBDA_HOST_PYTHON:-}" ]; then

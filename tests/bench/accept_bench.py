@@ -5,7 +5,10 @@ own clients, and calls the Chalice app with API Gateway proxy events, one at a t
 a queue of the bench's own (LocalStack's SQS); numbers come from Redis database 7. In the same
 run: a bare `send_message` to that queue, and a bare Redis round trip (the floor of each call the
 handler makes), and the message handler with the queue replaced by a no-op, which is our code's
-own cost.
+own cost. With the checks of issue 10: the message create with an `Idempotency-Key` (one claim
+and one completion in Redis more), our idempotency records against Powertools' Redis
+persistence layer doing the same job, and the cost of `WAIT 1` with a real replica (a second
+redis-server on loopback, port REDIS_PORT + 2, following the stack's Redis for the bench only).
 
     .local/venvs/app/bin/python -m tests.bench.accept_bench [--seconds 6] [--levels 1,4,16]
 """
@@ -36,9 +39,10 @@ def _prepare_env(queue_url: str) -> None:
 
 def _worker(args) -> dict:
     """One environment: times `requests` handler calls (or as many as fit in `seconds`)."""
-    kind, token, queue_url, seconds, warmup, worker_id, noop_queue = args
+    kind, token, queue_url, seconds, warmup, worker_id, noop_queue, env = args
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # Powertools prints each request's metrics to stdout, as on Lambda
+    os.environ.update(env)
     _prepare_env(queue_url)
     from chalice.local import LambdaEventConverter, RouteMatcher
 
@@ -47,7 +51,7 @@ def _worker(args) -> dict:
     if noop_queue:
         from chalicelib import wiring
 
-        wiring.deps().queue.send = lambda body: None  # type: ignore[method-assign]
+        wiring.deps().queue.send = lambda body, deadline=None: None  # type: ignore[method-assign]
     convert = LambdaEventConverter(RouteMatcher(list(app.app.routes)))
     headers = {"content-type": "application/json"}
     if kind == "chat":
@@ -65,8 +69,11 @@ def _worker(args) -> dict:
     context = _Context()
     timings, errors, i = [], 0, worker_id
     deadline = None
+    keyed = kind == "message, keyed"
     while True:
         event = events[i % len(events)]
+        if keyed:  # a new key per create, as every client request carries one
+            event = {**event, "headers": {**event["headers"], "idempotency-key": f"{uuid.uuid4().hex}"}}
         i += 1
         started = time.perf_counter()
         response = app.app(event, context)
@@ -96,13 +103,20 @@ class _Context:
 
 
 def level(
-    kind: str, token: str, queue_url: str, concurrency: int, seconds: float, noop_queue: bool = False
+    kind: str,
+    token: str,
+    queue_url: str,
+    concurrency: int,
+    seconds: float,
+    noop_queue: bool = False,
+    env: dict | None = None,
 ) -> dict:
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(concurrency) as pool:
         started = time.perf_counter()
         parts = pool.map(
-            _worker, [(kind, token, queue_url, seconds, 20, w, noop_queue) for w in range(concurrency)]
+            _worker,
+            [(kind, token, queue_url, seconds, 20, w, noop_queue, env or {}) for w in range(concurrency)],
         )
         wall = time.perf_counter() - started
     timings = [t for p in parts for t in p["timings"]]
@@ -141,6 +155,107 @@ def bare_redis(count: int = 2000) -> dict:
     return common.latency(timings)
 
 
+def _commands(client) -> int:
+    return int(client.info("stats")["total_commands_processed"])
+
+
+def idempotency_layers(count: int = 2000) -> dict:
+    """Our claim + completion against Powertools' idempotent_function on its Redis persistence
+    layer, both around a no-op create with a new key each time, on the bench's Redis database."""
+    import redis
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
+
+    from chalicelib import redis_server
+    from chalicelib.idempotency import Records, RequestKey
+
+    client = redis.Redis.from_url(common.REDIS_URL, redis_connect_func=redis_server.identify)
+    records = Records(client, in_flight_seconds=12)
+
+    def ours(i: int) -> None:
+        key = RequestKey(f"bench-{uuid.uuid4().hex}", "fingerprint")
+        records.claim("bench", key)
+        records.complete("bench", key, {"number": i})
+
+    layer = CachePersistenceLayer(client=client)  # type: ignore[arg-type]  # redis-py's own set()
+    config = IdempotencyConfig(
+        event_key_jmespath="key", payload_validation_jmespath="body", expires_after_seconds=86400
+    )
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=layer, config=config)
+    def create(request: dict) -> dict:
+        return {"number": 1}
+
+    def powertools(i: int) -> None:
+        create(request={"key": f"bench-{uuid.uuid4().hex}", "body": "hello there"})
+
+    calls = {"ours (claim + complete)": ours, "powertools CachePersistenceLayer (Redis)": powertools}
+    timings: dict = {name: [] for name in calls}
+    commands = dict.fromkeys(calls, 0)
+    for call in calls.values():
+        for i in range(50):
+            call(i)
+    # Alternating blocks, so that both see the same moments of a shared machine.
+    for block in range(20):
+        for name, call in calls.items():
+            before = _commands(client)
+            for i in range(count // 20):
+                started = time.perf_counter()
+                call(block * count + i)
+                timings[name].append((time.perf_counter() - started) * 1000)
+            commands[name] += _commands(client) - before - 1  # less the INFO that counted them
+    # Commands the server ran, a script's own calls included (ours: 1 script + 1 SET per call).
+    out = {
+        name: {**common.latency(timings[name]), "redis_commands_per_call": round(commands[name] / count, 1)}
+        for name in calls
+    }
+    for pattern in ("idem:bench:*", "*bench-*"):
+        for key in client.scan_iter(pattern, count=1000):
+            client.delete(key)
+    return out
+
+
+def wait_cost(count: int = 2000) -> dict:
+    """A message reservation without and with `WAIT 1` on a real replica, in alternating blocks."""
+    import redis
+
+    from chalicelib import redis_server
+    from chalicelib.errors import Unavailable
+    from chalicelib.numbers import Numbers
+    from tests.helpers import RedisServer
+
+    replica = RedisServer(
+        range(common.REDIS_PORT + 2, common.REDIS_PORT + 7),
+        common.STATE / "bench" / "replica",
+        replica_of=common.REDIS_PORT,
+    ).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not replica.in_sync() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        client = redis.Redis.from_url(common.REDIS_URL, redis_connect_func=redis_server.identify)
+        # 1 s: on this shared machine a replica process may wait for a core longer than 100 ms.
+        plain, waiting = Numbers(client), Numbers(client, wait_replicas=1, wait_timeout_ms=1000)
+        if not plain.epoch_state()[0]:
+            plain.open_epoch(f"bench-{uuid.uuid4().hex}")
+        timings: dict[str, list[float]] = {"no WAIT": [], "WAIT 1 (one replica on loopback)": []}
+        refused = dict.fromkeys(timings, 0)
+        for block in range(20):
+            for name, numbers in zip(timings, (plain, waiting), strict=True):
+                for _ in range(count // 20):
+                    started = time.perf_counter()
+                    try:
+                        numbers.reserve_message_number(1, 1000 + block, "hello there", seed=lambda: 0)
+                    except Unavailable:
+                        refused[name] += 1  # not acknowledged in time: a 503
+                    timings[name].append((time.perf_counter() - started) * 1000)
+        for block in range(20):  # chat numbers no bench application uses: 1000 + block
+            client.delete(f"numbering:messages:1:{1000 + block}", f"pending:1:{1000 + block}")
+        return {name: {**common.latency(t), "refused": refused[name]} for name, t in timings.items()}
+    finally:
+        replica.stop()
+
+
 def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
     common.ensure_database(DATABASE)
     sqs = boto3.client("sqs")
@@ -148,7 +263,7 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
     try:
         deps = common.deps(DATABASE, "bench-accept", queue_url)
         deps.numbers._redis.flushdb()
-        deps.numbers.open_epoch("bench")
+        deps.numbers.open_epoch(f"bench-{uuid.uuid4().hex}")
         from chalicelib import service
 
         token = service.create_application(deps, f"bench-accept-{uuid.uuid4().hex[:6]}").token
@@ -167,8 +282,49 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
         progress(
             f"message handler without SQS: p50 {out['message, queue send replaced by a no-op']['p50_ms']} ms"
         )
-        for kind in ("chat", "message"):
-            for n in levels:
+        # Our code with the checks of issue 10 (a new Idempotency-Key per create), the same way.
+        for rounds in range(2):  # alternating with the plain one, on a shared machine
+            keyed = level("message, keyed", token, queue_url, 1, seconds, noop_queue=True)
+            plain = level("message", token, queue_url, 1, seconds, noop_queue=True)
+            out[f"keyed message, queue send replaced by a no-op, round {rounds + 1}"] = keyed
+            out[f"message, queue send replaced by a no-op, round {rounds + 1}"] = plain
+            progress(
+                f"without SQS, keyed vs plain: p50 {keyed['p50_ms']} vs {plain['p50_ms']} ms, "
+                f"p99 {keyed['p99_ms']} vs {plain['p99_ms']} ms"
+            )
+        out["idempotency records, per keyed create"] = idempotency_layers()
+        for name, result in out["idempotency records, per keyed create"].items():
+            progress(
+                f"{name}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
+                f"{result['redis_commands_per_call']} Redis commands"
+            )
+        out["reservation, WAIT"] = wait_cost()
+        for name, result in out["reservation, WAIT"].items():
+            progress(f"message reservation, {name}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
+        replica = None
+        try:
+            from tests.helpers import RedisServer
+
+            replica = RedisServer(
+                range(common.REDIS_PORT + 2, common.REDIS_PORT + 7),
+                common.STATE / "bench" / "replica",
+                replica_of=common.REDIS_PORT,
+            ).start()
+            deadline = time.monotonic() + 30
+            while not replica.in_sync() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            wait_env = {"REDIS_WAIT_REPLICAS": "1", "REDIS_WAIT_TIMEOUT_MS": "1000"}
+            result = level("message", token, queue_url, 1, seconds, env=wait_env)
+            out["message c=1, WAIT 1 with a replica"] = result
+            progress(
+                f"message creation with WAIT 1, concurrency 1: p50 {result['p50_ms']} ms, "
+                f"p99 {result['p99_ms']} ms, {result['errors']} errors"
+            )
+        finally:
+            if replica is not None:
+                replica.stop()
+        for kind in ("chat", "message", "message, keyed"):
+            for n in levels if kind != "message, keyed" else levels[:1]:
                 result = level(kind, token, queue_url, n, seconds)
                 out[f"{kind} c={n}"] = result
                 progress(

@@ -190,8 +190,8 @@ def cleanup_main(progress=print, wait_seconds: float = 30.0) -> dict:
     docs = delete_documents(ids)
     r = redis.Redis(port=common.REDIS_PORT, db=0)
     for app_id, token in apps:
-        keys = [f"chats:{app_id}", f"token:{token}"]
-        keys += list(r.scan_iter(f"messages:{app_id}:*")) + list(r.scan_iter(f"pending:{app_id}:*"))
+        keys = [f"numbering:chats:{app_id}", f"token:{token}"]
+        keys += list(r.scan_iter(f"numbering:messages:{app_id}:*")) + list(r.scan_iter(f"pending:{app_id}:*"))
         r.delete(*keys)
     progress(
         f"removed {len(apps)} bench applications ({messages} messages, {docs} documents) "
@@ -212,7 +212,18 @@ def delete_documents(application_ids: list) -> int:
         )["hits"]["hits"]
         if not hits:
             return deleted
-        es.bulk(operations=[{"delete": {"_index": "messages", "_id": h["_id"]}} for h in hits])
+        es.bulk(
+            operations=[
+                {
+                    "delete": {
+                        "_index": "messages",
+                        "_id": h["_id"],
+                        **{k[1:]: h[k] for k in ["_routing"] if k in h},
+                    }
+                }
+                for h in hits
+            ]
+        )
         deleted += len(hits)
 
 

@@ -48,7 +48,7 @@ class Traffic(threading.Thread):
             assert not self.deps.search.index(self.deps.batches.current_messages([key]))
             self.edited.add(key)
             started = time.perf_counter()
-            self.deps.search.find(key[0], key[1], "hello", 20)
+            self.deps.search.find(key[0], key[1], ["hello"], 20)
             self.search_ms[self.phase].append((time.perf_counter() - started) * 1000)
             self.stop.wait(self.pause)
 

@@ -65,14 +65,20 @@ def layer_zip() -> Path:
 
 
 class Resources:
-    def __init__(self, progress=print):
+    def __init__(self, progress=print, endpoint: str | None = None):
+        """`endpoint`: another LocalStack than the stack's (AWS_ENDPOINT_URL)."""
         self.progress = progress
-        self.lam = boto3.client("lambda")
-        self.apigw = boto3.client("apigateway")
-        self.sqs = boto3.client("sqs")
-        self.s3 = boto3.client("s3")
-        self.logs = boto3.client("logs")
-        self.functions, self.apis, self.queues, self.mappings, self.layer_arn = [], [], [], [], None
+        self.lam = boto3.client("lambda", endpoint_url=endpoint)
+        self.apigw = boto3.client("apigateway", endpoint_url=endpoint)
+        self.sqs = boto3.client("sqs", endpoint_url=endpoint)
+        self.s3 = boto3.client("s3", endpoint_url=endpoint)
+        self.logs = boto3.client("logs", endpoint_url=endpoint)
+        self.endpoint = endpoint or common.ENDPOINT
+        self.functions: list[str] = []
+        self.apis: list[str] = []
+        self.queues: list[str] = []
+        self.mappings: list[str] = []
+        self.layer_arn: str | None = None
         self.cleanup(leftovers_only=True)
 
     # -- making things -------------------------------------------------------------------------
@@ -163,7 +169,7 @@ class Resources:
             uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations",
         )
         self.apigw.create_deployment(restApiId=api, stageName="bench")
-        return f"{common.ENDPOINT}/_aws/execute-api/{api}/bench"
+        return f"{self.endpoint}/_aws/execute-api/{api}/bench"
 
     # -- using them ----------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of issue 5 in one run; a table, JSON and a plot.
 
-    .local/venvs/app/bin/python -m tests.bench.run [--only writer,search] [--quick]
+    .local/venvs/app/bin/python -m tests.bench.run [--only writer,search] [--quick] [--big]
 
 Progress goes to the terminal as it runs; the figures go to .local/bench/bench-<time>.json (and
 latest.json beside it) and the plot to docs/performance.png. The machine is shared and often
@@ -24,19 +24,22 @@ from tests.bench import (
     common,
     counter_bench,
     drain_bench,
+    gateway_ab,
     gateway_bench,
     lag_bench,
     reindex_bench,
     report,
     search_bench,
     writer_bench,
+    writer_big_bench,
+    writers_bench,
 )
 from tests.bench.resources import Resources
 
 PLOT = common.ROOT / "docs" / "performance.png"
 
 
-def sections(quick: bool, res_holder: list) -> list:
+def sections(quick: bool, res_holder: list, big: bool = False) -> list:
     def res() -> Resources:
         if not res_holder:
             res_holder.append(Resources())
@@ -57,8 +60,21 @@ def sections(quick: bool, res_holder: list) -> list:
         ("search", lambda p: search_bench.run(100 if q else 300, progress=p)),
         ("counter", lambda p: counter_bench.run(10_000, log=p)),
         ("cold start", lambda p: coldstart_bench.run(res(), progress=p)),
+        (
+            "gateway a/b",
+            lambda p: gateway_ab.run(3 if q else 5, 2 if q else 3, profile_seconds=0 if q else 8, progress=p),
+        ),
+        ("writers", lambda p: writers_bench.run(5_000 if q else 20_000, progress=p)),
         ("reindex", lambda p: reindex_bench.run(10 if q else 20, progress=p)),
-    ]
+    ] + (
+        [
+            # Issue 13's ten times the tables: 10M messages in 1M chats, generated once (minutes) and kept.
+            ("counter 10M", lambda p: counter_bench.run(10_000, big=True, log=p)),
+            ("writer 10M", lambda p: writer_big_bench.run(progress=p)),
+        ]
+        if big
+        else []
+    )
 
 
 def machine() -> dict:
@@ -85,9 +101,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--only", default="", help="comma-separated sections to run")
     parser.add_argument("--quick", action="store_true", help="smaller runs, to check the harness")
+    parser.add_argument("--big", action="store_true", help="also the 10M-message tier (minutes)")
     args = parser.parse_args()
     holder: list[Any] = []
-    chosen = [s for s in sections(args.quick, holder) if not args.only or s[0] in args.only.split(",")]
+    chosen = [
+        s for s in sections(args.quick, holder, args.big) if not args.only or s[0] in args.only.split(",")
+    ]
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     results = {"started": started, "quick": args.quick, "machine": machine()}
     print(

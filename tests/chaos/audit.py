@@ -7,6 +7,9 @@ the queue of a restarted LocalStack, which keeps SQS in memory). `--redrive` que
 events again (the writer's inserts are idempotent, so a redrive of something still queued is
 harmless). A missing number with no pending body is a gap: a create answered 503 after its
 number was reserved, never told to a client. Run it after any restart of the queue's host.
+
+It also lists the clashes the writer kept in `create_conflicts`: creates that found their number
+stored for another create (both bodies are kept; a person decides which number each gets).
 """
 
 import argparse
@@ -27,6 +30,7 @@ class Audit:
     lost_chats: list = field(default_factory=list)  # (application id, number), reserved, no row
     gaps: int = 0  # message numbers reserved without a row or a body: never told to anyone
     redriven: int = 0
+    clashes: list = field(default_factory=list)  # rows of create_conflicts
 
     def to_json(self) -> dict:
         return {
@@ -36,21 +40,40 @@ class Audit:
             "gaps": self.gaps,
             "redriven": self.redriven,
             "examples": [f"{a}:{c}:{n}" for a, c, n, _ in self.lost_messages[:10]],
+            "clashes": len(self.clashes),
+            "clash_examples": [
+                {"kind": k, "application_id": a, "chat": c, "number": n, "create_id": i, "body": b}
+                for k, a, c, n, i, b in self.clashes[:10]
+            ],
         }
 
 
 def _scan(r: redis.Redis, pattern: str) -> dict:
+    """{counter key: the highest number it handed out} (counters are hashes: n, and a floor f)."""
     keys = list(r.scan_iter(match=pattern, count=1000))
-    return dict(zip((k.decode() for k in keys), r.mget(keys), strict=False)) if keys else {}
+    pipe = r.pipeline(transaction=False)
+    for k in keys:
+        pipe.hmget(k, "n", "f")
+    values = [max(int(n or 0), int(f or 0)) for n, f in pipe.execute()] if keys else []
+    return dict(zip((k.decode() for k in keys), values, strict=True))
+
+
+def clashes(stores: Stores, application_ids=None) -> list:
+    """The creates kept in create_conflicts (all, or those of some applications)."""
+    sql = "SELECT kind, application_id, chat_number, number, create_id, body FROM create_conflicts"
+    if application_ids is None:
+        return stores.rows(sql + " ORDER BY id", ())
+    return stores.rows(sql + " WHERE application_id IN %s ORDER BY id", (list(application_ids),))
 
 
 def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
     """Compares Redis's counters and pending bodies with MySQL (optionally for some applications)."""
     result = Audit(queue_depth=stores.queue_depth())
+    result.clashes = [tuple(row) for row in clashes(stores, application_ids)]
     wanted = set(application_ids) if application_ids is not None else None
-    chat_counters = {int(k.split(":")[1]): int(v) for k, v in _scan(r, "chats:*").items() if v}
+    chat_counters = {int(k.split(":")[2]): int(v) for k, v in _scan(r, "numbering:chats:*").items() if v}
     message_counters = {
-        tuple(map(int, k.split(":")[1:])): int(v) for k, v in _scan(r, "messages:*").items() if v
+        tuple(map(int, k.split(":")[2:])): int(v) for k, v in _scan(r, "numbering:messages:*").items() if v
     }
     if wanted is not None:
         chat_counters = {a: n for a, n in chat_counters.items() if a in wanted}
@@ -122,13 +145,19 @@ def main() -> int:
             f"note: {found.queue_depth} events still queued; missing numbers may only be late",
             file=sys.stderr,
         )
+    if found.clashes:
+        print(
+            f"CLASHES: {len(found.clashes)} creates found their number stored for another create; "
+            "both bodies are kept (create_conflicts)",
+            file=sys.stderr,
+        )
     if (found.lost_messages or found.lost_chats) and not args.redrive:
         print(
             "LOST: numbers handed out never reached MySQL; `make audit REDRIVE=1` queues them again",
             file=sys.stderr,
         )
         return 1
-    return 0
+    return 1 if found.clashes else 0
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ class Report:
     unconfirmed_rows: int = 0  # rows no 201 told of (a client that got no answer, a redrive)
     gaps_untold: int = 0  # numbers skipped in MySQL that no client was told (503 after reserving)
     counts_wrong: int = 0  # chats/applications whose count differs from the rows after the counter
+    clashes: int = 0  # creates the writer found clashing with another create's number (kept aside)
     recovery_seconds: float | None = None
     notes: list = field(default_factory=list)
 
@@ -268,6 +269,10 @@ def check(
             report.dead_lettered_accepted += 1
         else:
             report.lost += 1
+
+    report.clashes = stores.rows(
+        "SELECT COUNT(*) FROM create_conflicts WHERE application_id IN %s", (app_ids,)
+    )[0][0]
 
     told_keys = set(told_messages)
     report.unconfirmed_rows = len(set(rows) - told_keys) + len(chats - set(told_chats))

@@ -78,6 +78,48 @@ class InProcess:
             return exc.status, None
 
 
+class Retrying(InProcess):
+    """A client that sends every create with an Idempotency-Key and retries it with the same key
+    after a 503 or 409 or an answer it never got (every `lose_every`-th), as a mobile client does."""
+
+    name = "in-process, every create keyed and retried"
+
+    def __init__(self, deps, patience: float = 300.0, lose_every: int = 20):
+        super().__init__(deps)
+        from chalicelib.idempotency import RequestKey
+
+        self._key, self._patience, self._lose_every = RequestKey, patience, lose_every
+        self._count, self._lock = 0, threading.Lock()
+        self.retries = self.answers_lost = 0
+
+    def create_chat(self, token: str) -> tuple:
+        key = self._key(uuid.uuid4().hex, f"chat {token}")
+        return self._retried(lambda: self._service.create_chat(self._deps, token, key))
+
+    def create_message(self, token: str, chat_number: int, body: str) -> tuple:
+        key = self._key(uuid.uuid4().hex, f"message {token} {chat_number} {body}")
+        return self._retried(lambda: self._service.create_message(self._deps, token, chat_number, body, key))
+
+    def _retried(self, create) -> tuple:
+        with self._lock:
+            self._count += 1
+            lose = self._count % self._lose_every == 0
+        deadline = time.monotonic() + self._patience
+        while True:
+            status, number = self._answer(create)
+            if status == 201 and lose:
+                lose = False  # the 201 never reached the client: it sends the same request again
+                with self._lock:
+                    self.answers_lost += 1
+                continue
+            if status in (409, 503) and time.monotonic() < deadline:
+                with self._lock:
+                    self.retries += 1
+                time.sleep(0.5)
+                continue
+            return status, number
+
+
 class Http:
     """Goes through API Gateway and the deployed API function."""
 

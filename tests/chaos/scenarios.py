@@ -4,6 +4,7 @@ recover, and checks the invariants. `python -m tests.chaos.scenarios NAME...` ru
 import json
 import os
 import platform
+import shutil
 import sys
 import threading
 import time
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 
 from tests.chaos import audit, stack
 from tests.chaos.invariants import Report, Stores, check, read_dead_letters, settle
-from tests.chaos.load import InProcess, Ledger, offer, setup
+from tests.chaos.load import InProcess, Ledger, Retrying, offer, setup
+from tests.helpers import RedisServer
 
 
 def _env_int(name: str, default: int) -> int:
@@ -27,6 +29,7 @@ class Plan:
     chat_every: int = 50  # a chat create after every 50 message creates
     threads: int = 16
     outage_seconds: int = _env_int("CHAOS_OUTAGE_SECONDS", 60)
+    lag_seconds: float = 3.0  # how long the stack's Redis runs on after its replica stopped following
     settle_timeout: int = _env_int("CHAOS_SETTLE_SECONDS", 900)
 
 
@@ -141,11 +144,11 @@ class DuplicatingQueue:
     def __init__(self, queue):
         self._queue, self.sent = queue, 0
 
-    def send(self, body: str) -> None:
-        self._queue.send(body)
+    def send(self, body: str, deadline: float | None = None) -> None:
+        self._queue.send(body, deadline)
         copies = 2 if hash(body) % 10 == 0 else 1
         for _ in range(copies):
-            self._queue.send(body)
+            self._queue.send(body, deadline)
         self.sent += copies
 
     def depth(self) -> int:
@@ -258,6 +261,172 @@ def localstack_restarted(plan: Plan) -> Report:
     return report
 
 
+# -- Redis losing what it told: failover, old snapshot, lost counters, dead letters ---------------------
+
+
+def _restart_redis_from(cfg, dump) -> None:
+    """Stops the stack's Redis and starts it again at its address from `dump` (an RDB file)."""
+    stack.stop(cfg, "redis")
+    target = cfg.data / "dump.rdb"
+    if dump != target:
+        shutil.copy(dump, target)
+    stack.start(cfg, "redis")
+    target.unlink()  # later restarts come back empty, as the stack's Redis keeps no data
+
+
+def _retrying_run(name: str, plan: Plan) -> tuple:
+    client = Retrying(stack.app_deps(stack.target()))
+    return Run(name, plan, client), client
+
+
+def _retry_notes(report: Report, client: Retrying) -> None:
+    report.notes.append(
+        f"every create keyed: {client.retries} retries after 503/409, {client.answers_lost} answers "
+        "dropped on purpose and asked again with the same key"
+    )
+
+
+def redis_failover(plan: Plan) -> Report:
+    """A real second redis-server follows the stack's Redis, stops following (it lags from then
+    on), and its data is promoted at the primary's address, under load, as ElastiCache fails over."""
+    cfg = stack.target()
+    ports = range(cfg.redis_port + 1, cfg.redis_port + 6)
+    replica = RedisServer(ports, cfg.state / "chaos" / "replica", replica_of=cfg.redis_port)
+    replica.start()
+    try:
+        stack.wait(replica.in_sync, 30, 0.2)
+        run, client = _retrying_run("redis failover to a replica that missed the last writes", plan)
+        run.start()
+        run.at_fraction(0.3)
+        replica.client.replicaof("NO", "ONE")  # from now on it misses every write
+        lag_from = run.ledger.accepted
+        time.sleep(plan.lag_seconds)
+        missed = run.ledger.accepted - lag_from
+        replica.client.save()
+        _restart_redis_from(cfg, replica.dir / "dump.rdb")
+        restored = time.monotonic()
+    finally:
+        replica.stop()
+    run.notes.append(
+        f"{missed} creates were accepted after the replica stopped following, then it was promoted"
+    )
+    report = run.finish(restored)
+    _retry_notes(report, client)
+    return report
+
+
+def redis_old_snapshot(plan: Plan) -> Report:
+    cfg = stack.target()
+    run, client = _retrying_run("redis restored from an older snapshot", plan)
+    run.start()
+    run.at_fraction(0.2)
+    audit.redis_client(cfg).save()
+    saved = run.ledger.accepted
+    run.at_fraction(0.4)
+    run.notes.append(f"{run.ledger.accepted - saved} creates accepted after the snapshot was taken")
+    _restart_redis_from(cfg, cfg.data / "dump.rdb")
+    restored = time.monotonic()
+    report = run.finish(restored)
+    _retry_notes(report, client)
+    return report
+
+
+def redis_counters_lost(plan: Plan) -> Report:
+    cfg = stack.target()
+    run, client = _retrying_run(
+        "redis lost counters (deleted or evicted) while their events are queued", plan
+    )
+    run.start()
+    run.at_fraction(0.4)
+    from chalicelib.numbers import chats_key, messages_key
+
+    app_ids = [a for a in run.ledger.applications.values() if a is not None]
+    chats = sorted({(app_ids[0], n) for t, n in run.ledger.chats if run.ledger.applications[t] == app_ids[0]})
+    keys = [chats_key(app_ids[0])] + [messages_key(a, n) for a, n in chats[:5]]
+    deleted = audit.redis_client(cfg).delete(*keys)
+    restored = time.monotonic()
+    run.notes.append(f"deleted {deleted} counters (one application's chats, five chats' messages) mid-stream")
+    report = run.finish(restored)
+    _retry_notes(report, client)
+    return report
+
+
+class DeadLetteringQueue:
+    """Sends every `every`-th creation to the dead-letter queue instead, as if the writer had
+    failed it five times: accepted creates whose numbers only the DLQ holds."""
+
+    def __init__(self, queue, dead_letters, every: int = 40):
+        self._queue, self._dead_letters, self._every = queue, dead_letters, every
+        self._count, self._lock, self.sent = 0, threading.Lock(), 0
+
+    def send(self, body: str, deadline: float | None = None) -> None:
+        with self._lock:
+            self._count += 1
+            dead = self._count % self._every == 0
+        if not dead:
+            return self._queue.send(body, deadline)
+        self._dead_letters.send(body, deadline)
+        with self._lock:
+            self.sent += 1
+
+    def __getattr__(self, name):
+        return getattr(self._queue, name)  # depth, dead_letters
+
+
+def _redrive(stores: Stores, app_ids: set) -> int:
+    """Moves the dead-lettered creations of these applications back to the queue (the fix an
+    operator makes); returns how many."""
+    url, moved, keep = stores.outputs["DeadLetterQueueUrl"], 0, []
+    while True:
+        got = stores.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=120).get(
+            "Messages", []
+        )
+        if not got:
+            break
+        for m in got:
+            try:
+                mine = json.loads(m["Body"]).get("application_id") in app_ids
+            except (ValueError, AttributeError):
+                mine = False
+            if not mine:
+                keep.append(m["ReceiptHandle"])
+                continue
+            stores.sqs.send_message(QueueUrl=stores.outputs["QueueUrl"], MessageBody=m["Body"])
+            stores.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            moved += 1
+    for handle in keep:
+        stores.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return moved
+
+
+def redis_restarted_with_dead_letters(plan: Plan) -> Report:
+    cfg = stack.target()
+    deps = stack.app_deps(cfg)
+    stores = Stores(cfg)
+    from chalicelib.queue import Queue
+
+    dead_letters = Queue(deps.queue._sqs, stores.outputs["DeadLetterQueueUrl"])
+    deps.queue = DeadLetteringQueue(deps.queue, dead_letters)
+    client = Retrying(deps)
+    run = Run("redis restarted empty with accepted creates in the DLQ and the queue", plan, client)
+    run.start()
+    run.at_fraction(0.4)
+    dead_before = deps.queue.sent
+    stack.stop(cfg, "redis")
+    stack.start(cfg, "redis")
+    restored = time.monotonic()
+    run._thread.join()
+    settle(run.stores, run.ledger, plan.settle_timeout)
+    moved = _redrive(run.stores, set(run.ledger.applications.values()))
+    run.notes.append(
+        f"{dead_before} accepted creates were in the DLQ when Redis restarted, {deps.queue.sent} in all; "
+        f"{moved} redriven after the run"
+    )
+    report = run.finish(restored)
+    _retry_notes(report, client)
+    return report
+
+
 SCENARIOS = {
     "baseline": baseline,
     "writer-killed": writer_killed,
@@ -267,6 +436,10 @@ SCENARIOS = {
     "mariadb-down": mariadb_down,
     "redis-restart": redis_restarted_empty,
     "localstack-restart": localstack_restarted,
+    "redis-failover": redis_failover,
+    "redis-old-snapshot": redis_old_snapshot,
+    "redis-counters-lost": redis_counters_lost,
+    "redis-restart-dlq": redis_restarted_with_dead_letters,
 }
 
 

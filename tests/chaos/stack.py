@@ -48,6 +48,7 @@ def settings_env(cfg: config.Config) -> dict:
         "ELASTICSEARCH_URL": f"http://127.0.0.1:{cfg.es_port}",
         "MESSAGES_INDEX": "messages",
         "CREATIONS_QUEUE_URL": outputs(cfg)["QueueUrl"],
+        "DEAD_LETTER_QUEUE_URL": outputs(cfg)["DeadLetterQueueUrl"],
     }
 
 
@@ -65,9 +66,11 @@ def sqs():
 
 def app_deps(cfg: config.Config):
     """The product's adapters on the stack's services and its deployed queue (many threads at once)."""
-    from chalicelib import settings, wiring
+    from chalicelib import queue, settings, wiring
 
-    return wiring.build(settings.from_env(settings_env(cfg)), sqs=sqs())
+    # The product's bounds on a send (a request never queues after its time), with room for many threads.
+    client = boto3.client("sqs", config=queue.CLIENT_CONFIG.merge(BotoConfig(max_pool_connections=64)))
+    return wiring.build(settings.from_env(settings_env(cfg)), sqs=client)
 
 
 def invoke(cfg: config.Config, output_key: str, payload: dict | None = None) -> dict:

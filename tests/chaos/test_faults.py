@@ -22,6 +22,10 @@ pytestmark = pytest.mark.chaos
         "mariadb-down",
         "redis-restart",
         "localstack-restart",
+        "redis-failover",
+        "redis-old-snapshot",
+        "redis-counters-lost",
+        "redis-restart-dlq",
     ],
 )
 def test_nothing_accepted_is_lost_or_duplicated(scenario):

@@ -9,7 +9,7 @@ from tests.chaos.scenarios import DuplicatingQueue
 class LostQueue:
     """A queue that accepts events and drops them, as LocalStack's in-memory SQS does on restart."""
 
-    def send(self, body: str) -> None:
+    def send(self, body: str, deadline: float | None = None) -> None:
         pass
 
     def depth(self) -> int:

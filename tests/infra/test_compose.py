@@ -135,6 +135,7 @@ HOST_ONLY = {
     "DISABLE_EVENTS",
     "LAMBDA_RUNTIME_EXECUTOR",  # host-process here, Docker containers there
     "LAMBDA_HOST_PYTHON",
+    "LAMBDA_DISABLE_CLOUDWATCH_METRICS",  # read by the host-process executor's plugin only
 }
 
 

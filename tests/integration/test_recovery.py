@@ -2,6 +2,7 @@
 
 import redis
 
+from tests.helpers import eventually
 from tests.integration.support import REDIS_URL, post
 
 
@@ -15,8 +16,17 @@ def test_a_queued_chat_is_retried_not_denied_while_numbering_recovers(client, ap
     read = client.http.get(f"/applications/{token}/chats/1")
     assert read.status_code == 503
 
-    writer.drain()  # chat 1 reaches MySQL and the queue empties: numbering reopens
-    assert post(client, f"/applications/{token}/chats/1/messages", {"body": "hello"}) == (201, {"number": 1})
+    writer.drain()  # chat 1 reaches MySQL and the queue empties: numbering reopens once no
+    # request that reserved before can still run (API_TIMEOUT_SECONDS + 2 s after it was found closed)
+    created = eventually(
+        lambda: (
+            (answer := post(client, f"/applications/{token}/chats/1/messages", {"body": "hello"}))[0] == 201
+            and answer
+        ),
+        timeout=20,
+        interval=0.5,
+    )
+    assert created == (201, {"number": 1})
     assert client.http.get(f"/applications/{token}/chats/1").status_code == 200
 
 

@@ -47,7 +47,7 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
         StoredMessages(MySQL(wiring.mysql_connect(settings.get()))),
         versions,
         lambda name: Search(es, name),
-        page=10,
+        page=200,
         settle=0,
         progress=meanwhile,
     )

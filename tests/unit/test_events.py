@@ -32,3 +32,12 @@ def test_each_event_reads_back_as_what_was_queued():
 def test_malformed_events_are_refused_as_invalid(raw):
     with pytest.raises(InvalidEvent):
         events.parse(raw)
+
+
+def test_a_create_id_travels_with_the_event_and_a_malformed_one_is_poison():
+    create_id = "0123456789abcdef0123456789abcdef"
+    assert events.parse(events.message_created(1, 2, 3, "hi", create_id)).create_id == create_id
+    assert events.parse(events.chat_created(1, 2, create_id)).create_id == create_id
+    assert events.parse(events.chat_created(1, 2)).create_id is None  # queued before create ids
+    with pytest.raises(InvalidEvent):
+        events.parse(events.chat_created(1, 2, "not-hex"))

@@ -148,3 +148,32 @@ def test_unexpected_errors_become_a_bare_500():
     response = broken()
     assert response.status_code == 500
     assert "SELECT" not in response.body and "Traceback" not in response.body
+
+
+class _Request:
+    def __init__(self, key, method="POST", path="/applications/{token}/chats", params=None):
+        self.headers = {} if key is None else {"idempotency-key": key}
+        self.method, self.path, self.uri_params = method, path, params or {"token": "abc"}
+
+
+def test_an_idempotency_key_is_read_quoted_or_bare_and_fingerprints_the_request():
+    assert http.request_key(_Request(None), None) is None
+    quoted = http.request_key(_Request('"k-1"'), {"body": "x"})
+    assert quoted.key == "k-1" and quoted == http.request_key(_Request("k-1"), {"body": "x"})
+    assert quoted.fingerprint != http.request_key(_Request("k-1"), {"body": "y"}).fingerprint
+    other_chat = _Request("k-1", params={"token": "abc", "number": "2"})
+    assert quoted.fingerprint != http.request_key(other_chat, {"body": "x"}).fingerprint
+
+
+@pytest.mark.parametrize("key", ["", '""', "x" * 256, "caf\u00e9", "a\x01b"])
+def test_a_malformed_idempotency_key_is_a_400(key):
+    with pytest.raises(BadRequest):
+        http.request_key(_Request(key), None)
+
+
+def test_a_key_derives_one_create_id_per_scope():
+    from chalicelib.idempotency import RequestKey
+
+    key = RequestKey("k", "fp")
+    assert key.create_id("7") == key.create_id("7") != key.create_id("8")
+    assert len(key.create_id("7")) == 32

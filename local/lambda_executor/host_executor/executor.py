@@ -1,17 +1,23 @@
 """LocalStack's RuntimeExecutor for one execution environment, run as a host process.
 
+An invocation is one request on a keep-alive connection to the environment, answered with the
+result; its log lines are read from the environment's log file. Nothing passes through LocalStack's
+gateway per invocation (only the environment's ready/init-error report at start), which halved the
+emulator's CPU per request (docs/performance.md, "The local API's ceiling").
+
 LocalStack leaves the function timeout and crashes to the environment, so this class enforces both:
 it kills an environment that overruns or dies, answers the invocation with the AWS error, and starts
 a fresh process for the next invocation (a cold start, as on AWS).
 """
 
+import http.client
+import json
 import logging
 import subprocess
 import threading
 import time
-from concurrent.futures import CancelledError, Future, InvalidStateError
+from concurrent.futures import CancelledError, Future
 
-import requests
 from localstack import config
 from localstack.aws.api.lambda_ import PackageType
 from localstack.services.lambda_.invocation.executor_endpoint import (
@@ -31,18 +37,26 @@ from host_executor.process import EnvironmentProcess, host_python, logs_dir
 
 LOG = logging.getLogger(__name__)
 
-# How often a waiting invocation checks that its process is still alive.
+# How often a starting environment is checked for having died during init.
 POLL_SECONDS = 0.05
-NO_PROXY = {"http": "", "https": ""}
+# The environment's answer says whether the body is the function's response or an error payload
+# (runtime/lambda_host_runtime/server.py).
+OUTCOME_HEADER = "X-Invocation-Outcome"
+# A process whose connection broke has this long to exit before it is killed (and reported so).
+EXIT_WAIT_SECONDS = 5
+# Beyond this size the environment's log is emptied once an invocation's part has been read.
+MAX_LOG_BYTES = 1 << 20
 
 
 class HostProcessExecutor(RuntimeExecutor):
     def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id=id, function_version=function_version)
-        # LocalStack's callback routes and futures; the invocation POST is sent from here.
+        # LocalStack's callback routes, used for the environment's ready/init-error report only.
         self.endpoint = ExecutorEndpoint(id)
         self.env_vars: dict[str, str] = {}
         self.process: EnvironmentProcess | None = None
+        self._connection: http.client.HTTPConnection | None = None
+        self._log_offset = 0  # where the next invocation's lines start in the process's log
         # stop() may come from another thread (function deleted) while invoke() replaces a process.
         self._process_lock = threading.Lock()
         self._stopped = False
@@ -77,18 +91,19 @@ class HostProcessExecutor(RuntimeExecutor):
                 self._spawn()
             except StatusErrorException as e:
                 return InvocationResult(request_id, e.payload, is_error=True, logs=self.get_logs())
-        log_offset = self._started.log_mark()
-        future = self.endpoint.invocation_future = Future()
-        self.endpoint.logs = None
-        started = time.monotonic()
-        # The environment answers 202 before running the handler, so this returns at once.
+        process = self._started
         timeout = self.function_version.config.timeout
-        response = requests.post(
-            self._started.invoke_url, json=payload, proxies=NO_PROXY, timeout=timeout + 5
-        )
-        if not response.ok:
-            raise InvokeSendError(f"Environment {self.id} refused the invocation: {response.status_code}")
-        return self._await_result(future, request_id, started, log_offset)
+        started = time.monotonic()
+        try:
+            succeeded, body = self._send(process, payload, timeout)
+        except TimeoutError:
+            process.kill()
+            return self._failed(failures.timed_out(request_id, time.monotonic() - started), request_id)
+        except (OSError, http.client.HTTPException):
+            # The connection broke: the handler ended the process (exit, crash, kill).
+            returncode = process.wait_exit(EXIT_WAIT_SECONDS)
+            return self._failed(failures.exited(request_id, returncode), request_id)
+        return InvocationResult(request_id, body, is_error=not succeeded, logs=self._new_logs())
 
     def get_address(self) -> str:
         return "127.0.0.1"
@@ -103,7 +118,7 @@ class HostProcessExecutor(RuntimeExecutor):
         return f"http://{self.get_endpoint_from_executor()}:{port}{prefix}"
 
     def get_logs(self) -> str:
-        return self.process.read_log() if self.process else ""
+        return self.process.read_log().decode("utf-8", "replace") if self.process else ""
 
     @classmethod
     def prepare_version(cls, function_version: FunctionVersion) -> None:
@@ -140,6 +155,8 @@ class HostProcessExecutor(RuntimeExecutor):
         with self._process_lock:
             if self._stopped:
                 raise ShutdownDuringStartup(f"Environment {self.id} is stopped")
+            if self.process:
+                self.process.remove_log()  # a dead predecessor's: the new one's log starts empty
             self.process = EnvironmentProcess.spawn(
                 python=host_python(),
                 task_root=version_config.code.get_unzipped_code_location(),
@@ -147,6 +164,8 @@ class HostProcessExecutor(RuntimeExecutor):
                 env_vars=self.env_vars,
                 log_path=logs_dir() / f"{self.id}.log",
             )
+        self._connection = None
+        self._log_offset = 0  # the first invocation also reports what init printed
         LOG.debug("Environment %s runs as pid %s", self.id, self.process.pid)
         future = self.endpoint.startup_future
         while True:
@@ -163,26 +182,41 @@ class HostProcessExecutor(RuntimeExecutor):
                     f"Environment {self.id} exited during init", failures.exit_payload(returncode)
                 )
 
-    def _await_result(
-        self, future: Future, request_id: str, started: float, log_offset: int
-    ) -> InvocationResult:
-        timeout = self.function_version.config.timeout
-        while True:
-            try:
-                return future.result(timeout=POLL_SECONDS)
-            except TimeoutError:
-                pass
-            returncode = self._started.exit_code()
-            if returncode is not None:
-                failure = failures.exited(request_id, returncode)
-            elif time.monotonic() - started >= timeout:
-                self._started.kill()
-                failure = failures.timed_out(request_id, time.monotonic() - started)
-            else:
-                continue
-            logs = self._started.read_log(log_offset) + failure.log
-            try:
-                future.set_result(InvocationResult(request_id, failure.payload, is_error=True, logs=logs))
-            except InvalidStateError:
-                pass  # the real answer arrived in the meantime: it wins
-            return future.result()
+    def _send(
+        self, process: EnvironmentProcess, payload: dict[str, str], timeout: float
+    ) -> tuple[bool, bytes]:
+        """POST the invocation and wait for its answer: (succeeded, body). Raises TimeoutError once
+        the function's timeout has passed, OSError or HTTPException if the process went away."""
+        if self._connection is None:
+            self._connection = process.connect()
+        connection = self._connection
+        try:
+            assert connection.sock is not None
+            # The environment sends nothing until the handler returns: one wait of the whole timeout.
+            connection.sock.settimeout(timeout)
+            connection.request(
+                "POST", "/invoke", json.dumps(payload).encode(), {"Content-Type": "application/json"}
+            )
+            response = connection.getresponse()
+            body = response.read()
+        except BaseException:
+            self._connection = None
+            connection.close()
+            raise
+        if response.status != 200:
+            raise InvokeSendError(f"Environment {self.id} refused the invocation: {response.status}")
+        return response.getheader(OUTCOME_HEADER) == "response", body
+
+    def _new_logs(self) -> str:
+        """What the environment logged since the last invocation (init output on the first)."""
+        data = self._started.read_log(self._log_offset)
+        self._log_offset += len(data)
+        if self._log_offset > MAX_LOG_BYTES:
+            self._started.truncate_log()
+            self._log_offset = 0
+        return data.decode("utf-8", "replace")
+
+    def _failed(self, failure: failures.Failure, request_id: str) -> InvocationResult:
+        return InvocationResult(
+            request_id, failure.payload, is_error=True, logs=self._new_logs() + failure.log
+        )

@@ -1,5 +1,6 @@
-"""One execution environment as an OS process: spawn it, watch it, kill it, read its log."""
+"""One execution environment as an OS process: spawn it, connect to it, watch it, kill it, read its log."""
 
+import http.client
 import json
 import os
 import signal
@@ -52,7 +53,6 @@ class EnvironmentProcess:
                 "parent_pid": os.getpid(),
                 "task_root": str(task_root),
                 "layer_roots": [str(root) for root in layer_roots],
-                "log_path": str(log_path),
             }
             popen = subprocess.Popen(
                 [python, "-P", "-s", "-u", "-c", BOOTSTRAP, str(RUNTIME_DIR), json.dumps(config)],
@@ -70,9 +70,13 @@ class EnvironmentProcess:
     def pid(self) -> int:
         return self.popen.pid
 
-    @property
-    def invoke_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/invoke"
+    def connect(self) -> http.client.HTTPConnection:
+        """A keep-alive connection to the environment's invoke server (runtime/.../server.py)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection.connect()
+        assert connection.sock is not None
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection
 
     def exit_code(self) -> int | None:
         return self.popen.poll()
@@ -86,20 +90,25 @@ class EnvironmentProcess:
             pass
         self.popen.wait(timeout=10)
 
-    def log_mark(self) -> int:
-        """Where the next invocation's output will start in the log."""
+    def wait_exit(self, seconds: float) -> int:
+        """The exit code of a process that is going away (its connection broke); killed if it lingers."""
         try:
-            return self.log_path.stat().st_size
-        except FileNotFoundError:
-            return 0
+            return self.popen.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.popen.wait()
 
-    def read_log(self, offset: int = 0) -> str:
+    def read_log(self, offset: int = 0) -> bytes:
         try:
             with open(self.log_path, "rb") as log:
                 log.seek(offset)
-                return log.read().decode("utf-8", "replace")
+                return log.read()
         except FileNotFoundError:
-            return ""
+            return b""
+
+    def truncate_log(self) -> None:
+        """Empties the log; the process appends (O_APPEND), so it writes from the start again."""
+        os.truncate(self.log_path, 0)
 
     def remove_log(self) -> None:
         self.log_path.unlink(missing_ok=True)

@@ -48,11 +48,11 @@ def test_persisted_writes_mark_their_chats_until_popped_and_restored_marks_come_
 
 def test_the_marks_are_complete_once_a_full_recount_saw_the_current_epoch(world: World):
     numbers = world.deps.numbers
-    assert numbers.epoch_open()
+    is_open, seconds = numbers.epoch_state()
+    assert is_open and isinstance(seconds, int)
     assert not numbers.open_epoch("a second epoch")  # one at a time
     numbers.start_full_recount()
     assert numbers.changes_complete()
-    assert isinstance(numbers.uptime_seconds(), int)
 
 
 def test_a_remembered_token_gives_its_application_id(world: World):
@@ -60,3 +60,30 @@ def test_a_remembered_token_gives_its_application_id(world: World):
     assert tokens.application_id(token) is None
     tokens.remember(token, 42)
     assert tokens.application_id(token) == 42
+
+
+def test_a_key_is_claimed_once_answers_its_first_answer_and_refuses_another_request(world: World):
+    from chalicelib.idempotency import RequestKey
+
+    keys, scope = world.deps.keys, f"contract-{uuid.uuid4().hex}"
+    key = RequestKey("k", "fingerprint")
+    first = keys.claim(scope, key)
+    assert first.answer is None and not first.in_flight and not first.mismatch
+    assert keys.claim(scope, key).in_flight  # a duplicate while the first runs
+    assert keys.claim(scope, RequestKey("k", "another request")).mismatch
+    keys.complete(scope, key, {"number": 3})
+    assert keys.claim(scope, key).answer == {"number": 3}
+    keys.release(scope, RequestKey("other", "fp"))  # releasing a key never claimed is no error
+    keys.claim(scope, RequestKey("released", "fp"))
+    keys.release(scope, RequestKey("released", "fp"))
+    assert keys.claim(scope, RequestKey("released", "fp")).answer is None  # claimed afresh
+
+
+def test_one_caller_at_a_time_may_reopen_numbering(world: World):
+    numbers = world.deps.numbers
+    token = numbers.begin_reopening(5)
+    assert token is not None and numbers.begin_reopening(5) is None
+    numbers.end_reopening(token)
+    again = numbers.begin_reopening(5)
+    assert again is not None
+    numbers.end_reopening(again)

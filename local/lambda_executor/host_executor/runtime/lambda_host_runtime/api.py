@@ -1,7 +1,9 @@
-"""Reports to LocalStack's executor endpoint: init status, and each invocation's logs and result."""
+"""Reports to LocalStack's executor endpoint: the init status (ready, or the load error).
+
+Invocations are answered on the executor's own connection (server.py), not here.
+"""
 
 import http.client
-import json
 from urllib.parse import urlsplit
 
 
@@ -18,15 +20,6 @@ class RuntimeApi:
 
     def init_error(self, payload: bytes) -> None:
         self._post(f"/status/{self._runtime_id}/error", payload)
-
-    def logs(self, request_id: str, text: str) -> None:
-        self._post(f"/invocations/{request_id}/logs", json.dumps({"logs": text}).encode())
-
-    def response(self, request_id: str, body: bytes) -> None:
-        self._post(f"/invocations/{request_id}/response", body)
-
-    def error(self, request_id: str, payload: bytes) -> None:
-        self._post(f"/invocations/{request_id}/error", payload)
 
     def _post(self, path: str, body: bytes) -> None:
         # http.client, not urllib: a function's HTTP_PROXY variable must not reroute these calls.

@@ -1,7 +1,8 @@
-"""The environment's log: AWS's log line format, and what each invocation appended to the log file.
+"""The environment's log lines in AWS's format.
 
-stdout and stderr of this process both point at one file (opened by LocalStack), so everything the
-function writes - print, logging, C extensions, subprocesses - lands there in order.
+stdout and stderr of this process both point at one file (opened by the executor), so everything
+the function writes - print, logging, C extensions, subprocesses - lands there in order; the
+executor reads each invocation's part of it.
 """
 
 import logging
@@ -9,27 +10,6 @@ import math
 import os
 import sys
 import time
-
-# Beyond this size the file is emptied once an invocation's part has been read.
-MAX_LOG_BYTES = 1 << 20
-
-
-class LogFile:
-    def __init__(self, path: str):
-        self._path = path
-        self._offset = 0  # the first invocation also reports what init printed
-
-    def read_new(self) -> str:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        with open(self._path, "rb") as log:
-            log.seek(self._offset)
-            data = log.read()
-        self._offset += len(data)
-        if self._offset > MAX_LOG_BYTES:
-            os.truncate(self._path, 0)
-            self._offset = 0
-        return data.decode("utf-8", "replace")
 
 
 class RequestIdFilter(logging.Filter):

@@ -1,4 +1,5 @@
-"""One execution environment: load the function, report ready, then run invocations one at a time.
+"""One execution environment: load the function, report ready, then run invocations one at a time,
+each answered on the executor's connection (server.py).
 
 Started by host_executor.process with a JSON config as the last argument. Exits with LocalStack: a
 thread watches the parent process, so nothing is orphaned even if LocalStack is killed with SIGKILL.
@@ -22,7 +23,6 @@ def main() -> None:
     sys.argv = [os.path.join(runtime_dir, "bootstrap")]
     _exit_with_parent(config["parent_pid"])
     _set_sys_path(config["task_root"], config["layer_roots"], runtime_dir)
-    inbox = server.start(config["listen_fd"])
     runtime = RuntimeApi(os.environ["LOCALSTACK_RUNTIME_ENDPOINT"], os.environ["LOCALSTACK_RUNTIME_ID"])
     request_ids = logs.install_root_handler()
 
@@ -34,22 +34,25 @@ def main() -> None:
         runtime.init_error(error.payload())
         sys.exit(1)
     init_ms: float | None = (time.perf_counter() - init_started) * 1000
-    runtime.ready()
-
-    log = logs.LogFile(config["log_path"])
     timeout_seconds = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
-    while True:
-        request = inbox.get()
+
+    def run_invocation(request: dict) -> server.Outcome:
+        nonlocal init_ms
         request_id = request["invoke-id"]
         request_ids.request_id = request_id
         os.environ["_X_AMZN_TRACE_ID"] = request.get("trace-id") or ""
         print(logs.start_line(request_id))
         started = time.perf_counter()
-        succeeded, body = handler.call(function, request, timeout_seconds)
+        outcome = handler.call(function, request, timeout_seconds)
         print(logs.end_lines(request_id, (time.perf_counter() - started) * 1000, init_ms))
         init_ms = None
-        runtime.logs(request_id, log.read_new())
-        (runtime.response if succeeded else runtime.error)(request_id, body)
+        # The executor reads this invocation's lines from the log file once it has the answer.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return outcome
+
+    runtime.ready()
+    server.serve(config["listen_fd"], run_invocation)
 
 
 def _set_sys_path(task_root: str, layer_roots: list[str], runtime_dir: str) -> None:

@@ -1,0 +1,98 @@
+"""Numbering trusts Redis only on the server its epoch was opened on, and never reseeds a counter
+it lost: against real redis-servers of the test's own (ports REDIS_PORT + 11 and + 12)."""
+
+import time
+
+import pytest
+import redis
+
+from chalicelib import redis_server, service
+from chalicelib.errors import Unavailable
+from chalicelib.numbers import Numbers, chats_key, messages_key
+from tests.conftest import REDIS_PORT
+from tests.helpers import RedisServer, eventually
+
+# Ports of this stack's range (REDIS_PORT + 11..20), tried in turn.
+PRIMARY, REPLICA = (
+    range(int(REDIS_PORT) + 11, int(REDIS_PORT) + 16),
+    range(int(REDIS_PORT) + 16, int(REDIS_PORT) + 21),
+)
+
+
+def numbers(port: int, wait_replicas: int = 0) -> Numbers:
+    client = redis.Redis.from_url(
+        f"redis://127.0.0.1:{port}/0", socket_timeout=2, redis_connect_func=redis_server.identify
+    )
+    return Numbers(client, wait_replicas, wait_timeout_ms=200)
+
+
+@pytest.fixture
+def primary(tmp_path):
+    server = RedisServer(PRIMARY, tmp_path / "primary").start()
+    yield server
+    server.stop()
+
+
+def test_a_restart_from_a_snapshot_is_not_trusted(primary, tmp_path):
+    n = numbers(primary.port)
+    n.open_epoch("first")
+    assert [n.reserve_chat_number(1, seed=lambda: 0) for _ in range(3)] == [1, 2, 3]
+    primary.client.save()  # the snapshot holds the epoch and the counter at 3
+    assert n.reserve_chat_number(1, seed=lambda: 0) == 4  # handed out, then lost with the restart
+    primary.stop()
+    primary.start()
+    with pytest.raises(Unavailable):
+        n.reserve_chat_number(1, seed=lambda: 0)
+    assert n.epoch_state()[0] is False
+
+
+def test_a_promoted_replica_that_lagged_is_not_trusted(primary, tmp_path):
+    replica = RedisServer(REPLICA, tmp_path / "replica", replica_of=primary.port).start()
+    try:
+        n = numbers(primary.port)
+        n.open_epoch("first")
+        n.reserve_message_number(1, 1, "hello", seed=lambda: 0)
+        eventually(replica.in_sync, timeout=10)
+        eventually(lambda: replica.client.exists(messages_key(1, 1)), timeout=10)
+        time.sleep(2)  # the replica has run 2 s: its age must not count as time since the failover
+        replica.client.replicaof("NO", "ONE")  # promoted; it has the epoch, and misses what follows
+        assert n.reserve_message_number(1, 1, "lost", seed=lambda: 0) == 2
+        with pytest.raises(Unavailable):
+            numbers(replica.port).reserve_message_number(1, 1, "again", seed=lambda: 0)
+        assert numbers(replica.port).epoch_state() in ((False, 0), (False, 1))  # waits from now
+    finally:
+        replica.stop()
+
+
+def test_wait_refuses_a_reservation_no_replica_acknowledged(primary):
+    n = numbers(primary.port, wait_replicas=1)
+    n.open_epoch("first")
+    with pytest.raises(Unavailable, match="0 of 1 replicas"):
+        n.reserve_message_number(1, 1, "hello", seed=lambda: 0)
+    assert primary.client.hgetall("pending:1:1") == {}  # the client was not told: no body kept
+
+
+def test_a_counter_deleted_inside_its_epoch_closes_the_epoch(primary):
+    n = numbers(primary.port)
+    n.open_epoch("first")
+    assert n.reserve_chat_number(7, seed=lambda: 0) == 1
+    assert n.reserve_chat_number(8, seed=lambda: 0) == 1
+    time.sleep(2)  # the server's age must not count as time since the loss
+    primary.client.delete(chats_key(7))  # evicted or deleted: MySQL may not have chat 1 yet
+    with pytest.raises(Unavailable):
+        n.reserve_chat_number(7, seed=lambda: 0)
+    with pytest.raises(Unavailable):
+        n.reserve_chat_number(8, seed=lambda: 0)  # the whole epoch: another key may be gone too
+    assert n.epoch_state() in ((False, 0), (False, 1))
+
+
+def test_dead_lettered_numbers_are_floors_of_the_next_epoch(primary):
+    from chalicelib import events
+
+    n = numbers(primary.port)
+    dead = [events.message_created(3, 2, 41, "x"), events.chat_created(3, 5), "not json"]
+    n.open_epoch("after-restart", service.dead_letter_floors(dead))
+    assert n.reserve_message_number(3, 2, "next", seed=lambda: 40) == 42  # MySQL had up to 40
+    assert n.reserve_chat_number(3, seed=lambda: 2) == 6
+    assert n.reserve_message_number(3, 1, "new chat", seed=lambda: 0) == 1
+    assert n.chats_reserved(3) == 6 and n.chats_reserved(4) is None
