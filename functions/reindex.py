@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = Bar()
     result = reindex.rebuild(
         StoredMessages(MySQL(wiring.mysql_connect(s))),
-        IndexVersions(es, s.messages_index),
+        IndexVersions(es, s.messages_index, s.search_shards),
         lambda name: Search(es, name),
         page=args.page,
         settle=args.settle,

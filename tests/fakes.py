@@ -378,13 +378,12 @@ class FakeSearch(_Store):
                 del self.docs[key]
         return {}
 
-    def find(self, application_id: int, chat_number: int, q: str, limit: int) -> list[Message]:
+    def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
         self._check()
-        words = q.lower().split()
         hits = [
             m
             for k, m in sorted(self.docs.items())
-            if k[:2] == (application_id, chat_number) and all(w in m.body.lower() for w in words)
+            if k[:2] == (application_id, chat_number) and all(w.lower() in m.body.lower() for w in words)
         ]
         return [Message(m.number, m.body, [m.body]) for m in hits[:limit]]
 

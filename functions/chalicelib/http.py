@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlencode
 from aws_lambda_powertools import Logger
 from chalice import Response
 
+from . import search_terms
 from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
 from .idempotency import RequestKey
 
@@ -21,7 +22,6 @@ MAX_NUMBER = 2**31 - 1
 # Digits read before int(): Python refuses strings of over 4,300 digits with a ValueError, and
 # even below that converting thousands of digits costs for nothing; 2**31 - 1 has ten.
 _MAX_DIGITS = len(str(MAX_NUMBER))
-MAX_QUERY_CHARS = 256
 MAX_KEY_CHARS = 255
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -160,13 +160,9 @@ def limit(params: Params) -> int:
     return _bounded((params or {}).get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
 
 
-def search_query(params: Params) -> str:
-    q = (params or {}).get("q", "")
-    if not q.strip():
-        raise BadRequest("q is required: the text to search for")
-    if len(q) > MAX_QUERY_CHARS:
-        raise BadRequest(f"q is longer than {MAX_QUERY_CHARS} characters")
-    return _encodable(q, "q")
+def search_query(params: Params) -> list[str]:
+    """`?q=` as the words to search for (search_terms.words: 400 for what cannot be served)."""
+    return search_terms.words(_encodable((params or {}).get("q", ""), "q"))
 
 
 def _bounded(raw: str, name: str, low: int, high: int) -> int:

@@ -1,17 +1,24 @@
-"""Elasticsearch adapter: the messages index, bulk indexing, and partial-match search.
+"""Elasticsearch adapter: the messages index, bulk indexing, and search within one chat.
+
+A body is indexed three ways (multi-fields of `body`), all case- and accent-folded:
+- `body`: its words (Unicode word rules, punctuation as a separator, so `42.50` is `42` `50`),
+  Chinese, Japanese and Korean as single characters and pairs of characters, emoji as words;
+- `body.prefix`: the first two characters of each word, so a two-character word finds `okay`;
+- `body.grams`: trigrams, so a word of three or more characters matches inside a word.
+Every query word must match one of these (any order); a match as whole words scores above a
+two-character prefix, which scores above a match inside a word, and the whole query as a phrase
+adds to that. Ties go to the newest message. Queries are built from the words of `q`
+(`search_terms`), never parsed as a query language.
+
+Each chat's documents are routed to one shard (`routing` = the chat), so a search reads one shard.
 
 The product reads and writes through an alias (`messages`); the index behind it is versioned
 (`messages-v1`, `messages-v2`, ...). Rebuilding it (`make reindex`, reindex.py) fills the next
 version while the alias still serves the current one and then moves the alias in one atomic
-request: the way to change the mapping or the analysis of a live index.
-
-Bodies are indexed as lowercase trigrams. A query word of 3+ characters matches where its
-trigrams stand in a row (a phrase of trigrams), that is wherever it occurs inside a word; every
-word must match. Queries are built from the words of `q`, never parsed as a query language.
+request: the way to change the mapping, the analysis or the shard count of a live index.
 """
 
 import json
-import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,60 +26,211 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
+from . import search_terms
 from .errors import Unavailable
 from .models import Message, MessageKey, NewMessage
 from .ports import Failures
 
-MIN_WORD = 3
 # Elasticsearch advises _bulk requests of 5-15 MB; 100 bodies of 64 KB, JSON-escaped, make one of
 # 6.5-20 MB, which a busy node may not take within the writer's time.
 MAX_BULK_BYTES = 5 * 1024 * 1024
-_WORD = re.compile(r"\w+")
+# Letters whose ASCII folding is longer than one letter (all of Lucene's ASCIIFoldingFilter has):
+# folded before the text is cut into trigrams, or `strasse` would not find `Straße`.
+_LONG_FOLDS = (
+    "ÆAE ÞTH ßss æae þth ĲIJ ĳij ŒOE œoe ƕhv ǄDZ ǅDz ǆdz ǇLJ ǈLj ǉlj ǊNJ ǋNj ǌnj ǢAE ǣae ǱDZ ǲDz ǳdz "
+    "ǶHV ǼAE ǽae ȢOU ȣou ȸdb ȹqp ɶOE ʣdz ʥdz ʦts ʨtc ʪls ʫlz ᴁAE ᴂae ᴔoe ᴕOU ᵫue ᵺth ẞSS ỺLL ỻll "
+    "ꜨTZ ꜩtz ꜲAA ꜳaa ꜴAO ꜵao ꜶAU ꜷau ꜸAV ꜹav ꜺAV ꜻav ꜼAY ꜽay ꝎOO ꝏoo ꝠVY ꝡvy ꝦTH ꝧth ﬀff ﬁfi "
+    "ﬂfl ﬃffi ﬄffl ﬆst"
+)
+_FOLDED = ["lowercase", "asciifolding"]
+# Unicode's word rules keep some punctuation inside a word (`42.50`, `10:30`, `l'été`, `snake_case`):
+# those characters become spaces, so each part is a word of its own. So do the emoji modifiers
+# (zero-width joiner, emoji variation selector, skin tones), so that 👍 finds 👍🏽. A mapping is
+# read as a stream (a pattern_replace filter reads the whole 64 KB body first, once per field).
+_SEPARATORS = (
+    ":·\u0387\u055f\u05f4\u2027\ufe13\ufe55\uff1a"  # MidLetter
+    ",;\u037e\u0589\u060c\u060d\u066c\u07f8\u2044\ufe10\ufe14\ufe50\ufe54\uff0c\uff1b"  # MidNum
+    ".\u2018\u2019\u2024\ufe52\uff07\uff0e'\""  # MidNumLet, quotes
+    "_\u203f\u2040\u2054\ufe33\ufe34\ufe4d\ufe4e\ufe4f\uff3f"  # ExtendNumLet
+    "\u200d\ufe0f"  # zero-width joiner, emoji presentation
+)
+_SKIN_TONES = [chr(c) for c in range(0x1F3FB, 0x1F400)]
 
-INDEX_BODY: dict[str, Any] = {
-    "settings": {
-        "number_of_shards": 1,
-        "number_of_replicas": 0,
-        "analysis": {
-            "tokenizer": {
-                "trigram": {"type": "ngram", "min_gram": 3, "max_gram": 3, "token_chars": ["letter", "digit"]}
-            },
-            "analyzer": {
-                "trigram": {"type": "custom", "tokenizer": "trigram", "filter": ["lowercase", "asciifolding"]}
-            },
+
+def _escaped(text: str) -> str:
+    """A mapping rule's side: each UTF-16 unit as \\uXXXX (spaces and quotes survive the parser)."""
+    units = text.encode("utf-16-be")
+    return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+
+ANALYSIS: dict[str, Any] = {
+    "char_filter": {
+        "separators": {
+            "type": "mapping",
+            "mappings": [f"{_escaped(c)} => \\u0020" for c in [*_SEPARATORS, *_SKIN_TONES]],
         },
+        "long_folds": {"type": "mapping", "mappings": [f"{f[0]} => {f[1:]}" for f in _LONG_FOLDS.split()]},
     },
-    "mappings": {
-        "dynamic": "strict",
-        "properties": {
-            "application_id": {"type": "long"},
-            "chat_number": {"type": "integer"},
-            "number": {"type": "integer"},
-            "body": {"type": "text", "analyzer": "trigram"},
+    "tokenizer": {
+        "trigram": {"type": "ngram", "min_gram": 3, "max_gram": 3, "token_chars": ["letter", "digit"]}
+    },
+    "filter": {
+        "cjk_singles_and_pairs": {"type": "cjk_bigram", "output_unigrams": True},
+        "cjk_pairs": {"type": "cjk_bigram", "output_unigrams": False},
+        "first_two": {"type": "edge_ngram", "min_gram": 2, "max_gram": 2},
+    },
+    "analyzer": {
+        # A query's CJK text is matched as its pairs (a phrase of them), or as its single
+        # character when it has only one; the index holds both.
+        "words": {
+            "type": "custom",
+            "char_filter": ["separators"],
+            "tokenizer": "standard",
+            "filter": [*_FOLDED, "cjk_singles_and_pairs"],
+        },
+        "words_query": {
+            "type": "custom",
+            "char_filter": ["separators"],
+            "tokenizer": "standard",
+            "filter": [*_FOLDED, "cjk_pairs"],
+        },
+        "prefix": {
+            "type": "custom",
+            "char_filter": ["separators"],
+            "tokenizer": "standard",
+            "filter": [*_FOLDED, "first_two"],
+        },
+        "prefix_query": {
+            "type": "custom",
+            "char_filter": ["separators"],
+            "tokenizer": "standard",
+            "filter": _FOLDED,
+        },
+        "trigram": {
+            "type": "custom",
+            "char_filter": ["long_folds"],
+            "tokenizer": "trigram",
+            "filter": _FOLDED,
         },
     },
 }
+
+# Scores are fixed per kind of match, not BM25, so the order is the one the API promises
+# (then newest first); norms would only weigh length, and are left out.
+WHOLE, PREFIX, INFIX, PHRASE = 4.0, 2.0, 1.0, 1.0
+# The phrase is checked on every message that holds all the words: on 1,000 bodies of 64 KB that
+# all do, 3 words took 8 ms, 4 words 25 ms, 8 words 77 ms. Longer queries rank by their words.
+MAX_PHRASE_WORDS = 4
+MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "_routing": {"required": True},
+    "properties": {
+        "application_id": {"type": "long"},
+        "chat_number": {"type": "integer"},
+        "number": {"type": "integer"},
+        "body": {
+            "type": "text",
+            "analyzer": "words",
+            "search_analyzer": "words_query",
+            "norms": False,
+            "fields": {
+                "prefix": {
+                    "type": "text",
+                    "analyzer": "prefix",
+                    "search_analyzer": "prefix_query",
+                    "norms": False,
+                    "index_options": "docs",
+                },
+                "grams": {"type": "text", "analyzer": "trigram", "norms": False},
+            },
+        },
+    },
+}
+# Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches are
+# still found but no longer marked (docs/openapi.yaml). The plain highlighter stops there; the
+# unified one still walks the whole body, 5-10 times the cost on 64 KB bodies (docs/performance.md).
+HIGHLIGHT_CHARS = 1_000
+HIGHLIGHT_FIELDS = ("body", "body.prefix", "body.grams")
+HIGHLIGHT: dict[str, Any] = {
+    "type": "plain",
+    "encoder": "html",
+    "max_analyzed_offset": HIGHLIGHT_CHARS,
+    "fields": {field: {} for field in HIGHLIGHT_FIELDS},
+}
+# An answer must fit a Lambda response (6 MB): hits past this many bytes of bodies are left out.
+MAX_ANSWER_BYTES = 4 * 2**20
+
+
+def index_body(shards: int = 1) -> dict[str, Any]:
+    """The index's settings and mappings; its shard count is fixed when it is created."""
+    return {
+        "settings": {"number_of_shards": shards, "number_of_replicas": 0, "analysis": ANALYSIS},
+        "mappings": MAPPINGS,
+    }
 
 
 def doc_id(application_id: int, chat_number: int, number: int) -> str:
     return f"{application_id}:{chat_number}:{number}"
 
 
-def query_words(q: str) -> list[str]:
-    return [w for w in _WORD.findall(q) if len(w) >= MIN_WORD]
-
-
 def version_name(alias: str, version: int) -> str:
     return f"{alias}-v{version}"
 
 
+def routing(application_id: int, chat_number: int) -> str:
+    """A chat's documents share a shard: its search reads that shard alone."""
+    return f"{application_id}:{chat_number}"
+
+
+def query(application_id: int, chat_number: int, words: Sequence[str]) -> dict[str, Any]:
+    """Every word must match as whole words, a two-character prefix, or inside a word."""
+    bool_query: dict[str, Any] = {
+        "filter": [
+            {"term": {"application_id": application_id}},
+            {"term": {"chat_number": chat_number}},
+        ],
+        "must": [_word(word) for word in words],
+    }
+    if 1 < len(words) <= MAX_PHRASE_WORDS:
+        bool_query["should"] = [_scored(PHRASE, {"match_phrase": {"body": " ".join(words)}})]
+    return {"bool": bool_query}
+
+
+def _word(word: str) -> dict[str, Any]:
+    parts = search_terms.parts(word)
+    whole = {"match_phrase": {"body": word}}
+    ways = [_scored(WHOLE, whole)]
+    if len(parts) == 1 and len(parts[0]) == 2 and not search_terms.is_cjk(word):
+        ways.append(_scored(PREFIX, {"match": {"body.prefix": word}}))
+    # A part under three characters has no trigram: it would drop out of the phrase and let the
+    # other parts match alone.
+    if parts and all(len(part) >= 3 for part in parts):
+        # A message holding the whole word skips the trigram phrase (the exclusion, one term, is
+        # checked first): on 1,000 bodies of 64 KB, eight words took ES 104 ms before, 13 ms so.
+        infix = {"bool": {"filter": [{"match_phrase": {"body.grams": word}}], "must_not": [whole]}}
+        ways.append(_scored(INFIX, infix))
+    return ways[0] if len(ways) == 1 else {"dis_max": {"queries": ways}}
+
+
+def _scored(score: float, clause: dict[str, Any]) -> dict[str, Any]:
+    return {"constant_score": {"filter": clause, "boost": score}}
+
+
 class Search:
     def __init__(
-        self, client: Elasticsearch, index: str, request_timeout: float = 10, bulk_budget: float = 15
+        self,
+        client: Elasticsearch,
+        index: str,
+        shards: int = 1,
+        timeout_ms: int = 500,
+        request_timeout: float = 10,
+        bulk_budget: float = 15,
     ):
         self._es = client
         self._index = index
         self._index_json = json.dumps(index)
+        self._shards = shards
+        self._timeout_ms = timeout_ms
         self._request_timeout = request_timeout
         # Seconds a writer invocation may spend on its _bulk requests together: well under its
         # timeout, so a slow node fails records for redelivery, not the whole invocation.
@@ -85,7 +243,7 @@ class Search:
             if self._es.indices.exists(index=self._index):
                 return False
             self._es.indices.create(
-                index=version_name(self._index, 1), aliases={self._index: {}}, **INDEX_BODY
+                index=version_name(self._index, 1), aliases={self._index: {}}, **index_body(self._shards)
             )
             return True
         except ApiError as exc:
@@ -139,6 +297,7 @@ class Search:
         for the same dicts, made in a tenth of the client's time (docs/performance.md)."""
         return (
             f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
+            f'"routing":"{m.application_id}:{m.chat_number}",'
             f'"version":{m.version},"version_type":"external"}}}}\n'
             f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
             f'"body":{json.dumps(m.body)}}}\n'
@@ -152,6 +311,7 @@ class Search:
                     "delete": {
                         "_index": self._index,
                         "_id": doc_id(*key),
+                        "routing": routing(key[0], key[1]),
                         "version": 1,
                         "version_type": "external_gte",
                     }
@@ -209,48 +369,50 @@ class Search:
         versions = {doc["_id"]: doc.get("_version", 0) for doc in found["docs"] if doc.get("found")}
         return [m.key for m in messages if versions.get(doc_id(*m.key), 0) >= m.version]
 
-    def find(self, application_id: int, chat_number: int, q: str, limit: int) -> list[Message]:
-        words = query_words(q)
-        if not words:
-            return []
-        query = {
-            "bool": {
-                "filter": [
-                    {"term": {"application_id": application_id}},
-                    {"term": {"chat_number": chat_number}},
-                ],
-                "must": [{"match_phrase": {"body": word}} for word in words],
-            }
-        }
+    def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
+        """The chat's messages matching every word, best first (`words` from search_terms.words)."""
         # Counting every hit (track_total_hits) makes Lucene lead with the chat's filter, so the
         # work grows with the chat, not the index. Without it, Lucene's top-k scoring walks each
         # word's postings across the whole index: at 1M messages two words took p50 4.2 / p99
         # 18.6 ms that way, 1.7 / 6.4 ms this way (docs/performance.md).
         try:
-            result = self._es.search(
+            result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).search(
                 index=self._index,
-                query=query,
+                routing=routing(application_id, chat_number),
+                query=query(application_id, chat_number, words),
                 size=limit,
-                sort=["_score", {"number": "asc"}],
-                highlight={"encoder": "html", "fields": {"body": {}}},
+                sort=["_score", {"number": "desc"}],
+                highlight=HIGHLIGHT,
                 track_total_hits=True,
+                timeout=f"{self._timeout_ms}ms",
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
-        return [
-            Message(
-                hit["_source"]["number"], hit["_source"]["body"], hit.get("highlight", {}).get("body", [])
-            )
-            for hit in result["hits"]["hits"]
-        ]
+        found: list[Message] = []
+        size = 0
+        for hit in result["hits"]["hits"]:
+            body = hit["_source"]["body"]
+            size += len(body.encode())
+            if size > MAX_ANSWER_BYTES:
+                break
+            found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))
+        return found
+
+
+def _fragments(highlight: dict[str, list[str]]) -> list[str]:
+    """The fragments of the field that marked the most (each field marks its own way of matching;
+    whole words first when they mark as many)."""
+    best = max(HIGHLIGHT_FIELDS, key=lambda field: sum(f.count("<em>") for f in highlight.get(field, [])))
+    return highlight.get(best, [])
 
 
 class IndexVersions:
     """The indexes behind the alias: the one serving, the next one to fill, and the swap."""
 
-    def __init__(self, client: Elasticsearch, alias: str):
+    def __init__(self, client: Elasticsearch, alias: str, shards: int = 1):
         self._es = client
         self.alias = alias
+        self._shards = shards
 
     def serving(self) -> str | None:
         """The index the alias points at; the alias's own name if it is an index from before
@@ -268,7 +430,7 @@ class IndexVersions:
             names = self._es.indices.get(index=f"{self.alias}-v*", expand_wildcards="all")
             taken = [int(n.rsplit("-v", 1)[1]) for n in names if n.rsplit("-v", 1)[1].isdigit()]
             name = version_name(self.alias, max(taken, default=0) + 1)
-            self._es.indices.create(index=name, **INDEX_BODY)
+            self._es.indices.create(index=name, **index_body(self._shards))
             self._es.indices.put_settings(index=name, settings={"refresh_interval": "-1"})
         return name
 

@@ -3,7 +3,7 @@
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -313,9 +313,11 @@ def edit_message(
     return Message(**_once(deps, str(app_id), key, run))
 
 
-def search_messages(deps: Deps, token: str, chat_number: int, query: str, limit: int) -> list[Message]:
+def search_messages(
+    deps: Deps, token: str, chat_number: int, words: Sequence[str], limit: int
+) -> list[Message]:
     app_id = _existing_chat(deps, _limited_application_id(deps, token, "searches"), chat_number)
-    return deps.search.find(app_id, chat_number, query, limit)
+    return deps.search.find(app_id, chat_number, words, limit)
 
 
 # -- numbering after a cache restart or failover ------------------------------------------------

@@ -33,6 +33,10 @@ class Settings:
     # How long a secret read from Secrets Manager is reused before it is read again.
     secrets_max_age_seconds: int
     messages_index: str
+    # Shards of the messages index when it is created (each chat's messages live on one of them).
+    search_shards: int
+    # How long Elasticsearch may spend on one search before it answers with what it found.
+    search_timeout_ms: int
     queue_url: str | None
     # Read when numbering reopens: the numbers its events hold were handed out.
     dead_letter_queue_url: str | None
@@ -111,6 +115,8 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
         elasticsearch_api_key_secret_arn=_secret_arn(env, "ELASTICSEARCH_API_KEY_SECRET_ARN"),
         secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, high=86400),
         messages_index=env.get("MESSAGES_INDEX", "messages"),
+        search_shards=_int(env, "SEARCH_SHARDS", 1, high=64),
+        search_timeout_ms=_int(env, "SEARCH_TIMEOUT_MS", 500, low=10, high=10_000),
         queue_url=env.get("CREATIONS_QUEUE_URL") or None,
         dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
         redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0, low=0, high=5),

@@ -148,6 +148,8 @@ def build(s: settings.Settings, sqs: Any = None) -> Deps:
     search = Search(
         elasticsearch_client(s),
         s.messages_index,
+        s.search_shards,
+        s.search_timeout_ms,
         request_timeout=s.elasticsearch_timeout_seconds,
         bulk_budget=s.writer_timeout_seconds / 2,
     )

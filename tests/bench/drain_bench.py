@@ -46,7 +46,7 @@ def run(res: Resources, events: int = 20_000, timeout: float = 300.0, progress=p
     es.indices.delete(index=INDEX, ignore_unavailable=True)
     from chalicelib import search
 
-    es.indices.create(index=INDEX, **search.INDEX_BODY)
+    es.indices.create(index=INDEX, **search.index_body())
     records = writer_bench.make_events(events, sorted({a for a, _ in ids}), seed=9)
     queue_url, queue_arn = res.queue("drain")
     name = res.function(

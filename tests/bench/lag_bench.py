@@ -212,7 +212,18 @@ def delete_documents(application_ids: list) -> int:
         )["hits"]["hits"]
         if not hits:
             return deleted
-        es.bulk(operations=[{"delete": {"_index": "messages", "_id": h["_id"]}} for h in hits])
+        es.bulk(
+            operations=[
+                {
+                    "delete": {
+                        "_index": "messages",
+                        "_id": h["_id"],
+                        **{k[1:]: h[k] for k in ["_routing"] if k in h},
+                    }
+                }
+                for h in hits
+            ]
+        )
         deleted += len(hits)
 
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
 from chalicelib import reindex, settings, wiring
 from chalicelib.mysql import MySQL
-from chalicelib.search import IndexVersions, Search, doc_id
+from chalicelib.search import IndexVersions, Search, doc_id, routing
 from chalicelib.stored_messages import StoredMessages
 from tests.bench import common, search_bench
 
@@ -48,7 +48,7 @@ class Traffic(threading.Thread):
             assert not self.deps.search.index(self.deps.batches.current_messages([key]))
             self.edited.add(key)
             started = time.perf_counter()
-            self.deps.search.find(key[0], key[1], "hello", 20)
+            self.deps.search.find(key[0], key[1], ["hello"], 20)
             self.search_ms[self.phase].append((time.perf_counter() - started) * 1000)
             self.stop.wait(self.pause)
 
@@ -104,7 +104,7 @@ def run(edits_per_s: float = 20, progress=print) -> dict:
     stored = {m.key: m.version for m in deps.batches.current_messages(sorted(traffic.edited))}
     found = {}
     for key in traffic.edited:
-        doc = es.get(index=ALIAS, id=doc_id(*key))
+        doc = es.get(index=ALIAS, id=doc_id(*key), routing=routing(*key[:2]))
         found[key] = doc["_version"]
     lost = sum(1 for key, version in stored.items() if found.get(key) != version)
     copy_s = phases.get("catch-up", phases["swapped"]) - phases["copy"]

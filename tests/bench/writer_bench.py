@@ -127,7 +127,7 @@ def reset_stores(deps) -> dict:
     es = deps.search._es
     for index in (INDEX, CEILING_INDEX):
         es.indices.delete(index=index, ignore_unavailable=True)
-        es.indices.create(index=index, **search.INDEX_BODY)
+        es.indices.create(index=index, **search.index_body())
     deps.numbers._redis.flushdb()
     return ids
 
@@ -189,13 +189,17 @@ def mysql_ceiling_slice(cur, rows: list, size: int) -> float:
     return time.perf_counter() - started
 
 
+def _routing(row: tuple) -> str:
+    return search.routing(row[5]["application_id"], row[5]["chat_number"])
+
+
 def bulk_ceiling_slice(es, rows: list, size: int) -> float:
     """A loop of bare `_bulk` calls: index actions, no versions, no client helpers."""
     started = time.perf_counter()
     for batch in batches(rows, size):
         operations = []
         for r in batch:
-            operations += [{"index": {"_index": CEILING_INDEX, "_id": r[4]}}, r[5]]
+            operations += [{"index": {"_index": CEILING_INDEX, "_id": r[4], "routing": _routing(r)}}, r[5]]
         if es.bulk(operations=operations)["errors"]:
             raise RuntimeError("the bare _bulk loop had errors")
     return time.perf_counter() - started
@@ -220,7 +224,14 @@ def naive_slice(cur, es, rows: list, seconds_budget: float) -> tuple:
         cur.execute(
             f"INSERT INTO {CEILING_TABLE} (chat_id, number, body, version) VALUES (%s, %s, %s, %s)", r[:4]
         )
-        es.index(index=CEILING_INDEX, id=r[4], document=r[5], version=1, version_type="external")
+        es.index(
+            index=CEILING_INDEX,
+            id=r[4],
+            routing=_routing(r),
+            document=r[5],
+            version=1,
+            version_type="external",
+        )
         done += 1
         if time.perf_counter() - started > seconds_budget:
             break

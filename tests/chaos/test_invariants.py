@@ -1,6 +1,6 @@
 """The invariant checker is not vacuous: it sees a lost row, a missing document and a number told twice."""
 
-from chalicelib.search import doc_id
+from chalicelib.search import doc_id, routing
 from tests.chaos.invariants import check, settle
 from tests.chaos.load import InProcess, Ledger, offer, setup
 
@@ -19,7 +19,12 @@ def test_the_checker_reports_lost_unindexed_and_duplicated_creates(cfg, stores, 
         "WHERE c.application_id = %s AND c.number = %s AND m.number = %s",
         (app_id, lost_chat, lost),
     )
-    stores.es.delete(index="messages", id=doc_id(app_id, unindexed_chat, unindexed), refresh=True)
+    stores.es.delete(
+        index="messages",
+        id=doc_id(app_id, unindexed_chat, unindexed),
+        routing=routing(app_id, unindexed_chat),
+        refresh=True,
+    )
     ledger.messages.append((token, chat, told, "a second client told the same number"))
 
     report = check(stores, ledger, "checker with faults planted", client.name, counter=False)

@@ -6,7 +6,7 @@ import uuid
 from chalicelib import reindex, settings, wiring
 from chalicelib.models import NewMessage
 from chalicelib.mysql import MySQL
-from chalicelib.search import INDEX_BODY, IndexVersions, Search, doc_id
+from chalicelib.search import IndexVersions, Search, doc_id, index_body, routing
 from chalicelib.stored_messages import StoredMessages
 from tests.integration.support import JSON
 
@@ -59,7 +59,7 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
     assert len(stored) == 33
     indexed = {}
     for m in stored:
-        doc = es.get(index=alias, id=doc_id(*m.key))
+        doc = es.get(index=alias, id=doc_id(*m.key), routing=routing(*m.key[:2]))
         indexed[m.number] = (doc["_source"]["body"], doc["_version"])
     assert indexed == {m.number: (m.body, m.version) for m in stored}
     assert indexed[1][0] == "copy-time 1" and indexed[33][0] == "copy-time new 33"
@@ -77,7 +77,7 @@ def test_an_index_from_before_aliases_is_replaced_by_a_version_with_its_replicas
     client.http.post(f"/applications/{token}/chats/1/messages", headers=JSON, body='{"body": "kept"}')
     writer.drain()
     es, name = deps.search._es, f"legacy-{uuid.uuid4().hex[:8]}"
-    es.indices.create(index=name, **INDEX_BODY)  # what deploys made before the alias
+    es.indices.create(index=name, **index_body())  # what deploys made before the alias
     # A replica, as docs/deploy-aws.md has one added on AWS (unassigned on this single node).
     es.indices.put_settings(index=name, settings={"number_of_replicas": 1})
     versions = IndexVersions(es, name)
@@ -93,6 +93,9 @@ def test_an_index_from_before_aliases_is_replaced_by_a_version_with_its_replicas
         replicas = es.indices.get_settings(index=f"{name}-v1", name="index.number_of_replicas")
         assert replicas[f"{name}-v1"]["settings"]["index"]["number_of_replicas"] == "1"
         app_id = deps.db.application(token).id
-        assert es.get(index=name, id=doc_id(app_id, 1, 1))["_source"]["body"] == "kept"
+        assert (
+            es.get(index=name, id=doc_id(app_id, 1, 1), routing=routing(app_id, 1))["_source"]["body"]
+            == "kept"
+        )
     finally:
         es.indices.delete(index=f"{name}-v1", ignore_unavailable=True)

@@ -1,4 +1,7 @@
-"""Search: partial, case-insensitive, scoped to one chat, every word must match, text only."""
+"""Search: partial, case-insensitive, scoped to one chat, every word must match, text only, ranked.
+
+What each kind of query finds in many languages is tests/integration/test_search_quality.py.
+"""
 
 import json
 from urllib.parse import quote
@@ -39,6 +42,7 @@ def numbers(results):
 
 def test_any_part_of_a_word_matches_whatever_the_case(client, chat):
     assert numbers(search(client, chat, "ello")) == [1, 2, 3]
+    assert numbers(search(client, chat, "ELLO")) == [1, 2, 3]
     assert numbers(search(client, chat, "ELL")) == [1, 2, 3, 4]
     assert numbers(search(client, chat, "cafe")) == [2]
 
@@ -67,21 +71,68 @@ def test_limit_caps_the_results(client, chat):
     assert len(search(client, chat, "ell", limit=2)) == 2
 
 
-@pytest.mark.parametrize(
-    "q", ['hello" OR "*', "*:*", "body:hello~", "(hi", "/.*/", "a[b", "'; DROP TABLE messages; --"]
-)
+@pytest.mark.parametrize("q", ['hello" OR "*', "body:hello~", "(hi", "a[b", "'; DROP TABLE messages; --"])
 def test_query_syntax_is_searched_as_plain_text(client, chat, q):
     results = search(client, chat, q)
     assert all(isinstance(m["number"], int) for m in results)
 
 
 def test_query_syntax_characters_do_not_widen_the_match(client, chat):
-    assert numbers(search(client, chat, "*:*")) == []
+    assert numbers(search(client, chat, "hello*")) == [1, 2]
     assert numbers(search(client, chat, "(hi) now*")) == [5]
 
 
-def test_short_words_alone_find_nothing(client, chat):
-    assert search(client, chat, "he") == []
+def test_a_two_character_word_finds_the_words_it_begins(client, chat):
+    assert numbers(search(client, chat, "he")) == [1, 2]
+    assert numbers(search(client, chat, "hi")) == [5]
+
+
+def test_whole_words_rank_above_parts_of_words_then_newest_first(client, chat, writer):
+    token_chat = chat.rsplit("/", 1)[0]
+    for body in ["a cafeteria", "café au lait", "the cafe"]:  # numbers 6, 7, 8
+        client.http.post(f"{token_chat}/messages", headers=JSON, body=json.dumps({"body": body}))
+    writer.drain()
+    assert [m["number"] for m in search(client, chat, "cafe")] == [8, 7, 2, 6]
+
+
+def test_the_exact_phrase_ranks_above_the_words_apart(client, chat, writer):
+    token_chat = chat.rsplit("/", 1)[0]
+    for body in ["world of hello", "hello world again"]:  # numbers 6, 7
+        client.http.post(f"{token_chat}/messages", headers=JSON, body=json.dumps({"body": body}))
+    writer.drain()
+    assert [m["number"] for m in search(client, chat, "hello world")] == [7, 1, 6]
+
+
+def test_highlights_mark_short_words_and_cjk(client, chat, writer):
+    token_chat = chat.rsplit("/", 1)[0]
+    client.http.post(f"{token_chat}/messages", headers=JSON, body=json.dumps({"body": "ok, 北京 at 10:30"}))
+    writer.drain()
+    [hit] = search(client, chat, "北京")
+    assert hit["highlight"] == ["ok, <em>北京</em> at 10:30"]
+    [hit] = search(client, chat, "10:30")
+    assert hit["highlight"] == ["ok, 北京 at <em>10</em>:<em>30</em>"]
+    [hit] = search(client, chat, "ok")
+    assert hit["highlight"] == ["<em>ok</em>, 北京 at 10:30"]
+
+
+@pytest.mark.parametrize("q", ["*:*", "/.*/", "?!", "—", "…", "- - -"])
+def test_a_query_of_punctuation_only_is_a_bad_request_saying_why(client, chat, q):
+    response = client.http.get(f"{chat}/search?q={quote(q)}")
+    assert response.status_code == 400
+    assert "nothing to search for" in json.loads(response.body)["message"]
+
+
+@pytest.mark.parametrize(
+    ("q", "message"),
+    [
+        ("a b c d e f g h i", "more than 8 words"),
+        ("x" * 49, "longer than 48 characters"),
+        ("x" * 257, "longer than 256 characters"),
+    ],
+)
+def test_a_query_that_would_cost_too_much_is_a_bad_request(client, chat, q, message):
+    response = client.http.get(f"{chat}/search?q={quote(q)}")
+    assert response.status_code == 400 and message in json.loads(response.body)["message"]
 
 
 def test_a_missing_query_is_a_bad_request(client, chat):

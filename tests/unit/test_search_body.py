@@ -28,6 +28,7 @@ def test_each_line_decodes_to_the_action_and_document_of_the_message(body):
             "index": {
                 "_index": 'messages "odd" name',
                 "_id": "7:3:12",
+                "routing": "7:3",
                 "version": 2,
                 "version_type": "external",
             }

@@ -186,7 +186,7 @@ def test_a_reservation_failing_inside_an_open_epoch_is_503_and_keeps_the_epoch(d
 
 def test_search_of_a_chat_never_created_is_404(deps, token):
     with pytest.raises(NotFound):
-        service.search_messages(deps, token, 1, "hello", 10)
+        service.search_messages(deps, token, 1, ["hello"], 10)
 
 
 # -- quotas ----------------------------------------------------------------------------------------

@@ -26,10 +26,10 @@ def test_indexed_messages_are_found_by_every_word_within_their_chat_only(world: 
         == {}
     )
     world.refresh()
-    assert {m.number for m in search.find(app_id, 1, "hello", 10)} == {1, 2}
-    assert [m.number for m in search.find(app_id, 1, "world hello", 10)] == [1]
-    assert search.find(app_id, 1, "absent", 10) == []
-    assert search.find(app_id, 3, "hello", 10) == []
+    assert {m.number for m in search.find(app_id, 1, ["hello"], 10)} == {1, 2}
+    assert [m.number for m in search.find(app_id, 1, ["world", "hello"], 10)] == [1]
+    assert search.find(app_id, 1, ["absent"], 10) == []
+    assert search.find(app_id, 3, ["hello"], 10) == []
 
 
 def test_a_version_never_goes_back_and_unindexing_spares_edits(world: World):
@@ -38,5 +38,5 @@ def test_a_version_never_goes_back_and_unindexing_spares_edits(world: World):
     assert search.index([NewMessage(app_id, 1, 1, "late creation", version=1)]) == {}  # a no-op, no failure
     assert search.unindex_creations([(app_id, 1, 1), (app_id, 1, 2), (app_id, 1, 3)]) == {}
     world.refresh()
-    assert [(m.number, m.body) for m in search.find(app_id, 1, "body", 10)] == [(1, "edited body")]
-    assert search.find(app_id, 1, "created", 10) == []
+    assert [(m.number, m.body) for m in search.find(app_id, 1, ["body"], 10)] == [(1, "edited body")]
+    assert search.find(app_id, 1, ["created"], 10) == []

@@ -1,0 +1,94 @@
+"""The search-quality corpus (tests/integration/search_corpus.py) against the adapter of before and now.
+
+The search adapter of a commit (default a3c4d9c, before issue 16) is read with `git show` and
+loaded beside today's; each indexes the corpus into an index of its own mapping, and every case is
+run through both `find`s. Prints recall and false positives per class, before and now.
+
+    PYTHONPATH=functions .local/venvs/app/bin/python -m tests.bench.search_quality_before [--commit a3c4d9c]
+"""
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from elasticsearch import Elasticsearch
+
+from chalicelib import search, search_terms
+from chalicelib.errors import BadRequest
+from chalicelib.models import NewMessage
+from tests.bench import common
+from tests.integration.search_corpus import CASES, MESSAGES
+
+
+def adapter_of(commit: str):
+    """The search adapter module as it was at `commit`."""
+    source = subprocess.run(
+        ["git", "-C", str(common.ROOT), "show", f"{commit}:functions/chalicelib/search.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "search_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("chalicelib.search_before", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _score(find) -> dict:
+    keys = list(MESSAGES)
+    per_class: defaultdict[str, list[int]] = defaultdict(
+        lambda: [0, 0, 0]
+    )  # must, found of must, wrongly found
+    for cls, q, must, must_not in CASES:
+        try:
+            found = {keys[m.number - 1] for m in find(q)}
+        except BadRequest:
+            found = set()
+        counts = per_class[cls.rstrip(" †")]
+        counts[0] += len(must)
+        counts[1] += len(must & found)
+        counts[2] += len(must_not & found)
+    return dict(per_class)
+
+
+def run(commit: str = "a3c4d9c") -> dict:
+    es = Elasticsearch(common.ES_URL, request_timeout=60)
+    before = adapter_of(commit)
+    now_index, before_index = "bench-quality-now", "bench-quality-before"
+    messages = [NewMessage(1, 1, n, body) for n, body in enumerate(MESSAGES.values(), 1)]
+    for index, body in ((now_index, search.index_body()), (before_index, before.INDEX_BODY)):
+        es.indices.delete(index=index, ignore_unavailable=True)
+        es.indices.create(index=index, **body)
+    now_search, before_search = search.Search(es, now_index), before.Search(es, before_index)
+    assert now_search.index(messages) == {} and before_search.index(messages) == {}
+    es.indices.refresh(index=[now_index, before_index])
+    out = {
+        "before": _score(lambda q: before_search.find(1, 1, q, 100)),
+        "now": _score(lambda q: now_search.find(1, 1, search_terms.words(q), 100)),
+    }
+    es.indices.delete(index=[now_index, before_index])
+    for side, classes in out.items():
+        total = [sum(c[i] for c in classes.values()) for i in range(3)]
+        print(
+            f"{side} ({commit if side == 'before' else 'this tree'}): recall {total[1] / total[0]:.3f} "
+            f"({total[1]}/{total[0]}), false positives {total[2]}"
+        )
+        for cls, c in classes.items():
+            print(f"  {cls:<24} {c[1]}/{c[0]} found, {c[2]} false +")
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--commit", default="a3c4d9c")
+    result = run(parser.parse_args().commit)
+    print(json.dumps(result))
