@@ -13,6 +13,7 @@ from chalice import Response
 from . import search_terms
 from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
 from .idempotency import RequestKey
+from .models import MAX_ANSWER_BYTES, answer_size
 
 log = Logger(service="chat", child=True)
 
@@ -201,11 +202,23 @@ def page_response(items: Sequence[Item], limit: int, url: str | None = None) -> 
     clients follow it without a join), else relative to the request URL.
     """
     headers = {}
-    if len(items) > limit:
-        items = items[:limit]
+    kept = _within_budget(items[:limit])
+    if len(items) > len(kept):
+        items = kept
         next_query = urlencode({"after": items[-1].number, "limit": limit})
         headers["Link"] = f'<{url or ""}?{next_query}>; rel="next"'
     return json_response([item.to_json() for item in items], headers=headers)
+
+
+def _within_budget(items: Sequence[Item]) -> Sequence[Item]:
+    """The first items whose bodies fit one answer (always at least one): a page of big bodies
+    is cut short and links on from its last item, instead of failing as too large."""
+    size = 0
+    for count, item in enumerate(items):
+        size += answer_size(str(item.to_json().get("body", "")))
+        if size > MAX_ANSWER_BYTES and count > 0:
+            return items[:count]
+    return items
 
 
 def request_key(request: Any, payload: dict[str, Any] | None) -> RequestKey | None:

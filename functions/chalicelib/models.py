@@ -1,7 +1,19 @@
 """Plain records passed between the layers; `to_json` gives the public shape (no internal ids)."""
 
+import json
 from dataclasses import dataclass
 from typing import Any
+
+# A Lambda answer holds at most 6 MB and its body is JSON inside JSON, so a list page or a search
+# answer stops before this many bytes of message bodies, each counted as it is escaped (a quote
+# costs two bytes, a CJK character six): written out twice, the answer still fits.
+MAX_ANSWER_BYTES = 5 * 2**19  # 2.5 MiB
+
+
+def answer_size(body: str) -> int:
+    """What a body costs an answer: its length as escaped JSON."""
+    return len(json.dumps(body))
+
 
 # (application id, chat number) and (application id, chat number, message number).
 ChatKey = tuple[int, int]

@@ -28,7 +28,7 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from . import search_terms
 from .errors import Unavailable
-from .models import Message, MessageKey, NewMessage
+from .models import MAX_ANSWER_BYTES, Message, MessageKey, NewMessage, answer_size
 from .ports import Failures
 
 # Elasticsearch advises _bulk requests of 5-15 MB; 100 bodies of 64 KB, JSON-escaped, make one of
@@ -157,8 +157,6 @@ HIGHLIGHT: dict[str, Any] = {
     "max_analyzed_offset": HIGHLIGHT_CHARS,
     "fields": {field: {} for field in HIGHLIGHT_FIELDS},
 }
-# An answer must fit a Lambda response (6 MB): hits past this many bytes of bodies are left out.
-MAX_ANSWER_BYTES = 4 * 2**20
 
 
 def index_body(shards: int = 1) -> dict[str, Any]:
@@ -392,7 +390,7 @@ class Search:
         size = 0
         for hit in result["hits"]["hits"]:
             body = hit["_source"]["body"]
-            size += len(body.encode())
+            size += answer_size(body)  # hits past the answer's budget are left out
             if size > MAX_ANSWER_BYTES:
                 break
             found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))

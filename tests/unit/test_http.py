@@ -5,7 +5,7 @@ import requests
 
 from chalicelib import http
 from chalicelib.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
-from chalicelib.models import Chat
+from chalicelib.models import Chat, Message
 
 
 @pytest.mark.parametrize(
@@ -177,3 +177,15 @@ def test_a_key_derives_one_create_id_per_scope():
     key = RequestKey("k", "fp")
     assert key.create_id("7") == key.create_id("7") != key.create_id("8")
     assert len(key.create_id("7")) == 32
+
+
+def test_a_page_of_big_bodies_is_cut_short_to_fit_a_lambda_answer_and_links_on():
+    # 100 bodies of 65,535 quotes: 13 MB once escaped, over Lambda's 6 MB answer if sent whole.
+    big = [Message(n, '"' * 65535) for n in range(1, 102)]
+    response = http.page_response(big, limit=100, url="https://api.example/chats/1/messages")
+    page = json.loads(response.body)
+    assert 0 < len(page) < 100
+    assert page[-1]["number"] == len(page)
+    assert f"after={len(page)}&limit=100" in response.headers["Link"]
+    lambda_answer = json.dumps({"statusCode": 200, "headers": response.headers, "body": response.body})
+    assert len(lambda_answer.encode()) < 6 * 10**6
