@@ -58,7 +58,7 @@ format:        ## rewrite the tree in the project's format and apply ruff's safe
 
 bench:         ## measure the performance targets against the running stack (docs/performance.md)
 	@$(STACK) venv
-	@$(APP_PY) -c 'import matplotlib, pyinstrument' 2>/dev/null || $(APP_PY) -m pip install -q --require-hashes --no-deps -r requirements-bench.txt
+	@$(APP_PY) -c 'import matplotlib, pyinstrument' 2>/dev/null || $(APP_PY) -m pip install -q --require-hashes --no-deps -r local/bench-requirements.txt
 	@$(APP_PY) -m tests.bench.run $(BENCH_ARGS)
 
 chaos:         ## fault matrix, load, soak and fuzzing against the running stack: ~1 h (docs/reliability.md)

@@ -107,7 +107,7 @@ def _venv(cfg: Config, name: str, lock: Path, product: str = "python") -> str:
 
 
 def app_venv(cfg: Config) -> str:
-    return _venv(cfg, "app", ROOT / "requirements-dev.txt")
+    return _venv(cfg, "app", ROOT / "local" / "dev-requirements.txt")
 
 
 def sam_venv(cfg: Config) -> str:

@@ -23,8 +23,8 @@ LOCKS = [
     ("local/lambda-runtime-requirements.in", "local/lambda-runtime-requirements.txt", []),
     ("local/sam-requirements.in", "local/sam-requirements.txt", []),
     ("local/localstack/requirements.in", "local/localstack/requirements.txt", []),
-    ("pyproject.toml", "requirements-dev.txt", ["--extra", "dev"]),
-    ("pyproject.toml", "requirements-bench.txt", ["--extra", "dev", "--extra", "bench"]),
+    ("pyproject.toml", "local/dev-requirements.txt", ["--extra", "dev"]),
+    ("pyproject.toml", "local/bench-requirements.txt", ["--extra", "dev", "--extra", "bench"]),
 ]
 
 
