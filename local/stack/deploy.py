@@ -25,17 +25,19 @@ def _env(cfg: Config) -> dict:
     # sam build looks for the runtime's python3.13 on PATH (the functions' pip workflow, the
     # layer's Makefile): put the one `make up` found first, as pyenv's shim does not run it.
     path = os.pathsep.join(filter(None, [os.path.dirname(cfg.python), os.environ.get("PATH", "")]))
-    return dict(
-        os.environ,
-        PATH=path,
-        AWS_ENDPOINT_URL=cfg.endpoint,
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_REGION=REGION,
-        SAM_CLI_TELEMETRY="0",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
+    return dict(os.environ, PATH=path, SAM_CLI_TELEMETRY="0", **local_aws(cfg))
+
+
+def local_aws(cfg: Config) -> dict[str, str]:
+    """What makes an AWS client talk to the stack's LocalStack, never to AWS."""
+    return {
+        "AWS_ENDPOINT_URL": cfg.endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
 
 
 def local_parameters(cfg: Config) -> dict:

@@ -10,7 +10,7 @@ import json
 import os
 
 from .config import ROOT, Config
-from .deploy import REGION
+from .deploy import local_aws
 from .proc import StackError
 
 
@@ -24,12 +24,7 @@ def environment(cfg: Config) -> dict:
         REDIS_URL=f"redis://127.0.0.1:{cfg.redis_port}/0",
         ELASTICSEARCH_URL=f"http://127.0.0.1:{cfg.es_port}",
         CREATIONS_QUEUE_URL=outputs["QueueUrl"],
-        AWS_ENDPOINT_URL=cfg.endpoint,
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_REGION=REGION,
-        AWS_EC2_METADATA_DISABLED="true",
+        **local_aws(cfg),
     )
 
 

@@ -26,25 +26,9 @@ from tests.bench import common
 INDEX = "bench-writer"
 CEILING_INDEX = "bench-ceiling"
 APPLICATIONS, CHATS_PER_APPLICATION = 20, 100
+# datagen's words and more: bodies of several lengths and vocabulary.
 VOCABULARY = [
-    "hello",
-    "world",
-    "chat",
-    "message",
-    "lunch",
-    "meeting",
-    "tomorrow",
-    "project",
-    "deadline",
-    "coffee",
-    "release",
-    "review",
-    "weekend",
-    "travel",
-    "football",
-    "music",
-    "question",
-    "answer",
+    *common.datagen.WORDS,
     "schedule",
     "budget",
     "report",
