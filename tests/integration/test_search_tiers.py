@@ -4,6 +4,7 @@ the one scored query (search.query, sorted by score, then newest first) answers,
 import random
 
 import pytest
+
 from chalicelib import search
 from chalicelib.models import NewMessage
 
