@@ -235,64 +235,75 @@ def shard_search(es: Elasticsearch, big_app: int, queries: int, rounds: int, pro
     return out
 
 
-def shard_writer(count: int, rounds: int, progress) -> dict:
-    """The writer, and its `_bulk` alone, into an index of one shard and one of four: the same
-    events in alternating slices, so the machine's other load falls on both alike."""
+def unsorted_body() -> dict:
+    """The product's index without its sort (as before the tiers): what the sort costs the writer."""
+    body = search.index_body()
+    body["settings"] = {k: v for k, v in body["settings"].items() if k != "index"}
+    return body
+
+
+def writer_ab(sides: dict[str, dict], count: int, rounds: int, progress) -> dict:
+    """The writer, and its `_bulk` alone, into a new index of each body in `sides` (first: the
+    baseline): the same events in alternating slices, so the machine's other load falls on both."""
     common.ensure_database(common.WRITE_DB)
-    names = {1: "bench-writer-1-shard", 4: "bench-writer-4-shards"}
-    deps = {n: common.deps(index=name) for n, name in names.items()}
-    es = deps[1].search._es
-    writer_rates: dict[int, list[int]] = {1: [], 4: []}
-    bulk_rates: dict[int, list[int]] = {1: [], 4: []}
+    (base, base_body), (other, other_body) = sides.items()
+    names = {side: f"bench-writer-{side.replace(' ', '-')}" for side in sides}
+    deps = {side: common.deps(index=name) for side, name in names.items()}
+    es = deps[base].search._es
+    writer_rates: dict[str, list[int]] = {base: [], other: []}
+    bulk_rates: dict[str, list[int]] = {base: [], other: []}
     for r in range(rounds):
-        ids = writer_bench.reset_stores(deps[1])
-        for n, name in names.items():
+        ids = writer_bench.reset_stores(deps[base])
+        for side, name in names.items():
             es.indices.delete(index=name, ignore_unavailable=True)
-            es.indices.create(index=name, **search.index_body(n))
+            es.indices.create(index=name, **sides[side])
         records = writer_bench.make_events(count, sorted({a for a, _ in ids}), seed=r)
-        side_records = {1: records, 4: search_bench.renumbered(records, 10_000_000)}
+        side_records = {base: records, other: search_bench.renumbered(records, 10_000_000)}
         # the _bulk alone indexes documents of its own (numbers further on), as new ones
         messages = {
-            n: [events.parse(body) for _, body in search_bench.renumbered(recs, 20_000_000)]
-            for n, recs in side_records.items()
+            side: [events.parse(body) for _, body in search_bench.renumbered(recs, 20_000_000)]
+            for side, recs in side_records.items()
         }
-        seconds = {n: 0.0 for n in names}
-        bulk_seconds = {n: 0.0 for n in names}
+        seconds = dict.fromkeys(names, 0.0)
+        bulk_seconds = dict.fromkeys(names, 0.0)
         slices = 20
         per = -(-count // slices)
         for i in range(slices):
-            for n in (1, 4) if i % 2 == 0 else (4, 1):
+            order = (base, other) if i % 2 == 0 else (other, base)
+            for side in order:
                 took, _, _, failures = writer_bench.writer_slice(
-                    deps[n], side_records[n][i * per : (i + 1) * per], 100
+                    deps[side], side_records[side][i * per : (i + 1) * per], 100
                 )
                 if failures:
-                    raise RuntimeError(f"{n} shards: {failures} records failed")
-                seconds[n] += took
-            for n in (4, 1) if i % 2 == 0 else (1, 4):
+                    raise RuntimeError(f"{side}: {failures} records failed")
+                seconds[side] += took
+            for side in order[::-1]:
                 started = time.perf_counter()
-                for batch in writer_bench.batches(messages[n][i * per : (i + 1) * per], 100):
-                    if deps[n].search.index(batch):
-                        raise RuntimeError(f"{n} shards: _bulk failed")
-                bulk_seconds[n] += time.perf_counter() - started
-        for n in names:
-            writer_rates[n].append(round(count / seconds[n]))
-            bulk_rates[n].append(round(count / bulk_seconds[n]))
+                for batch in writer_bench.batches(messages[side][i * per : (i + 1) * per], 100):
+                    if deps[side].search.index(batch):
+                        raise RuntimeError(f"{side}: _bulk failed")
+                bulk_seconds[side] += time.perf_counter() - started
+        for side in names:
+            writer_rates[side].append(round(count / seconds[side]))
+            bulk_rates[side].append(round(count / bulk_seconds[side]))
         progress(
-            f"writer round {r + 1}: 1 shard {writer_rates[1][-1]}/s, 4 shards {writer_rates[4][-1]}/s; "
-            f"_bulk alone 1 shard {bulk_rates[1][-1]}/s, 4 shards {bulk_rates[4][-1]}/s"
+            f"writer round {r + 1}: "
+            + ", ".join(f"{side} {writer_rates[side][-1]}/s" for side in names)
+            + "; _bulk alone: "
+            + ", ".join(f"{side} {bulk_rates[side][-1]}/s" for side in names)
         )
     for name in names.values():
         es.indices.delete(index=name, ignore_unavailable=True)
-    ratios = [round(b / a, 3) for a, b in zip(writer_rates[1], writer_rates[4], strict=True)]
-    bulk_ratios = [round(b / a, 3) for a, b in zip(bulk_rates[1], bulk_rates[4], strict=True)]
+    ratios = [round(b / a, 3) for a, b in zip(writer_rates[base], writer_rates[other], strict=True)]
+    bulk_ratios = [round(b / a, 3) for a, b in zip(bulk_rates[base], bulk_rates[other], strict=True)]
     return {
         "events_per_round": count,
         "batch_size": 100,
         "writer_per_s": writer_rates,
         "bulk_per_s": bulk_rates,
-        "writer_ratio_4_to_1": ratios,
+        f"writer_ratio_{other}_to_{base}": ratios,
         "writer_ratio_median": statistics.median(ratios),
-        "bulk_ratio_4_to_1": bulk_ratios,
+        f"bulk_ratio_{other}_to_{base}": bulk_ratios,
         "bulk_ratio_median": statistics.median(bulk_ratios),
     }
 
@@ -312,7 +323,12 @@ def run(
         data = bigchat_data.ensure_shards(progress)
         out["shards"] = shard_search(es, built["application_id"], queries, rounds, progress)
         out["shards"]["data"] = data
-        out["shards"]["writer"] = shard_writer(20_000, rounds, progress)
+        four = {"1 shard": search.index_body(1), "4 shards": search.index_body(4)}
+        out["shards"]["writer"] = writer_ab(four, 20_000, rounds, progress)
+        # what the index's sort (the tiers' early stop) costs the writer, beside it
+        out["shards"]["sort_writer"] = writer_ab(
+            {"unsorted": unsorted_body(), "sorted": search.index_body(1)}, 20_000, rounds, progress
+        )
     return out
 
 

@@ -171,6 +171,14 @@ TARGETS = [
         ">= 0.9",
     ),
     (
+        "index_sort_writer",
+        "writer rate, index sorted by number / unsorted, median (--big)",
+        "x",
+        lambda r: r["shards"]["sort_writer"]["writer_ratio_median"],
+        lambda v: v >= 0.9,
+        ">= 0.9",
+    ),
+    (
         "writer_memory",
         "writer peak memory (REPORT), MemorySize 512",
         "MB",
@@ -300,8 +308,15 @@ def _details(r: dict) -> list:
         w = shards["writer"]
         out.append(
             f"  shards: search p99 4/1 median of cells {shards['p99_ratio_median']}; writer 4/1 "
-            f"{w['writer_ratio_4_to_1']} (median {w['writer_ratio_median']}), _bulk alone 4/1 "
-            f"{w['bulk_ratio_4_to_1']} (median {w['bulk_ratio_median']})"
+            f"{w['writer_ratio_4 shards_to_1 shard']} (median {w['writer_ratio_median']}), _bulk alone 4/1 "
+            f"{w['bulk_ratio_4 shards_to_1 shard']} (median {w['bulk_ratio_median']})"
+        )
+    if "sort_writer" in shards:
+        w = shards["sort_writer"]
+        out.append(
+            f"  index sort: writer sorted/unsorted {w['writer_ratio_sorted_to_unsorted']} (median "
+            f"{w['writer_ratio_median']}), _bulk alone {w['bulk_ratio_sorted_to_unsorted']} "
+            f"(median {w['bulk_ratio_median']})"
         )
     c = r.get("cold start")
     if c:

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from chalicelib import search
+from chalicelib.errors import Unavailable
 from chalicelib.models import NewMessage
 
 # Whole words, in a row or apart, two-character starts, words inside words, in every mix.
@@ -53,3 +54,9 @@ def test_a_tier_with_enough_hits_is_the_last_one_asked(chat, monkeypatch):
     monkeypatch.setattr(finder, "_search", lambda *args: asked.append(args[2]) or original(*args))
     finder.find(app_id, 1, ["cafe"], 3)  # "cafe" alone is a whole word in dozens of bodies
     assert len(asked) == 1
+
+
+def test_a_tier_that_fails_makes_search_unavailable(chat):
+    _, es, app_id = chat
+    with pytest.raises(Unavailable):  # msearch answers 200 and puts the error in the response
+        search.Search(es, "no-such-index").find(app_id, 1, ["cafe"], 3)
