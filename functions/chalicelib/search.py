@@ -146,6 +146,9 @@ MAPPINGS: dict[str, Any] = {
         },
     },
 }
+# A search with at most this many hits is answered by the one scored query; past it, by the tiers.
+# Scoring 1,000 hits takes well under a millisecond; a chat of 1M messages has 600k of a common word.
+EXHAUSTIVE_HITS = 1_000
 # Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches are
 # still found but no longer marked (docs/openapi.yaml). The plain highlighter stops there; the
 # unified one still walks the whole body, 5-10 times the cost on 64 KB bodies (docs/performance.md).
@@ -425,34 +428,46 @@ class Search:
     def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
         """The chat's messages matching every word, best first (`words` from search_terms.words).
 
-        The tiers of the ranking are asked in turn, each sorted by number alone, until `limit`
-        hits: the index keeps each segment newest first (INDEX_SORT), so a tier with many hits
-        stops after `limit` of them. Scoring every hit (sorting by score, then number) walked
-        all 600k messages of a common word in a chat of 1M (docs/performance.md, big chat).
+        First the one scored query (sorted by score, then number), stopped after EXHAUSTIVE_HITS
+        hits: a search with fewer hits, as in nearly every chat, is answered exactly by it in
+        one request. One with more would score every hit (a common word in a chat of 1M
+        messages has 600k), so the ranking's tiers are asked instead, in turn, each sorted by
+        number alone until `limit` hits: the index keeps each segment newest first
+        (INDEX_SORT), so a tier with many hits stops after `limit` of them.
         """
+        route = routing(application_id, chat_number)
         highlight = {**HIGHLIGHT, "highlight_query": query(application_id, chat_number, words)}
+        by_score: list[Any] = ["_score", {"number": "desc"}]
+        scored = [(query(application_id, chat_number, words), by_score)]
+        hits, complete = self._search(route, scored, limit, highlight, EXHAUSTIVE_HITS)
+        if complete:
+            return self._messages(hits, limit)
         by_number: list[Any] = [{"number": "desc"}]
         tiered = [(tier, by_number) for tier in tiers(application_id, chat_number, words)]
         # Several words' tiers (in a row, then apart) walk the same messages, those holding every
         # word: one request asks both. One word's next tier may walk far more (a common word's
         # trigrams are in all its messages), so it waits until the first falls short.
         steps = [tiered] if len(words) > 1 else [[tier] for tier in tiered]
-        scored = rest(application_id, chat_number, words)
-        if scored is not None:
-            steps.append([(scored, ["_score", {"number": "desc"}])])
-        found: list[Message] = []
-        size = 0
+        others = rest(application_id, chat_number, words)
+        if others is not None:
+            steps.append([(others, by_score)])
+        found: list[dict[str, Any]] = []
         for step in steps:
-            for hit in self._search(
-                routing(application_id, chat_number), step, limit - len(found), highlight
-            ):
-                body = hit["_source"]["body"]
-                size += answer_size(body)  # hits past the answer's budget are left out
-                if size > MAX_ANSWER_BYTES or len(found) == limit:
-                    return found
-                found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))
+            found += self._search(route, step, limit - len(found), highlight)[0]
             if len(found) >= limit:
                 break
+        return self._messages(found, limit)
+
+    @staticmethod
+    def _messages(hits: list[dict[str, Any]], limit: int) -> list[Message]:
+        found: list[Message] = []
+        size = 0
+        for hit in hits[:limit]:
+            body = hit["_source"]["body"]
+            size += answer_size(body)  # hits past the answer's budget are left out
+            if size > MAX_ANSWER_BYTES:
+                break
+            found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))
         return found
 
     def _search(
@@ -461,12 +476,14 @@ class Search:
         searches: list[tuple[dict[str, Any], list[Any]]],
         size: int,
         highlight: dict[str, Any],
-    ) -> Iterator[dict[str, Any]]:
-        """The hits of `searches` ((query, sort) pairs) in one request, in their order."""
-        # The scored rest counts every hit (track_total_hits), which makes Lucene lead with the
-        # chat's filter: without it, top-k scoring walked each word's postings across the index
-        # (two words at 1M messages: p99 18.6 ms that way, 6.4 ms this way). A tier sorted by
-        # number must not count, or it could not stop early.
+        terminate_after: int = 0,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The hits of `searches` ((query, sort) pairs) in one request, in their order, and
+        whether every search saw all its hits (none stopped at `terminate_after`)."""
+        # The scored queries count every hit (track_total_hits), which makes Lucene lead with
+        # the chat's filter: without it, top-k scoring walked each word's postings across the
+        # index (two words at 1M messages: p99 18.6 ms that way, 6.4 ms this way). A tier sorted
+        # by number must not count, or it could not stop early.
         lines: list[dict[str, Any]] = []
         for tier, sort in searches:
             lines.append({"index": self._index, "routing": route})
@@ -478,6 +495,7 @@ class Search:
                     "highlight": highlight,
                     "track_total_hits": "_score" in sort,
                     "timeout": f"{self._timeout_ms}ms",
+                    **({"terminate_after": terminate_after} if terminate_after else {}),
                 }
             )
         try:
@@ -486,10 +504,14 @@ class Search:
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
+        hits: list[dict[str, Any]] = []
+        complete = True
         for response in result["responses"]:
             if "error" in response:
                 raise Unavailable("search is unavailable")
-            yield from response["hits"]["hits"]
+            hits += response["hits"]["hits"]
+            complete = complete and not response.get("terminated_early", False)
+        return hits, complete
 
 
 def _fragments(highlight: dict[str, list[str]]) -> list[str]:

@@ -1,5 +1,6 @@
-"""Search asks the ranking's tiers in turn (search.tiers, search.rest): it must answer exactly what
-the one scored query (search.query, sorted by score, then newest first) answers, at every limit."""
+"""Past EXHAUSTIVE_HITS hits, search asks the ranking's tiers in turn (search.tiers, search.rest):
+it must answer exactly what the one scored query (search.query, sorted by score, then newest
+first) answers, at every limit."""
 
 import random
 
@@ -37,23 +38,29 @@ def scored(es, index: str, app_id: int, words: list[str], limit: int) -> list[in
     return [hit["_source"]["number"] for hit in result["hits"]["hits"]]
 
 
+@pytest.mark.parametrize("exhaustive", [5, 1_000])
 @pytest.mark.parametrize("q", QUERIES)
-def test_the_tiers_answer_what_the_scored_query_answers_at_every_limit(chat, q):
+def test_the_tiers_answer_what_the_scored_query_answers_at_every_limit(chat, q, exhaustive, monkeypatch):
     finder, es, app_id = chat
+    monkeypatch.setattr(search, "EXHAUSTIVE_HITS", exhaustive)  # 5: past it for every query here
     words = q.split()
     expected = scored(es, finder._index, app_id, words, 300)
-    assert expected, "the corpus must match every query"
+    assert len(expected) > 5, "the corpus must match every query more than 5 times"
     for limit in (1, 3, 20, 100, 300):
         assert [m.number for m in finder.find(app_id, 1, words, limit)] == expected[:limit], limit
 
 
-def test_a_tier_with_enough_hits_is_the_last_one_asked(chat, monkeypatch):
+def test_few_hits_take_one_request_and_many_stop_at_the_first_tier_that_fills(chat, monkeypatch):
     finder, _, app_id = chat
     asked = []
     original = finder._search
-    monkeypatch.setattr(finder, "_search", lambda *args: asked.append(args[2]) or original(*args))
+    monkeypatch.setattr(finder, "_search", lambda *args: asked.append(args[1]) or original(*args))
     finder.find(app_id, 1, ["cafe"], 3)  # "cafe" alone is a whole word in dozens of bodies
-    assert len(asked) == 1
+    assert len(asked) == 1  # the scored query saw all its hits
+    asked.clear()
+    monkeypatch.setattr(search, "EXHAUSTIVE_HITS", 5)
+    finder.find(app_id, 1, ["cafe"], 3)
+    assert len(asked) == 2  # the scored query stopped at 5 hits; the whole words' tier had 3
 
 
 def test_a_tier_that_fails_makes_search_unavailable(chat):
