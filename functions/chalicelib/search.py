@@ -429,20 +429,16 @@ class Search:
     def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
         """The chat's messages matching every word, best first (`words` from search_terms.words).
 
-        First the one scored query (sorted by score, then number), stopped after EXHAUSTIVE_HITS
-        hits (terminate_after): a search with fewer hits, as in nearly every chat, is answered
-        exactly by it in one request. One with more would score every hit (a common word in a
-        chat of 1M messages has 550k), so the ranking's tiers are asked instead, in turn, each
-        sorted by number alone until `limit` hits: the index keeps each segment newest first
-        (INDEX_SORT), so a tier with many hits stops after `limit` of them.
+        Scoring every hit (sorting by score, then number) walked all 550k messages of a common
+        word in a chat of 1M, so the ranking's tiers are asked in turn, each sorted by number
+        alone, until `limit` hits: the index keeps each segment newest first (INDEX_SORT), so a
+        tier with many hits stops after `limit` of them. The first request also asks the one
+        scored query, stopped after EXHAUSTIVE_HITS hits (terminate_after): when it saw all its
+        hits, as in nearly every chat, it is the answer, in one request.
         """
         route = routing(application_id, chat_number)
         highlight = {**HIGHLIGHT, "highlight_query": query(application_id, chat_number, words)}
         by_score: list[Any] = ["_score", {"number": "desc"}]
-        scored = [(query(application_id, chat_number, words), by_score)]
-        hits, complete = self._search(route, scored, limit, highlight, EXHAUSTIVE_HITS)
-        if complete:
-            return self._messages(hits, limit)
         by_number: list[Any] = [{"number": "desc"}]
         tiered = [(tier, by_number) for tier in tiers(application_id, chat_number, words)]
         # Several words' tiers (in a row, then apart) walk the same messages, those holding every
@@ -452,11 +448,17 @@ class Search:
         others = rest(application_id, chat_number, words)
         if others is not None:
             steps.append([(others, by_score)])
-        found: list[dict[str, Any]] = []
-        for step in steps:
-            found += self._search(route, step, limit - len(found), highlight)[0]
+        scored = (query(application_id, chat_number, words), by_score)
+        first = self._search(route, [scored, *steps[0]], limit, highlight, bounded=True)
+        if first[0][1]:
+            return self._messages(first[0][0], limit)
+        found = [hit for hits, _ in first[1:] for hit in hits]
+        for step in steps[1:]:
             if len(found) >= limit:
                 break
+            found += [
+                hit for hits, _ in self._search(route, step, limit - len(found), highlight) for hit in hits
+            ]
         return self._messages(found, limit)
 
     @staticmethod
@@ -477,16 +479,16 @@ class Search:
         searches: list[tuple[dict[str, Any], list[Any]]],
         size: int,
         highlight: dict[str, Any],
-        terminate_after: int = 0,
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """The hits of `searches` ((query, sort) pairs) in one request, in their order, and
-        whether every search saw all its hits (none stopped at `terminate_after`)."""
+        bounded: bool = False,
+    ) -> list[tuple[list[dict[str, Any]], bool]]:
+        """`searches` ((query, sort) pairs) in one request: the hits of each, and whether it saw
+        them all (`bounded`: the first stops at EXHAUSTIVE_HITS hits)."""
         # The scored queries count every hit (track_total_hits), which makes Lucene lead with
         # the chat's filter: without it, top-k scoring walked each word's postings across the
         # index (two words at 1M messages: p99 18.6 ms that way, 6.4 ms this way). A tier sorted
         # by number must not count, or it could not stop early.
         lines: list[dict[str, Any]] = []
-        for tier, sort in searches:
+        for i, (tier, sort) in enumerate(searches):
             lines.append({"index": self._index, "routing": route})
             lines.append(
                 {
@@ -496,7 +498,7 @@ class Search:
                     "highlight": highlight,
                     "track_total_hits": "_score" in sort,
                     "timeout": f"{self._timeout_ms}ms",
-                    **({"terminate_after": terminate_after} if terminate_after else {}),
+                    **({"terminate_after": EXHAUSTIVE_HITS} if bounded and i == 0 else {}),
                 }
             )
         try:
@@ -505,14 +507,12 @@ class Search:
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
-        hits: list[dict[str, Any]] = []
-        complete = True
+        out = []
         for response in result["responses"]:
             if "error" in response:
                 raise Unavailable("search is unavailable")
-            hits += response["hits"]["hits"]
-            complete = complete and not response.get("terminated_early", False)
-        return hits, complete
+            out.append((response["hits"]["hits"], not response.get("terminated_early", False)))
+        return out
 
 
 def _fragments(highlight: dict[str, list[str]]) -> list[str]:

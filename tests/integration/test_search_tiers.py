@@ -54,14 +54,17 @@ def test_few_hits_take_one_request_and_many_stop_at_the_first_tier_that_fills(ch
     finder, _, app_id = chat
     asked = []
     original = finder._search
-    monkeypatch.setattr(finder, "_search", lambda *args: asked.append(args[1]) or original(*args))
+    monkeypatch.setattr(finder, "_search", lambda *args, **kw: asked.append(args[1]) or original(*args, **kw))
     monkeypatch.setattr(search, "EXHAUSTIVE_HITS", 1_000)
-    finder.find(app_id, 1, ["cafe"], 3)  # "cafe" alone is a whole word in dozens of bodies
+    assert len(finder.find(app_id, 1, ["ello"], 3)) == 3  # the infix tier's, but scored alone
     assert len(asked) == 1  # the scored query saw all its hits
     asked.clear()
     monkeypatch.setattr(search, "EXHAUSTIVE_HITS", 5)
-    finder.find(app_id, 1, ["cafe"], 3)
-    assert len(asked) == 2  # the scored query stopped at 5 hits; the whole words' tier had 3
+    assert len(finder.find(app_id, 1, ["ello"], 3)) == 3
+    assert len(asked) == 2  # the scored query stopped at 5 hits; the whole words' tier found none
+    asked.clear()
+    finder.find(app_id, 1, ["cafe"], 3)  # "cafe" alone is a whole word in dozens of bodies
+    assert len(asked) == 1  # the whole words' tier, asked with the scored query, had 3
 
 
 def test_a_tier_that_fails_makes_search_unavailable(chat):
