@@ -146,10 +146,6 @@ MAPPINGS: dict[str, Any] = {
         },
     },
 }
-# A search with at most this many hits is answered by the one scored query; past it, by the tiers.
-# Stopping at 100 hits took ES 0-1 ms in a chat of 1M (1,000: up to 3.5 ms for two common words);
-# the same chat has 550k messages with its most common word.
-EXHAUSTIVE_HITS = 100
 # Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches are
 # still found but no longer marked (docs/openapi.yaml). The plain highlighter stops there; the
 # unified one still walks the whole body, 5-10 times the cost on 64 KB bodies (docs/performance.md).
@@ -429,48 +425,34 @@ class Search:
     def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
         """The chat's messages matching every word, best first (`words` from search_terms.words).
 
-        Scoring every hit (sorting by score, then number) walked all 550k messages of a common
-        word in a chat of 1M, so the ranking's tiers are asked in turn, each sorted by number
-        alone, until `limit` hits: the index keeps each segment newest first (INDEX_SORT), so a
-        tier with many hits stops after `limit` of them. The first request also asks the one
-        scored query, stopped after EXHAUSTIVE_HITS hits (terminate_after): when it saw all its
-        hits, as in nearly every chat, it is the answer, in one request.
+        The tiers of the ranking are asked in turn, each sorted by number alone, until `limit`
+        hits: the index keeps each segment newest first (INDEX_SORT), so a tier with many hits
+        stops after `limit` of them. Scoring every hit (sorting by score, then number) walked
+        all 600k messages of a common word in a chat of 1M (docs/performance.md, big chat).
         """
-        route = routing(application_id, chat_number)
         highlight = {**HIGHLIGHT, "highlight_query": query(application_id, chat_number, words)}
-        by_score: list[Any] = ["_score", {"number": "desc"}]
         by_number: list[Any] = [{"number": "desc"}]
         tiered = [(tier, by_number) for tier in tiers(application_id, chat_number, words)]
         # Several words' tiers (in a row, then apart) walk the same messages, those holding every
         # word: one request asks both. One word's next tier may walk far more (a common word's
         # trigrams are in all its messages), so it waits until the first falls short.
         steps = [tiered] if len(words) > 1 else [[tier] for tier in tiered]
-        others = rest(application_id, chat_number, words)
-        if others is not None:
-            steps.append([(others, by_score)])
-        scored = (query(application_id, chat_number, words), by_score)
-        first = self._search(route, [scored, *steps[0]], limit, highlight, bounded=True)
-        if first[0][1]:
-            return self._messages(first[0][0], limit)
-        found = [hit for hits, _ in first[1:] for hit in hits]
-        for step in steps[1:]:
-            if len(found) >= limit:
-                break
-            found += [
-                hit for hits, _ in self._search(route, step, limit - len(found), highlight) for hit in hits
-            ]
-        return self._messages(found, limit)
-
-    @staticmethod
-    def _messages(hits: list[dict[str, Any]], limit: int) -> list[Message]:
+        scored = rest(application_id, chat_number, words)
+        if scored is not None:
+            steps.append([(scored, ["_score", {"number": "desc"}])])
         found: list[Message] = []
         size = 0
-        for hit in hits[:limit]:
-            body = hit["_source"]["body"]
-            size += answer_size(body)  # hits past the answer's budget are left out
-            if size > MAX_ANSWER_BYTES:
+        for step in steps:
+            for hit in self._search(
+                routing(application_id, chat_number), step, limit - len(found), highlight
+            ):
+                body = hit["_source"]["body"]
+                size += answer_size(body)  # hits past the answer's budget are left out
+                if size > MAX_ANSWER_BYTES or len(found) == limit:
+                    return found
+                found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))
+            if len(found) >= limit:
                 break
-            found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))
         return found
 
     def _search(
@@ -479,16 +461,14 @@ class Search:
         searches: list[tuple[dict[str, Any], list[Any]]],
         size: int,
         highlight: dict[str, Any],
-        bounded: bool = False,
-    ) -> list[tuple[list[dict[str, Any]], bool]]:
-        """`searches` ((query, sort) pairs) in one request: the hits of each, and whether it saw
-        them all (`bounded`: the first stops at EXHAUSTIVE_HITS hits)."""
-        # The scored queries count every hit (track_total_hits), which makes Lucene lead with
-        # the chat's filter: without it, top-k scoring walked each word's postings across the
-        # index (two words at 1M messages: p99 18.6 ms that way, 6.4 ms this way). A tier sorted
-        # by number must not count, or it could not stop early.
+    ) -> Iterator[dict[str, Any]]:
+        """The hits of `searches` ((query, sort) pairs) in one request, in their order."""
+        # The scored rest counts every hit (track_total_hits), which makes Lucene lead with the
+        # chat's filter: without it, top-k scoring walked each word's postings across the index
+        # (two words at 1M messages: p99 18.6 ms that way, 6.4 ms this way). A tier sorted by
+        # number must not count, or it could not stop early.
         lines: list[dict[str, Any]] = []
-        for i, (tier, sort) in enumerate(searches):
+        for tier, sort in searches:
             lines.append({"index": self._index, "routing": route})
             lines.append(
                 {
@@ -498,7 +478,6 @@ class Search:
                     "highlight": highlight,
                     "track_total_hits": "_score" in sort,
                     "timeout": f"{self._timeout_ms}ms",
-                    **({"terminate_after": EXHAUSTIVE_HITS} if bounded and i == 0 else {}),
                 }
             )
         try:
@@ -507,12 +486,10 @@ class Search:
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
-        out = []
         for response in result["responses"]:
             if "error" in response:
                 raise Unavailable("search is unavailable")
-            out.append((response["hits"]["hits"], not response.get("terminated_early", False)))
-        return out
+            yield from response["hits"]["hits"]
 
 
 def _fragments(highlight: dict[str, list[str]]) -> list[str]:
