@@ -161,7 +161,7 @@ HIGHLIGHT: dict[str, Any] = {
 
 # Each segment keeps its documents newest first: a search sorted by number alone stops after
 # `limit` hits per segment instead of visiting every hit (a common word in a chat of 1M messages
-# matches 600k of them). Like the shard count, fixed when the index is created.
+# matches 550k of them). Like the shard count, fixed when the index is created.
 INDEX_SORT = {"sort.field": "number", "sort.order": "desc"}
 
 
@@ -428,7 +428,7 @@ class Search:
         The tiers of the ranking are asked in turn, each sorted by number alone, until `limit`
         hits: the index keeps each segment newest first (INDEX_SORT), so a tier with many hits
         stops after `limit` of them. Scoring every hit (sorting by score, then number) walked
-        all 600k messages of a common word in a chat of 1M (docs/performance.md, big chat).
+        all 550k messages of a common word in a chat of 1M (docs/performance.md, big chat).
         """
         highlight = {**HIGHLIGHT, "highlight_query": query(application_id, chat_number, words)}
         by_number: list[Any] = [{"number": "desc"}]
