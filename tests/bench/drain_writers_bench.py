@@ -6,8 +6,8 @@ on the mapping(s) and times the drain into MySQL and the index, two ways:
 
 - `MaximumConcurrency`: one mapping with `ScalingConfig.MaximumConcurrency` = n (1: none), as the
   template deploys it;
-- `mappings`: n mappings on the same queue and function, each with a poller of its own: n batches
-  in flight, which is what AWS does with MaximumConcurrency n when the queue is deep.
+- `mappings`: n copies of the writer, each mapped to the same queue with a poller of its own: n
+  batches in flight, which is what AWS does with MaximumConcurrency n when the queue is deep.
 
 Events are spread over the writer bench's 2,000 chats, or all on one hot chat. Each run reports
 throughput, the most invocations in flight at once and the environments used (from the REPORT
@@ -23,16 +23,16 @@ import statistics
 import time
 from typing import Any
 
-from elasticsearch import Elasticsearch
-
 from tests.bench import common, drain_bench, writer_bench, writers_bench
 from tests.bench.resources import Resources, parse_report, run_alone
 
 MODES = ("MaximumConcurrency", "mappings")
 
 
-def _mappings(res: Resources, function: str, queue_arn: str, mode: str, writers: int) -> list[str]:
-    count = writers if mode == "mappings" else 1
+def _mappings(res: Resources, functions: list[str], queue_arn: str, mode: str, writers: int) -> list[str]:
+    # A queue maps once to a function (AWS and LocalStack refuse a second mapping of the pair):
+    # n mappings go to n copies of the writer, the first copy is MaximumConcurrency's.
+    targets = functions[1 : writers + 1] if mode == "mappings" else functions[:1]
     extra = {"ScalingConfig": {"MaximumConcurrency": writers}} if mode != "mappings" and writers > 1 else {}
     return [
         res.lam.create_event_source_mapping(
@@ -44,7 +44,7 @@ def _mappings(res: Resources, function: str, queue_arn: str, mode: str, writers:
             Enabled=True,
             **extra,
         )["UUID"]
-        for _ in range(count)
+        for function in targets
     ]
 
 
@@ -59,25 +59,29 @@ def _remove(res: Resources, uuids: list[str]) -> None:
         time.sleep(0.5)
 
 
-def _in_flight(res: Resources, function: str, window: tuple[int, int]) -> tuple[int, int, int]:
+def _in_flight(res: Resources, functions: list[str], window: tuple[int, int]) -> tuple[int, int, int]:
     """(invocations, most at once, log streams = environments) from the REPORT lines."""
     intervals, streams = [], set()
-    kwargs: dict[str, Any] = {
-        "logGroupName": f"/aws/lambda/{function}",
-        "filterPattern": "REPORT",
-        "startTime": window[0],
-        "endTime": window[1],
-    }
-    while True:
-        page = res.logs.filter_log_events(**kwargs)
-        for event in page["events"]:
-            duration = parse_report(event["message"]).get("duration")
-            if duration is not None:
-                intervals.append((event["timestamp"] - duration, event["timestamp"]))
-                streams.add(event["logStreamName"])
-        if "nextToken" not in page:
-            break
-        kwargs["nextToken"] = page["nextToken"]
+    for function in functions:
+        kwargs: dict[str, Any] = {
+            "logGroupName": f"/aws/lambda/{function}",
+            "filterPattern": "REPORT",
+            "startTime": window[0],
+            "endTime": window[1],
+        }
+        while True:
+            try:
+                page = res.logs.filter_log_events(**kwargs)
+            except res.logs.exceptions.ResourceNotFoundException:
+                break
+            for event in page["events"]:
+                duration = parse_report(event["message"]).get("duration")
+                if duration is not None:
+                    intervals.append((event["timestamp"] - duration, event["timestamp"]))
+                    streams.add((function, event["logStreamName"]))
+            if "nextToken" not in page:
+                break
+            kwargs["nextToken"] = page["nextToken"]
     edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
     most = now = 0
     for _, step in edges:
@@ -86,7 +90,7 @@ def _in_flight(res: Resources, function: str, window: tuple[int, int]) -> tuple[
     return len(intervals), most, len(streams)
 
 
-def one_run(res, deps, es, function, queue, records, mode: str, writers: int, timeout: float) -> dict:
+def one_run(res, deps, functions, queue, records, mode: str, writers: int, timeout: float) -> dict:
     writer_bench.reset_stores(deps)
     queue_url, queue_arn = queue
     drain_bench.fill(queue_url, records)
@@ -94,24 +98,14 @@ def one_run(res, deps, es, function, queue, records, mode: str, writers: int, ti
     meter = common.Cpu().start()
     window_start = int(time.time() * 1000)
     started = time.perf_counter()
-    uuids = _mappings(res, function, queue_arn, mode, writers)
-    rows = docs = 0
-    with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
-        while time.perf_counter() - started < timeout:
-            time.sleep(0.25)
-            cur.execute("SELECT COUNT(*) FROM messages")
-            rows = (cur.fetchone() or (0,))[0]
-            if rows >= len(records):
-                es.indices.refresh(index=writer_bench.INDEX)
-                docs = es.count(index=writer_bench.INDEX)["count"]
-                if docs >= len(records):
-                    break
+    uuids = _mappings(res, functions, queue_arn, mode, writers)
+    drain_bench.wait_drained(writer_bench.INDEX, len(records), started, timeout, poll=0.25)
     seconds = time.perf_counter() - started
     cpu = meter.stop()
     _remove(res, uuids)
     after, deadlock_after = writers_bench.innodb_counters(), writers_bench.latest_deadlock()
     time.sleep(1.0)  # the last REPORT lines reach the log group
-    invocations, most, environments = _in_flight(res, function, (window_start, int(time.time() * 1000)))
+    invocations, most, environments = _in_flight(res, functions, (window_start, int(time.time() * 1000)))
     return {
         "mode": mode,
         "writers": writers,
@@ -143,15 +137,17 @@ def run(
     deps = common.deps(index=writer_bench.INDEX)
     ids = writer_bench.reset_stores(deps)
     applications = sorted({a for a, _ in ids})
-    es = Elasticsearch(common.ES_URL, request_timeout=30)
     queue = res.queue("drain-writers")
-    function = res.function(
-        "writers",
-        "app.handle_creations",
-        common.function_env(common.WRITE_DB, writer_bench.INDEX, queue[0]),
-        memory=512,
-        timeout=30,
-    )
+    functions = [
+        res.function(
+            f"writers-{i}",
+            "app.handle_creations",
+            common.function_env(common.WRITE_DB, writer_bench.INDEX, queue[0]),
+            memory=512,
+            timeout=30,
+        )
+        for i in range(max(levels) + 1)
+    ]
     shapes = {
         f"spread over {len(ids)} chats": writer_bench.make_events(events, applications, seed=9),
         "one hot chat": writers_bench.hot_chat_events(events, applications[0]),
@@ -162,7 +158,7 @@ def run(
         for r in range(rounds):  # levels up, then down: the machine's load drifts
             order = [(m, n) for n in levels for m in MODES]
             for mode, n in order if r % 2 == 0 else list(reversed(order)):
-                result = one_run(res, deps, es, function, queue, records, mode, n, timeout)
+                result = one_run(res, deps, functions, queue, records, mode, n, timeout)
                 results[(mode, n)].append(result)
                 progress(
                     f"{shape}, {mode} {n}: {result['messages_per_s']}/s, in flight at most "

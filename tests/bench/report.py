@@ -393,8 +393,8 @@ def plot_writers(in_process: dict, deployed: dict, path) -> None:
         ax.legend(fontsize=8)
     axes[0].set_ylabel("messages per second (median; grey: each run)")
     fig.suptitle(
-        "Writers in parallel, 2 shared cores: in-process (writers_bench) vs deployed through LocalStack "
-        f"(drain_writers_bench); load average {deployed.get('load_average', '')}",
+        "Writers in parallel on 2 shared cores: in-process (writers_bench) vs deployed through LocalStack "
+        "(drain_writers_bench); docs/performance.md, issue 13 item 4",
         fontsize=9,
     )
     fig.tight_layout()
