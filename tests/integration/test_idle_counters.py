@@ -27,7 +27,11 @@ def epoch(r: redis.Redis) -> tuple:
 def test_an_idle_counter_whose_numbers_are_all_in_mysql_goes_and_creates_go_on(
     client, application, writer, deps
 ):
-    r, token, app_id = redis.Redis.from_url(REDIS_URL), application["token"], application_id(deps, application)
+    r, token, app_id = (
+        redis.Redis.from_url(REDIS_URL),
+        application["token"],
+        application_id(deps, application),
+    )
     post(client, f"/applications/{token}/chats")
     for body in ("one", "two", "three"):
         post(client, f"/applications/{token}/chats/1/messages", {"body": body})
@@ -43,7 +47,11 @@ def test_an_idle_counter_whose_numbers_are_all_in_mysql_goes_and_creates_go_on(
 
 
 def test_a_counter_whose_last_number_is_only_queued_stays(client, application, writer, deps):
-    r, token, app_id = redis.Redis.from_url(REDIS_URL), application["token"], application_id(deps, application)
+    r, token, app_id = (
+        redis.Redis.from_url(REDIS_URL),
+        application["token"],
+        application_id(deps, application),
+    )
     post(client, f"/applications/{token}/chats")
     post(client, f"/applications/{token}/chats/1/messages", {"body": "stored"})
     writer.drain()
