@@ -138,7 +138,7 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
         rate_limit_edits=_int(env, "RATE_LIMIT_EDITS", 200),
         rate_limit_searches=_int(env, "RATE_LIMIT_SEARCHES", 200),
         counter_idle_seconds=_int(env, "COUNTER_IDLE_SECONDS", 7 * 86400, low=3600),
-        counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 2_000_000),
+        counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
         api_path_prefix=env.get("API_PATH_PREFIX", ""),
         cors_allowed_origins=_origins(env),
     )

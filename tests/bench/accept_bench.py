@@ -9,6 +9,7 @@ own cost. With the checks of issue 10: the message create with an `Idempotency-K
 and one completion in Redis more), our idempotency records against Powertools' Redis
 persistence layer doing the same job, and the cost of `WAIT 1` with a real replica (a second
 redis-server on loopback, port REDIS_PORT + 2, following the stack's Redis for the bench only).
+With issue 11's quotas: the message handler with and without the quota check's own round trip.
 
     .local/venvs/app/bin/python -m tests.bench.accept_bench [--seconds 6] [--levels 1,4,16]
 """

@@ -26,6 +26,7 @@ from tests.bench import (
     drain_bench,
     gateway_ab,
     gateway_bench,
+    idle_counters_bench,
     lag_bench,
     reindex_bench,
     report,
@@ -59,6 +60,7 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
         ("lag", lambda p: lag_bench.run(10, 10 if q else 30, progress=p)),
         ("search", lambda p: search_bench.run(100 if q else 300, progress=p)),
         ("counter", lambda p: counter_bench.run(10_000, log=p)),
+        ("idle counters", lambda p: idle_counters_bench.run(10_000 if q else 100_000, progress=p)),
         ("cold start", lambda p: coldstart_bench.run(res(), progress=p)),
         (
             "gateway a/b",

@@ -21,7 +21,7 @@ def sweep(deps) -> dict:
 
 def epoch(r: redis.Redis) -> tuple:
     """The epoch's id, and whether its count of seeded counters agrees with their set."""
-    return r.hget(EPOCH_KEY, "id"), int(r.hget(EPOCH_KEY, "seeded")) == r.scard(SEEDED_KEY)
+    return r.hget(EPOCH_KEY, "id"), int(r.hget(EPOCH_KEY, "seeded") or 0) == r.scard(SEEDED_KEY)
 
 
 def test_an_idle_counter_whose_numbers_are_all_in_mysql_goes_and_creates_go_on(

@@ -113,7 +113,9 @@ def idle(n: Numbers, seconds: int = 0) -> list:
 
 def seeded_in_step(primary) -> bool:
     """The epoch's count of the counters it seeded agrees with their set (else it closes)."""
-    return int(primary.client.hget("numbering:epoch", "seeded")) == primary.client.scard("numbering:seeded")
+    return int(primary.client.hget("numbering:epoch", "seeded") or 0) == primary.client.scard(
+        "numbering:seeded"
+    )
 
 
 def test_a_dropped_counter_is_seeded_again_from_mysql_and_the_epoch_stays_open(primary):
@@ -131,11 +133,17 @@ def test_a_dropped_counter_is_seeded_again_from_mysql_and_the_epoch_stays_open(p
     assert n.epoch_state()[0] is True and seeded_in_step(primary)
 
 
-def test_a_counter_used_after_it_was_read_idle_is_not_dropped(primary):
+def one_idle_chat_counter(primary) -> tuple:
+    """(Numbers in an open epoch, application 5's chat counter at 1, as the sweep read it)."""
     n = numbers(primary.port)
     n.open_epoch("first")
     n.reserve_chat_number(5, seed=lambda: 0)
     (counter,) = idle(n)
+    return n, counter
+
+
+def test_a_counter_used_after_it_was_read_idle_is_not_dropped(primary):
+    n, counter = one_idle_chat_counter(primary)
     assert n.reserve_chat_number(5, seed=lambda: 0) == 2  # between the sweep's check and its delete
     assert n.drop_counters([counter]) == 0
     assert n.reserve_chat_number(5, seed=lambda: 0) == 3
@@ -143,10 +151,7 @@ def test_a_counter_used_after_it_was_read_idle_is_not_dropped(primary):
 
 
 def test_no_counter_is_dropped_while_the_epoch_is_closed(primary):
-    n = numbers(primary.port)
-    n.open_epoch("first")
-    n.reserve_chat_number(5, seed=lambda: 0)
-    (counter,) = idle(n)
+    n, counter = one_idle_chat_counter(primary)
     primary.client.delete("numbering:epoch")
     assert n.drop_counters([counter]) is None
     assert primary.client.hget(chats_key(5), "n") == b"1"
