@@ -141,6 +141,19 @@ def test_nothing_is_swept_while_numbering_is_closed(deps, token):
     assert deps.numbers.counters == {(1,): 1}
 
 
+@pytest.mark.parametrize("store", ["numbers", "counts"])
+def test_a_sweep_without_redis_or_mysql_stops_and_a_later_run_sweeps(deps, token, store):
+    service.create_chat(deps, token)
+    drain(deps)
+    deps.numbers.clock += WEEK
+    down = deps.numbers if store == "numbers" else deps.counts.tables
+    down.down = True
+    assert "stopped" in sweep(deps)
+    down.down = False
+    deps.numbers.clock += WEEK  # the stopped run may have read it: a read resets its idle time
+    assert sweep(deps)["counters_removed"] == 1
+
+
 def test_a_run_looks_at_its_share_of_keys_and_the_next_run_goes_on_from_there(deps, token, monkeypatch):
     monkeypatch.setattr(counter, "SWEEP_STEP", 2)
     for _ in range(4):  # 5 counters: the application's chat counter and one per chat
