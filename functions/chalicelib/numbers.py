@@ -373,7 +373,11 @@ class Numbers:
         )
         names = (f.decode() if isinstance(f, bytes) else f for f in found)
         keys = [k for k in names if k.startswith((_CHATS_PREFIX, _MESSAGES_PREFIX))]
-        idle = self._call(lambda: self._idle(keys=keys, args=[idle_seconds])) if keys else []
+        try:
+            idle = self._call(lambda: self._idle(keys=keys, args=[idle_seconds])) if keys else []
+        except Unavailable as exc:
+            # Redis's own words say why, e.g. that an LFU maxmemory-policy keeps no idle time.
+            raise Unavailable(f"idle counters could not be read: {exc.__cause__}") from exc.__cause__
         return int(next_cursor), [_idle_counter(keys[i - 1], state, highest) for i, state, highest in idle]
 
     def drop_counters(self, counters: Sequence[IdleCounter]) -> int | None:
