@@ -159,10 +159,21 @@ HIGHLIGHT: dict[str, Any] = {
 }
 
 
+# Each segment keeps its documents newest first: a search sorted by number alone stops after
+# `limit` hits per segment instead of visiting every hit (a common word in a chat of 1M messages
+# matches 600k of them). Like the shard count, fixed when the index is created.
+INDEX_SORT = {"sort.field": "number", "sort.order": "desc"}
+
+
 def index_body(shards: int = 1) -> dict[str, Any]:
-    """The index's settings and mappings; its shard count is fixed when it is created."""
+    """The index's settings and mappings; its shard count and sort are fixed when it is created."""
     return {
-        "settings": {"number_of_shards": shards, "number_of_replicas": 0, "analysis": ANALYSIS},
+        "settings": {
+            "number_of_shards": shards,
+            "number_of_replicas": 0,
+            "index": INDEX_SORT,
+            "analysis": ANALYSIS,
+        },
         "mappings": MAPPINGS,
     }
 
@@ -183,30 +194,74 @@ def routing(application_id: int, chat_number: int) -> str:
 def query(application_id: int, chat_number: int, words: Sequence[str]) -> dict[str, Any]:
     """Every word must match as whole words, a two-character prefix, or inside a word."""
     bool_query: dict[str, Any] = {
-        "filter": [
-            {"term": {"application_id": application_id}},
-            {"term": {"chat_number": chat_number}},
-        ],
+        "filter": _chat(application_id, chat_number),
         "must": [_word(word) for word in words],
     }
     if 1 < len(words) <= MAX_PHRASE_WORDS:
-        bool_query["should"] = [_scored(PHRASE, {"match_phrase": {"body": " ".join(words)}})]
+        bool_query["should"] = [_scored(PHRASE, _phrase(words))]
     return {"bool": bool_query}
 
 
-def _word(word: str) -> dict[str, Any]:
+def tiers(application_id: int, chat_number: int, words: Sequence[str]) -> list[dict[str, Any]]:
+    """`query`'s ranks, best first, as unscored filters: every message of a tier scores above
+    every message of the next, so the newest hits of the first tiers are `query`'s best without
+    scoring every hit. One word: whole words, then a two-character start, then inside a word.
+    Several: every word whole (in a row first, when the phrase counts), then `rest`."""
+    chat = _chat(application_id, chat_number)
+    if len(words) == 1:
+        ways = [clause for _, clause in _ways(words[0])]
+        return [_filtered([*chat, way], ways[:i]) for i, way in enumerate(ways)]
+    whole = [_whole(word) for word in words]
+    if len(words) > MAX_PHRASE_WORDS:
+        return [_filtered([*chat, *whole])]
+    return [_filtered([*chat, *whole, _phrase(words)]), _filtered([*chat, *whole], [_phrase(words)])]
+
+
+def rest(application_id: int, chat_number: int, words: Sequence[str]) -> dict[str, Any] | None:
+    """The matches of several words that `tiers` leaves out (some word not whole), scored."""
+    if len(words) == 1:
+        return None
+    scored = query(application_id, chat_number, words)
+    scored["bool"]["must_not"] = [{"bool": {"filter": [_whole(word) for word in words]}}]
+    return scored
+
+
+def _chat(application_id: int, chat_number: int) -> list[dict[str, Any]]:
+    return [{"term": {"application_id": application_id}}, {"term": {"chat_number": chat_number}}]
+
+
+def _whole(word: str) -> dict[str, Any]:
+    return {"match_phrase": {"body": word}}
+
+
+def _phrase(words: Sequence[str]) -> dict[str, Any]:
+    return {"match_phrase": {"body": " ".join(words)}}
+
+
+def _filtered(clauses: list[dict[str, Any]], excluded: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    return {"bool": {"filter": clauses, **({"must_not": list(excluded)} if excluded else {})}}
+
+
+def _ways(word: str) -> list[tuple[float, dict[str, Any]]]:
+    """How a word may match, best first, with the score of each."""
     parts = search_terms.parts(word)
-    whole = {"match_phrase": {"body": word}}
-    ways = [_scored(WHOLE, whole)]
+    whole = _whole(word)
+    ways = [(WHOLE, whole)]
     if len(parts) == 1 and len(parts[0]) == 2 and not search_terms.is_cjk(word):
-        ways.append(_scored(PREFIX, {"match": {"body.prefix": word}}))
+        ways.append((PREFIX, {"match": {"body.prefix": word}}))
     # A part under three characters has no trigram: it would drop out of the phrase and let the
     # other parts match alone.
     if parts and all(len(part) >= 3 for part in parts):
         # A message holding the whole word skips the trigram phrase (the exclusion, one term, is
         # checked first): on 1,000 bodies of 64 KB, eight words took ES 104 ms before, 13 ms so.
-        infix = {"bool": {"filter": [{"match_phrase": {"body.grams": word}}], "must_not": [whole]}}
-        ways.append(_scored(INFIX, infix))
+        ways.append(
+            (INFIX, {"bool": {"filter": [{"match_phrase": {"body.grams": word}}], "must_not": [whole]}})
+        )
+    return ways
+
+
+def _word(word: str) -> dict[str, Any]:
+    ways = [_scored(score, clause) for score, clause in _ways(word)]
     return ways[0] if len(ways) == 1 else {"dis_max": {"queries": ways}}
 
 
@@ -368,33 +423,62 @@ class Search:
         return [m.key for m in messages if versions.get(doc_id(*m.key), 0) >= m.version]
 
     def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
-        """The chat's messages matching every word, best first (`words` from search_terms.words)."""
-        # Counting every hit (track_total_hits) makes Lucene lead with the chat's filter, so the
-        # work grows with the chat, not the index. Without it, Lucene's top-k scoring walks each
-        # word's postings across the whole index: at 1M messages two words took p50 4.2 / p99
-        # 18.6 ms that way, 1.7 / 6.4 ms this way (docs/performance.md).
+        """The chat's messages matching every word, best first (`words` from search_terms.words).
+
+        The tiers of the ranking are asked in turn, each sorted by number alone, until `limit`
+        hits: the index keeps each segment newest first (INDEX_SORT), so a tier with many hits
+        stops after `limit` of them. Scoring every hit (sorting by score, then number) walked
+        all 600k messages of a common word in a chat of 1M (docs/performance.md, big chat).
+        """
+        highlight = {**HIGHLIGHT, "highlight_query": query(application_id, chat_number, words)}
+        found: list[Message] = []
+        size = 0
+        searches: list[tuple[dict[str, Any], list[Any]]] = [
+            (tier, [{"number": "desc"}]) for tier in tiers(application_id, chat_number, words)
+        ]
+        scored = rest(application_id, chat_number, words)
+        if scored is not None:
+            searches.append((scored, ["_score", {"number": "desc"}]))
+        for tier, sort in searches:
+            hits = self._search(application_id, chat_number, tier, sort, limit - len(found), highlight)
+            for hit in hits:
+                body = hit["_source"]["body"]
+                size += answer_size(body)  # hits past the answer's budget are left out
+                if size > MAX_ANSWER_BYTES:
+                    return found
+                found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))
+            if len(found) >= limit:
+                break
+        return found
+
+    def _search(
+        self,
+        application_id: int,
+        chat_number: int,
+        tier: dict[str, Any],
+        sort: list[Any],
+        size: int,
+        highlight: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        # The scored rest counts every hit (track_total_hits), which makes Lucene lead with the
+        # chat's filter: without it, top-k scoring walked each word's postings across the index
+        # (two words at 1M messages: p99 18.6 ms that way, 6.4 ms this way). A tier sorted by
+        # number must not count, or it could not stop early.
         try:
             result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).search(
                 index=self._index,
                 routing=routing(application_id, chat_number),
-                query=query(application_id, chat_number, words),
-                size=limit,
-                sort=["_score", {"number": "desc"}],
-                highlight=HIGHLIGHT,
-                track_total_hits=True,
+                query=tier,
+                size=size,
+                sort=sort,
+                highlight=highlight,
+                track_total_hits="_score" in sort,
                 timeout=f"{self._timeout_ms}ms",
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
-        found: list[Message] = []
-        size = 0
-        for hit in result["hits"]["hits"]:
-            body = hit["_source"]["body"]
-            size += answer_size(body)  # hits past the answer's budget are left out
-            if size > MAX_ANSWER_BYTES:
-                break
-            found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))
-        return found
+        hits: list[dict[str, Any]] = result["hits"]["hits"]
+        return hits
 
 
 def _fragments(highlight: dict[str, list[str]]) -> list[str]:

@@ -312,7 +312,7 @@ def worst_case(es: Elasticsearch, queries: int, progress) -> dict:
     return out
 
 
-def _renumbered(records: list, offset: int) -> list:
+def renumbered(records: list, offset: int) -> list:
     out = []
     for rid, body in records:
         event = json.loads(body)
@@ -339,7 +339,7 @@ def writer_before_after(events: int, rounds: int, progress) -> dict:
             es.indices.delete(index=index, ignore_unavailable=True)
             es.indices.create(index=index, **body)
         records = writer_bench.make_events(events, sorted({a for a, _ in ids}), seed=r)
-        sides = {"after": (after_deps, records), "before": (before_deps, _renumbered(records, 10_000_000))}
+        sides = {"after": (after_deps, records), "before": (before_deps, renumbered(records, 10_000_000))}
         seconds = {"after": 0.0, "before": 0.0}
         slices = 20
         per = -(-events // slices)
