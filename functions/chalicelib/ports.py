@@ -12,7 +12,18 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .idempotency import Claim, RequestKey
-from .models import Application, Chat, ChatKey, Clash, Message, MessageKey, NewChat, NewMessage
+from .models import (
+    Application,
+    Chat,
+    ChatKey,
+    Clash,
+    Message,
+    MessageKey,
+    NewChat,
+    NewMessage,
+    SearchAfter,
+    SearchPage,
+)
 from .ratelimit import Decision
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
@@ -109,8 +120,13 @@ class Search(Protocol):
     def index(self, messages: Sequence[NewMessage], deadline: float | None = None) -> Failures: ...
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures: ...
     def find(
-        self, application_id: int, chat_number: int, words: Sequence[str], limit: int
-    ) -> list[Message]: ...
+        self,
+        application_id: int,
+        chat_number: int,
+        words: Sequence[str],
+        limit: int,
+        after: SearchAfter | None = None,
+    ) -> SearchPage: ...
 
 
 class RateLimits(Protocol):

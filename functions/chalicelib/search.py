@@ -26,9 +26,9 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
-from . import search_terms
+from . import search_pages, search_terms
 from .errors import Unavailable
-from .models import MAX_ANSWER_BYTES, Message, MessageKey, NewMessage, answer_size
+from .models import Message, MessageKey, NewMessage, SearchAfter, SearchPage, answer_size
 from .ports import Failures
 
 # Elasticsearch advises _bulk requests of 5-15 MB; 100 bodies of 64 KB, JSON-escaped, make one of
@@ -144,12 +144,18 @@ MAPPINGS: dict[str, Any] = {
                 "grams": {"type": "text", "analyzer": "trigram", "norms": False},
             },
         },
+        # What the body costs an answer (models.answer_size), read before a search fetches any
+        # body (search_pages.py). Doc values only: it is read per hit, never searched for alone.
+        "answer_bytes": {"type": "integer", "index": False},
     },
 }
+# Fields added to the mapping since its first version: an existing index gets them by a put-mapping
+# (ensure_index), its documents' values by `make reindex`.
+ADDED_FIELDS = ("answer_bytes",)
 # Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches are
 # still found but no longer marked (docs/openapi.yaml). The plain highlighter stops there; the
 # unified one still walks the whole body, 5-10 times the cost on 64 KB bodies (docs/performance.md).
-HIGHLIGHT_CHARS = 1_000
+HIGHLIGHT_CHARS = search_pages.HIGHLIGHT_CHARS
 HIGHLIGHT_FIELDS = ("body", "body.prefix", "body.grams")
 HIGHLIGHT: dict[str, Any] = {
     "type": "plain",
@@ -157,6 +163,8 @@ HIGHLIGHT: dict[str, Any] = {
     "max_analyzed_offset": HIGHLIGHT_CHARS,
     "fields": {field: {} for field in HIGHLIGHT_FIELDS},
 }
+# Score, then newest first; a page's `search_after` is its last hit's values of these.
+SORT = ["_score", {"number": "desc"}]
 
 
 def index_body(shards: int = 1) -> dict[str, Any]:
@@ -164,6 +172,17 @@ def index_body(shards: int = 1) -> dict[str, Any]:
     return {
         "settings": {"number_of_shards": shards, "number_of_replicas": 0, "analysis": ANALYSIS},
         "mappings": MAPPINGS,
+    }
+
+
+def document(application_id: int, chat_number: int, number: int, body: str) -> dict[str, Any]:
+    """A message as the index holds it (`Search.index` writes the same JSON out by hand)."""
+    return {
+        "application_id": application_id,
+        "chat_number": chat_number,
+        "number": number,
+        "body": body,
+        "answer_bytes": answer_size(body),
     }
 
 
@@ -194,15 +213,35 @@ def query(application_id: int, chat_number: int, words: Sequence[str]) -> dict[s
     return {"bool": bool_query}
 
 
-def _word(word: str) -> dict[str, Any]:
+def highlight(words: Sequence[str]) -> dict[str, Any]:
+    """HIGHLIGHT for the fields the words can match: each field highlighted costs as much again,
+    whether it marks anything or not."""
+    fields = [
+        "body",
+        *(["body.prefix"] if any(map(_by_prefix, words)) else []),
+        *(["body.grams"] if any(map(_by_infix, words)) else []),
+    ]
+    return {**HIGHLIGHT, "fields": {field: {} for field in fields}}
+
+
+def _by_prefix(word: str) -> bool:
     parts = search_terms.parts(word)
-    whole = {"match_phrase": {"body": word}}
-    ways = [_scored(WHOLE, whole)]
-    if len(parts) == 1 and len(parts[0]) == 2 and not search_terms.is_cjk(word):
-        ways.append(_scored(PREFIX, {"match": {"body.prefix": word}}))
+    return len(parts) == 1 and len(parts[0]) == 2 and not search_terms.is_cjk(word)
+
+
+def _by_infix(word: str) -> bool:
     # A part under three characters has no trigram: it would drop out of the phrase and let the
     # other parts match alone.
-    if parts and all(len(part) >= 3 for part in parts):
+    parts = search_terms.parts(word)
+    return bool(parts) and all(len(part) >= 3 for part in parts)
+
+
+def _word(word: str) -> dict[str, Any]:
+    whole = {"match_phrase": {"body": word}}
+    ways = [_scored(WHOLE, whole)]
+    if _by_prefix(word):
+        ways.append(_scored(PREFIX, {"match": {"body.prefix": word}}))
+    if _by_infix(word):
         # A message holding the whole word skips the trigram phrase (the exclusion, one term, is
         # checked first): on 1,000 bodies of 64 KB, eight words took ES 104 ms before, 13 ms so.
         infix = {"bool": {"filter": [{"match_phrase": {"body.grams": word}}], "must_not": [whole]}}
@@ -236,9 +275,11 @@ class Search:
 
     def ensure_index(self) -> bool:
         """Creates the first version behind the alias unless the alias (or an index of that name,
-        from before aliases) exists; True if it was created."""
+        from before aliases) exists, which gets the ADDED_FIELDS instead; True if it was created."""
         try:
             if self._es.indices.exists(index=self._index):
+                added = {field: MAPPINGS["properties"][field] for field in ADDED_FIELDS}
+                self._es.indices.put_mapping(index=self._index, properties=added)
                 return False
             self._es.indices.create(
                 index=version_name(self._index, 1), aliases={self._index: {}}, **index_body(self._shards)
@@ -293,12 +334,13 @@ class Search:
         """A message's `_bulk` lines, written out: the numbers are ints (events.parse and MySQL
         see to it) and the body is JSON-encoded, so each line is the JSON the client would write
         for the same dicts, made in a tenth of the client's time (docs/performance.md)."""
+        body = json.dumps(m.body)
         return (
             f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
             f'"routing":"{m.application_id}:{m.chat_number}",'
             f'"version":{m.version},"version_type":"external"}}}}\n'
             f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
-            f'"body":{json.dumps(m.body)}}}\n'
+            f'"body":{body},"answer_bytes":{len(body)}}}\n'
         )
 
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
@@ -367,34 +409,80 @@ class Search:
         versions = {doc["_id"]: doc.get("_version", 0) for doc in found["docs"] if doc.get("found")}
         return [m.key for m in messages if versions.get(doc_id(*m.key), 0) >= m.version]
 
-    def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
-        """The chat's messages matching every word, best first (`words` from search_terms.words)."""
-        # Counting every hit (track_total_hits) makes Lucene lead with the chat's filter, so the
-        # work grows with the chat, not the index. Without it, Lucene's top-k scoring walks each
-        # word's postings across the whole index: at 1M messages two words took p50 4.2 / p99
-        # 18.6 ms that way, 1.7 / 6.4 ms this way (docs/performance.md).
+    def find(
+        self,
+        application_id: int,
+        chat_number: int,
+        words: Sequence[str],
+        limit: int,
+        after: SearchAfter | None = None,
+    ) -> SearchPage:
+        """A page of the chat's messages matching every word, best first (`words` from
+        search_terms.words), after `after`: at most `limit`, and no more than search_pages lets one
+        answer cost.
+
+        The first request fetches only the hits whose bodies are small enough that `limit` + 1 of
+        them fit (and those indexed before their size was: they are fetched as they always were),
+        and counts the others. When there are none, that is the page. Otherwise a second request
+        ranks the hits without reading any body (their sizes come from doc values), and a third
+        fetches the big ones that fit the page.
+        """
+        words_query = query(application_id, chat_number, words)
+        request: dict[str, Any] = {
+            "routing": routing(application_id, chat_number),
+            "query": words_query,
+            "sort": SORT,
+            "size": limit + 1,
+            # Counting every hit makes Lucene lead with the chat's filter, so the work grows with
+            # the chat, not the index. Without it, Lucene's top-k scoring walks each word's
+            # postings across the whole index: at 1M messages two words took p50 4.2 / p99 18.6 ms
+            # that way, 1.7 / 6.4 ms this way (docs/performance.md).
+            "track_total_hits": True,
+            **({"search_after": [after.score, after.number]} if after else {}),
+        }
+        big = {"range": {"answer_bytes": {"gt": search_pages.cheap_size(limit)}}}
+        first = self._search(
+            request,
+            post_filter={"bool": {"must_not": [big]}},
+            aggs={"big": {"filter": big}},
+            highlight=highlight(words),
+        )
+        hits = {hit["sort"][1]: hit for hit in first["hits"]["hits"]}
+        ranked = [SearchAfter(*hit["sort"]) for hit in first["hits"]["hits"]]
+        sizes: dict[int, int | None] = {n: answer_size(hit["_source"]["body"]) for n, hit in hits.items()}
+        if first["aggregations"]["big"]["doc_count"]:
+            ranking = self._search(request, stored_fields="_none_", docvalue_fields=["answer_bytes"])
+            ranked = [SearchAfter(*hit["sort"]) for hit in ranking["hits"]["hits"]]
+            for hit in ranking["hits"]["hits"]:
+                sizes.setdefault(hit["sort"][1], hit.get("fields", {}).get("answer_bytes", [None])[0])
+        page = ranked[: search_pages.cut([sizes[r.number] for r in ranked], limit)]
+        missing = [doc_id(application_id, chat_number, r.number) for r in page if r.number not in hits]
+        if missing:
+            rest = self._search(
+                {
+                    "routing": request["routing"],
+                    "query": {"bool": {"filter": [{"ids": {"values": missing}}], "must": [words_query]}},
+                    "size": len(missing),
+                },
+                highlight=highlight(words),
+            )
+            hits.update((hit["_source"]["number"], hit) for hit in rest["hits"]["hits"])
+        messages = [
+            Message(
+                r.number, hits[r.number]["_source"]["body"], _fragments(hits[r.number].get("highlight", {}))
+            )
+            for r in page
+            if r.number in hits  # unless it was deleted since the ranking
+        ]
+        return SearchPage(messages, page[-1] if len(ranked) > len(page) else None)
+
+    def _search(self, request: dict[str, Any], **parts: Any) -> Any:
         try:
-            result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).search(
-                index=self._index,
-                routing=routing(application_id, chat_number),
-                query=query(application_id, chat_number, words),
-                size=limit,
-                sort=["_score", {"number": "desc"}],
-                highlight=HIGHLIGHT,
-                track_total_hits=True,
-                timeout=f"{self._timeout_ms}ms",
+            return self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).search(
+                index=self._index, timeout=f"{self._timeout_ms}ms", **request, **parts
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
-        found: list[Message] = []
-        size = 0
-        for hit in result["hits"]["hits"]:
-            body = hit["_source"]["body"]
-            size += answer_size(body)  # hits past the answer's budget are left out
-            if size > MAX_ANSWER_BYTES:
-                break
-            found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))
-        return found
 
 
 def _fragments(highlight: dict[str, list[str]]) -> list[str]:
