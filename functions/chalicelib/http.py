@@ -26,8 +26,9 @@ MAX_NUMBER = 2**31 - 1
 _MAX_DIGITS = len(str(MAX_NUMBER))
 MAX_KEY_CHARS = 255
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
-# A score is a sum of a few small constants (search.WHOLE, PREFIX, INFIX, PHRASE).
-_SCORE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3})?")
+# A search's `after`: a score (a sum of a few small constants: search.WHOLE, PREFIX, INFIX, PHRASE)
+# and a number, as docs/openapi.yaml's pattern has it.
+_SEARCH_AFTER = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?):([0-9]{1,10})")
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -174,10 +175,10 @@ def search_after(params: Params) -> SearchAfter | None:
     raw = (params or {}).get("after")
     if raw is None:
         return None
-    score, _, number = raw.partition(":")
-    if not _SCORE.fullmatch(score):
+    found = _SEARCH_AFTER.fullmatch(raw)
+    if found is None:
         raise BadRequest("after must be the value the previous page's Link gave")
-    return SearchAfter(float(score), _bounded(number, "after's number", 1, MAX_NUMBER))
+    return SearchAfter(float(found[1]), _bounded(found[2], "after's number", 1, MAX_NUMBER))
 
 
 def search_page_response(page: SearchPage, params: Params, url: str | None = None) -> Response:

@@ -207,7 +207,8 @@ def test_the_last_search_page_has_no_link_and_a_first_has_no_after():
 
 
 @pytest.mark.parametrize(
-    "after", ["", "5", ":9", "5:", "5:0", "x:9", "5:9:1", "1e3:9", "5:" + "9" * 5000, "٥:9"]
+    "after",
+    ["", "5", ":9", "5:", "5:0", "x:9", "5:9:1", "1e3:9", "5:" + "9" * 5000, "٥:9", "5:00000000009", "5:9\n"],
 )
 def test_a_search_after_not_written_by_a_link_is_a_bad_request(after):
     with pytest.raises(BadRequest):
