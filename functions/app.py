@@ -232,11 +232,15 @@ def handle_creations(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 # Hourly by the template's schedule rule; any payload will do, so `make counts` can invoke it.
+# It also sweeps the counters of idle chats out of Redis (counter.py), after the recount.
 @app.lambda_function(name="refresh_counts")
 def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = counter.refresh_counts(deps())
     logger.info("counts refreshed", **result)
-    return result
+    s = settings.get()
+    swept = counter.sweep_idle_counters(deps(), s.counter_idle_seconds, s.counter_sweep_keys)
+    logger.info("idle counters swept", **swept)
+    return {**result, "sweep": swept}
 
 
 # CloudFormation's custom resource (the Schema resource), or the local deploy directly.

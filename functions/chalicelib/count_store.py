@@ -1,4 +1,5 @@
-"""MySQL adapter of the counter: chats_count and messages_count recounted from the rows."""
+"""MySQL adapter of the counter: chats_count and messages_count recounted from the rows, and the
+highest numbers stored, which say whether an idle counter's numbers have all arrived."""
 
 from collections.abc import Iterable
 
@@ -28,6 +29,13 @@ RECOUNT_APPLICATIONS = (
     "(SELECT COUNT(*) FROM chats c WHERE c.application_id = a.id) WHERE a.id IN"
 )
 
+# The highest number stored per chat (application) named; one indexed lookup each (the unique keys).
+HIGHEST_MESSAGE_NUMBERS = (
+    "SELECT c.application_id, c.number, COALESCE(MAX(m.number), 0) "
+    "FROM chats c LEFT JOIN messages m ON m.chat_id = c.id WHERE (c.application_id, c.number) IN"
+)
+HIGHEST_CHAT_NUMBERS = "SELECT application_id, MAX(number) FROM chats WHERE application_id IN"
+
 
 class CountStore:
     def __init__(self, mysql: MySQL):
@@ -56,3 +64,22 @@ class CountStore:
             chats_changed = cur.execute(REFRESH_MESSAGES_COUNT)
             applications_changed = cur.execute(REFRESH_CHATS_COUNT)
         return chats_changed, applications_changed
+
+    def highest_message_numbers(self, chats: Iterable[ChatKey]) -> dict[ChatKey, int]:
+        """The highest message number stored in each of the chats (absent: no such chat)."""
+        keys = sorted(set(chats))
+        if not keys:
+            return {}
+        sql = f"{HIGHEST_MESSAGE_NUMBERS} ({placeholders(len(keys), 2)}) GROUP BY c.application_id, c.number"
+        rows = self._mysql.all(sql, tuple(v for key in keys for v in key))
+        return {(int(a), int(c)): int(n) for a, c, n in rows}
+
+    def highest_chat_numbers(self, applications: Iterable[int]) -> dict[int, int]:
+        """The highest chat number stored for each application (absent: none)."""
+        ids = sorted(set(applications))
+        if not ids:
+            return {}
+        rows = self._mysql.all(
+            f"{HIGHEST_CHAT_NUMBERS} ({placeholders(len(ids), 1)}) GROUP BY application_id", tuple(ids)
+        )
+        return {int(a): int(n) for a, n in rows}

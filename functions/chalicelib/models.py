@@ -21,6 +21,16 @@ MessageKey = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
+class IdleCounter:
+    """A numbering counter no request used for a while, as the sweep read it (numbers.py)."""
+
+    application_id: int
+    chat_number: int | None  # None: the application's chat counter
+    highest: int  # the highest number it handed out, or its floor
+    state: str  # what it held when read: it is dropped only if it still holds that
+
+
+@dataclass(frozen=True)
 class Application:
     id: int
     token: str

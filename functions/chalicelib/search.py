@@ -163,14 +163,26 @@ HIGHLIGHT: dict[str, Any] = {
     "max_analyzed_offset": HIGHLIGHT_CHARS,
     "fields": {field: {} for field in HIGHLIGHT_FIELDS},
 }
-# Score, then newest first; a page's `search_after` is its last hit's values of these.
+# The ranking's order: score, then newest first (a tier's messages share a score: newest first).
 SORT = ["_score", {"number": "desc"}]
+NEWEST = [{"number": "desc"}]
+
+
+# Each segment keeps its documents newest first: a search sorted by number alone stops after
+# `limit` hits per segment instead of visiting every hit (a common word in a chat of 1M messages
+# matches 600k of them). Like the shard count, fixed when the index is created.
+INDEX_SORT = {"sort.field": "number", "sort.order": "desc"}
 
 
 def index_body(shards: int = 1) -> dict[str, Any]:
-    """The index's settings and mappings; its shard count is fixed when it is created."""
+    """The index's settings and mappings; its shard count and sort are fixed when it is created."""
     return {
-        "settings": {"number_of_shards": shards, "number_of_replicas": 0, "analysis": ANALYSIS},
+        "settings": {
+            "number_of_shards": shards,
+            "number_of_replicas": 0,
+            "index": INDEX_SORT,
+            "analysis": ANALYSIS,
+        },
         "mappings": MAPPINGS,
     }
 
@@ -202,50 +214,93 @@ def routing(application_id: int, chat_number: int) -> str:
 def query(application_id: int, chat_number: int, words: Sequence[str]) -> dict[str, Any]:
     """Every word must match as whole words, a two-character prefix, or inside a word."""
     bool_query: dict[str, Any] = {
-        "filter": [
-            {"term": {"application_id": application_id}},
-            {"term": {"chat_number": chat_number}},
-        ],
+        "filter": _chat(application_id, chat_number),
         "must": [_word(word) for word in words],
     }
     if 1 < len(words) <= MAX_PHRASE_WORDS:
-        bool_query["should"] = [_scored(PHRASE, {"match_phrase": {"body": " ".join(words)}})]
+        bool_query["should"] = [_scored(PHRASE, _phrase(words))]
     return {"bool": bool_query}
+
+
+def tiers(application_id: int, chat_number: int, words: Sequence[str]) -> list[tuple[float, dict[str, Any]]]:
+    """`query`'s ranks, best first, as unscored filters with the score `query` gives each of their
+    messages: every message of a tier scores above every message of the next, so the newest hits
+    of the first tiers are `query`'s best without scoring every hit. One word: whole words, then a
+    two-character start, then inside a word. Several: every word whole (in a row first, when the
+    phrase counts), then `rest`."""
+    chat = _chat(application_id, chat_number)
+    if len(words) == 1:
+        ways = _ways(words[0])
+        return [
+            (score, _filtered([*chat, way], [clause for _, clause in ways[:i]]))
+            for i, (score, way) in enumerate(ways)
+        ]
+    whole = [_whole(word) for word in words]
+    if len(words) > MAX_PHRASE_WORDS:
+        return [(WHOLE * len(words), _filtered([*chat, *whole]))]
+    return [
+        (WHOLE * len(words) + PHRASE, _filtered([*chat, *whole, _phrase(words)])),
+        (WHOLE * len(words), _filtered([*chat, *whole], [_phrase(words)])),
+    ]
+
+
+def rest(application_id: int, chat_number: int, words: Sequence[str]) -> dict[str, Any] | None:
+    """The matches of several words that `tiers` leaves out (some word not whole), scored."""
+    if len(words) == 1:
+        return None
+    scored = query(application_id, chat_number, words)
+    scored["bool"]["must_not"] = [{"bool": {"filter": [_whole(word) for word in words]}}]
+    return scored
 
 
 def highlight(words: Sequence[str]) -> dict[str, Any]:
     """HIGHLIGHT for the fields the words can match: each field highlighted costs as much again,
     whether it marks anything or not."""
+    scores = {score for word in words for score, _ in _ways(word)}
     fields = [
         "body",
-        *(["body.prefix"] if any(map(_by_prefix, words)) else []),
-        *(["body.grams"] if any(map(_by_infix, words)) else []),
+        *(["body.prefix"] if PREFIX in scores else []),
+        *(["body.grams"] if INFIX in scores else []),
     ]
     return {**HIGHLIGHT, "fields": {field: {} for field in fields}}
 
 
-def _by_prefix(word: str) -> bool:
+def _chat(application_id: int, chat_number: int) -> list[dict[str, Any]]:
+    return [{"term": {"application_id": application_id}}, {"term": {"chat_number": chat_number}}]
+
+
+def _whole(word: str) -> dict[str, Any]:
+    return {"match_phrase": {"body": word}}
+
+
+def _phrase(words: Sequence[str]) -> dict[str, Any]:
+    return {"match_phrase": {"body": " ".join(words)}}
+
+
+def _filtered(clauses: list[dict[str, Any]], excluded: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    return {"bool": {"filter": clauses, **({"must_not": list(excluded)} if excluded else {})}}
+
+
+def _ways(word: str) -> list[tuple[float, dict[str, Any]]]:
+    """How a word may match, best first, with the score of each."""
     parts = search_terms.parts(word)
-    return len(parts) == 1 and len(parts[0]) == 2 and not search_terms.is_cjk(word)
-
-
-def _by_infix(word: str) -> bool:
+    whole = _whole(word)
+    ways = [(WHOLE, whole)]
+    if len(parts) == 1 and len(parts[0]) == 2 and not search_terms.is_cjk(word):
+        ways.append((PREFIX, {"match": {"body.prefix": word}}))
     # A part under three characters has no trigram: it would drop out of the phrase and let the
     # other parts match alone.
-    parts = search_terms.parts(word)
-    return bool(parts) and all(len(part) >= 3 for part in parts)
+    if parts and all(len(part) >= 3 for part in parts):
+        # A message holding the whole word skips the trigram phrase (the exclusion, one term, is
+        # checked first): on 1,000 bodies of 64 KB, eight words took ES 104 ms before, 13 ms so.
+        ways.append(
+            (INFIX, {"bool": {"filter": [{"match_phrase": {"body.grams": word}}], "must_not": [whole]}})
+        )
+    return ways
 
 
 def _word(word: str) -> dict[str, Any]:
-    whole = {"match_phrase": {"body": word}}
-    ways = [_scored(WHOLE, whole)]
-    if _by_prefix(word):
-        ways.append(_scored(PREFIX, {"match": {"body.prefix": word}}))
-    if _by_infix(word):
-        # A message holding the whole word skips the trigram phrase (the exclusion, one term, is
-        # checked first): on 1,000 bodies of 64 KB, eight words took ES 104 ms before, 13 ms so.
-        infix = {"bool": {"filter": [{"match_phrase": {"body.grams": word}}], "must_not": [whole]}}
-        ways.append(_scored(INFIX, infix))
+    ways = [_scored(score, clause) for score, clause in _ways(word)]
     return ways[0] if len(ways) == 1 else {"dis_max": {"queries": ways}}
 
 
@@ -421,68 +476,118 @@ class Search:
         search_terms.words), after `after`: at most `limit`, and no more than search_pages lets one
         answer cost.
 
-        The first request fetches only the hits whose bodies are small enough that `limit` + 1 of
-        them fit (and those indexed before their size was: they are fetched as they always were),
-        and counts the others. When there are none, that is the page. Otherwise a second request
-        ranks the hits without reading any body (their sizes come from doc values), and a third
-        fetches the big ones that fit the page.
+        First the ranking, without reading a body: the tiers of the ranking are asked in turn,
+        each sorted by number alone, then the scored rest, until `limit` + 1 hits, each with its
+        size from a doc value. The index keeps each segment newest first (INDEX_SORT), so a tier
+        with many hits stops after `limit` + 1 of them; scoring every hit walked all 600k messages
+        of a common word in a chat of 1M (docs/performance.md, big chat). Then one request
+        fetches, with highlights, the hits that fit the page: reading and highlighting bodies is
+        what a search costs (search_pages).
         """
-        words_query = query(application_id, chat_number, words)
-        request: dict[str, Any] = {
-            "routing": routing(application_id, chat_number),
-            "query": words_query,
-            "sort": SORT,
-            "size": limit + 1,
-            # Counting every hit makes Lucene lead with the chat's filter, so the work grows with
-            # the chat, not the index. Without it, Lucene's top-k scoring walks each word's
-            # postings across the whole index: at 1M messages two words took p50 4.2 / p99 18.6 ms
-            # that way, 1.7 / 6.4 ms this way (docs/performance.md).
-            "track_total_hits": True,
-            **({"search_after": [after.score, after.number]} if after else {}),
-        }
-        big = {"range": {"answer_bytes": {"gt": search_pages.cheap_size(limit)}}}
-        first = self._search(
-            request,
-            post_filter={"bool": {"must_not": [big]}},
-            aggs={"big": {"filter": big}},
-            highlight=highlight(words),
-        )
-        hits = {hit["sort"][1]: hit for hit in first["hits"]["hits"]}
-        ranked = [SearchAfter(*hit["sort"]) for hit in first["hits"]["hits"]]
-        sizes: dict[int, int | None] = {n: answer_size(hit["_source"]["body"]) for n, hit in hits.items()}
-        if first["aggregations"]["big"]["doc_count"]:
-            ranking = self._search(request, stored_fields="_none_", docvalue_fields=["answer_bytes"])
-            ranked = [SearchAfter(*hit["sort"]) for hit in ranking["hits"]["hits"]]
-            for hit in ranking["hits"]["hits"]:
-                sizes.setdefault(hit["sort"][1], hit.get("fields", {}).get("answer_bytes", [None])[0])
-        page = ranked[: search_pages.cut([sizes[r.number] for r in ranked], limit)]
-        missing = [doc_id(application_id, chat_number, r.number) for r in page if r.number not in hits]
-        if missing:
-            rest = self._search(
-                {
-                    "routing": request["routing"],
-                    "query": {"bool": {"filter": [{"ids": {"values": missing}}], "must": [words_query]}},
-                    "size": len(missing),
-                },
-                highlight=highlight(words),
+        ranked: list[tuple[SearchAfter, int | None]] = []
+        for score, part, search_after in self._parts(application_id, chat_number, words, after):
+            ranked += self._rank(
+                application_id, chat_number, score, part, search_after, limit + 1 - len(ranked)
             )
-            hits.update((hit["_source"]["number"], hit) for hit in rest["hits"]["hits"])
+            if len(ranked) > limit:
+                break
+        # A document indexed before its size was has none: it is fetched, then the page is cut
+        # again by what was fetched.
+        page = [a for a, _ in ranked[: search_pages.cut([size or 0 for _, size in ranked], limit)]]
+        hits = self._fetch(application_id, chat_number, words, page)
+        fetched = [answer_size(hits[a.number]["_source"]["body"]) if a.number in hits else 0 for a in page]
+        page = page[: search_pages.cut(fetched, limit)]
         messages = [
             Message(
-                r.number, hits[r.number]["_source"]["body"], _fragments(hits[r.number].get("highlight", {}))
+                a.number, hits[a.number]["_source"]["body"], _fragments(hits[a.number].get("highlight", {}))
             )
-            for r in page
-            if r.number in hits  # unless it was deleted since the ranking
+            for a in page
+            if a.number in hits  # unless it was deleted since the ranking
         ]
         return SearchPage(messages, page[-1] if len(ranked) > len(page) else None)
 
-    def _search(self, request: dict[str, Any], **parts: Any) -> Any:
+    def _parts(
+        self, application_id: int, chat_number: int, words: Sequence[str], after: SearchAfter | None
+    ) -> Iterator[tuple[float | None, dict[str, Any], list[float] | None]]:
+        """(score, query, search_after) of the ranking's parts still to read after `after`: each
+        tier with the score of its messages, then the scored rest (score None)."""
+        for score, tier in tiers(application_id, chat_number, words):
+            if after is None or score < after.score:
+                yield score, tier, None
+            elif score == after.score:
+                yield score, tier, [after.number]
+        scored = rest(application_id, chat_number, words)
+        if scored is not None:
+            yield None, scored, None if after is None else [after.score, after.number]
+
+    def _rank(
+        self,
+        application_id: int,
+        chat_number: int,
+        score: float | None,
+        part: dict[str, Any],
+        search_after: list[float] | None,
+        size: int,
+    ) -> list[tuple[SearchAfter, int | None]]:
+        """The best `size` hits of a part of the ranking, with their `answer_bytes` (None for a
+        document indexed before it was). No stored field is read: a hit's `_id` sits in the same
+        compressed block as its body (101 hits of 64 KB: 33 ms with `_id`s, 11 ms without)."""
+        # The scored rest counts every hit (track_total_hits), which makes Lucene lead with the
+        # chat's filter: without it, top-k scoring walked each word's postings across the index
+        # (two words at 1M messages: p99 18.6 ms that way, 6.4 ms this way). A tier sorted by
+        # number must not count, or it could not stop early.
+        hits = self._search(
+            application_id,
+            chat_number,
+            query=part,
+            sort=SORT if score is None else NEWEST,
+            size=size,
+            track_total_hits=score is None,
+            stored_fields="_none_",
+            docvalue_fields=["answer_bytes"],
+            **({"search_after": search_after} if search_after else {}),
+        )
+        return [
+            (
+                SearchAfter(hit["sort"][0] if score is None else score, hit["sort"][-1]),
+                hit.get("fields", {}).get("answer_bytes", [None])[0],
+            )
+            for hit in hits
+        ]
+
+    def _fetch(
+        self, application_id: int, chat_number: int, words: Sequence[str], page: Sequence[SearchAfter]
+    ) -> dict[int, dict[str, Any]]:
+        """The page's hits by number, with their bodies and highlights."""
+        if not page:
+            return {}
+        ids = [doc_id(application_id, chat_number, a.number) for a in page]
+        hits = self._search(
+            application_id,
+            chat_number,
+            query={
+                "bool": {
+                    "filter": [{"ids": {"values": ids}}],
+                    "must": [query(application_id, chat_number, words)],
+                }
+            },
+            size=len(ids),
+            highlight=highlight(words),
+        )
+        return {hit["_source"]["number"]: hit for hit in hits}
+
+    def _search(self, application_id: int, chat_number: int, **request: Any) -> list[dict[str, Any]]:
         try:
-            return self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).search(
-                index=self._index, timeout=f"{self._timeout_ms}ms", **request, **parts
+            result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).search(
+                index=self._index,
+                routing=routing(application_id, chat_number),
+                timeout=f"{self._timeout_ms}ms",
+                **request,
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
+        hits: list[dict[str, Any]] = result["hits"]["hits"]
+        return hits
 
 
 def _fragments(highlight: dict[str, list[str]]) -> list[str]:

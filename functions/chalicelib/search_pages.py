@@ -15,29 +15,17 @@ from collections.abc import Sequence
 HIGHLIGHT_CHARS = 1_000
 HIT_COST = 16 * 1024
 # A page's bodies and highlighting together, in bytes of body: 12 bodies of 64 KB, 48 of 5 KB,
-# 100 of up to 597 bytes. Against 512 and 768 KiB on the loaded machine (same run), 1 MiB took
+# 100 of up to 600 bytes. Against 512 and 768 KiB on the loaded machine (same run), 1 MiB took
 # 0.65-0.7 times as long as 20 bodies of 64 KB did before, whose quiet p99 was 36.5 ms.
 PAGE_COST = 1024 * 1024
 
 
-def cost(size: int | None) -> int:
-    """What answering a hit costs, in bytes: its body's `answer_bytes` and its highlighting. A hit of
-    unknown size (a body being indexed as the search ran) is given a page of its own."""
-    if size is None:
-        return PAGE_COST
+def cost(size: int) -> int:
+    """What answering a hit costs, in bytes: its body's `answer_bytes` and its highlighting."""
     return size + HIT_COST * min(size, HIGHLIGHT_CHARS) // HIGHLIGHT_CHARS
 
 
-def cheap_size(limit: int) -> int:
-    """The largest body of which `limit` + 1 hits always fit one page: hits no bigger need no
-    look at their sizes first."""
-    share = PAGE_COST // (limit + 1)
-    if share >= cost(HIGHLIGHT_CHARS):
-        return share - HIT_COST
-    return share * HIGHLIGHT_CHARS // (HIGHLIGHT_CHARS + HIT_COST)
-
-
-def cut(sizes: Sequence[int | None], limit: int) -> int:
+def cut(sizes: Sequence[int], limit: int) -> int:
     """How many of the first hits (by their `answer_bytes`) make a page: at most `limit`, at most
     PAGE_COST together, and always the first, which fits alone (a body is at most 64 KB, 384 KB
     escaped)."""

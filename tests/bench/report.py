@@ -139,6 +139,38 @@ TARGETS = [
         "<= 0.2",
     ),
     (
+        "bigchat_search_p99",
+        "search p99, chat of 1M among 10M, worst of 5 kinds (--big)",
+        "ms",
+        lambda r: r["big chat"]["sizes"]["p99_ms_1m"],
+        lambda v: v <= 15,
+        "<= 15",
+    ),
+    (
+        "bigchat_reads_p99",
+        "list pages and one-message reads p99, chat of 1M (--big)",
+        "ms",
+        lambda r: r["big chat"]["mysql"]["p99_ms_1m"],
+        lambda v: v <= 5,
+        "<= 5",
+    ),
+    (
+        "shards_search_p99",
+        "search p99, 4 shards / 1 shard, median of cells (--big)",
+        "x",
+        lambda r: r["shards"]["p99_ratio_median"],
+        lambda v: v <= 1.1,
+        "<= 1.1",
+    ),
+    (
+        "shards_writer",
+        "writer rate, 4 shards / 1 shard, median (--big)",
+        "x",
+        lambda r: r["shards"]["writer"]["writer_ratio_median"],
+        lambda v: v >= 0.9,
+        ">= 0.9",
+    ),
+    (
         "writer_memory",
         "writer peak memory (REPORT), MemorySize 512",
         "MB",
@@ -252,6 +284,25 @@ def _details(r: dict) -> list:
                     if isinstance(v, dict) and "p50_ms" in v
                 )
             )
+    big = r.get("big chat", {})
+    for size, kinds in big.get("sizes", {}).get("by_size", {}).items():
+        out.append(
+            f"  big chat, search in a chat of {int(size):,} (p99 now/before ms): "
+            + "; ".join(f"{k} {v['now']['p99_ms']}/{v['before']['p99_ms']}" for k, v in kinds.items())
+        )
+    for size, reads in big.get("mysql", {}).get("by_size", {}).items():
+        out.append(
+            f"  big chat, MySQL in a chat of {int(size):,} (p50/p99 ms): "
+            + "; ".join(f"{k} {v['p50_ms']}/{v['p99_ms']}" for k, v in reads.items())
+        )
+    shards = r.get("shards", {})
+    if "writer" in shards:
+        w = shards["writer"]
+        out.append(
+            f"  shards: search p99 4/1 median of cells {shards['p99_ratio_median']}; writer 4/1 "
+            f"{w['writer_ratio_4_to_1']} (median {w['writer_ratio_median']}), _bulk alone 4/1 "
+            f"{w['bulk_ratio_4_to_1']} (median {w['bulk_ratio_median']})"
+        )
     c = r.get("cold start")
     if c:
         out.append(
@@ -343,6 +394,59 @@ def plot(results: dict, path) -> None:
     fig.suptitle(
         f"make bench, {results.get('started', '')}, 2 cores, load average at start {load}", fontsize=9
     )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+KIND_STYLES = {
+    "rare word": "o",
+    "common word": "s",
+    "two words": "^",
+    "two common words": "v",
+    "part of a word": "d",
+}
+
+
+def plot_sizes(section: dict, path, title: str = "") -> None:
+    """Search p99 vs chat size (big chat tier): each query kind now and before; MySQL reads beside."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    by_size = section.get("sizes", {}).get("by_size", {})
+    sizes = sorted(int(s) for s in by_size)
+    for kind, marker in KIND_STYLES.items():
+        if not sizes or kind not in by_size[str(sizes[0])]:
+            continue
+        for side, style in (("now", "-"), ("before", ":")):
+            values = [by_size[str(s)][kind][side]["p99_ms"] for s in sizes]
+            left.plot(
+                sizes, values, marker + style, label=f"{kind}, {side}", alpha=1 if side == "now" else 0.6
+            )
+    left.axhline(15, color="red", linestyle="--", linewidth=1, label="target p99 15 ms")
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("messages in the chat searched (index of 10M)")
+    left.set_ylabel("p99, milliseconds (median of rounds)")
+    left.set_title("Search p99 vs chat size: tiers (now) vs one scored query (before)")
+    left.legend(fontsize=7, ncol=2)
+    left.grid(True, which="both", alpha=0.3)
+    reads = section.get("mysql", {}).get("by_size", {})
+    read_sizes = sorted(int(s) for s in reads)
+    for name in ("first page", "last page", "middle page", "one message"):
+        if read_sizes and name in reads[str(read_sizes[0])]:
+            right.plot(read_sizes, [reads[str(s)][name]["p99_ms"] for s in read_sizes], "o-", label=name)
+    right.axhline(5, color="red", linestyle="--", linewidth=1, label="target p99 5 ms")
+    right.set_xscale("log")
+    right.set_xlabel("messages in the chat (table of 11.1M)")
+    right.set_ylabel("p99, milliseconds (median of rounds)")
+    right.set_title("MySQL list pages and one-message reads vs chat size")
+    right.legend(fontsize=8)
+    right.grid(True, which="both", alpha=0.3)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

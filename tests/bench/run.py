@@ -20,12 +20,14 @@ from typing import Any
 
 from tests.bench import (
     accept_bench,
+    bigchat_bench,
     coldstart_bench,
     common,
     counter_bench,
     drain_bench,
     gateway_ab,
     gateway_bench,
+    idle_counters_bench,
     lag_bench,
     reindex_bench,
     report,
@@ -37,6 +39,7 @@ from tests.bench import (
 from tests.bench.resources import Resources
 
 PLOT = common.ROOT / "docs" / "performance.png"
+BIG_CHAT_PLOT = common.ROOT / "docs" / "performance-bigchat.png"
 
 
 def sections(quick: bool, res_holder: list, big: bool = False) -> list:
@@ -59,6 +62,7 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
         ("lag", lambda p: lag_bench.run(10, 10 if q else 30, progress=p)),
         ("search", lambda p: search_bench.run(100 if q else 300, progress=p)),
         ("counter", lambda p: counter_bench.run(10_000, log=p)),
+        ("idle counters", lambda p: idle_counters_bench.run(10_000 if q else 100_000, progress=p)),
         ("cold start", lambda p: coldstart_bench.run(res(), progress=p)),
         (
             "gateway a/b",
@@ -71,6 +75,12 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
             # Issue 13's ten times the tables: 10M messages in 1M chats, generated once (minutes) and kept.
             ("counter 10M", lambda p: counter_bench.run(10_000, big=True, log=p)),
             ("writer 10M", lambda p: writer_big_bench.run(progress=p)),
+            # Issue 13 items 1 and 2: chats of 100 to 1M in an index of 10M; 1 shard vs 4 at 1M.
+            ("big chat", lambda p: bigchat_bench.run(30 if q else 100, 1 if q else 3, ("sizes", "mysql"), p)),
+            (
+                "shards",
+                lambda p: bigchat_bench.run(30 if q else 100, 1 if q else 3, ("shards",), p)["shards"],
+            ),
         ]
         if big
         else []
@@ -141,6 +151,10 @@ def main() -> int:
     (common.OUT_DIR / "latest.json").write_text(out.read_text())
     if not args.only:
         report.plot(results, PLOT)
+    if "sizes" in results.get("big chat", {}):
+        load = results["big chat"]["load_average_before_after"]
+        title = f"make bench --big, {started}, commit {results['machine']['commit']}, 2 cores, load {load}"
+        report.plot_sizes(results["big chat"], BIG_CHAT_PLOT, title)
     print()
     print(report.table(results, results["targets"]))
     print(f"\n{results['total_s']} s in all; figures: {out}" + ("" if args.only else f"; plot: {PLOT}"))

@@ -32,7 +32,7 @@ from tests.bench import common, search_quality_before, writer_bench
 
 BEFORE_COMMIT = "a3c4d9c"
 # The last commit before search pages had a cost budget (search_pages.py): it reads the same index.
-BUDGET_BEFORE_COMMIT = "f8260a0"
+BUDGET_BEFORE_COMMIT = "cb71adf"
 INDEX = "bench-messages-1m"
 BEFORE_INDEX = "bench-messages-1m-trigram"
 MESSAGES = 1_000_000
@@ -352,7 +352,7 @@ def worst_case(es: Elasticsearch, queries: int, progress, before_commit: str = B
     return out
 
 
-def _renumbered(records: list, offset: int) -> list:
+def renumbered(records: list, offset: int) -> list:
     out = []
     for rid, body in records:
         event = json.loads(body)
@@ -379,7 +379,7 @@ def writer_before_after(events: int, rounds: int, progress) -> dict:
             es.indices.delete(index=index, ignore_unavailable=True)
             es.indices.create(index=index, **body)
         records = writer_bench.make_events(events, sorted({a for a, _ in ids}), seed=r)
-        sides = {"after": (after_deps, records), "before": (before_deps, _renumbered(records, 10_000_000))}
+        sides = {"after": (after_deps, records), "before": (before_deps, renumbered(records, 10_000_000))}
         seconds = {"after": 0.0, "before": 0.0}
         slices = 20
         per = -(-events // slices)

@@ -1,0 +1,55 @@
+"""Search asks the ranking's tiers in turn (search.tiers, search.rest): it must answer exactly what
+the one scored query (search.query, sorted by score, then newest first) answers, at every limit."""
+
+import random
+
+import pytest
+
+from chalicelib import search
+from chalicelib.models import NewMessage
+
+# Whole words, in a row or apart, two-character starts, words inside words, in every mix.
+VOCABULARY = ["cafe", "cafeteria", "ok", "okay", "hello", "yellow", "world", "worldwide", "he", "then"]
+QUERIES = ["cafe", "ok", "he", "ello", "hello world", "world hello", "cafe ok", "ok he", "hello ello then"]
+
+
+@pytest.fixture(scope="module")
+def chat(deps):
+    app_id = random.randrange(10**9, 2**32)
+    rng = random.Random(4)
+    bodies = [" ".join(rng.choices(VOCABULARY, k=rng.randint(1, 6))) for _ in range(300)]
+    es, index = deps.search._es, deps.search._index
+    finder = search.Search(es, index)
+    assert finder.index([NewMessage(app_id, 1, n, body) for n, body in enumerate(bodies, 1)]) == {}
+    es.indices.refresh(index=index)
+    return finder, es, app_id
+
+
+def scored(es, index: str, app_id: int, words: list[str], limit: int) -> list[int]:
+    result = es.search(
+        index=index,
+        routing=search.routing(app_id, 1),
+        query=search.query(app_id, 1, words),
+        sort=["_score", {"number": "desc"}],
+        size=limit,
+    )
+    return [hit["_source"]["number"] for hit in result["hits"]["hits"]]
+
+
+@pytest.mark.parametrize("q", QUERIES)
+def test_the_tiers_answer_what_the_scored_query_answers_at_every_limit(chat, q):
+    finder, es, app_id = chat
+    words = q.split()
+    expected = scored(es, finder._index, app_id, words, 300)
+    assert expected, "the corpus must match every query"
+    for limit in (1, 3, 20, 100, 300):
+        assert [m.number for m in finder.find(app_id, 1, words, limit).messages] == expected[:limit], limit
+
+
+def test_a_tier_with_enough_hits_is_the_last_one_asked(chat, monkeypatch):
+    finder, _, app_id = chat
+    asked = []
+    original = finder._rank
+    monkeypatch.setattr(finder, "_rank", lambda *args: asked.append(args[3]) or original(*args))
+    finder.find(app_id, 1, ["cafe"], 3)  # "cafe" alone is a whole word in dozens of bodies
+    assert len(asked) == 1
