@@ -476,25 +476,31 @@ class Search:
         search_terms.words), after `after`: at most `limit`, and no more than search_pages lets one
         answer cost.
 
-        First the ranking, without reading a body: the tiers of the ranking are asked in turn,
-        each sorted by number alone, then the scored rest, until `limit` + 1 hits, each with its
-        size from a doc value. The index keeps each segment newest first (INDEX_SORT), so a tier
-        with many hits stops after `limit` + 1 of them; scoring every hit walked all 600k messages
-        of a common word in a chat of 1M (docs/performance.md, big chat). Then one request
-        fetches, with highlights, the hits that fit the page: reading and highlighting bodies is
-        what a search costs (search_pages).
+        The tiers of the ranking are asked in turn, each sorted by number alone, then the scored
+        rest, until `limit` + 1 hits: the index keeps each segment newest first (INDEX_SORT), so a
+        tier with many hits stops after `limit` + 1 of them; scoring every hit walked all 600k
+        messages of a common word in a chat of 1M (docs/performance.md, big chat). Each part is
+        asked twice in one request: ranked without reading a body (sizes from doc values), and
+        fetched with highlights for the bodies small enough that `limit` + 1 always fit a page.
+        Reading and highlighting bodies is what a search costs: the page is cut by the sizes, and
+        one more request fetches the big bodies that made it, if any.
         """
         ranked: list[tuple[SearchAfter, int | None]] = []
+        hits: dict[int, dict[str, Any]] = {}
         for score, part, search_after in self._parts(application_id, chat_number, words, after):
-            ranked += self._rank(
-                application_id, chat_number, score, part, search_after, limit + 1 - len(ranked)
+            part_ranked, part_hits = self._rank(
+                application_id, chat_number, words, score, part, search_after, limit + 1 - len(ranked), limit
             )
+            ranked += part_ranked
+            hits.update(part_hits)
             if len(ranked) > limit:
                 break
-        # A document indexed before its size was has none: it is fetched, then the page is cut
-        # again by what was fetched.
         page = [a for a, _ in ranked[: search_pages.cut([size or 0 for _, size in ranked], limit)]]
-        hits = self._fetch(application_id, chat_number, words, page)
+        hits.update(
+            self._fetch(application_id, chat_number, words, [a for a in page if a.number not in hits])
+        )
+        # A document indexed before its size was has none: it was fetched as a small one, and the
+        # page is cut again by what was fetched.
         fetched = [answer_size(hits[a.number]["_source"]["body"]) if a.number in hits else 0 for a in page]
         page = page[: search_pages.cut(fetched, limit)]
         messages = [
@@ -524,57 +530,91 @@ class Search:
         self,
         application_id: int,
         chat_number: int,
+        words: Sequence[str],
         score: float | None,
         part: dict[str, Any],
         search_after: list[float] | None,
         size: int,
-    ) -> list[tuple[SearchAfter, int | None]]:
-        """The best `size` hits of a part of the ranking, with their `answer_bytes` (None for a
-        document indexed before it was). No stored field is read: a hit's `_id` sits in the same
-        compressed block as its body (101 hits of 64 KB: 33 ms with `_id`s, 11 ms without)."""
+        limit: int,
+    ) -> tuple[list[tuple[SearchAfter, int | None]], dict[int, dict[str, Any]]]:
+        """The best `size` hits of a part of the ranking with their `answer_bytes` (None for a
+        document indexed before it was), and the small ones among them fetched, by number.
+
+        The ranking reads no stored field: a hit's `_id` sits in the same compressed block as its
+        body (101 hits of 64 KB: 33 ms with `_id`s, 11 ms without). The fetch leaves out, by a
+        `post_filter`, bodies over search_pages.small_size: on a chat of ordinary messages it is
+        the page, and a search makes no more requests than it would without the budget.
+        """
         # The scored rest counts every hit (track_total_hits), which makes Lucene lead with the
         # chat's filter: without it, top-k scoring walked each word's postings across the index
         # (two words at 1M messages: p99 18.6 ms that way, 6.4 ms this way). A tier sorted by
         # number must not count, or it could not stop early.
-        hits = self._search(
+        request = {
+            "query": part,
+            "sort": SORT if score is None else NEWEST,
+            "size": size,
+            "track_total_hits": score is None,
+            "timeout": f"{self._timeout_ms}ms",
+            **({"search_after": search_after} if search_after else {}),
+        }
+        big = {"range": {"answer_bytes": {"gt": search_pages.small_size(limit)}}}
+        ranking, small = self._msearch(
             application_id,
             chat_number,
-            query=part,
-            sort=SORT if score is None else NEWEST,
-            size=size,
-            track_total_hits=score is None,
-            stored_fields="_none_",
-            docvalue_fields=["answer_bytes"],
-            **({"search_after": search_after} if search_after else {}),
+            [
+                {**request, "stored_fields": "_none_", "docvalue_fields": ["answer_bytes"]},
+                {
+                    **request,
+                    "post_filter": {"bool": {"must_not": [big]}},
+                    "highlight": self._highlight(words, application_id, chat_number),
+                },
+            ],
         )
-        return [
+        ranked = [
             (
                 SearchAfter(hit["sort"][0] if score is None else score, hit["sort"][-1]),
                 hit.get("fields", {}).get("answer_bytes", [None])[0],
             )
-            for hit in hits
+            for hit in ranking
         ]
+        return ranked, {hit["_source"]["number"]: hit for hit in small}
+
+    def _highlight(self, words: Sequence[str], application_id: int, chat_number: int) -> dict[str, Any]:
+        """The fields the words can match, marked by the scored query (a tier's filters score nothing)."""
+        return {**highlight(words), "highlight_query": query(application_id, chat_number, words)}
 
     def _fetch(
         self, application_id: int, chat_number: int, words: Sequence[str], page: Sequence[SearchAfter]
     ) -> dict[int, dict[str, Any]]:
-        """The page's hits by number, with their bodies and highlights."""
+        """These hits by number, with their bodies and highlights."""
         if not page:
             return {}
         ids = [doc_id(application_id, chat_number, a.number) for a in page]
         hits = self._search(
             application_id,
             chat_number,
-            query={
-                "bool": {
-                    "filter": [{"ids": {"values": ids}}],
-                    "must": [query(application_id, chat_number, words)],
-                }
-            },
+            query={"ids": {"values": ids}},
             size=len(ids),
-            highlight=highlight(words),
+            highlight=self._highlight(words, application_id, chat_number),
         )
         return {hit["_source"]["number"]: hit for hit in hits}
+
+    def _msearch(
+        self, application_id: int, chat_number: int, requests: Sequence[dict[str, Any]]
+    ) -> list[list[dict[str, Any]]]:
+        """The hits of each request, made in one round trip (Elasticsearch runs them side by side)."""
+        try:
+            result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).msearch(
+                index=self._index,
+                routing=routing(application_id, chat_number),
+                searches=[part for request in requests for part in ({}, request)],
+            )
+        except (ApiError, TransportError) as exc:
+            raise Unavailable("search is unavailable") from exc
+        answers = result["responses"]
+        if any("error" in answer for answer in answers):
+            raise Unavailable(f"search is unavailable: {next(a['error'] for a in answers if 'error' in a)}")
+        return [answer["hits"]["hits"] for answer in answers]
 
     def _search(self, application_id: int, chat_number: int, **request: Any) -> list[dict[str, Any]]:
         try:

@@ -25,6 +25,15 @@ def cost(size: int) -> int:
     return size + HIT_COST * min(size, HIGHLIGHT_CHARS) // HIGHLIGHT_CHARS
 
 
+def small_size(limit: int) -> int:
+    """The largest body of which `limit` + 1 hits always fit one page: fetched with the ranking,
+    before the sizes are known."""
+    share = PAGE_COST // (limit + 1)
+    if share >= cost(HIGHLIGHT_CHARS):
+        return share - HIT_COST
+    return share * HIGHLIGHT_CHARS // (HIGHLIGHT_CHARS + HIT_COST)
+
+
 def cut(sizes: Sequence[int], limit: int) -> int:
     """How many of the first hits (by their `answer_bytes`) make a page: at most `limit`, at most
     PAGE_COST together, and always the first, which fits alone (a body is at most 64 KB, 384 KB

@@ -50,6 +50,6 @@ def test_a_tier_with_enough_hits_is_the_last_one_asked(chat, monkeypatch):
     finder, _, app_id = chat
     asked = []
     original = finder._rank
-    monkeypatch.setattr(finder, "_rank", lambda *args: asked.append(args[3]) or original(*args))
+    monkeypatch.setattr(finder, "_rank", lambda *args: asked.append(args[4]) or original(*args))
     finder.find(app_id, 1, ["cafe"], 3)  # "cafe" alone is a whole word in dozens of bodies
     assert len(asked) == 1

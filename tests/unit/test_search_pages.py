@@ -2,7 +2,9 @@
 
 import json
 
-from chalicelib.search_pages import HIGHLIGHT_CHARS, HIT_COST, PAGE_COST, cost, cut
+import pytest
+
+from chalicelib.search_pages import HIGHLIGHT_CHARS, HIT_COST, PAGE_COST, cost, cut, small_size
 
 BIG = len(json.dumps("x" * 65_535))  # a 64 KB body's answer_bytes
 LARGEST = len(json.dumps("\x01" * 65_535))  # every character escaped as \u0001
@@ -36,3 +38,10 @@ def test_highlighting_costs_more_as_the_body_grows_to_what_it_analyzes():
     assert cost(HIGHLIGHT_CHARS) == HIGHLIGHT_CHARS + HIT_COST
     assert cost(10 * HIGHLIGHT_CHARS) == 10 * HIGHLIGHT_CHARS + HIT_COST
     assert cost(100) < cost(200) < cost(HIGHLIGHT_CHARS)
+
+
+@pytest.mark.parametrize("limit", [1, 2, 20, 50, 99, 100])
+def test_limit_plus_one_small_bodies_always_fit_and_one_byte_more_may_not(limit):
+    size = small_size(limit)
+    assert (limit + 1) * cost(size) <= PAGE_COST < (limit + 1) * cost(size + 1)
+    assert cut([size] * (limit + 1), limit) == limit
