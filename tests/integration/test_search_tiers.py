@@ -53,3 +53,17 @@ def test_a_tier_with_enough_hits_is_the_last_one_asked(chat, monkeypatch):
     monkeypatch.setattr(finder, "_rank", lambda *args: asked.append(args[4]) or original(*args))
     finder.find(app_id, 1, ["cafe"], 3)  # "cafe" alone is a whole word in dozens of bodies
     assert len(asked) == 1
+
+
+@pytest.mark.parametrize("q", QUERIES)
+def test_following_the_pages_answers_what_the_scored_query_answers(chat, q):
+    finder, es, app_id = chat
+    words = q.split()
+    expected = scored(es, finder._index, app_id, words, 300)
+    found, after = [], None
+    for _ in range(300):
+        page = finder.find(app_id, 1, words, 7, after)
+        found += [m.number for m in page.messages]
+        if (after := page.next) is None:
+            break
+    assert found == expected
