@@ -612,8 +612,9 @@ class Search:
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
         answers = result["responses"]
-        if any("error" in answer for answer in answers):
-            raise Unavailable(f"search is unavailable: {next(a['error'] for a in answers if 'error' in a)}")
+        errors = [answer["error"] for answer in answers if "error" in answer]
+        if errors:  # the reason names indexes and shards: it goes to the log, not to the client
+            raise Unavailable("search is unavailable") from RuntimeError(f"msearch: {errors[0]}")
         return [answer["hits"]["hits"] for answer in answers]
 
     def _search(self, application_id: int, chat_number: int, **request: Any) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from chalicelib.errors import Unavailable
+from chalicelib.search import Search
 from chalicelib.search_pages import HIGHLIGHT_CHARS, HIT_COST, PAGE_COST, cost, cut, small_size
 
 BIG = len(json.dumps("x" * 65_535))  # a 64 KB body's answer_bytes
@@ -45,3 +47,21 @@ def test_limit_plus_one_small_bodies_always_fit_and_one_byte_more_may_not(limit)
     size = small_size(limit)
     assert (limit + 1) * cost(size) <= PAGE_COST < (limit + 1) * cost(size + 1)
     assert cut([size] * (limit + 1), limit) == limit
+
+
+class _FailingShard:
+    """An msearch whose searches fail on a shard, as Elasticsearch reports it inside a 200."""
+
+    def options(self, **_):
+        return self
+
+    def msearch(self, **_):
+        error = {"type": "search_phase_execution_exception", "index": "messages-v3", "shard": 0}
+        return {"responses": [{"error": error, "status": 500}, {"error": error, "status": 500}]}
+
+
+def test_a_failed_part_of_a_search_is_unavailable_without_naming_the_index():
+    with pytest.raises(Unavailable) as failed:
+        Search(_FailingShard(), "messages").find(7, 1, ["hello"], 10)
+    assert failed.value.message == "search is unavailable"
+    assert "messages-v3" in str(failed.value.__cause__)  # for the log
