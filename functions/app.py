@@ -163,10 +163,11 @@ def search_messages(token: str, number: str) -> Response:
         http.chat_number(number),
         http.search_query(params),
         http.limit(params),
+        http.search_after(params),
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
     metrics.add_metric(name="SearchLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
-    return http.json_response([message.to_json() for message in found])
+    return http.search_page_response(found, params, _url())
 
 
 @route(MESSAGE, ["GET"])

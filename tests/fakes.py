@@ -20,6 +20,8 @@ from chalicelib.models import (
     MessageKey,
     NewChat,
     NewMessage,
+    SearchAfter,
+    SearchPage,
 )
 from chalicelib.numbers import chats_key, messages_key
 from chalicelib.ports import Deps, Failures
@@ -458,14 +460,25 @@ class FakeSearch(_Store):
                 del self.docs[key]
         return {}
 
-    def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
+    def find(
+        self,
+        application_id: int,
+        chat_number: int,
+        words: Sequence[str],
+        limit: int,
+        after: SearchAfter | None = None,
+    ) -> SearchPage:
+        """Every hit scores the same: newest first, `limit` a page."""
         self._check()
         hits = [
             m
-            for k, m in sorted(self.docs.items())
-            if k[:2] == (application_id, chat_number) and all(w.lower() in m.body.lower() for w in words)
+            for k, m in sorted(self.docs.items(), reverse=True)
+            if k[:2] == (application_id, chat_number)
+            and all(w.lower() in m.body.lower() for w in words)
+            and (after is None or m.number < after.number)
         ]
-        return [Message(m.number, m.body, [m.body]) for m in hits[:limit]]
+        page = [Message(m.number, m.body, [m.body]) for m in hits[:limit]]
+        return SearchPage(page, SearchAfter(0.0, page[-1].number) if len(hits) > limit else None)
 
 
 class FakeRateLimits:

@@ -64,6 +64,21 @@ class Message:
 
 
 @dataclass(frozen=True)
+class SearchAfter:
+    """Where a page of search results ends: its last message's score and number (results are
+    ordered by score, then number, both descending)."""
+
+    score: float
+    number: int
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    messages: list[Message]
+    next: SearchAfter | None  # where the next page starts; None on the last page
+
+
+@dataclass(frozen=True)
 class NewChat:
     """A chat creation taken from the queue."""
 

@@ -22,6 +22,8 @@ from .models import (
     MessageKey,
     NewChat,
     NewMessage,
+    SearchAfter,
+    SearchPage,
 )
 from .ratelimit import Decision
 
@@ -125,8 +127,13 @@ class Search(Protocol):
     def index(self, messages: Sequence[NewMessage], deadline: float | None = None) -> Failures: ...
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures: ...
     def find(
-        self, application_id: int, chat_number: int, words: Sequence[str], limit: int
-    ) -> list[Message]: ...
+        self,
+        application_id: int,
+        chat_number: int,
+        words: Sequence[str],
+        limit: int,
+        after: SearchAfter | None = None,
+    ) -> SearchPage: ...
 
 
 class RateLimits(Protocol):

@@ -66,7 +66,7 @@ class Words:
 def _timed(finder, app_id: int, chat: int, q: str) -> tuple[float, int]:
     words = search_terms.words(q)
     started = time.perf_counter()
-    hits = len(finder.find(app_id, chat, words, LIMIT))
+    hits = len(finder.find(app_id, chat, words, LIMIT).messages)
     return (time.perf_counter() - started) * 1000, hits
 
 
