@@ -163,10 +163,11 @@ def search_messages(token: str, number: str) -> Response:
         http.chat_number(number),
         http.search_query(params),
         http.limit(params),
+        http.search_after(params),
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
     metrics.add_metric(name="SearchLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
-    return http.json_response([message.to_json() for message in found])
+    return http.search_page_response(found, params, _url())
 
 
 @route(MESSAGE, ["GET"])
@@ -231,11 +232,15 @@ def handle_creations(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 # Hourly by the template's schedule rule; any payload will do, so `make counts` can invoke it.
+# It also sweeps the counters of idle chats out of Redis (counter.py), after the recount.
 @app.lambda_function(name="refresh_counts")
 def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = counter.refresh_counts(deps())
     logger.info("counts refreshed", **result)
-    return result
+    s = settings.get()
+    swept = counter.sweep_idle_counters(deps(), s.counter_idle_seconds, s.counter_sweep_keys)
+    logger.info("idle counters swept", **swept)
+    return {**result, "sweep": swept}
 
 
 # CloudFormation's custom resource (the Schema resource), or the local deploy directly.

@@ -10,7 +10,19 @@ from collections.abc import Callable, Iterable, Sequence
 
 from chalicelib.errors import Refused, Unavailable
 from chalicelib.idempotency import OLD_EPOCH, Claim, RequestKey
-from chalicelib.models import Application, Chat, ChatKey, Clash, Message, MessageKey, NewChat, NewMessage
+from chalicelib.models import (
+    Application,
+    Chat,
+    ChatKey,
+    Clash,
+    IdleCounter,
+    Message,
+    MessageKey,
+    NewChat,
+    NewMessage,
+    SearchAfter,
+    SearchPage,
+)
 from chalicelib.numbers import chats_key, messages_key
 from chalicelib.ports import Deps, Failures
 from chalicelib.ratelimit import Decision, Quota
@@ -180,6 +192,23 @@ class FakeCounts:
         apps = sum(self._recount_application(a) for a in list(self.tables.applications.values()))
         return chats, apps
 
+    def highest_message_numbers(self, chats: Iterable[ChatKey]) -> dict[ChatKey, int]:
+        self.tables.check()
+        return {
+            key: max((k[2] for k in self.tables.messages if k[:2] == key), default=0)
+            for key in set(chats)
+            if key in self.tables.chats
+        }
+
+    def highest_chat_numbers(self, applications: Iterable[int]) -> dict[int, int]:
+        self.tables.check()
+        wanted = set(applications)
+        found: dict[int, int] = {}
+        for a, number in self.tables.chats:
+            if a in wanted:
+                found[a] = max(found.get(a, 0), number)
+        return found
+
     def _recount_chat(self, key: ChatKey) -> int:
         count = sum(1 for k in self.tables.messages if k[:2] == key)
         changed = self.tables.chats[key] != count
@@ -221,6 +250,10 @@ class FakeNumbers(_Store):
         self.reopening = False
         # Seconds since numbering was found closed (the real one measures it on Redis' clock).
         self.uptime = 0
+        # Seconds on the counters' clock, and when each counter was last touched (OBJECT IDLETIME).
+        self.clock = 0
+        self.touched: dict[tuple[int, ...], int] = {}
+        self.sweep_at = 0
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
         return self._next((application_id,), seed)
@@ -239,6 +272,7 @@ class FakeNumbers(_Store):
         if key not in self.counters:
             self.counters[key] = max(seed(), self.floors.get(key, 0))
         self.counters[key] += 1
+        self.touched[key] = self.clock
         return self.counters[key]
 
     def chats_reserved(self, application_id: int) -> int | None:
@@ -246,6 +280,8 @@ class FakeNumbers(_Store):
         if self.epoch is None:
             raise Unavailable("numbering is recovering after a cache restart; retry shortly")
         counted = self.counters.get((application_id,), self.floors.get((application_id,)))
+        if counted is not None:
+            self.touched[(application_id,)] = self.clock
         return counted
 
     def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
@@ -307,7 +343,53 @@ class FakeNumbers(_Store):
         self.counters = {}  # counters of an older epoch are never trusted
         scopes = {chats_key(k[0]) if len(k) == 1 else messages_key(*k): k for k in _scopes(floors or {})}
         self.floors = {scopes[name]: n for name, n in (floors or {}).items()}
+        self.touched = dict.fromkeys(self.floors, self.clock)
         return True
+
+    def idle_counters(self, cursor: int, count: int, idle_seconds: int) -> tuple[int, list[IdleCounter]]:
+        self._check()
+        # A cursor is a place in the keys' order, so that keys deleted meanwhile skip none (SCAN's
+        # promise: every key present throughout a pass is returned).
+        ahead = sorted(k for k in self.counters.keys() | self.floors.keys() if _place(k) >= cursor)
+        step = ahead[:count]
+        idle = [key for key in step if self.clock - self.touched.get(key, self.clock) >= idle_seconds]
+        for key in idle:
+            self.touched[key] = self.clock  # reading a counter touches it, as in Redis
+        return (_place(ahead[count]) if len(ahead) > count else 0), [self._idle(key) for key in idle]
+
+    def _idle(self, key: tuple[int, ...]) -> IdleCounter:
+        highest = max(self.counters.get(key, 0), self.floors.get(key, 0))
+        return IdleCounter(key[0], key[1] if len(key) > 1 else None, highest, self._state(key))
+
+    def _state(self, key: tuple[int, ...]) -> str:
+        return f"{self.epoch}:{self.counters.get(key)}:{self.floors.get(key)}"
+
+    def drop_counters(self, counters: Sequence[IdleCounter]) -> int | None:
+        self._check()
+        if self.epoch is None:
+            return None
+        dropped = 0
+        for c in counters:
+            key = (c.application_id,) if c.chat_number is None else (c.application_id, c.chat_number)
+            if (key in self.counters or key in self.floors) and self._state(key) == c.state:
+                self.counters.pop(key, None)
+                self.floors.pop(key, None)
+                self.touched.pop(key, None)
+                dropped += 1
+        return dropped
+
+    def sweep_cursor(self) -> int:
+        self._check()
+        return self.sweep_at
+
+    def save_sweep_cursor(self, cursor: int) -> None:
+        self._check()
+        self.sweep_at = cursor
+
+
+def _place(scope: tuple[int, ...]) -> int:
+    """A counter's place in the fake's SCAN order: the application's chat counter, then its chats."""
+    return scope[0] * 2**32 + (scope[1] + 1 if len(scope) > 1 else 0)
 
 
 def _scopes(floors: dict[str, int]) -> list[tuple[int, ...]]:
@@ -378,14 +460,25 @@ class FakeSearch(_Store):
                 del self.docs[key]
         return {}
 
-    def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
+    def find(
+        self,
+        application_id: int,
+        chat_number: int,
+        words: Sequence[str],
+        limit: int,
+        after: SearchAfter | None = None,
+    ) -> SearchPage:
+        """Every hit scores the same: newest first, `limit` a page."""
         self._check()
         hits = [
             m
-            for k, m in sorted(self.docs.items())
-            if k[:2] == (application_id, chat_number) and all(w.lower() in m.body.lower() for w in words)
+            for k, m in sorted(self.docs.items(), reverse=True)
+            if k[:2] == (application_id, chat_number)
+            and all(w.lower() in m.body.lower() for w in words)
+            and (after is None or m.number < after.number)
         ]
-        return [Message(m.number, m.body, [m.body]) for m in hits[:limit]]
+        page = [Message(m.number, m.body, [m.body]) for m in hits[:limit]]
+        return SearchPage(page, SearchAfter(0.0, page[-1].number) if len(hits) > limit else None)
 
 
 class FakeRateLimits:

@@ -3,9 +3,10 @@
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
-from urllib.parse import unquote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from aws_lambda_powertools import Logger
 from chalice import Response
@@ -13,7 +14,7 @@ from chalice import Response
 from . import search_terms
 from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
 from .idempotency import RequestKey
-from .models import MAX_ANSWER_BYTES, answer_size
+from .models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
 
 log = Logger(service="chat", child=True)
 
@@ -25,6 +26,9 @@ MAX_NUMBER = 2**31 - 1
 _MAX_DIGITS = len(str(MAX_NUMBER))
 MAX_KEY_CHARS = 255
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
+# A search's `after`: a score (a sum of a few small constants: search.WHOLE, PREFIX, INFIX, PHRASE)
+# and a number, as docs/openapi.yaml's pattern has it.
+_SEARCH_AFTER = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?):([0-9]{1,10})")
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -164,6 +168,30 @@ def limit(params: Params) -> int:
 def search_query(params: Params) -> list[str]:
     """`?q=` as the words to search for (search_terms.words: 400 for what cannot be served)."""
     return search_terms.words(_encodable((params or {}).get("q", ""), "q"))
+
+
+def search_after(params: Params) -> SearchAfter | None:
+    """A search's `?after=`, as its `Link` wrote it: the score and number of the last message."""
+    raw = (params or {}).get("after")
+    if raw is None:
+        return None
+    found = _SEARCH_AFTER.fullmatch(raw)
+    if found is None:
+        raise BadRequest("after must be the value the previous page's Link gave")
+    return SearchAfter(float(found[1]), _bounded(found[2], "after's number", 1, MAX_NUMBER))
+
+
+def search_page_response(page: SearchPage, params: Params, url: str | None = None) -> Response:
+    """A search page, linking the next if any (with the same `q` and `limit`): a page may hold
+    fewer than `limit` messages when their bodies are big (search_pages)."""
+    headers = {}
+    if page.next is not None:
+        after = f"{page.next.score:g}:{page.next.number}"
+        next_query = urlencode(
+            {"q": (params or {})["q"], "limit": limit(params), "after": after}, safe=":", quote_via=quote
+        )
+        headers["Link"] = f'<{url or ""}?{next_query}>; rel="next"'
+    return json_response([message.to_json() for message in page.messages], headers=headers)
 
 
 def _bounded(raw: str, name: str, low: int, high: int) -> int:

@@ -21,6 +21,16 @@ MessageKey = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
+class IdleCounter:
+    """A numbering counter no request used for a while, as the sweep read it (numbers.py)."""
+
+    application_id: int
+    chat_number: int | None  # None: the application's chat counter
+    highest: int  # the highest number it handed out, or its floor
+    state: str  # what it held when read: it is dropped only if it still holds that
+
+
+@dataclass(frozen=True)
 class Application:
     id: int
     token: str
@@ -51,6 +61,21 @@ class Message:
         if self.highlight is not None:
             out["highlight"] = self.highlight
         return out
+
+
+@dataclass(frozen=True)
+class SearchAfter:
+    """Where a page of search results ends: its last message's score and number (results are
+    ordered by score, then number, both descending)."""
+
+    score: float
+    number: int
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    messages: list[Message]
+    next: SearchAfter | None  # where the next page starts; None on the last page
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,12 @@ from MySQL, which may lag the queue. While no epoch is open, reservations fail w
 `Unavailable`; `open_epoch` opens one once MySQL holds every number handed out before, and
 carries the numbers the dead-letter queue holds as floors. A counter missing inside an open
 epoch that never counted it is seeded from MySQL, which is then complete for that scope.
+
+Counters of idle chats and applications are removed by the counter's sweep (counter.py), never
+by a TTL: `drop_counters` deletes a counter only if it still holds what the sweep read (after
+checking MySQL holds its highest number) and the epoch is open on this server, and takes it out
+of the epoch's count in the same script, so the next create there seeds from MySQL instead of
+closing the epoch.
 """
 
 import contextlib
@@ -22,7 +28,7 @@ from typing import Any, TypeVar, cast
 import redis
 
 from .errors import Unavailable
-from .models import ChatKey, NewChat, NewMessage
+from .models import ChatKey, IdleCounter, NewChat, NewMessage
 from .redis_server import Scripts
 
 T = TypeVar("T")
@@ -38,6 +44,9 @@ REOPENING_KEY = "numbering:reopening"
 CHANGED_CHATS_KEY = "counts:changed-chats"
 CHANGED_APPLICATIONS_KEY = "counts:changed-applications"
 COUNTED_EPOCH_KEY = "counts:epoch"
+SWEEP_CURSOR_KEY = "counts:sweep-cursor"  # where the counter's sweep of idle counters goes on
+_COUNTERS = "numbering:[cm]*"  # chats and messages counters (and `closed`, not a hash)
+_CHATS_PREFIX, _MESSAGES_PREFIX = "numbering:chats:", "numbering:messages:"
 PENDING_TTL_SECONDS = 7 * 24 * 3600
 _RECOVERING = "numbering is recovering after a cache restart or failover; retry shortly"
 
@@ -145,6 +154,49 @@ redis.call('DEL', KEYS[2])
 return 1
 """
 
+# KEYS: counters; ARGV[1]: seconds. {index, state, highest number} of those idle that long. OBJECT
+# IDLETIME (since the last command that touched the key) is read before the key is: reading resets
+# it. Under an LFU maxmemory-policy Redis keeps no idle time and the script fails.
+_IDLE = """
+local idle = {}
+for i, key in ipairs(KEYS) do
+    local seconds = redis.call('OBJECT', 'IDLETIME', key)
+    if seconds and seconds >= tonumber(ARGV[1]) then
+        local c = redis.call('HMGET', key, 'e', 'n', 'f')
+        if c[1] then
+            local highest = math.max(tonumber(c[2] or '0'), tonumber(c[3] or '0'))
+            idle[#idle + 1] = {i, c[1] .. ':' .. (c[2] or '') .. ':' .. (c[3] or ''), highest}
+        end
+    end
+end
+return idle
+"""
+
+# KEYS: epoch, closed, seeded, then counters; ARGV: identity, JSON [the state each was read in].
+# Deletes each counter still in that state (a reservation since then changed it) and takes it out
+# of the epoch's count, so that its next reservation seeds from MySQL instead of finding it lost.
+# Returns how many it deleted, or -1 (nothing deleted) when no epoch is open on this server.
+_DROP = (
+    _EPOCH
+    + """
+local epoch = open_epoch_id()
+if not epoch then return -1 end
+local states = cjson.decode(ARGV[2])
+local dropped, counted = 0, 0
+for i = 4, #KEYS do
+    local c = redis.call('HMGET', KEYS[i], 'e', 'n', 'f')
+    if c[1] and c[1] .. ':' .. (c[2] or '') .. ':' .. (c[3] or '') == states[i - 3] then
+        redis.call('DEL', KEYS[i])
+        dropped = dropped + 1
+        -- Only counters of this epoch are members; one of an older epoch is reseeded anyway.
+        counted = counted + redis.call('SREM', KEYS[3], KEYS[i])
+    end
+end
+if counted > 0 then redis.call('HINCRBY', KEYS[1], 'seeded', -counted) end
+return dropped
+"""
+)
+
 # KEYS: the changed-chats set, the changed-applications set, then pending-body hashes. ARGV[1]:
 # JSON [chat marks, application ids, [numbers to drop from each hash, in KEYS' order]]. One
 # argument, because redis-py spends ~1 µs packing each: a pipeline of an HDEL per chat, or one
@@ -161,11 +213,24 @@ return 0
 
 
 def chats_key(application_id: int) -> str:
-    return f"numbering:chats:{application_id}"
+    return f"{_CHATS_PREFIX}{application_id}"
 
 
 def messages_key(application_id: int, chat_number: int) -> str:
-    return f"numbering:messages:{application_id}:{chat_number}"
+    return f"{_MESSAGES_PREFIX}{application_id}:{chat_number}"
+
+
+def _counter_key(counter: IdleCounter) -> str:
+    if counter.chat_number is None:
+        return chats_key(counter.application_id)
+    return messages_key(counter.application_id, counter.chat_number)
+
+
+def _idle_counter(key: str, state: bytes, highest: int) -> IdleCounter:
+    if key.startswith(_CHATS_PREFIX):
+        return IdleCounter(int(key.removeprefix(_CHATS_PREFIX)), None, int(highest), state.decode())
+    application_id, chat_number = key.removeprefix(_MESSAGES_PREFIX).split(":")
+    return IdleCounter(int(application_id), int(chat_number), int(highest), state.decode())
 
 
 def _pending_key(application_id: int, chat_number: int) -> str:
@@ -183,6 +248,7 @@ class Numbers:
         # WAIT after each reservation: that many replicas must hold it before the 201.
         self._scripts = Scripts(client, wait_replicas, wait_timeout_ms)
         self._forget_and_mark = client.register_script(_FORGET_AND_MARK)
+        self._idle = client.register_script(_IDLE)
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
         return self._reserve_number([chats_key(application_id)], seed, [])
@@ -296,6 +362,38 @@ class Numbers:
             if epoch is not None:
                 pipe.set(COUNTED_EPOCH_KEY, epoch)
             self._call(pipe.execute)
+
+    # -- counters of idle chats and applications -----------------------------------------------
+
+    def idle_counters(self, cursor: int, count: int, idle_seconds: int) -> tuple[int, list[IdleCounter]]:
+        """One SCAN step over about `count` keys from `cursor`: (the cursor to go on from, 0 after
+        the last key; the counters among them no command has touched for `idle_seconds`)."""
+        next_cursor, found = self._call(
+            lambda: self._redis.scan(cursor, match=_COUNTERS, count=count, _type="hash")
+        )
+        names = (f.decode() if isinstance(f, bytes) else f for f in found)
+        keys = [k for k in names if k.startswith((_CHATS_PREFIX, _MESSAGES_PREFIX))]
+        try:
+            idle = self._call(lambda: self._idle(keys=keys, args=[idle_seconds])) if keys else []
+        except Unavailable as exc:
+            # Redis's own words say why, e.g. that an LFU maxmemory-policy keeps no idle time.
+            raise Unavailable(f"idle counters could not be read: {exc.__cause__}") from exc.__cause__
+        return int(next_cursor), [_idle_counter(keys[i - 1], state, highest) for i, state, highest in idle]
+
+    def drop_counters(self, counters: Sequence[IdleCounter]) -> int | None:
+        """Deletes the counters that still hold what was read; how many, or None (and none
+        deleted) while no epoch is open on this server."""
+        if not counters:
+            return 0
+        keys = [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, *map(_counter_key, counters)]
+        dropped, _ = self._run(_DROP, keys, [json.dumps([c.state for c in counters])])
+        return None if dropped < 0 else int(dropped)
+
+    def sweep_cursor(self) -> int:
+        return int(self._call(lambda: self._redis.get(SWEEP_CURSOR_KEY)) or 0)
+
+    def save_sweep_cursor(self, cursor: int) -> None:
+        self._call(lambda: self._redis.set(SWEEP_CURSOR_KEY, cursor))
 
     # -- the epoch -----------------------------------------------------------------------------
 

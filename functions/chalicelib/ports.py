@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .idempotency import Claim, RequestKey
-from .models import Application, Chat, ChatKey, Clash, Message, MessageKey, NewChat, NewMessage
+from .models import (
+    Application,
+    Chat,
+    ChatKey,
+    Clash,
+    IdleCounter,
+    Message,
+    MessageKey,
+    NewChat,
+    NewMessage,
+    SearchAfter,
+    SearchPage,
+)
 from .ratelimit import Decision
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
@@ -45,11 +57,13 @@ class Batches(Protocol):
 
 
 class Counts(Protocol):
-    """The counter's recounts (MySQL); each returns how many rows changed."""
+    """The counter's recounts (MySQL), each returning how many rows changed; the highest numbers."""
 
     def refresh_chat_counts(self, chats: Iterable[ChatKey]) -> int: ...
     def refresh_application_counts(self, applications: Iterable[int]) -> int: ...
     def refresh_counts(self) -> tuple[int, int]: ...
+    def highest_message_numbers(self, chats: Iterable[ChatKey]) -> dict[ChatKey, int]: ...
+    def highest_chat_numbers(self, applications: Iterable[int]) -> dict[int, int]: ...
 
 
 class Schema(Protocol):
@@ -76,6 +90,10 @@ class Numbers(Protocol):
     def begin_reopening(self, seconds: int) -> str | None: ...
     def end_reopening(self, token: str) -> None: ...
     def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool: ...
+    def idle_counters(self, cursor: int, count: int, idle_seconds: int) -> tuple[int, list[IdleCounter]]: ...
+    def drop_counters(self, counters: Sequence[IdleCounter]) -> int | None: ...
+    def sweep_cursor(self) -> int: ...
+    def save_sweep_cursor(self, cursor: int) -> None: ...
 
 
 class Keys(Protocol):
@@ -109,8 +127,13 @@ class Search(Protocol):
     def index(self, messages: Sequence[NewMessage], deadline: float | None = None) -> Failures: ...
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures: ...
     def find(
-        self, application_id: int, chat_number: int, words: Sequence[str], limit: int
-    ) -> list[Message]: ...
+        self,
+        application_id: int,
+        chat_number: int,
+        words: Sequence[str],
+        limit: int,
+        after: SearchAfter | None = None,
+    ) -> SearchPage: ...
 
 
 class RateLimits(Protocol):

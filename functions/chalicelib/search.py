@@ -26,9 +26,9 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
-from . import search_terms
+from . import search_pages, search_terms
 from .errors import Unavailable
-from .models import MAX_ANSWER_BYTES, Message, MessageKey, NewMessage, answer_size
+from .models import Message, MessageKey, NewMessage, SearchAfter, SearchPage, answer_size
 from .ports import Failures
 
 # Elasticsearch advises _bulk requests of 5-15 MB; 100 bodies of 64 KB, JSON-escaped, make one of
@@ -144,12 +144,18 @@ MAPPINGS: dict[str, Any] = {
                 "grams": {"type": "text", "analyzer": "trigram", "norms": False},
             },
         },
+        # What the body costs an answer (models.answer_size), read before a search fetches any
+        # body (search_pages.py). Doc values only: it is read per hit, never searched for alone.
+        "answer_bytes": {"type": "integer", "index": False},
     },
 }
+# Fields added to the mapping since its first version: an existing index gets them by a put-mapping
+# (ensure_index), its documents' values by `make reindex`.
+ADDED_FIELDS = ("answer_bytes",)
 # Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches are
 # still found but no longer marked (docs/openapi.yaml). The plain highlighter stops there; the
 # unified one still walks the whole body, 5-10 times the cost on 64 KB bodies (docs/performance.md).
-HIGHLIGHT_CHARS = 1_000
+HIGHLIGHT_CHARS = search_pages.HIGHLIGHT_CHARS
 HIGHLIGHT_FIELDS = ("body", "body.prefix", "body.grams")
 HIGHLIGHT: dict[str, Any] = {
     "type": "plain",
@@ -157,11 +163,14 @@ HIGHLIGHT: dict[str, Any] = {
     "max_analyzed_offset": HIGHLIGHT_CHARS,
     "fields": {field: {} for field in HIGHLIGHT_FIELDS},
 }
+# The ranking's order: score, then newest first (a tier's messages share a score: newest first).
+SORT = ["_score", {"number": "desc"}]
+NEWEST = [{"number": "desc"}]
 
 
 # Each segment keeps its documents newest first: a search sorted by number alone stops after
 # `limit` hits per segment instead of visiting every hit (a common word in a chat of 1M messages
-# matches 550k of them). Like the shard count, fixed when the index is created.
+# matches 600k of them). Like the shard count, fixed when the index is created.
 INDEX_SORT = {"sort.field": "number", "sort.order": "desc"}
 
 
@@ -175,6 +184,17 @@ def index_body(shards: int = 1) -> dict[str, Any]:
             "analysis": ANALYSIS,
         },
         "mappings": MAPPINGS,
+    }
+
+
+def document(application_id: int, chat_number: int, number: int, body: str) -> dict[str, Any]:
+    """A message as the index holds it (`Search.index` writes the same JSON out by hand)."""
+    return {
+        "application_id": application_id,
+        "chat_number": chat_number,
+        "number": number,
+        "body": body,
+        "answer_bytes": answer_size(body),
     }
 
 
@@ -202,19 +222,26 @@ def query(application_id: int, chat_number: int, words: Sequence[str]) -> dict[s
     return {"bool": bool_query}
 
 
-def tiers(application_id: int, chat_number: int, words: Sequence[str]) -> list[dict[str, Any]]:
-    """`query`'s ranks, best first, as unscored filters: every message of a tier scores above
-    every message of the next, so the newest hits of the first tiers are `query`'s best without
-    scoring every hit. One word: whole words, then a two-character start, then inside a word.
-    Several: every word whole (in a row first, when the phrase counts), then `rest`."""
+def tiers(application_id: int, chat_number: int, words: Sequence[str]) -> list[tuple[float, dict[str, Any]]]:
+    """`query`'s ranks, best first, as unscored filters with the score `query` gives each of their
+    messages: every message of a tier scores above every message of the next, so the newest hits
+    of the first tiers are `query`'s best without scoring every hit. One word: whole words, then a
+    two-character start, then inside a word. Several: every word whole (in a row first, when the
+    phrase counts), then `rest`."""
     chat = _chat(application_id, chat_number)
     if len(words) == 1:
-        ways = [clause for _, clause in _ways(words[0])]
-        return [_filtered([*chat, way], ways[:i]) for i, way in enumerate(ways)]
+        ways = _ways(words[0])
+        return [
+            (score, _filtered([*chat, way], [clause for _, clause in ways[:i]]))
+            for i, (score, way) in enumerate(ways)
+        ]
     whole = [_whole(word) for word in words]
     if len(words) > MAX_PHRASE_WORDS:
-        return [_filtered([*chat, *whole])]
-    return [_filtered([*chat, *whole, _phrase(words)]), _filtered([*chat, *whole], [_phrase(words)])]
+        return [(WHOLE * len(words), _filtered([*chat, *whole]))]
+    return [
+        (WHOLE * len(words) + PHRASE, _filtered([*chat, *whole, _phrase(words)])),
+        (WHOLE * len(words), _filtered([*chat, *whole], [_phrase(words)])),
+    ]
 
 
 def rest(application_id: int, chat_number: int, words: Sequence[str]) -> dict[str, Any] | None:
@@ -224,6 +251,18 @@ def rest(application_id: int, chat_number: int, words: Sequence[str]) -> dict[st
     scored = query(application_id, chat_number, words)
     scored["bool"]["must_not"] = [{"bool": {"filter": [_whole(word) for word in words]}}]
     return scored
+
+
+def highlight(words: Sequence[str]) -> dict[str, Any]:
+    """HIGHLIGHT for the fields the words can match: each field highlighted costs as much again,
+    whether it marks anything or not."""
+    scores = {score for word in words for score, _ in _ways(word)}
+    fields = [
+        "body",
+        *(["body.prefix"] if PREFIX in scores else []),
+        *(["body.grams"] if INFIX in scores else []),
+    ]
+    return {**HIGHLIGHT, "fields": {field: {} for field in fields}}
 
 
 def _chat(application_id: int, chat_number: int) -> list[dict[str, Any]]:
@@ -291,9 +330,11 @@ class Search:
 
     def ensure_index(self) -> bool:
         """Creates the first version behind the alias unless the alias (or an index of that name,
-        from before aliases) exists; True if it was created."""
+        from before aliases) exists, which gets the ADDED_FIELDS instead; True if it was created."""
         try:
             if self._es.indices.exists(index=self._index):
+                added = {field: MAPPINGS["properties"][field] for field in ADDED_FIELDS}
+                self._es.indices.put_mapping(index=self._index, properties=added)
                 return False
             self._es.indices.create(
                 index=version_name(self._index, 1), aliases={self._index: {}}, **index_body(self._shards)
@@ -348,12 +389,13 @@ class Search:
         """A message's `_bulk` lines, written out: the numbers are ints (events.parse and MySQL
         see to it) and the body is JSON-encoded, so each line is the JSON the client would write
         for the same dicts, made in a tenth of the client's time (docs/performance.md)."""
+        body = json.dumps(m.body)
         return (
             f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
             f'"routing":"{m.application_id}:{m.chat_number}",'
             f'"version":{m.version},"version_type":"external"}}}}\n'
             f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
-            f'"body":{json.dumps(m.body)}}}\n'
+            f'"body":{body},"answer_bytes":{len(body)}}}\n'
         )
 
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
@@ -422,74 +464,171 @@ class Search:
         versions = {doc["_id"]: doc.get("_version", 0) for doc in found["docs"] if doc.get("found")}
         return [m.key for m in messages if versions.get(doc_id(*m.key), 0) >= m.version]
 
-    def find(self, application_id: int, chat_number: int, words: Sequence[str], limit: int) -> list[Message]:
-        """The chat's messages matching every word, best first (`words` from search_terms.words).
+    def find(
+        self,
+        application_id: int,
+        chat_number: int,
+        words: Sequence[str],
+        limit: int,
+        after: SearchAfter | None = None,
+    ) -> SearchPage:
+        """A page of the chat's messages matching every word, best first (`words` from
+        search_terms.words), after `after`: at most `limit`, and no more than search_pages lets one
+        answer cost.
 
-        The tiers of the ranking are asked in turn, each sorted by number alone, until `limit`
-        hits: the index keeps each segment newest first (INDEX_SORT), so a tier with many hits
-        stops after `limit` of them. Scoring every hit (sorting by score, then number) walked
-        all 550k messages of a common word in a chat of 1M (docs/performance.md, big chat).
+        The tiers of the ranking are asked in turn, each sorted by number alone, then the scored
+        rest, until `limit` + 1 hits: the index keeps each segment newest first (INDEX_SORT), so a
+        tier with many hits stops after `limit` + 1 of them; scoring every hit walked all 600k
+        messages of a common word in a chat of 1M (docs/performance.md, big chat). Each part is
+        asked twice in one request: ranked without reading a body (sizes from doc values), and
+        fetched with highlights for the bodies small enough that `limit` + 1 always fit a page.
+        Reading and highlighting bodies is what a search costs: the page is cut by the sizes, and
+        one more request fetches the big bodies that made it, if any.
         """
-        highlight = {**HIGHLIGHT, "highlight_query": query(application_id, chat_number, words)}
-        by_number: list[Any] = [{"number": "desc"}]
-        tiered = [(tier, by_number) for tier in tiers(application_id, chat_number, words)]
-        # Several words' tiers (in a row, then apart) walk the same messages, those holding every
-        # word: one request asks both. One word's next tier may walk far more (a common word's
-        # trigrams are in all its messages), so it waits until the first falls short.
-        steps = [tiered] if len(words) > 1 else [[tier] for tier in tiered]
+        ranked: list[tuple[SearchAfter, int | None]] = []
+        hits: dict[int, dict[str, Any]] = {}
+        for score, part, search_after in self._parts(application_id, chat_number, words, after):
+            part_ranked, part_hits = self._rank(
+                application_id, chat_number, words, score, part, search_after, limit + 1 - len(ranked), limit
+            )
+            ranked += part_ranked
+            hits.update(part_hits)
+            if len(ranked) > limit:
+                break
+        page = [a for a, _ in ranked[: search_pages.cut([size or 0 for _, size in ranked], limit)]]
+        hits.update(
+            self._fetch(application_id, chat_number, words, [a for a in page if a.number not in hits])
+        )
+        # A document indexed before its size was has none: it was fetched as a small one, and the
+        # page is cut again by what was fetched.
+        fetched = [answer_size(hits[a.number]["_source"]["body"]) if a.number in hits else 0 for a in page]
+        page = page[: search_pages.cut(fetched, limit)]
+        messages = [
+            Message(
+                a.number, hits[a.number]["_source"]["body"], _fragments(hits[a.number].get("highlight", {}))
+            )
+            for a in page
+            if a.number in hits  # unless it was deleted since the ranking
+        ]
+        return SearchPage(messages, page[-1] if len(ranked) > len(page) else None)
+
+    def _parts(
+        self, application_id: int, chat_number: int, words: Sequence[str], after: SearchAfter | None
+    ) -> Iterator[tuple[float | None, dict[str, Any], list[float] | None]]:
+        """(score, query, search_after) of the ranking's parts still to read after `after`: each
+        tier with the score of its messages, then the scored rest (score None)."""
+        for score, tier in tiers(application_id, chat_number, words):
+            if after is None or score < after.score:
+                yield score, tier, None
+            elif score == after.score:
+                yield score, tier, [after.number]
         scored = rest(application_id, chat_number, words)
         if scored is not None:
-            steps.append([(scored, ["_score", {"number": "desc"}])])
-        found: list[Message] = []
-        size = 0
-        for step in steps:
-            for hit in self._search(
-                routing(application_id, chat_number), step, limit - len(found), highlight
-            ):
-                body = hit["_source"]["body"]
-                size += answer_size(body)  # hits past the answer's budget are left out
-                if size > MAX_ANSWER_BYTES or len(found) == limit:
-                    return found
-                found.append(Message(hit["_source"]["number"], body, _fragments(hit.get("highlight", {}))))
-            if len(found) >= limit:
-                break
-        return found
+            yield None, scored, None if after is None else [after.score, after.number]
 
-    def _search(
+    def _rank(
         self,
-        route: str,
-        searches: list[tuple[dict[str, Any], list[Any]]],
+        application_id: int,
+        chat_number: int,
+        words: Sequence[str],
+        score: float | None,
+        part: dict[str, Any],
+        search_after: list[float] | None,
         size: int,
-        highlight: dict[str, Any],
-    ) -> Iterator[dict[str, Any]]:
-        """The hits of `searches` ((query, sort) pairs) in one request, in their order."""
+        limit: int,
+    ) -> tuple[list[tuple[SearchAfter, int | None]], dict[int, dict[str, Any]]]:
+        """The best `size` hits of a part of the ranking with their `answer_bytes` (None for a
+        document indexed before it was), and the small ones among them fetched, by number.
+
+        The ranking reads no stored field: a hit's `_id` sits in the same compressed block as its
+        body (101 hits of 64 KB: 33 ms with `_id`s, 11 ms without). The fetch leaves out, by a
+        `post_filter`, bodies over search_pages.small_size: on a chat of ordinary messages it is
+        the page, and a search makes no more requests than it would without the budget.
+        """
         # The scored rest counts every hit (track_total_hits), which makes Lucene lead with the
         # chat's filter: without it, top-k scoring walked each word's postings across the index
         # (two words at 1M messages: p99 18.6 ms that way, 6.4 ms this way). A tier sorted by
         # number must not count, or it could not stop early.
-        lines: list[dict[str, Any]] = []
-        for tier, sort in searches:
-            lines.append({"index": self._index, "routing": route})
-            lines.append(
+        request = {
+            "query": part,
+            "sort": SORT if score is None else NEWEST,
+            "size": size,
+            "track_total_hits": score is None,
+            "timeout": f"{self._timeout_ms}ms",
+            **({"search_after": search_after} if search_after else {}),
+        }
+        big = {"range": {"answer_bytes": {"gt": search_pages.small_size(limit)}}}
+        ranking, small = self._msearch(
+            application_id,
+            chat_number,
+            [
+                {**request, "stored_fields": "_none_", "docvalue_fields": ["answer_bytes"]},
                 {
-                    "query": tier,
-                    "size": size,
-                    "sort": sort,
-                    "highlight": highlight,
-                    "track_total_hits": "_score" in sort,
-                    "timeout": f"{self._timeout_ms}ms",
-                }
+                    **request,
+                    "post_filter": {"bool": {"must_not": [big]}},
+                    "highlight": self._highlight(words, application_id, chat_number),
+                },
+            ],
+        )
+        ranked = [
+            (
+                SearchAfter(hit["sort"][0] if score is None else score, hit["sort"][-1]),
+                hit.get("fields", {}).get("answer_bytes", [None])[0],
             )
+            for hit in ranking
+        ]
+        return ranked, {hit["_source"]["number"]: hit for hit in small}
+
+    def _highlight(self, words: Sequence[str], application_id: int, chat_number: int) -> dict[str, Any]:
+        """The fields the words can match, marked by the scored query (a tier's filters score nothing)."""
+        return {**highlight(words), "highlight_query": query(application_id, chat_number, words)}
+
+    def _fetch(
+        self, application_id: int, chat_number: int, words: Sequence[str], page: Sequence[SearchAfter]
+    ) -> dict[int, dict[str, Any]]:
+        """These hits by number, with their bodies and highlights."""
+        if not page:
+            return {}
+        ids = [doc_id(application_id, chat_number, a.number) for a in page]
+        hits = self._search(
+            application_id,
+            chat_number,
+            query={"ids": {"values": ids}},
+            size=len(ids),
+            highlight=self._highlight(words, application_id, chat_number),
+        )
+        return {hit["_source"]["number"]: hit for hit in hits}
+
+    def _msearch(
+        self, application_id: int, chat_number: int, requests: Sequence[dict[str, Any]]
+    ) -> list[list[dict[str, Any]]]:
+        """The hits of each request, made in one round trip (Elasticsearch runs them side by side)."""
         try:
             result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).msearch(
-                searches=lines
+                index=self._index,
+                routing=routing(application_id, chat_number),
+                searches=[part for request in requests for part in ({}, request)],
             )
         except (ApiError, TransportError) as exc:
             raise Unavailable("search is unavailable") from exc
-        for response in result["responses"]:
-            if "error" in response:
-                raise Unavailable("search is unavailable")
-            yield from response["hits"]["hits"]
+        answers = result["responses"]
+        errors = [answer["error"] for answer in answers if "error" in answer]
+        if errors:  # the reason names indexes and shards: it goes to the log, not to the client
+            raise Unavailable("search is unavailable") from RuntimeError(f"msearch: {errors[0]}")
+        return [answer["hits"]["hits"] for answer in answers]
+
+    def _search(self, application_id: int, chat_number: int, **request: Any) -> list[dict[str, Any]]:
+        try:
+            result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).search(
+                index=self._index,
+                routing=routing(application_id, chat_number),
+                timeout=f"{self._timeout_ms}ms",
+                **request,
+            )
+        except (ApiError, TransportError) as exc:
+            raise Unavailable("search is unavailable") from exc
+        hits: list[dict[str, Any]] = result["hits"]["hits"]
+        return hits
 
 
 def _fragments(highlight: dict[str, list[str]]) -> list[str]:

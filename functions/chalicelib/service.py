@@ -19,7 +19,7 @@ from .errors import (
     Unavailable,
 )
 from .idempotency import NO_EPOCH, OLD_EPOCH, RequestKey
-from .models import Application, Chat, Message, NewChat, NewMessage
+from .models import Application, Chat, Message, NewChat, NewMessage, SearchAfter, SearchPage
 from .numbers import chats_key, messages_key
 from .ports import Deps
 
@@ -314,10 +314,15 @@ def edit_message(
 
 
 def search_messages(
-    deps: Deps, token: str, chat_number: int, words: Sequence[str], limit: int
-) -> list[Message]:
+    deps: Deps,
+    token: str,
+    chat_number: int,
+    words: Sequence[str],
+    limit: int,
+    after: SearchAfter | None = None,
+) -> SearchPage:
     app_id = _existing_chat(deps, _limited_application_id(deps, token, "searches"), chat_number)
-    return deps.search.find(app_id, chat_number, words, limit)
+    return deps.search.find(app_id, chat_number, words, limit, after)
 
 
 # -- numbering after a cache restart or failover ------------------------------------------------

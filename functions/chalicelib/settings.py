@@ -55,6 +55,12 @@ class Settings:
     rate_limit_creates: int
     rate_limit_edits: int
     rate_limit_searches: int
+    # Counters of chats (applications) no request touched for this long leave Redis at the
+    # counter's next sweep (counter.sweep_idle_counters). At least an hour: a seed read from
+    # MySQL is used within one request, and the sweep relies on no request lasting that long.
+    counter_idle_seconds: int
+    # Keys the sweep looks at per run (SCAN), going on from there the next run.
+    counter_sweep_keys: int
     # What precedes the stage in the API's public URLs, `{apiId}` filled in: empty on AWS.
     api_path_prefix: str
     # Origins whose pages may call the API from a browser: ("*",) for any, () for none.
@@ -131,6 +137,8 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
         rate_limit_creates=_int(env, "RATE_LIMIT_CREATES", 1000),
         rate_limit_edits=_int(env, "RATE_LIMIT_EDITS", 200),
         rate_limit_searches=_int(env, "RATE_LIMIT_SEARCHES", 200),
+        counter_idle_seconds=_int(env, "COUNTER_IDLE_SECONDS", 7 * 86400, low=3600),
+        counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
         api_path_prefix=env.get("API_PATH_PREFIX", ""),
         cors_allowed_origins=_origins(env),
     )

@@ -9,6 +9,7 @@ own cost. With the checks of issue 10: the message create with an `Idempotency-K
 and one completion in Redis more), our idempotency records against Powertools' Redis
 persistence layer doing the same job, and the cost of `WAIT 1` with a real replica (a second
 redis-server on loopback, port REDIS_PORT + 2, following the stack's Redis for the bench only).
+With issue 11's quotas: the message handler with and without the quota check's own round trip.
 
     .local/venvs/app/bin/python -m tests.bench.accept_bench [--seconds 6] [--levels 1,4,16]
 """
@@ -17,6 +18,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import statistics
 import time
 import uuid
 from typing import Any
@@ -39,7 +41,7 @@ def _prepare_env(queue_url: str) -> None:
 
 def _worker(args) -> dict:
     """One environment: times `requests` handler calls (or as many as fit in `seconds`)."""
-    kind, token, queue_url, seconds, warmup, worker_id, noop_queue, env = args
+    kind, token, queue_url, seconds, warmup, worker_id, noop_queue, env, quota = args
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # Powertools prints each request's metrics to stdout, as on Lambda
     os.environ.update(env)
@@ -52,6 +54,10 @@ def _worker(args) -> dict:
         from chalicelib import wiring
 
         wiring.deps().queue.send = lambda body, deadline=None: None  # type: ignore[method-assign]
+    if not quota:
+        from chalicelib import wiring
+
+        wiring.deps().limits = None  # no quota check: one Redis round trip less
     convert = LambdaEventConverter(RouteMatcher(list(app.app.routes)))
     headers = {"content-type": "application/json"}
     if kind == "chat":
@@ -110,13 +116,17 @@ def level(
     seconds: float,
     noop_queue: bool = False,
     env: dict | None = None,
+    quota: bool = True,
 ) -> dict:
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(concurrency) as pool:
         started = time.perf_counter()
         parts = pool.map(
             _worker,
-            [(kind, token, queue_url, seconds, 20, w, noop_queue, env or {}) for w in range(concurrency)],
+            [
+                (kind, token, queue_url, seconds, 20, w, noop_queue, env or {}, quota)
+                for w in range(concurrency)
+            ],
         )
         wall = time.perf_counter() - started
     timings = [t for p in parts for t in p["timings"]]
@@ -128,6 +138,26 @@ def level(
         "errors": sum(p["errors"] for p in parts),
         "pool_s": round(wall, 1),
     }
+
+
+def quota_cost(token: str, queue_url: str, seconds: float, rounds: int = 3) -> dict:
+    """The per-application quota check's own Redis round trip on the accept path: the message
+    handler with the send a no-op, with the check and without it, alternating; medians of rounds."""
+    runs: dict[str, list[dict]] = {"quota check": [], "no quota check": []}
+    for _ in range(rounds):
+        for name in runs:
+            runs[name].append(
+                level("message", token, queue_url, 1, seconds, noop_queue=True, quota=name == "quota check")
+            )
+    out: dict[str, Any] = {
+        name: {f"{p}_ms": statistics.median(r[f"{p}_ms"] for r in results) for p in ("p50", "p99", "mean")}
+        | {"rounds_p50_ms": [r["p50_ms"] for r in results]}
+        for name, results in runs.items()
+    }
+    on, off = out["quota check"], out["no quota check"]
+    out["p50 difference ms"] = round(on["p50_ms"] - off["p50_ms"], 3)
+    out["p50 ratio"] = common.ratio(on["p50_ms"], off["p50_ms"])
+    return out
 
 
 def bare_sqs(queue_url: str, count: int = 200) -> dict:
@@ -281,6 +311,12 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
         )
         progress(
             f"message handler without SQS: p50 {out['message, queue send replaced by a no-op']['p50_ms']} ms"
+        )
+        out["quota check, message handler without SQS"] = quota_cost(token, queue_url, seconds)
+        cost = out["quota check, message handler without SQS"]
+        progress(
+            f"without SQS, quota check vs none: p50 {cost['quota check']['p50_ms']} vs "
+            f"{cost['no quota check']['p50_ms']} ms (medians of 3 alternating rounds)"
         )
         # Our code with the checks of issue 10 (a new Idempotency-Key per create), the same way.
         for rounds in range(2):  # alternating with the plain one, on a shared machine

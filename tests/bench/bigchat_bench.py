@@ -66,7 +66,8 @@ class Words:
 def _timed(finder, app_id: int, chat: int, q: str) -> tuple[float, int]:
     words = search_terms.words(q)
     started = time.perf_counter()
-    hits = len(finder.find(app_id, chat, words, LIMIT))
+    found = finder.find(app_id, chat, words, LIMIT)
+    hits = len(getattr(found, "messages", found))  # a page now; a list in the adapter of before
     return (time.perf_counter() - started) * 1000, hits
 
 

@@ -163,10 +163,13 @@ def ensure_mysql(bodies: Bodies, progress) -> int:
 
 
 def _line(app_id: int, chat: int, number: int, body: str) -> tuple[str, str]:
-    """A document's `_bulk` action and source, written out (the helpers pass strings through)."""
+    """A document's `_bulk` action and source, written out (the helpers pass strings through), as
+    the writer writes it (search.document)."""
+    escaped = json.dumps(body)
     return (
         f'{{"index":{{"_id":"{app_id}:{chat}:{number}","routing":"{app_id}:{chat}"}}}}',
-        f'{{"application_id":{app_id},"chat_number":{chat},"number":{number},"body":{json.dumps(body)}}}',
+        f'{{"application_id":{app_id},"chat_number":{chat},"number":{number},"body":{escaped},'
+        f'"answer_bytes":{len(escaped)}}}',
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
 from chalicelib.count_store import CountStore
-from chalicelib.mysql import MySQL
+from chalicelib.mysql import MySQL, placeholders
 from chalicelib.schema import Schema
 from tests.bench import common, datagen
 
@@ -63,6 +63,20 @@ def run(
     return _run(changed_chats, big, log)
 
 
+# The full recount before issue 13 item 3 (one statement per table), kept as the same-run baseline.
+ONE_STATEMENT = (
+    """UPDATE chats c
+    LEFT JOIN (SELECT chat_id, COUNT(*) AS n FROM messages GROUP BY chat_id) m ON m.chat_id = c.id
+    SET c.messages_count = COALESCE(m.n, 0)
+    WHERE c.messages_count <> COALESCE(m.n, 0)""",
+    """UPDATE applications a
+    LEFT JOIN (SELECT application_id, COUNT(*) AS n FROM chats GROUP BY application_id) c
+        ON c.application_id = a.id
+    SET a.chats_count = COALESCE(c.n, 0)
+    WHERE a.chats_count <> COALESCE(c.n, 0)""",
+)
+
+
 def _run(changed_chats: int, big: bool, log) -> dict:
     database = BIG_DATABASE if big else DATABASE
     with datagen.connect("mysql") as root, root.cursor() as cur:
@@ -72,40 +86,87 @@ def _run(changed_chats: int, big: bool, log) -> dict:
     db = CountStore(mysql)
     generated = datagen.generate(datagen.connect(database), applications=10_000 if big else 1000, log=log)
     with datagen.connect(database) as conn, conn.cursor() as cur:
-        cur.execute("SELECT application_id, number FROM chats")
+        cur.execute("SELECT id, application_id, number FROM chats")
         chats = cur.fetchall()
+        cur.execute("SELECT @@innodb_buffer_pool_size")
+        buffer_pool_mib = (cur.fetchone() or (0,))[0] // 2**20
+        changed = random.Random(7).sample(chats, changed_chats)
 
-        def reset():
+        def all_wrong():
             cur.execute("UPDATE chats SET messages_count = 0")
             cur.execute("UPDATE applications SET chats_count = 0")
 
-        cur.execute("SELECT @@innodb_buffer_pool_size")
-        buffer_pool_mib = (cur.fetchone() or (0,))[0] // 2**20
-        full_all_changed, full_cpu = [], []
-        for _ in range(3):
-            reset()
-            cpu = common.Cpu(("mariadb",)).start()
-            started = time.perf_counter()
-            db.refresh_counts()
-            full_all_changed.append(time.perf_counter() - started)
-            full_cpu.append(cpu.stop()["mariadb"])
-    changed = random.Random(7).sample(chats, changed_chats)
+        def some_wrong():
+            for i in range(0, len(changed), 1000):
+                ids = [c[0] for c in changed[i : i + 1000]]
+                in_list = placeholders(len(ids), 1)
+                cur.execute(
+                    f"UPDATE chats SET messages_count = messages_count + 1 WHERE id IN ({in_list})", ids
+                )
+
+        def one_statement():
+            return tuple(cur.execute(sql) for sql in ONE_STATEMENT)
+
+        cases = {"all wrong": all_wrong, f"{changed_chats} wrong": some_wrong, "none wrong": lambda: None}
+        recounts = {
+            "ranges": db.refresh_counts,
+            "ranges, 1 worker": lambda: db.refresh_counts(workers=1),
+            "one statement (before)": one_statement,
+        }
+        runs: dict = {case: {name: [] for name in recounts} for case in cases}
+        for rep in range(3):  # interleaved: the machine's load drifts
+            for case, make_wrong in cases.items():
+                for name, recount in recounts.items() if rep % 2 == 0 else reversed(recounts.items()):
+                    db.refresh_counts()  # every count right, then the case's wrong ones
+                    make_wrong()
+                    cpu = common.Cpu(("mariadb",)).start()
+                    started = time.perf_counter()
+                    fixed = recount()
+                    wall = time.perf_counter() - started
+                    used = cpu.stop()
+                    runs[case][name].append(
+                        {
+                            "wall_s": wall,
+                            "mariadb_cpu_s": used["mariadb"],
+                            "bench_cpu_s": used["bench"],
+                            "fixed": fixed,
+                        }
+                    )
+                    log(
+                        f"{case}, {name}: {wall:.2f} s wall, MariaDB CPU {used['mariadb']:.2f} s, "
+                        f"ours {used['bench']:.2f} s, fixed {fixed}, load {common.load_average()}"
+                    )
+        db.refresh_counts()
+
+    keys = [(a, n) for _, a, n in changed]
 
     def incremental():
-        for i in range(0, len(changed), 1000):
-            db.refresh_chat_counts(changed[i : i + 1000])
+        for i in range(0, len(keys), 1000):
+            db.refresh_chat_counts(keys[i : i + 1000])
 
     cpu = common.Cpu(("mariadb",)).start()
     incremental_s = timed(incremental)
     incremental_cpu = cpu.stop()["mariadb"] / 3
+    full = {
+        case: {
+            name: {
+                key: round(statistics.median(r[key] for r in results), 3)
+                for key in ("wall_s", "mariadb_cpu_s", "bench_cpu_s")
+            }
+            | {"runs_wall_s": [round(r["wall_s"], 2) for r in results], "fixed": results[0]["fixed"]}
+            for name, results in by_name.items()
+        }
+        for case, by_name in runs.items()
+    }
     result = {
         "messages": generated["messages"],
         "chats": len(chats),
         "innodb_buffer_pool_mib": buffer_pool_mib,
-        "full_recount_all_rows_changed_s": round(statistics.median(full_all_changed), 3),
-        # MariaDB's CPU seconds: what the machine's other load does not inflate
-        "full_recount_mariadb_cpu_s": round(statistics.median(full_cpu), 3),
-        "full_recount_nothing_changed_s": timed(db.refresh_counts),
+        "load_average": common.load_average(),
+        "full_recount": full,
+        "full_recount_all_rows_changed_s": full["all wrong"]["ranges"]["wall_s"],
+        "full_recount_mariadb_cpu_s": full["all wrong"]["ranges"]["mariadb_cpu_s"],
+        "full_recount_nothing_changed_s": full["none wrong"]["ranges"]["wall_s"],
         "changed_chats": changed_chats,
         "incremental_s": incremental_s,
         "incremental_mariadb_cpu_s": round(incremental_cpu, 3),

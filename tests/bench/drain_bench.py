@@ -38,6 +38,25 @@ def fill(queue_url: str, records: list) -> float:
     return time.perf_counter() - started
 
 
+def wait_drained(index: str, expected: int, started: float, timeout: float, poll=1.0, progress=None) -> tuple:
+    """Waits until MySQL holds `expected` messages and `index` as many documents, or `timeout`
+    seconds after `started`; returns (rows, documents)."""
+    es = Elasticsearch(common.ES_URL, request_timeout=30)
+    rows = docs = 0
+    with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
+        while time.perf_counter() - started < timeout:
+            time.sleep(poll)
+            cur.execute("SELECT COUNT(*) FROM messages")
+            rows = (cur.fetchone() or (0,))[0]
+            es.indices.refresh(index=index)
+            docs = es.count(index=index)["count"]
+            if rows >= expected and docs >= expected:
+                break
+            if progress and int(time.perf_counter() - started) % 10 == 0:
+                progress(f"draining: {rows} rows, {docs} docs")
+    return rows, docs
+
+
 def run(res: Resources, events: int = 20_000, timeout: float = 300.0, progress=print) -> dict:
     common.ensure_database(common.WRITE_DB)
     deps = common.deps(index=INDEX)
@@ -61,18 +80,7 @@ def run(res: Resources, events: int = 20_000, timeout: float = 300.0, progress=p
     meter = common.Cpu().start()
     started = time.perf_counter()
     res.sqs_mapping(name, queue_arn, batch_size=100, window=1)
-    rows = docs = 0
-    with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
-        while time.perf_counter() - started < timeout:
-            time.sleep(1.0)
-            cur.execute("SELECT COUNT(*) FROM messages")
-            rows = (cur.fetchone() or (0,))[0]
-            es.indices.refresh(index=INDEX)
-            docs = es.count(index=INDEX)["count"]
-            if rows >= events and docs >= events:
-                break
-            if int(time.perf_counter() - started) % 10 == 0:
-                progress(f"draining: {rows} rows, {docs} docs")
+    rows, docs = wait_drained(INDEX, events, started, timeout, progress=progress)
     seconds = time.perf_counter() - started
     cpu = meter.stop()
     reports = res.reports(name)

@@ -469,3 +469,57 @@ def plot_sizes(section: dict, path, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_writers(in_process: dict, deployed: dict, path) -> None:
+    """Messages/s vs writers (issue 13 item 4): writers_bench's processes and drain_writers_bench's
+    deployed environments, for events spread over many chats and on one hot chat."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    for ax, shape in zip(axes, ("spread", "hot"), strict=True):
+        for results, source, styles in (
+            (in_process, "in-process writer processes", {"": "o-"}),
+            (deployed, "deployed, LocalStack", {"MaximumConcurrency": "s--", "mappings": "^:"}),
+        ):
+            runs = next((v for k, v in results.items() if k.startswith(shape) or shape in k), None)
+            if not runs:
+                continue
+            for mode, style in styles.items():
+                points = sorted((r["writers"], r) for r in runs if r.get("mode", "") == mode)
+                if not points:
+                    continue
+                label = (
+                    source
+                    if not mode
+                    else f"{source}: {mode} = n"
+                    if mode != "mappings"
+                    else f"{source}: n mappings"
+                )
+                ax.plot(
+                    [n for n, _ in points],
+                    [r["messages_per_s"] for _, r in points],
+                    style,
+                    label=label,
+                )
+                for n, r in points:
+                    runs_per_s = r.get("messages_per_s_runs", [])
+                    if runs_per_s:
+                        ax.plot([n] * len(runs_per_s), runs_per_s, ".", color="grey", alpha=0.5)
+        ax.set_title("events spread over 2,000 chats" if shape == "spread" else "every event on one hot chat")
+        ax.set_xlabel("writers (processes, environments or mappings)")
+        ax.set_xticks([1, 2, 3, 4, 5])
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("messages per second (median; grey: each run)")
+    fig.suptitle(
+        "Writers in parallel on 2 shared cores: in-process (writers_bench) vs deployed through LocalStack "
+        "(drain_writers_bench); docs/performance.md, issue 13 item 4",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -25,10 +25,13 @@ from tests.bench import (
     common,
     counter_bench,
     drain_bench,
+    drain_writers_bench,
     gateway_ab,
     gateway_bench,
+    idle_counters_bench,
     lag_bench,
     reindex_bench,
+    reindex_page_bench,
     report,
     search_bench,
     writer_bench,
@@ -38,6 +41,7 @@ from tests.bench import (
 from tests.bench.resources import Resources
 
 PLOT = common.ROOT / "docs" / "performance.png"
+WRITERS_PLOT = common.ROOT / "docs" / "writers.png"
 BIG_CHAT_PLOT = common.ROOT / "docs" / "performance-bigchat.png"
 
 
@@ -61,12 +65,18 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
         ("lag", lambda p: lag_bench.run(10, 10 if q else 30, progress=p)),
         ("search", lambda p: search_bench.run(100 if q else 300, progress=p)),
         ("counter", lambda p: counter_bench.run(10_000, log=p)),
+        ("idle counters", lambda p: idle_counters_bench.run(10_000 if q else 100_000, progress=p)),
         ("cold start", lambda p: coldstart_bench.run(res(), progress=p)),
         (
             "gateway a/b",
             lambda p: gateway_ab.run(3 if q else 5, 2 if q else 3, profile_seconds=0 if q else 8, progress=p),
         ),
         ("writers", lambda p: writers_bench.run(5_000 if q else 20_000, progress=p)),
+        (
+            "drain writers",
+            lambda p: drain_writers_bench.run(res(), 1_000 if q else 3_000, rounds=1 if q else 3, progress=p),
+        ),
+        ("reindex page", lambda p: reindex_page_bench.run(1 if q else 3, log=p)),
         ("reindex", lambda p: reindex_bench.run(10 if q else 20, progress=p)),
     ] + (
         [
@@ -149,6 +159,8 @@ def main() -> int:
     (common.OUT_DIR / "latest.json").write_text(out.read_text())
     if not args.only:
         report.plot(results, PLOT)
+    if "writers" in results and "drain writers" in results:
+        report.plot_writers(results["writers"], results["drain writers"], WRITERS_PLOT)
     if "sizes" in results.get("big chat", {}):
         load = results["big chat"]["load_average_before_after"]
         title = f"make bench --big, {started}, commit {results['machine']['commit']}, 2 cores, load {load}"

@@ -1,6 +1,7 @@
 """Search at 1M messages, and what the search design costs (issues 16, 11 item 4, 13 item 2).
 
     .local/venvs/app/bin/python -m tests.bench.search_bench [--queries 300] [--only kinds,worst,writer]
+        [--before COMMIT]
 
 - **kinds**: the 1M messages of `chat_bench` (tests/bench/datagen.py), each with one of a few
   multilingual snippets appended (so CJK, codes and emoji have something to find), indexed once
@@ -9,7 +10,9 @@
   index size and bulk rate before and after; both are reused while their mapping is unchanged.
   `Search.find` (what the API calls) on a random chat for each query kind.
 - **worst**: one more chat in the same index holding 1,000 bodies of 64 KB made of a dozen words,
-  so that every query matches every body or nearly does; queries chosen to be expensive.
+  so that every query matches every body or nearly does, and one of 1,000 bodies of 5 KB; queries
+  chosen to be expensive, interleaved with the adapter of the last commit before search pages had
+  a cost budget (`--before` to name another).
 - **writer**: `writer.handle` on the same events alternately into an index of each mapping, in
   slices, so the machine's other load falls on both alike.
 """
@@ -24,10 +27,12 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from chalicelib import search, search_terms
+from chalicelib import search, search_pages, search_terms
 from tests.bench import common, search_quality_before, writer_bench
 
 BEFORE_COMMIT = "a3c4d9c"
+# The last commit before search pages had a cost budget (search_pages.py): it reads the same index.
+BUDGET_BEFORE_COMMIT = "cb71adf"
 INDEX = "bench-messages-1m"
 BEFORE_INDEX = "bench-messages-1m-trigram"
 MESSAGES = 1_000_000
@@ -69,7 +74,7 @@ SNIPPETS = [
     "مرحبا بالعالم",
     "I am in",
 ]
-WORST_APP, WORST_CHAT, WORST_BODIES = 1_000_000_000, 1, 1000
+WORST_APP, WORST_CHAT, MEDIUM_CHAT, WORST_BODIES = 1_000_000_000, 1, 2, 1000
 WORST_VOCABULARY = [
     "alphabet",
     "betamax",
@@ -94,7 +99,9 @@ def ensure_data(progress) -> None:
         progress(f"generated {result['messages']} messages in {result['seconds']} s")
 
 
-def _docs(index: str):
+def _docs(index: str, fields: dict):
+    """The 1M messages as documents of a mapping with these `fields` (the mapping of before has no
+    `answer_bytes`)."""
     with (
         common.datagen.connect(common.DATA_DB) as conn,
         conn.cursor(common.datagen.pymysql.cursors.SSCursor) as cur,
@@ -109,10 +116,11 @@ def _docs(index: str):
                 "_id": search.doc_id(app_id, chat, number),
                 "_routing": search.routing(app_id, chat),
                 "_source": {
-                    "application_id": app_id,
-                    "chat_number": chat,
-                    "number": number,
-                    "body": f"{body} {SNIPPETS[(number * 7 + chat) % len(SNIPPETS)]}",
+                    k: v
+                    for k, v in search.document(
+                        app_id, chat, number, f"{body} {SNIPPETS[(number * 7 + chat) % len(SNIPPETS)]}"
+                    ).items()
+                    if k in fields
                 },
             }
 
@@ -136,7 +144,9 @@ def ensure_index(es: Elasticsearch, index: str, body: dict, progress) -> dict:
     mappings = {**body["mappings"], "_meta": {"fingerprint": fingerprint}}
     es.indices.create(index=index, settings=settings, mappings=mappings)
     started, done = time.monotonic(), 0
-    for ok, item in helpers.parallel_bulk(es, _docs(index), thread_count=2, chunk_size=2000, queue_size=4):
+    for ok, item in helpers.parallel_bulk(
+        es, _docs(index, body["mappings"]["properties"]), thread_count=2, chunk_size=2000, queue_size=4
+    ):
         if not ok:
             raise RuntimeError(f"indexing failed: {item}")
         done += 1
@@ -163,15 +173,25 @@ def index_size(es: Elasticsearch, index: str) -> dict:
 def _timed(finder, app_id: int, chat: int, q: str, limit: int) -> tuple:
     words = search_terms.words(q)
     started = time.perf_counter()
-    hits = len(finder.find(app_id, chat, words, limit))
+    hits = len(finder.find(app_id, chat, words, limit).messages)
     return (time.perf_counter() - started) * 1000, hits
 
 
-def query_kinds(es: Elasticsearch, queries: int, progress) -> dict:
+def _before_finder(es: Elasticsearch, commit: str):
+    """`find(app_id, chat, q, limit)` -> list of the adapter of `commit`: a3c4d9c's on the index of
+    before (it took the text of `q`), a later one's on today's index (it took the words)."""
+    if commit == BEFORE_COMMIT:
+        return search_quality_before.adapter_of(commit).Search(es, BEFORE_INDEX).find
+    before = search_quality_before.adapter_of(commit).Search(es, INDEX)
+    return lambda app_id, chat, q, limit: before.find(app_id, chat, search_terms.words(q), limit)
+
+
+def query_kinds(es: Elasticsearch, queries: int, progress, before_commit: str = BEFORE_COMMIT) -> dict:
     """Each query kind on random chats, now and (interleaved, same chats and text) the adapter of
-    before on the index of before: the machine's load falls on both alike."""
+    `before_commit`: a3c4d9c's on the index of before, a later one's on today's index. The
+    machine's load falls on both alike."""
     finder = search.Search(es, INDEX)
-    before = search_quality_before.adapter_of(BEFORE_COMMIT).Search(es, BEFORE_INDEX)
+    before_find = _before_finder(es, before_commit)
     with common.datagen.connect(common.DATA_DB) as conn, conn.cursor() as cur:
         cur.execute("SELECT application_id, number FROM chats")
         chats = cur.fetchall()
@@ -190,8 +210,8 @@ def query_kinds(es: Elasticsearch, queries: int, progress) -> dict:
     for _ in range(20):  # warm the caches, as a running service has them
         (app_id, chat), q = rng.choice(chats), kinds["one word"]()
         _timed(finder, app_id, chat, q, 20)
-        before.find(app_id, chat, q, 20)
-    out = {}
+        before_find(app_id, chat, q, 20)
+    out: dict[str, Any] = {"before_commit": before_commit}
     for name, make in kinds.items():
         timings, before_timings, hits, before_hits = [], [], 0, 0
         for i in range(queries):
@@ -203,7 +223,7 @@ def query_kinds(es: Elasticsearch, queries: int, progress) -> dict:
                     hits += n
                 else:
                     started = time.perf_counter()
-                    before_hits += len(before.find(app_id, chat, q, 20))
+                    before_hits += len(before_find(app_id, chat, q, 20))
                     before_timings.append((time.perf_counter() - started) * 1000)
         out[name] = {
             **common.latency(timings),
@@ -215,98 +235,118 @@ def query_kinds(es: Elasticsearch, queries: int, progress) -> dict:
             f"{name}: p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms ({f['mean_hits']} hits); "
             f"before p50 {b['p50_ms']}, p99 {b['p99_ms']} ms ({b['mean_hits']} hits)"
         )
-    kinds_out = [v for v in out.values() if isinstance(v, dict)]
+    kinds_out = [v for v in out.values() if isinstance(v, dict) and "p99_ms" in v]
     out["p99_ms"] = max(v["p99_ms"] for v in kinds_out)
     out["before_p99_ms"] = max(v["before"]["p99_ms"] for v in kinds_out)
     return out
 
 
-def _worst_body(rng: random.Random) -> str:
-    out, size = [], 0
-    while size < 65_000:
+def _worst_body(rng: random.Random, size: int) -> str:
+    out, length = [], 0
+    while length < size:
         word = rng.choice(WORST_VOCABULARY)
         out.append(word)
-        size += len(word) + 1
-    return " ".join(out)[:65_535]
+        length += len(word) + 1
+    return " ".join(out)[:size]
 
 
-def ensure_worst_chat(es: Elasticsearch, progress) -> dict:
-    chat = {
-        "bool": {"filter": [{"term": {"application_id": WORST_APP}}, {"term": {"chat_number": WORST_CHAT}}]}
-    }
-    if es.count(index=INDEX, query=chat)["count"] == WORST_BODIES:
+def ensure_worst_chat(es: Elasticsearch, chat: int, body_chars: int, progress) -> dict:
+    query = {"bool": {"filter": [{"term": {"application_id": WORST_APP}}, {"term": {"chat_number": chat}}]}}
+    if es.count(index=INDEX, query=query)["count"] == WORST_BODIES:
         return {"reused": True}
-    rng = random.Random(3)
+    rng = random.Random(3 * chat)
     started = time.monotonic()
     helpers.bulk(
         es.options(request_timeout=300),
         (
             {
                 "_index": INDEX,
-                "_id": search.doc_id(WORST_APP, WORST_CHAT, n),
-                "_routing": search.routing(WORST_APP, WORST_CHAT),
-                "_source": {
-                    "application_id": WORST_APP,
-                    "chat_number": WORST_CHAT,
-                    "number": n,
-                    "body": _worst_body(rng),
-                },
+                "_id": search.doc_id(WORST_APP, chat, n),
+                "_routing": search.routing(WORST_APP, chat),
+                "_source": search.document(WORST_APP, chat, n, _worst_body(rng, body_chars)),
             }
             for n in range(1, WORST_BODIES + 1)
         ),
         chunk_size=50,
     )
     es.indices.refresh(index=INDEX)
-    progress(f"worst chat: {WORST_BODIES} bodies of 64 KB indexed in {time.monotonic() - started:.0f} s")
+    progress(
+        f"worst chat {chat}: {WORST_BODIES} bodies of {body_chars} characters "
+        f"in {time.monotonic() - started:.0f} s"
+    )
     return {"reused": False, "seconds": round(time.monotonic() - started, 1)}
 
 
-def worst_case(es: Elasticsearch, queries: int, progress) -> dict:
-    """Expensive queries on a chat of 1,000 bodies of 64 KB that all match, in the 1M index."""
-    built = ensure_worst_chat(es, progress)
+def _second_page(finder, chat: int, words: list, limit: int):
+    """Times the page after the first (its `after` taken from a first page found untimed)."""
+    after = finder.find(WORST_APP, chat, words, limit).next
+    started = time.perf_counter()
+    hits = len(finder.find(WORST_APP, chat, words, limit, after).messages)
+    return (time.perf_counter() - started) * 1000, hits
+
+
+def worst_case(es: Elasticsearch, queries: int, progress, before_commit: str = BUDGET_BEFORE_COMMIT) -> dict:
+    """Expensive queries on chats of 1,000 bodies of 64 KB (and of 5 KB) that all match, in the 1M
+    index; interleaved query by query with the adapter of `before_commit` on the same index."""
+    built = {
+        "64 KB": ensure_worst_chat(es, WORST_CHAT, 65_535, progress),
+        "5 KB": ensure_worst_chat(es, MEDIUM_CHAT, 5_000, progress),
+    }
     finder = search.Search(es, INDEX)
+    before_find = _before_finder(es, before_commit)
     v = WORST_VOCABULARY
     joined = "".join(v)
     kinds = {
-        "one word, limit 100": lambda rng: (rng.choice(v), 100),
-        "one word, limit 20": lambda rng: (rng.choice(v), 20),
-        "two characters, limit 100": lambda rng: (rng.choice(v)[:2], 100),
-        "part of a word, limit 100": lambda rng: (rng.choice(v)[1:5], 100),
-        "8 words, limit 100": lambda rng: (" ".join(rng.sample(v, 8)), 100),
+        "one word, limit 100": lambda rng: (WORST_CHAT, rng.choice(v), 100),
+        "one word, limit 20": lambda rng: (WORST_CHAT, rng.choice(v), 20),
+        "two characters, limit 100": lambda rng: (WORST_CHAT, rng.choice(v)[:2], 100),
+        "part of a word, limit 100": lambda rng: (WORST_CHAT, rng.choice(v)[1:5], 100),
+        "8 words, limit 100": lambda rng: (WORST_CHAT, " ".join(rng.sample(v, 8)), 100),
         # Every trigram of these is in every body, but not in a row: each phrase is walked to the end.
         "5 near-miss words of 48 characters": lambda rng: (
+            WORST_CHAT,
             " ".join(joined[(i := rng.randrange(len(joined) - 48)) : i + 48] for _ in range(5)),
             20,
         ),
+        "5 KB bodies: one word, limit 100": lambda rng: (MEDIUM_CHAT, rng.choice(v), 100),
+        "5 KB bodies: 8 words, limit 100": lambda rng: (MEDIUM_CHAT, " ".join(rng.sample(v, 8)), 100),
+        "one word, limit 100, second page": lambda rng: (WORST_CHAT, rng.choice(v), -100),
     }
-    out: dict[str, Any] = {"bodies": WORST_BODIES, "body_bytes": 65_535, "chat_built": built}
+    out: dict[str, Any] = {
+        "bodies": WORST_BODIES,
+        "chats_built": built,
+        "before_commit": before_commit,
+        "page_cost": search_pages.PAGE_COST,
+        "hit_cost": search_pages.HIT_COST,
+    }
     rng = random.Random(5)
     for name, make in kinds.items():
-        timings, hits = [], 0
-        for _ in range(queries):
-            q, limit = make(rng)
-            ms, n = _timed(finder, WORST_APP, WORST_CHAT, q, limit)
-            timings.append(ms)
-            hits += n
-        q, limit = make(rng)
-        raw = es.search(
-            index=INDEX,
-            routing=search.routing(WORST_APP, WORST_CHAT),
-            query=search.query(WORST_APP, WORST_CHAT, search_terms.words(q)),
-            size=limit,
-            highlight=search.HIGHLIGHT,
-            track_total_hits=True,
-            timeout="500ms",
-        )
-        out[name] = {
-            **common.latency(timings),
-            "mean_hits": round(hits / queries, 1),
-            "es_took_ms": raw["took"],
-            "timed_out": raw["timed_out"],
-        }
-        figures = out[name]
+        timings, before_timings, hits, before_hits = [], [], 0, 0
+        for i in range(queries):
+            chat, q, limit = make(rng)
+            words = search_terms.words(q)
+            for side in ("now", "before") if i % 2 == 0 else ("before", "now"):
+                if side == "now":
+                    if limit < 0:
+                        ms, n = _second_page(finder, chat, words, -limit)
+                    else:
+                        ms, n = _timed(finder, WORST_APP, chat, q, limit)
+                    timings.append(ms)
+                    hits += n
+                elif limit > 0:  # before: no second page, it was not paged
+                    started = time.perf_counter()
+                    before_hits += len(before_find(WORST_APP, chat, q, limit))
+                    before_timings.append((time.perf_counter() - started) * 1000)
+        out[name] = {**common.latency(timings), "mean_hits": round(hits / queries, 1)}
+        if before_timings:
+            out[name]["before"] = {
+                **common.latency(before_timings),
+                "mean_hits": round(before_hits / queries, 1),
+            }
+        f, b = out[name], out[name].get("before", {})
         progress(
-            f"worst, {name}: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, took {raw['took']} ms"
+            f"worst, {name}: p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms ({f['mean_hits']} hits); "
+            f"before p50 {b.get('p50_ms')}, p99 {b.get('p99_ms')} ms ({b.get('mean_hits')} hits)"
         )
     out["p99_ms"] = max(v["p99_ms"] for v in out.values() if isinstance(v, dict) and "p99_ms" in v)
     return out
@@ -369,18 +409,26 @@ def writer_before_after(events: int, rounds: int, progress) -> dict:
     }
 
 
-def run(queries: int = 300, only: tuple = ("kinds", "worst", "writer"), progress=print) -> dict:
+def run(
+    queries: int = 300,
+    only: tuple = ("kinds", "worst", "writer"),
+    progress=print,
+    before: str | None = None,
+) -> dict:
+    """`before`: the commit the query kinds and the worst case are compared with (defaults:
+    a3c4d9c for the kinds, BUDGET_BEFORE_COMMIT for the worst case)."""
     ensure_data(progress)
     es = Elasticsearch(common.ES_URL, request_timeout=120)
     out: dict = {"messages": MESSAGES, "index": INDEX}
     if "kinds" in only or "worst" in only:
         out["index_after"] = ensure_index(es, INDEX, search.index_body(), progress)
-        out["index_before"] = ensure_index(es, BEFORE_INDEX, BEFORE_INDEX_BODY, progress)
+        if "kinds" in only and (before or BEFORE_COMMIT) == BEFORE_COMMIT:
+            out["index_before"] = ensure_index(es, BEFORE_INDEX, BEFORE_INDEX_BODY, progress)
     if "kinds" in only:
-        out["kinds"] = query_kinds(es, queries, progress)
+        out["kinds"] = query_kinds(es, queries, progress, before or BEFORE_COMMIT)
         out["p99_ms"] = out["kinds"]["p99_ms"]
     if "worst" in only:
-        out["worst"] = worst_case(es, max(20, queries // 6), progress)
+        out["worst"] = worst_case(es, max(20, queries // 6), progress, before or BUDGET_BEFORE_COMMIT)
     if "writer" in only:
         out["writer"] = writer_before_after(20_000, 5, progress)
     return out
@@ -390,6 +438,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--only", default="kinds,worst,writer")
+    parser.add_argument("--before", help="the commit to compare with (a3c4d9c or later)")
     args = parser.parse_args()
-    result = run(args.queries, tuple(args.only.split(",")), progress=common.Progress("search"))
+    result = run(
+        args.queries, tuple(args.only.split(",")), progress=common.Progress("search"), before=args.before
+    )
     print(json.dumps(result, indent=2, ensure_ascii=False))

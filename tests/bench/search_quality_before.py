@@ -73,7 +73,7 @@ def run(commit: str = "a3c4d9c") -> dict:
     es.indices.refresh(index=[now_index, before_index])
     out = {
         "before": _score(lambda q: before_search.find(1, 1, q, 100)),
-        "now": _score(lambda q: now_search.find(1, 1, search_terms.words(q), 100)),
+        "now": _score(lambda q: now_search.find(1, 1, search_terms.words(q), 100).messages),
     }
     es.indices.delete(index=[now_index, before_index])
     for side, classes in out.items():

@@ -136,12 +136,7 @@ def parsed_rows(records: list, ids: dict) -> list:
                 e["body"],
                 1,
                 search.doc_id(e["application_id"], e["chat_number"], e["number"]),
-                {
-                    "application_id": e["application_id"],
-                    "chat_number": e["chat_number"],
-                    "number": e["number"],
-                    "body": e["body"],
-                },
+                search.document(e["application_id"], e["chat_number"], e["number"], e["body"]),
             )
         )
     return out

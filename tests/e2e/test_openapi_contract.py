@@ -173,7 +173,8 @@ def _search(api, chat: dict, q: str, **params) -> list:
 
 
 def _next_page(api, response, path: str):
-    """Follows the Link rel="next" of a list answer as any client does: its URL, with no join."""
+    """Follows the Link rel="next" of a list or search answer as any client does: its URL, with
+    no join."""
     answer = api.session.get(response.links["next"]["url"], timeout=30)
     documented(answer, path, "get")
     assert answer.status_code == 200
@@ -436,6 +437,18 @@ def test_search_needs_every_word_and_ignores_words_under_3_characters(api, chat)
     assert _search(api, chat, "quick cat") == []
     assert _search(api, chat, "fo do") == []
     assert len(_search(api, chat, "quick", limit=1)) == 1
+
+
+def test_search_is_paged_with_a_link_to_the_next_page(api, chat):
+    for body in ("quick one", "quick two", "quick three"):
+        _post_message(api, chat, body)
+    eventually(lambda: len(_search(api, chat, "quick")) == 3)
+
+    first = call(api, "get", SEARCH, chat, params={"q": "quick", "limit": 2})
+    assert [m["number"] for m in first.json()] == [3, 2]
+    last = _next_page(api, first, SEARCH)
+    assert [m["number"] for m in last.json()] == [1]
+    assert "Link" not in last.headers
 
 
 def test_search_follows_an_edit(api, chat):

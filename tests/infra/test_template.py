@@ -14,7 +14,7 @@ from samtranslator.public.translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
 import app
-from chalicelib import schema
+from chalicelib import schema, search
 from local.stack import config, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,6 +78,13 @@ def test_the_visibility_timeout_is_six_writer_timeouts_on_aws_and_locally():
 
 def test_the_schema_resource_reruns_when_a_migration_is_added():
     assert TEMPLATE["Resources"]["Schema"]["Properties"]["SchemaVersion"] == len(schema.MIGRATIONS)
+
+
+def test_the_schema_resource_reruns_when_a_search_field_is_added_before_the_writer_writes_it():
+    assert TEMPLATE["Resources"]["Schema"]["Properties"]["IndexFields"] == " ".join(
+        sorted(search.MAPPINGS["properties"])
+    )
+    assert TEMPLATE["Resources"]["WriterFunction"]["DependsOn"] == "Schema"
 
 
 def test_the_template_lints_clean():

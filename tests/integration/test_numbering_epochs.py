@@ -96,3 +96,73 @@ def test_dead_lettered_numbers_are_floors_of_the_next_epoch(primary):
     assert n.reserve_chat_number(3, seed=lambda: 2) == 6
     assert n.reserve_message_number(3, 1, "new chat", seed=lambda: 0) == 1
     assert n.chats_reserved(3) == 6 and n.chats_reserved(4) is None
+
+
+# -- the counter's sweep of idle counters (counter.sweep_idle_counters) -----------------------------
+
+
+def idle(n: Numbers, seconds: int = 0) -> list:
+    """Every counter idle `seconds`, from one whole SCAN pass."""
+    found, cursor = [], 0
+    while True:
+        cursor, step = n.idle_counters(cursor, 100, seconds)
+        found += step
+        if cursor == 0:
+            return found
+
+
+def seeded_in_step(primary) -> bool:
+    """The epoch's count of the counters it seeded agrees with their set (else it closes)."""
+    return int(primary.client.hget("numbering:epoch", "seeded") or 0) == primary.client.scard(
+        "numbering:seeded"
+    )
+
+
+def test_a_dropped_counter_is_seeded_again_from_mysql_and_the_epoch_stays_open(primary):
+    n = numbers(primary.port)
+    n.open_epoch("first")
+    assert [n.reserve_message_number(1, 1, "x", seed=lambda: 0) for _ in range(3)] == [1, 2, 3]
+    n.reserve_chat_number(1, seed=lambda: 0)
+    (chat, counter) = sorted(idle(n), key=lambda c: c.chat_number or 0)
+    assert (counter.chat_number, counter.highest, chat.chat_number, chat.highest) == (1, 3, None, 1)
+    assert n.drop_counters([counter]) == 1
+    assert not primary.client.exists(messages_key(1, 1)) and primary.client.exists(chats_key(1))
+    assert seeded_in_step(primary)
+    assert n.reserve_message_number(1, 1, "again", seed=lambda: 3) == 4  # MySQL held up to 3
+    assert n.reserve_chat_number(1, seed=lambda: 0) == 2
+    assert n.epoch_state()[0] is True and seeded_in_step(primary)
+
+
+def one_idle_chat_counter(primary) -> tuple:
+    """(Numbers in an open epoch, application 5's chat counter at 1, as the sweep read it)."""
+    n = numbers(primary.port)
+    n.open_epoch("first")
+    n.reserve_chat_number(5, seed=lambda: 0)
+    (counter,) = idle(n)
+    return n, counter
+
+
+def test_a_counter_used_after_it_was_read_idle_is_not_dropped(primary):
+    n, counter = one_idle_chat_counter(primary)
+    assert n.reserve_chat_number(5, seed=lambda: 0) == 2  # between the sweep's check and its delete
+    assert n.drop_counters([counter]) == 0
+    assert n.reserve_chat_number(5, seed=lambda: 0) == 3
+    assert n.epoch_state()[0] is True and seeded_in_step(primary)
+
+
+def test_no_counter_is_dropped_while_the_epoch_is_closed(primary):
+    n, counter = one_idle_chat_counter(primary)
+    primary.client.delete("numbering:epoch")
+    assert n.drop_counters([counter]) is None
+    assert primary.client.hget(chats_key(5), "n") == b"1"
+
+
+def test_idle_time_is_read_without_resetting_it_and_counts_since_the_last_use(primary):
+    n = numbers(primary.port)
+    n.open_epoch("first")
+    n.reserve_chat_number(1, seed=lambda: 0)
+    n.reserve_chat_number(2, seed=lambda: 0)
+    time.sleep(2.2)
+    n.reserve_chat_number(2, seed=lambda: 0)  # used again: not idle
+    assert [c.application_id for c in idle(n, seconds=2)] == [1]
+    assert idle(n, seconds=2) == []  # read once: the sweep's own read counts as a use

@@ -6,7 +6,6 @@ import random
 import pytest
 
 from chalicelib import search
-from chalicelib.errors import Unavailable
 from chalicelib.models import NewMessage
 
 # Whole words, in a row or apart, two-character starts, words inside words, in every mix.
@@ -44,19 +43,27 @@ def test_the_tiers_answer_what_the_scored_query_answers_at_every_limit(chat, q):
     expected = scored(es, finder._index, app_id, words, 300)
     assert expected, "the corpus must match every query"
     for limit in (1, 3, 20, 100, 300):
-        assert [m.number for m in finder.find(app_id, 1, words, limit)] == expected[:limit], limit
+        assert [m.number for m in finder.find(app_id, 1, words, limit).messages] == expected[:limit], limit
 
 
 def test_a_tier_with_enough_hits_is_the_last_one_asked(chat, monkeypatch):
     finder, _, app_id = chat
     asked = []
-    original = finder._search
-    monkeypatch.setattr(finder, "_search", lambda *args: asked.append(args[2]) or original(*args))
+    original = finder._rank
+    monkeypatch.setattr(finder, "_rank", lambda *args: asked.append(args[4]) or original(*args))
     finder.find(app_id, 1, ["cafe"], 3)  # "cafe" alone is a whole word in dozens of bodies
     assert len(asked) == 1
 
 
-def test_a_tier_that_fails_makes_search_unavailable(chat):
-    _, es, app_id = chat
-    with pytest.raises(Unavailable):  # msearch answers 200 and puts the error in the response
-        search.Search(es, "no-such-index").find(app_id, 1, ["cafe"], 3)
+@pytest.mark.parametrize("q", QUERIES)
+def test_following_the_pages_answers_what_the_scored_query_answers(chat, q):
+    finder, es, app_id = chat
+    words = q.split()
+    expected = scored(es, finder._index, app_id, words, 300)
+    found, after = [], None
+    for _ in range(300):
+        page = finder.find(app_id, 1, words, 7, after)
+        found += [m.number for m in page.messages]
+        if (after := page.next) is None:
+            break
+    assert found == expected

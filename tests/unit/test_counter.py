@@ -2,7 +2,7 @@
 
 import pytest
 
-from chalicelib import counter
+from chalicelib import counter, service, writer
 from chalicelib.errors import Unavailable
 from chalicelib.models import NewChat, NewMessage
 from tests import fakes
@@ -61,3 +61,108 @@ def test_marks_of_a_failed_recount_are_put_back_for_the_next_run(deps):
     deps.counts.tables.down = False
     assert counter.refresh_counts(deps)["chats_changed"] == 1
     assert counts(deps) == (1, 1)
+
+
+# -- the sweep of idle counters -------------------------------------------------------------------
+
+WEEK = 7 * 86400
+
+
+@pytest.fixture
+def token(deps: fakes.FakeDeps) -> str:
+    return deps.db.application("t").token
+
+
+def drain(deps: fakes.FakeDeps) -> None:
+    """As the writer does with everything queued."""
+    assert writer.persist_records(deps, [(str(i), body) for i, body in enumerate(deps.queue.sent)]) == {}
+    deps.queue.sent.clear()
+
+
+def sweep(deps: fakes.FakeDeps, max_keys: int = 10**6) -> dict:
+    return counter.sweep_idle_counters(deps, WEEK, max_keys)
+
+
+def test_an_idle_counter_whose_numbers_are_all_stored_goes_and_the_next_create_seeds_from_mysql(deps, token):
+    assert service.create_chat(deps, token) == 1
+    assert [service.create_message(deps, token, 1, "hi") for _ in range(3)] == [1, 2, 3]
+    drain(deps)
+    deps.numbers.clock += WEEK
+    result = sweep(deps)
+    assert (result["idle_counters"], result["counters_removed"]) == (2, 2)
+    assert deps.numbers.counters == {}
+    assert service.create_message(deps, token, 1, "back") == 4
+    assert service.create_chat(deps, token) == 2
+
+
+def test_a_counter_whose_last_number_is_only_queued_stays(deps, token):
+    service.create_chat(deps, token)
+    service.create_message(deps, token, 1, "stored")
+    drain(deps)
+    service.create_message(deps, token, 1, "still queued")
+    deps.numbers.clock += WEEK
+    assert sweep(deps)["counters_removed"] == 1  # the application's chat counter only
+    assert deps.numbers.counters == {(1, 1): 2}
+    assert service.create_message(deps, token, 1, "next") == 3
+
+
+def test_a_counter_used_within_the_idle_time_stays(deps, token):
+    service.create_chat(deps, token)
+    drain(deps)
+    deps.numbers.clock += WEEK - 1
+    assert sweep(deps)["idle_counters"] == 0
+    assert deps.numbers.counters == {(1,): 1}
+
+
+def test_a_create_between_the_check_and_the_delete_keeps_the_counter(deps, token, monkeypatch):
+    service.create_chat(deps, token)
+    drain(deps)
+    deps.numbers.clock += WEEK
+    check = deps.counts.highest_chat_numbers
+
+    def create_meanwhile(applications):
+        found = check(applications)
+        assert service.create_chat(deps, token) == 2  # MySQL said 1: the counter is now at 2
+        return found
+
+    monkeypatch.setattr(deps.counts, "highest_chat_numbers", create_meanwhile)
+    assert sweep(deps)["counters_removed"] == 0
+    monkeypatch.undo()
+    assert service.create_chat(deps, token) == 3  # not reseeded from MySQL's 1
+
+
+def test_nothing_is_swept_while_numbering_is_closed(deps, token):
+    service.create_chat(deps, token)
+    drain(deps)
+    deps.numbers.clock += WEEK
+    deps.numbers.epoch = None
+    result = sweep(deps)
+    assert (result["numbering_open"], result["counters_removed"]) == (False, 0)
+    assert deps.numbers.counters == {(1,): 1}
+
+
+@pytest.mark.parametrize("store", ["numbers", "counts"])
+def test_a_sweep_without_redis_or_mysql_stops_and_a_later_run_sweeps(deps, token, store):
+    service.create_chat(deps, token)
+    drain(deps)
+    deps.numbers.clock += WEEK
+    down = deps.numbers if store == "numbers" else deps.counts.tables
+    down.down = True
+    assert "stopped" in sweep(deps)
+    down.down = False
+    deps.numbers.clock += WEEK  # the stopped run may have read it: a read resets its idle time
+    assert sweep(deps)["counters_removed"] == 1
+
+
+def test_a_run_looks_at_its_share_of_keys_and_the_next_run_goes_on_from_there(deps, token, monkeypatch):
+    monkeypatch.setattr(counter, "SWEEP_STEP", 2)
+    for _ in range(4):  # 5 counters: the application's chat counter and one per chat
+        service.create_message(deps, token, service.create_chat(deps, token), "x")
+    drain(deps)
+    deps.numbers.clock += WEEK
+    first = sweep(deps, max_keys=2)
+    assert (first["counters_removed"], first["cursor"]) == (2, 2**32 + 3)
+    assert sweep(deps, max_keys=2)["counters_removed"] == 2
+    last = sweep(deps, max_keys=2)
+    assert (last["counters_removed"], last["cursor"]) == (1, 0)  # the next run starts over
+    assert deps.numbers.counters == {}

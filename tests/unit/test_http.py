@@ -5,7 +5,7 @@ import requests
 
 from chalicelib import http
 from chalicelib.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
-from chalicelib.models import Chat, Message
+from chalicelib.models import Chat, Message, SearchAfter, SearchPage
 
 
 @pytest.mark.parametrize(
@@ -189,3 +189,27 @@ def test_a_page_of_big_bodies_is_cut_short_to_fit_a_lambda_answer_and_links_on()
     assert f"after={len(page)}&limit=100" in response.headers["Link"]
     lambda_answer = json.dumps({"statusCode": 200, "headers": response.headers, "body": response.body})
     assert len(lambda_answer.encode()) < 6 * 10**6
+
+
+def test_a_search_page_links_on_with_its_query_limit_and_last_place():
+    page = SearchPage([Message(9, "hello there", [])], SearchAfter(5.0, 9))
+    url = "https://api.example/Prod/applications/kX3/chats/1/messages/search"
+    response = http.search_page_response(page, {"q": "hello 10:30 ça", "limit": "1"}, url)
+    [link] = requests.utils.parse_header_links(response.headers["Link"])
+    assert link == {"url": f"{url}?q=hello%2010:30%20%C3%A7a&limit=1&after=5:9", "rel": "next"}
+    assert http.search_after({"after": "5:9"}) == SearchAfter(5.0, 9)
+
+
+def test_the_last_search_page_has_no_link_and_a_first_has_no_after():
+    response = http.search_page_response(SearchPage([], None), {"q": "hello"}, None)
+    assert "Link" not in response.headers and json.loads(response.body) == []
+    assert http.search_after({"q": "hello"}) is None
+
+
+@pytest.mark.parametrize(
+    "after",
+    ["", "5", ":9", "5:", "5:0", "x:9", "5:9:1", "1e3:9", "5:" + "9" * 5000, "٥:9", "5:00000000009", "5:9\n"],
+)
+def test_a_search_after_not_written_by_a_link_is_a_bad_request(after):
+    with pytest.raises(BadRequest):
+        http.search_after({"after": after})

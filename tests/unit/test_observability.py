@@ -124,6 +124,7 @@ def chat_app(monkeypatch):
     # No store is reached: the counter's and the writer's use cases are replaced here.
     monkeypatch.setattr(app, "deps", lambda: make_deps())
     monkeypatch.setattr(app.counter, "refresh_counts", lambda deps: {"mode": "incremental"})
+    monkeypatch.setattr(app.counter, "sweep_idle_counters", lambda deps, idle, keys: {"counters_removed": 0})
     return app
 
 
@@ -132,7 +133,7 @@ def test_every_function_entry_point_logs_with_its_lambda_context_and_cold_start(
         client.lambda_.invoke("refresh_counts", {})
         client.lambda_.invoke("handle_creations", {"Records": [chat_record("m1", None)]})
     lines = logged()
-    assert [line["message"] for line in lines] == ["counts refreshed", "batch written"]
+    assert [line["message"] for line in lines] == ["counts refreshed", "idle counters swept", "batch written"]
     for line in lines:
         assert line["service"] == observability.SERVICE
         assert {"function_name", "function_request_id", "cold_start"} <= set(line)

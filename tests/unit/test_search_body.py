@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from chalicelib.models import NewMessage
+from chalicelib.models import NewMessage, answer_size
 from chalicelib.search import Search
+from chalicelib.search import document as search_document
 
 BODIES = [
     "plain",
@@ -33,5 +34,6 @@ def test_each_line_decodes_to_the_action_and_document_of_the_message(body):
                 "version_type": "external",
             }
         },
-        {"application_id": 7, "chat_number": 3, "number": 12, "body": body},
+        search_document(7, 3, 12, body),
     ]
+    assert json.loads(lines[1])["answer_bytes"] == answer_size(body)

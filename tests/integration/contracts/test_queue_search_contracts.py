@@ -2,7 +2,7 @@
 
 import random
 
-from chalicelib.models import NewMessage
+from chalicelib.models import NewMessage, SearchPage
 
 from .world import World
 
@@ -26,10 +26,24 @@ def test_indexed_messages_are_found_by_every_word_within_their_chat_only(world: 
         == {}
     )
     world.refresh()
-    assert {m.number for m in search.find(app_id, 1, ["hello"], 10)} == {1, 2}
-    assert [m.number for m in search.find(app_id, 1, ["world", "hello"], 10)] == [1]
-    assert search.find(app_id, 1, ["absent"], 10) == []
-    assert search.find(app_id, 3, ["hello"], 10) == []
+    assert {m.number for m in search.find(app_id, 1, ["hello"], 10).messages} == {1, 2}
+    assert [m.number for m in search.find(app_id, 1, ["world", "hello"], 10).messages] == [1]
+    assert search.find(app_id, 1, ["absent"], 10) == SearchPage([], None)
+    assert search.find(app_id, 3, ["hello"], 10) == SearchPage([], None)
+
+
+def test_following_the_pages_finds_each_hit_once(world: World):
+    search, app_id = world.deps.search, random.randrange(10**9, 2**32)
+    assert search.index([NewMessage(app_id, 1, n, f"hello {n}") for n in range(1, 8)]) == {}
+    world.refresh()
+    seen, after = [], None
+    for _ in range(8):
+        page = search.find(app_id, 1, ["hello"], 3, after)
+        assert len(page.messages) == 3 or page.next is None
+        seen += [m.number for m in page.messages]
+        if (after := page.next) is None:
+            break
+    assert sorted(seen) == list(range(1, 8))
 
 
 def test_a_version_never_goes_back_and_unindexing_spares_edits(world: World):
@@ -38,5 +52,5 @@ def test_a_version_never_goes_back_and_unindexing_spares_edits(world: World):
     assert search.index([NewMessage(app_id, 1, 1, "late creation", version=1)]) == {}  # a no-op, no failure
     assert search.unindex_creations([(app_id, 1, 1), (app_id, 1, 2), (app_id, 1, 3)]) == {}
     world.refresh()
-    assert [(m.number, m.body) for m in search.find(app_id, 1, ["body"], 10)] == [(1, "edited body")]
-    assert search.find(app_id, 1, ["created"], 10) == []
+    assert [(m.number, m.body) for m in search.find(app_id, 1, ["body"], 10).messages] == [(1, "edited body")]
+    assert search.find(app_id, 1, ["created"], 10).messages == []

@@ -106,3 +106,22 @@ def test_one_caller_at_a_time_may_reopen_numbering(world: World):
     again = numbers.begin_reopening(5)
     assert again is not None
     numbers.end_reopening(again)
+
+
+def test_idle_counters_are_read_with_their_highest_number_and_dropped_unless_used_since(world: World):
+    numbers, app_id = world.deps.numbers, ids()
+    numbers.reserve_chat_number(app_id, seed=lambda: 4)
+    numbers.reserve_message_number(app_id, 5, "a", seed=lambda: 0)
+    found, cursor = [], 0
+    while True:  # one whole pass
+        cursor, step = numbers.idle_counters(cursor, 100, 0)
+        found += [c for c in step if c.application_id == app_id]
+        if cursor == 0:
+            break
+    chat, messages = sorted(found, key=lambda c: c.chat_number or 0)
+    assert (chat.chat_number, chat.highest, messages.chat_number, messages.highest) == (None, 5, 5, 1)
+    numbers.reserve_message_number(app_id, 5, "b", seed=lambda: 0)  # used since it was read
+    assert numbers.drop_counters([chat, messages]) == 1
+    assert numbers.chats_reserved(app_id) is None  # gone: MySQL knows them all
+    assert numbers.reserve_chat_number(app_id, seed=lambda: 5) == 6
+    assert numbers.reserve_message_number(app_id, 5, "c", seed=lambda: 0) == 3
