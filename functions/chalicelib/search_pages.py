@@ -13,9 +13,11 @@ from collections.abc import Sequence
 # Highlighting analyzes a hit's first characters (search.HIGHLIGHT): a fixed amount of work per
 # hit of at least this many characters, which HIT_COST prices in bytes of body read.
 HIGHLIGHT_CHARS = 1_000
-HIT_COST = 16 * 1024
-# A page's bodies and highlighting together, in bytes of body: 12 bodies of 64 KB, 48 of 5 KB,
-# 100 of up to 600 bytes. Against 512 and 768 KiB on the loaded machine (same run), 1 MiB took
+# 24 KiB: with 16 KiB, pages of 49 bodies of 5 KB took 1.2-1.5 times as long as pages of 12 of
+# 64 KB in the same runs (a 5 KB hit cost a third of a 64 KB one, not a quarter).
+HIT_COST = 24 * 1024
+# A page's bodies and highlighting together, in bytes of body: 11 bodies of 64 KB, 35 of 5 KB,
+# 100 of up to 409 bytes. Against 512 and 768 KiB on the loaded machine (same run), 1 MiB took
 # 0.65-0.7 times as long as 20 bodies of 64 KB did before, whose quiet p99 was 36.5 ms.
 PAGE_COST = 1024 * 1024
 
