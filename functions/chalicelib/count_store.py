@@ -141,12 +141,16 @@ class CountStore:
         return range(first or 1, (last or 0) + 1, step)
 
     def _recount(self, table: _Counted, step: int, start: int) -> int:
-        wrong = self._mysql.retrying(lambda cur: _wrong_counts(cur, table, start, start + step))
-        changed = 0
-        for i in range(0, len(wrong), CHUNK):
-            with self._mysql.cursor() as cur:
-                changed += cur.execute(*table.set_counts(wrong[i : i + CHUNK]))
-        return changed
+        """One range, read and written in one transaction: one commit (a log flush) per range,
+        not per chunk — 1,000 flushes took seconds of a full rewrite's wall time at 1M chats."""
+
+        def work(cur: Cursor) -> int:
+            wrong = _wrong_counts(cur, table, start, start + step)
+            return sum(
+                cur.execute(*table.set_counts(wrong[i : i + CHUNK])) for i in range(0, len(wrong), CHUNK)
+            )
+
+        return self._mysql.retrying(work)
 
     def highest_message_numbers(self, chats: Iterable[ChatKey]) -> dict[ChatKey, int]:
         """The highest message number stored in each of the chats (absent: no such chat)."""
@@ -170,7 +174,7 @@ class CountStore:
 
 def _wrong_counts(cur: Cursor, table: _Counted, start: int, end: int) -> list[tuple[int, int, int]]:
     """(id, count, stored count) of the parents in [start, end) whose stored count is wrong, in
-    id order; run in one transaction, so that both reads see the same snapshot."""
+    id order; in a transaction, so that both reads see the same snapshot (and lock nothing)."""
     cur.execute(table.wrong, (start, end))
     rows = json.loads(first(cur) or "[]")
     wrong = [(p, n, was) for p, n, was in rows if p is not None]
