@@ -31,8 +31,9 @@ def test_the_first_hit_makes_a_page_whatever_its_size():
 
 
 def test_the_page_cut_is_at_the_first_hit_that_does_not_fit_not_at_a_later_smaller_one():
-    sizes = [BIG] * 12 + [BIG, 10]  # 12 fit; the 13th does not, and the 14th would
-    assert cut(sizes, limit=100) == 12
+    fit = PAGE_COST // cost(BIG)
+    sizes = [BIG] * fit + [BIG, 10]  # the one after those does not fit, and a smaller next would
+    assert cut(sizes, limit=100) == fit
 
 
 def test_highlighting_costs_more_as_the_body_grows_to_what_it_analyzes():
