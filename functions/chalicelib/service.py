@@ -283,11 +283,16 @@ def get_message(deps: Deps, token: str, chat_number: int, number: int) -> Messag
 def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
     """The message as persisted, else as queued; NotFound if neither."""
     message = deps.db.message(app_id, chat_number, number)
+    if message is not None:
+        return message
+    body = _queued_body(deps, app_id, chat_number, number)
+    if body is not None:
+        return Message(number, body)
+    # The writer commits the row before it drops the pending body: a row that was not there a
+    # moment ago and a body that is gone now mean it was stored in between.
+    message = deps.db.message(app_id, chat_number, number)
     if message is None:
-        body = _queued_body(deps, app_id, chat_number, number)
-        if body is None:
-            raise NotFound("no message with that number in that chat")
-        message = Message(number, body)
+        raise NotFound("no message with that number in that chat")
     return message
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib import service
 from chalicelib.errors import NotFound, RateLimited, Unavailable
-from chalicelib.models import NewChat
+from chalicelib.models import NewChat, NewMessage
 from tests import fakes
 
 
@@ -121,6 +121,23 @@ def test_a_message_is_404_when_neither_mysql_nor_redis_has_it(deps, token):
     service.create_chat(deps, token)
     with pytest.raises(NotFound):
         service.get_message(deps, token, 1, 1)
+
+
+def test_a_message_the_writer_stores_while_it_is_read_is_found(deps, token, monkeypatch):
+    # The writer commits the row, then drops the pending body: a read that missed the row just
+    # before the commit finds no body after the drop, and must look at MySQL again, not answer 404.
+    service.create_chat(deps, token)
+    service.create_message(deps, token, 1, "in flight")
+    queued = NewMessage(deps.db.application(token).id, 1, 1, "in flight")
+    read_pending = deps.numbers.pending_body
+
+    def writer_commits_first(*key: int) -> str | None:
+        deps.batches.persist([NewChat(queued.application_id, 1)], [queued])
+        deps.numbers.record_persisted([], [queued])
+        return read_pending(*key)
+
+    monkeypatch.setattr(deps.numbers, "pending_body", writer_commits_first)
+    assert service.get_message(deps, token, 1, 1).body == "in flight"
 
 
 def test_an_edit_of_a_queued_message_writes_the_row_and_queues_a_reindex(deps, token):
