@@ -433,6 +433,7 @@ class FakeSearch(_Store):
     def __init__(self, refuse: Iterable[MessageKey] = ()) -> None:
         self.refuse = set(refuse)
         self.docs: dict[MessageKey, NewMessage] = {}
+        self.chat_sizes: list[int | None] = []  # what each find was told of its chat's size
 
     def ensure_index(self) -> bool:
         self._check()
@@ -467,9 +468,11 @@ class FakeSearch(_Store):
         words: Sequence[str],
         limit: int,
         after: SearchAfter | None = None,
+        chat_size: int | None = None,
     ) -> SearchPage:
-        """Every hit scores the same: newest first, `limit` a page."""
+        """Every hit scores the same: newest first, `limit` a page (`chat_size` only picks a cost)."""
         self._check()
+        self.chat_sizes.append(chat_size)
         hits = [
             m
             for k, m in sorted(self.docs.items(), reverse=True)

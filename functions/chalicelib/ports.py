@@ -133,6 +133,7 @@ class Search(Protocol):
         words: Sequence[str],
         limit: int,
         after: SearchAfter | None = None,
+        chat_size: int | None = None,
     ) -> SearchPage: ...
 
 

@@ -173,6 +173,11 @@ NEWEST = [{"number": "desc"}]
 # matches 600k of them). Like the shard count, fixed when the index is created.
 INDEX_SORT = {"sort.field": "number", "sort.order": "desc"}
 
+# Up to this many messages a chat is searched with the one scored query: one request instead of
+# up to three for the tiers. In a chat of 10 two words took p50 8.1 ms with the tiers against 2.2
+# with the scored query; from ~1,000 messages on the tiers cost less (docs/performance.md, big chat).
+SCORED_UP_TO = 1000
+
 
 def index_body(shards: int = 1) -> dict[str, Any]:
     """The index's settings and mappings; its shard count and sort are fixed when it is created."""
@@ -471,12 +476,15 @@ class Search:
         words: Sequence[str],
         limit: int,
         after: SearchAfter | None = None,
+        chat_size: int | None = None,
     ) -> SearchPage:
         """A page of the chat's messages matching every word, best first (`words` from
         search_terms.words), after `after`: at most `limit`, and no more than search_pages lets one
         answer cost.
 
-        The tiers of the ranking are asked in turn, each sorted by number alone, then the scored
+        In a chat of at most SCORED_UP_TO messages (`chat_size`, the chat's messages_count: only a
+        choice of cost, both ways answer the same) the one scored query ranks every hit. Else the
+        tiers of the ranking are asked in turn, each sorted by number alone, then the scored
         rest, until `limit` + 1 hits: the index keeps each segment newest first (INDEX_SORT), so a
         tier with many hits stops after `limit` + 1 of them; scoring every hit walked all 600k
         messages of a common word in a chat of 1M (docs/performance.md, big chat). Each part is
@@ -487,7 +495,11 @@ class Search:
         """
         ranked: list[tuple[SearchAfter, int | None]] = []
         hits: dict[int, dict[str, Any]] = {}
-        for score, part, search_after in self._parts(application_id, chat_number, words, after):
+        if chat_size is not None and chat_size <= SCORED_UP_TO:
+            parts = self._scored(application_id, chat_number, words, after)
+        else:
+            parts = self._parts(application_id, chat_number, words, after)
+        for score, part, search_after in parts:
             part_ranked, part_hits = self._rank(
                 application_id, chat_number, words, score, part, search_after, limit + 1 - len(ranked), limit
             )
@@ -525,6 +537,18 @@ class Search:
         scored = rest(application_id, chat_number, words)
         if scored is not None:
             yield None, scored, None if after is None else [after.score, after.number]
+
+    @staticmethod
+    def _scored(
+        application_id: int, chat_number: int, words: Sequence[str], after: SearchAfter | None
+    ) -> Iterator[tuple[float | None, dict[str, Any], list[float] | None]]:
+        """The whole ranking as one scored part: a hit's (score, number) is the same as in the
+        tiers, so a page's `after` goes on either way."""
+        yield (
+            None,
+            query(application_id, chat_number, words),
+            None if after is None else [after.score, after.number],
+        )
 
     def _rank(
         self,

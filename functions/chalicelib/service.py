@@ -327,7 +327,17 @@ def search_messages(
     after: SearchAfter | None = None,
 ) -> SearchPage:
     app_id = _existing_chat(deps, _limited_application_id(deps, token, "searches"), chat_number)
-    return deps.search.find(app_id, chat_number, words, limit, after)
+    return deps.search.find(app_id, chat_number, words, limit, after, _chat_size(deps, app_id, chat_number))
+
+
+def _chat_size(deps: Deps, app_id: int, chat_number: int) -> int | None:
+    """The chat's messages_count (up to an hour old), which picks how search ranks; None if
+    MySQL cannot say: search then takes the way that suits any size."""
+    try:
+        chat = deps.db.chat(app_id, chat_number)
+    except Unavailable:
+        return None
+    return 0 if chat is None else chat.messages_count
 
 
 # -- numbering after a cache restart or failover ------------------------------------------------

@@ -63,11 +63,25 @@ class Words:
         }
 
 
-def _timed(finder, app_id: int, chat: int, q: str) -> tuple[float, int]:
+# A side of a comparison: find(application, chat, words, the chat's size) -> a page or a list.
+Find = Callable[[int, int, list[str], int], Any]
+
+
+def told_size(finder: search.Search) -> Find:
+    """The product's adapter as the API calls it: told the chat's size (service._chat_size)."""
+    return lambda app_id, chat, words, size: finder.find(app_id, chat, words, LIMIT, chat_size=size)
+
+
+def unsized(finder: Any) -> Find:
+    """An adapter not told the size: the tiers at every size, or the adapter of before."""
+    return lambda app_id, chat, words, size: finder.find(app_id, chat, words, LIMIT)
+
+
+def _timed(find: Find, app_id: int, chat: int, q: str, size: int) -> tuple[float, int]:
     words = search_terms.words(q)
     started = time.perf_counter()
-    found = finder.find(app_id, chat, words, LIMIT)
-    hits = len(getattr(found, "messages", found))  # a page now; a list in the adapter of before
+    found = find(app_id, chat, words, size)
+    hits = len(found.messages if hasattr(found, "messages") else found)  # a page; a list before
     return (time.perf_counter() - started) * 1000, hits
 
 
@@ -101,10 +115,10 @@ def compare(
     kinds = words.kinds()
     names = list(sides)
     for _ in range(10):  # warm the caches, as a running service has them
-        for choose in chats.values():
+        for size, choose in chats.items():
             app_id, chat = choose()
             for side in sides.values():
-                _timed(side, app_id, chat, kinds["common word"]())
+                _timed(side, app_id, chat, kinds["common word"](), size)
     per: dict[tuple[int, str], dict[str, list]] = {}
     for r in range(rounds):
         load = common.load_average()
@@ -115,7 +129,7 @@ def compare(
                 for i in range(queries):
                     (app_id, chat), q = choose(), make()
                     for name in names if i % 2 == 0 else names[::-1]:
-                        ms, n = _timed(sides[name], app_id, chat, q)
+                        ms, n = _timed(sides[name], app_id, chat, q, size)
                         timings[name].append(ms)
                         hits[name] += n
                 cell = per.setdefault((size, kind), {name: [] for name in names})
@@ -165,7 +179,9 @@ def common_share(es: Elasticsearch, index: str, big_app: int, chat: int, size: i
 def sizes(es: Elasticsearch, built: dict, queries: int, rounds: int, progress) -> dict:
     big_app = built["application_id"]
     before = search_quality_before.adapter_of(BEFORE_COMMIT).Search(es, bigchat_data.ALIAS)
-    sides = {"now": search.Search(es, bigchat_data.ALIAS), "before": before}
+    product = search.Search(es, bigchat_data.ALIAS)
+    # "tiers": the same adapter not told the size (the tiers at every size, as at 59d6262).
+    sides = {"now": told_size(product), "tiers": unsized(product), "before": unsized(before)}
     chats = _chats(big_app, bigchat_data.SIZES, random.Random(3), 8_000)
     out = compare(sides, chats, queries, rounds, progress)
     out["common_share_1m"] = common_share(es, bigchat_data.ALIAS, big_app, 5, bigchat_data.SIZES[5])
@@ -226,7 +242,8 @@ def mysql_reads(big_app: int, reads: int, rounds: int, progress) -> dict:
 
 def shard_search(es: Elasticsearch, big_app: int, queries: int, rounds: int, progress) -> dict:
     sides = {
-        f"{n} shard{'s' if n > 1 else ''}": search.Search(es, bigchat_data.shard_alias(n)) for n in (1, 4)
+        f"{n} shard{'s' if n > 1 else ''}": told_size(search.Search(es, bigchat_data.shard_alias(n)))
+        for n in (1, 4)
     }
     chats = _chats(big_app, bigchat_data.SHARD_SIZES, random.Random(5), 800)
     out = compare(sides, chats, queries, rounds, progress)

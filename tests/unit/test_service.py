@@ -253,3 +253,21 @@ def test_numbering_reopens_above_the_numbers_in_the_dead_letter_queue(deps, toke
     deps.queue.dead = [event_bodies.chat_created(app_id, 4), event_bodies.message_created(app_id, 1, 7, "x")]
     assert service.create_chat(deps, token) == 5
     assert service.create_message(deps, token, 1, "after") == 8
+
+
+# -- search ----------------------------------------------------------------------------------------
+
+
+def test_search_is_told_the_chats_size_and_answers_without_it_when_mysql_cannot_say(deps, token):
+    # The size picks how Elasticsearch ranks (the one scored query in a small chat); without
+    # MySQL the search still answers, the way that suits any size.
+    service.create_chat(deps, token)
+    app_id = deps.db.application(token).id
+    messages = [NewMessage(app_id, 1, n, "hi") for n in (1, 2, 3)]
+    deps.batches.persist([NewChat(app_id, 1)], messages)
+    deps.search.index(messages)
+    deps.counts.refresh_counts()
+    assert [m.number for m in service.search_messages(deps, token, 1, ["hi"], 20).messages] == [3, 2, 1]
+    deps.db.tables.down = True
+    assert [m.number for m in service.search_messages(deps, token, 1, ["hi"], 20).messages] == [3, 2, 1]
+    assert deps.search.chat_sizes == [3, None]
