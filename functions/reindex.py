@@ -11,7 +11,8 @@ from typing import TextIO
 
 from chalicelib import reindex, settings, wiring
 from chalicelib.mysql import MySQL
-from chalicelib.search import IndexVersions, Search
+from chalicelib.search import Search
+from chalicelib.search_index import IndexVersions
 from chalicelib.stored_messages import StoredMessages
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from .errors import Unavailable
 from .models import NewMessage
-from .search import IndexVersions, Search
+from .search import Search
+from .search_index import IndexVersions
 from .stored_messages import StoredMessages
 
 CLOCK_MARGIN = datetime.timedelta(seconds=30)

@@ -24,7 +24,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from chalicelib import events, search, search_terms
+from chalicelib import events, search, search_index, search_query, search_terms
 from chalicelib.db import Database
 from chalicelib.mysql import MySQL
 from tests.bench import bigchat_data, common, counter_bench, search_bench, search_quality_before, writer_bench
@@ -169,8 +169,8 @@ def common_share(es: Elasticsearch, index: str, big_app: int, chat: int, size: i
     for word in bigchat_data.vocabulary()[:5]:
         found = es.count(
             index=index,
-            routing=search.routing(big_app, chat),
-            query={"bool": {"filter": [*search._chat(big_app, chat), {"match": {"body": word}}]}},
+            routing=search_index.routing(big_app, chat),
+            query={"bool": {"filter": [*search_query._chat(big_app, chat), {"match": {"body": word}}]}},
         )["count"]
         out[word] = round(found / size, 3)
     return out
@@ -260,7 +260,7 @@ def shard_search(es: Elasticsearch, big_app: int, queries: int, rounds: int, pro
 
 def unsorted_body() -> dict:
     """The product's index without its sort (as before the tiers): what the sort costs the writer."""
-    body = search.index_body()
+    body = search_index.index_body()
     body["settings"] = {k: v for k, v in body["settings"].items() if k != "index"}
     return body
 
@@ -346,11 +346,11 @@ def run(
         data = bigchat_data.ensure_shards(progress)
         out["shards"] = shard_search(es, built["application_id"], queries, rounds, progress)
         out["shards"]["data"] = data
-        four = {"1 shard": search.index_body(1), "4 shards": search.index_body(4)}
+        four = {"1 shard": search_index.index_body(1), "4 shards": search_index.index_body(4)}
         out["shards"]["writer"] = writer_ab(four, 20_000, rounds, progress)
         # what the index's sort (the tiers' early stop) costs the writer, beside it
         out["shards"]["sort_writer"] = writer_ab(
-            {"unsorted": unsorted_body(), "sorted": search.index_body(1)}, 20_000, rounds, progress
+            {"unsorted": unsorted_body(), "sorted": search_index.index_body(1)}, 20_000, rounds, progress
         )
     return out
 

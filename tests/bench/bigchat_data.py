@@ -9,7 +9,7 @@
   messages) plus one application `bigchat` whose chats 1..5 hold 100, 1k, 10k, 100k and 1M
   messages (1,111,100 rows more). A database of its own: `chat_bench_big` (items 3 and 4) must
   keep its shape, and the writer bench deletes every message numbered past 10 there.
-- **Elasticsearch**: the product's index (`search.IndexVersions`: versioned index behind an alias,
+- **Elasticsearch**: the product's index (`search_index.IndexVersions`: versioned index behind an alias,
   the product's mapping, routing by chat), 10,000,000 documents: the five chats above and
   8,888,900 messages in chats of 10 with bodies of the same generator. Bulk-loaded with
   `helpers.parallel_bulk` (refresh off, no replicas), then refresh and the alias as the product's
@@ -32,7 +32,7 @@ from elasticsearch import Elasticsearch, helpers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib import search
+from chalicelib import search_index
 from tests.bench import common, datagen, search_bench
 
 DATABASE = "chat_bench_bigchat"
@@ -110,7 +110,15 @@ class Bodies:
 
 
 def fingerprint(sizes: dict[int, int] = SIZES, total: int = TOTAL_DOCS) -> str:
-    shape = [GENERATOR_VERSION, total, sizes, SMALL_CHAT, VOCABULARY_SIZE, SNIPPETS, search.index_body()]
+    shape = [
+        GENERATOR_VERSION,
+        total,
+        sizes,
+        SMALL_CHAT,
+        VOCABULARY_SIZE,
+        SNIPPETS,
+        search_index.index_body(),
+    ]
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -164,7 +172,7 @@ def ensure_mysql(bodies: Bodies, progress) -> int:
 
 def _line(app_id: int, chat: int, number: int, body: str) -> tuple[str, str]:
     """A document's `_bulk` action and source, written out (the helpers pass strings through), as
-    the writer writes it (search.document)."""
+    the writer writes it (search_index.document)."""
     escaped = json.dumps(body)
     return (
         f'{{"index":{{"_id":"{app_id}:{chat}:{number}","routing":"{app_id}:{chat}"}}}}',
@@ -218,7 +226,7 @@ def ensure_index(
         return {"index": index, "reused": True, **_stats(es, index)}
     for stale in es.indices.get(index=f"{alias}-v*", expand_wildcards="all"):
         es.indices.delete(index=stale)  # an interrupted build: start over
-    versions = search.IndexVersions(es, alias, shards)
+    versions = search_index.IndexVersions(es, alias, shards)
     index = versions.create_next()  # the product's mapping, refresh off
     es.indices.put_settings(index=index, settings={"number_of_replicas": 0})
     started, done = time.monotonic(), 0

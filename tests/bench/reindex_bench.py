@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
 from chalicelib import reindex, settings, wiring
 from chalicelib.mysql import MySQL
-from chalicelib.search import IndexVersions, Search, doc_id, routing
+from chalicelib.search import Search
+from chalicelib.search_index import IndexVersions, doc_id, routing
 from chalicelib.stored_messages import StoredMessages
 from tests.bench import common, search_bench
 

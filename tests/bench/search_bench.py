@@ -27,7 +27,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from chalicelib import search, search_pages, search_terms
+from chalicelib import search, search_index, search_pages, search_terms
 from tests.bench import common, search_quality_before, writer_bench
 
 BEFORE_COMMIT = "a3c4d9c"
@@ -113,11 +113,11 @@ def _docs(index: str, fields: dict):
         for app_id, chat, number, body in cur:
             yield {
                 "_index": index,
-                "_id": search.doc_id(app_id, chat, number),
-                "_routing": search.routing(app_id, chat),
+                "_id": search_index.doc_id(app_id, chat, number),
+                "_routing": search_index.routing(app_id, chat),
                 "_source": {
                     k: v
-                    for k, v in search.document(
+                    for k, v in search_index.document(
                         app_id, chat, number, f"{body} {SNIPPETS[(number * 7 + chat) % len(SNIPPETS)]}"
                     ).items()
                     if k in fields
@@ -261,9 +261,9 @@ def ensure_worst_chat(es: Elasticsearch, chat: int, body_chars: int, progress) -
         (
             {
                 "_index": INDEX,
-                "_id": search.doc_id(WORST_APP, chat, n),
-                "_routing": search.routing(WORST_APP, chat),
-                "_source": search.document(WORST_APP, chat, n, _worst_body(rng, body_chars)),
+                "_id": search_index.doc_id(WORST_APP, chat, n),
+                "_routing": search_index.routing(WORST_APP, chat),
+                "_source": search_index.document(WORST_APP, chat, n, _worst_body(rng, body_chars)),
             }
             for n in range(1, WORST_BODIES + 1)
         ),
@@ -373,7 +373,7 @@ def writer_before_after(events: int, rounds: int, progress) -> dict:
     for r in range(rounds):
         ids = writer_bench.reset_stores(after_deps)
         for index, body in (
-            ("bench-writer-after", search.index_body()),
+            ("bench-writer-after", search_index.index_body()),
             ("bench-writer-before", BEFORE_INDEX_BODY),
         ):
             es.indices.delete(index=index, ignore_unavailable=True)
@@ -421,7 +421,7 @@ def run(
     es = Elasticsearch(common.ES_URL, request_timeout=120)
     out: dict = {"messages": MESSAGES, "index": INDEX}
     if "kinds" in only or "worst" in only:
-        out["index_after"] = ensure_index(es, INDEX, search.index_body(), progress)
+        out["index_after"] = ensure_index(es, INDEX, search_index.index_body(), progress)
         if "kinds" in only and (before or BEFORE_COMMIT) == BEFORE_COMMIT:
             out["index_before"] = ensure_index(es, BEFORE_INDEX, BEFORE_INDEX_BODY, progress)
     if "kinds" in only:

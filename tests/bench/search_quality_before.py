@@ -18,7 +18,7 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from chalicelib import search, search_terms
+from chalicelib import search, search_index, search_terms
 from chalicelib.errors import BadRequest
 from chalicelib.models import NewMessage
 from tests.bench import common
@@ -65,7 +65,7 @@ def run(commit: str = "a3c4d9c") -> dict:
     before = adapter_of(commit)
     now_index, before_index = "bench-quality-now", "bench-quality-before"
     messages = [NewMessage(1, 1, n, body) for n, body in enumerate(MESSAGES.values(), 1)]
-    for index, body in ((now_index, search.index_body()), (before_index, before.INDEX_BODY)):
+    for index, body in ((now_index, search_index.index_body()), (before_index, before.INDEX_BODY)):
         es.indices.delete(index=index, ignore_unavailable=True)
         es.indices.create(index=index, **body)
     now_search, before_search = search.Search(es, now_index), before.Search(es, before_index)

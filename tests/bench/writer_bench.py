@@ -20,7 +20,7 @@ import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chalicelib import events, search, writer
+from chalicelib import events, search_index, writer
 from tests.bench import common
 
 INDEX = "bench-writer"
@@ -111,7 +111,7 @@ def reset_stores(deps) -> dict:
     es = deps.search._es
     for index in (INDEX, CEILING_INDEX):
         es.indices.delete(index=index, ignore_unavailable=True)
-        es.indices.create(index=index, **search.index_body())
+        es.indices.create(index=index, **search_index.index_body())
     deps.numbers._redis.flushdb()
     return ids
 
@@ -135,8 +135,8 @@ def parsed_rows(records: list, ids: dict) -> list:
                 e["number"],
                 e["body"],
                 1,
-                search.doc_id(e["application_id"], e["chat_number"], e["number"]),
-                search.document(e["application_id"], e["chat_number"], e["number"], e["body"]),
+                search_index.doc_id(e["application_id"], e["chat_number"], e["number"]),
+                search_index.document(e["application_id"], e["chat_number"], e["number"], e["body"]),
             )
         )
     return out
@@ -169,7 +169,7 @@ def mysql_ceiling_slice(cur, rows: list, size: int) -> float:
 
 
 def _routing(row: tuple) -> str:
-    return search.routing(row[5]["application_id"], row[5]["chat_number"])
+    return search_index.routing(row[5]["application_id"], row[5]["chat_number"])
 
 
 def bulk_ceiling_slice(es, rows: list, size: int) -> float:

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib import events, search
+from chalicelib import events, search_index
 from tests.bench import common, counter_bench, datagen, writer_bench
 
 BIG = counter_bench.BIG_DATABASE
@@ -68,7 +68,7 @@ def _run(events_count: int, slice_size: int, progress) -> dict[str, Any]:
     big_deps = common.deps(database=BIG, index=BIG_INDEX)
     es = big_deps.search._es
     es.indices.delete(index=BIG_INDEX, ignore_unavailable=True)
-    es.indices.create(index=BIG_INDEX, **search.index_body())
+    es.indices.create(index=BIG_INDEX, **search_index.index_body())
     contenders = {
         "empty": (empty_deps, writer_bench.make_events(events_count, sorted({a for a, _ in ids}))),
         "big": (big_deps, big_events(events_count)),

@@ -14,7 +14,7 @@ from samtranslator.public.translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
 import app
-from chalicelib import schema, search
+from chalicelib import schema, search_index
 from local.stack import config, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def test_the_schema_resource_reruns_when_a_migration_is_added():
 
 def test_the_schema_resource_reruns_when_a_search_field_is_added_before_the_writer_writes_it():
     assert TEMPLATE["Resources"]["Schema"]["Properties"]["IndexFields"] == " ".join(
-        sorted(search.MAPPINGS["properties"])
+        sorted(search_index.MAPPINGS["properties"])
     )
     assert TEMPLATE["Resources"]["WriterFunction"]["DependsOn"] == "Schema"
 

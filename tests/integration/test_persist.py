@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from chalicelib import events, search, settings, wiring, writer
+from chalicelib import events, search_index, settings, wiring, writer
 from chalicelib.batch_store import BatchStore
 from chalicelib.models import NewChat, NewMessage
 from chalicelib.mysql import MySQL
@@ -95,7 +95,7 @@ def ghost_documents(deps):
     yield
     es = deps.search._es.options(ignore_status=404)
     for number in (1, 2):
-        es.delete(index=deps.search._index, id=f"{GHOST}:1:{number}", routing=search.routing(GHOST, 1))
+        es.delete(index=deps.search._index, id=f"{GHOST}:1:{number}", routing=search_index.routing(GHOST, 1))
 
 
 def test_a_message_mysql_refuses_for_good_is_taken_out_of_the_index_an_edit_is_not(deps, ghost_documents):
@@ -112,6 +112,6 @@ def test_a_message_mysql_refuses_for_good_is_taken_out_of_the_index_an_edit_is_n
     )
     assert set(failed) == {"a", "b"}
     es.indices.refresh(index=index)
-    chat = search.routing(ghost, 1)
+    chat = search_index.routing(ghost, 1)
     assert not es.exists(index=index, id=f"{ghost}:1:1", routing=chat)
     assert es.get(index=index, id=f"{ghost}:1:2", routing=chat)["_source"]["body"] == "edited"

@@ -6,7 +6,8 @@ import uuid
 from chalicelib import reindex, settings, wiring
 from chalicelib.models import NewMessage
 from chalicelib.mysql import MySQL
-from chalicelib.search import IndexVersions, Search, doc_id, index_body, routing
+from chalicelib.search import Search
+from chalicelib.search_index import IndexVersions, doc_id, index_body, routing
 from chalicelib.stored_messages import StoredMessages
 from tests.integration.support import JSON
 

@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from chalicelib.models import NewMessage, answer_size
-from chalicelib.search import ANALYSIS, MAPPINGS, Search, doc_id, routing
+from chalicelib.search import Search
+from chalicelib.search_index import ANALYSIS, MAPPINGS, doc_id, routing
 from chalicelib.search_pages import PAGE_COST, cost
 
 BIG = "needle " + ("haystack " * 7300)[:65_000]

@@ -1,12 +1,12 @@
-"""Search asks the ranking's tiers in turn (search.tiers, search.rest), or in a small chat the one
-scored query: either way it must answer exactly what the scored query (search.query, sorted by
+"""Search asks the ranking's tiers in turn (search_query.tiers, search_query.rest), or in a small chat the one
+scored query: either way it must answer exactly what the scored query (search_query.query, sorted by
 score, then newest first) answers, at every limit and across pages."""
 
 import random
 
 import pytest
 
-from chalicelib import search
+from chalicelib import search, search_index, search_query
 from chalicelib.models import NewMessage
 
 # Whole words, in a row or apart, two-character starts, words inside words, in every mix.
@@ -29,8 +29,8 @@ def chat(deps):
 def scored(es, index: str, app_id: int, words: list[str], limit: int) -> list[int]:
     result = es.search(
         index=index,
-        routing=search.routing(app_id, 1),
-        query=search.query(app_id, 1, words),
+        routing=search_index.routing(app_id, 1),
+        query=search_query.query(app_id, 1, words),
         sort=["_score", {"number": "desc"}],
         size=limit,
     )

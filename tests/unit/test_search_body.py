@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.models import NewMessage, answer_size
 from chalicelib.search import Search
-from chalicelib.search import document as search_document
+from chalicelib.search_index import document as search_document
 
 BODIES = [
     "plain",

@@ -1,8 +1,8 @@
-"""What a query is made of (search_terms) and the Elasticsearch query built from it (search.query)."""
+"""What a query is made of (search_terms) and the Elasticsearch query built from it (search_query.query)."""
 
 import pytest
 
-from chalicelib import search, search_terms
+from chalicelib import search, search_index, search_query, search_terms
 from chalicelib.errors import BadRequest
 
 
@@ -66,41 +66,46 @@ def _ways(clause: dict, word: str) -> dict:
 @pytest.mark.parametrize(
     ("word", "ways"),
     [
-        ("hello", {"body": search.WHOLE, "body.grams": search.INFIX}),
-        ("ok", {"body": search.WHOLE, "body.prefix": search.PREFIX}),
-        ("I", {"body": search.WHOLE}),
-        ("北京", {"body": search.WHOLE}),
-        ("10:30", {"body": search.WHOLE}),  # a part under three characters has no trigram
-        ("10:300", {"body": search.WHOLE}),
-        ("example.com", {"body": search.WHOLE, "body.grams": search.INFIX}),
-        ("👍", {"body": search.WHOLE}),
+        ("hello", {"body": search_query.WHOLE, "body.grams": search_query.INFIX}),
+        ("ok", {"body": search_query.WHOLE, "body.prefix": search_query.PREFIX}),
+        ("I", {"body": search_query.WHOLE}),
+        ("北京", {"body": search_query.WHOLE}),
+        ("10:30", {"body": search_query.WHOLE}),  # a part under three characters has no trigram
+        ("10:300", {"body": search_query.WHOLE}),
+        ("example.com", {"body": search_query.WHOLE, "body.grams": search_query.INFIX}),
+        ("👍", {"body": search_query.WHOLE}),
     ],
 )
 def test_each_word_matches_as_whole_words_a_two_character_start_or_inside_a_word(word, ways):
-    [clause] = search.query(1, 2, [word])["bool"]["must"]
+    [clause] = search_query.query(1, 2, [word])["bool"]["must"]
     assert _ways(clause, word) == ways
 
 
 def test_whole_words_outrank_a_start_which_outranks_the_inside_of_a_word():
-    assert search.WHOLE > search.PREFIX > search.INFIX > 0 < search.PHRASE
+    assert search_query.WHOLE > search_query.PREFIX > search_query.INFIX > 0 < search_query.PHRASE
 
 
 def test_the_query_is_filtered_to_the_chat_and_adds_the_phrase_of_several_words():
-    one = search.query(7, 3, ["hello"])["bool"]
+    one = search_query.query(7, 3, ["hello"])["bool"]
     assert one["filter"] == [{"term": {"application_id": 7}}, {"term": {"chat_number": 3}}]
     assert "should" not in one
-    two = search.query(7, 3, ["hello", "world"])["bool"]
+    two = search_query.query(7, 3, ["hello", "world"])["bool"]
     assert len(two["must"]) == 2
     assert two["should"] == [
-        {"constant_score": {"filter": {"match_phrase": {"body": "hello world"}}, "boost": search.PHRASE}}
+        {
+            "constant_score": {
+                "filter": {"match_phrase": {"body": "hello world"}},
+                "boost": search_query.PHRASE,
+            }
+        }
     ]
-    assert "should" not in search.query(7, 3, ["a", "b", "c", "d", "e"])["bool"]
+    assert "should" not in search_query.query(7, 3, ["a", "b", "c", "d", "e"])["bool"]
 
 
 def test_a_chat_is_routed_to_one_shard_by_its_key():
-    assert search.routing(7, 3) == "7:3"
-    assert search.index_body(4)["settings"]["number_of_shards"] == 4
-    assert search.index_body()["mappings"]["_routing"] == {"required": True}
+    assert search_index.routing(7, 3) == "7:3"
+    assert search_index.index_body(4)["settings"]["number_of_shards"] == 4
+    assert search_index.index_body()["mappings"]["_routing"] == {"required": True}
 
 
 def test_highlights_come_from_the_field_that_marked_most_whole_words_first():
