@@ -26,8 +26,8 @@ MAX_NUMBER = 2**31 - 1
 _MAX_DIGITS = len(str(MAX_NUMBER))
 MAX_KEY_CHARS = 255
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
-# A search's `after`: a score (a sum of a few small constants: search.WHOLE, PREFIX, INFIX, PHRASE)
-# and a number, as docs/openapi.yaml's pattern has it.
+# A search's `after`: a score (a sum of a few small constants: search_query.WHOLE, PREFIX,
+# INFIX, PHRASE) and a number, as docs/openapi.yaml's pattern has it.
 _SEARCH_AFTER = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?):([0-9]{1,10})")
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 

@@ -10,7 +10,7 @@ fetches the small bodies with it (`small_size`), and the big ones only where the
 
 from collections.abc import Sequence
 
-# Highlighting analyzes a hit's first characters (search.HIGHLIGHT): a fixed amount of work per
+# Highlighting analyzes a hit's first characters (search_query.HIGHLIGHT): a fixed amount of work per
 # hit of at least this many characters, which HIT_COST prices in bytes of body read.
 HIGHLIGHT_CHARS = 1_000
 # 24 KiB: with 16 KiB, pages of 49 bodies of 5 KB took 1.2-1.5 times as long as pages of 12 of
