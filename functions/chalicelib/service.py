@@ -326,18 +326,24 @@ def search_messages(
     limit: int,
     after: SearchAfter | None = None,
 ) -> SearchPage:
-    app_id = _existing_chat(deps, _limited_application_id(deps, token, "searches"), chat_number)
-    return deps.search.find(app_id, chat_number, words, limit, after, _chat_size(deps, app_id, chat_number))
+    app_id = _limited_application_id(deps, token, "searches")
+    size = _searched_chat_size(deps, app_id, chat_number)
+    return deps.search.find(app_id, chat_number, words, limit, after, size)
 
 
-def _chat_size(deps: Deps, app_id: int, chat_number: int) -> int | None:
+def _searched_chat_size(deps: Deps, app_id: int, chat_number: int) -> int | None:
     """The chat's messages_count (up to an hour old), which picks how search ranks; None if
-    MySQL cannot say: search then takes the way that suits any size."""
+    MySQL cannot say: search then takes the way that suits any size. NotFound unless the chat
+    exists. A stored chat is read once, for both: no Redis round trip to tell it exists."""
     try:
         chat = deps.db.chat(app_id, chat_number)
     except Unavailable:
+        _existing_chat(deps, app_id, chat_number)
         return None
-    return 0 if chat is None else chat.messages_count
+    if chat is None:
+        _existing_chat(deps, app_id, chat_number)  # queued, not stored yet: else NotFound
+        return 0
+    return chat.messages_count
 
 
 # -- numbering after a cache restart or failover ------------------------------------------------
