@@ -133,7 +133,7 @@ def one_run(deps, records: list[tuple[str, str]], writers: int) -> dict[str, Any
     }
 
 
-def run(events_count: int = 20_000, levels=(1, 2, 4), progress=print) -> dict[str, Any]:
+def run(events_count: int = 20_000, levels=(1, 2, 4), rounds: int = 3, progress=print) -> dict[str, Any]:
     common.ensure_database(common.WRITE_DB)
     deps = common.deps(index=writer_bench.INDEX)
     ids = writer_bench.reset_stores(deps)
@@ -145,8 +145,8 @@ def run(events_count: int = 20_000, levels=(1, 2, 4), progress=print) -> dict[st
     out: dict[str, Any] = {"events": events_count, "batch": BATCH, "cores": os.cpu_count()}
     for shape, records in shapes.items():
         by_level: dict[int, list[dict[str, Any]]] = {n: [] for n in levels}
-        # Each level three times, the second pass in reverse order: the machine's load drifts.
-        for n in [*levels, *reversed(levels), *levels]:
+        # Each level `rounds` times, every other pass in reverse order: the machine's load drifts.
+        for n in [n for r in range(rounds) for n in (reversed(levels) if r % 2 else levels)]:
             writer_bench.reset_stores(deps)
             result = one_run(deps, records, n)
             by_level[n].append(result)
