@@ -160,7 +160,15 @@ def build(s: settings.Settings, sqs: Any = None) -> Deps:
         schema=traced(Schema(connections), "MySQL"),
         numbers=traced(Numbers(cache, s.redis_wait_replicas, s.redis_wait_timeout_ms), "Redis"),
         tokens=traced(TokenCache(cache), "Redis"),
-        keys=traced(Records(cache, in_flight_seconds=s.api_timeout_seconds + 2), "Redis"),
+        keys=traced(
+            Records(
+                cache,
+                in_flight_seconds=s.api_timeout_seconds + 2,
+                budget_bytes=s.idempotency_budget_bytes,
+                safe_age_seconds=s.idempotency_safe_age_seconds,
+            ),
+            "Redis",
+        ),
         queue=traced(sqs_queue, "SQS"),
         search=traced(search, "Elasticsearch"),
         request_timeout_seconds=s.api_timeout_seconds,
