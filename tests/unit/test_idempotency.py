@@ -2,9 +2,9 @@
 
 import pytest
 
-from chalicelib import service
-from chalicelib.errors import InFlight, KeyReused, Unavailable
-from chalicelib.idempotency import NO_EPOCH, OLD_EPOCH, YOUNG_EPOCH, RequestKey
+from chalicelib.adapters.redis.idempotency import NO_EPOCH, OLD_EPOCH, YOUNG_EPOCH, RequestKey
+from chalicelib.domain.errors import InFlight, KeyReused, Unavailable
+from chalicelib.usecases import service
 from tests import fakes
 
 

@@ -3,7 +3,7 @@
 import random
 import uuid
 
-from chalicelib.models import NewChat, NewMessage
+from chalicelib.domain.models import NewChat, NewMessage
 from tests import fakes
 
 from .world import World
@@ -66,10 +66,10 @@ def test_a_remembered_token_gives_its_application_id(world: World):
 def _limits(world: World, creates: int, window: int):
     if not world.real:
         return fakes.FakeRateLimits({"creates": creates}, window)
-    from chalicelib import settings, wiring
+    from chalicelib.wiring import settings, stores
 
     s = settings.from_env({"RATE_LIMIT_CREATES": str(creates), "RATE_LIMIT_WINDOW_SECONDS": str(window)})
-    return wiring.rate_limits(s, wiring.redis_client(settings.get()))  # the session's Redis database
+    return stores.rate_limits(s, stores.redis_client(settings.get()))  # the session's Redis database
 
 
 def test_a_quota_lets_its_requests_through_then_refuses_until_its_window_resets(world: World):
@@ -82,7 +82,7 @@ def test_a_quota_lets_its_requests_through_then_refuses_until_its_window_resets(
 
 
 def test_a_key_is_claimed_once_answers_its_first_answer_and_refuses_another_request(world: World):
-    from chalicelib.idempotency import RequestKey
+    from chalicelib.adapters.redis.idempotency import RequestKey
 
     keys, scope = world.deps.keys, f"contract-{uuid.uuid4().hex}"
     key = RequestKey("k", "fingerprint")

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from .errors import Unavailable
+from ...domain.errors import Unavailable
 from .numbers import EPOCH_KEY
 from .redis_server import Scripts
 

@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from . import events
-from .errors import (
+from ..adapters.redis.idempotency import NO_EPOCH, OLD_EPOCH, RequestKey
+from ..adapters.redis.numbers import chats_key, messages_key
+from ..domain import events
+from ..domain.errors import (
     InFlight,
     InvalidEvent,
     KeyReused,
@@ -18,9 +20,7 @@ from .errors import (
     Refused,
     Unavailable,
 )
-from .idempotency import NO_EPOCH, OLD_EPOCH, RequestKey
-from .models import Application, Chat, Message, NewChat, NewMessage, SearchAfter, SearchPage
-from .numbers import chats_key, messages_key
+from ..domain.models import Application, Chat, Message, NewChat, NewMessage, SearchAfter, SearchPage
 from .ports import Deps
 
 

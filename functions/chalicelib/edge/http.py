@@ -11,10 +11,10 @@ from urllib.parse import quote, unquote, urlencode
 from aws_lambda_powertools import Logger
 from chalice import Response
 
-from . import search_terms
-from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
-from .idempotency import RequestKey
-from .models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
+from ..adapters.redis.idempotency import RequestKey
+from ..domain import search_terms
+from ..domain.errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
+from ..domain.models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
 
 log = Logger(service="chat", child=True)
 

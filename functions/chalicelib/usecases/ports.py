@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .idempotency import Claim, RequestKey
-from .models import (
+from ..adapters.redis.idempotency import Claim, RequestKey
+from ..adapters.redis.ratelimit import Decision
+from ..domain.models import (
     Application,
     Chat,
     ChatKey,
@@ -25,7 +26,6 @@ from .models import (
     SearchAfter,
     SearchPage,
 )
-from .ratelimit import Decision
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]
