@@ -9,11 +9,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, Response
 from chalice.app import Request
 
-from chalicelib import cors, counter, http, migrate, service, settings, writer
-from chalicelib.models import Clash
-from chalicelib.observability import entry_point, logger, metrics
-from chalicelib.request_keys import RequestKey
-from chalicelib.wiring import deps
+from chalicelib.domain.models import Clash
+from chalicelib.domain.request_keys import RequestKey
+from chalicelib.edge import cors, http, migrate
+from chalicelib.usecases import counter, service, writer
+from chalicelib.wiring import settings
+from chalicelib.wiring.observability import entry_point, logger, metrics
+from chalicelib.wiring.stores import deps
 
 app = Chalice(app_name="chat", configure_logs=False)
 # Every entry point, routes and functions alike (Chalice hands its handlers one argument; this

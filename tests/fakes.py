@@ -1,4 +1,4 @@
-"""In-memory stand-ins for the ports (chalicelib/ports.py), for fast tests of the use cases.
+"""In-memory stand-ins for the ports (chalicelib/usecases/ports.py), for fast tests of the use cases.
 
 They promise only what the real adapters do: tests/integration/contracts/ runs one suite per
 port against both, so a fake cannot drift. Each store can be switched `down` (every call then
@@ -8,8 +8,10 @@ raises Unavailable, as the adapters do when their service is unreachable).
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
-from chalicelib.errors import Refused, Unavailable
-from chalicelib.models import (
+from chalicelib.adapters.redis.numbers import chats_key, messages_key
+from chalicelib.adapters.redis.ratelimit import Decision, Quota
+from chalicelib.domain.errors import Refused, Unavailable
+from chalicelib.domain.models import (
     Application,
     Chat,
     ChatKey,
@@ -23,10 +25,7 @@ from chalicelib.models import (
     SearchAfter,
     SearchPage,
 )
-from chalicelib.numbers import chats_key, messages_key
-from chalicelib.ports import Deps, Failures
-from chalicelib.ratelimit import Decision, Quota
-from chalicelib.request_keys import (
+from chalicelib.domain.request_keys import (
     Claim,
     Done,
     Mismatch,
@@ -37,6 +36,7 @@ from chalicelib.request_keys import (
     RequestKey,
     Running,
 )
+from chalicelib.usecases.ports import Deps, Failures
 
 
 class _Store:

@@ -33,10 +33,10 @@ CHATS = 16
 
 def _prepare_env(queue_url: str) -> None:
     os.environ.update(common.function_env(DATABASE, "bench-accept", queue_url))
-    from chalicelib import settings, wiring
+    from chalicelib.wiring import settings, stores
 
     settings.get.cache_clear()
-    wiring.deps.cache_clear()
+    stores.deps.cache_clear()
 
 
 def _worker(args) -> dict:
@@ -51,13 +51,13 @@ def _worker(args) -> dict:
     import app
 
     if noop_queue:
-        from chalicelib import wiring
+        from chalicelib.wiring import stores
 
-        wiring.deps().queue.send = lambda body, deadline=None: None  # type: ignore[method-assign]
+        stores.deps().queue.send = lambda body, deadline=None: None  # type: ignore[method-assign]
     if not quota:
-        from chalicelib import wiring
+        from chalicelib.wiring import stores
 
-        wiring.deps().limits = None  # no quota check: one Redis round trip less
+        stores.deps().limits = None  # no quota check: one Redis round trip less
     convert = LambdaEventConverter(RouteMatcher(list(app.app.routes)))
     headers = {"content-type": "application/json"}
     if kind == "chat":
@@ -196,9 +196,9 @@ def idempotency_layers(count: int = 2000) -> dict:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
 
-    from chalicelib import redis_server
-    from chalicelib.idempotency import Records
-    from chalicelib.request_keys import Done, RequestKey
+    from chalicelib.adapters.redis import redis_server
+    from chalicelib.adapters.redis.idempotency import Records
+    from chalicelib.domain.request_keys import Done, RequestKey
 
     client = redis.Redis.from_url(common.REDIS_URL, redis_connect_func=redis_server.identify)
     records = Records(client, in_flight_seconds=12, budget_bytes=2**30, safe_age_seconds=600)
@@ -250,9 +250,9 @@ def wait_cost(count: int = 2000) -> dict:
     """A message reservation without and with `WAIT 1` on a real replica, in alternating blocks."""
     import redis
 
-    from chalicelib import redis_server
-    from chalicelib.errors import Unavailable
-    from chalicelib.numbers import Numbers
+    from chalicelib.adapters.redis import redis_server
+    from chalicelib.adapters.redis.numbers import Numbers
+    from chalicelib.domain.errors import Unavailable
     from tests.helpers import RedisServer
 
     replica = RedisServer(
@@ -295,7 +295,7 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
         deps = common.deps(DATABASE, "bench-accept", queue_url)
         deps.numbers._redis.flushdb()
         deps.numbers.open_epoch(f"bench-{uuid.uuid4().hex}")
-        from chalicelib import service
+        from chalicelib.usecases import service
 
         token = service.create_application(deps, f"bench-accept-{uuid.uuid4().hex[:6]}").token
         for _ in range(CHATS):

@@ -24,9 +24,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from chalicelib import events, search, search_index, search_query, search_terms
-from chalicelib.db import Database
-from chalicelib.mysql import MySQL
+from chalicelib.adapters.mysql.db import Database
+from chalicelib.adapters.mysql.mysql import MySQL
+from chalicelib.adapters.search import search, search_index, search_query
+from chalicelib.domain import events, search_terms
 from tests.bench import bigchat_data, common, counter_bench, search_bench, search_quality_before, writer_bench
 
 # integration's head before the tiers (one query scored and sorted by score, then number)

@@ -32,7 +32,7 @@ from elasticsearch import Elasticsearch, helpers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib import search_index
+from chalicelib.adapters.search import search_index
 from tests.bench import common, datagen, search_bench
 
 DATABASE = "chat_bench_bigchat"

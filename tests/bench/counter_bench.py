@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib.count_store import CountStore
-from chalicelib.mysql import MySQL, placeholders
-from chalicelib.schema import Schema
+from chalicelib.adapters.mysql.count_store import CountStore
+from chalicelib.adapters.mysql.mysql import MySQL, placeholders
+from chalicelib.adapters.mysql.schema import Schema
 from tests.bench import common, datagen
 
 DATABASE = "chat_bench"

@@ -27,7 +27,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from chalicelib import search, search_index, search_pages, search_terms
+from chalicelib.adapters.search import search, search_index, search_pages
+from chalicelib.domain import search_terms
 from tests.bench import common, search_quality_before, writer_bench
 
 BEFORE_COMMIT = "a3c4d9c"

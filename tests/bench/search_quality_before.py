@@ -18,9 +18,10 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from chalicelib import search, search_index, search_terms
-from chalicelib.errors import BadRequest
-from chalicelib.models import NewMessage
+from chalicelib.adapters.search import search, search_index
+from chalicelib.domain import search_terms
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.models import NewMessage
 from tests.bench import common
 from tests.integration.search_corpus import CASES, MESSAGES
 

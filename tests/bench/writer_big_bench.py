@@ -21,7 +21,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib import events, search_index
+from chalicelib.adapters.search import search_index
+from chalicelib.domain import events
 from tests.bench import common, counter_bench, datagen, writer_bench
 
 BIG = counter_bench.BIG_DATABASE

@@ -55,9 +55,9 @@ def test_every_create_sent_twice_with_its_key_is_created_once(client, applicatio
 
 
 def test_ten_concurrent_duplicates_create_one_message(client, application, writer, deps):
-    from chalicelib import service
-    from chalicelib.errors import InFlight
-    from chalicelib.request_keys import RequestKey
+    from chalicelib.domain.errors import InFlight
+    from chalicelib.domain.request_keys import RequestKey
+    from chalicelib.usecases import service
 
     token = application["token"]
     assert post(client, f"/applications/{token}/chats")[0] == 201

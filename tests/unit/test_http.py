@@ -3,9 +3,9 @@ import json
 import pytest
 import requests
 
-from chalicelib import http
-from chalicelib.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
-from chalicelib.models import Chat, Message, SearchAfter, SearchPage
+from chalicelib.domain.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
+from chalicelib.domain.models import Chat, Message, SearchAfter, SearchPage
+from chalicelib.edge import http
 
 
 @pytest.mark.parametrize(
@@ -181,7 +181,7 @@ def test_a_malformed_idempotency_key_is_a_400(key):
 
 
 def test_a_key_derives_one_create_id_per_scope():
-    from chalicelib.request_keys import RequestKey
+    from chalicelib.domain.request_keys import RequestKey
 
     key = RequestKey("k", "fp")
     assert key.create_id("7") == key.create_id("7") != key.create_id("8")

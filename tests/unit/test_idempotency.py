@@ -5,10 +5,10 @@ import secrets
 
 import pytest
 
-from chalicelib import service
-from chalicelib.errors import BadRequest, InFlight, KeyBudgetSpent, KeyReused, Unavailable
-from chalicelib.models import NewChat, NewMessage
-from chalicelib.request_keys import RecordLoss, RequestKey
+from chalicelib.domain.errors import BadRequest, InFlight, KeyBudgetSpent, KeyReused, Unavailable
+from chalicelib.domain.models import NewChat, NewMessage
+from chalicelib.domain.request_keys import RecordLoss, RequestKey
+from chalicelib.usecases import service
 from tests import fakes
 
 
@@ -159,7 +159,7 @@ def test_an_application_key_replays_only_its_own_request_and_reveals_nothing_els
 
 
 def test_the_records_of_an_application_gone_quiet_leave_after_a_day(deps, token):
-    from chalicelib import counter
+    from chalicelib.usecases import counter
 
     service.create_chat(deps, token, key("c"))
     deps.keys.now = 24 * 3600

@@ -11,8 +11,10 @@ from aws_xray_sdk.core.context import Context
 from aws_xray_sdk.core.recorder import AWSXRayRecorder
 from chalice.test import Client
 
-from chalicelib import events, observability, writer
-from chalicelib.queue import Queue
+from chalicelib.adapters.sqs.queue import Queue
+from chalicelib.domain import events
+from chalicelib.usecases import writer
+from chalicelib.wiring import observability
 from tests.unit.test_writer import make_deps
 
 

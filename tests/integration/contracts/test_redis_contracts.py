@@ -3,7 +3,7 @@
 import random
 import uuid
 
-from chalicelib.models import NewChat, NewMessage
+from chalicelib.domain.models import NewChat, NewMessage
 from tests import fakes
 
 from .world import World
@@ -66,10 +66,10 @@ def test_a_remembered_token_gives_its_application_id(world: World):
 def _limits(world: World, creates: int, window: int):
     if not world.real:
         return fakes.FakeRateLimits({"creates": creates}, window)
-    from chalicelib import settings, wiring
+    from chalicelib.wiring import settings, stores
 
     s = settings.from_env({"RATE_LIMIT_CREATES": str(creates), "RATE_LIMIT_WINDOW_SECONDS": str(window)})
-    return wiring.rate_limits(s, wiring.redis_client(settings.get()))  # the session's Redis database
+    return stores.rate_limits(s, stores.redis_client(settings.get()))  # the session's Redis database
 
 
 def test_a_quota_lets_its_requests_through_then_refuses_until_its_window_resets(world: World):
@@ -82,7 +82,7 @@ def test_a_quota_lets_its_requests_through_then_refuses_until_its_window_resets(
 
 
 def test_a_key_is_claimed_once_replays_what_it_did_and_refuses_another_request(world: World):
-    from chalicelib.request_keys import Done, Mismatch, New, Replay, RequestKey, Running
+    from chalicelib.domain.request_keys import Done, Mismatch, New, Replay, RequestKey, Running
 
     keys, scope = world.deps.keys, f"contract-{uuid.uuid4().hex}"
     key = RequestKey("k", "digest")
@@ -102,14 +102,15 @@ def test_a_key_is_claimed_once_replays_what_it_did_and_refuses_another_request(w
 def _budgeted(world: World, records: int, safe_age: int):
     if not world.real:
         return fakes.FakeKeys(most=records, safe_age=safe_age)
-    from chalicelib import idempotency, settings, wiring
+    from chalicelib.adapters.redis import idempotency
+    from chalicelib.wiring import settings, stores
 
-    client = wiring.redis_client(settings.get())
+    client = stores.redis_client(settings.get())
     return idempotency.Records(client, 12, records * idempotency.RECORD_BYTES, safe_age)
 
 
 def test_over_its_budget_a_scope_refuses_while_its_records_are_recent(world: World):
-    from chalicelib.request_keys import New, OverBudget, RequestKey
+    from chalicelib.domain.request_keys import New, OverBudget, RequestKey
 
     keys, scope = _budgeted(world, records=2, safe_age=3600), f"contract-{uuid.uuid4().hex}"
     assert [type(keys.claim(scope, RequestKey(k, "d"))) for k in "ab"] == [New, New]
@@ -119,7 +120,7 @@ def test_over_its_budget_a_scope_refuses_while_its_records_are_recent(world: Wor
 
 
 def test_over_its_budget_a_scope_drops_its_oldest_old_enough_and_says_records_may_be_missing(world: World):
-    from chalicelib.request_keys import New, RecordLoss, RequestKey, Running
+    from chalicelib.domain.request_keys import New, RecordLoss, RequestKey, Running
 
     keys, scope = _budgeted(world, records=2, safe_age=0), f"contract-{uuid.uuid4().hex}"
     keys.claim(scope, RequestKey("a", "d"))
@@ -158,8 +159,8 @@ def test_idle_counters_are_read_with_their_highest_number_and_dropped_unless_use
 
 
 def test_expiring_drops_the_records_past_their_time_in_every_scope(world: World, monkeypatch):
-    from chalicelib import idempotency
-    from chalicelib.request_keys import New, RequestKey
+    from chalicelib.adapters.redis import idempotency
+    from chalicelib.domain.request_keys import New, RequestKey
 
     keys = fakes.FakeKeys(ttl=0) if not world.real else world.deps.keys
     monkeypatch.setattr(idempotency, "RECORD_TTL_SECONDS", 0)  # every record is past its time

@@ -8,8 +8,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import events
-from .errors import Unavailable
+from ...domain import events
+from ...domain.errors import Unavailable
 
 # botocore's standard retry mode retries throttling and transient faults with backoff. The bounds
 # keep a send within SEND_BOUND_SECONDS: numbering reopens after a Redis restart once no request

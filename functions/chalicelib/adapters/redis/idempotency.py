@@ -20,10 +20,20 @@ from typing import Any, TypeVar
 
 import redis
 
-from .errors import Unavailable
+from ...domain.errors import Unavailable
+from ...domain.request_keys import (
+    Claim,
+    Done,
+    Mismatch,
+    New,
+    OverBudget,
+    RecordLoss,
+    Replay,
+    RequestKey,
+    Running,
+)
 from .numbers import EPOCH_KEY
 from .redis_server import Scripts
-from .request_keys import Claim, Done, Mismatch, New, OverBudget, RecordLoss, Replay, RequestKey, Running
 
 RECORD_TTL_SECONDS = 24 * 3600
 # What one record costs Redis: its field and value in the hash and its member in the index

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from .models import ChatKey, Clash, MessageKey, NewChat, NewMessage
+from ...domain.models import ChatKey, Clash, MessageKey, NewChat, NewMessage
 from .mysql import Cursor, MySQL, placeholders
 
 # The no-op update keeps a redelivered or already-written chat from failing the batch.

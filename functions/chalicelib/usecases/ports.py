@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .models import (
+from ..adapters.redis.ratelimit import Decision
+from ..domain.models import (
     Application,
     Chat,
     ChatKey,
@@ -25,8 +26,7 @@ from .models import (
     SearchAfter,
     SearchPage,
 )
-from .ratelimit import Decision
-from .request_keys import Claim, Done, RequestKey
+from ..domain.request_keys import Claim, Done, RequestKey
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]

@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from .ports import Deps
+from ..usecases.ports import Deps
 
 log = Logger(service="chat", child=True)
 PHYSICAL_ID = "chat-schema"

@@ -21,8 +21,8 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
-from .errors import Unavailable
-from .models import answer_size
+from ...domain.errors import Unavailable
+from ...domain.models import answer_size
 
 # Letters whose ASCII folding is longer than one letter (all of Lucene's ASCIIFoldingFilter has):
 # folded before the text is cut into trigrams, or `strasse` would not find `Straße`.

@@ -11,10 +11,10 @@ from urllib.parse import quote, unquote, urlencode
 from aws_lambda_powertools import Logger
 from chalice import Response
 
-from . import search_terms
-from .errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
-from .models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
-from .request_keys import RequestKey
+from ..domain import search_terms
+from ..domain.errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
+from ..domain.models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
+from ..domain.request_keys import RequestKey
 
 log = Logger(service="chat", child=True)
 

@@ -12,12 +12,28 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from ...domain.errors import Unavailable
+from ...domain.models import Message, MessageKey, NewMessage, SearchAfter, SearchPage, answer_size
+from ...usecases.ports import Failures
 from . import search_pages
-from .errors import Unavailable
-from .models import Message, MessageKey, NewMessage, SearchAfter, SearchPage, answer_size
-from .ports import Failures
-from .search_index import ADDED_FIELDS, MAPPINGS, doc_id, index_body, routing, version_name
-from .search_query import HIGHLIGHT_FIELDS, NEWEST, SCORED_UP_TO, SORT, highlight, query, rest, tiers
+from .search_index import (
+    ADDED_FIELDS,
+    MAPPINGS,
+    doc_id,
+    index_body,
+    routing,
+    version_name,
+)
+from .search_query import (
+    HIGHLIGHT_FIELDS,
+    NEWEST,
+    SCORED_UP_TO,
+    SORT,
+    highlight,
+    query,
+    rest,
+    tiers,
+)
 
 # Elasticsearch advises _bulk requests of 5-15 MB; 100 bodies of 64 KB, JSON-escaped, make one of
 # 6.5-20 MB, which a busy node may not take within the writer's time.

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pymysql
 
-from .errors import Refused, Unavailable
+from ...domain.errors import Refused, Unavailable
 
 T = TypeVar("T")
 Connect = Callable[[], "pymysql.connections.Connection[Any]"]

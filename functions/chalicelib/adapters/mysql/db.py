@@ -1,6 +1,6 @@
 """MySQL adapter of the API: applications, chats and messages as the routes read and edit them."""
 
-from .models import Application, Chat, CreatedMessage, Message
+from ...domain.models import Application, Chat, CreatedMessage, Message
 from .mysql import Cursor, MySQL, first
 
 INSERT_APPLICATION = "INSERT INTO applications (token, name, create_id) VALUES (%s, %s, %s)"

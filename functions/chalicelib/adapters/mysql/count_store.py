@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .models import ChatKey
+from ...domain.models import ChatKey
 from .mysql import Cursor, MySQL, first, placeholders
 
 # The incremental variants: one correlated COUNT per chat (application) named, via the unique keys.

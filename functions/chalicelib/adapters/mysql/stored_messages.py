@@ -4,7 +4,7 @@ a time. The source of truth for the index, read in pages by primary key (keyset,
 import datetime
 from collections.abc import Iterator
 
-from .models import NewMessage
+from ...domain.models import NewMessage
 from .mysql import MySQL
 
 NOW = "SELECT NOW(6)"

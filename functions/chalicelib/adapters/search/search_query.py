@@ -11,7 +11,8 @@ a query language.
 from collections.abc import Sequence
 from typing import Any
 
-from . import search_pages, search_terms
+from ...domain import search_terms
+from . import search_pages
 
 # Scores are fixed per kind of match, not BM25, so the order is the one the API promises
 # (then newest first); norms would only weigh length, and are left out.

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .errors import Unavailable
-from .models import IdleCounter
+from ..domain.errors import Unavailable
+from ..domain.models import IdleCounter
 from .ports import Deps
 
 BATCH = 1000

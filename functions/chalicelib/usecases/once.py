@@ -13,9 +13,9 @@ exception releases the claim, so that a retry runs the request again.
 import uuid
 from types import TracebackType
 
-from .errors import InFlight, KeyBudgetSpent, KeyReused
+from ..domain.errors import InFlight, KeyBudgetSpent, KeyReused
+from ..domain.request_keys import Done, Mismatch, New, OverBudget, Replay, RequestKey, Running
 from .ports import Keys
-from .request_keys import Done, Mismatch, New, OverBudget, Replay, RequestKey, Running
 
 
 class Once:

@@ -7,8 +7,9 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from . import events
-from .errors import (
+from ..adapters.redis.numbers import chats_key, messages_key
+from ..domain import events
+from ..domain.errors import (
     BadRequest,
     InvalidEvent,
     KeyReused,
@@ -18,11 +19,10 @@ from .errors import (
     Refused,
     Unavailable,
 )
-from .models import Application, Chat, Message, NewChat, NewMessage, SearchAfter, SearchPage
-from .numbers import chats_key, messages_key
+from ..domain.models import Application, Chat, Message, NewChat, NewMessage, SearchAfter, SearchPage
+from ..domain.request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
 from .once import Once
 from .ports import Deps
-from .request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
 
 
 def new_token() -> str:

@@ -27,8 +27,8 @@ from typing import Any, TypeVar, cast
 
 import redis
 
-from .errors import Unavailable
-from .models import ChatKey, IdleCounter, NewChat, NewMessage
+from ...domain.errors import Unavailable
+from ...domain.models import ChatKey, IdleCounter, NewChat, NewMessage
 from .redis_server import Scripts
 
 T = TypeVar("T")

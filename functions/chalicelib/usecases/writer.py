@@ -11,10 +11,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from . import events
-from .errors import InvalidEvent, Refused, Unavailable
-from .events import MessageEdited
-from .models import Clash, NewChat, NewMessage
+from ..domain import events
+from ..domain.errors import InvalidEvent, Refused, Unavailable
+from ..domain.events import MessageEdited
+from ..domain.models import Clash, NewChat, NewMessage
 from .ports import Deps
 
 log = Logger(service="chat", child=True)

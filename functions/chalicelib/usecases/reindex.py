@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .errors import Unavailable
-from .models import NewMessage
-from .search import Search
-from .search_index import IndexVersions
-from .stored_messages import StoredMessages
+from ..adapters.mysql.stored_messages import StoredMessages
+from ..adapters.search.search import Search
+from ..adapters.search.search_index import IndexVersions
+from ..domain.errors import Unavailable
+from ..domain.models import NewMessage
 
 CLOCK_MARGIN = datetime.timedelta(seconds=30)
 # Passes before the swap: each re-reads CLOCK_MARGIN's worth of writes, so under steady traffic

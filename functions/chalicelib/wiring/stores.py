@@ -12,19 +12,22 @@ from aws_lambda_powertools.utilities import parameters
 from elasticsearch import Elasticsearch
 from redis.credentials import CredentialProvider
 
-from . import mysql, queue, redis_server, settings
-from .batch_store import BatchStore
-from .count_store import CountStore
-from .db import Database
-from .errors import Unavailable
-from .idempotency import Records
-from .numbers import Numbers
+from ..adapters.mysql import mysql
+from ..adapters.mysql.batch_store import BatchStore
+from ..adapters.mysql.count_store import CountStore
+from ..adapters.mysql.db import Database
+from ..adapters.mysql.schema import Schema
+from ..adapters.redis import redis_server
+from ..adapters.redis.idempotency import Records
+from ..adapters.redis.numbers import Numbers
+from ..adapters.redis.ratelimit import Quota, RateLimits
+from ..adapters.redis.tokens import TokenCache
+from ..adapters.search.search import Search
+from ..adapters.sqs import queue
+from ..domain.errors import Unavailable
+from ..usecases.ports import Deps
+from . import settings
 from .observability import logger, traced
-from .ports import Deps
-from .ratelimit import Quota, RateLimits
-from .schema import Schema
-from .search import Search
-from .tokens import TokenCache
 
 
 class Secret:
