@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import resource
 from pathlib import Path
 
 from aiohttp import web
@@ -21,6 +22,9 @@ def main() -> None:
     parser.add_argument("--idle-timeout", type=float, default=Limits.idle_seconds)
     parser.add_argument("--max-lifetime", type=float, default=Limits.lifetime_seconds)
     args = parser.parse_args()
+    # Two descriptors per client at most; a default soft limit of 1024 would cap it near 1,000 sockets.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     invoker = Invoker(args.lambda_endpoint, args.region)

@@ -119,8 +119,10 @@ class Gateway:
 
     async def _read(self, connection: Connection) -> None:
         async for message in connection.socket:
+            if message.type == WSMsgType.ERROR:  # aiohttp has closed it: 1009 for a message too big
+                connection.closed_by_gateway = (getattr(message.data, "code", 1011), str(message.data))
             if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                break  # an error or a close: aiohttp has answered it
+                break
             connection.client.last_active_at_ms = contract.now_ms()
             # Each message invokes its route at once, as on AWS: no order between them is kept.
             task = asyncio.create_task(self._route(connection, message.data))

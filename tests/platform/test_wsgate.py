@@ -4,7 +4,12 @@ LocalStack: route events with AWS's requestContext, route selection on the body'
 
 import base64
 import json
+import os
+import socket as socket_module
+import subprocess
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import boto3
@@ -13,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from local.stack import config
-from tests.conftest import STATE
+from tests.conftest import ROOT, STATE
 
 from .wsgate_stack import EchoStack, echo_stack
 
@@ -99,8 +104,10 @@ def test_a_binary_message_reaches_the_function_base64_encoded(echo):
 
 def test_a_route_with_a_route_response_answers_with_the_functions_body(echo):
     with _open(echo) as socket:
+        connection_id = _connection_id(socket)
         assert _echoed(socket, json.dumps({"action": "reply", "n": 1})) == {
-            "replied": {"action": "reply", "n": 1}
+            "replied": {"action": "reply", "n": 1},
+            "connectionId": connection_id,
         }
 
 
@@ -170,3 +177,87 @@ def test_the_function_reads_the_local_endpoint_from_the_configuration_written_th
     # The template says https://${EchoApi}.execute-api.${AWS::Region}.amazonaws.com/${EchoStage}.
     function = boto3.client("lambda").get_function_configuration(FunctionName=echo.function)
     assert function["Environment"]["Variables"]["CONNECTIONS_ENDPOINT"] == echo.management_endpoint
+
+
+def test_a_client_message_past_128_kb_closes_the_socket_as_too_big(echo):
+    with _open(echo, max_size=None) as socket:
+        connection_id = _connection_id(socket)
+        socket.send("x" * (128 * 1024 + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+    assert closed.value.rcvd.code == 1009
+    assert echo.event(connection_id, "$disconnect")["requestContext"]["disconnectStatusCode"] == 1009
+
+
+@dataclass
+class Gateway:
+    url: str
+    process: subprocess.Popen
+
+
+@pytest.fixture
+def short_lived(echo) -> Iterator[Gateway]:
+    """A second gateway on the same APIs with AWS's idle and lifetime limits cut to seconds."""
+    with socket_module.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [str(STATE / "venvs" / "wsgate" / "bin" / "python"), "-m", "local.wsgate", "--port", str(port)]
+    argv += ["--apis", str(STATE / "wsgate" / "apis"), "--lambda-endpoint", os.environ["AWS_ENDPOINT_URL"]]
+    argv += ["--idle-timeout", "1.5", "--max-lifetime", "4"]
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not _listening(port):
+            assert process.poll() is None and time.monotonic() < deadline, "the gateway did not start"
+            time.sleep(0.1)
+        yield Gateway(f"ws://127.0.0.1:{port}/{echo.api_id}/{echo.stage}", process)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _listening(port: int) -> bool:
+    with socket_module.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _replied_id(socket: ClientConnection) -> str:
+    # The two-way route: the echo's $default would send through the main gateway's endpoint.
+    return _echoed(socket, json.dumps({"action": "reply"}))["connectionId"]
+
+
+def test_an_idle_connection_is_closed_as_going_away_and_its_disconnect_fired(echo, short_lived):
+    with connect(short_lived.url, proxy=None, ping_interval=None) as socket:
+        connection_id = _replied_id(socket)
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+    assert closed.value.rcvd.code == 1001
+    assert 1.0 < time.monotonic() - started < 5
+    assert echo.event(connection_id, "$disconnect")["requestContext"]["disconnectStatusCode"] == 1001
+
+
+def _talk_until_closed(socket: ClientConnection, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        _replied_id(socket)  # a message every ~0.5 s: never idle
+        time.sleep(0.5)
+
+
+def test_a_busy_connection_is_still_closed_at_its_maximum_lifetime(echo, short_lived):
+    with connect(short_lived.url, proxy=None) as socket:
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            _talk_until_closed(socket, 10)
+    assert closed.value.rcvd.code == 1001
+    assert 3 < time.monotonic() - started < 7
+
+
+def test_connections_are_closed_and_disconnected_when_the_gateway_stops(echo, short_lived):
+    with connect(short_lived.url, proxy=None) as socket:
+        connection_id = _replied_id(socket)
+        short_lived.process.terminate()
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+    assert closed.value.rcvd.code == 1001
+    assert echo.event(connection_id, "$disconnect")["requestContext"]["disconnectStatusCode"] == 1001

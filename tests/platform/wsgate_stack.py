@@ -43,7 +43,8 @@ def handler(event, context):
     if route == "fail":
         raise RuntimeError("told to fail")
     if route == "reply":
-        return {"statusCode": 200, "body": json.dumps({"replied": json.loads(event["body"])})}
+        answer = {"replied": json.loads(event["body"]), "connectionId": ctx["connectionId"]}
+        return {"statusCode": 200, "body": json.dumps(answer)}
     # The AWS way: the endpoint comes from configuration, the client is boto3's.
     sender = _client("apigatewaymanagementapi", endpoint_url=os.environ["CONNECTIONS_ENDPOINT"])
     echo = {"route": route, "connectionId": ctx["connectionId"], "body": event["body"],
