@@ -67,13 +67,14 @@ def sqs():
 
 def app_deps(cfg: config.Config):
     """The product's adapters on the stack's services and its deployed queue (many threads at once)."""
-    from chalicelib import queue, settings, wiring
+    from chalicelib.adapters.sqs import queue
+    from chalicelib.wiring import settings, stores
 
     # The product's bounds on a send (a request never queues after its time), with room for many threads.
     client = boto3.client("sqs", config=queue.CLIENT_CONFIG.merge(BotoConfig(max_pool_connections=64)))
     # No quotas: the load generator stands for many clients at once and offers more than one
     # application's quota on purpose (quotas have tests of their own, the noisy neighbour's too).
-    return dataclasses.replace(wiring.build(settings.from_env(settings_env(cfg)), sqs=client), limits=None)
+    return dataclasses.replace(stores.build(settings.from_env(settings_env(cfg)), sqs=client), limits=None)
 
 
 def invoke(cfg: config.Config, output_key: str, payload: dict | None = None) -> dict:
