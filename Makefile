@@ -49,11 +49,12 @@ test-unit:     ## tests that need no running service: the use cases on fakes, pa
 	@$(STACK) venv
 	@$(APP_PY) -m pytest tests/unit tests/infra $(PYTEST_ARGS)
 
-lint:          ## the gate CI runs first: formatting, lint findings and types (ruff, mypy)
+lint:          ## the gate CI runs first: formatting, lint findings, types, layers (ruff, mypy, import-linter)
 	@$(STACK) venv
 	@$(APP_PY) -m ruff format --check functions local tests
 	@$(APP_PY) -m ruff check functions local tests
 	@$(APP_PY) -m mypy
+	@PYTHONPATH=functions $(dir $(APP_PY))lint-imports
 
 format:        ## rewrite the tree in the project's format and apply ruff's safe fixes
 	@$(STACK) venv

@@ -9,11 +9,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, Response
 from chalice.app import Request
 
-from chalicelib import cors, counter, http, migrate, service, settings, writer
-from chalicelib.idempotency import RequestKey
-from chalicelib.models import Clash
-from chalicelib.observability import entry_point, logger, metrics
-from chalicelib.wiring import deps
+from chalicelib.domain.models import Clash
+from chalicelib.domain.request_keys import RequestKey
+from chalicelib.edge import cors, http, migrate
+from chalicelib.usecases import counter, service, writer
+from chalicelib.wiring import settings
+from chalicelib.wiring.observability import entry_point, logger, metrics
+from chalicelib.wiring.stores import deps
 
 app = Chalice(app_name="chat", configure_logs=False)
 # Every entry point, routes and functions alike (Chalice hands its handlers one argument; this
@@ -240,7 +242,9 @@ def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
     s = settings.get()
     swept = counter.sweep_idle_counters(deps(), s.counter_idle_seconds, s.counter_sweep_keys)
     logger.info("idle counters swept", **swept)
-    return {**result, "sweep": swept}
+    expired = counter.expire_key_records(deps())
+    logger.info("key records expired", **expired)
+    return {**result, "sweep": swept, **expired}
 
 
 # CloudFormation's custom resource (the Schema resource), or the local deploy directly.

@@ -9,11 +9,12 @@ import sys
 import time
 from typing import TextIO
 
-from chalicelib import reindex, settings, wiring
-from chalicelib.mysql import MySQL
-from chalicelib.search import Search
-from chalicelib.search_index import IndexVersions
-from chalicelib.stored_messages import StoredMessages
+from chalicelib.adapters.mysql.mysql import MySQL
+from chalicelib.adapters.mysql.stored_messages import StoredMessages
+from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.search_index import IndexVersions
+from chalicelib.usecases import reindex
+from chalicelib.wiring import settings, stores
 
 
 class Bar:
@@ -82,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop-old", action="store_true", help="delete the old index after the swap")
     args = parser.parse_args(argv)
     s = settings.get()
-    es = wiring.elasticsearch_client(s)
+    es = stores.elasticsearch_client(s)
     bar = Bar()
     result = reindex.rebuild(
-        StoredMessages(MySQL(wiring.mysql_connect(s))),
+        StoredMessages(MySQL(stores.mysql_connect(s))),
         IndexVersions(es, s.messages_index, s.search_shards),
         lambda name: Search(es, name),
         page=args.page,

@@ -137,6 +137,9 @@ MARIADB = Service(
 # --- Redis -----------------------------------------------------------------------------------
 # No persistence on purpose: Redis is a cache here, and a restart that empties it is a case
 # the product must survive (see docs/architecture.md).
+# Only keys with a TTL may be evicted, and only caches have one: numbering, the change marks and
+# the Idempotency-Key records never do. infra/data.yaml and docker-compose.yml say the same.
+REDIS_MAXMEMORY_POLICY = "volatile-lru"
 
 REDIS = Service(
     "redis",
@@ -153,6 +156,8 @@ REDIS = Service(
         "",
         "--appendonly",
         "no",
+        "--maxmemory-policy",
+        REDIS_MAXMEMORY_POLICY,
         "--daemonize",
         "no",
     ],
@@ -240,4 +245,33 @@ LOCALSTACK = Service(
     start_timeout=90,
 )
 
-ALL = [MARIADB, REDIS, ELASTICSEARCH, LOCALSTACK]
+# --- the WebSocket gateway ---------------------------------------------------------------------
+# LocalStack's free edition has no API Gateway v2: local/wsgate speaks its WebSocket contract to the
+# functions deployed in LocalStack (docs/platform.md, "WebSockets").
+
+
+def _wsgate_healthy(cfg: Config) -> bool:
+    status, _, body = probes.http_get(f"{cfg.wsgate_url}/_wsgate/health")
+    return status == 200 and json.loads(body).get("status") == "ok"
+
+
+WSGATE = Service(
+    "wsgate",
+    "local.wsgate",
+    lambda cfg: [
+        cfg.venvs / "wsgate" / "bin" / "python",
+        "-m",
+        "local.wsgate",
+        "--port",
+        str(cfg.wsgate_port),
+        "--apis",
+        cfg.wsgate_apis,
+        "--lambda-endpoint",
+        cfg.endpoint,
+    ],
+    _wsgate_healthy,
+    lambda cfg: cfg.wsgate_url,
+    start_timeout=30,
+)
+
+ALL = [MARIADB, REDIS, ELASTICSEARCH, LOCALSTACK, WSGATE]

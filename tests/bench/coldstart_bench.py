@@ -29,7 +29,7 @@ PACKAGES = [
     "pymysql",
     "aws_lambda_powertools",
     "chalice",
-    "chalicelib.service",
+    "chalicelib.usecases.service",
 ]
 
 

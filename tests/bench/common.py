@@ -33,7 +33,7 @@ WRITE_DB = "chat_bench_w"  # what the benchmarks write to; emptied as they need
 REDIS_DB = 7
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/{REDIS_DB}"
 
-from chalicelib import settings, wiring  # noqa: E402
+from chalicelib.wiring import settings, stores  # noqa: E402
 from local.stack.measure import _tree  # noqa: E402  (a process and its descendants)
 from tests.bench import datagen  # noqa: E402
 
@@ -130,8 +130,8 @@ def root_sql(*statements: str, database: str = "mysql") -> None:
 def ensure_database(name: str) -> None:
     """Creates the database with the product's schema; the `chat` user (the functions' login) may use it."""
     root_sql(f"CREATE DATABASE IF NOT EXISTS {name}", f"GRANT ALL ON {name}.* TO 'chat'@'%'")
-    from chalicelib.mysql import MySQL
-    from chalicelib.schema import Schema
+    from chalicelib.adapters.mysql.mysql import MySQL
+    from chalicelib.adapters.mysql.schema import Schema
 
     Schema(MySQL(lambda: datagen.connect(name))).migrate()
 
@@ -172,4 +172,4 @@ def function_env(database: str = WRITE_DB, index: str = "bench-messages", queue_
 
 def deps(database: str = WRITE_DB, index: str = "bench-messages", queue_url: str = ""):
     """The product's adapters, built as a function builds them, against bench stores."""
-    return wiring.build(settings.from_env({**os.environ, **function_env(database, index, queue_url)}))
+    return stores.build(settings.from_env({**os.environ, **function_env(database, index, queue_url)}))

@@ -63,7 +63,7 @@ def run(res: Resources, events: int = 20_000, timeout: float = 300.0, progress=p
     ids = writer_bench.reset_stores(deps)
     es = Elasticsearch(common.ES_URL, request_timeout=30)
     es.indices.delete(index=INDEX, ignore_unavailable=True)
-    from chalicelib import search_index
+    from chalicelib.adapters.search import search_index
 
     es.indices.create(index=INDEX, **search_index.index_body())
     records = writer_bench.make_events(events, sorted({a for a, _ in ids}), seed=9)

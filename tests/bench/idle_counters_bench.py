@@ -33,7 +33,7 @@ def _memory(r) -> dict:
 
 
 def _make_counters(deps, chats: int, progress) -> None:
-    from chalicelib.models import NewChat, NewMessage
+    from chalicelib.domain.models import NewChat, NewMessage
 
     for first in range(0, chats, PER_APPLICATION):
         app_id = deps.db.insert_application(f"bench-idle-{uuid.uuid4().hex}", "bench idle").id
@@ -50,7 +50,7 @@ def _make_counters(deps, chats: int, progress) -> None:
 
 
 def _sweep(deps, r, idle_seconds: int) -> dict:
-    from chalicelib import counter
+    from chalicelib.usecases import counter
 
     deps.numbers.save_sweep_cursor(0)
     started = time.perf_counter()
@@ -59,7 +59,7 @@ def _sweep(deps, r, idle_seconds: int) -> dict:
 
 
 def run(chats: int = 100_000, progress=print) -> dict:
-    from chalicelib import counter
+    from chalicelib.usecases import counter
 
     common.ensure_database(DATABASE)
     common.empty_tables(DATABASE)

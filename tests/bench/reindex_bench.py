@@ -20,11 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib import reindex, settings, wiring
-from chalicelib.mysql import MySQL
-from chalicelib.search import Search
-from chalicelib.search_index import IndexVersions, doc_id, routing
-from chalicelib.stored_messages import StoredMessages
+from chalicelib.adapters.mysql.mysql import MySQL
+from chalicelib.adapters.mysql.stored_messages import StoredMessages
+from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.search_index import IndexVersions, doc_id, routing
+from chalicelib.usecases import reindex
+from chalicelib.wiring import settings, stores
 from tests.bench import common, search_bench
 
 ALIAS = "bench-reindex"
@@ -57,10 +58,10 @@ class Traffic(threading.Thread):
 def run(edits_per_s: float = 20, progress=print) -> dict:
     search_bench.ensure_data(progress)
     s = settings.from_env({**os.environ, **common.function_env(common.DATA_DB, ALIAS)})
-    deps = wiring.build(s)
-    es = wiring.elasticsearch_client(s)
+    deps = stores.build(s)
+    es = stores.elasticsearch_client(s)
     versions = IndexVersions(es, ALIAS)
-    source = StoredMessages(MySQL(wiring.mysql_connect(s)))
+    source = StoredMessages(MySQL(stores.mysql_connect(s)))
     deps.search.ensure_index()
     es.indices.refresh(index=ALIAS)
     if es.count(index=ALIAS)["count"] < source.count():

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib.mysql import MySQL, first
-from chalicelib.schema import Schema
-from chalicelib.stored_messages import SELECT_PAGE
+from chalicelib.adapters.mysql.mysql import MySQL, first
+from chalicelib.adapters.mysql.schema import Schema
+from chalicelib.adapters.mysql.stored_messages import SELECT_PAGE
 from tests.bench import common, datagen
 
 DATABASE = "chat_bench_bodies"

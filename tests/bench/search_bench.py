@@ -1,4 +1,4 @@
-"""Search at 1M messages, and what the search design costs (issues 16, 11 item 4, 13 item 2).
+"""Search at 1M messages, and what the search design costs (analysis, cost bounds, routing).
 
     .local/venvs/app/bin/python -m tests.bench.search_bench [--queries 300] [--only kinds,worst,writer]
         [--before COMMIT]
@@ -27,7 +27,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from chalicelib import search, search_index, search_pages, search_terms
+from chalicelib.adapters.search import search, search_index, search_pages
+from chalicelib.domain import search_terms
 from tests.bench import common, search_quality_before, writer_bench
 
 BEFORE_COMMIT = "a3c4d9c"

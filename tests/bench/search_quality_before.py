@@ -1,6 +1,6 @@
 """The search-quality corpus (tests/integration/search_corpus.py) against the adapter of before and now.
 
-The search adapter of a commit (default a3c4d9c, before issue 16) is read with `git show` and
+The search adapter of a commit (default a3c4d9c, trigrams only) is read with `git show` and
 loaded beside today's; each indexes the corpus into an index of its own mapping, and every case is
 run through both `find`s. Prints recall and false positives per class, before and now.
 
@@ -18,9 +18,10 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from chalicelib import search, search_index, search_terms
-from chalicelib.errors import BadRequest
-from chalicelib.models import NewMessage
+from chalicelib.adapters.search import search, search_index
+from chalicelib.domain import search_terms
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.models import NewMessage
 from tests.bench import common
 from tests.integration.search_corpus import CASES, MESSAGES
 

@@ -20,7 +20,9 @@ import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chalicelib import events, search_index, writer
+from chalicelib.adapters.search import search_index
+from chalicelib.domain import events
+from chalicelib.usecases import writer
 from tests.bench import common
 
 INDEX = "bench-writer"

@@ -1,4 +1,4 @@
-"""The writer's rate at 10M rows vs on an empty table (issue 13: within 20 %), same run, interleaved.
+"""The writer's rate at 10M rows vs on an empty table (target: within 20 %), same run, interleaved.
 
 "big": `chat_bench_big` (10M messages in 1M chats, tests/bench/datagen.py, made once and kept); the
 events add messages to chats picked at random among its 1M, numbered on from each chat's last, so
@@ -21,7 +21,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib import events, search_index
+from chalicelib.adapters.search import search_index
+from chalicelib.domain import events
 from tests.bench import common, counter_bench, datagen, writer_bench
 
 BIG = counter_bench.BIG_DATABASE

@@ -22,7 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-from chalicelib import events, writer
+from chalicelib.domain import events
+from chalicelib.usecases import writer
 from tests.bench import common, writer_bench
 
 BATCH = 100

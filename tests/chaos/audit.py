@@ -112,7 +112,7 @@ def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
 
 def redrive(stores: Stores, found: Audit) -> int:
     """Queues the events of what `audit` found missing again; returns how many were sent."""
-    from chalicelib import events
+    from chalicelib.domain import events
 
     bodies = [events.chat_created(a, n) for a, n in found.lost_chats]
     bodies += [events.message_created(a, c, n, body) for a, c, n, body in found.lost_messages]

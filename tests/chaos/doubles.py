@@ -7,7 +7,7 @@ use case calls that method, minutes into a chaos run.
 
 import threading
 
-from chalicelib import ports
+from chalicelib.usecases import ports
 
 
 class DuplicatingQueue(ports.Queue):

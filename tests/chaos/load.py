@@ -57,7 +57,8 @@ class InProcess:
     name = "in-process (service layer, real Redis/MySQL/ES and the deployed queue and writer)"
 
     def __init__(self, deps):
-        from chalicelib import errors, service
+        from chalicelib.domain import errors
+        from chalicelib.usecases import service
 
         self._deps, self._service, self._errors = deps, service, errors
 
@@ -86,7 +87,7 @@ class Retrying(InProcess):
 
     def __init__(self, deps, patience: float = 300.0, lose_every: int = 20):
         super().__init__(deps)
-        from chalicelib.idempotency import RequestKey
+        from chalicelib.domain.request_keys import RequestKey
 
         self._key, self._patience, self._lose_every = RequestKey, patience, lose_every
         self._count, self._lock = 0, threading.Lock()

@@ -29,11 +29,11 @@ B_NAME = InProcess.name
 
 
 def _limited_deps(cfg, quotas: dict):
-    from chalicelib import settings, wiring
+    from chalicelib.wiring import settings, stores
 
     deps = stack.app_deps(cfg)
-    redis = wiring.redis_client(settings.from_env(stack.settings_env(cfg)))
-    deps.limits = wiring.rate_limits(settings.from_env(quotas), redis)
+    redis = stores.redis_client(settings.from_env(stack.settings_env(cfg)))
+    deps.limits = stores.rate_limits(settings.from_env(quotas), redis)
     return deps
 
 
@@ -68,7 +68,8 @@ def p99(seconds: list) -> float:
 
 def flood(token: str, chats: int, seconds: float, counts) -> None:
     """Tenant A (in its own process): creates and edits 64 KB bodies as fast as its quota lets it."""
-    from chalicelib import errors, service
+    from chalicelib.domain import errors
+    from chalicelib.usecases import service
 
     deps = _limited_deps(stack.target(), A_QUOTAS)
     stop = time.monotonic() + seconds

@@ -154,7 +154,7 @@ def duplicate_deliveries(plan: Plan) -> Report:
 
 
 def poison(plan: Plan, count: int = 30) -> Report:
-    from chalicelib import events
+    from chalicelib.domain import events
 
     run = Run("poison events (malformed, vanished application)", plan).start()
     run.at_fraction(0.3)
@@ -326,7 +326,7 @@ def redis_counters_lost(plan: Plan) -> Report:
     )
     run.start()
     run.at_fraction(0.4)
-    from chalicelib.numbers import chats_key, messages_key
+    from chalicelib.adapters.redis.numbers import chats_key, messages_key
 
     app_ids = [a for a in run.ledger.applications.values() if a is not None]
     chats = sorted({(app_ids[0], n) for t, n in run.ledger.chats if run.ledger.applications[t] == app_ids[0]})
@@ -369,7 +369,7 @@ def redis_restarted_with_dead_letters(plan: Plan) -> Report:
     cfg = stack.target()
     deps = stack.app_deps(cfg)
     stores = Stores(cfg)
-    from chalicelib.queue import Queue
+    from chalicelib.adapters.sqs.queue import Queue
 
     dead_letters = Queue(stack.sqs(), stores.outputs["DeadLetterQueueUrl"])
     deps.queue = queue = DeadLetteringQueue(deps.queue, dead_letters)

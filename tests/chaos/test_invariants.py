@@ -1,6 +1,6 @@
 """The invariant checker is not vacuous: it sees a lost row, a missing document and a number told twice."""
 
-from chalicelib.search_index import doc_id, routing
+from chalicelib.adapters.search.search_index import doc_id, routing
 from tests.chaos.invariants import check, settle
 from tests.chaos.load import InProcess, Ledger, offer, setup
 

@@ -14,7 +14,8 @@ from samtranslator.public.translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
 import app
-from chalicelib import schema, search_index
+from chalicelib.adapters.mysql import schema
+from chalicelib.adapters.search import search_index
 from local.stack import config, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -264,7 +265,7 @@ def test_the_api_stage_is_never_traced_since_its_traces_record_urls_holding_toke
 
 
 def test_logs_metrics_and_traces_share_one_service_name():
-    from chalicelib import observability
+    from chalicelib.wiring import observability
 
     variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"] == observability.SERVICE
@@ -366,7 +367,7 @@ def test_credentials_are_parameters_that_only_take_a_secret_arn():
 
 
 def test_the_environment_carries_secret_arns_that_the_settings_read():
-    from chalicelib import settings
+    from chalicelib.wiring import settings
 
     variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     secret_vars = {
@@ -466,7 +467,7 @@ def test_the_dashboard_shows_the_golden_signals_from_metrics_the_functions_emit(
     emitted = set(re.findall(r'add_metric\(name="(\w+)"', (ROOT / "functions" / "app.py").read_text()))
     assert {name for namespace, name in shown if namespace == "Chat"} <= emitted
     # Powertools tags each metric with the service dimension; the widgets must ask for the same.
-    from chalicelib import observability
+    from chalicelib.wiring import observability
 
     assert all(m[2:4] == ["service", observability.SERVICE] for m in metrics if m[0] == "Chat")
 

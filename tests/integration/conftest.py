@@ -36,24 +36,25 @@ def chat_app(queue_url):
     os.environ.update(
         CREATIONS_QUEUE_URL=queue_url, MESSAGES_INDEX=index, REDIS_URL=REDIS_URL, API_TIMEOUT_SECONDS="8"
     )
-    from chalicelib import migrate, settings, wiring
+    from chalicelib.edge import migrate
+    from chalicelib.wiring import settings, stores
 
     settings.get.cache_clear()
-    wiring.deps.cache_clear()
+    stores.deps.cache_clear()
     import app
 
-    migrate.migrate(wiring.deps())
+    migrate.migrate(stores.deps())
     yield app
     # The index is an alias of versions (search.py); the reindex test adds one.
-    es = wiring.deps().search._es
+    es = stores.deps().search._es
     es.indices.delete(index=",".join(es.indices.get(index=f"{index}-v*")) or index, ignore_unavailable=True)
 
 
 @pytest.fixture(scope="session")
 def deps(chat_app):
-    from chalicelib import wiring
+    from chalicelib.wiring import stores
 
-    return wiring.deps()
+    return stores.deps()
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import json
 
 import redis
 
-from chalicelib import events
+from chalicelib.domain import events
 from tests.helpers import eventually
 from tests.integration.support import JSON, REDIS_URL, get, post
 

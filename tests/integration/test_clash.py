@@ -3,7 +3,7 @@
 import json
 import uuid
 
-from chalicelib import events
+from chalicelib.domain import events
 from tests.integration.support import JSON
 
 

@@ -158,8 +158,8 @@ def test_a_letter_case_variant_of_a_token_is_unknown_and_adds_no_redis_key(clien
 
 
 def test_ten_thousand_unknown_tokens_add_a_bounded_number_of_redis_keys(deps, application):
-    from chalicelib import service
-    from chalicelib.errors import NotFound
+    from chalicelib.domain.errors import NotFound
+    from chalicelib.usecases import service
 
     redis = deps.numbers._redis
     before = redis.dbsize()

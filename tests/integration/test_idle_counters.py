@@ -6,9 +6,9 @@ import time
 
 import redis
 
-from chalicelib import counter
-from chalicelib.models import NewChat, NewMessage
-from chalicelib.numbers import EPOCH_KEY, SEEDED_KEY, chats_key, messages_key
+from chalicelib.adapters.redis.numbers import EPOCH_KEY, SEEDED_KEY, chats_key, messages_key
+from chalicelib.domain.models import NewChat, NewMessage
+from chalicelib.usecases import counter
 from tests.integration.support import REDIS_URL, post
 
 IDLE = 1  # second; the setting is at least an hour

@@ -6,9 +6,10 @@ import time
 import pytest
 import redis
 
-from chalicelib import redis_server, service
-from chalicelib.errors import Unavailable
-from chalicelib.numbers import Numbers, chats_key, messages_key
+from chalicelib.adapters.redis import redis_server
+from chalicelib.adapters.redis.numbers import Numbers, chats_key, messages_key
+from chalicelib.domain.errors import Unavailable
+from chalicelib.usecases import service
 from tests.conftest import REDIS_PORT
 from tests.helpers import RedisServer, eventually
 
@@ -87,7 +88,7 @@ def test_a_counter_deleted_inside_its_epoch_closes_the_epoch(primary):
 
 
 def test_dead_lettered_numbers_are_floors_of_the_next_epoch(primary):
-    from chalicelib import events
+    from chalicelib.domain import events
 
     n = numbers(primary.port)
     dead = [events.message_created(3, 2, 41, "x"), events.chat_created(3, 5), "not json"]

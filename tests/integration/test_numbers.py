@@ -2,8 +2,8 @@
 
 import pytest
 
-from chalicelib.models import NewChat, NewMessage
-from chalicelib.numbers import CHANGED_APPLICATIONS_KEY, CHANGED_CHATS_KEY
+from chalicelib.adapters.redis.numbers import CHANGED_APPLICATIONS_KEY, CHANGED_CHATS_KEY
+from chalicelib.domain.models import NewChat, NewMessage
 
 BIG = 2**32 - 1  # the largest id an event may carry, kept exact through the script's JSON
 KEYS = [CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY, f"pending:{BIG}:7", "pending:5:1"]

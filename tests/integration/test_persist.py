@@ -4,10 +4,13 @@ import threading
 
 import pytest
 
-from chalicelib import events, search_index, settings, wiring, writer
-from chalicelib.batch_store import BatchStore
-from chalicelib.models import NewChat, NewMessage
-from chalicelib.mysql import MySQL
+from chalicelib.adapters.mysql.batch_store import BatchStore
+from chalicelib.adapters.mysql.mysql import MySQL
+from chalicelib.adapters.search import search_index
+from chalicelib.domain import events
+from chalicelib.domain.models import NewChat, NewMessage
+from chalicelib.usecases import writer
+from chalicelib.wiring import settings, stores
 
 
 def application_id(deps, application) -> int:
@@ -48,7 +51,7 @@ class ChatCommittedMeanwhile(BatchStore):
 
 def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
     app_id = application_id(deps, application)
-    connect = wiring.mysql_connect(settings.get())
+    connect = stores.mysql_connect(settings.get())
     mysql = MySQL(connect)
     db = ChatCommittedMeanwhile(mysql, lambda: BatchStore(mysql).persist([NewChat(app_id, 7)], []))
     db.persist([], [NewMessage(app_id, 7, 1, "raced")])
@@ -57,7 +60,7 @@ def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
 
 def test_writers_racing_to_create_the_same_chats_all_land(deps, application):
     app_id = application_id(deps, application)
-    connect = wiring.mysql_connect(settings.get())
+    connect = stores.mysql_connect(settings.get())
     rounds, start, errors = 20, threading.Barrier(2), []
 
     def writer_thread(first_number: int) -> None:

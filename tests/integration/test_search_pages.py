@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
-from chalicelib.models import NewMessage, answer_size
-from chalicelib.search import Search
-from chalicelib.search_index import ANALYSIS, MAPPINGS, doc_id, routing
-from chalicelib.search_pages import PAGE_COST, cost
+from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.search_index import ANALYSIS, MAPPINGS, doc_id, routing
+from chalicelib.adapters.search.search_pages import PAGE_COST, cost
+from chalicelib.domain.models import NewMessage, answer_size
 
 BIG = "needle " + ("haystack " * 7300)[:65_000]
 SMALL = "a small needle"

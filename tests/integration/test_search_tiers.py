@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from chalicelib import search, search_index, search_query
-from chalicelib.models import NewMessage
+from chalicelib.adapters.search import search, search_index, search_query
+from chalicelib.domain.models import NewMessage
 
 # Whole words, in a row or apart, two-character starts, words inside words, in every mix.
 VOCABULARY = ["cafe", "cafeteria", "ok", "okay", "hello", "yellow", "world", "worldwide", "he", "then"]

@@ -4,9 +4,9 @@ import json
 
 from elastic_transport import ConnectionTimeout
 
-from chalicelib import search as search_module
-from chalicelib.models import NewMessage
-from chalicelib.search import Search
+from chalicelib.adapters.search import search as search_module
+from chalicelib.adapters.search.search import Search
+from chalicelib.domain.models import NewMessage
 
 
 class FakeEs:

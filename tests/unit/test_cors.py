@@ -4,8 +4,9 @@ import pytest
 from chalice.test import Client
 
 import app
-from chalicelib import cors, settings
-from chalicelib.settings import SettingsError
+from chalicelib.edge import cors
+from chalicelib.wiring import settings
+from chalicelib.wiring.settings import SettingsError
 
 PAGE = "https://chat.example.com"
 PATHS = sorted(app.app.routes)

@@ -1,10 +1,11 @@
-"""The counter's decisions (chalicelib/counter.py) against the fakes: incremental or full, marks kept."""
+"""The counter's decisions (chalicelib/usecases/counter.py) against the fakes: incremental or full,
+marks kept."""
 
 import pytest
 
-from chalicelib import counter, service, writer
-from chalicelib.errors import Unavailable
-from chalicelib.models import NewChat, NewMessage
+from chalicelib.domain.errors import Unavailable
+from chalicelib.domain.models import NewChat, NewMessage
+from chalicelib.usecases import counter, service, writer
 from tests import fakes
 
 

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from chalicelib import events
-from chalicelib.errors import InvalidEvent
-from chalicelib.events import MessageEdited
-from chalicelib.models import NewChat, NewMessage
+from chalicelib.domain import events
+from chalicelib.domain.errors import InvalidEvent
+from chalicelib.domain.events import MessageEdited
+from chalicelib.domain.models import NewChat, NewMessage
 
 
 def test_each_event_reads_back_as_what_was_queued():

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from chalicelib import events, http, service
-from chalicelib.errors import BadRequest, RateLimited
+from chalicelib.domain import events
+from chalicelib.domain.errors import BadRequest, RateLimited
+from chalicelib.edge import http
+from chalicelib.usecases import service
 
 
 @pytest.mark.parametrize("raw", [b"[" * 100_000, b'{"a":' * 50_000, b"[" * 2000 + b"]" * 2000])

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from chalicelib import migrate
-from chalicelib.settings import SettingsError
+from chalicelib.edge import migrate
+from chalicelib.wiring.settings import SettingsError
 from tests import fakes
 
 

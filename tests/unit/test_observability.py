@@ -11,8 +11,10 @@ from aws_xray_sdk.core.context import Context
 from aws_xray_sdk.core.recorder import AWSXRayRecorder
 from chalice.test import Client
 
-from chalicelib import events, observability, writer
-from chalicelib.queue import Queue
+from chalicelib.adapters.sqs.queue import Queue
+from chalicelib.domain import events
+from chalicelib.usecases import writer
+from chalicelib.wiring import observability
 from tests.unit.test_writer import make_deps
 
 
@@ -133,7 +135,12 @@ def test_every_function_entry_point_logs_with_its_lambda_context_and_cold_start(
         client.lambda_.invoke("refresh_counts", {})
         client.lambda_.invoke("handle_creations", {"Records": [chat_record("m1", None)]})
     lines = logged()
-    assert [line["message"] for line in lines] == ["counts refreshed", "idle counters swept", "batch written"]
+    assert [line["message"] for line in lines] == [
+        "counts refreshed",
+        "idle counters swept",
+        "key records expired",
+        "batch written",
+    ]
     for line in lines:
         assert line["service"] == observability.SERVICE
         assert {"function_name", "function_request_id", "cold_start"} <= set(line)

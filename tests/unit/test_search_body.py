@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from chalicelib.models import NewMessage, answer_size
-from chalicelib.search import Search
-from chalicelib.search_index import document as search_document
+from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.search_index import document as search_document
+from chalicelib.domain.models import NewMessage, answer_size
 
 BODIES = [
     "plain",

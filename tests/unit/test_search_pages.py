@@ -4,9 +4,16 @@ import json
 
 import pytest
 
-from chalicelib.errors import Unavailable
-from chalicelib.search import Search
-from chalicelib.search_pages import HIGHLIGHT_CHARS, HIT_COST, PAGE_COST, cost, cut, small_size
+from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.search_pages import (
+    HIGHLIGHT_CHARS,
+    HIT_COST,
+    PAGE_COST,
+    cost,
+    cut,
+    small_size,
+)
+from chalicelib.domain.errors import Unavailable
 
 BIG = len(json.dumps("x" * 65_535))  # a 64 KB body's answer_bytes
 LARGEST = len(json.dumps("\x01" * 65_535))  # every character escaped as \u0001

@@ -2,8 +2,9 @@
 
 import pytest
 
-from chalicelib import search, search_index, search_query, search_terms
-from chalicelib.errors import BadRequest
+from chalicelib.adapters.search import search, search_index, search_query
+from chalicelib.domain import search_terms
+from chalicelib.domain.errors import BadRequest
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,12 @@
-"""The API's use cases (chalicelib/service.py) and their decisions, against the fakes: no service."""
+"""The API's use cases (chalicelib/usecases/service.py) and their decisions, against the fakes: no service."""
 
 import json
 
 import pytest
 
-from chalicelib import service
-from chalicelib.errors import NotFound, RateLimited, Unavailable
-from chalicelib.models import NewChat, NewMessage
+from chalicelib.domain.errors import NotFound, RateLimited, Unavailable
+from chalicelib.domain.models import NewChat, NewMessage
+from chalicelib.usecases import service
 from tests import fakes
 
 
@@ -245,7 +245,7 @@ def test_one_request_at_a_time_reads_the_dead_letters_and_reopens(deps, token):
 
 
 def test_numbering_reopens_above_the_numbers_in_the_dead_letter_queue(deps, token):
-    from chalicelib import events as event_bodies
+    from chalicelib.domain import events as event_bodies
 
     app_id = deps.db.application(token).id
     deps.batches.persist([NewChat(app_id, 1)], [])

@@ -1,7 +1,8 @@
 """The writer's batch logic against the fakes of MySQL, Elasticsearch and Redis (tests/fakes.py)."""
 
-from chalicelib import events, writer
-from chalicelib.models import NewMessage
+from chalicelib.domain import events
+from chalicelib.domain.models import NewMessage
+from chalicelib.usecases import writer
 from tests import fakes
 
 

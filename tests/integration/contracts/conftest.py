@@ -27,7 +27,7 @@ def world(request) -> World:
         return World(fakes.deps(), lambda: None, real=False)
     import dataclasses
 
-    from chalicelib import queue
+    from chalicelib.adapters.sqs import queue
 
     deps = request.getfixturevalue("deps")
     url = request.getfixturevalue("contract_queue")

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from chalicelib.errors import Refused
-from chalicelib.models import NewChat, NewMessage
+from chalicelib.domain.errors import Refused
+from chalicelib.domain.models import NewChat, NewMessage
 
 from .world import World, new_application
 

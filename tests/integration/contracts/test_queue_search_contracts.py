@@ -2,7 +2,7 @@
 
 import random
 
-from chalicelib.models import NewMessage, SearchPage
+from chalicelib.domain.models import NewMessage, SearchPage
 
 from .world import World
 

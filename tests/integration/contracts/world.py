@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.ports import Deps
+from chalicelib.usecases.ports import Deps
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""MySQL adapters, one per caller, on the connections of `mysql.py`."""

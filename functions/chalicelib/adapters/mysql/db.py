@@ -1,0 +1,109 @@
+"""MySQL adapter of the API: applications, chats and messages as the routes read and edit them."""
+
+from ...domain.models import Application, Chat, CreatedMessage, Message
+from .mysql import Cursor, MySQL, first
+
+INSERT_APPLICATION = "INSERT INTO applications (token, name, create_id) VALUES (%s, %s, %s)"
+SELECT_APPLICATION = "SELECT id, token, name, chats_count FROM applications WHERE token = %s"
+SELECT_APPLICATION_BY_CREATE_ID = "SELECT id, token, name, chats_count FROM applications WHERE create_id = %s"
+RENAME_APPLICATION = "UPDATE applications SET name = %s WHERE id = %s"
+
+SELECT_CHAT = "SELECT number, messages_count FROM chats WHERE application_id = %s AND number = %s"
+SELECT_CHATS = (
+    "SELECT number, messages_count FROM chats WHERE application_id = %s AND number > %s "
+    "ORDER BY number LIMIT %s"
+)
+MAX_CHAT_NUMBER = "SELECT COALESCE(MAX(number), 0) FROM chats WHERE application_id = %s"
+# The no-op update keeps an edit of a queued chat's message (and a redelivery) from failing.
+INSERT_CHAT = (
+    "INSERT INTO chats (application_id, number) VALUES (%s, %s) ON DUPLICATE KEY UPDATE number = number"
+)
+SELECT_CHAT_ID = "SELECT id FROM chats WHERE application_id = %s AND number = %s"
+SELECT_CHAT_BY_CREATE_ID = "SELECT number FROM chats WHERE application_id = %s AND create_id = %s"
+SELECT_MESSAGE_BY_CREATE_ID = (
+    "SELECT c.number, m.number, m.body FROM messages m JOIN chats c ON c.id = m.chat_id "
+    "WHERE m.create_id = %s AND c.application_id = %s"
+)
+
+_MESSAGES_OF_CHAT = (
+    "FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = %s AND c.number = %s"
+)
+SELECT_MESSAGE = f"SELECT m.number, m.body {_MESSAGES_OF_CHAT} AND m.number = %s"
+SELECT_MESSAGES = f"SELECT m.number, m.body {_MESSAGES_OF_CHAT} AND m.number > %s ORDER BY m.number LIMIT %s"
+MAX_MESSAGE_NUMBER = f"SELECT COALESCE(MAX(m.number), 0) {_MESSAGES_OF_CHAT}"
+# An edit of a message still in the queue writes the row itself, as version 2: the creation,
+# version 1, then finds it there and leaves it alone.
+UPSERT_MESSAGE_BODY = (
+    "INSERT INTO messages (chat_id, number, body, version) VALUES (%s, %s, %s, 2) "
+    "ON DUPLICATE KEY UPDATE body = VALUES(body), version = version + 1"
+)
+
+
+class Database:
+    def __init__(self, mysql: MySQL):
+        self._mysql = mysql
+
+    # -- applications --------------------------------------------------------------------------
+
+    def insert_application(self, token: str, name: str, create_id: str | None = None) -> Application:
+        with self._mysql.cursor() as cur:
+            cur.execute(INSERT_APPLICATION, (token, name, create_id))
+            return Application(cur.lastrowid, token, name, 0)
+
+    def application(self, token: str) -> Application | None:
+        row = self._mysql.one(SELECT_APPLICATION, (token,))
+        return Application(*row) if row else None
+
+    def application_created_by(self, create_id: str) -> Application | None:
+        row = self._mysql.one(SELECT_APPLICATION_BY_CREATE_ID, (create_id,))
+        return Application(*row) if row else None
+
+    def chat_created_by(self, application_id: int, create_id: str) -> int | None:
+        """The number of the chat that create stored, if MySQL has it."""
+        row = self._mysql.one(SELECT_CHAT_BY_CREATE_ID, (application_id, create_id))
+        return int(row[0]) if row else None
+
+    def message_created_by(self, application_id: int, create_id: str) -> CreatedMessage | None:
+        """The message that create stored, if MySQL has it."""
+        row = self._mysql.one(SELECT_MESSAGE_BY_CREATE_ID, (create_id, application_id))
+        return CreatedMessage(int(row[0]), int(row[1]), row[2]) if row else None
+
+    def rename_application(self, app: Application, name: str) -> Application:
+        with self._mysql.cursor() as cur:
+            cur.execute(RENAME_APPLICATION, (name, app.id))
+        return Application(app.id, app.token, name, app.chats_count)
+
+    # -- chats ---------------------------------------------------------------------------------
+
+    def chat(self, application_id: int, number: int) -> Chat | None:
+        row = self._mysql.one(SELECT_CHAT, (application_id, number))
+        return Chat(*row) if row else None
+
+    def chats(self, application_id: int, after: int, limit: int) -> list[Chat]:
+        return [Chat(*row) for row in self._mysql.all(SELECT_CHATS, (application_id, after, limit))]
+
+    def max_chat_number(self, application_id: int) -> int:
+        return self._mysql.count(MAX_CHAT_NUMBER, (application_id,))
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def message(self, application_id: int, chat_number: int, number: int) -> Message | None:
+        row = self._mysql.one(SELECT_MESSAGE, (application_id, chat_number, number))
+        return Message(*row) if row else None
+
+    def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]:
+        rows = self._mysql.all(SELECT_MESSAGES, (application_id, chat_number, after, limit))
+        return [Message(*row) for row in rows]
+
+    def max_message_number(self, application_id: int, chat_number: int) -> int:
+        return self._mysql.count(MAX_MESSAGE_NUMBER, (application_id, chat_number))
+
+    def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> None:
+        """Sets the body, writing the row (and its chat's) if the creation is still queued."""
+
+        def edit(cur: Cursor) -> None:
+            cur.execute(INSERT_CHAT, (application_id, chat_number))
+            cur.execute(SELECT_CHAT_ID, (application_id, chat_number))
+            cur.execute(UPSERT_MESSAGE_BODY, (first(cur), number, body))
+
+        self._mysql.retrying(edit)

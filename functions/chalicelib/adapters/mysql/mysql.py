@@ -1,0 +1,143 @@
+"""MySQL connections: one per thread, reopened after a failure; driver errors leave as our own.
+
+The four MySQL adapters (db, batch_store, count_store, schema) run their statements through
+`MySQL`; none of them, and nothing above them, sees a pymysql error.
+"""
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pymysql
+
+from ...domain.errors import Refused, Unavailable
+
+T = TypeVar("T")
+Connect = Callable[[], "pymysql.connections.Connection[Any]"]
+Cursor = pymysql.cursors.Cursor
+Row = tuple[Any, ...]
+
+_DEADLOCK, _LOCK_WAIT_TIMEOUT = 1213, 1205
+
+
+def connector(host: str, port: int, user: str, password: str, database: str) -> Connect:
+    def connect() -> "pymysql.connections.Connection[Any]":
+        return pymysql.connect(
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            database=database,
+            charset="utf8mb4",
+            autocommit=True,
+            connect_timeout=3,
+            read_timeout=30,
+            write_timeout=30,
+        )
+
+    return connect
+
+
+class MySQL:
+    """One connection per thread, opened on first use and reopened after a failure."""
+
+    def __init__(self, connect: Connect):
+        self._connect = connect
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[Cursor]:
+        """A cursor in autocommit mode; a deadlock here is a busy database (503)."""
+        try:
+            with self._cursor() as cur:
+                yield cur
+        except _Retryable as exc:
+            raise Unavailable("the database is busy; try again") from exc
+
+    def one(self, sql: str, args: Row) -> Row | None:
+        with self.cursor() as cur:
+            cur.execute(sql, args)
+            row: Row | None = cur.fetchone()
+            return row
+
+    def all(self, sql: str, args: Row) -> list[Row]:
+        with self.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+
+    def count(self, sql: str, args: Row) -> int:
+        """The one number an aggregate query answers."""
+        row = self.one(sql, args)
+        assert row is not None, "an aggregate always answers a row"
+        return int(row[0])
+
+    def retrying(self, work: Callable[[Cursor], T], attempts: int = 3, transaction: bool = True) -> T:
+        """Runs `work(cursor)`, in a transaction unless told not to, again after a deadlock."""
+        for attempt in range(attempts):
+            try:
+                with self._transaction() if transaction else self._cursor() as cur:
+                    return work(cur)
+            except _Retryable:
+                if attempt == attempts - 1:
+                    raise Unavailable("the database stayed busy (deadlocks); try again") from None
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Cursor]:
+        try:
+            conn = getattr(self._local, "conn", None)
+            if conn is None or not conn.open:
+                conn = self._local.conn = self._connect()
+            with conn.cursor() as cur:
+                yield cur
+        except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
+            self._drop()
+            if exc.args and exc.args[0] in (_DEADLOCK, _LOCK_WAIT_TIMEOUT):
+                raise _Retryable(str(exc)) from exc
+            raise Unavailable("the database is unavailable") from exc
+        except (pymysql.err.IntegrityError, pymysql.err.DataError) as exc:
+            raise Refused("the database refused the data") from exc
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Cursor]:
+        with self._cursor() as cur:
+            cur.connection.begin()
+            try:
+                yield cur
+            except BaseException:
+                _quietly(cur.connection.rollback)
+                raise
+            cur.connection.commit()
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            _quietly(conn.close)
+
+
+def first(cur: Cursor) -> Any:
+    """The first column of the row the last statement found."""
+    row = cur.fetchone()
+    assert row is not None, "the statement before it wrote the row"
+    return row[0]
+
+
+def placeholders(count: int, width: int) -> str:
+    """`(%s, %s), (%s, %s)` for `count` rows of `width` values: an IN list or VALUES rows."""
+    row = "(" + ", ".join(["%s"] * width) + ")" if width > 1 else "%s"
+    return ", ".join([row] * count)
+
+
+class _Retryable(Exception):
+    """A deadlock or lock wait timeout: the transaction rolled back and may run again."""
+
+
+def _quietly(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except Exception:  # the connection is being thrown away anyway
+        pass

@@ -1,0 +1,1 @@
+"""Redis adapters: numbering, pending bodies, token cache, quotas, Idempotency-Key records."""

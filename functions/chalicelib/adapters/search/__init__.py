@@ -1,0 +1,1 @@
+"""Elasticsearch adapters: the messages index, its queries and the pages of a search."""

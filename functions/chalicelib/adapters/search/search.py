@@ -1,0 +1,394 @@
+"""Elasticsearch adapter: bulk indexing of messages, and search within one chat.
+
+search_index.py defines the index (analysis, mapping, routing, versions behind the alias);
+search_query.py builds the queries and the ranking's tiers; search_pages.py cuts an answer by
+what its bodies cost.
+"""
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
+from ...domain.errors import Unavailable
+from ...domain.models import Message, MessageKey, NewMessage, SearchAfter, SearchPage, answer_size
+from ...usecases.ports import Failures
+from . import search_pages
+from .search_index import (
+    ADDED_FIELDS,
+    MAPPINGS,
+    doc_id,
+    index_body,
+    routing,
+    version_name,
+)
+from .search_query import (
+    HIGHLIGHT_FIELDS,
+    NEWEST,
+    SCORED_UP_TO,
+    SORT,
+    highlight,
+    query,
+    rest,
+    tiers,
+)
+
+# Elasticsearch advises _bulk requests of 5-15 MB; 100 bodies of 64 KB, JSON-escaped, make one of
+# 6.5-20 MB, which a busy node may not take within the writer's time.
+MAX_BULK_BYTES = 5 * 1024 * 1024
+
+
+class Search:
+    def __init__(
+        self,
+        client: Elasticsearch,
+        index: str,
+        shards: int = 1,
+        timeout_ms: int = 500,
+        request_timeout: float = 10,
+        bulk_budget: float = 15,
+    ):
+        self._es = client
+        self._index = index
+        self._index_json = json.dumps(index)
+        self._shards = shards
+        self._timeout_ms = timeout_ms
+        self._request_timeout = request_timeout
+        # Seconds a writer invocation may spend on its _bulk requests together: well under its
+        # timeout, so a slow node fails records for redelivery, not the whole invocation.
+        self._bulk_budget = bulk_budget
+
+    def ensure_index(self) -> bool:
+        """Creates the first version behind the alias unless the alias (or an index of that name,
+        from before aliases) exists, which gets the ADDED_FIELDS instead; True if it was created."""
+        try:
+            if self._es.indices.exists(index=self._index):
+                added = {field: MAPPINGS["properties"][field] for field in ADDED_FIELDS}
+                self._es.indices.put_mapping(index=self._index, properties=added)
+                return False
+            self._es.indices.create(
+                index=version_name(self._index, 1), aliases={self._index: {}}, **index_body(self._shards)
+            )
+            return True
+        except ApiError as exc:
+            if exc.meta.status == 400 and "resource_already_exists" in str(exc):
+                return False
+            raise Unavailable(f"could not create the search index: {exc}") from exc
+        except TransportError as exc:
+            raise Unavailable("search is unavailable") from exc
+
+    def bulk_deadline(self) -> float:
+        """When the _bulk requests of a writer invocation starting now must be done (monotonic)."""
+        return time.monotonic() + self._bulk_budget
+
+    def index(self, messages: Sequence[NewMessage], deadline: float | None = None) -> Failures:
+        """Indexes messages (NewMessage) at their versions; returns {key: reason} of failures.
+
+        External versions make a redelivered or older write a no-op (409), never an overwrite.
+        The requests carry at most MAX_BULK_BYTES each, smallest bodies first: one tenant's big
+        bodies share no request with small ones when they can help it, and a request that fails
+        fails only its own messages.
+        """
+        deadline = self.bulk_deadline() if deadline is None else deadline
+        failed: Failures = {}
+        for chunk, body in self._index_chunks(sorted(messages, key=lambda m: len(m.body))):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                failed.update({m.key: "not indexed: the writer's time for search ran out" for m in chunk})
+                continue
+            failed.update(self._bulk(body, [m.key for m in chunk], timeout=left, written=chunk))
+        return failed
+
+    def _index_chunks(self, messages: list[NewMessage]) -> Iterator[tuple[list[NewMessage], str]]:
+        """(messages, `_bulk` body) pairs of at most MAX_BULK_BYTES (a bigger message alone)."""
+        chunk: list[NewMessage] = []
+        lines: list[str] = []
+        size = 0
+        for m in messages:
+            line = self._index_line(m)
+            if chunk and size + len(line) > MAX_BULK_BYTES:
+                yield chunk, "".join(lines)
+                chunk, lines, size = [], [], 0
+            chunk.append(m)
+            lines.append(line)
+            size += len(line)  # ASCII (json.dumps escapes the rest): characters are bytes
+        if chunk:
+            yield chunk, "".join(lines)
+
+    def _index_line(self, m: NewMessage) -> str:
+        """A message's `_bulk` lines, written out: the numbers are ints (events.parse and MySQL
+        see to it) and the body is JSON-encoded, so each line is the JSON the client would write
+        for the same dicts, made in a tenth of the client's time (docs/performance.md)."""
+        body = json.dumps(m.body)
+        return (
+            f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
+            f'"routing":"{m.application_id}:{m.chat_number}",'
+            f'"version":{m.version},"version_type":"external"}}}}\n'
+            f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
+            f'"body":{body},"answer_bytes":{len(body)}}}\n'
+        )
+
+    def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
+        """Removes what creations (version 1) indexed at these keys, never an edit's later version."""
+        return self._bulk(
+            [
+                {
+                    "delete": {
+                        "_index": self._index,
+                        "_id": doc_id(*key),
+                        "routing": routing(key[0], key[1]),
+                        "version": 1,
+                        "version_type": "external_gte",
+                    }
+                }
+                for key in keys
+            ],
+            keys,
+        )
+
+    def _bulk(
+        self,
+        operations: str | list[dict[str, Any]],
+        keys: Sequence[MessageKey],
+        timeout: float | None = None,
+        written: Sequence[NewMessage] = (),
+    ) -> Failures:
+        """One `_bulk` request (`operations`: its lines, or its body written out); returns
+        {key: reason} of the operations that did not take effect.
+
+        A version conflict (409: this version or a newer one is there) and a delete of nothing
+        (404) leave the document as it should be, so neither counts as a failure. A request
+        that times out may have been applied in part: the `written` messages found indexed at
+        their version afterwards do not fail either.
+        """
+        if not operations:
+            return {}
+        es = self._es if timeout is None else self._es.options(request_timeout=timeout, max_retries=0)
+        try:
+            # A str is sent as the body as it is; the client's annotation names only the list form.
+            result = es.bulk(operations=operations)  # type: ignore[arg-type]
+        except (ApiError, TransportError) as exc:
+            failed: Failures = {key: f"search unavailable: {exc}" for key in keys}
+            for key in self._already_indexed(written):
+                failed.pop(key, None)
+            return failed
+        if not result["errors"]:
+            return {}
+        failed = {}
+        for item in result["items"]:
+            outcome = next(iter(item.values()))
+            if outcome.get("status", 500) >= 300 and outcome.get("status") not in (404, 409):
+                failed[_key(outcome.get("_id", ""))] = str(outcome.get("error", outcome))
+        return failed
+
+    def _already_indexed(self, messages: Sequence[NewMessage]) -> list[MessageKey]:
+        """The keys of `messages` the index holds at their version or a later one."""
+        if not messages:
+            return []
+        try:
+            found = self._es.options(request_timeout=self._request_timeout, max_retries=0).mget(
+                index=self._index, ids=[doc_id(*m.key) for m in messages], source=False
+            )
+        except (ApiError, TransportError):
+            return []  # cannot tell: all of them fail and come back
+        versions = {doc["_id"]: doc.get("_version", 0) for doc in found["docs"] if doc.get("found")}
+        return [m.key for m in messages if versions.get(doc_id(*m.key), 0) >= m.version]
+
+    def find(
+        self,
+        application_id: int,
+        chat_number: int,
+        words: Sequence[str],
+        limit: int,
+        after: SearchAfter | None = None,
+        chat_size: int | None = None,
+    ) -> SearchPage:
+        """A page of the chat's messages matching every word, best first (`words` from
+        search_terms.words), after `after`: at most `limit`, and no more than search_pages lets one
+        answer cost.
+
+        In a chat of at most SCORED_UP_TO messages (`chat_size`, the chat's messages_count: only a
+        choice of cost, both ways answer the same) the one scored query ranks every hit. Else the
+        tiers of the ranking are asked in turn, each sorted by number alone, then the scored
+        rest, until `limit` + 1 hits: the index keeps each segment newest first (INDEX_SORT), so a
+        tier with many hits stops after `limit` + 1 of them; scoring every hit walked all 600k
+        messages of a common word in a chat of 1M (docs/performance.md, "The big chat"). Each part is
+        asked twice in one request: ranked without reading a body (sizes from doc values), and
+        fetched with highlights for the bodies small enough that `limit` + 1 always fit a page.
+        Reading and highlighting bodies is what a search costs: the page is cut by the sizes, and
+        one more request fetches the big bodies that made it, if any.
+        """
+        ranked: list[tuple[SearchAfter, int | None]] = []
+        hits: dict[int, dict[str, Any]] = {}
+        if chat_size is not None and chat_size <= SCORED_UP_TO:
+            parts = self._scored(application_id, chat_number, words, after)
+        else:
+            parts = self._parts(application_id, chat_number, words, after)
+        for score, part, search_after in parts:
+            part_ranked, part_hits = self._rank(
+                application_id, chat_number, words, score, part, search_after, limit + 1 - len(ranked), limit
+            )
+            ranked += part_ranked
+            hits.update(part_hits)
+            if len(ranked) > limit:
+                break
+        page = [a for a, _ in ranked[: search_pages.cut([size or 0 for _, size in ranked], limit)]]
+        hits.update(
+            self._fetch(application_id, chat_number, words, [a for a in page if a.number not in hits])
+        )
+        # A document indexed before its size was has none: it was fetched as a small one, and the
+        # page is cut again by what was fetched.
+        fetched = [answer_size(hits[a.number]["_source"]["body"]) if a.number in hits else 0 for a in page]
+        page = page[: search_pages.cut(fetched, limit)]
+        messages = [
+            Message(
+                a.number, hits[a.number]["_source"]["body"], _fragments(hits[a.number].get("highlight", {}))
+            )
+            for a in page
+            if a.number in hits  # unless it was deleted since the ranking
+        ]
+        return SearchPage(messages, page[-1] if len(ranked) > len(page) else None)
+
+    def _parts(
+        self, application_id: int, chat_number: int, words: Sequence[str], after: SearchAfter | None
+    ) -> Iterator[tuple[float | None, dict[str, Any], list[float] | None]]:
+        """(score, query, search_after) of the ranking's parts still to read after `after`: each
+        tier with the score of its messages, then the scored rest (score None)."""
+        for score, tier in tiers(application_id, chat_number, words):
+            if after is None or score < after.score:
+                yield score, tier, None
+            elif score == after.score:
+                yield score, tier, [after.number]
+        scored = rest(application_id, chat_number, words)
+        if scored is not None:
+            yield None, scored, None if after is None else [after.score, after.number]
+
+    @staticmethod
+    def _scored(
+        application_id: int, chat_number: int, words: Sequence[str], after: SearchAfter | None
+    ) -> Iterator[tuple[float | None, dict[str, Any], list[float] | None]]:
+        """The whole ranking as one scored part: a hit's (score, number) is the same as in the
+        tiers, so a page's `after` goes on either way."""
+        yield (
+            None,
+            query(application_id, chat_number, words),
+            None if after is None else [after.score, after.number],
+        )
+
+    def _rank(
+        self,
+        application_id: int,
+        chat_number: int,
+        words: Sequence[str],
+        score: float | None,
+        part: dict[str, Any],
+        search_after: list[float] | None,
+        size: int,
+        limit: int,
+    ) -> tuple[list[tuple[SearchAfter, int | None]], dict[int, dict[str, Any]]]:
+        """The best `size` hits of a part of the ranking with their `answer_bytes` (None for a
+        document indexed before it was), and the small ones among them fetched, by number.
+
+        The ranking reads no stored field: a hit's `_id` sits in the same compressed block as its
+        body (101 hits of 64 KB: 33 ms with `_id`s, 11 ms without). The fetch leaves out, by a
+        `post_filter`, bodies over search_pages.small_size: on a chat of ordinary messages it is
+        the page, and a search makes no more requests than it would without the budget.
+        """
+        # The scored rest counts every hit (track_total_hits), which makes Lucene lead with the
+        # chat's filter; without it, top-k scoring walks each word's postings across the index
+        # (docs/performance.md, "Why the scored query counts its hits"). A tier sorted by number
+        # must not count, or it could not stop early.
+        request = {
+            "query": part,
+            "sort": SORT if score is None else NEWEST,
+            "size": size,
+            "track_total_hits": score is None,
+            "timeout": f"{self._timeout_ms}ms",
+            **({"search_after": search_after} if search_after else {}),
+        }
+        big = {"range": {"answer_bytes": {"gt": search_pages.small_size(limit)}}}
+        ranking, small = self._msearch(
+            application_id,
+            chat_number,
+            [
+                {**request, "stored_fields": "_none_", "docvalue_fields": ["answer_bytes"]},
+                {
+                    **request,
+                    "post_filter": {"bool": {"must_not": [big]}},
+                    "highlight": self._highlight(words, application_id, chat_number),
+                },
+            ],
+        )
+        ranked = [
+            (
+                SearchAfter(hit["sort"][0] if score is None else score, hit["sort"][-1]),
+                hit.get("fields", {}).get("answer_bytes", [None])[0],
+            )
+            for hit in ranking
+        ]
+        return ranked, {hit["_source"]["number"]: hit for hit in small}
+
+    def _highlight(self, words: Sequence[str], application_id: int, chat_number: int) -> dict[str, Any]:
+        """The fields the words can match, marked by the scored query (a tier's filters score nothing)."""
+        return {**highlight(words), "highlight_query": query(application_id, chat_number, words)}
+
+    def _fetch(
+        self, application_id: int, chat_number: int, words: Sequence[str], page: Sequence[SearchAfter]
+    ) -> dict[int, dict[str, Any]]:
+        """These hits by number, with their bodies and highlights."""
+        if not page:
+            return {}
+        ids = [doc_id(application_id, chat_number, a.number) for a in page]
+        hits = self._search(
+            application_id,
+            chat_number,
+            query={"ids": {"values": ids}},
+            size=len(ids),
+            highlight=self._highlight(words, application_id, chat_number),
+        )
+        return {hit["_source"]["number"]: hit for hit in hits}
+
+    def _msearch(
+        self, application_id: int, chat_number: int, requests: Sequence[dict[str, Any]]
+    ) -> list[list[dict[str, Any]]]:
+        """The hits of each request, made in one round trip (Elasticsearch runs them side by side)."""
+        try:
+            result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).msearch(
+                index=self._index,
+                routing=routing(application_id, chat_number),
+                searches=[part for request in requests for part in ({}, request)],
+            )
+        except (ApiError, TransportError) as exc:
+            raise Unavailable("search is unavailable") from exc
+        answers = result["responses"]
+        errors = [answer["error"] for answer in answers if "error" in answer]
+        if errors:  # the reason names indexes and shards: it goes to the log, not to the client
+            raise Unavailable("search is unavailable") from RuntimeError(f"msearch: {errors[0]}")
+        return [answer["hits"]["hits"] for answer in answers]
+
+    def _search(self, application_id: int, chat_number: int, **request: Any) -> list[dict[str, Any]]:
+        try:
+            result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).search(
+                index=self._index,
+                routing=routing(application_id, chat_number),
+                timeout=f"{self._timeout_ms}ms",
+                **request,
+            )
+        except (ApiError, TransportError) as exc:
+            raise Unavailable("search is unavailable") from exc
+        hits: list[dict[str, Any]] = result["hits"]["hits"]
+        return hits
+
+
+def _fragments(highlight: dict[str, list[str]]) -> list[str]:
+    """The fragments of the field that marked the most (each field marks its own way of matching;
+    whole words first when they mark as many)."""
+    best = max(HIGHLIGHT_FIELDS, key=lambda field: sum(f.count("<em>") for f in highlight.get(field, [])))
+    return highlight.get(best, [])
+
+
+def _key(doc: str) -> tuple[int | str, ...]:
+    parts = doc.split(":")
+    return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else (doc,)

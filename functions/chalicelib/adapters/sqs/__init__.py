@@ -1,0 +1,1 @@
+"""SQS adapter: the creation queue."""

@@ -1,0 +1,1 @@
+"""The records, events, errors and rules of the chat API: imports nothing of ours above it."""

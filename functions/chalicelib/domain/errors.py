@@ -1,0 +1,88 @@
+"""The errors the product raises; `http.py` is the one place that turns them into answers."""
+
+
+class ChatError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ChatError):
+    status = 400
+    code = "bad_request"
+
+
+class NotFound(ChatError):
+    status = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(ChatError):
+    status = 413
+    code = "payload_too_large"
+
+
+class InFlight(ChatError):
+    """A request with the same Idempotency-Key is still running; retry the same request later."""
+
+    status = 409
+    code = "request_in_flight"
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class KeyReused(ChatError):
+    """The Idempotency-Key was used before for another request."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class KeyBudgetSpent(ChatError):
+    """The application holds as many Idempotency-Key records as its budget allows, all recent."""
+
+    status = 429
+    code = "idempotency_budget_spent"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(ChatError):
+    """A backing service is down or recovering; retrying the same request is safe."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, retry_after: int = 5):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(ChatError):
+    """The application used its quota of this kind of request for the current window."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, policy: str, quota: int, window_seconds: int, retry_after: int):
+        super().__init__(message)
+        self.policy, self.quota, self.window_seconds = policy, quota, window_seconds
+        self.retry_after = retry_after
+
+
+class Refused(ChatError):
+    """The database refused the data for good (a constraint or a size); retrying cannot help."""
+
+    status = 422
+    code = "refused"
+
+
+class InvalidEvent(Refused):
+    """A queued event that can never be persisted: malformed, or its parent is gone."""

@@ -1,0 +1,129 @@
+"""Plain records passed between the layers; `to_json` gives the public shape (no internal ids)."""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# A Lambda answer holds at most 6 MB and its body is JSON inside JSON, so a list page or a search
+# answer stops before this many bytes of message bodies, each counted as it is escaped (a quote
+# costs two bytes, a CJK character six): written out twice, the answer still fits.
+MAX_ANSWER_BYTES = 5 * 2**19  # 2.5 MiB
+
+
+def answer_size(body: str) -> int:
+    """What a body costs an answer: its length as escaped JSON."""
+    return len(json.dumps(body))
+
+
+# (application id, chat number) and (application id, chat number, message number).
+ChatKey = tuple[int, int]
+MessageKey = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class IdleCounter:
+    """A numbering counter no request used for a while, as the sweep read it (numbers.py)."""
+
+    application_id: int
+    chat_number: int | None  # None: the application's chat counter
+    highest: int  # the highest number it handed out, or its floor
+    state: str  # what it held when read: it is dropped only if it still holds that
+
+
+@dataclass(frozen=True)
+class Application:
+    id: int
+    token: str
+    name: str
+    chats_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"token": self.token, "name": self.name, "chats_count": self.chats_count}
+
+
+@dataclass(frozen=True)
+class Chat:
+    number: int
+    messages_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "messages_count": self.messages_count}
+
+
+@dataclass(frozen=True)
+class Message:
+    number: int
+    body: str
+    highlight: list[str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"number": self.number, "body": self.body}
+        if self.highlight is not None:
+            out["highlight"] = self.highlight
+        return out
+
+
+@dataclass(frozen=True)
+class CreatedMessage:
+    """A message as the create that stored it asked: what a retry of that create is compared with."""
+
+    chat_number: int
+    number: int
+    body: str
+
+
+@dataclass(frozen=True)
+class SearchAfter:
+    """Where a page of search results ends: its last message's score and number (results are
+    ordered by score, then number, both descending)."""
+
+    score: float
+    number: int
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    messages: list[Message]
+    next: SearchAfter | None  # where the next page starts; None on the last page
+
+
+@dataclass(frozen=True)
+class NewChat:
+    """A chat creation taken from the queue."""
+
+    application_id: int
+    number: int
+    create_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message creation taken from the queue; `version` orders it against edits."""
+
+    application_id: int
+    chat_number: int
+    number: int
+    body: str
+    version: int = 1
+    create_id: str | None = None
+
+    @property
+    def chat_key(self) -> ChatKey:
+        return (self.application_id, self.chat_number)
+
+    @property
+    def key(self) -> MessageKey:
+        return (self.application_id, self.chat_number, self.number)
+
+
+@dataclass(frozen=True)
+class Clash:
+    """A create whose number was already stored for another create: both are kept."""
+
+    kind: str  # "chat" or "message"
+    application_id: int
+    chat_number: int
+    number: int
+    create_id: str
+    stored_create_id: str
+    body: str | None  # the clashing create's body (a message's); the stored row keeps its own

@@ -1,0 +1,1 @@
+"""The HTTP edge: requests read and checked, errors mapped to answers, CORS, CloudFormation answers."""

@@ -1,0 +1,269 @@
+"""The HTTP edge: reads and validates requests, and is the one place errors become answers."""
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import quote, unquote, urlencode
+
+from aws_lambda_powertools import Logger
+from chalice import Response
+
+from ..domain import search_terms
+from ..domain.errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
+from ..domain.models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
+from ..domain.request_keys import RequestKey
+
+log = Logger(service="chat", child=True)
+
+MAX_REQUEST_BYTES = 256 * 1024
+MAX_NAME_CHARS = 255
+MAX_NUMBER = 2**31 - 1
+# Digits read before int(): Python refuses strings of over 4,300 digits with a ValueError, and
+# even below that converting thousands of digits costs for nothing; 2**31 - 1 has ten.
+_MAX_DIGITS = len(str(MAX_NUMBER))
+MAX_KEY_CHARS = 255
+DEFAULT_LIMIT, MAX_LIMIT = 50, 100
+# A search's `after`: a score (a sum of a few small constants: search_query.WHOLE, PREFIX,
+# INFIX, PHRASE) and a number, as docs/openapi.yaml's pattern has it.
+_SEARCH_AFTER = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?):([0-9]{1,10})")
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+class Item(Protocol):
+    """What a page holds: numbered records with a public shape."""
+
+    @property
+    def number(self) -> int: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+Params = Mapping[str, str] | None
+
+
+def created(body: dict[str, Any], location: str) -> Response:
+    """201 with a Location relative to the collection posted to (stage prefixes stay out of it)."""
+    return json_response(body, 201, {"Location": location})
+
+
+def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def error_response(exc: ChatError) -> Response:
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if isinstance(exc, RateLimited):
+        # The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10): the policy's
+        # quota and window, and what is left of it (nothing) until it resets.
+        headers["RateLimit-Policy"] = f'"{exc.policy}";q={exc.quota};w={exc.window_seconds}'
+        headers["RateLimit"] = f'"{exc.policy}";r=0;t={exc.retry_after}'
+    return json_response({"message": exc.message, "code": exc.code}, exc.status, headers)
+
+
+def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Turns our errors into JSON answers, and anything unexpected into a logged, bare 500."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except ChatError as exc:
+            if exc.status >= 500:
+                log.warning("request failed", error=exc.message, code=exc.code, cause=repr(exc.__cause__))
+            return error_response(exc)
+        except Exception:
+            log.exception("unexpected error")
+            return error_response(ChatError("internal error"))
+
+    return wrapper
+
+
+def json_object(raw: bytes | None) -> dict[str, Any]:
+    if raw and len(raw) > MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(f"request body is over {MAX_REQUEST_BYTES} bytes")
+    if not raw:
+        raise BadRequest("request body must be a JSON object")
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("request body is not valid UTF-8") from None
+    except ValueError:
+        raise BadRequest("request body is not valid JSON") from None
+    except RecursionError:  # a few KB of "[[[[" nest deeper than the parser's stack
+        raise BadRequest("request body nests too deeply") from None
+    if not isinstance(value, dict):
+        raise BadRequest("request body must be a JSON object")
+    return value
+
+
+def name_field(body: Mapping[str, Any]) -> str:
+    name = _text(body, "name")
+    if len(name) > MAX_NAME_CHARS:
+        raise BadRequest(f"name is longer than {MAX_NAME_CHARS} characters")
+    return name
+
+
+def body_field(body: Mapping[str, Any], max_bytes: int) -> str:
+    text = _text(body, "body")
+    if len(text.encode("utf-8")) > max_bytes:
+        raise PayloadTooLarge(f"body is over {max_bytes} bytes of UTF-8")
+    return text
+
+
+def _text(body: Mapping[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest(f"{field} is required and must be a non-empty string")
+    if "\x00" in value:
+        raise BadRequest(f"{field} must not contain NUL characters")
+    return _encodable(value, field)
+
+
+def _encodable(value: str, field: str) -> str:
+    """JSON may carry lone UTF-16 surrogates ("\\ud800"): no store can hold them as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{field} is not valid Unicode text (a lone surrogate?)") from None
+    return value
+
+
+def token(raw: str) -> str:
+    value = unquote(raw)
+    # A token that cannot exist is simply unknown.
+    if not 0 < len(value) <= 64 or not _TOKEN_CHARS.issuperset(value):
+        raise NotFound("no application has that token")
+    return value
+
+
+def chat_number(raw: str) -> int:
+    return number(raw, "chat number")
+
+
+def message_number(raw: str) -> int:
+    return number(raw, "message number")
+
+
+def number(raw: str, what: str) -> int:
+    return _bounded(unquote(raw), what, 1, MAX_NUMBER)
+
+
+def page(params: Params) -> tuple[int, int]:
+    """`?after=` and `?limit=` as (after, limit)."""
+    return _bounded((params or {}).get("after", "0"), "after", 0, MAX_NUMBER), limit(params)
+
+
+def limit(params: Params) -> int:
+    return _bounded((params or {}).get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
+
+
+def search_query(params: Params) -> list[str]:
+    """`?q=` as the words to search for (search_terms.words: 400 for what cannot be served)."""
+    return search_terms.words(_encodable((params or {}).get("q", ""), "q"))
+
+
+def search_after(params: Params) -> SearchAfter | None:
+    """A search's `?after=`, as its `Link` wrote it: the score and number of the last message."""
+    raw = (params or {}).get("after")
+    if raw is None:
+        return None
+    found = _SEARCH_AFTER.fullmatch(raw)
+    if found is None:
+        raise BadRequest("after must be the value the previous page's Link gave")
+    return SearchAfter(float(found[1]), _bounded(found[2], "after's number", 1, MAX_NUMBER))
+
+
+def search_page_response(page: SearchPage, params: Params, url: str | None = None) -> Response:
+    """A search page, linking the next if any (with the same `q` and `limit`): a page may hold
+    fewer than `limit` messages when their bodies are big (search_pages)."""
+    headers = {}
+    if page.next is not None:
+        after = f"{page.next.score:g}:{page.next.number}"
+        next_query = urlencode(
+            {"q": (params or {})["q"], "limit": limit(params), "after": after}, safe=":", quote_via=quote
+        )
+        headers["Link"] = f'<{url or ""}?{next_query}>; rel="next"'
+    return json_response([message.to_json() for message in page.messages], headers=headers)
+
+
+def _bounded(raw: str, name: str, low: int, high: int) -> int:
+    digits = raw.lstrip("0") or "0"  # leading zeros cost nothing to skip
+    if not raw.isascii() or not raw.isdigit() or len(digits) > _MAX_DIGITS or not low <= int(digits) <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}")
+    return int(digits)
+
+
+def request_url(headers: Mapping[str, str], context: Mapping[str, Any], path_prefix: str = "") -> str | None:
+    """The URL the client sent the request to, without its query; None without a Host header.
+
+    API Gateway's `requestContext.path` is the path the client used, stage (or a custom domain's
+    base path) included. LocalStack serves the stage under `path_prefix` (`/_aws/execute-api/{apiId}`,
+    from the settings) and leaves that out of the path.
+    """
+    host = headers.get("host")
+    if not host or "path" not in context:
+        return None
+    # The first hop's scheme; LocalStack sends it in capitals.
+    scheme = headers.get("x-forwarded-proto", "http").split(",")[0].strip().lower()
+    prefix = path_prefix.replace("{apiId}", str(context.get("apiId", "")))
+    return f"{scheme}://{host}{prefix}{context['path']}"
+
+
+def paged(params: Params, fetch: Callable[[int, int], Sequence[Item]], url: str | None = None) -> Response:
+    """A page of `fetch(after, limit)`'s items for `?after=&limit=`, linking the next if any."""
+    after, size = page(params)
+    return page_response(fetch(after, size + 1), size, url)
+
+
+def page_response(items: Sequence[Item], limit: int, url: str | None = None) -> Response:
+    """A page of at most `limit` items from `limit + 1` fetched; links the next page if any.
+
+    The link is absolute when the request's `url` is known (as GitHub's and GitLab's are, so that
+    clients follow it without a join), else relative to the request URL.
+    """
+    headers = {}
+    kept = _within_budget(items[:limit])
+    if len(items) > len(kept):
+        items = kept
+        next_query = urlencode({"after": items[-1].number, "limit": limit})
+        headers["Link"] = f'<{url or ""}?{next_query}>; rel="next"'
+    return json_response([item.to_json() for item in items], headers=headers)
+
+
+def _within_budget(items: Sequence[Item]) -> Sequence[Item]:
+    """The first items whose bodies fit one answer (always at least one): a page of big bodies
+    is cut short and links on from its last item, instead of failing as too large."""
+    size = 0
+    for count, item in enumerate(items):
+        size += answer_size(str(item.to_json().get("body", "")))
+        if size > MAX_ANSWER_BYTES and count > 0:
+            return items[:count]
+    return items
+
+
+def request_key(request: Any, payload: dict[str, Any] | None) -> RequestKey | None:
+    """The request's `Idempotency-Key` (IETF httpapi draft: a structured-field string, quoted;
+    a bare value is taken too), with a digest of the method, the route, the path values but the
+    token (the key's scope is the application, whichever of its tokens is used) and the fields
+    read from the body: the same request retried has the same digest."""
+    raw = (request.headers or {}).get("idempotency-key")
+    if raw is None:
+        return None
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if not 0 < len(value) <= MAX_KEY_CHARS or not value.isascii() or not value.isprintable():
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} printable ASCII characters")
+    params = {k: unquote(v) for k, v in (request.uri_params or {}).items() if k != "token"}
+    request_id = json.dumps(
+        [request.method, request.path, params, payload], sort_keys=True, ensure_ascii=False
+    )
+    return RequestKey(value, hashlib.sha256(request_id.encode()).hexdigest())

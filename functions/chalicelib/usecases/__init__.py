@@ -1,0 +1,1 @@
+"""The use cases, and the ports (`ports.py`) through which they call the stores."""

@@ -1,0 +1,399 @@
+"""The use cases of the chat API, one function each: check, decide, call the adapters."""
+
+import dataclasses
+import functools
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from ..adapters.redis.numbers import chats_key, messages_key
+from ..domain import events
+from ..domain.errors import (
+    BadRequest,
+    InvalidEvent,
+    KeyReused,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Refused,
+    Unavailable,
+)
+from ..domain.models import Application, Chat, Message, NewChat, NewMessage, SearchAfter, SearchPage
+from ..domain.request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
+from .once import Once
+from .ports import Deps
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)  # 192 bits
+
+
+def new_create_id() -> str:
+    return uuid.uuid4().hex
+
+
+# -- applications --------------------------------------------------------------------------------
+
+_ANONYMOUS = "applications"  # POST /applications has no application to scope its key to
+
+
+def create_application(deps: Deps, name: str, key: RequestKey | None = None) -> Application:
+    """The row is the key's record: its create id is bound to the request and unique, so a retry
+    (or a concurrent duplicate) finds the first create, and another request with the key is
+    another create (nothing tells a caller that someone else's key is in use)."""
+    if key is None:
+        return _new_application(deps, name, new_create_id())
+    if key.bits() < MIN_SECRET_KEY_BITS:
+        raise BadRequest(
+            f"an Idempotency-Key on POST /applications must carry {MIN_SECRET_KEY_BITS} bits: "
+            "22 or more base64url characters, or 32 or more hex digits"
+        )
+    create_id = key.bound().create_id(_ANONYMOUS)
+    return deps.db.application_created_by(create_id) or _new_application(deps, name, create_id)
+
+
+def _new_application(deps: Deps, name: str, create_id: str) -> Application:
+    try:
+        app = deps.db.insert_application(new_token(), name, create_id)
+    except Refused:
+        found = deps.db.application_created_by(create_id)  # the same request, an instant earlier
+        if found is None:
+            raise
+        app = found
+    deps.tokens.remember(app.token, app.id)
+    return app
+
+
+def get_application(deps: Deps, token: str) -> Application:
+    app = deps.db.application(token)
+    if app is None:
+        raise NotFound("no application has that token")
+    return app
+
+
+def rename_application(deps: Deps, token: str, name: str, key: RequestKey | None = None) -> Application:
+    app = get_application(deps, token)
+    _within_quota(deps, app.id, "edits")
+    with Once(deps.keys, str(app.id), key) as once:
+        if isinstance(once.claim, New):
+            app = deps.db.rename_application(app, name)
+            once.done(Done())
+    return dataclasses.replace(app, name=name)  # a replay answers the name it set
+
+
+# Found tokens, per process: an application's id never changes and none is ever deleted, so the
+# routes can check a token before reading the rest of a request, and the use case finds it here.
+_KNOWN: dict[str, int] = {}
+_KNOWN_MAX = 10_000
+
+
+def known_token(deps: Deps, token: str) -> str:
+    """The token, if an application has it; NotFound before anything else is read or counted."""
+    _application_id(deps, token)
+    return token
+
+
+def _application_id(deps: Deps, token: str) -> int:
+    app_id = _KNOWN.get(token)
+    if app_id is not None:
+        return app_id
+    app_id = deps.tokens.application_id(token)
+    if app_id is None:
+        app_id = get_application(deps, token).id
+        deps.tokens.remember(token, app_id)
+    if len(_KNOWN) >= _KNOWN_MAX:
+        _KNOWN.clear()  # bounded; a cleared token costs one Redis GET again
+    _KNOWN[token] = app_id
+    return app_id
+
+
+def _limited_application_id(deps: Deps, token: str, kind: str) -> int:
+    """The application's id, once its quota of `kind` allows this request (before any other work)."""
+    app_id = _application_id(deps, token)
+    _within_quota(deps, app_id, kind)
+    return app_id
+
+
+def _within_quota(deps: Deps, app_id: int, kind: str) -> None:
+    decision = deps.limits.take(app_id, kind) if deps.limits is not None else None
+    if decision is not None and not decision.allowed:
+        quota = decision.quota
+        raise RateLimited(
+            f"this application made {quota.requests} {kind} in {quota.window_seconds} s, its quota; "
+            f"retry after {decision.reset_seconds} s",
+            kind,
+            quota.requests,
+            quota.window_seconds,
+            decision.reset_seconds,
+        )
+
+
+# -- chats ---------------------------------------------------------------------------------------
+
+
+def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
+    app_id = _limited_application_id(deps, token, "creates")
+    with Once(deps.keys, str(app_id), key) as once:
+        earlier = _earlier_number(deps, once, functools.partial(deps.db.chat_created_by, app_id))
+        if earlier is not None:
+            return once.done(Done(earlier)).number
+        seed = functools.partial(deps.db.max_chat_number, app_id)
+        number = _reserve(
+            deps, lambda: deps.numbers.reserve_chat_number(app_id, seed), may_reopen=key is None
+        )
+        deps.queue.send(events.chat_created(app_id, number, once.create_id), _deadline(deps))
+        return once.done(Done(number)).number
+
+
+def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
+    return deps.db.chats(_application_id(deps, token), after, limit)
+
+
+def get_chat(deps: Deps, token: str, number: int) -> Chat:
+    app_id = _application_id(deps, token)
+    chat = deps.db.chat(app_id, number)
+    if chat is None:
+        if not _chat_is_queued(deps, app_id, number):
+            raise NotFound("no chat with that number")
+        chat = Chat(number, 0)
+    return chat
+
+
+def _chat_is_queued(deps: Deps, app_id: int, number: int) -> bool:
+    """Whether the chat's number was handed out; raises Unavailable when the cache cannot say
+    (down, or recovering from a restart), since a chat still queued is then in no store we can read."""
+    reserved = deps.numbers.chats_reserved(app_id)
+    return reserved is not None and number <= reserved
+
+
+def _existing_chat(deps: Deps, app_id: int, number: int) -> int:
+    try:
+        queued = _chat_is_queued(deps, app_id, number)
+    except Unavailable:
+        if deps.db.chat(app_id, number) is not None:
+            return app_id
+        raise  # a 404 here could deny a chat that was created: the client retries instead
+    if not queued and deps.db.chat(app_id, number) is None:
+        raise NotFound("no chat with that number")
+    return app_id
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+
+def create_message(deps: Deps, token: str, chat_number: int, body: str, key: RequestKey | None = None) -> int:
+    app_id = _existing_chat(deps, _limited_application_id(deps, token, "creates"), chat_number)
+    if not events.message_fits(body):
+        # Checked before a number is taken: a refused send would leave a gap and a 503.
+        raise PayloadTooLarge("body is too large once escaped for the queue (many control characters?)")
+
+    with Once(deps.keys, str(app_id), key) as once:
+        stored = functools.partial(_message_created_by, deps, app_id, chat_number, body)
+        earlier = _earlier_number(deps, once, stored)
+        if earlier is not None:
+            return once.done(Done(earlier)).number
+        number = _reserve_message(deps, app_id, chat_number, body, may_reopen=key is None)
+        _queue_message(deps, NewMessage(app_id, chat_number, number, body, create_id=once.create_id))
+        return once.done(Done(number)).number
+
+
+def _reserve_message(deps: Deps, app_id: int, chat_number: int, body: str, may_reopen: bool) -> int:
+    seed = functools.partial(deps.db.max_message_number, app_id, chat_number)
+    return _reserve(
+        deps,
+        lambda: deps.numbers.reserve_message_number(app_id, chat_number, body, seed),
+        may_reopen=may_reopen,
+    )
+
+
+def _queue_message(deps: Deps, message: NewMessage) -> None:
+    m = message
+    try:
+        deps.queue.send(
+            events.message_created(m.application_id, m.chat_number, m.number, m.body, m.create_id),
+            _deadline(deps),
+        )
+    except Unavailable:
+        # The client hears 503: its number becomes a gap, and the body must not be readable.
+        _forget_quietly(deps, message)
+        raise
+
+
+def _earlier_number(deps: Deps, once: Once, stored: Callable[[str], int | None]) -> int | None:
+    """The number a create was told when it ran before: from its record, else from MySQL
+    (`stored(create id)`) if Redis may have lost the record."""
+    if isinstance(once.claim, Replay):
+        return once.claim.done.number
+    return stored(once.create_id) if _may_be_stored(deps, once.claim) else None
+
+
+def _message_created_by(deps: Deps, app_id: int, chat_number: int, body: str, create_id: str) -> int | None:
+    stored = deps.db.message_created_by(app_id, create_id)
+    if stored is None:
+        return None
+    if (stored.chat_number, stored.body) != (chat_number, body):
+        raise KeyReused("this Idempotency-Key was used for another request")
+    return stored.number
+
+
+def _may_be_stored(deps: Deps, claim: New) -> bool:
+    """Whether a new claim's create may have run before (Redis lost its record): MySQL holds it
+    then, once numbering is open, as it holds every create made before the epoch opened."""
+    if claim.loss is RecordLoss.NONE:
+        return False
+    if claim.loss is RecordLoss.UNKNOWN and not _reopen_numbering(deps):
+        raise Unavailable(_RECOVERING)
+    return True
+
+
+_RECOVERING = "numbering is recovering after a cache restart or failover; retry shortly"
+
+
+def _deadline(deps: Deps) -> float:
+    """By when a number reserved just now must be queued, or never: numbering reopens on another
+    Redis no sooner than this long after that Redis was found without its epoch, which is after
+    the reservation (`_reopen_numbering`). Lambda's timeout ends a request sooner anyway."""
+    return time.monotonic() + deps.request_timeout_seconds + 2
+
+
+def _forget_quietly(deps: Deps, message: NewMessage) -> None:
+    try:
+        deps.numbers.forget_pending([message])
+    except Unavailable:
+        pass  # it expires on its own
+
+
+def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list[Message]:
+    app_id = _existing_chat(deps, _application_id(deps, token), chat_number)
+    return deps.db.messages(app_id, chat_number, after, limit)
+
+
+def get_message(deps: Deps, token: str, chat_number: int, number: int) -> Message:
+    return _message(deps, _application_id(deps, token), chat_number, number)
+
+
+def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
+    """The message as persisted, else as queued; NotFound if neither."""
+    message = deps.db.message(app_id, chat_number, number)
+    if message is not None:
+        return message
+    body = _queued_body(deps, app_id, chat_number, number)
+    if body is not None:
+        return Message(number, body)
+    # The writer commits the row before it drops the pending body: a row that was not there a
+    # moment ago and a body that is gone now mean it was stored in between.
+    message = deps.db.message(app_id, chat_number, number)
+    if message is None:
+        raise NotFound("no message with that number in that chat")
+    return message
+
+
+def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> str | None:
+    try:
+        return deps.numbers.pending_body(app_id, chat_number, number)
+    except Unavailable:
+        return None
+
+
+def edit_message(
+    deps: Deps, token: str, chat_number: int, number: int, body: str, key: RequestKey | None = None
+) -> Message:
+    app_id = _limited_application_id(deps, token, "edits")
+    _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
+
+    with Once(deps.keys, str(app_id), key) as once:
+        if isinstance(once.claim, New):
+            deps.db.edit_message(app_id, chat_number, number, body)
+            # The writer re-indexes from MySQL, so search never keeps an older body than the row.
+            deps.queue.send(events.message_edited(app_id, chat_number, number))
+            once.done(Done(number))
+    return Message(number, body)  # a replay answers the body it set
+
+
+def search_messages(
+    deps: Deps,
+    token: str,
+    chat_number: int,
+    words: Sequence[str],
+    limit: int,
+    after: SearchAfter | None = None,
+) -> SearchPage:
+    app_id = _limited_application_id(deps, token, "searches")
+    size = _searched_chat_size(deps, app_id, chat_number)
+    return deps.search.find(app_id, chat_number, words, limit, after, size)
+
+
+def _searched_chat_size(deps: Deps, app_id: int, chat_number: int) -> int | None:
+    """The chat's messages_count (up to an hour old), which picks how search ranks; None if
+    MySQL cannot say: search then takes the way that suits any size. NotFound unless the chat
+    exists. A stored chat is read once, for both: no Redis round trip to tell it exists."""
+    try:
+        chat = deps.db.chat(app_id, chat_number)
+    except Unavailable:
+        _existing_chat(deps, app_id, chat_number)
+        return None
+    if chat is None:
+        _existing_chat(deps, app_id, chat_number)  # queued, not stored yet: else NotFound
+        return 0
+    return chat.messages_count
+
+
+# -- numbering after a cache restart or failover ------------------------------------------------
+
+
+def _reserve(deps: Deps, reserve: Callable[[], int], may_reopen: bool = True) -> int:
+    """A keyed create does not reopen numbering half-way: it looked for its first attempt in
+    MySQL before, and that may have been queued until the reopening."""
+    try:
+        return reserve()
+    except Unavailable:
+        if not may_reopen or not _reopen_numbering(deps):
+            raise
+        return reserve()
+
+
+def _reopen_numbering(deps: Deps) -> bool:
+    """Opens a new numbering epoch once it is safe: True if numbers can be handed out again.
+
+    Safe means every number handed out before is in MySQL or in the dead-letter queue: no
+    request that reserved one on the old server can still be running (the epoch was found
+    closed longer ago than a request may last), the queue the writer drains is empty, and the
+    dead-letter queue was read (its numbers become the counters' floors).
+    """
+    numbers = deps.numbers
+    is_open, seconds = numbers.epoch_state()
+    if is_open:
+        return False  # the failure was something else: let it through
+    if seconds <= deps.request_timeout_seconds + 2:
+        return False
+    if deps.queue.depth() > 0:
+        return False
+    token = numbers.begin_reopening(deps.request_timeout_seconds * 3)
+    if token is None:
+        return False  # another request is reading the dead-letter queue: retry after it
+    try:
+        numbers.open_epoch(uuid.uuid4().hex, dead_letter_floors(deps.queue.dead_letters()))
+    finally:
+        numbers.end_reopening(token)
+    return True
+
+
+def dead_letter_floors(bodies: list[str]) -> dict[str, int]:
+    """The highest number each counter handed out, as the dead-lettered creations tell it."""
+    floors: dict[str, int] = {}
+
+    def raise_to(key: str, number: int) -> None:
+        floors[key] = max(floors.get(key, 0), number)
+
+    for body in bodies:
+        try:
+            event = events.parse(body)
+        except InvalidEvent:
+            continue  # poison holds no number anyone was told
+        if isinstance(event, NewChat):
+            raise_to(chats_key(event.application_id), event.number)
+        elif isinstance(event, NewMessage):
+            raise_to(chats_key(event.application_id), event.chat_number)
+            raise_to(messages_key(event.application_id, event.chat_number), event.number)
+    return floors

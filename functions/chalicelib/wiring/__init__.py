@@ -1,0 +1,1 @@
+"""The composition root: settings, observability, and the adapters each function is given."""

@@ -1,0 +1,157 @@
+"""Every setting the functions read, from the environment, validated once per process."""
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+# What the template passes for a credential: the ARN of a Secrets Manager secret, never the value.
+_SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or malformed: the function cannot start."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mysql_host: str
+    mysql_port: int
+    mysql_user: str
+    # Used only when mysql_secret_arn is unset: the local stack's password, never AWS's.
+    mysql_password: str
+    mysql_database: str
+    # A secret holding {"username", "password"} (the form RDS writes); read at (re)connect.
+    mysql_secret_arn: str | None
+    redis_url: str
+    # A secret holding the Redis AUTH token as plain text.
+    redis_auth_secret_arn: str | None
+    elasticsearch_url: str
+    # A secret holding an Elasticsearch API key (the encoded form Elastic Cloud shows).
+    elasticsearch_api_key_secret_arn: str | None
+    # How long a secret read from Secrets Manager is reused before it is read again.
+    secrets_max_age_seconds: int
+    messages_index: str
+    # Shards of the messages index when it is created (each chat's messages live on one of them).
+    search_shards: int
+    # How long Elasticsearch may spend on one search before it answers with what it found.
+    search_timeout_ms: int
+    queue_url: str | None
+    # Read when numbering reopens: the numbers its events hold were handed out.
+    dead_letter_queue_url: str | None
+    # After each reservation, WAIT for this many Redis replicas (0: don't wait) up to the timeout.
+    redis_wait_replicas: int
+    redis_wait_timeout_ms: int
+    max_body_bytes: int
+    api_timeout_seconds: int
+    # Seconds the writer function may run (the template's WriterTimeout): its bulk indexing
+    # gets half, so a slow Elasticsearch fails records for redelivery instead of the invocation.
+    writer_timeout_seconds: int
+    # One Elasticsearch request's limit: searches, and each _bulk chunk within the writer's half.
+    elasticsearch_timeout_seconds: int
+    # Per-application quotas: requests of each kind in each window (ratelimit.py).
+    rate_limit_window_seconds: int
+    rate_limit_creates: int
+    rate_limit_edits: int
+    rate_limit_searches: int
+    # Bytes of Idempotency-Key records each application may hold in Redis (about 340 a record);
+    # over it, its records older than the safe age make room (a retry then looks in MySQL), and
+    # while none is that old a keyed request answers 429.
+    idempotency_budget_bytes: int
+    idempotency_safe_age_seconds: int
+    # Counters of chats (applications) no request touched for this long leave Redis at the
+    # counter's next sweep (counter.sweep_idle_counters). At least an hour: a seed read from
+    # MySQL is used within one request, and the sweep relies on no request lasting that long.
+    counter_idle_seconds: int
+    # Keys the sweep looks at per run (SCAN), going on from there the next run.
+    counter_sweep_keys: int
+    # What precedes the stage in the API's public URLs, `{apiId}` filled in: empty on AWS.
+    api_path_prefix: str
+    # Origins whose pages may call the API from a browser: ("*",) for any, () for none.
+    cors_allowed_origins: tuple[str, ...]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "")
+    if not value:
+        return None
+    if not _SECRET_ARN.fullmatch(value):
+        # Say which variable, not what it holds: it may be a secret pasted in by mistake.
+        raise SettingsError(f"{name} is not a Secrets Manager secret ARN")
+    return value
+
+
+# An origin as browsers send it: scheme, host and an optional port; no path, no trailing slash.
+_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("CORS_ALLOWED_ORIGINS", "").strip()
+    if raw == "*":
+        return ("*",)
+    origins = tuple(o.strip().lower().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"CORS_ALLOWED_ORIGINS: {origin!r} is not an origin such as https://example.com"
+            )
+    return origins
+
+
+def from_env(given: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if given is None else given
+    # Defaults are the services `make up` starts; on AWS the template sets every one.
+    return Settings(
+        mysql_host=env.get("MYSQL_HOST", "127.0.0.1"),
+        mysql_port=_int(env, "MYSQL_PORT", 3306, high=65535),
+        mysql_user=env.get("MYSQL_USER", "chat"),
+        mysql_password=env.get("MYSQL_PASSWORD", "chat"),
+        mysql_database=env.get("MYSQL_DATABASE", "chat"),
+        mysql_secret_arn=_secret_arn(env, "MYSQL_SECRET_ARN"),
+        redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        redis_auth_secret_arn=_secret_arn(env, "REDIS_AUTH_SECRET_ARN"),
+        elasticsearch_url=env.get("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
+        elasticsearch_api_key_secret_arn=_secret_arn(env, "ELASTICSEARCH_API_KEY_SECRET_ARN"),
+        secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, high=86400),
+        messages_index=env.get("MESSAGES_INDEX", "messages"),
+        search_shards=_int(env, "SEARCH_SHARDS", 1, high=64),
+        search_timeout_ms=_int(env, "SEARCH_TIMEOUT_MS", 500, low=10, high=10_000),
+        queue_url=env.get("CREATIONS_QUEUE_URL") or None,
+        dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
+        redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0, low=0, high=5),
+        redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", 100, high=5000),
+        # messages.body is a TEXT column: 65,535 bytes at the most.
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 65535, high=65535),
+        api_timeout_seconds=_int(env, "API_TIMEOUT_SECONDS", 10, high=900),
+        writer_timeout_seconds=_int(env, "WRITER_TIMEOUT_SECONDS", 30, low=2, high=900),
+        elasticsearch_timeout_seconds=_int(env, "ELASTICSEARCH_TIMEOUT_SECONDS", 3, high=60),
+        # Generous: one application may use the whole default stage throttle (100 requests/s).
+        rate_limit_window_seconds=_int(env, "RATE_LIMIT_WINDOW_SECONDS", 10, high=3600),
+        rate_limit_creates=_int(env, "RATE_LIMIT_CREATES", 1000),
+        rate_limit_edits=_int(env, "RATE_LIMIT_EDITS", 200),
+        rate_limit_searches=_int(env, "RATE_LIMIT_SEARCHES", 200),
+        idempotency_budget_bytes=_int(env, "IDEMPOTENCY_BUDGET_BYTES", 8 * 2**20, low=4096),
+        # Long enough for the writer to have stored every create of that age, or dead-lettered it.
+        idempotency_safe_age_seconds=_int(env, "IDEMPOTENCY_SAFE_AGE_SECONDS", 600, low=60, high=86400),
+        counter_idle_seconds=_int(env, "COUNTER_IDLE_SECONDS", 7 * 86400, low=3600),
+        counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
+        api_path_prefix=env.get("API_PATH_PREFIX", ""),
+        cors_allowed_origins=_origins(env),
+    )
+
+
+@lru_cache(maxsize=1)
+def get() -> Settings:
+    return from_env()
