@@ -137,6 +137,9 @@ MARIADB = Service(
 # --- Redis -----------------------------------------------------------------------------------
 # No persistence on purpose: Redis is a cache here, and a restart that empties it is a case
 # the product must survive (see docs/architecture.md).
+# Only keys with a TTL may be evicted, and only caches have one: numbering, the change marks and
+# the Idempotency-Key records never do. infra/data.yaml and docker-compose.yml say the same.
+REDIS_MAXMEMORY_POLICY = "volatile-lru"
 
 REDIS = Service(
     "redis",
@@ -153,6 +156,8 @@ REDIS = Service(
         "",
         "--appendonly",
         "no",
+        "--maxmemory-policy",
+        REDIS_MAXMEMORY_POLICY,
         "--daemonize",
         "no",
     ],

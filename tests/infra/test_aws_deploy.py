@@ -90,9 +90,19 @@ def test_mysql_is_aurora_serverless_v2_reached_through_rds_proxy_with_one_secret
     assert _props("AWS::RDS::DBProxyTargetGroup")[0]["DBClusterIdentifiers"] == [{"Ref": "DatabaseCluster"}]
 
 
-def test_redis_never_evicts_and_has_a_replica_to_fail_over_to():
+def test_redis_evicts_only_caches_as_the_local_redis_does_and_has_a_replica_to_fail_over_to():
+    from types import SimpleNamespace
+
+    import yaml
+
+    from local.stack.services import REDIS, REDIS_MAXMEMORY_POLICY
+
     [params] = _props("AWS::ElastiCache::ParameterGroup")
-    assert params["Properties"]["maxmemory-policy"] == "noeviction"  # docs/architecture.md
+    assert REDIS_MAXMEMORY_POLICY == "volatile-lru"  # only keys with a TTL, the caches (docs/reliability.md)
+    assert params["Properties"]["maxmemory-policy"] == REDIS_MAXMEMORY_POLICY
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["redis"]["command"][-2:] == ["--maxmemory-policy", REDIS_MAXMEMORY_POLICY]
+    assert REDIS_MAXMEMORY_POLICY in REDIS.argv(SimpleNamespace(redis_port=1, data=ROOT))
     [group] = _props("AWS::ElastiCache::ReplicationGroup")
     assert group["CacheParameterGroupName"] == {"Ref": "CacheParameters"}
     assert group["NumCacheClusters"] >= 2 and group["AutomaticFailoverEnabled"] and group["MultiAZEnabled"]

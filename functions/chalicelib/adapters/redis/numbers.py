@@ -154,6 +154,17 @@ redis.call('DEL', KEYS[2])
 return 1
 """
 
+# KEYS: the lock; ARGV: token, seconds. Takes the lock unless another holder's time runs. Its end
+# is in its value, not a TTL: under volatile-lru a key with a TTL may be evicted, and two readers
+# of the dead-letter queue could then open an epoch with floors too low.
+_TAKE_LOCK = """
+local now = tonumber(redis.call('TIME')[1])
+local held = redis.call('GET', KEYS[1])
+if held and tonumber(string.match(held, ' (%d+)$')) > now then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. (now + tonumber(ARGV[2])))
+return 1
+"""
+
 # KEYS: counters; ARGV[1]: seconds. {index, state, highest number} of those idle that long. OBJECT
 # IDLETIME (since the last command that touched the key) is read before the key is: reading resets
 # it. Under an LFU maxmemory-policy Redis keeps no idle time and the script fails.
@@ -249,6 +260,7 @@ class Numbers:
         self._scripts = Scripts(client, wait_replicas, wait_timeout_ms)
         self._forget_and_mark = client.register_script(_FORGET_AND_MARK)
         self._idle = client.register_script(_IDLE)
+        self._take_lock = client.register_script(_TAKE_LOCK)
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
         return self._reserve_number([chats_key(application_id)], seed, [])
@@ -418,12 +430,13 @@ class Numbers:
     def begin_reopening(self, seconds: int) -> str | None:
         """A token if this caller may reopen numbering now (for `seconds` at the most), else None."""
         token = uuid.uuid4().hex
-        taken = self._call(lambda: self._redis.set(REOPENING_KEY, token, nx=True, ex=seconds))
+        taken = self._call(lambda: self._take_lock(keys=[REOPENING_KEY], args=[token, seconds]))
         return token if taken else None
 
     def end_reopening(self, token: str) -> None:
         with contextlib.suppress(Unavailable):
-            if self._call(lambda: self._redis.get(REOPENING_KEY)) == token.encode():
+            held = self._call(lambda: self._redis.get(REOPENING_KEY))
+            if isinstance(held, bytes) and held.split(b" ")[0] == token.encode():
                 self._call(lambda: self._redis.delete(REOPENING_KEY))
 
     def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool:
