@@ -187,9 +187,11 @@ class Gateway:
             LOG.warning("$disconnect of %s failed: %s", connection.client.connection_id, exc)
 
     async def _close_all(self, app: web.Application) -> None:
-        for connection in list(self.connections.values()):
+        connections = list(self.connections.values())
+        for connection in connections:
             connection.closed_by_gateway = (GONE_CODE, "Going away (gateway stopping)")
-            await connection.socket.close(code=GONE_CODE, message=b"Going away")
+        # At once: each close waits for its client's close frame.
+        await asyncio.gather(*(c.socket.close(code=GONE_CODE, message=b"Going away") for c in connections))
 
     # -- the @connections management API ------------------------------------------------------
 

@@ -3,25 +3,32 @@ bench's own, deleted after):
 
 - round trip: a client sends a message, the `$default` function posts it back through
   `@connections`, the client reads it (client -> gateway -> Lambda -> @connections -> client);
-- fan-out: N connected sockets, one loop POSTing to each through boto3's apigatewaymanagementapi
-  client; the time until the last socket has its message, and the POST loop's own time.
+- fan-out: N connected sockets, one loop POSTing to each (through boto3's apigatewaymanagementapi
+  client, and as plain keep-alive HTTP for the gateway's share alone), on 1 and on 8 threads; the
+  time until the last socket has its message, and each POST's.
 
     .local/venvs/app/bin/python -m tests.bench.wsgate_bench [--messages 200] [--sockets 1000]
 """
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import statistics
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 
 from local.stack import config
 from tests.conftest import STATE
 from tests.platform.wsgate_stack import EchoStack, echo_stack
+
+NOTICE = b'{"notice": 1}'
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -55,7 +62,28 @@ async def _who(socket: ClientConnection) -> str:
     return json.loads(await socket.recv())["connectionId"]
 
 
-async def fan_out(echo: EchoStack, sockets: int, threads: int) -> dict:
+def _boto3_poster(echo: EchoStack) -> Callable[[str], None]:
+    management = echo.management()
+    return lambda connection_id: management.post_to_connection(ConnectionId=connection_id, Data=NOTICE)
+
+
+def _raw_poster(echo: EchoStack) -> Callable[[str], None]:
+    """Plain keep-alive HTTP, one connection per thread: the gateway's share without boto3's."""
+    local = threading.local()
+    endpoint = urlsplit(echo.management_endpoint)
+
+    def post(connection_id: str) -> None:
+        if not hasattr(local, "http"):
+            local.http = http.client.HTTPConnection(endpoint.netloc, timeout=30)
+        local.http.request("POST", f"{endpoint.path}/@connections/{quote(connection_id, safe='')}", NOTICE)
+        response = local.http.getresponse()
+        response.read()
+        assert response.status == 200, response.status
+
+    return post
+
+
+async def fan_out(echo: EchoStack, sockets: int, threads: int, client: str) -> dict:
     opening = asyncio.Semaphore(16)
 
     async def open_one() -> tuple[ClientConnection, str]:
@@ -73,12 +101,12 @@ async def fan_out(echo: EchoStack, sockets: int, threads: int) -> dict:
         arrivals.append(time.perf_counter())
 
     receivers = [asyncio.create_task(receive(socket)) for socket, _ in opened]
-    management = echo.management()
+    send = (_boto3_poster if client == "boto3" else _raw_poster)(echo)
     posts: list[float] = []
 
     def post(connection_id: str) -> None:
         began = time.perf_counter()
-        management.post_to_connection(ConnectionId=connection_id, Data=b'{"notice": 1}')
+        send(connection_id)
         posts.append((time.perf_counter() - began) * 1000)
 
     loop = asyncio.get_running_loop()
@@ -91,6 +119,7 @@ async def fan_out(echo: EchoStack, sockets: int, threads: int) -> dict:
         await socket.close()
     return {
         "sockets": sockets,
+        "client": client,
         "post_threads": threads,
         "open_and_identify_s": round(open_seconds, 2),
         "post_loop_s": round(loop_seconds, 3),
@@ -102,8 +131,9 @@ async def fan_out(echo: EchoStack, sockets: int, threads: int) -> dict:
 async def main_async(args: argparse.Namespace) -> dict:
     with echo_stack(STATE, config.load().wsgate_port) as echo:
         result: dict[str, object] = {"round_trip": await round_trips(echo, args.messages)}
-        for threads in args.threads:
-            result[f"fan_out_{threads}_threads"] = await fan_out(echo, args.sockets, threads)
+        for client in ("boto3", "raw-http"):
+            for threads in args.threads:
+                result[f"fan_out_{client}_{threads}"] = await fan_out(echo, args.sockets, threads, client)
     result["load_average"] = os.getloadavg()
     return result
 

@@ -149,3 +149,27 @@ def test_a_deploy_retires_the_apis_its_stack_no_longer_has_and_keeps_other_stack
 
 def _plain(spec: template.ApiSpec) -> dict:
     return json.loads(json.dumps(spec, default=lambda o: o.__dict__))
+
+
+def _client(query: list[tuple[str, str]]) -> contract.Client:
+    return contract.Client("id0", "api0", "live", "host:1", "127.0.0.1", "ua", [("Host", "host:1")], query)
+
+
+def test_a_connect_without_a_query_string_has_no_query_parameters_at_all():
+    event = contract.connect_event(_client([]))
+    assert "queryStringParameters" not in event and "multiValueQueryStringParameters" not in event
+    assert event["headers"] == {"Host": "host:1"} and event["isBase64Encoded"] is False
+
+
+def test_message_and_disconnect_events_carry_what_aws_adds_to_them():
+    client = _client([])
+    binary = contract.message_event(client, "$default", b"\x00\x01")
+    assert (binary["body"], binary["isBase64Encoded"]) == ("AAE=", True)
+    assert binary["requestContext"]["messageId"] and "headers" not in binary
+    gone = contract.disconnect_event(client, 1001, "Going away")["requestContext"]
+    assert (gone["eventType"], gone["disconnectStatusCode"], gone["disconnectReason"]) == (
+        "DISCONNECT",
+        1001,
+        "Going away",
+    )
+    assert gone["connectedAt"] == client.connected_at_ms <= gone["requestTimeEpoch"]
