@@ -112,7 +112,7 @@ def rotate_token(deps: Deps, token: str, grace_seconds: int, key: RequestKey | N
     """A new token; `token` keeps working for `grace_seconds` (0: caches refuse it within
     `REVOCATION_SECONDS`). A retry with the key answers the same new token, from either."""
     app = get_application(deps, token)
-    _within_quota(deps, app.id, "edits")
+    _within_quota(deps, _subject(app.id), "edits")
     _secret_carrying(key, "rotating a token")
     with Once(deps.keys, str(app.id), key) as once:
         if isinstance(once.claim, Replay) and key is not None and once.claim.done.sealed_token:
@@ -128,7 +128,7 @@ def rotate_token(deps: Deps, token: str, grace_seconds: int, key: RequestKey | N
 def revoke_previous_token(deps: Deps, token: str) -> None:
     """Ends the grace of the token the last rotation replaced, now."""
     app = get_application(deps, token)
-    _within_quota(deps, app.id, "edits")
+    _within_quota(deps, _subject(app.id), "edits")
     deps.db.revoke_previous_token(app.id)
 
 
