@@ -29,9 +29,11 @@ def api_login(deps):
 
 def test_the_api_login_reads_and_writes_data(api_login, application):
     with _connect(api_login.user, api_login.password) as conn, conn.cursor() as cur:
-        cur.execute("SELECT name FROM applications WHERE token = %s", (application["token"],))
+        cur.execute("SELECT name FROM applications WHERE token = SHA2(%s, 256)", (application["token"],))
         assert cur.fetchone() == (application["name"],)
-        cur.execute("UPDATE applications SET name = name WHERE token = %s", (application["token"],))
+        cur.execute(
+            "UPDATE applications SET name = name WHERE token = SHA2(%s, 256)", (application["token"],)
+        )
 
 
 @pytest.mark.parametrize(
