@@ -8,7 +8,7 @@ STATE_DIR := $(or $(CHAT_STATE_DIR),$(CURDIR)/.local)
 BENCH_QUICK := --quick --only writers --section-timeout 300
 FUZZ_QUICK_EXAMPLES := 10
 
-.PHONY: help up down status deploy dev web counts test test-unit lint format bench logs chaos fuzz audit reindex lock deploy-aws deploy-aws-data deploy-aws-waf aws-data-outputs
+.PHONY: help up down status deploy dev web counts test test-unit lint format bench logs chaos fuzz audit reindex lock deploy-aws deploy-aws-data aws-data-outputs
 
 help:          ## this list: every target with what it does
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -112,10 +112,6 @@ deploy-aws-data: ## deploy infra/data.yaml (Aurora + RDS Proxy, ElastiCache) wit
 aws-data-outputs: ## print the data stack's outputs as lines for samconfig's [aws] parameter_overrides
 	@$(AWS) cloudformation describe-stacks --stack-name $(DATA_STACK) --output text \
 		--query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' | awk '{printf "    \"%s=%s\",\n", $$1, $$2}'
-
-deploy-aws-waf: ## optional, after deploy-aws: the WAF rule per client IP (infra/waf.yaml) with samconfig's [waf]
-	$(call aws_preflight,waf)
-	cd infra && $(SAM) deploy --config-env waf
 
 deploy-aws:    ## sam build + sam deploy of infra/template.yaml with samconfig's [aws], then web/ to its bucket
 	$(call aws_preflight,aws)

@@ -50,12 +50,24 @@ def local_parameters(cfg: Config) -> dict:
     return {
         "CountsSchedule": "rate(1 minute)",
         "MysqlPort": str(cfg.mysql_port),
+        # The local MariaDB has no certificate; on AWS the functions verify RDS Proxy's.
+        "MysqlTls": "off",
         "WriterTimeout": "10",
         "QueueVisibilityTimeout": "60",
         "RedisUrl": f"redis://127.0.0.1:{cfg.redis_port}/0",
         "ElasticsearchUrl": f"http://127.0.0.1:{cfg.es_port}",
-        # The path write_outputs puts in ApiUrl below, for the Link headers the API builds.
-        "ApiPathPrefix": EXECUTE_API_PREFIX,
+        # The URL write_outputs puts in ApiUrl below, for the Link headers the API builds.
+        "ApiBaseUrl": f"{cfg.endpoint}{EXECUTE_API_PREFIX}/Prod",
+        # LocalStack's free edition has no WAF.
+        "Waf": "Disabled",
+        # Every test, bench and browser calls from 127.0.0.1 into a few applications: quotas sized
+        # for them (tests/integration/test_rate_limits.py checks the quotas at low values).
+        "RateLimitCreates": "1000",
+        "RateLimitEdits": "1000",
+        "RateLimitSearches": "1000",
+        "RateLimitReads": "5000",
+        "RateLimitApplicationsPerAddress": "1000000",
+        "RateLimitApplications": "1000000",
         # The page as `make up` deploys it, and as `make web` serves it from web/.
         "CorsAllowedOrigins": f"http://localhost:{cfg.localstack_port},http://127.0.0.1:{cfg.web_port}",
     }

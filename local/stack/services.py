@@ -33,9 +33,10 @@ class Service:
         return Process(self.name, cfg.run, cfg.logs, self.marker)
 
     def up(self, cfg: Config) -> str:
-        """Starts the service unless it already runs; returns 'running' or 'started'."""
+        """Starts the service unless it already runs, then its after_start; 'running' or 'started'."""
         proc = self.process(cfg)
         if proc.pid() is not None and self.healthy(cfg):
+            self.after_start(cfg)  # idempotent: a running service gets what a newer stack needs
             return "running"
         if proc.pid() is None and probes.port_open(urlparse(self.url(cfg)).port or 0):
             raise StackError(
@@ -120,7 +121,10 @@ def _mysql_bootstrap(cfg: Config) -> None:
         cfg,
         f"CREATE DATABASE IF NOT EXISTS {MYSQL_DATABASE};"
         f"CREATE USER IF NOT EXISTS '{MYSQL_USER}'@'%' IDENTIFIED BY '{MYSQL_PASSWORD}';"
-        f"GRANT ALL ON {MYSQL_DATABASE}.* TO '{MYSQL_USER}'@'%';",
+        # As Aurora's master user may: the schema function creates and grants the API's
+        # DML-only login (functions/chalicelib/schema.py, Schema.grant_api_user).
+        f"GRANT ALL ON {MYSQL_DATABASE}.* TO '{MYSQL_USER}'@'%' WITH GRANT OPTION;"
+        f"GRANT CREATE USER ON *.* TO '{MYSQL_USER}'@'%';",
     )
 
 

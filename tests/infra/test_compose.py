@@ -108,8 +108,17 @@ def test_override_values_with_spaces_are_quoted():
         assert " " not in value or re.fullmatch(r'"[^"]*"', value), f"{name}={value} needs quotes"
 
 
-def test_the_api_builds_its_links_under_the_path_localstack_serves_it_at():
-    assert _overrides()["ApiPathPrefix"] == deploy.EXECUTE_API_PREFIX == "/_aws/execute-api/{apiId}"
+def test_the_api_builds_its_links_under_the_url_localstack_serves_it_at(monkeypatch):
+    monkeypatch.delenv("LOCALSTACK_PORT", raising=False)
+    local = deploy.local_parameters(config.load())["ApiBaseUrl"]
+    assert local == "http://127.0.0.1:4566/_aws/execute-api/{apiId}/Prod"
+    assert _overrides()["ApiBaseUrl"] == local
+
+
+def test_compose_sets_the_quotas_make_up_sets():
+    local = deploy.local_parameters(config.load())
+    quotas = {k: v for k, v in local.items() if k.startswith("RateLimit")}
+    assert quotas and {k: _overrides().get(k) for k in quotas} == quotas
 
 
 def test_compose_keeps_the_visibility_at_six_writer_timeouts():

@@ -19,6 +19,7 @@ from ..domain.models import (
     Clash,
     CreatedMessage,
     IdleCounter,
+    Login,
     Message,
     MessageKey,
     NewChat,
@@ -69,6 +70,7 @@ class Counts(Protocol):
 
 class Schema(Protocol):
     def migrate(self) -> list[str]: ...
+    def grant_api_user(self, login: Login) -> None: ...
 
 
 class Numbers(Protocol):
@@ -140,9 +142,10 @@ class Search(Protocol):
 
 
 class RateLimits(Protocol):
-    """Per-application quotas (Redis); None when they could not be counted (the request passes)."""
+    """Quotas per subject (an application, a client address, everyone) and kind of request;
+    counted in the process itself while the shared count (Redis) cannot be reached."""
 
-    def take(self, application_id: int, kind: str) -> Decision | None: ...
+    def take(self, subject: str, kind: str) -> Decision: ...
 
 
 @dataclass
@@ -160,5 +163,5 @@ class Deps:
     # Longest an API request can run; after a Redis restart, older reservations are done by then.
     request_timeout_seconds: int
     keys: Keys
-    # Per-application quotas; None where nothing limits (the writer, tools, benches in-process).
+    # Request quotas; None where nothing limits (the writer, tools, benches in-process).
     limits: RateLimits | None = None

@@ -25,6 +25,7 @@ from ..adapters.redis.tokens import TokenCache
 from ..adapters.search.search import Search
 from ..adapters.sqs import queue
 from ..domain.errors import Unavailable
+from ..domain.models import Login
 from ..usecases.ports import Deps
 from . import settings
 from .observability import logger, traced
@@ -62,7 +63,9 @@ class Secret:
 def mysql_connect(s: settings.Settings) -> mysql.Connect:
     """Opens a connection with the current login: a rotated password is picked up on reconnect."""
     if s.mysql_secret_arn is None:
-        return mysql.connector(s.mysql_host, s.mysql_port, s.mysql_user, s.mysql_password, s.mysql_database)
+        return mysql.connector(
+            s.mysql_host, s.mysql_port, s.mysql_user, s.mysql_password, s.mysql_database, s.mysql_tls_ca
+        )
     secret = Secret(s.mysql_secret_arn, s.secrets_max_age_seconds, json=True)
 
     def connect() -> Any:
@@ -74,12 +77,23 @@ def mysql_connect(s: settings.Settings) -> mysql.Connect:
                 login.get("username", s.mysql_user),
                 login["password"],
                 s.mysql_database,
+                s.mysql_tls_ca,
             )()
         except Exception:
             secret.mark_stale()  # a refused login may mean the password was rotated
             raise
 
     return connect
+
+
+def api_login(s: settings.Settings) -> Login | None:
+    """The DML-only login the schema function grants, if its settings name one."""
+    if s.mysql_api_user is None:
+        return None
+    if s.mysql_api_secret_arn is None:
+        return Login(s.mysql_api_user, s.mysql_password)  # the local stack's one password
+    secret = Secret(s.mysql_api_secret_arn, s.secrets_max_age_seconds, json=True).value()
+    return Login(secret.get("username", s.mysql_api_user), secret["password"])
 
 
 class RedisAuthToken(CredentialProvider):
@@ -127,13 +141,17 @@ def elasticsearch_client(s: settings.Settings) -> Elasticsearch:
 
 
 def rate_limits(s: settings.Settings, client: redis.Redis) -> RateLimits:
-    window = s.rate_limit_window_seconds
-    quotas = {
-        "creates": s.rate_limit_creates,
-        "edits": s.rate_limit_edits,
-        "searches": s.rate_limit_searches,
-    }
-    return RateLimits(client, {kind: Quota(kind, n, window) for kind, n in quotas.items()})
+    per_application = s.rate_limit_window_seconds
+    new_applications = s.rate_limit_applications_window_seconds
+    quotas = [
+        Quota("creates", s.rate_limit_creates, per_application),
+        Quota("edits", s.rate_limit_edits, per_application),
+        Quota("searches", s.rate_limit_searches, per_application),
+        Quota("reads", s.rate_limit_reads, per_application),
+        Quota("applications-per-address", s.rate_limit_applications_per_address, new_applications),
+        Quota("applications", s.rate_limit_applications, new_applications),
+    ]
+    return RateLimits(client, {quota.kind: quota for quota in quotas})
 
 
 def build(s: settings.Settings, sqs: Any = None) -> Deps:
@@ -177,6 +195,10 @@ def build(s: settings.Settings, sqs: Any = None) -> Deps:
         request_timeout_seconds=s.api_timeout_seconds,
         limits=traced(rate_limits(s, cache), "Redis"),
     )
+
+
+def api_login_from_settings() -> Login | None:
+    return api_login(settings.get())
 
 
 @lru_cache(maxsize=1)
