@@ -9,19 +9,6 @@ from chalicelib.domain.errors import BadRequest, InFlight, KeyBudgetSpent, KeyRe
 from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.domain.request_keys import RecordLoss, RequestKey
 from chalicelib.usecases import service
-from tests import fakes
-
-
-@pytest.fixture
-def deps() -> fakes.FakeDeps:
-    return fakes.deps()
-
-
-@pytest.fixture
-def token(deps) -> str:
-    t = service.create_application(deps, "app").token
-    service.create_chat(deps, t)
-    return t
 
 
 def key(name: str, request: str = "the request") -> RequestKey:

@@ -43,6 +43,13 @@ class InFlight(ChatError):
         self.retry_after = retry_after
 
 
+class TokenRotated(ChatError):
+    """The token was replaced by a rotation: only the newest may rotate again."""
+
+    status = 409
+    code = "token_rotated"
+
+
 class KeyReused(ChatError):
     """The Idempotency-Key was used before for another request."""
 

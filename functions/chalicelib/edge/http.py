@@ -23,6 +23,7 @@ from ..domain.errors import (
 )
 from ..domain.models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
 from ..domain.request_keys import RequestKey
+from ..domain.tokens import MAX_GRACE_SECONDS
 
 log = Logger(service="chat", child=True)
 
@@ -118,6 +119,14 @@ def name_field(body: Mapping[str, Any]) -> str:
     if len(name) > MAX_NAME_CHARS:
         raise BadRequest(f"name is longer than {MAX_NAME_CHARS} characters")
     return name
+
+
+def grace_seconds(body: Mapping[str, Any]) -> int:
+    """How long a rotated token keeps working: 0 (the default) to MAX_GRACE_SECONDS."""
+    value = body.get("grace_seconds", 0)
+    if type(value) is not int or not 0 <= value <= MAX_GRACE_SECONDS:
+        raise BadRequest(f"grace_seconds must be an integer from 0 to {MAX_GRACE_SECONDS}")
+    return value
 
 
 def body_field(body: Mapping[str, Any], max_bytes: int) -> str:
