@@ -597,7 +597,7 @@ class FakeKeys(_Store):
         if len(records) >= self.most:
             oldest = min(records, key=lambda k: records[k][0])
             if self.now - records[oldest][0] < self.safe_age:
-                return OverBudget(self.safe_age - (self.now - records[oldest][0]))
+                return OverBudget(self.safe_age - (self.now - records[oldest][0]), self.most, self.safe_age)
             del records[oldest]
             self.trimmed[scope] = self.now + self.ttl
         records[key.key] = (self.now, {"d": key.digest, "u": self.now + self.in_flight})
