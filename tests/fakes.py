@@ -25,7 +25,7 @@ from chalicelib.domain.models import (
     SearchAfter,
     SearchPage,
 )
-from chalicelib.usecases.ports import Deps, Failures
+from chalicelib.usecases.ports import Failures, RateLimits
 
 
 class _Store:
@@ -528,8 +528,8 @@ class FakeKeys(_Store):
 
 
 @dataclasses.dataclass
-class FakeDeps(Deps):
-    """Deps whose adapters are the fakes, typed as such so tests may reach their state."""
+class FakeDeps:
+    """Every function's ports (ports.py), faked and typed as such so tests may reach their state."""
 
     db: FakeDatabase
     batches: FakeBatches
@@ -539,7 +539,9 @@ class FakeDeps(Deps):
     tokens: FakeTokens
     queue: FakeQueue
     search: FakeSearch
+    request_timeout_seconds: int
     keys: FakeKeys
+    limits: RateLimits | None = None
 
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:

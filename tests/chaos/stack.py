@@ -5,7 +5,6 @@ that person's stack, and the same variables point the in-process adapters at it.
 """
 
 import contextlib
-import dataclasses
 import json
 import os
 import signal
@@ -74,7 +73,9 @@ def app_deps(cfg: config.Config):
     client = boto3.client("sqs", config=queue.CLIENT_CONFIG.merge(BotoConfig(max_pool_connections=64)))
     # No quotas: the load generator stands for many clients at once and offers more than one
     # application's quota on purpose (quotas have tests of their own, the noisy neighbour's too).
-    return dataclasses.replace(stores.build(settings.from_env(settings_env(cfg)), sqs=client), limits=None)
+    deps = stores.build(settings.from_env(settings_env(cfg)), sqs=client)
+    deps.limits = None
+    return deps
 
 
 def invoke(cfg: config.Config, output_key: str, payload: dict | None = None) -> dict:

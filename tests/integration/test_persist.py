@@ -10,7 +10,7 @@ from chalicelib.adapters.search import search_index
 from chalicelib.domain import events
 from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.usecases import writer
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings
 
 
 def application_id(deps, application) -> int:
@@ -51,7 +51,7 @@ class ChatCommittedMeanwhile(BatchStore):
 
 def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
     app_id = application_id(deps, application)
-    connect = stores.mysql_connect(settings.get())
+    connect = clients.mysql_connect(settings.get())
     mysql = MySQL(connect)
     db = ChatCommittedMeanwhile(mysql, lambda: BatchStore(mysql).persist([NewChat(app_id, 7)], []))
     db.persist([], [NewMessage(app_id, 7, 1, "raced")])
@@ -60,7 +60,7 @@ def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
 
 def test_writers_racing_to_create_the_same_chats_all_land(deps, application):
     app_id = application_id(deps, application)
-    connect = stores.mysql_connect(settings.get())
+    connect = clients.mysql_connect(settings.get())
     rounds, start, errors = 20, threading.Barrier(2), []
 
     def writer_thread(first_number: int) -> None:

@@ -11,7 +11,7 @@ from tests.integration.support import JSON
 
 @pytest.fixture
 def low_quotas(deps, monkeypatch):
-    from chalicelib.wiring import settings, stores
+    from chalicelib.wiring import clients, settings
 
     s = settings.from_env(
         {
@@ -21,7 +21,7 @@ def low_quotas(deps, monkeypatch):
             "RATE_LIMIT_WINDOW_SECONDS": "3600",
         }
     )
-    monkeypatch.setattr(deps, "limits", stores.rate_limits(s, deps.numbers._redis))
+    monkeypatch.setattr(deps, "limits", clients.rate_limits(s, deps.numbers._redis))
 
 
 def new_application(client) -> str:

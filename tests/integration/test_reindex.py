@@ -9,7 +9,7 @@ from chalicelib.adapters.search.search import Search
 from chalicelib.adapters.search.search_index import IndexVersions, doc_id, index_body, routing
 from chalicelib.domain.models import NewMessage
 from chalicelib.usecases import reindex
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings
 from tests.integration.support import JSON
 
 
@@ -46,7 +46,7 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
             deps.db.edit_message(app_id, 1, 6, "swap-time 6")
 
     result = reindex.rebuild(
-        StoredMessages(MySQL(stores.mysql_connect(settings.get()))),
+        StoredMessages(MySQL(clients.mysql_connect(settings.get()))),
         versions,
         lambda name: Search(es, name),
         page=200,
@@ -85,7 +85,7 @@ def test_an_index_from_before_aliases_is_replaced_by_a_version_with_its_replicas
     versions = IndexVersions(es, name)
     try:
         result = reindex.rebuild(
-            StoredMessages(MySQL(stores.mysql_connect(settings.get()))),
+            StoredMessages(MySQL(clients.mysql_connect(settings.get()))),
             versions,
             lambda index: Search(es, index),
             settle=0,

@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from ..usecases.ports import Deps
+from ..usecases.ports import MigrateDeps
 
 log = Logger(service="chat", child=True)
 PHYSICAL_ID = "chat-schema"
@@ -24,12 +24,12 @@ ANSWER_MARGIN_SECONDS = 5
 _MAX_REASON_CHARS = 1000
 
 
-def migrate(deps: Deps) -> dict[str, Any]:
+def migrate(deps: MigrateDeps) -> dict[str, Any]:
     return {"applied": deps.schema.migrate(), "index_created": deps.search.ensure_index()}
 
 
 def handle_custom_resource(
-    event: dict[str, Any], build_deps: Callable[[], Deps], seconds_left: float
+    event: dict[str, Any], build_deps: Callable[[], MigrateDeps], seconds_left: float
 ) -> dict[str, Any]:
     """Migrates on Create and Update (Delete keeps the data) and answers CloudFormation.
 
@@ -47,7 +47,9 @@ def handle_custom_resource(
     return answer
 
 
-def _migrate_in_time(event: dict[str, Any], build_deps: Callable[[], Deps], seconds: float) -> dict[str, Any]:
+def _migrate_in_time(
+    event: dict[str, Any], build_deps: Callable[[], MigrateDeps], seconds: float
+) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
 
     def work() -> None:

@@ -8,7 +8,6 @@ tests/integration/contracts/ holds to the same behaviour. Every method raises on
 """
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from ..adapters.redis.idempotency import Claim, RequestKey
@@ -143,20 +142,54 @@ class RateLimits(Protocol):
     def take(self, application_id: int, kind: str) -> Decision | None: ...
 
 
-@dataclass
-class Deps:
-    """What the use cases are given: one adapter per port, built once per environment (wiring.py)."""
+class Deps(Protocol):
+    """What the API's use cases are given (service.py): one adapter per port. The wiring builds
+    each adapter on first use, so a function builds only the adapters it reads here."""
 
-    db: Database
-    batches: Batches
-    counts: Counts
-    schema: Schema
-    numbers: Numbers
-    tokens: Tokens
-    queue: Queue
-    search: Search
+    @property
+    def db(self) -> Database: ...
+    @property
+    def numbers(self) -> Numbers: ...
+    @property
+    def tokens(self) -> Tokens: ...
+    @property
+    def queue(self) -> Queue: ...
+    @property
+    def search(self) -> Search: ...
+    @property
+    def keys(self) -> Keys: ...
     # Longest an API request can run; after a Redis restart, older reservations are done by then.
-    request_timeout_seconds: int
-    keys: Keys
+    @property
+    def request_timeout_seconds(self) -> int: ...
     # Per-application quotas; None where nothing limits (the writer, tools, benches in-process).
-    limits: RateLimits | None = None
+    @property
+    def limits(self) -> RateLimits | None: ...
+
+
+class WriterDeps(Protocol):
+    """What the writer is given (writer.py)."""
+
+    @property
+    def batches(self) -> Batches: ...
+    @property
+    def numbers(self) -> Numbers: ...
+    @property
+    def search(self) -> Search: ...
+
+
+class CounterDeps(Protocol):
+    """What the counter is given (counter.py)."""
+
+    @property
+    def counts(self) -> Counts: ...
+    @property
+    def numbers(self) -> Numbers: ...
+
+
+class MigrateDeps(Protocol):
+    """What the schema set-up is given (edge/migrate.py)."""
+
+    @property
+    def schema(self) -> Schema: ...
+    @property
+    def search(self) -> Search: ...
