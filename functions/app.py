@@ -9,8 +9,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, Response
 from chalice.app import Request
 
-from chalicelib.adapters.redis.idempotency import RequestKey
 from chalicelib.domain.models import Clash
+from chalicelib.domain.request_keys import RequestKey
 from chalicelib.edge import cors, http, migrate
 from chalicelib.usecases import counter, service, writer
 from chalicelib.wiring import settings
@@ -242,7 +242,9 @@ def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
     s = settings.get()
     swept = counter.sweep_idle_counters(deps(), s.counter_idle_seconds, s.counter_sweep_keys)
     logger.info("idle counters swept", **swept)
-    return {**result, "sweep": swept}
+    expired = counter.expire_key_records(deps())
+    logger.info("key records expired", **expired)
+    return {**result, "sweep": swept, **expired}
 
 
 # CloudFormation's custom resource (the Schema resource), or the local deploy directly.

@@ -8,7 +8,6 @@ raises Unavailable, as the adapters do when their service is unreachable).
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
-from chalicelib.adapters.redis.idempotency import OLD_EPOCH, Claim, RequestKey
 from chalicelib.adapters.redis.numbers import chats_key, messages_key
 from chalicelib.adapters.redis.ratelimit import Decision, Quota
 from chalicelib.domain.errors import Refused, Unavailable
@@ -17,6 +16,7 @@ from chalicelib.domain.models import (
     Chat,
     ChatKey,
     Clash,
+    CreatedMessage,
     IdleCounter,
     Message,
     MessageKey,
@@ -24,6 +24,17 @@ from chalicelib.domain.models import (
     NewMessage,
     SearchAfter,
     SearchPage,
+)
+from chalicelib.domain.request_keys import (
+    Claim,
+    Done,
+    Mismatch,
+    New,
+    OverBudget,
+    RecordLoss,
+    Replay,
+    RequestKey,
+    Running,
 )
 from chalicelib.usecases.ports import Failures, RateLimits
 
@@ -81,11 +92,11 @@ class FakeDatabase:
         ]
         return found[0] if found else None
 
-    def message_created_by(self, application_id: int, create_id: str) -> tuple[int, int, str] | None:
+    def message_created_by(self, application_id: int, create_id: str) -> CreatedMessage | None:
         self.tables.check()
         for (a, c, n), m in self.tables.messages.items():
             if a == application_id and m.create_id == create_id:
-                return c, n, m.body
+                return CreatedMessage(c, n, m.body)
         return None
 
     def application(self, token: str) -> Application | None:
@@ -501,30 +512,66 @@ class FakeRateLimits:
 
 
 class FakeKeys(_Store):
-    """Idempotency-Key records; `epoch` is what a new claim says of the numbering epoch."""
+    """Idempotency-Key records per scope, at most `most` a scope, on a clock of its own (`now`).
 
-    def __init__(self) -> None:
-        self.records: dict[tuple[str, str], dict[str, object]] = {}
-        self.epoch = OLD_EPOCH
+    `loss` is what a new claim says of records Redis may have lost (the numbering epoch's age).
+    Over the budget, the oldest record makes room if it is `safe_age` old (the scope then says
+    records may be lost), else the claim is OverBudget.
+    """
+
+    def __init__(
+        self, most: int = 1000, safe_age: int = 600, ttl: int = 24 * 3600, in_flight: int = 12
+    ) -> None:
+        self.records: dict[str, dict[str, tuple[int, dict[str, object]]]] = {}  # scope -> key -> (at, record)
+        self.trimmed: dict[str, int] = {}  # scope -> until when records may be missing
+        self.loss = RecordLoss.NONE
+        self.most, self.safe_age, self.ttl, self.in_flight, self.now = most, safe_age, ttl, in_flight, 0
 
     def claim(self, scope: str, key: RequestKey) -> Claim:
         self._check()
-        record = self.records.get((scope, key.key))
-        if record is None:
-            self.records[(scope, key.key)] = {"fp": key.fingerprint}
-            return Claim(epoch=self.epoch)
-        if record["fp"] != key.fingerprint:
-            return Claim(mismatch=True)
-        answer = record.get("answer")
-        return Claim(answer=answer) if isinstance(answer, dict) else Claim(in_flight=True)
+        records = self.records.setdefault(scope, {})
+        for k in [k for k, (at, _) in records.items() if at <= self.now - self.ttl]:
+            del records[k]
+        found = records.get(key.key)
+        if found is not None and ("u" not in found[1] or int(str(found[1]["u"])) > self.now):
+            return self._found(found[1], key)
+        if len(records) >= self.most:
+            oldest = min(records, key=lambda k: records[k][0])
+            if self.now - records[oldest][0] < self.safe_age:
+                return OverBudget(self.safe_age - (self.now - records[oldest][0]))
+            del records[oldest]
+            self.trimmed[scope] = self.now + self.ttl
+        records[key.key] = (self.now, {"d": key.digest, "u": self.now + self.in_flight})
+        trimmed = self.trimmed.get(scope, 0) > self.now
+        return New(RecordLoss.POSSIBLE if trimmed and self.loss is RecordLoss.NONE else self.loss)
 
-    def complete(self, scope: str, key: RequestKey, answer: dict[str, object]) -> None:
-        if not self.down:
-            self.records[(scope, key.key)] = {"fp": key.fingerprint, "answer": answer}
+    @staticmethod
+    def _found(record: dict[str, object], key: RequestKey) -> Claim:
+        if record["d"] != key.digest:
+            return Mismatch()
+        if "u" in record:
+            return Running()
+        sealed = record.get("t")
+        return Replay(Done(int(str(record["n"])), sealed if isinstance(sealed, str) else None))
+
+    def complete(self, scope: str, key: RequestKey, done: Done) -> None:
+        found = self.records.get(scope, {}).get(key.key)
+        if not self.down and found is not None:
+            record = {"d": key.digest, "n": done.number, "t": done.sealed_token}
+            self.records[scope][key.key] = (found[0], record)
 
     def release(self, scope: str, key: RequestKey) -> None:
         if not self.down:
-            self.records.pop((scope, key.key), None)
+            self.records.get(scope, {}).pop(key.key, None)
+
+    def expire(self) -> int:
+        self._check()
+        old = [
+            (s, k) for s, r in self.records.items() for k, (at, _) in r.items() if at <= self.now - self.ttl
+        ]
+        for s, k in old:
+            del self.records[s][k]
+        return len(old)
 
 
 @dataclasses.dataclass

@@ -21,11 +21,11 @@ STATE_DIR=$(cd "$STATE_DIR" && pwd)
 #   a burst of concurrent requests does not hold memory long after it.
 # LAMBDA_LIMITS_*: every environment is a process of 20-45 MB; cap them well below the 1000 default.
 # SQS_DISABLE_CLOUDWATCH_METRICS: as shipped, every message sent, received or deleted becomes a
-#   CloudWatch datapoint committed to SQLite under one lock; that made send_message ~4.6x slower
-#   (p50 17.5 -> 3.8 ms) and is most of a queue drain's cost (docs/performance.md). Only AWS's alarms read such metrics.
+#   CloudWatch datapoint committed to SQLite under one lock: twice send_message's p50 and most of a
+#   queue drain's cost (docs/performance.md, "LocalStack settings"). Only AWS's alarms read such metrics.
 # LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC: the SQS event source sleeps this long after every
-#   batch (default 1 s), which capped a drain at ~one batch a second (86 -> 323 messages/s at 0.1)
-#   and added up to a second to every message's lag; AWS's pollers do not pause.
+#   batch (default 1 s), which capped a drain at ~one batch a second (same section: 93 -> 486/s at
+#   0.1) and added up to a second to every message's lag; AWS's pollers do not pause.
 # IN_MEMORY_CLIENT: LocalStack's calls to itself (API Gateway -> Lambda invoke, Lambda -> CloudWatch
 #   Logs, the SQS poller's receive and delete) go to its gateway in memory, not as HTTP requests to
 #   its own port: ~4 ms of its CPU less per API request (docs/performance.md, "The local API's ceiling").

@@ -39,8 +39,8 @@ find "$BUILD_DIR" -name __pycache__ -prune -exec rm -rf {} +
 "$VPY" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall "$BUILD_DIR"
 
 # LocalStack's default server (twisted) is faster than hypercorn here (send_message p50 1.9 vs
-# 3.3 ms, docs/performance.md) but binds IPv4 on every interface: its own "TODO: interface =
-# host?". Give it GATEWAY_LISTEN's host, so that it listens on 127.0.0.1 only.
+# 3.3 ms, docs/performance.md, "LocalStack settings") but binds IPv4 on every interface: its own
+# "TODO: interface = host?". Give it GATEWAY_LISTEN's host, so that it listens on 127.0.0.1 only.
 step "binding the twisted server to GATEWAY_LISTEN's host"
 "$VPY" - <<'EOF'
 import importlib.util, pathlib, sys

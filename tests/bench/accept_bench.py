@@ -5,11 +5,11 @@ own clients, and calls the Chalice app with API Gateway proxy events, one at a t
 a queue of the bench's own (LocalStack's SQS); numbers come from Redis database 7. In the same
 run: a bare `send_message` to that queue, and a bare Redis round trip (the floor of each call the
 handler makes), and the message handler with the queue replaced by a no-op, which is our code's
-own cost. With the checks of issue 10: the message create with an `Idempotency-Key` (one claim
+own cost. With the Redis failover checks: the message create with an `Idempotency-Key` (one claim
 and one completion in Redis more), our idempotency records against Powertools' Redis
 persistence layer doing the same job, and the cost of `WAIT 1` with a real replica (a second
 redis-server on loopback, port REDIS_PORT + 2, following the stack's Redis for the bench only).
-With issue 11's quotas: the message handler with and without the quota check's own round trip.
+With the per-application quotas: the message handler with and without the quota check's own round trip.
 
     .local/venvs/app/bin/python -m tests.bench.accept_bench [--seconds 6] [--levels 1,4,16]
 """
@@ -197,15 +197,16 @@ def idempotency_layers(count: int = 2000) -> dict:
     from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
 
     from chalicelib.adapters.redis import redis_server
-    from chalicelib.adapters.redis.idempotency import Records, RequestKey
+    from chalicelib.adapters.redis.idempotency import Records
+    from chalicelib.domain.request_keys import Done, RequestKey
 
     client = redis.Redis.from_url(common.REDIS_URL, redis_connect_func=redis_server.identify)
-    records = Records(client, in_flight_seconds=12)
+    records = Records(client, in_flight_seconds=12, budget_bytes=2**30, safe_age_seconds=600)
 
     def ours(i: int) -> None:
-        key = RequestKey(f"bench-{uuid.uuid4().hex}", "fingerprint")
+        key = RequestKey(f"bench-{uuid.uuid4().hex}", "digest")
         records.claim("bench", key)
-        records.complete("bench", key, {"number": i})
+        records.complete("bench", key, Done(i))
 
     layer = CachePersistenceLayer(client=client)  # type: ignore[arg-type]  # redis-py's own set()
     config = IdempotencyConfig(
@@ -234,7 +235,7 @@ def idempotency_layers(count: int = 2000) -> dict:
                 call(block * count + i)
                 timings[name].append((time.perf_counter() - started) * 1000)
             commands[name] += _commands(client) - before - 1  # less the INFO that counted them
-    # Commands the server ran, a script's own calls included (ours: 1 script + 1 SET per call).
+    # Commands the server ran, a script's own calls included (ours: 2 scripts per call).
     out = {
         name: {**common.latency(timings[name]), "redis_commands_per_call": round(commands[name] / count, 1)}
         for name in calls
@@ -318,7 +319,7 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
             f"without SQS, quota check vs none: p50 {cost['quota check']['p50_ms']} vs "
             f"{cost['no quota check']['p50_ms']} ms (medians of 3 alternating rounds)"
         )
-        # Our code with the checks of issue 10 (a new Idempotency-Key per create), the same way.
+        # Our code with the failover checks (a new Idempotency-Key per create), the same way.
         for rounds in range(2):  # alternating with the plain one, on a shared machine
             keyed = level("message, keyed", token, queue_url, 1, seconds, noop_queue=True)
             plain = level("message", token, queue_url, 1, seconds, noop_queue=True)

@@ -1,4 +1,4 @@
-"""The big chat (issue 13 items 1 and 2): search, list pages and reads in chats of 10 to 1M messages.
+"""The big chat, and four shards against one: search, list pages and reads in chats of 10 to 1M messages.
 
     .local/venvs/app/bin/python -m tests.bench.bigchat_bench [--only sizes,mysql,shards] [--rounds 3]
 
@@ -9,7 +9,7 @@ Data: tests/bench/bigchat_data.py (built once, ~40 min, kept; a re-run reuses it
   same text. `rounds` rounds; each figure is the median of the rounds' p50s and p99s.
 - **mysql**: `Database.messages` (first page, last page through the keyset `after`, a page in the
   middle) and `Database.message` on the same chats, in the 11.1M-row messages table.
-- **shards** (item 2): the same query kinds on the 1M tier's index of one shard and of four,
+- **shards**: the same query kinds on the 1M tier's index of one shard and of four,
   interleaved; then the writer (`writer.persist_records`, batch 100) and its `_bulk` alone
   (`Search.index`), alternating slices of the same events into a new index of each shard count.
 """

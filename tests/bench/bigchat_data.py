@@ -1,4 +1,4 @@
-"""The big-chat tier's data (issue 13 item 1): chats of 100 to 1M messages among 10M, built once.
+"""The big-chat tier's data: chats of 100 to 1M messages among 10M, built once.
 
 - **Bodies** as people write them, not a template: words drawn from a vocabulary of 30,000
   made-up words with Zipf's frequencies (weight 1/rank; short words rank first, as in a real
@@ -7,7 +7,7 @@
   chat gets the same bodies in MySQL and in the index.
 - **MySQL** (`chat_bench_bigchat`): datagen's 10M rows (10,000 applications x 100 chats x 10
   messages) plus one application `bigchat` whose chats 1..5 hold 100, 1k, 10k, 100k and 1M
-  messages (1,111,100 rows more). A database of its own: `chat_bench_big` (items 3 and 4) must
+  messages (1,111,100 rows more). A database of its own: `chat_bench_big` (the 10M counter and writer) must
   keep its shape, and the writer bench deletes every message numbered past 10 there.
 - **Elasticsearch**: the product's index (`search_index.IndexVersions`: versioned index behind an alias,
   the product's mapping, routing by chat), 10,000,000 documents: the five chats above and
@@ -266,7 +266,7 @@ def _stats(es: Elasticsearch, index: str) -> dict:
     }
 
 
-# Issue 13 item 2 at the 1M tier: the chats of up to 100k among 1M messages, in one shard and in four.
+# Four shards against one at the 1M tier: the chats of up to 100k among 1M messages, in one shard and in four.
 SHARD_SIZES = {chat: size for chat, size in SIZES.items() if size <= 100_000}
 SHARD_TOTAL = 1_000_000
 SHARD_COUNTS = (1, 4)

@@ -63,7 +63,7 @@ def run(
     return _run(changed_chats, big, log)
 
 
-# The full recount before issue 13 item 3 (one statement per table), kept as the same-run baseline.
+# The full recount before the ranges (one statement per table), kept as the same-run baseline.
 ONE_STATEMENT = (
     """UPDATE chats c
     LEFT JOIN (SELECT chat_id, COUNT(*) AS n FROM messages GROUP BY chat_id) m ON m.chat_id = c.id

@@ -1,4 +1,4 @@
-"""Deployed writers in parallel through LocalStack (issue 13 item 4): 1-5 writer environments.
+"""Deployed writers in parallel through LocalStack: 1-5 writer environments.
 
 The template caps the writer's concurrent batches with the event source mapping's
 `ScalingConfig.MaximumConcurrency` (`WriterMaxConcurrency`). Each run fills a bench queue, turns

@@ -35,7 +35,7 @@ from tests.bench.gateway_bench import hammer
 from tests.bench.resources import Resources
 
 # The last commit whose environments answered 202 and called back through the gateway
-# (integration before issue 13's change; LocalStack 2026.3.0 on Python 3.13).
+# (before the keep-alive executor; LocalStack 2026.3.0 on Python 3.13).
 BEFORE = "21a808f"
 LOCALSTACK_PYTHON = common.STATE / "venvs" / "localstack" / "bin" / "python"
 PY_SPY = Path(sys.executable).parent / "py-spy"

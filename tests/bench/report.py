@@ -1,4 +1,4 @@
-"""The targets of issues 5 and 13, the table printed at the end of `make bench`, and the plot in docs/."""
+"""The performance targets, the table printed at the end of `make bench`, and the plot in docs/."""
 
 TARGETS = [
     # key, what, unit, figure(results), target ("<= n" or ">= n": the test and its text in one)
@@ -88,14 +88,14 @@ TARGETS = [
     ),
     (
         "ceiling_c1",
-        "no-op API req/s, this tree / before (issue 13), c=1",
+        "no-op API req/s, this tree / before (21a808f), c=1",
         "x",
         lambda r: r["gateway a/b"]["c=1"]["after"]["ratio_req_per_s"],
         ">= 2",
     ),
     (
         "ceiling_c4",
-        "no-op API req/s, this tree / before (issue 13), c=4",
+        "no-op API req/s, this tree / before (21a808f), c=4",
         "x",
         lambda r: r["gateway a/b"]["c=4"]["after"]["ratio_req_per_s"],
         ">= 2",
@@ -455,7 +455,7 @@ def plot_sizes(section: dict, path, title: str = "") -> None:
 
 
 def plot_writers(in_process: dict, deployed: dict, path) -> None:
-    """Messages/s vs writers (issue 13 item 4): writers_bench's processes and drain_writers_bench's
+    """Messages/s vs writers: writers_bench's processes and drain_writers_bench's
     deployed environments, for events spread over many chats and on one hot chat."""
     import matplotlib
 
@@ -500,7 +500,7 @@ def plot_writers(in_process: dict, deployed: dict, path) -> None:
     axes[0].set_ylabel("messages per second (median; grey: each run)")
     fig.suptitle(
         "Writers in parallel on 2 shared cores: in-process (writers_bench) vs deployed through LocalStack "
-        "(drain_writers_bench); docs/performance.md, issue 13 item 4",
+        '(drain_writers_bench); docs/performance.md, "Writers in parallel"',
         fontsize=9,
     )
     fig.tight_layout()

@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark of issue 5 in one run; a table, JSON and a plot.
+"""`make bench`: every benchmark of docs/performance.md in one run; a table, JSON and a plot.
 
     .local/venvs/app/bin/python -m tests.bench.run [--only writer,search] [--quick] [--big]
 
@@ -80,10 +80,10 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
         ("reindex", lambda p: reindex_bench.run(10 if q else 20, progress=p)),
     ] + (
         [
-            # Issue 13's ten times the tables: 10M messages in 1M chats, generated once (minutes) and kept.
+            # Ten times the tables: 10M messages in 1M chats, generated once (minutes) and kept.
             ("counter 10M", lambda p: counter_bench.run(10_000, big=True, log=p)),
             ("writer 10M", lambda p: writer_big_bench.run(progress=p)),
-            # Issue 13 items 1 and 2: chats of 100 to 1M in an index of 10M; 1 shard vs 4 at 1M.
+            # The big chat and the shards: chats of 100 to 1M in an index of 10M; 1 shard vs 4 at 1M.
             ("big chat", lambda p: bigchat_bench.run(30 if q else 100, 1 if q else 3, ("sizes", "mysql"), p)),
             (
                 "shards",

@@ -1,4 +1,4 @@
-"""Search at 1M messages, and what the search design costs (issues 16, 11 item 4, 13 item 2).
+"""Search at 1M messages, and what the search design costs (analysis, cost bounds, routing).
 
     .local/venvs/app/bin/python -m tests.bench.search_bench [--queries 300] [--only kinds,worst,writer]
         [--before COMMIT]

@@ -1,6 +1,6 @@
 """The search-quality corpus (tests/integration/search_corpus.py) against the adapter of before and now.
 
-The search adapter of a commit (default a3c4d9c, before issue 16) is read with `git show` and
+The search adapter of a commit (default a3c4d9c, trigrams only) is read with `git show` and
 loaded beside today's; each indexes the corpus into an index of its own mapping, and every case is
 run through both `find`s. Prints recall and false positives per class, before and now.
 

@@ -1,4 +1,4 @@
-"""The writer's rate at 10M rows vs on an empty table (issue 13: within 20 %), same run, interleaved.
+"""The writer's rate at 10M rows vs on an empty table (target: within 20 %), same run, interleaved.
 
 "big": `chat_bench_big` (10M messages in 1M chats, tests/bench/datagen.py, made once and kept); the
 events add messages to chats picked at random among its 1M, numbered on from each chat's last, so

@@ -87,7 +87,7 @@ class Retrying(InProcess):
 
     def __init__(self, deps, patience: float = 300.0, lose_every: int = 20):
         super().__init__(deps)
-        from chalicelib.adapters.redis.idempotency import RequestKey
+        from chalicelib.domain.request_keys import RequestKey
 
         self._key, self._patience, self._lose_every = RequestKey, patience, lose_every
         self._count, self._lock = 0, threading.Lock()

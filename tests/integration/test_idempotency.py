@@ -1,8 +1,11 @@
 """Client retries with an Idempotency-Key: the first answer again, one row, never a second create."""
 
 import json
+import secrets
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from tests.integration.support import JSON
 
@@ -52,8 +55,8 @@ def test_every_create_sent_twice_with_its_key_is_created_once(client, applicatio
 
 
 def test_ten_concurrent_duplicates_create_one_message(client, application, writer, deps):
-    from chalicelib.adapters.redis.idempotency import RequestKey
     from chalicelib.domain.errors import InFlight
+    from chalicelib.domain.request_keys import RequestKey
     from chalicelib.usecases import service
 
     token = application["token"]
@@ -102,13 +105,29 @@ def test_a_retried_create_finds_its_first_attempt_in_mysql_when_redis_lost_the_r
     assert len(rows(deps, "SELECT id FROM messages WHERE create_id IS NOT NULL AND body = 'kept'", ())) >= 1
 
 
-def test_applications_are_keyed_by_the_key_alone_and_patches_answer_the_first_answer(client):
-    key = f"app-{uuid.uuid4().hex}"
+def test_an_application_key_replays_only_its_own_request_at_every_age(client, deps):
+    key = secrets.token_urlsafe(16)
     first = post(client, "/applications", {"name": "keyed"}, key=key)
     assert first[0] == 201
     assert post(client, "/applications", {"name": "keyed"}, key=key) == first
-    assert post(client, "/applications", {"name": "another"}, key=key)[0] == 422
-    token = first[1]["token"]
+    other = post(client, "/applications", {"name": "another"}, key=key)
+    # Another request with the key is another create: no 422 tells a caller the key is in use.
+    assert other[0] == 201 and other[1]["token"] != first[1]["token"]
+    for k in deps.numbers._redis.scan_iter("idem:*"):
+        deps.numbers._redis.delete(k)
+    again = post(client, "/applications", {"name": "a third"}, key=key)
+    assert again[0] == 201 and again[1]["token"] not in (first[1]["token"], other[1]["token"])
+    assert post(client, "/applications", {"name": "keyed"}, key=key) == first
+
+
+@pytest.mark.parametrize("key", ["1", "a" * 21, "0123456789abcdef0123456789abcde", str(uuid.uuid4())[:20]])
+def test_an_application_key_of_fewer_than_128_bits_is_a_400_and_creates_nothing(client, key):
+    status, answer = post(client, "/applications", {"name": "weak key"}, key=key)
+    assert (status, answer["code"]) == (400, "bad_request") and "128 bits" in answer["message"]
+
+
+def test_renames_answer_the_first_answer_and_another_request_with_the_key_is_a_422(client, application):
+    token = application["token"]
 
     def patch(name, k):
         headers = {**JSON, "Idempotency-Key": k}
@@ -118,10 +137,17 @@ def test_applications_are_keyed_by_the_key_alone_and_patches_answer_the_first_an
         return response.status_code, json.loads(response.body)
 
     renamed = patch("renamed", "rename-1")
-    assert renamed == (200, {**first[1], "name": "renamed"})
+    assert renamed == (200, {**application, "name": "renamed"})
     patch("again", "rename-2")
     assert patch("renamed", "rename-1") == renamed  # the first answer, not the current state
     assert patch("other", "rename-1")[0] == 422
+
+
+def test_a_key_replays_only_on_its_own_route(client, application):
+    token = application["token"]
+    assert post(client, f"/applications/{token}/chats", key="one key") == (201, {"number": 1})
+    status, answer = post(client, f"/applications/{token}/chats/1/messages", {"body": "x"}, key="one key")
+    assert (status, answer["code"]) == (422, "idempotency_key_reused")
 
 
 def test_a_malformed_key_is_a_400(client):
@@ -129,10 +155,18 @@ def test_a_malformed_key_is_a_400(client):
     assert (status, answer["code"]) == (400, "bad_request")
 
 
-def test_the_key_record_is_the_row_for_applications(client, deps):
-    """A created application is found by its key in MySQL even when Redis lost the record."""
-    key = f"app-{uuid.uuid4().hex}"
-    first = post(client, "/applications", {"name": "durable"}, key=key)
-    for k in deps.numbers._redis.scan_iter("idem:applications:*"):
-        deps.numbers._redis.delete(k)
-    assert post(client, "/applications", {"name": "durable"}, key=key) == first
+def test_records_keep_digests_and_numbers_never_bodies(client, application, deps):
+    token, body = application["token"], "a body nobody else should hold " * 2000
+    assert post(client, f"/applications/{token}/chats", key="c")[0] == 201
+    assert post(client, f"/applications/{token}/chats/1/messages", {"body": body}, key="m")[0] == 201
+    headers = {**JSON, "Idempotency-Key": "e"}
+    edit = client.http.patch(
+        f"/applications/{token}/chats/1/messages/1", headers=headers, body=json.dumps({"body": body + "!"})
+    )
+    assert edit.status_code == 200
+    r = deps.numbers._redis
+    app_id = deps.db.application(token).id
+    records = r.hgetall(f"idem:{app_id}")
+    assert len(records) == 3 and all(len(v) < 120 for v in records.values()), records
+    assert not any(b"nobody else" in v for v in records.values())
+    assert r.memory_usage(f"idem:{app_id}") + r.memory_usage(f"idem:{app_id}:at") < 1024  # the body: 60 KB

@@ -156,13 +156,22 @@ class _Request:
         self.method, self.path, self.uri_params = method, path, params or {"token": "abc"}
 
 
-def test_an_idempotency_key_is_read_quoted_or_bare_and_fingerprints_the_request():
+def test_an_idempotency_key_is_read_quoted_or_bare_and_digests_the_request():
     assert http.request_key(_Request(None), None) is None
     quoted = http.request_key(_Request('"k-1"'), {"body": "x"})
     assert quoted.key == "k-1" and quoted == http.request_key(_Request("k-1"), {"body": "x"})
-    assert quoted.fingerprint != http.request_key(_Request("k-1"), {"body": "y"}).fingerprint
+    assert quoted.digest != http.request_key(_Request("k-1"), {"body": "y"}).digest
     other_chat = _Request("k-1", params={"token": "abc", "number": "2"})
-    assert quoted.fingerprint != http.request_key(other_chat, {"body": "x"}).fingerprint
+    assert quoted.digest != http.request_key(other_chat, {"body": "x"}).digest
+    other_route = _Request("k-1", path="/applications/{token}/chats/{number}/messages")
+    assert quoted.digest != http.request_key(other_route, {"body": "x"}).digest
+    other_method = _Request("k-1", method="PATCH")
+    assert quoted.digest != http.request_key(other_method, {"body": "x"}).digest
+
+
+def test_a_request_digest_is_the_same_whichever_token_of_the_application_sends_it():
+    rotated = _Request("k-1", params={"token": "the new token"})
+    assert http.request_key(_Request("k-1"), {"body": "x"}) == http.request_key(rotated, {"body": "x"})
 
 
 @pytest.mark.parametrize("key", ["", '""', "x" * 256, "caf\u00e9", "a\x01b"])
@@ -172,7 +181,7 @@ def test_a_malformed_idempotency_key_is_a_400(key):
 
 
 def test_a_key_derives_one_create_id_per_scope():
-    from chalicelib.adapters.redis.idempotency import RequestKey
+    from chalicelib.domain.request_keys import RequestKey
 
     key = RequestKey("k", "fp")
     assert key.create_id("7") == key.create_id("7") != key.create_id("8")

@@ -135,7 +135,12 @@ def test_every_function_entry_point_logs_with_its_lambda_context_and_cold_start(
         client.lambda_.invoke("refresh_counts", {})
         client.lambda_.invoke("handle_creations", {"Records": [chat_record("m1", None)]})
     lines = logged()
-    assert [line["message"] for line in lines] == ["counts refreshed", "idle counters swept", "batch written"]
+    assert [line["message"] for line in lines] == [
+        "counts refreshed",
+        "idle counters swept",
+        "key records expired",
+        "batch written",
+    ]
     for line in lines:
         assert line["service"] == observability.SERVICE
         assert {"function_name", "function_request_id", "cold_start"} <= set(line)

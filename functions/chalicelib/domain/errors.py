@@ -43,6 +43,17 @@ class KeyReused(ChatError):
     code = "idempotency_key_reused"
 
 
+class KeyBudgetSpent(ChatError):
+    """The application holds as many Idempotency-Key records as its budget allows, all recent."""
+
+    status = 429
+    code = "idempotency_budget_spent"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(ChatError):
     """A backing service is down or recovering; retrying the same request is safe."""
 

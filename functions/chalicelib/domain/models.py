@@ -64,6 +64,15 @@ class Message:
 
 
 @dataclass(frozen=True)
+class CreatedMessage:
+    """A message as the create that stored it asked: what a retry of that create is compared with."""
+
+    chat_number: int
+    number: int
+    body: str
+
+
+@dataclass(frozen=True)
 class SearchAfter:
     """Where a page of search results ends: its last message's score and number (results are
     ordered by score, then number, both descending)."""

@@ -11,7 +11,7 @@ from .errors import BadRequest
 
 MAX_QUERY_CHARS = 256
 # Each word costs up to three clauses and a trigram phrase as long as the word: these two caps
-# bound the work of one search (docs/performance.md, "Search cost").
+# bound the work of one search (docs/performance.md, "Search cost bounds").
 MAX_WORDS = 8
 MAX_WORD_CHARS = 48
 

@@ -11,10 +11,10 @@ from urllib.parse import quote, unquote, urlencode
 from aws_lambda_powertools import Logger
 from chalice import Response
 
-from ..adapters.redis.idempotency import RequestKey
 from ..domain import search_terms
 from ..domain.errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
 from ..domain.models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
+from ..domain.request_keys import RequestKey
 
 log = Logger(service="chat", child=True)
 
@@ -251,8 +251,9 @@ def _within_budget(items: Sequence[Item]) -> Sequence[Item]:
 
 def request_key(request: Any, payload: dict[str, Any] | None) -> RequestKey | None:
     """The request's `Idempotency-Key` (IETF httpapi draft: a structured-field string, quoted;
-    a bare value is taken too), with a fingerprint of the method, route, path values and the
-    fields read from the body: the same request retried has the same fingerprint."""
+    a bare value is taken too), with a digest of the method, the route, the path values but the
+    token (the key's scope is the application, whichever of its tokens is used) and the fields
+    read from the body: the same request retried has the same digest."""
     raw = (request.headers or {}).get("idempotency-key")
     if raw is None:
         return None
@@ -261,7 +262,7 @@ def request_key(request: Any, payload: dict[str, Any] | None) -> RequestKey | No
         value = value[1:-1]
     if not 0 < len(value) <= MAX_KEY_CHARS or not value.isascii() or not value.isprintable():
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} printable ASCII characters")
-    params = {k: unquote(v) for k, v in (request.uri_params or {}).items()}
+    params = {k: unquote(v) for k, v in (request.uri_params or {}).items() if k != "token"}
     request_id = json.dumps(
         [request.method, request.path, params, payload], sort_keys=True, ensure_ascii=False
     )

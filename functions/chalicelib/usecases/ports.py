@@ -10,13 +10,13 @@ tests/integration/contracts/ holds to the same behaviour. Every method raises on
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from ..adapters.redis.idempotency import Claim, RequestKey
 from ..adapters.redis.ratelimit import Decision
 from ..domain.models import (
     Application,
     Chat,
     ChatKey,
     Clash,
+    CreatedMessage,
     IdleCounter,
     Message,
     MessageKey,
@@ -25,6 +25,7 @@ from ..domain.models import (
     SearchAfter,
     SearchPage,
 )
+from ..domain.request_keys import Claim, Done, RequestKey
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]
@@ -37,7 +38,7 @@ class Database(Protocol):
     def application(self, token: str) -> Application | None: ...
     def application_created_by(self, create_id: str) -> Application | None: ...
     def chat_created_by(self, application_id: int, create_id: str) -> int | None: ...
-    def message_created_by(self, application_id: int, create_id: str) -> tuple[int, int, str] | None: ...
+    def message_created_by(self, application_id: int, create_id: str) -> CreatedMessage | None: ...
     def rename_application(self, app: Application, name: str) -> Application: ...
     def chat(self, application_id: int, number: int) -> Chat | None: ...
     def chats(self, application_id: int, after: int, limit: int) -> list[Chat]: ...
@@ -96,11 +97,12 @@ class Numbers(Protocol):
 
 
 class Keys(Protocol):
-    """Idempotency-Key records (Redis): the first answer of a keyed request."""
+    """Idempotency-Key records of an application (Redis): what a keyed request's retry needs."""
 
     def claim(self, scope: str, key: RequestKey) -> Claim: ...
-    def complete(self, scope: str, key: RequestKey, answer: dict[str, object]) -> None: ...
+    def complete(self, scope: str, key: RequestKey, done: Done) -> None: ...
     def release(self, scope: str, key: RequestKey) -> None: ...
+    def expire(self) -> int: ...
 
 
 class Tokens(Protocol):
@@ -184,6 +186,8 @@ class CounterDeps(Protocol):
     def counts(self) -> Counts: ...
     @property
     def numbers(self) -> Numbers: ...
+    @property
+    def keys(self) -> Keys: ...
 
 
 class MigrateDeps(Protocol):

@@ -1,17 +1,16 @@
 """The use cases of the chat API, one function each: check, decide, call the adapters."""
 
+import dataclasses
+import functools
 import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
-from typing import Any
 
-from ..adapters.redis.idempotency import NO_EPOCH, OLD_EPOCH, RequestKey
 from ..adapters.redis.numbers import chats_key, messages_key
 from ..domain import events
 from ..domain.errors import (
-    InFlight,
+    BadRequest,
     InvalidEvent,
     KeyReused,
     NotFound,
@@ -21,6 +20,8 @@ from ..domain.errors import (
     Unavailable,
 )
 from ..domain.models import Application, Chat, Message, NewChat, NewMessage, SearchAfter, SearchPage
+from ..domain.request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
+from .once import Once
 from .ports import Deps
 
 
@@ -32,72 +33,34 @@ def new_create_id() -> str:
     return uuid.uuid4().hex
 
 
-# -- requests with an Idempotency-Key ------------------------------------------------------------
-
-
-def _once(
-    deps: Deps,
-    scope: str,
-    key: RequestKey | None,
-    run: Callable[[str], dict[str, Any]],
-    stored: Callable[[str], dict[str, Any] | None] | None = None,
-    numbering: bool = False,
-) -> dict[str, Any]:
-    """Runs `run(create id)` once per key in `scope` and returns its answer; a retry with the
-    same key and request gets the first answer again, another request with the key a 422.
-
-    `stored(create id)` finds a create in MySQL when Redis may have lost its record: always for
-    applications (MySQL has them at once), and for numbered creates while the numbering epoch is
-    younger than a record lives (a failover or restart lost records, and MySQL holds every create
-    made before the epoch opened).
-    """
-    if key is None:
-        return run(new_create_id())
-    claim = deps.keys.claim(scope, key)
-    if claim.answer is not None:
-        return claim.answer
-    if claim.in_flight:
-        raise InFlight("a request with this Idempotency-Key is still running; retry it shortly")
-    if claim.mismatch:
-        raise KeyReused("this Idempotency-Key was used for another request")
-    create_id = key.create_id(scope)
-    try:
-        answer = None
-        if stored is not None and (not numbering or claim.epoch != OLD_EPOCH):
-            if numbering and claim.epoch == NO_EPOCH and not _reopen_numbering(deps):
-                raise Unavailable(_RECOVERING)
-            answer = stored(create_id)
-        if answer is None:
-            answer = run(create_id)
-    except BaseException:
-        deps.keys.release(scope, key)
-        raise
-    deps.keys.complete(scope, key, answer)
-    return answer
-
-
-_RECOVERING = "numbering is recovering after a cache restart or failover; retry shortly"
-_BY_KEY_ALONE = "applications"  # POST /applications has no application to scope its key to
-
-
 # -- applications --------------------------------------------------------------------------------
+
+_ANONYMOUS = "applications"  # POST /applications has no application to scope its key to
 
 
 def create_application(deps: Deps, name: str, key: RequestKey | None = None) -> Application:
-    def run(create_id: str) -> dict[str, Any]:
-        try:
-            return asdict(deps.db.insert_application(new_token(), name, create_id))
-        except Refused:
-            found = deps.db.application_created_by(create_id)  # the same key, an instant earlier
-            if found is None:
-                raise
-            return asdict(found)
+    """The row is the key's record: its create id is bound to the request and unique, so a retry
+    (or a concurrent duplicate) finds the first create, and another request with the key is
+    another create (nothing tells a caller that someone else's key is in use)."""
+    if key is None:
+        return _new_application(deps, name, new_create_id())
+    if key.bits() < MIN_SECRET_KEY_BITS:
+        raise BadRequest(
+            f"an Idempotency-Key on POST /applications must carry {MIN_SECRET_KEY_BITS} bits: "
+            "22 or more base64url characters, or 32 or more hex digits"
+        )
+    create_id = key.bound().create_id(_ANONYMOUS)
+    return deps.db.application_created_by(create_id) or _new_application(deps, name, create_id)
 
-    def stored(create_id: str) -> dict[str, Any] | None:
-        found = deps.db.application_created_by(create_id)
-        return asdict(found) if found is not None else None
 
-    app = Application(**_once(deps, _BY_KEY_ALONE, key, run, stored))
+def _new_application(deps: Deps, name: str, create_id: str) -> Application:
+    try:
+        app = deps.db.insert_application(new_token(), name, create_id)
+    except Refused:
+        found = deps.db.application_created_by(create_id)  # the same request, an instant earlier
+        if found is None:
+            raise
+        app = found
     deps.tokens.remember(app.token, app.id)
     return app
 
@@ -112,9 +75,11 @@ def get_application(deps: Deps, token: str) -> Application:
 def rename_application(deps: Deps, token: str, name: str, key: RequestKey | None = None) -> Application:
     app = get_application(deps, token)
     _within_quota(deps, app.id, "edits")
-    return Application(
-        **_once(deps, str(app.id), key, lambda _: asdict(deps.db.rename_application(app, name)))
-    )
+    with Once(deps.keys, str(app.id), key) as once:
+        if isinstance(once.claim, New):
+            app = deps.db.rename_application(app, name)
+            once.done(Done())
+    return dataclasses.replace(app, name=name)  # a replay answers the name it set
 
 
 # Found tokens, per process: an application's id never changes and none is ever deleted, so the
@@ -169,21 +134,16 @@ def _within_quota(deps: Deps, app_id: int, kind: str) -> None:
 
 def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
     app_id = _limited_application_id(deps, token, "creates")
-
-    def run(create_id: str) -> dict[str, Any]:
+    with Once(deps.keys, str(app_id), key) as once:
+        earlier = _earlier_number(deps, once, functools.partial(deps.db.chat_created_by, app_id))
+        if earlier is not None:
+            return once.done(Done(earlier)).number
+        seed = functools.partial(deps.db.max_chat_number, app_id)
         number = _reserve(
-            deps,
-            lambda: deps.numbers.reserve_chat_number(app_id, seed=lambda: deps.db.max_chat_number(app_id)),
-            may_reopen=key is None,
+            deps, lambda: deps.numbers.reserve_chat_number(app_id, seed), may_reopen=key is None
         )
-        deps.queue.send(events.chat_created(app_id, number, create_id), _deadline(deps))
-        return {"number": number}
-
-    def stored(create_id: str) -> dict[str, Any] | None:
-        number = deps.db.chat_created_by(app_id, create_id)
-        return {"number": number} if number is not None else None
-
-    return int(_once(deps, str(app_id), key, run, stored, numbering=True)["number"])
+        deps.queue.send(events.chat_created(app_id, number, once.create_id), _deadline(deps))
+        return once.done(Done(number)).number
 
 
 def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
@@ -228,33 +188,66 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
         # Checked before a number is taken: a refused send would leave a gap and a 503.
         raise PayloadTooLarge("body is too large once escaped for the queue (many control characters?)")
 
-    def run(create_id: str) -> dict[str, Any]:
-        number = _reserve(
-            deps,
-            lambda: deps.numbers.reserve_message_number(
-                app_id, chat_number, body, seed=lambda: deps.db.max_message_number(app_id, chat_number)
-            ),
-            may_reopen=key is None,
+    with Once(deps.keys, str(app_id), key) as once:
+        stored = functools.partial(_message_created_by, deps, app_id, chat_number, body)
+        earlier = _earlier_number(deps, once, stored)
+        if earlier is not None:
+            return once.done(Done(earlier)).number
+        number = _reserve_message(deps, app_id, chat_number, body, may_reopen=key is None)
+        _queue_message(deps, NewMessage(app_id, chat_number, number, body, create_id=once.create_id))
+        return once.done(Done(number)).number
+
+
+def _reserve_message(deps: Deps, app_id: int, chat_number: int, body: str, may_reopen: bool) -> int:
+    seed = functools.partial(deps.db.max_message_number, app_id, chat_number)
+    return _reserve(
+        deps,
+        lambda: deps.numbers.reserve_message_number(app_id, chat_number, body, seed),
+        may_reopen=may_reopen,
+    )
+
+
+def _queue_message(deps: Deps, message: NewMessage) -> None:
+    m = message
+    try:
+        deps.queue.send(
+            events.message_created(m.application_id, m.chat_number, m.number, m.body, m.create_id),
+            _deadline(deps),
         )
-        try:
-            deps.queue.send(
-                events.message_created(app_id, chat_number, number, body, create_id), _deadline(deps)
-            )
-        except Unavailable:
-            # The client hears 503: its number becomes a gap, and the body must not be readable.
-            _forget_quietly(deps, NewMessage(app_id, chat_number, number, body))
-            raise
-        return {"number": number}
+    except Unavailable:
+        # The client hears 503: its number becomes a gap, and the body must not be readable.
+        _forget_quietly(deps, message)
+        raise
 
-    def stored(create_id: str) -> dict[str, Any] | None:
-        found = deps.db.message_created_by(app_id, create_id)
-        if found is None:
-            return None
-        if found[0] != chat_number or found[2] != body:
-            raise KeyReused("this Idempotency-Key was used for another request")
-        return {"number": found[1]}
 
-    return int(_once(deps, str(app_id), key, run, stored, numbering=True)["number"])
+def _earlier_number(deps: Deps, once: Once, stored: Callable[[str], int | None]) -> int | None:
+    """The number a create was told when it ran before: from its record, else from MySQL
+    (`stored(create id)`) if Redis may have lost the record."""
+    if isinstance(once.claim, Replay):
+        return once.claim.done.number
+    return stored(once.create_id) if _may_be_stored(deps, once.claim) else None
+
+
+def _message_created_by(deps: Deps, app_id: int, chat_number: int, body: str, create_id: str) -> int | None:
+    stored = deps.db.message_created_by(app_id, create_id)
+    if stored is None:
+        return None
+    if (stored.chat_number, stored.body) != (chat_number, body):
+        raise KeyReused("this Idempotency-Key was used for another request")
+    return stored.number
+
+
+def _may_be_stored(deps: Deps, claim: New) -> bool:
+    """Whether a new claim's create may have run before (Redis lost its record): MySQL holds it
+    then, once numbering is open, as it holds every create made before the epoch opened."""
+    if claim.loss is RecordLoss.NONE:
+        return False
+    if claim.loss is RecordLoss.UNKNOWN and not _reopen_numbering(deps):
+        raise Unavailable(_RECOVERING)
+    return True
+
+
+_RECOVERING = "numbering is recovering after a cache restart or failover; retry shortly"
 
 
 def _deadline(deps: Deps) -> float:
@@ -309,13 +302,13 @@ def edit_message(
     app_id = _limited_application_id(deps, token, "edits")
     _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
 
-    def run(_: str) -> dict[str, Any]:
-        deps.db.edit_message(app_id, chat_number, number, body)
-        # The writer re-indexes from MySQL, so search never keeps an older body than the row.
-        deps.queue.send(events.message_edited(app_id, chat_number, number))
-        return {"number": number, "body": body}
-
-    return Message(**_once(deps, str(app_id), key, run))
+    with Once(deps.keys, str(app_id), key) as once:
+        if isinstance(once.claim, New):
+            deps.db.edit_message(app_id, chat_number, number, body)
+            # The writer re-indexes from MySQL, so search never keeps an older body than the row.
+            deps.queue.send(events.message_edited(app_id, chat_number, number))
+            once.done(Done(number))
+    return Message(number, body)  # a replay answers the body it set
 
 
 def search_messages(

@@ -55,6 +55,11 @@ class Settings:
     rate_limit_creates: int
     rate_limit_edits: int
     rate_limit_searches: int
+    # Bytes of Idempotency-Key records each application may hold in Redis (about 340 a record);
+    # over it, its records older than the safe age make room (a retry then looks in MySQL), and
+    # while none is that old a keyed request answers 429.
+    idempotency_budget_bytes: int
+    idempotency_safe_age_seconds: int
     # Counters of chats (applications) no request touched for this long leave Redis at the
     # counter's next sweep (counter.sweep_idle_counters). At least an hour: a seed read from
     # MySQL is used within one request, and the sweep relies on no request lasting that long.
@@ -137,6 +142,9 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
         rate_limit_creates=_int(env, "RATE_LIMIT_CREATES", 1000),
         rate_limit_edits=_int(env, "RATE_LIMIT_EDITS", 200),
         rate_limit_searches=_int(env, "RATE_LIMIT_SEARCHES", 200),
+        idempotency_budget_bytes=_int(env, "IDEMPOTENCY_BUDGET_BYTES", 8 * 2**20, low=4096),
+        # Long enough for the writer to have stored every create of that age, or dead-lettered it.
+        idempotency_safe_age_seconds=_int(env, "IDEMPOTENCY_SAFE_AGE_SECONDS", 600, low=60, high=86400),
         counter_idle_seconds=_int(env, "COUNTER_IDLE_SECONDS", 7 * 86400, low=3600),
         counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
         api_path_prefix=env.get("API_PATH_PREFIX", ""),

@@ -117,7 +117,14 @@ class Stores:
     def keys(self) -> ports.Keys:
         from ..adapters.redis.idempotency import Records
 
-        return traced(Records(self.redis, in_flight_seconds=self.settings.api_timeout_seconds + 2), "Redis")
+        s = self.settings
+        records = Records(
+            self.redis,
+            in_flight_seconds=s.api_timeout_seconds + 2,
+            budget_bytes=s.idempotency_budget_bytes,
+            safe_age_seconds=s.idempotency_safe_age_seconds,
+        )
+        return traced(records, "Redis")
 
     @_Built
     def limits(self) -> ports.RateLimits | None:

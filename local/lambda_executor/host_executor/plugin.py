@@ -22,8 +22,9 @@ class HostProcessExecutorPlugin(RuntimeExecutorPlugin):
 def _disable_invocation_metrics() -> None:
     """LocalStack publishes two CloudWatch datapoints per invocation (Invocations, Errors) from a new
     thread, each a put_metric_data committed to SQLite: a third of the emulator's CPU for a no-op
-    function (docs/performance.md). It has no setting for Lambda, as SQS_DISABLE_CLOUDWATCH_METRICS
-    is for SQS; this is ours. Only alarms on AWS/Lambda metrics would miss them, and we have none."""
+    function (docs/performance.md, "The local API's ceiling"). It has no setting for Lambda, as
+    SQS_DISABLE_CLOUDWATCH_METRICS is for SQS; this is ours. Only alarms on AWS/Lambda metrics would
+    miss them, and we have none."""
     from localstack.services.lambda_.invocation import version_manager
 
     names = ("record_cw_metric_invocation", "record_cw_metric_error")

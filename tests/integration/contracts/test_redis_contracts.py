@@ -81,21 +81,52 @@ def test_a_quota_lets_its_requests_through_then_refuses_until_its_window_resets(
     assert limits.take(other, "creates").allowed  # each application has its own
 
 
-def test_a_key_is_claimed_once_answers_its_first_answer_and_refuses_another_request(world: World):
-    from chalicelib.adapters.redis.idempotency import RequestKey
+def test_a_key_is_claimed_once_replays_what_it_did_and_refuses_another_request(world: World):
+    from chalicelib.domain.request_keys import Done, Mismatch, New, Replay, RequestKey, Running
 
     keys, scope = world.deps.keys, f"contract-{uuid.uuid4().hex}"
-    key = RequestKey("k", "fingerprint")
-    first = keys.claim(scope, key)
-    assert first.answer is None and not first.in_flight and not first.mismatch
-    assert keys.claim(scope, key).in_flight  # a duplicate while the first runs
-    assert keys.claim(scope, RequestKey("k", "another request")).mismatch
-    keys.complete(scope, key, {"number": 3})
-    assert keys.claim(scope, key).answer == {"number": 3}
-    keys.release(scope, RequestKey("other", "fp"))  # releasing a key never claimed is no error
-    keys.claim(scope, RequestKey("released", "fp"))
-    keys.release(scope, RequestKey("released", "fp"))
-    assert keys.claim(scope, RequestKey("released", "fp")).answer is None  # claimed afresh
+    key = RequestKey("k", "digest")
+    assert isinstance(keys.claim(scope, key), New)
+    assert keys.claim(scope, key) == Running()  # a duplicate while the first runs
+    assert keys.claim(scope, RequestKey("k", "another request")) == Mismatch()
+    keys.complete(scope, key, Done(3, "sealed"))
+    assert keys.claim(scope, key) == Replay(Done(3, "sealed"))
+    keys.complete(scope, RequestKey("rename", "d"), Done())  # completing what was never claimed keeps nothing
+    assert isinstance(keys.claim(scope, RequestKey("rename", "d")), New)
+    keys.release(scope, RequestKey("other", "d"))  # releasing a key never claimed is no error
+    keys.claim(scope, RequestKey("released", "d"))
+    keys.release(scope, RequestKey("released", "d"))
+    assert isinstance(keys.claim(scope, RequestKey("released", "d")), New)  # claimed afresh
+
+
+def _budgeted(world: World, records: int, safe_age: int):
+    if not world.real:
+        return fakes.FakeKeys(most=records, safe_age=safe_age)
+    from chalicelib.adapters.redis import idempotency
+    from chalicelib.wiring import clients, settings
+
+    client = clients.redis_client(settings.get())
+    return idempotency.Records(client, 12, records * idempotency.RECORD_BYTES, safe_age)
+
+
+def test_over_its_budget_a_scope_refuses_while_its_records_are_recent(world: World):
+    from chalicelib.domain.request_keys import New, OverBudget, RequestKey
+
+    keys, scope = _budgeted(world, records=2, safe_age=3600), f"contract-{uuid.uuid4().hex}"
+    assert [type(keys.claim(scope, RequestKey(k, "d"))) for k in "ab"] == [New, New]
+    refused = keys.claim(scope, RequestKey("c", "d"))
+    assert isinstance(refused, OverBudget) and 3590 <= refused.retry_after <= 3600
+    assert isinstance(keys.claim(f"{scope}-other", RequestKey("c", "d")), New)
+
+
+def test_over_its_budget_a_scope_drops_its_oldest_old_enough_and_says_records_may_be_missing(world: World):
+    from chalicelib.domain.request_keys import New, RecordLoss, RequestKey, Running
+
+    keys, scope = _budgeted(world, records=2, safe_age=0), f"contract-{uuid.uuid4().hex}"
+    keys.claim(scope, RequestKey("a", "d"))
+    keys.claim(scope, RequestKey("b", "d"))
+    assert keys.claim(scope, RequestKey("c", "d")) == New(RecordLoss.POSSIBLE)  # "a" or "b" made room
+    assert keys.claim(scope, RequestKey("c", "d")) == Running()
 
 
 def test_one_caller_at_a_time_may_reopen_numbering(world: World):
@@ -125,3 +156,15 @@ def test_idle_counters_are_read_with_their_highest_number_and_dropped_unless_use
     assert numbers.chats_reserved(app_id) is None  # gone: MySQL knows them all
     assert numbers.reserve_chat_number(app_id, seed=lambda: 5) == 6
     assert numbers.reserve_message_number(app_id, 5, "c", seed=lambda: 0) == 3
+
+
+def test_expiring_drops_the_records_past_their_time_in_every_scope(world: World, monkeypatch):
+    from chalicelib.adapters.redis import idempotency
+    from chalicelib.domain.request_keys import New, RequestKey
+
+    keys = fakes.FakeKeys(ttl=0) if not world.real else world.deps.keys
+    monkeypatch.setattr(idempotency, "RECORD_TTL_SECONDS", 0)  # every record is past its time
+    scope = f"contract-{uuid.uuid4().hex}"
+    keys.claim(scope, RequestKey("quiet", "d"))
+    assert keys.expire() >= 1  # others' too, on the shared Redis
+    assert isinstance(keys.claim(scope, RequestKey("quiet", "d")), New)

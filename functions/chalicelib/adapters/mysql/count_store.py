@@ -33,7 +33,7 @@ HIGHEST_CHAT_NUMBERS = "SELECT application_id, MAX(number) FROM chats WHERE appl
 # index once per parent (a LATERAL DERIVED table: 1M dives at 1M chats) and held shared locks on
 # both whole tables while it ran. A range is one ordered scan of the children's (parent, number)
 # index, joined to the parents by primary key in the same statement, so only the parents whose
-# count is wrong come back; they are written in chunks (docs/performance.md, issue 13 item 3).
+# count is wrong come back; they are written in chunks (docs/performance.md, "Counts").
 RANGE = 10_000
 WORKERS = 2
 CHUNK = 1000

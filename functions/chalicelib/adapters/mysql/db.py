@@ -1,6 +1,6 @@
 """MySQL adapter of the API: applications, chats and messages as the routes read and edit them."""
 
-from ...domain.models import Application, Chat, Message
+from ...domain.models import Application, Chat, CreatedMessage, Message
 from .mysql import Cursor, MySQL, first
 
 INSERT_APPLICATION = "INSERT INTO applications (token, name, create_id) VALUES (%s, %s, %s)"
@@ -63,10 +63,10 @@ class Database:
         row = self._mysql.one(SELECT_CHAT_BY_CREATE_ID, (application_id, create_id))
         return int(row[0]) if row else None
 
-    def message_created_by(self, application_id: int, create_id: str) -> tuple[int, int, str] | None:
-        """(chat number, number, body) of the message that create stored, if MySQL has it."""
+    def message_created_by(self, application_id: int, create_id: str) -> CreatedMessage | None:
+        """The message that create stored, if MySQL has it."""
         row = self._mysql.one(SELECT_MESSAGE_BY_CREATE_ID, (create_id, application_id))
-        return (int(row[0]), int(row[1]), row[2]) if row else None
+        return CreatedMessage(int(row[0]), int(row[1]), row[2]) if row else None
 
     def rename_application(self, app: Application, name: str) -> Application:
         with self._mysql.cursor() as cur:

@@ -12,14 +12,14 @@ COUNT = "SELECT COUNT(*) FROM messages"
 # STRAIGHT_JOIN: messages drive the join, read in primary key order from the cursor on, so the
 # LIMIT stops the read after a page. Left to itself MariaDB read all chats first, joined every
 # message after the cursor to them and sorted them, bodies and all, to keep a page: 6 s a page on
-# 660 MB of 64 KB bodies (docs/performance.md, issue 13). Both MySQL 8 and MariaDB accept it.
+# 660 MB of 64 KB bodies (docs/performance.md, "The page query"). Both MySQL 8 and MariaDB accept it.
 _PAGE = (
     "SELECT STRAIGHT_JOIN m.id, c.application_id, c.number, m.number, m.body, m.version "
     "FROM messages m JOIN chats c ON c.id = m.chat_id WHERE m.id > %s {changed} ORDER BY m.id LIMIT %s"
 )
 SELECT_PAGE = _PAGE.format(changed="")
 # No index on updated_at (it would tax every write for a rare operation): a pass reads the table
-# once, in primary key order (docs/performance.md has its time at 1M messages).
+# once, in primary key order (docs/performance.md, "Rebuilding the index", has its time at 1M).
 SELECT_CHANGED_PAGE = _PAGE.format(changed="AND m.updated_at >= %s")
 
 

@@ -8,13 +8,8 @@ is Redis's clock (TIME), so API functions with skewed clocks share the same wind
 A limiter that cannot reach Redis lets the request through: quotas protect the stores from one
 tenant, and a Redis outage already refuses the creates that depend on it.
 
-On creates this is a round trip of its own, not folded into the reservation script, by measure
-(docs/performance.md §2a): it adds 0.06-0.10 ms at p50 to the message handler's own 0.6-0.8 ms,
-about 2 % of a create on a quiet machine and inside the create's run-to-run spread. Folded, the
-check would come after the chat's existence check and the Idempotency-Key claim (a refused
-request would then cost Redis more work, not less), quota logic would sit in the script that
-carries the numbering epoch, and the reservation's second and third runs (seeding, reopening)
-would need a guard to take the quota once.
+On creates this is a round trip of its own (~0.06 ms at p50), not folded into the reservation
+script that carries the numbering epoch: docs/performance.md, "The quota check's round trip".
 """
 
 from dataclasses import dataclass

@@ -214,7 +214,7 @@ class Search:
         tiers of the ranking are asked in turn, each sorted by number alone, then the scored
         rest, until `limit` + 1 hits: the index keeps each segment newest first (INDEX_SORT), so a
         tier with many hits stops after `limit` + 1 of them; scoring every hit walked all 600k
-        messages of a common word in a chat of 1M (docs/performance.md, big chat). Each part is
+        messages of a common word in a chat of 1M (docs/performance.md, "The big chat"). Each part is
         asked twice in one request: ranked without reading a body (sizes from doc values), and
         fetched with highlights for the bodies small enough that `limit` + 1 always fit a page.
         Reading and highlighting bodies is what a search costs: the page is cut by the sizes, and
@@ -297,9 +297,9 @@ class Search:
         the page, and a search makes no more requests than it would without the budget.
         """
         # The scored rest counts every hit (track_total_hits), which makes Lucene lead with the
-        # chat's filter: without it, top-k scoring walked each word's postings across the index
-        # (two words at 1M messages: p99 18.6 ms that way, 6.4 ms this way). A tier sorted by
-        # number must not count, or it could not stop early.
+        # chat's filter; without it, top-k scoring walks each word's postings across the index
+        # (docs/performance.md, "Why the scored query counts its hits"). A tier sorted by number
+        # must not count, or it could not stop early.
         request = {
             "query": part,
             "sort": SORT if score is None else NEWEST,

@@ -22,7 +22,8 @@ WHOLE, PREFIX, INFIX, PHRASE = 4.0, 2.0, 1.0, 1.0
 MAX_PHRASE_WORDS = 4
 # Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches are
 # still found but no longer marked (docs/openapi.yaml). The plain highlighter stops there; the
-# unified one still walks the whole body, 5-10 times the cost on 64 KB bodies (docs/performance.md).
+# unified one still walks the whole body, 5-10 times the cost on 64 KB bodies (docs/performance.md,
+# "Search cost bounds").
 HIGHLIGHT_CHARS = search_pages.HIGHLIGHT_CHARS
 HIGHLIGHT_FIELDS = ("body", "body.prefix", "body.grams")
 HIGHLIGHT: dict[str, Any] = {
@@ -37,7 +38,8 @@ NEWEST = [{"number": "desc"}]
 
 # Up to this many messages a chat is searched with the one scored query: one request instead of
 # up to three for the tiers. In a chat of 10 two words took p50 8.1 ms with the tiers against 2.2
-# with the scored query; from ~1,000 messages on the tiers cost less (docs/performance.md, big chat).
+# with the scored query; from ~1,000 messages on the tiers cost less (docs/performance.md, "The big
+# chat").
 SCORED_UP_TO = 1000
 
 
@@ -122,7 +124,7 @@ def _ways(word: str) -> list[tuple[float, dict[str, Any]]]:
     # other parts match alone.
     if parts and all(len(part) >= 3 for part in parts):
         # A message holding the whole word skips the trigram phrase (the exclusion, one term, is
-        # checked first): on 1,000 bodies of 64 KB, eight words took ES 104 ms before, 13 ms so.
+        # checked first): 8 words on the worst chat cost ES 13 ms, not 104 (docs/performance.md).
         ways.append(
             (INFIX, {"bool": {"filter": [{"match_phrase": {"body.grams": word}}], "must_not": [whole]}})
         )
