@@ -12,7 +12,6 @@ Redis, the same run measures, on the same rows:
 """
 
 import argparse
-import dataclasses
 import json
 import random
 import time
@@ -151,7 +150,7 @@ def writer_slice(deps, records: list, size: int) -> tuple:
     """The writer on batches as the event source delivers them; returns (seconds, mysql s, es s, failures).
     The MySQL and ES seconds overlap: the writer makes both writes of a batch at once."""
     db, es = Timed(deps.batches, ["persist", "current_messages"]), Timed(deps.search, ["index"])
-    timed_deps = dataclasses.replace(deps, batches=db, search=es)
+    timed_deps = deps.replace(batches=db, search=es)
     failures = 0
     started = time.perf_counter()
     for batch in batches(records, size):

@@ -17,7 +17,7 @@ class LostQueue:
 
 
 def test_duplicate_deliveries_change_nothing(cfg, stores, deps):
-    duplicating = type(deps)(**{**deps.__dict__, "queue": DuplicatingQueue(deps.queue)})
+    duplicating = deps.replace(queue=DuplicatingQueue(deps.queue))
     client, ledger = InProcess(duplicating), Ledger()
     targets = setup(client, ledger, applications=1, chats_per_application=3)
     offer(client, ledger, targets, messages=150, rate=0, threads=8, chat_every=50)
@@ -30,7 +30,7 @@ def test_duplicate_deliveries_change_nothing(cfg, stores, deps):
 def test_the_audit_finds_accepted_creates_the_queue_lost_and_redrives_them(cfg, stores, deps):
     client, ledger = InProcess(deps), Ledger()
     targets = setup(client, ledger, applications=1, chats_per_application=2)
-    lost = InProcess(type(deps)(**{**deps.__dict__, "queue": LostQueue()}))
+    lost = InProcess(deps.replace(queue=LostQueue()))
     offer(lost, ledger, targets, messages=20, rate=0, threads=4, chat_every=10)
     app_ids = list(ledger.applications.values())
     # Once the two chats set up through the real queue have landed, exactly what was lost is left.

@@ -53,6 +53,13 @@ class Stores:
         self._sqs = sqs
         self._lock = threading.RLock()  # re-entrant: an adapter's build reads its client's
 
+    def replace(self, **adapters: Any) -> "Stores":
+        """A copy sharing what is built so far, with `adapters` in place (a test's or a tool's)."""
+        copy = Stores(self.settings, self._sqs)
+        copy.request_timeout_seconds = self.request_timeout_seconds
+        copy.__dict__.update({k: v for k, v in self.__dict__.items() if k in _BUILT} | adapters)
+        return copy
+
     # -- the clients, shared by the adapters of their store (tests and tools read them too) --
 
     @_Built
@@ -159,6 +166,9 @@ class Stores:
             bulk_budget=s.writer_timeout_seconds / 2,
         )
         return traced(search, "Elasticsearch")
+
+
+_BUILT = {name for name, value in vars(Stores).items() if isinstance(value, _Built)}
 
 
 def build(s: settings.Settings, sqs: Any = None) -> Stores:
