@@ -8,8 +8,6 @@ raises Unavailable, as the adapters do when their service is unreachable).
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
-from chalicelib.adapters.redis.numbers import chats_key, messages_key
-from chalicelib.adapters.redis.ratelimit import Decision, Quota
 from chalicelib.domain.errors import Refused, Unavailable
 from chalicelib.domain.models import (
     Application,
@@ -25,6 +23,8 @@ from chalicelib.domain.models import (
     SearchAfter,
     SearchPage,
 )
+from chalicelib.domain.numbering import Floors
+from chalicelib.domain.quotas import Decision, Quota
 from chalicelib.domain.request_keys import (
     Claim,
     Done,
@@ -346,14 +346,15 @@ class FakeNumbers(_Store):
     def end_reopening(self, token: str) -> None:
         self.reopening = False
 
-    def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool:
+    def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool:
         self._check()
         if self.epoch is not None:
             return False
         self.epoch = epoch_id
         self.counters = {}  # counters of an older epoch are never trusted
-        scopes = {chats_key(k[0]) if len(k) == 1 else messages_key(*k): k for k in _scopes(floors or {})}
-        self.floors = {scopes[name]: n for name, n in (floors or {}).items()}
+        floors = floors or Floors()
+        self.floors = {(a,): n for a, n in floors.chats.items()}
+        self.floors.update(floors.messages.items())
         self.touched = dict.fromkeys(self.floors, self.clock)
         return True
 
@@ -401,11 +402,6 @@ class FakeNumbers(_Store):
 def _place(scope: tuple[int, ...]) -> int:
     """A counter's place in the fake's SCAN order: the application's chat counter, then its chats."""
     return scope[0] * 2**32 + (scope[1] + 1 if len(scope) > 1 else 0)
-
-
-def _scopes(floors: dict[str, int]) -> list[tuple[int, ...]]:
-    """The counter scopes the numbering key names of `floors` stand for."""
-    return [tuple(int(part) for part in name.split(":")[2:]) for name in floors]
 
 
 class FakeTokens(_Store):

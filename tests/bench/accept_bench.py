@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib.adapters.redis import keys as redis_keys
 from tests.bench import common
 
 DATABASE = common.WRITE_DB
@@ -281,7 +282,7 @@ def wait_cost(count: int = 2000) -> dict:
                         refused[name] += 1  # not acknowledged in time: a 503
                     timings[name].append((time.perf_counter() - started) * 1000)
         for block in range(20):  # chat numbers no bench application uses: 1000 + block
-            client.delete(f"numbering:messages:1:{1000 + block}", f"pending:1:{1000 + block}")
+            client.delete(redis_keys.messages(1, 1000 + block), redis_keys.pending(1, 1000 + block))
         return {name: {**common.latency(t), "refused": refused[name]} for name, t in timings.items()}
     finally:
         replica.stop()

@@ -23,6 +23,7 @@ import redis
 import requests
 from elasticsearch import Elasticsearch
 
+from chalicelib.adapters.redis import keys as redis_keys
 from tests.bench import common
 from tests.bench.gateway_bench import stack_outputs
 
@@ -190,7 +191,7 @@ def cleanup_main(progress=print, wait_seconds: float = 30.0) -> dict:
     docs = delete_documents(ids)
     r = redis.Redis(port=common.REDIS_PORT, db=0)
     for app_id, token in apps:
-        keys = [f"numbering:chats:{app_id}", f"token:{token}"]
+        keys = [redis_keys.chats(app_id), redis_keys.token(token)]
         keys += list(r.scan_iter(f"numbering:messages:{app_id}:*")) + list(r.scan_iter(f"pending:{app_id}:*"))
         r.delete(*keys)
     progress(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from chalicelib.adapters.redis import keys as redis_keys
 from tests.chaos import stack
 from tests.chaos.invariants import Stores
 
@@ -71,9 +72,13 @@ def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
     result = Audit(queue_depth=stores.queue_depth())
     result.clashes = [tuple(row) for row in clashes(stores, application_ids)]
     wanted = set(application_ids) if application_ids is not None else None
-    chat_counters = {int(k.split(":")[2]): int(v) for k, v in _scan(r, "numbering:chats:*").items() if v}
+    chat_counters = {
+        int(k.split(":")[2]): int(v) for k, v in _scan(r, redis_keys.ALL_CHATS_COUNTERS).items() if v
+    }
     message_counters = {
-        tuple(map(int, k.split(":")[2:])): int(v) for k, v in _scan(r, "numbering:messages:*").items() if v
+        tuple(map(int, k.split(":")[2:])): int(v)
+        for k, v in _scan(r, redis_keys.ALL_MESSAGES_COUNTERS).items()
+        if v
     }
     if wanted is not None:
         chat_counters = {a: n for a, n in chat_counters.items() if a in wanted}
@@ -98,7 +103,7 @@ def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
     for app_id, last in chat_counters.items():
         result.lost_chats += [(app_id, n) for n in range(1, last + 1) if (app_id, n) not in chats]
     for (app_id, chat), last in message_counters.items():
-        stored: dict[bytes, bytes] = r.hgetall(f"pending:{app_id}:{chat}")  # type: ignore[assignment]
+        stored: dict[bytes, bytes] = r.hgetall(redis_keys.pending(app_id, chat))  # type: ignore[assignment]
         pending = {int(n): body.decode() for n, body in stored.items()}
         for n in range(1, last + 1):
             if (app_id, chat, n) in messages:

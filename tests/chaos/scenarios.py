@@ -338,11 +338,11 @@ def redis_counters_lost(plan: Plan) -> Report:
     )
     run.start()
     run.at_fraction(0.4)
-    from chalicelib.adapters.redis.numbers import chats_key, messages_key
+    from chalicelib.adapters.redis import keys as redis_keys
 
     app_ids = [a for a in run.ledger.applications.values() if a is not None]
     chats = sorted({(app_ids[0], n) for t, n in run.ledger.chats if run.ledger.applications[t] == app_ids[0]})
-    keys = [chats_key(app_ids[0])] + [messages_key(a, n) for a, n in chats[:5]]
+    keys = [redis_keys.chats(app_ids[0])] + [redis_keys.messages(a, n) for a, n in chats[:5]]
     deleted = audit.redis_client(cfg).delete(*keys)
     restored = time.monotonic()
     run.notes.append(f"deleted {deleted} counters (one application's chats, five chats' messages) mid-stream")

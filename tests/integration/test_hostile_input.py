@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from chalicelib.adapters.redis import keys as redis_keys
 from tests.integration.support import JSON
 
 LEAKS = ["Traceback", "pymysql", "SELECT ", "INSERT ", "elasticsearch", "redis", 'File "', "line "]
@@ -153,7 +154,7 @@ def test_a_letter_case_variant_of_a_token_is_unknown_and_adds_no_redis_key(clien
     for method, path in [("get", ""), ("post", "/chats"), ("get", "/chats")]:
         status, error = answer(client, method, f"/applications/{variant}{path}")
         assert status == 404 and error["code"] == "not_found"
-    assert redis.get(f"token:{variant}") is None
+    assert redis.get(redis_keys.token(variant)) is None
     assert redis.dbsize() <= before
 
 

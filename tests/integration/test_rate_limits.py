@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from chalicelib.adapters.redis import keys as redis_keys
 from tests.integration.support import JSON
 
 
@@ -69,7 +70,7 @@ def test_edits_and_searches_have_quotas_of_their_own(client, low_quotas, writer)
 
 def test_an_unknown_token_is_404_before_any_quota_and_counts_nothing(client, low_quotas, deps):
     redis = deps.numbers._redis
-    before = len(list(redis.scan_iter("rate:*", count=1000)))
+    before = len(list(redis.scan_iter(redis_keys.ALL_QUOTAS, count=1000)))
     for _ in range(5):
         assert client.http.post(f"/applications/{'Q' * 32}/chats").status_code == 404
-    assert len(list(redis.scan_iter("rate:*", count=1000))) <= before
+    assert len(list(redis.scan_iter(redis_keys.ALL_QUOTAS, count=1000))) <= before

@@ -8,7 +8,7 @@ import pytest
 from chalicelib.domain.errors import BadRequest, InFlight, KeyBudgetSpent, KeyReused, Unavailable
 from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.domain.request_keys import RecordLoss, RequestKey
-from chalicelib.usecases import service
+from chalicelib.usecases import numbering, service
 from tests import fakes
 
 
@@ -102,7 +102,7 @@ def test_a_create_found_in_mysql_for_another_request_is_refused(deps, token):
 
 
 def test_with_numbering_closed_a_keyed_create_waits_for_it_to_reopen(deps, token, monkeypatch):
-    monkeypatch.setattr(service, "_reopen_numbering", lambda deps: False)
+    monkeypatch.setattr(numbering, "reopen", lambda deps: False)
     deps.keys.loss = RecordLoss.UNKNOWN
     with pytest.raises(Unavailable):
         service.create_chat(deps, token, key("c"))

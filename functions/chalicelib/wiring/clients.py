@@ -11,8 +11,9 @@ from redis.credentials import CredentialProvider
 
 from ..adapters.mysql import mysql
 from ..adapters.redis import redis_server
-from ..adapters.redis.ratelimit import Quota, RateLimits
+from ..adapters.redis.ratelimit import RateLimits
 from ..domain.errors import Unavailable
+from ..domain.quotas import Quota
 from . import settings
 from .observability import logger
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..domain.numbering import request_life_seconds
 from ..usecases import ports
 from . import settings
 from .observability import logger, traced
@@ -127,7 +128,7 @@ class Stores:
         s = self.settings
         records = Records(
             self.redis,
-            in_flight_seconds=s.api_timeout_seconds + 2,
+            in_flight_seconds=request_life_seconds(s.api_timeout_seconds),
             budget_bytes=s.idempotency_budget_bytes,
             safe_age_seconds=s.idempotency_safe_age_seconds,
         )

@@ -32,7 +32,7 @@ from ...domain.request_keys import (
     RequestKey,
     Running,
 )
-from .numbers import EPOCH_KEY
+from . import keys
 from .redis_server import Scripts
 
 RECORD_TTL_SECONDS = 24 * 3600
@@ -111,7 +111,9 @@ class Records:
             self._most,
             self._safe_age,
         ]
-        (found, value), _ = self._call(lambda: self._scripts.run(_CLAIM, [*_keys(scope), EPOCH_KEY], args))
+        (found, value), _ = self._call(
+            lambda: self._scripts.run(_CLAIM, [*keys.idempotency(scope), keys.EPOCH], args)
+        )
         if found == 0:
             return New([RecordLoss.NONE, RecordLoss.POSSIBLE, RecordLoss.UNKNOWN][int(value)])
         if found == 2:
@@ -128,13 +130,13 @@ class Records:
         if done.sealed_token is not None:
             record["t"] = done.sealed_token
         try:
-            self._complete(keys=_keys(scope), args=[_record_id(key), json.dumps(record)])
+            self._complete(keys=keys.idempotency(scope), args=[_record_id(key), json.dumps(record)])
         except redis.RedisError:
             pass  # the request succeeded; a retry finds the create in MySQL or, failing that, repeats it
 
     def release(self, scope: str, key: RequestKey) -> None:
         """Drops a claim whose request failed, so that a retry runs it."""
-        records, index = _keys(scope)
+        records, index = keys.idempotency(scope)
         try:
             with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hdel(records, _record_id(key))
@@ -160,10 +162,6 @@ class Records:
             return action()
         except redis.RedisError as exc:
             raise Unavailable("the idempotency store (Redis) is unavailable") from exc
-
-
-def _keys(scope: str) -> list[str]:
-    return [f"idem:{scope}", f"idem:{scope}:at"]
 
 
 def _record_id(key: RequestKey) -> str:

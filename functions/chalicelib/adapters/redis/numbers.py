@@ -29,26 +29,13 @@ import redis
 
 from ...domain.errors import Unavailable
 from ...domain.models import ChatKey, IdleCounter, NewChat, NewMessage
+from ...domain.numbering import RECOVERING, Floors
+from . import keys
 from .redis_server import Scripts
 
 T = TypeVar("T")
 
-# Named apart from the string keys numbering used before epochs knew their server: after an
-# upgrade the epoch is simply not open, and reopens once the queue has drained.
-EPOCH_KEY = "numbering:epoch"
-CLOSED_KEY = "numbering:closed"
-SEEDED_KEY = "numbering:seeded"
-# Held by the one request that reads the dead-letter queue and opens an epoch: two at once could
-# each see part of the DLQ (a message another reader holds is invisible) and open with too low floors.
-REOPENING_KEY = "numbering:reopening"
-CHANGED_CHATS_KEY = "counts:changed-chats"
-CHANGED_APPLICATIONS_KEY = "counts:changed-applications"
-COUNTED_EPOCH_KEY = "counts:epoch"
-SWEEP_CURSOR_KEY = "counts:sweep-cursor"  # where the counter's sweep of idle counters goes on
-_COUNTERS = "numbering:[cm]*"  # chats and messages counters (and `closed`, not a hash)
-_CHATS_PREFIX, _MESSAGES_PREFIX = "numbering:chats:", "numbering:messages:"
 PENDING_TTL_SECONDS = 7 * 24 * 3600
-_RECOVERING = "numbering is recovering after a cache restart or failover; retry shortly"
 
 # KEYS[1] epoch, KEYS[2] closed marker; ARGV[1] the connection's server identity. Returns the
 # epoch id if it is open on this server; else records when this server first found it closed.
@@ -212,36 +199,6 @@ return 0
 """
 
 
-def chats_key(application_id: int) -> str:
-    return f"{_CHATS_PREFIX}{application_id}"
-
-
-def messages_key(application_id: int, chat_number: int) -> str:
-    return f"{_MESSAGES_PREFIX}{application_id}:{chat_number}"
-
-
-def _counter_key(counter: IdleCounter) -> str:
-    if counter.chat_number is None:
-        return chats_key(counter.application_id)
-    return messages_key(counter.application_id, counter.chat_number)
-
-
-def _idle_counter(key: str, state: bytes, highest: int) -> IdleCounter:
-    if key.startswith(_CHATS_PREFIX):
-        return IdleCounter(int(key.removeprefix(_CHATS_PREFIX)), None, int(highest), state.decode())
-    application_id, chat_number = key.removeprefix(_MESSAGES_PREFIX).split(":")
-    return IdleCounter(int(application_id), int(chat_number), int(highest), state.decode())
-
-
-def _pending_key(application_id: int, chat_number: int) -> str:
-    return f"pending:{application_id}:{chat_number}"
-
-
-def _chat_key(member: str) -> ChatKey:
-    application_id, chat_number = member.split(":")
-    return int(application_id), int(chat_number)
-
-
 class Numbers:
     def __init__(self, client: redis.Redis, wait_replicas: int = 0, wait_timeout_ms: int = 100):
         self._redis = client
@@ -251,29 +208,29 @@ class Numbers:
         self._idle = client.register_script(_IDLE)
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
-        return self._reserve_number([chats_key(application_id)], seed, [])
+        return self._reserve_number([keys.chats(application_id)], seed, [])
 
     def reserve_message_number(
         self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
     ) -> int:
         """Takes the chat's next number and keeps the body readable until the writer has it."""
-        keys = [messages_key(application_id, chat_number), _pending_key(application_id, chat_number)]
-        return self._reserve_number(keys, seed, [body, PENDING_TTL_SECONDS])
+        counter = [keys.messages(application_id, chat_number), keys.pending(application_id, chat_number)]
+        return self._reserve_number(counter, seed, [body, PENDING_TTL_SECONDS])
 
-    def _reserve_number(self, keys: list[str], seed: Callable[[], int], extra: list[str | int]) -> int:
-        keys = [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, *keys]
-        reply, acked = self._run(_RESERVE, keys, ["", 0, *extra], wait=True)
+    def _reserve_number(self, counter: list[str], seed: Callable[[], int], extra: list[str | int]) -> int:
+        names = [keys.EPOCH, keys.CLOSED, keys.SEEDED, *counter]
+        reply, acked = self._run(_RESERVE, names, ["", 0, *extra], wait=True)
         if reply[0] == -2:
             # Read after the epoch opened, so MySQL holds every number the epoch did not count.
-            reply, acked = self._run(_RESERVE, keys, [reply[1], seed(), *extra], wait=True)
+            reply, acked = self._run(_RESERVE, names, [reply[1], seed(), *extra], wait=True)
         if reply[0] < 0:
-            raise Unavailable(_RECOVERING)
+            raise Unavailable(RECOVERING)
         number = int(reply[0])
         if acked is not None and acked < self._scripts.wait_replicas:
             # Not on enough replicas to survive a failover: the client is not told the number.
-            if len(keys) > 4:
+            if len(names) > 4:
                 with contextlib.suppress(Unavailable):
-                    self._call(lambda: self._redis.hdel(keys[4], number))
+                    self._call(lambda: self._redis.hdel(names[4], number))
             raise Unavailable(f"the reservation reached {acked} of {self._scripts.wait_replicas} replicas")
         return number
 
@@ -285,16 +242,16 @@ class Numbers:
     def chats_reserved(self, application_id: int) -> int | None:
         """The highest chat number this epoch has handed out; None if not counted yet (MySQL knows
         them all). Raises Unavailable while no epoch is open: numbers may then be queued unseen."""
-        return self._counter(chats_key(application_id))
+        return self._counter(keys.chats(application_id))
 
     def _counter(self, key: str) -> int | None:
-        value, _ = self._run(_RESERVED, [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, key], [])
+        value, _ = self._run(_RESERVED, [keys.EPOCH, keys.CLOSED, keys.SEEDED, key], [])
         if value == -1:
-            raise Unavailable(_RECOVERING)
+            raise Unavailable(RECOVERING)
         return int(value) if value >= 0 else None
 
     def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
-        value = self._call(lambda: self._redis.hget(_pending_key(application_id, chat_number), str(number)))
+        value = self._call(lambda: self._redis.hget(keys.pending(application_id, chat_number), str(number)))
         return value.decode() if isinstance(value, bytes) else value
 
     def forget_pending(self, messages: Sequence[NewMessage]) -> None:
@@ -318,11 +275,11 @@ class Numbers:
         """One command: drops pending bodies and marks chats and applications as changed."""
         bodies: dict[str, list[int]] = {}
         for m in forget:
-            bodies.setdefault(_pending_key(m.application_id, m.chat_number), []).append(m.number)
-        arg = json.dumps([[f"{a}:{c}" for a, c in chats], list(applications), list(bodies.values())])
+            bodies.setdefault(keys.pending(m.application_id, m.chat_number), []).append(m.number)
+        arg = json.dumps([list(map(keys.changed_chat, chats)), list(applications), list(bodies.values())])
         self._call(
             lambda: self._forget_and_mark(
-                keys=[CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY, *bodies], args=[arg]
+                keys=[keys.CHANGED_CHATS, keys.CHANGED_APPLICATIONS, *bodies], args=[arg]
             )
         )
 
@@ -330,11 +287,11 @@ class Numbers:
 
     def pop_changed_chats(self, count: int) -> list[ChatKey]:
         """Up to `count` (application_id, chat_number) keys whose messages changed."""
-        members = self._pop(CHANGED_CHATS_KEY, count)
-        return [_chat_key(m.decode()) for m in members]
+        members = self._pop(keys.CHANGED_CHATS, count)
+        return [keys.chat_of(m.decode()) for m in members]
 
     def pop_changed_applications(self, count: int) -> list[int]:
-        return [int(m) for m in self._pop(CHANGED_APPLICATIONS_KEY, count)]
+        return [int(m) for m in self._pop(keys.CHANGED_APPLICATIONS, count)]
 
     def _pop(self, key: str, count: int) -> list[bytes]:
         # SPOP with a count answers a list (empty when the set is missing).
@@ -350,17 +307,17 @@ class Numbers:
         They live in Redis, so a Redis restart loses them: the epoch the last full recount saw
         must still be the current one.
         """
-        epoch = self._call(lambda: self._redis.hget(EPOCH_KEY, "id"))
-        counted = self._call(lambda: self._redis.get(COUNTED_EPOCH_KEY))
+        epoch = self._call(lambda: self._redis.hget(keys.EPOCH, "id"))
+        counted = self._call(lambda: self._redis.get(keys.COUNTED_EPOCH))
         return epoch is not None and epoch == counted
 
     def start_full_recount(self) -> None:
         """Empties the change sets and records the epoch a full recount is about to cover."""
-        epoch = self._call(lambda: self._redis.hget(EPOCH_KEY, "id"))
+        epoch = self._call(lambda: self._redis.hget(keys.EPOCH, "id"))
         with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY)
+            pipe.delete(keys.CHANGED_CHATS, keys.CHANGED_APPLICATIONS)
             if epoch is not None:
-                pipe.set(COUNTED_EPOCH_KEY, epoch)
+                pipe.set(keys.COUNTED_EPOCH, epoch)
             self._call(pipe.execute)
 
     # -- counters of idle chats and applications -----------------------------------------------
@@ -369,31 +326,31 @@ class Numbers:
         """One SCAN step over about `count` keys from `cursor`: (the cursor to go on from, 0 after
         the last key; the counters among them no command has touched for `idle_seconds`)."""
         next_cursor, found = self._call(
-            lambda: self._redis.scan(cursor, match=_COUNTERS, count=count, _type="hash")
+            lambda: self._redis.scan(cursor, match=keys.COUNTERS, count=count, _type="hash")
         )
         names = (f.decode() if isinstance(f, bytes) else f for f in found)
-        keys = [k for k in names if k.startswith((_CHATS_PREFIX, _MESSAGES_PREFIX))]
+        counters = [k for k in names if keys.is_counter(k)]
         try:
-            idle = self._call(lambda: self._idle(keys=keys, args=[idle_seconds])) if keys else []
+            idle = self._call(lambda: self._idle(keys=counters, args=[idle_seconds])) if counters else []
         except Unavailable as exc:
             # Redis's own words say why, e.g. that an LFU maxmemory-policy keeps no idle time.
             raise Unavailable(f"idle counters could not be read: {exc.__cause__}") from exc.__cause__
-        return int(next_cursor), [_idle_counter(keys[i - 1], state, highest) for i, state, highest in idle]
+        return int(next_cursor), [keys.idle_counter(counters[i - 1], s, highest) for i, s, highest in idle]
 
     def drop_counters(self, counters: Sequence[IdleCounter]) -> int | None:
         """Deletes the counters that still hold what was read; how many, or None (and none
         deleted) while no epoch is open on this server."""
         if not counters:
             return 0
-        keys = [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, *map(_counter_key, counters)]
-        dropped, _ = self._run(_DROP, keys, [json.dumps([c.state for c in counters])])
+        names = [keys.EPOCH, keys.CLOSED, keys.SEEDED, *map(keys.counter, counters)]
+        dropped, _ = self._run(_DROP, names, [json.dumps([c.state for c in counters])])
         return None if dropped < 0 else int(dropped)
 
     def sweep_cursor(self) -> int:
-        return int(self._call(lambda: self._redis.get(SWEEP_CURSOR_KEY)) or 0)
+        return int(self._call(lambda: self._redis.get(keys.SWEEP_CURSOR)) or 0)
 
     def save_sweep_cursor(self, cursor: int) -> None:
-        self._call(lambda: self._redis.set(SWEEP_CURSOR_KEY, cursor))
+        self._call(lambda: self._redis.set(keys.SWEEP_CURSOR, cursor))
 
     # -- the epoch -----------------------------------------------------------------------------
 
@@ -402,7 +359,7 @@ class Numbers:
         have been lost: since it was found closed, or since it started if it is a server that was
         never a replica and lost no counter while running — a restart, as the old lifetime's
         requests ended with it)."""
-        reply, _ = self._run(_STATE, [EPOCH_KEY, CLOSED_KEY], [])
+        reply, _ = self._run(_STATE, [keys.EPOCH, keys.CLOSED], [])
         if reply[0]:
             return True, int(reply[1])
         seconds = int(reply[1])
@@ -418,20 +375,21 @@ class Numbers:
     def begin_reopening(self, seconds: int) -> str | None:
         """A token if this caller may reopen numbering now (for `seconds` at the most), else None."""
         token = uuid.uuid4().hex
-        taken = self._call(lambda: self._redis.set(REOPENING_KEY, token, nx=True, ex=seconds))
+        taken = self._call(lambda: self._redis.set(keys.REOPENING, token, nx=True, ex=seconds))
         return token if taken else None
 
     def end_reopening(self, token: str) -> None:
         with contextlib.suppress(Unavailable):
-            if self._call(lambda: self._redis.get(REOPENING_KEY)) == token.encode():
-                self._call(lambda: self._redis.delete(REOPENING_KEY))
+            if self._call(lambda: self._redis.get(keys.REOPENING)) == token.encode():
+                self._call(lambda: self._redis.delete(keys.REOPENING))
 
-    def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool:
-        """Opens an epoch on this server unless one is open; `floors` maps counter keys (chats_key,
-        messages_key) to the highest number known handed out (in the dead-letter queue)."""
-        floors = floors or {}
-        keys = [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, *floors]
-        opened, _ = self._run(_OPEN, keys, [epoch_id, *floors.values()])
+    def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool:
+        """Opens an epoch on this server unless one is open; its counters start above `floors`
+        (the highest numbers known handed out: in the dead-letter queue)."""
+        at_least = {keys.chats(a): n for a, n in floors.chats.items()} if floors else {}
+        at_least |= {keys.messages(*c): n for c, n in floors.messages.items()} if floors else {}
+        names = [keys.EPOCH, keys.CLOSED, keys.SEEDED, *at_least]
+        opened, _ = self._run(_OPEN, names, [epoch_id, *at_least.values()])
         return bool(opened)
 
     @staticmethod

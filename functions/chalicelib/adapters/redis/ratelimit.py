@@ -12,10 +12,11 @@ On creates this is a round trip of its own (~0.06 ms at p50), not folded into th
 script that carries the numbering epoch: docs/performance.md, "The quota check's round trip".
 """
 
-from dataclasses import dataclass
-
 import redis
 from aws_lambda_powertools import Logger
+
+from ...domain.quotas import Decision, Quota
+from . import keys
 
 log = Logger(service="chat", child=True)
 
@@ -31,23 +32,6 @@ return {used, window - now % window}
 """
 
 
-@dataclass(frozen=True)
-class Quota:
-    """`requests` of one kind per application in each window of `window_seconds`."""
-
-    kind: str
-    requests: int
-    window_seconds: int
-
-
-@dataclass(frozen=True)
-class Decision:
-    quota: Quota
-    allowed: bool
-    remaining: int
-    reset_seconds: int
-
-
 class RateLimits:
     def __init__(self, client: redis.Redis, quotas: dict[str, Quota]):
         self._quotas = quotas
@@ -60,7 +44,7 @@ class RateLimits:
         quota = self._quotas[kind]
         try:
             used, reset = self._take(
-                args=[f"rate:{kind}:{application_id}", quota.requests, quota.window_seconds]
+                args=[keys.quota(kind, application_id), quota.requests, quota.window_seconds]
             )
         except redis.RedisError as exc:
             log.warning("rate limit not checked", kind=kind, error=repr(exc))

@@ -7,11 +7,9 @@ import contextlib
 
 import redis
 
+from . import keys
+
 TTL_SECONDS = 24 * 3600
-
-
-def _key(token: str) -> str:
-    return f"token:{token}"
 
 
 class TokenCache:
@@ -20,11 +18,11 @@ class TokenCache:
 
     def application_id(self, token: str) -> int | None:
         try:
-            value = self._redis.get(_key(token))
+            value = self._redis.get(keys.token(token))
         except redis.RedisError:
             return None  # a cache miss: the caller asks MySQL
         return int(value) if value is not None else None
 
     def remember(self, token: str, application_id: int) -> None:
         with contextlib.suppress(redis.RedisError):
-            self._redis.set(_key(token), application_id, ex=TTL_SECONDS)
+            self._redis.set(keys.token(token), application_id, ex=TTL_SECONDS)
