@@ -7,7 +7,8 @@ tests/integration/contracts/ holds to the same behaviour. Every method raises on
 (errors.py): Unavailable when a store is down, Refused when MySQL refuses data for good.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from ..domain.models import (
@@ -143,6 +144,27 @@ class RateLimits(Protocol):
     """Per-application quotas (Redis); None when they could not be counted (the request passes)."""
 
     def take(self, application_id: int, kind: str) -> Decision | None: ...
+
+
+class StoredMessages(Protocol):
+    """Every message as MySQL holds it, for a rebuild of the index (reindex.py)."""
+
+    def now(self) -> datetime.datetime: ...
+    def count(self) -> int: ...
+    def pages(
+        self, size: int, changed_since: datetime.datetime | None = None
+    ) -> Iterator[list[NewMessage]]: ...
+
+
+class IndexVersions(Protocol):
+    """The versions of the messages index behind its alias (Elasticsearch)."""
+
+    @property
+    def alias(self) -> str: ...
+    def serving(self) -> str | None: ...
+    def create_next(self) -> str: ...
+    def swap(self, new: str, old: str | None) -> None: ...
+    def drop(self, name: str) -> None: ...
 
 
 class Deps(Protocol):
