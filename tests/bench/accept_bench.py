@@ -25,7 +25,6 @@ from typing import Any
 
 import boto3
 
-from chalicelib.adapters.redis import keys as redis_keys
 from tests.bench import common
 
 DATABASE = common.WRITE_DB
@@ -251,6 +250,7 @@ def wait_cost(count: int = 2000) -> dict:
     """A message reservation without and with `WAIT 1` on a real replica, in alternating blocks."""
     import redis
 
+    from chalicelib.adapters.redis import keys as redis_keys
     from chalicelib.adapters.redis import redis_server
     from chalicelib.adapters.redis.numbers import Numbers
     from chalicelib.domain.errors import Unavailable

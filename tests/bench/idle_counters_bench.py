@@ -15,7 +15,6 @@ import json
 import time
 import uuid
 
-from chalicelib.adapters.redis import keys as redis_keys
 from tests.bench import common
 
 DATABASE = common.WRITE_DB
@@ -60,6 +59,7 @@ def _sweep(deps, r, idle_seconds: int) -> dict:
 
 
 def run(chats: int = 100_000, progress=print) -> dict:
+    from chalicelib.adapters.redis import keys as redis_keys
     from chalicelib.usecases import counter
 
     common.ensure_database(DATABASE)

@@ -23,7 +23,6 @@ import redis
 import requests
 from elasticsearch import Elasticsearch
 
-from chalicelib.adapters.redis import keys as redis_keys
 from tests.bench import common
 from tests.bench.gateway_bench import stack_outputs
 
@@ -160,6 +159,8 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
 
 def cleanup_main(progress=print, wait_seconds: float = 30.0) -> dict:
     """Removes the bench-* applications from the deployed stack's MySQL, index and Redis."""
+    from chalicelib.adapters.redis import keys as redis_keys
+
     with _main_db() as conn, conn.cursor() as cur:
         cur.execute("SELECT id, token FROM applications WHERE name LIKE 'bench-%%'")
         apps = cur.fetchall()
