@@ -30,173 +30,21 @@ import redis
 from ...domain.errors import Unavailable
 from ...domain.models import ChatKey, IdleCounter, NewChat, NewMessage
 from ...domain.numbering import RECOVERING, Floors
-from . import keys
+from . import keys, lua
 from .redis_server import Scripts
 
 T = TypeVar("T")
 
 PENDING_TTL_SECONDS = 7 * 24 * 3600
 
-# KEYS[1] epoch, KEYS[2] closed marker; ARGV[1] the connection's server identity. Returns the
-# epoch id if it is open on this server; else records when this server first found it closed.
-_EPOCH = """
-local function open_epoch_id()
-    local e = redis.call('HMGET', KEYS[1], 'id', 'server')
-    if e[1] and e[2] == ARGV[1] then return e[1] end
-    local closed = redis.call('GET', KEYS[2])
-    if not closed or string.sub(closed, 1, #ARGV[1] + 1) ~= ARGV[1] .. ' ' then
-        redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. redis.call('TIME')[1])
-    end
-    return false
-end
--- A counter not of this epoch: true if the epoch had counted it (then it was lost).
-local function lost(counter)
-    local seeded = tonumber(redis.call('HGET', KEYS[1], 'seeded') or '0')
-    if redis.call('SISMEMBER', KEYS[3], counter) == 1 or redis.call('SCARD', KEYS[3]) ~= seeded then
-        redis.call('DEL', KEYS[1])
-        -- Requests of this server may hold numbers of the lost counter: wait from now, whatever
-        -- the server's age ("lost" tells epoch_state so).
-        redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. redis.call('TIME')[1] .. ' lost')
-        return true
-    end
-    return false
-end
-"""
-
-# KEYS: epoch, closed, seeded, counter[, pending hash]; ARGV: identity, the epoch a seed was
-# read in (or ""), the seed, [body, ttl]. Returns {number}, {-1} when no epoch is open here,
-# {-2, epoch} when the counter needs a seed from MySQL read in that epoch.
-_RESERVE = (
-    _EPOCH
-    + """
-local epoch = open_epoch_id()
-if not epoch then return {-1} end
-local c = redis.call('HMGET', KEYS[4], 'e', 'n', 'f')
-local n
-if c[1] == epoch and c[2] then
-    n = redis.call('HINCRBY', KEYS[4], 'n', 1)
-else
-    if c[1] ~= epoch and lost(KEYS[4]) then return {-1} end
-    if ARGV[2] ~= epoch then return {-2, epoch} end
-    local floor = 0
-    if c[1] == epoch then floor = tonumber(c[3] or '0') else
-        redis.call('DEL', KEYS[4])
-        redis.call('SADD', KEYS[3], KEYS[4])
-        redis.call('HINCRBY', KEYS[1], 'seeded', 1)
-    end
-    n = math.max(tonumber(ARGV[3]), floor) + 1
-    redis.call('HSET', KEYS[4], 'e', epoch, 'n', n)
-end
-if KEYS[5] then
-    redis.call('HSET', KEYS[5], n, ARGV[4])
-    redis.call('EXPIRE', KEYS[5], ARGV[5])
-end
-return {n}
-"""
-)
-
-# KEYS: epoch, closed, seeded, counter; ARGV: identity. The highest number handed out in this
-# epoch, -1 when no epoch is open here, -2 when the epoch has not counted it (MySQL knows all).
-_RESERVED = (
-    _EPOCH
-    + """
-local epoch = open_epoch_id()
-if not epoch then return -1 end
-local c = redis.call('HMGET', KEYS[4], 'e', 'n', 'f')
-if c[1] ~= epoch then
-    if lost(KEYS[4]) then return -1 end
-    return -2
-end
-return math.max(tonumber(c[2] or '0'), tonumber(c[3] or '0'))
-"""
-)
-
-# KEYS: epoch, closed; ARGV: identity. {1, seconds open} or {0, seconds since found closed}.
-_STATE = (
-    _EPOCH
-    + """
-local now = tonumber(redis.call('TIME')[1])
-if open_epoch_id() then return {1, now - tonumber(redis.call('HGET', KEYS[1], 'opened_at'))} end
-local closed = redis.call('GET', KEYS[2])
-local since = tonumber(string.match(string.sub(closed, #ARGV[1] + 2), '^(%d+)'))
-return {0, now - since, string.find(closed, ' lost$') and 1 or 0}
-"""
-)
-
-# KEYS: epoch, closed, seeded, then counters with a floor; ARGV: identity, new epoch id, then
-# the floors in KEYS' order. Opens the epoch on this server unless one is open already.
-_OPEN = """
-local e = redis.call('HMGET', KEYS[1], 'id', 'server')
-if e[1] and e[2] == ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('UNLINK', KEYS[3])
-for i = 4, #KEYS do
-    redis.call('DEL', KEYS[i])
-    redis.call('HSET', KEYS[i], 'e', ARGV[2], 'f', ARGV[i - 1])
-    redis.call('SADD', KEYS[3], KEYS[i])
-end
-redis.call('HSET', KEYS[1], 'id', ARGV[2], 'server', ARGV[1], 'opened_at', redis.call('TIME')[1],
-           'seeded', #KEYS - 3)
-redis.call('DEL', KEYS[2])
-return 1
-"""
-
-# KEYS: counters; ARGV[1]: seconds. {index, state, highest number} of those idle that long. OBJECT
-# IDLETIME (since the last command that touched the key) is read before the key is: reading resets
-# it. Under an LFU maxmemory-policy Redis keeps no idle time and the script fails.
-_IDLE = """
-local idle = {}
-for i, key in ipairs(KEYS) do
-    local seconds = redis.call('OBJECT', 'IDLETIME', key)
-    if seconds and seconds >= tonumber(ARGV[1]) then
-        local c = redis.call('HMGET', key, 'e', 'n', 'f')
-        if c[1] then
-            local highest = math.max(tonumber(c[2] or '0'), tonumber(c[3] or '0'))
-            idle[#idle + 1] = {i, c[1] .. ':' .. (c[2] or '') .. ':' .. (c[3] or ''), highest}
-        end
-    end
-end
-return idle
-"""
-
-# KEYS: epoch, closed, seeded, then counters; ARGV: identity, JSON [the state each was read in].
-# Deletes each counter still in that state (a reservation since then changed it) and takes it out
-# of the epoch's count, so that its next reservation seeds from MySQL instead of finding it lost.
-# Returns how many it deleted, or -1 (nothing deleted) when no epoch is open on this server.
-_DROP = (
-    _EPOCH
-    + """
-local epoch = open_epoch_id()
-if not epoch then return -1 end
-local states = cjson.decode(ARGV[2])
-local dropped, counted = 0, 0
-for i = 4, #KEYS do
-    local c = redis.call('HMGET', KEYS[i], 'e', 'n', 'f')
-    if c[1] and c[1] .. ':' .. (c[2] or '') .. ':' .. (c[3] or '') == states[i - 3] then
-        redis.call('DEL', KEYS[i])
-        dropped = dropped + 1
-        -- Only counters of this epoch are members; one of an older epoch is reseeded anyway.
-        counted = counted + redis.call('SREM', KEYS[3], KEYS[i])
-    end
-end
-if counted > 0 then redis.call('HINCRBY', KEYS[1], 'seeded', -counted) end
-return dropped
-"""
-)
-
-# KEYS: the changed-chats set, the changed-applications set, then pending-body hashes. ARGV[1]:
-# JSON [chat marks, application ids, [numbers to drop from each hash, in KEYS' order]]. One
-# argument, because redis-py spends ~1 µs packing each: a pipeline of an HDEL per chat, or one
-# argument per member, cost the writer more than everything else it sends to Redis.
-_FORGET_AND_MARK = """
-local chats, applications, forget = unpack(cjson.decode(ARGV[1]))
-for _, chat in ipairs(chats) do redis.call('SADD', KEYS[1], chat) end
-for _, id in ipairs(applications) do redis.call('SADD', KEYS[2], id) end
-for k, numbers in ipairs(forget) do
-    for _, n in ipairs(numbers) do redis.call('HDEL', KEYS[k + 2], n) end
-end
-return 0
-"""
+# scripts/: each says which KEYS and ARGV it takes and what it returns.
+_RESERVE = lua.script("numbering-epoch", "numbering-reserve")
+_RESERVED = lua.script("numbering-epoch", "numbering-reserved")
+_STATE = lua.script("numbering-epoch", "numbering-state")
+_OPEN = lua.script("numbering-open")
+_IDLE = lua.script("numbering-idle")
+_DROP = lua.script("numbering-epoch", "numbering-drop")
+_FORGET_AND_MARK = lua.script("numbering-forget-and-mark")
 
 
 class Numbers:
