@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import boto3
+import redis
 from botocore.config import Config as BotoConfig
 
 from local.stack import config, deploy, probes, proc, services
@@ -50,6 +51,10 @@ def settings_env(cfg: config.Config) -> dict:
         "CREATIONS_QUEUE_URL": outputs(cfg)["QueueUrl"],
         "DEAD_LETTER_QUEUE_URL": outputs(cfg)["DeadLetterQueueUrl"],
     }
+
+
+def redis_client(cfg: config.Config) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=cfg.redis_port, db=0, socket_timeout=5)
 
 
 def sqs():

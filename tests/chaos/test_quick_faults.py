@@ -1,6 +1,7 @@
 """Quick fault cases, safe on the shared stack (their own applications only): in `make test`."""
 
-from tests.chaos import audit, stack
+from ops import audit
+from tests.chaos import stack
 from tests.chaos.invariants import check, settle
 from tests.chaos.load import InProcess, Ledger, offer, setup
 from tests.chaos.scenarios import DuplicatingQueue
@@ -38,15 +39,15 @@ def test_the_audit_finds_accepted_creates_the_queue_lost_and_redrives_them(cfg, 
 
     def only_the_lost_are_missing() -> bool:
         nonlocal found
-        found = audit.audit(stores, audit.redis_client(cfg), app_ids)
+        found = audit.audit(stores, stack.redis_client(cfg), app_ids)
         return len(found.lost_chats) == 2
 
     stack.wait(only_the_lost_are_missing, timeout=60)
     assert len(found.lost_messages) == 20
     assert {m[3] for m in found.lost_messages} == {body for *_, body in ledger.messages}
 
-    audit.redrive(stores, found)
+    audit.redrive(stores.send, found)
     settle(stores, ledger, timeout=120)
     report = check(stores, ledger, "queue lost its events, audit redrove them (quick)", client.name)
     assert report.ok and report.persisted == report.accepted, report.to_json()
-    assert audit.audit(stores, audit.redis_client(cfg), app_ids).lost_messages == []
+    assert audit.audit(stores, stack.redis_client(cfg), app_ids).lost_messages == []
