@@ -3,8 +3,12 @@ PYTHON ?= python3
 STACK := $(PYTHON) -m local.stack
 APP_PY := $(or $(CHAT_STATE_DIR),.local)/venvs/app/bin/python
 DEV_PORT ?= 8000
+STATE_DIR := $(or $(CHAT_STATE_DIR),$(CURDIR)/.local)
+# The quick variants CI runs after `make test` (QUICK=1): small, but each still asserts.
+BENCH_QUICK := --quick --only writers --section-timeout 300
+FUZZ_QUICK_EXAMPLES := 10
 
-.PHONY: help up down status deploy dev web counts test test-unit lint format bench logs chaos fuzz audit reindex lock deploy-aws deploy-aws-data deploy-aws-waf aws-data-outputs
+.PHONY: help up down status deploy dev web counts test test-unit lint format bench logs chaos fuzz audit reindex lock deploy-aws deploy-aws-data aws-data-outputs
 
 help:          ## this list: every target with what it does
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,15 +61,20 @@ format:        ## rewrite the tree in the project's format and apply ruff's safe
 	@$(APP_PY) -m ruff format functions local tests
 	@$(APP_PY) -m ruff check --fix functions local tests
 
-bench:         ## measure the performance targets against the running stack (docs/performance.md)
+bench:         ## measure the performance targets against the running stack (docs/performance.md); QUICK=1: the writers' processes, ~2 min (CI)
 	@$(STACK) venv
 	@$(APP_PY) -c 'import matplotlib, pyinstrument' 2>/dev/null || $(APP_PY) -m pip install -q --require-hashes --no-deps -r local/bench-requirements.txt
-	@$(APP_PY) -m tests.bench.run $(BENCH_ARGS)
+	@$(APP_PY) -m tests.bench.run $(if $(QUICK),$(BENCH_QUICK)) $(BENCH_ARGS)
 
-chaos:         ## fault matrix, load, soak and fuzzing against the running stack: ~1 h (docs/reliability.md)
+# Every scenario runs, then the fuzzing, whatever failed before; the exit status says if anything did.
+chaos:         ## fault matrix, load, soak and fuzzing against the running stack: ~1 h (docs/reliability.md); QUICK=1: ~5 min (CI)
 	@$(STACK) venv
-	@CHAOS=1 $(APP_PY) -m pytest tests/chaos $(PYTEST_ARGS)
-	@$(APP_PY) -m tests.chaos.fuzz
+	@since="$$(date '+%F %T')"; status=0; \
+	CHAOS=1 $(if $(QUICK),CHAOS_QUICK=1) $(APP_PY) -m pytest tests/chaos $(if $(QUICK),-m chaos_quick) $(PYTEST_ARGS) || status=1; \
+	$(if $(QUICK),FUZZ_EXAMPLES=$(FUZZ_QUICK_EXAMPLES)) $(APP_PY) -m tests.chaos.fuzz || status=1; \
+	$(APP_PY) -m tests.chaos.report --since "$$since"; \
+	echo "make chaos: $$( [ $$status = 0 ] && echo passed || echo FAILED), scenarios above, fuzzing's reports in $(STATE_DIR)/chaos/schemathesis"; \
+	exit $$status
 
 fuzz:          ## schemathesis from docs/openapi.yaml against the running API (FUZZ_EXAMPLES=100)
 	@$(STACK) venv
@@ -91,7 +100,6 @@ lock:          ## recompile the lock files (hashes) from their .in files and pyp
 	@$(PYTHON) -m local.stack.locks $(if $(UPGRADE),--upgrade)
 
 # -- a real AWS account (docs/deploy-aws.md); never from CI --------------------------------------
-STATE_DIR := $(or $(CHAT_STATE_DIR),$(CURDIR)/.local)
 SAM ?= $(if $(shell command -v sam),sam,$(STATE_DIR)/venvs/sam/bin/sam)
 AWS ?= $(if $(shell command -v aws),aws,$(STATE_DIR)/venvs/app/bin/aws)
 DATA_STACK ?= chat-data
@@ -111,10 +119,6 @@ deploy-aws-data: ## deploy infra/data.yaml (Aurora + RDS Proxy, ElastiCache) wit
 aws-data-outputs: ## print the data stack's outputs as lines for samconfig's [aws] parameter_overrides
 	@$(AWS) cloudformation describe-stacks --stack-name $(DATA_STACK) --output text \
 		--query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' | awk '{printf "    \"%s=%s\",\n", $$1, $$2}'
-
-deploy-aws-waf: ## optional, after deploy-aws: the WAF rule per client IP (infra/waf.yaml) with samconfig's [waf]
-	$(call aws_preflight,waf)
-	cd infra && $(SAM) deploy --config-env waf
 
 deploy-aws:    ## sam build + sam deploy of infra/template.yaml with samconfig's [aws], then web/ to its bucket
 	$(call aws_preflight,aws)

@@ -1,5 +1,6 @@
 """Routes and entry points of the chat API. Each one reads its input and calls one use case."""
 
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from chalicelib.domain.models import Clash
 from chalicelib.domain.request_keys import RequestKey
 from chalicelib.edge import cors, http, migrate
 from chalicelib.usecases import counter, service, writer
-from chalicelib.wiring import settings
+from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
 from chalicelib.wiring.stores import deps
 
@@ -33,9 +34,15 @@ def route(path: str, methods: list[str]) -> Callable[[View], View]:
     """Registers a view whose errors become JSON answers (http.answers_errors)."""
 
     def register(view: View) -> View:
-        # Bodies are read as JSON whatever the Content-Type says, so a wrong header gets our own
-        # 400 rather than Chalice's 415 in another error shape.
-        app.route(path, methods=methods, content_types=["*/*"])(http.answers_errors(view))
+        # Chalice would answer a wrong Content-Type with its own 415 in another error shape:
+        # every type reaches the view, and http.require_json answers ours first.
+        @functools.wraps(view)
+        def json_only(*args: Any, **kwargs: Any) -> Response:
+            request = _request()
+            http.require_json(request.headers, request.raw_body)
+            return view(*args, **kwargs)
+
+        app.route(path, methods=methods, content_types=["*/*"])(http.answers_errors(json_only))
         return view
 
     return register
@@ -76,7 +83,7 @@ def _body() -> dict[str, Any]:
 
 def _url() -> str | None:
     request = _request()
-    return http.request_url(request.headers, request.context, settings.get().api_path_prefix)
+    return http.page_url(settings.get().api_base_url, request.context, request.uri_params)
 
 
 def _key(payload: dict[str, Any] | None = None) -> RequestKey | None:
@@ -90,7 +97,8 @@ def _key(payload: dict[str, Any] | None = None) -> RequestKey | None:
 @route("/applications", ["POST"])
 def create_application() -> Response:
     name = http.name_field(_body())
-    application = service.create_application(deps(), name, _key({"name": name}))
+    client = http.client_address(_request().context)
+    application = service.create_application(deps(), name, _key({"name": name}), client)
     return http.created(application.to_json(), f"applications/{application.token}")
 
 
@@ -250,4 +258,5 @@ def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # CloudFormation's custom resource (the Schema resource), or the local deploy directly.
 @app.lambda_function(name="migrate")
 def migrate_schema(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return migrate.handle_custom_resource(event, deps, context.get_remaining_time_in_millis() / 1000)
+    seconds_left = context.get_remaining_time_in_millis() / 1000
+    return migrate.handle_custom_resource(event, deps, seconds_left, stores.api_login_from_settings)

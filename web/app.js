@@ -11,9 +11,14 @@ const POLL_IDLE_MS = 10000;
 const RETRY_LONGEST_MS = 30000;
 
 const $ = (id) => document.getElementById(id);
+// The token lives in this tab's sessionStorage, gone when the tab closes, unless the person
+// ticked "remember on this device": then in localStorage, for every tab of this browser.
+const KEPT = ["chat.token", "chat.name", "chat.chat"];
+const remembered = () => localStorage.getItem("chat.token") !== null;
+const kept = () => (remembered() ? localStorage : sessionStorage);
 const state = {
-  token: localStorage.getItem("chat.token"),
-  name: localStorage.getItem("chat.name") || "",
+  token: kept().getItem("chat.token"),
+  name: kept().getItem("chat.name") || "",
   chat: null,
   nextChats: null,
   nextMessages: null,
@@ -100,16 +105,20 @@ async function openApplication(token) {
 function remember(application) {
   state.token = application.token;
   state.name = application.name;
-  localStorage.setItem("chat.token", application.token);
-  localStorage.setItem("chat.name", application.name);
+  forget();
+  const storage = $("remember").checked ? localStorage : sessionStorage;
+  storage.setItem("chat.token", application.token);
+  storage.setItem("chat.name", application.name);
   showWorkspace();
+}
+
+function forget() {
+  KEPT.forEach((key) => { localStorage.removeItem(key); sessionStorage.removeItem(key); });
 }
 
 function leave() {
   stopPolling();
-  localStorage.removeItem("chat.token");
-  localStorage.removeItem("chat.name");
-  localStorage.removeItem("chat.chat");
+  forget();
   Object.assign(state, { token: null, name: "", chat: null });
   $("workspace").hidden = true;
   $("start").hidden = false;
@@ -123,7 +132,7 @@ function showWorkspace() {
   $("app-name-display").textContent = state.name;
   $("token-share").value = state.token;
   loadChats().then(() => {
-    const saved = Number(localStorage.getItem("chat.chat"));
+    const saved = Number(kept().getItem("chat.chat"));
     if (saved) openChat(saved);
   });
 }
@@ -171,7 +180,7 @@ async function openChat(number) {
   stopPolling();
   closeSearch();
   Object.assign(state, { chat: number, lastNumber: 0, nextMessages: null });
-  localStorage.setItem("chat.chat", String(number));
+  kept().setItem("chat.chat", String(number));
   document.querySelectorAll("#chat-list button").forEach((b) => {
     if (Number(b.dataset.chat) === number) b.setAttribute("aria-current", "true");
     else b.removeAttribute("aria-current");

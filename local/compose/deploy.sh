@@ -15,6 +15,11 @@ stack_gone() {
 }
 
 sam build --template-file /src/infra/template.yaml --build-dir /tmp/build
+# LocalStack's free edition has no API Gateway v2: the WebSocket APIs go to the wsgate service
+# instead, as local/stack/deploy.py does it.
+PYTHONPATH=/src /opt/sam/bin/python -m local.wsgate.template /tmp/build/template.yaml \
+    /tmp/build/template.local.json --stack "$STACK" \
+    --http-base "$WSGATE_FUNCTIONS_URL" --ws-base "${WSGATE_CLIENTS_URL/http:/ws:}" >/tmp/websocket-apis.json
 
 # LocalStack cannot update an API stage whose routes changed: replace the stack, never update it.
 if ! stack_gone; then
@@ -25,18 +30,28 @@ fi
 aws s3api head-bucket --bucket "$BUCKET" 2>/dev/null || aws s3api create-bucket --bucket "$BUCKET" >/dev/null
 
 # Bounded: `sam deploy` would wait forever on a stack stuck in ROLLBACK_COMPLETE.
-timeout 300 sam deploy --template-file /tmp/build/template.yaml --stack-name "$STACK" \
+timeout 300 sam deploy --template-file /tmp/build/template.local.json --stack-name "$STACK" \
     --s3-bucket "$BUCKET" --region "$AWS_REGION" --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
     --no-confirm-changeset --no-fail-on-empty-changeset --parameter-overrides "$@"
 
 # The same keys as local/stack/deploy.py's write_outputs, with the addresses the host sees.
 aws cloudformation describe-stacks --stack-name "$STACK" --output json >/tmp/stack.json
-python3 - "$STACK" "$AWS_REGION" "$HOST_ENDPOINT" >/out/stack-outputs.json.tmp <<'PY'
-import json, sys
-stack, region, endpoint = sys.argv[1:]
+aws cloudformation describe-stack-resources --stack-name "$STACK" --output json >/tmp/resources.json
+PYTHONPATH=/src python3 - "$STACK" "$AWS_REGION" "$HOST_ENDPOINT" "$WSGATE_CLIENTS_URL" >/out/stack-outputs.json.tmp <<'PY'
+import json, pathlib, sys
+from local.wsgate import apis
+stack, region, endpoint, wsgate = sys.argv[1:]
 with open("/tmp/stack.json") as f:
     described = json.load(f)["Stacks"][0]
 outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+# The WebSocket APIs, registered with the wsgate service (it reads /out as /state).
+with open("/tmp/resources.json") as f:
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in json.load(f)["StackResources"]}
+with open("/tmp/websocket-apis.json") as f:
+    registered = apis.register(apis.Registry(pathlib.Path("/out/wsgate/apis")), stack, json.load(f), physical)
+outputs["WebSocketApis"] = {
+    api.logical_id: apis.urls(api, wsgate, wsgate.replace("http:", "ws:", 1)) for api in registered
+}
 outputs["ApiUrl"] = f"{endpoint}/_aws/execute-api/{outputs['ApiId']}/Prod"
 # As local/stack/web.py's page_url: localhost, another origin than the API's 127.0.0.1.
 outputs["WebUrl"] = f"{endpoint.replace('127.0.0.1', 'localhost')}/{outputs['WebBucketName']}/index.html"

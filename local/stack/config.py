@@ -28,6 +28,8 @@ class Config:
     localstack_port: int
     # Where `make web` (and the browser tests) serve web/ straight from disk.
     web_port: int
+    # The local WebSocket gateway (local/wsgate): clients' sockets and the @connections API.
+    wsgate_port: int
     es_heap: str
     python: str
 
@@ -54,6 +56,15 @@ class Config:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.localstack_port}"
+
+    @property
+    def wsgate_url(self) -> str:
+        return f"http://127.0.0.1:{self.wsgate_port}"
+
+    @property
+    def wsgate_apis(self) -> Path:
+        """The WebSocket APIs the gateway serves, one file each (local/wsgate/apis.py)."""
+        return self.state / "wsgate" / "apis"
 
 
 # The Lambda runtime's version: the functions, the layer and every local venv run on it.
@@ -92,6 +103,7 @@ def load() -> Config:
         es_transport_port=_port("ES_TRANSPORT_PORT", 9300),
         localstack_port=_port("LOCALSTACK_PORT", 4566),
         web_port=_port("WEB_PORT", _port("LOCALSTACK_PORT", 4566) + 1),
+        wsgate_port=_port("WSGATE_PORT", _port("LOCALSTACK_PORT", 4566) + 2),
         es_heap=os.environ.get("ES_HEAP", "1g"),
         python=find_python(),
     )

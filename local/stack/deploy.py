@@ -9,6 +9,9 @@ import hashlib
 import json
 import os
 import subprocess
+from pathlib import Path
+
+from local.wsgate import apis as wsgate_apis
 
 from . import web
 from .config import ROOT, Config
@@ -47,12 +50,24 @@ def local_parameters(cfg: Config) -> dict:
     return {
         "CountsSchedule": "rate(1 minute)",
         "MysqlPort": str(cfg.mysql_port),
+        # The local MariaDB has no certificate; on AWS the functions verify RDS Proxy's.
+        "MysqlTls": "off",
         "WriterTimeout": "10",
         "QueueVisibilityTimeout": "60",
         "RedisUrl": f"redis://127.0.0.1:{cfg.redis_port}/0",
         "ElasticsearchUrl": f"http://127.0.0.1:{cfg.es_port}",
-        # The path write_outputs puts in ApiUrl below, for the Link headers the API builds.
-        "ApiPathPrefix": EXECUTE_API_PREFIX,
+        # The URL write_outputs puts in ApiUrl below, for the Link headers the API builds.
+        "ApiBaseUrl": f"{cfg.endpoint}{EXECUTE_API_PREFIX}/Prod",
+        # LocalStack's free edition has no WAF.
+        "Waf": "Disabled",
+        # Every test, bench and browser calls from 127.0.0.1 into a few applications: quotas sized
+        # for them (tests/integration/test_rate_limits.py checks the quotas at low values).
+        "RateLimitCreates": "1000",
+        "RateLimitEdits": "1000",
+        "RateLimitSearches": "1000",
+        "RateLimitReads": "5000",
+        "RateLimitApplicationsPerAddress": "1000000",
+        "RateLimitApplications": "1000000",
         # The page as `make up` deploys it, and as `make web` serves it from web/.
         "CorsAllowedOrigins": f"http://localhost:{cfg.localstack_port},http://127.0.0.1:{cfg.web_port}",
     }
@@ -130,6 +145,7 @@ def deploy(cfg: Config) -> str:
         _delete_stack(cfg)
     if not _bucket_exists(cfg):
         _aws(cfg, "s3api", "create-bucket", "--bucket", BUCKET)
+    template, websocket_apis = localize_websockets(cfg, build_dir / "template.yaml", log)
     # sam splits overrides on spaces unless the value is quoted.
     overrides = [f'{k}="{v}"' for k, v in local_parameters(cfg).items()]
     try:
@@ -140,7 +156,7 @@ def deploy(cfg: Config) -> str:
                 sam,
                 "deploy",
                 "--template-file",
-                build_dir / "template.yaml",
+                template,
                 "--stack-name",
                 STACK,
                 "--s3-bucket",
@@ -164,7 +180,7 @@ def deploy(cfg: Config) -> str:
         raise
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(template_digest)
-    outputs = write_outputs(cfg)
+    outputs = write_outputs(cfg, register_websockets(cfg, websocket_apis))
     # LocalStack's free edition skips custom resources, so the Schema resource never runs here.
     invoke(cfg, "MigrateFunctionName")
     upload_web(cfg, outputs)
@@ -186,13 +202,43 @@ def _bucket_exists(cfg: Config) -> bool:
         return False
 
 
-def write_outputs(cfg: Config) -> dict:
+def localize_websockets(cfg: Config, built: Path, log: Path) -> tuple[Path, list[dict]]:
+    """The built template without its API Gateway v2 resources, which LocalStack's free edition
+    lacks, and the WebSocket APIs they describe, for the local gateway (local/wsgate/template.py)."""
+    localized = built.with_name("template.local.json")
+    described = cfg.state / "run" / "websocket-apis.json"
+    described.parent.mkdir(parents=True, exist_ok=True)
+    python = cfg.venvs / "app" / "bin" / "python"
+    argv = [python, "-m", "local.wsgate.template", built, localized, "--stack", STACK]
+    argv += ["--http-base", cfg.wsgate_url, "--ws-base", cfg.wsgate_url.replace("http://", "ws://", 1)]
+    with open(described, "w") as out, open(log, "ab") as err:
+        code = subprocess.call([str(a) for a in argv], stdout=out, stderr=err, cwd=ROOT)
+    if code != 0:
+        raise StackError(f"local.wsgate.template exited {code}; log {log}")
+    return localized, json.loads(described.read_text())
+
+
+def register_websockets(cfg: Config, specs: list[dict]) -> dict:
+    """Hands the deployed stack's WebSocket APIs to the local gateway; their URLs, for the outputs."""
+    resources = json.loads(_aws(cfg, "cloudformation", "describe-stack-resources", "--stack-name", STACK))
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources["StackResources"]}
+    registry = wsgate_apis.Registry(cfg.wsgate_apis)
+    ws_base = cfg.wsgate_url.replace("http://", "ws://", 1)
+    return {
+        api.logical_id: wsgate_apis.urls(api, cfg.wsgate_url, ws_base)
+        for api in wsgate_apis.register(registry, STACK, specs, physical)
+    }
+
+
+def write_outputs(cfg: Config, websocket_apis: dict | None = None) -> dict:
     stack = json.loads(_aws(cfg, "cloudformation", "describe-stacks", "--stack-name", STACK))["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     # The template's ApiUrl is AWS's; LocalStack serves the same API under its own path.
     outputs["ApiUrl"] = cfg.endpoint + EXECUTE_API_PREFIX.format(apiId=outputs["ApiId"]) + "/Prod"
     outputs["WebUrl"] = web.page_url(cfg.localstack_port, outputs["WebBucketName"])
     outputs.update(StackName=STACK, Region=REGION, Endpoint=cfg.endpoint)
+    # The template's WebSocket APIs as the local gateway serves them: {logical id: {Url, ...}}.
+    outputs["WebSocketApis"] = websocket_apis or {}
     cfg.outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
     return outputs
 

@@ -120,6 +120,11 @@ def lambda_runtime_venv(cfg: Config) -> str:
     return _venv(cfg, "lambda-runtime", ROOT / "local" / "lambda-runtime-requirements.txt")
 
 
+def wsgate_venv(cfg: Config) -> str:
+    """The local WebSocket gateway's server and Lambda client (local/wsgate), as compose runs it."""
+    return _venv(cfg, "wsgate", ROOT / "local" / "wsgate" / "requirements.txt")
+
+
 def localstack_venv(cfg: Config) -> str:
     inputs = [
         ROOT / "local" / "localstack" / "install.sh",
@@ -172,5 +177,6 @@ STEPS = [
     ("sam venv", sam_venv),
     ("lambda runtime venv", lambda_runtime_venv),
     ("localstack venv", localstack_venv),
+    ("wsgate venv", wsgate_venv),
     ("elasticsearch jars", elasticsearch_jars),
 ]

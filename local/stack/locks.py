@@ -23,6 +23,7 @@ LOCKS = [
     ("local/lambda-runtime-requirements.in", "local/lambda-runtime-requirements.txt", []),
     ("local/sam-requirements.in", "local/sam-requirements.txt", []),
     ("local/localstack/requirements.in", "local/localstack/requirements.txt", []),
+    ("local/wsgate/requirements.in", "local/wsgate/requirements.txt", []),
     ("pyproject.toml", "local/dev-requirements.txt", ["--extra", "dev"]),
     ("pyproject.toml", "local/bench-requirements.txt", ["--extra", "dev", "--extra", "bench"]),
 ]

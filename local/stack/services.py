@@ -33,9 +33,10 @@ class Service:
         return Process(self.name, cfg.run, cfg.logs, self.marker)
 
     def up(self, cfg: Config) -> str:
-        """Starts the service unless it already runs; returns 'running' or 'started'."""
+        """Starts the service unless it already runs, then its after_start; 'running' or 'started'."""
         proc = self.process(cfg)
         if proc.pid() is not None and self.healthy(cfg):
+            self.after_start(cfg)  # idempotent: a running service gets what a newer stack needs
             return "running"
         if proc.pid() is None and probes.port_open(urlparse(self.url(cfg)).port or 0):
             raise StackError(
@@ -120,7 +121,10 @@ def _mysql_bootstrap(cfg: Config) -> None:
         cfg,
         f"CREATE DATABASE IF NOT EXISTS {MYSQL_DATABASE};"
         f"CREATE USER IF NOT EXISTS '{MYSQL_USER}'@'%' IDENTIFIED BY '{MYSQL_PASSWORD}';"
-        f"GRANT ALL ON {MYSQL_DATABASE}.* TO '{MYSQL_USER}'@'%';",
+        # As Aurora's master user may: the schema function creates and grants the API's
+        # DML-only login (functions/chalicelib/schema.py, Schema.grant_api_user).
+        f"GRANT ALL ON {MYSQL_DATABASE}.* TO '{MYSQL_USER}'@'%' WITH GRANT OPTION;"
+        f"GRANT CREATE USER ON *.* TO '{MYSQL_USER}'@'%';",
     )
 
 
@@ -137,6 +141,9 @@ MARIADB = Service(
 # --- Redis -----------------------------------------------------------------------------------
 # No persistence on purpose: Redis is a cache here, and a restart that empties it is a case
 # the product must survive (see docs/architecture.md).
+# Only keys with a TTL may be evicted, and only caches have one: numbering, the change marks and
+# the Idempotency-Key records never do. infra/data.yaml and docker-compose.yml say the same.
+REDIS_MAXMEMORY_POLICY = "volatile-lru"
 
 REDIS = Service(
     "redis",
@@ -153,6 +160,8 @@ REDIS = Service(
         "",
         "--appendonly",
         "no",
+        "--maxmemory-policy",
+        REDIS_MAXMEMORY_POLICY,
         "--daemonize",
         "no",
     ],
@@ -240,4 +249,33 @@ LOCALSTACK = Service(
     start_timeout=90,
 )
 
-ALL = [MARIADB, REDIS, ELASTICSEARCH, LOCALSTACK]
+# --- the WebSocket gateway ---------------------------------------------------------------------
+# LocalStack's free edition has no API Gateway v2: local/wsgate speaks its WebSocket contract to the
+# functions deployed in LocalStack (docs/platform.md, "WebSockets").
+
+
+def _wsgate_healthy(cfg: Config) -> bool:
+    status, _, body = probes.http_get(f"{cfg.wsgate_url}/_wsgate/health")
+    return status == 200 and json.loads(body).get("status") == "ok"
+
+
+WSGATE = Service(
+    "wsgate",
+    "local.wsgate",
+    lambda cfg: [
+        cfg.venvs / "wsgate" / "bin" / "python",
+        "-m",
+        "local.wsgate",
+        "--port",
+        str(cfg.wsgate_port),
+        "--apis",
+        cfg.wsgate_apis,
+        "--lambda-endpoint",
+        cfg.endpoint,
+    ],
+    _wsgate_healthy,
+    lambda cfg: cfg.wsgate_url,
+    start_timeout=30,
+)
+
+ALL = [MARIADB, REDIS, ELASTICSEARCH, LOCALSTACK, WSGATE]

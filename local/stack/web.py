@@ -1,6 +1,8 @@
 """The web client in web/: its files with the API's URL filled in, for the bucket or a local server.
 
-The page finds the API in config.js, the one file written here; the rest of web/ is served as it is.
+The page finds the API in config.js, written here, and may connect to the API's origin only: its
+Content-Security-Policy's `connect-src 'none'` becomes that origin in index.html. The rest of web/
+is served as it is.
 """
 
 import functools
@@ -11,6 +13,7 @@ import threading
 import tomllib
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .config import ROOT
 
@@ -21,11 +24,26 @@ def config_js(api_url: str) -> bytes:
     return f"window.CHAT_CONFIG = {json.dumps({'apiUrl': api_url})};\n".encode()
 
 
+_CONNECT_SRC = "connect-src 'none';"
+
+
+def index_html(api_url: str) -> bytes:
+    """web/index.html whose policy lets the page connect to the API's origin and nowhere else."""
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{api_url!r} is not an http(s) URL")
+    page = (WEB / "index.html").read_text()
+    if page.count(_CONNECT_SRC) != 1:
+        raise ValueError(f"web/index.html must hold {_CONNECT_SRC!r} once, for the API's origin")
+    return page.replace(_CONNECT_SRC, f"connect-src {parts.scheme}://{parts.netloc};").encode()
+
+
 def stage(api_url: str, into: Path) -> Path:
-    """A copy of web/ plus its config.js, ready to upload."""
+    """A copy of web/ plus its config.js and policy, ready to upload."""
     shutil.rmtree(into, ignore_errors=True)
     shutil.copytree(WEB, into)
     (into / "config.js").write_bytes(config_js(api_url))
+    (into / "index.html").write_bytes(index_html(api_url))
     return into
 
 
@@ -68,11 +86,17 @@ class _Handler(SimpleHTTPRequestHandler):
     api_url = ""
 
     def do_GET(self) -> None:
-        if self.path.split("?")[0] != "/config.js":
+        written = {
+            "/config.js": (config_js, "text/javascript"),
+            "/index.html": (index_html, "text/html; charset=utf-8"),
+            "/": (index_html, "text/html; charset=utf-8"),
+        }.get(self.path.split("?")[0])
+        if written is None:
             return super().do_GET()
-        body = config_js(self.api_url)
+        make, content_type = written
+        body = make(self.api_url)
         self.send_response(200)
-        self.send_header("Content-Type", "text/javascript")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -118,16 +118,17 @@ def level(
     env: dict | None = None,
     quota: bool = True,
 ) -> dict:
-    ctx = multiprocessing.get_context("fork")
+    # Spawned: a forked worker would inherit the bench's thread pools without their threads.
+    ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(concurrency) as pool:
         started = time.perf_counter()
-        parts = pool.map(
+        parts = pool.map_async(
             _worker,
             [
                 (kind, token, queue_url, seconds, 20, w, noop_queue, env or {}, quota)
                 for w in range(concurrency)
             ],
-        )
+        ).get(timeout=seconds + 180)  # importing the app and warming up take seconds, not minutes
         wall = time.perf_counter() - started
     timings = [t for p in parts for t in p["timings"]]
     measured_wall = max(p["wall"] for p in parts)

@@ -91,7 +91,7 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
                     found = es.search(
                         index="messages",
                         size=len(outstanding_es),
-                        source=["number"],
+                        source_includes=["number"],
                         query={
                             "bool": {
                                 "filter": [

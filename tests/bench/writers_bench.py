@@ -27,6 +27,7 @@ from chalicelib.usecases import writer
 from tests.bench import common, writer_bench
 
 BATCH = 100
+WRITER_TIMEOUT_S = 300  # one writer's share took ~5 s; a writer that says nothing by then has hung
 
 
 def hot_chat_events(count: int, application_id: int) -> list[tuple[str, str]]:
@@ -36,12 +37,11 @@ def hot_chat_events(count: int, application_id: int) -> list[tuple[str, str]]:
     ]
 
 
-def _writer_process(records: list[tuple[str, str]], start_at: float, out: "multiprocessing.Queue") -> None:
+def _writer_process(records: list[tuple[str, str]], ready: Any, out: Any) -> None:
     deps = common.deps(index=writer_bench.INDEX)
     pending = list(writer_bench.batches(records, BATCH))
     retried = 0
-    while time.time() < start_at:  # all writers start together
-        time.sleep(0.001)
+    ready.wait(timeout=120)  # all writers start together, once each has imported and connected
     started = time.perf_counter()
     cpu = time.process_time()
     while pending:
@@ -97,16 +97,21 @@ def one_run(deps, records: list[tuple[str, str]], writers: int) -> dict[str, Any
     shares = [[r for b in batches[i::writers] for r in b] for i in range(writers)]
     before, deadlock_before = innodb_counters(), latest_deadlock()
     stores = common.Cpu(writer_bench.STORES).start()
-    results: multiprocessing.Queue = multiprocessing.Queue()
-    start_at = time.time() + 3  # the processes import and connect first
-    processes = [
-        multiprocessing.Process(target=_writer_process, args=(share, start_at, results)) for share in shares
-    ]
-    for p in processes:
-        p.start()
-    parts = [results.get(timeout=600) for _ in processes]
-    for p in processes:
-        p.join()
+    # Spawned, not forked: a forked child inherits the parent's thread pools without their threads
+    # and waits for ever on a future none of them runs. Each child builds its own clients.
+    ctx = multiprocessing.get_context("spawn")
+    results, ready = ctx.Queue(), ctx.Barrier(writers)
+    processes = [ctx.Process(target=_writer_process, args=(share, ready, results)) for share in shares]
+    try:
+        for p in processes:
+            p.start()
+        parts = [results.get(timeout=WRITER_TIMEOUT_S) for _ in processes]
+        for p in processes:
+            p.join(timeout=30)
+    finally:
+        for p in processes:
+            if p.is_alive():
+                p.kill()
     store_cpu = stores.stop()
     after, deadlock_after = innodb_counters(), latest_deadlock()
     wall = max(part["seconds"] for part in parts)
@@ -129,7 +134,7 @@ def one_run(deps, records: list[tuple[str, str]], writers: int) -> dict[str, Any
     }
 
 
-def run(events_count: int = 20_000, levels=(1, 2, 4), progress=print) -> dict[str, Any]:
+def run(events_count: int = 20_000, levels=(1, 2, 4), rounds: int = 3, progress=print) -> dict[str, Any]:
     common.ensure_database(common.WRITE_DB)
     deps = common.deps(index=writer_bench.INDEX)
     ids = writer_bench.reset_stores(deps)
@@ -141,8 +146,8 @@ def run(events_count: int = 20_000, levels=(1, 2, 4), progress=print) -> dict[st
     out: dict[str, Any] = {"events": events_count, "batch": BATCH, "cores": os.cpu_count()}
     for shape, records in shapes.items():
         by_level: dict[int, list[dict[str, Any]]] = {n: [] for n in levels}
-        # Each level three times, the second pass in reverse order: the machine's load drifts.
-        for n in [*levels, *reversed(levels), *levels]:
+        # Each level `rounds` times, every other pass in reverse order: the machine's load drifts.
+        for n in [n for r in range(rounds) for n in (reversed(levels) if r % 2 else levels)]:
             writer_bench.reset_stores(deps)
             result = one_run(deps, records, n)
             by_level[n].append(result)

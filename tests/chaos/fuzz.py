@@ -21,6 +21,7 @@ from tests.chaos import stack
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "docs" / "openapi.yaml"
+CONFIG = ROOT / "tests" / "chaos" / "schemathesis.toml"  # the checks' settings, each with its reason
 # Spec conformance and no server errors. Left out on purpose: positive_data_acceptance (a valid
 # request for an unknown token is a 404, as documented), unsupported_method (API Gateway answers
 # an undefined method with its own 403, before our code), and the auth checks (no auth here).
@@ -47,7 +48,7 @@ def _fixture(api: str) -> dict:
 def run(api: str, out: Path, examples: int, with_real_ids: bool) -> int:
     out.mkdir(parents=True, exist_ok=True)
     config = out / "schemathesis.toml"
-    lines = ["[generation]", f"max-examples = {examples}", ""]
+    lines = [CONFIG.read_text(), "[generation]", f"max-examples = {examples}", ""]
     if with_real_ids:
         ids = _fixture(api)
         lines += ["[parameters]"] + [f'"path.{k}" = {json.dumps(v)}' for k, v in ids.items()]

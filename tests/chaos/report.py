@@ -1,7 +1,8 @@
-"""`python -m tests.chaos.report [results.jsonl]`: the runs recorded so far, as reliability.md's table."""
+"""`python -m tests.chaos.report [results.jsonl] [--since "YYYY-MM-DD HH:MM:SS"]`: the runs recorded
+(since that local time), as reliability.md's table."""
 
+import argparse
 import json
-import sys
 
 from tests.chaos import stack
 
@@ -44,9 +45,13 @@ def row(r: dict) -> list:
     ]
 
 
-def main(path: str) -> None:
-    with open(path) as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
+def main(path: str, since: str = "") -> None:
+    try:
+        with open(path) as lines:
+            rows = [json.loads(line) for line in lines if line.strip()]
+    except FileNotFoundError:
+        rows = []
+    rows = [r for r in rows if r["at"] >= since]  # "YYYY-MM-DD HH:MM:SS" sorts as it reads
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     for r in rows:
@@ -56,4 +61,8 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(stack.target().state / "chaos" / "results.jsonl"))
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos.report")
+    parser.add_argument("path", nargs="?", default="")
+    parser.add_argument("--since", default="", help="only the runs recorded from this local time on")
+    args = parser.parse_args()
+    main(args.path or str(stack.target().state / "chaos" / "results.jsonl"), args.since)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ops import audit
 from tests.chaos import noisy, stack
+from tests.chaos.doubles import DeadLetteringQueue, DuplicatingQueue
 from tests.chaos.invariants import Report, Stores, check, read_dead_letters, settle
 from tests.chaos.load import InProcess, Ledger, Retrying, offer, setup
 from tests.helpers import RedisServer
@@ -21,15 +22,19 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+# `make chaos QUICK=1` (CI): a stream of seconds with the fault inside it, not minutes.
+QUICK = os.environ.get("CHAOS_QUICK") == "1"
+
+
 @dataclass
 class Plan:
-    messages: int = _env_int("CHAOS_N", 10_000)
-    rate: float = float(os.environ.get("CHAOS_RATE", 150))  # creates offered per second
-    applications: int = 4
-    chats_per_application: int = 25
+    messages: int = _env_int("CHAOS_N", 400 if QUICK else 10_000)
+    rate: float = float(os.environ.get("CHAOS_RATE", 40 if QUICK else 150))  # creates offered per second
+    applications: int = 2 if QUICK else 4
+    chats_per_application: int = 5 if QUICK else 25
     chat_every: int = 50  # a chat create after every 50 message creates
     threads: int = 16
-    outage_seconds: int = _env_int("CHAOS_OUTAGE_SECONDS", 60)
+    outage_seconds: int = _env_int("CHAOS_OUTAGE_SECONDS", 5 if QUICK else 60)
     lag_seconds: float = 3.0  # how long the stack's Redis runs on after its replica stopped following
     settle_timeout: int = _env_int("CHAOS_SETTLE_SECONDS", 900)
 
@@ -139,30 +144,13 @@ def writer_killed(plan: Plan, kills: int = 5, every: float = 3.0) -> Report:
     return report
 
 
-class DuplicatingQueue:
-    """Puts every event on the queue twice, and every tenth three times: at-least-once, amplified."""
-
-    def __init__(self, queue):
-        self._queue, self.sent = queue, 0
-
-    def send(self, body: str, deadline: float | None = None) -> None:
-        self._queue.send(body, deadline)
-        copies = 2 if hash(body) % 10 == 0 else 1
-        for _ in range(copies):
-            self._queue.send(body, deadline)
-        self.sent += copies
-
-    def depth(self) -> int:
-        return self._queue.depth()
-
-
 def duplicate_deliveries(plan: Plan) -> Report:
     cfg = stack.target()
     deps = stack.app_deps(cfg)
-    deps.queue = DuplicatingQueue(deps.queue)
+    deps.queue = queue = DuplicatingQueue(deps.queue)
     run = Run("duplicate deliveries (every event 2-3 times)", plan, InProcess(deps)).start()
     report = run.finish(time.monotonic())
-    report.notes.append(f"{deps.queue.sent} extra copies sent")
+    report.notes.append(f"{queue.sent} extra copies sent")
     return report
 
 
@@ -243,7 +231,7 @@ def localstack_restarted(plan: Plan) -> Report:
     stack.restart_localstack(run.cfg)
     restored = time.monotonic()
     run.stores.refresh()
-    run.deps.queue._url = run.stores.outputs["QueueUrl"]  # the redeployed stack's new queue
+    run.deps.queue = stack.creation_queue(run.cfg)  # the redeployed stack's new queue
     run.notes.append(
         f"{depth} events were queued when LocalStack went; redeployed in "
         f"{restored - run.started:.0f} s since the start"
@@ -352,28 +340,6 @@ def redis_counters_lost(plan: Plan) -> Report:
     return report
 
 
-class DeadLetteringQueue:
-    """Sends every `every`-th creation to the dead-letter queue instead, as if the writer had
-    failed it five times: accepted creates whose numbers only the DLQ holds."""
-
-    def __init__(self, queue, dead_letters, every: int = 40):
-        self._queue, self._dead_letters, self._every = queue, dead_letters, every
-        self._count, self._lock, self.sent = 0, threading.Lock(), 0
-
-    def send(self, body: str, deadline: float | None = None) -> None:
-        with self._lock:
-            self._count += 1
-            dead = self._count % self._every == 0
-        if not dead:
-            return self._queue.send(body, deadline)
-        self._dead_letters.send(body, deadline)
-        with self._lock:
-            self.sent += 1
-
-    def __getattr__(self, name):
-        return getattr(self._queue, name)  # depth, dead_letters
-
-
 def _redrive(stores: Stores, app_ids: set) -> int:
     """Moves the dead-lettered creations of these applications back to the queue (the fix an
     operator makes); returns how many."""
@@ -406,13 +372,13 @@ def redis_restarted_with_dead_letters(plan: Plan) -> Report:
     stores = Stores(cfg)
     from chalicelib.adapters.sqs.queue import Queue
 
-    dead_letters = Queue(deps.queue._sqs, stores.outputs["DeadLetterQueueUrl"])
-    deps.queue = DeadLetteringQueue(deps.queue, dead_letters)
+    dead_letters = Queue(stack.sqs(), stores.outputs["DeadLetterQueueUrl"])
+    deps.queue = queue = DeadLetteringQueue(deps.queue, dead_letters)
     client = Retrying(deps)
     run = Run("redis restarted empty with accepted creates in the DLQ and the queue", plan, client)
     run.start()
     run.at_fraction(0.4)
-    dead_before = deps.queue.sent
+    dead_before = queue.sent
     stack.stop(cfg, "redis")
     stack.start(cfg, "redis")
     restored = time.monotonic()
@@ -420,7 +386,7 @@ def redis_restarted_with_dead_letters(plan: Plan) -> Report:
     settle(run.stores, run.ledger, plan.settle_timeout)
     moved = _redrive(run.stores, set(run.ledger.applications.values()))
     run.notes.append(
-        f"{dead_before} accepted creates were in the DLQ when Redis restarted, {deps.queue.sent} in all; "
+        f"{dead_before} accepted creates were in the DLQ when Redis restarted, {queue.sent} in all; "
         f"{moved} redriven after the run"
     )
     report = run.finish(restored)

@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import redis
@@ -22,6 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "functions"))
 
 SERVICES = {svc.name: svc for svc in services.ALL}
+
+if TYPE_CHECKING:
+    from chalicelib.usecases import ports
+    from chalicelib.wiring.stores import Stores
 
 
 def target() -> config.Config:
@@ -69,18 +74,29 @@ def sqs():
     )
 
 
-def app_deps(cfg: config.Config):
+def app_deps(cfg: config.Config) -> "Stores":
     """The product's adapters on the stack's services and its deployed queue (many threads at once)."""
-    from chalicelib.adapters.sqs import queue
     from chalicelib.wiring import settings, stores
 
-    # The product's bounds on a send (a request never queues after its time), with room for many threads.
-    client = boto3.client("sqs", config=queue.CLIENT_CONFIG.merge(BotoConfig(max_pool_connections=64)))
     # No quotas: the load generator stands for many clients at once and offers more than one
     # application's quota on purpose (quotas have tests of their own, the noisy neighbour's too).
-    deps = stores.build(settings.from_env(settings_env(cfg)), sqs=client)
-    deps.limits = None
-    return deps
+    built = stores.build(settings.from_env(settings_env(cfg)), sqs=_product_sqs())
+    return built.replace(limits=None)
+
+
+def _product_sqs() -> Any:
+    """The product's bounds on a send (a request never queues after its time), with room for many threads."""
+    from chalicelib.adapters.sqs import queue
+
+    return boto3.client("sqs", config=queue.CLIENT_CONFIG.merge(BotoConfig(max_pool_connections=64)))
+
+
+def creation_queue(cfg: config.Config) -> "ports.Queue":
+    """The product's adapter on the deployed creation queue (new URLs after a redeploy)."""
+    from chalicelib.adapters.sqs import queue
+
+    urls = outputs(cfg)
+    return queue.Queue(_product_sqs(), urls["QueueUrl"], dead_letter_url=urls["DeadLetterQueueUrl"])
 
 
 def invoke(cfg: config.Config, output_key: str, payload: dict | None = None) -> dict:

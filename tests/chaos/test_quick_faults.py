@@ -2,19 +2,9 @@
 
 from ops import audit
 from tests.chaos import stack
+from tests.chaos.doubles import DuplicatingQueue, LostQueue
 from tests.chaos.invariants import check, settle
 from tests.chaos.load import InProcess, Ledger, offer, setup
-from tests.chaos.scenarios import DuplicatingQueue
-
-
-class LostQueue:
-    """A queue that accepts events and drops them, as LocalStack's in-memory SQS does on restart."""
-
-    def send(self, body: str, deadline: float | None = None) -> None:
-        pass
-
-    def depth(self) -> int:
-        return 0
 
 
 def test_duplicate_deliveries_change_nothing(cfg, stores, deps):
@@ -43,7 +33,7 @@ def test_the_audit_finds_accepted_creates_the_queue_lost_and_redrives_them(cfg, 
         return len(found.lost_chats) == 2
 
     stack.wait(only_the_lost_are_missing, timeout=60)
-    assert len(found.lost_messages) == 20
+    assert found is not None and len(found.lost_messages) == 20
     assert {m[3] for m in found.lost_messages} == {body for *_, body in ledger.messages}
 
     audit.redrive(stores.send, found)

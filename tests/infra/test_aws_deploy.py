@@ -15,7 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MAIN = cfn_yaml.load(str(INFRA / "template.yaml"))
 DATA = cfn_yaml.load(str(INFRA / "data.yaml"))
-WAF = cfn_yaml.load(str(INFRA / "waf.yaml"))
 RESOURCES = DATA["Resources"]
 SAMCONFIG = tomllib.loads((INFRA / "samconfig.toml").read_text())
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
@@ -41,13 +40,13 @@ def _props(type_: str) -> list:
 # -- the data stores template --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("template", ["data.yaml", "waf.yaml"])
-def test_the_data_and_waf_templates_lint_clean(template):
+@pytest.mark.parametrize("template", ["data.yaml"])
+def test_the_data_template_lints_clean(template):
     result = subprocess.run([CFN_LINT, str(INFRA / template)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("template", ["template.yaml", "data.yaml", "waf.yaml"])
+@pytest.mark.parametrize("template", ["template.yaml", "data.yaml"])
 def test_sam_validate_lint_passes_offline(template):
     if not Path(SAM).exists():
         pytest.skip("SAM CLI is not installed: `make up` installs it")
@@ -72,6 +71,7 @@ def test_the_data_outputs_are_the_main_templates_data_store_parameters():
         "MysqlPort",
         "MysqlDatabase",
         "MysqlSecretArn",
+        "MysqlAdminSecretArn",
         "RedisUrl",
         "RedisAuthSecretArn",
         "SubnetIds",
@@ -85,14 +85,47 @@ def test_mysql_is_aurora_serverless_v2_reached_through_rds_proxy_with_one_secret
     assert {i["DBInstanceClass"] for i in _props("AWS::RDS::DBInstance")} == {"db.serverless"}
     [proxy] = _props("AWS::RDS::DBProxy")
     assert DATA["Outputs"]["MysqlHost"]["Value"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
-    # The proxy logs in with the very secret the functions read.
-    assert [a["SecretArn"] for a in proxy["Auth"]] == [DATA["Outputs"]["MysqlSecretArn"]["Value"]]
+    # The proxy logs in with the very secrets the functions read: the DML-only and the master login.
+    assert [a["SecretArn"] for a in proxy["Auth"]] == [
+        DATA["Outputs"]["MysqlAdminSecretArn"]["Value"],
+        DATA["Outputs"]["MysqlSecretArn"]["Value"],
+    ]
     assert _props("AWS::RDS::DBProxyTargetGroup")[0]["DBClusterIdentifiers"] == [{"Ref": "DatabaseCluster"}]
 
 
-def test_redis_never_evicts_and_has_a_replica_to_fail_over_to():
+def test_mysql_takes_tls_only_from_the_functions_to_the_proxy_and_on_to_the_cluster():
+    [proxy] = _props("AWS::RDS::DBProxy")
+    assert proxy["RequireTLS"] is True
+    [parameters] = _props("AWS::RDS::DBClusterParameterGroup")
+    assert parameters["Parameters"]["require_secure_transport"] == "ON"
+    [cluster] = _props("AWS::RDS::DBCluster")
+    assert cluster["DBClusterParameterGroupName"] == {"Ref": "DatabaseClusterParameters"}
+    # And the functions verify the proxy's certificate unless told otherwise (the local stack).
+    assert MAIN["Parameters"]["MysqlTls"]["Default"] == "verify"
+    assert "MysqlTls" not in _overrides("aws")
+
+
+def test_the_api_login_is_a_generated_secret_of_its_own_beside_the_master_login():
+    api = RESOURCES["ApiDatabaseSecret"]["Properties"]["GenerateSecretString"]
+    master = RESOURCES["DatabaseSecret"]["Properties"]["GenerateSecretString"]
+    assert api["SecretStringTemplate"] == {"Fn::Sub": '{"username": "${ApiDatabaseUser}"}'}
+    assert master["SecretStringTemplate"] == {"Fn::Sub": '{"username": "${DatabaseUser}"}'}
+    assert DATA["Parameters"]["ApiDatabaseUser"]["Default"] != DATA["Parameters"]["DatabaseUser"]["Default"]
+
+
+def test_redis_evicts_only_caches_as_the_local_redis_does_and_has_a_replica_to_fail_over_to():
+    from types import SimpleNamespace
+
+    import yaml
+
+    from local.stack.services import REDIS, REDIS_MAXMEMORY_POLICY
+
     [params] = _props("AWS::ElastiCache::ParameterGroup")
-    assert params["Properties"]["maxmemory-policy"] == "noeviction"  # docs/architecture.md
+    assert REDIS_MAXMEMORY_POLICY == "volatile-lru"  # only keys with a TTL, the caches (docs/reliability.md)
+    assert params["Properties"]["maxmemory-policy"] == REDIS_MAXMEMORY_POLICY
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["redis"]["command"][-2:] == ["--maxmemory-policy", REDIS_MAXMEMORY_POLICY]
+    assert REDIS_MAXMEMORY_POLICY in REDIS.argv(SimpleNamespace(redis_port=1, data=ROOT))
     [group] = _props("AWS::ElastiCache::ReplicationGroup")
     assert group["CacheParameterGroupName"] == {"Ref": "CacheParameters"}
     assert group["NumCacheClusters"] >= 2 and group["AutomaticFailoverEnabled"] and group["MultiAZEnabled"]
@@ -153,7 +186,6 @@ def test_the_database_survives_a_stack_deletion_as_a_snapshot():
 def test_samconfig_overrides_name_only_parameters_of_their_template():
     assert set(_overrides("aws")) <= set(MAIN["Parameters"])
     assert set(_overrides("data")) <= set(DATA["Parameters"])
-    assert set(_overrides("waf")) <= set(WAF["Parameters"])
     assert set(DATA["Outputs"]) <= set(_overrides("aws")), "every data output has its line"
 
 
@@ -197,7 +229,7 @@ def _make(*args, **env):
     )
 
 
-@pytest.mark.parametrize("target", ["deploy-aws", "deploy-aws-data", "deploy-aws-waf"])
+@pytest.mark.parametrize("target", ["deploy-aws", "deploy-aws-data"])
 def test_the_aws_deploys_refuse_to_run_in_ci(target):
     # SAM=false: should the guard ever let it through, nothing is built or deployed.
     result = _make(target, "SAM=false", CI="true")
@@ -225,11 +257,7 @@ def test_ci_never_runs_an_aws_deploy():
     assert "deploy-aws" not in test_recipe and "sam deploy" not in test_recipe
 
 
-def test_the_waf_blocks_a_client_ip_over_its_rate_on_the_api_stage():
-    [rule] = WAF["Resources"]["WebAcl"]["Properties"]["Rules"]
-    rate = rule["Statement"]["RateBasedStatement"]
-    assert rate == {"Limit": {"Ref": "RequestsPerIp"}, "AggregateKeyType": "IP"}
-    assert rule["Action"] == {"Block": {}}
-    association = WAF["Resources"]["WebAclAssociation"]["Properties"]
-    assert "/restapis/${ApiId}/stages/${StageName}" in association["ResourceArn"]["Fn::Sub"]
-    assert "ApiId" in MAIN["Outputs"]  # what the WAF stack is given
+def test_the_aws_deploy_keeps_the_waf_on():
+    # The template's default is Enabled; only the local deploy (LocalStack has no WAF) turns it off.
+    assert MAIN["Parameters"]["Waf"]["Default"] == "Enabled"
+    assert "Waf" not in _overrides("aws")

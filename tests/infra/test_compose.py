@@ -17,6 +17,7 @@ SERVICES = COMPOSE["services"]
 DEPLOY = SERVICES["deploy"]
 LONG_RUNNING = [name for name in SERVICES if name != "deploy"]
 DOCKERFILE = ROOT / "local" / "compose" / "Dockerfile"
+WSGATE = SERVICES["wsgate"]
 
 
 def _tag(image: str) -> str:
@@ -31,7 +32,8 @@ def _overrides() -> dict:
 
 def test_every_image_is_pinned_to_an_exact_version():
     images = [svc["image"] for svc in SERVICES.values() if "image" in svc]
-    images += re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
+    for dockerfile in (ROOT / "local" / "compose").glob("*Dockerfile"):
+        images += re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.MULTILINE)
     assert len(images) == len(LONG_RUNNING) + 1
     for image in images:
         assert re.fullmatch(r"\d+\.\d+\.\d+(-[a-z0-9.-]+)?", _tag(image)), f"{image} is not pinned to x.y.z"
@@ -65,7 +67,7 @@ def test_the_deployer_installs_the_pins_of_the_local_stack():
 
 
 def test_ports_are_the_local_stack_defaults_on_loopback_only(monkeypatch):
-    for name in ("MYSQL_PORT", "REDIS_PORT", "ES_PORT", "LOCALSTACK_PORT"):
+    for name in ("MYSQL_PORT", "REDIS_PORT", "ES_PORT", "LOCALSTACK_PORT", "WSGATE_PORT"):
         monkeypatch.delenv(name, raising=False)
     cfg = config.load()
     expected = {
@@ -73,6 +75,7 @@ def test_ports_are_the_local_stack_defaults_on_loopback_only(monkeypatch):
         "redis": cfg.redis_port,
         "elasticsearch": cfg.es_port,
         "localstack": cfg.localstack_port,
+        "wsgate": cfg.wsgate_port,
     }
     published = {name: svc["ports"] for name, svc in SERVICES.items() if "ports" in svc}
     assert published == {name: [f"127.0.0.1:{port}:{port}"] for name, port in expected.items()}
@@ -105,8 +108,17 @@ def test_override_values_with_spaces_are_quoted():
         assert " " not in value or re.fullmatch(r'"[^"]*"', value), f"{name}={value} needs quotes"
 
 
-def test_the_api_builds_its_links_under_the_path_localstack_serves_it_at():
-    assert _overrides()["ApiPathPrefix"] == deploy.EXECUTE_API_PREFIX == "/_aws/execute-api/{apiId}"
+def test_the_api_builds_its_links_under_the_url_localstack_serves_it_at(monkeypatch):
+    monkeypatch.delenv("LOCALSTACK_PORT", raising=False)
+    local = deploy.local_parameters(config.load())["ApiBaseUrl"]
+    assert local == "http://127.0.0.1:4566/_aws/execute-api/{apiId}/Prod"
+    assert _overrides()["ApiBaseUrl"] == local
+
+
+def test_compose_sets_the_quotas_make_up_sets():
+    local = deploy.local_parameters(config.load())
+    quotas = {k: v for k, v in local.items() if k.startswith("RateLimit")}
+    assert quotas and {k: _overrides().get(k) for k in quotas} == quotas
 
 
 def test_compose_keeps_the_visibility_at_six_writer_timeouts():
@@ -157,3 +169,32 @@ def test_localstack_runs_with_the_settings_make_up_gives_it(tmp_path, monkeypatc
 def test_mysql_keeps_its_default_login_which_the_layers_cryptography_supports():
     assert not any("authentication" in arg for arg in SERVICES["mysql"]["command"])
     assert re.search(r"^cryptography==", (ROOT / "layers/requirements.txt").read_text(), re.MULTILINE)
+
+
+def _flag(argv: list, name: str) -> str:
+    return next(arg.split("=", 1)[1] for arg in argv if arg.startswith(f"--{name}="))
+
+
+def test_the_websocket_gateway_runs_the_lock_make_up_runs_it_with():
+    dockerfile = (ROOT / "local" / WSGATE["build"]["dockerfile"]).read_text()
+    assert "--require-hashes" in dockerfile and "wsgate/requirements.txt" in dockerfile
+    assert WSGATE["command"][:3] == ["python", "-m", "local.wsgate"]
+
+
+def test_the_websocket_gateway_listens_where_it_is_published_and_the_deploy_points(monkeypatch):
+    for name in ("LOCALSTACK_PORT", "WSGATE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    port = str(config.load().wsgate_port)
+    assert _flag(WSGATE["command"], "port") == port
+    environment = DEPLOY["environment"]
+    assert environment["WSGATE_FUNCTIONS_URL"] == f"http://wsgate:{port}"
+    assert environment["WSGATE_CLIENTS_URL"] == f"http://127.0.0.1:{port}"
+    assert _flag(WSGATE["command"], "lambda-endpoint") == "http://localstack:4566"
+
+
+def test_the_websocket_gateway_reads_the_apis_the_deploy_registers():
+    # The deploy writes the state folder's wsgate/apis as /out; the gateway reads it as /state.
+    state = "${CHAT_STATE_DIR:-./.local}"
+    assert f"{state}:/out" in DEPLOY["volumes"] and f"{state}:/state" in WSGATE["volumes"]
+    assert _flag(WSGATE["command"], "apis") == "/state/wsgate/apis"
+    assert "/out/wsgate/apis" in (ROOT / "local" / "compose" / "deploy.sh").read_text()

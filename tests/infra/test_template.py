@@ -31,8 +31,10 @@ SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chat/{}-AbCdE
 # What an AWS deploy passes (docs/deploy-aws.md): secrets by ARN, a VPC, tracing on.
 AWS_PARAMETERS = {
     "MysqlSecretArn": SECRET_ARN.format("mysql"),
+    "MysqlAdminSecretArn": SECRET_ARN.format("mysql-admin"),
     "RedisAuthSecretArn": SECRET_ARN.format("redis"),
     "ElasticsearchApiKeySecretArn": SECRET_ARN.format("es"),
+    "ElasticsearchSearchApiKeySecretArn": SECRET_ARN.format("es-read"),
     "SubnetIds": "subnet-1,subnet-2",
     "SecurityGroupIds": "sg-1",
     "Tracing": "Active",
@@ -181,6 +183,81 @@ def test_the_api_stage_is_throttled_and_keeps_the_name_and_output_the_local_depl
     assert TEMPLATE["Outputs"]["ApiId"]["Value"] == {"Ref": "ServerlessRestApi"}
 
 
+@pytest.mark.parametrize("parameters", [{}, AWS_PARAMETERS], ids=["local", "aws"])
+def test_the_api_has_one_stage_the_throttled_and_watched_prod(parameters):
+    # Without an OpenApiVersion SAM adds a `Stage` stage beside Prod, with no throttle or alarm.
+    resources = translate(parameters)["Resources"]
+    stages = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert [s["StageName"] for s in stages] == ["Prod"]
+    assert stages[0]["MethodSettings"]
+
+
+def test_the_stage_throttle_answers_429_with_retry_after_and_the_ratelimit_fields():
+    responses = translate({})["Resources"]["ServerlessRestApi"]["Properties"]["Body"][
+        "x-amazon-apigateway-gateway-responses"
+    ]
+    throttled = responses["THROTTLED"]
+    assert str(throttled["statusCode"]) == "429"
+    headers = {k.rsplit(".", 1)[1]: v for k, v in throttled["responseParameters"].items()}
+    assert headers["Retry-After"] == "'1'"
+    assert headers["RateLimit"] == "'\"stage\";r=0;t=1'"
+    assert headers["RateLimit-Policy"] == {"Fn::Sub": "'\"stage\";q=${ApiThrottlingRateLimit};w=1'"}
+    body = json.loads(throttled["responseTemplates"]["application/json"])
+    assert body["code"] == "rate_limited" and set(body) == {"message", "code"}
+
+
+WAF = TEMPLATE["Resources"]["WebAcl"]
+
+
+def test_the_waf_is_on_by_default_on_the_prod_stage():
+    assert TEMPLATE["Parameters"]["Waf"]["Default"] == "Enabled"
+    assert WAF["Condition"] == TEMPLATE["Resources"]["WebAclAssociation"]["Condition"] == "WafEnabled"
+    association = TEMPLATE["Resources"]["WebAclAssociation"]
+    assert "/restapis/${ServerlessRestApi}/stages/Prod" in association["Properties"]["ResourceArn"]["Fn::Sub"]
+    assert association["DependsOn"] == "ServerlessRestApiProdStage"
+    translated = translate(AWS_PARAMETERS)["Resources"]
+    assert "ServerlessRestApiProdStage" in translated and "WebAclAssociation" in translated
+
+
+def test_the_waf_keeps_no_sampled_requests_since_their_urls_hold_tokens():
+    configs = [WAF["Properties"]["VisibilityConfig"]] + [
+        r["VisibilityConfig"] for r in WAF["Properties"]["Rules"]
+    ]
+    assert len(configs) == 3
+    assert all(c["SampledRequestsEnabled"] is False for c in configs)
+    assert "LoggingConfiguration" not in json.dumps(TEMPLATE["Resources"])
+
+
+def test_the_waf_blocks_an_address_over_its_rates_with_a_429_and_the_ratelimit_fields():
+    rules = {r["Name"]: r for r in WAF["Properties"]["Rules"]}
+    assert set(rules) == {"applications-per-address", "requests-per-address"}
+    for name, parameter in (
+        ("applications-per-address", "WafApplicationsPerAddress"),
+        ("requests-per-address", "WafRequestsPerAddress"),
+    ):
+        rule = rules[name]
+        rate = rule["Statement"]["RateBasedStatement"]
+        assert (rate["Limit"], rate["AggregateKeyType"]) == ({"Ref": parameter}, "IP")
+        response = rule["Action"]["Block"]["CustomResponse"]
+        assert response["ResponseCode"] == 429
+        headers = {h["Name"]: h["Value"] for h in response["ResponseHeaders"]}
+        assert set(headers) == {"Retry-After", "RateLimit-Policy", "RateLimit"}
+        assert parameter in headers["RateLimit-Policy"]["Fn::Sub"]
+        body = WAF["Properties"]["CustomResponseBodies"][response["CustomResponseBodyKey"]]
+        assert json.loads(body["Content"])["code"] == "rate_limited"
+    scoped = json.dumps(
+        rules["applications-per-address"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    )
+    assert '"POST"' in scoped and '"/applications"' in scoped
+
+
+def test_the_waf_and_the_quotas_stay_below_the_stage_throttle():
+    defaults = {name: p.get("Default") for name, p in TEMPLATE["Parameters"].items()}
+    stage = int(defaults["ApiThrottlingRateLimit"])
+    assert int(defaults["WafRequestsPerAddress"]) / 300 <= stage / 5
+    assert int(defaults["WafApplicationsPerAddress"]) < int(defaults["WafRequestsPerAddress"])
+
+
 def test_every_path_has_a_preflight_method_that_reaches_the_function():
     methods = translate({})["Resources"]["ServerlessRestApi"]["Properties"]["Body"]["paths"]
     assert methods
@@ -284,10 +361,10 @@ def test_the_functions_join_a_vpc_only_when_subnets_are_given():
 
 def test_the_local_stack_deploys_without_secrets_or_a_vpc():
     local = deploy.local_parameters(config.load())
+    assert local["Waf"] == "Disabled"  # LocalStack has no WAF
     assert set(local) <= set(TEMPLATE["Parameters"])
-    assert not {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchApiKeySecretArn", "SubnetIds"} & set(
-        local
-    )
+    secrets = {name for name in TEMPLATE["Parameters"] if name.endswith("SecretArn")}
+    assert len(secrets) == 5 and not (secrets | {"SubnetIds"}) & set(local)
 
 
 # -- least privilege -----------------------------------------------------------------------------
@@ -308,7 +385,7 @@ def test_no_policy_grants_a_wildcard_resource(parameters):
         if resource["Type"] != "AWS::IAM::Role":
             continue
         for arn in _values(resource["Properties"].get("ManagedPolicyArns", [])):
-            if arn == {"Ref": "AWS::NoValue"} or arn == {"Ref": "ReadSecretsPolicy"}:
+            if arn == {"Ref": "AWS::NoValue"} or arn.get("Ref", "") in SECRET_POLICIES:
                 continue
             suffix = arn["Fn::Sub"].split(":policy/")[1]
             assert suffix in AWS_MANAGED_POLICIES, f"{name} gets {suffix}, which can name no resource"
@@ -334,20 +411,104 @@ def test_every_function_has_its_own_role_naming_only_its_own_log_group_and_queue
     ]
 
 
-def test_secrets_are_readable_only_by_the_arns_given():
-    policy = TEMPLATE["Resources"]["ReadSecretsPolicy"]
-    assert policy["Condition"] == "HasAnySecret"
-    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "secretsmanager:GetSecretValue"
-    assert set(map(json.dumps, _values(statement["Resource"]))) == {
-        json.dumps(v)
-        for v in (
-            {"Ref": "MysqlSecretArn"},
-            {"Ref": "RedisAuthSecretArn"},
-            {"Ref": "ElasticsearchApiKeySecretArn"},
-            {"Ref": "AWS::NoValue"},
-        )
-    }
+# The secrets each function reads, and nothing more (the schema function sets the API login's
+# password, so it reads that secret too; the API's Elasticsearch key is the read-only one).
+SECRETS_READ = {
+    "ApiFunction": {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchSearchApiKeySecretArn"},
+    "WriterFunction": {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchApiKeySecretArn"},
+    "CounterFunction": {"MysqlSecretArn", "RedisAuthSecretArn"},
+    "MigrateFunction": {"MysqlAdminSecretArn", "MysqlSecretArn", "ElasticsearchApiKeySecretArn"},
+}
+SECRET_POLICIES = {
+    name
+    for name, r in TEMPLATE["Resources"].items()
+    if r["Type"] == "AWS::IAM::ManagedPolicy" and name.startswith("Read") and name.endswith("SecretPolicy")
+}
+
+
+def _environment(function: str) -> dict:
+    """The function's variables as Lambda gets them: the globals, then its own over them."""
+    variables = dict(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+    variables.update(FUNCTIONS[function].get("Environment", {}).get("Variables", {}))
+    return variables
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_each_function_reads_only_the_secrets_it_uses(function):
+    named = {v["Ref"] for k, v in _environment(function).items() if k.endswith("_SECRET_ARN") and v}
+    assert named == SECRETS_READ[function]
+    role = TEMPLATE["Resources"][FUNCTIONS[function]["Role"]["Fn::GetAtt"][0]]["Properties"]
+    policies = [a["Ref"] for a in _values(role["ManagedPolicyArns"]) if a.get("Ref") in SECRET_POLICIES]
+    readable = set()
+    for policy in policies:
+        [statement] = TEMPLATE["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Action"] == "secretsmanager:GetSecretValue"
+        readable.add(statement["Resource"]["Ref"])
+    assert readable == SECRETS_READ[function]
+    # The inline policy grants no secret either.
+    assert "secretsmanager" not in json.dumps(role["Policies"])
+
+
+def test_each_secret_policy_exists_only_when_its_secret_is_given():
+    for name in SECRET_POLICIES:
+        [statement] = TEMPLATE["Resources"][name]["Properties"]["PolicyDocument"]["Statement"]
+        condition = TEMPLATE["Conditions"][TEMPLATE["Resources"][name]["Condition"]]
+        assert condition == {"Fn::Not": [{"Fn::Equals": [statement["Resource"], ""]}]}, name
+    # SAM keeps the conditions for CloudFormation to decide: none of them is made locally.
+    translated = translate({})["Resources"]
+    assert all(translated[n]["Condition"] == TEMPLATE["Resources"][n]["Condition"] for n in SECRET_POLICIES)
+
+
+def test_the_schema_function_alone_logs_in_as_master_and_grants_the_api_login():
+    migrate = _environment("MigrateFunction")
+    assert migrate["MYSQL_SECRET_ARN"] == {"Ref": "MysqlAdminSecretArn"}
+    assert migrate["MYSQL_USER"] == {"Ref": "MysqlAdminUser"}
+    assert (migrate["MYSQL_API_USER"], migrate["MYSQL_API_SECRET_ARN"]) == (
+        {"Ref": "MysqlUser"},
+        {"Ref": "MysqlSecretArn"},
+    )
+    for function in set(FUNCTIONS) - {"MigrateFunction"}:
+        env = _environment(function)
+        assert env["MYSQL_SECRET_ARN"] == {"Ref": "MysqlSecretArn"}, function
+        assert env["MYSQL_USER"] == {"Ref": "MysqlUser"}, function
+        assert "MYSQL_API_USER" not in env, function
+
+
+def test_every_function_talks_tls_to_mysql_by_default():
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["MYSQL_TLS"] == {"Ref": "MysqlTls"}
+    assert TEMPLATE["Parameters"]["MysqlTls"]["Default"] == "verify"
+    assert not any("MYSQL_TLS" in p.get("Environment", {}).get("Variables", {}) for p in FUNCTIONS.values())
+    assert deploy.local_parameters(config.load())["MysqlTls"] == "off"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "accepted", "refused"),
+    [
+        (
+            "ElasticsearchUrl",
+            [
+                "https://chat.es.eu-west-1.aws.elastic-cloud.com",
+                "http://127.0.0.1:9200",
+                "http://elasticsearch:9200",
+            ],
+            ["http://chat.es.eu-west-1.aws.elastic-cloud.com", "http://10.0.0.5:9200", "ftp://x"],
+        ),
+        (
+            "RedisUrl",
+            [
+                "rediss://master.chat.cache.amazonaws.com:6379/0",
+                "redis://127.0.0.1:6379/0",
+                "redis://redis:6379/0",
+            ],
+            ["redis://master.chat.cache.amazonaws.com:6379/0", "redis://10.0.0.5:6379"],
+        ),
+    ],
+)
+def test_store_urls_are_tls_except_to_the_local_stacks_own_services(parameter, accepted, refused):
+    pattern = TEMPLATE["Parameters"][parameter]["AllowedPattern"]
+    assert re.fullmatch(pattern, TEMPLATE["Parameters"][parameter]["Default"])
+    assert all(re.fullmatch(pattern, url) for url in accepted)
+    assert not any(re.fullmatch(pattern, url) for url in refused)
 
 
 # -- no secret in plain text ---------------------------------------------------------------------
@@ -369,22 +530,32 @@ def test_credentials_are_parameters_that_only_take_a_secret_arn():
 def test_the_environment_carries_secret_arns_that_the_settings_read():
     from chalicelib.wiring import settings
 
-    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-    secret_vars = {
-        k: v for k, v in variables.items() if SECRET_WORDS.search(k) and k != "SECRETS_MAX_AGE_SECONDS"
+    names = {
+        k
+        for f in FUNCTIONS
+        for k in _environment(f)
+        if SECRET_WORDS.search(k) and k != "SECRETS_MAX_AGE_SECONDS"
     }
-    assert secret_vars and all(k.endswith("_SECRET_ARN") for k in secret_vars)
-    assert all(v["Ref"].endswith("SecretArn") for v in secret_vars.values())
-    for props in FUNCTIONS.values():
-        assert not set(props.get("Environment", {}).get("Variables", {})) & set(secret_vars)
-    read = settings.from_env({k: SECRET_ARN.format(k.lower()) for k in secret_vars})
-    assert [
-        getattr(read, f)
-        for f in ("mysql_secret_arn", "redis_auth_secret_arn", "elasticsearch_api_key_secret_arn")
-    ] == [
-        SECRET_ARN.format(k.lower())
-        for k in ("MYSQL_SECRET_ARN", "REDIS_AUTH_SECRET_ARN", "ELASTICSEARCH_API_KEY_SECRET_ARN")
-    ]
+    assert names and all(k.endswith("_SECRET_ARN") for k in names)
+    for function in FUNCTIONS:
+        for name, value in _environment(function).items():
+            if name in names:
+                assert value == "" or value["Ref"].endswith("SecretArn"), (function, name)
+    # Read with TLS on, as a credential from a secret requires.
+    tls = {
+        "MYSQL_TLS": "verify",
+        "ELASTICSEARCH_URL": "https://es.example.com",
+        "REDIS_URL": "rediss://r:6379/0",
+    }
+    read = settings.from_env({**tls, **{k: SECRET_ARN.format(k.lower()) for k in names}})
+    fields = {
+        "MYSQL_SECRET_ARN": "mysql_secret_arn",
+        "MYSQL_API_SECRET_ARN": "mysql_api_secret_arn",
+        "REDIS_AUTH_SECRET_ARN": "redis_auth_secret_arn",
+        "ELASTICSEARCH_API_KEY_SECRET_ARN": "elasticsearch_api_key_secret_arn",
+    }
+    assert set(fields) == names
+    assert {getattr(read, f) for f in fields.values()} == {SECRET_ARN.format(k.lower()) for k in fields}
 
 
 class _NoIam:

@@ -15,6 +15,8 @@ from chalice.test import Client
 from tests.integration.support import JSON, REDIS_URL
 from tests.leaks import check_errors
 
+QUOTA_KINDS = ("CREATES", "EDITS", "SEARCHES", "READS", "APPLICATIONS_PER_ADDRESS", "APPLICATIONS")
+
 
 @pytest.fixture(scope="session")
 def sqs():
@@ -36,6 +38,9 @@ def chat_app(queue_url):
     os.environ.update(
         CREATIONS_QUEUE_URL=queue_url, MESSAGES_INDEX=index, REDIS_URL=REDIS_URL, API_TIMEOUT_SECONDS="8"
     )
+    # Every test creates its applications from one address and reads a lot: quotas that only
+    # tests/integration/test_rate_limits.py lowers.
+    os.environ.update({f"RATE_LIMIT_{kind}": "1000000" for kind in QUOTA_KINDS})
     from chalicelib.edge import migrate
     from chalicelib.wiring import settings, stores
 

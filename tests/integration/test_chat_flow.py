@@ -48,14 +48,9 @@ def test_lists_are_in_number_order_and_paged_by_cursor(client, application, writ
     writer.drain()
     status, page, headers = get(client, f"/applications/{token}/chats/1/messages?limit=2", {"host": "api"})
     assert [m["number"] for m in page] == [1, 2]
-    assert (
-        headers["Link"] == f'<http://api/applications/{token}/chats/1/messages?after=2&limit=2>; rel="next"'
-    )
-    # Without a Host header (only a test client omits it), the link is relative to the request.
-    assert (
-        get(client, f"/applications/{token}/chats/1/messages?limit=2")[2]["Link"]
-        == '<?after=2&limit=2>; rel="next"'
-    )
+    # No base URL configured here: the link is relative to the request, whatever its Host says
+    # (tests/integration/test_foreign_requests.py has it absolute under a configured one).
+    assert headers["Link"] == '<?after=2&limit=2>; rel="next"'
     _, page, headers = get(client, f"/applications/{token}/chats/1/messages?limit=2&after=4")
     assert page == [{"number": 5, "body": "m5"}] and "Link" not in headers
 

@@ -23,10 +23,12 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from local.stack import config
+
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 REPO = Path(__file__).resolve().parents[2]
-LOCALSTACK_VENV = Path(os.environ.get("LOCALSTACK_VENV", REPO / ".local/venvs/localstack"))
+LOCALSTACK_VENV = Path(os.environ.get("LOCALSTACK_VENV", config.load().venvs / "localstack"))
 FUNCTION_TIMEOUT = 2
 
 PROBE = """

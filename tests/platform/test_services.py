@@ -7,6 +7,8 @@ import urllib.request
 import redis
 from elasticsearch import Elasticsearch
 
+from local.stack import config
+
 ES_URL = os.environ["ELASTICSEARCH_URL"]
 
 
@@ -19,6 +21,11 @@ def test_elasticsearch_is_a_real_elasticsearch_8():
 
 def test_redis_answers():
     assert redis.Redis(port=int(os.environ.get("REDIS_PORT", "6379"))).ping()
+
+
+def test_the_websocket_gateway_answers_its_health_check():
+    with urllib.request.urlopen(f"http://127.0.0.1:{config.load().wsgate_port}/_wsgate/health") as response:
+        assert json.load(response)["status"] == "ok"
 
 
 def test_localstack_serves_lambda_and_sqs():
@@ -50,7 +57,7 @@ def test_every_service_listens_on_loopback_only():
             ("ES_TRANSPORT_PORT", "9300"),
             ("LOCALSTACK_PORT", "4566"),
         ]
-    }
+    } | {config.load().wsgate_port}
     loopback = {
         "0100007F",
         "0000000000000000FFFF00000100007F",  # 127.0.0.1, also as IPv6

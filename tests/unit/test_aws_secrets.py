@@ -13,6 +13,8 @@ from chalicelib.wiring import clients, settings
 MYSQL_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chat/mysql-AbCdEf"
 REDIS_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chat/redis-AbCdEf"
 ES_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chat/es-AbCdEf"
+# What an AWS deploy sets beside a secret: credentials never travel in clear.
+TLS = {"MYSQL_TLS": "verify", "REDIS_URL": "rediss://cache.example.com:6379/0"}
 
 
 class FakeSecrets:
@@ -52,7 +54,7 @@ def connects(monkeypatch):
     """Records the logins pymysql would be given, without a server."""
     logins = []
 
-    def connector(host, port, user, password, database):
+    def connector(host, port, user, password, database, tls_ca=None):
         def connect():
             logins.append((user, password))
             return "connection"
@@ -78,7 +80,7 @@ def test_without_secret_arns_the_local_defaults_apply_and_no_secret_is_read(secr
 
 
 def test_the_mysql_login_comes_from_the_secret_at_connect_time(secrets, connects):
-    s = settings.from_env({"MYSQL_SECRET_ARN": MYSQL_ARN, "SECRETS_MAX_AGE_SECONDS": "120"})
+    s = settings.from_env({**TLS, "MYSQL_SECRET_ARN": MYSQL_ARN, "SECRETS_MAX_AGE_SECONDS": "120"})
     connect = clients.mysql_connect(s)
     assert secrets.calls == []  # nothing is read until a connection is opened
     connect()
@@ -87,7 +89,7 @@ def test_the_mysql_login_comes_from_the_secret_at_connect_time(secrets, connects
 
 
 def test_a_refused_login_makes_the_next_connect_read_the_secret_afresh(secrets, connects, monkeypatch):
-    s = settings.from_env({"MYSQL_SECRET_ARN": MYSQL_ARN})
+    s = settings.from_env({**TLS, "MYSQL_SECRET_ARN": MYSQL_ARN})
 
     def refused(*_):
         def connect():
@@ -107,7 +109,7 @@ def test_a_refused_login_makes_the_next_connect_read_the_secret_afresh(secrets, 
 def test_an_unreadable_secret_is_an_outage_whose_answer_names_neither_the_arn_nor_the_value(
     secrets, connects
 ):
-    s = settings.from_env({"MYSQL_SECRET_ARN": MYSQL_ARN.replace("mysql", "gone")})
+    s = settings.from_env({**TLS, "MYSQL_SECRET_ARN": MYSQL_ARN.replace("mysql", "gone")})
     with pytest.raises(Unavailable, match="could not be read") as raised:
         clients.mysql_connect(s)()
     answer = http.error_response(raised.value).body
@@ -115,13 +117,13 @@ def test_an_unreadable_secret_is_an_outage_whose_answer_names_neither_the_arn_no
 
 
 def test_redis_asks_the_secret_for_its_auth_token(secrets):
-    s = settings.from_env({"REDIS_AUTH_SECRET_ARN": REDIS_ARN})
+    s = settings.from_env({**TLS, "REDIS_AUTH_SECRET_ARN": REDIS_ARN})
     provider = clients.redis_client(s).connection_pool.connection_kwargs["credential_provider"]
     assert provider.get_credentials() == ("redis-token",)
 
 
 def test_an_unreadable_redis_token_looks_like_a_redis_outage(secrets):
-    s = settings.from_env({"REDIS_AUTH_SECRET_ARN": REDIS_ARN.replace("redis", "gone")})
+    s = settings.from_env({**TLS, "REDIS_AUTH_SECRET_ARN": REDIS_ARN.replace("redis", "gone")})
     provider = clients.redis_client(s).connection_pool.connection_kwargs["credential_provider"]
     with pytest.raises(redis.ConnectionError):
         provider.get_credentials()

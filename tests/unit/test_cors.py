@@ -58,7 +58,9 @@ def test_no_origin_is_allowed_unless_configured(allow):
 
 def test_answers_and_errors_expose_paging_location_and_retry_headers_to_an_allowed_origin(allow):
     client = allow(PAGE)
-    refused = client.http.post("/applications", headers={"Origin": PAGE}, body=b"not json")
+    refused = client.http.post(
+        "/applications", headers={"Origin": PAGE, "Content-Type": "application/json"}, body=b"not json"
+    )
     assert refused.status_code == 400
     assert refused.headers["Access-Control-Allow-Origin"] == PAGE
     exposed = set(refused.headers["Access-Control-Expose-Headers"].split(", "))

@@ -3,7 +3,7 @@ import json
 import pytest
 import requests
 
-from chalicelib.domain.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
+from chalicelib.domain.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from chalicelib.domain.models import Chat, Message, SearchAfter, SearchPage
 from chalicelib.edge import http
 
@@ -85,47 +85,98 @@ def test_the_next_link_is_absolute_when_the_request_url_is_known():
     assert link == {"url": f"{url}?after=2&limit=2", "rel": "next"}
 
 
-AWS_HEADERS = {"host": "abc.execute-api.eu-west-1.amazonaws.com", "x-forwarded-proto": "https"}
+CONTEXT = {
+    "resourcePath": "/applications/{token}/chats",
+    "apiId": "abc",
+    "path": "/Prod/applications/t/chats",
+}
 
 
 @pytest.mark.parametrize(
-    ("headers", "context", "prefix", "url"),
+    ("base", "context", "params", "url"),
     [
-        # API Gateway's own endpoint: the context's path holds the stage.
+        # API Gateway's own endpoint: the template's default, the id from the request context.
         (
-            AWS_HEADERS,
-            {"path": "/Prod/applications/t/chats", "apiId": "abc"},
-            "",
+            "https://{apiId}.execute-api.eu-west-1.amazonaws.com/Prod",
+            CONTEXT,
+            {"token": "t"},
             "https://abc.execute-api.eu-west-1.amazonaws.com/Prod/applications/t/chats",
         ),
-        # A custom domain: the path as the client sent it, base path included.
+        # A custom domain with a base path.
         (
-            {"host": "chat.example.com", "x-forwarded-proto": "https"},
-            {"path": "/v1/applications/t/chats", "apiId": "abc"},
-            "",
+            "https://chat.example.com/v1/",
+            CONTEXT,
+            {"token": "t"},
             "https://chat.example.com/v1/applications/t/chats",
         ),
-        # LocalStack: the stage under /_aws/execute-api/<id>, which its context leaves out.
+        # LocalStack: the stage under /_aws/execute-api/<id>.
         (
-            {"host": "127.0.0.1:4566", "x-forwarded-proto": "HTTP"},
-            {"path": "/Prod/applications/t/chats", "apiId": "abc"},
-            "/_aws/execute-api/{apiId}",
+            "http://127.0.0.1:4566/_aws/execute-api/{apiId}/Prod",
+            CONTEXT,
+            {"token": "t"},
             "http://127.0.0.1:4566/_aws/execute-api/abc/Prod/applications/t/chats",
         ),
-        # chalice local (`make dev`): no stage at all.
+        # Path values as API Gateway hands them (percent-encoded) are encoded once, not twice.
         (
-            {"host": "127.0.0.1:8000"},
-            {"path": "/applications/t/chats"},
-            "",
-            "http://127.0.0.1:8000/applications/t/chats",
+            "https://api.example.com",
+            CONTEXT,
+            {"token": "a%20b"},
+            "https://api.example.com/applications/a%20b/chats",
         ),
-        # No Host header (an in-process test client): no absolute URL to give.
-        ({}, {"path": "/applications/t/chats"}, "", None),
+        # No base URL configured, or no API id to fill in: links stay relative.
+        ("", CONTEXT, {"token": "t"}, None),
+        ("https://{apiId}.example.com", {**CONTEXT, "apiId": ""}, {"token": "t"}, None),
     ],
-    ids=["aws", "custom-domain", "localstack", "chalice-local", "no-host"],
+    ids=["aws", "custom-domain", "localstack", "encoded", "none", "no-api-id"],
 )
-def test_the_request_url_is_the_one_the_client_used(headers, context, prefix, url):
-    assert http.request_url(headers, context, prefix) == url
+def test_the_page_url_is_the_configured_base_url_and_the_route(base, context, params, url):
+    assert http.page_url(base, context, params) == url
+
+
+def test_the_page_url_never_comes_from_the_host_or_forwarded_headers():
+    # page_url takes no headers at all: whatever Host or X-Forwarded-Host a client sends is unread.
+    import inspect
+
+    assert "headers" not in inspect.signature(http.page_url).parameters
+    assert not hasattr(http, "request_url")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        'application/json;charset="UTF-8"',
+    ],
+)
+def test_a_body_said_to_be_json_is_read(content_type):
+    http.require_json({"content-type": content_type}, b"{}")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "",
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json; charset=latin-1",
+        "application/jsonx",
+    ],
+)
+def test_a_body_not_said_to_be_json_is_415(content_type):
+    headers = {} if content_type is None else {"content-type": content_type}
+    with pytest.raises(UnsupportedMediaType) as refused:
+        http.require_json(headers, b'{"name": "x"}')
+    assert refused.value.status == 415
+
+
+def test_a_request_without_a_body_needs_no_content_type():
+    http.require_json({}, b"")
+    http.require_json({"content-type": "text/plain"}, None)
 
 
 def test_the_last_page_has_no_link():

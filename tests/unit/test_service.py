@@ -230,10 +230,44 @@ def test_an_unknown_token_is_404_before_any_quota_is_counted(deps):
     assert limits.used == {}
 
 
-def test_requests_pass_when_the_quotas_cannot_be_counted(deps, token):
-    deps.limits = limits = fakes.FakeRateLimits({"creates": 0})
-    limits.down = True
-    assert service.create_chat(deps, token) == 1
+READS = {
+    "get_application": lambda deps, token: service.get_application(deps, token),
+    "list_chats": lambda deps, token: service.list_chats(deps, token, 0, 10),
+    "get_chat": lambda deps, token: service.get_chat(deps, token, 1),
+    "list_messages": lambda deps, token: service.list_messages(deps, token, 1, 0, 10),
+    "get_message": lambda deps, token: service.get_message(deps, token, 1, 1),
+}
+
+
+@pytest.mark.parametrize("read", READS)
+def test_every_read_counts_against_the_applications_read_quota(deps, token, read):
+    service.create_chat(deps, token)
+    service.create_message(deps, token, 1, "hello")
+    deps.limits = limits = fakes.FakeRateLimits({"reads": 2})
+    READS[read](deps, token)
+    READS[read](deps, token)
+    with pytest.raises(RateLimited) as refused:
+        READS[read](deps, token)
+    assert refused.value.policy == "reads"
+    # Another application reads on.
+    other = service.create_application(deps, "other").token
+    deps.limits = fakes.FakeRateLimits({"reads": 2})
+    assert service.get_application(deps, other).name == "other"
+    assert set(limits.used) == {(f"application:{deps.db.application(token).id}", "reads")}
+
+
+def test_applications_are_limited_per_client_address_and_in_all(deps):
+    deps.limits = fakes.FakeRateLimits({"applications-per-address": 2, "applications": 3})
+    for _ in range(2):
+        service.create_application(deps, "mine", client="203.0.113.7")
+    with pytest.raises(RateLimited) as refused:
+        service.create_application(deps, "one too many", client="203.0.113.7")
+    assert refused.value.policy == "applications-per-address"
+    service.create_application(deps, "another address", client="198.51.100.1")
+    with pytest.raises(RateLimited) as refused:
+        service.create_application(deps, "everyone's quota is used up", client="192.0.2.1")
+    assert refused.value.policy == "applications"
+    assert len(deps.db.tables.applications) == 3
 
 
 def test_one_request_at_a_time_reads_the_dead_letters_and_reopens(deps, token):

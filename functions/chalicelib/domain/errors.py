@@ -25,6 +25,13 @@ class PayloadTooLarge(ChatError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(ChatError):
+    """A request body that is not said to be JSON: pages elsewhere cannot send one unasked."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
 class InFlight(ChatError):
     """A request with the same Idempotency-Key is still running; retry the same request later."""
 

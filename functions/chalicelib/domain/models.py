@@ -1,7 +1,7 @@
 """Plain records passed between the layers; `to_json` gives the public shape (no internal ids)."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # A Lambda answer holds at most 6 MB and its body is JSON inside JSON, so a list page or a search
@@ -127,3 +127,11 @@ class Clash:
     create_id: str
     stored_create_id: str
     body: str | None  # the clashing create's body (a message's); the stored row keeps its own
+
+
+@dataclass(frozen=True)
+class Login:
+    """A database login the schema function grants; its password never shows in a repr or log."""
+
+    user: str
+    password: str = field(repr=False)

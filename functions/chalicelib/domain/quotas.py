@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Quota:
-    """`requests` of one kind per application in each window of `window_seconds`."""
+    """`requests` of one kind per subject in each window of `window_seconds`."""
 
     kind: str
     requests: int

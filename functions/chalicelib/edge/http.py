@@ -2,6 +2,7 @@
 
 import functools
 import hashlib
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -12,7 +13,14 @@ from aws_lambda_powertools import Logger
 from chalice import Response
 
 from ..domain import search_terms
-from ..domain.errors import BadRequest, ChatError, NotFound, PayloadTooLarge, RateLimited
+from ..domain.errors import (
+    BadRequest,
+    ChatError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    UnsupportedMediaType,
+)
 from ..domain.models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
 from ..domain.request_keys import RequestKey
 
@@ -29,6 +37,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 # A search's `after`: a score (a sum of a few small constants: search_query.WHOLE, PREFIX,
 # INFIX, PHRASE) and a number, as docs/openapi.yaml's pattern has it.
 _SEARCH_AFTER = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?):([0-9]{1,10})")
+_PATH_PARAM = re.compile(r"\{(\w+)\}")
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -201,20 +210,57 @@ def _bounded(raw: str, name: str, low: int, high: int) -> int:
     return int(digits)
 
 
-def request_url(headers: Mapping[str, str], context: Mapping[str, Any], path_prefix: str = "") -> str | None:
-    """The URL the client sent the request to, without its query; None without a Host header.
+def page_url(base_url: str, context: Mapping[str, Any], uri_params: Mapping[str, str] | None) -> str | None:
+    """This route's URL under the API's configured base URL; None when none is configured.
 
-    API Gateway's `requestContext.path` is the path the client used, stage (or a custom domain's
-    base path) included. LocalStack serves the stage under `path_prefix` (`/_aws/execute-api/{apiId}`,
-    from the settings) and leaves that out of the path.
+    Never from the request's `Host` or `X-Forwarded-*`: a client (or a cache keyed without them)
+    could point the links another answer carries at a host of its choosing. `{apiId}` in the base
+    URL is API Gateway's id of the API, from its request context, which no client sets.
     """
-    host = headers.get("host")
-    if not host or "path" not in context:
+    resource = context.get("resourcePath")
+    if not base_url or not resource:
         return None
-    # The first hop's scheme; LocalStack sends it in capitals.
-    scheme = headers.get("x-forwarded-proto", "http").split(",")[0].strip().lower()
-    prefix = path_prefix.replace("{apiId}", str(context.get("apiId", "")))
-    return f"{scheme}://{host}{prefix}{context['path']}"
+    if "{apiId}" in base_url:
+        if not context.get("apiId"):
+            return None
+        base_url = base_url.replace("{apiId}", str(context["apiId"]))
+    # Path values arrive percent-encoded from API Gateway: decoded once, encoded once.
+    values = {k: quote(unquote(v), safe="") for k, v in (uri_params or {}).items()}
+    if not set(_PATH_PARAM.findall(resource)) <= set(values):
+        return None
+    return base_url.rstrip("/") + _PATH_PARAM.sub(lambda m: values[m[1]], resource)
+
+
+def client_address(context: Mapping[str, Any]) -> str:
+    """Who sent the request, as API Gateway saw the connection (never X-Forwarded-For, which the
+    client writes): an IPv4 address, or the /64 network of an IPv6 one, since one subscriber
+    commonly holds a whole /64 and could otherwise take a fresh quota per address."""
+    raw = str((context.get("identity") or {}).get("sourceIp") or "")
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return "unknown"
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+_JSON_TYPE = "application/json"
+
+
+def require_json(headers: Mapping[str, str], raw: bytes | str | None) -> None:
+    """A request that carries a body must say it is JSON (UTF-8): a `text/plain` POST is one a
+    page of any origin may send without a preflight, and it would otherwise be served."""
+    if not raw:
+        return
+    media_type, *params = (headers.get("content-type") or "").split(";")
+    charsets = {
+        value.strip().strip('"').lower()
+        for name, _, value in (p.partition("=") for p in params)
+        if name.strip().lower() == "charset"
+    }
+    if media_type.strip().lower() != _JSON_TYPE or not charsets <= {"utf-8"}:
+        raise UnsupportedMediaType(f"a request body must be sent as Content-Type: {_JSON_TYPE}")
 
 
 def paged(params: Params, fetch: Callable[[int, int], Sequence[Item]], url: str | None = None) -> Response:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from ..domain.models import Login
 from ..usecases.ports import MigrateDeps
 
 log = Logger(service="chat", child=True)
@@ -24,12 +25,20 @@ ANSWER_MARGIN_SECONDS = 5
 _MAX_REASON_CHARS = 1000
 
 
-def migrate(deps: MigrateDeps) -> dict[str, Any]:
-    return {"applied": deps.schema.migrate(), "index_created": deps.search.ensure_index()}
+def migrate(deps: MigrateDeps, api_login: Login | None = None) -> dict[str, Any]:
+    """The schema and the index; then the API's DML-only login, granted by this function, which
+    alone holds DDL rights (docs/security.md)."""
+    result = {"applied": deps.schema.migrate(), "index_created": deps.search.ensure_index()}
+    if api_login is not None:
+        deps.schema.grant_api_user(api_login)
+    return result
 
 
 def handle_custom_resource(
-    event: dict[str, Any], build_deps: Callable[[], MigrateDeps], seconds_left: float
+    event: dict[str, Any],
+    build_deps: Callable[[], MigrateDeps],
+    seconds_left: float,
+    api_login: Callable[[], Login | None] = lambda: None,
 ) -> dict[str, Any]:
     """Migrates on Create and Update (Delete keeps the data) and answers CloudFormation.
 
@@ -38,23 +47,26 @@ def handle_custom_resource(
     local deploy calls the function itself), it just migrates and returns the result.
     """
     if "ResponseURL" not in event:
-        return migrate(build_deps())
+        return migrate(build_deps(), api_login())
     if event.get("RequestType") == "Delete":
         answer = _answer(event, "SUCCESS", "the schema and its data are kept", {})
     else:
-        answer = _migrate_in_time(event, build_deps, seconds_left - ANSWER_MARGIN_SECONDS)
+        answer = _migrate_in_time(event, build_deps, api_login, seconds_left - ANSWER_MARGIN_SECONDS)
     _send(event["ResponseURL"], answer)
     return answer
 
 
 def _migrate_in_time(
-    event: dict[str, Any], build_deps: Callable[[], MigrateDeps], seconds: float
+    event: dict[str, Any],
+    build_deps: Callable[[], MigrateDeps],
+    api_login: Callable[[], Login | None],
+    seconds: float,
 ) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            result = migrate(build_deps())
+            result = migrate(build_deps(), api_login())
             # Attribute values CloudFormation hands to Fn::GetAtt are strings.
             outcome["data"] = {
                 "applied": ",".join(result["applied"]),

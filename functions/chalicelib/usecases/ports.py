@@ -18,6 +18,7 @@ from ..domain.models import (
     Clash,
     CreatedMessage,
     IdleCounter,
+    Login,
     Message,
     MessageKey,
     NewChat,
@@ -70,6 +71,7 @@ class Counts(Protocol):
 
 class Schema(Protocol):
     def migrate(self) -> list[str]: ...
+    def grant_api_user(self, login: Login) -> None: ...
 
 
 class Numbers(Protocol):
@@ -141,9 +143,10 @@ class Search(Protocol):
 
 
 class RateLimits(Protocol):
-    """Per-application quotas (Redis); None when they could not be counted (the request passes)."""
+    """Quotas per subject (an application, a client address, everyone) and kind of request;
+    counted in the process itself while the shared count (Redis) cannot be reached."""
 
-    def take(self, application_id: int, kind: str) -> Decision | None: ...
+    def take(self, subject: str, kind: str) -> Decision: ...
 
 
 class StoredMessages(Protocol):
@@ -186,7 +189,7 @@ class Deps(Protocol):
     # Longest an API request can run; after a Redis restart, older reservations are done by then.
     @property
     def request_timeout_seconds(self) -> int: ...
-    # Per-application quotas; None where nothing limits (the writer, tools, benches in-process).
+    # Request quotas; None where nothing limits (the writer, tools, benches in-process).
     @property
     def limits(self) -> RateLimits | None: ...
 

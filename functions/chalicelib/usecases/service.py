@@ -37,10 +37,16 @@ def new_create_id() -> str:
 _ANONYMOUS = "applications"  # POST /applications has no application to scope its key to
 
 
-def create_application(deps: Deps, name: str, key: RequestKey | None = None) -> Application:
+def create_application(
+    deps: Deps, name: str, key: RequestKey | None = None, client: str = "unknown"
+) -> Application:
     """The row is the key's record: its create id is bound to the request and unique, so a retry
     (or a concurrent duplicate) finds the first create, and another request with the key is
-    another create (nothing tells a caller that someone else's key is in use)."""
+    another create (nothing tells a caller that someone else's key is in use). `client`: the
+    caller's address (its network, for IPv6), as the edge read it."""
+    # Each application brings quotas of its own: how many appear is bounded per address and in all.
+    _within_quota(deps, f"address:{client}", "applications-per-address")
+    _within_quota(deps, "everyone", "applications")
     if key is None:
         return _new_application(deps, name, new_create_id())
     if key.bits() < MIN_SECRET_KEY_BITS:
@@ -65,6 +71,12 @@ def _new_application(deps: Deps, name: str, create_id: str) -> Application:
 
 
 def get_application(deps: Deps, token: str) -> Application:
+    app = _application(deps, token)
+    _within_quota(deps, _subject(app.id), "reads")
+    return app
+
+
+def _application(deps: Deps, token: str) -> Application:
     app = deps.db.application(token)
     if app is None:
         raise NotFound("no application has that token")
@@ -72,8 +84,8 @@ def get_application(deps: Deps, token: str) -> Application:
 
 
 def rename_application(deps: Deps, token: str, name: str, key: RequestKey | None = None) -> Application:
-    app = get_application(deps, token)
-    _within_quota(deps, app.id, "edits")
+    app = _application(deps, token)
+    _within_quota(deps, _subject(app.id), "edits")
     with Once(deps.keys, str(app.id), key) as once:
         if isinstance(once.claim, New):
             app = deps.db.rename_application(app, name)
@@ -99,7 +111,7 @@ def _application_id(deps: Deps, token: str) -> int:
         return app_id
     app_id = deps.tokens.application_id(token)
     if app_id is None:
-        app_id = get_application(deps, token).id
+        app_id = _application(deps, token).id
         deps.tokens.remember(token, app_id)
     if len(_KNOWN) >= _KNOWN_MAX:
         _KNOWN.clear()  # bounded; a cleared token costs one Redis GET again
@@ -110,16 +122,22 @@ def _application_id(deps: Deps, token: str) -> int:
 def _limited_application_id(deps: Deps, token: str, kind: str) -> int:
     """The application's id, once its quota of `kind` allows this request (before any other work)."""
     app_id = _application_id(deps, token)
-    _within_quota(deps, app_id, kind)
+    _within_quota(deps, _subject(app_id), kind)
     return app_id
 
 
-def _within_quota(deps: Deps, app_id: int, kind: str) -> None:
-    decision = deps.limits.take(app_id, kind) if deps.limits is not None else None
-    if decision is not None and not decision.allowed:
+def _subject(app_id: int) -> str:
+    return f"application:{app_id}"
+
+
+def _within_quota(deps: Deps, subject: str, kind: str) -> None:
+    if deps.limits is None:
+        return
+    decision = deps.limits.take(subject, kind)
+    if not decision.allowed:
         quota = decision.quota
         raise RateLimited(
-            f"this application made {quota.requests} {kind} in {quota.window_seconds} s, its quota; "
+            f"the quota of {quota.requests} {kind} in {quota.window_seconds} s is used up; "
             f"retry after {decision.reset_seconds} s",
             kind,
             quota.requests,
@@ -146,11 +164,11 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
 
 
 def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
-    return deps.db.chats(_application_id(deps, token), after, limit)
+    return deps.db.chats(_limited_application_id(deps, token, "reads"), after, limit)
 
 
 def get_chat(deps: Deps, token: str, number: int) -> Chat:
-    app_id = _application_id(deps, token)
+    app_id = _limited_application_id(deps, token, "reads")
     chat = deps.db.chat(app_id, number)
     if chat is None:
         if not _chat_is_queued(deps, app_id, number):
@@ -254,12 +272,12 @@ def _forget_quietly(deps: Deps, message: NewMessage) -> None:
 
 
 def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list[Message]:
-    app_id = _existing_chat(deps, _application_id(deps, token), chat_number)
+    app_id = _existing_chat(deps, _limited_application_id(deps, token, "reads"), chat_number)
     return deps.db.messages(app_id, chat_number, after, limit)
 
 
 def get_message(deps: Deps, token: str, chat_number: int, number: int) -> Message:
-    return _message(deps, _application_id(deps, token), chat_number, number)
+    return _message(deps, _limited_application_id(deps, token, "reads"), chat_number, number)
 
 
 def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:

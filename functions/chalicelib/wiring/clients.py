@@ -13,6 +13,7 @@ from ..adapters.mysql import mysql
 from ..adapters.redis import redis_server
 from ..adapters.redis.ratelimit import RateLimits
 from ..domain.errors import Unavailable
+from ..domain.models import Login
 from ..domain.quotas import Quota
 from . import settings
 from .observability import logger
@@ -55,7 +56,9 @@ class Secret:
 def mysql_connect(s: settings.Settings) -> mysql.Connect:
     """Opens a connection with the current login: a rotated password is picked up on reconnect."""
     if s.mysql_secret_arn is None:
-        return mysql.connector(s.mysql_host, s.mysql_port, s.mysql_user, s.mysql_password, s.mysql_database)
+        return mysql.connector(
+            s.mysql_host, s.mysql_port, s.mysql_user, s.mysql_password, s.mysql_database, s.mysql_tls_ca
+        )
     secret = Secret(s.mysql_secret_arn, s.secrets_max_age_seconds, json=True)
 
     def connect() -> Any:
@@ -67,12 +70,23 @@ def mysql_connect(s: settings.Settings) -> mysql.Connect:
                 login.get("username", s.mysql_user),
                 login["password"],
                 s.mysql_database,
+                s.mysql_tls_ca,
             )()
         except Exception:
             secret.mark_stale()  # a refused login may mean the password was rotated
             raise
 
     return connect
+
+
+def api_login(s: settings.Settings) -> Login | None:
+    """The DML-only login the schema function grants, if its settings name one."""
+    if s.mysql_api_user is None:
+        return None
+    if s.mysql_api_secret_arn is None:
+        return Login(s.mysql_api_user, s.mysql_password)  # the local stack's one password
+    secret = Secret(s.mysql_api_secret_arn, s.secrets_max_age_seconds, json=True).value()
+    return Login(secret.get("username", s.mysql_api_user), secret["password"])
 
 
 class RedisAuthToken(CredentialProvider):
@@ -122,10 +136,14 @@ def elasticsearch_client(s: settings.Settings) -> "Elasticsearch":
 
 
 def rate_limits(s: settings.Settings, client: redis.Redis) -> RateLimits:
-    window = s.rate_limit_window_seconds
-    quotas = {
-        "creates": s.rate_limit_creates,
-        "edits": s.rate_limit_edits,
-        "searches": s.rate_limit_searches,
-    }
-    return RateLimits(client, {kind: Quota(kind, n, window) for kind, n in quotas.items()})
+    per_application = s.rate_limit_window_seconds
+    new_applications = s.rate_limit_applications_window_seconds
+    quotas = [
+        Quota("creates", s.rate_limit_creates, per_application),
+        Quota("edits", s.rate_limit_edits, per_application),
+        Quota("searches", s.rate_limit_searches, per_application),
+        Quota("reads", s.rate_limit_reads, per_application),
+        Quota("applications-per-address", s.rate_limit_applications_per_address, new_applications),
+        Quota("applications", s.rate_limit_applications, new_applications),
+    ]
+    return RateLimits(client, {quota.kind: quota for quota in quotas})

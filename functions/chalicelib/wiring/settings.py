@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+import certifi
+
 # What the template passes for a credential: the ARN of a Secrets Manager secret, never the value.
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
 
@@ -24,6 +26,13 @@ class Settings:
     mysql_database: str
     # A secret holding {"username", "password"} (the form RDS writes); read at (re)connect.
     mysql_secret_arn: str | None
+    # TLS to MySQL, the server's certificate and name verified against this CA bundle (a PEM
+    # file); None: no TLS (the local stack only: a credential from a secret requires TLS).
+    mysql_tls_ca: str | None
+    # The schema function only: the DML-only login it creates (or re-passwords) and grants for
+    # the API, the writer and the counter; its password from this secret, else the local one.
+    mysql_api_user: str | None
+    mysql_api_secret_arn: str | None
     redis_url: str
     # A secret holding the Redis AUTH token as plain text.
     redis_auth_secret_arn: str | None
@@ -55,6 +64,11 @@ class Settings:
     rate_limit_creates: int
     rate_limit_edits: int
     rate_limit_searches: int
+    rate_limit_reads: int
+    # Applications created per client address, and by everyone together, in their own window.
+    rate_limit_applications_window_seconds: int
+    rate_limit_applications_per_address: int
+    rate_limit_applications: int
     # Bytes of Idempotency-Key records each application may hold in Redis (about 340 a record);
     # over it, its records older than the safe age make room (a retry then looks in MySQL), and
     # while none is that old a keyed request answers 429.
@@ -66,8 +80,9 @@ class Settings:
     counter_idle_seconds: int
     # Keys the sweep looks at per run (SCAN), going on from there the next run.
     counter_sweep_keys: int
-    # What precedes the stage in the API's public URLs, `{apiId}` filled in: empty on AWS.
-    api_path_prefix: str
+    # The API's public URL, stage included, that next-page links start with (`{apiId}` is filled
+    # in from API Gateway's request context); empty: links relative to the request's URL.
+    api_base_url: str
     # Origins whose pages may call the API from a browser: ("*",) for any, () for none.
     cors_allowed_origins: tuple[str, ...]
 
@@ -110,45 +125,101 @@ def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
     return origins
 
 
+# An absolute http(s) URL without query or fragment; `{apiId}` may stand for the API's id.
+_BASE_URL = re.compile(r"https?://[A-Za-z0-9.{}:-]+(/[A-Za-z0-9._~{}-]+)*/?")
+
+
+def _base_url(env: Mapping[str, str]) -> str:
+    value = env.get("API_BASE_URL", "").strip()
+    if value and not _BASE_URL.fullmatch(value):
+        raise SettingsError(f"API_BASE_URL={value!r} is not a URL such as https://api.example.com/v1")
+    return value
+
+
+def _tls_ca(env: Mapping[str, str]) -> str | None:
+    """MYSQL_TLS: `verify` (the CA bundle in MYSQL_TLS_CA, else certifi's, which holds the Amazon
+    roots RDS Proxy's certificates chain to) or `off`."""
+    mode = env.get("MYSQL_TLS", "off")
+    if mode == "off":
+        return None
+    if mode != "verify":
+        raise SettingsError(f"MYSQL_TLS={mode!r} is neither 'verify' nor 'off'")
+    return env.get("MYSQL_TLS_CA") or certifi.where()
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+
+
+def _identifier(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "")
+    if value and not _IDENTIFIER.fullmatch(value):
+        raise SettingsError(f"{name}={value!r} is not a MySQL user name (letters, digits, _)")
+    return value or None
+
+
+def _no_credential_in_clear(s: Settings) -> Settings:
+    """A credential read from a secret (on AWS) never travels unencrypted."""
+    if s.mysql_secret_arn and s.mysql_tls_ca is None:
+        raise SettingsError("MYSQL_SECRET_ARN is set but MYSQL_TLS is off: the login would travel in clear")
+    if s.elasticsearch_api_key_secret_arn and not s.elasticsearch_url.startswith("https://"):
+        raise SettingsError("ELASTICSEARCH_API_KEY_SECRET_ARN needs an https:// ELASTICSEARCH_URL")
+    if s.redis_auth_secret_arn and not s.redis_url.startswith("rediss://"):
+        raise SettingsError("REDIS_AUTH_SECRET_ARN needs a rediss:// (TLS) REDIS_URL")
+    return s
+
+
 def from_env(given: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if given is None else given
     # Defaults are the services `make up` starts; on AWS the template sets every one.
-    return Settings(
-        mysql_host=env.get("MYSQL_HOST", "127.0.0.1"),
-        mysql_port=_int(env, "MYSQL_PORT", 3306, high=65535),
-        mysql_user=env.get("MYSQL_USER", "chat"),
-        mysql_password=env.get("MYSQL_PASSWORD", "chat"),
-        mysql_database=env.get("MYSQL_DATABASE", "chat"),
-        mysql_secret_arn=_secret_arn(env, "MYSQL_SECRET_ARN"),
-        redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        redis_auth_secret_arn=_secret_arn(env, "REDIS_AUTH_SECRET_ARN"),
-        elasticsearch_url=env.get("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
-        elasticsearch_api_key_secret_arn=_secret_arn(env, "ELASTICSEARCH_API_KEY_SECRET_ARN"),
-        secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, high=86400),
-        messages_index=env.get("MESSAGES_INDEX", "messages"),
-        search_shards=_int(env, "SEARCH_SHARDS", 1, high=64),
-        search_timeout_ms=_int(env, "SEARCH_TIMEOUT_MS", 500, low=10, high=10_000),
-        queue_url=env.get("CREATIONS_QUEUE_URL") or None,
-        dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
-        redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0, low=0, high=5),
-        redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", 100, high=5000),
-        # messages.body is a TEXT column: 65,535 bytes at the most.
-        max_body_bytes=_int(env, "MAX_BODY_BYTES", 65535, high=65535),
-        api_timeout_seconds=_int(env, "API_TIMEOUT_SECONDS", 10, high=900),
-        writer_timeout_seconds=_int(env, "WRITER_TIMEOUT_SECONDS", 30, low=2, high=900),
-        elasticsearch_timeout_seconds=_int(env, "ELASTICSEARCH_TIMEOUT_SECONDS", 3, high=60),
-        # Generous: one application may use the whole default stage throttle (100 requests/s).
-        rate_limit_window_seconds=_int(env, "RATE_LIMIT_WINDOW_SECONDS", 10, high=3600),
-        rate_limit_creates=_int(env, "RATE_LIMIT_CREATES", 1000),
-        rate_limit_edits=_int(env, "RATE_LIMIT_EDITS", 200),
-        rate_limit_searches=_int(env, "RATE_LIMIT_SEARCHES", 200),
-        idempotency_budget_bytes=_int(env, "IDEMPOTENCY_BUDGET_BYTES", 8 * 2**20, low=4096),
-        # Long enough for the writer to have stored every create of that age, or dead-lettered it.
-        idempotency_safe_age_seconds=_int(env, "IDEMPOTENCY_SAFE_AGE_SECONDS", 600, low=60, high=86400),
-        counter_idle_seconds=_int(env, "COUNTER_IDLE_SECONDS", 7 * 86400, low=3600),
-        counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
-        api_path_prefix=env.get("API_PATH_PREFIX", ""),
-        cors_allowed_origins=_origins(env),
+    return _no_credential_in_clear(
+        Settings(
+            mysql_host=env.get("MYSQL_HOST", "127.0.0.1"),
+            mysql_port=_int(env, "MYSQL_PORT", 3306, high=65535),
+            mysql_user=env.get("MYSQL_USER", "chat"),
+            mysql_password=env.get("MYSQL_PASSWORD", "chat"),
+            mysql_database=env.get("MYSQL_DATABASE", "chat"),
+            mysql_secret_arn=_secret_arn(env, "MYSQL_SECRET_ARN"),
+            mysql_tls_ca=_tls_ca(env),
+            mysql_api_user=_identifier(env, "MYSQL_API_USER"),
+            mysql_api_secret_arn=_secret_arn(env, "MYSQL_API_SECRET_ARN"),
+            redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            redis_auth_secret_arn=_secret_arn(env, "REDIS_AUTH_SECRET_ARN"),
+            elasticsearch_url=env.get("ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
+            elasticsearch_api_key_secret_arn=_secret_arn(env, "ELASTICSEARCH_API_KEY_SECRET_ARN"),
+            secrets_max_age_seconds=_int(env, "SECRETS_MAX_AGE_SECONDS", 300, high=86400),
+            messages_index=env.get("MESSAGES_INDEX", "messages"),
+            search_shards=_int(env, "SEARCH_SHARDS", 1, high=64),
+            search_timeout_ms=_int(env, "SEARCH_TIMEOUT_MS", 500, low=10, high=10_000),
+            queue_url=env.get("CREATIONS_QUEUE_URL") or None,
+            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
+            redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0, low=0, high=5),
+            redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", 100, high=5000),
+            # messages.body is a TEXT column: 65,535 bytes at the most.
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 65535, high=65535),
+            api_timeout_seconds=_int(env, "API_TIMEOUT_SECONDS", 10, high=900),
+            writer_timeout_seconds=_int(env, "WRITER_TIMEOUT_SECONDS", 30, low=2, high=900),
+            elasticsearch_timeout_seconds=_int(env, "ELASTICSEARCH_TIMEOUT_SECONDS", 3, high=60),
+            # Well below the stage throttle (100 requests/s for everyone): one application gets at most
+            # a fifth of it of any kind, so one client in a loop leaves the rest to the others.
+            rate_limit_window_seconds=_int(env, "RATE_LIMIT_WINDOW_SECONDS", 10, high=3600),
+            rate_limit_creates=_int(env, "RATE_LIMIT_CREATES", 200),
+            rate_limit_edits=_int(env, "RATE_LIMIT_EDITS", 50),
+            rate_limit_searches=_int(env, "RATE_LIMIT_SEARCHES", 50),
+            rate_limit_reads=_int(env, "RATE_LIMIT_READS", 200),
+            # Each new application brings fresh quotas: how many may appear is bounded too.
+            rate_limit_applications_window_seconds=_int(
+                env, "RATE_LIMIT_APPLICATIONS_WINDOW_SECONDS", 3600, high=86400
+            ),
+            rate_limit_applications_per_address=_int(env, "RATE_LIMIT_APPLICATIONS_PER_ADDRESS", 20),
+            rate_limit_applications=_int(env, "RATE_LIMIT_APPLICATIONS", 1000),
+            idempotency_budget_bytes=_int(env, "IDEMPOTENCY_BUDGET_BYTES", 8 * 2**20, low=4096),
+            # Long enough for the writer to have stored every create of that age, or dead-lettered it.
+            idempotency_safe_age_seconds=_int(env, "IDEMPOTENCY_SAFE_AGE_SECONDS", 600, low=60, high=86400),
+            counter_idle_seconds=_int(env, "COUNTER_IDLE_SECONDS", 7 * 86400, low=3600),
+            counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
+            api_base_url=_base_url(env),
+            cors_allowed_origins=_origins(env),
+        )
     )
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
     from ..adapters.mysql.mysql import MySQL
+    from ..domain.models import Login
 
 
 class _Built[T]:
@@ -175,6 +176,12 @@ _BUILT = {name for name, value in vars(Stores).items() if isinstance(value, _Bui
 def build(s: settings.Settings, sqs: Any = None) -> Stores:
     """The adapters of `s` (tools and tests: the functions use `deps()`)."""
     return Stores(s, sqs)
+
+
+def api_login_from_settings() -> "Login | None":
+    from .clients import api_login
+
+    return api_login(settings.get())
 
 
 @lru_cache(maxsize=1)

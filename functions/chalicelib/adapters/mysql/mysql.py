@@ -22,9 +22,18 @@ Row = tuple[Any, ...]
 _DEADLOCK, _LOCK_WAIT_TIMEOUT = 1213, 1205
 
 
-def connector(host: str, port: int, user: str, password: str, database: str) -> Connect:
+def connector(
+    host: str, port: int, user: str, password: str, database: str, tls_ca: str | None = None
+) -> Connect:
+    """`tls_ca`: a CA bundle; the connection then requires TLS and verifies the server's
+    certificate and name (pymysql refuses a server that offers no TLS)."""
+    tls: dict[str, Any] = {}
+    if tls_ca is not None:
+        tls = {"ssl_ca": tls_ca, "ssl_verify_cert": True, "ssl_verify_identity": True}
+
     def connect() -> "pymysql.connections.Connection[Any]":
         return pymysql.connect(
+            **tls,
             host=host,
             port=port,
             user=user,

@@ -3,6 +3,9 @@
 Each migration is applied once and recorded in `schema_migrations`; add new ones at the end.
 """
 
+import re
+
+from ...domain.models import Login
 from .mysql import MySQL
 
 MIGRATIONS = [
@@ -96,6 +99,10 @@ MIGRATIONS = [
     ),
 ]
 
+# What the API, the writer and the counter may do: change data, never its structure.
+API_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+_DATABASE = re.compile(r"[A-Za-z0-9_]{1,64}")
+
 CREATE_MIGRATIONS_TABLE = """
     CREATE TABLE IF NOT EXISTS schema_migrations (
         name VARCHAR(128) NOT NULL PRIMARY KEY,
@@ -120,3 +127,17 @@ class Schema:
                     cur.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
                     applied.append(name)
         return applied
+
+    def grant_api_user(self, login: Login) -> None:
+        """Creates the API's login, or sets its password (a rotated secret), with data rights
+        only: SELECT, INSERT, UPDATE, DELETE on this database; no DDL, no other database."""
+        with self._mysql.cursor() as cur:
+            cur.execute("SELECT DATABASE()")
+            row = cur.fetchone()
+            database = row[0] if row else None
+            # An identifier cannot be a parameter: checked, then quoted.
+            if not isinstance(database, str) or not _DATABASE.fullmatch(database):
+                raise ValueError(f"cannot grant on database {database!r}")
+            cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (login.user, login.password))
+            cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (login.user, login.password))
+            cur.execute(f"GRANT {', '.join(API_PRIVILEGES)} ON `{database}`.* TO %s@'%%'", (login.user,))

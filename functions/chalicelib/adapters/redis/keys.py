@@ -77,8 +77,9 @@ def token(value: str) -> str:
     return f"token:{value}"
 
 
-def quota(kind: str, application_id: int) -> str:
-    return f"rate:{kind}:{application_id}"
+def quota(kind: str, subject: str | int) -> str:
+    """A subject's (an application's, a client address's, everyone's) count of `kind` requests."""
+    return f"rate:{kind}:{subject}"
 
 
 # SCAN patterns, for tools and tests that look over the keys of one kind.

@@ -42,6 +42,7 @@ _RESERVE = lua.script("numbering-epoch", "numbering-reserve")
 _RESERVED = lua.script("numbering-epoch", "numbering-reserved")
 _STATE = lua.script("numbering-epoch", "numbering-state")
 _OPEN = lua.script("numbering-open")
+_TAKE_LOCK = lua.script("numbering-take-lock")
 _IDLE = lua.script("numbering-idle")
 _DROP = lua.script("numbering-epoch", "numbering-drop")
 _FORGET_AND_MARK = lua.script("numbering-forget-and-mark")
@@ -54,6 +55,7 @@ class Numbers:
         self._scripts = Scripts(client, wait_replicas, wait_timeout_ms)
         self._forget_and_mark = client.register_script(_FORGET_AND_MARK)
         self._idle = client.register_script(_IDLE)
+        self._take_lock = client.register_script(_TAKE_LOCK)
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
         return self._reserve_number([keys.chats(application_id)], seed, [])
@@ -223,12 +225,13 @@ class Numbers:
     def begin_reopening(self, seconds: int) -> str | None:
         """A token if this caller may reopen numbering now (for `seconds` at the most), else None."""
         token = uuid.uuid4().hex
-        taken = self._call(lambda: self._redis.set(keys.REOPENING, token, nx=True, ex=seconds))
+        taken = self._call(lambda: self._take_lock(keys=[keys.REOPENING], args=[token, seconds]))
         return token if taken else None
 
     def end_reopening(self, token: str) -> None:
         with contextlib.suppress(Unavailable):
-            if self._call(lambda: self._redis.get(keys.REOPENING)) == token.encode():
+            held = self._call(lambda: self._redis.get(keys.REOPENING))
+            if isinstance(held, bytes) and held.split(b" ")[0] == token.encode():
                 self._call(lambda: self._redis.delete(keys.REOPENING))
 
     def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool:

@@ -1,16 +1,22 @@
-"""Redis adapter: per-application request quotas, one script call (one round trip) per request.
+"""Redis adapter: request quotas, one script call (one round trip) per request.
 
-Each quota is a fixed window: a counter per application, kind and window, created by the first
-request of the window and expiring with it, so idle applications hold no keys. A window can let
-up to twice the quota through across its boundary; that is the price of one INCR. The window
-is Redis's clock (TIME), so API functions with skewed clocks share the same windows.
+Each quota is a fixed window: a counter per subject (an application, a client address, everyone),
+kind and window, created by the first request of the window and expiring with it, so idle
+subjects hold no keys. A window can let up to twice the quota through across its boundary; that
+is the price of one INCR. The window is Redis's clock (TIME), so API functions with skewed clocks
+share the same windows.
 
-A limiter that cannot reach Redis lets the request through: quotas protect the stores from one
-tenant, and a Redis outage already refuses the creates that depend on it.
+A limiter that cannot reach Redis (down, failing over, full under `noeviction`) counts in the
+function's own memory instead: each warm environment then enforces the quota by itself, so the
+bound becomes the quota times the environments running, where letting everything through would
+leave MySQL and Elasticsearch to whoever sends the most (docs/security.md, "Quotas").
 
 On creates this is a round trip of its own (~0.06 ms at p50), not folded into the reservation
 script that carries the numbering epoch: docs/performance.md, "The quota check's round trip".
 """
+
+import time
+from collections.abc import Callable
 
 import redis
 from aws_lambda_powertools import Logger
@@ -32,22 +38,40 @@ return {used, window - now % window}
 """
 
 
+class LocalWindows:
+    """The same fixed windows, counted in this process: what quotas fall back to without Redis."""
+
+    # Hand-written: _TAKE's arithmetic over a dict; a library would bring windows and keys of its own.
+    def __init__(self, max_keys: int = 10_000, clock: Callable[[], float] = time.time):
+        self._counts: dict[str, int] = {}
+        self._max_keys = max_keys
+        self._clock = clock
+
+    def take(self, key: str, window_seconds: int) -> tuple[int, int]:
+        now = int(self._clock())
+        counter = f"{key}:{now // window_seconds}"
+        if counter not in self._counts and len(self._counts) >= self._max_keys:
+            self._counts.clear()  # bounded: past windows' counters go, the current ones restart
+        used = self._counts[counter] = self._counts.get(counter, 0) + 1
+        return used, window_seconds - now % window_seconds
+
+
 class RateLimits:
-    def __init__(self, client: redis.Redis, quotas: dict[str, Quota]):
+    def __init__(self, client: redis.Redis, quotas: dict[str, Quota], fallback: LocalWindows | None = None):
         self._quotas = quotas
+        self._fallback = fallback or LocalWindows()
         # The key is built inside the script (it depends on Redis's clock): undeclared keys are
         # fine on a single Redis node or replication group, not on Redis Cluster.
         self._take = client.register_script(_TAKE)
 
-    def take(self, application_id: int, kind: str) -> Decision | None:
-        """Counts one request of `kind`; None when the limiter could not ask Redis."""
+    def take(self, subject: str, kind: str) -> Decision:
+        """Counts one request of `kind` by `subject` (in this process while Redis cannot count)."""
         quota = self._quotas[kind]
+        key = keys.quota(kind, subject)
         try:
-            used, reset = self._take(
-                args=[keys.quota(kind, application_id), quota.requests, quota.window_seconds]
-            )
+            used, reset = self._take(args=[key, quota.requests, quota.window_seconds])
         except redis.RedisError as exc:
-            log.warning("rate limit not checked", kind=kind, error=repr(exc))
-            return None
+            log.warning("rate limit counted in this process", kind=kind, error=repr(exc))
+            used, reset = self._fallback.take(key, quota.window_seconds)
         used, reset = int(used), int(reset)
         return Decision(quota, used <= quota.requests, max(quota.requests - used, 0), reset)
