@@ -23,6 +23,7 @@ from chalicelib.domain.models import (
     NewMessage,
     SearchAfter,
     SearchPage,
+    clash,
 )
 from chalicelib.domain.numbering import Floors
 from chalicelib.domain.quotas import Decision, Quota
@@ -168,14 +169,14 @@ class FakeBatches:
             stored = self.tables.chat_create_ids.get(key)
             if stored is None:
                 self.tables.chat_create_ids[key] = c.create_id  # adopts a row written without one
-            elif c.create_id and stored != c.create_id:
-                clashes.append(Clash("chat", c.application_id, c.number, 0, c.create_id, stored, None))
+            elif (found := clash(c, stored)) is not None:
+                clashes.append(found)
         for m in messages:
             stored_message = self.tables.messages.setdefault(m.key, m)  # a replay changes nothing
             if stored_message.create_id is None and m.create_id:
                 self.tables.messages[m.key] = dataclasses.replace(stored_message, create_id=m.create_id)
-            elif m.create_id and stored_message.create_id != m.create_id:
-                clashes.append(Clash("message", *m.key, m.create_id, str(stored_message.create_id), m.body))
+            elif (found := clash(m, stored_message.create_id)) is not None:
+                clashes.append(found)
         return clashes
 
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]:
