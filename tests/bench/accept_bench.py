@@ -295,7 +295,7 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
     queue_url = sqs.create_queue(QueueName=f"chat-bench-accept-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     try:
         deps = common.deps(DATABASE, "bench-accept", queue_url)
-        deps.numbers._redis.flushdb()
+        deps.redis.flushdb()
         deps.numbers.open_epoch(f"bench-{uuid.uuid4().hex}")
         from chalicelib.usecases import service
 

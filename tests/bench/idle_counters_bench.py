@@ -65,7 +65,7 @@ def run(chats: int = 100_000, progress=print) -> dict:
     common.ensure_database(DATABASE)
     common.empty_tables(DATABASE)
     deps = common.deps(DATABASE)
-    r = deps.numbers._redis
+    r = deps.redis
     r.flushdb()
     deps.numbers.open_epoch(f"bench-{uuid.uuid4().hex}")
     out: dict = {"chats": chats, "load_average_before": common.load_average(), "empty": _memory(r)}

@@ -109,11 +109,11 @@ def reset_stores(deps) -> dict:
         )
         cur.execute("SELECT application_id, number, id FROM chats")
         ids = {(a, n): i for a, n, i in cur.fetchall()}
-    es = deps.search._es
+    es = deps.elasticsearch
     for index in (INDEX, CEILING_INDEX):
         es.indices.delete(index=index, ignore_unavailable=True)
         es.indices.create(index=index, **search_index.index_body())
-    deps.numbers._redis.flushdb()
+    deps.redis.flushdb()
     return ids
 
 
@@ -121,8 +121,8 @@ def counts(deps) -> tuple:
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM messages")
         rows = (cur.fetchone() or (0,))[0]
-    deps.search._es.indices.refresh(index=INDEX)
-    return rows, deps.search._es.count(index=INDEX)["count"]
+    deps.elasticsearch.indices.refresh(index=INDEX)
+    return rows, deps.elasticsearch.count(index=INDEX)["count"]
 
 
 def parsed_rows(records: list, ids: dict) -> list:
@@ -236,7 +236,7 @@ def sweep_point(deps, records: list, size: int, slices: int, naive_seconds: floa
         naive_done=0,
     )
     cpu: dict[str, dict[str, Any]] = {"writer": {}, "ceiling_mysql": {}, "ceiling_bulk": {}}
-    es_client = deps.search._es
+    es_client = deps.elasticsearch
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
         for i in range(slices):
             part, part_rows = records[i * per : (i + 1) * per], rows[i * per : (i + 1) * per]

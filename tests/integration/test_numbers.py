@@ -17,7 +17,7 @@ KEYS = [
 @pytest.fixture
 def r(deps):
     """The adapter's Redis, without the keys this module writes, before and after each test."""
-    client = deps.numbers._redis
+    client = deps.redis
     client.delete(*KEYS)
     yield client
     client.delete(*KEYS)

@@ -96,14 +96,18 @@ GHOST = 2**32 - 1  # no such application: MySQL's foreign key refuses its chat
 def ghost_documents(deps):
     """Removes what a test indexed for the ghost application, whether it passed or not."""
     yield
-    es = deps.search._es.options(ignore_status=404)
+    es = deps.elasticsearch.options(ignore_status=404)
     for number in (1, 2):
-        es.delete(index=deps.search._index, id=f"{GHOST}:1:{number}", routing=search_index.routing(GHOST, 1))
+        es.delete(
+            index=deps.settings.messages_index,
+            id=f"{GHOST}:1:{number}",
+            routing=search_index.routing(GHOST, 1),
+        )
 
 
 def test_a_message_mysql_refuses_for_good_is_taken_out_of_the_index_an_edit_is_not(deps, ghost_documents):
     ghost = GHOST
-    es, index = deps.search._es, deps.search._index
+    es, index = deps.elasticsearch, deps.settings.messages_index
     edited = NewMessage(ghost, 1, 2, "edited", version=2)  # an edit's document, however it came
     assert deps.search.index([edited]) == {}
     failed = writer.persist_records(

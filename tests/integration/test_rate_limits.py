@@ -110,7 +110,7 @@ def test_applications_are_limited_per_client_address(client, low_quotas):
 
 
 def test_an_unknown_token_is_404_before_any_quota_and_counts_nothing(client, low_quotas, deps):
-    redis = deps.numbers._redis
+    redis = deps.redis
     before = len(list(redis.scan_iter(redis_keys.ALL_QUOTAS, count=1000)))
     for _ in range(5):
         assert client.http.post(f"/applications/{'Q' * 32}/chats").status_code == 404
