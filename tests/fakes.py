@@ -14,6 +14,7 @@ from chalicelib.domain.models import (
     Chat,
     ChatKey,
     Clash,
+    CreatedApplication,
     CreatedMessage,
     IdleCounter,
     Login,
@@ -38,6 +39,7 @@ from chalicelib.domain.request_keys import (
     RequestKey,
     Running,
 )
+from chalicelib.domain.tokens import token_hash
 from chalicelib.usecases.ports import Failures, RateLimits
 
 
@@ -57,7 +59,11 @@ class Tables:
     chats: dict[ChatKey, int] = dataclasses.field(default_factory=dict)  # -> messages_count
     messages: dict[MessageKey, NewMessage] = dataclasses.field(default_factory=dict)
     chat_create_ids: dict[ChatKey, str | None] = dataclasses.field(default_factory=dict)
-    application_create_ids: dict[str, str] = dataclasses.field(default_factory=dict)  # -> token
+    application_create_ids: dict[str, str] = dataclasses.field(default_factory=dict)  # -> token hash
+    sealed_tokens: dict[str, str | None] = dataclasses.field(default_factory=dict)  # create id ->
+    # A rotated token's hash -> (the current token's hash, when its grace ends on `now`).
+    previous_tokens: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
+    now: int = 0  # seconds, the clock a grace period is measured on
     down: bool = False
 
     def check(self) -> None:
@@ -69,23 +75,68 @@ class Tables:
 
 
 class FakeDatabase:
+    """Applications are kept by their token's hash (as `Application.token`), as MySQL keeps them."""
+
     def __init__(self, tables: Tables):
         self.tables = tables
 
-    def insert_application(self, token: str, name: str, create_id: str | None = None) -> Application:
+    def insert_application(
+        self, token: str, name: str, create_id: str | None = None, sealed_token: str | None = None
+    ) -> Application:
         self.tables.check()
-        if token in self.tables.applications or create_id in self.tables.application_create_ids:
+        hashed = token_hash(token)
+        if hashed in self.tables.applications or create_id in self.tables.application_create_ids:
             raise Refused("the database refused the data")
-        app = Application(len(self.tables.applications) + 1, token, name, 0)
-        self.tables.applications[token] = app
+        app = Application(len(self.tables.applications) + 1, hashed, name, 0)
+        self.tables.applications[hashed] = app
         if create_id is not None:
-            self.tables.application_create_ids[create_id] = token
-        return app
+            self.tables.application_create_ids[create_id] = hashed
+            self.tables.sealed_tokens[create_id] = sealed_token
+        return dataclasses.replace(app, token=token)
 
-    def application_created_by(self, create_id: str) -> Application | None:
+    def application(self, token: str) -> Application | None:
         self.tables.check()
-        token = self.tables.application_create_ids.get(create_id)
-        return self.tables.applications[token] if token is not None else None
+        hashed = token_hash(token)
+        app, previous = self.tables.applications.get(hashed), False
+        if app is None and hashed in self.tables.previous_tokens:
+            current, until = self.tables.previous_tokens[hashed]
+            app, previous = (
+                (self.tables.applications[current], True) if until > self.tables.now else (None, False)
+            )
+        return None if app is None else dataclasses.replace(app, token=token, previous=previous)
+
+    def application_created_by(self, create_id: str) -> CreatedApplication | None:
+        self.tables.check()
+        hashed = self.tables.application_create_ids.get(create_id)
+        if hashed is None:
+            return None
+        app = self.tables.applications[hashed]
+        return CreatedApplication(app.id, app.name, self.tables.sealed_tokens[create_id])
+
+    def rotate_token(self, application_id: int, token: str, new_token: str, grace_seconds: int) -> bool:
+        self.tables.check()
+        app = self.tables.applications.get(token_hash(token))
+        if app is None or app.id != application_id:
+            return False
+        new = dataclasses.replace(app, token=token_hash(new_token), token_version=app.token_version + 1)
+        del self.tables.applications[app.token]
+        self.tables.applications[new.token] = new
+        self.tables.previous_tokens = {
+            h: v for h, v in self.tables.previous_tokens.items() if v[0] != app.token
+        }  # one previous token an application
+        self.tables.previous_tokens[app.token] = (new.token, self.tables.now + grace_seconds)
+        for create_id, hashed in self.tables.application_create_ids.items():
+            if hashed == app.token:
+                self.tables.application_create_ids[create_id] = new.token
+        return True
+
+    def revoke_previous_token(self, application_id: int) -> None:
+        self.tables.check()
+        self.tables.previous_tokens = {
+            h: v
+            for h, v in self.tables.previous_tokens.items()
+            if self.tables.applications[v[0]].id != application_id
+        }
 
     def chat_created_by(self, application_id: int, create_id: str) -> int | None:
         self.tables.check()
@@ -101,15 +152,11 @@ class FakeDatabase:
                 return CreatedMessage(c, n, m.body)
         return None
 
-    def application(self, token: str) -> Application | None:
-        self.tables.check()
-        return self.tables.applications.get(token)
-
     def rename_application(self, app: Application, name: str) -> Application:
         self.tables.check()
-        renamed = dataclasses.replace(app, name=name)
-        self.tables.applications[app.token] = renamed
-        return renamed
+        [hashed] = [h for h, a in self.tables.applications.items() if a.id == app.id]
+        self.tables.applications[hashed] = dataclasses.replace(self.tables.applications[hashed], name=name)
+        return dataclasses.replace(app, name=name)
 
     def chat(self, application_id: int, number: int) -> Chat | None:
         self.tables.check()
@@ -412,15 +459,21 @@ def _place(scope: tuple[int, ...]) -> int:
 
 
 class FakeTokens(_Store):
+    """Application ids by token hash; entries never expire here (the real ones do, in seconds)."""
+
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
 
     def application_id(self, token: str) -> int | None:
-        return None if self.down else self.ids.get(token)
+        return None if self.down else self.ids.get(token_hash(token))
 
     def remember(self, token: str, application_id: int) -> None:
         if not self.down:
-            self.ids[token] = application_id
+            self.ids[token_hash(token)] = application_id
+
+    def forget(self, token: str) -> None:
+        if not self.down:
+            self.ids.pop(token_hash(token), None)
 
 
 class FakeQueue(_Store):
@@ -541,7 +594,7 @@ class FakeKeys(_Store):
         if len(records) >= self.most:
             oldest = min(records, key=lambda k: records[k][0])
             if self.now - records[oldest][0] < self.safe_age:
-                return OverBudget(self.safe_age - (self.now - records[oldest][0]))
+                return OverBudget(self.safe_age - (self.now - records[oldest][0]), self.most, self.safe_age)
             del records[oldest]
             self.trimmed[scope] = self.now + self.ttl
         records[key.key] = (self.now, {"d": key.digest, "u": self.now + self.in_flight})

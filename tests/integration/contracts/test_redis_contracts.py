@@ -116,6 +116,7 @@ def test_over_its_budget_a_scope_refuses_while_its_records_are_recent(world: Wor
     assert [type(keys.claim(scope, RequestKey(k, "d"))) for k in "ab"] == [New, New]
     refused = keys.claim(scope, RequestKey("c", "d"))
     assert isinstance(refused, OverBudget) and 3590 <= refused.retry_after <= 3600
+    assert (refused.most, refused.safe_age) == (2, 3600)  # what its 429 says the budget is
     assert isinstance(keys.claim(f"{scope}-other", RequestKey("c", "d")), New)
 
 

@@ -97,6 +97,20 @@ MIGRATIONS = [
         ALTER TABLE applications
             MODIFY token VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL""",
     ),
+    # Rotation: the token a rotation replaced keeps working until its grace ends; the version
+    # counts rotations. A keyed create keeps its answer's token sealed with the key.
+    (
+        "0009_applications_rotation",
+        """
+        ALTER TABLE applications
+            ADD COLUMN previous_token VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+            ADD COLUMN previous_token_expires_at DATETIME(6) NULL,
+            ADD COLUMN token_version INT UNSIGNED NOT NULL DEFAULT 1,
+            ADD COLUMN create_sealed_token VARCHAR(64) CHARACTER SET ascii NULL,
+            ADD UNIQUE KEY uq_applications_previous_token (previous_token)""",
+    ),
+    # Tokens are kept as their SHA-256 (hex, 64 characters: the column's width), never as sent.
+    ("0010_applications_token_hashed", "UPDATE applications SET token = SHA2(token, 256)"),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.

@@ -71,7 +71,7 @@ class Records:
         if found == 0:
             return New([RecordLoss.NONE, RecordLoss.POSSIBLE, RecordLoss.UNKNOWN][int(value)])
         if found == 2:
-            return OverBudget(int(value))
+            return OverBudget(int(value), self._most, self._safe_age)
         record = json.loads(value)
         if record["d"] != key.digest:
             return Mismatch()

@@ -9,6 +9,7 @@ rate:*        request quotas (ratelimit.py)
 """
 
 from ...domain.models import ChatKey, IdleCounter
+from ...domain.tokens import token_hash
 
 # Named apart from the string keys numbering used before epochs knew their server: after an
 # upgrade the epoch is simply not open, and reopens once the queue has drained.
@@ -74,7 +75,8 @@ def idempotency(scope: str) -> list[str]:
 
 
 def token(value: str) -> str:
-    return f"token:{value}"
+    """An application's id by its token; the key holds the token's hash, never the token."""
+    return f"token:{token_hash(value)}"
 
 
 def quota(kind: str, subject: str | int) -> str:

@@ -39,21 +39,45 @@ return {used, window - now % window}
 
 
 class LocalWindows:
-    """The same fixed windows, counted in this process: what quotas fall back to without Redis."""
+    """The same fixed windows, counted in this process: what quotas fall back to without Redis.
+
+    At most `max_keys` keys, each holding only its current window's count. A key that finds no
+    room (all taken in the current window) counts under one shared key instead: a client making
+    the process count many subjects gets one more quota for all of them, never a reset of the
+    counts it has used up.
+    """
 
     # Hand-written: _TAKE's arithmetic over a dict; a library would bring windows and keys of its own.
+    _OVERFLOW = "\x00overflow"  # no rate key starts with NUL
+
     def __init__(self, max_keys: int = 10_000, clock: Callable[[], float] = time.time):
-        self._counts: dict[str, int] = {}
+        # key -> (its window's length, the window's number, requests counted in it)
+        self._counts: dict[str, tuple[int, int, int]] = {}
         self._max_keys = max_keys
         self._clock = clock
+        self._swept_at = -1  # at most one sweep a second, however many keys find no room
 
     def take(self, key: str, window_seconds: int) -> tuple[int, int]:
         now = int(self._clock())
-        counter = f"{key}:{now // window_seconds}"
-        if counter not in self._counts and len(self._counts) >= self._max_keys:
-            self._counts.clear()  # bounded: past windows' counters go, the current ones restart
-        used = self._counts[counter] = self._counts.get(counter, 0) + 1
+        window = now // window_seconds
+        if key not in self._counts and len(self._counts) >= self._max_keys:
+            if now != self._swept_at:
+                self._swept_at = now
+                self._drop_past(now)
+            if len(self._counts) >= self._max_keys:
+                key = f"{self._OVERFLOW}:{window_seconds}"  # one per window length: a few at most
+        _, seen, used = self._counts.get(key, (window_seconds, window, 0))
+        used = used + 1 if seen == window else 1
+        self._counts[key] = (window_seconds, window, used)
         return used, window_seconds - now % window_seconds
+
+    def _drop_past(self, now: int) -> None:
+        for key, (length, window, _) in list(self._counts.items()):
+            if window != now // length:
+                del self._counts[key]
+
+    def size(self) -> int:
+        return len(self._counts)
 
 
 class RateLimits:
