@@ -144,14 +144,18 @@ class Schema:
 
     def grant_api_user(self, login: Login) -> None:
         """Creates the API's login, or sets its password (a rotated secret), with data rights
-        only: SELECT, INSERT, UPDATE, DELETE on this database; no DDL, no other database."""
+        only: SELECT, INSERT, UPDATE, DELETE on this database; no DDL, no other database. Rights
+        it held before are taken back; the schema function's own login is refused (ValueError)."""
         with self._mysql.cursor() as cur:
-            cur.execute("SELECT DATABASE()")
+            cur.execute("SELECT DATABASE(), CURRENT_USER()")
             row = cur.fetchone()
-            database = row[0] if row else None
+            database, me = row if row else (None, "")
             # An identifier cannot be a parameter: checked, then quoted.
             if not isinstance(database, str) or not _DATABASE.fullmatch(database):
                 raise ValueError(f"cannot grant on database {database!r}")
+            if str(me).rsplit("@", 1)[0] == login.user:
+                raise ValueError(f"the API login {login.user!r} is the schema function's own login")
             cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (login.user, login.password))
             cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (login.user, login.password))
+            cur.execute("REVOKE ALL PRIVILEGES, GRANT OPTION FROM %s@'%%'", (login.user,))
             cur.execute(f"GRANT {', '.join(API_PRIVILEGES)} ON `{database}`.* TO %s@'%%'", (login.user,))
