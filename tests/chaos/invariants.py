@@ -93,6 +93,10 @@ class Stores:
         attrs = self.sqs.get_queue_attributes(QueueUrl=self.outputs[url_key], AttributeNames=names)
         return sum(int(attrs["Attributes"].get(n, 0)) for n in names)
 
+    def send(self, body: str) -> None:
+        """Puts an event on the stack's creation queue (what `make audit REDRIVE=1` does)."""
+        self.sqs.send_message(QueueUrl=self.outputs["QueueUrl"], MessageBody=body)
+
     def refresh(self) -> None:
         self.outputs = stack.outputs(self.cfg)  # a redeploy gives new queue URLs
 
