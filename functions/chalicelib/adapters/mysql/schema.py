@@ -110,7 +110,12 @@ MIGRATIONS = [
             ADD UNIQUE KEY uq_applications_previous_token (previous_token)""",
     ),
     # Tokens are kept as their SHA-256 (hex, 64 characters: the column's width), never as sent.
-    ("0010_applications_token_hashed", "UPDATE applications SET token = SHA2(token, 256)"),
+    # Only rows not hashed yet: a run cut off before it was recorded (a timeout, a stopped
+    # function) runs again, and hashing a hash would lose every application's token.
+    (
+        "0010_applications_token_hashed",
+        "UPDATE applications SET token = SHA2(token, 256) WHERE token NOT REGEXP '^[0-9a-f]{64}$'",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.
