@@ -8,8 +8,6 @@ raises Unavailable, as the adapters do when their service is unreachable).
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
-from chalicelib.adapters.redis.numbers import chats_key, messages_key
-from chalicelib.adapters.redis.ratelimit import Decision, Quota
 from chalicelib.domain.errors import Refused, Unavailable
 from chalicelib.domain.models import (
     Application,
@@ -26,7 +24,10 @@ from chalicelib.domain.models import (
     NewMessage,
     SearchAfter,
     SearchPage,
+    clash,
 )
+from chalicelib.domain.numbering import Floors
+from chalicelib.domain.quotas import Decision, Quota
 from chalicelib.domain.request_keys import (
     Claim,
     Done,
@@ -39,7 +40,7 @@ from chalicelib.domain.request_keys import (
     Running,
 )
 from chalicelib.domain.tokens import token_hash
-from chalicelib.usecases.ports import Deps, Failures
+from chalicelib.usecases.ports import Failures, RateLimits
 
 
 class _Store:
@@ -215,14 +216,14 @@ class FakeBatches:
             stored = self.tables.chat_create_ids.get(key)
             if stored is None:
                 self.tables.chat_create_ids[key] = c.create_id  # adopts a row written without one
-            elif c.create_id and stored != c.create_id:
-                clashes.append(Clash("chat", c.application_id, c.number, 0, c.create_id, stored, None))
+            elif (found := clash(c, stored)) is not None:
+                clashes.append(found)
         for m in messages:
             stored_message = self.tables.messages.setdefault(m.key, m)  # a replay changes nothing
             if stored_message.create_id is None and m.create_id:
                 self.tables.messages[m.key] = dataclasses.replace(stored_message, create_id=m.create_id)
-            elif m.create_id and stored_message.create_id != m.create_id:
-                clashes.append(Clash("message", *m.key, m.create_id, str(stored_message.create_id), m.body))
+            elif (found := clash(m, stored_message.create_id)) is not None:
+                clashes.append(found)
         return clashes
 
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]:
@@ -399,14 +400,15 @@ class FakeNumbers(_Store):
     def end_reopening(self, token: str) -> None:
         self.reopening = False
 
-    def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool:
+    def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool:
         self._check()
         if self.epoch is not None:
             return False
         self.epoch = epoch_id
         self.counters = {}  # counters of an older epoch are never trusted
-        scopes = {chats_key(k[0]) if len(k) == 1 else messages_key(*k): k for k in _scopes(floors or {})}
-        self.floors = {scopes[name]: n for name, n in (floors or {}).items()}
+        floors = floors or Floors()
+        self.floors = {(a,): n for a, n in floors.chats.items()}
+        self.floors.update(floors.messages.items())
         self.touched = dict.fromkeys(self.floors, self.clock)
         return True
 
@@ -454,11 +456,6 @@ class FakeNumbers(_Store):
 def _place(scope: tuple[int, ...]) -> int:
     """A counter's place in the fake's SCAN order: the application's chat counter, then its chats."""
     return scope[0] * 2**32 + (scope[1] + 1 if len(scope) > 1 else 0)
-
-
-def _scopes(floors: dict[str, int]) -> list[tuple[int, ...]]:
-    """The counter scopes the numbering key names of `floors` stand for."""
-    return [tuple(int(part) for part in name.split(":")[2:]) for name in floors]
 
 
 class FakeTokens(_Store):
@@ -634,8 +631,8 @@ class FakeKeys(_Store):
 
 
 @dataclasses.dataclass
-class FakeDeps(Deps):
-    """Deps whose adapters are the fakes, typed as such so tests may reach their state."""
+class FakeDeps:
+    """Every function's ports (ports.py), faked and typed as such so tests may reach their state."""
 
     db: FakeDatabase
     batches: FakeBatches
@@ -645,7 +642,9 @@ class FakeDeps(Deps):
     tokens: FakeTokens
     queue: FakeQueue
     search: FakeSearch
+    request_timeout_seconds: int
     keys: FakeKeys
+    limits: RateLimits | None = None
 
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:

@@ -251,6 +251,7 @@ def wait_cost(count: int = 2000) -> dict:
     """A message reservation without and with `WAIT 1` on a real replica, in alternating blocks."""
     import redis
 
+    from chalicelib.adapters.redis import keys as redis_keys
     from chalicelib.adapters.redis import redis_server
     from chalicelib.adapters.redis.numbers import Numbers
     from chalicelib.domain.errors import Unavailable
@@ -282,7 +283,7 @@ def wait_cost(count: int = 2000) -> dict:
                         refused[name] += 1  # not acknowledged in time: a 503
                     timings[name].append((time.perf_counter() - started) * 1000)
         for block in range(20):  # chat numbers no bench application uses: 1000 + block
-            client.delete(f"numbering:messages:1:{1000 + block}", f"pending:1:{1000 + block}")
+            client.delete(redis_keys.messages(1, 1000 + block), redis_keys.pending(1, 1000 + block))
         return {name: {**common.latency(t), "refused": refused[name]} for name, t in timings.items()}
     finally:
         replica.stop()
@@ -294,7 +295,7 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
     queue_url = sqs.create_queue(QueueName=f"chat-bench-accept-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     try:
         deps = common.deps(DATABASE, "bench-accept", queue_url)
-        deps.numbers._redis.flushdb()
+        deps.redis.flushdb()
         deps.numbers.open_epoch(f"bench-{uuid.uuid4().hex}")
         from chalicelib.usecases import service
 

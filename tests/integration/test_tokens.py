@@ -17,7 +17,7 @@ def test_mysql_and_redis_keep_a_token_only_as_its_hash(client, application, deps
     with deps.db._mysql.cursor() as cur:
         cur.execute("SELECT token FROM applications WHERE id = %s", (app_id,))
         assert cur.fetchone() == (sha256(token),)
-    names = [k.decode() for k in deps.numbers._redis.scan_iter("token:*", count=1000)]
+    names = [k.decode() for k in deps.redis.scan_iter("token:*", count=1000)]
     assert f"token:{sha256(token)}" in names and not any(token in n for n in names)
 
 

@@ -9,7 +9,7 @@ from chalicelib.domain.errors import BadRequest, InFlight, KeyBudgetSpent, KeyRe
 from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.domain.request_keys import RecordLoss, RequestKey
 from chalicelib.edge import http
-from chalicelib.usecases import service
+from chalicelib.usecases import numbering, service
 
 
 def key(name: str, request: str = "the request") -> RequestKey:
@@ -90,7 +90,7 @@ def test_a_create_found_in_mysql_for_another_request_is_refused(deps, token):
 
 
 def test_with_numbering_closed_a_keyed_create_waits_for_it_to_reopen(deps, token, monkeypatch):
-    monkeypatch.setattr(service, "_reopen_numbering", lambda deps: False)
+    monkeypatch.setattr(numbering, "reopen", lambda deps: False)
     deps.keys.loss = RecordLoss.UNKNOWN
     with pytest.raises(Unavailable):
         service.create_chat(deps, token, key("c"))

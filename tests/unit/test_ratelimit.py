@@ -10,7 +10,7 @@ from redis.retry import Retry
 
 from chalicelib.adapters.redis.ratelimit import LocalWindows
 from chalicelib.edge import http
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings
 from tests.conftest import ROOT
 
 TEMPLATE = cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))
@@ -26,7 +26,7 @@ def test_a_quota_still_refuses_while_redis_cannot_count():
     # Redis down (or full under noeviction) must not turn every quota off: each process counts.
     down = redis.Redis(port=_closed_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     quotas = {"RATE_LIMIT_CREATES": "2", "RATE_LIMIT_WINDOW_SECONDS": "3600"}
-    limits = stores.rate_limits(settings.from_env(quotas), down)
+    limits = clients.rate_limits(settings.from_env(quotas), down)
     decisions = [limits.take("application:1", "creates") for _ in range(3)]
     assert [d.allowed for d in decisions] == [True, True, False]
     assert 0 < decisions[-1].reset_seconds <= 3600

@@ -142,6 +142,17 @@ class Clash:
     body: str | None  # the clashing create's body (a message's); the stored row keeps its own
 
 
+def clash(create: "NewChat | NewMessage", stored_create_id: str | None) -> Clash | None:
+    """The clash rule: a create clashes when its number is stored for another create, that is,
+    both carry create ids and they differ (a row stored without one is adopted, not a clash)."""
+    c, ours, stored = create, create.create_id, stored_create_id
+    if not ours or stored is None or stored == ours:
+        return None
+    if isinstance(c, NewChat):
+        return Clash("chat", c.application_id, c.number, 0, ours, stored, None)
+    return Clash("message", c.application_id, c.chat_number, c.number, ours, stored, c.body)
+
+
 @dataclass(frozen=True)
 class Login:
     """A database login the schema function grants; its password never shows in a repr or log."""

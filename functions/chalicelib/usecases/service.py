@@ -6,11 +6,9 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from ..adapters.redis.numbers import chats_key, messages_key
 from ..domain import events
 from ..domain.errors import (
     BadRequest,
-    InvalidEvent,
     KeyReused,
     NotFound,
     PayloadTooLarge,
@@ -24,13 +22,14 @@ from ..domain.models import (
     Chat,
     CreatedApplication,
     Message,
-    NewChat,
     NewMessage,
     SearchAfter,
     SearchPage,
 )
+from ..domain.numbering import RECOVERING
 from ..domain.request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
 from ..domain.tokens import TOKEN_CACHE_SECONDS, new_token, token_hash
+from . import numbering
 from .once import Once
 from .ports import Deps
 
@@ -213,10 +212,10 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
         if earlier is not None:
             return once.done(Done(earlier)).number
         seed = functools.partial(deps.db.max_chat_number, app_id)
-        number = _reserve(
+        number = numbering.reserve(
             deps, lambda: deps.numbers.reserve_chat_number(app_id, seed), may_reopen=key is None
         )
-        deps.queue.send(events.chat_created(app_id, number, once.create_id), _deadline(deps))
+        deps.queue.send(events.chat_created(app_id, number, once.create_id), numbering.deadline(deps))
         return once.done(Done(number)).number
 
 
@@ -274,7 +273,7 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
 
 def _reserve_message(deps: Deps, app_id: int, chat_number: int, body: str, may_reopen: bool) -> int:
     seed = functools.partial(deps.db.max_message_number, app_id, chat_number)
-    return _reserve(
+    return numbering.reserve(
         deps,
         lambda: deps.numbers.reserve_message_number(app_id, chat_number, body, seed),
         may_reopen=may_reopen,
@@ -286,7 +285,7 @@ def _queue_message(deps: Deps, message: NewMessage) -> None:
     try:
         deps.queue.send(
             events.message_created(m.application_id, m.chat_number, m.number, m.body, m.create_id),
-            _deadline(deps),
+            numbering.deadline(deps),
         )
     except Unavailable:
         # The client hears 503: its number becomes a gap, and the body must not be readable.
@@ -316,19 +315,9 @@ def _may_be_stored(deps: Deps, claim: New) -> bool:
     then, once numbering is open, as it holds every create made before the epoch opened."""
     if claim.loss is RecordLoss.NONE:
         return False
-    if claim.loss is RecordLoss.UNKNOWN and not _reopen_numbering(deps):
-        raise Unavailable(_RECOVERING)
+    if claim.loss is RecordLoss.UNKNOWN and not numbering.reopen(deps):
+        raise Unavailable(RECOVERING)
     return True
-
-
-_RECOVERING = "numbering is recovering after a cache restart or failover; retry shortly"
-
-
-def _deadline(deps: Deps) -> float:
-    """By when a number reserved just now must be queued, or never: numbering reopens on another
-    Redis no sooner than this long after that Redis was found without its epoch, which is after
-    the reservation (`_reopen_numbering`). Lambda's timeout ends a request sooner anyway."""
-    return time.monotonic() + deps.request_timeout_seconds + 2
 
 
 def _forget_quietly(deps: Deps, message: NewMessage) -> None:
@@ -411,63 +400,3 @@ def _searched_chat_size(deps: Deps, app_id: int, chat_number: int) -> int | None
         _existing_chat(deps, app_id, chat_number)  # queued, not stored yet: else NotFound
         return 0
     return chat.messages_count
-
-
-# -- numbering after a cache restart or failover ------------------------------------------------
-
-
-def _reserve(deps: Deps, reserve: Callable[[], int], may_reopen: bool = True) -> int:
-    """A keyed create does not reopen numbering half-way: it looked for its first attempt in
-    MySQL before, and that may have been queued until the reopening."""
-    try:
-        return reserve()
-    except Unavailable:
-        if not may_reopen or not _reopen_numbering(deps):
-            raise
-        return reserve()
-
-
-def _reopen_numbering(deps: Deps) -> bool:
-    """Opens a new numbering epoch once it is safe: True if numbers can be handed out again.
-
-    Safe means every number handed out before is in MySQL or in the dead-letter queue: no
-    request that reserved one on the old server can still be running (the epoch was found
-    closed longer ago than a request may last), the queue the writer drains is empty, and the
-    dead-letter queue was read (its numbers become the counters' floors).
-    """
-    numbers = deps.numbers
-    is_open, seconds = numbers.epoch_state()
-    if is_open:
-        return False  # the failure was something else: let it through
-    if seconds <= deps.request_timeout_seconds + 2:
-        return False
-    if deps.queue.depth() > 0:
-        return False
-    token = numbers.begin_reopening(deps.request_timeout_seconds * 3)
-    if token is None:
-        return False  # another request is reading the dead-letter queue: retry after it
-    try:
-        numbers.open_epoch(uuid.uuid4().hex, dead_letter_floors(deps.queue.dead_letters()))
-    finally:
-        numbers.end_reopening(token)
-    return True
-
-
-def dead_letter_floors(bodies: list[str]) -> dict[str, int]:
-    """The highest number each counter handed out, as the dead-lettered creations tell it."""
-    floors: dict[str, int] = {}
-
-    def raise_to(key: str, number: int) -> None:
-        floors[key] = max(floors.get(key, 0), number)
-
-    for body in bodies:
-        try:
-            event = events.parse(body)
-        except InvalidEvent:
-            continue  # poison holds no number anyone was told
-        if isinstance(event, NewChat):
-            raise_to(chats_key(event.application_id), event.number)
-        elif isinstance(event, NewMessage):
-            raise_to(chats_key(event.application_id), event.chat_number)
-            raise_to(messages_key(event.application_id, event.chat_number), event.number)
-    return floors

@@ -32,7 +32,7 @@ from ...domain.request_keys import (
     RequestKey,
     Running,
 )
-from .numbers import EPOCH_KEY
+from . import keys, lua
 from .redis_server import Scripts
 
 RECORD_TTL_SECONDS = 24 * 3600
@@ -41,55 +41,9 @@ RECORD_TTL_SECONDS = 24 * 3600
 RECORD_BYTES = 340
 T = TypeVar("T")
 
-# KEYS: records hash, index, epoch; ARGV: identity, record id, digest, in-flight seconds, record
-# seconds, most records, safe age. Returns {1, record} if found; {2, seconds} if over budget;
-# else claims it and returns {0, loss}: 0 none, 1 possible, 2 numbering not open on this server.
-_CLAIM = """
-local now = tonumber(redis.call('TIME')[1])
-local ttl, most, safe = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local function drop(ids)
-    for i = 1, #ids do redis.call('HDEL', KEYS[1], ids[i]) end
-    if #ids > 0 then redis.call('ZREM', KEYS[2], unpack(ids)) end
-end
-drop(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl, 'LIMIT', 0, 20))
-local r = redis.call('HGET', KEYS[1], ARGV[2])
-if r then
-    local until_ = cjson.decode(r).u
-    if not until_ or until_ > now then return {1, r} end
-end
-local over = redis.call('ZCARD', KEYS[2]) - most + 1
-local trimmed = tonumber(redis.call('HGET', KEYS[1], '.trimmed') or '0')
-if over > 0 then
-    local oldest = redis.call('ZRANGE', KEYS[2], 0, over - 1, 'WITHSCORES')
-    local age = now - tonumber(oldest[#oldest])
-    if age < safe then return {2, safe - age} end
-    local ids = {}
-    for i = 1, #oldest, 2 do ids[#ids + 1] = oldest[i] end
-    drop(ids)
-    trimmed = now + ttl
-    redis.call('HSET', KEYS[1], '.trimmed', trimmed)
-end
-redis.call('HSET', KEYS[1], ARGV[2], cjson.encode({d = ARGV[3], u = now + tonumber(ARGV[4])}))
-redis.call('ZADD', KEYS[2], now, ARGV[2])
-local e = redis.call('HMGET', KEYS[3], 'server', 'opened_at')
-if e[1] ~= ARGV[1] then return {0, 2} end
-if trimmed > now or now - tonumber(e[2]) < ttl then return {0, 1} end
-return {0, 0}
-"""
-
-# KEYS: records hash, index; ARGV: record id, record. Completes a claim still held.
-_COMPLETE = """
-if redis.call('ZSCORE', KEYS[2], ARGV[1]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return 0
-"""
-
-# KEYS: records hash, index; ARGV: oldest claim time kept. Drops what is past its time.
-_EXPIRE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-for i = 1, #ids do redis.call('HDEL', KEYS[1], ids[i]) end
-if #ids > 0 then redis.call('ZREM', KEYS[2], unpack(ids)) end
-return #ids
-"""
+_CLAIM = lua.script("idempotency-claim")
+_COMPLETE = lua.script("idempotency-complete")
+_EXPIRE = lua.script("idempotency-expire")
 
 
 class Records:
@@ -111,7 +65,9 @@ class Records:
             self._most,
             self._safe_age,
         ]
-        (found, value), _ = self._call(lambda: self._scripts.run(_CLAIM, [*_keys(scope), EPOCH_KEY], args))
+        (found, value), _ = self._call(
+            lambda: self._scripts.run(_CLAIM, [*keys.idempotency(scope), keys.EPOCH], args)
+        )
         if found == 0:
             return New([RecordLoss.NONE, RecordLoss.POSSIBLE, RecordLoss.UNKNOWN][int(value)])
         if found == 2:
@@ -128,13 +84,13 @@ class Records:
         if done.sealed_token is not None:
             record["t"] = done.sealed_token
         try:
-            self._complete(keys=_keys(scope), args=[_record_id(key), json.dumps(record)])
+            self._complete(keys=keys.idempotency(scope), args=[_record_id(key), json.dumps(record)])
         except redis.RedisError:
             pass  # the request succeeded; a retry finds the create in MySQL or, failing that, repeats it
 
     def release(self, scope: str, key: RequestKey) -> None:
         """Drops a claim whose request failed, so that a retry runs it."""
-        records, index = _keys(scope)
+        records, index = keys.idempotency(scope)
         try:
             with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hdel(records, _record_id(key))
@@ -160,10 +116,6 @@ class Records:
             return action()
         except redis.RedisError as exc:
             raise Unavailable("the idempotency store (Redis) is unavailable") from exc
-
-
-def _keys(scope: str) -> list[str]:
-    return [f"idem:{scope}", f"idem:{scope}:at"]
 
 
 def _record_id(key: RequestKey) -> str:

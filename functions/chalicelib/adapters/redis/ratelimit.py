@@ -17,10 +17,12 @@ script that carries the numbering epoch: docs/performance.md, "The quota check's
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import redis
 from aws_lambda_powertools import Logger
+
+from ...domain.quotas import Decision, Quota
+from . import keys
 
 log = Logger(service="chat", child=True)
 
@@ -34,23 +36,6 @@ local used = redis.call('INCR', key)
 if used == 1 then redis.call('EXPIRE', key, window + 1) end
 return {used, window - now % window}
 """
-
-
-@dataclass(frozen=True)
-class Quota:
-    """`requests` of one kind per subject in each window of `window_seconds`."""
-
-    kind: str
-    requests: int
-    window_seconds: int
-
-
-@dataclass(frozen=True)
-class Decision:
-    quota: Quota
-    allowed: bool
-    remaining: int
-    reset_seconds: int
 
 
 class LocalWindows:
@@ -106,7 +91,7 @@ class RateLimits:
     def take(self, subject: str, kind: str) -> Decision:
         """Counts one request of `kind` by `subject` (in this process while Redis cannot count)."""
         quota = self._quotas[kind]
-        key = f"rate:{kind}:{subject}"
+        key = keys.quota(kind, subject)
         try:
             used, reset = self._take(args=[key, quota.requests, quota.window_seconds])
         except redis.RedisError as exc:

@@ -9,13 +9,10 @@ import contextlib
 
 import redis
 
-from ...domain.tokens import TOKEN_CACHE_SECONDS, token_hash
+from ...domain.tokens import TOKEN_CACHE_SECONDS
+from . import keys
 
 TTL_SECONDS = TOKEN_CACHE_SECONDS
-
-
-def _key(token: str) -> str:
-    return f"token:{token_hash(token)}"
 
 
 class TokenCache:
@@ -24,15 +21,15 @@ class TokenCache:
 
     def application_id(self, token: str) -> int | None:
         try:
-            value = self._redis.get(_key(token))
+            value = self._redis.get(keys.token(token))
         except redis.RedisError:
             return None  # a cache miss: the caller asks MySQL
         return int(value) if value is not None else None
 
     def remember(self, token: str, application_id: int) -> None:
         with contextlib.suppress(redis.RedisError):
-            self._redis.set(_key(token), application_id, ex=TTL_SECONDS)
+            self._redis.set(keys.token(token), application_id, ex=TTL_SECONDS)
 
     def forget(self, token: str) -> None:
         with contextlib.suppress(redis.RedisError):
-            self._redis.delete(_key(token))
+            self._redis.delete(keys.token(token))
