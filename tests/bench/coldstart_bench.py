@@ -165,7 +165,7 @@ def run(res: Resources, progress=print, rounds: int = ROUNDS) -> dict:
     common.ensure_database(common.WRITE_DB)
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
         cur.execute(
-            "INSERT INTO applications (token, name) VALUES (%s, 'cold start bench') "
+            "INSERT INTO applications (token, name) VALUES (SHA2(%s, 256), 'cold start bench') "
             "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
             ("bench-cold",),
         )

@@ -61,7 +61,7 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
     ).json()["token"]
     s.post(f"{api}/applications/{token}/chats", timeout=30).raise_for_status()
     with _main_db() as conn, conn.cursor() as cur:
-        cur.execute("SELECT id FROM applications WHERE token = %s", (token,))
+        cur.execute("SELECT id FROM applications WHERE token = SHA2(%s, 256)", (token,))
         app_id = cur.fetchone()[0]
     es = Elasticsearch(common.ES_URL, request_timeout=30)
     accepted: dict[Any, float] = {}

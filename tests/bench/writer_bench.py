@@ -100,7 +100,7 @@ def reset_stores(deps) -> dict:
         cur.execute(f"CREATE TABLE {CEILING_TABLE} LIKE messages")
         cur.execute(f"ALTER TABLE {CEILING_TABLE} ADD FOREIGN KEY (chat_id) REFERENCES chats (id)")
         cur.executemany(
-            "INSERT INTO applications (token, name) VALUES (%s, %s)",
+            "INSERT INTO applications (token, name) VALUES (SHA2(%s, 256), %s)",
             [(f"bench-w-{i}", f"writer bench {i}") for i in range(APPLICATIONS)],
         )
         cur.execute(
