@@ -202,7 +202,9 @@ def idempotency_layers(count: int = 2000) -> dict:
     from chalicelib.domain.request_keys import Done, RequestKey
 
     client = redis.Redis.from_url(common.REDIS_URL, redis_connect_func=redis_server.identify)
-    records = Records(client, in_flight_seconds=12, budget_bytes=2**30, safe_age_seconds=600)
+    records = Records(
+        client, in_flight_seconds=12, budget_bytes=2**30, safe_age_seconds=600, total_bytes=2**30
+    )
 
     def ours(i: int) -> None:
         key = RequestKey(f"bench-{uuid.uuid4().hex}", "digest")

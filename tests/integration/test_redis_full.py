@@ -145,3 +145,31 @@ def test_only_caches_carry_a_ttl_so_eviction_never_takes_numbering_or_records(cl
     assert with_ttl <= set(CACHES), with_ttl
     assert {"numbering:", "idem:"} <= without and not without & set(CACHES), without
     r.delete("numbering:reopening")
+
+
+def test_many_applications_each_within_its_key_budget_cannot_stop_numbering(full_redis):
+    """Records are never evicted and each application keeps to its budget, but applications keep
+    coming: all of them together hold at most the total, so numbering keeps its memory."""
+    from chalicelib.domain.request_keys import Done, New, OverBudget
+    from chalicelib.wiring import settings, stores
+
+    s = dataclasses.replace(
+        settings.get(),
+        redis_url=full_redis.url,
+        idempotency_budget_bytes=256 * 1024,
+        idempotency_total_bytes=2 * 2**20,
+    )
+    ours = stores.build(s)
+    ours.numbers.open_epoch(uuid.uuid4().hex)
+    claims: dict[type, int] = {}
+    for app_id in range(1000, 1040):  # 40 applications of 256 KiB: 10 MB of records, if let in
+        for i in range(256 * 1024 // 340):
+            key = RequestKey(uuid.uuid4().hex, f"chat {i}")
+            claim = ours.keys.claim(str(app_id), key)
+            claims[type(claim)] = claims.get(type(claim), 0) + 1
+            if not isinstance(claim, New):
+                break  # this application is refused: on to the next one
+            ours.keys.complete(str(app_id), key, Done(i + 1))
+    assert claims.get(OverBudget, 0) > 0  # the total refused records, not Redis
+    assert full_redis.client.info("memory")["used_memory"] < 0.9 * MAXMEMORY
+    assert ours.numbers.reserve_chat_number(1, lambda: 0) == 1  # another tenant still numbers

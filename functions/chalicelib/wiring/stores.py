@@ -132,6 +132,7 @@ class Stores:
             in_flight_seconds=request_life_seconds(s.api_timeout_seconds),
             budget_bytes=s.idempotency_budget_bytes,
             safe_age_seconds=s.idempotency_safe_age_seconds,
+            total_bytes=s.idempotency_total_bytes,
         )
         return traced(records, "Redis")
 

@@ -106,7 +106,7 @@ def _budgeted(world: World, records: int, safe_age: int):
     from chalicelib.wiring import clients, settings
 
     client = clients.redis_client(settings.get())
-    return idempotency.Records(client, 12, records * idempotency.RECORD_BYTES, safe_age)
+    return idempotency.Records(client, 12, records * idempotency.RECORD_BYTES, safe_age, 2**30)
 
 
 def test_over_its_budget_a_scope_refuses_while_its_records_are_recent(world: World):

@@ -5,8 +5,11 @@ a sorted set (`idem:{scope}:at`). Neither has a TTL: under the `volatile-lru` po
 with a TTL (caches) are evicted, never a record a retry relies on (docs/architecture.md). The
 claim script drops the scope's records past their time, and holds the scope to its budget: over
 it, the oldest records go if they are older than `safe_age` (every create they stand for is in
-MySQL by then, where a retry then looks), else the claim is refused. A record keeps the request's
-digest and what its answer needs beyond the request (request_keys.Done), never a body.
+MySQL by then, where a retry then looks), else the claim is refused. All scopes together hold at
+most `total_bytes` of records: each application keeps to its budget, but applications keep
+coming, and records that are never evicted would at last leave numbering no memory. Past that
+total a new record makes room in its own scope as if over its budget. A record keeps the
+request's digest and what its answer needs beyond the request (request_keys.Done), never a body.
 
 Redis may also lose records in a failover to a replica that lagged; the claim therefore says
 whether records may be missing (a young epoch, a trimmed scope) or numbering is not open on this
@@ -44,17 +47,27 @@ T = TypeVar("T")
 _CLAIM = lua.script("idempotency-claim")
 _COMPLETE = lua.script("idempotency-complete")
 _EXPIRE = lua.script("idempotency-expire")
+_RELEASE = lua.script("idempotency-release")
 
 
 class Records:
-    def __init__(self, client: redis.Redis, in_flight_seconds: int, budget_bytes: int, safe_age_seconds: int):
+    def __init__(
+        self,
+        client: redis.Redis,
+        in_flight_seconds: int,
+        budget_bytes: int,
+        safe_age_seconds: int,
+        total_bytes: int,
+    ):
         self._redis = client
         self._scripts = Scripts(client)
         self._in_flight_seconds = in_flight_seconds
         self._most = max(budget_bytes // RECORD_BYTES, 1)
         self._safe_age = safe_age_seconds
+        self._most_of_all = max(total_bytes // RECORD_BYTES, 1)
         self._complete = client.register_script(_COMPLETE)
         self._expire = client.register_script(_EXPIRE)
+        self._release = client.register_script(_RELEASE)
 
     def claim(self, scope: str, key: RequestKey) -> Claim:
         args = [
@@ -64,10 +77,10 @@ class Records:
             RECORD_TTL_SECONDS,
             self._most,
             self._safe_age,
+            self._most_of_all,
         ]
-        (found, value), _ = self._call(
-            lambda: self._scripts.run(_CLAIM, [*keys.idempotency(scope), keys.EPOCH], args)
-        )
+        claim_keys = [*keys.idempotency(scope), keys.EPOCH, keys.IDEMPOTENCY_TOTAL]
+        (found, value), _ = self._call(lambda: self._scripts.run(_CLAIM, claim_keys, args))
         if found == 0:
             return New([RecordLoss.NONE, RecordLoss.POSSIBLE, RecordLoss.UNKNOWN][int(value)])
         if found == 2:
@@ -90,12 +103,8 @@ class Records:
 
     def release(self, scope: str, key: RequestKey) -> None:
         """Drops a claim whose request failed, so that a retry runs it."""
-        records, index = keys.idempotency(scope)
         try:
-            with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hdel(records, _record_id(key))
-                pipe.zrem(index, _record_id(key))
-                pipe.execute()
+            self._release(keys=[*keys.idempotency(scope), keys.IDEMPOTENCY_TOTAL], args=[_record_id(key)])
         except redis.RedisError:
             pass  # the claim ends after the in-flight time
 
@@ -108,7 +117,8 @@ class Records:
 
     def _expire_scope(self, index: bytes, oldest_kept: int) -> int:
         records = index[: -len(b":at")]
-        return int(self._call(lambda: self._expire(keys=[records, index], args=[oldest_kept])))
+        scope_keys: list[bytes | str] = [records, index, keys.IDEMPOTENCY_TOTAL]
+        return int(self._call(lambda: self._expire(keys=scope_keys, args=[oldest_kept])))
 
     @staticmethod
     def _call(action: Callable[[], T]) -> T:

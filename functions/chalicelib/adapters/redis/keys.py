@@ -3,7 +3,7 @@
 numbering:*   the numbering epoch and the counters (numbers.py)
 pending:*     bodies of messages queued and not yet in MySQL (numbers.py)
 counts:*      which chats and applications changed since the counter's last run (numbers.py)
-idem:*        Idempotency-Key records (idempotency.py)
+idem:*        Idempotency-Key records, and their count in all scopes (idempotency.py)
 token:*       application ids by token (tokens.py)
 rate:*        request quotas (ratelimit.py)
 """
@@ -67,6 +67,11 @@ def changed_chat(chat: ChatKey) -> str:
 def chat_of(member: str) -> ChatKey:
     application_id, chat_number = member.split(":")
     return int(application_id), int(chat_number)
+
+
+# How many records all scopes hold (no TTL; records made before it counted take it below zero
+# as they go, which makes it exact again within the day a record lives).
+IDEMPOTENCY_TOTAL = "idem:total"
 
 
 def idempotency(scope: str) -> list[str]:
