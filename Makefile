@@ -80,13 +80,20 @@ fuzz:          ## schemathesis from docs/openapi.yaml against the running API (F
 	@$(STACK) venv
 	@$(APP_PY) -m tests.chaos.fuzz
 
+# The operator tools (functions/ops/) read the settings the functions read; these point them at the
+# local stack (its ports, and the queue `make up` deployed).
+OPS_ENV = PYTHONPATH=functions MYSQL_PORT=$${MYSQL_PORT:-3306} REDIS_URL=redis://127.0.0.1:$${REDIS_PORT:-6379}/0 \
+	ELASTICSEARCH_URL=$${ELASTICSEARCH_URL:-http://127.0.0.1:$${ES_PORT:-9200}}
+
 audit:         ## numbers handed out that never reached MySQL, and clashes kept aside; REDRIVE=1 queues the lost again
-	@$(APP_PY) -m tests.chaos.audit $(if $(REDRIVE),--redrive)
+	@$(STACK) venv
+	@$(OPS_ENV) CREATIONS_QUEUE_URL=$$($(PYTHON) -c 'import json; print(json.load(open("$(STATE_DIR)/stack-outputs.json"))["QueueUrl"])') \
+		AWS_ENDPOINT_URL=http://127.0.0.1:$${LOCALSTACK_PORT:-4566} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+		AWS_DEFAULT_REGION=us-east-1 $(APP_PY) -m ops.audit $(if $(REDRIVE),--redrive)
 
 reindex:       ## rebuild the search index from MySQL behind its alias while the API serves (REINDEX_ARGS=--help)
 	@$(STACK) venv
-	@MYSQL_PORT=$${MYSQL_PORT:-3306} ELASTICSEARCH_URL=$${ELASTICSEARCH_URL:-http://127.0.0.1:$${ES_PORT:-9200}} \
-		$(APP_PY) functions/reindex.py $(REINDEX_ARGS)
+	@$(OPS_ENV) $(APP_PY) -m ops.reindex $(REINDEX_ARGS)
 
 lock:          ## recompile the lock files (hashes) from their .in files and pyproject.toml; UPGRADE=1 to upgrade
 	@$(STACK) venv

@@ -115,6 +115,20 @@ def rename_application(token: str) -> Response:
     return http.json_response(renamed.to_json())
 
 
+@route(TOKEN + "/token", ["POST"])
+def rotate_token(token: str) -> Response:
+    app_token = http.token(token)
+    grace = http.grace_seconds(_body())
+    rotated = service.rotate_token(deps(), app_token, grace, _key({"grace_seconds": grace}))
+    return http.json_response(rotated.to_json())
+
+
+@route(TOKEN + "/previous_token", ["DELETE"])
+def revoke_previous_token(token: str) -> Response:
+    service.revoke_previous_token(deps(), http.token(token))
+    return Response(body="", status_code=204)
+
+
 # -- chats ---------------------------------------------------------------------------------------
 
 

@@ -8,14 +8,13 @@ raises Unavailable, as the adapters do when their service is unreachable).
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
-from chalicelib.adapters.redis.numbers import chats_key, messages_key
-from chalicelib.adapters.redis.ratelimit import Decision, Quota
 from chalicelib.domain.errors import Refused, Unavailable
 from chalicelib.domain.models import (
     Application,
     Chat,
     ChatKey,
     Clash,
+    CreatedApplication,
     CreatedMessage,
     IdleCounter,
     Login,
@@ -25,7 +24,10 @@ from chalicelib.domain.models import (
     NewMessage,
     SearchAfter,
     SearchPage,
+    clash,
 )
+from chalicelib.domain.numbering import Floors
+from chalicelib.domain.quotas import Decision, Quota
 from chalicelib.domain.request_keys import (
     Claim,
     Done,
@@ -37,7 +39,8 @@ from chalicelib.domain.request_keys import (
     RequestKey,
     Running,
 )
-from chalicelib.usecases.ports import Deps, Failures
+from chalicelib.domain.tokens import token_hash
+from chalicelib.usecases.ports import Failures, RateLimits
 
 
 class _Store:
@@ -56,7 +59,11 @@ class Tables:
     chats: dict[ChatKey, int] = dataclasses.field(default_factory=dict)  # -> messages_count
     messages: dict[MessageKey, NewMessage] = dataclasses.field(default_factory=dict)
     chat_create_ids: dict[ChatKey, str | None] = dataclasses.field(default_factory=dict)
-    application_create_ids: dict[str, str] = dataclasses.field(default_factory=dict)  # -> token
+    application_create_ids: dict[str, str] = dataclasses.field(default_factory=dict)  # -> token hash
+    sealed_tokens: dict[str, str | None] = dataclasses.field(default_factory=dict)  # create id ->
+    # A rotated token's hash -> (the current token's hash, when its grace ends on `now`).
+    previous_tokens: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
+    now: int = 0  # seconds, the clock a grace period is measured on
     down: bool = False
 
     def check(self) -> None:
@@ -68,23 +75,68 @@ class Tables:
 
 
 class FakeDatabase:
+    """Applications are kept by their token's hash (as `Application.token`), as MySQL keeps them."""
+
     def __init__(self, tables: Tables):
         self.tables = tables
 
-    def insert_application(self, token: str, name: str, create_id: str | None = None) -> Application:
+    def insert_application(
+        self, token: str, name: str, create_id: str | None = None, sealed_token: str | None = None
+    ) -> Application:
         self.tables.check()
-        if token in self.tables.applications or create_id in self.tables.application_create_ids:
+        hashed = token_hash(token)
+        if hashed in self.tables.applications or create_id in self.tables.application_create_ids:
             raise Refused("the database refused the data")
-        app = Application(len(self.tables.applications) + 1, token, name, 0)
-        self.tables.applications[token] = app
+        app = Application(len(self.tables.applications) + 1, hashed, name, 0)
+        self.tables.applications[hashed] = app
         if create_id is not None:
-            self.tables.application_create_ids[create_id] = token
-        return app
+            self.tables.application_create_ids[create_id] = hashed
+            self.tables.sealed_tokens[create_id] = sealed_token
+        return dataclasses.replace(app, token=token)
 
-    def application_created_by(self, create_id: str) -> Application | None:
+    def application(self, token: str) -> Application | None:
         self.tables.check()
-        token = self.tables.application_create_ids.get(create_id)
-        return self.tables.applications[token] if token is not None else None
+        hashed = token_hash(token)
+        app, previous = self.tables.applications.get(hashed), False
+        if app is None and hashed in self.tables.previous_tokens:
+            current, until = self.tables.previous_tokens[hashed]
+            app, previous = (
+                (self.tables.applications[current], True) if until > self.tables.now else (None, False)
+            )
+        return None if app is None else dataclasses.replace(app, token=token, previous=previous)
+
+    def application_created_by(self, create_id: str) -> CreatedApplication | None:
+        self.tables.check()
+        hashed = self.tables.application_create_ids.get(create_id)
+        if hashed is None:
+            return None
+        app = self.tables.applications[hashed]
+        return CreatedApplication(app.id, app.name, self.tables.sealed_tokens[create_id])
+
+    def rotate_token(self, application_id: int, token: str, new_token: str, grace_seconds: int) -> bool:
+        self.tables.check()
+        app = self.tables.applications.get(token_hash(token))
+        if app is None or app.id != application_id:
+            return False
+        new = dataclasses.replace(app, token=token_hash(new_token), token_version=app.token_version + 1)
+        del self.tables.applications[app.token]
+        self.tables.applications[new.token] = new
+        self.tables.previous_tokens = {
+            h: v for h, v in self.tables.previous_tokens.items() if v[0] != app.token
+        }  # one previous token an application
+        self.tables.previous_tokens[app.token] = (new.token, self.tables.now + grace_seconds)
+        for create_id, hashed in self.tables.application_create_ids.items():
+            if hashed == app.token:
+                self.tables.application_create_ids[create_id] = new.token
+        return True
+
+    def revoke_previous_token(self, application_id: int) -> None:
+        self.tables.check()
+        self.tables.previous_tokens = {
+            h: v
+            for h, v in self.tables.previous_tokens.items()
+            if self.tables.applications[v[0]].id != application_id
+        }
 
     def chat_created_by(self, application_id: int, create_id: str) -> int | None:
         self.tables.check()
@@ -100,15 +152,11 @@ class FakeDatabase:
                 return CreatedMessage(c, n, m.body)
         return None
 
-    def application(self, token: str) -> Application | None:
-        self.tables.check()
-        return self.tables.applications.get(token)
-
     def rename_application(self, app: Application, name: str) -> Application:
         self.tables.check()
-        renamed = dataclasses.replace(app, name=name)
-        self.tables.applications[app.token] = renamed
-        return renamed
+        [hashed] = [h for h, a in self.tables.applications.items() if a.id == app.id]
+        self.tables.applications[hashed] = dataclasses.replace(self.tables.applications[hashed], name=name)
+        return dataclasses.replace(app, name=name)
 
     def chat(self, application_id: int, number: int) -> Chat | None:
         self.tables.check()
@@ -168,14 +216,14 @@ class FakeBatches:
             stored = self.tables.chat_create_ids.get(key)
             if stored is None:
                 self.tables.chat_create_ids[key] = c.create_id  # adopts a row written without one
-            elif c.create_id and stored != c.create_id:
-                clashes.append(Clash("chat", c.application_id, c.number, 0, c.create_id, stored, None))
+            elif (found := clash(c, stored)) is not None:
+                clashes.append(found)
         for m in messages:
             stored_message = self.tables.messages.setdefault(m.key, m)  # a replay changes nothing
             if stored_message.create_id is None and m.create_id:
                 self.tables.messages[m.key] = dataclasses.replace(stored_message, create_id=m.create_id)
-            elif m.create_id and stored_message.create_id != m.create_id:
-                clashes.append(Clash("message", *m.key, m.create_id, str(stored_message.create_id), m.body))
+            elif (found := clash(m, stored_message.create_id)) is not None:
+                clashes.append(found)
         return clashes
 
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]:
@@ -352,14 +400,15 @@ class FakeNumbers(_Store):
     def end_reopening(self, token: str) -> None:
         self.reopening = False
 
-    def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool:
+    def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool:
         self._check()
         if self.epoch is not None:
             return False
         self.epoch = epoch_id
         self.counters = {}  # counters of an older epoch are never trusted
-        scopes = {chats_key(k[0]) if len(k) == 1 else messages_key(*k): k for k in _scopes(floors or {})}
-        self.floors = {scopes[name]: n for name, n in (floors or {}).items()}
+        floors = floors or Floors()
+        self.floors = {(a,): n for a, n in floors.chats.items()}
+        self.floors.update(floors.messages.items())
         self.touched = dict.fromkeys(self.floors, self.clock)
         return True
 
@@ -409,21 +458,22 @@ def _place(scope: tuple[int, ...]) -> int:
     return scope[0] * 2**32 + (scope[1] + 1 if len(scope) > 1 else 0)
 
 
-def _scopes(floors: dict[str, int]) -> list[tuple[int, ...]]:
-    """The counter scopes the numbering key names of `floors` stand for."""
-    return [tuple(int(part) for part in name.split(":")[2:]) for name in floors]
-
-
 class FakeTokens(_Store):
+    """Application ids by token hash; entries never expire here (the real ones do, in seconds)."""
+
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
 
     def application_id(self, token: str) -> int | None:
-        return None if self.down else self.ids.get(token)
+        return None if self.down else self.ids.get(token_hash(token))
 
     def remember(self, token: str, application_id: int) -> None:
         if not self.down:
-            self.ids[token] = application_id
+            self.ids[token_hash(token)] = application_id
+
+    def forget(self, token: str) -> None:
+        if not self.down:
+            self.ids.pop(token_hash(token), None)
 
 
 class FakeQueue(_Store):
@@ -544,7 +594,7 @@ class FakeKeys(_Store):
         if len(records) >= self.most:
             oldest = min(records, key=lambda k: records[k][0])
             if self.now - records[oldest][0] < self.safe_age:
-                return OverBudget(self.safe_age - (self.now - records[oldest][0]))
+                return OverBudget(self.safe_age - (self.now - records[oldest][0]), self.most, self.safe_age)
             del records[oldest]
             self.trimmed[scope] = self.now + self.ttl
         records[key.key] = (self.now, {"d": key.digest, "u": self.now + self.in_flight})
@@ -581,8 +631,8 @@ class FakeKeys(_Store):
 
 
 @dataclasses.dataclass
-class FakeDeps(Deps):
-    """Deps whose adapters are the fakes, typed as such so tests may reach their state."""
+class FakeDeps:
+    """Every function's ports (ports.py), faked and typed as such so tests may reach their state."""
 
     db: FakeDatabase
     batches: FakeBatches
@@ -592,7 +642,9 @@ class FakeDeps(Deps):
     tokens: FakeTokens
     queue: FakeQueue
     search: FakeSearch
+    request_timeout_seconds: int
     keys: FakeKeys
+    limits: RateLimits | None = None
 
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:

@@ -15,6 +15,13 @@ def redis_ping(port: int) -> bool:
         return s.recv(16).startswith(b"+PONG")
 
 
+def redis_command(port: int, *words: str) -> bytes:
+    """One inline command (words without spaces) to the Redis at `port`; its raw reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(" ".join(words).encode() + b"\r\n")
+        return s.recv(256)
+
+
 def port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):

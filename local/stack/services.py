@@ -167,7 +167,16 @@ REDIS = Service(
     ],
     lambda cfg: probes.redis_ping(cfg.redis_port),
     lambda cfg: f"redis://127.0.0.1:{cfg.redis_port}/0",
+    # A Redis started by an older stack gets the policy without a restart (which would empty it).
+    after_start=lambda cfg: _redis_policy(cfg),
 )
+
+
+def _redis_policy(cfg: Config) -> None:
+    reply = probes.redis_command(cfg.redis_port, "CONFIG", "SET", "maxmemory-policy", REDIS_MAXMEMORY_POLICY)
+    if not reply.startswith(b"+OK"):
+        raise StackError(f"redis refused its maxmemory-policy: {reply!r}")
+
 
 # --- Elasticsearch ---------------------------------------------------------------------------
 

@@ -202,7 +202,9 @@ def idempotency_layers(count: int = 2000) -> dict:
     from chalicelib.domain.request_keys import Done, RequestKey
 
     client = redis.Redis.from_url(common.REDIS_URL, redis_connect_func=redis_server.identify)
-    records = Records(client, in_flight_seconds=12, budget_bytes=2**30, safe_age_seconds=600)
+    records = Records(
+        client, in_flight_seconds=12, budget_bytes=2**30, safe_age_seconds=600, total_bytes=2**30
+    )
 
     def ours(i: int) -> None:
         key = RequestKey(f"bench-{uuid.uuid4().hex}", "digest")
@@ -251,6 +253,7 @@ def wait_cost(count: int = 2000) -> dict:
     """A message reservation without and with `WAIT 1` on a real replica, in alternating blocks."""
     import redis
 
+    from chalicelib.adapters.redis import keys as redis_keys
     from chalicelib.adapters.redis import redis_server
     from chalicelib.adapters.redis.numbers import Numbers
     from chalicelib.domain.errors import Unavailable
@@ -282,7 +285,7 @@ def wait_cost(count: int = 2000) -> dict:
                         refused[name] += 1  # not acknowledged in time: a 503
                     timings[name].append((time.perf_counter() - started) * 1000)
         for block in range(20):  # chat numbers no bench application uses: 1000 + block
-            client.delete(f"numbering:messages:1:{1000 + block}", f"pending:1:{1000 + block}")
+            client.delete(redis_keys.messages(1, 1000 + block), redis_keys.pending(1, 1000 + block))
         return {name: {**common.latency(t), "refused": refused[name]} for name, t in timings.items()}
     finally:
         replica.stop()
@@ -294,7 +297,7 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
     queue_url = sqs.create_queue(QueueName=f"chat-bench-accept-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     try:
         deps = common.deps(DATABASE, "bench-accept", queue_url)
-        deps.numbers._redis.flushdb()
+        deps.redis.flushdb()
         deps.numbers.open_epoch(f"bench-{uuid.uuid4().hex}")
         from chalicelib.usecases import service
 

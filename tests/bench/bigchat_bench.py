@@ -273,7 +273,7 @@ def writer_ab(sides: dict[str, dict], count: int, rounds: int, progress) -> dict
     (base, base_body), (other, other_body) = sides.items()
     names = {side: f"bench-writer-{side.replace(' ', '-')}" for side in sides}
     deps = {side: common.deps(index=name) for side, name in names.items()}
-    es = deps[base].search._es
+    es = deps[base].elasticsearch
     writer_rates: dict[str, list[int]] = {base: [], other: []}
     bulk_rates: dict[str, list[int]] = {base: [], other: []}
     for r in range(rounds):

@@ -129,12 +129,14 @@ def ensure_mysql(bodies: Bodies, progress) -> int:
     """datagen's 10M rows plus the big chats; returns the big chats' application id."""
     common.ensure_database(DATABASE)
     with datagen.connect(DATABASE) as conn, conn.cursor() as cur:
-        cur.execute("SELECT id FROM applications WHERE token = %s", (TOKEN,))
+        cur.execute("SELECT id FROM applications WHERE token = SHA2(%s, 256)", (TOKEN,))
         row = cur.fetchone()
         if row is None:
             result = datagen.generate(conn, applications=10_000, log=progress)
             progress(f"datagen: {result}")
-            cur.execute("INSERT INTO applications (token, name) VALUES (%s, 'big chats')", (TOKEN,))
+            cur.execute(
+                "INSERT INTO applications (token, name) VALUES (SHA2(%s, 256), 'big chats')", (TOKEN,)
+            )
             app_id = cur.lastrowid
         else:
             app_id = row[0]

@@ -167,6 +167,7 @@ def function_env(database: str = WRITE_DB, index: str = "bench-messages", queue_
         "RATE_LIMIT_SEARCHES": "1000000000",
         "POWERTOOLS_METRICS_NAMESPACE": "ChatBench",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_TRACE_DISABLED": "true",  # as the template's default (Tracing off)
     }
 
 

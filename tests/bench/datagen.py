@@ -77,7 +77,7 @@ def generate(
             )
         started = time.monotonic()
         cur.execute(
-            f"INSERT INTO applications (token, name) SELECT CONCAT('bench-', s.i), "
+            f"INSERT INTO applications (token, name) SELECT SHA2(CONCAT('bench-', s.i), 256), "
             f"CONCAT('app ', s.i) FROM {seq(applications)}"
         )
         cur.execute(

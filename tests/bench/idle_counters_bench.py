@@ -59,12 +59,13 @@ def _sweep(deps, r, idle_seconds: int) -> dict:
 
 
 def run(chats: int = 100_000, progress=print) -> dict:
+    from chalicelib.adapters.redis import keys as redis_keys
     from chalicelib.usecases import counter
 
     common.ensure_database(DATABASE)
     common.empty_tables(DATABASE)
     deps = common.deps(DATABASE)
-    r = deps.numbers._redis
+    r = deps.redis
     r.flushdb()
     deps.numbers.open_epoch(f"bench-{uuid.uuid4().hex}")
     out: dict = {"chats": chats, "load_average_before": common.load_average(), "empty": _memory(r)}
@@ -82,9 +83,9 @@ def run(chats: int = 100_000, progress=print) -> dict:
     time.sleep(IDLE_SECONDS + 1.2)  # that sweep read no counter: their idle time goes on
     out["sweep, all idle"] = _sweep(deps, r, IDLE_SECONDS)
     progress(f"sweep of idle counters: {out['sweep, all idle']}")
-    epoch = r.hgetall("numbering:epoch")
+    epoch = r.hgetall(redis_keys.EPOCH)
     out["epoch_after"] = {"open": deps.numbers.epoch_state()[0], "seeded": int(epoch[b"seeded"])}
-    out["seeded_set_after"] = r.scard("numbering:seeded")
+    out["seeded_set_after"] = r.scard(redis_keys.SEEDED)
     out["load_average_after"] = common.load_average()
     return out
 

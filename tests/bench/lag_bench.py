@@ -61,7 +61,7 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
     ).json()["token"]
     s.post(f"{api}/applications/{token}/chats", timeout=30).raise_for_status()
     with _main_db() as conn, conn.cursor() as cur:
-        cur.execute("SELECT id FROM applications WHERE token = %s", (token,))
+        cur.execute("SELECT id FROM applications WHERE token = SHA2(%s, 256)", (token,))
         app_id = cur.fetchone()[0]
     es = Elasticsearch(common.ES_URL, request_timeout=30)
     accepted: dict[Any, float] = {}
@@ -159,6 +159,8 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
 
 def cleanup_main(progress=print, wait_seconds: float = 30.0) -> dict:
     """Removes the bench-* applications from the deployed stack's MySQL, index and Redis."""
+    from chalicelib.adapters.redis import keys as redis_keys
+
     with _main_db() as conn, conn.cursor() as cur:
         cur.execute("SELECT id, token FROM applications WHERE name LIKE 'bench-%%'")
         apps = cur.fetchall()
@@ -190,7 +192,7 @@ def cleanup_main(progress=print, wait_seconds: float = 30.0) -> dict:
     docs = delete_documents(ids)
     r = redis.Redis(port=common.REDIS_PORT, db=0)
     for app_id, token in apps:
-        keys = [f"numbering:chats:{app_id}", f"token:{token}"]
+        keys = [redis_keys.chats(app_id), redis_keys.token(token)]
         keys += list(r.scan_iter(f"numbering:messages:{app_id}:*")) + list(r.scan_iter(f"pending:{app_id}:*"))
         r.delete(*keys)
     progress(

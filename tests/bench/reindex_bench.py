@@ -25,7 +25,7 @@ from chalicelib.adapters.mysql.stored_messages import StoredMessages
 from chalicelib.adapters.search.search import Search
 from chalicelib.adapters.search.search_index import IndexVersions, doc_id, routing
 from chalicelib.usecases import reindex
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings, stores
 from tests.bench import common, search_bench
 
 ALIAS = "bench-reindex"
@@ -59,9 +59,9 @@ def run(edits_per_s: float = 20, progress=print) -> dict:
     search_bench.ensure_data(progress)
     s = settings.from_env({**os.environ, **common.function_env(common.DATA_DB, ALIAS)})
     deps = stores.build(s)
-    es = stores.elasticsearch_client(s)
+    es = clients.elasticsearch_client(s)
     versions = IndexVersions(es, ALIAS)
-    source = StoredMessages(MySQL(stores.mysql_connect(s)))
+    source = StoredMessages(MySQL(clients.mysql_connect(s)))
     deps.search.ensure_index()
     es.indices.refresh(index=ALIAS)
     if es.count(index=ALIAS)["count"] < source.count():

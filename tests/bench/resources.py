@@ -34,11 +34,10 @@ def _zip(files: dict) -> bytes:
     return buffer.getvalue()
 
 
-def code_zip() -> bytes:
+def code_zip(root: Path = common.FUNCTIONS) -> bytes:
+    """The functions' code under `root` as sam build ships it: every file (Lua scripts too)."""
     files = {
-        str(p.relative_to(common.FUNCTIONS)): p
-        for p in common.FUNCTIONS.rglob("*.py")
-        if "__pycache__" not in p.parts
+        str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
     }
     return _zip(files)
 
@@ -102,15 +101,22 @@ class Resources:
             self.s3.create_bucket(Bucket=BUCKET)
 
     def function(
-        self, suffix: str, handler: str, env: dict, memory: int = 256, timeout: int = 30, noop: bool = False
+        self,
+        suffix: str,
+        handler: str,
+        env: dict,
+        memory: int = 256,
+        timeout: int = 30,
+        noop: bool = False,
+        code: Path = common.FUNCTIONS,
     ) -> str:
-        """Creates a function and waits until it is Active; returns its name."""
+        """Creates a function (of the code under `code`) and waits until it is Active; returns its name."""
         name = f"{PREFIX}-{suffix}"
         kwargs = (
             {"Code": {"ZipFile": _zip({"noop.py": NOOP_CODE})}}
             if noop
             else {
-                "Code": {"ZipFile": code_zip()},
+                "Code": {"ZipFile": code_zip(code)},
                 "Layers": [self.layer()],
                 "Environment": {"Variables": env},
             }

@@ -367,7 +367,7 @@ def writer_before_after(events: int, rounds: int, progress) -> dict:
     common.ensure_database(common.WRITE_DB)
     after_deps = common.deps(index="bench-writer-after")
     before_deps = common.deps(index="bench-writer-before")
-    es = after_deps.search._es
+    es = after_deps.elasticsearch
     ratios: list[float] = []
     rates: dict[str, list[int]] = {"before": [], "after": []}
     es_cpu = {"before": 0.0, "after": 0.0}

@@ -12,7 +12,6 @@ Redis, the same run measures, on the same rows:
 """
 
 import argparse
-import dataclasses
 import json
 import random
 import time
@@ -101,7 +100,7 @@ def reset_stores(deps) -> dict:
         cur.execute(f"CREATE TABLE {CEILING_TABLE} LIKE messages")
         cur.execute(f"ALTER TABLE {CEILING_TABLE} ADD FOREIGN KEY (chat_id) REFERENCES chats (id)")
         cur.executemany(
-            "INSERT INTO applications (token, name) VALUES (%s, %s)",
+            "INSERT INTO applications (token, name) VALUES (SHA2(%s, 256), %s)",
             [(f"bench-w-{i}", f"writer bench {i}") for i in range(APPLICATIONS)],
         )
         cur.execute(
@@ -110,11 +109,11 @@ def reset_stores(deps) -> dict:
         )
         cur.execute("SELECT application_id, number, id FROM chats")
         ids = {(a, n): i for a, n, i in cur.fetchall()}
-    es = deps.search._es
+    es = deps.elasticsearch
     for index in (INDEX, CEILING_INDEX):
         es.indices.delete(index=index, ignore_unavailable=True)
         es.indices.create(index=index, **search_index.index_body())
-    deps.numbers._redis.flushdb()
+    deps.redis.flushdb()
     return ids
 
 
@@ -122,8 +121,8 @@ def counts(deps) -> tuple:
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM messages")
         rows = (cur.fetchone() or (0,))[0]
-    deps.search._es.indices.refresh(index=INDEX)
-    return rows, deps.search._es.count(index=INDEX)["count"]
+    deps.elasticsearch.indices.refresh(index=INDEX)
+    return rows, deps.elasticsearch.count(index=INDEX)["count"]
 
 
 def parsed_rows(records: list, ids: dict) -> list:
@@ -151,7 +150,7 @@ def writer_slice(deps, records: list, size: int) -> tuple:
     """The writer on batches as the event source delivers them; returns (seconds, mysql s, es s, failures).
     The MySQL and ES seconds overlap: the writer makes both writes of a batch at once."""
     db, es = Timed(deps.batches, ["persist", "current_messages"]), Timed(deps.search, ["index"])
-    timed_deps = dataclasses.replace(deps, batches=db, search=es)
+    timed_deps = deps.replace(batches=db, search=es)
     failures = 0
     started = time.perf_counter()
     for batch in batches(records, size):
@@ -237,7 +236,7 @@ def sweep_point(deps, records: list, size: int, slices: int, naive_seconds: floa
         naive_done=0,
     )
     cpu: dict[str, dict[str, Any]] = {"writer": {}, "ceiling_mysql": {}, "ceiling_bulk": {}}
-    es_client = deps.search._es
+    es_client = deps.elasticsearch
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
         for i in range(slices):
             part, part_rows = records[i * per : (i + 1) * per], rows[i * per : (i + 1) * per]

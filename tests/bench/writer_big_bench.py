@@ -67,7 +67,7 @@ def _run(events_count: int, slice_size: int, progress) -> dict[str, Any]:
     empty_deps = common.deps(index=writer_bench.INDEX)
     ids = writer_bench.reset_stores(empty_deps)
     big_deps = common.deps(database=BIG, index=BIG_INDEX)
-    es = big_deps.search._es
+    es = big_deps.elasticsearch
     es.indices.delete(index=BIG_INDEX, ignore_unavailable=True)
     es.indices.create(index=BIG_INDEX, **search_index.index_body())
     contenders = {

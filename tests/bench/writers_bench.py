@@ -81,7 +81,7 @@ def exactly_once(deps, expected: int) -> dict[str, Any]:
     with common.datagen.connect(common.WRITE_DB) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*), COUNT(DISTINCT chat_id, number) FROM messages")
         rows, distinct = cur.fetchone() or (0, 0)
-    es = deps.search._es
+    es = deps.elasticsearch
     es.indices.refresh(index=writer_bench.INDEX)
     docs = es.count(index=writer_bench.INDEX)["count"]
     return {

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import pymysql
 from elasticsearch import Elasticsearch, helpers
 
+from chalicelib.domain.tokens import token_hash
 from local.stack import services
 from tests.chaos import stack
 from tests.chaos.load import Ledger
@@ -92,6 +93,10 @@ class Stores:
         attrs = self.sqs.get_queue_attributes(QueueUrl=self.outputs[url_key], AttributeNames=names)
         return sum(int(attrs["Attributes"].get(n, 0)) for n in names)
 
+    def send(self, body: str) -> None:
+        """Puts an event on the stack's creation queue (what `make audit REDRIVE=1` does)."""
+        self.sqs.send_message(QueueUrl=self.outputs["QueueUrl"], MessageBody=body)
+
     def refresh(self) -> None:
         self.outputs = stack.outputs(self.cfg)  # a redeploy gives new queue URLs
 
@@ -102,8 +107,9 @@ class Stores:
 def application_ids(stores: Stores, ledger: Ledger) -> dict:
     missing = [t for t, app_id in ledger.applications.items() if app_id is None]
     if missing:
-        found = stores.rows("SELECT token, id FROM applications WHERE token IN %s", (missing,))
-        ledger.applications.update(dict(found))
+        hashed = {token_hash(t): t for t in missing}  # MySQL keeps tokens as their SHA-256
+        found = stores.rows("SELECT token, id FROM applications WHERE token IN %s", (list(hashed),))
+        ledger.applications.update({hashed[h]: app_id for h, app_id in found})
     return dict(ledger.applications)
 
 

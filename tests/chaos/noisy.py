@@ -29,11 +29,11 @@ B_NAME = InProcess.name
 
 
 def _limited_deps(cfg, quotas: dict):
-    from chalicelib.wiring import settings, stores
+    from chalicelib.wiring import clients, settings
 
     deps = stack.app_deps(cfg)
-    redis = stores.redis_client(settings.from_env(stack.settings_env(cfg)))
-    deps.limits = stores.rate_limits(settings.from_env(quotas), redis)
+    redis = clients.redis_client(settings.from_env(stack.settings_env(cfg)))
+    deps.limits = clients.rate_limits(settings.from_env(quotas), redis)
     return deps
 
 

@@ -10,7 +10,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from tests.chaos import audit, noisy, stack
+from ops import audit
+from tests.chaos import noisy, stack
 from tests.chaos.doubles import DeadLetteringQueue, DuplicatingQueue
 from tests.chaos.invariants import Report, Stores, check, read_dead_letters, settle
 from tests.chaos.load import InProcess, Ledger, Retrying, offer, setup
@@ -238,12 +239,12 @@ def localstack_restarted(plan: Plan) -> Report:
     run._thread.join()
     settle(run.stores, run.ledger, plan.settle_timeout)
     app_ids = list(run.ledger.applications.values())
-    found = audit.audit(run.stores, audit.redis_client(run.cfg), app_ids)
+    found = audit.audit(run.stores, stack.redis_client(run.cfg), app_ids)
     run.notes.append(
         f"audit before redrive: {len(found.lost_messages)} messages and "
         f"{len(found.lost_chats)} chats handed out but not in MySQL"
     )
-    audit.redrive(run.stores, found)
+    audit.redrive(run.stores.send, found)
     report = run.finish(restored)
     report.notes.append(f"redriven from Redis: {found.redriven}")
     return report
@@ -308,7 +309,7 @@ def redis_old_snapshot(plan: Plan) -> Report:
     run, client = _retrying_run("redis restored from an older snapshot", plan)
     run.start()
     run.at_fraction(0.2)
-    audit.redis_client(cfg).save()
+    stack.redis_client(cfg).save()
     saved = run.ledger.accepted
     run.at_fraction(0.4)
     run.notes.append(f"{run.ledger.accepted - saved} creates accepted after the snapshot was taken")
@@ -326,12 +327,12 @@ def redis_counters_lost(plan: Plan) -> Report:
     )
     run.start()
     run.at_fraction(0.4)
-    from chalicelib.adapters.redis.numbers import chats_key, messages_key
+    from chalicelib.adapters.redis import keys as redis_keys
 
     app_ids = [a for a in run.ledger.applications.values() if a is not None]
     chats = sorted({(app_ids[0], n) for t, n in run.ledger.chats if run.ledger.applications[t] == app_ids[0]})
-    keys = [chats_key(app_ids[0])] + [messages_key(a, n) for a, n in chats[:5]]
-    deleted = audit.redis_client(cfg).delete(*keys)
+    keys = [redis_keys.chats(app_ids[0])] + [redis_keys.messages(a, n) for a, n in chats[:5]]
+    deleted = stack.redis_client(cfg).delete(*keys)
     restored = time.monotonic()
     run.notes.append(f"deleted {deleted} counters (one application's chats, five chats' messages) mid-stream")
     report = run.finish(restored)

@@ -5,7 +5,6 @@ that person's stack, and the same variables point the in-process adapters at it.
 """
 
 import contextlib
-import dataclasses
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import redis
 from botocore.config import Config as BotoConfig
 
 from local.stack import config, deploy, probes, proc, services
@@ -26,6 +26,7 @@ SERVICES = {svc.name: svc for svc in services.ALL}
 
 if TYPE_CHECKING:
     from chalicelib.usecases import ports
+    from chalicelib.wiring.stores import Stores
 
 
 def target() -> config.Config:
@@ -57,6 +58,10 @@ def settings_env(cfg: config.Config) -> dict:
     }
 
 
+def redis_client(cfg: config.Config) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=cfg.redis_port, db=0, socket_timeout=5)
+
+
 def sqs():
     return boto3.client(
         "sqs",
@@ -69,14 +74,14 @@ def sqs():
     )
 
 
-def app_deps(cfg: config.Config) -> "ports.Deps":
+def app_deps(cfg: config.Config) -> "Stores":
     """The product's adapters on the stack's services and its deployed queue (many threads at once)."""
     from chalicelib.wiring import settings, stores
 
     # No quotas: the load generator stands for many clients at once and offers more than one
     # application's quota on purpose (quotas have tests of their own, the noisy neighbour's too).
     built = stores.build(settings.from_env(settings_env(cfg)), sqs=_product_sqs())
-    return dataclasses.replace(built, limits=None)
+    return built.replace(limits=None)
 
 
 def _product_sqs() -> Any:

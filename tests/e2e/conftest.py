@@ -32,6 +32,9 @@ class Api:
     def put(self, path: str, **kwargs) -> requests.Response:
         return self.request("PUT", path, **kwargs)
 
+    def delete(self, path: str, **kwargs) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
 
 @pytest.fixture(scope="session")
 def api(stack_outputs) -> Api:

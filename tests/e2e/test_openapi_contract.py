@@ -212,6 +212,18 @@ def test_patch_and_put_both_rename_an_application(api, application, method):
     assert call(api, "get", APPLICATION, application).json()["name"] == "renamed"
 
 
+def test_a_rotation_answers_a_new_token_and_the_old_one_ends_with_its_grace(api, application):
+    rotated = call(api, "post", APPLICATION + "/token", application, json={"grace_seconds": 600})
+    assert rotated.status_code == 200 and rotated.json() == {**application, "token": rotated.json()["token"]}
+    assert call(api, "post", APPLICATION + "/token", application, json={}).status_code == 409
+    assert (
+        call(api, "post", APPLICATION + "/token", rotated.json(), json={"grace_seconds": -1}).status_code
+        == 400
+    )
+    assert call(api, "delete", APPLICATION + "/previous_token", rotated.json()).status_code == 204
+    assert call(api, "get", APPLICATION, application).status_code == 404
+
+
 @pytest.mark.parametrize("token", ["unknownTokenOf32CharactersXXXXXX", "not!a!token", "x" * 65])
 def test_an_unknown_or_impossible_token_is_not_found(api, token):
     path_params = {"token": token, "number": 1, "message_number": 1}

@@ -51,7 +51,7 @@ def chat_app(queue_url):
     migrate.migrate(stores.deps())
     yield app
     # The index is an alias of versions (search.py); the reindex test adds one.
-    es = stores.deps().search._es
+    es = stores.deps().elasticsearch
     es.indices.delete(index=",".join(es.indices.get(index=f"{index}-v*")) or index, ignore_unavailable=True)
 
 
@@ -125,7 +125,7 @@ class Writer:
             if not batch:
                 break
             assert self.deliver(batch) == []
-        self.deps.search._es.indices.refresh(index=self.deps.search._index)
+        self.deps.elasticsearch.indices.refresh(index=self.deps.settings.messages_index)
 
 
 def _record(message: dict) -> dict:

@@ -8,7 +8,7 @@ from tests.integration.support import JSON
 
 
 def rows(deps, sql, args):
-    with deps.db._mysql.cursor() as cur:
+    with deps.mysql.cursor() as cur:
         cur.execute(sql, args)
         return list(cur.fetchall())
 

@@ -3,7 +3,7 @@
 from chalicelib.adapters.mysql.count_store import CountStore
 from chalicelib.adapters.mysql.mysql import MySQL
 from chalicelib.domain.models import NewChat, NewMessage
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings
 
 
 def test_a_full_recount_corrects_every_count_across_ranges(deps, application):
@@ -14,7 +14,7 @@ def test_a_full_recount_corrects_every_count_across_ranges(deps, application):
         [NewChat(app_id, n) for n in chats],
         [NewMessage(app_id, n, k, f"m{k}") for n in chats for k in range(1, n % 4 + 1)],
     )
-    mysql = MySQL(stores.mysql_connect(settings.get()))
+    mysql = MySQL(clients.mysql_connect(settings.get()))
     with mysql.cursor() as cur:
         # Wrong both ways: too high (zero-message chats too), too low, and a few left right.
         cur.execute(

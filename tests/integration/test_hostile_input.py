@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from chalicelib.adapters.redis import keys as redis_keys
 from tests.integration.support import JSON
 
 LEAKS = ["Traceback", "pymysql", "SELECT ", "INSERT ", "elasticsearch", "redis", 'File "', "line "]
@@ -148,12 +149,12 @@ def _swapped(token: str) -> str:
 
 def test_a_letter_case_variant_of_a_token_is_unknown_and_adds_no_redis_key(client, application, deps):
     variant = _swapped(application["token"])
-    redis = deps.numbers._redis
+    redis = deps.redis
     before = redis.dbsize()
     for method, path in [("get", ""), ("post", "/chats"), ("get", "/chats")]:
         status, error = answer(client, method, f"/applications/{variant}{path}")
         assert status == 404 and error["code"] == "not_found"
-    assert redis.get(f"token:{variant}") is None
+    assert redis.get(redis_keys.token(variant)) is None
     assert redis.dbsize() <= before
 
 
@@ -161,7 +162,7 @@ def test_ten_thousand_unknown_tokens_add_a_bounded_number_of_redis_keys(deps, ap
     from chalicelib.domain.errors import NotFound
     from chalicelib.usecases import service
 
-    redis = deps.numbers._redis
+    redis = deps.redis
     before = redis.dbsize()
     real = application["token"]
     tokens = [f"{i:08d}{real[8:]}" for i in range(9_000)] + [_swapped(real) + str(i) for i in range(1_000)]

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from chalicelib.adapters.redis import keys as redis_keys
 from tests.integration.support import JSON
 
 
@@ -17,7 +18,7 @@ def post(client, path, body=None, key=None):
 
 
 def rows(deps, sql, args):
-    with deps.db._mysql.cursor() as cur:
+    with deps.mysql.cursor() as cur:
         cur.execute(sql, args)
         return list(cur.fetchall())
 
@@ -90,8 +91,8 @@ def test_a_retried_create_finds_its_first_attempt_in_mysql_when_redis_lost_the_r
     assert post(client, f"/applications/{token}/chats") == (201, {"number": 1})
     first = post(client, f"/applications/{token}/chats/1/messages", {"body": "kept"}, key="lost-record")
     writer.drain()
-    r = deps.numbers._redis
-    for k in r.scan_iter("idem:*"):
+    r = deps.redis
+    for k in r.scan_iter(redis_keys.ALL_IDEMPOTENCY):
         r.delete(k)  # what a failover to a lagging replica does to the record
     assert deps.numbers.epoch_state()[0]  # open, and younger than a record lives: MySQL is asked
     assert (
@@ -113,8 +114,8 @@ def test_an_application_key_replays_only_its_own_request_at_every_age(client, de
     other = post(client, "/applications", {"name": "another"}, key=key)
     # Another request with the key is another create: no 422 tells a caller the key is in use.
     assert other[0] == 201 and other[1]["token"] != first[1]["token"]
-    for k in deps.numbers._redis.scan_iter("idem:*"):
-        deps.numbers._redis.delete(k)
+    for k in deps.redis.scan_iter(redis_keys.ALL_IDEMPOTENCY):
+        deps.redis.delete(k)
     again = post(client, "/applications", {"name": "a third"}, key=key)
     assert again[0] == 201 and again[1]["token"] not in (first[1]["token"], other[1]["token"])
     assert post(client, "/applications", {"name": "keyed"}, key=key) == first
@@ -164,9 +165,12 @@ def test_records_keep_digests_and_numbers_never_bodies(client, application, deps
         f"/applications/{token}/chats/1/messages/1", headers=headers, body=json.dumps({"body": body + "!"})
     )
     assert edit.status_code == 200
-    r = deps.numbers._redis
+    r = deps.redis
     app_id = deps.db.application(token).id
-    records = r.hgetall(f"idem:{app_id}")
+    records = r.hgetall(redis_keys.idempotency(app_id)[0])
     assert len(records) == 3 and all(len(v) < 120 for v in records.values()), records
     assert not any(b"nobody else" in v for v in records.values())
-    assert r.memory_usage(f"idem:{app_id}") + r.memory_usage(f"idem:{app_id}:at") < 1024  # the body: 60 KB
+    assert (
+        r.memory_usage(redis_keys.idempotency(app_id)[0]) + r.memory_usage(redis_keys.idempotency(app_id)[1])
+        < 1024
+    )  # the body: 60 KB

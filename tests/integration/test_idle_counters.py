@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from chalicelib.adapters.redis.numbers import EPOCH_KEY, SEEDED_KEY, chats_key, messages_key
+from chalicelib.adapters.redis import keys as redis_keys
 from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.usecases import counter
 from tests.integration.support import REDIS_URL, post
@@ -21,7 +21,9 @@ def sweep(deps) -> dict:
 
 def epoch(r: redis.Redis) -> tuple:
     """The epoch's id, and whether its count of seeded counters agrees with their set."""
-    return r.hget(EPOCH_KEY, "id"), int(r.hget(EPOCH_KEY, "seeded") or 0) == r.scard(SEEDED_KEY)
+    return r.hget(redis_keys.EPOCH, "id"), int(r.hget(redis_keys.EPOCH, "seeded") or 0) == r.scard(
+        redis_keys.SEEDED
+    )
 
 
 def test_an_idle_counter_whose_numbers_are_all_in_mysql_goes_and_creates_go_on(
@@ -39,7 +41,7 @@ def test_an_idle_counter_whose_numbers_are_all_in_mysql_goes_and_creates_go_on(
     before = epoch(r)
     assert before[1]
     sweep(deps)
-    assert r.exists(messages_key(app_id, 1), chats_key(app_id)) == 0
+    assert r.exists(redis_keys.messages(app_id, 1), redis_keys.chats(app_id)) == 0
     assert epoch(r) == before  # the same epoch, still open, its count in step
     assert post(client, f"/applications/{token}/chats/1/messages", {"body": "four"}) == (201, {"number": 4})
     assert post(client, f"/applications/{token}/chats") == (201, {"number": 2})
@@ -57,8 +59,8 @@ def test_a_counter_whose_last_number_is_only_queued_stays(client, application, w
     writer.drain()
     post(client, f"/applications/{token}/chats/1/messages", {"body": "queued"})  # not drained
     sweep(deps)
-    assert r.hget(messages_key(app_id, 1), "n") == b"2"
-    assert not r.exists(chats_key(app_id))  # chat 1 is in MySQL: its application's counter went
+    assert r.hget(redis_keys.messages(app_id, 1), "n") == b"2"
+    assert not r.exists(redis_keys.chats(app_id))  # chat 1 is in MySQL: its application's counter went
     writer.drain()
     assert post(client, f"/applications/{token}/chats/1/messages", {"body": "next"}) == (201, {"number": 3})
 
@@ -87,4 +89,4 @@ def application_id(deps, application: dict) -> int:
 
 def keys_of(r: redis.Redis, app_id: int) -> list:
     """Every key that names the application: counters and pending bodies."""
-    return [*r.scan_iter(f"*:{app_id}:*", count=1000), *r.scan_iter(chats_key(app_id))]
+    return [*r.scan_iter(f"*:{app_id}:*", count=1000), *r.scan_iter(redis_keys.chats(app_id))]

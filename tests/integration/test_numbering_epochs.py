@@ -6,10 +6,11 @@ import time
 import pytest
 import redis
 
+from chalicelib.adapters.redis import keys as redis_keys
 from chalicelib.adapters.redis import redis_server
-from chalicelib.adapters.redis.numbers import Numbers, chats_key, messages_key
+from chalicelib.adapters.redis.numbers import Numbers
 from chalicelib.domain.errors import Unavailable
-from chalicelib.usecases import service
+from chalicelib.usecases import numbering
 from tests.conftest import REDIS_PORT
 from tests.helpers import RedisServer, eventually
 
@@ -54,7 +55,7 @@ def test_a_promoted_replica_that_lagged_is_not_trusted(primary, tmp_path):
         n.open_epoch("first")
         n.reserve_message_number(1, 1, "hello", seed=lambda: 0)
         eventually(replica.in_sync, timeout=10)
-        eventually(lambda: replica.client.exists(messages_key(1, 1)), timeout=10)
+        eventually(lambda: replica.client.exists(redis_keys.messages(1, 1)), timeout=10)
         time.sleep(2)  # the replica has run 2 s: its age must not count as time since the failover
         replica.client.replicaof("NO", "ONE")  # promoted; it has the epoch, and misses what follows
         assert n.reserve_message_number(1, 1, "lost", seed=lambda: 0) == 2
@@ -70,7 +71,7 @@ def test_wait_refuses_a_reservation_no_replica_acknowledged(primary):
     n.open_epoch("first")
     with pytest.raises(Unavailable, match="0 of 1 replicas"):
         n.reserve_message_number(1, 1, "hello", seed=lambda: 0)
-    assert primary.client.hgetall("pending:1:1") == {}  # the client was not told: no body kept
+    assert primary.client.hgetall(redis_keys.pending(1, 1)) == {}  # the client was not told: no body kept
 
 
 def test_a_counter_deleted_inside_its_epoch_closes_the_epoch(primary):
@@ -79,7 +80,7 @@ def test_a_counter_deleted_inside_its_epoch_closes_the_epoch(primary):
     assert n.reserve_chat_number(7, seed=lambda: 0) == 1
     assert n.reserve_chat_number(8, seed=lambda: 0) == 1
     time.sleep(2)  # the server's age must not count as time since the loss
-    primary.client.delete(chats_key(7))  # evicted or deleted: MySQL may not have chat 1 yet
+    primary.client.delete(redis_keys.chats(7))  # evicted or deleted: MySQL may not have chat 1 yet
     with pytest.raises(Unavailable):
         n.reserve_chat_number(7, seed=lambda: 0)
     with pytest.raises(Unavailable):
@@ -92,7 +93,7 @@ def test_dead_lettered_numbers_are_floors_of_the_next_epoch(primary):
 
     n = numbers(primary.port)
     dead = [events.message_created(3, 2, 41, "x"), events.chat_created(3, 5), "not json"]
-    n.open_epoch("after-restart", service.dead_letter_floors(dead))
+    n.open_epoch("after-restart", numbering.dead_letter_floors(dead))
     assert n.reserve_message_number(3, 2, "next", seed=lambda: 40) == 42  # MySQL had up to 40
     assert n.reserve_chat_number(3, seed=lambda: 2) == 6
     assert n.reserve_message_number(3, 1, "new chat", seed=lambda: 0) == 1
@@ -114,8 +115,8 @@ def idle(n: Numbers, seconds: int = 0) -> list:
 
 def seeded_in_step(primary) -> bool:
     """The epoch's count of the counters it seeded agrees with their set (else it closes)."""
-    return int(primary.client.hget("numbering:epoch", "seeded") or 0) == primary.client.scard(
-        "numbering:seeded"
+    return int(primary.client.hget(redis_keys.EPOCH, "seeded") or 0) == primary.client.scard(
+        redis_keys.SEEDED
     )
 
 
@@ -127,7 +128,7 @@ def test_a_dropped_counter_is_seeded_again_from_mysql_and_the_epoch_stays_open(p
     (chat, counter) = sorted(idle(n), key=lambda c: c.chat_number or 0)
     assert (counter.chat_number, counter.highest, chat.chat_number, chat.highest) == (1, 3, None, 1)
     assert n.drop_counters([counter]) == 1
-    assert not primary.client.exists(messages_key(1, 1)) and primary.client.exists(chats_key(1))
+    assert not primary.client.exists(redis_keys.messages(1, 1)) and primary.client.exists(redis_keys.chats(1))
     assert seeded_in_step(primary)
     assert n.reserve_message_number(1, 1, "again", seed=lambda: 3) == 4  # MySQL held up to 3
     assert n.reserve_chat_number(1, seed=lambda: 0) == 2
@@ -153,9 +154,9 @@ def test_a_counter_used_after_it_was_read_idle_is_not_dropped(primary):
 
 def test_no_counter_is_dropped_while_the_epoch_is_closed(primary):
     n, counter = one_idle_chat_counter(primary)
-    primary.client.delete("numbering:epoch")
+    primary.client.delete(redis_keys.EPOCH)
     assert n.drop_counters([counter]) is None
-    assert primary.client.hget(chats_key(5), "n") == b"1"
+    assert primary.client.hget(redis_keys.chats(5), "n") == b"1"
 
 
 def test_idle_time_is_read_without_resetting_it_and_counts_since_the_last_use(primary):

@@ -2,17 +2,22 @@
 
 import pytest
 
-from chalicelib.adapters.redis.numbers import CHANGED_APPLICATIONS_KEY, CHANGED_CHATS_KEY
+from chalicelib.adapters.redis import keys as redis_keys
 from chalicelib.domain.models import NewChat, NewMessage
 
 BIG = 2**32 - 1  # the largest id an event may carry, kept exact through the script's JSON
-KEYS = [CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY, f"pending:{BIG}:7", "pending:5:1"]
+KEYS = [
+    redis_keys.CHANGED_CHATS,
+    redis_keys.CHANGED_APPLICATIONS,
+    redis_keys.pending(BIG, 7),
+    redis_keys.pending(5, 1),
+]
 
 
 @pytest.fixture
 def r(deps):
     """The adapter's Redis, without the keys this module writes, before and after each test."""
-    client = deps.numbers._redis
+    client = deps.redis
     client.delete(*KEYS)
     yield client
     client.delete(*KEYS)
@@ -20,12 +25,12 @@ def r(deps):
 
 def test_persisted_messages_leave_the_pending_hashes_and_mark_their_chats_and_applications(deps, r):
     numbers, big = deps.numbers, BIG
-    r.hset(f"pending:{big}:7", mapping={"1": "a", "2": "b", "3": "c"})
-    r.hset("pending:5:1", mapping={"10": "x"})
+    r.hset(redis_keys.pending(big, 7), mapping={"1": "a", "2": "b", "3": "c"})
+    r.hset(redis_keys.pending(5, 1), mapping={"10": "x"})
     numbers.record_persisted(
         [NewChat(9, 1)], [NewMessage(big, 7, 1, "a"), NewMessage(big, 7, 3, "c"), NewMessage(5, 1, 10, "x")]
     )
-    assert r.hgetall(f"pending:{big}:7") == {b"2": b"b"} and not r.exists("pending:5:1")
-    assert r.smembers(CHANGED_CHATS_KEY) == {f"{big}:7".encode(), b"5:1"}
-    assert r.smembers(CHANGED_APPLICATIONS_KEY) == {str(big).encode(), b"9", b"5"}
+    assert r.hgetall(redis_keys.pending(big, 7)) == {b"2": b"b"} and not r.exists(redis_keys.pending(5, 1))
+    assert r.smembers(redis_keys.CHANGED_CHATS) == {f"{big}:7".encode(), b"5:1"}
+    assert r.smembers(redis_keys.CHANGED_APPLICATIONS) == {str(big).encode(), b"9", b"5"}
     numbers.record_persisted([], [])  # nothing to do is no error

@@ -10,7 +10,7 @@ from chalicelib.adapters.search import search_index
 from chalicelib.domain import events
 from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.usecases import writer
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings
 
 
 def application_id(deps, application) -> int:
@@ -51,7 +51,7 @@ class ChatCommittedMeanwhile(BatchStore):
 
 def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
     app_id = application_id(deps, application)
-    connect = stores.mysql_connect(settings.get())
+    connect = clients.mysql_connect(settings.get())
     mysql = MySQL(connect)
     db = ChatCommittedMeanwhile(mysql, lambda: BatchStore(mysql).persist([NewChat(app_id, 7)], []))
     db.persist([], [NewMessage(app_id, 7, 1, "raced")])
@@ -60,7 +60,7 @@ def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
 
 def test_writers_racing_to_create_the_same_chats_all_land(deps, application):
     app_id = application_id(deps, application)
-    connect = stores.mysql_connect(settings.get())
+    connect = clients.mysql_connect(settings.get())
     rounds, start, errors = 20, threading.Barrier(2), []
 
     def writer_thread(first_number: int) -> None:
@@ -96,14 +96,18 @@ GHOST = 2**32 - 1  # no such application: MySQL's foreign key refuses its chat
 def ghost_documents(deps):
     """Removes what a test indexed for the ghost application, whether it passed or not."""
     yield
-    es = deps.search._es.options(ignore_status=404)
+    es = deps.elasticsearch.options(ignore_status=404)
     for number in (1, 2):
-        es.delete(index=deps.search._index, id=f"{GHOST}:1:{number}", routing=search_index.routing(GHOST, 1))
+        es.delete(
+            index=deps.settings.messages_index,
+            id=f"{GHOST}:1:{number}",
+            routing=search_index.routing(GHOST, 1),
+        )
 
 
 def test_a_message_mysql_refuses_for_good_is_taken_out_of_the_index_an_edit_is_not(deps, ghost_documents):
     ghost = GHOST
-    es, index = deps.search._es, deps.search._index
+    es, index = deps.elasticsearch, deps.settings.messages_index
     edited = NewMessage(ghost, 1, 2, "edited", version=2)  # an edit's document, however it came
     assert deps.search.index([edited]) == {}
     failed = writer.persist_records(

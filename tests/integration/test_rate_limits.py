@@ -6,12 +6,13 @@ import uuid
 
 import pytest
 
+from chalicelib.adapters.redis import keys as redis_keys
 from tests.integration.support import JSON
 
 
 @pytest.fixture
 def low_quotas(deps, monkeypatch):
-    from chalicelib.wiring import settings, stores
+    from chalicelib.wiring import clients, settings
 
     s = settings.from_env(
         {
@@ -24,12 +25,12 @@ def low_quotas(deps, monkeypatch):
             "RATE_LIMIT_APPLICATIONS": "5",
         }
     )
-    redis = deps.numbers._redis
+    redis = deps.redis
     # This test's Redis database counts every test's applications from the one local address.
     stale = list(redis.scan_iter("rate:applications*", count=1000))
     if stale:
         redis.delete(*stale)
-    monkeypatch.setattr(deps, "limits", stores.rate_limits(s, redis))
+    monkeypatch.setattr(deps, "limits", clients.rate_limits(s, redis))
 
 
 def new_application(client) -> str:
@@ -109,8 +110,8 @@ def test_applications_are_limited_per_client_address(client, low_quotas):
 
 
 def test_an_unknown_token_is_404_before_any_quota_and_counts_nothing(client, low_quotas, deps):
-    redis = deps.numbers._redis
-    before = len(list(redis.scan_iter("rate:*", count=1000)))
+    redis = deps.redis
+    before = len(list(redis.scan_iter(redis_keys.ALL_QUOTAS, count=1000)))
     for _ in range(5):
         assert client.http.post(f"/applications/{'Q' * 32}/chats").status_code == 404
-    assert len(list(redis.scan_iter("rate:*", count=1000))) <= before
+    assert len(list(redis.scan_iter(redis_keys.ALL_QUOTAS, count=1000))) <= before

@@ -66,13 +66,13 @@ def flood_and_create(deps, full: FullRedis, sqs, victim_creates: int = 100) -> d
     from chalicelib.wiring import settings, stores
 
     s = dataclasses.replace(settings.get(), redis_url=full.url, idempotency_budget_bytes=256 * 1024)
-    ours = dataclasses.replace(stores.build(s), db=deps.db, queue=deps.queue)
+    ours = stores.build(s).replace(db=deps.db, queue=deps.queue)
     ours.numbers.open_epoch(uuid.uuid4().hex)
     victim = service.create_application(ours, "victim").token
     service.create_chat(ours, victim)  # a tenant in business before the flood
     sink = sqs.create_queue(QueueName=f"it-flood-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     try:
-        flood = _flood(dataclasses.replace(ours, queue=queue.Queue(sqs, sink)), full)
+        flood = _flood(ours.replace(queue=queue.Queue(sqs, sink)), full)
     finally:
         sqs.delete_queue(QueueUrl=sink)
     told: dict[int, set[int]] = {}
@@ -121,7 +121,7 @@ def test_a_tenant_filling_redis_cannot_stop_another_tenants_creates(deps, writer
     numbers = sorted(n for (n,) in told.values())
     assert numbers == list(range(1, len(told) + 1))  # each told once, none skipped
     writer.drain()
-    with deps.db._mysql.cursor() as cur:
+    with deps.mysql.cursor() as cur:
         cur.execute(
             "SELECT m.number, m.body FROM messages m JOIN chats c ON c.id = m.chat_id "
             "WHERE c.application_id = %s AND c.number = 1",
@@ -139,9 +139,37 @@ def test_only_caches_carry_a_ttl_so_eviction_never_takes_numbering_or_records(cl
     headers = {"content-type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
     assert client.http.post(f"/applications/{token}/chats", headers=headers).status_code == 201
     assert deps.numbers.begin_reopening(30) is not None  # the reopening lock, as a recovery holds it
-    r = deps.numbers._redis
+    r = deps.redis
     with_ttl = {k.decode().split(":")[0] + ":" for k in r.scan_iter(count=1000) if r.ttl(k) >= 0}
     without = {k.decode().split(":")[0] + ":" for k in r.scan_iter(count=1000) if r.ttl(k) == -1}
     assert with_ttl <= set(CACHES), with_ttl
     assert {"numbering:", "idem:"} <= without and not without & set(CACHES), without
     r.delete("numbering:reopening")
+
+
+def test_many_applications_each_within_its_key_budget_cannot_stop_numbering(full_redis):
+    """Records are never evicted and each application keeps to its budget, but applications keep
+    coming: all of them together hold at most the total, so numbering keeps its memory."""
+    from chalicelib.domain.request_keys import Done, New, OverBudget
+    from chalicelib.wiring import settings, stores
+
+    s = dataclasses.replace(
+        settings.get(),
+        redis_url=full_redis.url,
+        idempotency_budget_bytes=256 * 1024,
+        idempotency_total_bytes=2 * 2**20,
+    )
+    ours = stores.build(s)
+    ours.numbers.open_epoch(uuid.uuid4().hex)
+    claims: dict[type, int] = {}
+    for app_id in range(1000, 1040):  # 40 applications of 256 KiB: 10 MB of records, if let in
+        for i in range(256 * 1024 // 340):
+            key = RequestKey(uuid.uuid4().hex, f"chat {i}")
+            claim = ours.keys.claim(str(app_id), key)
+            claims[type(claim)] = claims.get(type(claim), 0) + 1
+            if not isinstance(claim, New):
+                break  # this application is refused: on to the next one
+            ours.keys.complete(str(app_id), key, Done(i + 1))
+    assert claims.get(OverBudget, 0) > 0  # the total refused records, not Redis
+    assert full_redis.client.info("memory")["used_memory"] < 0.9 * MAXMEMORY
+    assert ours.numbers.reserve_chat_number(1, lambda: 0) == 1  # another tenant still numbers

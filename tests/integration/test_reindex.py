@@ -9,7 +9,7 @@ from chalicelib.adapters.search.search import Search
 from chalicelib.adapters.search.search_index import IndexVersions, doc_id, index_body, routing
 from chalicelib.domain.models import NewMessage
 from chalicelib.usecases import reindex
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings
 from tests.integration.support import JSON
 
 
@@ -22,7 +22,7 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
     for n in range(1, 31):
         client.http.post(path, headers=JSON, body=json.dumps({"body": f"original {n}"}))
     writer.drain()
-    es, alias = deps.search._es, deps.search._index
+    es, alias = deps.elasticsearch, deps.settings.messages_index
     versions = IndexVersions(es, alias)
     old = versions.serving()
     seen = []
@@ -46,7 +46,7 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
             deps.db.edit_message(app_id, 1, 6, "swap-time 6")
 
     result = reindex.rebuild(
-        StoredMessages(MySQL(stores.mysql_connect(settings.get()))),
+        StoredMessages(MySQL(clients.mysql_connect(settings.get()))),
         versions,
         lambda name: Search(es, name),
         page=200,
@@ -78,14 +78,14 @@ def test_an_index_from_before_aliases_is_replaced_by_a_version_with_its_replicas
     client.http.post(f"/applications/{token}/chats")
     client.http.post(f"/applications/{token}/chats/1/messages", headers=JSON, body='{"body": "kept"}')
     writer.drain()
-    es, name = deps.search._es, f"legacy-{uuid.uuid4().hex[:8]}"
+    es, name = deps.elasticsearch, f"legacy-{uuid.uuid4().hex[:8]}"
     es.indices.create(index=name, **index_body())  # what deploys made before the alias
     # A replica, as docs/deploy-aws.md has one added on AWS (unassigned on this single node).
     es.indices.put_settings(index=name, settings={"number_of_replicas": 1})
     versions = IndexVersions(es, name)
     try:
         result = reindex.rebuild(
-            StoredMessages(MySQL(stores.mysql_connect(settings.get()))),
+            StoredMessages(MySQL(clients.mysql_connect(settings.get()))),
             versions,
             lambda index: Search(es, index),
             settle=0,

@@ -43,7 +43,7 @@ def test_many_big_matching_bodies_come_in_pages_within_the_budget_each_hit_once(
     app_id, path = chat
     bodies = {n: SMALL if n % 4 == 0 else BIG for n in range(1, 41)}  # 30 big, 10 small
     assert deps.search.index([NewMessage(app_id, 1, n, body) for n, body in bodies.items()]) == {}
-    deps.search._es.indices.refresh(index=deps.search._index)
+    deps.elasticsearch.indices.refresh(index=deps.settings.messages_index)
 
     found = pages(client, path, "q=needle&limit=100")
     assert len(found) > 1
@@ -59,7 +59,7 @@ def test_pages_keep_the_order_of_scores_across_their_links(client, chat, deps):
     # "needles" holds the word inside a word (score 1), "needle" as a word (4).
     bodies = {n: BIG.replace("needle", "needles" if n % 3 else "needle", 1) for n in range(1, 25)}
     assert deps.search.index([NewMessage(app_id, 1, n, body) for n, body in bodies.items()]) == {}
-    deps.search._es.indices.refresh(index=deps.search._index)
+    deps.elasticsearch.indices.refresh(index=deps.settings.messages_index)
 
     found = pages(client, path, "q=needle&limit=5")
     numbers = [m["number"] for page in found for m in page]
@@ -69,7 +69,7 @@ def test_pages_keep_the_order_of_scores_across_their_links(client, chat, deps):
 
 def test_documents_indexed_before_their_size_was_are_still_found_once(client, chat, deps):
     app_id, path = chat
-    es, index = deps.search._es, deps.search._index
+    es, index = deps.elasticsearch, deps.settings.messages_index
     for n in range(1, 9):  # as the writer of before wrote them: no answer_bytes
         es.index(
             index=index,
@@ -91,7 +91,7 @@ def test_documents_indexed_before_their_size_was_are_still_found_once(client, ch
 
 
 def test_an_index_made_before_a_field_was_added_gets_it_and_takes_new_documents(deps):
-    es, alias = deps.search._es, f"it-old-{uuid.uuid4().hex[:8]}"
+    es, alias = deps.elasticsearch, f"it-old-{uuid.uuid4().hex[:8]}"
     old = {**MAPPINGS, "properties": {k: v for k, v in MAPPINGS["properties"].items() if k != "answer_bytes"}}
     settings = {"number_of_shards": 1, "number_of_replicas": 0, "analysis": ANALYSIS}
     es.indices.create(index=f"{alias}-v1", aliases={alias: {}}, settings=settings, mappings=old)

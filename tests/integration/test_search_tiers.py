@@ -19,7 +19,7 @@ def chat(deps):
     app_id = random.randrange(10**9, 2**32)
     rng = random.Random(4)
     bodies = [" ".join(rng.choices(VOCABULARY, k=rng.randint(1, 6))) for _ in range(300)]
-    es, index = deps.search._es, deps.search._index
+    es, index = deps.elasticsearch, deps.settings.messages_index
     finder = search.Search(es, index)
     assert finder.index([NewMessage(app_id, 1, n, body) for n, body in enumerate(bodies, 1)]) == {}
     es.indices.refresh(index=index)

@@ -261,3 +261,11 @@ def test_connections_are_closed_and_disconnected_when_the_gateway_stops(echo, sh
             socket.recv(timeout=10)
     assert closed.value.rcvd.code == 1001
     assert echo.event(connection_id, "$disconnect")["requestContext"]["disconnectStatusCode"] == 1001
+
+
+def test_a_dropped_tcp_connection_is_disconnected_as_abnormal_closure(echo):
+    with _open(echo) as socket:
+        connection_id = _connection_id(socket)
+        socket.socket.shutdown(socket_module.SHUT_RDWR)  # no close frame: the network went away
+    event = echo.event(connection_id, "$disconnect")
+    assert event["requestContext"]["disconnectStatusCode"] == 1006

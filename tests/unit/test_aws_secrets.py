@@ -4,10 +4,11 @@ import json
 
 import pytest
 import redis
+from aws_lambda_powertools.utilities import parameters
 
 from chalicelib.domain.errors import Unavailable
 from chalicelib.edge import http
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings
 
 MYSQL_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chat/mysql-AbCdEf"
 REDIS_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chat/redis-AbCdEf"
@@ -44,7 +45,7 @@ def secrets(monkeypatch):
             ES_ARN: "ZXNfYXBpX2tleQ==",
         }
     )
-    monkeypatch.setattr(stores.parameters, "get_secret", fake)
+    monkeypatch.setattr(parameters, "get_secret", fake)
     return fake
 
 
@@ -60,7 +61,7 @@ def connects(monkeypatch):
 
         return connect
 
-    monkeypatch.setattr(stores.mysql, "connector", connector)
+    monkeypatch.setattr(clients.mysql, "connector", connector)
     return logins
 
 
@@ -71,16 +72,16 @@ def test_without_secret_arns_the_local_defaults_apply_and_no_secret_is_read(secr
         None,
         None,
     )
-    stores.mysql_connect(s)()
+    clients.mysql_connect(s)()
     assert connects == [("chat", "chat")]
-    assert stores.redis_client(s).connection_pool.connection_kwargs.get("credential_provider") is None
-    assert "authorization" not in stores.elasticsearch_client(s)._headers
+    assert clients.redis_client(s).connection_pool.connection_kwargs.get("credential_provider") is None
+    assert "authorization" not in clients.elasticsearch_client(s)._headers
     assert secrets.calls == []
 
 
 def test_the_mysql_login_comes_from_the_secret_at_connect_time(secrets, connects):
     s = settings.from_env({**TLS, "MYSQL_SECRET_ARN": MYSQL_ARN, "SECRETS_MAX_AGE_SECONDS": "120"})
-    connect = stores.mysql_connect(s)
+    connect = clients.mysql_connect(s)
     assert secrets.calls == []  # nothing is read until a connection is opened
     connect()
     assert connects == [("app", "s3cret-from-sm")]
@@ -96,8 +97,8 @@ def test_a_refused_login_makes_the_next_connect_read_the_secret_afresh(secrets, 
 
         return connect
 
-    monkeypatch.setattr(stores.mysql, "connector", refused)
-    connect = stores.mysql_connect(s)
+    monkeypatch.setattr(clients.mysql, "connector", refused)
+    connect = clients.mysql_connect(s)
     with pytest.raises(ConnectionRefusedError):
         connect()
     with pytest.raises(ConnectionRefusedError):
@@ -110,20 +111,20 @@ def test_an_unreadable_secret_is_an_outage_whose_answer_names_neither_the_arn_no
 ):
     s = settings.from_env({**TLS, "MYSQL_SECRET_ARN": MYSQL_ARN.replace("mysql", "gone")})
     with pytest.raises(Unavailable, match="could not be read") as raised:
-        stores.mysql_connect(s)()
+        clients.mysql_connect(s)()
     answer = http.error_response(raised.value).body
     assert "s3cret" not in answer and "arn:" not in answer and "123456789012" not in answer
 
 
 def test_redis_asks_the_secret_for_its_auth_token(secrets):
     s = settings.from_env({**TLS, "REDIS_AUTH_SECRET_ARN": REDIS_ARN})
-    provider = stores.redis_client(s).connection_pool.connection_kwargs["credential_provider"]
+    provider = clients.redis_client(s).connection_pool.connection_kwargs["credential_provider"]
     assert provider.get_credentials() == ("redis-token",)
 
 
 def test_an_unreadable_redis_token_looks_like_a_redis_outage(secrets):
     s = settings.from_env({**TLS, "REDIS_AUTH_SECRET_ARN": REDIS_ARN.replace("redis", "gone")})
-    provider = stores.redis_client(s).connection_pool.connection_kwargs["credential_provider"]
+    provider = clients.redis_client(s).connection_pool.connection_kwargs["credential_provider"]
     with pytest.raises(redis.ConnectionError):
         provider.get_credentials()
 
@@ -135,7 +136,7 @@ def test_elasticsearch_gets_the_api_key_from_the_secret(secrets):
             "ELASTICSEARCH_URL": "https://chat.es.eu-west-1.aws.elastic-cloud.com:443",
         }
     )
-    client = stores.elasticsearch_client(s)
+    client = clients.elasticsearch_client(s)
     assert client._headers["authorization"] == "ApiKey ZXNfYXBpX2tleQ=="
 
 

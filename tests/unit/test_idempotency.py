@@ -8,20 +8,8 @@ import pytest
 from chalicelib.domain.errors import BadRequest, InFlight, KeyBudgetSpent, KeyReused, Unavailable
 from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.domain.request_keys import RecordLoss, RequestKey
-from chalicelib.usecases import service
-from tests import fakes
-
-
-@pytest.fixture
-def deps() -> fakes.FakeDeps:
-    return fakes.deps()
-
-
-@pytest.fixture
-def token(deps) -> str:
-    t = service.create_application(deps, "app").token
-    service.create_chat(deps, t)
-    return t
+from chalicelib.edge import http
+from chalicelib.usecases import numbering, service
 
 
 def key(name: str, request: str = "the request") -> RequestKey:
@@ -102,7 +90,7 @@ def test_a_create_found_in_mysql_for_another_request_is_refused(deps, token):
 
 
 def test_with_numbering_closed_a_keyed_create_waits_for_it_to_reopen(deps, token, monkeypatch):
-    monkeypatch.setattr(service, "_reopen_numbering", lambda deps: False)
+    monkeypatch.setattr(numbering, "reopen", lambda deps: False)
     deps.keys.loss = RecordLoss.UNKNOWN
     with pytest.raises(Unavailable):
         service.create_chat(deps, token, key("c"))
@@ -120,6 +108,11 @@ def test_over_its_budget_an_application_waits_while_its_records_are_recent(deps,
     with pytest.raises(KeyBudgetSpent) as refused:
         service.create_chat(deps, token, key("one too many"))
     assert (refused.value.status, refused.value.retry_after) == (429, 500)
+    # The same fields as every other 429: the budget is keyed requests within the safe age.
+    answer = http.error_response(refused.value)
+    assert answer.headers["Retry-After"] == "500"
+    assert answer.headers["RateLimit-Policy"] == '"idempotency-keys";q=3;w=600'
+    assert answer.headers["RateLimit"] == '"idempotency-keys";r=0;t=500'
     other = service.create_application(deps, "other").token
     assert service.create_chat(deps, other, key("c0")) == 1  # another application has its own budget
     assert service.create_chat(deps, token) == 5  # and without a key nothing is held back

@@ -10,7 +10,7 @@ from redis.retry import Retry
 
 from chalicelib.adapters.redis.ratelimit import LocalWindows
 from chalicelib.edge import http
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings
 from tests.conftest import ROOT
 
 TEMPLATE = cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))
@@ -26,23 +26,38 @@ def test_a_quota_still_refuses_while_redis_cannot_count():
     # Redis down (or full under noeviction) must not turn every quota off: each process counts.
     down = redis.Redis(port=_closed_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     quotas = {"RATE_LIMIT_CREATES": "2", "RATE_LIMIT_WINDOW_SECONDS": "3600"}
-    limits = stores.rate_limits(settings.from_env(quotas), down)
+    limits = clients.rate_limits(settings.from_env(quotas), down)
     decisions = [limits.take("application:1", "creates") for _ in range(3)]
     assert [d.allowed for d in decisions] == [True, True, False]
     assert 0 < decisions[-1].reset_seconds <= 3600
     assert limits.take("application:2", "creates").allowed  # each subject has its own
 
 
-def test_local_windows_reset_with_the_window_and_stay_bounded():
+def test_local_windows_reset_with_the_window():
     now = [1000.0]
     windows = LocalWindows(max_keys=3, clock=lambda: now[0])
     assert [windows.take("a", 10)[0] for _ in range(3)] == [1, 2, 3]
     assert windows.take("a", 10)[1] == 10  # 1000 is a window's first second
     now[0] = 1010.0
     assert windows.take("a", 10) == (1, 10)
-    for key in "bcdef":
-        windows.take(key, 10)
-    assert len(windows._counts) <= 3
+
+
+def test_local_windows_stay_bounded_and_fresh_keys_buy_no_fresh_quota():
+    # While Redis is down, a client that makes the process count many subjects (applications,
+    # addresses) must neither grow its memory nor reset the counts it has already used up.
+    now = [1000.0]
+    windows = LocalWindows(max_keys=3, clock=lambda: now[0])
+    for _ in range(5):
+        windows.take("spent", 10)
+    for n in range(10_000):
+        windows.take(f"fresh-{n}", 10)
+    assert windows.take("spent", 10)[0] == 6
+    assert windows.size() <= 3 + 1  # the keys, and the one that counts the keys that found no room
+    # The keys that found no room share one count: they get one quota, not one each.
+    assert windows.take("one more", 10)[0] > 10_000 - 3
+    now[0] = 1010.0  # a new window: past windows' counts make room
+    assert windows.take("later", 10) == (1, 10)
+    assert windows.size() <= 3 + 1
 
 
 def _per_second(requests: int, window: int) -> float:
@@ -93,6 +108,7 @@ def test_the_template_defaults_are_the_settings_defaults_and_reach_the_api(param
         ("203.0.113.7", "203.0.113.7"),
         ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
         ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),  # the same subscriber's other address
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # an IPv4 client seen over IPv6 is that client
         ("", "unknown"),
         ("not an address", "unknown"),
     ],

@@ -1,7 +1,7 @@
 """The reindex's progress line: share, rate and time left."""
 
-import reindex  # functions/reindex.py, the entry point (tests/unit/conftest.py puts functions/ on the path)
 from chalicelib.usecases.reindex import Progress
+from ops import reindex  # functions/ops/reindex.py, the entry point of `make reindex`
 
 
 def test_the_copy_shows_share_rate_and_time_left():

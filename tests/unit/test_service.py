@@ -6,6 +6,7 @@ import pytest
 
 from chalicelib.domain.errors import NotFound, RateLimited, Unavailable
 from chalicelib.domain.models import NewChat, NewMessage
+from chalicelib.domain.tokens import token_hash
 from chalicelib.usecases import service
 from tests import fakes
 
@@ -28,7 +29,7 @@ def events(deps: fakes.FakeDeps) -> list[dict]:
 
 
 def test_a_new_application_is_cached_by_token_so_creates_skip_mysql(deps, token):
-    assert deps.tokens.ids == {token: deps.db.application(token).id}
+    assert deps.tokens.ids == {token_hash(token): deps.db.application(token).id}  # by hash
     assert service.create_chat(deps, token) == 1  # seeds the counter from MySQL
     deps.db.tables.down = True
     assert service.create_chat(deps, token) == 2  # token and counter from Redis alone

@@ -6,7 +6,7 @@ import certifi
 import pytest
 
 from chalicelib.adapters.mysql import mysql
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chat/{}-AbCdEf"
 
@@ -33,11 +33,11 @@ def test_the_connection_requires_tls_and_checks_the_certificate_and_the_name(mon
     seen = {}
     monkeypatch.setattr(mysql.pymysql, "connect", lambda **kwargs: seen.update(kwargs))
     s = settings.from_env({"MYSQL_TLS": "verify", "MYSQL_HOST": "chat.proxy-x.eu-west-1.rds.amazonaws.com"})
-    stores.mysql_connect(s)()
+    clients.mysql_connect(s)()
     assert seen["ssl_ca"] == certifi.where()
     assert seen["ssl_verify_cert"] is True and seen["ssl_verify_identity"] is True
     seen.clear()
-    stores.mysql_connect(settings.from_env({}))()
+    clients.mysql_connect(settings.from_env({}))()
     assert not {k for k in seen if k.startswith("ssl")}
 
 
@@ -73,8 +73,8 @@ def test_the_same_credentials_are_taken_over_tls():
 
 
 def test_the_api_login_is_granted_only_where_a_user_is_named():
-    assert stores.api_login(settings.from_env({})) is None
-    login = stores.api_login(settings.from_env({"MYSQL_API_USER": "chat_api", "MYSQL_PASSWORD": "pw"}))
+    assert clients.api_login(settings.from_env({})) is None
+    login = clients.api_login(settings.from_env({"MYSQL_API_USER": "chat_api", "MYSQL_PASSWORD": "pw"}))
     assert (login.user, login.password) == ("chat_api", "pw")
     assert "pw" not in repr(login)
     with pytest.raises(settings.SettingsError):

@@ -43,6 +43,13 @@ class InFlight(ChatError):
         self.retry_after = retry_after
 
 
+class TokenRotated(ChatError):
+    """The token was replaced by a rotation: only the newest may rotate again."""
+
+    status = 409
+    code = "token_rotated"
+
+
 class KeyReused(ChatError):
     """The Idempotency-Key was used before for another request."""
 
@@ -50,15 +57,26 @@ class KeyReused(ChatError):
     code = "idempotency_key_reused"
 
 
-class KeyBudgetSpent(ChatError):
-    """The application holds as many Idempotency-Key records as its budget allows, all recent."""
+class OverQuota(ChatError):
+    """A quota is used up: `quota` requests of `policy` in `window_seconds`; the edge answers
+    every one alike (Retry-After, RateLimit-Policy, RateLimit)."""
 
     status = 429
+
+    def __init__(self, message: str, policy: str, quota: int, window_seconds: int, retry_after: int):
+        super().__init__(message)
+        self.policy, self.quota, self.window_seconds = policy, quota, window_seconds
+        self.retry_after = retry_after
+
+
+class KeyBudgetSpent(OverQuota):
+    """The application holds as many Idempotency-Key records as its budget allows, all recent:
+    `quota` keyed requests within `window_seconds` (the safe age)."""
+
     code = "idempotency_budget_spent"
 
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
+    def __init__(self, message: str, quota: int, window_seconds: int, retry_after: int):
+        super().__init__(message, "idempotency-keys", quota, window_seconds, retry_after)
 
 
 class Unavailable(ChatError):
@@ -72,16 +90,11 @@ class Unavailable(ChatError):
         self.retry_after = retry_after
 
 
-class RateLimited(ChatError):
-    """The application used its quota of this kind of request for the current window."""
+class RateLimited(OverQuota):
+    """A subject (application, client address, everyone) used its quota of this kind of request
+    for the current window."""
 
-    status = 429
     code = "rate_limited"
-
-    def __init__(self, message: str, policy: str, quota: int, window_seconds: int, retry_after: int):
-        super().__init__(message)
-        self.policy, self.quota, self.window_seconds = policy, quota, window_seconds
-        self.retry_after = retry_after
 
 
 class Refused(ChatError):

@@ -33,9 +33,13 @@ class IdleCounter:
 @dataclass(frozen=True)
 class Application:
     id: int
-    token: str
+    token: str  # as the caller sent or was given it: stores keep only its hash (domain/tokens.py)
     name: str
     chats_count: int
+    # Counts the application's rotations: what a per-application signing key can be derived
+    # from, so that it rotates with the token.
+    token_version: int = 1
+    previous: bool = False  # found by the token a rotation replaced, in its grace period
 
     def to_json(self) -> dict[str, Any]:
         return {"token": self.token, "name": self.name, "chats_count": self.chats_count}
@@ -61,6 +65,15 @@ class Message:
         if self.highlight is not None:
             out["highlight"] = self.highlight
         return out
+
+
+@dataclass(frozen=True)
+class CreatedApplication:
+    """An application as its keyed create left it: its token sealed with the key (request_keys)."""
+
+    id: int
+    name: str
+    sealed_token: str | None
 
 
 @dataclass(frozen=True)
@@ -127,6 +140,17 @@ class Clash:
     create_id: str
     stored_create_id: str
     body: str | None  # the clashing create's body (a message's); the stored row keeps its own
+
+
+def clash(create: "NewChat | NewMessage", stored_create_id: str | None) -> Clash | None:
+    """The clash rule: a create clashes when its number is stored for another create, that is,
+    both carry create ids and they differ (a row stored without one is adopted, not a clash)."""
+    c, ours, stored = create, create.create_id, stored_create_id
+    if not ours or stored is None or stored == ours:
+        return None
+    if isinstance(c, NewChat):
+        return Clash("chat", c.application_id, c.number, 0, ours, stored, None)
+    return Clash("message", c.application_id, c.chat_number, c.number, ours, stored, c.body)
 
 
 @dataclass(frozen=True)

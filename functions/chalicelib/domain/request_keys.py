@@ -97,9 +97,12 @@ class Mismatch:
 
 @dataclass(frozen=True)
 class OverBudget:
-    """The application holds its budget of records: none can be added for `retry_after` seconds."""
+    """The application holds its budget of records, `most` within `safe_age` seconds: none can
+    be added for `retry_after` seconds."""
 
     retry_after: int
+    most: int
+    safe_age: int
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,13 @@ from ..domain.errors import (
     BadRequest,
     ChatError,
     NotFound,
+    OverQuota,
     PayloadTooLarge,
-    RateLimited,
     UnsupportedMediaType,
 )
 from ..domain.models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
 from ..domain.request_keys import RequestKey
+from ..domain.tokens import MAX_GRACE_SECONDS
 
 log = Logger(service="chat", child=True)
 
@@ -69,7 +70,7 @@ def json_response(body: object, status: int = 200, headers: dict[str, str] | Non
 def error_response(exc: ChatError) -> Response:
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, OverQuota):
         # The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10): the policy's
         # quota and window, and what is left of it (nothing) until it resets.
         headers["RateLimit-Policy"] = f'"{exc.policy}";q={exc.quota};w={exc.window_seconds}'
@@ -118,6 +119,14 @@ def name_field(body: Mapping[str, Any]) -> str:
     if len(name) > MAX_NAME_CHARS:
         raise BadRequest(f"name is longer than {MAX_NAME_CHARS} characters")
     return name
+
+
+def grace_seconds(body: Mapping[str, Any]) -> int:
+    """How long a rotated token keeps working: 0 (the default) to MAX_GRACE_SECONDS."""
+    value = body.get("grace_seconds", 0)
+    if type(value) is not int or not 0 <= value <= MAX_GRACE_SECONDS:
+        raise BadRequest(f"grace_seconds must be an integer from 0 to {MAX_GRACE_SECONDS}")
+    return value
 
 
 def body_field(body: Mapping[str, Any], max_bytes: int) -> str:
@@ -240,7 +249,9 @@ def client_address(context: Mapping[str, Any]) -> str:
         address = ipaddress.ip_address(raw)
     except ValueError:
         return "unknown"
-    if address.version == 6:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)  # else every IPv4 client so written would share ::/64
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
 

@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from ..domain.models import Login
-from ..usecases.ports import Deps
+from ..usecases.ports import MigrateDeps
 
 log = Logger(service="chat", child=True)
 PHYSICAL_ID = "chat-schema"
@@ -25,7 +25,7 @@ ANSWER_MARGIN_SECONDS = 5
 _MAX_REASON_CHARS = 1000
 
 
-def migrate(deps: Deps, api_login: Login | None = None) -> dict[str, Any]:
+def migrate(deps: MigrateDeps, api_login: Login | None = None) -> dict[str, Any]:
     """The schema and the index; then the API's DML-only login, granted by this function, which
     alone holds DDL rights (docs/security.md)."""
     result = {"applied": deps.schema.migrate(), "index_created": deps.search.ensure_index()}
@@ -36,7 +36,7 @@ def migrate(deps: Deps, api_login: Login | None = None) -> dict[str, Any]:
 
 def handle_custom_resource(
     event: dict[str, Any],
-    build_deps: Callable[[], Deps],
+    build_deps: Callable[[], MigrateDeps],
     seconds_left: float,
     api_login: Callable[[], Login | None] = lambda: None,
 ) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def handle_custom_resource(
 
 def _migrate_in_time(
     event: dict[str, Any],
-    build_deps: Callable[[], Deps],
+    build_deps: Callable[[], MigrateDeps],
     api_login: Callable[[], Login | None],
     seconds: float,
 ) -> dict[str, Any]:

@@ -14,13 +14,13 @@ from typing import Any
 
 from ..domain.errors import Unavailable
 from ..domain.models import IdleCounter
-from .ports import Deps
+from .ports import CounterDeps
 
 BATCH = 1000
 SWEEP_STEP = 1000  # keys a SCAN step looks at: one Redis script and one MySQL query per step
 
 
-def refresh_counts(deps: Deps) -> dict[str, Any]:
+def refresh_counts(deps: CounterDeps) -> dict[str, Any]:
     started = time.monotonic()
     try:
         incremental = deps.numbers.changes_complete()
@@ -42,7 +42,7 @@ def refresh_counts(deps: Deps) -> dict[str, Any]:
     }
 
 
-def _recount_changed(deps: Deps) -> tuple[int, int]:
+def _recount_changed(deps: CounterDeps) -> tuple[int, int]:
     numbers, counts = deps.numbers, deps.counts
     chats = _drain(
         numbers.pop_changed_chats, counts.refresh_chat_counts, lambda keys: numbers.restore_changes(keys, [])
@@ -69,7 +69,7 @@ def _drain[K](
     return total
 
 
-def expire_key_records(deps: Deps) -> dict[str, Any]:
+def expire_key_records(deps: CounterDeps) -> dict[str, Any]:
     """Drops Idempotency-Key records past their time, also of applications that went quiet (an
     application's own claims drop its old records, but only while it makes them)."""
     try:
@@ -78,7 +78,7 @@ def expire_key_records(deps: Deps) -> dict[str, Any]:
         return {"key_records_expired": None, "error": exc.message}
 
 
-def sweep_idle_counters(deps: Deps, idle_seconds: int, max_keys: int) -> dict[str, Any]:
+def sweep_idle_counters(deps: CounterDeps, idle_seconds: int, max_keys: int) -> dict[str, Any]:
     """Deletes the counters of chats and applications idle for `idle_seconds` whose highest number
     is in MySQL: every number they handed out is then either stored or below one that is, so the
     next create there seeds from MySQL exactly as a chat never used in this epoch does.
@@ -116,7 +116,7 @@ def sweep_idle_counters(deps: Deps, idle_seconds: int, max_keys: int) -> dict[st
     }
 
 
-def _all_stored(deps: Deps, counters: list[IdleCounter]) -> list[IdleCounter]:
+def _all_stored(deps: CounterDeps, counters: list[IdleCounter]) -> list[IdleCounter]:
     """The counters whose highest number MySQL holds."""
     chats = deps.counts.highest_message_numbers(
         (c.application_id, c.chat_number) for c in counters if c.chat_number is not None

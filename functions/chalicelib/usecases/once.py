@@ -34,6 +34,8 @@ class Once:
             raise KeyBudgetSpent(
                 "this application holds as many Idempotency-Key records as it may, all recent; "
                 f"retry after {claim.retry_after} s, or without a key",
+                claim.most,
+                claim.safe_age,
                 claim.retry_after,
             )
         return claim

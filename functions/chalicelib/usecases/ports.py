@@ -7,16 +7,16 @@ tests/integration/contracts/ holds to the same behaviour. Every method raises on
 (errors.py): Unavailable when a store is down, Refused when MySQL refuses data for good.
 """
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
-from ..adapters.redis.ratelimit import Decision
 from ..domain.models import (
     Application,
     Chat,
     ChatKey,
     Clash,
+    CreatedApplication,
     CreatedMessage,
     IdleCounter,
     Login,
@@ -27,6 +27,8 @@ from ..domain.models import (
     SearchAfter,
     SearchPage,
 )
+from ..domain.numbering import Floors
+from ..domain.quotas import Decision
 from ..domain.request_keys import Claim, Done, RequestKey
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
@@ -36,9 +38,13 @@ Failures = dict[tuple[int | str, ...], str]
 class Database(Protocol):
     """The API's reads and edits (MySQL)."""
 
-    def insert_application(self, token: str, name: str, create_id: str | None = None) -> Application: ...
+    def insert_application(
+        self, token: str, name: str, create_id: str | None = None, sealed_token: str | None = None
+    ) -> Application: ...
     def application(self, token: str) -> Application | None: ...
-    def application_created_by(self, create_id: str) -> Application | None: ...
+    def application_created_by(self, create_id: str) -> CreatedApplication | None: ...
+    def rotate_token(self, application_id: int, token: str, new_token: str, grace_seconds: int) -> bool: ...
+    def revoke_previous_token(self, application_id: int) -> None: ...
     def chat_created_by(self, application_id: int, create_id: str) -> int | None: ...
     def message_created_by(self, application_id: int, create_id: str) -> CreatedMessage | None: ...
     def rename_application(self, app: Application, name: str) -> Application: ...
@@ -92,7 +98,7 @@ class Numbers(Protocol):
     def epoch_state(self) -> tuple[bool, int]: ...
     def begin_reopening(self, seconds: int) -> str | None: ...
     def end_reopening(self, token: str) -> None: ...
-    def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool: ...
+    def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool: ...
     def idle_counters(self, cursor: int, count: int, idle_seconds: int) -> tuple[int, list[IdleCounter]]: ...
     def drop_counters(self, counters: Sequence[IdleCounter]) -> int | None: ...
     def sweep_cursor(self) -> int: ...
@@ -113,6 +119,7 @@ class Tokens(Protocol):
 
     def application_id(self, token: str) -> int | None: ...
     def remember(self, token: str, application_id: int) -> None: ...
+    def forget(self, token: str) -> None: ...
 
 
 class Queue(Protocol):
@@ -148,20 +155,77 @@ class RateLimits(Protocol):
     def take(self, subject: str, kind: str) -> Decision: ...
 
 
-@dataclass
-class Deps:
-    """What the use cases are given: one adapter per port, built once per environment (wiring.py)."""
+class StoredMessages(Protocol):
+    """Every message as MySQL holds it, for a rebuild of the index (reindex.py)."""
 
-    db: Database
-    batches: Batches
-    counts: Counts
-    schema: Schema
-    numbers: Numbers
-    tokens: Tokens
-    queue: Queue
-    search: Search
+    def now(self) -> datetime.datetime: ...
+    def count(self) -> int: ...
+    def pages(
+        self, size: int, changed_since: datetime.datetime | None = None
+    ) -> Iterator[list[NewMessage]]: ...
+
+
+class IndexVersions(Protocol):
+    """The versions of the messages index behind its alias (Elasticsearch)."""
+
+    @property
+    def alias(self) -> str: ...
+    def serving(self) -> str | None: ...
+    def create_next(self) -> str: ...
+    def swap(self, new: str, old: str | None) -> None: ...
+    def drop(self, name: str) -> None: ...
+
+
+class Deps(Protocol):
+    """What the API's use cases are given (service.py): one adapter per port. The wiring builds
+    each adapter on first use, so a function builds only the adapters it reads here."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def numbers(self) -> Numbers: ...
+    @property
+    def tokens(self) -> Tokens: ...
+    @property
+    def queue(self) -> Queue: ...
+    @property
+    def search(self) -> Search: ...
+    @property
+    def keys(self) -> Keys: ...
     # Longest an API request can run; after a Redis restart, older reservations are done by then.
-    request_timeout_seconds: int
-    keys: Keys
+    @property
+    def request_timeout_seconds(self) -> int: ...
     # Request quotas; None where nothing limits (the writer, tools, benches in-process).
-    limits: RateLimits | None = None
+    @property
+    def limits(self) -> RateLimits | None: ...
+
+
+class WriterDeps(Protocol):
+    """What the writer is given (writer.py)."""
+
+    @property
+    def batches(self) -> Batches: ...
+    @property
+    def numbers(self) -> Numbers: ...
+    @property
+    def search(self) -> Search: ...
+
+
+class CounterDeps(Protocol):
+    """What the counter is given (counter.py)."""
+
+    @property
+    def counts(self) -> Counts: ...
+    @property
+    def numbers(self) -> Numbers: ...
+    @property
+    def keys(self) -> Keys: ...
+
+
+class MigrateDeps(Protocol):
+    """What the schema set-up is given (edge/migrate.py)."""
+
+    @property
+    def schema(self) -> Schema: ...
+    @property
+    def search(self) -> Search: ...

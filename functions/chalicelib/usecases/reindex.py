@@ -20,11 +20,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..adapters.mysql.stored_messages import StoredMessages
-from ..adapters.search.search import Search
-from ..adapters.search.search_index import IndexVersions
 from ..domain.errors import Unavailable
 from ..domain.models import NewMessage
+from .ports import IndexVersions, Search, StoredMessages
 
 CLOCK_MARGIN = datetime.timedelta(seconds=30)
 # Passes before the swap: each re-reads CLOCK_MARGIN's worth of writes, so under steady traffic

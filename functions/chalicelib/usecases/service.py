@@ -2,31 +2,36 @@
 
 import dataclasses
 import functools
-import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from ..adapters.redis.numbers import chats_key, messages_key
 from ..domain import events
 from ..domain.errors import (
     BadRequest,
-    InvalidEvent,
     KeyReused,
     NotFound,
     PayloadTooLarge,
     RateLimited,
     Refused,
+    TokenRotated,
     Unavailable,
 )
-from ..domain.models import Application, Chat, Message, NewChat, NewMessage, SearchAfter, SearchPage
+from ..domain.models import (
+    Application,
+    Chat,
+    CreatedApplication,
+    Message,
+    NewMessage,
+    SearchAfter,
+    SearchPage,
+)
+from ..domain.numbering import RECOVERING
 from ..domain.request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
+from ..domain.tokens import TOKEN_CACHE_SECONDS, new_token, token_hash
+from . import numbering
 from .once import Once
 from .ports import Deps
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(24)  # 192 bits
 
 
 def new_create_id() -> str:
@@ -50,25 +55,33 @@ def create_application(
     _within_quota(deps, "everyone", "applications")
     if key is None:
         return _new_application(deps, name, new_create_id())
-    if key.bits() < MIN_SECRET_KEY_BITS:
-        raise BadRequest(
-            f"an Idempotency-Key on POST /applications must carry {MIN_SECRET_KEY_BITS} bits: "
-            "22 or more base64url characters, or 32 or more hex digits"
-        )
-    create_id = key.bound().create_id(_ANONYMOUS)
-    return deps.db.application_created_by(create_id) or _new_application(deps, name, create_id)
+    _secret_carrying(key, "POST /applications")
+    bound = key.bound()
+    create_id = bound.create_id(_ANONYMOUS)
+    created = deps.db.application_created_by(create_id)
+    if created is None:
+        return _new_application(deps, name, create_id, bound)
+    return _replayed(created, bound)
 
 
-def _new_application(deps: Deps, name: str, create_id: str) -> Application:
+def _new_application(deps: Deps, name: str, create_id: str, key: RequestKey | None = None) -> Application:
+    token = new_token()
     try:
-        app = deps.db.insert_application(new_token(), name, create_id)
+        app = deps.db.insert_application(token, name, create_id, key.seal(token) if key else None)
     except Refused:
-        found = deps.db.application_created_by(create_id)  # the same request, an instant earlier
-        if found is None:
+        created = deps.db.application_created_by(create_id)  # the same request, an instant earlier
+        if created is None or key is None:
             raise
-        app = found
+        return _replayed(created, key)
     deps.tokens.remember(app.token, app.id)
     return app
+
+
+def _replayed(created: CreatedApplication, key: RequestKey) -> Application:
+    """The first answer again: the name asked for (the same request), its token unsealed."""
+    if created.sealed_token is None:
+        raise NotFound("this Idempotency-Key's application was created before tokens were sealed")
+    return Application(created.id, key.unseal(created.sealed_token), created.name, 0)
 
 
 def get_application(deps: Deps, token: str) -> Application:
@@ -94,10 +107,46 @@ def rename_application(deps: Deps, token: str, name: str, key: RequestKey | None
     return dataclasses.replace(app, name=name)  # a replay answers the name it set
 
 
-# Found tokens, per process: an application's id never changes and none is ever deleted, so the
-# routes can check a token before reading the rest of a request, and the use case finds it here.
-_KNOWN: dict[str, int] = {}
+def rotate_token(deps: Deps, token: str, grace_seconds: int, key: RequestKey | None = None) -> Application:
+    """A new token; `token` keeps working for `grace_seconds` (0: caches refuse it within
+    `REVOCATION_SECONDS`). A retry with the key answers the same new token, from either."""
+    app = get_application(deps, token)
+    _within_quota(deps, _subject(app.id), "edits")
+    _secret_carrying(key, "rotating a token")
+    with Once(deps.keys, str(app.id), key) as once:
+        if isinstance(once.claim, Replay) and key is not None and once.claim.done.sealed_token:
+            return dataclasses.replace(app, token=key.unseal(once.claim.done.sealed_token), previous=False)
+        new = new_token()
+        if app.previous or not deps.db.rotate_token(app.id, token, new, grace_seconds):
+            raise TokenRotated("this token was replaced by a rotation; rotate with the newest one")
+        _forget(deps, token)
+        once.done(Done(sealed_token=key.seal(new) if key is not None else None))
+    return dataclasses.replace(app, token=new, token_version=app.token_version + 1)
+
+
+def revoke_previous_token(deps: Deps, token: str) -> None:
+    """Ends the grace of the token the last rotation replaced, now."""
+    app = get_application(deps, token)
+    _within_quota(deps, _subject(app.id), "edits")
+    deps.db.revoke_previous_token(app.id)
+
+
+def _secret_carrying(key: RequestKey | None, what: str) -> None:
+    """A key whose record holds a token must carry as many bits as the token's seal needs."""
+    if key is not None and key.bits() < MIN_SECRET_KEY_BITS:
+        raise BadRequest(
+            f"an Idempotency-Key for {what} must carry {MIN_SECRET_KEY_BITS} bits: "
+            "22 or more base64url characters, or 32 or more hex digits"
+        )
+
+
+# Found tokens, per process, by hash: the routes check a token before reading the rest of a
+# request, and the use case finds it here. An entry lives `KNOWN_SECONDS`, so a revoked token is
+# refused within REVOCATION_SECONDS: this, after the Redis cache's own TTL.
+_KNOWN: dict[str, tuple[int, float]] = {}
 _KNOWN_MAX = 10_000
+KNOWN_SECONDS = 5
+REVOCATION_SECONDS = KNOWN_SECONDS + TOKEN_CACHE_SECONDS
 
 
 def known_token(deps: Deps, token: str) -> str:
@@ -107,17 +156,23 @@ def known_token(deps: Deps, token: str) -> str:
 
 
 def _application_id(deps: Deps, token: str) -> int:
-    app_id = _KNOWN.get(token)
-    if app_id is not None:
-        return app_id
+    hashed, now = token_hash(token), time.monotonic()
+    known = _KNOWN.get(hashed)
+    if known is not None and known[1] > now:
+        return known[0]
     app_id = deps.tokens.application_id(token)
     if app_id is None:
         app_id = _application(deps, token).id
         deps.tokens.remember(token, app_id)
     if len(_KNOWN) >= _KNOWN_MAX:
         _KNOWN.clear()  # bounded; a cleared token costs one Redis GET again
-    _KNOWN[token] = app_id
+    _KNOWN[hashed] = (app_id, now + KNOWN_SECONDS)
     return app_id
+
+
+def _forget(deps: Deps, token: str) -> None:
+    _KNOWN.pop(token_hash(token), None)
+    deps.tokens.forget(token)
 
 
 def _limited_application_id(deps: Deps, token: str, kind: str) -> int:
@@ -157,10 +212,10 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
         if earlier is not None:
             return once.done(Done(earlier)).number
         seed = functools.partial(deps.db.max_chat_number, app_id)
-        number = _reserve(
+        number = numbering.reserve(
             deps, lambda: deps.numbers.reserve_chat_number(app_id, seed), may_reopen=key is None
         )
-        deps.queue.send(events.chat_created(app_id, number, once.create_id), _deadline(deps))
+        deps.queue.send(events.chat_created(app_id, number, once.create_id), numbering.deadline(deps))
         return once.done(Done(number)).number
 
 
@@ -218,7 +273,7 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
 
 def _reserve_message(deps: Deps, app_id: int, chat_number: int, body: str, may_reopen: bool) -> int:
     seed = functools.partial(deps.db.max_message_number, app_id, chat_number)
-    return _reserve(
+    return numbering.reserve(
         deps,
         lambda: deps.numbers.reserve_message_number(app_id, chat_number, body, seed),
         may_reopen=may_reopen,
@@ -230,7 +285,7 @@ def _queue_message(deps: Deps, message: NewMessage) -> None:
     try:
         deps.queue.send(
             events.message_created(m.application_id, m.chat_number, m.number, m.body, m.create_id),
-            _deadline(deps),
+            numbering.deadline(deps),
         )
     except Unavailable:
         # The client hears 503: its number becomes a gap, and the body must not be readable.
@@ -260,19 +315,9 @@ def _may_be_stored(deps: Deps, claim: New) -> bool:
     then, once numbering is open, as it holds every create made before the epoch opened."""
     if claim.loss is RecordLoss.NONE:
         return False
-    if claim.loss is RecordLoss.UNKNOWN and not _reopen_numbering(deps):
-        raise Unavailable(_RECOVERING)
+    if claim.loss is RecordLoss.UNKNOWN and not numbering.reopen(deps):
+        raise Unavailable(RECOVERING)
     return True
-
-
-_RECOVERING = "numbering is recovering after a cache restart or failover; retry shortly"
-
-
-def _deadline(deps: Deps) -> float:
-    """By when a number reserved just now must be queued, or never: numbering reopens on another
-    Redis no sooner than this long after that Redis was found without its epoch, which is after
-    the reservation (`_reopen_numbering`). Lambda's timeout ends a request sooner anyway."""
-    return time.monotonic() + deps.request_timeout_seconds + 2
 
 
 def _forget_quietly(deps: Deps, message: NewMessage) -> None:
@@ -355,63 +400,3 @@ def _searched_chat_size(deps: Deps, app_id: int, chat_number: int) -> int | None
         _existing_chat(deps, app_id, chat_number)  # queued, not stored yet: else NotFound
         return 0
     return chat.messages_count
-
-
-# -- numbering after a cache restart or failover ------------------------------------------------
-
-
-def _reserve(deps: Deps, reserve: Callable[[], int], may_reopen: bool = True) -> int:
-    """A keyed create does not reopen numbering half-way: it looked for its first attempt in
-    MySQL before, and that may have been queued until the reopening."""
-    try:
-        return reserve()
-    except Unavailable:
-        if not may_reopen or not _reopen_numbering(deps):
-            raise
-        return reserve()
-
-
-def _reopen_numbering(deps: Deps) -> bool:
-    """Opens a new numbering epoch once it is safe: True if numbers can be handed out again.
-
-    Safe means every number handed out before is in MySQL or in the dead-letter queue: no
-    request that reserved one on the old server can still be running (the epoch was found
-    closed longer ago than a request may last), the queue the writer drains is empty, and the
-    dead-letter queue was read (its numbers become the counters' floors).
-    """
-    numbers = deps.numbers
-    is_open, seconds = numbers.epoch_state()
-    if is_open:
-        return False  # the failure was something else: let it through
-    if seconds <= deps.request_timeout_seconds + 2:
-        return False
-    if deps.queue.depth() > 0:
-        return False
-    token = numbers.begin_reopening(deps.request_timeout_seconds * 3)
-    if token is None:
-        return False  # another request is reading the dead-letter queue: retry after it
-    try:
-        numbers.open_epoch(uuid.uuid4().hex, dead_letter_floors(deps.queue.dead_letters()))
-    finally:
-        numbers.end_reopening(token)
-    return True
-
-
-def dead_letter_floors(bodies: list[str]) -> dict[str, int]:
-    """The highest number each counter handed out, as the dead-lettered creations tell it."""
-    floors: dict[str, int] = {}
-
-    def raise_to(key: str, number: int) -> None:
-        floors[key] = max(floors.get(key, 0), number)
-
-    for body in bodies:
-        try:
-            event = events.parse(body)
-        except InvalidEvent:
-            continue  # poison holds no number anyone was told
-        if isinstance(event, NewChat):
-            raise_to(chats_key(event.application_id), event.number)
-        elif isinstance(event, NewMessage):
-            raise_to(chats_key(event.application_id), event.chat_number)
-            raise_to(messages_key(event.application_id, event.chat_number), event.number)
-    return floors

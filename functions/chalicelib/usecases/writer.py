@@ -15,7 +15,7 @@ from ..domain import events
 from ..domain.errors import InvalidEvent, Refused, Unavailable
 from ..domain.events import MessageEdited
 from ..domain.models import Clash, NewChat, NewMessage
-from .ports import Deps
+from .ports import WriterDeps
 
 log = Logger(service="chat", child=True)
 # Indexes a batch while the main thread writes it to MySQL: one thread, kept across invocations
@@ -45,7 +45,7 @@ def lag_ms(event: Mapping[str, Any], now: float) -> float | None:
 
 
 def persist_records(
-    deps: Deps, records: Sequence[tuple[str, str]], clashes: list[Clash] | None = None
+    deps: WriterDeps, records: Sequence[tuple[str, str]], clashes: list[Clash] | None = None
 ) -> dict[str, str]:
     """Writes what it can of `records` ((id, body) pairs); returns {id: reason} of the failures.
     Creates that clashed with another create's number are appended to `clashes`: they are kept
@@ -80,7 +80,7 @@ def persist_records(
     return failed
 
 
-def _record_written(deps: Deps, written: Sequence[NewChat | NewMessage]) -> None:
+def _record_written(deps: WriterDeps, written: Sequence[NewChat | NewMessage]) -> None:
     """Drops the pending bodies MySQL now holds and marks the changed counts (while ES works)."""
     if not written:
         return
@@ -93,7 +93,7 @@ def _record_written(deps: Deps, written: Sequence[NewChat | NewMessage]) -> None
 
 
 def _write_rows(
-    deps: Deps, creations: Mapping[str, NewChat | NewMessage], clashes: list[Clash]
+    deps: WriterDeps, creations: Mapping[str, NewChat | NewMessage], clashes: list[Clash]
 ) -> tuple[dict[str, str], set[str]]:
     """Writes the rows; returns ({id: reason} of those not written, ids refused for good)."""
     if not creations:
@@ -119,7 +119,7 @@ def _write_rows(
     return failed, refused
 
 
-def _persist(deps: Deps, creations: Iterable[NewChat | NewMessage], clashes: list[Clash]) -> None:
+def _persist(deps: WriterDeps, creations: Iterable[NewChat | NewMessage], clashes: list[Clash]) -> None:
     found = deps.batches.persist(*_by_kind(creations))
     for c in found:
         # Both creates were told this number: the stored row keeps the first, the other waits
@@ -145,7 +145,7 @@ def _by_kind(creations: Iterable[NewChat | NewMessage]) -> tuple[list[NewChat], 
     )
 
 
-def _unindex(deps: Deps, refused: Sequence[NewMessage]) -> None:
+def _unindex(deps: WriterDeps, refused: Sequence[NewMessage]) -> None:
     """Takes messages MySQL refused for good out of the index (their records fail anyway)."""
     left = deps.search.unindex_creations([m.key for m in refused])
     if left:
@@ -153,7 +153,7 @@ def _unindex(deps: Deps, refused: Sequence[NewMessage]) -> None:
         log.error("refused messages stay searchable", keys=[list(k) for k in left])
 
 
-def _index_edits(deps: Deps, edits: Mapping[str, MessageEdited], deadline: float) -> dict[str, str]:
+def _index_edits(deps: WriterDeps, edits: Mapping[str, MessageEdited], deadline: float) -> dict[str, str]:
     """Indexes edited messages at the version MySQL holds."""
     if not edits:
         return {}

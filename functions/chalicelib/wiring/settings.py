@@ -74,6 +74,9 @@ class Settings:
     # while none is that old a keyed request answers 429.
     idempotency_budget_bytes: int
     idempotency_safe_age_seconds: int
+    # Bytes of records all applications together may hold: well under Redis's maxmemory, so that
+    # records (never evicted) leave numbering its memory however many applications appear.
+    idempotency_total_bytes: int
     # Counters of chats (applications) no request touched for this long leave Redis at the
     # counter's next sweep (counter.sweep_idle_counters). At least an hour: a seed read from
     # MySQL is used within one request, and the sweep relies on no request lasting that long.
@@ -215,6 +218,8 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
             idempotency_budget_bytes=_int(env, "IDEMPOTENCY_BUDGET_BYTES", 8 * 2**20, low=4096),
             # Long enough for the writer to have stored every create of that age, or dead-lettered it.
             idempotency_safe_age_seconds=_int(env, "IDEMPOTENCY_SAFE_AGE_SECONDS", 600, low=60, high=86400),
+            # A fifth of a cache.t4g.small's 1.37 GiB.
+            idempotency_total_bytes=_int(env, "IDEMPOTENCY_TOTAL_BYTES", 256 * 2**20, low=4096),
             counter_idle_seconds=_int(env, "COUNTER_IDLE_SECONDS", 7 * 86400, low=3600),
             counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
             api_base_url=_base_url(env),

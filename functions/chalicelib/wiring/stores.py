@@ -1,206 +1,190 @@
-"""Builds the adapters from the settings, once per process (a Lambda environment).
+"""Builds the adapters from the settings, each on first use, once per process (a Lambda environment).
 
-Credentials come from Secrets Manager when the settings name a secret ARN (on AWS), read through
-Powertools Parameters' cache; without one (the local stack) the plain local defaults apply.
+A function builds only what its use cases read (ports.py: Deps, WriterDeps, CounterDeps,
+MigrateDeps), and imports a driver only then: the counter never loads the Elasticsearch client
+nor reads its secret. Each store's calls are one X-Ray subsegment when tracing is on (the
+adapters stay unaware of it).
 """
 
+import threading
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
-from aws_lambda_powertools.utilities import parameters
-from elasticsearch import Elasticsearch
-from redis.credentials import CredentialProvider
-
-from ..adapters.mysql import mysql
-from ..adapters.mysql.batch_store import BatchStore
-from ..adapters.mysql.count_store import CountStore
-from ..adapters.mysql.db import Database
-from ..adapters.mysql.schema import Schema
-from ..adapters.redis import redis_server
-from ..adapters.redis.idempotency import Records
-from ..adapters.redis.numbers import Numbers
-from ..adapters.redis.ratelimit import Quota, RateLimits
-from ..adapters.redis.tokens import TokenCache
-from ..adapters.search.search import Search
-from ..adapters.sqs import queue
-from ..domain.errors import Unavailable
-from ..domain.models import Login
-from ..usecases.ports import Deps
+from ..domain.numbering import request_life_seconds
+from ..usecases import ports
 from . import settings
 from .observability import logger, traced
 
+if TYPE_CHECKING:
+    import redis
+    from elasticsearch import Elasticsearch
 
-class Secret:
-    """One secret, read through Powertools' cache and read afresh after a refused login."""
+    from ..adapters.mysql.mysql import MySQL
+    from ..domain.models import Login
 
-    def __init__(self, arn: str, max_age: int, json: bool = False):
-        self._arn = arn
-        self._max_age = max_age
-        self._json = json
-        self._stale = False
 
-    def value(self) -> Any:  # the secret's text, or its JSON when read with transform="json"
-        try:
-            if self._json:
-                value: Any = parameters.get_secret(
-                    self._arn, transform="json", max_age=self._max_age, force_fetch=self._stale
-                )
-            else:
-                value = parameters.get_secret(self._arn, max_age=self._max_age, force_fetch=self._stale)
-        except (parameters.GetParameterError, parameters.TransformParameterError) as exc:
-            # The log names the secret (never its value); the answer names neither: an ARN shows
-            # the account, the region and the secret's name to whoever asks.
-            logger.error("secret could not be read", secret_arn=self._arn, error=repr(exc))
-            raise Unavailable("a credential of a backing service could not be read") from exc
-        self._stale = False
+class _Built[T]:
+    """An attribute built on first read, once: functools.cached_property no longer locks (3.12),
+    and chalice local's threads or the writer's indexing thread may read it at once."""
+
+    def __init__(self, build: Callable[["Stores"], T]):
+        self._build = build
+        self._name = build.__name__
+
+    def __get__(self, stores: "Stores", owner: type | None = None) -> T:
+        if self._name not in stores.__dict__:
+            with stores._lock:
+                if self._name not in stores.__dict__:
+                    stores.__dict__[self._name] = self._build(stores)
+        value: T = stores.__dict__[self._name]
         return value
 
-    def mark_stale(self) -> None:
-        self._stale = True
+    def __set__(self, stores: "Stores", value: T) -> None:  # a test or a tool puts its own in place
+        stores.__dict__[self._name] = value
 
 
-def mysql_connect(s: settings.Settings) -> mysql.Connect:
-    """Opens a connection with the current login: a rotated password is picked up on reconnect."""
-    if s.mysql_secret_arn is None:
-        return mysql.connector(
-            s.mysql_host, s.mysql_port, s.mysql_user, s.mysql_password, s.mysql_database, s.mysql_tls_ca
+class Stores:
+    """Every adapter of one environment, on one MySQL connection per thread and one Redis pool;
+    `sqs`: a client of the caller's (a load generator's, with a bigger pool), else the standard one.
+    Satisfies every function's dependency set of ports.py."""
+
+    def __init__(self, s: settings.Settings, sqs: Any = None):
+        self.settings = s
+        self.request_timeout_seconds = s.api_timeout_seconds
+        self._sqs = sqs
+        self._lock = threading.RLock()  # re-entrant: an adapter's build reads its client's
+
+    def replace(self, **adapters: Any) -> "Stores":
+        """A copy sharing what is built so far, with `adapters` in place (a test's or a tool's)."""
+        copy = Stores(self.settings, self._sqs)
+        copy.request_timeout_seconds = self.request_timeout_seconds
+        copy.__dict__.update({k: v for k, v in self.__dict__.items() if k in _BUILT} | adapters)
+        return copy
+
+    # -- the clients, shared by the adapters of their store (tests and tools read them too) --
+
+    @_Built
+    def mysql(self) -> "MySQL":
+        from ..adapters.mysql.mysql import MySQL
+        from .clients import mysql_connect
+
+        return MySQL(mysql_connect(self.settings))
+
+    @_Built
+    def redis(self) -> "redis.Redis":
+        from .clients import redis_client
+
+        return redis_client(self.settings)
+
+    @_Built
+    def elasticsearch(self) -> "Elasticsearch":
+        from .clients import elasticsearch_client
+
+        return elasticsearch_client(self.settings)
+
+    # -- the adapters (imported where built: a function loads only the drivers it uses) --
+
+    @_Built
+    def db(self) -> ports.Database:
+        from ..adapters.mysql.db import Database
+
+        return traced(Database(self.mysql), "MySQL")
+
+    @_Built
+    def batches(self) -> ports.Batches:
+        from ..adapters.mysql.batch_store import BatchStore
+
+        return traced(BatchStore(self.mysql), "MySQL")
+
+    @_Built
+    def counts(self) -> ports.Counts:
+        from ..adapters.mysql.count_store import CountStore
+
+        return traced(CountStore(self.mysql), "MySQL")
+
+    @_Built
+    def schema(self) -> ports.Schema:
+        from ..adapters.mysql.schema import Schema
+
+        return traced(Schema(self.mysql), "MySQL")
+
+    @_Built
+    def numbers(self) -> ports.Numbers:
+        from ..adapters.redis.numbers import Numbers
+
+        s = self.settings
+        return traced(Numbers(self.redis, s.redis_wait_replicas, s.redis_wait_timeout_ms), "Redis")
+
+    @_Built
+    def tokens(self) -> ports.Tokens:
+        from ..adapters.redis.tokens import TokenCache
+
+        return traced(TokenCache(self.redis), "Redis")
+
+    @_Built
+    def keys(self) -> ports.Keys:
+        from ..adapters.redis.idempotency import Records
+
+        s = self.settings
+        records = Records(
+            self.redis,
+            in_flight_seconds=request_life_seconds(s.api_timeout_seconds),
+            budget_bytes=s.idempotency_budget_bytes,
+            safe_age_seconds=s.idempotency_safe_age_seconds,
+            total_bytes=s.idempotency_total_bytes,
         )
-    secret = Secret(s.mysql_secret_arn, s.secrets_max_age_seconds, json=True)
+        return traced(records, "Redis")
 
-    def connect() -> Any:
-        login = secret.value()
-        try:
-            return mysql.connector(
-                s.mysql_host,
-                s.mysql_port,
-                login.get("username", s.mysql_user),
-                login["password"],
-                s.mysql_database,
-                s.mysql_tls_ca,
-            )()
-        except Exception:
-            secret.mark_stale()  # a refused login may mean the password was rotated
-            raise
+    @_Built
+    def limits(self) -> ports.RateLimits | None:
+        from .clients import rate_limits
 
-    return connect
+        return traced(rate_limits(self.settings, self.redis), "Redis")
 
+    @_Built
+    def queue(self) -> ports.Queue:
+        from ..adapters.sqs import queue
 
-def api_login(s: settings.Settings) -> Login | None:
-    """The DML-only login the schema function grants, if its settings name one."""
-    if s.mysql_api_user is None:
-        return None
-    if s.mysql_api_secret_arn is None:
-        return Login(s.mysql_api_user, s.mysql_password)  # the local stack's one password
-    secret = Secret(s.mysql_api_secret_arn, s.secrets_max_age_seconds, json=True).value()
-    return Login(secret.get("username", s.mysql_api_user), secret["password"])
-
-
-class RedisAuthToken(CredentialProvider):
-    """Redis asks for the token on every new connection; Powertools' cache answers most times."""
-
-    def __init__(self, secret: Secret):
-        self._secret = secret
-
-    def get_credentials(self) -> tuple[str]:
-        try:
-            return (self._secret.value(),)
-        except Unavailable as exc:
-            raise redis.ConnectionError(str(exc)) from exc  # numbers.py's Unavailable, as any outage
-
-
-def redis_client(s: settings.Settings) -> redis.Redis:
-    auth: dict[str, CredentialProvider] = {}
-    if s.redis_auth_secret_arn is not None:
-        auth["credential_provider"] = RedisAuthToken(
-            Secret(s.redis_auth_secret_arn, s.secrets_max_age_seconds)
+        s = self.settings
+        sqs_queue = queue.Queue(
+            self._sqs or queue.client(),
+            s.queue_url or "",
+            logger.get_correlation_id,
+            dead_letter_url=s.dead_letter_queue_url or "",
         )
-    return redis.Redis.from_url(
-        s.redis_url,
-        socket_timeout=2,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-        redis_connect_func=redis_server.identify,
-        **auth,
-    )
+        return traced(sqs_queue, "SQS")
+
+    @_Built
+    def search(self) -> ports.Search:
+        from ..adapters.search.search import Search
+
+        s = self.settings
+        search = Search(
+            self.elasticsearch,
+            s.messages_index,
+            s.search_shards,
+            s.search_timeout_ms,
+            request_timeout=s.elasticsearch_timeout_seconds,
+            bulk_budget=s.writer_timeout_seconds / 2,
+        )
+        return traced(search, "Elasticsearch")
 
 
-def elasticsearch_client(s: settings.Settings) -> Elasticsearch:
-    api_key = None
-    if s.elasticsearch_api_key_secret_arn is not None:
-        # Read once per environment: rotate by adding a key before invalidating the old one.
-        api_key = Secret(s.elasticsearch_api_key_secret_arn, s.secrets_max_age_seconds).value()
-    # One retry, and the writer's _bulk chunks set their own timeouts within its budget.
-    return Elasticsearch(
-        s.elasticsearch_url,
-        request_timeout=s.elasticsearch_timeout_seconds,
-        max_retries=1,
-        retry_on_timeout=True,
-        api_key=api_key,
-    )
+_BUILT = {name for name, value in vars(Stores).items() if isinstance(value, _Built)}
 
 
-def rate_limits(s: settings.Settings, client: redis.Redis) -> RateLimits:
-    per_application = s.rate_limit_window_seconds
-    new_applications = s.rate_limit_applications_window_seconds
-    quotas = [
-        Quota("creates", s.rate_limit_creates, per_application),
-        Quota("edits", s.rate_limit_edits, per_application),
-        Quota("searches", s.rate_limit_searches, per_application),
-        Quota("reads", s.rate_limit_reads, per_application),
-        Quota("applications-per-address", s.rate_limit_applications_per_address, new_applications),
-        Quota("applications", s.rate_limit_applications, new_applications),
-    ]
-    return RateLimits(client, {quota.kind: quota for quota in quotas})
+def build(s: settings.Settings, sqs: Any = None) -> Stores:
+    """The adapters of `s` (tools and tests: the functions use `deps()`)."""
+    return Stores(s, sqs)
 
 
-def build(s: settings.Settings, sqs: Any = None) -> Deps:
-    """Every adapter, on one MySQL connection per thread and one Redis pool; `sqs`: a client of
-    the caller's (a load generator's, with a bigger pool), else the standard one. Each store's
-    calls are one X-Ray subsegment when tracing is on (the adapters stay unaware of it)."""
-    connections = mysql.MySQL(mysql_connect(s))
-    cache = redis_client(s)
-    sqs_queue = queue.Queue(
-        sqs or queue.client(),
-        s.queue_url or "",
-        logger.get_correlation_id,
-        dead_letter_url=s.dead_letter_queue_url or "",
-    )
-    search = Search(
-        elasticsearch_client(s),
-        s.messages_index,
-        s.search_shards,
-        s.search_timeout_ms,
-        request_timeout=s.elasticsearch_timeout_seconds,
-        bulk_budget=s.writer_timeout_seconds / 2,
-    )
-    return Deps(
-        db=traced(Database(connections), "MySQL"),
-        batches=traced(BatchStore(connections), "MySQL"),
-        counts=traced(CountStore(connections), "MySQL"),
-        schema=traced(Schema(connections), "MySQL"),
-        numbers=traced(Numbers(cache, s.redis_wait_replicas, s.redis_wait_timeout_ms), "Redis"),
-        tokens=traced(TokenCache(cache), "Redis"),
-        keys=traced(
-            Records(
-                cache,
-                in_flight_seconds=s.api_timeout_seconds + 2,
-                budget_bytes=s.idempotency_budget_bytes,
-                safe_age_seconds=s.idempotency_safe_age_seconds,
-            ),
-            "Redis",
-        ),
-        queue=traced(sqs_queue, "SQS"),
-        search=traced(search, "Elasticsearch"),
-        request_timeout_seconds=s.api_timeout_seconds,
-        limits=traced(rate_limits(s, cache), "Redis"),
-    )
+def api_login_from_settings() -> "Login | None":
+    from .clients import api_login
 
-
-def api_login_from_settings() -> Login | None:
     return api_login(settings.get())
 
 
 @lru_cache(maxsize=1)
-def deps() -> Deps:
+def deps() -> Stores:
     return build(settings.get())

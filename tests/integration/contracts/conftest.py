@@ -25,13 +25,16 @@ def contract_queue(sqs):
 def world(request) -> World:
     if request.param == "fake":
         return World(fakes.deps(), lambda: None, real=False)
-    import dataclasses
-
     from chalicelib.adapters.sqs import queue
+    from chalicelib.wiring import stores
 
     deps = request.getfixturevalue("deps")
     url = request.getfixturevalue("contract_queue")
-    real = dataclasses.replace(deps, queue=queue.Queue(request.getfixturevalue("sqs"), url))
+    real = stores.build(deps.settings)
+    real.queue = queue.Queue(request.getfixturevalue("sqs"), url)
     real.numbers.open_epoch("contract")  # numbering needs an open epoch, as after any deploy
-    es = deps.search._es
-    return World(real, lambda: es.indices.refresh(index=deps.search._index), real=True)
+
+    def refresh() -> None:
+        real.elasticsearch.indices.refresh(index=real.settings.messages_index)
+
+    return World(real, refresh, real=True)

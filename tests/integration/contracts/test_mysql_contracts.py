@@ -87,3 +87,24 @@ def test_a_full_recount_brings_every_count_in_line(world: World):
 def test_migrating_twice_applies_nothing_the_second_time(world: World):
     world.deps.schema.migrate()
     assert world.deps.schema.migrate() == []
+
+
+def test_a_rotated_token_works_until_its_grace_ends_and_only_the_current_one_rotates(world: World):
+    db, token, new = world.deps.db, f"c-{uuid.uuid4().hex}", f"c-{uuid.uuid4().hex}"
+    app = db.insert_application(token, "rotated")
+    assert db.rotate_token(app.id, token, new, 3600)
+    current, previous = db.application(new), db.application(token)
+    assert (current.id, current.token_version, current.previous) == (app.id, 2, False)
+    assert (previous.id, previous.token_version, previous.previous) == (app.id, 2, True)
+    assert not db.rotate_token(app.id, token, f"c-{uuid.uuid4().hex}", 0)  # not the current one
+    db.revoke_previous_token(app.id)
+    assert db.application(token) is None
+    assert db.rotate_token(app.id, new, f"c-{uuid.uuid4().hex}", 0)
+    assert db.application(new) is None  # no grace: refused at once
+
+
+def test_a_keyed_application_keeps_its_token_only_sealed(world: World):
+    db, token, create_id = world.deps.db, f"c-{uuid.uuid4().hex}", uuid.uuid4().hex
+    app = db.insert_application(token, "keyed", create_id, "sealed")
+    created = db.application_created_by(create_id)
+    assert (created.id, created.name, created.sealed_token) == (app.id, "keyed", "sealed")

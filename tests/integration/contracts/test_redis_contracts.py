@@ -66,10 +66,10 @@ def test_a_remembered_token_gives_its_application_id(world: World):
 def _limits(world: World, creates: int, window: int):
     if not world.real:
         return fakes.FakeRateLimits({"creates": creates}, window)
-    from chalicelib.wiring import settings, stores
+    from chalicelib.wiring import clients, settings
 
     s = settings.from_env({"RATE_LIMIT_CREATES": str(creates), "RATE_LIMIT_WINDOW_SECONDS": str(window)})
-    return stores.rate_limits(s, stores.redis_client(settings.get()))  # the session's Redis database
+    return clients.rate_limits(s, clients.redis_client(settings.get()))  # the session's Redis database
 
 
 def test_a_quota_lets_its_requests_through_then_refuses_until_its_window_resets(world: World):
@@ -103,10 +103,10 @@ def _budgeted(world: World, records: int, safe_age: int):
     if not world.real:
         return fakes.FakeKeys(most=records, safe_age=safe_age)
     from chalicelib.adapters.redis import idempotency
-    from chalicelib.wiring import settings, stores
+    from chalicelib.wiring import clients, settings
 
-    client = stores.redis_client(settings.get())
-    return idempotency.Records(client, 12, records * idempotency.RECORD_BYTES, safe_age)
+    client = clients.redis_client(settings.get())
+    return idempotency.Records(client, 12, records * idempotency.RECORD_BYTES, safe_age, 2**30)
 
 
 def test_over_its_budget_a_scope_refuses_while_its_records_are_recent(world: World):
@@ -116,6 +116,7 @@ def test_over_its_budget_a_scope_refuses_while_its_records_are_recent(world: Wor
     assert [type(keys.claim(scope, RequestKey(k, "d"))) for k in "ab"] == [New, New]
     refused = keys.claim(scope, RequestKey("c", "d"))
     assert isinstance(refused, OverBudget) and 3590 <= refused.retry_after <= 3600
+    assert (refused.most, refused.safe_age) == (2, 3600)  # what its 429 says the budget is
     assert isinstance(keys.claim(f"{scope}-other", RequestKey("c", "d")), New)
 
 

@@ -4,12 +4,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.usecases.ports import Deps
+from chalicelib.wiring.stores import Stores
+from tests.fakes import FakeDeps
 
 
 @dataclass
 class World:
-    deps: Deps
+    deps: Stores | FakeDeps
     # Makes what was indexed searchable (Elasticsearch refreshes; the fake has nothing to do).
     refresh: Callable[[], None]
     real: bool

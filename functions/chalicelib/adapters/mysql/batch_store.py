@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from ...domain.models import ChatKey, Clash, MessageKey, NewChat, NewMessage
+from ...domain.models import ChatKey, Clash, MessageKey, NewChat, NewMessage, clash
 from .mysql import Cursor, MySQL, placeholders
 
 # The no-op update keeps a redelivered or already-written chat from failing the batch.
@@ -85,12 +85,8 @@ class BatchStore:
             cur.executemany(INSERT_CHAT, missing)
         if adopt or missing:
             rows.update(self._chat_rows(cur, [(c.application_id, c.number) for c in adopt] + missing))
-        clashes = []
-        for c in chats:
-            stored = rows[(c.application_id, c.number)][1]
-            if c.create_id and stored not in (None, c.create_id):
-                clashes.append(Clash("chat", c.application_id, c.number, 0, c.create_id, stored, None))
-        return clashes
+        found = (clash(c, rows[(c.application_id, c.number)][1]) for c in chats)
+        return [c for c in found if c is not None]
 
     def _write_messages(
         self, cur: Cursor, messages: Sequence[NewMessage], chat_ids: dict[ChatKey, int]
@@ -104,14 +100,8 @@ class BatchStore:
         if not with_ids:
             return []
         stored = self._message_create_ids(cur, sorted({(chat_ids[m.chat_key], m.number) for m in with_ids}))
-        clashes = []
-        for m in with_ids:
-            other = stored.get((chat_ids[m.chat_key], m.number))
-            if m.create_id and other not in (None, m.create_id):
-                clashes.append(
-                    Clash("message", m.application_id, m.chat_number, m.number, m.create_id, other, m.body)
-                )
-        return clashes
+        found = (clash(m, stored.get((chat_ids[m.chat_key], m.number))) for m in with_ids)
+        return [c for c in found if c is not None]
 
     @staticmethod
     def _message_create_ids(cur: Cursor, keys: list[tuple[int, int]]) -> dict[tuple[int, int], str | None]:

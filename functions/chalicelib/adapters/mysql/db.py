@@ -1,12 +1,34 @@
-"""MySQL adapter of the API: applications, chats and messages as the routes read and edit them."""
+"""MySQL adapter of the API: applications, chats and messages as the routes read and edit them.
 
-from ...domain.models import Application, Chat, CreatedMessage, Message
+Tokens come in as callers send them and are stored and looked up as their SHA-256 only.
+"""
+
+import dataclasses
+
+from ...domain.models import Application, Chat, CreatedApplication, CreatedMessage, Message
+from ...domain.tokens import token_hash
 from .mysql import Cursor, MySQL, first
 
-INSERT_APPLICATION = "INSERT INTO applications (token, name, create_id) VALUES (%s, %s, %s)"
-SELECT_APPLICATION = "SELECT id, token, name, chats_count FROM applications WHERE token = %s"
-SELECT_APPLICATION_BY_CREATE_ID = "SELECT id, token, name, chats_count FROM applications WHERE create_id = %s"
+INSERT_APPLICATION = (
+    "INSERT INTO applications (token, name, create_id, create_sealed_token) VALUES (%s, %s, %s, %s)"
+)
+# The current token, or the one a rotation replaced until its grace ends (UTC on both sides).
+SELECT_APPLICATION = (
+    "SELECT id, name, chats_count, token_version, token <> %s FROM applications "
+    "WHERE token = %s OR (previous_token = %s AND previous_token_expires_at > UTC_TIMESTAMP(6))"
+)
+SELECT_APPLICATION_BY_CREATE_ID = (
+    "SELECT id, name, create_sealed_token FROM applications WHERE create_id = %s"
+)
 RENAME_APPLICATION = "UPDATE applications SET name = %s WHERE id = %s"
+ROTATE_TOKEN = (
+    "UPDATE applications SET previous_token = token, token = %s, token_version = token_version + 1, "
+    "previous_token_expires_at = DATE_ADD(UTC_TIMESTAMP(6), INTERVAL %s SECOND) "
+    "WHERE id = %s AND token = %s"
+)
+REVOKE_PREVIOUS_TOKEN = (
+    "UPDATE applications SET previous_token = NULL, previous_token_expires_at = NULL WHERE id = %s"
+)
 
 SELECT_CHAT = "SELECT number, messages_count FROM chats WHERE application_id = %s AND number = %s"
 SELECT_CHATS = (
@@ -45,18 +67,33 @@ class Database:
 
     # -- applications --------------------------------------------------------------------------
 
-    def insert_application(self, token: str, name: str, create_id: str | None = None) -> Application:
+    def insert_application(
+        self, token: str, name: str, create_id: str | None = None, sealed_token: str | None = None
+    ) -> Application:
         with self._mysql.cursor() as cur:
-            cur.execute(INSERT_APPLICATION, (token, name, create_id))
+            cur.execute(INSERT_APPLICATION, (token_hash(token), name, create_id, sealed_token))
             return Application(cur.lastrowid, token, name, 0)
 
     def application(self, token: str) -> Application | None:
-        row = self._mysql.one(SELECT_APPLICATION, (token,))
-        return Application(*row) if row else None
+        """The application whose current token this is, or whose previous one in its grace."""
+        hashed = token_hash(token)
+        row = self._mysql.one(SELECT_APPLICATION, (hashed, hashed, hashed))
+        return Application(row[0], token, row[1], row[2], row[3], bool(row[4])) if row else None
 
-    def application_created_by(self, create_id: str) -> Application | None:
+    def application_created_by(self, create_id: str) -> CreatedApplication | None:
         row = self._mysql.one(SELECT_APPLICATION_BY_CREATE_ID, (create_id,))
-        return Application(*row) if row else None
+        return CreatedApplication(*row) if row else None
+
+    def rotate_token(self, application_id: int, token: str, new_token: str, grace_seconds: int) -> bool:
+        """Makes `new_token` the current one if `token` still is; `token` then works for
+        `grace_seconds` more. False if `token` is not the current token (any more)."""
+        with self._mysql.cursor() as cur:
+            args = (token_hash(new_token), grace_seconds, application_id, token_hash(token))
+            return bool(cur.execute(ROTATE_TOKEN, args))
+
+    def revoke_previous_token(self, application_id: int) -> None:
+        with self._mysql.cursor() as cur:
+            cur.execute(REVOKE_PREVIOUS_TOKEN, (application_id,))
 
     def chat_created_by(self, application_id: int, create_id: str) -> int | None:
         """The number of the chat that create stored, if MySQL has it."""
@@ -71,7 +108,7 @@ class Database:
     def rename_application(self, app: Application, name: str) -> Application:
         with self._mysql.cursor() as cur:
             cur.execute(RENAME_APPLICATION, (name, app.id))
-        return Application(app.id, app.token, name, app.chats_count)
+        return dataclasses.replace(app, name=name)
 
     # -- chats ---------------------------------------------------------------------------------
 

@@ -97,6 +97,25 @@ MIGRATIONS = [
         ALTER TABLE applications
             MODIFY token VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL""",
     ),
+    # Rotation: the token a rotation replaced keeps working until its grace ends; the version
+    # counts rotations. A keyed create keeps its answer's token sealed with the key.
+    (
+        "0009_applications_rotation",
+        """
+        ALTER TABLE applications
+            ADD COLUMN previous_token VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+            ADD COLUMN previous_token_expires_at DATETIME(6) NULL,
+            ADD COLUMN token_version INT UNSIGNED NOT NULL DEFAULT 1,
+            ADD COLUMN create_sealed_token VARCHAR(64) CHARACTER SET ascii NULL,
+            ADD UNIQUE KEY uq_applications_previous_token (previous_token)""",
+    ),
+    # Tokens are kept as their SHA-256 (hex, 64 characters: the column's width), never as sent.
+    # Only rows not hashed yet: a run cut off before it was recorded (a timeout, a stopped
+    # function) runs again, and hashing a hash would lose every application's token.
+    (
+        "0010_applications_token_hashed",
+        "UPDATE applications SET token = SHA2(token, 256) WHERE token NOT REGEXP '^[0-9a-f]{64}$'",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.
@@ -130,14 +149,18 @@ class Schema:
 
     def grant_api_user(self, login: Login) -> None:
         """Creates the API's login, or sets its password (a rotated secret), with data rights
-        only: SELECT, INSERT, UPDATE, DELETE on this database; no DDL, no other database."""
+        only: SELECT, INSERT, UPDATE, DELETE on this database; no DDL, no other database. Rights
+        it held before are taken back; the schema function's own login is refused (ValueError)."""
         with self._mysql.cursor() as cur:
-            cur.execute("SELECT DATABASE()")
+            cur.execute("SELECT DATABASE(), CURRENT_USER()")
             row = cur.fetchone()
-            database = row[0] if row else None
+            database, me = row if row else (None, "")
             # An identifier cannot be a parameter: checked, then quoted.
             if not isinstance(database, str) or not _DATABASE.fullmatch(database):
                 raise ValueError(f"cannot grant on database {database!r}")
+            if str(me).rsplit("@", 1)[0] == login.user:
+                raise ValueError(f"the API login {login.user!r} is the schema function's own login")
             cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (login.user, login.password))
             cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (login.user, login.password))
+            cur.execute("REVOKE ALL PRIVILEGES, GRANT OPTION FROM %s@'%%'", (login.user,))
             cur.execute(f"GRANT {', '.join(API_PRIVILEGES)} ON `{database}`.* TO %s@'%%'", (login.user,))

@@ -5,8 +5,11 @@ a sorted set (`idem:{scope}:at`). Neither has a TTL: under the `volatile-lru` po
 with a TTL (caches) are evicted, never a record a retry relies on (docs/architecture.md). The
 claim script drops the scope's records past their time, and holds the scope to its budget: over
 it, the oldest records go if they are older than `safe_age` (every create they stand for is in
-MySQL by then, where a retry then looks), else the claim is refused. A record keeps the request's
-digest and what its answer needs beyond the request (request_keys.Done), never a body.
+MySQL by then, where a retry then looks), else the claim is refused. All scopes together hold at
+most `total_bytes` of records: each application keeps to its budget, but applications keep
+coming, and records that are never evicted would at last leave numbering no memory. Past that
+total a new record makes room in its own scope as if over its budget. A record keeps the
+request's digest and what its answer needs beyond the request (request_keys.Done), never a body.
 
 Redis may also lose records in a failover to a replica that lagged; the claim therefore says
 whether records may be missing (a young epoch, a trimmed scope) or numbering is not open on this
@@ -32,7 +35,7 @@ from ...domain.request_keys import (
     RequestKey,
     Running,
 )
-from .numbers import EPOCH_KEY
+from . import keys, lua
 from .redis_server import Scripts
 
 RECORD_TTL_SECONDS = 24 * 3600
@@ -41,66 +44,30 @@ RECORD_TTL_SECONDS = 24 * 3600
 RECORD_BYTES = 340
 T = TypeVar("T")
 
-# KEYS: records hash, index, epoch; ARGV: identity, record id, digest, in-flight seconds, record
-# seconds, most records, safe age. Returns {1, record} if found; {2, seconds} if over budget;
-# else claims it and returns {0, loss}: 0 none, 1 possible, 2 numbering not open on this server.
-_CLAIM = """
-local now = tonumber(redis.call('TIME')[1])
-local ttl, most, safe = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local function drop(ids)
-    for i = 1, #ids do redis.call('HDEL', KEYS[1], ids[i]) end
-    if #ids > 0 then redis.call('ZREM', KEYS[2], unpack(ids)) end
-end
-drop(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl, 'LIMIT', 0, 20))
-local r = redis.call('HGET', KEYS[1], ARGV[2])
-if r then
-    local until_ = cjson.decode(r).u
-    if not until_ or until_ > now then return {1, r} end
-end
-local over = redis.call('ZCARD', KEYS[2]) - most + 1
-local trimmed = tonumber(redis.call('HGET', KEYS[1], '.trimmed') or '0')
-if over > 0 then
-    local oldest = redis.call('ZRANGE', KEYS[2], 0, over - 1, 'WITHSCORES')
-    local age = now - tonumber(oldest[#oldest])
-    if age < safe then return {2, safe - age} end
-    local ids = {}
-    for i = 1, #oldest, 2 do ids[#ids + 1] = oldest[i] end
-    drop(ids)
-    trimmed = now + ttl
-    redis.call('HSET', KEYS[1], '.trimmed', trimmed)
-end
-redis.call('HSET', KEYS[1], ARGV[2], cjson.encode({d = ARGV[3], u = now + tonumber(ARGV[4])}))
-redis.call('ZADD', KEYS[2], now, ARGV[2])
-local e = redis.call('HMGET', KEYS[3], 'server', 'opened_at')
-if e[1] ~= ARGV[1] then return {0, 2} end
-if trimmed > now or now - tonumber(e[2]) < ttl then return {0, 1} end
-return {0, 0}
-"""
-
-# KEYS: records hash, index; ARGV: record id, record. Completes a claim still held.
-_COMPLETE = """
-if redis.call('ZSCORE', KEYS[2], ARGV[1]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return 0
-"""
-
-# KEYS: records hash, index; ARGV: oldest claim time kept. Drops what is past its time.
-_EXPIRE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-for i = 1, #ids do redis.call('HDEL', KEYS[1], ids[i]) end
-if #ids > 0 then redis.call('ZREM', KEYS[2], unpack(ids)) end
-return #ids
-"""
+_CLAIM = lua.script("idempotency-claim")
+_COMPLETE = lua.script("idempotency-complete")
+_EXPIRE = lua.script("idempotency-expire")
+_RELEASE = lua.script("idempotency-release")
 
 
 class Records:
-    def __init__(self, client: redis.Redis, in_flight_seconds: int, budget_bytes: int, safe_age_seconds: int):
+    def __init__(
+        self,
+        client: redis.Redis,
+        in_flight_seconds: int,
+        budget_bytes: int,
+        safe_age_seconds: int,
+        total_bytes: int,
+    ):
         self._redis = client
         self._scripts = Scripts(client)
         self._in_flight_seconds = in_flight_seconds
         self._most = max(budget_bytes // RECORD_BYTES, 1)
         self._safe_age = safe_age_seconds
+        self._most_of_all = max(total_bytes // RECORD_BYTES, 1)
         self._complete = client.register_script(_COMPLETE)
         self._expire = client.register_script(_EXPIRE)
+        self._release = client.register_script(_RELEASE)
 
     def claim(self, scope: str, key: RequestKey) -> Claim:
         args = [
@@ -110,12 +77,14 @@ class Records:
             RECORD_TTL_SECONDS,
             self._most,
             self._safe_age,
+            self._most_of_all,
         ]
-        (found, value), _ = self._call(lambda: self._scripts.run(_CLAIM, [*_keys(scope), EPOCH_KEY], args))
+        claim_keys = [*keys.idempotency(scope), keys.EPOCH, keys.IDEMPOTENCY_TOTAL]
+        (found, value), _ = self._call(lambda: self._scripts.run(_CLAIM, claim_keys, args))
         if found == 0:
             return New([RecordLoss.NONE, RecordLoss.POSSIBLE, RecordLoss.UNKNOWN][int(value)])
         if found == 2:
-            return OverBudget(int(value))
+            return OverBudget(int(value), self._most, self._safe_age)
         record = json.loads(value)
         if record["d"] != key.digest:
             return Mismatch()
@@ -128,18 +97,14 @@ class Records:
         if done.sealed_token is not None:
             record["t"] = done.sealed_token
         try:
-            self._complete(keys=_keys(scope), args=[_record_id(key), json.dumps(record)])
+            self._complete(keys=keys.idempotency(scope), args=[_record_id(key), json.dumps(record)])
         except redis.RedisError:
             pass  # the request succeeded; a retry finds the create in MySQL or, failing that, repeats it
 
     def release(self, scope: str, key: RequestKey) -> None:
         """Drops a claim whose request failed, so that a retry runs it."""
-        records, index = _keys(scope)
         try:
-            with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hdel(records, _record_id(key))
-                pipe.zrem(index, _record_id(key))
-                pipe.execute()
+            self._release(keys=[*keys.idempotency(scope), keys.IDEMPOTENCY_TOTAL], args=[_record_id(key)])
         except redis.RedisError:
             pass  # the claim ends after the in-flight time
 
@@ -152,7 +117,8 @@ class Records:
 
     def _expire_scope(self, index: bytes, oldest_kept: int) -> int:
         records = index[: -len(b":at")]
-        return int(self._call(lambda: self._expire(keys=[records, index], args=[oldest_kept])))
+        scope_keys: list[bytes | str] = [records, index, keys.IDEMPOTENCY_TOTAL]
+        return int(self._call(lambda: self._expire(keys=scope_keys, args=[oldest_kept])))
 
     @staticmethod
     def _call(action: Callable[[], T]) -> T:
@@ -160,10 +126,6 @@ class Records:
             return action()
         except redis.RedisError as exc:
             raise Unavailable("the idempotency store (Redis) is unavailable") from exc
-
-
-def _keys(scope: str) -> list[str]:
-    return [f"idem:{scope}", f"idem:{scope}:at"]
 
 
 def _record_id(key: RequestKey) -> str:

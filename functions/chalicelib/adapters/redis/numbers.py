@@ -29,228 +29,23 @@ import redis
 
 from ...domain.errors import Unavailable
 from ...domain.models import ChatKey, IdleCounter, NewChat, NewMessage
+from ...domain.numbering import RECOVERING, Floors
+from . import keys, lua
 from .redis_server import Scripts
 
 T = TypeVar("T")
 
-# Named apart from the string keys numbering used before epochs knew their server: after an
-# upgrade the epoch is simply not open, and reopens once the queue has drained.
-EPOCH_KEY = "numbering:epoch"
-CLOSED_KEY = "numbering:closed"
-SEEDED_KEY = "numbering:seeded"
-# Held by the one request that reads the dead-letter queue and opens an epoch: two at once could
-# each see part of the DLQ (a message another reader holds is invisible) and open with too low floors.
-REOPENING_KEY = "numbering:reopening"
-CHANGED_CHATS_KEY = "counts:changed-chats"
-CHANGED_APPLICATIONS_KEY = "counts:changed-applications"
-COUNTED_EPOCH_KEY = "counts:epoch"
-SWEEP_CURSOR_KEY = "counts:sweep-cursor"  # where the counter's sweep of idle counters goes on
-_COUNTERS = "numbering:[cm]*"  # chats and messages counters (and `closed`, not a hash)
-_CHATS_PREFIX, _MESSAGES_PREFIX = "numbering:chats:", "numbering:messages:"
 PENDING_TTL_SECONDS = 7 * 24 * 3600
-_RECOVERING = "numbering is recovering after a cache restart or failover; retry shortly"
 
-# KEYS[1] epoch, KEYS[2] closed marker; ARGV[1] the connection's server identity. Returns the
-# epoch id if it is open on this server; else records when this server first found it closed.
-_EPOCH = """
-local function open_epoch_id()
-    local e = redis.call('HMGET', KEYS[1], 'id', 'server')
-    if e[1] and e[2] == ARGV[1] then return e[1] end
-    local closed = redis.call('GET', KEYS[2])
-    if not closed or string.sub(closed, 1, #ARGV[1] + 1) ~= ARGV[1] .. ' ' then
-        redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. redis.call('TIME')[1])
-    end
-    return false
-end
--- A counter not of this epoch: true if the epoch had counted it (then it was lost).
-local function lost(counter)
-    local seeded = tonumber(redis.call('HGET', KEYS[1], 'seeded') or '0')
-    if redis.call('SISMEMBER', KEYS[3], counter) == 1 or redis.call('SCARD', KEYS[3]) ~= seeded then
-        redis.call('DEL', KEYS[1])
-        -- Requests of this server may hold numbers of the lost counter: wait from now, whatever
-        -- the server's age ("lost" tells epoch_state so).
-        redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. redis.call('TIME')[1] .. ' lost')
-        return true
-    end
-    return false
-end
-"""
-
-# KEYS: epoch, closed, seeded, counter[, pending hash]; ARGV: identity, the epoch a seed was
-# read in (or ""), the seed, [body, ttl]. Returns {number}, {-1} when no epoch is open here,
-# {-2, epoch} when the counter needs a seed from MySQL read in that epoch.
-_RESERVE = (
-    _EPOCH
-    + """
-local epoch = open_epoch_id()
-if not epoch then return {-1} end
-local c = redis.call('HMGET', KEYS[4], 'e', 'n', 'f')
-local n
-if c[1] == epoch and c[2] then
-    n = redis.call('HINCRBY', KEYS[4], 'n', 1)
-else
-    if c[1] ~= epoch and lost(KEYS[4]) then return {-1} end
-    if ARGV[2] ~= epoch then return {-2, epoch} end
-    local floor = 0
-    if c[1] == epoch then floor = tonumber(c[3] or '0') else
-        redis.call('DEL', KEYS[4])
-        redis.call('SADD', KEYS[3], KEYS[4])
-        redis.call('HINCRBY', KEYS[1], 'seeded', 1)
-    end
-    n = math.max(tonumber(ARGV[3]), floor) + 1
-    redis.call('HSET', KEYS[4], 'e', epoch, 'n', n)
-end
-if KEYS[5] then
-    redis.call('HSET', KEYS[5], n, ARGV[4])
-    redis.call('EXPIRE', KEYS[5], ARGV[5])
-end
-return {n}
-"""
-)
-
-# KEYS: epoch, closed, seeded, counter; ARGV: identity. The highest number handed out in this
-# epoch, -1 when no epoch is open here, -2 when the epoch has not counted it (MySQL knows all).
-_RESERVED = (
-    _EPOCH
-    + """
-local epoch = open_epoch_id()
-if not epoch then return -1 end
-local c = redis.call('HMGET', KEYS[4], 'e', 'n', 'f')
-if c[1] ~= epoch then
-    if lost(KEYS[4]) then return -1 end
-    return -2
-end
-return math.max(tonumber(c[2] or '0'), tonumber(c[3] or '0'))
-"""
-)
-
-# KEYS: epoch, closed; ARGV: identity. {1, seconds open} or {0, seconds since found closed}.
-_STATE = (
-    _EPOCH
-    + """
-local now = tonumber(redis.call('TIME')[1])
-if open_epoch_id() then return {1, now - tonumber(redis.call('HGET', KEYS[1], 'opened_at'))} end
-local closed = redis.call('GET', KEYS[2])
-local since = tonumber(string.match(string.sub(closed, #ARGV[1] + 2), '^(%d+)'))
-return {0, now - since, string.find(closed, ' lost$') and 1 or 0}
-"""
-)
-
-# KEYS: epoch, closed, seeded, then counters with a floor; ARGV: identity, new epoch id, then
-# the floors in KEYS' order. Opens the epoch on this server unless one is open already.
-_OPEN = """
-local e = redis.call('HMGET', KEYS[1], 'id', 'server')
-if e[1] and e[2] == ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('UNLINK', KEYS[3])
-for i = 4, #KEYS do
-    redis.call('DEL', KEYS[i])
-    redis.call('HSET', KEYS[i], 'e', ARGV[2], 'f', ARGV[i - 1])
-    redis.call('SADD', KEYS[3], KEYS[i])
-end
-redis.call('HSET', KEYS[1], 'id', ARGV[2], 'server', ARGV[1], 'opened_at', redis.call('TIME')[1],
-           'seeded', #KEYS - 3)
-redis.call('DEL', KEYS[2])
-return 1
-"""
-
-# KEYS: the lock; ARGV: token, seconds. Takes the lock unless another holder's time runs. Its end
-# is in its value, not a TTL: under volatile-lru a key with a TTL may be evicted, and two readers
-# of the dead-letter queue could then open an epoch with floors too low.
-_TAKE_LOCK = """
-local now = tonumber(redis.call('TIME')[1])
-local held = redis.call('GET', KEYS[1])
-if held and tonumber(string.match(held, ' (%d+)$')) > now then return 0 end
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. (now + tonumber(ARGV[2])))
-return 1
-"""
-
-# KEYS: counters; ARGV[1]: seconds. {index, state, highest number} of those idle that long. OBJECT
-# IDLETIME (since the last command that touched the key) is read before the key is: reading resets
-# it. Under an LFU maxmemory-policy Redis keeps no idle time and the script fails.
-_IDLE = """
-local idle = {}
-for i, key in ipairs(KEYS) do
-    local seconds = redis.call('OBJECT', 'IDLETIME', key)
-    if seconds and seconds >= tonumber(ARGV[1]) then
-        local c = redis.call('HMGET', key, 'e', 'n', 'f')
-        if c[1] then
-            local highest = math.max(tonumber(c[2] or '0'), tonumber(c[3] or '0'))
-            idle[#idle + 1] = {i, c[1] .. ':' .. (c[2] or '') .. ':' .. (c[3] or ''), highest}
-        end
-    end
-end
-return idle
-"""
-
-# KEYS: epoch, closed, seeded, then counters; ARGV: identity, JSON [the state each was read in].
-# Deletes each counter still in that state (a reservation since then changed it) and takes it out
-# of the epoch's count, so that its next reservation seeds from MySQL instead of finding it lost.
-# Returns how many it deleted, or -1 (nothing deleted) when no epoch is open on this server.
-_DROP = (
-    _EPOCH
-    + """
-local epoch = open_epoch_id()
-if not epoch then return -1 end
-local states = cjson.decode(ARGV[2])
-local dropped, counted = 0, 0
-for i = 4, #KEYS do
-    local c = redis.call('HMGET', KEYS[i], 'e', 'n', 'f')
-    if c[1] and c[1] .. ':' .. (c[2] or '') .. ':' .. (c[3] or '') == states[i - 3] then
-        redis.call('DEL', KEYS[i])
-        dropped = dropped + 1
-        -- Only counters of this epoch are members; one of an older epoch is reseeded anyway.
-        counted = counted + redis.call('SREM', KEYS[3], KEYS[i])
-    end
-end
-if counted > 0 then redis.call('HINCRBY', KEYS[1], 'seeded', -counted) end
-return dropped
-"""
-)
-
-# KEYS: the changed-chats set, the changed-applications set, then pending-body hashes. ARGV[1]:
-# JSON [chat marks, application ids, [numbers to drop from each hash, in KEYS' order]]. One
-# argument, because redis-py spends ~1 µs packing each: a pipeline of an HDEL per chat, or one
-# argument per member, cost the writer more than everything else it sends to Redis.
-_FORGET_AND_MARK = """
-local chats, applications, forget = unpack(cjson.decode(ARGV[1]))
-for _, chat in ipairs(chats) do redis.call('SADD', KEYS[1], chat) end
-for _, id in ipairs(applications) do redis.call('SADD', KEYS[2], id) end
-for k, numbers in ipairs(forget) do
-    for _, n in ipairs(numbers) do redis.call('HDEL', KEYS[k + 2], n) end
-end
-return 0
-"""
-
-
-def chats_key(application_id: int) -> str:
-    return f"{_CHATS_PREFIX}{application_id}"
-
-
-def messages_key(application_id: int, chat_number: int) -> str:
-    return f"{_MESSAGES_PREFIX}{application_id}:{chat_number}"
-
-
-def _counter_key(counter: IdleCounter) -> str:
-    if counter.chat_number is None:
-        return chats_key(counter.application_id)
-    return messages_key(counter.application_id, counter.chat_number)
-
-
-def _idle_counter(key: str, state: bytes, highest: int) -> IdleCounter:
-    if key.startswith(_CHATS_PREFIX):
-        return IdleCounter(int(key.removeprefix(_CHATS_PREFIX)), None, int(highest), state.decode())
-    application_id, chat_number = key.removeprefix(_MESSAGES_PREFIX).split(":")
-    return IdleCounter(int(application_id), int(chat_number), int(highest), state.decode())
-
-
-def _pending_key(application_id: int, chat_number: int) -> str:
-    return f"pending:{application_id}:{chat_number}"
-
-
-def _chat_key(member: str) -> ChatKey:
-    application_id, chat_number = member.split(":")
-    return int(application_id), int(chat_number)
+# scripts/: each says which KEYS and ARGV it takes and what it returns.
+_RESERVE = lua.script("numbering-epoch", "numbering-reserve")
+_RESERVED = lua.script("numbering-epoch", "numbering-reserved")
+_STATE = lua.script("numbering-epoch", "numbering-state")
+_OPEN = lua.script("numbering-open")
+_TAKE_LOCK = lua.script("numbering-take-lock")
+_IDLE = lua.script("numbering-idle")
+_DROP = lua.script("numbering-epoch", "numbering-drop")
+_FORGET_AND_MARK = lua.script("numbering-forget-and-mark")
 
 
 class Numbers:
@@ -263,29 +58,29 @@ class Numbers:
         self._take_lock = client.register_script(_TAKE_LOCK)
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
-        return self._reserve_number([chats_key(application_id)], seed, [])
+        return self._reserve_number([keys.chats(application_id)], seed, [])
 
     def reserve_message_number(
         self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
     ) -> int:
         """Takes the chat's next number and keeps the body readable until the writer has it."""
-        keys = [messages_key(application_id, chat_number), _pending_key(application_id, chat_number)]
-        return self._reserve_number(keys, seed, [body, PENDING_TTL_SECONDS])
+        counter = [keys.messages(application_id, chat_number), keys.pending(application_id, chat_number)]
+        return self._reserve_number(counter, seed, [body, PENDING_TTL_SECONDS])
 
-    def _reserve_number(self, keys: list[str], seed: Callable[[], int], extra: list[str | int]) -> int:
-        keys = [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, *keys]
-        reply, acked = self._run(_RESERVE, keys, ["", 0, *extra], wait=True)
+    def _reserve_number(self, counter: list[str], seed: Callable[[], int], extra: list[str | int]) -> int:
+        names = [keys.EPOCH, keys.CLOSED, keys.SEEDED, *counter]
+        reply, acked = self._run(_RESERVE, names, ["", 0, *extra], wait=True)
         if reply[0] == -2:
             # Read after the epoch opened, so MySQL holds every number the epoch did not count.
-            reply, acked = self._run(_RESERVE, keys, [reply[1], seed(), *extra], wait=True)
+            reply, acked = self._run(_RESERVE, names, [reply[1], seed(), *extra], wait=True)
         if reply[0] < 0:
-            raise Unavailable(_RECOVERING)
+            raise Unavailable(RECOVERING)
         number = int(reply[0])
         if acked is not None and acked < self._scripts.wait_replicas:
             # Not on enough replicas to survive a failover: the client is not told the number.
-            if len(keys) > 4:
+            if len(names) > 4:
                 with contextlib.suppress(Unavailable):
-                    self._call(lambda: self._redis.hdel(keys[4], number))
+                    self._call(lambda: self._redis.hdel(names[4], number))
             raise Unavailable(f"the reservation reached {acked} of {self._scripts.wait_replicas} replicas")
         return number
 
@@ -297,16 +92,16 @@ class Numbers:
     def chats_reserved(self, application_id: int) -> int | None:
         """The highest chat number this epoch has handed out; None if not counted yet (MySQL knows
         them all). Raises Unavailable while no epoch is open: numbers may then be queued unseen."""
-        return self._counter(chats_key(application_id))
+        return self._counter(keys.chats(application_id))
 
     def _counter(self, key: str) -> int | None:
-        value, _ = self._run(_RESERVED, [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, key], [])
+        value, _ = self._run(_RESERVED, [keys.EPOCH, keys.CLOSED, keys.SEEDED, key], [])
         if value == -1:
-            raise Unavailable(_RECOVERING)
+            raise Unavailable(RECOVERING)
         return int(value) if value >= 0 else None
 
     def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
-        value = self._call(lambda: self._redis.hget(_pending_key(application_id, chat_number), str(number)))
+        value = self._call(lambda: self._redis.hget(keys.pending(application_id, chat_number), str(number)))
         return value.decode() if isinstance(value, bytes) else value
 
     def forget_pending(self, messages: Sequence[NewMessage]) -> None:
@@ -330,11 +125,11 @@ class Numbers:
         """One command: drops pending bodies and marks chats and applications as changed."""
         bodies: dict[str, list[int]] = {}
         for m in forget:
-            bodies.setdefault(_pending_key(m.application_id, m.chat_number), []).append(m.number)
-        arg = json.dumps([[f"{a}:{c}" for a, c in chats], list(applications), list(bodies.values())])
+            bodies.setdefault(keys.pending(m.application_id, m.chat_number), []).append(m.number)
+        arg = json.dumps([list(map(keys.changed_chat, chats)), list(applications), list(bodies.values())])
         self._call(
             lambda: self._forget_and_mark(
-                keys=[CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY, *bodies], args=[arg]
+                keys=[keys.CHANGED_CHATS, keys.CHANGED_APPLICATIONS, *bodies], args=[arg]
             )
         )
 
@@ -342,11 +137,11 @@ class Numbers:
 
     def pop_changed_chats(self, count: int) -> list[ChatKey]:
         """Up to `count` (application_id, chat_number) keys whose messages changed."""
-        members = self._pop(CHANGED_CHATS_KEY, count)
-        return [_chat_key(m.decode()) for m in members]
+        members = self._pop(keys.CHANGED_CHATS, count)
+        return [keys.chat_of(m.decode()) for m in members]
 
     def pop_changed_applications(self, count: int) -> list[int]:
-        return [int(m) for m in self._pop(CHANGED_APPLICATIONS_KEY, count)]
+        return [int(m) for m in self._pop(keys.CHANGED_APPLICATIONS, count)]
 
     def _pop(self, key: str, count: int) -> list[bytes]:
         # SPOP with a count answers a list (empty when the set is missing).
@@ -362,17 +157,17 @@ class Numbers:
         They live in Redis, so a Redis restart loses them: the epoch the last full recount saw
         must still be the current one.
         """
-        epoch = self._call(lambda: self._redis.hget(EPOCH_KEY, "id"))
-        counted = self._call(lambda: self._redis.get(COUNTED_EPOCH_KEY))
+        epoch = self._call(lambda: self._redis.hget(keys.EPOCH, "id"))
+        counted = self._call(lambda: self._redis.get(keys.COUNTED_EPOCH))
         return epoch is not None and epoch == counted
 
     def start_full_recount(self) -> None:
         """Empties the change sets and records the epoch a full recount is about to cover."""
-        epoch = self._call(lambda: self._redis.hget(EPOCH_KEY, "id"))
+        epoch = self._call(lambda: self._redis.hget(keys.EPOCH, "id"))
         with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(CHANGED_CHATS_KEY, CHANGED_APPLICATIONS_KEY)
+            pipe.delete(keys.CHANGED_CHATS, keys.CHANGED_APPLICATIONS)
             if epoch is not None:
-                pipe.set(COUNTED_EPOCH_KEY, epoch)
+                pipe.set(keys.COUNTED_EPOCH, epoch)
             self._call(pipe.execute)
 
     # -- counters of idle chats and applications -----------------------------------------------
@@ -381,31 +176,31 @@ class Numbers:
         """One SCAN step over about `count` keys from `cursor`: (the cursor to go on from, 0 after
         the last key; the counters among them no command has touched for `idle_seconds`)."""
         next_cursor, found = self._call(
-            lambda: self._redis.scan(cursor, match=_COUNTERS, count=count, _type="hash")
+            lambda: self._redis.scan(cursor, match=keys.COUNTERS, count=count, _type="hash")
         )
         names = (f.decode() if isinstance(f, bytes) else f for f in found)
-        keys = [k for k in names if k.startswith((_CHATS_PREFIX, _MESSAGES_PREFIX))]
+        counters = [k for k in names if keys.is_counter(k)]
         try:
-            idle = self._call(lambda: self._idle(keys=keys, args=[idle_seconds])) if keys else []
+            idle = self._call(lambda: self._idle(keys=counters, args=[idle_seconds])) if counters else []
         except Unavailable as exc:
             # Redis's own words say why, e.g. that an LFU maxmemory-policy keeps no idle time.
             raise Unavailable(f"idle counters could not be read: {exc.__cause__}") from exc.__cause__
-        return int(next_cursor), [_idle_counter(keys[i - 1], state, highest) for i, state, highest in idle]
+        return int(next_cursor), [keys.idle_counter(counters[i - 1], s, highest) for i, s, highest in idle]
 
     def drop_counters(self, counters: Sequence[IdleCounter]) -> int | None:
         """Deletes the counters that still hold what was read; how many, or None (and none
         deleted) while no epoch is open on this server."""
         if not counters:
             return 0
-        keys = [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, *map(_counter_key, counters)]
-        dropped, _ = self._run(_DROP, keys, [json.dumps([c.state for c in counters])])
+        names = [keys.EPOCH, keys.CLOSED, keys.SEEDED, *map(keys.counter, counters)]
+        dropped, _ = self._run(_DROP, names, [json.dumps([c.state for c in counters])])
         return None if dropped < 0 else int(dropped)
 
     def sweep_cursor(self) -> int:
-        return int(self._call(lambda: self._redis.get(SWEEP_CURSOR_KEY)) or 0)
+        return int(self._call(lambda: self._redis.get(keys.SWEEP_CURSOR)) or 0)
 
     def save_sweep_cursor(self, cursor: int) -> None:
-        self._call(lambda: self._redis.set(SWEEP_CURSOR_KEY, cursor))
+        self._call(lambda: self._redis.set(keys.SWEEP_CURSOR, cursor))
 
     # -- the epoch -----------------------------------------------------------------------------
 
@@ -414,7 +209,7 @@ class Numbers:
         have been lost: since it was found closed, or since it started if it is a server that was
         never a replica and lost no counter while running — a restart, as the old lifetime's
         requests ended with it)."""
-        reply, _ = self._run(_STATE, [EPOCH_KEY, CLOSED_KEY], [])
+        reply, _ = self._run(_STATE, [keys.EPOCH, keys.CLOSED], [])
         if reply[0]:
             return True, int(reply[1])
         seconds = int(reply[1])
@@ -430,21 +225,22 @@ class Numbers:
     def begin_reopening(self, seconds: int) -> str | None:
         """A token if this caller may reopen numbering now (for `seconds` at the most), else None."""
         token = uuid.uuid4().hex
-        taken = self._call(lambda: self._take_lock(keys=[REOPENING_KEY], args=[token, seconds]))
+        taken = self._call(lambda: self._take_lock(keys=[keys.REOPENING], args=[token, seconds]))
         return token if taken else None
 
     def end_reopening(self, token: str) -> None:
         with contextlib.suppress(Unavailable):
-            held = self._call(lambda: self._redis.get(REOPENING_KEY))
+            held = self._call(lambda: self._redis.get(keys.REOPENING))
             if isinstance(held, bytes) and held.split(b" ")[0] == token.encode():
-                self._call(lambda: self._redis.delete(REOPENING_KEY))
+                self._call(lambda: self._redis.delete(keys.REOPENING))
 
-    def open_epoch(self, epoch_id: str, floors: dict[str, int] | None = None) -> bool:
-        """Opens an epoch on this server unless one is open; `floors` maps counter keys (chats_key,
-        messages_key) to the highest number known handed out (in the dead-letter queue)."""
-        floors = floors or {}
-        keys = [EPOCH_KEY, CLOSED_KEY, SEEDED_KEY, *floors]
-        opened, _ = self._run(_OPEN, keys, [epoch_id, *floors.values()])
+    def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool:
+        """Opens an epoch on this server unless one is open; its counters start above `floors`
+        (the highest numbers known handed out: in the dead-letter queue)."""
+        at_least = {keys.chats(a): n for a, n in floors.chats.items()} if floors else {}
+        at_least |= {keys.messages(*c): n for c, n in floors.messages.items()} if floors else {}
+        names = [keys.EPOCH, keys.CLOSED, keys.SEEDED, *at_least]
+        opened, _ = self._run(_OPEN, names, [epoch_id, *at_least.values()])
         return bool(opened)
 
     @staticmethod

@@ -6,10 +6,11 @@ subjects hold no keys. A window can let up to twice the quota through across its
 is the price of one INCR. The window is Redis's clock (TIME), so API functions with skewed clocks
 share the same windows.
 
-A limiter that cannot reach Redis (down, failing over, full under `noeviction`) counts in the
+A limiter that cannot reach Redis (down, failing over, full with nothing to evict) counts in the
 function's own memory instead: each warm environment then enforces the quota by itself, so the
 bound becomes the quota times the environments running, where letting everything through would
-leave MySQL and Elasticsearch to whoever sends the most (docs/security.md, "Quotas").
+leave MySQL and Elasticsearch to whoever sends the most (docs/security.md, "Quotas"). A window
+carries a TTL, so a full Redis (`volatile-lru`) may evict it and restart that subject's count.
 
 On creates this is a round trip of its own (~0.06 ms at p50), not folded into the reservation
 script that carries the numbering epoch: docs/performance.md, "The quota check's round trip".
@@ -17,10 +18,12 @@ script that carries the numbering epoch: docs/performance.md, "The quota check's
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import redis
 from aws_lambda_powertools import Logger
+
+from ...domain.quotas import Decision, Quota
+from . import keys
 
 log = Logger(service="chat", child=True)
 
@@ -36,39 +39,46 @@ return {used, window - now % window}
 """
 
 
-@dataclass(frozen=True)
-class Quota:
-    """`requests` of one kind per subject in each window of `window_seconds`."""
-
-    kind: str
-    requests: int
-    window_seconds: int
-
-
-@dataclass(frozen=True)
-class Decision:
-    quota: Quota
-    allowed: bool
-    remaining: int
-    reset_seconds: int
-
-
 class LocalWindows:
-    """The same fixed windows, counted in this process: what quotas fall back to without Redis."""
+    """The same fixed windows, counted in this process: what quotas fall back to without Redis.
+
+    At most `max_keys` keys, each holding only its current window's count. A key that finds no
+    room (all taken in the current window) counts under one shared key instead: a client making
+    the process count many subjects gets one more quota for all of them, never a reset of the
+    counts it has used up.
+    """
 
     # Hand-written: _TAKE's arithmetic over a dict; a library would bring windows and keys of its own.
+    _OVERFLOW = "\x00overflow"  # no rate key starts with NUL
+
     def __init__(self, max_keys: int = 10_000, clock: Callable[[], float] = time.time):
-        self._counts: dict[str, int] = {}
+        # key -> (its window's length, the window's number, requests counted in it)
+        self._counts: dict[str, tuple[int, int, int]] = {}
         self._max_keys = max_keys
         self._clock = clock
+        self._swept_at = -1  # at most one sweep a second, however many keys find no room
 
     def take(self, key: str, window_seconds: int) -> tuple[int, int]:
         now = int(self._clock())
-        counter = f"{key}:{now // window_seconds}"
-        if counter not in self._counts and len(self._counts) >= self._max_keys:
-            self._counts.clear()  # bounded: past windows' counters go, the current ones restart
-        used = self._counts[counter] = self._counts.get(counter, 0) + 1
+        window = now // window_seconds
+        if key not in self._counts and len(self._counts) >= self._max_keys:
+            if now != self._swept_at:
+                self._swept_at = now
+                self._drop_past(now)
+            if len(self._counts) >= self._max_keys:
+                key = f"{self._OVERFLOW}:{window_seconds}"  # one per window length: a few at most
+        _, seen, used = self._counts.get(key, (window_seconds, window, 0))
+        used = used + 1 if seen == window else 1
+        self._counts[key] = (window_seconds, window, used)
         return used, window_seconds - now % window_seconds
+
+    def _drop_past(self, now: int) -> None:
+        for key, (length, window, _) in list(self._counts.items()):
+            if window != now // length:
+                del self._counts[key]
+
+    def size(self) -> int:
+        return len(self._counts)
 
 
 class RateLimits:
@@ -82,7 +92,7 @@ class RateLimits:
     def take(self, subject: str, kind: str) -> Decision:
         """Counts one request of `kind` by `subject` (in this process while Redis cannot count)."""
         quota = self._quotas[kind]
-        key = f"rate:{kind}:{subject}"
+        key = keys.quota(kind, subject)
         try:
             used, reset = self._take(args=[key, quota.requests, quota.window_seconds])
         except redis.RedisError as exc:

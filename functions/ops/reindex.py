@@ -14,7 +14,7 @@ from chalicelib.adapters.mysql.stored_messages import StoredMessages
 from chalicelib.adapters.search.search import Search
 from chalicelib.adapters.search.search_index import IndexVersions
 from chalicelib.usecases import reindex
-from chalicelib.wiring import settings, stores
+from chalicelib.wiring import clients, settings
 
 
 class Bar:
@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop-old", action="store_true", help="delete the old index after the swap")
     args = parser.parse_args(argv)
     s = settings.get()
-    es = stores.elasticsearch_client(s)
+    es = clients.elasticsearch_client(s)
     bar = Bar()
     result = reindex.rebuild(
-        StoredMessages(MySQL(stores.mysql_connect(s))),
+        StoredMessages(MySQL(clients.mysql_connect(s))),
         IndexVersions(es, s.messages_index, s.search_shards),
         lambda name: Search(es, name),
         page=args.page,

@@ -1,4 +1,4 @@
-"""`make audit` (python -m tests.chaos.audit [--redrive]): numbers handed out that never reached MySQL.
+"""`make audit` (python -m ops.audit [--redrive]): numbers handed out that never reached MySQL.
 
 Redis holds, per chat, the last message number handed out and the bodies of messages not yet
 persisted; per application, the last chat number. Compared with MySQL once the queue is empty,
@@ -15,24 +15,38 @@ stored for another create (both bodies are kept; a person decides which number e
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import redis
 
-from tests.chaos import stack
-from tests.chaos.invariants import Stores
+from chalicelib.adapters.redis import keys as redis_keys
+from chalicelib.domain import events
+from chalicelib.wiring import clients, settings, stores
+
+
+class Stores(Protocol):
+    """What the audit reads: MySQL's rows, and how many events are still queued."""
+
+    def rows(self, sql: str, args: Any) -> list[Any]: ...
+    def queue_depth(self) -> int: ...
 
 
 @dataclass
 class Audit:
     queue_depth: int = 0
-    lost_messages: list = field(default_factory=list)  # (application id, chat, number, body)
-    lost_chats: list = field(default_factory=list)  # (application id, number), reserved, no row
+    lost_messages: list[tuple[int, int, int, str]] = field(
+        default_factory=list
+    )  # (application id, chat, number, body)
+    lost_chats: list[tuple[int, int]] = field(
+        default_factory=list
+    )  # (application id, number), reserved, no row
     gaps: int = 0  # message numbers reserved without a row or a body: never told to anyone
     redriven: int = 0
-    clashes: list = field(default_factory=list)  # rows of create_conflicts
+    clashes: list[tuple[Any, ...]] = field(default_factory=list)  # rows of create_conflicts
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "queue_depth": self.queue_depth,
             "lost_messages": len(self.lost_messages),
@@ -48,7 +62,7 @@ class Audit:
         }
 
 
-def _scan(r: redis.Redis, pattern: str) -> dict:
+def _scan(r: redis.Redis, pattern: str) -> dict[str, int]:
     """{counter key: the highest number it handed out} (counters are hashes: n, and a floor f)."""
     keys = list(r.scan_iter(match=pattern, count=1000))
     pipe = r.pipeline(transaction=False)
@@ -58,7 +72,7 @@ def _scan(r: redis.Redis, pattern: str) -> dict:
     return dict(zip((k.decode() for k in keys), values, strict=True))
 
 
-def clashes(stores: Stores, application_ids=None) -> list:
+def clashes(stores: Stores, application_ids: Iterable[int] | None = None) -> list[Any]:
     """The creates kept in create_conflicts (all, or those of some applications)."""
     sql = "SELECT kind, application_id, chat_number, number, create_id, body FROM create_conflicts"
     if application_ids is None:
@@ -66,14 +80,18 @@ def clashes(stores: Stores, application_ids=None) -> list:
     return stores.rows(sql + " WHERE application_id IN %s ORDER BY id", (list(application_ids),))
 
 
-def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
+def audit(stores: Stores, r: redis.Redis, application_ids: Iterable[int] | None = None) -> Audit:
     """Compares Redis's counters and pending bodies with MySQL (optionally for some applications)."""
     result = Audit(queue_depth=stores.queue_depth())
     result.clashes = [tuple(row) for row in clashes(stores, application_ids)]
     wanted = set(application_ids) if application_ids is not None else None
-    chat_counters = {int(k.split(":")[2]): int(v) for k, v in _scan(r, "numbering:chats:*").items() if v}
+    chat_counters = {
+        int(k.split(":")[2]): int(v) for k, v in _scan(r, redis_keys.ALL_CHATS_COUNTERS).items() if v
+    }
     message_counters = {
-        tuple(map(int, k.split(":")[2:])): int(v) for k, v in _scan(r, "numbering:messages:*").items() if v
+        tuple(map(int, k.split(":")[2:])): int(v)
+        for k, v in _scan(r, redis_keys.ALL_MESSAGES_COUNTERS).items()
+        if v
     }
     if wanted is not None:
         chat_counters = {a: n for a, n in chat_counters.items() if a in wanted}
@@ -98,7 +116,7 @@ def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
     for app_id, last in chat_counters.items():
         result.lost_chats += [(app_id, n) for n in range(1, last + 1) if (app_id, n) not in chats]
     for (app_id, chat), last in message_counters.items():
-        stored: dict[bytes, bytes] = r.hgetall(f"pending:{app_id}:{chat}")  # type: ignore[assignment]
+        stored: dict[bytes, bytes] = r.hgetall(redis_keys.pending(app_id, chat))  # type: ignore[assignment]
         pending = {int(n): body.decode() for n, body in stored.items()}
         for n in range(1, last + 1):
             if (app_id, chat, n) in messages:
@@ -110,35 +128,44 @@ def audit(stores: Stores, r: redis.Redis, application_ids=None) -> Audit:
     return result
 
 
-def redrive(stores: Stores, found: Audit) -> int:
-    """Queues the events of what `audit` found missing again; returns how many were sent."""
-    from chalicelib.domain import events
-
+def redrive(send: Callable[[str], None], found: Audit) -> int:
+    """Queues the events of what `audit` found missing again (`send(body)`); returns how many."""
     bodies = [events.chat_created(a, n) for a, n in found.lost_chats]
     bodies += [events.message_created(a, c, n, body) for a, c, n, body in found.lost_messages]
-    url = stores.outputs["QueueUrl"]
-    for i in range(0, len(bodies), 10):
-        entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])]
-        failed = stores.sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed", [])
-        if failed:
-            raise RuntimeError(f"redrive: SQS refused {failed}")
+    for body in bodies:
+        send(body)
     found.redriven = len(bodies)
     return len(bodies)
 
 
-def redis_client(cfg) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=cfg.redis_port, db=0, socket_timeout=5)
+class Stack:
+    """The stores of the stack the settings name (the environment, as the functions read it)."""
+
+    def __init__(self, s: settings.Settings):
+        self._connect = clients.mysql_connect(s)
+        self.deps = stores.build(s)
+
+    def rows(self, sql: str, args: Any) -> list[Any]:
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, args)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def queue_depth(self) -> int:
+        return self.deps.queue.depth()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="make audit", description=__doc__.splitlines()[0])
     parser.add_argument("--redrive", action="store_true", help="queue the lost events again")
     args = parser.parse_args()
-    cfg = stack.target()
-    stores = Stores(cfg)
-    found = audit(stores, redis_client(cfg))
+    target = Stack(settings.get())
+    found = audit(target, target.deps.redis)
     if args.redrive:
-        redrive(stores, found)
+        redrive(target.deps.queue.send, found)
     print(json.dumps(found.to_json(), indent=2))
     if found.queue_depth:
         print(

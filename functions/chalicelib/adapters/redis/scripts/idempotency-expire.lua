@@ -1,0 +1,5 @@
+-- KEYS: records hash, index, total; ARGV: oldest claim time kept. Drops what is past its time.
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for i = 1, #ids do redis.call('HDEL', KEYS[1], ids[i]) end
+if #ids > 0 then redis.call('DECRBY', KEYS[3], redis.call('ZREM', KEYS[2], unpack(ids))) end
+return #ids

@@ -1,0 +1,32 @@
+"""Numbering's rules that outlive a cache: how long a request may hold a number, and floors."""
+
+from dataclasses import dataclass, field
+
+from .models import ChatKey
+
+# Beyond a request's timeout: the clocks of Lambda and Redis, and the time to answer. A number
+# reserved by a request is queued within its timeout plus this, or never (the send's deadline);
+# numbering reopens after a cache loss no sooner; an in-flight key claim lives as long.
+REQUEST_MARGIN_SECONDS = 2
+
+RECOVERING = "numbering is recovering after a cache restart or failover; retry shortly"
+
+
+def request_life_seconds(timeout_seconds: int) -> int:
+    """The longest a request that reserved a number may still run, from when it started."""
+    return timeout_seconds + REQUEST_MARGIN_SECONDS
+
+
+@dataclass
+class Floors:
+    """The highest number each counter handed out, as the dead-lettered creations tell it: a new
+    epoch's counters start above them."""
+
+    chats: dict[int, int] = field(default_factory=dict)  # application id -> highest chat number
+    messages: dict[ChatKey, int] = field(default_factory=dict)  # chat -> highest message number
+
+    def raise_chat(self, application_id: int, number: int) -> None:
+        self.chats[application_id] = max(self.chats.get(application_id, 0), number)
+
+    def raise_message(self, chat: ChatKey, number: int) -> None:
+        self.messages[chat] = max(self.messages.get(chat, 0), number)

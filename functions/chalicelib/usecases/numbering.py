@@ -1,0 +1,73 @@
+"""Numbering after a cache restart or failover: a new epoch opens only once no number handed out
+before it can still reach the queue, with the dead-letter queue's numbers as its floors."""
+
+import time
+import uuid
+from collections.abc import Callable
+
+from ..domain import events
+from ..domain.errors import InvalidEvent, Unavailable
+from ..domain.models import NewChat, NewMessage
+from ..domain.numbering import Floors, request_life_seconds
+from .ports import Deps
+
+
+def reserve(deps: Deps, take: Callable[[], int], may_reopen: bool = True) -> int:
+    """`take()`'s number, reopening numbering once if it is closed. A keyed create does not reopen
+    numbering half-way: it looked for its first attempt in MySQL before, and that may have been
+    queued until the reopening."""
+    try:
+        return take()
+    except Unavailable:
+        if not may_reopen or not reopen(deps):
+            raise
+        return take()
+
+
+def deadline(deps: Deps) -> float:
+    """By when a number reserved just now must be queued, or never: numbering reopens on another
+    Redis no sooner than this long after that Redis was found without its epoch, which is after
+    the reservation (`reopen`). Lambda's timeout ends a request sooner anyway."""
+    return time.monotonic() + request_life_seconds(deps.request_timeout_seconds)
+
+
+def reopen(deps: Deps) -> bool:
+    """Opens a new numbering epoch once it is safe: True if numbers can be handed out again.
+
+    Safe means every number handed out before is in MySQL or in the dead-letter queue: no
+    request that reserved one on the old server can still be running (the epoch was found
+    closed longer ago than a request may last), the queue the writer drains is empty, and the
+    dead-letter queue was read (its numbers become the counters' floors).
+    """
+    numbers = deps.numbers
+    is_open, seconds = numbers.epoch_state()
+    if is_open:
+        return False  # the failure was something else: let it through
+    if seconds <= request_life_seconds(deps.request_timeout_seconds):
+        return False
+    if deps.queue.depth() > 0:
+        return False
+    token = numbers.begin_reopening(deps.request_timeout_seconds * 3)
+    if token is None:
+        return False  # another request is reading the dead-letter queue: retry after it
+    try:
+        numbers.open_epoch(uuid.uuid4().hex, dead_letter_floors(deps.queue.dead_letters()))
+    finally:
+        numbers.end_reopening(token)
+    return True
+
+
+def dead_letter_floors(bodies: list[str]) -> Floors:
+    """The highest number each counter handed out, as the dead-lettered creations tell it."""
+    floors = Floors()
+    for body in bodies:
+        try:
+            event = events.parse(body)
+        except InvalidEvent:
+            continue  # poison holds no number anyone was told
+        if isinstance(event, NewChat):
+            floors.raise_chat(event.application_id, event.number)
+        elif isinstance(event, NewMessage):
+            floors.raise_chat(event.application_id, event.chat_number)
+            floors.raise_message(event.chat_key, event.number)
+    return floors
