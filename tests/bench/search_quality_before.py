@@ -25,20 +25,9 @@ from chalicelib.domain.models import NewMessage
 from tests.bench import common
 from tests.integration.search_corpus import CASES, MESSAGES
 
-# Where the modules an adapter of the flat package (before the layout by layer) imports live now.
-FLAT_MODULES = {
-    "chalicelib.errors": "chalicelib.domain.errors",
-    "chalicelib.models": "chalicelib.domain.models",
-    "chalicelib.search_terms": "chalicelib.domain.search_terms",
-    "chalicelib.ports": "chalicelib.usecases.ports",
-}
-
 
 def adapter_of(commit: str):
-    """The search adapter module as it was at `commit`, its imports of the flat package of then
-    (`from .errors import Unavailable`) answered by today's modules."""
-    for old, new in FLAT_MODULES.items():
-        sys.modules.setdefault(old, importlib.import_module(new))
+    """The search adapter module as it was at `commit`."""
     source = subprocess.run(
         ["git", "-C", str(common.ROOT), "show", f"{commit}:functions/chalicelib/search.py"],
         capture_output=True,
