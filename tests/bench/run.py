@@ -194,8 +194,10 @@ def draw_plots(results: dict[str, Any], directories: dict[str, Path], started: s
             any(_measured(results, s) for s in ("writer", "accept", "gateway", "search", "lag")),
         ),
         "writers": (
-            lambda path: report.plot_writers(results["writers"], results["drain writers"], path),
-            all(_measured(results, s) for s in ("writers", "drain writers")),
+            lambda path: report.plot_writers(
+                *({} if not _measured(results, s) else results[s] for s in ("writers", "drain writers")), path
+            ),
+            any(_measured(results, s) for s in ("writers", "drain writers")),
         ),
         "big chat": (
             lambda path: report.plot_sizes(
