@@ -8,10 +8,12 @@ run through both `find`s. Prints recall and false positives per class, before an
 """
 
 import argparse
-import importlib.util
+import importlib
+import io
 import json
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -27,21 +29,21 @@ from tests.integration.search_corpus import CASES, MESSAGES
 
 
 def adapter_of(commit: str):
-    """The search adapter module as it was at `commit`."""
-    source = subprocess.run(
-        ["git", "-C", str(common.ROOT), "show", f"{commit}:functions/chalicelib/search.py"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "search_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("chalicelib.search_before", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The search adapter module as it was at `commit`: that commit's chalicelib is imported as a
+    package of its own (chalicelib_<commit>), so the module's relative imports find their peers."""
+    name = f"chalicelib_{commit}"
+    if f"{name}.search" not in sys.modules:
+        archive = subprocess.run(
+            ["git", "-C", str(common.ROOT), "archive", commit, "functions/chalicelib"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        root = Path(tempfile.mkdtemp())
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(root, filter="data")
+        (root / "functions" / "chalicelib").rename(root / name)
+        sys.path.insert(0, str(root))
+    return importlib.import_module(f"{name}.search")
 
 
 def _score(find) -> dict:

@@ -15,7 +15,7 @@ def test_mysql_and_redis_keep_a_token_only_as_its_hash(client, application, deps
     token = application["token"]
     assert post(client, f"/applications/{token}/chats")[0] == 201
     app_id = deps.db.application(token).id
-    with deps.db._mysql.cursor() as cur:
+    with deps.mysql.cursor() as cur:
         cur.execute("SELECT token FROM applications WHERE id = %s", (app_id,))
         assert cur.fetchone() == (sha256(token),)
     names = [k.decode() for k in deps.redis.scan_iter("token:*", count=1000)]
@@ -26,7 +26,7 @@ def test_the_migration_hashes_the_tokens_of_existing_rows_once_however_often_it_
     from chalicelib.adapters.mysql.schema import MIGRATIONS
 
     statements = dict(MIGRATIONS)
-    with deps.db._mysql.cursor() as cur:  # a temporary table hides the real one on this connection
+    with deps.mysql.cursor() as cur:  # a temporary table hides the real one on this connection
         cur.execute(
             "CREATE TEMPORARY TABLE applications (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
             "token VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, name VARCHAR(255) NOT NULL, "

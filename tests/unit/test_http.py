@@ -133,14 +133,6 @@ def test_the_page_url_is_the_configured_base_url_and_the_route(base, context, pa
     assert http.page_url(base, context, params) == url
 
 
-def test_the_page_url_never_comes_from_the_host_or_forwarded_headers():
-    # page_url takes no headers at all: whatever Host or X-Forwarded-Host a client sends is unread.
-    import inspect
-
-    assert "headers" not in inspect.signature(http.page_url).parameters
-    assert not hasattr(http, "request_url")
-
-
 @pytest.mark.parametrize(
     "content_type",
     [
