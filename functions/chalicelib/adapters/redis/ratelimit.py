@@ -6,10 +6,11 @@ subjects hold no keys. A window can let up to twice the quota through across its
 is the price of one INCR. The window is Redis's clock (TIME), so API functions with skewed clocks
 share the same windows.
 
-A limiter that cannot reach Redis (down, failing over, full under `noeviction`) counts in the
+A limiter that cannot reach Redis (down, failing over, full with nothing to evict) counts in the
 function's own memory instead: each warm environment then enforces the quota by itself, so the
 bound becomes the quota times the environments running, where letting everything through would
-leave MySQL and Elasticsearch to whoever sends the most (docs/security.md, "Quotas").
+leave MySQL and Elasticsearch to whoever sends the most (docs/security.md, "Quotas"). A window
+carries a TTL, so a full Redis (`volatile-lru`) may evict it and restart that subject's count.
 
 On creates this is a round trip of its own (~0.06 ms at p50), not folded into the reservation
 script that carries the numbering epoch: docs/performance.md, "The quota check's round trip".
