@@ -195,7 +195,7 @@ def draw_plots(results: dict[str, Any], directories: dict[str, Path], started: s
         ),
         "writers": (
             lambda path: report.plot_writers(
-                *({} if not _measured(results, s) else results[s] for s in ("writers", "drain writers")), path
+                _figures(results, "writers"), _figures(results, "drain writers"), path
             ),
             any(_measured(results, s) for s in ("writers", "drain writers")),
         ),
@@ -225,6 +225,10 @@ def draw_plots(results: dict[str, Any], directories: dict[str, Path], started: s
 
 def _measured(results: dict[str, Any], section: str) -> bool:
     return section in results and not results[section].get("failed")
+
+
+def _figures(results: dict[str, Any], section: str) -> dict[str, Any]:
+    return results[section] if _measured(results, section) else {}
 
 
 def exit_now_if_threads_hang(code: int) -> int:
