@@ -130,6 +130,12 @@ class FakeDatabase:
                 self.tables.application_create_ids[create_id] = new.token
         return True
 
+    def application_rotated_from(self, token: str) -> Application | None:
+        self.tables.check()
+        current = self.tables.previous_tokens.get(token_hash(token))
+        app = None if current is None else self.tables.applications[current[0]]
+        return None if app is None else dataclasses.replace(app, token=token, previous=True)
+
     def revoke_previous_token(self, application_id: int) -> None:
         self.tables.check()
         self.tables.previous_tokens = {

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import secrets
 
 from tests.integration.support import JSON, get, post
 
@@ -78,3 +79,14 @@ def test_a_grace_out_of_bounds_is_a_400(client, application):
     for grace in (-1, 86401, "60", 1.5, True):
         status, answer = rotate(client, application["token"], {"grace_seconds": grace})
         assert (status, answer["code"]) == (400, "bad_request"), grace
+
+
+def test_a_keyed_rotation_without_grace_is_replayed_from_the_old_token(client, application):
+    token, key = application["token"], secrets.token_urlsafe(16)
+    status, rotated = rotate(client, token, {}, key)
+    assert status == 200
+    assert get(client, f"/applications/{token}")[0] == 404  # no grace: the old token is refused
+    assert rotate(client, token, {}, key) == (200, rotated)  # but its lost answer is replayed
+    assert rotate(client, token, {}, secrets.token_urlsafe(16))[0] == 404  # with its own key only
+    assert client.http.delete(f"/applications/{rotated['token']}/previous_token").status_code == 204
+    assert rotate(client, token, {}, key)[0] == 404  # and not after a revocation

@@ -86,3 +86,19 @@ def test_stores_keep_tokens_only_as_hashes(deps, token):
     kept += json.dumps(deps.db.tables.sealed_tokens)
     assert all(t not in kept for t in (token, new, keyed))
     assert token_hash(new) in kept and token_hash(keyed) in kept
+
+
+def test_a_keyed_rotation_without_grace_whose_answer_was_lost_is_replayed_from_the_old_token(deps, token):
+    # The default grace is 0: the old token is refused at once, and the retry of a rotation
+    # whose answer was lost comes with the old token; else the application is lost to its owner.
+    key = RequestKey(secrets.token_urlsafe(16), "rotate 0")
+    new = service.rotate_token(deps, token, 0, key).token
+    assert service.rotate_token(deps, token, 0, key).token == new
+    with pytest.raises(NotFound):
+        service.get_application(deps, token)  # the old token still opens nothing else
+    with pytest.raises(NotFound):  # nor does another key
+        service.rotate_token(deps, token, 0, RequestKey(secrets.token_urlsafe(16), "rotate 0"))
+    service.revoke_previous_token(deps, new)
+    with pytest.raises(NotFound):  # a revocation ends the replay too
+        service.rotate_token(deps, token, 0, key)
+    assert service.create_chat(deps, new) == 2

@@ -56,7 +56,9 @@ def create_application(
     if key is None:
         return _new_application(deps, name, new_create_id())
     _secret_carrying(key, "POST /applications")
-    bound = key.bound()
+    # Bound to the caller's address too: a key's length says nothing of how it was chosen, and
+    # a guessed key with the same name must not hand another caller the first one's token.
+    bound = dataclasses.replace(key, digest=f"{key.digest}\n{client}").bound()
     create_id = bound.create_id(_ANONYMOUS)
     created = deps.db.application_created_by(create_id)
     if created is None:
@@ -109,10 +111,16 @@ def rename_application(deps: Deps, token: str, name: str, key: RequestKey | None
 
 def rotate_token(deps: Deps, token: str, grace_seconds: int, key: RequestKey | None = None) -> Application:
     """A new token; `token` keeps working for `grace_seconds` (0: caches refuse it within
-    `REVOCATION_SECONDS`). A retry with the key answers the same new token, from either."""
-    app = get_application(deps, token)
-    _within_quota(deps, _subject(app.id), "edits")
+    `REVOCATION_SECONDS`). A retry with the key answers the same new token, from either, also
+    once the old token's grace is over (its answer was lost: the old token is all it has)."""
     _secret_carrying(key, "rotating a token")
+    try:
+        app = get_application(deps, token)
+    except NotFound:
+        if key is None:
+            raise
+        return _replayed_rotation(deps, token, key)
+    _within_quota(deps, _subject(app.id), "edits")
     with Once(deps.keys, str(app.id), key) as once:
         if isinstance(once.claim, Replay) and key is not None and once.claim.done.sealed_token:
             return dataclasses.replace(app, token=key.unseal(once.claim.done.sealed_token), previous=False)
@@ -122,6 +130,19 @@ def rotate_token(deps: Deps, token: str, grace_seconds: int, key: RequestKey | N
         _forget(deps, token)
         once.done(Done(sealed_token=key.seal(new) if key is not None else None))
     return dataclasses.replace(app, token=new, token_version=app.token_version + 1)
+
+
+def _replayed_rotation(deps: Deps, token: str, key: RequestKey) -> Application:
+    """The new token of the rotation `key` made from `token`, whose grace is over; NotFound
+    unless that rotation's record holds it (another key's claim is released on the way out)."""
+    app = deps.db.application_rotated_from(token)
+    if app is None:
+        raise NotFound("no application has that token")
+    _within_quota(deps, _subject(app.id), "edits")
+    with Once(deps.keys, str(app.id), key) as once:
+        if isinstance(once.claim, Replay) and once.claim.done.sealed_token:
+            return dataclasses.replace(app, token=key.unseal(once.claim.done.sealed_token), previous=False)
+        raise NotFound("no application has that token")
 
 
 def revoke_previous_token(deps: Deps, token: str) -> None:

@@ -101,6 +101,10 @@ def test_a_rotated_token_works_until_its_grace_ends_and_only_the_current_one_rot
     assert db.application(token) is None
     assert db.rotate_token(app.id, new, f"c-{uuid.uuid4().hex}", 0)
     assert db.application(new) is None  # no grace: refused at once
+    rotated_from = db.application_rotated_from(new)  # yet known as the one a rotation replaced
+    assert (rotated_from.id, rotated_from.token_version, rotated_from.previous) == (app.id, 3, True)
+    db.revoke_previous_token(app.id)
+    assert db.application_rotated_from(new) is None and db.application_rotated_from(token) is None
 
 
 def test_a_keyed_application_keeps_its_token_only_sealed(world: World):

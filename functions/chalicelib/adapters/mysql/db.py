@@ -26,6 +26,10 @@ ROTATE_TOKEN = (
     "previous_token_expires_at = DATE_ADD(UTC_TIMESTAMP(6), INTERVAL %s SECOND) "
     "WHERE id = %s AND token = %s"
 )
+# The application a rotation took `token` from, its grace over or not (until revoked or rotated again).
+SELECT_APPLICATION_ROTATED_FROM = (
+    "SELECT id, name, chats_count, token_version FROM applications WHERE previous_token = %s"
+)
 REVOKE_PREVIOUS_TOKEN = (
     "UPDATE applications SET previous_token = NULL, previous_token_expires_at = NULL WHERE id = %s"
 )
@@ -90,6 +94,10 @@ class Database:
         with self._mysql.cursor() as cur:
             args = (token_hash(new_token), grace_seconds, application_id, token_hash(token))
             return bool(cur.execute(ROTATE_TOKEN, args))
+
+    def application_rotated_from(self, token: str) -> Application | None:
+        row = self._mysql.one(SELECT_APPLICATION_ROTATED_FROM, (token_hash(token),))
+        return Application(row[0], token, row[1], row[2], row[3], True) if row else None
 
     def revoke_previous_token(self, application_id: int) -> None:
         with self._mysql.cursor() as cur:
