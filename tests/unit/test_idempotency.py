@@ -141,6 +141,16 @@ def test_a_key_of_fewer_than_128_bits_is_refused_on_application_creation(deps):
     assert service.create_application(deps, "app", RequestKey("Z" * 22, "d")).name == "app"
 
 
+def test_a_guessed_application_key_replays_nothing_to_another_address(deps):
+    # A key long enough may still be guessable ("create-application-0001"): the same key and
+    # name from another address is another create, never the first caller's token.
+    key = RequestKey("create-application-0001", "d")
+    first = service.create_application(deps, "acme", key, client="198.51.100.7")
+    assert service.create_application(deps, "acme", key, client="198.51.100.7") == first  # a retry
+    guessed = service.create_application(deps, "acme", key, client="203.0.113.9")
+    assert guessed.token != first.token and guessed.id != first.id
+
+
 def test_an_application_key_replays_only_its_own_request_and_reveals_nothing_else(deps):
     k = secrets.token_urlsafe(16)
     first = service.create_application(deps, "mine", RequestKey(k, "name mine"))

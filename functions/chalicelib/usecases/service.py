@@ -56,7 +56,9 @@ def create_application(
     if key is None:
         return _new_application(deps, name, new_create_id())
     _secret_carrying(key, "POST /applications")
-    bound = key.bound()
+    # Bound to the caller's address too: a key's length says nothing of how it was chosen, and
+    # a guessed key with the same name must not hand another caller the first one's token.
+    bound = dataclasses.replace(key, digest=f"{key.digest}\n{client}").bound()
     create_id = bound.create_id(_ANONYMOUS)
     created = deps.db.application_created_by(create_id)
     if created is None:
