@@ -56,6 +56,9 @@ class KeyReused(ChatError):
     status = 422
     code = "idempotency_key_reused"
 
+    def __init__(self, message: str = "this Idempotency-Key was used for another request"):
+        super().__init__(message)
+
 
 class OverQuota(ChatError):
     """A quota is used up: `quota` requests of `policy` in `window_seconds`; the edge answers

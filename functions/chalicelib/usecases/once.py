@@ -29,7 +29,7 @@ class Once:
         if isinstance(claim, Running):
             raise InFlight("a request with this Idempotency-Key is still running; retry it shortly")
         if isinstance(claim, Mismatch):
-            raise KeyReused("this Idempotency-Key was used for another request")
+            raise KeyReused()
         if isinstance(claim, OverBudget):
             raise KeyBudgetSpent(
                 "this application holds as many Idempotency-Key records as it may, all recent; "

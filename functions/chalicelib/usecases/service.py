@@ -327,7 +327,7 @@ def _message_created_by(deps: Deps, app_id: int, chat_number: int, body: str, cr
     if stored is None:
         return None
     if (stored.chat_number, stored.body) != (chat_number, body):
-        raise KeyReused("this Idempotency-Key was used for another request")
+        raise KeyReused()
     return stored.number
 
 
