@@ -58,6 +58,8 @@ BEFORE_INDEX_BODY = {
             "chat_number": {"type": "integer"},
             "number": {"type": "integer"},
             "body": {"type": "text", "analyzer": "trigram"},
+            # The writer has written each body's size since search pages got a cost budget.
+            "answer_bytes": {"type": "integer", "index": False},
         },
     },
 }
