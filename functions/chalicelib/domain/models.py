@@ -31,6 +31,14 @@ class IdleCounter:
 
 
 @dataclass(frozen=True)
+class Author:
+    """Who wrote a message: a user's id and display name, as its user token said when it wrote."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Application:
     id: int
     token: str  # as the caller sent or was given it: stores keep only its hash (domain/tokens.py)
