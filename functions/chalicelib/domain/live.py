@@ -60,9 +60,9 @@ def read_frame(body: str | bytes | None, limit_bytes: int) -> Frame:
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):  # "[[[[…" nests past the parser's stack
-        return BadFrame("bad_frame", "a frame is a JSON object such as {\"action\": \"ping\"}")
+        return BadFrame("bad_frame", 'a frame is a JSON object such as {"action": "ping"}')
     if not isinstance(data, dict):
-        return BadFrame("bad_frame", "a frame is a JSON object such as {\"action\": \"ping\"}")
+        return BadFrame("bad_frame", 'a frame is a JSON object such as {"action": "ping"}')
     action = data.get("action")
     if action == "ping":
         return Ping()

@@ -36,7 +36,10 @@ def admitting(connect: Callable[[], None]) -> Answer:
         return {"statusCode": exc.status, "body": json.dumps({"message": exc.message, "code": exc.code})}
     except Exception:
         log.exception("unexpected error on connect")
-        return {"statusCode": 500, "body": json.dumps({"message": "internal error", "code": "internal_error"})}
+        return {
+            "statusCode": 500,
+            "body": json.dumps({"message": "internal error", "code": "internal_error"}),
+        }
     return {"statusCode": 200}
 
 

@@ -29,12 +29,12 @@ def connect(deps: SocketDeps, connection_id: str, credential: str | None) -> Non
     """Admits the socket if the credential opens an application that has room for it."""
     if not credential:
         raise BadRequest("connect with ?token=<credential>")
-    caller = identity.identify(deps, credential)  # type: ignore[arg-type]
+    caller = identity.identify(deps, credential)
     connection = NewConnection(
         connection_id,
         caller.application_id,
-        token_hash(credential) if caller.user is None else None,
-        None if caller.chats is None else frozenset(caller.chats),
+        token_hash(credential) if caller.is_application else None,
+        caller.chats,
     )
     limits = deps.socket_limits
     if not deps.connections.open(connection, limits.lifetime_seconds, limits.connections_per_application):
@@ -50,7 +50,7 @@ def receive(deps: SocketDeps, connection_id: str, body: str | None) -> dict[str,
         return error_frame(frame.code, frame.message)
     connection = deps.connections.connection(connection_id)
     if connection is None or connection.revoked:
-        _drop(deps, [connection_id])
+        _drop(deps, [connection_id], close=True)
         return error_frame("unauthorized", "this socket's credential no longer opens the application")
     if isinstance(frame, Ping):
         return {"type": "pong"}

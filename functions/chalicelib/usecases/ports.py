@@ -11,6 +11,7 @@ import datetime
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
+from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from ..domain.models import (
     Application,
     Chat,
@@ -27,7 +28,6 @@ from ..domain.models import (
     SearchAfter,
     SearchPage,
 )
-from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from ..domain.numbering import Floors
 from ..domain.quotas import Decision
 from ..domain.request_keys import Claim, Done, RequestKey
@@ -252,9 +252,9 @@ class Sockets(Protocol):
     def close(self, connection_id: str) -> None: ...
 
 
-class SocketDeps(Protocol):
-    """What the socket function's use cases are given (live.py); identifying a credential reads
-    the API's stores too."""
+class SocketDeps(Deps, Protocol):
+    """What the socket and push functions' use cases are given (live.py); identifying a
+    credential reads the API's stores (Deps), each built only when read."""
 
     @property
     def connections(self) -> Connections: ...

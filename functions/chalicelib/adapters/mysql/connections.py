@@ -19,8 +19,7 @@ _REVOKED = (
 _LIVE = "c.expires_at > UTC_TIMESTAMP(6)"
 
 COUNT_OPEN = (
-    "SELECT COUNT(*) FROM socket_connections WHERE application_id = %s "
-    "AND expires_at > UTC_TIMESTAMP(6)"
+    "SELECT COUNT(*) FROM socket_connections WHERE application_id = %s AND expires_at > UTC_TIMESTAMP(6)"
 )
 # Rows past their lifetime are certainly gone (AWS closes every socket by then): a few go each time.
 DELETE_EXPIRED = (
@@ -120,7 +119,8 @@ class Connections:
                 cur.execute(DELETE_CONNECTIONS.format(placeholders(len(chunk), 1)), tuple(chunk))
 
     def subscribers(self, application_id: int, chat_number: int) -> Subscribers:
-        live, revoked = [], []
+        live: list[str] = []
+        revoked: list[str] = []
         for connection_id, is_revoked in self._mysql.all(SELECT_SUBSCRIBERS, (application_id, chat_number)):
             (revoked if is_revoked else live).append(connection_id)
         return Subscribers(live, revoked)
