@@ -31,6 +31,18 @@ class IdleCounter:
 
 
 @dataclass(frozen=True)
+class Author:
+    """Who wrote a message: a user id and display name of the application's own, as the user's
+    token said them when the message was sent (None for a message sent with the application token)."""
+
+    id: str
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True)
 class Application:
     id: int
     token: str  # as the caller sent or was given it: stores keep only its hash (domain/tokens.py)
