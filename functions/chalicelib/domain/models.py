@@ -32,8 +32,8 @@ class IdleCounter:
 
 @dataclass(frozen=True)
 class Author:
-    """Who wrote a message: a user id and display name of the application's own, as the user's
-    token said them when the message was sent (None for a message sent with the application token)."""
+    """Who wrote a message: a user's id and display name, as its user token said when it wrote
+    (a message sent with the application token has none)."""
 
     id: str
     name: str
