@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from chalicelib.domain.changes import ChatChanged
 from chalicelib.domain.errors import Refused, Unavailable
 from chalicelib.domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from chalicelib.domain.models import (
@@ -734,6 +735,19 @@ class FakeSockets(_Store):
         self.closed.append(connection_id)
 
 
+class FakeAnnouncer:
+    """Keeps what it was told, in order; `down` loses announcements silently, as the port allows."""
+
+    down = False
+
+    def __init__(self) -> None:
+        self.announced: list[ChatChanged] = []
+
+    def announce(self, changes: Sequence[ChatChanged]) -> None:
+        if not self.down:
+            self.announced += changes
+
+
 @dataclasses.dataclass
 class FakeDeps:
     """Every function's ports (ports.py), faked and typed as such so tests may reach their state."""
@@ -750,6 +764,7 @@ class FakeDeps:
     keys: FakeKeys
     connections: FakeConnections
     sockets: FakeSockets
+    announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
     limits: RateLimits | None = None
     socket_limits: SocketLimits = SocketLimits(
         subscriptions_per_connection=3, connections_per_application=5, frame_bytes=512, lifetime_seconds=7260
