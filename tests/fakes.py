@@ -8,6 +8,7 @@ raises Unavailable, as the adapters do when their service is unreachable).
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
+from chalicelib.domain.changes import ChatChanged
 from chalicelib.domain.errors import Refused, Unavailable
 from chalicelib.domain.models import (
     Application,
@@ -638,6 +639,19 @@ class FakeKeys(_Store):
         return len(old)
 
 
+class FakeAnnouncer:
+    """Keeps what it was told, in order; `down` loses announcements silently, as the port allows."""
+
+    down = False
+
+    def __init__(self) -> None:
+        self.announced: list[ChatChanged] = []
+
+    def announce(self, changes: Sequence[ChatChanged]) -> None:
+        if not self.down:
+            self.announced += changes
+
+
 @dataclasses.dataclass
 class FakeDeps:
     """Every function's ports (ports.py), faked and typed as such so tests may reach their state."""
@@ -652,6 +666,7 @@ class FakeDeps:
     search: FakeSearch
     request_timeout_seconds: int
     keys: FakeKeys
+    announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
     limits: RateLimits | None = None
 
     # Redis' five numbering ports, on the one state `numbers` (a test reaches it there).

@@ -31,6 +31,18 @@ class IdleCounter:
 
 
 @dataclass(frozen=True)
+class Author:
+    """Who wrote a message: a user's id and display name, as its user token said when it wrote
+    (a message sent with the application token has none)."""
+
+    id: str
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True)
 class Application:
     id: int
     token: str  # as the caller sent or was given it: stores keep only its hash (domain/tokens.py)

@@ -1,9 +1,9 @@
 """The ports: what the use cases need of each store, as Protocols.
 
 The adapters (db, batch_store, count_store, schema on MySQL; reservations, pending, changes,
-sweep, epoch, tokens, idempotency and ratelimit on Redis; queue on SQS; search on Elasticsearch)
-satisfy them, and so do the fakes in tests/fakes.py, which tests/integration/contracts/ holds to
-the same behaviour. Every method raises only our errors
+sweep, epoch, tokens, idempotency and ratelimit on Redis; queue on SQS; search on Elasticsearch;
+the announcer's in adapters/announce) satisfy them, and so do the fakes in tests/fakes.py, which
+tests/integration/contracts/ holds to the same behaviour. Every method raises only our errors
 (errors.py): Unavailable when a store is down, Refused when MySQL refuses data for good.
 """
 
@@ -11,6 +11,7 @@ import datetime
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
+from ..domain.changes import ChatChanged
 from ..domain.models import (
     Application,
     Chat,
@@ -136,6 +137,14 @@ class Keys(Protocol):
     def expire(self) -> int: ...
 
 
+class Announcer(Protocol):
+    """Tells whoever follows a chat (sockets, webhooks) that its feed moved, after the change
+    committed. Best effort: it logs its own failures and never raises, since the feed in MySQL is
+    the truth and a client that missed an announcement catches up from it."""
+
+    def announce(self, changes: Sequence[ChatChanged]) -> None: ...
+
+
 class Tokens(Protocol):
     """Application ids by token (Redis); a cache: failures are misses, never errors."""
 
@@ -218,6 +227,8 @@ class Deps(Protocol):
     def search(self) -> Search: ...
     @property
     def keys(self) -> Keys: ...
+    @property
+    def announcer(self) -> Announcer: ...
     # Longest an API request can run; after a Redis restart, older reservations are done by then.
     @property
     def request_timeout_seconds(self) -> int: ...
@@ -235,6 +246,8 @@ class WriterDeps(Protocol):
     def changes(self) -> ChangeMarks: ...
     @property
     def search(self) -> Search: ...
+    @property
+    def announcer(self) -> Announcer: ...
 
 
 class CounterDeps(Protocol):

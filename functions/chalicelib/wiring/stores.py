@@ -180,6 +180,12 @@ class Stores:
         return traced(sqs_queue, "SQS")
 
     @_Built
+    def announcer(self) -> ports.Announcer:
+        from ..adapters.announce.null import NullAnnouncer
+
+        return NullAnnouncer()
+
+    @_Built
     def search(self) -> ports.Search:
         from ..adapters.search.search import Search
 
