@@ -137,7 +137,7 @@ def test_a_message_the_writer_stores_while_it_is_read_is_found(deps, token, monk
         deps.changes.record_persisted([], [queued])
         return read_pending(*key)
 
-    monkeypatch.setattr(deps.numbers, "pending_body", writer_commits_first)
+    monkeypatch.setattr(deps.pending, "pending_body", writer_commits_first)
     assert service.get_message(deps, token, 1, 1).body == "in flight"
 
 
@@ -192,7 +192,7 @@ def test_a_reservation_failing_inside_an_open_epoch_is_503_and_keeps_the_epoch(d
     def timed_out(*args, **kwargs):
         raise Unavailable("the number service (Redis) is unavailable")
 
-    monkeypatch.setattr(deps.numbers, "reserve_chat_number", timed_out)
+    monkeypatch.setattr(deps.reservations, "reserve_chat_number", timed_out)
     deps.numbers.uptime = 600
     with pytest.raises(Unavailable):
         service.create_chat(deps, token)
