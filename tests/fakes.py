@@ -308,7 +308,9 @@ class FakeSchema:
 
 
 class FakeNumbers(_Store):
-    """Redis' counters, pending bodies and change marks; `restart()` empties it as a restart would."""
+    """Redis' numbering as a whole: the counters, pending bodies, change marks, idle sweep and epoch
+    (one state, so one `restart()` empties it all as a restart would). It stands for the five
+    adapters of ports.Reservations, PendingBodies, ChangeMarks, IdleCounters and NumberingEpoch."""
 
     def __init__(self) -> None:
         self.restart()
@@ -769,6 +771,27 @@ class FakeDeps:
     socket_limits: SocketLimits = SocketLimits(
         subscriptions_per_connection=3, connections_per_application=5, frame_bytes=512, lifetime_seconds=7260
     )
+
+    # Redis' five numbering ports, on the one state `numbers` (a test reaches it there).
+    @property
+    def reservations(self) -> FakeNumbers:
+        return self.numbers
+
+    @property
+    def pending(self) -> FakeNumbers:
+        return self.numbers
+
+    @property
+    def changes(self) -> FakeNumbers:
+        return self.numbers
+
+    @property
+    def sweep(self) -> FakeNumbers:
+        return self.numbers
+
+    @property
+    def epoch(self) -> FakeNumbers:
+        return self.numbers
 
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:

@@ -111,11 +111,35 @@ class Stores:
         return traced(Schema(self.mysql), "MySQL")
 
     @_Built
-    def numbers(self) -> ports.Numbers:
-        from ..adapters.redis.numbers import Numbers
+    def reservations(self) -> ports.Reservations:
+        from ..adapters.redis.reservations import Reservations
 
         s = self.settings
-        return traced(Numbers(self.redis, s.redis_wait_replicas, s.redis_wait_timeout_ms), "Redis")
+        return traced(Reservations(self.redis, s.redis_wait_replicas, s.redis_wait_timeout_ms), "Redis")
+
+    @_Built
+    def pending(self) -> ports.PendingBodies:
+        from ..adapters.redis.pending import PendingBodies
+
+        return traced(PendingBodies(self.redis), "Redis")
+
+    @_Built
+    def changes(self) -> ports.ChangeMarks:
+        from ..adapters.redis.changes import ChangeMarks
+
+        return traced(ChangeMarks(self.redis), "Redis")
+
+    @_Built
+    def sweep(self) -> ports.IdleCounters:
+        from ..adapters.redis.sweep import IdleCounters
+
+        return traced(IdleCounters(self.redis), "Redis")
+
+    @_Built
+    def epoch(self) -> ports.NumberingEpoch:
+        from ..adapters.redis.epoch import Epoch
+
+        return traced(Epoch(self.redis), "Redis")
 
     @_Built
     def tokens(self) -> ports.Tokens:
