@@ -41,6 +41,7 @@ from chalicelib.domain.request_keys import (
     Running,
 )
 from chalicelib.domain.tokens import token_hash
+from chalicelib.domain.user_tokens import Versions
 from chalicelib.usecases.ports import Failures, RateLimits
 
 
@@ -144,6 +145,14 @@ class FakeDatabase:
             for h, v in self.tables.previous_tokens.items()
             if self.tables.applications[v[0]].id != application_id
         }
+
+    def token_versions(self, application_id: int) -> Versions | None:
+        self.tables.check()
+        app = next((a for a in self.tables.applications.values() if a.id == application_id), None)
+        if app is None:
+            return None
+        grace = [until for current, until in self.tables.previous_tokens.values() if current == app.token]
+        return Versions(app.token_version, float(max(0, grace[0] - self.tables.now)) if grace else 0.0)
 
     def chat_created_by(self, application_id: int, create_id: str) -> int | None:
         self.tables.check()
@@ -666,6 +675,7 @@ class FakeDeps:
     keys: FakeKeys
     announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
     limits: RateLimits | None = None
+    user_token_secret: bytes = b"the unit tests' user-token secret"
 
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:

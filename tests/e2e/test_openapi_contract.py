@@ -33,6 +33,7 @@ CHAT = CHATS + "/{number}"
 MESSAGES = CHAT + "/messages"
 SEARCH = MESSAGES + "/search"
 MESSAGE = MESSAGES + "/{message_number}"
+USER_TOKENS = APPLICATION + "/user_tokens"
 
 STRANGER = "http://stranger.example"  # an origin no deploy allows
 EXPOSED = {"Link", "Location", "Retry-After", "RateLimit", "RateLimit-Policy"}
@@ -487,6 +488,45 @@ def test_search_follows_an_edit(api, chat):
 def test_search_needs_a_q_of_at_most_256_characters(api, chat, query):
     answer = call(api, "get", SEARCH, chat, params=query)
     assert answer.status_code == 400 and answer.json()["code"] == "bad_request"
+
+
+# -- user tokens: the chat routes with Authorization: Bearer ---------------------------------------
+
+
+def _bearer(path: str) -> str:
+    return path.removeprefix(APPLICATION)
+
+
+def _user_token(api, application: dict, **grant) -> str:
+    issued = call(api, "post", USER_TOKENS, application, json={"user_id": "ana", "name": "Ana", **grant})
+    assert issued.status_code == 201, issued.text
+    assert issued.json()["user"] == {"id": "ana", "name": "Ana"}
+    return issued.json()["token"]
+
+
+def test_every_chat_operation_answers_as_documented_with_a_user_token(api, application):
+    auth = {"Authorization": f"Bearer {_user_token(api, application)}"}
+    chat = {"number": call(api, "post", _bearer(CHATS), {}, headers=auth).json()["number"]}
+    created = call(api, "post", _bearer(MESSAGES), chat, json={"body": "hello there"}, headers=auth)
+    assert created.status_code == 201, created.text
+    message = {**chat, "message_number": created.json()["number"]}
+    for method, path, kwargs in UNDER_A_CHAT:
+        answer = call(api, method, _bearer(path), message, headers=auth, **kwargs)
+        assert answer.status_code in (200, 201), (method, path, answer.text)
+    assert call(api, "get", _bearer(CHATS), {}, headers=auth).status_code == 200
+
+
+def test_a_missing_bad_read_only_or_chat_bound_user_token_answers_401_or_403(api, application):
+    call(api, "post", CHATS, application)
+    chat = {"number": 1}
+    assert call(api, "get", _bearer(CHAT), chat).json()["code"] == "missing_token"
+    bad = {"Authorization": "Bearer e30.e30.c2ln"}
+    assert call(api, "get", _bearer(CHAT), chat, headers=bad).json()["code"] == "invalid_token"
+    reader = {"Authorization": f"Bearer {_user_token(api, application, access='read', chats=[1])}"}
+    refused = call(api, "post", _bearer(MESSAGES), chat, json={"body": "no"}, headers=reader)
+    assert (refused.status_code, refused.json()["code"]) == (403, "read_only_token")
+    other = call(api, "get", _bearer(CHAT), {"number": 2}, headers=reader)
+    assert (other.status_code, other.json()["code"]) == (403, "chat_not_allowed")
 
 
 # -- cross-origin ----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from ..domain.models import (
 from ..domain.numbering import Floors
 from ..domain.quotas import Decision
 from ..domain.request_keys import Claim, Done, RequestKey
+from ..domain.user_tokens import Versions
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]
@@ -57,6 +58,7 @@ class Database(Protocol):
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]: ...
     def max_message_number(self, application_id: int, chat_number: int) -> int: ...
     def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> None: ...
+    def token_versions(self, application_id: int) -> Versions | None: ...
 
 
 class Batches(Protocol):
@@ -210,6 +212,10 @@ class Deps(Protocol):
     # Request quotas; None where nothing limits (the writer, tools, benches in-process).
     @property
     def limits(self) -> RateLimits | None: ...
+    # The server's secret that each application's user-token keys derive from (a Secrets
+    # Manager secret on AWS, read through its cache: Unavailable if it cannot be read).
+    @property
+    def user_token_secret(self) -> bytes: ...
 
 
 class WriterDeps(Protocol):

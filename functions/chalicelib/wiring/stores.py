@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..domain.errors import Unavailable
 from ..domain.numbering import request_life_seconds
 from ..usecases import ports
 from . import settings
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from ..adapters.mysql.mysql import MySQL
     from ..domain.models import Login
+    from .clients import Secret
 
 
 class _Built[T]:
@@ -82,6 +84,24 @@ class Stores:
         from .clients import elasticsearch_client
 
         return elasticsearch_client(self.settings)
+
+    @_Built
+    def _user_token_secret(self) -> "Secret | None":
+        from .clients import Secret
+
+        arn = self.settings.user_token_secret_arn
+        return Secret(arn, self.settings.secrets_max_age_seconds) if arn else None
+
+    @property
+    def user_token_secret(self) -> bytes:
+        """Read through Powertools' cache (`secrets_max_age_seconds`): a changed secret retires
+        every user token within that long."""
+        secret, s = self._user_token_secret, self.settings
+        if secret is None and s.mysql_secret_arn and s.user_token_secret == settings.LOCAL_USER_TOKEN_SECRET:
+            # A deploy reading its logins from secrets (AWS) never signs with the well-known one.
+            logger.error("USER_TOKEN_SECRET_ARN is not set: user tokens are refused")
+            raise Unavailable("user tokens are not configured on this deploy")
+        return (secret.value() if secret else s.user_token_secret).encode()
 
     # -- the adapters (imported where built: a function loads only the drivers it uses) --
 

@@ -6,6 +6,7 @@ import pytest
 
 from chalicelib.domain.errors import Refused
 from chalicelib.domain.models import NewChat, NewMessage
+from chalicelib.domain.user_tokens import Versions
 
 from .world import World, new_application
 
@@ -112,3 +113,17 @@ def test_a_keyed_application_keeps_its_token_only_sealed(world: World):
     app = db.insert_application(token, "keyed", create_id, "sealed")
     created = db.application_created_by(create_id)
     assert (created.id, created.name, created.sealed_token) == (app.id, "keyed", "sealed")
+
+
+def test_token_versions_say_which_user_token_keys_verify_and_for_how_long(world: World):
+    db, token, new = world.deps.db, f"c-{uuid.uuid4().hex}", f"c-{uuid.uuid4().hex}"
+    app = db.insert_application(token, "versions")
+    assert db.token_versions(app.id) == Versions(1, 0.0)
+    db.rotate_token(app.id, token, new, 3600)
+    versions = db.token_versions(app.id)
+    assert versions.current == 2 and 3590 < versions.previous_seconds <= 3600
+    db.revoke_previous_token(app.id)
+    assert db.token_versions(app.id) == Versions(2, 0.0)
+    db.rotate_token(app.id, new, f"c-{uuid.uuid4().hex}", 0)
+    assert db.token_versions(app.id) == Versions(3, 0.0)  # no grace: only the newest key
+    assert db.token_versions(2**40) is None
