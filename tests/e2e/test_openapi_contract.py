@@ -131,9 +131,14 @@ def _escape(segment: str) -> str:
     return segment.replace("~", "~0").replace("/", "~1")
 
 
+# Objects that name one of the application's own users: their `id` is the application's, not ours.
+USER_OBJECTS = {"user", "author"}
+
+
 def _keys(value) -> set:
     if isinstance(value, dict):
-        return set(value).union(*(_keys(v) for v in value.values()))
+        inner = (_keys(v) for k, v in value.items() if k not in USER_OBJECTS)
+        return set(value).union(*inner)
     if isinstance(value, list):
         return set().union(*(_keys(v) for v in value))
     return set()

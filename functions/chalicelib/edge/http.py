@@ -211,13 +211,15 @@ def user_grant(body: Mapping[str, Any]) -> user_tokens.Grant:
 
 
 def issued_user_token(token: str, expires_at: int, grant: user_tokens.Grant) -> dict[str, Any]:
-    return {
+    answer: dict[str, Any] = {
         "token": token,
         "expires_at": rfc3339(expires_at * 1000),
         "user": {"id": grant.user.id, "name": grant.user.name},
-        "chats": None if grant.chats is None else sorted(grant.chats),
         "access": "read" if grant.read_only else "read_write",
     }
+    if grant.chats is not None:
+        answer["chats"] = sorted(grant.chats)
+    return answer
 
 
 def rfc3339(ms: int) -> str:
