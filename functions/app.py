@@ -14,7 +14,7 @@ from chalicelib.domain.errors import Unauthorized, UnknownToken
 from chalicelib.domain.models import Clash
 from chalicelib.domain.request_keys import RequestKey
 from chalicelib.edge import cors, http, migrate, socket
-from chalicelib.usecases import counter, live, service, writer
+from chalicelib.usecases import counter, live, reading, service, writer
 from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
 from chalicelib.wiring.stores import deps
@@ -191,6 +191,28 @@ def list_chats(token: str | None = None) -> Response:
 def get_chat(number: str, token: str | None = None) -> Response:
     chat = service.get_chat(deps(), _credential(token), http.chat_number(number))
     return http.json_response(chat.to_json())
+
+
+# -- read state ----------------------------------------------------------------------------------
+
+
+@route(CHAT.removeprefix(TOKEN) + "/read", ["PUT"])
+def mark_read(number: str) -> Response:
+    credential, chat = _credential(None), http.chat_number(number)
+    position, unread = reading.mark_read(deps(), credential, chat, http.up_to_field(_body()))
+    return http.json_response({"chat": chat, "up_to": position.up_to, "unread_count": unread})
+
+
+@chat_route(CHAT + "/readers", ["GET"])
+def list_readers(number: str, token: str | None = None) -> Response:
+    found = reading.readers(deps(), _credential(token), http.chat_number(number))
+    return http.json_response([position.to_json() for position in found])
+
+
+@route(TOKEN + "/read_receipts", ["PUT"])
+def set_read_receipts(token: str) -> Response:
+    shown = reading.set_read_receipts(deps(), http.token(token), http.enabled_field(_body()))
+    return http.json_response({"read_receipts": shown})
 
 
 # -- messages ------------------------------------------------------------------------------------

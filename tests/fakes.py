@@ -15,6 +15,7 @@ from chalicelib.domain.errors import Refused, Unavailable
 from chalicelib.domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from chalicelib.domain.models import (
     Application,
+    Author,
     Chat,
     ChatKey,
     Clash,
@@ -32,6 +33,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.numbering import Floors
 from chalicelib.domain.quotas import Decision, Quota
+from chalicelib.domain.reading import ReadPosition
 from chalicelib.domain.request_keys import (
     Claim,
     Done,
@@ -216,6 +218,51 @@ class FakeDatabase:
         self.tables.messages[key] = NewMessage(*key, body, version)
 
 
+class FakeReadPositions:
+    """Read positions by (application id, chat number, user id), on MySQL's shared tables (a
+    position needs its chat's row, as the foreign key does)."""
+
+    def __init__(self, tables: Tables):
+        self.tables = tables
+        self.held: dict[tuple[int, int, str], ReadPosition] = {}
+        self.shown: set[int] = set()
+        self.clock_ms = 0
+
+    def mark_read(self, application_id: int, chat_number: int, user: Author, up_to: int) -> ReadPosition:
+        self.tables.check()
+        self.tables.chats.setdefault((application_id, chat_number), 0)
+        key, self.clock_ms = (application_id, chat_number, user.id), self.clock_ms + 1
+        held = self.held.get(key)
+        if held is None or up_to > held.up_to:
+            held = ReadPosition(chat_number, user, up_to, 0, self.clock_ms)
+        self.held[key] = dataclasses.replace(held, user=user)
+        return self.held[key]
+
+    def positions_of(self, application_id: int, chat_number: int) -> list[ReadPosition]:
+        return [p for (a, c, _), p in self.held.items() if (a, c) == (application_id, chat_number)]
+
+    def positions(
+        self, application_id: int, chat_numbers: Sequence[int], user_id: str
+    ) -> dict[int, ReadPosition]:
+        self.tables.check()
+        found = (self.held.get((application_id, n, user_id)) for n in chat_numbers)
+        return {p.chat_number: p for p in found if p is not None}
+
+    def readers(self, application_id: int, chat_number: int, limit: int) -> list[ReadPosition]:
+        self.tables.check()
+        held = self.positions_of(application_id, chat_number)
+        ordered = sorted(held, key=lambda p: (p.read_at_ms or 0, p.user.id), reverse=True)
+        return ordered[:limit]
+
+    def read_receipts(self, application_id: int) -> bool:
+        self.tables.check()
+        return application_id in self.shown
+
+    def set_read_receipts(self, application_id: int, shown: bool) -> None:
+        self.tables.check()
+        (self.shown.add if shown else self.shown.discard)(application_id)
+
+
 class FakeBatches:
     def __init__(self, tables: Tables):
         self.tables = tables
@@ -362,12 +409,18 @@ class FakeNumbers(_Store):
         return self.counters[key]
 
     def chats_reserved(self, application_id: int) -> int | None:
+        return self._reserved((application_id,))
+
+    def messages_reserved(self, application_id: int, chat_number: int) -> int | None:
+        return self._reserved((application_id, chat_number))
+
+    def _reserved(self, key: tuple[int, ...]) -> int | None:
         self._check()
         if self.epoch is None:
             raise Unavailable("numbering is recovering after a cache restart; retry shortly")
-        counted = self.counters.get((application_id,), self.floors.get((application_id,)))
+        counted = self.counters.get(key, self.floors.get(key))
         if counted is not None:
-            self.touched[(application_id,)] = self.clock
+            self.touched[key] = self.clock
         return counted
 
     def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
@@ -777,6 +830,7 @@ class FakeDeps:
     sockets: FakeSockets
     announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
     limits: RateLimits | None = None
+    read_positions: FakeReadPositions = dataclasses.field(default_factory=lambda: FakeReadPositions(Tables()))
     user_token_secret: bytes = b"the unit tests' user-token secret"
     socket_limits: SocketLimits = SocketLimits(
         subscriptions_per_connection=3, connections_per_application=5, frame_bytes=512, lifetime_seconds=7260
@@ -809,6 +863,7 @@ def deps(request_timeout_seconds: int = 10) -> FakeDeps:
     tables = Tables()
     return FakeDeps(
         db=FakeDatabase(tables),
+        read_positions=FakeReadPositions(tables),
         batches=FakeBatches(tables),
         counts=FakeCounts(tables),
         schema=FakeSchema(tables),

@@ -534,6 +534,24 @@ def test_a_missing_bad_read_only_or_chat_bound_user_token_answers_401_or_403(api
     assert (other.status_code, other.json()["code"]) == (403, "chat_not_allowed")
 
 
+def test_read_state_answers_as_documented(api, application):
+    auth = {"Authorization": f"Bearer {_user_token(api, application)}"}
+    chat = {**application, "number": call(api, "post", CHATS, application).json()["number"]}
+    for body in ("one", "two", "three"):
+        assert call(api, "post", MESSAGES, chat, json={"body": body}).status_code == 201
+    marked = call(api, "put", "/chats/{number}/read", chat, json={"up_to": 1}, headers=auth)
+    assert marked.json() == {"chat": chat["number"], "up_to": 1, "unread_count": 2}
+    assert call(api, "get", _bearer(CHAT), chat, headers=auth).json()["unread_count"] == 2
+    refused = call(api, "get", _bearer(CHAT) + "/readers", chat, headers=auth)
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    assert call(api, "put", APPLICATION + "/read_receipts", application, json={"enabled": True}).json() == {
+        "read_receipts": True
+    }
+    readers = call(api, "get", _bearer(CHAT) + "/readers", chat, headers=auth).json()
+    assert [(r["user"]["id"], r["up_to"]) for r in readers] == [("ana", 1)]
+    assert call(api, "get", CHAT + "/readers", chat).status_code == 200
+
+
 # -- cross-origin ----------------------------------------------------------------------------------
 
 

@@ -28,12 +28,6 @@ from chalicelib.usecases import identity, service
 from tests import fakes
 
 
-@pytest.fixture(autouse=True)
-def fresh_process(monkeypatch):
-    monkeypatch.setattr(identity, "_KNOWN", {})
-    monkeypatch.setattr(identity, "_VERSIONS", {})
-
-
 def issue(deps, token, user="ana", **grant) -> str:
     return service.issue_user_token(deps, token, Grant(Author(user, user.title()), **grant))[0]
 

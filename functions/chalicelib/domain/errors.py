@@ -60,8 +60,10 @@ class NotAuthor(Forbidden):
     code = "not_author"
 
 
-class ApplicationTokenRequired(Forbidden):
-    code = "application_token_required"
+class UserTokenRequired(Forbidden):
+    """Only a user has this (a read position): the application token has no user."""
+
+    code = "user_token_required"
 
 
 class UnknownToken(NotFound):

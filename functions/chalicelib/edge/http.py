@@ -1,6 +1,5 @@
 """The HTTP edge: reads and validates requests, and is the one place errors become answers."""
 
-import datetime
 import functools
 import hashlib
 import ipaddress
@@ -13,7 +12,7 @@ from urllib.parse import quote, unquote, urlencode
 from aws_lambda_powertools import Logger
 from chalice import Response
 
-from ..domain import search_terms, user_tokens
+from ..domain import search_terms, times, user_tokens
 from ..domain.errors import (
     BadRequest,
     ChatError,
@@ -210,22 +209,31 @@ def user_grant(body: Mapping[str, Any]) -> user_tokens.Grant:
     return user_tokens.validated(grant)
 
 
+def up_to_field(body: Mapping[str, Any]) -> int:
+    """The message number read up to: 0 (nothing read) to the largest number."""
+    value = body.get("up_to")
+    if type(value) is not int or not 0 <= value <= MAX_NUMBER:
+        raise BadRequest(f"up_to must be a message number from 0 to {MAX_NUMBER}")
+    return value
+
+
+def enabled_field(body: Mapping[str, Any]) -> bool:
+    value = body.get("enabled")
+    if type(value) is not bool:
+        raise BadRequest("enabled must be true or false")
+    return value
+
+
 def issued_user_token(token: str, expires_at: int, grant: user_tokens.Grant) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "token": token,
-        "expires_at": rfc3339(expires_at * 1000),
+        "expires_at": times.rfc3339(expires_at * 1000),
         "user": {"id": grant.user.id, "name": grant.user.name},
         "access": "read" if grant.read_only else "read_write",
     }
     if grant.chats is not None:
         answer["chats"] = sorted(grant.chats)
     return answer
-
-
-def rfc3339(ms: int) -> str:
-    """UTC with milliseconds, as every time the API answers."""
-    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def chat_number(raw: str) -> int:

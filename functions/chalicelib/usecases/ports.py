@@ -15,6 +15,7 @@ from ..domain.changes import ChatChanged
 from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from ..domain.models import (
     Application,
+    Author,
     Chat,
     ChatKey,
     Clash,
@@ -31,6 +32,7 @@ from ..domain.models import (
 )
 from ..domain.numbering import Floors
 from ..domain.quotas import Decision
+from ..domain.reading import ReadPosition
 from ..domain.request_keys import Claim, Done, RequestKey
 from ..domain.user_tokens import Versions
 
@@ -60,6 +62,18 @@ class Database(Protocol):
     def max_message_number(self, application_id: int, chat_number: int) -> int: ...
     def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> None: ...
     def token_versions(self, application_id: int) -> Versions | None: ...
+
+
+class ReadPositions(Protocol):
+    """Where each user has read a chat up to (MySQL), and whether an application shows it."""
+
+    def mark_read(self, application_id: int, chat_number: int, user: Author, up_to: int) -> ReadPosition: ...
+    def positions(
+        self, application_id: int, chat_numbers: Sequence[int], user_id: str
+    ) -> dict[int, ReadPosition]: ...
+    def readers(self, application_id: int, chat_number: int, limit: int) -> list[ReadPosition]: ...
+    def read_receipts(self, application_id: int) -> bool: ...
+    def set_read_receipts(self, application_id: int, shown: bool) -> None: ...
 
 
 class Batches(Protocol):
@@ -93,6 +107,7 @@ class Reservations(Protocol):
         self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
     ) -> int: ...
     def chats_reserved(self, application_id: int) -> int | None: ...
+    def messages_reserved(self, application_id: int, chat_number: int) -> int | None: ...
 
 
 class PendingBodies(Protocol):
@@ -238,6 +253,8 @@ class Deps(Protocol):
     # Request quotas; None where nothing limits (the writer, tools, benches in-process).
     @property
     def limits(self) -> RateLimits | None: ...
+    @property
+    def read_positions(self) -> ReadPositions: ...
     # The server's secret that each application's user-token keys derive from (a Secrets
     # Manager secret on AWS, read through its cache: Unavailable if it cannot be read).
     @property

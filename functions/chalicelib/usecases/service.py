@@ -29,7 +29,7 @@ from ..domain.numbering import RECOVERING
 from ..domain.request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
 from ..domain.tokens import new_token
 from ..domain.user_tokens import Grant
-from . import access, identity, numbering
+from . import access, identity, numbering, reading
 from .once import Once
 from .ports import Deps
 
@@ -195,23 +195,25 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
 
 
 def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
+    """A page of chats; for a user, those its token reaches, each with its unread count."""
     caller = access.admitted(deps, token, "reads")
     if caller.chats is None:
-        return deps.db.chats(caller.application_id, after, limit)
+        return reading.with_unread(deps, caller, deps.db.chats(caller.application_id, after, limit))
     # A user token names at most a hundred chats: those after `after`, looked up one by one.
     numbers = sorted(n for n in caller.chats if n > after)[:limit]
     found = (deps.db.chat(caller.application_id, n) for n in numbers)
-    return [chat for chat in found if chat is not None]
+    return reading.with_unread(deps, caller, [chat for chat in found if chat is not None])
 
 
 def get_chat(deps: Deps, token: str, number: int) -> Chat:
-    app_id = access.admitted(deps, token, "reads", number).application_id
+    caller = access.admitted(deps, token, "reads", number)
+    app_id = caller.application_id
     chat = deps.db.chat(app_id, number)
     if chat is None:
         if not _chat_is_queued(deps, app_id, number):
             raise NotFound("no chat with that number")
         chat = Chat(number, 0)
-    return chat
+    return reading.with_unread(deps, caller, [chat])[0]
 
 
 def _chat_is_queued(deps: Deps, app_id: int, number: int) -> bool:

@@ -113,6 +113,12 @@ class Stores:
         return traced(Database(self.mysql), "MySQL")
 
     @_Built
+    def read_positions(self) -> ports.ReadPositions:
+        from ..adapters.mysql.read_positions import ReadPositions
+
+        return traced(ReadPositions(self.mysql), "MySQL")
+
+    @_Built
     def batches(self) -> ports.Batches:
         from ..adapters.mysql.batch_store import BatchStore
 
