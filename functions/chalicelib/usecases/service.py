@@ -368,7 +368,7 @@ def search_messages(
 ) -> SearchPage:
     app_id = _limited_application_id(deps, token, "searches")
     size = _searched_chat_size(deps, app_id, chat_number)
-    return deps.search.find(app_id, chat_number, words, limit, after, size)
+    return deps.finder.find(app_id, chat_number, words, limit, after, size)
 
 
 def _searched_chat_size(deps: Deps, app_id: int, chat_number: int) -> int | None:
