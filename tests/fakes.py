@@ -569,7 +569,8 @@ class FakeQueue(_Store):
 
 
 class FakeSearch(_Store):
-    """Documents by key with external versions: an older or equal version never overwrites."""
+    """The messages index: documents by key with external versions (an older or equal version never
+    overwrites). It stands for the adapters of ports.Indexer, Finder and IndexSchema."""
 
     def __init__(self, refuse: Iterable[MessageKey] = ()) -> None:
         self.refuse = set(refuse)
@@ -856,6 +857,19 @@ class FakeDeps:
     @property
     def epoch(self) -> FakeNumbers:
         return self.numbers
+
+    # Elasticsearch's three ports, on the one index `search` (a test reaches it there).
+    @property
+    def indexer(self) -> FakeSearch:
+        return self.search
+
+    @property
+    def finder(self) -> FakeSearch:
+        return self.search
+
+    @property
+    def index_schema(self) -> FakeSearch:
+        return self.search
 
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:

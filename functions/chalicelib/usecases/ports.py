@@ -1,10 +1,11 @@
 """The ports: what the use cases need of each store, as Protocols.
 
 The adapters (db, batch_store, count_store, schema on MySQL; reservations, pending, changes,
-sweep, epoch, tokens, idempotency and ratelimit on Redis; queue on SQS; search on Elasticsearch;
-the announcer's in adapters/announce) satisfy them, and so do the fakes in tests/fakes.py, which
-tests/integration/contracts/ holds to the same behaviour. Every method raises only our errors
-(errors.py): Unavailable when a store is down, Refused when MySQL refuses data for good.
+sweep, epoch, tokens, idempotency and ratelimit on Redis; queue on SQS; indexer, finder and
+index_schema on Elasticsearch; the announcer's in adapters/announce) satisfy them, and so do the
+fakes in tests/fakes.py, which tests/integration/contracts/ holds to the same behaviour. Every
+method raises only our errors (errors.py): Unavailable when a store is down, Refused when MySQL
+refuses data for good.
 """
 
 import datetime
@@ -179,13 +180,17 @@ class Queue(Protocol):
     def dead_letters(self) -> list[str]: ...
 
 
-class Search(Protocol):
-    """The messages index (Elasticsearch)."""
+class Indexer(Protocol):
+    """The writer's indexing of messages (Elasticsearch), at their versions: a replay is a no-op."""
 
-    def ensure_index(self) -> bool: ...
     def bulk_deadline(self) -> float: ...
     def index(self, messages: Sequence[NewMessage], deadline: float | None = None) -> Failures: ...
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures: ...
+
+
+class Finder(Protocol):
+    """The API's search within one chat (Elasticsearch)."""
+
     def find(
         self,
         application_id: int,
@@ -195,6 +200,12 @@ class Search(Protocol):
         after: SearchAfter | None = None,
         chat_size: int | None = None,
     ) -> SearchPage: ...
+
+
+class IndexSchema(Protocol):
+    """The messages index, set up at deploy (Elasticsearch)."""
+
+    def ensure_index(self) -> bool: ...
 
 
 class RateLimits(Protocol):
@@ -242,7 +253,7 @@ class Deps(Protocol):
     @property
     def queue(self) -> Queue: ...
     @property
-    def search(self) -> Search: ...
+    def finder(self) -> Finder: ...
     @property
     def keys(self) -> Keys: ...
     @property
@@ -269,7 +280,7 @@ class WriterDeps(Protocol):
     @property
     def changes(self) -> ChangeMarks: ...
     @property
-    def search(self) -> Search: ...
+    def indexer(self) -> Indexer: ...
     @property
     def announcer(self) -> Announcer: ...
 
@@ -293,7 +304,7 @@ class MigrateDeps(Protocol):
     @property
     def schema(self) -> Schema: ...
     @property
-    def search(self) -> Search: ...
+    def index_schema(self) -> IndexSchema: ...
 
 
 class Connections(Protocol):

@@ -373,7 +373,7 @@ def search_messages(
 ) -> SearchPage:
     app_id = access.admitted(deps, token, "searches", chat_number).application_id
     size = _searched_chat_size(deps, app_id, chat_number)
-    return deps.search.find(app_id, chat_number, words, limit, after, size)
+    return deps.finder.find(app_id, chat_number, words, limit, after, size)
 
 
 def _searched_chat_size(deps: Deps, app_id: int, chat_number: int) -> int | None:

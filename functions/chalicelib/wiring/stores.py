@@ -213,19 +213,31 @@ class Stores:
         return NullAnnouncer()
 
     @_Built
-    def search(self) -> ports.Search:
-        from ..adapters.search.search import Search
+    def indexer(self) -> ports.Indexer:
+        from ..adapters.search.indexer import Indexer
 
         s = self.settings
-        search = Search(
+        indexer = Indexer(
             self.elasticsearch,
             s.messages_index,
-            s.search_shards,
-            s.search_timeout_ms,
             request_timeout=s.elasticsearch_timeout_seconds,
             bulk_budget=s.writer_timeout_seconds / 2,
         )
-        return traced(search, "Elasticsearch")
+        return traced(indexer, "Elasticsearch")
+
+    @_Built
+    def finder(self) -> ports.Finder:
+        from ..adapters.search.finder import Finder
+
+        s = self.settings
+        return traced(Finder(self.elasticsearch, s.messages_index, s.search_timeout_ms), "Elasticsearch")
+
+    @_Built
+    def index_schema(self) -> ports.IndexSchema:
+        from ..adapters.search.index_schema import IndexSchema
+
+        s = self.settings
+        return traced(IndexSchema(self.elasticsearch, s.messages_index, s.search_shards), "Elasticsearch")
 
     # -- live delivery --
 
