@@ -145,6 +145,27 @@ MIGRATIONS = [
                 REFERENCES socket_connections (connection_id) ON DELETE CASCADE
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
     ),
+    # How far each user has read each chat (domain/reading.py), and whether the application
+    # lets its users see each other's positions (read receipts).
+    (
+        "0013_read_positions",
+        """
+        CREATE TABLE IF NOT EXISTS read_positions (
+            chat_id BIGINT UNSIGNED NOT NULL,
+            user_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            user_name VARCHAR(255) NOT NULL,
+            up_to INT UNSIGNED NOT NULL,
+            deleted_after INT UNSIGNED NOT NULL DEFAULT 0,
+            read_at_ms BIGINT UNSIGNED NOT NULL,
+            PRIMARY KEY (chat_id, user_id),
+            KEY ix_read_positions_up_to (chat_id, up_to),
+            CONSTRAINT fk_read_positions_chat FOREIGN KEY (chat_id) REFERENCES chats (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    (
+        "0014_applications_read_receipts",
+        "ALTER TABLE applications ADD COLUMN read_receipts BOOLEAN NOT NULL DEFAULT FALSE",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.
