@@ -109,3 +109,10 @@ class Refused(ChatError):
 
 class InvalidEvent(Refused):
     """A queued event that can never be persisted: malformed, or its parent is gone."""
+
+
+class LimitReached(ChatError):
+    """The application holds as many of something as it may (webhook endpoints): remove one first."""
+
+    status = 409
+    code = "limit_reached"

@@ -159,6 +159,11 @@ def known_token(deps: Deps, token: str) -> str:
     return token
 
 
+def within_application_quota(deps: Deps, application_id: int, kind: str) -> None:
+    """RateLimited once the application's quota of `kind` is used up in this window."""
+    _within_quota(deps, _subject(application_id), kind)
+
+
 def _limited_application_id(deps: Deps, token: str, kind: str) -> int:
     """The application's id, once its quota of `kind` allows this request (before any other work)."""
     app_id = identity.application_id(deps, token)

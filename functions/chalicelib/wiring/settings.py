@@ -88,6 +88,9 @@ class Settings:
     api_base_url: str
     # Origins whose pages may call the API from a browser: ("*",) for any, () for none.
     cors_allowed_origins: tuple[str, ...]
+    # Webhook URLs may be http://127.0.0.1 or localhost, and delivery may connect to loopback:
+    # the local stack's tests receive there. Never on AWS (docs/security.md).
+    webhook_allow_loopback: bool = False
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
@@ -99,6 +102,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: in
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} is outside {low}..{high}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "false").strip().lower()
+    if raw not in ("true", "false"):
+        raise SettingsError(f"{name}={raw!r} is neither 'true' nor 'false'")
+    return raw == "true"
 
 
 def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
@@ -224,6 +234,7 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
             counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
             api_base_url=_base_url(env),
             cors_allowed_origins=_origins(env),
+            webhook_allow_loopback=_flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
         )
     )
 
