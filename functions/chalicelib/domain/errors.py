@@ -111,6 +111,11 @@ class InvalidEvent(Refused):
     """A queued event that can never be persisted: malformed, or its parent is gone."""
 
 
+class TooManyConnections(ChatError):
+    """The application holds as many open sockets as it may: a socket closes before another opens."""
+
+    status = 429
+    code = "too_many_connections"
 class LimitReached(ChatError):
     """The application holds as many of something as it may (webhook endpoints): remove one first."""
 

@@ -22,7 +22,7 @@ MessageKey = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class IdleCounter:
-    """A numbering counter no request used for a while, as the sweep read it (numbers.py)."""
+    """A numbering counter no request used for a while, as the sweep read it (adapters/redis/sweep.py)."""
 
     application_id: int
     chat_number: int | None  # None: the application's chat counter

@@ -202,7 +202,7 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
             return once.done(Done(earlier)).number
         seed = functools.partial(deps.db.max_chat_number, app_id)
         number = numbering.reserve(
-            deps, lambda: deps.numbers.reserve_chat_number(app_id, seed), may_reopen=key is None
+            deps, lambda: deps.reservations.reserve_chat_number(app_id, seed), may_reopen=key is None
         )
         deps.queue.send(events.chat_created(app_id, number, once.create_id), numbering.deadline(deps))
         return once.done(Done(number)).number
@@ -225,7 +225,7 @@ def get_chat(deps: Deps, token: str, number: int) -> Chat:
 def _chat_is_queued(deps: Deps, app_id: int, number: int) -> bool:
     """Whether the chat's number was handed out; raises Unavailable when the cache cannot say
     (down, or recovering from a restart), since a chat still queued is then in no store we can read."""
-    reserved = deps.numbers.chats_reserved(app_id)
+    reserved = deps.reservations.chats_reserved(app_id)
     return reserved is not None and number <= reserved
 
 
@@ -264,7 +264,7 @@ def _reserve_message(deps: Deps, app_id: int, chat_number: int, body: str, may_r
     seed = functools.partial(deps.db.max_message_number, app_id, chat_number)
     return numbering.reserve(
         deps,
-        lambda: deps.numbers.reserve_message_number(app_id, chat_number, body, seed),
+        lambda: deps.reservations.reserve_message_number(app_id, chat_number, body, seed),
         may_reopen=may_reopen,
     )
 
@@ -311,7 +311,7 @@ def _may_be_stored(deps: Deps, claim: New) -> bool:
 
 def _forget_quietly(deps: Deps, message: NewMessage) -> None:
     try:
-        deps.numbers.forget_pending([message])
+        deps.pending.forget_pending([message])
     except Unavailable:
         pass  # it expires on its own
 
@@ -343,7 +343,7 @@ def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
 
 def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> str | None:
     try:
-        return deps.numbers.pending_body(app_id, chat_number, number)
+        return deps.pending.pending_body(app_id, chat_number, number)
     except Unavailable:
         return None
 

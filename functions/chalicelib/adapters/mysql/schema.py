@@ -116,11 +116,38 @@ MIGRATIONS = [
         "0010_applications_token_hashed",
         "UPDATE applications SET token = SHA2(token, 256) WHERE token NOT REGEXP '^[0-9a-f]{64}$'",
     ),
+    # Live delivery's sockets and what each follows: here rather than in Redis, whose failover
+    # would drop subscriptions without a word (sockets open, pushes gone). A row outlives its
+    # socket only until a send finds it gone or its `expires_at` (AWS's 2-hour limit) passes.
+    (
+        "0011_socket_connections",
+        """
+        CREATE TABLE IF NOT EXISTS socket_connections (
+            connection_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+            application_id BIGINT UNSIGNED NOT NULL,
+            token_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+            chats TEXT NULL,
+            connected_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            expires_at DATETIME(6) NOT NULL,
+            KEY ix_socket_connections_application (application_id, expires_at)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    (
+        "0012_socket_subscriptions",
+        """
+        CREATE TABLE IF NOT EXISTS socket_subscriptions (
+            connection_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            application_id BIGINT UNSIGNED NOT NULL,
+            chat_number INT UNSIGNED NOT NULL,
+            PRIMARY KEY (connection_id, chat_number),
+            KEY ix_socket_subscriptions_chat (application_id, chat_number),
+            CONSTRAINT fk_socket_subscriptions_connection FOREIGN KEY (connection_id)
+                REFERENCES socket_connections (connection_id) ON DELETE CASCADE
     # Webhooks: the endpoints an application registered, numbered per application like chats,
     # with their signing secrets (the one a rotation replaced signs beside the new one until its
     # grace ends), and the endpoint's own backoff while it fails (one probe, not one per chat).
     (
-        "0011_webhook_endpoints",
+        "0013_webhook_endpoints",
         """
         CREATE TABLE IF NOT EXISTS webhook_endpoints (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -146,7 +173,7 @@ MIGRATIONS = [
     # Durable here, not in Redis: a failover or a killed function redelivers, never skips. One
     # worker holds a pair's lease; another that finds it held sets `recheck` for the holder.
     (
-        "0012_webhook_cursors",
+        "0014_webhook_cursors",
         """
         CREATE TABLE IF NOT EXISTS webhook_cursors (
             endpoint_id BIGINT UNSIGNED NOT NULL,
@@ -168,7 +195,7 @@ MIGRATIONS = [
     ),
     # Events whose retries ran out: kept for the application to list and replay.
     (
-        "0013_webhook_dead_letters",
+        "0015_webhook_dead_letters",
         """
         CREATE TABLE IF NOT EXISTS webhook_dead_letters (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
