@@ -116,6 +116,8 @@ class TooManyConnections(ChatError):
 
     status = 429
     code = "too_many_connections"
+
+
 class LimitReached(ChatError):
     """The application holds as many of something as it may (webhook endpoints): remove one first."""
 

@@ -303,6 +303,8 @@ class SocketDeps(Deps, Protocol):
     def sockets(self) -> Sockets: ...
     @property
     def socket_limits(self) -> SocketLimits: ...
+
+
 class WebhookEndpoints(Protocol):
     """The webhook endpoints of each application, with their secrets (MySQL)."""
 

@@ -143,6 +143,8 @@ MIGRATIONS = [
             KEY ix_socket_subscriptions_chat (application_id, chat_number),
             CONSTRAINT fk_socket_subscriptions_connection FOREIGN KEY (connection_id)
                 REFERENCES socket_connections (connection_id) ON DELETE CASCADE
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
     # Webhooks: the endpoints an application registered, numbered per application like chats,
     # with their signing secrets (the one a rotation replaced signs beside the new one until its
     # grace ends), and the endpoint's own backoff while it fails (one probe, not one per chat).
