@@ -61,9 +61,13 @@ class Application:
 class Chat:
     number: int
     messages_count: int
+    unread_count: int | None = None  # for a user: messages after their read position
 
     def to_json(self) -> dict[str, Any]:
-        return {"number": self.number, "messages_count": self.messages_count}
+        out: dict[str, Any] = {"number": self.number, "messages_count": self.messages_count}
+        if self.unread_count is not None:
+            out["unread_count"] = self.unread_count
+        return out
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,8 @@
 
 from ..domain.errors import LimitReached, NotFound
 from ..domain.webhooks import MAX_ENDPOINTS, Endpoint, EndpointChange, new_secret
-from . import identity
+from . import access, identity
 from .ports import WebhookAdminDeps
-from .service import within_application_quota
 
 
 def register(
@@ -50,7 +49,7 @@ def _application_of(deps: WebhookAdminDeps, token: str, kind: str) -> int:
     caller = identity.identify(deps, token)
     if not caller.is_application:
         raise NotFound("no application has that token")
-    within_application_quota(deps, caller.application_id, kind)
+    access.within_quota(deps, access.application_subject(caller.application_id), kind)
     return caller.application_id
 
 

@@ -145,11 +145,32 @@ MIGRATIONS = [
                 REFERENCES socket_connections (connection_id) ON DELETE CASCADE
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
     ),
+    # How far each user has read each chat (domain/reading.py), and whether the application
+    # lets its users see each other's positions (read receipts).
+    (
+        "0013_read_positions",
+        """
+        CREATE TABLE IF NOT EXISTS read_positions (
+            chat_id BIGINT UNSIGNED NOT NULL,
+            user_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            user_name VARCHAR(255) NOT NULL,
+            up_to INT UNSIGNED NOT NULL,
+            deleted_after INT UNSIGNED NOT NULL DEFAULT 0,
+            read_at_ms BIGINT UNSIGNED NOT NULL,
+            PRIMARY KEY (chat_id, user_id),
+            KEY ix_read_positions_up_to (chat_id, up_to),
+            CONSTRAINT fk_read_positions_chat FOREIGN KEY (chat_id) REFERENCES chats (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    (
+        "0014_applications_read_receipts",
+        "ALTER TABLE applications ADD COLUMN read_receipts BOOLEAN NOT NULL DEFAULT FALSE",
+    ),
     # Webhooks: the endpoints an application registered, numbered per application like chats,
     # with their signing secrets (the one a rotation replaced signs beside the new one until its
     # grace ends), and the endpoint's own backoff while it fails (one probe, not one per chat).
     (
-        "0013_webhook_endpoints",
+        "0015_webhook_endpoints",
         """
         CREATE TABLE IF NOT EXISTS webhook_endpoints (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -175,7 +196,7 @@ MIGRATIONS = [
     # Durable here, not in Redis: a failover or a killed function redelivers, never skips. One
     # worker holds a pair's lease; another that finds it held sets `recheck` for the holder.
     (
-        "0014_webhook_cursors",
+        "0016_webhook_cursors",
         """
         CREATE TABLE IF NOT EXISTS webhook_cursors (
             endpoint_id BIGINT UNSIGNED NOT NULL,
@@ -197,7 +218,7 @@ MIGRATIONS = [
     ),
     # Events whose retries ran out: kept for the application to list and replay.
     (
-        "0015_webhook_dead_letters",
+        "0017_webhook_dead_letters",
         """
         CREATE TABLE IF NOT EXISTS webhook_dead_letters (
             id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,

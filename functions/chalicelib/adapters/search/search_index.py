@@ -157,7 +157,7 @@ def index_body(shards: int = 1) -> dict[str, Any]:
 
 
 def document(application_id: int, chat_number: int, number: int, body: str) -> dict[str, Any]:
-    """A message as the index holds it (`Search.index` writes the same JSON out by hand)."""
+    """A message as the index holds it (`Indexer.index` writes the same JSON out by hand)."""
     return {
         "application_id": application_id,
         "chat_number": chat_number,
