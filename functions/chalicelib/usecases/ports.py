@@ -14,6 +14,7 @@ from typing import Protocol
 from ..domain.changes import ChatChanged
 from ..domain.models import (
     Application,
+    Author,
     Chat,
     ChatKey,
     Clash,
@@ -56,7 +57,7 @@ class Database(Protocol):
     def message(self, application_id: int, chat_number: int, number: int) -> Message | None: ...
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]: ...
     def max_message_number(self, application_id: int, chat_number: int) -> int: ...
-    def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> None: ...
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None: ...
 
 
 class Batches(Protocol):
@@ -87,15 +88,22 @@ class Reservations(Protocol):
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int: ...
     def reserve_message_number(
-        self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
+        self,
+        application_id: int,
+        chat_number: int,
+        body: str,
+        seed: Callable[[], int],
+        created_at_ms: int | None = None,
+        author: Author | None = None,
     ) -> int: ...
     def chats_reserved(self, application_id: int) -> int | None: ...
 
 
 class PendingBodies(Protocol):
-    """The bodies of messages queued and not yet in MySQL, as the API reads them (Redis)."""
+    """Messages queued and not yet in MySQL, as the API reads them (Redis): body, accept
+    instant and author."""
 
-    def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None: ...
+    def pending_message(self, application_id: int, chat_number: int, number: int) -> Message | None: ...
     def forget_pending(self, messages: Sequence[NewMessage]) -> None: ...
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from ...domain.errors import Unavailable
-from ...domain.models import Message, MessageKey, NewMessage, SearchAfter, SearchPage, answer_size
+from ...domain.models import MessageKey, NewMessage, SearchAfter, SearchPage, answer_size
 from ...usecases.ports import Failures
 from . import search_pages
 from .search_index import (
@@ -21,6 +21,7 @@ from .search_index import (
     MAPPINGS,
     doc_id,
     index_body,
+    message_of,
     routing,
     version_name,
 )
@@ -122,12 +123,16 @@ class Search:
         see to it) and the body is JSON-encoded, so each line is the JSON the client would write
         for the same dicts, made in a tenth of the client's time (docs/performance.md)."""
         body = json.dumps(m.body)
+        about = f'{{"c":{_json_int(m.created_at_ms)},"e":{_json_int(m.edited_at_ms)}'
+        if m.author is not None:
+            about += f',"a":[{json.dumps(m.author.id)},{json.dumps(m.author.name)}]'
+        about += "}"
         return (
             f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
             f'"routing":"{m.application_id}:{m.chat_number}",'
             f'"version":{m.version},"version_type":"external"}}}}\n'
             f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
-            f'"body":{body},"answer_bytes":{len(body)}}}\n'
+            f'"body":{body},"answer_bytes":{len(body)},"meta":{about}}}\n'
         )
 
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
@@ -243,9 +248,7 @@ class Search:
         fetched = [answer_size(hits[a.number]["_source"]["body"]) if a.number in hits else 0 for a in page]
         page = page[: search_pages.cut(fetched, limit)]
         messages = [
-            Message(
-                a.number, hits[a.number]["_source"]["body"], _fragments(hits[a.number].get("highlight", {}))
-            )
+            message_of(a.number, hits[a.number]["_source"], _fragments(hits[a.number].get("highlight", {})))
             for a in page
             if a.number in hits  # unless it was deleted since the ranking
         ]
@@ -380,6 +383,10 @@ class Search:
             raise Unavailable("search is unavailable") from exc
         hits: list[dict[str, Any]] = result["hits"]["hits"]
         return hits
+
+
+def _json_int(value: int | None) -> str:
+    return "null" if value is None else str(value)
 
 
 def _fragments(highlight: dict[str, list[str]]) -> list[str]:
