@@ -8,17 +8,18 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, Response
-from chalice.app import Request
+from chalice.app import Request, WebsocketEvent
 
 from chalicelib.domain.models import Clash
 from chalicelib.domain.request_keys import RequestKey
-from chalicelib.edge import cors, http, migrate
-from chalicelib.usecases import counter, service, writer
+from chalicelib.edge import cors, http, migrate, socket
+from chalicelib.usecases import counter, live, service, writer
 from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
 from chalicelib.wiring.stores import deps
 
 app = Chalice(app_name="chat", configure_logs=False)
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 # Every entry point, routes and functions alike (Chalice hands its handlers one argument; this
 # wraps them as (event, context)): Lambda context and cold start in the logs, a trace segment.
 app.register_middleware(ConvertToMiddleware(entry_point))
@@ -274,3 +275,42 @@ def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def migrate_schema(event: dict[str, Any], context: Any) -> dict[str, Any]:
     seconds_left = context.get_remaining_time_in_millis() / 1000
     return migrate.handle_custom_resource(event, deps, seconds_left, stores.api_login_from_settings)
+
+
+# -- live delivery: the WebSocket API's routes, and the push after each committed change ---------
+
+
+@app.on_ws_connect()
+def socket_connect(event: WebsocketEvent) -> dict[str, Any]:
+    raw = event.to_dict()
+    connection, credential = socket.connection_id(raw), socket.credential(raw)
+    return socket.admitting(lambda: live.connect(deps(), connection, credential))
+
+
+@app.on_ws_message()
+def socket_message(event: WebsocketEvent) -> dict[str, Any]:
+    body = event.to_dict().get("body")
+    return socket.answering(lambda: live.receive(deps(), event.connection_id, body))
+
+
+@app.on_ws_disconnect()
+def socket_disconnect(event: WebsocketEvent) -> dict[str, Any]:
+    live.disconnect(deps(), event.connection_id)
+    return {"statusCode": 200}
+
+
+# The socket function's handler: API Gateway invokes one function for every route of the API.
+def handle_socket(event: dict[str, Any], context: Any) -> Any:
+    route_handlers = {"$connect": socket_connect, "$disconnect": socket_disconnect}
+    return route_handlers.get(event["requestContext"]["routeKey"], socket_message)(event, context)
+
+
+# Invoked asynchronously by the announcer after changes commit: {"changes": [[app, chat, position]]}.
+@app.lambda_function(name="push_changes")
+def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    changes = [(int(a), int(c), int(p)) for a, c, p in event.get("changes", [])]
+    totals: dict[str, Any] = live.push(deps(), changes)
+    logger.info("changes pushed", **totals)
+    metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
+    metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=totals["failed"])
+    return totals

@@ -6,10 +6,13 @@ raises Unavailable, as the adapters do when their service is unreachable).
 """
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from chalicelib.domain.changes import ChatChanged
 from chalicelib.domain.errors import Refused, Unavailable
+from chalicelib.domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from chalicelib.domain.models import (
     Application,
     Author,
@@ -668,6 +671,101 @@ class FakeKeys(_Store):
         return len(old)
 
 
+class FakeConnections:
+    """Sockets and their subscriptions, on MySQL's tables: a token's hash is still good while it
+    is an application's token, or a rotated one within its grace (as the adapter's join)."""
+
+    def __init__(self, tables: Tables):
+        self.tables = tables
+        self.rows: dict[str, tuple[NewConnection, int]] = {}  # id -> (connection, expires at)
+        self.subscriptions: dict[str, set[int]] = {}
+
+    def open(self, connection: NewConnection, lifetime_seconds: int, most_per_application: int) -> bool:
+        self.tables.check()
+        self._expire(connection.application_id)
+        open_ones = [c for c, _ in self.rows.values() if c.application_id == connection.application_id]
+        if len(open_ones) >= most_per_application:
+            return False
+        self.rows[connection.connection_id] = (connection, self.tables.now + lifetime_seconds)
+        self.subscriptions.setdefault(connection.connection_id, set())
+        return True
+
+    def connection(self, connection_id: str) -> Connection | None:
+        self.tables.check()
+        live = self._live(connection_id)
+        if live is None:
+            return None
+        return Connection(connection_id, live.application_id, live.chats, self._revoked(live))
+
+    def subscribe(self, connection_id: str, chat_number: int, most: int) -> bool:
+        self.tables.check()
+        if connection_id not in self.rows:
+            return False
+        chats = self.subscriptions[connection_id]
+        if chat_number not in chats and len(chats) >= most:
+            return False
+        chats.add(chat_number)
+        return True
+
+    def unsubscribe(self, connection_id: str, chat_number: int) -> None:
+        self.tables.check()
+        self.subscriptions.get(connection_id, set()).discard(chat_number)
+
+    def close(self, connection_ids: Sequence[str]) -> None:
+        self.tables.check()
+        for connection_id in connection_ids:
+            self.rows.pop(connection_id, None)
+            self.subscriptions.pop(connection_id, None)
+
+    def subscribers(self, application_id: int, chat_number: int) -> Subscribers:
+        self.tables.check()
+        live: list[str] = []
+        revoked: list[str] = []
+        for connection_id, chats in self.subscriptions.items():
+            connection = self._live(connection_id)
+            if connection is None or connection.application_id != application_id or chat_number not in chats:
+                continue
+            (revoked if self._revoked(connection) else live).append(connection_id)
+        return Subscribers(live, revoked)
+
+    def _live(self, connection_id: str) -> NewConnection | None:
+        row = self.rows.get(connection_id)
+        return row[0] if row is not None and row[1] > self.tables.now else None
+
+    def _expire(self, application_id: int) -> None:
+        for connection_id, (c, expires) in list(self.rows.items()):
+            if c.application_id == application_id and expires <= self.tables.now:
+                self.close([connection_id])
+
+    def _revoked(self, connection: NewConnection) -> bool:
+        hashed = connection.token_hash
+        if hashed is None or hashed in self.tables.applications:
+            return False
+        previous = self.tables.previous_tokens.get(hashed)
+        return previous is None or previous[1] <= self.tables.now
+
+
+class FakeSockets(_Store):
+    """Clients' sockets: frames sent to each open one; any other id is gone (410)."""
+
+    def __init__(self) -> None:
+        self.open: set[str] = set()
+        self.frames: dict[str, list[dict[str, Any]]] = {}
+        self.closed: list[str] = []
+
+    def send(self, connection_ids: Sequence[str], data: bytes) -> Delivery:
+        self._check()
+        gone = [c for c in connection_ids if c not in self.open]
+        for connection_id in connection_ids:
+            if connection_id in self.open:
+                self.frames.setdefault(connection_id, []).append(json.loads(data))
+        return Delivery(sent=len(connection_ids) - len(gone), gone=gone, failed=[])
+
+    def close(self, connection_id: str) -> None:
+        self.open.discard(connection_id)
+        self.closed.append(connection_id)
+
+
 class FakeAnnouncer:
     """Keeps what it was told, in order; `down` loses announcements silently, as the port allows."""
 
@@ -695,8 +793,13 @@ class FakeDeps:
     search: FakeSearch
     request_timeout_seconds: int
     keys: FakeKeys
+    connections: FakeConnections
+    sockets: FakeSockets
     announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
     limits: RateLimits | None = None
+    socket_limits: SocketLimits = SocketLimits(
+        subscriptions_per_connection=3, connections_per_application=5, frame_bytes=512, lifetime_seconds=7260
+    )
 
     # Redis' five numbering ports, on the one state `numbers` (a test reaches it there).
     @property
@@ -734,4 +837,6 @@ def deps(request_timeout_seconds: int = 10) -> FakeDeps:
         search=FakeSearch(),
         request_timeout_seconds=request_timeout_seconds,
         keys=FakeKeys(),
+        connections=FakeConnections(tables),
+        sockets=FakeSockets(),
     )

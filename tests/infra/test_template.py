@@ -418,6 +418,8 @@ SECRETS_READ = {
     "WriterFunction": {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchApiKeySecretArn"},
     "CounterFunction": {"MysqlSecretArn", "RedisAuthSecretArn"},
     "MigrateFunction": {"MysqlAdminSecretArn", "MysqlSecretArn", "ElasticsearchApiKeySecretArn"},
+    "SocketFunction": {"MysqlSecretArn", "RedisAuthSecretArn"},
+    "PushFunction": {"MysqlSecretArn"},
 }
 SECRET_POLICIES = {
     name
@@ -654,5 +656,6 @@ def test_the_schema_resource_gives_up_long_before_an_hour_and_after_the_migrate_
 def test_the_apps_decorators_configure_no_trigger_the_template_decides():
     # A queue, batch size or schedule named in app.py would be ignored by the SAM deploy.
     assert app.app.event_sources == []
-    handlers = {p["Handler"] for p in FUNCTIONS.values()} - {"app.app"}
+    # The socket function's handler hands each route to the app's on_ws_* handlers.
+    handlers = {p["Handler"] for p in FUNCTIONS.values()} - {"app.app", "app.handle_socket"}
     assert {f.handler_string for f in app.app.pure_lambda_functions} == handlers

@@ -109,3 +109,10 @@ class Refused(ChatError):
 
 class InvalidEvent(Refused):
     """A queued event that can never be persisted: malformed, or its parent is gone."""
+
+
+class TooManyConnections(ChatError):
+    """The application holds as many open sockets as it may: a socket closes before another opens."""
+
+    status = 429
+    code = "too_many_connections"

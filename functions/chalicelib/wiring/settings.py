@@ -88,6 +88,17 @@ class Settings:
     api_base_url: str
     # Origins whose pages may call the API from a browser: ("*",) for any, () for none.
     cors_allowed_origins: tuple[str, ...]
+    # The @connections endpoint sockets are sent to (`https://{api}.execute-api.{region}.
+    # amazonaws.com/{stage}` on AWS, the local gateway's URL locally); empty where nothing sends.
+    websocket_endpoint: str
+    # The function told of each committed change (async invoke); empty: changes are not announced.
+    push_function_name: str
+    # Live delivery's limits (domain/live.py SocketLimits) and sends in flight during a fan-out.
+    socket_subscriptions: int
+    socket_connections_per_application: int
+    socket_frame_bytes: int
+    socket_lifetime_seconds: int
+    push_concurrency: int
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
@@ -224,6 +235,14 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
             counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
             api_base_url=_base_url(env),
             cors_allowed_origins=_origins(env),
+            websocket_endpoint=env.get("WEBSOCKET_ENDPOINT", ""),
+            push_function_name=env.get("PUSH_FUNCTION_NAME", ""),
+            socket_subscriptions=_int(env, "SOCKET_SUBSCRIPTIONS", 100, high=10_000),
+            socket_connections_per_application=_int(env, "SOCKET_CONNECTIONS_PER_APPLICATION", 10_000),
+            socket_frame_bytes=_int(env, "SOCKET_FRAME_BYTES", 4096, low=256, high=128 * 1024),
+            # AWS closes a socket after 2 hours; a row is kept a minute longer than that.
+            socket_lifetime_seconds=_int(env, "SOCKET_LIFETIME_SECONDS", 2 * 3600 + 60, low=60),
+            push_concurrency=_int(env, "PUSH_CONCURRENCY", 64, high=512),
         )
     )
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..domain.live import SocketLimits
 from ..domain.numbering import request_life_seconds
 from ..usecases import ports
 from . import settings
@@ -199,6 +200,32 @@ class Stores:
             bulk_budget=s.writer_timeout_seconds / 2,
         )
         return traced(search, "Elasticsearch")
+
+    # -- live delivery --
+
+    @_Built
+    def connections(self) -> ports.Connections:
+        from ..adapters.mysql.connections import Connections
+
+        return traced(Connections(self.mysql), "MySQL")
+
+    @_Built
+    def sockets(self) -> ports.Sockets:
+        from ..adapters.websocket import sockets
+
+        s = self.settings
+        client = sockets.client(s.websocket_endpoint, s.push_concurrency)
+        return traced(sockets.Sockets(client, s.push_concurrency), "WebSocket")
+
+    @_Built
+    def socket_limits(self) -> SocketLimits:
+        s = self.settings
+        return SocketLimits(
+            subscriptions_per_connection=s.socket_subscriptions,
+            connections_per_application=s.socket_connections_per_application,
+            frame_bytes=s.socket_frame_bytes,
+            lifetime_seconds=s.socket_lifetime_seconds,
+        )
 
 
 _BUILT = {name for name, value in vars(Stores).items() if isinstance(value, _Built)}

@@ -5,7 +5,9 @@ import uuid
 import pytest
 
 from chalicelib.domain.errors import Refused
+from chalicelib.domain.live import Connection, NewConnection, Subscribers
 from chalicelib.domain.models import Author, Message, NewChat, NewMessage
+from chalicelib.domain.tokens import token_hash
 
 from .world import World, new_application
 
@@ -139,3 +141,37 @@ def test_a_keyed_application_keeps_its_token_only_sealed(world: World):
     app = db.insert_application(token, "keyed", create_id, "sealed")
     created = db.application_created_by(create_id)
     assert (created.id, created.name, created.sealed_token) == (app.id, "keyed", "sealed")
+
+
+def test_connections_follow_chats_within_their_limits_and_are_forgotten_on_close(world: World):
+    app_id, other_id = new_application(world), new_application(world)
+    connections = world.deps.connections
+    ids = [f"c-{uuid.uuid4().hex}" for _ in range(3)]
+    assert connections.open(NewConnection(ids[0], app_id, None, None), 3600, 2)
+    assert connections.open(NewConnection(ids[1], app_id, None, frozenset({1})), 3600, 2)
+    assert not connections.open(NewConnection(ids[2], app_id, None, None), 3600, 2)
+    assert connections.open(NewConnection(ids[2], other_id, None, None), 3600, 2)
+    assert connections.connection(ids[1]) == Connection(ids[1], app_id, frozenset({1}), False)
+    assert connections.subscribe(ids[0], 1, 2) and connections.subscribe(ids[0], 1, 2)
+    assert connections.subscribe(ids[0], 2, 2) and not connections.subscribe(ids[0], 3, 2)
+    assert connections.subscribe(ids[1], 1, 2) and connections.subscribe(ids[2], 1, 2)
+    assert sorted(connections.subscribers(app_id, 1).live) == sorted(ids[:2])
+    connections.unsubscribe(ids[0], 1)
+    assert connections.subscribers(app_id, 1) == Subscribers([ids[1]], [])
+    connections.close([ids[1], "never-opened"])
+    assert connections.subscribers(app_id, 1) == Subscribers([], [])
+    assert connections.connection(ids[1]) is None and not connections.subscribe(ids[1], 1, 2)
+    assert connections.subscribers(other_id, 1).live == [ids[2]]
+
+
+def test_a_connection_of_a_token_rotated_away_is_revoked_after_the_grace(world: World):
+    db, token, new_token = world.deps.db, f"c-{uuid.uuid4().hex}", f"c-{uuid.uuid4().hex}"
+    app_id = db.insert_application(token, "contract").id
+    connections, connection_id = world.deps.connections, f"c-{uuid.uuid4().hex}"
+    connections.open(NewConnection(connection_id, app_id, token_hash(token), None), 3600, 5)
+    connections.subscribe(connection_id, 1, 5)
+    assert db.rotate_token(app_id, token, new_token, 3600)
+    assert connections.subscribers(app_id, 1) == Subscribers([connection_id], [])
+    db.revoke_previous_token(app_id)
+    assert connections.subscribers(app_id, 1) == Subscribers([], [connection_id])
+    assert connections.connection(connection_id).revoked

@@ -116,13 +116,42 @@ MIGRATIONS = [
         "0010_applications_token_hashed",
         "UPDATE applications SET token = SHA2(token, 256) WHERE token NOT REGEXP '^[0-9a-f]{64}$'",
     ),
+    # Live delivery's sockets and what each follows: here rather than in Redis, whose failover
+    # would drop subscriptions without a word (sockets open, pushes gone). A row outlives its
+    # socket only until a send finds it gone or its `expires_at` (AWS's 2-hour limit) passes.
+    (
+        "0011_socket_connections",
+        """
+        CREATE TABLE IF NOT EXISTS socket_connections (
+            connection_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+            application_id BIGINT UNSIGNED NOT NULL,
+            token_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+            chats TEXT NULL,
+            connected_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            expires_at DATETIME(6) NOT NULL,
+            KEY ix_socket_connections_application (application_id, expires_at)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    (
+        "0012_socket_subscriptions",
+        """
+        CREATE TABLE IF NOT EXISTS socket_subscriptions (
+            connection_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            application_id BIGINT UNSIGNED NOT NULL,
+            chat_number INT UNSIGNED NOT NULL,
+            PRIMARY KEY (connection_id, chat_number),
+            KEY ix_socket_subscriptions_chat (application_id, chat_number),
+            CONSTRAINT fk_socket_subscriptions_connection FOREIGN KEY (connection_id)
+                REFERENCES socket_connections (connection_id) ON DELETE CASCADE
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
     # Times as the API accepted them (epoch ms, carried by the creation event: every store
     # answers the same instant), the author a user token named, and the change feed: a message's
     # latest change takes the next of its chat's positions (`chats.last_change`), under the
     # chat row's lock in the same transaction (docs/architecture.md, "The change feed"). Rows
     # from before have NULL times (their `created_at` answers) and no position.
     (
-        "0011_messages_times_authors_changes",
+        "0013_messages_times_authors_changes",
         """
         ALTER TABLE messages
             ADD COLUMN created_ms BIGINT NULL,
@@ -134,7 +163,7 @@ MIGRATIONS = [
             ADD KEY ix_messages_chat_change (chat_id, change_position)""",
     ),
     (
-        "0012_chats_times_changes",
+        "0014_chats_times_changes",
         """
         ALTER TABLE chats
             ADD COLUMN created_ms BIGINT NULL,
