@@ -33,6 +33,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.numbering import Floors
 from chalicelib.domain.quotas import Decision, Quota
+from chalicelib.domain.reading import ReadPosition
 from chalicelib.domain.request_keys import (
     Claim,
     Done,
@@ -45,6 +46,7 @@ from chalicelib.domain.request_keys import (
     Running,
 )
 from chalicelib.domain.tokens import token_hash
+from chalicelib.domain.user_tokens import Versions
 from chalicelib.usecases.ports import Failures, RateLimits
 
 
@@ -151,6 +153,14 @@ class FakeDatabase:
             if self.tables.applications[v[0]].id != application_id
         }
 
+    def token_versions(self, application_id: int) -> Versions | None:
+        self.tables.check()
+        app = next((a for a in self.tables.applications.values() if a.id == application_id), None)
+        if app is None:
+            return None
+        grace = [until for current, until in self.tables.previous_tokens.values() if current == app.token]
+        return Versions(app.token_version, float(max(0, grace[0] - self.tables.now)) if grace else 0.0)
+
     def chat_created_by(self, application_id: int, create_id: str) -> int | None:
         self.tables.check()
         found = [
@@ -215,6 +225,51 @@ class FakeDatabase:
         self.tables.messages[key] = dataclasses.replace(
             stored, body=edited.body, version=stored.version + 1, edited_at_ms=edited.edited_at_ms
         )
+
+
+class FakeReadPositions:
+    """Read positions by (application id, chat number, user id), on MySQL's shared tables (a
+    position needs its chat's row, as the foreign key does)."""
+
+    def __init__(self, tables: Tables):
+        self.tables = tables
+        self.held: dict[tuple[int, int, str], ReadPosition] = {}
+        self.shown: set[int] = set()
+        self.clock_ms = 0
+
+    def mark_read(self, application_id: int, chat_number: int, user: Author, up_to: int) -> ReadPosition:
+        self.tables.check()
+        self.tables.chats.setdefault((application_id, chat_number), 0)
+        key, self.clock_ms = (application_id, chat_number, user.id), self.clock_ms + 1
+        held = self.held.get(key)
+        if held is None or up_to > held.up_to:
+            held = ReadPosition(chat_number, user, up_to, 0, self.clock_ms)
+        self.held[key] = dataclasses.replace(held, user=user)
+        return self.held[key]
+
+    def positions_of(self, application_id: int, chat_number: int) -> list[ReadPosition]:
+        return [p for (a, c, _), p in self.held.items() if (a, c) == (application_id, chat_number)]
+
+    def positions(
+        self, application_id: int, chat_numbers: Sequence[int], user_id: str
+    ) -> dict[int, ReadPosition]:
+        self.tables.check()
+        found = (self.held.get((application_id, n, user_id)) for n in chat_numbers)
+        return {p.chat_number: p for p in found if p is not None}
+
+    def readers(self, application_id: int, chat_number: int, limit: int) -> list[ReadPosition]:
+        self.tables.check()
+        held = self.positions_of(application_id, chat_number)
+        ordered = sorted(held, key=lambda p: (p.read_at_ms or 0, p.user.id), reverse=True)
+        return ordered[:limit]
+
+    def read_receipts(self, application_id: int) -> bool:
+        self.tables.check()
+        return application_id in self.shown
+
+    def set_read_receipts(self, application_id: int, shown: bool) -> None:
+        self.tables.check()
+        (self.shown.add if shown else self.shown.discard)(application_id)
 
 
 class FakeBatches:
@@ -382,12 +437,18 @@ class FakeNumbers(_Store):
         return self.counters[key]
 
     def chats_reserved(self, application_id: int) -> int | None:
+        return self._reserved((application_id,))
+
+    def messages_reserved(self, application_id: int, chat_number: int) -> int | None:
+        return self._reserved((application_id, chat_number))
+
+    def _reserved(self, key: tuple[int, ...]) -> int | None:
         self._check()
         if self.epoch is None:
             raise Unavailable("numbering is recovering after a cache restart; retry shortly")
-        counted = self.counters.get((application_id,), self.floors.get((application_id,)))
+        counted = self.counters.get(key, self.floors.get(key))
         if counted is not None:
-            self.touched[(application_id,)] = self.clock
+            self.touched[key] = self.clock
         return counted
 
     def pending_message(self, application_id: int, chat_number: int, number: int) -> Message | None:
@@ -536,7 +597,8 @@ class FakeQueue(_Store):
 
 
 class FakeSearch(_Store):
-    """Documents by key with external versions: an older or equal version never overwrites."""
+    """The messages index: documents by key with external versions (an older or equal version never
+    overwrites). It stands for the adapters of ports.Indexer, Finder and IndexSchema."""
 
     def __init__(self, refuse: Iterable[MessageKey] = ()) -> None:
         self.refuse = set(refuse)
@@ -797,6 +859,8 @@ class FakeDeps:
     sockets: FakeSockets
     announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
     limits: RateLimits | None = None
+    read_positions: FakeReadPositions = dataclasses.field(default_factory=lambda: FakeReadPositions(Tables()))
+    user_token_secret: bytes = b"the unit tests' user-token secret"
     socket_limits: SocketLimits = SocketLimits(
         subscriptions_per_connection=3, connections_per_application=5, frame_bytes=512, lifetime_seconds=7260
     )
@@ -822,12 +886,26 @@ class FakeDeps:
     def epoch(self) -> FakeNumbers:
         return self.numbers
 
+    # Elasticsearch's three ports, on the one index `search` (a test reaches it there).
+    @property
+    def indexer(self) -> FakeSearch:
+        return self.search
+
+    @property
+    def finder(self) -> FakeSearch:
+        return self.search
+
+    @property
+    def index_schema(self) -> FakeSearch:
+        return self.search
+
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:
     """A fresh in-memory world: every port faked, MySQL's four adapters on one set of tables."""
     tables = Tables()
     return FakeDeps(
         db=FakeDatabase(tables),
+        read_positions=FakeReadPositions(tables),
         batches=FakeBatches(tables),
         counts=FakeCounts(tables),
         schema=FakeSchema(tables),

@@ -45,6 +45,7 @@ CHAT = CHATS + "/{number}"
 MESSAGES = CHAT + "/messages"
 SEARCH = MESSAGES + "/search"
 MESSAGE = MESSAGES + "/{message_number}"
+USER_TOKENS = APPLICATION + "/user_tokens"
 
 STRANGER = "http://stranger.example"  # an origin no deploy allows
 EXPOSED = {"Link", "Location", "Retry-After", "RateLimit", "RateLimit-Policy"}
@@ -142,9 +143,14 @@ def _escape(segment: str) -> str:
     return segment.replace("~", "~0").replace("/", "~1")
 
 
+# Objects that name one of the application's own users: their `id` is the application's, not ours.
+USER_OBJECTS = {"user", "author"}
+
+
 def _keys(value) -> set:
     if isinstance(value, dict):
-        return set(value).union(*(_keys(v) for v in value.values()))
+        inner = (_keys(v) for k, v in value.items() if k not in USER_OBJECTS)
+        return set(value).union(*inner)
     if isinstance(value, list):
         return set().union(*(_keys(v) for v in value))
     return set()
@@ -499,6 +505,63 @@ def test_search_follows_an_edit(api, chat):
 def test_search_needs_a_q_of_at_most_256_characters(api, chat, query):
     answer = call(api, "get", SEARCH, chat, params=query)
     assert answer.status_code == 400 and answer.json()["code"] == "bad_request"
+
+
+# -- user tokens: the chat routes with Authorization: Bearer ---------------------------------------
+
+
+def _bearer(path: str) -> str:
+    return path.removeprefix(APPLICATION)
+
+
+def _user_token(api, application: dict, **grant) -> str:
+    issued = call(api, "post", USER_TOKENS, application, json={"user_id": "ana", "name": "Ana", **grant})
+    assert issued.status_code == 201, issued.text
+    assert issued.json()["user"] == {"id": "ana", "name": "Ana"}
+    return issued.json()["token"]
+
+
+def test_every_chat_operation_answers_as_documented_with_a_user_token(api, application):
+    auth = {"Authorization": f"Bearer {_user_token(api, application)}"}
+    chat = {"number": call(api, "post", _bearer(CHATS), {}, headers=auth).json()["number"]}
+    created = call(api, "post", _bearer(MESSAGES), chat, json={"body": "hello there"}, headers=auth)
+    assert created.status_code == 201, created.text
+    message = {**chat, "message_number": created.json()["number"]}
+    for method, path, kwargs in UNDER_A_CHAT:
+        answer = call(api, method, _bearer(path), message, headers=auth, **kwargs)
+        assert answer.status_code in (200, 201), (method, path, answer.text)
+    assert call(api, "get", _bearer(CHATS), {}, headers=auth).status_code == 200
+
+
+def test_a_missing_bad_read_only_or_chat_bound_user_token_answers_401_or_403(api, application):
+    call(api, "post", CHATS, application)
+    chat = {"number": 1}
+    assert call(api, "get", _bearer(CHAT), chat).json()["code"] == "missing_token"
+    bad = {"Authorization": "Bearer e30.e30.c2ln"}
+    assert call(api, "get", _bearer(CHAT), chat, headers=bad).json()["code"] == "invalid_token"
+    reader = {"Authorization": f"Bearer {_user_token(api, application, access='read', chats=[1])}"}
+    refused = call(api, "post", _bearer(MESSAGES), chat, json={"body": "no"}, headers=reader)
+    assert (refused.status_code, refused.json()["code"]) == (403, "read_only_token")
+    other = call(api, "get", _bearer(CHAT), {"number": 2}, headers=reader)
+    assert (other.status_code, other.json()["code"]) == (403, "chat_not_allowed")
+
+
+def test_read_state_answers_as_documented(api, application):
+    auth = {"Authorization": f"Bearer {_user_token(api, application)}"}
+    chat = {**application, "number": call(api, "post", CHATS, application).json()["number"]}
+    for body in ("one", "two", "three"):
+        assert call(api, "post", MESSAGES, chat, json={"body": body}).status_code == 201
+    marked = call(api, "put", "/chats/{number}/read", chat, json={"up_to": 1}, headers=auth)
+    assert marked.json() == {"chat": chat["number"], "up_to": 1, "unread_count": 2}
+    assert call(api, "get", _bearer(CHAT), chat, headers=auth).json()["unread_count"] == 2
+    refused = call(api, "get", _bearer(CHAT) + "/readers", chat, headers=auth)
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    assert call(api, "put", APPLICATION + "/read_receipts", application, json={"enabled": True}).json() == {
+        "read_receipts": True
+    }
+    readers = call(api, "get", _bearer(CHAT) + "/readers", chat, headers=auth).json()
+    assert [(r["user"]["id"], r["up_to"]) for r in readers] == [("ana", 1)]
+    assert call(api, "get", CHAT + "/readers", chat).status_code == 200
 
 
 # -- cross-origin ----------------------------------------------------------------------------------

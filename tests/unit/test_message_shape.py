@@ -6,6 +6,7 @@ import pytest
 
 from chalicelib.domain.models import Author, Chat, Message
 from chalicelib.domain.times import rfc3339
+from chalicelib.domain.user_tokens import Grant
 from chalicelib.usecases import service, writer
 from tests import fakes
 
@@ -22,6 +23,11 @@ def token(deps: fakes.FakeDeps) -> str:
     return service.create_application(deps, "shape").token
 
 
+def as_ana(deps: fakes.FakeDeps, token: str) -> str:
+    """A user token of Ana's: what she sends is hers."""
+    return service.issue_user_token(deps, token, Grant(ANA))[0]
+
+
 def _write_queued(deps: fakes.FakeDeps) -> None:
     sent = [(f"r-{i}", body) for i, body in enumerate(deps.queue.sent)]
     deps.queue.sent.clear()
@@ -35,7 +41,7 @@ def test_times_are_rfc3339_utc_with_milliseconds():
 
 def test_a_message_answers_the_same_instant_and_author_queued_stored_and_searched(deps, token):
     service.create_chat(deps, token)
-    service.create_message(deps, token, 1, "hello there", author=ANA)
+    service.create_message(deps, as_ana(deps, token), 1, "hello there")
     queued = service.get_message(deps, token, 1, 1)
     assert queued.author == ANA and queued.created_at_ms is not None and queued.edited_at_ms is None
     _write_queued(deps)
@@ -51,7 +57,7 @@ def test_a_message_answers_the_same_instant_and_author_queued_stored_and_searche
 
 def test_an_edit_keeps_the_accept_instant_and_author_and_says_when(deps, token):
     service.create_chat(deps, token)
-    service.create_message(deps, token, 1, "first", author=ANA)
+    service.create_message(deps, as_ana(deps, token), 1, "first")
     created = service.get_message(deps, token, 1, 1)
     edited = service.edit_message(deps, token, 1, 1, "second")  # still queued: the row is written now
     assert edited.edited_at_ms is not None and edited.edited_at_ms >= (created.created_at_ms or 0)

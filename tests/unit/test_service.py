@@ -301,7 +301,7 @@ def test_search_is_told_the_chats_size_and_answers_without_it_when_mysql_cannot_
     app_id = deps.db.application(token).id
     messages = [NewMessage(app_id, 1, n, "hi") for n in (1, 2, 3)]
     deps.batches.persist([NewChat(app_id, 1)], messages)
-    deps.search.index(messages)
+    deps.indexer.index(messages)
     deps.counts.refresh_counts()
     assert [m.number for m in service.search_messages(deps, token, 1, ["hi"], 20).messages] == [3, 2, 1]
     deps.db.tables.down = True

@@ -75,14 +75,18 @@ class Chat:
     # when it accepted the chat's newest stored message (None before any).
     created_at_ms: int | None = None
     last_message_at_ms: int | None = None
+    unread_count: int | None = None  # for a user: messages after their read position
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "number": self.number,
             "messages_count": self.messages_count,
             "created_at": rfc3339(self.created_at_ms),
             "last_message_at": rfc3339(self.last_message_at_ms),
         }
+        if self.unread_count is not None:
+            out["unread_count"] = self.unread_count
+        return out
 
 
 @dataclass(frozen=True)

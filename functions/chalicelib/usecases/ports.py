@@ -1,10 +1,11 @@
 """The ports: what the use cases need of each store, as Protocols.
 
 The adapters (db, batch_store, count_store, schema on MySQL; reservations, pending, changes,
-sweep, epoch, tokens, idempotency and ratelimit on Redis; queue on SQS; search on Elasticsearch;
-the announcer's in adapters/announce) satisfy them, and so do the fakes in tests/fakes.py, which
-tests/integration/contracts/ holds to the same behaviour. Every method raises only our errors
-(errors.py): Unavailable when a store is down, Refused when MySQL refuses data for good.
+sweep, epoch, tokens, idempotency and ratelimit on Redis; queue on SQS; indexer, finder and
+index_schema on Elasticsearch; the announcer's in adapters/announce) satisfy them, and so do the
+fakes in tests/fakes.py, which tests/integration/contracts/ holds to the same behaviour. Every
+method raises only our errors (errors.py): Unavailable when a store is down, Refused when MySQL
+refuses data for good.
 """
 
 import datetime
@@ -32,7 +33,9 @@ from ..domain.models import (
 )
 from ..domain.numbering import Floors
 from ..domain.quotas import Decision
+from ..domain.reading import ReadPosition
 from ..domain.request_keys import Claim, Done, RequestKey
+from ..domain.user_tokens import Versions
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]
@@ -59,6 +62,19 @@ class Database(Protocol):
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]: ...
     def max_message_number(self, application_id: int, chat_number: int) -> int: ...
     def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None: ...
+    def token_versions(self, application_id: int) -> Versions | None: ...
+
+
+class ReadPositions(Protocol):
+    """Where each user has read a chat up to (MySQL), and whether an application shows it."""
+
+    def mark_read(self, application_id: int, chat_number: int, user: Author, up_to: int) -> ReadPosition: ...
+    def positions(
+        self, application_id: int, chat_numbers: Sequence[int], user_id: str
+    ) -> dict[int, ReadPosition]: ...
+    def readers(self, application_id: int, chat_number: int, limit: int) -> list[ReadPosition]: ...
+    def read_receipts(self, application_id: int) -> bool: ...
+    def set_read_receipts(self, application_id: int, shown: bool) -> None: ...
 
 
 class Batches(Protocol):
@@ -98,6 +114,7 @@ class Reservations(Protocol):
         author: Author | None = None,
     ) -> int: ...
     def chats_reserved(self, application_id: int) -> int | None: ...
+    def messages_reserved(self, application_id: int, chat_number: int) -> int | None: ...
 
 
 class PendingBodies(Protocol):
@@ -170,13 +187,17 @@ class Queue(Protocol):
     def dead_letters(self) -> list[str]: ...
 
 
-class Search(Protocol):
-    """The messages index (Elasticsearch)."""
+class Indexer(Protocol):
+    """The writer's indexing of messages (Elasticsearch), at their versions: a replay is a no-op."""
 
-    def ensure_index(self) -> bool: ...
     def bulk_deadline(self) -> float: ...
     def index(self, messages: Sequence[NewMessage], deadline: float | None = None) -> Failures: ...
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures: ...
+
+
+class Finder(Protocol):
+    """The API's search within one chat (Elasticsearch)."""
+
     def find(
         self,
         application_id: int,
@@ -186,6 +207,12 @@ class Search(Protocol):
         after: SearchAfter | None = None,
         chat_size: int | None = None,
     ) -> SearchPage: ...
+
+
+class IndexSchema(Protocol):
+    """The messages index, set up at deploy (Elasticsearch)."""
+
+    def ensure_index(self) -> bool: ...
 
 
 class RateLimits(Protocol):
@@ -233,7 +260,7 @@ class Deps(Protocol):
     @property
     def queue(self) -> Queue: ...
     @property
-    def search(self) -> Search: ...
+    def finder(self) -> Finder: ...
     @property
     def keys(self) -> Keys: ...
     @property
@@ -244,6 +271,12 @@ class Deps(Protocol):
     # Request quotas; None where nothing limits (the writer, tools, benches in-process).
     @property
     def limits(self) -> RateLimits | None: ...
+    @property
+    def read_positions(self) -> ReadPositions: ...
+    # The server's secret that each application's user-token keys derive from (a Secrets
+    # Manager secret on AWS, read through its cache: Unavailable if it cannot be read).
+    @property
+    def user_token_secret(self) -> bytes: ...
 
 
 class WriterDeps(Protocol):
@@ -254,7 +287,7 @@ class WriterDeps(Protocol):
     @property
     def changes(self) -> ChangeMarks: ...
     @property
-    def search(self) -> Search: ...
+    def indexer(self) -> Indexer: ...
     @property
     def announcer(self) -> Announcer: ...
 
@@ -278,7 +311,7 @@ class MigrateDeps(Protocol):
     @property
     def schema(self) -> Schema: ...
     @property
-    def search(self) -> Search: ...
+    def index_schema(self) -> IndexSchema: ...
 
 
 class Connections(Protocol):

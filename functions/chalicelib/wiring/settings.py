@@ -69,6 +69,16 @@ class Settings:
     rate_limit_applications_window_seconds: int
     rate_limit_applications_per_address: int
     rate_limit_applications: int
+    # Each user's own quotas (a user token), taken before the application's: one user's loop
+    # leaves the rest of the application's quota to its other users.
+    rate_limit_user_creates: int
+    rate_limit_user_edits: int
+    rate_limit_user_searches: int
+    rate_limit_user_reads: int
+    # The secret every application's user-token keys are derived from: a Secrets Manager secret
+    # (the template makes one), else `user_token_secret` (the local stack's and the tests' only).
+    user_token_secret_arn: str | None
+    user_token_secret: str
     # Bytes of Idempotency-Key records each application may hold in Redis (about 340 a record);
     # over it, its records older than the safe age make room (a retry then looks in MySQL), and
     # while none is that old a keyed request answers 429.
@@ -171,6 +181,11 @@ def _identifier(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+# Known to all, as the local MySQL password is: a deploy that reads its credentials from secrets
+# (AWS) never signs with it (stores.Stores.user_token_secret).
+LOCAL_USER_TOKEN_SECRET = "local-stack-user-token-secret-never-used-on-aws"
+
+
 def _no_credential_in_clear(s: Settings) -> Settings:
     """A credential read from a secret (on AWS) never travels unencrypted."""
     if s.mysql_secret_arn and s.mysql_tls_ca is None:
@@ -226,6 +241,12 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
             ),
             rate_limit_applications_per_address=_int(env, "RATE_LIMIT_APPLICATIONS_PER_ADDRESS", 20),
             rate_limit_applications=_int(env, "RATE_LIMIT_APPLICATIONS", 1000),
+            rate_limit_user_creates=_int(env, "RATE_LIMIT_USER_CREATES", 20),
+            rate_limit_user_edits=_int(env, "RATE_LIMIT_USER_EDITS", 10),
+            rate_limit_user_searches=_int(env, "RATE_LIMIT_USER_SEARCHES", 10),
+            rate_limit_user_reads=_int(env, "RATE_LIMIT_USER_READS", 60),
+            user_token_secret_arn=_secret_arn(env, "USER_TOKEN_SECRET_ARN"),
+            user_token_secret=env.get("USER_TOKEN_SECRET", LOCAL_USER_TOKEN_SECRET),
             idempotency_budget_bytes=_int(env, "IDEMPOTENCY_BUDGET_BYTES", 8 * 2**20, low=4096),
             # Long enough for the writer to have stored every create of that age, or dead-lettered it.
             idempotency_safe_age_seconds=_int(env, "IDEMPOTENCY_SAFE_AGE_SECONDS", 600, low=60, high=86400),

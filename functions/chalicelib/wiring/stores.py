@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..domain.errors import Unavailable
 from ..domain.live import SocketLimits
 from ..domain.numbering import request_life_seconds
 from ..usecases import ports
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
     from ..adapters.mysql.mysql import MySQL
     from ..domain.models import Login
+    from .clients import Secret
 
 
 class _Built[T]:
@@ -84,6 +86,24 @@ class Stores:
 
         return elasticsearch_client(self.settings)
 
+    @_Built
+    def _user_token_secret(self) -> "Secret | None":
+        from .clients import Secret
+
+        arn = self.settings.user_token_secret_arn
+        return Secret(arn, self.settings.secrets_max_age_seconds) if arn else None
+
+    @property
+    def user_token_secret(self) -> bytes:
+        """Read through Powertools' cache (`secrets_max_age_seconds`): a changed secret retires
+        every user token within that long."""
+        secret, s = self._user_token_secret, self.settings
+        if secret is None and s.mysql_secret_arn and s.user_token_secret == settings.LOCAL_USER_TOKEN_SECRET:
+            # A deploy reading its logins from secrets (AWS) never signs with the well-known one.
+            logger.error("USER_TOKEN_SECRET_ARN is not set: user tokens are refused")
+            raise Unavailable("user tokens are not configured on this deploy")
+        return (secret.value() if secret else s.user_token_secret).encode()
+
     # -- the adapters (imported where built: a function loads only the drivers it uses) --
 
     @_Built
@@ -91,6 +111,12 @@ class Stores:
         from ..adapters.mysql.db import Database
 
         return traced(Database(self.mysql), "MySQL")
+
+    @_Built
+    def read_positions(self) -> ports.ReadPositions:
+        from ..adapters.mysql.read_positions import ReadPositions
+
+        return traced(ReadPositions(self.mysql), "MySQL")
 
     @_Built
     def batches(self) -> ports.Batches:
@@ -187,19 +213,31 @@ class Stores:
         return NullAnnouncer()
 
     @_Built
-    def search(self) -> ports.Search:
-        from ..adapters.search.search import Search
+    def indexer(self) -> ports.Indexer:
+        from ..adapters.search.indexer import Indexer
 
         s = self.settings
-        search = Search(
+        indexer = Indexer(
             self.elasticsearch,
             s.messages_index,
-            s.search_shards,
-            s.search_timeout_ms,
             request_timeout=s.elasticsearch_timeout_seconds,
             bulk_budget=s.writer_timeout_seconds / 2,
         )
-        return traced(search, "Elasticsearch")
+        return traced(indexer, "Elasticsearch")
+
+    @_Built
+    def finder(self) -> ports.Finder:
+        from ..adapters.search.finder import Finder
+
+        s = self.settings
+        return traced(Finder(self.elasticsearch, s.messages_index, s.search_timeout_ms), "Elasticsearch")
+
+    @_Built
+    def index_schema(self) -> ports.IndexSchema:
+        from ..adapters.search.index_schema import IndexSchema
+
+        s = self.settings
+        return traced(IndexSchema(self.elasticsearch, s.messages_index, s.search_shards), "Elasticsearch")
 
     # -- live delivery --
 

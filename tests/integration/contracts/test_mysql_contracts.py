@@ -8,6 +8,7 @@ from chalicelib.domain.errors import Refused
 from chalicelib.domain.live import Connection, NewConnection, Subscribers
 from chalicelib.domain.models import Author, Message, NewChat, NewMessage
 from chalicelib.domain.tokens import token_hash
+from chalicelib.domain.user_tokens import Versions
 
 from .world import World, new_application
 
@@ -143,6 +144,20 @@ def test_a_keyed_application_keeps_its_token_only_sealed(world: World):
     assert (created.id, created.name, created.sealed_token) == (app.id, "keyed", "sealed")
 
 
+def test_token_versions_say_which_user_token_keys_verify_and_for_how_long(world: World):
+    db, token, new = world.deps.db, f"c-{uuid.uuid4().hex}", f"c-{uuid.uuid4().hex}"
+    app = db.insert_application(token, "versions")
+    assert db.token_versions(app.id) == Versions(1, 0.0)
+    db.rotate_token(app.id, token, new, 3600)
+    versions = db.token_versions(app.id)
+    assert versions.current == 2 and 3590 < versions.previous_seconds <= 3600
+    db.revoke_previous_token(app.id)
+    assert db.token_versions(app.id) == Versions(2, 0.0)
+    db.rotate_token(app.id, new, f"c-{uuid.uuid4().hex}", 0)
+    assert db.token_versions(app.id) == Versions(3, 0.0)  # no grace: only the newest key
+    assert db.token_versions(2**40) is None
+
+
 def test_connections_follow_chats_within_their_limits_and_are_forgotten_on_close(world: World):
     app_id, other_id = new_application(world), new_application(world)
     connections = world.deps.connections
@@ -175,3 +190,29 @@ def test_a_connection_of_a_token_rotated_away_is_revoked_after_the_grace(world: 
     db.revoke_previous_token(app_id)
     assert connections.subscribers(app_id, 1) == Subscribers([], [connection_id])
     assert connections.connection(connection_id).revoked
+
+
+def test_a_read_position_moves_only_forward_per_user_and_chat(world: World):
+    app_id, positions = new_application(world), world.deps.read_positions
+    ana, ben = Author("ana", "Ana"), Author("ben", "Ben")
+    assert positions.mark_read(app_id, 1, ana, 5).up_to == 5  # a chat still queued gets its row
+    held = positions.mark_read(app_id, 1, Author("ana", "Ana B."), 2)
+    assert (held.up_to, held.user) == (5, Author("ana", "Ana B."))  # back: kept; the name follows
+    positions.mark_read(app_id, 1, ben, 1)
+    positions.mark_read(app_id, 2, ben, 7)
+    assert positions.positions(app_id, [1, 2, 3], "ben") == {
+        1: positions.readers(app_id, 1, 10)[0],
+        2: positions.readers(app_id, 2, 10)[0],
+    }
+    assert [p.user.id for p in positions.readers(app_id, 1, 10)] == ["ben", "ana"]  # latest first
+    assert positions.positions(app_id, [], "ben") == {}
+    assert positions.positions(app_id, [1], "ANA") == {}  # user ids are compared byte for byte
+
+
+def test_read_receipts_are_off_until_the_application_turns_them_on(world: World):
+    app_id, positions = new_application(world), world.deps.read_positions
+    assert not positions.read_receipts(app_id)
+    positions.set_read_receipts(app_id, True)
+    assert positions.read_receipts(app_id)
+    positions.set_read_receipts(app_id, False)
+    assert not positions.read_receipts(app_id)

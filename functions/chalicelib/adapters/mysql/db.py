@@ -7,6 +7,7 @@ import dataclasses
 
 from ...domain.models import Application, Chat, CreatedApplication, CreatedMessage, Message
 from ...domain.tokens import token_hash
+from ...domain.user_tokens import Versions
 from .mysql import Cursor, MySQL, first
 from .rows import CHAT_COLUMNS, MESSAGE_COLUMNS, chat_of, message_of
 
@@ -30,6 +31,12 @@ ROTATE_TOKEN = (
 # The application a rotation took `token` from, its grace over or not (until revoked or rotated again).
 SELECT_APPLICATION_ROTATED_FROM = (
     "SELECT id, name, chats_count, token_version FROM applications WHERE previous_token = %s"
+)
+# The versions whose keys verify user tokens: the current one, and the previous while its token's
+# grace runs (seconds left, on MySQL's clock, as the token lookup measures the grace).
+SELECT_TOKEN_VERSIONS = (
+    "SELECT token_version, GREATEST(0, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), "
+    "previous_token_expires_at)) / 1000000 FROM applications WHERE id = %s"
 )
 REVOKE_PREVIOUS_TOKEN = (
     "UPDATE applications SET previous_token = NULL, previous_token_expires_at = NULL WHERE id = %s"
@@ -105,6 +112,10 @@ class Database:
     def revoke_previous_token(self, application_id: int) -> None:
         with self._mysql.cursor() as cur:
             cur.execute(REVOKE_PREVIOUS_TOKEN, (application_id,))
+
+    def token_versions(self, application_id: int) -> Versions | None:
+        row = self._mysql.one(SELECT_TOKEN_VERSIONS, (application_id,))
+        return Versions(int(row[0]), float(row[1] or 0)) if row else None
 
     def chat_created_by(self, application_id: int, create_id: str) -> int | None:
         """The number of the chat that create stored, if MySQL has it."""

@@ -145,13 +145,34 @@ MIGRATIONS = [
                 REFERENCES socket_connections (connection_id) ON DELETE CASCADE
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
     ),
+    # How far each user has read each chat (domain/reading.py), and whether the application
+    # lets its users see each other's positions (read receipts).
+    (
+        "0013_read_positions",
+        """
+        CREATE TABLE IF NOT EXISTS read_positions (
+            chat_id BIGINT UNSIGNED NOT NULL,
+            user_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            user_name VARCHAR(255) NOT NULL,
+            up_to INT UNSIGNED NOT NULL,
+            deleted_after INT UNSIGNED NOT NULL DEFAULT 0,
+            read_at_ms BIGINT UNSIGNED NOT NULL,
+            PRIMARY KEY (chat_id, user_id),
+            KEY ix_read_positions_up_to (chat_id, up_to),
+            CONSTRAINT fk_read_positions_chat FOREIGN KEY (chat_id) REFERENCES chats (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    (
+        "0014_applications_read_receipts",
+        "ALTER TABLE applications ADD COLUMN read_receipts BOOLEAN NOT NULL DEFAULT FALSE",
+    ),
     # Times as the API accepted them (epoch ms, carried by the creation event: every store
     # answers the same instant), the author a user token named, and the change feed: a message's
     # latest change takes the next of its chat's positions (`chats.last_change`), under the
     # chat row's lock in the same transaction (docs/architecture.md, "The change feed"). Rows
     # from before have NULL times (their `created_at` answers) and no position.
     (
-        "0013_messages_times_authors_changes",
+        "0015_messages_times_authors_changes",
         """
         ALTER TABLE messages
             ADD COLUMN created_ms BIGINT NULL,
@@ -163,7 +184,7 @@ MIGRATIONS = [
             ADD KEY ix_messages_chat_change (chat_id, change_position)""",
     ),
     (
-        "0014_chats_times_changes",
+        "0016_chats_times_changes",
         """
         ALTER TABLE chats
             ADD COLUMN created_ms BIGINT NULL,

@@ -72,8 +72,14 @@ class Reservations:
     def chats_reserved(self, application_id: int) -> int | None:
         """The highest chat number this epoch has handed out; None if not counted yet (MySQL knows
         them all). Raises Unavailable while no epoch is open: numbers may then be queued unseen."""
-        names = [*EPOCH_KEYS, keys.chats(application_id)]
-        value, _ = call(lambda: self._scripts.run(_RESERVED, names, []))
+        return self._reserved(keys.chats(application_id))
+
+    def messages_reserved(self, application_id: int, chat_number: int) -> int | None:
+        """The same for a chat's message numbers."""
+        return self._reserved(keys.messages(application_id, chat_number))
+
+    def _reserved(self, counter: str) -> int | None:
+        value, _ = call(lambda: self._scripts.run(_RESERVED, [*EPOCH_KEYS, counter], []))
         if value == -1:
             raise Unavailable(RECOVERING)
         return int(value) if value >= 0 else None

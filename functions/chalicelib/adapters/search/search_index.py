@@ -168,7 +168,7 @@ def document(
     edited_at_ms: int | None = None,
     author: Author | None = None,
 ) -> dict[str, Any]:
-    """A message as the index holds it (`Search.index` writes the same JSON out by hand)."""
+    """A message as the index holds it (`Indexer.index` writes the same JSON out by hand)."""
     return {
         "application_id": application_id,
         "chat_number": chat_number,
