@@ -13,8 +13,8 @@ from chalice.app import Request, WebsocketEvent
 from chalicelib.domain.errors import Unauthorized, UnknownToken
 from chalicelib.domain.models import Clash
 from chalicelib.domain.request_keys import RequestKey
-from chalicelib.edge import cors, http, migrate, socket
-from chalicelib.usecases import counter, live, reading, service, writer
+from chalicelib.edge import cors, http, migrate, socket, webhook_requests
+from chalicelib.usecases import counter, live, reading, service, webhooks, writer
 from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
 from chalicelib.wiring.stores import deps
@@ -28,6 +28,8 @@ TOKEN = "/applications/{token}"
 CHATS = TOKEN + "/chats"
 CHAT = CHATS + "/{number}"
 MESSAGE = CHAT + "/messages/{message_number}"
+WEBHOOKS = TOKEN + "/webhooks"
+WEBHOOK = WEBHOOKS + "/{endpoint_number}"
 
 
 View = Callable[..., Response]
@@ -272,6 +274,53 @@ def edit_message(number: str, message_number: str, token: str | None = None) -> 
     body = http.body_field(_body(), settings.get().max_body_bytes)
     edited = service.edit_message(deps(), caller, chat, number_in_chat, body, _key({"body": body}))
     return http.json_response(edited.to_json())
+
+
+# -- webhook endpoints ---------------------------------------------------------------------------
+
+
+@route(WEBHOOKS, ["POST"])
+def register_webhook(token: str) -> Response:
+    app_token = service.known_token(deps(), http.token(token))
+    url, events, description = webhook_requests.new_endpoint(_body(), settings.get().webhook_allow_loopback)
+    endpoint = webhooks.register(deps(), app_token, url, events, description)
+    return http.created(endpoint.to_json(with_secret=True), f"webhooks/{endpoint.number}")
+
+
+@route(WEBHOOKS, ["GET"])
+def list_webhooks(token: str) -> Response:
+    found = webhooks.endpoints(deps(), http.token(token))
+    return http.json_response({"endpoints": [e.to_json() for e in found]})
+
+
+@route(WEBHOOK, ["GET"])
+def get_webhook(token: str, endpoint_number: str) -> Response:
+    found = webhooks.endpoint(deps(), http.token(token), http.number(endpoint_number, "endpoint number"))
+    return http.json_response(found.to_json())
+
+
+@route(WEBHOOK, ["PATCH"])
+def update_webhook(token: str, endpoint_number: str) -> Response:
+    app_token = service.known_token(deps(), http.token(token))
+    change = webhook_requests.endpoint_change(_body(), settings.get().webhook_allow_loopback)
+    updated = webhooks.update(deps(), app_token, http.number(endpoint_number, "endpoint number"), change)
+    return http.json_response(updated.to_json())
+
+
+@route(WEBHOOK, ["DELETE"])
+def remove_webhook(token: str, endpoint_number: str) -> Response:
+    webhooks.remove(deps(), http.token(token), http.number(endpoint_number, "endpoint number"))
+    return Response(body="", status_code=204)
+
+
+@route(WEBHOOK + "/secret", ["POST"])
+def rotate_webhook_secret(token: str, endpoint_number: str) -> Response:
+    app_token = service.known_token(deps(), http.token(token))
+    grace = webhook_requests.secret_grace_seconds(_body())
+    rotated = webhooks.rotate_secret(
+        deps(), app_token, http.number(endpoint_number, "endpoint number"), grace
+    )
+    return http.json_response(rotated.to_json(with_secret=True))
 
 
 # -- cross-origin preflights: one on every path, answered from the path's own methods -------------

@@ -34,6 +34,8 @@ MESSAGES = CHAT + "/messages"
 SEARCH = MESSAGES + "/search"
 MESSAGE = MESSAGES + "/{message_number}"
 USER_TOKENS = APPLICATION + "/user_tokens"
+WEBHOOKS = APPLICATION + "/webhooks"
+WEBHOOK = WEBHOOKS + "/{endpoint_number}"
 
 STRANGER = "http://stranger.example"  # an origin no deploy allows
 EXPOSED = {"Link", "Location", "Retry-After", "RateLimit", "RateLimit-Policy"}
@@ -556,7 +558,7 @@ def test_read_state_answers_as_documented(api, application):
 
 
 def test_every_path_answers_a_preflight_from_the_web_page_with_its_methods(api, application):
-    path_params = {**application, "number": 1, "message_number": 1}
+    path_params = {**application, "number": 1, "message_number": 1, "endpoint_number": 1}
     for path, item in SPEC["paths"].items():
         answer = call(api, "options", path, path_params, headers={"Access-Control-Request-Method": "POST"})
         assert answer.status_code == 204, path
@@ -573,6 +575,28 @@ def test_a_page_of_another_origin_is_given_nothing(api, application):
 
     answer = call(api, "get", APPLICATION, application, headers=stranger)
     assert answer.status_code == 200 and "Access-Control-Allow-Origin" not in answer.headers
+
+
+# -- webhook endpoints -----------------------------------------------------------------------------
+
+
+def test_a_webhook_endpoint_is_registered_read_changed_rotated_and_removed(api, application):
+    body = {"url": "https://hooks.example.com/in", "events": ["message.created"]}
+    created = call(api, "post", WEBHOOKS, application, json=body)
+    assert created.status_code == 201 and created.json()["secret"].startswith("whsec_")
+    endpoint = {**application, "endpoint_number": created.json()["number"]}
+    assert call(api, "get", WEBHOOKS, application).json()["endpoints"][0]["number"] == 1
+    assert call(api, "get", WEBHOOK, endpoint).json()["url"] == body["url"]
+    assert call(api, "patch", WEBHOOK, endpoint, json={"enabled": False}).json()["enabled"] is False
+    rotated = call(api, "post", WEBHOOK + "/secret", endpoint, json={"grace_seconds": 0})
+    assert rotated.json()["secret"] != created.json()["secret"]
+    assert call(api, "delete", WEBHOOK, endpoint).status_code == 204
+    assert call(api, "get", WEBHOOK, endpoint).status_code == 404
+
+
+def test_a_webhook_url_that_is_not_https_is_a_bad_request(api, application):
+    body = {"url": "ftp://hooks.example.com/in", "events": ["message.created"]}
+    assert call(api, "post", WEBHOOKS, application, json=body).status_code == 400
 
 
 # -- coverage --------------------------------------------------------------------------------------

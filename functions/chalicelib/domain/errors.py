@@ -169,3 +169,10 @@ class TooManyConnections(ChatError):
 
     status = 429
     code = "too_many_connections"
+
+
+class LimitReached(ChatError):
+    """The application holds as many of something as it may (webhook endpoints): remove one first."""
+
+    status = 409
+    code = "limit_reached"

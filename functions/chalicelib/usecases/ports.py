@@ -36,6 +36,7 @@ from ..domain.quotas import Decision
 from ..domain.reading import ReadPosition
 from ..domain.request_keys import Claim, Done, RequestKey
 from ..domain.user_tokens import Versions
+from ..domain.webhooks import Endpoint, EndpointChange
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]
@@ -336,3 +337,31 @@ class SocketDeps(Deps, Protocol):
     def sockets(self) -> Sockets: ...
     @property
     def socket_limits(self) -> SocketLimits: ...
+
+
+class WebhookEndpoints(Protocol):
+    """The webhook endpoints of each application, with their secrets (MySQL)."""
+
+    def insert(
+        self,
+        application_id: int,
+        url: str,
+        events: tuple[str, ...],
+        description: str,
+        secret: str,
+        limit: int,
+    ) -> Endpoint | None: ...
+    def get(self, application_id: int, number: int) -> Endpoint | None: ...
+    def of_application(self, application_id: int) -> list[Endpoint]: ...
+    def update(self, application_id: int, number: int, change: EndpointChange) -> Endpoint | None: ...
+    def delete(self, application_id: int, number: int) -> bool: ...
+    def rotate_secret(
+        self, application_id: int, number: int, secret: str, grace_seconds: int
+    ) -> Endpoint | None: ...
+
+
+class WebhookAdminDeps(Deps, Protocol):
+    """What the API's webhook routes are given (webhooks.py): the API's ports and the endpoints."""
+
+    @property
+    def webhook_endpoints(self) -> WebhookEndpoints: ...

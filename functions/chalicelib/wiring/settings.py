@@ -109,6 +109,9 @@ class Settings:
     socket_frame_bytes: int
     socket_lifetime_seconds: int
     push_concurrency: int
+    # Webhook URLs may be http://127.0.0.1 or localhost, and delivery may connect to loopback:
+    # the local stack's tests receive there. Never on AWS (docs/security.md).
+    webhook_allow_loopback: bool = False
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
@@ -120,6 +123,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: in
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} is outside {low}..{high}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "false").strip().lower()
+    if raw not in ("true", "false"):
+        raise SettingsError(f"{name}={raw!r} is neither 'true' nor 'false'")
+    return raw == "true"
 
 
 def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
@@ -264,6 +274,7 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
             # AWS closes a socket after 2 hours; a row is kept a minute longer than that.
             socket_lifetime_seconds=_int(env, "SOCKET_LIFETIME_SECONDS", 2 * 3600 + 60, low=60),
             push_concurrency=_int(env, "PUSH_CONCURRENCY", 64, high=512),
+            webhook_allow_loopback=_flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
         )
     )
 

@@ -119,6 +119,12 @@ class Stores:
         return traced(ReadPositions(self.mysql), "MySQL")
 
     @_Built
+    def webhook_endpoints(self) -> ports.WebhookEndpoints:
+        from ..adapters.mysql.webhook_endpoints import WebhookEndpoints
+
+        return traced(WebhookEndpoints(self.mysql), "MySQL")
+
+    @_Built
     def batches(self) -> ports.Batches:
         from ..adapters.mysql.batch_store import BatchStore
 

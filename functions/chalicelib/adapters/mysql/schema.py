@@ -166,6 +166,80 @@ MIGRATIONS = [
         "0014_applications_read_receipts",
         "ALTER TABLE applications ADD COLUMN read_receipts BOOLEAN NOT NULL DEFAULT FALSE",
     ),
+    # Webhooks: the endpoints an application registered, numbered per application like chats,
+    # with their signing secrets (the one a rotation replaced signs beside the new one until its
+    # grace ends), and the endpoint's own backoff while it fails (one probe, not one per chat).
+    (
+        "0015_webhook_endpoints",
+        """
+        CREATE TABLE IF NOT EXISTS webhook_endpoints (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            application_id BIGINT UNSIGNED NOT NULL,
+            number INT UNSIGNED NOT NULL,
+            url VARCHAR(2048) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            events VARCHAR(255) CHARACTER SET ascii NOT NULL,
+            description VARCHAR(255) NOT NULL DEFAULT '',
+            enabled TINYINT(1) NOT NULL DEFAULT 1,
+            secret VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            previous_secret VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NULL,
+            previous_secret_expires_at DATETIME(6) NULL,
+            failures INT UNSIGNED NOT NULL DEFAULT 0,
+            retry_at DATETIME(6) NULL,
+            created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_webhook_endpoints_application_number (application_id, number),
+            CONSTRAINT fk_webhook_endpoints_application FOREIGN KEY (application_id)
+                REFERENCES applications (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    # Per (endpoint, chat): the feed position delivered, and the retry state of the next one.
+    # Durable here, not in Redis: a failover or a killed function redelivers, never skips. One
+    # worker holds a pair's lease; another that finds it held sets `recheck` for the holder.
+    (
+        "0016_webhook_cursors",
+        """
+        CREATE TABLE IF NOT EXISTS webhook_cursors (
+            endpoint_id BIGINT UNSIGNED NOT NULL,
+            chat_number INT UNSIGNED NOT NULL,
+            application_id BIGINT UNSIGNED NOT NULL,
+            delivered_position BIGINT NOT NULL DEFAULT -1,
+            attempts INT UNSIGNED NOT NULL DEFAULT 0,
+            failing_since DATETIME(6) NULL,
+            next_attempt_at DATETIME(6) NULL,
+            last_error VARCHAR(255) NULL,
+            lease_id CHAR(32) CHARACTER SET ascii NULL,
+            lease_until DATETIME(6) NULL,
+            recheck TINYINT(1) NOT NULL DEFAULT 0,
+            PRIMARY KEY (endpoint_id, chat_number),
+            KEY ix_webhook_cursors_due (next_attempt_at),
+            CONSTRAINT fk_webhook_cursors_endpoint FOREIGN KEY (endpoint_id)
+                REFERENCES webhook_endpoints (id) ON DELETE CASCADE
+        ) ENGINE=InnoDB""",
+    ),
+    # Events whose retries ran out: kept for the application to list and replay.
+    (
+        "0017_webhook_dead_letters",
+        """
+        CREATE TABLE IF NOT EXISTS webhook_dead_letters (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            application_id BIGINT UNSIGNED NOT NULL,
+            endpoint_id BIGINT UNSIGNED NOT NULL,
+            chat_number INT UNSIGNED NOT NULL,
+            position BIGINT UNSIGNED NOT NULL,
+            event_type VARCHAR(32) CHARACTER SET ascii NOT NULL,
+            message_id VARCHAR(64) CHARACTER SET ascii NOT NULL,
+            payload MEDIUMTEXT NOT NULL,
+            attempts INT UNSIGNED NOT NULL,
+            last_error VARCHAR(255) NULL,
+            failed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            replay_requested_at DATETIME(6) NULL,
+            replayed_at DATETIME(6) NULL,
+            KEY ix_webhook_dead_letters_application (application_id, id),
+            KEY ix_webhook_dead_letters_replay (replay_requested_at),
+            CONSTRAINT fk_webhook_dead_letters_endpoint FOREIGN KEY (endpoint_id)
+                REFERENCES webhook_endpoints (id) ON DELETE CASCADE
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.
