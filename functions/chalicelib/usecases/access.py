@@ -34,11 +34,12 @@ def admitted(
 
 
 def users_key(key: RequestKey | None, caller: Caller) -> RequestKey | None:
-    """A user's Idempotency-Key replays only that user's requests: records are kept per
-    application, and another user's request with the same key is another request (422)."""
+    """A user's Idempotency-Key is theirs alone: records are kept per application, and another
+    user's request with the same key is another key (another create id, so neither its record
+    nor MySQL's fallback by create id ever answers the first user's request again)."""
     if key is None or caller.user is None:
         return key
-    return dataclasses.replace(key, digest=f"{key.digest}\nuser:{caller.user.id}")
+    return dataclasses.replace(key, key=f"{key.key}\nuser:{caller.user.id}")
 
 
 def application_subject(app_id: int) -> str:
