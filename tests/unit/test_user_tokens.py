@@ -12,6 +12,7 @@ from chalicelib.domain import user_tokens
 from chalicelib.domain.errors import (
     BadRequest,
     ChatNotAllowed,
+    NotAuthor,
     NotFound,
     RateLimited,
     ReadOnlyToken,
@@ -284,3 +285,15 @@ def test_a_token_verified_once_still_expires_on_time_and_its_rotation_still_coun
     with pytest.raises(TokenRevoked):
         identity.identify(deps, kept)
 
+
+def test_a_user_edits_only_their_own_messages_and_the_application_any(deps, token):
+    ana, ben = issue(deps, token, "ana"), issue(deps, token, "ben")
+    mine = service.create_message(deps, ana, 1, "Ana's")
+    with pytest.raises(NotAuthor) as refused:
+        service.edit_message(deps, ben, 1, mine, "Ben was here")
+    assert (refused.value.status, refused.value.code) == (403, "not_author")
+    assert service.edit_message(deps, ana, 1, mine, "Ana's, edited").body == "Ana's, edited"
+    assert service.edit_message(deps, token, 1, mine, "moderated").body == "moderated"
+    backend = service.create_message(deps, token, 1, "from the backend")
+    with pytest.raises(NotAuthor):
+        service.edit_message(deps, ana, 1, backend, "mine now")

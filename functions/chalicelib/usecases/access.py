@@ -9,7 +9,8 @@ other user shares, runs out.
 import dataclasses
 
 from ..domain.callers import Caller
-from ..domain.errors import ChatNotAllowed, RateLimited, ReadOnlyToken
+from ..domain.errors import ChatNotAllowed, NotAuthor, RateLimited, ReadOnlyToken
+from ..domain.models import Message
 from ..domain.request_keys import RequestKey
 from . import identity
 from .ports import Deps
@@ -31,6 +32,12 @@ def admitted(
         within_quota(deps, user_subject(caller), f"user-{kind}")
     within_quota(deps, application_subject(caller.application_id), kind)
     return caller
+
+
+def may_change(caller: Caller, message: Message) -> None:
+    """Only its author may change a message (edit, delete); the application's backend, any."""
+    if caller.user is not None and (message.author is None or message.author.id != caller.user.id):
+        raise NotAuthor("only the message's author may change it")
 
 
 def users_key(key: RequestKey | None, caller: Caller) -> RequestKey | None:
