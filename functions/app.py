@@ -233,6 +233,12 @@ def create_message(number: str, token: str | None = None) -> Response:
 @chat_route(CHAT + "/messages", ["GET"])
 def list_messages(number: str, token: str | None = None) -> Response:
     caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
+    params = _request().query_params
+    before = http.before(params)
+    if before is not None:
+        size = http.limit(params)
+        older, more = service.list_messages_before(deps(), caller, chat, before, size)
+        return http.older_page_response(older, more, size, _url())
     return http.paged(
         _request().query_params,
         lambda after, limit: service.list_messages(deps(), caller, chat, after, limit),

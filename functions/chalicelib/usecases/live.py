@@ -44,8 +44,9 @@ def connect(deps: SocketDeps, connection_id: str, credential: str | None) -> Non
         )
 
 
-def receive(deps: SocketDeps, connection_id: str, body: str | None) -> dict[str, Any]:
-    """The answer to one client frame; a frame that cannot be done gets an error frame."""
+def receive(deps: SocketDeps, connection_id: str, body: str | None) -> dict[str, Any] | None:
+    """The answer to one client frame (None: no answer); a frame that cannot be done gets an
+    error frame."""
     frame = read_frame(body, deps.socket_limits.frame_bytes)
     if isinstance(frame, BadFrame):
         return error_frame(frame.code, frame.message)
@@ -54,7 +55,7 @@ def receive(deps: SocketDeps, connection_id: str, body: str | None) -> dict[str,
         _drop(deps, [connection_id], close=True)
         return error_frame("unauthorized", "this socket's credential no longer opens the application")
     if isinstance(frame, Ping):
-        return {"type": "pong"}
+        return None  # it only keeps the socket open: an answer would be one more billed message
     if not connection.may_read(frame.chat):
         return error_frame("forbidden", f"this credential may not read chat {frame.chat}")
     if isinstance(frame, Unsubscribe):
