@@ -379,6 +379,7 @@ def edit_message(
     caller = access.admitted(deps, token, "edits", chat_number, write=True)
     app_id = caller.application_id
     found = _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
+    access.may_change(caller, found)
     edited = dataclasses.replace(found, body=body, edited_at_ms=now_ms())
 
     with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
