@@ -9,9 +9,11 @@ go to the state folder's screenshots/.
 
 import os
 import signal
+import time
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 import requests
 from selenium.webdriver.common.by import By
@@ -286,7 +288,7 @@ def test_unread_counts_show_per_chat_and_in_the_tab_title(people, chat):
     _field(ben, '#chat-list [data-chat="1"]').click()
 
 
-def test_a_long_chat_is_read_page_by_page_following_link(people, chat, stack_outputs):
+def test_a_long_chat_opens_at_its_newest_messages_and_loads_older_ones_above(people, chat, stack_outputs):
     ben = people["ben"]
     api = stack_outputs["ApiUrl"] + f"/applications/{chat['app_token']}"
     number = requests.post(f"{api}/chats", timeout=30).json()["number"]
@@ -297,10 +299,54 @@ def test_a_long_chat_is_read_page_by_page_following_link(people, chat, stack_out
     _field(ben, "#refresh-chats").click()
     ben.until(lambda: ben.driver.find_elements(By.CSS_SELECTOR, f'#chat-list [data-chat="{number}"]'))
     _field(ben, f'#chat-list [data-chat="{number}"]').click()
-    shown = "return document.querySelectorAll('#messages li').length"
-    ben.until(lambda: ben.js(shown) == 50, what="the first page")
-    assert _field(ben, "#more-messages").is_displayed()
-    _field(ben, "#more-messages").click()
-    ben.until(lambda: ben.js(shown) == 55, what="the next page")
-    assert not _field(ben, "#more-messages").is_displayed()
+    shown = "return [...document.querySelectorAll('#messages li')].map(li => Number(li.dataset.number))"
+    ben.until(lambda: ben.js(shown) == list(range(6, 56)), what="the newest page")
     assert _message(ben, 55)["body"] == "line 55"
+    _field(ben, "#older-messages").click()
+    ben.until(lambda: ben.js(shown) == list(range(1, 56)), what="the older messages, above")
+    assert not _field(ben, "#older-messages").is_displayed()
+
+
+def _fetches(person) -> int:
+    return person.js(
+        "return performance.getEntriesByType('resource').filter(e => e.initiatorType === 'fetch').length"
+    )
+
+
+def test_a_page_following_a_chat_over_its_socket_makes_no_request_while_idle(people, chat):
+    ben = people["ben"]
+    _field(ben, '#chat-list [data-chat="1"]').click()
+    ben.until(lambda: _field(ben, "#status").text == "Live", what="live")
+    ben.js("performance.setResourceTimingBufferSize(10000)")
+    before = _fetches(ben)
+    time.sleep(12)  # the page polled every 1 s when a chat was busy, every 10 s when quiet
+    assert _fetches(ben) == before
+    ben.screenshot("8-live-and-idle")
+
+
+def test_a_dropped_socket_reconnects_and_what_was_said_meanwhile_shows(people, chat, stack_outputs):
+    ana, ben = people["ana"], people["ben"]
+    _field(ana, '#chat-list [data-chat="1"]').click()
+    for person in (ana, ben):
+        person.until(lambda p=person: _field(p, "#status").text == "Live", what="live")
+    # The gateway drops every socket of the application (as a deploy or a network change would).
+    from chalicelib.domain.tokens import token_hash
+    from chalicelib.wiring import settings, stores
+
+    mysql = stores.build(settings.from_env()).mysql
+    rows = mysql.all(
+        "SELECT c.connection_id FROM socket_connections c JOIN applications a ON a.id = c.application_id "
+        "WHERE a.token = %s",
+        (token_hash(chat["app_token"]),),
+    )
+    endpoint = stack_outputs["WebSocketApis"]["ChatWebSocket"]["ManagementEndpoint"]
+    gateway = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
+    for (connection_id,) in rows:
+        gateway.delete_connection(ConnectionId=connection_id)
+    _post(ana, "Said while the sockets were down")
+    number = _posted(ana, "Said while the sockets were down")
+    assert ben.until(lambda: _message(ben, number), what="the message said meanwhile")["state"] == ""
+    ben.until(lambda: _field(ben, "#status").text == "Live", what="live again")
+    _post(ana, "And after they came back")
+    number = _posted(ana, "And after they came back")
+    assert ben.until(lambda: _message(ben, number), what="the next message")["state"] == ""
