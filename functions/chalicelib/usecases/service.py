@@ -334,6 +334,22 @@ def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: i
     return deps.db.messages(app_id, chat_number, after, limit)
 
 
+def list_messages_before(
+    deps: Deps, token: str, chat_number: int, before: int, limit: int
+) -> tuple[list[Message], bool]:
+    """The `limit` persisted messages numbered below `before` (any number past the newest: the
+    newest ones), in number order, and whether older ones exist: how a reader opens a long chat
+    at its end and reads back."""
+    app_id = _existing_chat(
+        deps, access.admitted(deps, token, "reads", chat_number).application_id, chat_number
+    )
+    before = min(before, deps.db.max_message_number(app_id, chat_number) + 1)
+    after = max(0, before - 1 - limit)
+    # Numbers are dense, but one still queued is missing: the page may reach past `before`.
+    page = [m for m in deps.db.messages(app_id, chat_number, after, limit) if m.number < before]
+    return page, after > 0
+
+
 def get_message(deps: Deps, token: str, chat_number: int, number: int) -> Message:
     return _message(
         deps, access.admitted(deps, token, "reads", chat_number).application_id, chat_number, number
@@ -406,8 +422,10 @@ def delete_message(deps: Deps, token: str, chat_number: int, number: int) -> Mes
 
 def _to_change(deps: Deps, caller: Caller, chat_number: int, number: int) -> Message:
     """The message an edit or a delete is about, persisted or queued (NotFound if neither), with
-    its author: who may change it is decided here (the author, or the application's backend)."""
-    return _message(deps, caller.application_id, chat_number, number)
+    its author: only its author, or the application's backend, may (NotAuthor otherwise)."""
+    found = _message(deps, caller.application_id, chat_number, number)
+    access.may_change(caller, found)
+    return found
 
 
 def list_changes(deps: Deps, token: str, chat_number: int, since: int, limit: int) -> Feed:

@@ -214,6 +214,11 @@ class Stores:
 
     @_Built
     def announcer(self) -> ports.Announcer:
+        s = self.settings
+        if s.announce_topic_arn:
+            from ..adapters.announce import topic
+
+            return traced(topic.TopicAnnouncer(topic.client(), s.announce_topic_arn, logger), "SNS")
         from ..adapters.announce.null import NullAnnouncer
 
         return NullAnnouncer()
