@@ -439,7 +439,12 @@ def handle_socket(event: dict[str, Any], context: Any) -> Any:
 # Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked).
 @app.lambda_function(name="push_changes")
 def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    totals: dict[str, Any] = live.push(deps(), payload.changes_from(event))
+    if "deliver" in event:  # a share of a big fan-out, handed over by another invocation
+        share = event["deliver"]
+        done = live.deliver(deps(), share["connections"], share["frame"].encode())
+    else:
+        done = live.push(deps(), payload.changes_from(event))
+    totals: dict[str, Any] = done
     logger.info("changes pushed", **totals)
     metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
     metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=totals["failed"])

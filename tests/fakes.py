@@ -880,6 +880,16 @@ class FakeSockets(_Store):
         self.closed.append(connection_id)
 
 
+class FakeFanOut:
+    """Keeps the shares handed to other invocations: (connection ids, frame)."""
+
+    def __init__(self) -> None:
+        self.shares: list[tuple[list[str], bytes]] = []
+
+    def deliver_later(self, connection_ids: Sequence[str], frame: bytes) -> None:
+        self.shares.append((list(connection_ids), frame))
+
+
 class FakeAnnouncer:
     """Keeps what it was told, in order; `down` loses announcements silently, as the port allows."""
 
@@ -909,6 +919,8 @@ class FakeDeps:
     keys: FakeKeys
     connections: FakeConnections
     sockets: FakeSockets
+    fan_out: FakeFanOut = dataclasses.field(default_factory=FakeFanOut)
+    push_slice: int = 1000
     announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
     limits: RateLimits | None = None
     read_positions: FakeReadPositions = dataclasses.field(default_factory=lambda: FakeReadPositions(Tables()))

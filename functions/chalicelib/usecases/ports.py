@@ -346,6 +346,13 @@ class Sockets(Protocol):
     def close(self, connection_id: str) -> None: ...
 
 
+class FanOut(Protocol):
+    """Hands a share of a big fan-out to another invocation of the push function, so that many
+    send at once (each POST to @connections costs the sender ~2 ms of CPU)."""
+
+    def deliver_later(self, connection_ids: Sequence[str], frame: bytes) -> None: ...
+
+
 class SocketDeps(Deps, Protocol):
     """What the socket and push functions' use cases are given (live.py); identifying a
     credential reads the API's stores (Deps), each built only when read."""
@@ -356,6 +363,11 @@ class SocketDeps(Deps, Protocol):
     def sockets(self) -> Sockets: ...
     @property
     def socket_limits(self) -> SocketLimits: ...
+    @property
+    def fan_out(self) -> FanOut: ...
+    # Sockets one push invocation sends to itself; more are handed to other invocations.
+    @property
+    def push_slice(self) -> int: ...
 
 
 class WebhookEndpoints(Protocol):
