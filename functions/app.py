@@ -274,6 +274,22 @@ def get_message(number: str, message_number: str, token: str | None = None) -> R
     return http.json_response(message.to_json())
 
 
+@chat_route(MESSAGE, ["DELETE"])
+def delete_message(number: str, message_number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
+    deleted = service.delete_message(deps(), caller, chat, http.message_number(message_number))
+    return http.json_response(deleted.to_json())
+
+
+@chat_route(CHAT + "/changes", ["GET"])
+def list_changes(number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
+    params = _request().query_params
+    since, limit = http.since(params), http.limit(params)
+    feed = service.list_changes(deps(), caller, chat, since, limit + 1)
+    return http.feed_response(feed, since, limit, _url())
+
+
 @chat_route(MESSAGE, ["PATCH", "PUT"])
 def edit_message(number: str, message_number: str, token: str | None = None) -> Response:
     caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)

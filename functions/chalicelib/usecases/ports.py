@@ -12,14 +12,13 @@ import datetime
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
-from ..domain.changes import ChatChanged
+from ..domain.changes import ChatChanged, Feed, Written
 from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from ..domain.models import (
     Application,
     Author,
     Chat,
     ChatKey,
-    Clash,
     CreatedApplication,
     CreatedMessage,
     IdleCounter,
@@ -62,7 +61,13 @@ class Database(Protocol):
     def message(self, application_id: int, chat_number: int, number: int) -> Message | None: ...
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]: ...
     def max_message_number(self, application_id: int, chat_number: int) -> int: ...
-    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None: ...
+    # Both return the change's feed position; None: the message is (already) deleted.
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> int | None: ...
+    def delete_message(
+        self, application_id: int, chat_number: int, found: Message, at_ms: int
+    ) -> int | None: ...
+    # None while MySQL has no such chat.
+    def changes(self, application_id: int, chat_number: int, since: int, limit: int) -> Feed | None: ...
     def token_versions(self, application_id: int) -> Versions | None: ...
 
 
@@ -81,7 +86,7 @@ class ReadPositions(Protocol):
 class Batches(Protocol):
     """The writer's persistence (MySQL): idempotent, so a replayed batch changes nothing."""
 
-    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> list[Clash]: ...
+    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> Written: ...
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]: ...
 
 
@@ -278,6 +283,13 @@ class Deps(Protocol):
     # Manager secret on AWS, read through its cache: Unavailable if it cannot be read).
     @property
     def user_token_secret(self) -> bytes: ...
+
+
+class Announcing(Protocol):
+    """Whatever announces changes: the API's and the writer's dependencies alike."""
+
+    @property
+    def announcer(self) -> Announcer: ...
 
 
 class WriterDeps(Protocol):
