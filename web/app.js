@@ -76,10 +76,10 @@ async function api(method, path, { body, key } = {}) {
   return { data, link: nextLink(response), location: response.headers.get("Location") };
 }
 
-// `<https://…/messages?after=50&limit=50>; rel="next"` -> the query to ask next (`after=50&limit=50`),
+// `<https://…/messages?after=50&limit=50>; rel="next"` (or a backwards page's `before=…; rel="prev"`) -> the query to ask next,
 // or null on the last page. Only the query is taken: the page keeps to its own API address.
 function nextLink(response) {
-  const match = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") || "");
+  const match = /<([^>]*)>;\s*rel="(?:next|prev)"/.exec(response.headers.get("Link") || "");
   return match ? new URL(match[1], response.url).search.slice(1) : null;
 }
 
@@ -243,6 +243,7 @@ async function openChat(number) {
   stopPolling();
   closeSearch();
   Object.assign(state, { chat: number, lastNumber: 0, olderMessages: null, live: false, position: null });
+  setStatus("Opening…");
   kept().setItem("chat.chat", String(number));
   document.querySelectorAll("#chat-list button").forEach((b) => {
     if (Number(b.dataset.chat) === number) b.setAttribute("aria-current", "true");
