@@ -16,7 +16,7 @@ from chalicelib.edge import cors, http, migrate, socket
 from chalicelib.usecases import counter, live, service, writer
 from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
-from chalicelib.wiring.stores import deps
+from chalicelib.wiring.stores import api_deps, counter_deps, live_deps, migrate_deps, writer_deps
 
 app = Chalice(app_name="chat", configure_logs=False)
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -66,7 +66,7 @@ def correlate(event: Request, get_response: Callable[[Request], Response]) -> Re
 def cross_origin(event: Request, get_response: Callable[[Request], Response]) -> Response:
     response = get_response(event)
     response.headers.update(
-        cors.response_headers(event.headers.get("origin"), settings.get().cors_allowed_origins)
+        cors.response_headers(event.headers.get("origin"), settings.api().cors_allowed_origins)
     )
     return response
 
@@ -84,7 +84,7 @@ def _body() -> dict[str, Any]:
 
 def _url() -> str | None:
     request = _request()
-    return http.page_url(settings.get().api_base_url, request.context, request.uri_params)
+    return http.page_url(settings.api().api_base_url, request.context, request.uri_params)
 
 
 def _key(payload: dict[str, Any] | None = None) -> RequestKey | None:
@@ -99,20 +99,20 @@ def _key(payload: dict[str, Any] | None = None) -> RequestKey | None:
 def create_application() -> Response:
     name = http.name_field(_body())
     client = http.client_address(_request().context)
-    application = service.create_application(deps(), name, _key({"name": name}), client)
+    application = service.create_application(api_deps(), name, _key({"name": name}), client)
     return http.created(application.to_json(), f"applications/{application.token}")
 
 
 @route(TOKEN, ["GET"])
 def get_application(token: str) -> Response:
-    return http.json_response(service.get_application(deps(), http.token(token)).to_json())
+    return http.json_response(service.get_application(api_deps(), http.token(token)).to_json())
 
 
 @route(TOKEN, ["PATCH", "PUT"])
 def rename_application(token: str) -> Response:
     app_token = http.token(token)
     name = http.name_field(_body())
-    renamed = service.rename_application(deps(), app_token, name, _key({"name": name}))
+    renamed = service.rename_application(api_deps(), app_token, name, _key({"name": name}))
     return http.json_response(renamed.to_json())
 
 
@@ -120,13 +120,13 @@ def rename_application(token: str) -> Response:
 def rotate_token(token: str) -> Response:
     app_token = http.token(token)
     grace = http.grace_seconds(_body())
-    rotated = service.rotate_token(deps(), app_token, grace, _key({"grace_seconds": grace}))
+    rotated = service.rotate_token(api_deps(), app_token, grace, _key({"grace_seconds": grace}))
     return http.json_response(rotated.to_json())
 
 
 @route(TOKEN + "/previous_token", ["DELETE"])
 def revoke_previous_token(token: str) -> Response:
-    service.revoke_previous_token(deps(), http.token(token))
+    service.revoke_previous_token(api_deps(), http.token(token))
     return Response(body="", status_code=204)
 
 
@@ -135,24 +135,24 @@ def revoke_previous_token(token: str) -> Response:
 
 @route(TOKEN + "/chats", ["POST"])
 def create_chat(token: str) -> Response:
-    number = service.create_chat(deps(), http.token(token), _key())
+    number = service.create_chat(api_deps(), http.token(token), _key())
     metrics.add_metric(name="ChatsAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": number}, f"chats/{number}")
 
 
 @route(TOKEN + "/chats", ["GET"])
 def list_chats(token: str) -> Response:
-    app_token = service.known_token(deps(), http.token(token))  # 404 before the query is read
+    app_token = service.known_token(api_deps(), http.token(token))  # 404 before the query is read
     return http.paged(
         _request().query_params,
-        lambda after, limit: service.list_chats(deps(), app_token, after, limit),
+        lambda after, limit: service.list_chats(api_deps(), app_token, after, limit),
         _url(),
     )
 
 
 @route(CHAT, ["GET"])
 def get_chat(token: str, number: str) -> Response:
-    chat = service.get_chat(deps(), http.token(token), http.chat_number(number))
+    chat = service.get_chat(api_deps(), http.token(token), http.chat_number(number))
     return http.json_response(chat.to_json())
 
 
@@ -161,19 +161,19 @@ def get_chat(token: str, number: str) -> Response:
 
 @route(CHAT + "/messages", ["POST"])
 def create_message(token: str, number: str) -> Response:
-    app_token, chat = service.known_token(deps(), http.token(token)), http.chat_number(number)
-    body = http.body_field(_body(), settings.get().max_body_bytes)
-    created = service.create_message(deps(), app_token, chat, body, _key({"body": body}))
+    app_token, chat = service.known_token(api_deps(), http.token(token)), http.chat_number(number)
+    body = http.body_field(_body(), settings.api().max_body_bytes)
+    created = service.create_message(api_deps(), app_token, chat, body, _key({"body": body}))
     metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": created}, f"messages/{created}")
 
 
 @route(CHAT + "/messages", ["GET"])
 def list_messages(token: str, number: str) -> Response:
-    app_token, chat = service.known_token(deps(), http.token(token)), http.chat_number(number)
+    app_token, chat = service.known_token(api_deps(), http.token(token)), http.chat_number(number)
     return http.paged(
         _request().query_params,
-        lambda after, limit: service.list_messages(deps(), app_token, chat, after, limit),
+        lambda after, limit: service.list_messages(api_deps(), app_token, chat, after, limit),
         _url(),
     )
 
@@ -183,7 +183,7 @@ def search_messages(token: str, number: str) -> Response:
     params = _request().query_params
     started = time.perf_counter()
     found = service.search_messages(
-        deps(),
+        api_deps(),
         http.token(token),
         http.chat_number(number),
         http.search_query(params),
@@ -198,7 +198,7 @@ def search_messages(token: str, number: str) -> Response:
 @route(MESSAGE, ["GET"])
 def get_message(token: str, number: str, message_number: str) -> Response:
     message = service.get_message(
-        deps(),
+        api_deps(),
         http.token(token),
         http.chat_number(number),
         http.message_number(message_number),
@@ -208,10 +208,10 @@ def get_message(token: str, number: str, message_number: str) -> Response:
 
 @route(MESSAGE, ["PATCH", "PUT"])
 def edit_message(token: str, number: str, message_number: str) -> Response:
-    app_token, chat = service.known_token(deps(), http.token(token)), http.chat_number(number)
+    app_token, chat = service.known_token(api_deps(), http.token(token)), http.chat_number(number)
     number_in_chat = http.message_number(message_number)
-    body = http.body_field(_body(), settings.get().max_body_bytes)
-    edited = service.edit_message(deps(), app_token, chat, number_in_chat, body, _key({"body": body}))
+    body = http.body_field(_body(), settings.api().max_body_bytes)
+    edited = service.edit_message(api_deps(), app_token, chat, number_in_chat, body, _key({"body": body}))
     return http.json_response(edited.to_json())
 
 
@@ -222,7 +222,7 @@ def preflight(**_path_params: str) -> Response:
     request = _request()
     methods = sorted(app.routes[request.context["resourcePath"]])
     headers = cors.preflight_headers(
-        request.headers.get("origin"), settings.get().cors_allowed_origins, methods
+        request.headers.get("origin"), settings.api().cors_allowed_origins, methods
     )
     return Response(body="", status_code=204, headers=dict(headers))
 
@@ -243,7 +243,7 @@ for _path in list(app.routes):
 def handle_creations(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = [(record["messageId"], record["body"]) for record in event["Records"]]
     clashes: list[Clash] = []
-    failed = writer.persist_records(deps(), records, clashes)
+    failed = writer.persist_records(writer_deps(), records, clashes)
     writer.log_batch(event["Records"], failed)
     metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(records) - len(failed))
     metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=len(failed))
@@ -260,12 +260,12 @@ def handle_creations(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # It also sweeps the counters of idle chats out of Redis (counter.py), after the recount.
 @app.lambda_function(name="refresh_counts")
 def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = counter.refresh_counts(deps())
+    result = counter.refresh_counts(counter_deps())
     logger.info("counts refreshed", **result)
-    s = settings.get()
-    swept = counter.sweep_idle_counters(deps(), s.counter_idle_seconds, s.counter_sweep_keys)
+    s = settings.counter()
+    swept = counter.sweep_idle_counters(counter_deps(), s.counter_idle_seconds, s.counter_sweep_keys)
     logger.info("idle counters swept", **swept)
-    expired = counter.expire_key_records(deps())
+    expired = counter.expire_key_records(counter_deps())
     logger.info("key records expired", **expired)
     return {**result, "sweep": swept, **expired}
 
@@ -274,7 +274,7 @@ def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="migrate")
 def migrate_schema(event: dict[str, Any], context: Any) -> dict[str, Any]:
     seconds_left = context.get_remaining_time_in_millis() / 1000
-    return migrate.handle_custom_resource(event, deps, seconds_left, stores.api_login_from_settings)
+    return migrate.handle_custom_resource(event, migrate_deps, seconds_left, stores.api_login_from_settings)
 
 
 # -- live delivery: the WebSocket API's routes, and the push after each committed change ---------
@@ -284,18 +284,18 @@ def migrate_schema(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def socket_connect(event: WebsocketEvent) -> dict[str, Any]:
     raw = event.to_dict()
     connection, credential = socket.connection_id(raw), socket.credential(raw)
-    return socket.admitting(lambda: live.connect(deps(), connection, credential))
+    return socket.admitting(lambda: live.connect(live_deps(), connection, credential))
 
 
 @app.on_ws_message()
 def socket_message(event: WebsocketEvent) -> dict[str, Any]:
     body = event.to_dict().get("body")
-    return socket.answering(lambda: live.receive(deps(), event.connection_id, body))
+    return socket.answering(lambda: live.receive(live_deps(), event.connection_id, body))
 
 
 @app.on_ws_disconnect()
 def socket_disconnect(event: WebsocketEvent) -> dict[str, Any]:
-    live.disconnect(deps(), event.connection_id)
+    live.disconnect(live_deps(), event.connection_id)
     return {"statusCode": 200}
 
 
@@ -309,7 +309,7 @@ def handle_socket(event: dict[str, Any], context: Any) -> Any:
 @app.lambda_function(name="push_changes")
 def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
     changes = [(int(a), int(c), int(p)) for a, c, p in event.get("changes", [])]
-    totals: dict[str, Any] = live.push(deps(), changes)
+    totals: dict[str, Any] = live.push(live_deps(), changes)
     logger.info("changes pushed", **totals)
     metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
     metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=totals["failed"])
