@@ -10,10 +10,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, Response
 from chalice.app import Request, WebsocketEvent
 
+from chalicelib.domain.errors import Unauthorized, UnknownToken
 from chalicelib.domain.models import Clash
 from chalicelib.domain.request_keys import RequestKey
-from chalicelib.edge import cors, http, migrate, socket
-from chalicelib.usecases import counter, live, service, writer
+from chalicelib.edge import cors, http, migrate, socket, webhook_requests
+from chalicelib.usecases import counter, live, reading, service, webhooks, writer
 from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
 from chalicelib.wiring.stores import api_deps, counter_deps, live_deps, migrate_deps, writer_deps
@@ -24,8 +25,11 @@ app.experimental_feature_flags.update(["WEBSOCKETS"])
 # wraps them as (event, context)): Lambda context and cold start in the logs, a trace segment.
 app.register_middleware(ConvertToMiddleware(entry_point))
 TOKEN = "/applications/{token}"
-CHAT = TOKEN + "/chats/{number}"
+CHATS = TOKEN + "/chats"
+CHAT = CHATS + "/{number}"
 MESSAGE = CHAT + "/messages/{message_number}"
+WEBHOOKS = TOKEN + "/webhooks"
+WEBHOOK = WEBHOOKS + "/{endpoint_number}"
 
 
 View = Callable[..., Response]
@@ -45,6 +49,18 @@ def route(path: str, methods: list[str]) -> Callable[[View], View]:
 
         app.route(path, methods=methods, content_types=["*/*"])(http.answers_errors(json_only))
         return view
+
+    return register
+
+
+def chat_route(path: str, methods: list[str]) -> Callable[[View], View]:
+    """Registers a view at `path` (under TOKEN: the application token in the path, for its
+    backend) and again without TOKEN, for a caller that sends `Authorization: Bearer` (a user
+    token, or the application token): a browser holds a user token, never the application's."""
+
+    def register(view: View) -> View:
+        route(path, methods)(view)
+        return route(path.removeprefix(TOKEN), methods)(view)
 
     return register
 
@@ -85,6 +101,18 @@ def _body() -> dict[str, Any]:
 def _url() -> str | None:
     request = _request()
     return http.page_url(settings.api().api_base_url, request.context, request.uri_params)
+
+
+def _credential(token: str | None) -> str:
+    """The path's application token (404 if unknown, as ever), else the Authorization header's
+    bearer token (401 if it names nobody)."""
+    if token is not None:
+        return http.token(token)
+    credential = http.bearer(_request().headers)
+    try:
+        return service.known_token(api_deps(), credential)
+    except UnknownToken:
+        raise Unauthorized("no application has that token") from None
 
 
 def _key(payload: dict[str, Any] | None = None) -> RequestKey | None:
@@ -130,61 +158,94 @@ def revoke_previous_token(token: str) -> Response:
     return Response(body="", status_code=204)
 
 
+# -- user tokens ---------------------------------------------------------------------------------
+
+
+@route(TOKEN + "/user_tokens", ["POST"])
+def issue_user_token(token: str) -> Response:
+    app_token = http.token(token)
+    grant = http.user_grant(_body())
+    issued, expires_at = service.issue_user_token(api_deps(), app_token, grant)
+    return http.json_response(http.issued_user_token(issued, expires_at, grant), 201)
+
+
 # -- chats ---------------------------------------------------------------------------------------
 
 
-@route(TOKEN + "/chats", ["POST"])
-def create_chat(token: str) -> Response:
-    number = service.create_chat(api_deps(), http.token(token), _key())
+@chat_route(CHATS, ["POST"])
+def create_chat(token: str | None = None) -> Response:
+    number = service.create_chat(api_deps(), _credential(token), _key())
     metrics.add_metric(name="ChatsAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": number}, f"chats/{number}")
 
 
-@route(TOKEN + "/chats", ["GET"])
-def list_chats(token: str) -> Response:
-    app_token = service.known_token(api_deps(), http.token(token))  # 404 before the query is read
+@chat_route(CHATS, ["GET"])
+def list_chats(token: str | None = None) -> Response:
+    caller = service.known_token(api_deps(), _credential(token))  # 401/404 before the query is read
     return http.paged(
         _request().query_params,
-        lambda after, limit: service.list_chats(api_deps(), app_token, after, limit),
+        lambda after, limit: service.list_chats(api_deps(), caller, after, limit),
         _url(),
     )
 
 
-@route(CHAT, ["GET"])
-def get_chat(token: str, number: str) -> Response:
-    chat = service.get_chat(api_deps(), http.token(token), http.chat_number(number))
+@chat_route(CHAT, ["GET"])
+def get_chat(number: str, token: str | None = None) -> Response:
+    chat = service.get_chat(api_deps(), _credential(token), http.chat_number(number))
     return http.json_response(chat.to_json())
+
+
+# -- read state ----------------------------------------------------------------------------------
+
+
+@route(CHAT.removeprefix(TOKEN) + "/read", ["PUT"])
+def mark_read(number: str) -> Response:
+    credential, chat = _credential(None), http.chat_number(number)
+    position, unread = reading.mark_read(api_deps(), credential, chat, http.up_to_field(_body()))
+    return http.json_response({"chat": chat, "up_to": position.up_to, "unread_count": unread})
+
+
+@chat_route(CHAT + "/readers", ["GET"])
+def list_readers(number: str, token: str | None = None) -> Response:
+    found = reading.readers(api_deps(), _credential(token), http.chat_number(number))
+    return http.json_response([position.to_json() for position in found])
+
+
+@route(TOKEN + "/read_receipts", ["PUT"])
+def set_read_receipts(token: str) -> Response:
+    shown = reading.set_read_receipts(api_deps(), http.token(token), http.enabled_field(_body()))
+    return http.json_response({"read_receipts": shown})
 
 
 # -- messages ------------------------------------------------------------------------------------
 
 
-@route(CHAT + "/messages", ["POST"])
-def create_message(token: str, number: str) -> Response:
-    app_token, chat = service.known_token(api_deps(), http.token(token)), http.chat_number(number)
+@chat_route(CHAT + "/messages", ["POST"])
+def create_message(number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
     body = http.body_field(_body(), settings.api().max_body_bytes)
-    created = service.create_message(api_deps(), app_token, chat, body, _key({"body": body}))
+    created = service.create_message(api_deps(), caller, chat, body, _key({"body": body}))
     metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": created}, f"messages/{created}")
 
 
-@route(CHAT + "/messages", ["GET"])
-def list_messages(token: str, number: str) -> Response:
-    app_token, chat = service.known_token(api_deps(), http.token(token)), http.chat_number(number)
+@chat_route(CHAT + "/messages", ["GET"])
+def list_messages(number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
     return http.paged(
         _request().query_params,
-        lambda after, limit: service.list_messages(api_deps(), app_token, chat, after, limit),
+        lambda after, limit: service.list_messages(api_deps(), caller, chat, after, limit),
         _url(),
     )
 
 
-@route(CHAT + "/messages/search", ["GET"])
-def search_messages(token: str, number: str) -> Response:
+@chat_route(CHAT + "/messages/search", ["GET"])
+def search_messages(number: str, token: str | None = None) -> Response:
     params = _request().query_params
     started = time.perf_counter()
     found = service.search_messages(
         api_deps(),
-        http.token(token),
+        _credential(token),
         http.chat_number(number),
         http.search_query(params),
         http.limit(params),
@@ -195,24 +256,71 @@ def search_messages(token: str, number: str) -> Response:
     return http.search_page_response(found, params, _url())
 
 
-@route(MESSAGE, ["GET"])
-def get_message(token: str, number: str, message_number: str) -> Response:
+@chat_route(MESSAGE, ["GET"])
+def get_message(number: str, message_number: str, token: str | None = None) -> Response:
     message = service.get_message(
         api_deps(),
-        http.token(token),
+        _credential(token),
         http.chat_number(number),
         http.message_number(message_number),
     )
     return http.json_response(message.to_json())
 
 
-@route(MESSAGE, ["PATCH", "PUT"])
-def edit_message(token: str, number: str, message_number: str) -> Response:
-    app_token, chat = service.known_token(api_deps(), http.token(token)), http.chat_number(number)
+@chat_route(MESSAGE, ["PATCH", "PUT"])
+def edit_message(number: str, message_number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
     number_in_chat = http.message_number(message_number)
     body = http.body_field(_body(), settings.api().max_body_bytes)
-    edited = service.edit_message(api_deps(), app_token, chat, number_in_chat, body, _key({"body": body}))
+    edited = service.edit_message(api_deps(), caller, chat, number_in_chat, body, _key({"body": body}))
     return http.json_response(edited.to_json())
+
+
+# -- webhook endpoints ---------------------------------------------------------------------------
+
+
+@route(WEBHOOKS, ["POST"])
+def register_webhook(token: str) -> Response:
+    app_token = service.known_token(api_deps(), http.token(token))
+    url, events, description = webhook_requests.new_endpoint(_body(), settings.api().webhook_allow_loopback)
+    endpoint = webhooks.register(api_deps(), app_token, url, events, description)
+    return http.created(endpoint.to_json(with_secret=True), f"webhooks/{endpoint.number}")
+
+
+@route(WEBHOOKS, ["GET"])
+def list_webhooks(token: str) -> Response:
+    found = webhooks.endpoints(api_deps(), http.token(token))
+    return http.json_response({"endpoints": [e.to_json() for e in found]})
+
+
+@route(WEBHOOK, ["GET"])
+def get_webhook(token: str, endpoint_number: str) -> Response:
+    found = webhooks.endpoint(api_deps(), http.token(token), http.number(endpoint_number, "endpoint number"))
+    return http.json_response(found.to_json())
+
+
+@route(WEBHOOK, ["PATCH"])
+def update_webhook(token: str, endpoint_number: str) -> Response:
+    app_token = service.known_token(api_deps(), http.token(token))
+    change = webhook_requests.endpoint_change(_body(), settings.api().webhook_allow_loopback)
+    updated = webhooks.update(api_deps(), app_token, http.number(endpoint_number, "endpoint number"), change)
+    return http.json_response(updated.to_json())
+
+
+@route(WEBHOOK, ["DELETE"])
+def remove_webhook(token: str, endpoint_number: str) -> Response:
+    webhooks.remove(api_deps(), http.token(token), http.number(endpoint_number, "endpoint number"))
+    return Response(body="", status_code=204)
+
+
+@route(WEBHOOK + "/secret", ["POST"])
+def rotate_webhook_secret(token: str, endpoint_number: str) -> Response:
+    app_token = service.known_token(api_deps(), http.token(token))
+    grace = webhook_requests.secret_grace_seconds(_body())
+    rotated = webhooks.rotate_secret(
+        api_deps(), app_token, http.number(endpoint_number, "endpoint number"), grace
+    )
+    return http.json_response(rotated.to_json(with_secret=True))
 
 
 # -- cross-origin preflights: one on every path, answered from the path's own methods -------------

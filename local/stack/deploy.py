@@ -58,6 +58,8 @@ def local_parameters(cfg: Config) -> dict:
         "ElasticsearchUrl": f"http://127.0.0.1:{cfg.es_port}",
         # The URL write_outputs puts in ApiUrl below, for the Link headers the API builds.
         "ApiBaseUrl": f"{cfg.endpoint}{EXECUTE_API_PREFIX}/Prod",
+        # The tests' webhook receivers listen on loopback.
+        "WebhookAllowLoopback": "true",
         # LocalStack's free edition has no WAF.
         "Waf": "Disabled",
         # Every test, bench and browser calls from 127.0.0.1 into a few applications: quotas sized

@@ -45,6 +45,7 @@ def chat_app(queue_url):
     from chalicelib.wiring import settings, stores
 
     settings.get.cache_clear()
+    settings.api.cache_clear()
     stores.deps.cache_clear()
     import app
 

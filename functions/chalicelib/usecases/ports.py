@@ -16,6 +16,7 @@ from ..domain.changes import ChatChanged
 from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from ..domain.models import (
     Application,
+    Author,
     Chat,
     ChatKey,
     Clash,
@@ -32,7 +33,10 @@ from ..domain.models import (
 )
 from ..domain.numbering import Floors
 from ..domain.quotas import Decision
+from ..domain.reading import ReadPosition
 from ..domain.request_keys import Claim, Done, RequestKey
+from ..domain.user_tokens import Versions
+from ..domain.webhooks import Endpoint, EndpointChange
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]
@@ -58,7 +62,20 @@ class Database(Protocol):
     def message(self, application_id: int, chat_number: int, number: int) -> Message | None: ...
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]: ...
     def max_message_number(self, application_id: int, chat_number: int) -> int: ...
-    def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> None: ...
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None: ...
+    def token_versions(self, application_id: int) -> Versions | None: ...
+
+
+class ReadPositions(Protocol):
+    """Where each user has read a chat up to (MySQL), and whether an application shows it."""
+
+    def mark_read(self, application_id: int, chat_number: int, user: Author, up_to: int) -> ReadPosition: ...
+    def positions(
+        self, application_id: int, chat_numbers: Sequence[int], user_id: str
+    ) -> dict[int, ReadPosition]: ...
+    def readers(self, application_id: int, chat_number: int, limit: int) -> list[ReadPosition]: ...
+    def read_receipts(self, application_id: int) -> bool: ...
+    def set_read_receipts(self, application_id: int, shown: bool) -> None: ...
 
 
 class Batches(Protocol):
@@ -89,15 +106,23 @@ class Reservations(Protocol):
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int: ...
     def reserve_message_number(
-        self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
+        self,
+        application_id: int,
+        chat_number: int,
+        body: str,
+        seed: Callable[[], int],
+        created_at_ms: int | None = None,
+        author: Author | None = None,
     ) -> int: ...
     def chats_reserved(self, application_id: int) -> int | None: ...
+    def messages_reserved(self, application_id: int, chat_number: int) -> int | None: ...
 
 
 class PendingBodies(Protocol):
-    """The bodies of messages queued and not yet in MySQL, as the API reads them (Redis)."""
+    """Messages queued and not yet in MySQL, as the API reads them (Redis): body, accept
+    instant and author."""
 
-    def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None: ...
+    def pending_message(self, application_id: int, chat_number: int, number: int) -> Message | None: ...
     def forget_pending(self, messages: Sequence[NewMessage]) -> None: ...
 
 
@@ -247,6 +272,12 @@ class Deps(Protocol):
     # Request quotas; None where nothing limits (the writer, tools, benches in-process).
     @property
     def limits(self) -> RateLimits | None: ...
+    @property
+    def read_positions(self) -> ReadPositions: ...
+    # The server's secret that each application's user-token keys derive from (a Secrets
+    # Manager secret on AWS, read through its cache: Unavailable if it cannot be read).
+    @property
+    def user_token_secret(self) -> bytes: ...
 
 
 class WriterDeps(Protocol):
@@ -313,3 +344,31 @@ class SocketDeps(Deps, Protocol):
     def sockets(self) -> Sockets: ...
     @property
     def socket_limits(self) -> SocketLimits: ...
+
+
+class WebhookEndpoints(Protocol):
+    """The webhook endpoints of each application, with their secrets (MySQL)."""
+
+    def insert(
+        self,
+        application_id: int,
+        url: str,
+        events: tuple[str, ...],
+        description: str,
+        secret: str,
+        limit: int,
+    ) -> Endpoint | None: ...
+    def get(self, application_id: int, number: int) -> Endpoint | None: ...
+    def of_application(self, application_id: int) -> list[Endpoint]: ...
+    def update(self, application_id: int, number: int, change: EndpointChange) -> Endpoint | None: ...
+    def delete(self, application_id: int, number: int) -> bool: ...
+    def rotate_secret(
+        self, application_id: int, number: int, secret: str, grace_seconds: int
+    ) -> Endpoint | None: ...
+
+
+class WebhookAdminDeps(Deps, Protocol):
+    """What the API's webhook routes are given (webhooks.py): the API's ports and the endpoints."""
+
+    @property
+    def webhook_endpoints(self) -> WebhookEndpoints: ...

@@ -137,6 +137,20 @@ class RateLimitSettings:
     rate_limit_applications_window_seconds: int
     rate_limit_applications_per_address: int
     rate_limit_applications: int
+    # Each user's own quotas (a user token), taken before the application's: one user's loop
+    # leaves the rest of the application's quota to its other users.
+    rate_limit_user_creates: int
+    rate_limit_user_edits: int
+    rate_limit_user_searches: int
+    rate_limit_user_reads: int
+
+
+@dataclass(frozen=True)
+class UserTokenSettings(SecretSettings):
+    # The secret every application's user-token keys are derived from: a Secrets Manager secret
+    # (the template makes one), else `user_token_secret` (the local stack's and the tests' only).
+    user_token_secret_arn: str | None
+    user_token_secret: str
 
 
 @dataclass(frozen=True)
@@ -178,20 +192,29 @@ class SocketSettings:
     push_concurrency: int
 
 
-# -- each function's view --------------------------------------------------------------------
+@dataclass(frozen=True)
+class WebhookSettings:
+    # Webhook URLs may be http://127.0.0.1 or localhost, and delivery may connect to loopback:
+    # the local stack's tests receive there. Never on AWS (docs/security.md).
+    webhook_allow_loopback: bool
+
+
+# -- each function's view (the groups that read secrets first: one consistent order) ----------
 
 
 @dataclass(frozen=True)
 class ApiSettings(
     MySQLSettings,
     RedisSettings,
-    NumberingSettings,
     ElasticsearchSettings,
+    UserTokenSettings,
+    NumberingSettings,
     FinderSettings,
     QueueSettings,
     IdempotencySettings,
     RateLimitSettings,
     HttpSettings,
+    WebhookSettings,
     AnnounceSettings,
 ):
     """The API function's."""
@@ -234,6 +257,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: in
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} is outside {low}..{high}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "false").strip().lower()
+    if raw not in ("true", "false"):
+        raise SettingsError(f"{name}={raw!r} is neither 'true' nor 'false'")
+    return raw == "true"
 
 
 def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
@@ -295,6 +325,10 @@ def _identifier(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+# Known to all, as the local MySQL password is: a deploy that reads its credentials from secrets
+# (AWS) never signs with it (stores.Stores.user_token_secret).
+LOCAL_USER_TOKEN_SECRET = "local-stack-user-token-secret-never-used-on-aws"
+
 type _Env = Mapping[str, str]
 
 # One reader per setting. Defaults are the services `make up` starts; on AWS the template sets
@@ -344,6 +378,12 @@ _READERS: dict[str, Callable[[_Env], Any]] = {
     ),
     "rate_limit_applications_per_address": lambda env: _int(env, "RATE_LIMIT_APPLICATIONS_PER_ADDRESS", 20),
     "rate_limit_applications": lambda env: _int(env, "RATE_LIMIT_APPLICATIONS", 1000),
+    "rate_limit_user_creates": lambda env: _int(env, "RATE_LIMIT_USER_CREATES", 20),
+    "rate_limit_user_edits": lambda env: _int(env, "RATE_LIMIT_USER_EDITS", 10),
+    "rate_limit_user_searches": lambda env: _int(env, "RATE_LIMIT_USER_SEARCHES", 10),
+    "rate_limit_user_reads": lambda env: _int(env, "RATE_LIMIT_USER_READS", 60),
+    "user_token_secret_arn": lambda env: _secret_arn(env, "USER_TOKEN_SECRET_ARN"),
+    "user_token_secret": lambda env: env.get("USER_TOKEN_SECRET", LOCAL_USER_TOKEN_SECRET),
     # messages.body is a TEXT column: 65,535 bytes at the most.
     "max_body_bytes": lambda env: _int(env, "MAX_BODY_BYTES", 65535, high=65535),
     "api_base_url": _base_url,
@@ -358,6 +398,7 @@ _READERS: dict[str, Callable[[_Env], Any]] = {
     # AWS closes a socket after 2 hours; a row is kept a minute longer than that.
     "socket_lifetime_seconds": lambda env: _int(env, "SOCKET_LIFETIME_SECONDS", 2 * 3600 + 60, low=60),
     "push_concurrency": lambda env: _int(env, "PUSH_CONCURRENCY", 64, high=512),
+    "webhook_allow_loopback": lambda env: _flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
 }
 
 

@@ -1,8 +1,8 @@
 """Builds the adapters from the settings, each on first use, once per process (a Lambda environment).
 
 Each function gets the stores of its own settings view (settings.py: `api_deps()` builds from
-ApiSettings, ...) typed as its dependency set (ports.py: Deps, WriterDeps, CounterDeps,
-MigrateDeps, SocketDeps); it builds only what its use cases read, and imports a driver only then.
+ApiSettings, ...); it builds only what its use cases read (ports.py: Deps, WriterDeps, ...), and
+imports a driver only then.
 An adapter whose settings group the function's view lacks cannot be built (TypeError): the
 counter cannot build the Elasticsearch client nor read its secret. Each store's calls are one
 X-Ray subsegment when tracing is on (the adapters stay unaware of it).
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..domain.errors import Unavailable
 from ..domain.live import SocketLimits
 from ..domain.numbering import request_life_seconds
 from ..usecases import ports
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from ..adapters.mysql.mysql import MySQL
     from ..domain.models import Login
+    from .clients import Secret
 
 
 class _Built[T]:
@@ -97,6 +99,25 @@ class Stores[S]:
 
         return elasticsearch_client(self._view(settings.ElasticsearchSettings))
 
+    @_Built
+    def _user_token_secret(self) -> "Secret | None":
+        from .clients import Secret
+
+        s = self._view(settings.UserTokenSettings)
+        return Secret(s.user_token_secret_arn, s.secrets_max_age_seconds) if s.user_token_secret_arn else None
+
+    @property
+    def user_token_secret(self) -> bytes:
+        """Read through Powertools' cache (`secrets_max_age_seconds`): a changed secret retires
+        every user token within that long."""
+        secret, s = self._user_token_secret, self._view(settings.UserTokenSettings)
+        on_aws = self._view(settings.MySQLSettings).mysql_secret_arn
+        if secret is None and on_aws and s.user_token_secret == settings.LOCAL_USER_TOKEN_SECRET:
+            # A deploy reading its logins from secrets (AWS) never signs with the well-known one.
+            logger.error("USER_TOKEN_SECRET_ARN is not set: user tokens are refused")
+            raise Unavailable("user tokens are not configured on this deploy")
+        return (secret.value() if secret else s.user_token_secret).encode()
+
     # -- the adapters (imported where built: a function loads only the drivers it uses) --
 
     @_Built
@@ -104,6 +125,18 @@ class Stores[S]:
         from ..adapters.mysql.db import Database
 
         return traced(Database(self.mysql), "MySQL")
+
+    @_Built
+    def read_positions(self) -> ports.ReadPositions:
+        from ..adapters.mysql.read_positions import ReadPositions
+
+        return traced(ReadPositions(self.mysql), "MySQL")
+
+    @_Built
+    def webhook_endpoints(self) -> ports.WebhookEndpoints:
+        from ..adapters.mysql.webhook_endpoints import WebhookEndpoints
+
+        return traced(WebhookEndpoints(self.mysql), "MySQL")
 
     @_Built
     def batches(self) -> ports.Batches:
@@ -279,25 +312,25 @@ def deps() -> Stores[settings.Settings]:
 
 
 @lru_cache(maxsize=1)
-def api_deps() -> ports.Deps:
+def api_deps() -> Stores[settings.ApiSettings]:
     return build(settings.api())
 
 
 @lru_cache(maxsize=1)
-def writer_deps() -> ports.WriterDeps:
+def writer_deps() -> Stores[settings.WriterSettings]:
     return build(settings.writer())
 
 
 @lru_cache(maxsize=1)
-def counter_deps() -> ports.CounterDeps:
+def counter_deps() -> Stores[settings.CounterSettings]:
     return build(settings.counter())
 
 
 @lru_cache(maxsize=1)
-def migrate_deps() -> ports.MigrateDeps:
+def migrate_deps() -> Stores[settings.MigrateSettings]:
     return build(settings.migrate())
 
 
 @lru_cache(maxsize=1)
-def live_deps() -> ports.SocketDeps:
+def live_deps() -> Stores[settings.LiveSettings]:
     return build(settings.live())
