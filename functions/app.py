@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, Response
 from chalice.app import Request, WebsocketEvent
 
+from chalicelib.adapters.announce import payload
 from chalicelib.domain.errors import Unauthorized, UnknownToken
 from chalicelib.domain.models import Clash
 from chalicelib.domain.request_keys import RequestKey
@@ -232,6 +233,12 @@ def create_message(number: str, token: str | None = None) -> Response:
 @chat_route(CHAT + "/messages", ["GET"])
 def list_messages(number: str, token: str | None = None) -> Response:
     caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
+    params = _request().query_params
+    before = http.before(params)
+    if before is not None:
+        size = http.limit(params)
+        older, more = service.list_messages_before(api_deps(), caller, chat, before, size)
+        return http.older_page_response(older, more, size, _url())
     return http.paged(
         _request().query_params,
         lambda after, limit: service.list_messages(api_deps(), caller, chat, after, limit),
@@ -413,11 +420,10 @@ def handle_socket(event: dict[str, Any], context: Any) -> Any:
     return route_handlers.get(event["requestContext"]["routeKey"], socket_message)(event, context)
 
 
-# Invoked asynchronously by the announcer after changes commit: {"changes": [[app, chat, position]]}.
+# Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked).
 @app.lambda_function(name="push_changes")
 def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    changes = [(int(a), int(c), int(p)) for a, c, p in event.get("changes", [])]
-    totals: dict[str, Any] = live.push(live_deps(), changes)
+    totals: dict[str, Any] = live.push(live_deps(), payload.changes_from(event))
     logger.info("changes pushed", **totals)
     metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
     metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=totals["failed"])

@@ -253,6 +253,25 @@ def page(params: Params) -> tuple[int, int]:
     return _bounded((params or {}).get("after", "0"), "after", 0, MAX_NUMBER), limit(params)
 
 
+def before(params: Params) -> int | None:
+    """`?before=`: a page of older messages (any number past the newest: the newest page)."""
+    raw = (params or {}).get("before")
+    return None if raw is None else _bounded(raw, "before", 1, MAX_NUMBER)
+
+
+def older_page_response(items: Sequence[Item], more: bool, limit: int, url: str | None = None) -> Response:
+    """A page read backwards: `Link: rel="prev"` names the page before its first item. Big
+    bodies cut it short from the oldest end, as a forward page is cut from its newest."""
+    headers = {}
+    kept = list(reversed(_within_budget(list(reversed(items)))))
+    more, items = more or len(kept) < len(items), kept
+    if more and items:
+        headers["Link"] = (
+            f'<{url or ""}?{urlencode({"before": items[0].number, "limit": limit})}>; rel="prev"'
+        )
+    return json_response([item.to_json() for item in items], headers=headers)
+
+
 def limit(params: Params) -> int:
     return _bounded((params or {}).get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
 

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..domain.changes import ChatChanged
 from ..domain.errors import BadRequest, TooManyConnections
 from ..domain.live import (
     BadFrame,
@@ -43,8 +44,9 @@ def connect(deps: SocketDeps, connection_id: str, credential: str | None) -> Non
         )
 
 
-def receive(deps: SocketDeps, connection_id: str, body: str | None) -> dict[str, Any]:
-    """The answer to one client frame; a frame that cannot be done gets an error frame."""
+def receive(deps: SocketDeps, connection_id: str, body: str | None) -> dict[str, Any] | None:
+    """The answer to one client frame (None: no answer); a frame that cannot be done gets an
+    error frame."""
     frame = read_frame(body, deps.socket_limits.frame_bytes)
     if isinstance(frame, BadFrame):
         return error_frame(frame.code, frame.message)
@@ -53,7 +55,7 @@ def receive(deps: SocketDeps, connection_id: str, body: str | None) -> dict[str,
         _drop(deps, [connection_id], close=True)
         return error_frame("unauthorized", "this socket's credential no longer opens the application")
     if isinstance(frame, Ping):
-        return {"type": "pong"}
+        return None  # it only keeps the socket open: an answer would be one more billed message
     if not connection.may_read(frame.chat):
         return error_frame("forbidden", f"this credential may not read chat {frame.chat}")
     if isinstance(frame, Unsubscribe):
@@ -70,13 +72,13 @@ def disconnect(deps: SocketDeps, connection_id: str) -> None:
     deps.connections.close([connection_id])
 
 
-def push(deps: SocketDeps, changes: Iterable[tuple[int, int, int]]) -> dict[str, int]:
+def push(deps: SocketDeps, changes: Iterable[ChatChanged]) -> dict[str, int]:
     """Tells every socket following a changed chat its newest position: one frame per chat
-    however many of its changes the batch holds. `changes`: (application id, chat, position)."""
+    however many of its changes the batch holds."""
     newest: dict[tuple[int, int], int] = {}
-    for application_id, chat, position in changes:
-        key = (application_id, chat)
-        newest[key] = max(position, newest.get(key, 0))
+    for change in changes:
+        key = (change.application_id, change.chat_number)
+        newest[key] = max(change.position, newest.get(key, 0))
     totals = {"chats": len(newest), "sent": 0, "gone": 0, "failed": 0, "revoked": 0}
     for (application_id, chat), position in newest.items():
         subscribers = deps.connections.subscribers(application_id, chat)

@@ -328,6 +328,22 @@ def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: i
     return deps.db.messages(app_id, chat_number, after, limit)
 
 
+def list_messages_before(
+    deps: Deps, token: str, chat_number: int, before: int, limit: int
+) -> tuple[list[Message], bool]:
+    """The `limit` persisted messages numbered below `before` (any number past the newest: the
+    newest ones), in number order, and whether older ones exist: how a reader opens a long chat
+    at its end and reads back."""
+    app_id = _existing_chat(
+        deps, access.admitted(deps, token, "reads", chat_number).application_id, chat_number
+    )
+    before = min(before, deps.db.max_message_number(app_id, chat_number) + 1)
+    after = max(0, before - 1 - limit)
+    # Numbers are dense, but one still queued is missing: the page may reach past `before`.
+    page = [m for m in deps.db.messages(app_id, chat_number, after, limit) if m.number < before]
+    return page, after > 0
+
+
 def get_message(deps: Deps, token: str, chat_number: int, number: int) -> Message:
     return _message(
         deps, access.admitted(deps, token, "reads", chat_number).application_id, chat_number, number
@@ -363,6 +379,7 @@ def edit_message(
     caller = access.admitted(deps, token, "edits", chat_number, write=True)
     app_id = caller.application_id
     found = _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
+    access.may_change(caller, found)
     edited = dataclasses.replace(found, body=body, edited_at_ms=now_ms())
 
     with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:

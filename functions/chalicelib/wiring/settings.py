@@ -175,8 +175,9 @@ class SweepSettings:
 
 @dataclass(frozen=True)
 class AnnounceSettings:
-    # The function told of each committed change (async invoke); empty: changes are not announced.
-    push_function_name: str
+    # The SNS topic committed changes are announced on (the push function and any other follower
+    # subscribe to it); empty: nowhere.
+    announce_topic_arn: str
 
 
 @dataclass(frozen=True)
@@ -390,7 +391,7 @@ _READERS: dict[str, Callable[[_Env], Any]] = {
     "cors_allowed_origins": _origins,
     "counter_idle_seconds": lambda env: _int(env, "COUNTER_IDLE_SECONDS", 7 * 86400, low=3600),
     "counter_sweep_keys": lambda env: _int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
-    "push_function_name": lambda env: env.get("PUSH_FUNCTION_NAME", ""),
+    "announce_topic_arn": lambda env: env.get("ANNOUNCE_TOPIC_ARN", ""),
     "websocket_endpoint": lambda env: env.get("WEBSOCKET_ENDPOINT", ""),
     "socket_subscriptions": lambda env: _int(env, "SOCKET_SUBSCRIPTIONS", 100, high=10_000),
     "socket_connections_per_application": lambda env: _int(env, "SOCKET_CONNECTIONS_PER_APPLICATION", 10_000),

@@ -228,6 +228,11 @@ class Stores[S]:
 
     @_Built
     def announcer(self) -> ports.Announcer:
+        s = self._view(settings.AnnounceSettings)
+        if s.announce_topic_arn:
+            from ..adapters.announce import topic
+
+            return traced(topic.TopicAnnouncer(topic.client(), s.announce_topic_arn, logger), "SNS")
         from ..adapters.announce.null import NullAnnouncer
 
         return NullAnnouncer()
