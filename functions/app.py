@@ -274,6 +274,22 @@ def get_message(number: str, message_number: str, token: str | None = None) -> R
     return http.json_response(message.to_json())
 
 
+@chat_route(MESSAGE, ["DELETE"])
+def delete_message(number: str, message_number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
+    deleted = service.delete_message(api_deps(), caller, chat, http.message_number(message_number))
+    return http.json_response(deleted.to_json())
+
+
+@chat_route(CHAT + "/changes", ["GET"])
+def list_changes(number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
+    params = _request().query_params
+    since, limit = http.since(params), http.limit(params)
+    feed = service.list_changes(api_deps(), caller, chat, since, limit + 1)
+    return http.feed_response(feed, since, limit, _url())
+
+
 @chat_route(MESSAGE, ["PATCH", "PUT"])
 def edit_message(number: str, message_number: str, token: str | None = None) -> Response:
     caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
@@ -423,7 +439,12 @@ def handle_socket(event: dict[str, Any], context: Any) -> Any:
 # Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked).
 @app.lambda_function(name="push_changes")
 def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    totals: dict[str, Any] = live.push(live_deps(), payload.changes_from(event))
+    if "deliver" in event:  # a share of a big fan-out, handed over by another invocation
+        share = event["deliver"]
+        done = live.deliver(live_deps(), share["connections"], share["frame"].encode())
+    else:
+        done = live.push(live_deps(), payload.changes_from(event))
+    totals: dict[str, Any] = done
     logger.info("changes pushed", **totals)
     metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
     metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=totals["failed"])

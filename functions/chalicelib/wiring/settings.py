@@ -191,6 +191,10 @@ class SocketSettings:
     socket_frame_bytes: int
     socket_lifetime_seconds: int
     push_concurrency: int
+    # Sockets of one chat a push invocation sends to itself; the rest go to other invocations of
+    # the push function (PUSH_FUNCTION_NAME: its own name), this many each.
+    push_slice: int
+    push_function_name: str
 
 
 @dataclass(frozen=True)
@@ -399,6 +403,8 @@ _READERS: dict[str, Callable[[_Env], Any]] = {
     # AWS closes a socket after 2 hours; a row is kept a minute longer than that.
     "socket_lifetime_seconds": lambda env: _int(env, "SOCKET_LIFETIME_SECONDS", 2 * 3600 + 60, low=60),
     "push_concurrency": lambda env: _int(env, "PUSH_CONCURRENCY", 64, high=512),
+    "push_slice": lambda env: _int(env, "PUSH_SLICE", 250, high=10_000),
+    "push_function_name": lambda env: env.get("PUSH_FUNCTION_NAME", ""),
     "webhook_allow_loopback": lambda env: _flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
 }
 

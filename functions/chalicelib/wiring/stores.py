@@ -283,6 +283,16 @@ class Stores[S]:
         return traced(sockets.Sockets(client, s.push_concurrency), "WebSocket")
 
     @_Built
+    def fan_out(self) -> ports.FanOut:
+        from ..adapters.announce import fan_out
+
+        return traced(fan_out.FanOut(fan_out.client(), self._view(settings.SocketSettings).push_function_name, logger), "Lambda")
+
+    @property
+    def push_slice(self) -> int:
+        return self._view(settings.SocketSettings).push_slice
+
+    @_Built
     def socket_limits(self) -> SocketLimits:
         s = self._view(settings.SocketSettings)
         return SocketLimits(
