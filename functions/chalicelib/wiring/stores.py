@@ -286,7 +286,10 @@ class Stores[S]:
     def fan_out(self) -> ports.FanOut:
         from ..adapters.announce import fan_out
 
-        return traced(fan_out.FanOut(fan_out.client(), self._view(settings.SocketSettings).push_function_name, logger), "Lambda")
+        return traced(
+            fan_out.FanOut(fan_out.client(), self._view(settings.SocketSettings).push_function_name, logger),
+            "Lambda",
+        )
 
     @property
     def push_slice(self) -> int:
