@@ -40,7 +40,8 @@ class LocalWindows:
     counts it has used up.
     """
 
-    # Hand-written: ratelimit-take.lua's arithmetic over a dict; a library would bring windows and keys of its own.
+    # Hand-written: ratelimit-take.lua's arithmetic over a dict; a library would bring windows
+    # and keys of its own.
     _OVERFLOW = "\x00overflow"  # no rate key starts with NUL
 
     def __init__(self, max_keys: int = 10_000, clock: Callable[[], float] = time.time):
