@@ -231,3 +231,9 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
 @lru_cache(maxsize=1)
 def get() -> Settings:
     return from_env()
+
+
+def lambda_handler() -> str | None:
+    """The entry point this Lambda environment serves (Lambda's reserved `_HANDLER`, e.g. "app.app");
+    None outside Lambda (chalice local, tests, tools)."""
+    return os.environ.get("_HANDLER") or None

@@ -188,3 +188,32 @@ def api_login_from_settings() -> "Login | None":
 @lru_cache(maxsize=1)
 def deps() -> Stores:
     return build(settings.get())
+
+
+# What each entry point's requests read (its dependency set of ports.py), built in Lambda's init
+# phase: the drivers' imports and the clients then cost the init, which has its own limit, and not
+# the first request's timeout. The API leaves out `search` (its search route alone reads it; the
+# Elasticsearch client is ~0.2 s of CPU that a burst of creates would pay in every environment).
+PREPARED_AT_INIT: dict[str, tuple[str, ...]] = {
+    "app.app": ("db", "numbers", "tokens", "keys", "limits", "queue"),
+    "app.handle_creations": ("batches", "numbers", "search"),
+    "app.refresh_counts": ("counts", "numbers", "keys"),
+    "app.migrate_schema": ("schema", "search"),
+}
+
+
+def prepare() -> list[str]:
+    """Builds the adapters of the entry point this Lambda environment serves and returns their
+    names; outside Lambda, none. Nothing connects here: a build that fails (a malformed setting, a
+    secret that cannot be read) is logged and left to the first request, which answers it as it
+    would have."""
+    names = PREPARED_AT_INIT.get(settings.lambda_handler() or "", ())
+    built = []
+    for name in names:
+        try:
+            getattr(deps(), name)
+        except Exception as exc:
+            logger.warning("not built at init: the first request builds it", adapter=name, error=repr(exc))
+        else:
+            built.append(name)
+    return built

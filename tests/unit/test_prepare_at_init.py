@@ -1,0 +1,63 @@
+"""Lambda's init phase builds what its entry point's requests read (wiring/stores.prepare), so that
+the drivers' imports and the clients do not count against the first request's timeout."""
+
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import cfn_yaml
+
+from chalicelib.usecases import ports
+from chalicelib.wiring import settings, stores
+
+TEMPLATE = cfn_yaml.load(str(Path(__file__).resolve().parents[2] / "infra" / "template.yaml"))
+HANDLERS = {
+    r["Properties"]["Handler"]
+    for r in TEMPLATE["Resources"].values()
+    if r["Type"] == "AWS::Serverless::Function"
+}
+# Each entry point's dependency set: what its use cases are given.
+READS = {
+    "app.app": ports.Deps,
+    "app.handle_creations": ports.WriterDeps,
+    "app.refresh_counts": ports.CounterDeps,
+    "app.migrate_schema": ports.MigrateDeps,
+}
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """Adapters as a function builds them, from the local defaults (nothing connects to build)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    adapters = stores.build(settings.from_env({}))
+    monkeypatch.setattr(stores, "deps", lambda: adapters)
+    return adapters
+
+
+def test_each_entry_point_prepared_is_a_function_of_the_template_and_builds_only_what_it_reads():
+    for handler, names in stores.PREPARED_AT_INIT.items():
+        assert handler in HANDLERS, f"{handler} is no function's Handler in infra/template.yaml"
+        reads = {name for name, value in vars(READS[handler]).items() if isinstance(value, property)}
+        assert set(names) <= reads, f"{handler} builds what it never reads: {set(names) - reads}"
+
+
+def test_the_api_environment_builds_its_adapters_at_init_but_not_the_search_client(monkeypatch, built):
+    monkeypatch.setenv("_HANDLER", "app.app")
+    assert stores.prepare() == ["db", "numbers", "tokens", "keys", "limits", "queue"]
+    assert {"db", "queue", "keys"} <= built.__dict__.keys()
+    assert not {"search", "elasticsearch"} & built.__dict__.keys()
+
+
+def test_outside_lambda_importing_the_app_builds_nothing(monkeypatch):
+    monkeypatch.delenv("_HANDLER", raising=False)
+    monkeypatch.setattr(stores, "deps", lambda: pytest.fail("built outside Lambda"))
+    assert stores.prepare() == []
+
+
+def test_an_adapter_that_cannot_be_built_at_init_is_left_to_the_first_request(monkeypatch, built):
+    monkeypatch.setenv("_HANDLER", "app.app")
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)  # the SQS client cannot be made without a region
+    assert stores.prepare() == ["db", "numbers", "tokens", "keys", "limits"]
+    assert "queue" not in built.__dict__
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert built.queue is not None  # the first request builds it
