@@ -8,6 +8,7 @@ raises Unavailable, as the adapters do when their service is unreachable).
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
+from chalicelib.domain.changes import ChatChanged
 from chalicelib.domain.errors import Refused, Unavailable
 from chalicelib.domain.models import (
     Application,
@@ -304,7 +305,9 @@ class FakeSchema:
 
 
 class FakeNumbers(_Store):
-    """Redis' counters, pending bodies and change marks; `restart()` empties it as a restart would."""
+    """Redis' numbering as a whole: the counters, pending bodies, change marks, idle sweep and epoch
+    (one state, so one `restart()` empties it all as a restart would). It stands for the five
+    adapters of ports.Reservations, PendingBodies, ChangeMarks, IdleCounters and NumberingEpoch."""
 
     def __init__(self) -> None:
         self.restart()
@@ -636,6 +639,19 @@ class FakeKeys(_Store):
         return len(old)
 
 
+class FakeAnnouncer:
+    """Keeps what it was told, in order; `down` loses announcements silently, as the port allows."""
+
+    down = False
+
+    def __init__(self) -> None:
+        self.announced: list[ChatChanged] = []
+
+    def announce(self, changes: Sequence[ChatChanged]) -> None:
+        if not self.down:
+            self.announced += changes
+
+
 @dataclasses.dataclass
 class FakeDeps:
     """Every function's ports (ports.py), faked and typed as such so tests may reach their state."""
@@ -650,7 +666,29 @@ class FakeDeps:
     search: FakeSearch
     request_timeout_seconds: int
     keys: FakeKeys
+    announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
     limits: RateLimits | None = None
+
+    # Redis' five numbering ports, on the one state `numbers` (a test reaches it there).
+    @property
+    def reservations(self) -> FakeNumbers:
+        return self.numbers
+
+    @property
+    def pending(self) -> FakeNumbers:
+        return self.numbers
+
+    @property
+    def changes(self) -> FakeNumbers:
+        return self.numbers
+
+    @property
+    def sweep(self) -> FakeNumbers:
+        return self.numbers
+
+    @property
+    def epoch(self) -> FakeNumbers:
+        return self.numbers
 
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:

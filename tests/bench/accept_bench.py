@@ -255,7 +255,8 @@ def wait_cost(count: int = 2000) -> dict:
 
     from chalicelib.adapters.redis import keys as redis_keys
     from chalicelib.adapters.redis import redis_server
-    from chalicelib.adapters.redis.numbers import Numbers
+    from chalicelib.adapters.redis.epoch import Epoch
+    from chalicelib.adapters.redis.reservations import Reservations
     from chalicelib.domain.errors import Unavailable
     from tests.helpers import RedisServer
 
@@ -270,17 +271,18 @@ def wait_cost(count: int = 2000) -> dict:
             time.sleep(0.1)
         client = redis.Redis.from_url(common.REDIS_URL, redis_connect_func=redis_server.identify)
         # 1 s: on this shared machine a replica process may wait for a core longer than 100 ms.
-        plain, waiting = Numbers(client), Numbers(client, wait_replicas=1, wait_timeout_ms=1000)
-        if not plain.epoch_state()[0]:
-            plain.open_epoch(f"bench-{uuid.uuid4().hex}")
+        plain, waiting = Reservations(client), Reservations(client, wait_replicas=1, wait_timeout_ms=1000)
+        epoch = Epoch(client)
+        if not epoch.epoch_state()[0]:
+            epoch.open_epoch(f"bench-{uuid.uuid4().hex}")
         timings: dict[str, list[float]] = {"no WAIT": [], "WAIT 1 (one replica on loopback)": []}
         refused = dict.fromkeys(timings, 0)
         for block in range(20):
-            for name, numbers in zip(timings, (plain, waiting), strict=True):
+            for name, reservations in zip(timings, (plain, waiting), strict=True):
                 for _ in range(count // 20):
                     started = time.perf_counter()
                     try:
-                        numbers.reserve_message_number(1, 1000 + block, "hello there", seed=lambda: 0)
+                        reservations.reserve_message_number(1, 1000 + block, "hello there", seed=lambda: 0)
                     except Unavailable:
                         refused[name] += 1  # not acknowledged in time: a 503
                     timings[name].append((time.perf_counter() - started) * 1000)
@@ -298,7 +300,7 @@ def run(levels=(1, 4, 16), seconds: float = 6.0, progress=print) -> dict:
     try:
         deps = common.deps(DATABASE, "bench-accept", queue_url)
         deps.redis.flushdb()
-        deps.numbers.open_epoch(f"bench-{uuid.uuid4().hex}")
+        deps.epoch.open_epoch(f"bench-{uuid.uuid4().hex}")
         from chalicelib.usecases import service
 
         token = service.create_application(deps, f"bench-accept-{uuid.uuid4().hex[:6]}").token

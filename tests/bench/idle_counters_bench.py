@@ -41,10 +41,10 @@ def _make_counters(deps, chats: int, progress) -> None:
         new_chats = [NewChat(app_id, c) for c in numbers]
         messages = [NewMessage(app_id, c, 1, "hello") for c in numbers]
         for c in numbers:
-            deps.numbers.reserve_chat_number(app_id, seed=lambda: 0)
-            deps.numbers.reserve_message_number(app_id, c, "hello", seed=lambda: 0)
+            deps.reservations.reserve_chat_number(app_id, seed=lambda: 0)
+            deps.reservations.reserve_message_number(app_id, c, "hello", seed=lambda: 0)
         deps.batches.persist(new_chats, messages)
-        deps.numbers.record_persisted(new_chats, messages)  # as the writer does: bodies forgotten
+        deps.changes.record_persisted(new_chats, messages)  # as the writer does: bodies forgotten
         if (first // PER_APPLICATION) % 10 == 9:
             progress(f"{first + len(numbers)} chats made")
 
@@ -52,7 +52,7 @@ def _make_counters(deps, chats: int, progress) -> None:
 def _sweep(deps, r, idle_seconds: int) -> dict:
     from chalicelib.usecases import counter
 
-    deps.numbers.save_sweep_cursor(0)
+    deps.sweep.save_sweep_cursor(0)
     started = time.perf_counter()
     result = counter.sweep_idle_counters(deps, idle_seconds, max_keys=10**9)
     return {**result, "wall_s": round(time.perf_counter() - started, 2), "after": _memory(r)}
@@ -67,7 +67,7 @@ def run(chats: int = 100_000, progress=print) -> dict:
     deps = common.deps(DATABASE)
     r = deps.redis
     r.flushdb()
-    deps.numbers.open_epoch(f"bench-{uuid.uuid4().hex}")
+    deps.epoch.open_epoch(f"bench-{uuid.uuid4().hex}")
     out: dict = {"chats": chats, "load_average_before": common.load_average(), "empty": _memory(r)}
     started = time.perf_counter()
     _make_counters(deps, chats, progress)
@@ -84,7 +84,7 @@ def run(chats: int = 100_000, progress=print) -> dict:
     out["sweep, all idle"] = _sweep(deps, r, IDLE_SECONDS)
     progress(f"sweep of idle counters: {out['sweep, all idle']}")
     epoch = r.hgetall(redis_keys.EPOCH)
-    out["epoch_after"] = {"open": deps.numbers.epoch_state()[0], "seeded": int(epoch[b"seeded"])}
+    out["epoch_after"] = {"open": deps.epoch.epoch_state()[0], "seeded": int(epoch[b"seeded"])}
     out["seeded_set_after"] = r.scard(redis_keys.SEEDED)
     out["load_average_after"] = common.load_average()
     return out

@@ -3,7 +3,7 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib.usecases.service import REVOCATION_SECONDS
+from chalicelib.usecases.identity import REVOCATION_SECONDS
 
 PARALLEL = 6  # requests at once: LocalStack keeps several warm environments, each with its cache
 

@@ -71,16 +71,16 @@ def test_the_counters_of_many_idle_chats_leave_no_key_behind(application, deps):
     chats = [NewChat(app_id, c) for c in range(1, n + 1)]
     messages = [NewMessage(app_id, c, 1, "x") for c in range(1, n + 1)]
     for c in range(n):
-        deps.numbers.reserve_chat_number(app_id, seed=lambda: 0)
-        deps.numbers.reserve_message_number(app_id, c + 1, "x", seed=lambda: 0)
+        deps.reservations.reserve_chat_number(app_id, seed=lambda: 0)
+        deps.reservations.reserve_message_number(app_id, c + 1, "x", seed=lambda: 0)
     deps.batches.persist(chats, messages)
-    deps.numbers.record_persisted(chats, messages)
+    deps.changes.record_persisted(chats, messages)
     assert len(keys_of(r, app_id)) == n + 1  # a counter per chat and the application's
     before = epoch(r)
     result = sweep(deps)
     assert keys_of(r, app_id) == []
     assert result["counters_removed"] >= n + 1 and epoch(r) == before
-    assert deps.numbers.reserve_message_number(app_id, 7, "back", seed=lambda: 1) == 2
+    assert deps.reservations.reserve_message_number(app_id, 7, "back", seed=lambda: 1) == 2
 
 
 def application_id(deps, application: dict) -> int:

@@ -67,7 +67,7 @@ def flood_and_create(deps, full: FullRedis, sqs, victim_creates: int = 100) -> d
 
     s = dataclasses.replace(settings.get(), redis_url=full.url, idempotency_budget_bytes=256 * 1024)
     ours = stores.build(s).replace(db=deps.db, queue=deps.queue)
-    ours.numbers.open_epoch(uuid.uuid4().hex)
+    ours.epoch.open_epoch(uuid.uuid4().hex)
     victim = service.create_application(ours, "victim").token
     service.create_chat(ours, victim)  # a tenant in business before the flood
     sink = sqs.create_queue(QueueName=f"it-flood-{uuid.uuid4().hex[:8]}")["QueueUrl"]
@@ -138,7 +138,7 @@ def test_only_caches_carry_a_ttl_so_eviction_never_takes_numbering_or_records(cl
     token = application["token"]
     headers = {"content-type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
     assert client.http.post(f"/applications/{token}/chats", headers=headers).status_code == 201
-    assert deps.numbers.begin_reopening(30) is not None  # the reopening lock, as a recovery holds it
+    assert deps.epoch.begin_reopening(30) is not None  # the reopening lock, as a recovery holds it
     r = deps.redis
     with_ttl = {k.decode().split(":")[0] + ":" for k in r.scan_iter(count=1000) if r.ttl(k) >= 0}
     without = {k.decode().split(":")[0] + ":" for k in r.scan_iter(count=1000) if r.ttl(k) == -1}
@@ -160,7 +160,7 @@ def test_many_applications_each_within_its_key_budget_cannot_stop_numbering(full
         idempotency_total_bytes=2 * 2**20,
     )
     ours = stores.build(s)
-    ours.numbers.open_epoch(uuid.uuid4().hex)
+    ours.epoch.open_epoch(uuid.uuid4().hex)
     claims: dict[type, int] = {}
     for app_id in range(1000, 1040):  # 40 applications of 256 KiB: 10 MB of records, if let in
         for i in range(256 * 1024 // 340):
@@ -172,4 +172,4 @@ def test_many_applications_each_within_its_key_budget_cannot_stop_numbering(full
             ours.keys.complete(str(app_id), key, Done(i + 1))
     assert claims.get(OverBudget, 0) > 0  # the total refused records, not Redis
     assert full_redis.client.info("memory")["used_memory"] < 0.9 * MAXMEMORY
-    assert ours.numbers.reserve_chat_number(1, lambda: 0) == 1  # another tenant still numbers
+    assert ours.reservations.reserve_chat_number(1, lambda: 0) == 1  # another tenant still numbers

@@ -19,7 +19,7 @@ def deps() -> fakes.FakeDeps:
 def write(deps: fakes.FakeDeps, *messages: NewMessage) -> None:
     """As the writer does: rows into MySQL, then the changed chats marked in Redis."""
     deps.batches.persist([NewChat(1, 1)], list(messages))
-    deps.numbers.record_persisted([NewChat(1, 1)], list(messages))
+    deps.changes.record_persisted([NewChat(1, 1)], list(messages))
 
 
 def counts(deps: fakes.FakeDeps) -> tuple[int, int]:
@@ -39,7 +39,7 @@ def test_after_redis_lost_its_marks_the_count_is_full_again(deps):
     counter.refresh_counts(deps)
     deps.batches.persist([], [NewMessage(1, 1, 1, "written while Redis was away")])
     deps.numbers.restart()
-    deps.numbers.open_epoch("another")
+    deps.epoch.open_epoch("another")
     assert counter.refresh_counts(deps)["mode"] == "full"
     assert counts(deps) == (1, 1)
 

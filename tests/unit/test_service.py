@@ -130,14 +130,14 @@ def test_a_message_the_writer_stores_while_it_is_read_is_found(deps, token, monk
     service.create_chat(deps, token)
     service.create_message(deps, token, 1, "in flight")
     queued = NewMessage(deps.db.application(token).id, 1, 1, "in flight")
-    read_pending = deps.numbers.pending_body
+    read_pending = deps.pending.pending_body
 
     def writer_commits_first(*key: int) -> str | None:
         deps.batches.persist([NewChat(queued.application_id, 1)], [queued])
-        deps.numbers.record_persisted([], [queued])
+        deps.changes.record_persisted([], [queued])
         return read_pending(*key)
 
-    monkeypatch.setattr(deps.numbers, "pending_body", writer_commits_first)
+    monkeypatch.setattr(deps.pending, "pending_body", writer_commits_first)
     assert service.get_message(deps, token, 1, 1).body == "in flight"
 
 
@@ -192,7 +192,7 @@ def test_a_reservation_failing_inside_an_open_epoch_is_503_and_keeps_the_epoch(d
     def timed_out(*args, **kwargs):
         raise Unavailable("the number service (Redis) is unavailable")
 
-    monkeypatch.setattr(deps.numbers, "reserve_chat_number", timed_out)
+    monkeypatch.setattr(deps.reservations, "reserve_chat_number", timed_out)
     deps.numbers.uptime = 600
     with pytest.raises(Unavailable):
         service.create_chat(deps, token)
@@ -217,7 +217,7 @@ def test_a_create_over_the_quota_is_refused_before_a_number_is_taken(deps, token
     with pytest.raises(RateLimited) as refused:
         service.create_message(deps, token, 1, "one too many")
     assert refused.value.status == 429 and refused.value.retry_after == 60
-    assert deps.numbers.pending_body(deps.tokens.application_id(token), 1, 2) is None
+    assert deps.pending.pending_body(deps.tokens.application_id(token), 1, 2) is None
     assert len(events(deps)) == 2
     service.edit_message(deps, token, 1, 1, "edited")
     with pytest.raises(RateLimited):
@@ -273,7 +273,7 @@ def test_applications_are_limited_per_client_address_and_in_all(deps):
 
 def test_one_request_at_a_time_reads_the_dead_letters_and_reopens(deps, token):
     restarted(deps, uptime=600, queued=0)
-    deps.numbers.begin_reopening(30)  # another request is reading the DLQ: its floors come first
+    deps.epoch.begin_reopening(30)  # another request is reading the DLQ: its floors come first
     with pytest.raises(Unavailable):
         service.create_chat(deps, token)
     assert deps.numbers.epoch is None

@@ -8,12 +8,12 @@ import pytest
 from chalicelib.domain.errors import BadRequest, NotFound, TokenRotated
 from chalicelib.domain.request_keys import RequestKey
 from chalicelib.domain.tokens import token_hash
-from chalicelib.usecases import service
+from chalicelib.usecases import identity, service
 
 
 @pytest.fixture(autouse=True)
 def fresh_process(monkeypatch):
-    monkeypatch.setattr(service, "_KNOWN", {})  # each test is a function environment of its own
+    monkeypatch.setattr(identity, "_KNOWN", {})  # each test is a function environment of its own
 
 
 def test_a_rotated_token_works_for_its_grace_then_is_unknown(deps, token):
@@ -22,7 +22,7 @@ def test_a_rotated_token_works_for_its_grace_then_is_unknown(deps, token):
     assert service.get_application(deps, token).previous  # still works: its grace runs
     assert service.create_chat(deps, token) == 3
     deps.db.tables.now = 60
-    service._KNOWN.clear()  # what KNOWN_SECONDS does to this process's entry
+    identity._KNOWN.clear()  # what KNOWN_SECONDS does to this process's entry
     deps.tokens.ids.clear()  # what the Redis entry's TTL does
     with pytest.raises(NotFound):
         service.create_chat(deps, token)
@@ -38,13 +38,13 @@ def test_without_grace_the_old_token_is_unknown_at_once_in_this_process(deps, to
 
 def test_a_warm_process_refuses_a_token_revoked_elsewhere_within_its_bound(deps, token, monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(service.time, "monotonic", lambda: clock[0])
-    service._KNOWN.clear()
+    monkeypatch.setattr(identity.time, "monotonic", lambda: clock[0])
+    identity._KNOWN.clear()
     service.create_chat(deps, token)  # this process knows the token from now
     app_id = deps.db.application(token).id
     deps.db.rotate_token(app_id, token, "the new token", 0)  # another function rotates it,
     deps.tokens.forget(token)  # and drops it from the shared cache
-    clock[0] += service.KNOWN_SECONDS - 0.1
+    clock[0] += identity.KNOWN_SECONDS - 0.1
     assert service.create_chat(deps, token) == 3  # still in this process's memory
     clock[0] += 0.1
     with pytest.raises(NotFound):
@@ -57,7 +57,7 @@ def test_only_the_current_token_rotates_and_a_revoked_previous_token_is_unknown(
         service.rotate_token(deps, token, grace_seconds=0)
     assert refused.value.status == 409
     service.revoke_previous_token(deps, new)
-    service._KNOWN.clear()
+    identity._KNOWN.clear()
     with pytest.raises(NotFound):
         service.get_application(deps, token)
 

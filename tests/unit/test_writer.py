@@ -68,7 +68,7 @@ def test_a_malformed_record_fails_alone():
 
 def test_a_database_outage_fails_every_creation_for_redelivery():
     deps = make_deps(down=True)
-    deps.numbers.reserve_message_number(1, 1, "x", seed=lambda: 0)  # as the API did
+    deps.reservations.reserve_message_number(1, 1, "x", seed=lambda: 0)  # as the API did
     batch = records(events.chat_created(1, 1), events.message_created(1, 1, 1, "x"))
     assert set(writer.persist_records(deps, batch)) == {"id-0", "id-1"}
     assert deps.numbers.pending == {(1, 1, 1): "x"}  # the body stays readable from Redis meanwhile

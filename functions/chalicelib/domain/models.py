@@ -22,12 +22,24 @@ MessageKey = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class IdleCounter:
-    """A numbering counter no request used for a while, as the sweep read it (numbers.py)."""
+    """A numbering counter no request used for a while, as the sweep read it (adapters/redis/sweep.py)."""
 
     application_id: int
     chat_number: int | None  # None: the application's chat counter
     highest: int  # the highest number it handed out, or its floor
     state: str  # what it held when read: it is dropped only if it still holds that
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who wrote a message: a user's id and display name, as its user token said when it wrote
+    (a message sent with the application token has none)."""
+
+    id: str
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name}
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,14 @@ SWEEP_STEP = 1000  # keys a SCAN step looks at: one Redis script and one MySQL q
 def refresh_counts(deps: CounterDeps) -> dict[str, Any]:
     started = time.monotonic()
     try:
-        incremental = deps.numbers.changes_complete()
+        incremental = deps.changes.changes_complete()
     except Unavailable:
         incremental = False  # without Redis, the marks are out of reach: count everything
     if incremental:
         chats, applications = _recount_changed(deps)
     else:
         try:
-            deps.numbers.start_full_recount()
+            deps.changes.start_full_recount()
         except Unavailable:
             pass  # the next run, with Redis back, sees the epoch unrecorded and counts fully again
         chats, applications = deps.counts.refresh_counts()
@@ -43,14 +43,14 @@ def refresh_counts(deps: CounterDeps) -> dict[str, Any]:
 
 
 def _recount_changed(deps: CounterDeps) -> tuple[int, int]:
-    numbers, counts = deps.numbers, deps.counts
+    changes, counts = deps.changes, deps.counts
     chats = _drain(
-        numbers.pop_changed_chats, counts.refresh_chat_counts, lambda keys: numbers.restore_changes(keys, [])
+        changes.pop_changed_chats, counts.refresh_chat_counts, lambda keys: changes.restore_changes(keys, [])
     )
     applications = _drain(
-        numbers.pop_changed_applications,
+        changes.pop_changed_applications,
         counts.refresh_application_counts,
-        lambda keys: numbers.restore_changes([], keys),
+        lambda keys: changes.restore_changes([], keys),
     )
     return chats, applications
 
@@ -88,21 +88,21 @@ def sweep_idle_counters(deps: CounterDeps, idle_seconds: int, max_keys: int) -> 
     was read (Redis compares), and every counter while numbering is closed.
     """
     started = time.monotonic()
-    numbers = deps.numbers
+    sweep = deps.sweep
     looked = idle = removed = 0
     dropped: int | None = 0
     try:
-        cursor = numbers.sweep_cursor()
+        cursor = sweep.sweep_cursor()
         while looked < max_keys:
-            cursor, found = numbers.idle_counters(cursor, SWEEP_STEP, idle_seconds)
+            cursor, found = sweep.idle_counters(cursor, SWEEP_STEP, idle_seconds)
             looked += SWEEP_STEP
-            dropped = numbers.drop_counters(_all_stored(deps, found))
+            dropped = sweep.drop_counters(_all_stored(deps, found))
             if dropped is None:
                 break  # numbering is closed: the epoch it reopens with starts from MySQL anyway
             idle, removed = idle + len(found), removed + dropped
             if cursor == 0:
                 break  # the whole keyspace was looked at; the next run starts again
-        numbers.save_sweep_cursor(cursor)
+        sweep.save_sweep_cursor(cursor)
     except Unavailable as exc:
         # The counts are refreshed; what is not swept now is swept by a later run.
         return {"stopped": str(exc), "keys_looked_at": looked, "counters_removed": removed}

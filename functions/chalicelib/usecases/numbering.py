@@ -39,21 +39,21 @@ def reopen(deps: Deps) -> bool:
     closed longer ago than a request may last), the queue the writer drains is empty, and the
     dead-letter queue was read (its numbers become the counters' floors).
     """
-    numbers = deps.numbers
-    is_open, seconds = numbers.epoch_state()
+    epoch = deps.epoch
+    is_open, seconds = epoch.epoch_state()
     if is_open:
         return False  # the failure was something else: let it through
     if seconds <= request_life_seconds(deps.request_timeout_seconds):
         return False
     if deps.queue.depth() > 0:
         return False
-    token = numbers.begin_reopening(deps.request_timeout_seconds * 3)
+    token = epoch.begin_reopening(deps.request_timeout_seconds * 3)
     if token is None:
         return False  # another request is reading the dead-letter queue: retry after it
     try:
-        numbers.open_epoch(uuid.uuid4().hex, dead_letter_floors(deps.queue.dead_letters()))
+        epoch.open_epoch(uuid.uuid4().hex, dead_letter_floors(deps.queue.dead_letters()))
     finally:
-        numbers.end_reopening(token)
+        epoch.end_reopening(token)
     return True
 
 

@@ -2,7 +2,6 @@
 
 import dataclasses
 import functools
-import time
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -28,8 +27,8 @@ from ..domain.models import (
 )
 from ..domain.numbering import RECOVERING
 from ..domain.request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
-from ..domain.tokens import TOKEN_CACHE_SECONDS, new_token, token_hash
-from . import numbering
+from ..domain.tokens import new_token
+from . import identity, numbering
 from .once import Once
 from .ports import Deps
 
@@ -87,20 +86,13 @@ def _replayed(created: CreatedApplication, key: RequestKey) -> Application:
 
 
 def get_application(deps: Deps, token: str) -> Application:
-    app = _application(deps, token)
+    app = identity.application(deps, token)
     _within_quota(deps, _subject(app.id), "reads")
     return app
 
 
-def _application(deps: Deps, token: str) -> Application:
-    app = deps.db.application(token)
-    if app is None:
-        raise NotFound("no application has that token")
-    return app
-
-
 def rename_application(deps: Deps, token: str, name: str, key: RequestKey | None = None) -> Application:
-    app = _application(deps, token)
+    app = identity.application(deps, token)
     _within_quota(deps, _subject(app.id), "edits")
     with Once(deps.keys, str(app.id), key) as once:
         if isinstance(once.claim, New):
@@ -127,7 +119,7 @@ def rotate_token(deps: Deps, token: str, grace_seconds: int, key: RequestKey | N
         new = new_token()
         if app.previous or not deps.db.rotate_token(app.id, token, new, grace_seconds):
             raise TokenRotated("this token was replaced by a rotation; rotate with the newest one")
-        _forget(deps, token)
+        identity.forget(deps, token)
         once.done(Done(sealed_token=key.seal(new) if key is not None else None))
     return dataclasses.replace(app, token=new, token_version=app.token_version + 1)
 
@@ -161,44 +153,15 @@ def _secret_carrying(key: RequestKey | None, what: str) -> None:
         )
 
 
-# Found tokens, per process, by hash: the routes check a token before reading the rest of a
-# request, and the use case finds it here. An entry lives `KNOWN_SECONDS`, so a revoked token is
-# refused within REVOCATION_SECONDS: this, after the Redis cache's own TTL.
-_KNOWN: dict[str, tuple[int, float]] = {}
-_KNOWN_MAX = 10_000
-KNOWN_SECONDS = 5
-REVOCATION_SECONDS = KNOWN_SECONDS + TOKEN_CACHE_SECONDS
-
-
 def known_token(deps: Deps, token: str) -> str:
     """The token, if an application has it; NotFound before anything else is read or counted."""
-    _application_id(deps, token)
+    identity.application_id(deps, token)
     return token
-
-
-def _application_id(deps: Deps, token: str) -> int:
-    hashed, now = token_hash(token), time.monotonic()
-    known = _KNOWN.get(hashed)
-    if known is not None and known[1] > now:
-        return known[0]
-    app_id = deps.tokens.application_id(token)
-    if app_id is None:
-        app_id = _application(deps, token).id
-        deps.tokens.remember(token, app_id)
-    if len(_KNOWN) >= _KNOWN_MAX:
-        _KNOWN.clear()  # bounded; a cleared token costs one Redis GET again
-    _KNOWN[hashed] = (app_id, now + KNOWN_SECONDS)
-    return app_id
-
-
-def _forget(deps: Deps, token: str) -> None:
-    _KNOWN.pop(token_hash(token), None)
-    deps.tokens.forget(token)
 
 
 def _limited_application_id(deps: Deps, token: str, kind: str) -> int:
     """The application's id, once its quota of `kind` allows this request (before any other work)."""
-    app_id = _application_id(deps, token)
+    app_id = identity.application_id(deps, token)
     _within_quota(deps, _subject(app_id), kind)
     return app_id
 
@@ -234,7 +197,7 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
             return once.done(Done(earlier)).number
         seed = functools.partial(deps.db.max_chat_number, app_id)
         number = numbering.reserve(
-            deps, lambda: deps.numbers.reserve_chat_number(app_id, seed), may_reopen=key is None
+            deps, lambda: deps.reservations.reserve_chat_number(app_id, seed), may_reopen=key is None
         )
         deps.queue.send(events.chat_created(app_id, number, once.create_id), numbering.deadline(deps))
         return once.done(Done(number)).number
@@ -257,7 +220,7 @@ def get_chat(deps: Deps, token: str, number: int) -> Chat:
 def _chat_is_queued(deps: Deps, app_id: int, number: int) -> bool:
     """Whether the chat's number was handed out; raises Unavailable when the cache cannot say
     (down, or recovering from a restart), since a chat still queued is then in no store we can read."""
-    reserved = deps.numbers.chats_reserved(app_id)
+    reserved = deps.reservations.chats_reserved(app_id)
     return reserved is not None and number <= reserved
 
 
@@ -296,7 +259,7 @@ def _reserve_message(deps: Deps, app_id: int, chat_number: int, body: str, may_r
     seed = functools.partial(deps.db.max_message_number, app_id, chat_number)
     return numbering.reserve(
         deps,
-        lambda: deps.numbers.reserve_message_number(app_id, chat_number, body, seed),
+        lambda: deps.reservations.reserve_message_number(app_id, chat_number, body, seed),
         may_reopen=may_reopen,
     )
 
@@ -343,7 +306,7 @@ def _may_be_stored(deps: Deps, claim: New) -> bool:
 
 def _forget_quietly(deps: Deps, message: NewMessage) -> None:
     try:
-        deps.numbers.forget_pending([message])
+        deps.pending.forget_pending([message])
     except Unavailable:
         pass  # it expires on its own
 
@@ -375,7 +338,7 @@ def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
 
 def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> str | None:
     try:
-        return deps.numbers.pending_body(app_id, chat_number, number)
+        return deps.pending.pending_body(app_id, chat_number, number)
     except Unavailable:
         return None
 

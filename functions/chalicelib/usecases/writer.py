@@ -85,7 +85,7 @@ def _record_written(deps: WriterDeps, written: Sequence[NewChat | NewMessage]) -
     if not written:
         return
     try:
-        deps.numbers.record_persisted(*_by_kind(written))
+        deps.changes.record_persisted(*_by_kind(written))
     except Unavailable:
         # Pending bodies expire on their own (MySQL is read first anyway); lost change marks
         # are covered by the full recount the counter makes after Redis comes back.

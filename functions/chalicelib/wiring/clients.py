@@ -99,7 +99,9 @@ class RedisAuthToken(CredentialProvider):
         try:
             return (self._secret.value(),)
         except Unavailable as exc:
-            raise redis.ConnectionError(str(exc)) from exc  # numbers.py's Unavailable, as any outage
+            raise redis.ConnectionError(
+                str(exc)
+            ) from exc  # the numbering adapters' Unavailable, as any outage
 
 
 def redis_client(s: settings.Settings) -> redis.Redis:

@@ -110,11 +110,35 @@ class Stores:
         return traced(Schema(self.mysql), "MySQL")
 
     @_Built
-    def numbers(self) -> ports.Numbers:
-        from ..adapters.redis.numbers import Numbers
+    def reservations(self) -> ports.Reservations:
+        from ..adapters.redis.reservations import Reservations
 
         s = self.settings
-        return traced(Numbers(self.redis, s.redis_wait_replicas, s.redis_wait_timeout_ms), "Redis")
+        return traced(Reservations(self.redis, s.redis_wait_replicas, s.redis_wait_timeout_ms), "Redis")
+
+    @_Built
+    def pending(self) -> ports.PendingBodies:
+        from ..adapters.redis.pending import PendingBodies
+
+        return traced(PendingBodies(self.redis), "Redis")
+
+    @_Built
+    def changes(self) -> ports.ChangeMarks:
+        from ..adapters.redis.changes import ChangeMarks
+
+        return traced(ChangeMarks(self.redis), "Redis")
+
+    @_Built
+    def sweep(self) -> ports.IdleCounters:
+        from ..adapters.redis.sweep import IdleCounters
+
+        return traced(IdleCounters(self.redis), "Redis")
+
+    @_Built
+    def epoch(self) -> ports.NumberingEpoch:
+        from ..adapters.redis.epoch import Epoch
+
+        return traced(Epoch(self.redis), "Redis")
 
     @_Built
     def tokens(self) -> ports.Tokens:
@@ -154,6 +178,12 @@ class Stores:
             dead_letter_url=s.dead_letter_queue_url or "",
         )
         return traced(sqs_queue, "SQS")
+
+    @_Built
+    def announcer(self) -> ports.Announcer:
+        from ..adapters.announce.null import NullAnnouncer
+
+        return NullAnnouncer()
 
     @_Built
     def search(self) -> ports.Search:

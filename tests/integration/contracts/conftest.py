@@ -32,7 +32,7 @@ def world(request) -> World:
     url = request.getfixturevalue("contract_queue")
     real = stores.build(deps.settings)
     real.queue = queue.Queue(request.getfixturevalue("sqs"), url)
-    real.numbers.open_epoch("contract")  # numbering needs an open epoch, as after any deploy
+    real.epoch.open_epoch("contract")  # numbering needs an open epoch, as after any deploy
 
     def refresh() -> None:
         real.elasticsearch.indices.refresh(index=real.settings.messages_index)

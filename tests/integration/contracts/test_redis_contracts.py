@@ -1,4 +1,5 @@
-"""Contracts of the Redis ports (ports.Numbers, Tokens, RateLimits): fake and real alike."""
+"""Contracts of the Redis ports (numbering, pending bodies, change marks, tokens, quotas): fake and
+real alike."""
 
 import random
 import uuid
@@ -15,45 +16,47 @@ def ids() -> int:
 
 
 def test_numbers_start_after_the_seed_and_count_up_per_scope(world: World):
-    numbers, app_id = world.deps.numbers, ids()
-    assert numbers.chats_reserved(app_id) is None  # not counted yet: MySQL knows them all
-    assert numbers.reserve_chat_number(app_id, seed=lambda: 4) == 5
-    assert numbers.reserve_chat_number(app_id, seed=lambda: 99) == 6  # the seed is read only once
-    assert numbers.chats_reserved(app_id) == 6
-    assert numbers.reserve_message_number(app_id, 5, "a", seed=lambda: 0) == 1
-    assert numbers.reserve_message_number(app_id, 6, "b", seed=lambda: 0) == 1
+    deps, app_id = world.deps, ids()
+    assert deps.reservations.chats_reserved(app_id) is None  # not counted yet: MySQL knows them all
+    assert deps.reservations.reserve_chat_number(app_id, seed=lambda: 4) == 5
+    assert deps.reservations.reserve_chat_number(app_id, seed=lambda: 99) == 6  # the seed is read only once
+    assert deps.reservations.chats_reserved(app_id) == 6
+    assert deps.reservations.reserve_message_number(app_id, 5, "a", seed=lambda: 0) == 1
+    assert deps.reservations.reserve_message_number(app_id, 6, "b", seed=lambda: 0) == 1
 
 
 def test_a_queued_body_reads_back_until_it_is_persisted_or_forgotten(world: World):
-    numbers, app_id = world.deps.numbers, ids()
+    deps, app_id = world.deps, ids()
     for body in ("one", "two", "three"):
-        numbers.reserve_message_number(app_id, 1, body, seed=lambda: 0)
-    assert numbers.pending_body(app_id, 1, 2) == "two"
-    numbers.record_persisted([], [NewMessage(app_id, 1, 1, "one")])
-    numbers.forget_pending([NewMessage(app_id, 1, 3, "three")])
-    assert [numbers.pending_body(app_id, 1, n) for n in (1, 2, 3, 4)] == [None, "two", None, None]
+        deps.reservations.reserve_message_number(app_id, 1, body, seed=lambda: 0)
+    assert deps.pending.pending_body(app_id, 1, 2) == "two"
+    deps.changes.record_persisted([], [NewMessage(app_id, 1, 1, "one")])
+    deps.pending.forget_pending([NewMessage(app_id, 1, 3, "three")])
+    assert [deps.pending.pending_body(app_id, 1, n) for n in (1, 2, 3, 4)] == [None, "two", None, None]
 
 
 def test_persisted_writes_mark_their_chats_until_popped_and_restored_marks_come_back(world: World):
-    numbers, app_id = world.deps.numbers, ids()
-    numbers.start_full_recount()  # empties the marks (shared with other tests on the real Redis)
-    numbers.record_persisted(
+    deps, app_id = world.deps, ids()
+    deps.changes.start_full_recount()  # empties the marks (shared with other tests on the real Redis)
+    deps.changes.record_persisted(
         [NewChat(app_id, 9)], [NewMessage(app_id, 1, 1, "x"), NewMessage(app_id, 2, 1, "y")]
     )
-    assert sorted(numbers.pop_changed_chats(10)) == [(app_id, 1), (app_id, 2)]
-    assert numbers.pop_changed_applications(10) == [app_id]
-    assert numbers.pop_changed_chats(10) == []
-    numbers.restore_changes([(app_id, 1)], [app_id])
-    assert numbers.pop_changed_chats(10) == [(app_id, 1)] and numbers.pop_changed_applications(10) == [app_id]
+    assert sorted(deps.changes.pop_changed_chats(10)) == [(app_id, 1), (app_id, 2)]
+    assert deps.changes.pop_changed_applications(10) == [app_id]
+    assert deps.changes.pop_changed_chats(10) == []
+    deps.changes.restore_changes([(app_id, 1)], [app_id])
+    assert deps.changes.pop_changed_chats(10) == [(app_id, 1)] and deps.changes.pop_changed_applications(
+        10
+    ) == [app_id]
 
 
 def test_the_marks_are_complete_once_a_full_recount_saw_the_current_epoch(world: World):
-    numbers = world.deps.numbers
-    is_open, seconds = numbers.epoch_state()
+    deps = world.deps
+    is_open, seconds = deps.epoch.epoch_state()
     assert is_open and isinstance(seconds, int)
-    assert not numbers.open_epoch("a second epoch")  # one at a time
-    numbers.start_full_recount()
-    assert numbers.changes_complete()
+    assert not deps.epoch.open_epoch("a second epoch")  # one at a time
+    deps.changes.start_full_recount()
+    assert deps.changes.changes_complete()
 
 
 def test_a_remembered_token_gives_its_application_id(world: World):
@@ -131,32 +134,32 @@ def test_over_its_budget_a_scope_drops_its_oldest_old_enough_and_says_records_ma
 
 
 def test_one_caller_at_a_time_may_reopen_numbering(world: World):
-    numbers = world.deps.numbers
-    token = numbers.begin_reopening(5)
-    assert token is not None and numbers.begin_reopening(5) is None
-    numbers.end_reopening(token)
-    again = numbers.begin_reopening(5)
+    deps = world.deps
+    token = deps.epoch.begin_reopening(5)
+    assert token is not None and deps.epoch.begin_reopening(5) is None
+    deps.epoch.end_reopening(token)
+    again = deps.epoch.begin_reopening(5)
     assert again is not None
-    numbers.end_reopening(again)
+    deps.epoch.end_reopening(again)
 
 
 def test_idle_counters_are_read_with_their_highest_number_and_dropped_unless_used_since(world: World):
-    numbers, app_id = world.deps.numbers, ids()
-    numbers.reserve_chat_number(app_id, seed=lambda: 4)
-    numbers.reserve_message_number(app_id, 5, "a", seed=lambda: 0)
+    deps, app_id = world.deps, ids()
+    deps.reservations.reserve_chat_number(app_id, seed=lambda: 4)
+    deps.reservations.reserve_message_number(app_id, 5, "a", seed=lambda: 0)
     found, cursor = [], 0
     while True:  # one whole pass
-        cursor, step = numbers.idle_counters(cursor, 100, 0)
+        cursor, step = deps.sweep.idle_counters(cursor, 100, 0)
         found += [c for c in step if c.application_id == app_id]
         if cursor == 0:
             break
     chat, messages = sorted(found, key=lambda c: c.chat_number or 0)
     assert (chat.chat_number, chat.highest, messages.chat_number, messages.highest) == (None, 5, 5, 1)
-    numbers.reserve_message_number(app_id, 5, "b", seed=lambda: 0)  # used since it was read
-    assert numbers.drop_counters([chat, messages]) == 1
-    assert numbers.chats_reserved(app_id) is None  # gone: MySQL knows them all
-    assert numbers.reserve_chat_number(app_id, seed=lambda: 5) == 6
-    assert numbers.reserve_message_number(app_id, 5, "c", seed=lambda: 0) == 3
+    deps.reservations.reserve_message_number(app_id, 5, "b", seed=lambda: 0)  # used since it was read
+    assert deps.sweep.drop_counters([chat, messages]) == 1
+    assert deps.reservations.chats_reserved(app_id) is None  # gone: MySQL knows them all
+    assert deps.reservations.reserve_chat_number(app_id, seed=lambda: 5) == 6
+    assert deps.reservations.reserve_message_number(app_id, 5, "c", seed=lambda: 0) == 3
 
 
 def test_expiring_drops_the_records_past_their_time_in_every_scope(world: World, monkeypatch):

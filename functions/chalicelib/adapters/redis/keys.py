@@ -1,8 +1,8 @@
 """Every Redis key the product writes: its name, and who owns it. Tests and tools use these too.
 
-numbering:*   the numbering epoch and the counters (numbers.py)
-pending:*     bodies of messages queued and not yet in MySQL (numbers.py)
-counts:*      which chats and applications changed since the counter's last run (numbers.py)
+numbering:*   the numbering epoch (epoch.py) and the counters (reservations.py, sweep.py)
+pending:*     bodies of messages queued and not yet in MySQL (reservations.py, pending.py)
+counts:*      which chats and applications changed since the counter's last run (changes.py, sweep.py)
 idem:*        Idempotency-Key records, and their count in all scopes (idempotency.py)
 token:*       application ids by token (tokens.py)
 rate:*        request quotas (ratelimit.py)

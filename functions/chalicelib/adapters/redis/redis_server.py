@@ -4,7 +4,7 @@ A server's identity is its `run_id` (new on every start, so also after a restore
 and its `master_replid` (new when a replica is promoted). Both are read once, when a connection
 opens, never per request: a failover or a restart drops every connection, so the next request
 reconnects and reads the new identity. The numbering scripts compare it with the identity the
-epoch was opened on (numbers.py). A `WAIT` must follow its script on the same connection, so
+epoch was opened on (epoch.py). A `WAIT` must follow its script on the same connection, so
 scripts are sent with their `WAIT` in one round trip on one connection taken from the pool.
 """
 

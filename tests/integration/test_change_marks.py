@@ -1,4 +1,4 @@
-"""The Redis adapter's bookkeeping after a write, against the real Redis."""
+"""The change marks after a write (and the pending bodies it drops), against the real Redis."""
 
 import pytest
 
@@ -24,13 +24,13 @@ def r(deps):
 
 
 def test_persisted_messages_leave_the_pending_hashes_and_mark_their_chats_and_applications(deps, r):
-    numbers, big = deps.numbers, BIG
+    changes, big = deps.changes, BIG
     r.hset(redis_keys.pending(big, 7), mapping={"1": "a", "2": "b", "3": "c"})
     r.hset(redis_keys.pending(5, 1), mapping={"10": "x"})
-    numbers.record_persisted(
+    changes.record_persisted(
         [NewChat(9, 1)], [NewMessage(big, 7, 1, "a"), NewMessage(big, 7, 3, "c"), NewMessage(5, 1, 10, "x")]
     )
     assert r.hgetall(redis_keys.pending(big, 7)) == {b"2": b"b"} and not r.exists(redis_keys.pending(5, 1))
     assert r.smembers(redis_keys.CHANGED_CHATS) == {f"{big}:7".encode(), b"5:1"}
     assert r.smembers(redis_keys.CHANGED_APPLICATIONS) == {str(big).encode(), b"9", b"5"}
-    numbers.record_persisted([], [])  # nothing to do is no error
+    changes.record_persisted([], [])  # nothing to do is no error
