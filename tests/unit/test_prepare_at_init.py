@@ -15,13 +15,6 @@ HANDLERS = {
     for r in TEMPLATE["Resources"].values()
     if r["Type"] == "AWS::Serverless::Function"
 }
-# Each entry point's dependency set: what its use cases are given.
-READS = {
-    "app.app": ports.Deps,
-    "app.handle_creations": ports.WriterDeps,
-    "app.refresh_counts": ports.CounterDeps,
-    "app.migrate_schema": ports.MigrateDeps,
-}
 
 
 @pytest.fixture
@@ -33,18 +26,23 @@ def built(monkeypatch):
     return adapters
 
 
-def test_each_entry_point_prepared_is_a_function_of_the_template_and_builds_only_what_it_reads():
-    for handler, names in stores.PREPARED_AT_INIT.items():
-        assert handler in HANDLERS, f"{handler} is no function's Handler in infra/template.yaml"
-        reads = {name for name, value in vars(READS[handler]).items() if isinstance(value, property)}
-        assert set(names) <= reads, f"{handler} builds what it never reads: {set(names) - reads}"
+def test_each_entry_point_prepared_is_a_function_of_the_template():
+    assert set(stores.ENTRY_POINTS) <= HANDLERS
 
 
-def test_the_api_environment_builds_its_adapters_at_init_but_not_the_search_client(monkeypatch, built):
+def test_the_api_environment_builds_what_its_requests_read_at_init_but_the_search_client(monkeypatch, built):
     monkeypatch.setenv("_HANDLER", "app.app")
-    assert stores.prepare() == ["db", "numbers", "tokens", "keys", "limits", "queue"]
-    assert {"db", "queue", "keys"} <= built.__dict__.keys()
+    prepared = stores.prepare()
+    reads = {name for name, value in vars(ports.Deps).items() if isinstance(value, property)}
+    assert set(prepared) == reads - {"search"}
+    assert {"db", "queue", "keys", "tokens"} <= built.__dict__.keys()
     assert not {"search", "elasticsearch"} & built.__dict__.keys()
+
+
+def test_the_writer_environment_builds_its_search_client_at_init(monkeypatch, built):
+    monkeypatch.setenv("_HANDLER", "app.handle_creations")
+    assert "search" in stores.prepare()
+    assert "elasticsearch" in built.__dict__
 
 
 def test_outside_lambda_importing_the_app_builds_nothing(monkeypatch):
@@ -57,7 +55,8 @@ def test_an_adapter_that_cannot_be_built_at_init_is_left_to_the_first_request(mo
     monkeypatch.setenv("_HANDLER", "app.app")
     for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)  # the SQS client cannot be made without a region
-    assert stores.prepare() == ["db", "numbers", "tokens", "keys", "limits"]
+    prepared = stores.prepare()
+    assert "queue" not in prepared and "db" in prepared
     assert "queue" not in built.__dict__
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     assert built.queue is not None  # the first request builds it

@@ -220,16 +220,17 @@ def deps() -> Stores:
     return build(settings.get())
 
 
-# What each entry point's requests read (its dependency set of ports.py), built in Lambda's init
-# phase: the drivers' imports and the clients then cost the init, which has its own limit, and not
-# the first request's timeout. The API leaves out `search` (its search route alone reads it; the
-# Elasticsearch client is ~0.2 s of CPU that a burst of creates would pay in every environment).
-PREPARED_AT_INIT: dict[str, tuple[str, ...]] = {
-    "app.app": ("db", "numbers", "tokens", "keys", "limits", "queue"),
-    "app.handle_creations": ("batches", "numbers", "search"),
-    "app.refresh_counts": ("counts", "numbers", "keys"),
-    "app.migrate_schema": ("schema", "search"),
+# Each entry point's dependency set (ports.py), built in Lambda's init phase: the drivers' imports
+# and the clients then cost the init, which has its own limit, not the first request's timeout.
+ENTRY_POINTS: dict[str, type] = {
+    "app.app": ports.Deps,
+    "app.handle_creations": ports.WriterDeps,
+    "app.refresh_counts": ports.CounterDeps,
+    "app.migrate_schema": ports.MigrateDeps,
 }
+# Left to first use: the API's search route alone reads it, and the Elasticsearch client is ~0.2 s
+# of CPU that a burst of creates would pay in every new environment.
+NOT_AT_INIT = {"app.app": {"search"}}
 
 
 def prepare() -> list[str]:
@@ -237,9 +238,15 @@ def prepare() -> list[str]:
     names; outside Lambda, none. Nothing connects here: a build that fails (a malformed setting, a
     secret that cannot be read) is logged and left to the first request, which answers it as it
     would have."""
-    names = PREPARED_AT_INIT.get(settings.lambda_handler() or "", ())
+    handler = settings.lambda_handler() or ""
+    reads = ENTRY_POINTS.get(handler)
+    if reads is None:
+        return []
+    skipped = NOT_AT_INIT.get(handler, set())
     built = []
-    for name in names:
+    for name, value in vars(reads).items():
+        if not isinstance(value, property) or name in skipped:
+            continue
         try:
             getattr(deps(), name)
         except Exception as exc:
