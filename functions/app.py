@@ -8,25 +8,31 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, Response
-from chalice.app import Request
+from chalice.app import Request, WebsocketEvent
 
+from chalicelib.adapters.announce import payload
+from chalicelib.domain.errors import Unauthorized, UnknownToken
 from chalicelib.domain.models import Clash
 from chalicelib.domain.request_keys import RequestKey
-from chalicelib.edge import cors, http, migrate
-from chalicelib.usecases import counter, service, writer
+from chalicelib.edge import cors, http, migrate, socket, webhook_requests
+from chalicelib.usecases import counter, live, reading, service, webhooks, writer
 from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
 from chalicelib.wiring.stores import deps
 
 app = Chalice(app_name="chat", configure_logs=False)
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 # Every entry point, routes and functions alike (Chalice hands its handlers one argument; this
 # wraps them as (event, context)): Lambda context and cold start in the logs, a trace segment.
 app.register_middleware(ConvertToMiddleware(entry_point))
 # In Lambda's init phase: what this entry point's requests read is built before the first one.
 stores.prepare()
 TOKEN = "/applications/{token}"
-CHAT = TOKEN + "/chats/{number}"
+CHATS = TOKEN + "/chats"
+CHAT = CHATS + "/{number}"
 MESSAGE = CHAT + "/messages/{message_number}"
+WEBHOOKS = TOKEN + "/webhooks"
+WEBHOOK = WEBHOOKS + "/{endpoint_number}"
 
 
 View = Callable[..., Response]
@@ -46,6 +52,18 @@ def route(path: str, methods: list[str]) -> Callable[[View], View]:
 
         app.route(path, methods=methods, content_types=["*/*"])(http.answers_errors(json_only))
         return view
+
+    return register
+
+
+def chat_route(path: str, methods: list[str]) -> Callable[[View], View]:
+    """Registers a view at `path` (under TOKEN: the application token in the path, for its
+    backend) and again without TOKEN, for a caller that sends `Authorization: Bearer` (a user
+    token, or the application token): a browser holds a user token, never the application's."""
+
+    def register(view: View) -> View:
+        route(path, methods)(view)
+        return route(path.removeprefix(TOKEN), methods)(view)
 
     return register
 
@@ -86,6 +104,18 @@ def _body() -> dict[str, Any]:
 def _url() -> str | None:
     request = _request()
     return http.page_url(settings.get().api_base_url, request.context, request.uri_params)
+
+
+def _credential(token: str | None) -> str:
+    """The path's application token (404 if unknown, as ever), else the Authorization header's
+    bearer token (401 if it names nobody)."""
+    if token is not None:
+        return http.token(token)
+    credential = http.bearer(_request().headers)
+    try:
+        return service.known_token(deps(), credential)
+    except UnknownToken:
+        raise Unauthorized("no application has that token") from None
 
 
 def _key(payload: dict[str, Any] | None = None) -> RequestKey | None:
@@ -131,61 +161,100 @@ def revoke_previous_token(token: str) -> Response:
     return Response(body="", status_code=204)
 
 
+# -- user tokens ---------------------------------------------------------------------------------
+
+
+@route(TOKEN + "/user_tokens", ["POST"])
+def issue_user_token(token: str) -> Response:
+    app_token = http.token(token)
+    grant = http.user_grant(_body())
+    issued, expires_at = service.issue_user_token(deps(), app_token, grant)
+    return http.json_response(http.issued_user_token(issued, expires_at, grant), 201)
+
+
 # -- chats ---------------------------------------------------------------------------------------
 
 
-@route(TOKEN + "/chats", ["POST"])
-def create_chat(token: str) -> Response:
-    number = service.create_chat(deps(), http.token(token), _key())
+@chat_route(CHATS, ["POST"])
+def create_chat(token: str | None = None) -> Response:
+    number = service.create_chat(deps(), _credential(token), _key())
     metrics.add_metric(name="ChatsAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": number}, f"chats/{number}")
 
 
-@route(TOKEN + "/chats", ["GET"])
-def list_chats(token: str) -> Response:
-    app_token = service.known_token(deps(), http.token(token))  # 404 before the query is read
+@chat_route(CHATS, ["GET"])
+def list_chats(token: str | None = None) -> Response:
+    caller = service.known_token(deps(), _credential(token))  # 401/404 before the query is read
     return http.paged(
         _request().query_params,
-        lambda after, limit: service.list_chats(deps(), app_token, after, limit),
+        lambda after, limit: service.list_chats(deps(), caller, after, limit),
         _url(),
     )
 
 
-@route(CHAT, ["GET"])
-def get_chat(token: str, number: str) -> Response:
-    chat = service.get_chat(deps(), http.token(token), http.chat_number(number))
+@chat_route(CHAT, ["GET"])
+def get_chat(number: str, token: str | None = None) -> Response:
+    chat = service.get_chat(deps(), _credential(token), http.chat_number(number))
     return http.json_response(chat.to_json())
+
+
+# -- read state ----------------------------------------------------------------------------------
+
+
+@route(CHAT.removeprefix(TOKEN) + "/read", ["PUT"])
+def mark_read(number: str) -> Response:
+    credential, chat = _credential(None), http.chat_number(number)
+    position, unread = reading.mark_read(deps(), credential, chat, http.up_to_field(_body()))
+    return http.json_response({"chat": chat, "up_to": position.up_to, "unread_count": unread})
+
+
+@chat_route(CHAT + "/readers", ["GET"])
+def list_readers(number: str, token: str | None = None) -> Response:
+    found = reading.readers(deps(), _credential(token), http.chat_number(number))
+    return http.json_response([position.to_json() for position in found])
+
+
+@route(TOKEN + "/read_receipts", ["PUT"])
+def set_read_receipts(token: str) -> Response:
+    shown = reading.set_read_receipts(deps(), http.token(token), http.enabled_field(_body()))
+    return http.json_response({"read_receipts": shown})
 
 
 # -- messages ------------------------------------------------------------------------------------
 
 
-@route(CHAT + "/messages", ["POST"])
-def create_message(token: str, number: str) -> Response:
-    app_token, chat = service.known_token(deps(), http.token(token)), http.chat_number(number)
+@chat_route(CHAT + "/messages", ["POST"])
+def create_message(number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
     body = http.body_field(_body(), settings.get().max_body_bytes)
-    created = service.create_message(deps(), app_token, chat, body, _key({"body": body}))
+    created = service.create_message(deps(), caller, chat, body, _key({"body": body}))
     metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": created}, f"messages/{created}")
 
 
-@route(CHAT + "/messages", ["GET"])
-def list_messages(token: str, number: str) -> Response:
-    app_token, chat = service.known_token(deps(), http.token(token)), http.chat_number(number)
+@chat_route(CHAT + "/messages", ["GET"])
+def list_messages(number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
+    params = _request().query_params
+    before = http.before(params)
+    if before is not None:
+        size = http.limit(params)
+        older, more = service.list_messages_before(deps(), caller, chat, before, size)
+        return http.older_page_response(older, more, size, _url())
     return http.paged(
         _request().query_params,
-        lambda after, limit: service.list_messages(deps(), app_token, chat, after, limit),
+        lambda after, limit: service.list_messages(deps(), caller, chat, after, limit),
         _url(),
     )
 
 
-@route(CHAT + "/messages/search", ["GET"])
-def search_messages(token: str, number: str) -> Response:
+@chat_route(CHAT + "/messages/search", ["GET"])
+def search_messages(number: str, token: str | None = None) -> Response:
     params = _request().query_params
     started = time.perf_counter()
     found = service.search_messages(
         deps(),
-        http.token(token),
+        _credential(token),
         http.chat_number(number),
         http.search_query(params),
         http.limit(params),
@@ -196,24 +265,71 @@ def search_messages(token: str, number: str) -> Response:
     return http.search_page_response(found, params, _url())
 
 
-@route(MESSAGE, ["GET"])
-def get_message(token: str, number: str, message_number: str) -> Response:
+@chat_route(MESSAGE, ["GET"])
+def get_message(number: str, message_number: str, token: str | None = None) -> Response:
     message = service.get_message(
         deps(),
-        http.token(token),
+        _credential(token),
         http.chat_number(number),
         http.message_number(message_number),
     )
     return http.json_response(message.to_json())
 
 
-@route(MESSAGE, ["PATCH", "PUT"])
-def edit_message(token: str, number: str, message_number: str) -> Response:
-    app_token, chat = service.known_token(deps(), http.token(token)), http.chat_number(number)
+@chat_route(MESSAGE, ["PATCH", "PUT"])
+def edit_message(number: str, message_number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
     number_in_chat = http.message_number(message_number)
     body = http.body_field(_body(), settings.get().max_body_bytes)
-    edited = service.edit_message(deps(), app_token, chat, number_in_chat, body, _key({"body": body}))
+    edited = service.edit_message(deps(), caller, chat, number_in_chat, body, _key({"body": body}))
     return http.json_response(edited.to_json())
+
+
+# -- webhook endpoints ---------------------------------------------------------------------------
+
+
+@route(WEBHOOKS, ["POST"])
+def register_webhook(token: str) -> Response:
+    app_token = service.known_token(deps(), http.token(token))
+    url, events, description = webhook_requests.new_endpoint(_body(), settings.get().webhook_allow_loopback)
+    endpoint = webhooks.register(deps(), app_token, url, events, description)
+    return http.created(endpoint.to_json(with_secret=True), f"webhooks/{endpoint.number}")
+
+
+@route(WEBHOOKS, ["GET"])
+def list_webhooks(token: str) -> Response:
+    found = webhooks.endpoints(deps(), http.token(token))
+    return http.json_response({"endpoints": [e.to_json() for e in found]})
+
+
+@route(WEBHOOK, ["GET"])
+def get_webhook(token: str, endpoint_number: str) -> Response:
+    found = webhooks.endpoint(deps(), http.token(token), http.number(endpoint_number, "endpoint number"))
+    return http.json_response(found.to_json())
+
+
+@route(WEBHOOK, ["PATCH"])
+def update_webhook(token: str, endpoint_number: str) -> Response:
+    app_token = service.known_token(deps(), http.token(token))
+    change = webhook_requests.endpoint_change(_body(), settings.get().webhook_allow_loopback)
+    updated = webhooks.update(deps(), app_token, http.number(endpoint_number, "endpoint number"), change)
+    return http.json_response(updated.to_json())
+
+
+@route(WEBHOOK, ["DELETE"])
+def remove_webhook(token: str, endpoint_number: str) -> Response:
+    webhooks.remove(deps(), http.token(token), http.number(endpoint_number, "endpoint number"))
+    return Response(body="", status_code=204)
+
+
+@route(WEBHOOK + "/secret", ["POST"])
+def rotate_webhook_secret(token: str, endpoint_number: str) -> Response:
+    app_token = service.known_token(deps(), http.token(token))
+    grace = webhook_requests.secret_grace_seconds(_body())
+    rotated = webhooks.rotate_secret(
+        deps(), app_token, http.number(endpoint_number, "endpoint number"), grace
+    )
+    return http.json_response(rotated.to_json(with_secret=True))
 
 
 # -- cross-origin preflights: one on every path, answered from the path's own methods -------------
@@ -276,3 +392,41 @@ def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def migrate_schema(event: dict[str, Any], context: Any) -> dict[str, Any]:
     seconds_left = context.get_remaining_time_in_millis() / 1000
     return migrate.handle_custom_resource(event, deps, seconds_left, stores.api_login_from_settings)
+
+
+# -- live delivery: the WebSocket API's routes, and the push after each committed change ---------
+
+
+@app.on_ws_connect()
+def socket_connect(event: WebsocketEvent) -> dict[str, Any]:
+    raw = event.to_dict()
+    connection, credential = socket.connection_id(raw), socket.credential(raw)
+    return socket.admitting(lambda: live.connect(deps(), connection, credential))
+
+
+@app.on_ws_message()
+def socket_message(event: WebsocketEvent) -> dict[str, Any]:
+    body = event.to_dict().get("body")
+    return socket.answering(lambda: live.receive(deps(), event.connection_id, body))
+
+
+@app.on_ws_disconnect()
+def socket_disconnect(event: WebsocketEvent) -> dict[str, Any]:
+    live.disconnect(deps(), event.connection_id)
+    return {"statusCode": 200}
+
+
+# The socket function's handler: API Gateway invokes one function for every route of the API.
+def handle_socket(event: dict[str, Any], context: Any) -> Any:
+    route_handlers = {"$connect": socket_connect, "$disconnect": socket_disconnect}
+    return route_handlers.get(event["requestContext"]["routeKey"], socket_message)(event, context)
+
+
+# Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked).
+@app.lambda_function(name="push_changes")
+def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    totals: dict[str, Any] = live.push(deps(), payload.changes_from(event))
+    logger.info("changes pushed", **totals)
+    metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
+    metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=totals["failed"])
+    return totals

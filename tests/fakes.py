@@ -6,12 +6,16 @@ raises Unavailable, as the adapters do when their service is unreachable).
 """
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from chalicelib.domain.changes import ChatChanged
 from chalicelib.domain.errors import Refused, Unavailable
+from chalicelib.domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from chalicelib.domain.models import (
     Application,
+    Author,
     Chat,
     ChatKey,
     Clash,
@@ -29,6 +33,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.numbering import Floors
 from chalicelib.domain.quotas import Decision, Quota
+from chalicelib.domain.reading import ReadPosition
 from chalicelib.domain.request_keys import (
     Claim,
     Done,
@@ -41,6 +46,7 @@ from chalicelib.domain.request_keys import (
     Running,
 )
 from chalicelib.domain.tokens import token_hash
+from chalicelib.domain.user_tokens import Versions
 from chalicelib.usecases.ports import Failures, RateLimits
 
 
@@ -59,6 +65,8 @@ class Tables:
     applications: dict[str, Application] = dataclasses.field(default_factory=dict)
     chats: dict[ChatKey, int] = dataclasses.field(default_factory=dict)  # -> messages_count
     messages: dict[MessageKey, NewMessage] = dataclasses.field(default_factory=dict)
+    # -> (created_at_ms, last_message_at_ms) of a chat row that has them
+    chat_times: dict[ChatKey, tuple[int | None, int | None]] = dataclasses.field(default_factory=dict)
     chat_create_ids: dict[ChatKey, str | None] = dataclasses.field(default_factory=dict)
     application_create_ids: dict[str, str] = dataclasses.field(default_factory=dict)  # -> token hash
     sealed_tokens: dict[str, str | None] = dataclasses.field(default_factory=dict)  # create id ->
@@ -145,6 +153,14 @@ class FakeDatabase:
             if self.tables.applications[v[0]].id != application_id
         }
 
+    def token_versions(self, application_id: int) -> Versions | None:
+        self.tables.check()
+        app = next((a for a in self.tables.applications.values() if a.id == application_id), None)
+        if app is None:
+            return None
+        grace = [until for current, until in self.tables.previous_tokens.values() if current == app.token]
+        return Versions(app.token_version, float(max(0, grace[0] - self.tables.now)) if grace else 0.0)
+
     def chat_created_by(self, application_id: int, create_id: str) -> int | None:
         self.tables.check()
         found = [
@@ -167,13 +183,16 @@ class FakeDatabase:
 
     def chat(self, application_id: int, number: int) -> Chat | None:
         self.tables.check()
-        count = self.tables.chats.get((application_id, number))
-        return None if count is None else Chat(number, count)
+        return self._chat((application_id, number))
+
+    def _chat(self, key: ChatKey) -> Chat | None:
+        count = self.tables.chats.get(key)
+        return None if count is None else Chat(key[1], count, *self.tables.chat_times.get(key, (None, None)))
 
     def chats(self, application_id: int, after: int, limit: int) -> list[Chat]:
         self.tables.check()
         numbers = sorted(n for a, n in self.tables.chats if a == application_id and n > after)
-        return [Chat(n, self.tables.chats[(application_id, n)]) for n in numbers[:limit]]
+        return [c for n in numbers[:limit] if (c := self._chat((application_id, n))) is not None]
 
     def max_chat_number(self, application_id: int) -> int:
         self.tables.check()
@@ -182,26 +201,75 @@ class FakeDatabase:
     def message(self, application_id: int, chat_number: int, number: int) -> Message | None:
         self.tables.check()
         row = self.tables.messages.get((application_id, chat_number, number))
-        return None if row is None else Message(row.number, row.body)
+        return None if row is None else row.message()
 
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]:
         self.tables.check()
         keys = sorted(
             k for k in self.tables.messages if k[:2] == (application_id, chat_number) and k[2] > after
         )
-        return [Message(k[2], self.tables.messages[k].body) for k in keys[:limit]]
+        return [self.tables.messages[k].message() for k in keys[:limit]]
 
     def max_message_number(self, application_id: int, chat_number: int) -> int:
         self.tables.check()
         keys = [k for k in self.tables.messages if k[:2] == (application_id, chat_number)]
         return max((k[2] for k in keys), default=0)
 
-    def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> None:
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None:
         self.tables.check()
         self.tables.chats.setdefault((application_id, chat_number), 0)
-        key = (application_id, chat_number, number)
-        version = self.tables.messages[key].version + 1 if key in self.tables.messages else 2
-        self.tables.messages[key] = NewMessage(*key, body, version)
+        key = (application_id, chat_number, edited.number)
+        stored = self.tables.messages.get(key)
+        if stored is None:  # still queued: the row takes the time and author it was found with
+            stored = NewMessage(*key, "", 1, None, edited.created_at_ms, edited.author)
+        self.tables.messages[key] = dataclasses.replace(
+            stored, body=edited.body, version=stored.version + 1, edited_at_ms=edited.edited_at_ms
+        )
+
+
+class FakeReadPositions:
+    """Read positions by (application id, chat number, user id), on MySQL's shared tables (a
+    position needs its chat's row, as the foreign key does)."""
+
+    def __init__(self, tables: Tables):
+        self.tables = tables
+        self.held: dict[tuple[int, int, str], ReadPosition] = {}
+        self.shown: set[int] = set()
+        self.clock_ms = 0
+
+    def mark_read(self, application_id: int, chat_number: int, user: Author, up_to: int) -> ReadPosition:
+        self.tables.check()
+        self.tables.chats.setdefault((application_id, chat_number), 0)
+        key, self.clock_ms = (application_id, chat_number, user.id), self.clock_ms + 1
+        held = self.held.get(key)
+        if held is None or up_to > held.up_to:
+            held = ReadPosition(chat_number, user, up_to, 0, self.clock_ms)
+        self.held[key] = dataclasses.replace(held, user=user)
+        return self.held[key]
+
+    def positions_of(self, application_id: int, chat_number: int) -> list[ReadPosition]:
+        return [p for (a, c, _), p in self.held.items() if (a, c) == (application_id, chat_number)]
+
+    def positions(
+        self, application_id: int, chat_numbers: Sequence[int], user_id: str
+    ) -> dict[int, ReadPosition]:
+        self.tables.check()
+        found = (self.held.get((application_id, n, user_id)) for n in chat_numbers)
+        return {p.chat_number: p for p in found if p is not None}
+
+    def readers(self, application_id: int, chat_number: int, limit: int) -> list[ReadPosition]:
+        self.tables.check()
+        held = self.positions_of(application_id, chat_number)
+        ordered = sorted(held, key=lambda p: (p.read_at_ms or 0, p.user.id), reverse=True)
+        return ordered[:limit]
+
+    def read_receipts(self, application_id: int) -> bool:
+        self.tables.check()
+        return application_id in self.shown
+
+    def set_read_receipts(self, application_id: int, shown: bool) -> None:
+        self.tables.check()
+        (self.shown.add if shown else self.shown.discard)(application_id)
 
 
 class FakeBatches:
@@ -220,6 +288,8 @@ class FakeBatches:
             self.tables.chats.setdefault(key, 0)
         for c in chats:
             key = (c.application_id, c.number)
+            created, last = self.tables.chat_times.get(key, (None, None))
+            self.tables.chat_times[key] = (created or c.created_at_ms, last)
             stored = self.tables.chat_create_ids.get(key)
             if stored is None:
                 self.tables.chat_create_ids[key] = c.create_id  # adopts a row written without one
@@ -227,10 +297,19 @@ class FakeBatches:
                 clashes.append(found)
         for m in messages:
             stored_message = self.tables.messages.setdefault(m.key, m)  # a replay changes nothing
+            # An edit's row written first takes the creation's time and author if it lacks them.
+            self.tables.messages[m.key] = stored_message = dataclasses.replace(
+                stored_message,
+                created_at_ms=stored_message.created_at_ms or m.created_at_ms,
+                author=stored_message.author or m.author,
+            )
             if stored_message.create_id is None and m.create_id:
                 self.tables.messages[m.key] = dataclasses.replace(stored_message, create_id=m.create_id)
             elif (found := clash(m, stored_message.create_id)) is not None:
                 clashes.append(found)
+            created, last = self.tables.chat_times.get(m.chat_key, (None, None))
+            if m.created_at_ms is not None:
+                self.tables.chat_times[m.chat_key] = (created, max(last or 0, m.created_at_ms))
         return clashes
 
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]:
@@ -316,7 +395,7 @@ class FakeNumbers(_Store):
     def restart(self) -> None:
         self.epoch = None
         self.counters: dict[tuple[int, ...], int] = {}
-        self.pending: dict[MessageKey, str] = {}
+        self.pending: dict[MessageKey, Message] = {}
         self.changed_chats: set[ChatKey] = set()
         self.changed_applications: set[int] = set()
         self.counted_epoch: str | None = None
@@ -333,10 +412,18 @@ class FakeNumbers(_Store):
         return self._next((application_id,), seed)
 
     def reserve_message_number(
-        self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
+        self,
+        application_id: int,
+        chat_number: int,
+        body: str,
+        seed: Callable[[], int],
+        created_at_ms: int | None = None,
+        author: Author | None = None,
     ) -> int:
         number = self._next((application_id, chat_number), seed)
-        self.pending[(application_id, chat_number, number)] = body
+        self.pending[(application_id, chat_number, number)] = Message(
+            number, body, created_at_ms, None, author
+        )
         return number
 
     def _next(self, key: tuple[int, ...], seed: Callable[[], int]) -> int:
@@ -350,15 +437,21 @@ class FakeNumbers(_Store):
         return self.counters[key]
 
     def chats_reserved(self, application_id: int) -> int | None:
+        return self._reserved((application_id,))
+
+    def messages_reserved(self, application_id: int, chat_number: int) -> int | None:
+        return self._reserved((application_id, chat_number))
+
+    def _reserved(self, key: tuple[int, ...]) -> int | None:
         self._check()
         if self.epoch is None:
             raise Unavailable("numbering is recovering after a cache restart; retry shortly")
-        counted = self.counters.get((application_id,), self.floors.get((application_id,)))
+        counted = self.counters.get(key, self.floors.get(key))
         if counted is not None:
-            self.touched[(application_id,)] = self.clock
+            self.touched[key] = self.clock
         return counted
 
-    def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
+    def pending_message(self, application_id: int, chat_number: int, number: int) -> Message | None:
         self._check()
         return self.pending.get((application_id, chat_number, number))
 
@@ -504,7 +597,8 @@ class FakeQueue(_Store):
 
 
 class FakeSearch(_Store):
-    """Documents by key with external versions: an older or equal version never overwrites."""
+    """The messages index: documents by key with external versions (an older or equal version never
+    overwrites). It stands for the adapters of ports.Indexer, Finder and IndexSchema."""
 
     def __init__(self, refuse: Iterable[MessageKey] = ()) -> None:
         self.refuse = set(refuse)
@@ -556,7 +650,7 @@ class FakeSearch(_Store):
             and all(w.lower() in m.body.lower() for w in words)
             and (after is None or m.number < after.number)
         ]
-        page = [Message(m.number, m.body, [m.body]) for m in hits[:limit]]
+        page = [dataclasses.replace(m.message(), highlight=[m.body]) for m in hits[:limit]]
         return SearchPage(page, SearchAfter(0.0, page[-1].number) if len(hits) > limit else None)
 
 
@@ -639,6 +733,101 @@ class FakeKeys(_Store):
         return len(old)
 
 
+class FakeConnections:
+    """Sockets and their subscriptions, on MySQL's tables: a token's hash is still good while it
+    is an application's token, or a rotated one within its grace (as the adapter's join)."""
+
+    def __init__(self, tables: Tables):
+        self.tables = tables
+        self.rows: dict[str, tuple[NewConnection, int]] = {}  # id -> (connection, expires at)
+        self.subscriptions: dict[str, set[int]] = {}
+
+    def open(self, connection: NewConnection, lifetime_seconds: int, most_per_application: int) -> bool:
+        self.tables.check()
+        self._expire(connection.application_id)
+        open_ones = [c for c, _ in self.rows.values() if c.application_id == connection.application_id]
+        if len(open_ones) >= most_per_application:
+            return False
+        self.rows[connection.connection_id] = (connection, self.tables.now + lifetime_seconds)
+        self.subscriptions.setdefault(connection.connection_id, set())
+        return True
+
+    def connection(self, connection_id: str) -> Connection | None:
+        self.tables.check()
+        live = self._live(connection_id)
+        if live is None:
+            return None
+        return Connection(connection_id, live.application_id, live.chats, self._revoked(live))
+
+    def subscribe(self, connection_id: str, chat_number: int, most: int) -> bool:
+        self.tables.check()
+        if connection_id not in self.rows:
+            return False
+        chats = self.subscriptions[connection_id]
+        if chat_number not in chats and len(chats) >= most:
+            return False
+        chats.add(chat_number)
+        return True
+
+    def unsubscribe(self, connection_id: str, chat_number: int) -> None:
+        self.tables.check()
+        self.subscriptions.get(connection_id, set()).discard(chat_number)
+
+    def close(self, connection_ids: Sequence[str]) -> None:
+        self.tables.check()
+        for connection_id in connection_ids:
+            self.rows.pop(connection_id, None)
+            self.subscriptions.pop(connection_id, None)
+
+    def subscribers(self, application_id: int, chat_number: int) -> Subscribers:
+        self.tables.check()
+        live: list[str] = []
+        revoked: list[str] = []
+        for connection_id, chats in self.subscriptions.items():
+            connection = self._live(connection_id)
+            if connection is None or connection.application_id != application_id or chat_number not in chats:
+                continue
+            (revoked if self._revoked(connection) else live).append(connection_id)
+        return Subscribers(live, revoked)
+
+    def _live(self, connection_id: str) -> NewConnection | None:
+        row = self.rows.get(connection_id)
+        return row[0] if row is not None and row[1] > self.tables.now else None
+
+    def _expire(self, application_id: int) -> None:
+        for connection_id, (c, expires) in list(self.rows.items()):
+            if c.application_id == application_id and expires <= self.tables.now:
+                self.close([connection_id])
+
+    def _revoked(self, connection: NewConnection) -> bool:
+        hashed = connection.token_hash
+        if hashed is None or hashed in self.tables.applications:
+            return False
+        previous = self.tables.previous_tokens.get(hashed)
+        return previous is None or previous[1] <= self.tables.now
+
+
+class FakeSockets(_Store):
+    """Clients' sockets: frames sent to each open one; any other id is gone (410)."""
+
+    def __init__(self) -> None:
+        self.open: set[str] = set()
+        self.frames: dict[str, list[dict[str, Any]]] = {}
+        self.closed: list[str] = []
+
+    def send(self, connection_ids: Sequence[str], data: bytes) -> Delivery:
+        self._check()
+        gone = [c for c in connection_ids if c not in self.open]
+        for connection_id in connection_ids:
+            if connection_id in self.open:
+                self.frames.setdefault(connection_id, []).append(json.loads(data))
+        return Delivery(sent=len(connection_ids) - len(gone), gone=gone, failed=[])
+
+    def close(self, connection_id: str) -> None:
+        self.open.discard(connection_id)
+        self.closed.append(connection_id)
+
+
 class FakeAnnouncer:
     """Keeps what it was told, in order; `down` loses announcements silently, as the port allows."""
 
@@ -666,8 +855,15 @@ class FakeDeps:
     search: FakeSearch
     request_timeout_seconds: int
     keys: FakeKeys
+    connections: FakeConnections
+    sockets: FakeSockets
     announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
     limits: RateLimits | None = None
+    read_positions: FakeReadPositions = dataclasses.field(default_factory=lambda: FakeReadPositions(Tables()))
+    user_token_secret: bytes = b"the unit tests' user-token secret"
+    socket_limits: SocketLimits = SocketLimits(
+        subscriptions_per_connection=3, connections_per_application=5, frame_bytes=512, lifetime_seconds=7260
+    )
 
     # Redis' five numbering ports, on the one state `numbers` (a test reaches it there).
     @property
@@ -690,12 +886,26 @@ class FakeDeps:
     def epoch(self) -> FakeNumbers:
         return self.numbers
 
+    # Elasticsearch's three ports, on the one index `search` (a test reaches it there).
+    @property
+    def indexer(self) -> FakeSearch:
+        return self.search
+
+    @property
+    def finder(self) -> FakeSearch:
+        return self.search
+
+    @property
+    def index_schema(self) -> FakeSearch:
+        return self.search
+
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:
     """A fresh in-memory world: every port faked, MySQL's four adapters on one set of tables."""
     tables = Tables()
     return FakeDeps(
         db=FakeDatabase(tables),
+        read_positions=FakeReadPositions(tables),
         batches=FakeBatches(tables),
         counts=FakeCounts(tables),
         schema=FakeSchema(tables),
@@ -705,4 +915,6 @@ def deps(request_timeout_seconds: int = 10) -> FakeDeps:
         search=FakeSearch(),
         request_timeout_seconds=request_timeout_seconds,
         keys=FakeKeys(),
+        connections=FakeConnections(tables),
+        sockets=FakeSockets(),
     )

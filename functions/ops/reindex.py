@@ -11,7 +11,7 @@ from typing import TextIO
 
 from chalicelib.adapters.mysql.mysql import MySQL
 from chalicelib.adapters.mysql.stored_messages import StoredMessages
-from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.indexer import Indexer
 from chalicelib.adapters.search.search_index import IndexVersions
 from chalicelib.usecases import reindex
 from chalicelib.wiring import clients, settings
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     result = reindex.rebuild(
         StoredMessages(MySQL(clients.mysql_connect(s))),
         IndexVersions(es, s.messages_index, s.search_shards),
-        lambda name: Search(es, name),
+        lambda name: Indexer(es, name),
         page=args.page,
         settle=args.settle,
         drop_old=args.drop_old,

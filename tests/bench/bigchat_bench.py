@@ -3,7 +3,7 @@
     .local/venvs/app/bin/python -m tests.bench.bigchat_bench [--only sizes,mysql,shards] [--rounds 3]
 
 Data: tests/bench/bigchat_data.py (built once, ~40 min, kept; a re-run reuses it).
-- **sizes**: `Search.find` (what the API calls) on chats of 10, 100, 1k, 10k, 100k and 1M messages
+- **sizes**: `Finder.find` (what the API calls) on chats of 10, 100, 1k, 10k, 100k and 1M messages
   in the 10M index, for each query kind, interleaved query by query with the adapter of
   BEFORE_COMMIT (one scored query, sorted by score then number) on the same index, same chat,
   same text. `rounds` rounds; each figure is the median of the rounds' p50s and p99s.
@@ -11,7 +11,7 @@ Data: tests/bench/bigchat_data.py (built once, ~40 min, kept; a re-run reuses it
   middle) and `Database.message` on the same chats, in the 11.1M-row messages table.
 - **shards**: the same query kinds on the 1M tier's index of one shard and of four,
   interleaved; then the writer (`writer.persist_records`, batch 100) and its `_bulk` alone
-  (`Search.index`), alternating slices of the same events into a new index of each shard count.
+  (`Indexer.index`), alternating slices of the same events into a new index of each shard count.
 """
 
 import argparse
@@ -26,7 +26,8 @@ from elasticsearch import Elasticsearch
 
 from chalicelib.adapters.mysql.db import Database
 from chalicelib.adapters.mysql.mysql import MySQL
-from chalicelib.adapters.search import search, search_index, search_query
+from chalicelib.adapters.search import search_index, search_query
+from chalicelib.adapters.search.finder import Finder
 from chalicelib.domain import events, search_terms
 from tests.bench import bigchat_data, common, counter_bench, search_bench, search_quality_before, writer_bench
 
@@ -68,7 +69,7 @@ class Words:
 Find = Callable[[int, int, list[str], int], Any]
 
 
-def told_size(finder: search.Search) -> Find:
+def told_size(finder: Finder) -> Find:
     """The product's adapter as the API calls it: told the chat's size (service._chat_size)."""
     return lambda app_id, chat, words, size: finder.find(app_id, chat, words, LIMIT, chat_size=size)
 
@@ -180,7 +181,7 @@ def common_share(es: Elasticsearch, index: str, big_app: int, chat: int, size: i
 def sizes(es: Elasticsearch, built: dict, queries: int, rounds: int, progress) -> dict:
     big_app = built["application_id"]
     before = search_quality_before.adapter_of(BEFORE_COMMIT).Search(es, bigchat_data.ALIAS)
-    product = search.Search(es, bigchat_data.ALIAS)
+    product = Finder(es, bigchat_data.ALIAS)
     # "tiers": the same adapter not told the size (the tiers at every size, as at 59d6262).
     sides = {"now": told_size(product), "tiers": unsized(product), "before": unsized(before)}
     chats = _chats(big_app, bigchat_data.SIZES, random.Random(3), 8_000)
@@ -243,8 +244,7 @@ def mysql_reads(big_app: int, reads: int, rounds: int, progress) -> dict:
 
 def shard_search(es: Elasticsearch, big_app: int, queries: int, rounds: int, progress) -> dict:
     sides = {
-        f"{n} shard{'s' if n > 1 else ''}": told_size(search.Search(es, bigchat_data.shard_alias(n)))
-        for n in (1, 4)
+        f"{n} shard{'s' if n > 1 else ''}": told_size(Finder(es, bigchat_data.shard_alias(n))) for n in (1, 4)
     }
     chats = _chats(big_app, bigchat_data.SHARD_SIZES, random.Random(5), 800)
     out = compare(sides, chats, queries, rounds, progress)
@@ -304,7 +304,7 @@ def writer_ab(sides: dict[str, dict], count: int, rounds: int, progress) -> dict
             for side in order[::-1]:
                 started = time.perf_counter()
                 for batch in writer_bench.batches(messages[side][i * per : (i + 1) * per], 100):
-                    if deps[side].search.index(batch):
+                    if deps[side].indexer.index(batch):
                         raise RuntimeError(f"{side}: _bulk failed")
                 bulk_seconds[side] += time.perf_counter() - started
         for side in names:

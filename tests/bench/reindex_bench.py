@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
 from chalicelib.adapters.mysql.mysql import MySQL
 from chalicelib.adapters.mysql.stored_messages import StoredMessages
-from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.indexer import Indexer
 from chalicelib.adapters.search.search_index import IndexVersions, doc_id, routing
 from chalicelib.usecases import reindex
 from chalicelib.wiring import clients, settings, stores
@@ -47,10 +47,10 @@ class Traffic(threading.Thread):
         while not self.stop.is_set():
             key = self.rng.choice(self.keys)
             self.deps.db.edit_message(*key, f"reindex bench edit {self.rng.random()}")
-            assert not self.deps.search.index(self.deps.batches.current_messages([key]))
+            assert not self.deps.indexer.index(self.deps.batches.current_messages([key]))
             self.edited.add(key)
             started = time.perf_counter()
-            self.deps.search.find(key[0], key[1], ["hello"], 20)
+            self.deps.finder.find(key[0], key[1], ["hello"], 20)
             self.search_ms[self.phase].append((time.perf_counter() - started) * 1000)
             self.stop.wait(self.pause)
 
@@ -62,12 +62,12 @@ def run(edits_per_s: float = 20, progress=print) -> dict:
     es = clients.elasticsearch_client(s)
     versions = IndexVersions(es, ALIAS)
     source = StoredMessages(MySQL(clients.mysql_connect(s)))
-    deps.search.ensure_index()
+    deps.index_schema.ensure_index()
     es.indices.refresh(index=ALIAS)
     if es.count(index=ALIAS)["count"] < source.count():
         # The measured rebuild replaces a full index, as it would in service: fill one first.
         progress("filling the serving index first (not measured)")
-        reindex.rebuild(source, versions, lambda name: Search(es, name), settle=0, drop_old=True)
+        reindex.rebuild(source, versions, lambda name: Indexer(es, name), settle=0, drop_old=True)
     with common.datagen.connect(common.DATA_DB) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT c.application_id, c.number, m.number FROM messages m JOIN chats c ON c.id = m.chat_id "
@@ -98,7 +98,7 @@ def run(edits_per_s: float = 20, progress=print) -> dict:
     time.sleep(reindex.CLOCK_MARGIN.total_seconds() + 5)
     traffic.phase = "during"
     result = reindex.rebuild(
-        source, versions, lambda name: Search(es, name), page=2000, settle=2, drop_old=True, progress=tick
+        source, versions, lambda name: Indexer(es, name), page=2000, settle=2, drop_old=True, progress=tick
     )
     traffic.stop.set()
     traffic.join()

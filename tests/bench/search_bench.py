@@ -8,7 +8,7 @@
   into `bench-messages-1m` with the product's mapping and routing, and into
   `bench-messages-1m-trigram` with the mapping of before (trigrams only, commit a3c4d9c) for the
   index size and bulk rate before and after; both are reused while their mapping is unchanged.
-  `Search.find` (what the API calls) on a random chat for each query kind.
+  `Finder.find` (what the API calls) on a random chat for each query kind.
 - **worst**: one more chat in the same index holding 1,000 bodies of 64 KB made of a dozen words,
   so that every query matches every body or nearly does, and one of 1,000 bodies of 5 KB; queries
   chosen to be expensive, interleaved with the adapter of the last commit before search pages had
@@ -27,7 +27,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from chalicelib.adapters.search import search, search_index, search_pages
+from chalicelib.adapters.search import search_index, search_pages
+from chalicelib.adapters.search.finder import Finder
 from chalicelib.domain import search_terms
 from tests.bench import common, search_quality_before, writer_bench
 
@@ -193,7 +194,7 @@ def query_kinds(es: Elasticsearch, queries: int, progress, before_commit: str = 
     """Each query kind on random chats, now and (interleaved, same chats and text) the adapter of
     `before_commit`: a3c4d9c's on the index of before, a later one's on today's index. The
     machine's load falls on both alike."""
-    finder = search.Search(es, INDEX)
+    finder = Finder(es, INDEX)
     before_find = _before_finder(es, before_commit)
     with common.datagen.connect(common.DATA_DB) as conn, conn.cursor() as cur:
         cur.execute("SELECT application_id, number FROM chats")
@@ -295,7 +296,7 @@ def worst_case(es: Elasticsearch, queries: int, progress, before_commit: str = B
         "64 KB": ensure_worst_chat(es, WORST_CHAT, 65_535, progress),
         "5 KB": ensure_worst_chat(es, MEDIUM_CHAT, 5_000, progress),
     }
-    finder = search.Search(es, INDEX)
+    finder = Finder(es, INDEX)
     before_find = _before_finder(es, before_commit)
     v = WORST_VOCABULARY
     joined = "".join(v)

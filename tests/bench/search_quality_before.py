@@ -20,7 +20,9 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from chalicelib.adapters.search import search, search_index
+from chalicelib.adapters.search import search_index
+from chalicelib.adapters.search.finder import Finder
+from chalicelib.adapters.search.indexer import Indexer
 from chalicelib.domain import search_terms
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import NewMessage
@@ -71,8 +73,8 @@ def run(commit: str = "a3c4d9c") -> dict:
     for index, body in ((now_index, search_index.index_body()), (before_index, before.INDEX_BODY)):
         es.indices.delete(index=index, ignore_unavailable=True)
         es.indices.create(index=index, **body)
-    now_search, before_search = search.Search(es, now_index), before.Search(es, before_index)
-    assert now_search.index(messages) == {} and before_search.index(messages) == {}
+    now_search, before_search = Finder(es, now_index), before.Search(es, before_index)
+    assert Indexer(es, now_index).index(messages) == {} and before_search.index(messages) == {}
     es.indices.refresh(index=[now_index, before_index])
     out = {
         "before": _score(lambda q: before_search.find(1, 1, q, 100)),

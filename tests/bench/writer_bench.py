@@ -149,8 +149,8 @@ def parsed_rows(records: list, ids: dict) -> list:
 def writer_slice(deps, records: list, size: int) -> tuple:
     """The writer on batches as the event source delivers them; returns (seconds, mysql s, es s, failures).
     The MySQL and ES seconds overlap: the writer makes both writes of a batch at once."""
-    db, es = Timed(deps.batches, ["persist", "current_messages"]), Timed(deps.search, ["index"])
-    timed_deps = deps.replace(batches=db, search=es)
+    db, es = Timed(deps.batches, ["persist", "current_messages"]), Timed(deps.indexer, ["index"])
+    timed_deps = deps.replace(batches=db, indexer=es)
     failures = 0
     started = time.perf_counter()
     for batch in batches(records, size):

@@ -15,14 +15,26 @@ from jsonschema import Draft4Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
-from tests.helpers import eventually
+from tests.helpers import content, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "docs" / "openapi.yaml"
 SPEC = yaml.safe_load(SPEC_PATH.read_text())
 SPEC_URI = SPEC_PATH.as_uri()
+
+
+def _draft4(node):
+    """OpenAPI 3.0's `nullable: true` as draft 4 says it: the schema, or null."""
+    if isinstance(node, list):
+        return [_draft4(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _draft4(value) for key, value in node.items() if key != "nullable"}
+    return {"anyOf": [out, {"type": "null"}]} if node.get("nullable") is True else out
+
+
 # OpenAPI 3.0 schemas are a dialect of JSON Schema draft 4 (boolean exclusiveMinimum and all).
-REGISTRY = Registry().with_resource(SPEC_URI, DRAFT4.create_resource(SPEC))
+REGISTRY = Registry().with_resource(SPEC_URI, DRAFT4.create_resource(_draft4(SPEC)))
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 INTERNAL_KEYS = {"id", "application_id", "chat_id", "version"}
 
@@ -33,6 +45,9 @@ CHAT = CHATS + "/{number}"
 MESSAGES = CHAT + "/messages"
 SEARCH = MESSAGES + "/search"
 MESSAGE = MESSAGES + "/{message_number}"
+USER_TOKENS = APPLICATION + "/user_tokens"
+WEBHOOKS = APPLICATION + "/webhooks"
+WEBHOOK = WEBHOOKS + "/{endpoint_number}"
 
 STRANGER = "http://stranger.example"  # an origin no deploy allows
 EXPOSED = {"Link", "Location", "Retry-After", "RateLimit", "RateLimit-Policy"}
@@ -130,9 +145,14 @@ def _escape(segment: str) -> str:
     return segment.replace("~", "~0").replace("/", "~1")
 
 
+# Objects that name one of the application's own users: their `id` is the application's, not ours.
+USER_OBJECTS = {"user", "author"}
+
+
 def _keys(value) -> set:
     if isinstance(value, dict):
-        return set(value).union(*(_keys(v) for v in value.values()))
+        inner = (_keys(v) for k, v in value.items() if k not in USER_OBJECTS)
+        return set(value).union(*inner)
     if isinstance(value, list):
         return set().union(*(_keys(v) for v in value))
     return set()
@@ -294,7 +314,7 @@ def test_a_new_chat_is_readable_at_once(api, application):
     assert created.status_code == 201
 
     read = call(api, "get", CHAT, {**application, **created.json()})
-    assert read.status_code == 200 and read.json() == {**created.json(), "messages_count": 0}
+    assert read.status_code == 200 and content(read.json()) == {**created.json(), "messages_count": 0}
 
 
 def test_the_chat_list_is_paged_with_a_link_to_the_next_page(api, application):
@@ -345,7 +365,7 @@ def test_a_new_message_is_readable_at_once_and_listed_once_persisted(api, chat):
     message = _post_message(api, chat, "héllo wörld ✓")
 
     read = call(api, "get", MESSAGE, message)
-    assert read.status_code == 200 and read.json() == {"number": 1, "body": "héllo wörld ✓"}
+    assert read.status_code == 200 and content(read.json()) == {"number": 1, "body": "héllo wörld ✓"}
     listed = eventually(lambda: call(api, "get", MESSAGES, chat).json())
     assert listed == [read.json()]
 
@@ -358,7 +378,7 @@ def test_the_message_list_is_paged_with_a_link_to_the_next_page(api, chat):
     first = call(api, "get", MESSAGES, chat, params={"limit": 2})
     assert [m["body"] for m in first.json()] == ["one", "two"]
     last = _next_page(api, first, MESSAGES)
-    assert last.json() == [{"number": 3, "body": "three"}]
+    assert content(last.json()) == [{"number": 3, "body": "three"}]
     assert "Link" not in last.headers
 
 
@@ -367,7 +387,7 @@ def test_patch_and_put_both_edit_a_message(api, chat, method):
     message = _post_message(api, chat, "before")
 
     edited = call(api, method, MESSAGE, message, json={"body": "after"})
-    assert edited.status_code == 200 and edited.json() == {"number": 1, "body": "after"}
+    assert edited.status_code == 200 and content(edited.json()) == {"number": 1, "body": "after"}
     assert call(api, "get", MESSAGE, message).json()["body"] == "after"
 
 
@@ -489,11 +509,68 @@ def test_search_needs_a_q_of_at_most_256_characters(api, chat, query):
     assert answer.status_code == 400 and answer.json()["code"] == "bad_request"
 
 
+# -- user tokens: the chat routes with Authorization: Bearer ---------------------------------------
+
+
+def _bearer(path: str) -> str:
+    return path.removeprefix(APPLICATION)
+
+
+def _user_token(api, application: dict, **grant) -> str:
+    issued = call(api, "post", USER_TOKENS, application, json={"user_id": "ana", "name": "Ana", **grant})
+    assert issued.status_code == 201, issued.text
+    assert issued.json()["user"] == {"id": "ana", "name": "Ana"}
+    return issued.json()["token"]
+
+
+def test_every_chat_operation_answers_as_documented_with_a_user_token(api, application):
+    auth = {"Authorization": f"Bearer {_user_token(api, application)}"}
+    chat = {"number": call(api, "post", _bearer(CHATS), {}, headers=auth).json()["number"]}
+    created = call(api, "post", _bearer(MESSAGES), chat, json={"body": "hello there"}, headers=auth)
+    assert created.status_code == 201, created.text
+    message = {**chat, "message_number": created.json()["number"]}
+    for method, path, kwargs in UNDER_A_CHAT:
+        answer = call(api, method, _bearer(path), message, headers=auth, **kwargs)
+        assert answer.status_code in (200, 201), (method, path, answer.text)
+    assert call(api, "get", _bearer(CHATS), {}, headers=auth).status_code == 200
+
+
+def test_a_missing_bad_read_only_or_chat_bound_user_token_answers_401_or_403(api, application):
+    call(api, "post", CHATS, application)
+    chat = {"number": 1}
+    assert call(api, "get", _bearer(CHAT), chat).json()["code"] == "missing_token"
+    bad = {"Authorization": "Bearer e30.e30.c2ln"}
+    assert call(api, "get", _bearer(CHAT), chat, headers=bad).json()["code"] == "invalid_token"
+    reader = {"Authorization": f"Bearer {_user_token(api, application, access='read', chats=[1])}"}
+    refused = call(api, "post", _bearer(MESSAGES), chat, json={"body": "no"}, headers=reader)
+    assert (refused.status_code, refused.json()["code"]) == (403, "read_only_token")
+    other = call(api, "get", _bearer(CHAT), {"number": 2}, headers=reader)
+    assert (other.status_code, other.json()["code"]) == (403, "chat_not_allowed")
+
+
+def test_read_state_answers_as_documented(api, application):
+    auth = {"Authorization": f"Bearer {_user_token(api, application)}"}
+    chat = {**application, "number": call(api, "post", CHATS, application).json()["number"]}
+    for body in ("one", "two", "three"):
+        assert call(api, "post", MESSAGES, chat, json={"body": body}).status_code == 201
+    marked = call(api, "put", "/chats/{number}/read", chat, json={"up_to": 1}, headers=auth)
+    assert marked.json() == {"chat": chat["number"], "up_to": 1, "unread_count": 2}
+    assert call(api, "get", _bearer(CHAT), chat, headers=auth).json()["unread_count"] == 2
+    refused = call(api, "get", _bearer(CHAT) + "/readers", chat, headers=auth)
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    assert call(api, "put", APPLICATION + "/read_receipts", application, json={"enabled": True}).json() == {
+        "read_receipts": True
+    }
+    readers = call(api, "get", _bearer(CHAT) + "/readers", chat, headers=auth).json()
+    assert [(r["user"]["id"], r["up_to"]) for r in readers] == [("ana", 1)]
+    assert call(api, "get", CHAT + "/readers", chat).status_code == 200
+
+
 # -- cross-origin ----------------------------------------------------------------------------------
 
 
 def test_every_path_answers_a_preflight_from_the_web_page_with_its_methods(api, application):
-    path_params = {**application, "number": 1, "message_number": 1}
+    path_params = {**application, "number": 1, "message_number": 1, "endpoint_number": 1}
     for path, item in SPEC["paths"].items():
         answer = call(api, "options", path, path_params, headers={"Access-Control-Request-Method": "POST"})
         assert answer.status_code == 204, path
@@ -510,6 +587,28 @@ def test_a_page_of_another_origin_is_given_nothing(api, application):
 
     answer = call(api, "get", APPLICATION, application, headers=stranger)
     assert answer.status_code == 200 and "Access-Control-Allow-Origin" not in answer.headers
+
+
+# -- webhook endpoints -----------------------------------------------------------------------------
+
+
+def test_a_webhook_endpoint_is_registered_read_changed_rotated_and_removed(api, application):
+    body = {"url": "https://hooks.example.com/in", "events": ["message.created"]}
+    created = call(api, "post", WEBHOOKS, application, json=body)
+    assert created.status_code == 201 and created.json()["secret"].startswith("whsec_")
+    endpoint = {**application, "endpoint_number": created.json()["number"]}
+    assert call(api, "get", WEBHOOKS, application).json()["endpoints"][0]["number"] == 1
+    assert call(api, "get", WEBHOOK, endpoint).json()["url"] == body["url"]
+    assert call(api, "patch", WEBHOOK, endpoint, json={"enabled": False}).json()["enabled"] is False
+    rotated = call(api, "post", WEBHOOK + "/secret", endpoint, json={"grace_seconds": 0})
+    assert rotated.json()["secret"] != created.json()["secret"]
+    assert call(api, "delete", WEBHOOK, endpoint).status_code == 204
+    assert call(api, "get", WEBHOOK, endpoint).status_code == 404
+
+
+def test_a_webhook_url_that_is_not_https_is_a_bad_request(api, application):
+    body = {"url": "ftp://hooks.example.com/in", "events": ["message.created"]}
+    assert call(api, "post", WEBHOOKS, application, json=body).status_code == 400
 
 
 # -- coverage --------------------------------------------------------------------------------------

@@ -414,10 +414,17 @@ def test_every_function_has_its_own_role_naming_only_its_own_log_group_and_queue
 # The secrets each function reads, and nothing more (the schema function sets the API login's
 # password, so it reads that secret too; the API's Elasticsearch key is the read-only one).
 SECRETS_READ = {
-    "ApiFunction": {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchSearchApiKeySecretArn"},
+    "ApiFunction": {
+        "MysqlSecretArn",
+        "RedisAuthSecretArn",
+        "ElasticsearchSearchApiKeySecretArn",
+        "UserTokenSecret",
+    },
     "WriterFunction": {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchApiKeySecretArn"},
     "CounterFunction": {"MysqlSecretArn", "RedisAuthSecretArn"},
     "MigrateFunction": {"MysqlAdminSecretArn", "MysqlSecretArn", "ElasticsearchApiKeySecretArn"},
+    "SocketFunction": {"MysqlSecretArn", "RedisAuthSecretArn", "UserTokenSecret"},
+    "PushFunction": {"MysqlSecretArn"},
 }
 SECRET_POLICIES = {
     name
@@ -450,13 +457,14 @@ def test_each_function_reads_only_the_secrets_it_uses(function):
 
 
 def test_each_secret_policy_exists_only_when_its_secret_is_given():
-    for name in SECRET_POLICIES:
+    for name in SECRET_POLICIES - {"ReadUserTokenSecretPolicy"}:  # that secret the template makes
         [statement] = TEMPLATE["Resources"][name]["Properties"]["PolicyDocument"]["Statement"]
         condition = TEMPLATE["Conditions"][TEMPLATE["Resources"][name]["Condition"]]
         assert condition == {"Fn::Not": [{"Fn::Equals": [statement["Resource"], ""]}]}, name
     # SAM keeps the conditions for CloudFormation to decide: none of them is made locally.
     translated = translate({})["Resources"]
-    assert all(translated[n]["Condition"] == TEMPLATE["Resources"][n]["Condition"] for n in SECRET_POLICIES)
+    given = SECRET_POLICIES - {"ReadUserTokenSecretPolicy"}
+    assert all(translated[n]["Condition"] == TEMPLATE["Resources"][n]["Condition"] for n in given)
 
 
 def test_the_schema_function_alone_logs_in_as_master_and_grants_the_api_login():
@@ -540,7 +548,8 @@ def test_the_environment_carries_secret_arns_that_the_settings_read():
     for function in FUNCTIONS:
         for name, value in _environment(function).items():
             if name in names:
-                assert value == "" or value["Ref"].endswith("SecretArn"), (function, name)
+                # A parameter's ARN, or a secret the template makes itself.
+                assert value == "" or value["Ref"].endswith(("SecretArn", "Secret")), (function, name)
     # Read with TLS on, as a credential from a secret requires.
     tls = {
         "MYSQL_TLS": "verify",
@@ -553,6 +562,7 @@ def test_the_environment_carries_secret_arns_that_the_settings_read():
         "MYSQL_API_SECRET_ARN": "mysql_api_secret_arn",
         "REDIS_AUTH_SECRET_ARN": "redis_auth_secret_arn",
         "ELASTICSEARCH_API_KEY_SECRET_ARN": "elasticsearch_api_key_secret_arn",
+        "USER_TOKEN_SECRET_ARN": "user_token_secret_arn",
     }
     assert set(fields) == names
     assert {getattr(read, f) for f in fields.values()} == {SECRET_ARN.format(k.lower()) for k in fields}
@@ -654,5 +664,6 @@ def test_the_schema_resource_gives_up_long_before_an_hour_and_after_the_migrate_
 def test_the_apps_decorators_configure_no_trigger_the_template_decides():
     # A queue, batch size or schedule named in app.py would be ignored by the SAM deploy.
     assert app.app.event_sources == []
-    handlers = {p["Handler"] for p in FUNCTIONS.values()} - {"app.app"}
+    # The socket function's handler hands each route to the app's on_ws_* handlers.
+    handlers = {p["Handler"] for p in FUNCTIONS.values()} - {"app.app", "app.handle_socket"}
     assert {f.handler_string for f in app.app.pure_lambda_functions} == handlers

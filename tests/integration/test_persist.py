@@ -109,7 +109,7 @@ def test_a_message_mysql_refuses_for_good_is_taken_out_of_the_index_an_edit_is_n
     ghost = GHOST
     es, index = deps.elasticsearch, deps.settings.messages_index
     edited = NewMessage(ghost, 1, 2, "edited", version=2)  # an edit's document, however it came
-    assert deps.search.index([edited]) == {}
+    assert deps.indexer.index([edited]) == {}
     failed = writer.persist_records(
         deps,
         [

@@ -5,9 +5,9 @@ import uuid
 
 from chalicelib.adapters.mysql.mysql import MySQL
 from chalicelib.adapters.mysql.stored_messages import StoredMessages
-from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.indexer import Indexer
 from chalicelib.adapters.search.search_index import IndexVersions, doc_id, index_body, routing
-from chalicelib.domain.models import NewMessage
+from chalicelib.domain.models import Message, NewMessage
 from chalicelib.usecases import reindex
 from chalicelib.wiring import clients, settings
 from tests.integration.support import JSON
@@ -42,13 +42,13 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
             # A writer batch that indexed into the old index just before the swap and writes
             # MySQL after the catch-up read it: only the last catch-up can bring it over.
             version = deps.batches.current_messages([(app_id, 1, 6)])[0].version
-            Search(es, old).index([NewMessage(app_id, 1, 6, "swap-time 6", version + 1)])
-            deps.db.edit_message(app_id, 1, 6, "swap-time 6")
+            Indexer(es, old).index([NewMessage(app_id, 1, 6, "swap-time 6", version + 1)])
+            deps.db.edit_message(app_id, 1, Message(6, "swap-time 6"))
 
     result = reindex.rebuild(
         StoredMessages(MySQL(clients.mysql_connect(settings.get()))),
         versions,
-        lambda name: Search(es, name),
+        lambda name: Indexer(es, name),
         page=200,
         settle=0,
         progress=meanwhile,
@@ -87,7 +87,7 @@ def test_an_index_from_before_aliases_is_replaced_by_a_version_with_its_replicas
         result = reindex.rebuild(
             StoredMessages(MySQL(clients.mysql_connect(settings.get()))),
             versions,
-            lambda index: Search(es, index),
+            lambda index: Indexer(es, index),
             settle=0,
         )
         assert (result.old, result.new) == (name, f"{name}-v1")

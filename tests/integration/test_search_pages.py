@@ -6,7 +6,9 @@ import uuid
 
 import pytest
 
-from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.finder import Finder
+from chalicelib.adapters.search.index_schema import IndexSchema
+from chalicelib.adapters.search.indexer import Indexer
 from chalicelib.adapters.search.search_index import ANALYSIS, MAPPINGS, doc_id, routing
 from chalicelib.adapters.search.search_pages import PAGE_COST, cost
 from chalicelib.domain.models import NewMessage, answer_size
@@ -42,7 +44,7 @@ def pages(client, path: str, query: str) -> list[list[dict]]:
 def test_many_big_matching_bodies_come_in_pages_within_the_budget_each_hit_once(client, chat, deps):
     app_id, path = chat
     bodies = {n: SMALL if n % 4 == 0 else BIG for n in range(1, 41)}  # 30 big, 10 small
-    assert deps.search.index([NewMessage(app_id, 1, n, body) for n, body in bodies.items()]) == {}
+    assert deps.indexer.index([NewMessage(app_id, 1, n, body) for n, body in bodies.items()]) == {}
     deps.elasticsearch.indices.refresh(index=deps.settings.messages_index)
 
     found = pages(client, path, "q=needle&limit=100")
@@ -58,7 +60,7 @@ def test_pages_keep_the_order_of_scores_across_their_links(client, chat, deps):
     app_id, path = chat
     # "needles" holds the word inside a word (score 1), "needle" as a word (4).
     bodies = {n: BIG.replace("needle", "needles" if n % 3 else "needle", 1) for n in range(1, 25)}
-    assert deps.search.index([NewMessage(app_id, 1, n, body) for n, body in bodies.items()]) == {}
+    assert deps.indexer.index([NewMessage(app_id, 1, n, body) for n, body in bodies.items()]) == {}
     deps.elasticsearch.indices.refresh(index=deps.settings.messages_index)
 
     found = pages(client, path, "q=needle&limit=5")
@@ -82,7 +84,7 @@ def test_documents_indexed_before_their_size_was_are_still_found_once(client, ch
                 "body": BIG if n % 2 else SMALL,
             },
         )
-    assert deps.search.index([NewMessage(app_id, 1, n, BIG) for n in range(9, 13)]) == {}
+    assert deps.indexer.index([NewMessage(app_id, 1, n, BIG) for n in range(9, 13)]) == {}
     es.indices.refresh(index=index)
 
     for limit in (100, 3):
@@ -96,10 +98,11 @@ def test_an_index_made_before_a_field_was_added_gets_it_and_takes_new_documents(
     settings = {"number_of_shards": 1, "number_of_replicas": 0, "analysis": ANALYSIS}
     es.indices.create(index=f"{alias}-v1", aliases={alias: {}}, settings=settings, mappings=old)
     try:
-        search = Search(es, alias)
-        assert search.ensure_index() is False
-        assert search.index([NewMessage(7, 1, 1, "needle")]) == {}  # strict: refused without the field
+        assert IndexSchema(es, alias).ensure_index() is False
+        assert (
+            Indexer(es, alias).index([NewMessage(7, 1, 1, "needle")]) == {}
+        )  # strict: refused without the field
         es.indices.refresh(index=alias)
-        assert [m.number for m in search.find(7, 1, ["needle"], 10).messages] == [1]
+        assert [m.number for m in Finder(es, alias).find(7, 1, ["needle"], 10).messages] == [1]
     finally:
         es.indices.delete(index=f"{alias}-v1")

@@ -6,7 +6,9 @@ import random
 
 import pytest
 
-from chalicelib.adapters.search import search, search_index, search_query
+from chalicelib.adapters.search import search_index, search_query
+from chalicelib.adapters.search.finder import Finder
+from chalicelib.adapters.search.indexer import Indexer
 from chalicelib.domain.models import NewMessage
 
 # Whole words, in a row or apart, two-character starts, words inside words, in every mix.
@@ -20,8 +22,10 @@ def chat(deps):
     rng = random.Random(4)
     bodies = [" ".join(rng.choices(VOCABULARY, k=rng.randint(1, 6))) for _ in range(300)]
     es, index = deps.elasticsearch, deps.settings.messages_index
-    finder = search.Search(es, index)
-    assert finder.index([NewMessage(app_id, 1, n, body) for n, body in enumerate(bodies, 1)]) == {}
+    finder = Finder(es, index)
+    assert (
+        Indexer(es, index).index([NewMessage(app_id, 1, n, body) for n, body in enumerate(bodies, 1)]) == {}
+    )
     es.indices.refresh(index=index)
     return finder, es, app_id
 

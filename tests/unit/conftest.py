@@ -3,8 +3,16 @@
 
 import pytest
 
-from chalicelib.usecases import service
+from chalicelib.usecases import identity, service
 from tests import fakes
+
+
+@pytest.fixture(autouse=True)
+def fresh_process(monkeypatch):
+    """Each test is a function environment of its own: no token or key version known yet."""
+    monkeypatch.setattr(identity, "_KNOWN", {})
+    monkeypatch.setattr(identity, "_VERSIONS", {})
+    monkeypatch.setattr(identity, "_VERIFIED", {})
 
 
 @pytest.fixture

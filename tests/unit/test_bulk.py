@@ -4,8 +4,8 @@ import json
 
 from elastic_transport import ConnectionTimeout
 
-from chalicelib.adapters.search import search as search_module
-from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search import indexer as indexer_module
+from chalicelib.adapters.search.indexer import Indexer
 from chalicelib.domain.models import NewMessage
 
 
@@ -48,16 +48,16 @@ def messages(n, size, app=1):
 def test_a_batch_of_big_bodies_goes_in_requests_of_at_most_the_bulk_limit():
     es = FakeEs()
     batch = messages(100, 64 * 1024)
-    assert Search(es, "m").index(batch) == {}
+    assert Indexer(es, "m").index(batch) == {}
     assert len(es.docs) == 100
-    assert len(es.requests) > 1 and max(es.requests) <= search_module.MAX_BULK_BYTES
+    assert len(es.requests) > 1 and max(es.requests) <= indexer_module.MAX_BULK_BYTES
 
 
 def test_small_bodies_go_first_in_a_request_of_their_own():
     es = FakeEs()
     big, small = messages(90, 64 * 1024, app=1), messages(10, 20, app=2)
-    Search(es, "m").index(big + small)
-    assert es.requests[0] < search_module.MAX_BULK_BYTES
+    Indexer(es, "m").index(big + small)
+    assert es.requests[0] < indexer_module.MAX_BULK_BYTES
     first = list(es.docs)[:10]
     assert all(doc.startswith("2:") for doc in first)
 
@@ -65,13 +65,13 @@ def test_small_bodies_go_first_in_a_request_of_their_own():
 def test_a_timed_out_request_fails_only_the_messages_it_did_not_apply():
     es = FakeEs(time_out_after=3)
     batch = messages(5, 10)
-    failed = Search(es, "m").index(batch)
+    failed = Indexer(es, "m").index(batch)
     assert sorted(failed) == [(1, 1, 4), (1, 1, 5)]
 
 
 def test_no_request_starts_once_the_budget_is_spent_and_each_gets_only_what_is_left():
     es = FakeEs()
-    s = Search(es, "m", bulk_budget=5)
+    s = Indexer(es, "m", bulk_budget=5)
     failed = s.index(messages(2, 10), deadline=0.0)  # long past
     assert sorted(failed) == [(1, 1, 1), (1, 1, 2)] and es.requests == []
     s.index(messages(2, 10))

@@ -38,7 +38,7 @@ def test_every_path_answers_a_preflight_from_an_allowed_origin_with_its_own_meth
     assert answer.headers["Access-Control-Allow-Origin"] == PAGE
     methods = set(answer.headers["Access-Control-Allow-Methods"].split(", "))
     assert methods == set(app.app.routes[path]) - {"OPTIONS"}
-    assert answer.headers["Access-Control-Allow-Headers"] == "Content-Type, Idempotency-Key"
+    assert answer.headers["Access-Control-Allow-Headers"] == "Authorization, Content-Type, Idempotency-Key"
     assert int(answer.headers["Access-Control-Max-Age"]) > 0
     assert answer.headers["Vary"] == "Origin"
 

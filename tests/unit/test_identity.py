@@ -7,11 +7,6 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.usecases import identity, service
 
 
-@pytest.fixture(autouse=True)
-def fresh_process(monkeypatch):
-    monkeypatch.setattr(identity, "_KNOWN", {})  # each test is a function environment of its own
-
-
 def test_an_application_token_is_its_backend_every_chat_read_and_write(deps, token):
     caller = identity.identify(deps, token)
     assert caller == Caller(deps.db.application(token).id)

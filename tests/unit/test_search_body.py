@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.indexer import Indexer
 from chalicelib.adapters.search.search_index import document as search_document
 from chalicelib.domain.models import NewMessage, answer_size
 
@@ -21,7 +21,7 @@ BODIES = [
 
 @pytest.mark.parametrize("body", BODIES)
 def test_each_line_decodes_to_the_action_and_document_of_the_message(body):
-    search = Search(client=None, index='messages "odd" name')
+    search = Indexer(client=None, index='messages "odd" name')
     lines = search._index_line(NewMessage(7, 3, 12, body, version=2)).split("\n")
     assert lines[2:] == [""]  # two lines, each ended by a newline
     assert [json.loads(line) for line in lines[:2]] == [

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from chalicelib.adapters.search.search import Search
+from chalicelib.adapters.search.finder import Finder
 from chalicelib.adapters.search.search_pages import (
     HIGHLIGHT_CHARS,
     HIT_COST,
@@ -70,6 +70,6 @@ class _FailingShard:
 
 def test_a_failed_part_of_a_search_is_unavailable_without_naming_the_index():
     with pytest.raises(Unavailable) as failed:
-        Search(_FailingShard(), "messages").find(7, 1, ["hello"], 10)
+        Finder(_FailingShard(), "messages").find(7, 1, ["hello"], 10)
     assert failed.value.message == "search is unavailable"
     assert "messages-v3" in str(failed.value.__cause__)  # for the log

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chalicelib.adapters.search import search, search_index, search_query
+from chalicelib.adapters.search import finder, search_index, search_query
 from chalicelib.domain import search_terms
 from chalicelib.domain.errors import BadRequest
 
@@ -115,6 +115,6 @@ def test_highlights_come_from_the_field_that_marked_most_whole_words_first():
         "body.grams": ["<em>hello</em> <em>wor</em>ld"],
         "body.prefix": ["<em>hello</em>"],
     }
-    assert search._fragments(marked) == ["<em>hello</em> <em>wor</em>ld"]
-    assert search._fragments({**marked, "body.grams": ["<em>hello</em>"]}) == ["<em>hello</em> world"]
-    assert search._fragments({}) == []
+    assert finder._fragments(marked) == ["<em>hello</em> <em>wor</em>ld"]
+    assert finder._fragments({**marked, "body.grams": ["<em>hello</em>"]}) == ["<em>hello</em> world"]
+    assert finder._fragments({}) == []

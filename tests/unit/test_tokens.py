@@ -11,11 +11,6 @@ from chalicelib.domain.tokens import token_hash
 from chalicelib.usecases import identity, service
 
 
-@pytest.fixture(autouse=True)
-def fresh_process(monkeypatch):
-    monkeypatch.setattr(identity, "_KNOWN", {})  # each test is a function environment of its own
-
-
 def test_a_rotated_token_works_for_its_grace_then_is_unknown(deps, token):
     new = service.rotate_token(deps, token, grace_seconds=60).token
     assert new != token and service.create_chat(deps, new) == 2

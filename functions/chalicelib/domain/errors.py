@@ -20,6 +20,59 @@ class NotFound(ChatError):
     code = "not_found"
 
 
+class Unauthorized(ChatError):
+    """A user token that cannot be trusted: malformed, forged, or signed with a key we never used."""
+
+    status = 401
+    code = "invalid_token"
+
+
+class MissingToken(Unauthorized):
+    code = "missing_token"
+
+
+class TokenExpired(Unauthorized):
+    code = "token_expired"
+
+
+class TokenRevoked(Unauthorized):
+    """Signed with a key the application has rotated away (a rotation of its token)."""
+
+    code = "token_revoked"
+
+
+class Forbidden(ChatError):
+    """A known caller asking for what its token does not allow."""
+
+    status = 403
+    code = "forbidden"
+
+
+class ChatNotAllowed(Forbidden):
+    code = "chat_not_allowed"
+
+
+class ReadOnlyToken(Forbidden):
+    code = "read_only_token"
+
+
+class NotAuthor(Forbidden):
+    code = "not_author"
+
+
+class UserTokenRequired(Forbidden):
+    """Only a user has this (a read position): the application token has no user."""
+
+    code = "user_token_required"
+
+
+class UnknownToken(NotFound):
+    """No application has that token (404 in a path; a bearer token's route answers 401)."""
+
+    def __init__(self, message: str = "no application has that token"):
+        super().__init__(message)
+
+
 class PayloadTooLarge(ChatError):
     status = 413
     code = "payload_too_large"
@@ -109,3 +162,17 @@ class Refused(ChatError):
 
 class InvalidEvent(Refused):
     """A queued event that can never be persisted: malformed, or its parent is gone."""
+
+
+class TooManyConnections(ChatError):
+    """The application holds as many open sockets as it may: a socket closes before another opens."""
+
+    status = 429
+    code = "too_many_connections"
+
+
+class LimitReached(ChatError):
+    """The application holds as many of something as it may (webhook endpoints): remove one first."""
+
+    status = 409
+    code = "limit_reached"

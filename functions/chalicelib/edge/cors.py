@@ -4,8 +4,8 @@ Every answer of the function carries them, preflights included; API Gateway's ow
 an unknown route, 429 when throttled) get theirs from the template's GatewayResponses.
 """
 
-# What a page may send beyond the CORS-safelisted headers: JSON bodies and retry keys.
-ALLOWED_HEADERS = "Content-Type, Idempotency-Key"
+# What a page may send beyond the CORS-safelisted headers: JSON bodies, retry keys, user tokens.
+ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key"
 # What a page may read beyond the safelisted headers: paging, where a creation went, when to retry.
 EXPOSED_HEADERS = "Link, Location, Retry-After, RateLimit, RateLimit-Policy"
 # Chromium keeps a preflight at most 2 hours (Firefox 24): one preflight per URL and method per session.

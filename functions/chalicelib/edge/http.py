@@ -12,16 +12,18 @@ from urllib.parse import quote, unquote, urlencode
 from aws_lambda_powertools import Logger
 from chalice import Response
 
-from ..domain import search_terms
+from ..domain import search_terms, times, user_tokens
 from ..domain.errors import (
     BadRequest,
     ChatError,
+    MissingToken,
     NotFound,
     OverQuota,
     PayloadTooLarge,
+    Unauthorized,
     UnsupportedMediaType,
 )
-from ..domain.models import MAX_ANSWER_BYTES, SearchAfter, SearchPage, answer_size
+from ..domain.models import MAX_ANSWER_BYTES, Author, SearchAfter, SearchPage, answer_size
 from ..domain.request_keys import RequestKey
 from ..domain.tokens import MAX_GRACE_SECONDS
 
@@ -70,6 +72,13 @@ def json_response(body: object, status: int = 200, headers: dict[str, str] | Non
 def error_response(exc: ChatError) -> Response:
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if isinstance(exc, Unauthorized):  # RFC 6750: the scheme, and why the token sent failed
+        failed = (
+            ""
+            if isinstance(exc, MissingToken)
+            else f', error="invalid_token", error_description="{exc.code}"'
+        )
+        headers["WWW-Authenticate"] = f'Bearer realm="chat"{failed}'
     if isinstance(exc, OverQuota):
         # The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10): the policy's
         # quota and window, and what is left of it (nothing) until it resets.
@@ -162,6 +171,71 @@ def token(raw: str) -> str:
     return value
 
 
+def bearer(headers: Mapping[str, str]) -> str:
+    """The `Authorization: Bearer` token of a route whose path names no application: a user
+    token, or the application token (RFC 6750: 401 when missing or not one we could have made)."""
+    scheme, _, value = headers.get("authorization", "").strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not value:
+        raise MissingToken("send Authorization: Bearer <token> (a user token or the application token)")
+    if len(value) > user_tokens.MAX_TOKEN_CHARS:
+        raise Unauthorized(f"a token is at most {user_tokens.MAX_TOKEN_CHARS} characters")
+    if not user_tokens.looks_like_user_token(value) and not _TOKEN_CHARS.issuperset(value):
+        raise Unauthorized("not a token of this API")
+    return value
+
+
+def user_grant(body: Mapping[str, Any]) -> user_tokens.Grant:
+    """What a user token is asked for: `user_id`, `name`, `chats` (left out: all), `access`
+    (`read` or `read_write`, the default) and `expires_in` seconds."""
+    user_id, name = body.get("user_id"), body.get("name")
+    if not isinstance(user_id, str) or not isinstance(name, str):
+        raise BadRequest("user_id and name are required strings")
+    chats = body.get("chats")
+    if chats is not None and (
+        not isinstance(chats, list) or not all(type(n) is int for n in chats) or len(chats) > 1000
+    ):
+        raise BadRequest("chats must be a list of chat numbers, or be left out for every chat")
+    access = body.get("access", "read_write")
+    if access not in ("read", "read_write"):
+        raise BadRequest("access must be read or read_write")
+    expires_in = body.get("expires_in", user_tokens.DEFAULT_LIFETIME_SECONDS)
+    if type(expires_in) is not int:
+        raise BadRequest("expires_in must be an integer number of seconds")
+    author = Author(_encodable(user_id, "user_id"), _encodable(name, "name"))
+    grant = user_tokens.Grant(
+        author, None if chats is None else frozenset(chats), access == "read", expires_in
+    )
+    return user_tokens.validated(grant)
+
+
+def up_to_field(body: Mapping[str, Any]) -> int:
+    """The message number read up to: 0 (nothing read) to the largest number."""
+    value = body.get("up_to")
+    if type(value) is not int or not 0 <= value <= MAX_NUMBER:
+        raise BadRequest(f"up_to must be a message number from 0 to {MAX_NUMBER}")
+    return value
+
+
+def enabled_field(body: Mapping[str, Any]) -> bool:
+    value = body.get("enabled")
+    if type(value) is not bool:
+        raise BadRequest("enabled must be true or false")
+    return value
+
+
+def issued_user_token(token: str, expires_at: int, grant: user_tokens.Grant) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "token": token,
+        "expires_at": times.rfc3339(expires_at * 1000),
+        "user": {"id": grant.user.id, "name": grant.user.name},
+        "access": "read" if grant.read_only else "read_write",
+    }
+    if grant.chats is not None:
+        answer["chats"] = sorted(grant.chats)
+    return answer
+
+
 def chat_number(raw: str) -> int:
     return number(raw, "chat number")
 
@@ -177,6 +251,25 @@ def number(raw: str, what: str) -> int:
 def page(params: Params) -> tuple[int, int]:
     """`?after=` and `?limit=` as (after, limit)."""
     return _bounded((params or {}).get("after", "0"), "after", 0, MAX_NUMBER), limit(params)
+
+
+def before(params: Params) -> int | None:
+    """`?before=`: a page of older messages (any number past the newest: the newest page)."""
+    raw = (params or {}).get("before")
+    return None if raw is None else _bounded(raw, "before", 1, MAX_NUMBER)
+
+
+def older_page_response(items: Sequence[Item], more: bool, limit: int, url: str | None = None) -> Response:
+    """A page read backwards: `Link: rel="prev"` names the page before its first item. Big
+    bodies cut it short from the oldest end, as a forward page is cut from its newest."""
+    headers = {}
+    kept = list(reversed(_within_budget(list(reversed(items)))))
+    more, items = more or len(kept) < len(items), kept
+    if more and items:
+        headers["Link"] = (
+            f'<{url or ""}?{urlencode({"before": items[0].number, "limit": limit})}>; rel="prev"'
+        )
+    return json_response([item.to_json() for item in items], headers=headers)
 
 
 def limit(params: Params) -> int:

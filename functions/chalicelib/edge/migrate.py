@@ -28,7 +28,7 @@ _MAX_REASON_CHARS = 1000
 def migrate(deps: MigrateDeps, api_login: Login | None = None) -> dict[str, Any]:
     """The schema and the index; then the API's DML-only login, granted by this function, which
     alone holds DDL rights (docs/security.md)."""
-    result = {"applied": deps.schema.migrate(), "index_created": deps.search.ensure_index()}
+    result = {"applied": deps.schema.migrate(), "index_created": deps.index_schema.ensure_index()}
     if api_login is not None:
         deps.schema.grant_api_user(api_login)
     return result

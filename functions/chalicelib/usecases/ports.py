@@ -1,10 +1,11 @@
 """The ports: what the use cases need of each store, as Protocols.
 
 The adapters (db, batch_store, count_store, schema on MySQL; reservations, pending, changes,
-sweep, epoch, tokens, idempotency and ratelimit on Redis; queue on SQS; search on Elasticsearch;
-the announcer's in adapters/announce) satisfy them, and so do the fakes in tests/fakes.py, which
-tests/integration/contracts/ holds to the same behaviour. Every method raises only our errors
-(errors.py): Unavailable when a store is down, Refused when MySQL refuses data for good.
+sweep, epoch, tokens, idempotency and ratelimit on Redis; queue on SQS; indexer, finder and
+index_schema on Elasticsearch; the announcer's in adapters/announce) satisfy them, and so do the
+fakes in tests/fakes.py, which tests/integration/contracts/ holds to the same behaviour. Every
+method raises only our errors (errors.py): Unavailable when a store is down, Refused when MySQL
+refuses data for good.
 """
 
 import datetime
@@ -12,8 +13,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from ..domain.changes import ChatChanged
+from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from ..domain.models import (
     Application,
+    Author,
     Chat,
     ChatKey,
     Clash,
@@ -30,7 +33,10 @@ from ..domain.models import (
 )
 from ..domain.numbering import Floors
 from ..domain.quotas import Decision
+from ..domain.reading import ReadPosition
 from ..domain.request_keys import Claim, Done, RequestKey
+from ..domain.user_tokens import Versions
+from ..domain.webhooks import Endpoint, EndpointChange
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]
@@ -56,7 +62,20 @@ class Database(Protocol):
     def message(self, application_id: int, chat_number: int, number: int) -> Message | None: ...
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]: ...
     def max_message_number(self, application_id: int, chat_number: int) -> int: ...
-    def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> None: ...
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None: ...
+    def token_versions(self, application_id: int) -> Versions | None: ...
+
+
+class ReadPositions(Protocol):
+    """Where each user has read a chat up to (MySQL), and whether an application shows it."""
+
+    def mark_read(self, application_id: int, chat_number: int, user: Author, up_to: int) -> ReadPosition: ...
+    def positions(
+        self, application_id: int, chat_numbers: Sequence[int], user_id: str
+    ) -> dict[int, ReadPosition]: ...
+    def readers(self, application_id: int, chat_number: int, limit: int) -> list[ReadPosition]: ...
+    def read_receipts(self, application_id: int) -> bool: ...
+    def set_read_receipts(self, application_id: int, shown: bool) -> None: ...
 
 
 class Batches(Protocol):
@@ -87,15 +106,23 @@ class Reservations(Protocol):
 
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int: ...
     def reserve_message_number(
-        self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
+        self,
+        application_id: int,
+        chat_number: int,
+        body: str,
+        seed: Callable[[], int],
+        created_at_ms: int | None = None,
+        author: Author | None = None,
     ) -> int: ...
     def chats_reserved(self, application_id: int) -> int | None: ...
+    def messages_reserved(self, application_id: int, chat_number: int) -> int | None: ...
 
 
 class PendingBodies(Protocol):
-    """The bodies of messages queued and not yet in MySQL, as the API reads them (Redis)."""
+    """Messages queued and not yet in MySQL, as the API reads them (Redis): body, accept
+    instant and author."""
 
-    def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None: ...
+    def pending_message(self, application_id: int, chat_number: int, number: int) -> Message | None: ...
     def forget_pending(self, messages: Sequence[NewMessage]) -> None: ...
 
 
@@ -161,13 +188,17 @@ class Queue(Protocol):
     def dead_letters(self) -> list[str]: ...
 
 
-class Search(Protocol):
-    """The messages index (Elasticsearch)."""
+class Indexer(Protocol):
+    """The writer's indexing of messages (Elasticsearch), at their versions: a replay is a no-op."""
 
-    def ensure_index(self) -> bool: ...
     def bulk_deadline(self) -> float: ...
     def index(self, messages: Sequence[NewMessage], deadline: float | None = None) -> Failures: ...
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures: ...
+
+
+class Finder(Protocol):
+    """The API's search within one chat (Elasticsearch)."""
+
     def find(
         self,
         application_id: int,
@@ -177,6 +208,12 @@ class Search(Protocol):
         after: SearchAfter | None = None,
         chat_size: int | None = None,
     ) -> SearchPage: ...
+
+
+class IndexSchema(Protocol):
+    """The messages index, set up at deploy (Elasticsearch)."""
+
+    def ensure_index(self) -> bool: ...
 
 
 class RateLimits(Protocol):
@@ -224,7 +261,7 @@ class Deps(Protocol):
     @property
     def queue(self) -> Queue: ...
     @property
-    def search(self) -> Search: ...
+    def finder(self) -> Finder: ...
     @property
     def keys(self) -> Keys: ...
     @property
@@ -235,6 +272,12 @@ class Deps(Protocol):
     # Request quotas; None where nothing limits (the writer, tools, benches in-process).
     @property
     def limits(self) -> RateLimits | None: ...
+    @property
+    def read_positions(self) -> ReadPositions: ...
+    # The server's secret that each application's user-token keys derive from (a Secrets
+    # Manager secret on AWS, read through its cache: Unavailable if it cannot be read).
+    @property
+    def user_token_secret(self) -> bytes: ...
 
 
 class WriterDeps(Protocol):
@@ -245,7 +288,7 @@ class WriterDeps(Protocol):
     @property
     def changes(self) -> ChangeMarks: ...
     @property
-    def search(self) -> Search: ...
+    def indexer(self) -> Indexer: ...
     @property
     def announcer(self) -> Announcer: ...
 
@@ -269,4 +312,63 @@ class MigrateDeps(Protocol):
     @property
     def schema(self) -> Schema: ...
     @property
-    def search(self) -> Search: ...
+    def index_schema(self) -> IndexSchema: ...
+
+
+class Connections(Protocol):
+    """Open sockets and the chats each follows (MySQL: a Redis failover must not silently drop
+    a subscription). A connection past its lifetime is treated as gone."""
+
+    def open(self, connection: NewConnection, lifetime_seconds: int, most_per_application: int) -> bool: ...
+    def connection(self, connection_id: str) -> Connection | None: ...
+    def subscribe(self, connection_id: str, chat_number: int, most: int) -> bool: ...
+    def unsubscribe(self, connection_id: str, chat_number: int) -> None: ...
+    def close(self, connection_ids: Sequence[str]) -> None: ...
+    def subscribers(self, application_id: int, chat_number: int) -> Subscribers: ...
+
+
+class Sockets(Protocol):
+    """Clients' open sockets (API Gateway's @connections API, or the local gateway's)."""
+
+    def send(self, connection_ids: Sequence[str], data: bytes) -> Delivery: ...
+    def close(self, connection_id: str) -> None: ...
+
+
+class SocketDeps(Deps, Protocol):
+    """What the socket and push functions' use cases are given (live.py); identifying a
+    credential reads the API's stores (Deps), each built only when read."""
+
+    @property
+    def connections(self) -> Connections: ...
+    @property
+    def sockets(self) -> Sockets: ...
+    @property
+    def socket_limits(self) -> SocketLimits: ...
+
+
+class WebhookEndpoints(Protocol):
+    """The webhook endpoints of each application, with their secrets (MySQL)."""
+
+    def insert(
+        self,
+        application_id: int,
+        url: str,
+        events: tuple[str, ...],
+        description: str,
+        secret: str,
+        limit: int,
+    ) -> Endpoint | None: ...
+    def get(self, application_id: int, number: int) -> Endpoint | None: ...
+    def of_application(self, application_id: int) -> list[Endpoint]: ...
+    def update(self, application_id: int, number: int, change: EndpointChange) -> Endpoint | None: ...
+    def delete(self, application_id: int, number: int) -> bool: ...
+    def rotate_secret(
+        self, application_id: int, number: int, secret: str, grace_seconds: int
+    ) -> Endpoint | None: ...
+
+
+class WebhookAdminDeps(Deps, Protocol):
+    """What the API's webhook routes are given (webhooks.py): the API's ports and the endpoints."""
+
+    @property
+    def webhook_endpoints(self) -> WebhookEndpoints: ...

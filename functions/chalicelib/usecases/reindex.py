@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ..domain.errors import Unavailable
 from ..domain.models import NewMessage
-from .ports import IndexVersions, Search, StoredMessages
+from .ports import Indexer, IndexVersions, StoredMessages
 
 CLOCK_MARGIN = datetime.timedelta(seconds=30)
 # Passes before the swap: each re-reads CLOCK_MARGIN's worth of writes, so under steady traffic
@@ -50,7 +50,7 @@ class Result:
 def rebuild(
     source: StoredMessages,
     versions: IndexVersions,
-    new_search: Callable[[str], Search],
+    new_search: Callable[[str], Indexer],
     page: int = 2000,
     settle: float = 30.0,
     drop_old: bool = False,
@@ -82,7 +82,7 @@ def rebuild(
 
 def _copy(
     source: StoredMessages,
-    target: Search,
+    target: Indexer,
     page: int,
     since: datetime.datetime | None,
     tick: Callable[[int], None],

@@ -2,16 +2,16 @@
 
 import dataclasses
 import functools
+import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from ..domain import events
+from ..domain import events, user_tokens
 from ..domain.errors import (
     BadRequest,
     KeyReused,
     NotFound,
     PayloadTooLarge,
-    RateLimited,
     Refused,
     TokenRotated,
     Unavailable,
@@ -27,8 +27,10 @@ from ..domain.models import (
 )
 from ..domain.numbering import RECOVERING
 from ..domain.request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
+from ..domain.times import now_ms
 from ..domain.tokens import new_token
-from . import identity, numbering
+from ..domain.user_tokens import Grant
+from . import access, identity, numbering, reading
 from .once import Once
 from .ports import Deps
 
@@ -50,8 +52,8 @@ def create_application(
     another create (nothing tells a caller that someone else's key is in use). `client`: the
     caller's address (its network, for IPv6), as the edge read it."""
     # Each application brings quotas of its own: how many appear is bounded per address and in all.
-    _within_quota(deps, f"address:{client}", "applications-per-address")
-    _within_quota(deps, "everyone", "applications")
+    access.within_quota(deps, f"address:{client}", "applications-per-address")
+    access.within_quota(deps, "everyone", "applications")
     if key is None:
         return _new_application(deps, name, new_create_id())
     _secret_carrying(key, "POST /applications")
@@ -87,13 +89,13 @@ def _replayed(created: CreatedApplication, key: RequestKey) -> Application:
 
 def get_application(deps: Deps, token: str) -> Application:
     app = identity.application(deps, token)
-    _within_quota(deps, _subject(app.id), "reads")
+    access.within_quota(deps, access.application_subject(app.id), "reads")
     return app
 
 
 def rename_application(deps: Deps, token: str, name: str, key: RequestKey | None = None) -> Application:
     app = identity.application(deps, token)
-    _within_quota(deps, _subject(app.id), "edits")
+    access.within_quota(deps, access.application_subject(app.id), "edits")
     with Once(deps.keys, str(app.id), key) as once:
         if isinstance(once.claim, New):
             app = deps.db.rename_application(app, name)
@@ -112,7 +114,7 @@ def rotate_token(deps: Deps, token: str, grace_seconds: int, key: RequestKey | N
         if key is None:
             raise
         return _replayed_rotation(deps, token, key)
-    _within_quota(deps, _subject(app.id), "edits")
+    access.within_quota(deps, access.application_subject(app.id), "edits")
     with Once(deps.keys, str(app.id), key) as once:
         if isinstance(once.claim, Replay) and key is not None and once.claim.done.sealed_token:
             return dataclasses.replace(app, token=key.unseal(once.claim.done.sealed_token), previous=False)
@@ -120,6 +122,7 @@ def rotate_token(deps: Deps, token: str, grace_seconds: int, key: RequestKey | N
         if app.previous or not deps.db.rotate_token(app.id, token, new, grace_seconds):
             raise TokenRotated("this token was replaced by a rotation; rotate with the newest one")
         identity.forget(deps, token)
+        identity.forget_key_versions(app.id)
         once.done(Done(sealed_token=key.seal(new) if key is not None else None))
     return dataclasses.replace(app, token=new, token_version=app.token_version + 1)
 
@@ -130,7 +133,7 @@ def _replayed_rotation(deps: Deps, token: str, key: RequestKey) -> Application:
     app = deps.db.application_rotated_from(token)
     if app is None:
         raise NotFound("no application has that token")
-    _within_quota(deps, _subject(app.id), "edits")
+    access.within_quota(deps, access.application_subject(app.id), "edits")
     with Once(deps.keys, str(app.id), key) as once:
         if isinstance(once.claim, Replay) and once.claim.done.sealed_token:
             return dataclasses.replace(app, token=key.unseal(once.claim.done.sealed_token), previous=False)
@@ -140,8 +143,22 @@ def _replayed_rotation(deps: Deps, token: str, key: RequestKey) -> Application:
 def revoke_previous_token(deps: Deps, token: str) -> None:
     """Ends the grace of the token the last rotation replaced, now."""
     app = get_application(deps, token)
-    _within_quota(deps, _subject(app.id), "edits")
+    access.within_quota(deps, access.application_subject(app.id), "edits")
     deps.db.revoke_previous_token(app.id)
+    identity.forget_key_versions(app.id)
+
+
+def issue_user_token(deps: Deps, token: str, grant: Grant) -> tuple[str, int]:
+    """A user token for `grant`, signed with the application's current key, and when it expires
+    (Unix seconds). Only the application's current token may ask: a browser never holds it."""
+    user_tokens.validated(grant)
+    app = identity.application(deps, token)
+    access.within_quota(deps, access.application_subject(app.id), "creates")
+    if app.previous:
+        raise TokenRotated("a token a rotation replaced cannot issue user tokens; use the newest")
+    now = int(time.time())
+    signer = user_tokens.KeyId(app.id, app.token_version)
+    return user_tokens.mint(deps.user_token_secret, signer, grant, now), now + grant.lifetime_seconds
 
 
 def _secret_carrying(key: RequestKey | None, what: str) -> None:
@@ -153,45 +170,20 @@ def _secret_carrying(key: RequestKey | None, what: str) -> None:
         )
 
 
-def known_token(deps: Deps, token: str) -> str:
-    """The token, if an application has it; NotFound before anything else is read or counted."""
-    identity.application_id(deps, token)
-    return token
-
-
-def _limited_application_id(deps: Deps, token: str, kind: str) -> int:
-    """The application's id, once its quota of `kind` allows this request (before any other work)."""
-    app_id = identity.application_id(deps, token)
-    _within_quota(deps, _subject(app_id), kind)
-    return app_id
-
-
-def _subject(app_id: int) -> str:
-    return f"application:{app_id}"
-
-
-def _within_quota(deps: Deps, subject: str, kind: str) -> None:
-    if deps.limits is None:
-        return
-    decision = deps.limits.take(subject, kind)
-    if not decision.allowed:
-        quota = decision.quota
-        raise RateLimited(
-            f"the quota of {quota.requests} {kind} in {quota.window_seconds} s is used up; "
-            f"retry after {decision.reset_seconds} s",
-            kind,
-            quota.requests,
-            quota.window_seconds,
-            decision.reset_seconds,
-        )
+def known_token(deps: Deps, credential: str) -> str:
+    """The credential, if it names a caller (NotFound, Unauthorized), before anything else is
+    read or counted."""
+    identity.identify(deps, credential)
+    return credential
 
 
 # -- chats ---------------------------------------------------------------------------------------
 
 
 def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
-    app_id = _limited_application_id(deps, token, "creates")
-    with Once(deps.keys, str(app_id), key) as once:
+    caller = access.admitted(deps, token, "creates", write=True)
+    app_id = caller.application_id
+    with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
         earlier = _earlier_number(deps, once, functools.partial(deps.db.chat_created_by, app_id))
         if earlier is not None:
             return once.done(Done(earlier)).number
@@ -199,22 +191,31 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
         number = numbering.reserve(
             deps, lambda: deps.reservations.reserve_chat_number(app_id, seed), may_reopen=key is None
         )
-        deps.queue.send(events.chat_created(app_id, number, once.create_id), numbering.deadline(deps))
+        created = events.chat_created(app_id, number, once.create_id, now_ms())
+        deps.queue.send(created, numbering.deadline(deps))
         return once.done(Done(number)).number
 
 
 def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
-    return deps.db.chats(_limited_application_id(deps, token, "reads"), after, limit)
+    """A page of chats; for a user, those its token reaches, each with its unread count."""
+    caller = access.admitted(deps, token, "reads")
+    if caller.chats is None:
+        return reading.with_unread(deps, caller, deps.db.chats(caller.application_id, after, limit))
+    # A user token names at most a hundred chats: those after `after`, looked up one by one.
+    numbers = sorted(n for n in caller.chats if n > after)[:limit]
+    found = (deps.db.chat(caller.application_id, n) for n in numbers)
+    return reading.with_unread(deps, caller, [chat for chat in found if chat is not None])
 
 
 def get_chat(deps: Deps, token: str, number: int) -> Chat:
-    app_id = _limited_application_id(deps, token, "reads")
+    caller = access.admitted(deps, token, "reads", number)
+    app_id = caller.application_id
     chat = deps.db.chat(app_id, number)
     if chat is None:
         if not _chat_is_queued(deps, app_id, number):
             raise NotFound("no chat with that number")
         chat = Chat(number, 0)
-    return chat
+    return reading.with_unread(deps, caller, [chat])[0]
 
 
 def _chat_is_queued(deps: Deps, app_id: int, number: int) -> bool:
@@ -240,26 +241,33 @@ def _existing_chat(deps: Deps, app_id: int, number: int) -> int:
 
 
 def create_message(deps: Deps, token: str, chat_number: int, body: str, key: RequestKey | None = None) -> int:
-    app_id = _existing_chat(deps, _limited_application_id(deps, token, "creates"), chat_number)
+    """Takes the chat's next number for `body`, written by the caller's user (None: the
+    application's backend); the accept instant travels with it to every store."""
+    caller = access.admitted(deps, token, "creates", chat_number, write=True)
+    app_id = _existing_chat(deps, caller.application_id, chat_number)
     if not events.message_fits(body):
         # Checked before a number is taken: a refused send would leave a gap and a 503.
         raise PayloadTooLarge("body is too large once escaped for the queue (many control characters?)")
 
-    with Once(deps.keys, str(app_id), key) as once:
+    with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
         stored = functools.partial(_message_created_by, deps, app_id, chat_number, body)
         earlier = _earlier_number(deps, once, stored)
         if earlier is not None:
             return once.done(Done(earlier)).number
-        number = _reserve_message(deps, app_id, chat_number, body, may_reopen=key is None)
-        _queue_message(deps, NewMessage(app_id, chat_number, number, body, create_id=once.create_id))
+        accepted = NewMessage(app_id, chat_number, 0, body, 1, once.create_id, now_ms(), caller.user)
+        number = _reserve_message(deps, accepted, may_reopen=key is None)
+        _queue_message(deps, dataclasses.replace(accepted, number=number))
         return once.done(Done(number)).number
 
 
-def _reserve_message(deps: Deps, app_id: int, chat_number: int, body: str, may_reopen: bool) -> int:
-    seed = functools.partial(deps.db.max_message_number, app_id, chat_number)
+def _reserve_message(deps: Deps, m: NewMessage, may_reopen: bool) -> int:
+    """The number `m` is given (it carries none yet); its pending record keeps it readable."""
+    seed = functools.partial(deps.db.max_message_number, m.application_id, m.chat_number)
     return numbering.reserve(
         deps,
-        lambda: deps.reservations.reserve_message_number(app_id, chat_number, body, seed),
+        lambda: deps.reservations.reserve_message_number(
+            m.application_id, m.chat_number, m.body, seed, m.created_at_ms, m.author
+        ),
         may_reopen=may_reopen,
     )
 
@@ -268,7 +276,9 @@ def _queue_message(deps: Deps, message: NewMessage) -> None:
     m = message
     try:
         deps.queue.send(
-            events.message_created(m.application_id, m.chat_number, m.number, m.body, m.create_id),
+            events.message_created(
+                m.application_id, m.chat_number, m.number, m.body, m.create_id, m.created_at_ms, m.author
+            ),
             numbering.deadline(deps),
         )
     except Unavailable:
@@ -312,12 +322,32 @@ def _forget_quietly(deps: Deps, message: NewMessage) -> None:
 
 
 def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: int) -> list[Message]:
-    app_id = _existing_chat(deps, _limited_application_id(deps, token, "reads"), chat_number)
+    app_id = _existing_chat(
+        deps, access.admitted(deps, token, "reads", chat_number).application_id, chat_number
+    )
     return deps.db.messages(app_id, chat_number, after, limit)
 
 
+def list_messages_before(
+    deps: Deps, token: str, chat_number: int, before: int, limit: int
+) -> tuple[list[Message], bool]:
+    """The `limit` persisted messages numbered below `before` (any number past the newest: the
+    newest ones), in number order, and whether older ones exist: how a reader opens a long chat
+    at its end and reads back."""
+    app_id = _existing_chat(
+        deps, access.admitted(deps, token, "reads", chat_number).application_id, chat_number
+    )
+    before = min(before, deps.db.max_message_number(app_id, chat_number) + 1)
+    after = max(0, before - 1 - limit)
+    # Numbers are dense, but one still queued is missing: the page may reach past `before`.
+    page = [m for m in deps.db.messages(app_id, chat_number, after, limit) if m.number < before]
+    return page, after > 0
+
+
 def get_message(deps: Deps, token: str, chat_number: int, number: int) -> Message:
-    return _message(deps, _limited_application_id(deps, token, "reads"), chat_number, number)
+    return _message(
+        deps, access.admitted(deps, token, "reads", chat_number).application_id, chat_number, number
+    )
 
 
 def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
@@ -325,9 +355,9 @@ def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
     message = deps.db.message(app_id, chat_number, number)
     if message is not None:
         return message
-    body = _queued_body(deps, app_id, chat_number, number)
-    if body is not None:
-        return Message(number, body)
+    queued = _queued(deps, app_id, chat_number, number)
+    if queued is not None:
+        return queued
     # The writer commits the row before it drops the pending body: a row that was not there a
     # moment ago and a body that is gone now mean it was stored in between.
     message = deps.db.message(app_id, chat_number, number)
@@ -336,9 +366,9 @@ def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
     return message
 
 
-def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> str | None:
+def _queued(deps: Deps, app_id: int, chat_number: int, number: int) -> Message | None:
     try:
-        return deps.pending.pending_body(app_id, chat_number, number)
+        return deps.pending.pending_message(app_id, chat_number, number)
     except Unavailable:
         return None
 
@@ -346,16 +376,19 @@ def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> str 
 def edit_message(
     deps: Deps, token: str, chat_number: int, number: int, body: str, key: RequestKey | None = None
 ) -> Message:
-    app_id = _limited_application_id(deps, token, "edits")
-    _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
+    caller = access.admitted(deps, token, "edits", chat_number, write=True)
+    app_id = caller.application_id
+    found = _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
+    access.may_change(caller, found)
+    edited = dataclasses.replace(found, body=body, edited_at_ms=now_ms())
 
-    with Once(deps.keys, str(app_id), key) as once:
+    with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
         if isinstance(once.claim, New):
-            deps.db.edit_message(app_id, chat_number, number, body)
+            deps.db.edit_message(app_id, chat_number, edited)
             # The writer re-indexes from MySQL, so search never keeps an older body than the row.
             deps.queue.send(events.message_edited(app_id, chat_number, number))
             once.done(Done(number))
-    return Message(number, body)  # a replay answers the body it set
+    return edited  # a replay answers the body it set
 
 
 def search_messages(
@@ -366,9 +399,9 @@ def search_messages(
     limit: int,
     after: SearchAfter | None = None,
 ) -> SearchPage:
-    app_id = _limited_application_id(deps, token, "searches")
+    app_id = access.admitted(deps, token, "searches", chat_number).application_id
     size = _searched_chat_size(deps, app_id, chat_number)
-    return deps.search.find(app_id, chat_number, words, limit, after, size)
+    return deps.finder.find(app_id, chat_number, words, limit, after, size)
 
 
 def _searched_chat_size(deps: Deps, app_id: int, chat_number: int) -> int | None:

@@ -66,8 +66,8 @@ def persist_records(
     # Both stores are written at once. Every message here was accepted (answered 201) and reads
     # back from Redis until MySQL has it, so search may show it first; a message MySQL refuses
     # for good is taken out of the index again below.
-    deadline = deps.search.bulk_deadline()  # one budget for the invocation's _bulk requests
-    indexing = _indexer.submit(deps.search.index, list(messages.values()), deadline)
+    deadline = deps.indexer.bulk_deadline()  # one budget for the invocation's _bulk requests
+    indexing = _indexer.submit(deps.indexer.index, list(messages.values()), deadline)
     not_written, refused = _write_rows(deps, creations, clashes)
     _record_written(deps, [e for rid, e in creations.items() if rid not in not_written])
     not_indexed = indexing.result()
@@ -147,7 +147,7 @@ def _by_kind(creations: Iterable[NewChat | NewMessage]) -> tuple[list[NewChat], 
 
 def _unindex(deps: WriterDeps, refused: Sequence[NewMessage]) -> None:
     """Takes messages MySQL refused for good out of the index (their records fail anyway)."""
-    left = deps.search.unindex_creations([m.key for m in refused])
+    left = deps.indexer.unindex_creations([m.key for m in refused])
     if left:
         # Their records end in the dead-letter queue; each redelivery tries again.
         log.error("refused messages stay searchable", keys=[list(k) for k in left])
@@ -162,5 +162,5 @@ def _index_edits(deps: WriterDeps, edits: Mapping[str, MessageEdited], deadline:
         current = deps.batches.current_messages(keys)
     except Unavailable as exc:
         return {rid: exc.message for rid in edits}
-    not_indexed = deps.search.index(current, deadline)
+    not_indexed = deps.indexer.index(current, deadline)
     return {rid: not_indexed[key] for rid, key in zip(edits, keys, strict=False) if key in not_indexed}

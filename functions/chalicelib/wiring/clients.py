@@ -145,6 +145,10 @@ def rate_limits(s: settings.Settings, client: redis.Redis) -> RateLimits:
         Quota("edits", s.rate_limit_edits, per_application),
         Quota("searches", s.rate_limit_searches, per_application),
         Quota("reads", s.rate_limit_reads, per_application),
+        Quota("user-creates", s.rate_limit_user_creates, per_application),
+        Quota("user-edits", s.rate_limit_user_edits, per_application),
+        Quota("user-searches", s.rate_limit_user_searches, per_application),
+        Quota("user-reads", s.rate_limit_user_reads, per_application),
         Quota("applications-per-address", s.rate_limit_applications_per_address, new_applications),
         Quota("applications", s.rate_limit_applications, new_applications),
     ]

@@ -69,6 +69,16 @@ class Settings:
     rate_limit_applications_window_seconds: int
     rate_limit_applications_per_address: int
     rate_limit_applications: int
+    # Each user's own quotas (a user token), taken before the application's: one user's loop
+    # leaves the rest of the application's quota to its other users.
+    rate_limit_user_creates: int
+    rate_limit_user_edits: int
+    rate_limit_user_searches: int
+    rate_limit_user_reads: int
+    # The secret every application's user-token keys are derived from: a Secrets Manager secret
+    # (the template makes one), else `user_token_secret` (the local stack's and the tests' only).
+    user_token_secret_arn: str | None
+    user_token_secret: str
     # Bytes of Idempotency-Key records each application may hold in Redis (about 340 a record);
     # over it, its records older than the safe age make room (a retry then looks in MySQL), and
     # while none is that old a keyed request answers 429.
@@ -88,6 +98,21 @@ class Settings:
     api_base_url: str
     # Origins whose pages may call the API from a browser: ("*",) for any, () for none.
     cors_allowed_origins: tuple[str, ...]
+    # The @connections endpoint sockets are sent to (`https://{api}.execute-api.{region}.
+    # amazonaws.com/{stage}` on AWS, the local gateway's URL locally); empty where nothing sends.
+    websocket_endpoint: str
+    # The SNS topic committed changes are announced on (the push function and any other follower
+    # subscribe to it); empty: nowhere.
+    announce_topic_arn: str
+    # Live delivery's limits (domain/live.py SocketLimits) and sends in flight during a fan-out.
+    socket_subscriptions: int
+    socket_connections_per_application: int
+    socket_frame_bytes: int
+    socket_lifetime_seconds: int
+    push_concurrency: int
+    # Webhook URLs may be http://127.0.0.1 or localhost, and delivery may connect to loopback:
+    # the local stack's tests receive there. Never on AWS (docs/security.md).
+    webhook_allow_loopback: bool = False
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
@@ -99,6 +124,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: in
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} is outside {low}..{high}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "false").strip().lower()
+    if raw not in ("true", "false"):
+        raise SettingsError(f"{name}={raw!r} is neither 'true' nor 'false'")
+    return raw == "true"
 
 
 def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
@@ -160,6 +192,11 @@ def _identifier(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+# Known to all, as the local MySQL password is: a deploy that reads its credentials from secrets
+# (AWS) never signs with it (stores.Stores.user_token_secret).
+LOCAL_USER_TOKEN_SECRET = "local-stack-user-token-secret-never-used-on-aws"
+
+
 def _no_credential_in_clear(s: Settings) -> Settings:
     """A credential read from a secret (on AWS) never travels unencrypted."""
     if s.mysql_secret_arn and s.mysql_tls_ca is None:
@@ -215,6 +252,12 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
             ),
             rate_limit_applications_per_address=_int(env, "RATE_LIMIT_APPLICATIONS_PER_ADDRESS", 20),
             rate_limit_applications=_int(env, "RATE_LIMIT_APPLICATIONS", 1000),
+            rate_limit_user_creates=_int(env, "RATE_LIMIT_USER_CREATES", 20),
+            rate_limit_user_edits=_int(env, "RATE_LIMIT_USER_EDITS", 10),
+            rate_limit_user_searches=_int(env, "RATE_LIMIT_USER_SEARCHES", 10),
+            rate_limit_user_reads=_int(env, "RATE_LIMIT_USER_READS", 60),
+            user_token_secret_arn=_secret_arn(env, "USER_TOKEN_SECRET_ARN"),
+            user_token_secret=env.get("USER_TOKEN_SECRET", LOCAL_USER_TOKEN_SECRET),
             idempotency_budget_bytes=_int(env, "IDEMPOTENCY_BUDGET_BYTES", 8 * 2**20, low=4096),
             # Long enough for the writer to have stored every create of that age, or dead-lettered it.
             idempotency_safe_age_seconds=_int(env, "IDEMPOTENCY_SAFE_AGE_SECONDS", 600, low=60, high=86400),
@@ -224,6 +267,15 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
             counter_sweep_keys=_int(env, "COUNTER_SWEEP_KEYS", 1_000_000),
             api_base_url=_base_url(env),
             cors_allowed_origins=_origins(env),
+            websocket_endpoint=env.get("WEBSOCKET_ENDPOINT", ""),
+            announce_topic_arn=env.get("ANNOUNCE_TOPIC_ARN", ""),
+            socket_subscriptions=_int(env, "SOCKET_SUBSCRIPTIONS", 100, high=10_000),
+            socket_connections_per_application=_int(env, "SOCKET_CONNECTIONS_PER_APPLICATION", 10_000),
+            socket_frame_bytes=_int(env, "SOCKET_FRAME_BYTES", 4096, low=256, high=128 * 1024),
+            # AWS closes a socket after 2 hours; a row is kept a minute longer than that.
+            socket_lifetime_seconds=_int(env, "SOCKET_LIFETIME_SECONDS", 2 * 3600 + 60, low=60),
+            push_concurrency=_int(env, "PUSH_CONCURRENCY", 64, high=512),
+            webhook_allow_loopback=_flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
         )
     )
 

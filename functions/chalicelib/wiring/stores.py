@@ -11,6 +11,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..domain.errors import Unavailable
+from ..domain.live import SocketLimits
 from ..domain.numbering import request_life_seconds
 from ..usecases import ports
 from . import settings
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
     from ..adapters.mysql.mysql import MySQL
     from ..domain.models import Login
+    from .clients import Secret
 
 
 class _Built[T]:
@@ -83,6 +86,24 @@ class Stores:
 
         return elasticsearch_client(self.settings)
 
+    @_Built
+    def _user_token_secret(self) -> "Secret | None":
+        from .clients import Secret
+
+        arn = self.settings.user_token_secret_arn
+        return Secret(arn, self.settings.secrets_max_age_seconds) if arn else None
+
+    @property
+    def user_token_secret(self) -> bytes:
+        """Read through Powertools' cache (`secrets_max_age_seconds`): a changed secret retires
+        every user token within that long."""
+        secret, s = self._user_token_secret, self.settings
+        if secret is None and s.mysql_secret_arn and s.user_token_secret == settings.LOCAL_USER_TOKEN_SECRET:
+            # A deploy reading its logins from secrets (AWS) never signs with the well-known one.
+            logger.error("USER_TOKEN_SECRET_ARN is not set: user tokens are refused")
+            raise Unavailable("user tokens are not configured on this deploy")
+        return (secret.value() if secret else s.user_token_secret).encode()
+
     # -- the adapters (imported where built: a function loads only the drivers it uses) --
 
     @_Built
@@ -90,6 +111,18 @@ class Stores:
         from ..adapters.mysql.db import Database
 
         return traced(Database(self.mysql), "MySQL")
+
+    @_Built
+    def read_positions(self) -> ports.ReadPositions:
+        from ..adapters.mysql.read_positions import ReadPositions
+
+        return traced(ReadPositions(self.mysql), "MySQL")
+
+    @_Built
+    def webhook_endpoints(self) -> ports.WebhookEndpoints:
+        from ..adapters.mysql.webhook_endpoints import WebhookEndpoints
+
+        return traced(WebhookEndpoints(self.mysql), "MySQL")
 
     @_Built
     def batches(self) -> ports.Batches:
@@ -181,24 +214,67 @@ class Stores:
 
     @_Built
     def announcer(self) -> ports.Announcer:
+        s = self.settings
+        if s.announce_topic_arn:
+            from ..adapters.announce import topic
+
+            return traced(topic.TopicAnnouncer(topic.client(), s.announce_topic_arn, logger), "SNS")
         from ..adapters.announce.null import NullAnnouncer
 
         return NullAnnouncer()
 
     @_Built
-    def search(self) -> ports.Search:
-        from ..adapters.search.search import Search
+    def indexer(self) -> ports.Indexer:
+        from ..adapters.search.indexer import Indexer
 
         s = self.settings
-        search = Search(
+        indexer = Indexer(
             self.elasticsearch,
             s.messages_index,
-            s.search_shards,
-            s.search_timeout_ms,
             request_timeout=s.elasticsearch_timeout_seconds,
             bulk_budget=s.writer_timeout_seconds / 2,
         )
-        return traced(search, "Elasticsearch")
+        return traced(indexer, "Elasticsearch")
+
+    @_Built
+    def finder(self) -> ports.Finder:
+        from ..adapters.search.finder import Finder
+
+        s = self.settings
+        return traced(Finder(self.elasticsearch, s.messages_index, s.search_timeout_ms), "Elasticsearch")
+
+    @_Built
+    def index_schema(self) -> ports.IndexSchema:
+        from ..adapters.search.index_schema import IndexSchema
+
+        s = self.settings
+        return traced(IndexSchema(self.elasticsearch, s.messages_index, s.search_shards), "Elasticsearch")
+
+    # -- live delivery --
+
+    @_Built
+    def connections(self) -> ports.Connections:
+        from ..adapters.mysql.connections import Connections
+
+        return traced(Connections(self.mysql), "MySQL")
+
+    @_Built
+    def sockets(self) -> ports.Sockets:
+        from ..adapters.websocket import sockets
+
+        s = self.settings
+        client = sockets.client(s.websocket_endpoint, s.push_concurrency)
+        return traced(sockets.Sockets(client, s.push_concurrency), "WebSocket")
+
+    @_Built
+    def socket_limits(self) -> SocketLimits:
+        s = self.settings
+        return SocketLimits(
+            subscriptions_per_connection=s.socket_subscriptions,
+            connections_per_application=s.socket_connections_per_application,
+            frame_bytes=s.socket_frame_bytes,
+            lifetime_seconds=s.socket_lifetime_seconds,
+        )
 
 
 _BUILT = {name for name, value in vars(Stores).items() if isinstance(value, _Built)}

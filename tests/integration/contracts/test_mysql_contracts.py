@@ -5,7 +5,10 @@ import uuid
 import pytest
 
 from chalicelib.domain.errors import Refused
-from chalicelib.domain.models import NewChat, NewMessage
+from chalicelib.domain.live import Connection, NewConnection, Subscribers
+from chalicelib.domain.models import Author, Message, NewChat, NewMessage
+from chalicelib.domain.tokens import token_hash
+from chalicelib.domain.user_tokens import Versions
 
 from .world import World, new_application
 
@@ -56,11 +59,38 @@ def test_a_batch_naming_a_vanished_application_is_refused(world: World):
 def test_an_edit_wins_over_its_late_creation_and_versions_count_up(world: World):
     app_id = new_application(world)
     deps = world.deps
-    deps.db.edit_message(app_id, 1, 1, "edited before the creation landed")
-    deps.batches.persist([NewChat(app_id, 1)], [NewMessage(app_id, 1, 1, "the creation")])
-    deps.db.edit_message(app_id, 1, 1, "edited again")
+    ana = Author("u-7", "Ana")
+    queued = Message(1, "edited before the creation landed", 1_000, 2_000, ana)
+    deps.db.edit_message(app_id, 1, queued)
+    deps.batches.persist(
+        [NewChat(app_id, 1)], [NewMessage(app_id, 1, 1, "the creation", 1, None, 1_000, ana)]
+    )
+    deps.db.edit_message(app_id, 1, Message(1, "edited again", 1_000, 3_000, ana))
     [current] = deps.batches.current_messages([(app_id, 1, 1), (app_id, 1, 2)])
     assert (current.body, current.version) == ("edited again", 3)
+    assert deps.db.message(app_id, 1, 1) == Message(1, "edited again", 1_000, 3_000, ana)
+
+
+def test_messages_keep_their_accept_instant_and_author_and_chats_their_times(world: World):
+    app_id = new_application(world)
+    deps, ana = world.deps, Author("u-1", "Ana")
+    deps.batches.persist(
+        [NewChat(app_id, 3, None, 1_765_000_000_001)],
+        [
+            NewMessage(app_id, 3, 1, "one", 1, None, 1_765_000_000_010, ana),
+            NewMessage(app_id, 3, 2, "two", 1, None, 1_765_000_000_020),
+        ],
+    )
+    # A redelivery changes nothing.
+    deps.batches.persist([], [NewMessage(app_id, 3, 1, "one", 1, None, 1_765_000_000_010, ana)])
+    assert deps.db.messages(app_id, 3, 0, 10) == [
+        Message(1, "one", 1_765_000_000_010, None, ana),
+        Message(2, "two", 1_765_000_000_020),
+    ]
+    chat = deps.db.chat(app_id, 3)
+    assert (chat.created_at_ms, chat.last_message_at_ms) == (1_765_000_000_001, 1_765_000_000_020)
+    [indexed] = deps.batches.current_messages([(app_id, 3, 1)])
+    assert (indexed.created_at_ms, indexed.author) == (1_765_000_000_010, ana)
 
 
 def test_recounts_report_the_rows_they_changed(world: World):
@@ -112,3 +142,77 @@ def test_a_keyed_application_keeps_its_token_only_sealed(world: World):
     app = db.insert_application(token, "keyed", create_id, "sealed")
     created = db.application_created_by(create_id)
     assert (created.id, created.name, created.sealed_token) == (app.id, "keyed", "sealed")
+
+
+def test_token_versions_say_which_user_token_keys_verify_and_for_how_long(world: World):
+    db, token, new = world.deps.db, f"c-{uuid.uuid4().hex}", f"c-{uuid.uuid4().hex}"
+    app = db.insert_application(token, "versions")
+    assert db.token_versions(app.id) == Versions(1, 0.0)
+    db.rotate_token(app.id, token, new, 3600)
+    versions = db.token_versions(app.id)
+    assert versions.current == 2 and 3590 < versions.previous_seconds <= 3600
+    db.revoke_previous_token(app.id)
+    assert db.token_versions(app.id) == Versions(2, 0.0)
+    db.rotate_token(app.id, new, f"c-{uuid.uuid4().hex}", 0)
+    assert db.token_versions(app.id) == Versions(3, 0.0)  # no grace: only the newest key
+    assert db.token_versions(2**40) is None
+
+
+def test_connections_follow_chats_within_their_limits_and_are_forgotten_on_close(world: World):
+    app_id, other_id = new_application(world), new_application(world)
+    connections = world.deps.connections
+    ids = [f"c-{uuid.uuid4().hex}" for _ in range(3)]
+    assert connections.open(NewConnection(ids[0], app_id, None, None), 3600, 2)
+    assert connections.open(NewConnection(ids[1], app_id, None, frozenset({1})), 3600, 2)
+    assert not connections.open(NewConnection(ids[2], app_id, None, None), 3600, 2)
+    assert connections.open(NewConnection(ids[2], other_id, None, None), 3600, 2)
+    assert connections.connection(ids[1]) == Connection(ids[1], app_id, frozenset({1}), False)
+    assert connections.subscribe(ids[0], 1, 2) and connections.subscribe(ids[0], 1, 2)
+    assert connections.subscribe(ids[0], 2, 2) and not connections.subscribe(ids[0], 3, 2)
+    assert connections.subscribe(ids[1], 1, 2) and connections.subscribe(ids[2], 1, 2)
+    assert sorted(connections.subscribers(app_id, 1).live) == sorted(ids[:2])
+    connections.unsubscribe(ids[0], 1)
+    assert connections.subscribers(app_id, 1) == Subscribers([ids[1]], [])
+    connections.close([ids[1], "never-opened"])
+    assert connections.subscribers(app_id, 1) == Subscribers([], [])
+    assert connections.connection(ids[1]) is None and not connections.subscribe(ids[1], 1, 2)
+    assert connections.subscribers(other_id, 1).live == [ids[2]]
+
+
+def test_a_connection_of_a_token_rotated_away_is_revoked_after_the_grace(world: World):
+    db, token, new_token = world.deps.db, f"c-{uuid.uuid4().hex}", f"c-{uuid.uuid4().hex}"
+    app_id = db.insert_application(token, "contract").id
+    connections, connection_id = world.deps.connections, f"c-{uuid.uuid4().hex}"
+    connections.open(NewConnection(connection_id, app_id, token_hash(token), None), 3600, 5)
+    connections.subscribe(connection_id, 1, 5)
+    assert db.rotate_token(app_id, token, new_token, 3600)
+    assert connections.subscribers(app_id, 1) == Subscribers([connection_id], [])
+    db.revoke_previous_token(app_id)
+    assert connections.subscribers(app_id, 1) == Subscribers([], [connection_id])
+    assert connections.connection(connection_id).revoked
+
+
+def test_a_read_position_moves_only_forward_per_user_and_chat(world: World):
+    app_id, positions = new_application(world), world.deps.read_positions
+    ana, ben = Author("ana", "Ana"), Author("ben", "Ben")
+    assert positions.mark_read(app_id, 1, ana, 5).up_to == 5  # a chat still queued gets its row
+    held = positions.mark_read(app_id, 1, Author("ana", "Ana B."), 2)
+    assert (held.up_to, held.user) == (5, Author("ana", "Ana B."))  # back: kept; the name follows
+    positions.mark_read(app_id, 1, ben, 1)
+    positions.mark_read(app_id, 2, ben, 7)
+    assert positions.positions(app_id, [1, 2, 3], "ben") == {
+        1: positions.readers(app_id, 1, 10)[0],
+        2: positions.readers(app_id, 2, 10)[0],
+    }
+    assert [p.user.id for p in positions.readers(app_id, 1, 10)] == ["ben", "ana"]  # latest first
+    assert positions.positions(app_id, [], "ben") == {}
+    assert positions.positions(app_id, [1], "ANA") == {}  # user ids are compared byte for byte
+
+
+def test_read_receipts_are_off_until_the_application_turns_them_on(world: World):
+    app_id, positions = new_application(world), world.deps.read_positions
+    assert not positions.read_receipts(app_id)
+    positions.set_read_receipts(app_id, True)
+    assert positions.read_receipts(app_id)
+    positions.set_read_receipts(app_id, False)
+    assert not positions.read_receipts(app_id)

@@ -1,4 +1,4 @@
-"""Contracts of the SQS and Elasticsearch ports (ports.Queue, Search): fake and real alike."""
+"""Contracts of the SQS and Elasticsearch ports (ports.Queue, Indexer, Finder): fake and real alike."""
 
 import random
 
@@ -14,9 +14,9 @@ def test_a_sent_event_waits_in_the_queue(world: World):
 
 
 def test_indexed_messages_are_found_by_every_word_within_their_chat_only(world: World):
-    search, app_id = world.deps.search, random.randrange(10**9, 2**32)
+    deps, app_id = world.deps, random.randrange(10**9, 2**32)
     assert (
-        search.index(
+        deps.indexer.index(
             [
                 NewMessage(app_id, 1, 1, "hello wonderful world"),
                 NewMessage(app_id, 1, 2, "hello there"),
@@ -26,19 +26,19 @@ def test_indexed_messages_are_found_by_every_word_within_their_chat_only(world: 
         == {}
     )
     world.refresh()
-    assert {m.number for m in search.find(app_id, 1, ["hello"], 10).messages} == {1, 2}
-    assert [m.number for m in search.find(app_id, 1, ["world", "hello"], 10).messages] == [1]
-    assert search.find(app_id, 1, ["absent"], 10) == SearchPage([], None)
-    assert search.find(app_id, 3, ["hello"], 10) == SearchPage([], None)
+    assert {m.number for m in deps.finder.find(app_id, 1, ["hello"], 10).messages} == {1, 2}
+    assert [m.number for m in deps.finder.find(app_id, 1, ["world", "hello"], 10).messages] == [1]
+    assert deps.finder.find(app_id, 1, ["absent"], 10) == SearchPage([], None)
+    assert deps.finder.find(app_id, 3, ["hello"], 10) == SearchPage([], None)
 
 
 def test_following_the_pages_finds_each_hit_once(world: World):
-    search, app_id = world.deps.search, random.randrange(10**9, 2**32)
-    assert search.index([NewMessage(app_id, 1, n, f"hello {n}") for n in range(1, 8)]) == {}
+    deps, app_id = world.deps, random.randrange(10**9, 2**32)
+    assert deps.indexer.index([NewMessage(app_id, 1, n, f"hello {n}") for n in range(1, 8)]) == {}
     world.refresh()
     seen, after = [], None
     for _ in range(8):
-        page = search.find(app_id, 1, ["hello"], 3, after)
+        page = deps.finder.find(app_id, 1, ["hello"], 3, after)
         assert len(page.messages) == 3 or page.next is None
         seen += [m.number for m in page.messages]
         if (after := page.next) is None:
@@ -47,10 +47,16 @@ def test_following_the_pages_finds_each_hit_once(world: World):
 
 
 def test_a_version_never_goes_back_and_unindexing_spares_edits(world: World):
-    search, app_id = world.deps.search, random.randrange(10**9, 2**32)
-    search.index([NewMessage(app_id, 1, 1, "edited body", version=2), NewMessage(app_id, 1, 2, "created")])
-    assert search.index([NewMessage(app_id, 1, 1, "late creation", version=1)]) == {}  # a no-op, no failure
-    assert search.unindex_creations([(app_id, 1, 1), (app_id, 1, 2), (app_id, 1, 3)]) == {}
+    deps, app_id = world.deps, random.randrange(10**9, 2**32)
+    deps.indexer.index(
+        [NewMessage(app_id, 1, 1, "edited body", version=2), NewMessage(app_id, 1, 2, "created")]
+    )
+    assert (
+        deps.indexer.index([NewMessage(app_id, 1, 1, "late creation", version=1)]) == {}
+    )  # a no-op, no failure
+    assert deps.indexer.unindex_creations([(app_id, 1, 1), (app_id, 1, 2), (app_id, 1, 3)]) == {}
     world.refresh()
-    assert [(m.number, m.body) for m in search.find(app_id, 1, ["body"], 10).messages] == [(1, "edited body")]
-    assert search.find(app_id, 1, ["created"], 10).messages == []
+    assert [(m.number, m.body) for m in deps.finder.find(app_id, 1, ["body"], 10).messages] == [
+        (1, "edited body")
+    ]
+    assert deps.finder.find(app_id, 1, ["created"], 10).messages == []

@@ -5,6 +5,7 @@ The four MySQL adapters (db, batch_store, count_store, schema) run their stateme
 """
 
 import contextlib
+import datetime
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -133,6 +134,11 @@ def first(cur: Cursor) -> Any:
     row = cur.fetchone()
     assert row is not None, "the statement before it wrote the row"
     return row[0]
+
+
+def utc(moment: datetime.datetime | None) -> datetime.datetime | None:
+    """A DATETIME the statements wrote with UTC_TIMESTAMP(), as an aware time."""
+    return moment.replace(tzinfo=datetime.UTC) if moment is not None else None
 
 
 def placeholders(count: int, width: int) -> str:

@@ -116,6 +116,155 @@ MIGRATIONS = [
         "0010_applications_token_hashed",
         "UPDATE applications SET token = SHA2(token, 256) WHERE token NOT REGEXP '^[0-9a-f]{64}$'",
     ),
+    # Live delivery's sockets and what each follows: here rather than in Redis, whose failover
+    # would drop subscriptions without a word (sockets open, pushes gone). A row outlives its
+    # socket only until a send finds it gone or its `expires_at` (AWS's 2-hour limit) passes.
+    (
+        "0011_socket_connections",
+        """
+        CREATE TABLE IF NOT EXISTS socket_connections (
+            connection_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+            application_id BIGINT UNSIGNED NOT NULL,
+            token_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+            chats TEXT NULL,
+            connected_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            expires_at DATETIME(6) NOT NULL,
+            KEY ix_socket_connections_application (application_id, expires_at)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    (
+        "0012_socket_subscriptions",
+        """
+        CREATE TABLE IF NOT EXISTS socket_subscriptions (
+            connection_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            application_id BIGINT UNSIGNED NOT NULL,
+            chat_number INT UNSIGNED NOT NULL,
+            PRIMARY KEY (connection_id, chat_number),
+            KEY ix_socket_subscriptions_chat (application_id, chat_number),
+            CONSTRAINT fk_socket_subscriptions_connection FOREIGN KEY (connection_id)
+                REFERENCES socket_connections (connection_id) ON DELETE CASCADE
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    # How far each user has read each chat (domain/reading.py), and whether the application
+    # lets its users see each other's positions (read receipts).
+    (
+        "0013_read_positions",
+        """
+        CREATE TABLE IF NOT EXISTS read_positions (
+            chat_id BIGINT UNSIGNED NOT NULL,
+            user_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            user_name VARCHAR(255) NOT NULL,
+            up_to INT UNSIGNED NOT NULL,
+            deleted_after INT UNSIGNED NOT NULL DEFAULT 0,
+            read_at_ms BIGINT UNSIGNED NOT NULL,
+            PRIMARY KEY (chat_id, user_id),
+            KEY ix_read_positions_up_to (chat_id, up_to),
+            CONSTRAINT fk_read_positions_chat FOREIGN KEY (chat_id) REFERENCES chats (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    (
+        "0014_applications_read_receipts",
+        "ALTER TABLE applications ADD COLUMN read_receipts BOOLEAN NOT NULL DEFAULT FALSE",
+    ),
+    # Webhooks: the endpoints an application registered, numbered per application like chats,
+    # with their signing secrets (the one a rotation replaced signs beside the new one until its
+    # grace ends), and the endpoint's own backoff while it fails (one probe, not one per chat).
+    (
+        "0015_webhook_endpoints",
+        """
+        CREATE TABLE IF NOT EXISTS webhook_endpoints (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            application_id BIGINT UNSIGNED NOT NULL,
+            number INT UNSIGNED NOT NULL,
+            url VARCHAR(2048) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            events VARCHAR(255) CHARACTER SET ascii NOT NULL,
+            description VARCHAR(255) NOT NULL DEFAULT '',
+            enabled TINYINT(1) NOT NULL DEFAULT 1,
+            secret VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            previous_secret VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NULL,
+            previous_secret_expires_at DATETIME(6) NULL,
+            failures INT UNSIGNED NOT NULL DEFAULT 0,
+            retry_at DATETIME(6) NULL,
+            created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+            UNIQUE KEY uq_webhook_endpoints_application_number (application_id, number),
+            CONSTRAINT fk_webhook_endpoints_application FOREIGN KEY (application_id)
+                REFERENCES applications (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    # Per (endpoint, chat): the feed position delivered, and the retry state of the next one.
+    # Durable here, not in Redis: a failover or a killed function redelivers, never skips. One
+    # worker holds a pair's lease; another that finds it held sets `recheck` for the holder.
+    (
+        "0016_webhook_cursors",
+        """
+        CREATE TABLE IF NOT EXISTS webhook_cursors (
+            endpoint_id BIGINT UNSIGNED NOT NULL,
+            chat_number INT UNSIGNED NOT NULL,
+            application_id BIGINT UNSIGNED NOT NULL,
+            delivered_position BIGINT NOT NULL DEFAULT -1,
+            attempts INT UNSIGNED NOT NULL DEFAULT 0,
+            failing_since DATETIME(6) NULL,
+            next_attempt_at DATETIME(6) NULL,
+            last_error VARCHAR(255) NULL,
+            lease_id CHAR(32) CHARACTER SET ascii NULL,
+            lease_until DATETIME(6) NULL,
+            recheck TINYINT(1) NOT NULL DEFAULT 0,
+            PRIMARY KEY (endpoint_id, chat_number),
+            KEY ix_webhook_cursors_due (next_attempt_at),
+            CONSTRAINT fk_webhook_cursors_endpoint FOREIGN KEY (endpoint_id)
+                REFERENCES webhook_endpoints (id) ON DELETE CASCADE
+        ) ENGINE=InnoDB""",
+    ),
+    # Events whose retries ran out: kept for the application to list and replay.
+    (
+        "0017_webhook_dead_letters",
+        """
+        CREATE TABLE IF NOT EXISTS webhook_dead_letters (
+            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            application_id BIGINT UNSIGNED NOT NULL,
+            endpoint_id BIGINT UNSIGNED NOT NULL,
+            chat_number INT UNSIGNED NOT NULL,
+            position BIGINT UNSIGNED NOT NULL,
+            event_type VARCHAR(32) CHARACTER SET ascii NOT NULL,
+            message_id VARCHAR(64) CHARACTER SET ascii NOT NULL,
+            payload MEDIUMTEXT NOT NULL,
+            attempts INT UNSIGNED NOT NULL,
+            last_error VARCHAR(255) NULL,
+            failed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            replay_requested_at DATETIME(6) NULL,
+            replayed_at DATETIME(6) NULL,
+            KEY ix_webhook_dead_letters_application (application_id, id),
+            KEY ix_webhook_dead_letters_replay (replay_requested_at),
+            CONSTRAINT fk_webhook_dead_letters_endpoint FOREIGN KEY (endpoint_id)
+                REFERENCES webhook_endpoints (id) ON DELETE CASCADE
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ),
+    # Times as the API accepted them (epoch ms, carried by the creation event: every store
+    # answers the same instant), the author a user token named, and the change feed: a message's
+    # latest change takes the next of its chat's positions (`chats.last_change`), under the
+    # chat row's lock in the same transaction (docs/architecture.md, "The change feed"). Rows
+    # from before have NULL times (their `created_at` answers) and no position.
+    (
+        "0018_messages_times_authors_changes",
+        """
+        ALTER TABLE messages
+            ADD COLUMN created_ms BIGINT NULL,
+            ADD COLUMN edited_ms BIGINT NULL,
+            ADD COLUMN deleted_ms BIGINT NULL,
+            ADD COLUMN author_id VARCHAR(255) NULL,
+            ADD COLUMN author_name VARCHAR(255) NULL,
+            ADD COLUMN change_position BIGINT UNSIGNED NULL,
+            ADD KEY ix_messages_chat_change (chat_id, change_position)""",
+    ),
+    (
+        "0019_chats_times_changes",
+        """
+        ALTER TABLE chats
+            ADD COLUMN created_ms BIGINT NULL,
+            ADD COLUMN last_message_ms BIGINT NULL,
+            ADD COLUMN last_change BIGINT UNSIGNED NOT NULL DEFAULT 0""",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.

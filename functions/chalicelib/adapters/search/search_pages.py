@@ -2,7 +2,7 @@
 
 What a search costs is not the query but reading and highlighting the bodies it answers with
 (docs/performance.md, "Search cost bounds"). A page therefore holds at most `limit` hits and at
-most PAGE_COST of `cost`; the rest is the next page's. Search.find reads each hit's size from a
+most PAGE_COST of `cost`; the rest is the next page's. Finder.find reads each hit's size from a
 doc value (`answer_bytes`) with the ranking, fetches the small bodies with it (`small_size`), and
 the big ones only where they fit the page.
 """

@@ -1,29 +1,18 @@
-"""Elasticsearch adapter: bulk indexing of messages, and search within one chat.
+"""Elasticsearch adapter: the API's search within one chat.
 
-search_index.py defines the index (analysis, mapping, routing, versions behind the alias);
 search_query.py builds the queries and the ranking's tiers; search_pages.py cuts an answer by
-what its bodies cost.
+what its bodies cost; search_index.py defines the index.
 """
 
-import json
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from ...domain.errors import Unavailable
-from ...domain.models import Message, MessageKey, NewMessage, SearchAfter, SearchPage, answer_size
-from ...usecases.ports import Failures
+from ...domain.models import SearchAfter, SearchPage, answer_size
 from . import search_pages
-from .search_index import (
-    ADDED_FIELDS,
-    MAPPINGS,
-    doc_id,
-    index_body,
-    routing,
-    version_name,
-)
+from .search_index import doc_id, message_of, routing
 from .search_query import (
     HIGHLIGHT_FIELDS,
     NEWEST,
@@ -35,166 +24,12 @@ from .search_query import (
     tiers,
 )
 
-# Elasticsearch advises _bulk requests of 5-15 MB; 100 bodies of 64 KB, JSON-escaped, make one of
-# 6.5-20 MB, which a busy node may not take within the writer's time.
-MAX_BULK_BYTES = 5 * 1024 * 1024
 
-
-class Search:
-    def __init__(
-        self,
-        client: Elasticsearch,
-        index: str,
-        shards: int = 1,
-        timeout_ms: int = 500,
-        request_timeout: float = 10,
-        bulk_budget: float = 15,
-    ):
+class Finder:
+    def __init__(self, client: Elasticsearch, index: str, timeout_ms: int = 500):
         self._es = client
         self._index = index
-        self._index_json = json.dumps(index)
-        self._shards = shards
         self._timeout_ms = timeout_ms
-        self._request_timeout = request_timeout
-        # Seconds a writer invocation may spend on its _bulk requests together: well under its
-        # timeout, so a slow node fails records for redelivery, not the whole invocation.
-        self._bulk_budget = bulk_budget
-
-    def ensure_index(self) -> bool:
-        """Creates the first version behind the alias unless the alias (or an index of that name,
-        from before aliases) exists, which gets the ADDED_FIELDS instead; True if it was created."""
-        try:
-            if self._es.indices.exists(index=self._index):
-                added = {field: MAPPINGS["properties"][field] for field in ADDED_FIELDS}
-                self._es.indices.put_mapping(index=self._index, properties=added)
-                return False
-            self._es.indices.create(
-                index=version_name(self._index, 1), aliases={self._index: {}}, **index_body(self._shards)
-            )
-            return True
-        except ApiError as exc:
-            if exc.meta.status == 400 and "resource_already_exists" in str(exc):
-                return False
-            raise Unavailable(f"could not create the search index: {exc}") from exc
-        except TransportError as exc:
-            raise Unavailable("search is unavailable") from exc
-
-    def bulk_deadline(self) -> float:
-        """When the _bulk requests of a writer invocation starting now must be done (monotonic)."""
-        return time.monotonic() + self._bulk_budget
-
-    def index(self, messages: Sequence[NewMessage], deadline: float | None = None) -> Failures:
-        """Indexes messages (NewMessage) at their versions; returns {key: reason} of failures.
-
-        External versions make a redelivered or older write a no-op (409), never an overwrite.
-        The requests carry at most MAX_BULK_BYTES each, smallest bodies first: one tenant's big
-        bodies share no request with small ones when they can help it, and a request that fails
-        fails only its own messages.
-        """
-        deadline = self.bulk_deadline() if deadline is None else deadline
-        failed: Failures = {}
-        for chunk, body in self._index_chunks(sorted(messages, key=lambda m: len(m.body))):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                failed.update({m.key: "not indexed: the writer's time for search ran out" for m in chunk})
-                continue
-            failed.update(self._bulk(body, [m.key for m in chunk], timeout=left, written=chunk))
-        return failed
-
-    def _index_chunks(self, messages: list[NewMessage]) -> Iterator[tuple[list[NewMessage], str]]:
-        """(messages, `_bulk` body) pairs of at most MAX_BULK_BYTES (a bigger message alone)."""
-        chunk: list[NewMessage] = []
-        lines: list[str] = []
-        size = 0
-        for m in messages:
-            line = self._index_line(m)
-            if chunk and size + len(line) > MAX_BULK_BYTES:
-                yield chunk, "".join(lines)
-                chunk, lines, size = [], [], 0
-            chunk.append(m)
-            lines.append(line)
-            size += len(line)  # ASCII (json.dumps escapes the rest): characters are bytes
-        if chunk:
-            yield chunk, "".join(lines)
-
-    def _index_line(self, m: NewMessage) -> str:
-        """A message's `_bulk` lines, written out: the numbers are ints (events.parse and MySQL
-        see to it) and the body is JSON-encoded, so each line is the JSON the client would write
-        for the same dicts, made in a tenth of the client's time (docs/performance.md)."""
-        body = json.dumps(m.body)
-        return (
-            f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
-            f'"routing":"{m.application_id}:{m.chat_number}",'
-            f'"version":{m.version},"version_type":"external"}}}}\n'
-            f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
-            f'"body":{body},"answer_bytes":{len(body)}}}\n'
-        )
-
-    def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
-        """Removes what creations (version 1) indexed at these keys, never an edit's later version."""
-        return self._bulk(
-            [
-                {
-                    "delete": {
-                        "_index": self._index,
-                        "_id": doc_id(*key),
-                        "routing": routing(key[0], key[1]),
-                        "version": 1,
-                        "version_type": "external_gte",
-                    }
-                }
-                for key in keys
-            ],
-            keys,
-        )
-
-    def _bulk(
-        self,
-        operations: str | list[dict[str, Any]],
-        keys: Sequence[MessageKey],
-        timeout: float | None = None,
-        written: Sequence[NewMessage] = (),
-    ) -> Failures:
-        """One `_bulk` request (`operations`: its lines, or its body written out); returns
-        {key: reason} of the operations that did not take effect.
-
-        A version conflict (409: this version or a newer one is there) and a delete of nothing
-        (404) leave the document as it should be, so neither counts as a failure. A request
-        that times out may have been applied in part: the `written` messages found indexed at
-        their version afterwards do not fail either.
-        """
-        if not operations:
-            return {}
-        es = self._es if timeout is None else self._es.options(request_timeout=timeout, max_retries=0)
-        try:
-            # A str is sent as the body as it is; the client's annotation names only the list form.
-            result = es.bulk(operations=operations)  # type: ignore[arg-type]
-        except (ApiError, TransportError) as exc:
-            failed: Failures = {key: f"search unavailable: {exc}" for key in keys}
-            for key in self._already_indexed(written):
-                failed.pop(key, None)
-            return failed
-        if not result["errors"]:
-            return {}
-        failed = {}
-        for item in result["items"]:
-            outcome = next(iter(item.values()))
-            if outcome.get("status", 500) >= 300 and outcome.get("status") not in (404, 409):
-                failed[_key(outcome.get("_id", ""))] = str(outcome.get("error", outcome))
-        return failed
-
-    def _already_indexed(self, messages: Sequence[NewMessage]) -> list[MessageKey]:
-        """The keys of `messages` the index holds at their version or a later one."""
-        if not messages:
-            return []
-        try:
-            found = self._es.options(request_timeout=self._request_timeout, max_retries=0).mget(
-                index=self._index, ids=[doc_id(*m.key) for m in messages], source=False
-            )
-        except (ApiError, TransportError):
-            return []  # cannot tell: all of them fail and come back
-        versions = {doc["_id"]: doc.get("_version", 0) for doc in found["docs"] if doc.get("found")}
-        return [m.key for m in messages if versions.get(doc_id(*m.key), 0) >= m.version]
 
     def find(
         self,
@@ -243,9 +78,7 @@ class Search:
         fetched = [answer_size(hits[a.number]["_source"]["body"]) if a.number in hits else 0 for a in page]
         page = page[: search_pages.cut(fetched, limit)]
         messages = [
-            Message(
-                a.number, hits[a.number]["_source"]["body"], _fragments(hits[a.number].get("highlight", {}))
-            )
+            message_of(a.number, hits[a.number]["_source"], _fragments(hits[a.number].get("highlight", {})))
             for a in page
             if a.number in hits  # unless it was deleted since the ranking
         ]
@@ -387,8 +220,3 @@ def _fragments(highlight: dict[str, list[str]]) -> list[str]:
     whole words first when they mark as many)."""
     best = max(HIGHLIGHT_FIELDS, key=lambda field: sum(f.count("<em>") for f in highlight.get(field, [])))
     return highlight.get(best, [])
-
-
-def _key(doc: str) -> tuple[int | str, ...]:
-    parts = doc.split(":")
-    return tuple(int(p) for p in parts) if len(parts) == 3 and all(p.isdigit() for p in parts) else (doc,)

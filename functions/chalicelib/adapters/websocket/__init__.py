@@ -1,0 +1,1 @@
+"""Adapters of API Gateway's WebSocket @connections API."""

@@ -1,0 +1,145 @@
+"""Live delivery end to end: sockets through the local WebSocket gateway to the deployed socket
+function, changes sent by the deployed push function through @connections."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import boto3
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from chalicelib.domain.tokens import token_hash
+from chalicelib.wiring import settings, stores
+
+TIMEOUT = 20
+
+
+@pytest.fixture(scope="module")
+def socket_url(stack_outputs) -> str:
+    return stack_outputs["WebSocketApis"]["ChatWebSocket"]["Url"]
+
+
+@pytest.fixture(scope="module")
+def push(stack_outputs):
+    client = boto3.client("lambda")
+
+    def invoke(changes: list[tuple[int, int, int]]) -> dict:
+        answer = client.invoke(
+            FunctionName=stack_outputs["PushFunctionName"],
+            Payload=json.dumps({"changes": changes}).encode(),
+        )
+        return json.loads(answer["Payload"].read())
+
+    return invoke
+
+
+@pytest.fixture(scope="module")
+def mysql():
+    return stores.build(settings.from_env()).mysql
+
+
+def application_id(mysql, token: str) -> int:
+    return mysql.count("SELECT id FROM applications WHERE token = %s", (token_hash(token),))
+
+
+@pytest.fixture
+def sockets() -> Iterator[ExitStack]:
+    with ExitStack() as opened:
+        yield opened
+
+
+def open_socket(socket_url: str, token: str, opened: ExitStack) -> ClientConnection:
+    return opened.enter_context(connect(f"{socket_url}?token={token}", open_timeout=TIMEOUT))
+
+
+def following(api, token: str, socket_url: str, opened: ExitStack) -> ClientConnection:
+    """A socket following chat 1 of the application, made for it."""
+    assert api.post(f"/applications/{token}/chats").status_code == 201
+    ws = open_socket(socket_url, token, opened)
+    assert ask(ws, {"action": "subscribe", "chat": 1}) == {"type": "subscribed", "chat": 1}
+    return ws
+
+
+def ask(ws: ClientConnection, frame: str | dict) -> dict:
+    ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+    return json.loads(ws.recv(timeout=TIMEOUT))
+
+
+def test_a_subscribed_socket_is_told_of_a_change_and_a_bystander_is_not(
+    api, application, socket_url, sockets, push, mysql
+):
+    token = application["token"]
+    follower = following(api, token, socket_url, sockets)
+    bystander = open_socket(socket_url, token, sockets)
+    bystander.send(json.dumps({"action": "ping"}))  # answered with nothing
+    totals = push([(application_id(mysql, token), 1, 7)])
+    assert totals["sent"] == 1
+    assert json.loads(follower.recv(timeout=TIMEOUT)) == {"type": "change", "chat": 1, "position": 7}
+    with pytest.raises(TimeoutError):
+        bystander.recv(timeout=1)
+
+
+def test_a_socket_with_an_unknown_or_missing_token_is_refused(socket_url):
+    for query in ("?token=no-such-token", ""):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(socket_url + query, open_timeout=TIMEOUT)
+        assert refused.value.response.status_code in (400, 404)
+
+
+def test_a_bad_frame_is_answered_with_an_error_and_the_socket_stays_open(application, socket_url, sockets):
+    ws = open_socket(socket_url, application["token"], sockets)
+    assert ask(ws, "not json")["code"] == "bad_frame"
+    assert ask(ws, {"action": "subscribe", "chat": -1})["code"] == "bad_frame"
+    assert ask(ws, "x" * 10_000)["code"] == "frame_too_large"
+    ws.send(json.dumps({"action": "ping"}))  # answered with nothing: the next answer is the subscribe's
+    assert ask(ws, {"action": "subscribe", "chat": 1}) == {"type": "subscribed", "chat": 1}
+
+
+def test_a_socket_gone_without_a_disconnect_is_forgotten_at_the_next_push(application, push, mysql):
+    # AWS sends $disconnect on a best-effort basis: a row may outlive its socket.
+    app_id = application_id(mysql, application["token"])
+    stale = f"stale-{uuid.uuid4().hex}"
+    mysql.all(
+        "INSERT INTO socket_connections (connection_id, application_id, expires_at) "
+        "VALUES (%s, %s, DATE_ADD(UTC_TIMESTAMP(6), INTERVAL 1 HOUR))",
+        (stale, app_id),
+    )
+    mysql.all(
+        "INSERT INTO socket_subscriptions (connection_id, application_id, chat_number) VALUES (%s, %s, 1)",
+        (stale, app_id),
+    )
+    totals = push([(app_id, 1, 1)])
+    assert totals["gone"] == 1 and totals["sent"] == 0
+    assert mysql.count("SELECT COUNT(*) FROM socket_connections WHERE application_id = %s", (app_id,)) == 0
+
+
+def test_a_revoked_tokens_socket_is_closed_at_the_next_change(
+    api, application, socket_url, sockets, push, mysql
+):
+    token = application["token"]
+    ws = following(api, token, socket_url, sockets)
+    app_id = application_id(mysql, token)
+    rotated = api.post(f"/applications/{token}/token", json={"grace_seconds": 0})
+    assert rotated.status_code == 200, rotated.text
+    assert push([(app_id, 1, 2)])["revoked"] == 1
+    with pytest.raises(ConnectionClosed):  # closed by the gateway (DELETE @connections), nothing sent
+        ws.recv(timeout=TIMEOUT)
+
+
+def test_a_change_announced_on_the_topic_reaches_a_follower(
+    api, application, socket_url, sockets, stack_outputs, mysql
+):
+    from chalicelib.adapters.announce import topic
+    from chalicelib.domain.changes import ChatChanged
+    from chalicelib.wiring.observability import logger
+
+    token = application["token"]
+    ws = following(api, token, socket_url, sockets)
+    announcer = topic.TopicAnnouncer(topic.client(), stack_outputs["ChangesTopicArn"], logger)
+    announcer.announce(
+        [ChatChanged(application_id(mysql, token), 1, 3), ChatChanged(application_id(mysql, token), 1, 4)]
+    )
+    assert json.loads(ws.recv(timeout=TIMEOUT)) == {"type": "change", "chat": 1, "position": 4}

@@ -1,0 +1,212 @@
+"""Live delivery's use cases (usecases/live.py) against the fakes: connecting, following chats,
+hostile frames, revoked tokens, and the push after a change."""
+
+import json
+
+import pytest
+
+from chalicelib.domain.changes import ChatChanged
+from chalicelib.domain.errors import BadRequest, NotFound, TooManyConnections
+from chalicelib.domain.live import BadFrame, Ping, Subscribe, Unsubscribe, read_frame
+from chalicelib.usecases import identity, live, service
+
+
+@pytest.fixture(autouse=True)
+def fresh_process(monkeypatch):
+    monkeypatch.setattr(identity, "_KNOWN", {})
+
+
+def changes(*triples):
+    return [ChatChanged(*triple) for triple in triples]
+
+
+def connected(deps, token, connection_id="c1"):
+    live.connect(deps, connection_id, token)
+    deps.sockets.open.add(connection_id)
+    return connection_id
+
+
+def test_a_socket_connects_with_its_application_token_and_follows_a_chat(deps, token):
+    socket = connected(deps, token)
+    assert live.receive(deps, socket, '{"action": "subscribe", "chat": 1}') == {
+        "type": "subscribed",
+        "chat": 1,
+    }
+    app_id = deps.db.application(token).id
+    assert deps.connections.subscribers(app_id, 1).live == [socket]
+
+
+@pytest.mark.parametrize("credential", [None, ""])
+def test_a_socket_without_a_credential_is_refused_with_400(deps, credential):
+    with pytest.raises(BadRequest):
+        live.connect(deps, "c1", credential)
+    assert deps.connections.rows == {}
+
+
+def test_a_socket_with_an_unknown_token_is_refused_and_recorded_nowhere(deps):
+    with pytest.raises(NotFound):
+        live.connect(deps, "c1", "no-such-token")
+    assert deps.connections.rows == {}
+
+
+def test_an_application_cannot_hold_more_sockets_than_its_limit(deps, token):
+    most = deps.socket_limits.connections_per_application
+    for n in range(most):
+        live.connect(deps, f"c{n}", token)
+    with pytest.raises(TooManyConnections):
+        live.connect(deps, "one-more", token)
+    live.disconnect(deps, "c0")
+    live.connect(deps, "one-more", token)  # a closed one makes room
+
+
+def test_sockets_past_their_lifetime_make_room_and_receive_nothing(deps, token):
+    for n in range(deps.socket_limits.connections_per_application):
+        socket = connected(deps, token, f"c{n}")
+        live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    deps.db.tables.now += deps.socket_limits.lifetime_seconds
+    app_id = deps.db.application(token).id
+    assert deps.connections.subscribers(app_id, 1).live == []
+    live.connect(deps, "fresh", token)
+
+
+def test_a_socket_follows_only_chats_of_its_own_application(deps, token):
+    other = service.create_application(deps, "other").token
+    service.create_chat(deps, other)
+    mine = connected(deps, token)
+    live.receive(deps, mine, '{"action": "subscribe", "chat": 1}')
+    other_id = deps.db.application(other).id
+    # Chat 1 of the other application is another chat: a change there reaches no socket of mine.
+    live.push(deps, changes((other_id, 1, 5)))
+    assert deps.sockets.frames == {}
+
+
+def test_a_socket_may_not_follow_a_chat_its_credential_does_not_allow(deps, token, monkeypatch):
+    from chalicelib.domain.callers import Caller
+
+    app_id = deps.db.application(token).id
+    monkeypatch.setattr(identity, "identify", lambda d, c: Caller(app_id, chats=frozenset({2})))
+    socket = connected(deps, token)
+    assert live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')["code"] == "forbidden"
+    assert live.receive(deps, socket, '{"action": "subscribe", "chat": 2}')["type"] == "subscribed"
+
+
+def test_a_socket_follows_at_most_its_limit_of_chats(deps, token):
+    socket = connected(deps, token)
+    most = deps.socket_limits.subscriptions_per_connection
+    for chat in range(1, most + 1):
+        assert (
+            live.receive(deps, socket, json.dumps({"action": "subscribe", "chat": chat}))["type"]
+            == "subscribed"
+        )
+    again = live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    assert again["type"] == "subscribed"  # following a chat again takes no more room
+    refused = live.receive(deps, socket, json.dumps({"action": "subscribe", "chat": most + 1}))
+    assert refused["code"] == "too_many_subscriptions"
+    live.receive(deps, socket, '{"action": "unsubscribe", "chat": 1}')
+    assert (
+        live.receive(deps, socket, json.dumps({"action": "subscribe", "chat": most + 1}))["type"]
+        == "subscribed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "bad_frame"),
+        ("[1, 2]", "bad_frame"),
+        ('{"action": "subscribe"}', "bad_frame"),
+        ('{"action": "subscribe", "chat": "1"}', "bad_frame"),
+        ('{"action": "subscribe", "chat": true}', "bad_frame"),
+        ('{"action": "subscribe", "chat": 0}', "bad_frame"),
+        ('{"action": "subscribe", "chat": 99999999999}', "bad_frame"),
+        ('{"action": "dance"}', "unknown_action"),
+        ("", "bad_frame"),
+        (None, "bad_frame"),
+        ('{"action": "ping", "pad": "' + "x" * 600 + '"}', "frame_too_large"),
+    ],
+)
+def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays(deps, token, frame, code):
+    socket = connected(deps, token)
+    answer = live.receive(deps, socket, frame)
+    assert answer["type"] == "error" and answer["code"] == code and answer["message"]
+    assert live.receive(deps, socket, '{"action": "ping"}') is None  # kept open, nothing answered
+
+
+def test_frames_read_as_their_actions():
+    assert read_frame('{"action": "ping"}', 100) == Ping()
+    assert read_frame(b'{"action": "subscribe", "chat": 7}', 100) == Subscribe(7)
+    assert read_frame('{"action": "unsubscribe", "chat": 7}', 100) == Unsubscribe(7)
+    assert isinstance(read_frame(b"\xff\xfe", 100), BadFrame)
+    # Nested past the parser's stack, within the largest frame the settings allow.
+    assert read_frame("[" * 60_000 + "]" * 60_000, 128 * 1024).code == "bad_frame"
+
+
+def test_a_change_reaches_every_follower_once_as_its_newest_position(deps, token):
+    followers = [connected(deps, token, f"c{n}") for n in range(3)]
+    for socket in followers:
+        live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    bystander = connected(deps, token, "c9")  # connected, following nothing
+    app_id = deps.db.application(token).id
+    totals = live.push(deps, changes((app_id, 1, 4), (app_id, 1, 6), (app_id, 1, 5)))
+    assert totals["sent"] == 3
+    for socket in followers:
+        assert deps.sockets.frames[socket] == [{"type": "change", "chat": 1, "position": 6}]
+    assert bystander not in deps.sockets.frames
+
+
+def test_a_socket_found_gone_on_a_push_is_forgotten(deps, token):
+    socket = connected(deps, token)
+    live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    deps.sockets.open.discard(socket)  # the client vanished without a $disconnect
+    app_id = deps.db.application(token).id
+    assert live.push(deps, changes((app_id, 1, 1)))["gone"] == 1
+    assert deps.connections.connection(socket) is None
+    assert live.push(deps, changes((app_id, 1, 2)))["gone"] == 0  # no second try
+
+
+def test_a_revoked_tokens_sockets_get_no_more_changes_and_are_closed(deps, token):
+    socket = connected(deps, token)
+    live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    service.rotate_token(deps, token, grace_seconds=0)
+    app_id = deps.db.application_rotated_from(token).id
+    totals = live.push(deps, changes((app_id, 1, 3)))
+    assert totals == {"chats": 1, "sent": 0, "gone": 0, "failed": 0, "revoked": 1}
+    assert deps.sockets.closed == [socket] and socket not in deps.sockets.frames
+    assert deps.connections.connection(socket) is None
+
+
+def test_a_rotated_tokens_sockets_keep_receiving_within_its_grace(deps, token):
+    socket = connected(deps, token)
+    live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    service.rotate_token(deps, token, grace_seconds=60)
+    app_id = deps.db.application_rotated_from(token).id
+    assert live.push(deps, changes((app_id, 1, 3)))["sent"] == 1
+    deps.db.tables.now += 61
+    assert live.push(deps, changes((app_id, 1, 4)))["revoked"] == 1
+
+
+def test_a_frame_from_a_revoked_tokens_socket_closes_it(deps, token):
+    socket = connected(deps, token)
+    service.rotate_token(deps, token, grace_seconds=0)
+    answer = live.receive(deps, socket, '{"action": "ping"}')
+    assert answer["code"] == "unauthorized"
+    assert deps.sockets.closed == [socket] and deps.connections.connection(socket) is None
+
+
+def test_a_disconnect_forgets_the_socket_and_what_it_followed(deps, token):
+    socket = connected(deps, token)
+    live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    live.disconnect(deps, socket)
+    app_id = deps.db.application(token).id
+    assert deps.connections.subscribers(app_id, 1).live == []
+    assert live.receive(deps, socket, '{"action": "ping"}')["code"] == "unauthorized"
+
+
+def test_an_announcement_reads_back_from_an_invocation_and_from_a_topics_records():
+    from chalicelib.adapters.announce.payload import changes_from, changes_payload
+
+    told = changes((1, 2, 3), (1, 4, 5))
+    invoked = json.loads(json.dumps(changes_payload(told)))
+    assert changes_from(invoked) == told
+    records = {"Records": [{"Sns": {"Message": json.dumps(changes_payload(told[:1]))}}] * 2}
+    assert changes_from(records) == told[:1] * 2
