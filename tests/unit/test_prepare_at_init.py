@@ -21,7 +21,7 @@ HANDLERS = {
 def built(monkeypatch):
     """Adapters as a function builds them, from the local defaults (nothing connects to build)."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    adapters = stores.build(settings.from_env({}))
+    adapters = stores.build(settings.from_env({"WEBSOCKET_ENDPOINT": "http://127.0.0.1:1/ws"}))
     monkeypatch.setattr(stores, "deps", lambda: adapters)
     return adapters
 
@@ -30,18 +30,31 @@ def test_each_entry_point_prepared_is_a_function_of_the_template():
     assert set(stores.ENTRY_POINTS) <= HANDLERS
 
 
-def test_the_api_environment_builds_what_its_requests_read_at_init_but_the_search_client(monkeypatch, built):
+def _adapters(protocol: type) -> set[str]:
+    return {
+        name
+        for cls in protocol.__mro__
+        for name, value in vars(cls).items()
+        if isinstance(value, property) and name in stores._BUILT
+    }
+
+
+def test_the_api_environment_builds_its_adapters_at_init_but_the_search_client(monkeypatch, built):
     monkeypatch.setenv("_HANDLER", "app.app")
-    prepared = stores.prepare()
-    reads = {name for name, value in vars(ports.Deps).items() if isinstance(value, property)}
-    assert set(prepared) == reads - {"search"}
+    assert set(stores.prepare()) == _adapters(ports.Deps) - {"finder"}
     assert {"db", "queue", "keys", "tokens"} <= built.__dict__.keys()
-    assert not {"search", "elasticsearch"} & built.__dict__.keys()
+    assert not {"finder", "elasticsearch"} & built.__dict__.keys()
+
+
+def test_the_socket_environment_builds_the_api_adapters_and_its_own(monkeypatch, built):
+    monkeypatch.setenv("_HANDLER", "app.handle_socket")
+    assert set(stores.prepare()) == _adapters(ports.SocketDeps) - {"finder"}
+    assert {"db", "tokens", "connections"} <= built.__dict__.keys()
 
 
 def test_the_writer_environment_builds_its_search_client_at_init(monkeypatch, built):
     monkeypatch.setenv("_HANDLER", "app.handle_creations")
-    assert "search" in stores.prepare()
+    assert set(stores.prepare()) == _adapters(ports.WriterDeps)
     assert "elasticsearch" in built.__dict__
 
 

@@ -298,15 +298,17 @@ def deps() -> Stores:
 
 # Each entry point's dependency set (ports.py), built in Lambda's init phase: the drivers' imports
 # and the clients then cost the init, which has its own limit, not the first request's timeout.
+# An entry point not named here builds on first use.
 ENTRY_POINTS: dict[str, type] = {
     "app.app": ports.Deps,
     "app.handle_creations": ports.WriterDeps,
     "app.refresh_counts": ports.CounterDeps,
     "app.migrate_schema": ports.MigrateDeps,
+    "app.handle_socket": ports.SocketDeps,
 }
-# Left to first use: the API's search route alone reads it, and the Elasticsearch client is ~0.2 s
+# Left to first use: only the API's search route reads it, and the Elasticsearch client is ~0.2 s
 # of CPU that a burst of creates would pay in every new environment.
-NOT_AT_INIT = {"app.app": {"search"}}
+NOT_AT_INIT = {"finder"}
 
 
 def prepare() -> list[str]:
@@ -314,15 +316,17 @@ def prepare() -> list[str]:
     names; outside Lambda, none. Nothing connects here: a build that fails (a malformed setting, a
     secret that cannot be read) is logged and left to the first request, which answers it as it
     would have."""
-    handler = settings.lambda_handler() or ""
-    reads = ENTRY_POINTS.get(handler)
+    reads = ENTRY_POINTS.get(settings.lambda_handler() or "")
     if reads is None:
         return []
-    skipped = NOT_AT_INIT.get(handler, set())
+    names = [
+        name
+        for protocol in reversed(reads.__mro__)
+        for name, value in vars(protocol).items()
+        if isinstance(value, property) and name in _BUILT and name not in NOT_AT_INIT
+    ]
     built = []
-    for name, value in vars(reads).items():
-        if not isinstance(value, property) or name in skipped:
-            continue
+    for name in dict.fromkeys(names):
         try:
             getattr(deps(), name)
         except Exception as exc:
