@@ -32,7 +32,7 @@ def test_a_new_chat_and_message_are_readable_before_the_writer_runs(client, appl
     assert post(client, f"/applications/{token}/chats/1/messages", {"body": "first!"}) == (201, {"number": 1})
     assert get(client, f"/applications/{token}/chats/1")[:2] == (
         200,
-        {"number": 1, "messages_count": 0, "created_at": None, "last_message_at": None},
+        {"number": 1, "messages_count": 0, "created_at": None, "last_message_at": None, "last_change": 0},
     )
     status, queued, _ = get(client, f"/applications/{token}/chats/1/messages/1")
     assert (status, content(queued)) == (200, {"number": 1, "body": "first!"})

@@ -22,7 +22,8 @@ def built(monkeypatch):
     """Adapters as a function builds them, from the local defaults (nothing connects to build)."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     adapters = stores.build(settings.from_env({"WEBSOCKET_ENDPOINT": "http://127.0.0.1:1/ws"}))
-    monkeypatch.setattr(stores, "deps", lambda: adapters)
+    for handler, (protocol, _) in list(stores.ENTRY_POINTS.items()):
+        monkeypatch.setitem(stores.ENTRY_POINTS, handler, (protocol, lambda: adapters))
     return adapters
 
 
@@ -60,7 +61,8 @@ def test_the_writer_environment_builds_its_search_client_at_init(monkeypatch, bu
 
 def test_outside_lambda_importing_the_app_builds_nothing(monkeypatch):
     monkeypatch.delenv("_HANDLER", raising=False)
-    monkeypatch.setattr(stores, "deps", lambda: pytest.fail("built outside Lambda"))
+    for handler, (protocol, _) in list(stores.ENTRY_POINTS.items()):
+        monkeypatch.setitem(stores.ENTRY_POINTS, handler, (protocol, lambda: pytest.fail("built")))
     assert stores.prepare() == []
 
 

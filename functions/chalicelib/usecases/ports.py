@@ -12,14 +12,13 @@ import datetime
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
-from ..domain.changes import ChatChanged
+from ..domain.changes import ChatChanged, Feed, Written
 from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from ..domain.models import (
     Application,
     Author,
     Chat,
     ChatKey,
-    Clash,
     CreatedApplication,
     CreatedMessage,
     IdleCounter,
@@ -62,7 +61,13 @@ class Database(Protocol):
     def message(self, application_id: int, chat_number: int, number: int) -> Message | None: ...
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]: ...
     def max_message_number(self, application_id: int, chat_number: int) -> int: ...
-    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None: ...
+    # Both return the change's feed position; None: the message is (already) deleted.
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> int | None: ...
+    def delete_message(
+        self, application_id: int, chat_number: int, found: Message, at_ms: int
+    ) -> int | None: ...
+    # None while MySQL has no such chat.
+    def changes(self, application_id: int, chat_number: int, since: int, limit: int) -> Feed | None: ...
     def token_versions(self, application_id: int) -> Versions | None: ...
 
 
@@ -81,7 +86,7 @@ class ReadPositions(Protocol):
 class Batches(Protocol):
     """The writer's persistence (MySQL): idempotent, so a replayed batch changes nothing."""
 
-    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> list[Clash]: ...
+    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> Written: ...
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]: ...
 
 
@@ -280,6 +285,13 @@ class Deps(Protocol):
     def user_token_secret(self) -> bytes: ...
 
 
+class Announcing(Protocol):
+    """Whatever announces changes: the API's and the writer's dependencies alike."""
+
+    @property
+    def announcer(self) -> Announcer: ...
+
+
 class WriterDeps(Protocol):
     """What the writer is given (writer.py)."""
 
@@ -334,6 +346,13 @@ class Sockets(Protocol):
     def close(self, connection_id: str) -> None: ...
 
 
+class FanOut(Protocol):
+    """Hands a share of a big fan-out to another invocation of the push function, so that many
+    send at once (each POST to @connections costs the sender ~2 ms of CPU)."""
+
+    def deliver_later(self, connection_ids: Sequence[str], frame: bytes) -> None: ...
+
+
 class SocketDeps(Deps, Protocol):
     """What the socket and push functions' use cases are given (live.py); identifying a
     credential reads the API's stores (Deps), each built only when read."""
@@ -344,6 +363,11 @@ class SocketDeps(Deps, Protocol):
     def sockets(self) -> Sockets: ...
     @property
     def socket_limits(self) -> SocketLimits: ...
+    @property
+    def fan_out(self) -> FanOut: ...
+    # Sockets one push invocation sends to itself; more are handed to other invocations.
+    @property
+    def push_slice(self) -> int: ...
 
 
 class WebhookEndpoints(Protocol):
