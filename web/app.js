@@ -323,6 +323,7 @@ function messageItem(number) {
   return document.querySelector(`#messages [data-number="${number}"]`);
 }
 
+const isDeleted = (message) => Boolean(message.deleted_at);
 const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 // "Ana · 7 Dec 2026, 05:10 · edited": who wrote it (the token's name at the time) and when.
@@ -330,14 +331,14 @@ function describeMessage(message) {
   const who = message.author ? (message.author.id === state.me.id ? "You" : message.author.name) : "The application";
   const parts = [who];
   if (message.created_at) parts.push(TIME.format(new Date(message.created_at)));
-  if (message.edited_at) parts.push("edited");
+  if (message.edited_at && !isDeleted(message)) parts.push("edited");
   return parts.join(" · ");
 }
 
 // Shows or updates one persisted message; true if the page changed.
 function showMessage(message) {
   state.lastNumber = Math.max(state.lastNumber, message.number);
-  const seen = JSON.stringify([message.body, message.edited_at, message.author]);
+  const seen = JSON.stringify([message.body, message.edited_at, message.deleted_at, message.author]);
   let item = messageItem(message.number);
   if (item && item.dataset.state === "" && item.dataset.seen === seen) return false;
   if (item && item.classList.contains("editing")) return false;
@@ -346,11 +347,12 @@ function showMessage(message) {
   item.dataset.seen = seen;
   const mine = Boolean(message.author && message.author.id === state.me.id);
   item.classList.toggle("mine", mine);
+  item.classList.toggle("deleted", isDeleted(message));
   item.querySelector(".meta").textContent = describeMessage(message);
-  item.querySelector(".body").textContent = message.body;
+  item.querySelector(".body").textContent = isDeleted(message) ? "This message was deleted" : message.body;
   item.querySelector(".note").textContent = "";
-  // Only its author may change a message (the API says so too): the button shows on theirs.
-  item.querySelectorAll(".own").forEach((b) => { b.hidden = !mine; });
+  // Only its author may change a message (the API says so too): the buttons show on theirs.
+  item.querySelectorAll(".own").forEach((b) => { b.hidden = !mine || isDeleted(message); });
   return true;
 }
 
@@ -372,7 +374,8 @@ function insertItem(number) {
   const note = document.createElement("span");
   note.className = "note";
   const edit = ownButton("edit", "Edit", `Edit message ${number}`, () => startEdit(item));
-  item.append(meta, body, note, edit);
+  const remove = ownButton("delete", "Delete", `Delete message ${number}`, () => deleteMessage(item));
+  item.append(meta, body, note, edit, remove);
   const later = [...$("messages").children].find((li) => Number(li.dataset.number) > number);
   appendKeepingBottom($("messages"), item, later || null);
   return item;
@@ -387,6 +390,19 @@ function ownButton(kind, text, label, onClick) {
   button.setAttribute("aria-label", label);
   button.addEventListener("click", onClick);
   return button;
+}
+
+async function deleteMessage(item) {
+  const number = item.dataset.number;
+  if (!window.confirm(`Delete message ${number}? Everyone will see that it was deleted.`)) return;
+  try {
+    const { data } = await api("DELETE", `${chatPath()}/messages/${number}`);
+    showMessage(data);
+    setStatus("Deleted", "live");
+    pickUpPace();
+  } catch (err) {
+    setStatus(`Not deleted: ${describe(err)}`, err.retryable ? "retrying" : "error");
+  }
 }
 
 // Posts a message; a 429, a 503 or a lost connection is retried with the same Idempotency-Key.

@@ -176,9 +176,9 @@ def _buttons(person, number: int) -> list[str]:
     )
 
 
-def test_only_the_author_is_offered_to_edit(people, chat):
+def test_only_the_author_is_offered_to_edit_or_delete(people, chat):
     ana, ben = people["ana"], people["ben"]
-    ana.until(lambda: _buttons(ana, chat["first"]) == ["Edit"], what="Ana's own button")
+    ana.until(lambda: _buttons(ana, chat["first"]) == ["Edit", "Delete"], what="Ana's own buttons")
     assert ben.until(lambda: _message(ben, chat["first"]), what="Ana's message")
     assert _buttons(ben, chat["first"]) == []
 
@@ -265,6 +265,21 @@ def test_a_503_shows_a_retry_state_and_the_message_goes_out_once_the_service_is_
     ana.screenshot("7-delivered-after-the-outage")
 
 
+def test_a_deleted_message_shows_as_deleted_for_everyone(people, chat):
+    ana, ben = people["ana"], people["ben"]
+    _post(ben, "Oops, wrong chat")
+    number = _posted(ben, "Oops, wrong chat")
+    ana.until(lambda: _message(ana, number), what="Ben's slip")
+    assert _buttons(ana, number) == []  # not hers to delete
+    ben.js("window.confirm = () => true;")  # the page asks first
+    _field(ben, f'#messages li[data-number="{number}"] .delete').click()
+    gone = "This message was deleted"
+    ben.until(lambda: (_message(ben, number) or {}).get("body") == gone, what="Ben's tombstone")
+    assert _buttons(ben, number) == []
+    ana.until(lambda: (_message(ana, number) or {}).get("body") == gone, what="the deletion, for Ana")
+    ana.screenshot("8-a-deleted-message")
+
+
 def test_unread_counts_show_per_chat_and_in_the_tab_title(people, chat):
     ben = people["ben"]
     auth = {"Authorization": f"Bearer {chat['tokens']['ana']}"}
@@ -279,7 +294,7 @@ def test_unread_counts_show_per_chat_and_in_the_tab_title(people, chat):
     ben.until(lambda: ben.driver.find_elements(By.CSS_SELECTOR, badge) and _field(ben, badge).text == "3",
               what="3 unread")  # fmt: skip
     assert ben.driver.title.startswith("(3)")
-    ben.screenshot("8-ben-has-3-unread")
+    ben.screenshot("9-ben-has-3-unread")
     _field(ben, f'#chat-list [data-chat="{number}"]').click()  # reading them marks them read
     ben.until(lambda: _field(ben, badge).text == "", what="read")
     assert ben.driver.title == "Chat"
