@@ -42,6 +42,12 @@ AWS_PARAMETERS = {
 }
 
 
+def test_the_functions_code_holds_the_app_and_its_package_only():
+    """What `CodeUri` names is what each function's zip holds: no operator tool, no test."""
+    code = (TEMPLATE_PATH.parent / TEMPLATE["Globals"]["Function"]["CodeUri"]).resolve()
+    assert {p.name for p in code.iterdir() if p.name != "__pycache__"} == {".chalice", "app.py", "chalicelib"}
+
+
 def test_every_handler_resolves_to_an_entry_point_of_the_app():
     for name, props in FUNCTIONS.items():
         module, _, attribute = props["Handler"].partition(".")
