@@ -25,6 +25,8 @@ app.experimental_feature_flags.update(["WEBSOCKETS"])
 # Every entry point, routes and functions alike (Chalice hands its handlers one argument; this
 # wraps them as (event, context)): Lambda context and cold start in the logs, a trace segment.
 app.register_middleware(ConvertToMiddleware(entry_point))
+# In Lambda's init phase: what this entry point's requests read is built before the first one.
+stores.prepare()
 TOKEN = "/applications/{token}"
 CHATS = TOKEN + "/chats"
 CHAT = CHATS + "/{number}"

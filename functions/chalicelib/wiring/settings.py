@@ -464,3 +464,9 @@ def migrate() -> MigrateSettings:
 @lru_cache(maxsize=1)
 def live() -> LiveSettings:
     return load(LiveSettings)
+
+
+def lambda_handler() -> str | None:
+    """The entry point this Lambda environment serves (Lambda's reserved `_HANDLER`, e.g. "app.app");
+    None outside Lambda (chalice local, tests, tools)."""
+    return os.environ.get("_HANDLER") or None

@@ -352,3 +352,44 @@ def migrate_deps() -> Stores[settings.MigrateSettings]:
 @lru_cache(maxsize=1)
 def live_deps() -> Stores[settings.LiveSettings]:
     return build(settings.live())
+
+
+# Each entry point's dependency set (ports.py), built in Lambda's init phase: the drivers' imports
+# and the clients then cost the init, which has its own limit, not the first request's timeout.
+# An entry point not named here builds on first use.
+ENTRY_POINTS: dict[str, tuple[type, Callable[[], Any]]] = {
+    "app.app": (ports.Deps, api_deps),
+    "app.handle_creations": (ports.WriterDeps, writer_deps),
+    "app.refresh_counts": (ports.CounterDeps, counter_deps),
+    "app.migrate_schema": (ports.MigrateDeps, migrate_deps),
+    "app.handle_socket": (ports.SocketDeps, live_deps),
+}
+# Left to first use: only the API's search route reads it, and the Elasticsearch client is ~0.2 s
+# of CPU that a burst of creates would pay in every new environment.
+NOT_AT_INIT = {"finder"}
+
+
+def prepare() -> list[str]:
+    """Builds the adapters of the entry point this Lambda environment serves and returns their
+    names; outside Lambda, none. Nothing connects here: a build that fails (a malformed setting, a
+    secret that cannot be read) is logged and left to the first request, which answers it as it
+    would have."""
+    entry_point = ENTRY_POINTS.get(settings.lambda_handler() or "")
+    if entry_point is None:
+        return []
+    reads, function_deps = entry_point
+    names = [
+        name
+        for protocol in reversed(reads.__mro__)
+        for name, value in vars(protocol).items()
+        if isinstance(value, property) and name in _BUILT and name not in NOT_AT_INIT
+    ]
+    built = []
+    for name in dict.fromkeys(names):
+        try:
+            getattr(function_deps(), name)
+        except Exception as exc:
+            logger.warning("not built at init: the first request builds it", adapter=name, error=repr(exc))
+        else:
+            built.append(name)
+    return built
