@@ -46,6 +46,7 @@ from chalicelib.domain.request_keys import (
 )
 from chalicelib.domain.tokens import token_hash
 from chalicelib.domain.user_tokens import Versions
+from chalicelib.usecases import writer
 from chalicelib.usecases.ports import Failures, RateLimits
 
 
@@ -990,3 +991,10 @@ def deps(request_timeout_seconds: int = 10) -> FakeDeps:
         connections=FakeConnections(tables),
         sockets=FakeSockets(),
     )
+
+
+def write_queued(deps: FakeDeps) -> None:
+    """As the writer does with everything queued: one batch, every record written, queue empty."""
+    records = [(f"r-{i}", body) for i, body in enumerate(deps.queue.sent)]
+    deps.queue.sent.clear()
+    assert writer.persist_records(deps, records) == {}
