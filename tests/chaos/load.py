@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+NO_ANSWER = 599  # what the ledger records for a request that got no answer within the client's 30 s
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
 
 
@@ -147,11 +148,49 @@ class Http:
         return self._post(f"/applications/{token}/chats/{chat_number}/messages", {"body": body})
 
     def _post(self, path: str, body: dict | None) -> tuple:
+        status, number, _ = self._answer(path, body, {})
+        return status, number
+
+    def _answer(self, path: str, body: dict | None, headers: dict) -> tuple:
+        """(status, number of a 201, Retry-After in seconds or None)."""
         try:
-            answer = self._session().post(self._url + path, json=body, timeout=30)
+            answer = self._session().post(self._url + path, json=body, headers=headers, timeout=30)
         except requests.RequestException:
-            return 599, None  # no answer: the client cannot know whether it was created
-        return answer.status_code, answer.json().get("number") if answer.status_code == 201 else None
+            return NO_ANSWER, None, None  # the client cannot know whether it was created
+        number = answer.json().get("number") if answer.status_code == 201 else None
+        retry_after = answer.headers.get("Retry-After")
+        return answer.status_code, number, int(retry_after) if retry_after else None
+
+
+class KeyedHttp(Http):
+    """What docs/openapi.yaml tells a client to do: every create carries an Idempotency-Key, and a
+    503 or a 409 is retried with the same key after its Retry-After, as is a request that got no
+    answer (after a second), up to `attempts` in all. `retried` counts the retries by cause."""
+
+    name = "HTTP through LocalStack's API Gateway, every create keyed and retried"
+
+    def __init__(self, api_url: str, attempts: int = 6):
+        super().__init__(api_url)
+        self._attempts = attempts
+        self._lock = threading.Lock()
+        self.retried: Counter = Counter()  # status that was retried -> count
+
+    def _post(self, path: str, body: dict | None) -> tuple:
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        for _ in range(self._attempts - 1):
+            status, number, retry_after = self._answer(path, body, headers)
+            if status not in (409, 503, NO_ANSWER):
+                return status, number
+            with self._lock:
+                self.retried[status] += 1
+            time.sleep(retry_after if retry_after is not None else 1)
+        status, number, _ = self._answer(path, body, headers)
+        return status, number
+
+    def notes(self) -> list:
+        causes = {409: "409 (its first attempt still running)", 503: "503", NO_ANSWER: "no answer in 30 s"}
+        retried = ", ".join(f"{n} after {causes[status]}" for status, n in sorted(self.retried.items()))
+        return [f"retried with the same key: {retried or 'none'}"]
 
 
 def setup(client, ledger: Ledger, applications: int, chats_per_application: int) -> list:
