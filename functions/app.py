@@ -14,7 +14,7 @@ from chalicelib.domain.errors import Unauthorized, UnknownToken
 from chalicelib.domain.models import Clash
 from chalicelib.domain.request_keys import RequestKey
 from chalicelib.edge import cors, http, migrate, socket, webhook_requests
-from chalicelib.usecases import counter, live, reading, service, webhooks, writer
+from chalicelib.usecases import counter, delivery, live, reading, service, webhooks, writer
 from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
 from chalicelib.wiring.stores import deps
@@ -313,6 +313,20 @@ def remove_webhook(token: str, endpoint_number: str) -> Response:
     return Response(body="", status_code=204)
 
 
+@route(WEBHOOKS + "/dead_letters", ["GET"])
+def list_dead_letters(token: str) -> Response:
+    app_token = service.known_token(deps(), http.token(token))
+    after, limit = http.page(_request().query_params)
+    limit = min(limit, webhooks.DEAD_LETTERS_PAGE)  # each holds a payload of up to 64 KiB and more
+    return http.page_response(webhooks.dead_letters(deps(), app_token, after, limit + 1), limit, _url())
+
+
+@route(WEBHOOKS + "/dead_letters/{letter_id}/replay", ["POST"])
+def replay_dead_letter(token: str, letter_id: str) -> Response:
+    webhooks.replay_dead_letter(deps(), http.token(token), http.number(letter_id, "dead letter id"))
+    return Response(body="", status_code=202)
+
+
 @route(WEBHOOK + "/secret", ["POST"])
 def rotate_webhook_secret(token: str, endpoint_number: str) -> Response:
     app_token = service.known_token(deps(), http.token(token))
@@ -422,3 +436,21 @@ def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
     metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=totals["failed"])
     return totals
+
+
+# -- webhooks -------------------------------------------------------------------------------------
+
+
+# Webhooks: batches from the work queue's SQS event source, and the template's schedule (every
+# minute: the sweep). Each record names chats; a record whose store was down comes back.
+@app.lambda_function(name="deliver_webhooks")
+def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if "Records" not in event:
+        swept = delivery.sweep(deps())
+        logger.info("webhooks swept", extra=swept)
+        return swept
+    work = {record["messageId"]: webhook_requests.work_items(record["body"]) for record in event["Records"]}
+    # Leave time to let the pairs go and queue what is left before the function's timeout.
+    failed = delivery.handle_batch(deps(), work, context.get_remaining_time_in_millis() / 1000 - 10)
+    metrics.add_metric(name="WebhookWorkFailed", unit=MetricUnit.Count, value=len(failed))
+    return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}

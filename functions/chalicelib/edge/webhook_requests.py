@@ -1,5 +1,6 @@
 """Webhook endpoints' requests read and checked: the URL, the events, a description, a grace."""
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,3 +63,22 @@ def _known_fields(body: Mapping[str, Any]) -> None:
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
         raise BadRequest(f"unknown fields {unknown}; an endpoint has {', '.join(sorted(_FIELDS))}")
+
+
+def work_items(body: str) -> list[tuple[int, int]]:
+    """The (application id, chat number) pairs a delivery work message names: the worker's own
+    {"application_id", "chat_number"}, a list of them, or an announcement (ChatChanged as JSON,
+    raw or in an SNS envelope); [] for anything else."""
+    try:
+        value: Any = json.loads(body)
+        if isinstance(value, dict) and value.get("Type") == "Notification":
+            value = json.loads(value.get("Message", ""))
+    except (ValueError, TypeError):
+        return []
+    found = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict):
+            app_id, chat = item.get("application_id"), item.get("chat_number")
+            if type(app_id) is int and type(chat) is int and app_id > 0 and chat > 0:
+                found.append((app_id, chat))
+    return found

@@ -151,5 +151,6 @@ def rate_limits(s: settings.Settings, client: redis.Redis) -> RateLimits:
         Quota("user-reads", s.rate_limit_user_reads, per_application),
         Quota("applications-per-address", s.rate_limit_applications_per_address, new_applications),
         Quota("applications", s.rate_limit_applications, new_applications),
+        Quota("webhook-deliveries", s.rate_limit_webhook_deliveries, per_application),
     ]
     return RateLimits(client, {quota.kind: quota for quota in quotas})

@@ -112,6 +112,12 @@ class Settings:
     # Webhook URLs may be http://127.0.0.1 or localhost, and delivery may connect to loopback:
     # the local stack's tests receive there. Never on AWS (docs/security.md).
     webhook_allow_loopback: bool = False
+    # The queue of chats to deliver (announcements, retries, the sweep's catch-up).
+    webhook_work_queue_url: str | None = None
+    # Deliveries each application may make per RATE_LIMIT_WINDOW_SECONDS, all endpoints together.
+    rate_limit_webhook_deliveries: int = 500
+    # Deliveries of one application running at once (a slow receiver holds each up to 8 s).
+    webhook_slots_per_application: int = 4
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 2**31) -> int:
@@ -275,6 +281,9 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
             socket_lifetime_seconds=_int(env, "SOCKET_LIFETIME_SECONDS", 2 * 3600 + 60, low=60),
             push_concurrency=_int(env, "PUSH_CONCURRENCY", 64, high=512),
             webhook_allow_loopback=_flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
+            webhook_work_queue_url=env.get("WEBHOOK_WORK_QUEUE_URL") or None,
+            rate_limit_webhook_deliveries=_int(env, "RATE_LIMIT_WEBHOOK_DELIVERIES", 500),
+            webhook_slots_per_application=_int(env, "WEBHOOK_SLOTS_PER_APPLICATION", 4, high=1000),
         )
     )
 

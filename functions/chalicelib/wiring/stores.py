@@ -125,6 +125,45 @@ class Stores:
         return traced(WebhookEndpoints(self.mysql), "MySQL")
 
     @_Built
+    def cursors(self) -> ports.DeliveryCursors:
+        from ..adapters.mysql.webhook_cursors import DeliveryCursors
+
+        return traced(DeliveryCursors(self.mysql), "MySQL")
+
+    @_Built
+    def feed(self) -> ports.ChangeFeed:
+        from ..adapters.mysql.change_feed import ChangeFeed
+
+        return traced(ChangeFeed(self.mysql), "MySQL")
+
+    @_Built
+    def dead_letters(self) -> ports.DeadLetters:
+        from ..adapters.mysql.webhook_dead_letters import WebhookDeadLetters
+
+        return traced(WebhookDeadLetters(self.mysql), "MySQL")
+
+    @_Built
+    def sender(self) -> ports.WebhookSender:
+        from ..adapters.http.webhook_sender import WebhookSender
+
+        return traced(WebhookSender(self.settings.webhook_allow_loopback), "HTTP")
+
+    @_Built
+    def work(self) -> ports.WebhookWork:
+        from ..adapters.sqs import queue
+        from ..adapters.sqs.webhook_work import WebhookWork
+
+        return traced(
+            WebhookWork(self._sqs or queue.client(), self.settings.webhook_work_queue_url or ""), "SQS"
+        )
+
+    @_Built
+    def slots(self) -> ports.DeliverySlots:
+        from ..adapters.redis.delivery_slots import DeliverySlots
+
+        return traced(DeliverySlots(self.redis, self.settings.webhook_slots_per_application), "Redis")
+
+    @_Built
     def batches(self) -> ports.Batches:
         from ..adapters.mysql.batch_store import BatchStore
 
@@ -216,6 +255,10 @@ class Stores:
     def announcer(self) -> ports.Announcer:
         from ..adapters.announce.null import NullAnnouncer
 
+        if self.settings.webhook_work_queue_url:
+            from ..adapters.sqs.webhook_work import WebhookAnnouncer
+
+            return WebhookAnnouncer(self.work)  # webhooks follow the feed
         return NullAnnouncer()
 
     @_Built

@@ -6,6 +6,7 @@ counts:*      which chats and applications changed since the counter's last run 
 idem:*        Idempotency-Key records, and their count in all scopes (idempotency.py)
 token:*       application ids by token (tokens.py)
 rate:*        request quotas (ratelimit.py)
+hooks:*       webhook deliveries in flight per application (delivery_slots.py)
 """
 
 from ...domain.models import ChatKey, IdleCounter
@@ -94,3 +95,8 @@ ALL_CHATS_COUNTERS = f"{_CHATS_PREFIX}*"
 ALL_MESSAGES_COUNTERS = f"{_MESSAGES_PREFIX}*"
 ALL_IDEMPOTENCY = "idem:*"
 ALL_QUOTAS = "rate:*"
+
+
+def delivery_slots(application_id: int) -> str:
+    """How many of an application's webhook deliveries run now (a count that expires)."""
+    return f"hooks:slots:{application_id}"

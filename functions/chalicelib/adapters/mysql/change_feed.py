@@ -1,0 +1,96 @@
+"""MySQL adapter of the change feed as webhook delivery reads it: each message once, at its
+latest change's position (`messages.change_position`, given under the chat row's lock in the
+change's own transaction, so a position read means every smaller one is committed), and the
+chats some endpoint has not had everything of.
+"""
+
+import datetime
+
+from ...domain.deliveries import Change
+from .mysql import MySQL, Row
+
+_CHAT = "c.application_id = %s AND c.number = %s"
+SELECT_CHANGES = (
+    "SELECT m.change_position, m.number, m.body, m.created_ms, m.edited_ms, m.deleted_ms, "
+    "m.author_id, m.author_name FROM messages m JOIN chats c ON c.id = m.chat_id "
+    f"WHERE {_CHAT} AND m.change_position > %s ORDER BY m.change_position LIMIT %s"
+)
+# Where a pair first seen starts: -1 (chat.created next) for a chat the API accepted after the
+# endpoint was registered, else the last position of what changed before then.
+SELECT_START = (
+    "SELECT c.created_ms, (SELECT COALESCE(MAX(m.change_position), 0) FROM messages m "
+    "WHERE m.chat_id = c.id AND GREATEST(COALESCE(m.created_ms, 0), COALESCE(m.edited_ms, 0), "
+    "COALESCE(m.deleted_ms, 0)) < %s) "
+    f"FROM chats c WHERE {_CHAT}"
+)
+# Chats with a change past an enabled endpoint's cursor, where no worker holds the pair and its
+# retry is due; a pair with no cursor counts from the endpoint's registration (its created_at is
+# on the database's clock, UTC, as chats' updated_at; created_ms is the API's epoch milliseconds).
+_BEHIND = (
+    "SELECT DISTINCT c.application_id, c.number FROM webhook_endpoints e "
+    "JOIN chats c ON c.application_id = e.application_id "
+    "LEFT JOIN webhook_cursors w ON w.endpoint_id = e.id AND w.chat_number = c.number "
+    "WHERE e.enabled = 1 AND (e.retry_at IS NULL OR e.retry_at <= UTC_TIMESTAMP(6)) "
+    "AND ((w.endpoint_id IS NULL AND c.created_ms >= UNIX_TIMESTAMP(e.created_at) * 1000) "
+    "  OR (w.endpoint_id IS NULL AND c.last_change > 0 AND c.updated_at >= e.created_at) "
+    "  OR (c.last_change > w.delivered_position "
+    "      AND (w.lease_until IS NULL OR w.lease_until < UTC_TIMESTAMP(6)) "
+    "      AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= UTC_TIMESTAMP(6)))) "
+)
+SELECT_BEHIND = _BEHIND + "LIMIT %s"
+SELECT_BEHIND_FOR = _BEHIND + "AND e.id = %s LIMIT %s"
+
+
+def _ms(moment: datetime.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _rfc3339(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def _change(row: Row) -> Change:
+    position, number, body, created_ms, edited_ms, deleted_ms, author_id, author_name = row
+    kind = "deleted" if deleted_ms is not None else "edited" if edited_ms is not None else "created"
+    message = {
+        "number": int(number),
+        "body": None if deleted_ms is not None else body,
+        "created_at": _rfc3339(created_ms),
+        "edited_at": _rfc3339(edited_ms),
+        "author": {"id": author_id, "name": author_name} if author_id is not None else None,
+    }
+    if deleted_ms is not None:
+        message["deleted_at"] = _rfc3339(deleted_ms)
+    latest = max(ms for ms in (created_ms, edited_ms, deleted_ms, 0) if ms is not None)
+    changed_at = datetime.datetime.fromtimestamp(latest / 1000, datetime.UTC) if latest else None
+    return Change(int(position), kind, message, changed_at)
+
+
+class ChangeFeed:
+    def __init__(self, mysql: MySQL):
+        self._mysql = mysql
+
+    def changes(self, application_id: int, chat_number: int, since: int, limit: int) -> list[Change]:
+        return [
+            _change(row)
+            for row in self._mysql.all(SELECT_CHANGES, (application_id, chat_number, since, limit))
+        ]
+
+    def start_position(
+        self, application_id: int, chat_number: int, endpoint_created_at: datetime.datetime
+    ) -> int:
+        since_ms = _ms(endpoint_created_at)
+        row = self._mysql.one(SELECT_START, (since_ms, application_id, chat_number))
+        if row is None:
+            return -1  # not stored yet: created (accepted) after the endpoint, most likely
+        created_ms, before = row
+        return -1 if created_ms is not None and created_ms >= since_ms else int(before)
+
+    def behind(self, limit: int) -> list[tuple[int, int]]:
+        return [(int(a), int(c)) for a, c in self._mysql.all(SELECT_BEHIND, (limit,))]
+
+    def behind_for(self, endpoint_id: int, limit: int) -> list[tuple[int, int]]:
+        return [(int(a), int(c)) for a, c in self._mysql.all(SELECT_BEHIND_FOR, (endpoint_id, limit))]
