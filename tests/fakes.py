@@ -65,6 +65,8 @@ class Tables:
     applications: dict[str, Application] = dataclasses.field(default_factory=dict)
     chats: dict[ChatKey, int] = dataclasses.field(default_factory=dict)  # -> messages_count
     messages: dict[MessageKey, NewMessage] = dataclasses.field(default_factory=dict)
+    # -> (created_at_ms, last_message_at_ms) of a chat row that has them
+    chat_times: dict[ChatKey, tuple[int | None, int | None]] = dataclasses.field(default_factory=dict)
     chat_create_ids: dict[ChatKey, str | None] = dataclasses.field(default_factory=dict)
     application_create_ids: dict[str, str] = dataclasses.field(default_factory=dict)  # -> token hash
     sealed_tokens: dict[str, str | None] = dataclasses.field(default_factory=dict)  # create id ->
@@ -181,13 +183,16 @@ class FakeDatabase:
 
     def chat(self, application_id: int, number: int) -> Chat | None:
         self.tables.check()
-        count = self.tables.chats.get((application_id, number))
-        return None if count is None else Chat(number, count)
+        return self._chat((application_id, number))
+
+    def _chat(self, key: ChatKey) -> Chat | None:
+        count = self.tables.chats.get(key)
+        return None if count is None else Chat(key[1], count, *self.tables.chat_times.get(key, (None, None)))
 
     def chats(self, application_id: int, after: int, limit: int) -> list[Chat]:
         self.tables.check()
         numbers = sorted(n for a, n in self.tables.chats if a == application_id and n > after)
-        return [Chat(n, self.tables.chats[(application_id, n)]) for n in numbers[:limit]]
+        return [c for n in numbers[:limit] if (c := self._chat((application_id, n))) is not None]
 
     def max_chat_number(self, application_id: int) -> int:
         self.tables.check()
@@ -196,26 +201,30 @@ class FakeDatabase:
     def message(self, application_id: int, chat_number: int, number: int) -> Message | None:
         self.tables.check()
         row = self.tables.messages.get((application_id, chat_number, number))
-        return None if row is None else Message(row.number, row.body)
+        return None if row is None else row.message()
 
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]:
         self.tables.check()
         keys = sorted(
             k for k in self.tables.messages if k[:2] == (application_id, chat_number) and k[2] > after
         )
-        return [Message(k[2], self.tables.messages[k].body) for k in keys[:limit]]
+        return [self.tables.messages[k].message() for k in keys[:limit]]
 
     def max_message_number(self, application_id: int, chat_number: int) -> int:
         self.tables.check()
         keys = [k for k in self.tables.messages if k[:2] == (application_id, chat_number)]
         return max((k[2] for k in keys), default=0)
 
-    def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> None:
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None:
         self.tables.check()
         self.tables.chats.setdefault((application_id, chat_number), 0)
-        key = (application_id, chat_number, number)
-        version = self.tables.messages[key].version + 1 if key in self.tables.messages else 2
-        self.tables.messages[key] = NewMessage(*key, body, version)
+        key = (application_id, chat_number, edited.number)
+        stored = self.tables.messages.get(key)
+        if stored is None:  # still queued: the row takes the time and author it was found with
+            stored = NewMessage(*key, "", 1, None, edited.created_at_ms, edited.author)
+        self.tables.messages[key] = dataclasses.replace(
+            stored, body=edited.body, version=stored.version + 1, edited_at_ms=edited.edited_at_ms
+        )
 
 
 class FakeReadPositions:
@@ -279,6 +288,8 @@ class FakeBatches:
             self.tables.chats.setdefault(key, 0)
         for c in chats:
             key = (c.application_id, c.number)
+            created, last = self.tables.chat_times.get(key, (None, None))
+            self.tables.chat_times[key] = (created or c.created_at_ms, last)
             stored = self.tables.chat_create_ids.get(key)
             if stored is None:
                 self.tables.chat_create_ids[key] = c.create_id  # adopts a row written without one
@@ -286,10 +297,19 @@ class FakeBatches:
                 clashes.append(found)
         for m in messages:
             stored_message = self.tables.messages.setdefault(m.key, m)  # a replay changes nothing
+            # An edit's row written first takes the creation's time and author if it lacks them.
+            self.tables.messages[m.key] = stored_message = dataclasses.replace(
+                stored_message,
+                created_at_ms=stored_message.created_at_ms or m.created_at_ms,
+                author=stored_message.author or m.author,
+            )
             if stored_message.create_id is None and m.create_id:
                 self.tables.messages[m.key] = dataclasses.replace(stored_message, create_id=m.create_id)
             elif (found := clash(m, stored_message.create_id)) is not None:
                 clashes.append(found)
+            created, last = self.tables.chat_times.get(m.chat_key, (None, None))
+            if m.created_at_ms is not None:
+                self.tables.chat_times[m.chat_key] = (created, max(last or 0, m.created_at_ms))
         return clashes
 
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]:
@@ -375,7 +395,7 @@ class FakeNumbers(_Store):
     def restart(self) -> None:
         self.epoch = None
         self.counters: dict[tuple[int, ...], int] = {}
-        self.pending: dict[MessageKey, str] = {}
+        self.pending: dict[MessageKey, Message] = {}
         self.changed_chats: set[ChatKey] = set()
         self.changed_applications: set[int] = set()
         self.counted_epoch: str | None = None
@@ -392,10 +412,18 @@ class FakeNumbers(_Store):
         return self._next((application_id,), seed)
 
     def reserve_message_number(
-        self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
+        self,
+        application_id: int,
+        chat_number: int,
+        body: str,
+        seed: Callable[[], int],
+        created_at_ms: int | None = None,
+        author: Author | None = None,
     ) -> int:
         number = self._next((application_id, chat_number), seed)
-        self.pending[(application_id, chat_number, number)] = body
+        self.pending[(application_id, chat_number, number)] = Message(
+            number, body, created_at_ms, None, author
+        )
         return number
 
     def _next(self, key: tuple[int, ...], seed: Callable[[], int]) -> int:
@@ -423,7 +451,7 @@ class FakeNumbers(_Store):
             self.touched[key] = self.clock
         return counted
 
-    def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
+    def pending_message(self, application_id: int, chat_number: int, number: int) -> Message | None:
         self._check()
         return self.pending.get((application_id, chat_number, number))
 
@@ -622,7 +650,7 @@ class FakeSearch(_Store):
             and all(w.lower() in m.body.lower() for w in words)
             and (after is None or m.number < after.number)
         ]
-        page = [Message(m.number, m.body, [m.body]) for m in hits[:limit]]
+        page = [dataclasses.replace(m.message(), highlight=[m.body]) for m in hits[:limit]]
         return SearchPage(page, SearchAfter(0.0, page[-1].number) if len(hits) > limit else None)
 
 

@@ -4,6 +4,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def eventually(check: Callable, timeout: float = 30.0, interval: float = 0.25):
@@ -69,3 +70,14 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
+
+
+# What an answer adds to a message's or chat's content: when, by whom (tests of content drop them).
+_ABOUT = {"created_at", "edited_at", "author", "last_message_at"}
+
+
+def content(answer: Any) -> Any:
+    """A message or chat answer (or a list of them) without its times and author."""
+    if isinstance(answer, list):
+        return [content(item) for item in answer]
+    return {k: v for k, v in answer.items() if k not in _ABOUT}

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from tests.helpers import eventually
+from tests.helpers import content, eventually
 
 
 def make_chat(api, token) -> str:
@@ -19,18 +19,19 @@ def test_a_message_reaches_lists_and_search_through_the_queue(api, application):
     chat = make_chat(api, application["token"])
     assert api.post(f"{chat}/messages", json={"body": "Greetings, Earthlings"}).json() == {"number": 1}
     listed = eventually(lambda: api.get(f"{chat}/messages").json())
-    assert listed == [{"number": 1, "body": "Greetings, Earthlings"}]
+    assert content(listed) == [{"number": 1, "body": "Greetings, Earthlings"}]
+    assert listed[0]["created_at"] == api.get(f"{chat}/messages/1").json()["created_at"]
     found = eventually(lambda: api.get(f"{chat}/messages/search", params={"q": "earth"}).json())
     assert [m["number"] for m in found] == [1]
 
 
 def test_writes_are_readable_at_once(api, application):
     chat = make_chat(api, application["token"])
-    assert api.get(chat).json() == {"number": 1, "messages_count": 0}
+    assert content(api.get(chat).json()) == {"number": 1, "messages_count": 0}
     number = api.post(f"{chat}/messages", json={"body": "draft"}).json()["number"]
-    assert api.get(f"{chat}/messages/{number}").json() == {"number": number, "body": "draft"}
+    assert content(api.get(f"{chat}/messages/{number}").json()) == {"number": number, "body": "draft"}
     assert api.put(f"{chat}/messages/{number}", json={"body": "final"}).status_code == 200
-    eventually(lambda: api.get(f"{chat}/messages").json() == [{"number": number, "body": "final"}])
+    eventually(lambda: content(api.get(f"{chat}/messages").json()) == [{"number": number, "body": "final"}])
     assert api.get(f"{chat}/messages/{number}").json()["body"] == "final"
     eventually(lambda: api.get(f"{chat}/messages/search", params={"q": "final"}).json())
     assert api.get(f"{chat}/messages/search", params={"q": "draft"}).json() == []
@@ -76,7 +77,7 @@ def test_the_counter_sets_counts_equal_to_the_rows(api, application, stack_outpu
     result = boto3.client("lambda").invoke(FunctionName=stack_outputs["CounterFunctionName"])
     assert "FunctionError" not in result, result["Payload"].read()
     assert api.get(f"/applications/{token}").json()["chats_count"] == 2
-    assert api.get(chat).json() == {"number": 1, "messages_count": 3}
+    assert content(api.get(chat).json()) == {"number": 1, "messages_count": 3}
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import eventually
+from tests.helpers import content, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,11 @@ def test_make_dev_serves_the_api_against_the_stacks_stores_and_queue(dev_server,
     assert requests.get(f"{dev_server}/applications/unknown-token", timeout=10).status_code == 404
     # Queued through LocalStack's queue: the deployed writer persists it, as for the deployed API.
     assert requests.post(f"{dev_server}/applications/{token}/chats", timeout=10).status_code == 201
-    eventually(lambda: api.get(f"/applications/{token}/chats").json() == [{"number": 1, "messages_count": 0}])
+    eventually(
+        lambda: (
+            content(api.get(f"/applications/{token}/chats").json()) == [{"number": 1, "messages_count": 0}]
+        )
+    )
 
 
 def test_make_dev_restarts_the_api_when_a_file_is_saved(dev_server):

@@ -5,7 +5,7 @@ import json
 import redis
 
 from chalicelib.domain import events
-from tests.helpers import eventually
+from tests.helpers import content, eventually
 from tests.integration.support import JSON, REDIS_URL, get, post
 
 
@@ -30,14 +30,19 @@ def test_a_new_chat_and_message_are_readable_before_the_writer_runs(client, appl
     token = application["token"]
     assert post(client, f"/applications/{token}/chats") == (201, {"number": 1})
     assert post(client, f"/applications/{token}/chats/1/messages", {"body": "first!"}) == (201, {"number": 1})
-    assert get(client, f"/applications/{token}/chats/1")[:2] == (200, {"number": 1, "messages_count": 0})
-    assert get(client, f"/applications/{token}/chats/1/messages/1")[:2] == (
+    assert get(client, f"/applications/{token}/chats/1")[:2] == (
         200,
-        {"number": 1, "body": "first!"},
+        {"number": 1, "messages_count": 0, "created_at": None, "last_message_at": None},
     )
+    status, queued, _ = get(client, f"/applications/{token}/chats/1/messages/1")
+    assert (status, content(queued)) == (200, {"number": 1, "body": "first!"})
+    assert queued["created_at"].endswith("Z") and queued["author"] is None and queued["edited_at"] is None
     assert get(client, f"/applications/{token}/chats/1/messages")[1] == []  # lists wait for the writer
     writer.drain()
-    assert get(client, f"/applications/{token}/chats/1/messages")[1] == [{"number": 1, "body": "first!"}]
+    # The same instant from MySQL as from Redis: it travelled with the event.
+    assert get(client, f"/applications/{token}/chats/1/messages")[1] == [queued]
+    chat = get(client, f"/applications/{token}/chats/1")[1]
+    assert chat["created_at"] <= queued["created_at"] == chat["last_message_at"]
 
 
 def test_lists_are_in_number_order_and_paged_by_cursor(client, application, writer):
@@ -52,7 +57,7 @@ def test_lists_are_in_number_order_and_paged_by_cursor(client, application, writ
     # (tests/integration/test_foreign_requests.py has it absolute under a configured one).
     assert headers["Link"] == '<?after=2&limit=2>; rel="next"'
     _, page, headers = get(client, f"/applications/{token}/chats/1/messages?limit=2&after=4")
-    assert page == [{"number": 5, "body": "m5"}] and "Link" not in headers
+    assert content(page) == [{"number": 5, "body": "m5"}] and "Link" not in headers
 
 
 def test_redelivered_events_change_nothing(client, application, writer, deps):
@@ -63,7 +68,9 @@ def test_redelivered_events_change_nothing(client, application, writer, deps):
     assert writer.deliver(batch) == []
     assert writer.deliver(batch) == []  # the same records again, as SQS may deliver them
     writer.drain()
-    assert get(client, f"/applications/{token}/chats/1/messages")[1] == [{"number": 1, "body": "once"}]
+    assert content(get(client, f"/applications/{token}/chats/1/messages")[1]) == [
+        {"number": 1, "body": "once"}
+    ]
     hits = client.http.get(f"/applications/{token}/chats/1/messages/search?q=once")
     assert len(json.loads(hits.body)) == 1
 
@@ -77,7 +84,8 @@ def test_a_message_reaching_the_writer_before_its_chat_is_kept(client, applicati
     for m in message_first:  # one record per batch, the message before its chat
         assert writer.deliver([m]) == []
     writer.drain()
-    assert get(client, f"/applications/{token}/chats/1/messages")[1] == [{"number": 1, "body": "early bird"}]
+    found = get(client, f"/applications/{token}/chats/1/messages")[1]
+    assert content(found) == [{"number": 1, "body": "early bird"}]
 
 
 def test_a_poison_event_fails_alone_and_the_rest_of_its_batch_lands(
@@ -93,7 +101,7 @@ def test_a_poison_event_fails_alone_and_the_rest_of_its_batch_lands(
     batch = writer.receive()
     assert len(batch) == 3
     assert writer.deliver(batch) == poison
-    assert get(client, f"/applications/{token}/chats")[1] == [{"number": 1, "messages_count": 0}]
+    assert content(get(client, f"/applications/{token}/chats")[1]) == [{"number": 1, "messages_count": 0}]
     for m in batch:  # SQS would retry the poison and then dead-letter it; here it is dropped
         if m["MessageId"] in poison:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
@@ -106,9 +114,10 @@ def test_an_edit_of_a_queued_message_survives_the_writer(client, application, wr
     response = client.http.patch(
         f"/applications/{token}/chats/1/messages/1", headers=JSON, body='{"body": "edited text"}'
     )
-    assert json.loads(response.body) == {"number": 1, "body": "edited text"}
+    edited = json.loads(response.body)
+    assert content(edited) == {"number": 1, "body": "edited text"} and edited["edited_at"] is not None
     writer.drain()
-    assert get(client, f"/applications/{token}/chats/1/messages/1")[1]["body"] == "edited text"
+    assert get(client, f"/applications/{token}/chats/1/messages/1")[1] == edited
 
     def search(q):
         return json.loads(client.http.get(f"/applications/{token}/chats/1/messages/search?q={q}").body)
@@ -142,7 +151,7 @@ def test_counts_match_the_rows_after_the_counter_runs(client, application, write
     writer.drain()
     client.lambda_.invoke("refresh_counts", {})
     assert get(client, f"/applications/{token}")[1]["chats_count"] == 2
-    assert get(client, f"/applications/{token}/chats")[1] == [
+    assert content(get(client, f"/applications/{token}/chats")[1]) == [
         {"number": 1, "messages_count": 3},
         {"number": 2, "messages_count": 0},
     ]
@@ -159,7 +168,7 @@ def test_the_counter_recounts_only_what_changed_until_redis_forgets(client, appl
     writer.drain()
     result = client.lambda_.invoke("refresh_counts", {}).payload
     assert result["mode"] == "incremental"
-    assert get(client, f"/applications/{token}/chats")[1] == [
+    assert content(get(client, f"/applications/{token}/chats")[1]) == [
         {"number": 1, "messages_count": 2},
         {"number": 2, "messages_count": 0},
     ]

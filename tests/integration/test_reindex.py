@@ -7,7 +7,7 @@ from chalicelib.adapters.mysql.mysql import MySQL
 from chalicelib.adapters.mysql.stored_messages import StoredMessages
 from chalicelib.adapters.search.indexer import Indexer
 from chalicelib.adapters.search.search_index import IndexVersions, doc_id, index_body, routing
-from chalicelib.domain.models import NewMessage
+from chalicelib.domain.models import Message, NewMessage
 from chalicelib.usecases import reindex
 from chalicelib.wiring import clients, settings
 from tests.integration.support import JSON
@@ -43,7 +43,7 @@ def test_rebuild_keeps_what_was_written_while_it_ran(client, application, writer
             # MySQL after the catch-up read it: only the last catch-up can bring it over.
             version = deps.batches.current_messages([(app_id, 1, 6)])[0].version
             Indexer(es, old).index([NewMessage(app_id, 1, 6, "swap-time 6", version + 1)])
-            deps.db.edit_message(app_id, 1, 6, "swap-time 6")
+            deps.db.edit_message(app_id, 1, Message(6, "swap-time 6"))
 
     result = reindex.rebuild(
         StoredMessages(MySQL(clients.mysql_connect(settings.get()))),

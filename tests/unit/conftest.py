@@ -12,6 +12,7 @@ def fresh_process(monkeypatch):
     """Each test is a function environment of its own: no token or key version known yet."""
     monkeypatch.setattr(identity, "_KNOWN", {})
     monkeypatch.setattr(identity, "_VERSIONS", {})
+    monkeypatch.setattr(identity, "_VERIFIED", {})
 
 
 @pytest.fixture

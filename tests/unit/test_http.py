@@ -70,10 +70,7 @@ def test_paging_defaults_and_bounds():
 
 def test_a_full_page_links_to_the_next_one():
     response = http.page_response([Chat(n, 0) for n in (1, 2, 3)], limit=2)
-    assert json.loads(response.body) == [
-        {"number": 1, "messages_count": 0},
-        {"number": 2, "messages_count": 0},
-    ]
+    assert [chat["number"] for chat in json.loads(response.body)] == [1, 2]
     assert response.headers["Link"] == '<?after=2&limit=2>; rel="next"'
 
 
@@ -244,7 +241,7 @@ def test_a_page_of_big_bodies_is_cut_short_to_fit_a_lambda_answer_and_links_on()
 
 
 def test_a_search_page_links_on_with_its_query_limit_and_last_place():
-    page = SearchPage([Message(9, "hello there", [])], SearchAfter(5.0, 9))
+    page = SearchPage([Message(9, "hello there", highlight=[])], SearchAfter(5.0, 9))
     url = "https://api.example/Prod/applications/kX3/chats/1/messages/search"
     response = http.search_page_response(page, {"q": "hello 10:30 ça", "limit": "1"}, url)
     [link] = requests.utils.parse_header_links(response.headers["Link"])

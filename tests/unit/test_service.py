@@ -5,7 +5,7 @@ import json
 import pytest
 
 from chalicelib.domain.errors import NotFound, RateLimited, Unavailable
-from chalicelib.domain.models import NewChat, NewMessage
+from chalicelib.domain.models import Message, NewChat, NewMessage
 from chalicelib.domain.tokens import token_hash
 from chalicelib.usecases import service
 from tests import fakes
@@ -99,6 +99,7 @@ def test_a_queued_message_reads_back_from_its_pending_body(deps, token):
     assert service.get_message(deps, token, 1, 1).body == "hello"
     event = events(deps)[-1]
     assert len(event.pop("create_id")) == 32  # minted per create: the writer tells replays from clashes
+    assert event.pop("created_at_ms") == service.get_message(deps, token, 1, 1).created_at_ms
     assert event == {
         "type": "message",
         "application_id": deps.db.application(token).id,
@@ -130,14 +131,14 @@ def test_a_message_the_writer_stores_while_it_is_read_is_found(deps, token, monk
     service.create_chat(deps, token)
     service.create_message(deps, token, 1, "in flight")
     queued = NewMessage(deps.db.application(token).id, 1, 1, "in flight")
-    read_pending = deps.pending.pending_body
+    read_pending = deps.pending.pending_message
 
-    def writer_commits_first(*key: int) -> str | None:
+    def writer_commits_first(*key: int) -> Message | None:
         deps.batches.persist([NewChat(queued.application_id, 1)], [queued])
         deps.changes.record_persisted([], [queued])
         return read_pending(*key)
 
-    monkeypatch.setattr(deps.pending, "pending_body", writer_commits_first)
+    monkeypatch.setattr(deps.pending, "pending_message", writer_commits_first)
     assert service.get_message(deps, token, 1, 1).body == "in flight"
 
 
@@ -217,7 +218,7 @@ def test_a_create_over_the_quota_is_refused_before_a_number_is_taken(deps, token
     with pytest.raises(RateLimited) as refused:
         service.create_message(deps, token, 1, "one too many")
     assert refused.value.status == 429 and refused.value.retry_after == 60
-    assert deps.pending.pending_body(deps.tokens.application_id(token), 1, 2) is None
+    assert deps.pending.pending_message(deps.tokens.application_id(token), 1, 2) is None
     assert len(events(deps)) == 2
     service.edit_message(deps, token, 1, 1, "edited")
     with pytest.raises(RateLimited):

@@ -259,3 +259,23 @@ def test_another_users_idempotency_key_replays_nothing_of_the_first(deps, token)
 def test_a_grant_out_of_bounds_is_400_and_mints_nothing(deps, token, grant):
     with pytest.raises(BadRequest):
         service.issue_user_token(deps, token, grant)
+
+
+def test_a_token_verified_once_still_expires_on_time_and_its_rotation_still_counts(deps, token, monkeypatch):
+    signer = KeyId(app_id(deps, token), 1)
+    now = int(time.time())
+    grant = Grant(Author("a", "A"), lifetime_seconds=60)
+    minted = user_tokens.mint(
+        deps.user_token_secret, signer, grant, now - 60 - user_tokens.LEEWAY_SECONDS + 2
+    )
+    assert identity.identify(deps, minted).user is not None  # verified, and kept by this process
+    real_time = time.time
+    monkeypatch.setattr(identity.time, "time", lambda: now + 3.0)
+    with pytest.raises(TokenExpired):
+        identity.identify(deps, minted)
+    monkeypatch.setattr(identity.time, "time", real_time)
+    kept = issue(deps, token)
+    identity.identify(deps, kept)
+    service.rotate_token(deps, token, grace_seconds=0)
+    with pytest.raises(TokenRevoked):
+        identity.identify(deps, kept)

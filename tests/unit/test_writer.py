@@ -1,7 +1,7 @@
 """The writer's batch logic against the fakes of MySQL, Elasticsearch and Redis (tests/fakes.py)."""
 
 from chalicelib.domain import events
-from chalicelib.domain.models import NewMessage
+from chalicelib.domain.models import Message, NewMessage
 from chalicelib.usecases import writer
 from tests import fakes
 
@@ -71,7 +71,7 @@ def test_a_database_outage_fails_every_creation_for_redelivery():
     deps.reservations.reserve_message_number(1, 1, "x", seed=lambda: 0)  # as the API did
     batch = records(events.chat_created(1, 1), events.message_created(1, 1, 1, "x"))
     assert set(writer.persist_records(deps, batch)) == {"id-0", "id-1"}
-    assert deps.numbers.pending == {(1, 1, 1): "x"}  # the body stays readable from Redis meanwhile
+    assert deps.numbers.pending == {(1, 1, 1): Message(1, "x")}  # still readable from Redis meanwhile
     deps.batches.tables.down = False
     assert writer.persist_records(deps, batch) == {}
     assert (1, 1, 1) in rows(deps)[1] and deps.search.docs[(1, 1, 1)].body == "x"
@@ -105,7 +105,7 @@ def test_a_message_search_refuses_is_redelivered_while_the_rest_succeeds():
 
 def test_an_edit_is_indexed_at_the_version_mysql_holds():
     deps = make_deps()
-    deps.db.edit_message(1, 1, 1, "edited")  # the edit got to MySQL before the creation
+    deps.db.edit_message(1, 1, Message(1, "edited"))  # the edit got to MySQL before the creation
     assert (
         writer.persist_records(
             deps, records(events.message_edited(1, 1, 1), events.message_created(1, 1, 1, "original"))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidEvent
-from .models import MessageKey, NewChat, NewMessage
+from .models import MAX_AUTHOR_CHARS, Author, MessageKey, NewChat, NewMessage
 
 # The SQS message attribute that carries the accepting API request's correlation id (its API
 # Gateway request id) to the writer: one log search follows an event from its POST to the stores.
@@ -30,6 +30,10 @@ class MessageEdited:
 MAX_EVENT_BYTES = 256 * 1024
 _LARGEST_ID = 2**32 - 1
 _LONGEST_CREATE_ID = "f" * 32
+# A body's room in the queue is counted with the widest author a message may carry: each
+# character of its id and name escaped as JSON's widest, "\\u0000" (six bytes).
+_WIDEST_AUTHOR = Author("\x01" * MAX_AUTHOR_CHARS, "\x01" * MAX_AUTHOR_CHARS)
+_LATEST_MS = 2**53
 
 
 def _dumps(event: dict[str, object]) -> str:
@@ -42,25 +46,43 @@ def _dumps(event: dict[str, object]) -> str:
 
 def message_fits(body: str) -> bool:
     """Whether a creation event carrying `body` fits the queue, whatever its numbers."""
-    largest = message_created(_LARGEST_ID, _LARGEST_ID, _LARGEST_ID, body, _LONGEST_CREATE_ID)
+    largest = message_created(
+        _LARGEST_ID, _LARGEST_ID, _LARGEST_ID, body, _LONGEST_CREATE_ID, _LATEST_MS, _WIDEST_AUTHOR
+    )
     return len(largest.encode("utf-8")) <= MAX_EVENT_BYTES
 
 
-def chat_created(application_id: int, number: int, create_id: str | None = None) -> str:
-    event = {"type": "chat", "application_id": application_id, "number": number}
+def chat_created(
+    application_id: int, number: int, create_id: str | None = None, created_at_ms: int | None = None
+) -> str:
+    event: dict[str, object] = {"type": "chat", "application_id": application_id, "number": number}
+    if created_at_ms is not None:
+        event["created_at_ms"] = created_at_ms
     return json.dumps(_with_create_id(event, create_id))
 
 
 def message_created(
-    application_id: int, chat_number: int, number: int, body: str, create_id: str | None = None
+    application_id: int,
+    chat_number: int,
+    number: int,
+    body: str,
+    create_id: str | None = None,
+    created_at_ms: int | None = None,
+    author: Author | None = None,
 ) -> str:
-    event = {
+    """A message's creation event: its accept instant and author travel with it, so every store
+    the writer fills answers the same ones."""
+    event: dict[str, object] = {
         "type": "message",
         "application_id": application_id,
         "chat_number": chat_number,
         "number": number,
         "body": body,
     }
+    if created_at_ms is not None:
+        event["created_at_ms"] = created_at_ms
+    if author is not None:
+        event["author"] = author.to_json()
     return _dumps(_with_create_id(event, create_id))
 
 
@@ -88,7 +110,8 @@ def parse(raw: str) -> Event:
         kind = event["type"]
         create_id = _create_id(event)
         if kind == "chat":
-            return NewChat(_positive(event, "application_id"), _positive(event, "number"), create_id)
+            chat = (_positive(event, "application_id"), _positive(event, "number"))
+            return NewChat(*chat, create_id, _instant(event))
         ids = (
             _positive(event, "application_id"),
             _positive(event, "chat_number"),
@@ -97,7 +120,9 @@ def parse(raw: str) -> Event:
         if kind == "message":
             if not isinstance(event["body"], str) or not event["body"]:
                 raise InvalidEvent("message body must be a non-empty string")
-            return NewMessage(*ids, event["body"], create_id=create_id)
+            return NewMessage(
+                *ids, event["body"], create_id=create_id, created_at_ms=_instant(event), author=_author(event)
+            )
         if kind == "edit":
             return MessageEdited(*ids)
     except (ValueError, TypeError, KeyError) as exc:
@@ -113,6 +138,32 @@ def _create_id(event: dict[str, object]) -> str | None:
     if not isinstance(value, str) or len(value) != 32 or not set(value) <= set("0123456789abcdef"):
         raise InvalidEvent(f"create_id must be 32 lowercase hex digits, got {value!r}")
     return value
+
+
+def _instant(event: dict[str, object]) -> int | None:
+    """The accept instant (epoch ms); None in an event queued before events carried it."""
+    value = event.get("created_at_ms")
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= _LATEST_MS:
+        raise InvalidEvent(f"created_at_ms must be epoch milliseconds, got {value!r}")
+    return value
+
+
+def _author(event: dict[str, object]) -> Author | None:
+    value = event.get("author")
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("id"), str)
+        or not isinstance(value.get("name"), str)
+    ):
+        raise InvalidEvent(f"author must be an object of id and name strings, got {value!r}")
+    author = Author(value["id"], value["name"])
+    if not author.fits():
+        raise InvalidEvent(f"author id and name must be 1 to {MAX_AUTHOR_CHARS} characters")
+    return author
 
 
 def _positive(event: dict[str, object], field: str) -> int:

@@ -4,6 +4,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .times import rfc3339
+
 # A Lambda answer holds at most 6 MB and its body is JSON inside JSON, so a list page or a search
 # answer stops before this many bytes of message bodies, each counted as it is escaped (a quote
 # costs two bytes, a CJK character six): written out twice, the answer still fits.
@@ -30,6 +32,10 @@ class IdleCounter:
     state: str  # what it held when read: it is dropped only if it still holds that
 
 
+# The longest author id and name a message keeps (MySQL's VARCHAR(255) of each).
+MAX_AUTHOR_CHARS = 255
+
+
 @dataclass(frozen=True)
 class Author:
     """Who wrote a message: a user's id and display name, as its user token said when it wrote
@@ -37,6 +43,10 @@ class Author:
 
     id: str
     name: str
+
+    def fits(self) -> bool:
+        """Whether MySQL's columns hold it (the user token that names it should not be minted)."""
+        return 0 < len(self.id) <= MAX_AUTHOR_CHARS and 0 < len(self.name) <= MAX_AUTHOR_CHARS
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name}
@@ -61,10 +71,19 @@ class Application:
 class Chat:
     number: int
     messages_count: int
+    # Epoch milliseconds: when the API accepted the chat (None while it is still queued), and
+    # when it accepted the chat's newest stored message (None before any).
+    created_at_ms: int | None = None
+    last_message_at_ms: int | None = None
     unread_count: int | None = None  # for a user: messages after their read position
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"number": self.number, "messages_count": self.messages_count}
+        out: dict[str, Any] = {
+            "number": self.number,
+            "messages_count": self.messages_count,
+            "created_at": rfc3339(self.created_at_ms),
+            "last_message_at": rfc3339(self.last_message_at_ms),
+        }
         if self.unread_count is not None:
             out["unread_count"] = self.unread_count
         return out
@@ -72,12 +91,24 @@ class Chat:
 
 @dataclass(frozen=True)
 class Message:
+    """A message as the API answers it. Times are epoch milliseconds: `created_at_ms` is when
+    the API accepted it (the same in the queue, Redis, MySQL and the index)."""
+
     number: int
     body: str
+    created_at_ms: int | None = None
+    edited_at_ms: int | None = None
+    author: Author | None = None
     highlight: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"number": self.number, "body": self.body}
+        out: dict[str, Any] = {
+            "number": self.number,
+            "body": self.body,
+            "created_at": rfc3339(self.created_at_ms),
+            "edited_at": rfc3339(self.edited_at_ms),
+            "author": None if self.author is None else self.author.to_json(),
+        }
         if self.highlight is not None:
             out["highlight"] = self.highlight
         return out
@@ -123,11 +154,13 @@ class NewChat:
     application_id: int
     number: int
     create_id: str | None = None
+    created_at_ms: int | None = None  # None: queued before chats carried it
 
 
 @dataclass(frozen=True)
 class NewMessage:
-    """A message creation taken from the queue; `version` orders it against edits."""
+    """A message creation taken from the queue, or a message as MySQL holds it to be indexed;
+    `version` orders it against edits. None times: queued before messages carried them."""
 
     application_id: int
     chat_number: int
@@ -135,6 +168,12 @@ class NewMessage:
     body: str
     version: int = 1
     create_id: str | None = None
+    created_at_ms: int | None = None
+    author: Author | None = None
+    edited_at_ms: int | None = None
+
+    def message(self) -> Message:
+        return Message(self.number, self.body, self.created_at_ms, self.edited_at_ms, self.author)
 
     @property
     def chat_key(self) -> ChatKey:

@@ -117,9 +117,10 @@ def key_id(token: str) -> KeyId:
     return KeyId(int(found[1]), int(found[2]))
 
 
-def verify(secret: bytes, token: str, signer: KeyId, now: float) -> Caller:
-    """The caller a token names, once its signature (under `signer`'s key), issuer, audience and
-    times (on the clock `now`, give or take LEEWAY_SECONDS) hold; Unauthorized otherwise."""
+def verify(secret: bytes, token: str, signer: KeyId, now: float) -> tuple[Caller, int]:
+    """The caller a token names and its expiry (Unix seconds), once its signature (under
+    `signer`'s key), issuer, audience and times (on the clock `now`, give or take
+    LEEWAY_SECONDS) hold; Unauthorized otherwise."""
     try:
         claims = jwt.decode(
             token,
@@ -137,7 +138,7 @@ def verify(secret: bytes, token: str, signer: KeyId, now: float) -> Caller:
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"the user token is not valid ({type(exc).__name__})") from None
     _check_times(claims, now)
-    return _caller(signer.application_id, claims)
+    return _caller(signer.application_id, claims), int(claims["exp"])
 
 
 def _check_times(claims: dict[str, object], now: float) -> None:

@@ -27,6 +27,12 @@ KNOWN_SECONDS = 5
 REVOCATION_SECONDS = KNOWN_SECONDS + TOKEN_CACHE_SECONDS
 # Application id -> (its versions, when read: time.monotonic()).
 _VERSIONS: dict[int, tuple[Versions, float]] = {}
+# User tokens this process verified, by hash -> (caller, signer, until: Unix seconds): a page
+# sends the same token with every request, and PyJWT's checks cost ~0.25 ms where this costs a
+# hash. An entry lasts until the token expires (with the leeway), `VERIFIED_SECONDS` at most, so
+# a changed server secret is honoured within that long; the key version is checked every time.
+_VERIFIED: dict[str, tuple[Caller, KeyId, float]] = {}
+VERIFIED_SECONDS = 60
 
 
 def identify(deps: Deps, credential: str) -> Caller:
@@ -75,9 +81,21 @@ def forget_key_versions(app_id: int) -> None:
 
 
 def _user(deps: Deps, token: str) -> Caller:
-    signer = user_tokens.key_id(token)
-    # Signature and claims first: a forged or foreign token costs no store round trip.
-    caller = user_tokens.verify(deps.user_token_secret, token, signer, time.time())
+    hashed, now = token_hash(token), time.time()
+    known = _VERIFIED.get(hashed)
+    if known is not None and now < known[2]:
+        caller, signer, _ = known
+    else:
+        signer = user_tokens.key_id(token)
+        # Signature and claims first: a forged or foreign token costs no store round trip.
+        caller, expires = user_tokens.verify(deps.user_token_secret, token, signer, now)
+        if len(_VERIFIED) >= _KNOWN_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[hashed] = (
+            caller,
+            signer,
+            min(expires + user_tokens.LEEWAY_SECONDS, now + VERIFIED_SECONDS),
+        )
     _still_signing(deps, signer)
     return caller
 

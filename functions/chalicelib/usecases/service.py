@@ -27,6 +27,7 @@ from ..domain.models import (
 )
 from ..domain.numbering import RECOVERING
 from ..domain.request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
+from ..domain.times import now_ms
 from ..domain.tokens import new_token
 from ..domain.user_tokens import Grant
 from . import access, identity, numbering, reading
@@ -190,7 +191,8 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
         number = numbering.reserve(
             deps, lambda: deps.reservations.reserve_chat_number(app_id, seed), may_reopen=key is None
         )
-        deps.queue.send(events.chat_created(app_id, number, once.create_id), numbering.deadline(deps))
+        created = events.chat_created(app_id, number, once.create_id, now_ms())
+        deps.queue.send(created, numbering.deadline(deps))
         return once.done(Done(number)).number
 
 
@@ -239,6 +241,8 @@ def _existing_chat(deps: Deps, app_id: int, number: int) -> int:
 
 
 def create_message(deps: Deps, token: str, chat_number: int, body: str, key: RequestKey | None = None) -> int:
+    """Takes the chat's next number for `body`, written by the caller's user (None: the
+    application's backend); the accept instant travels with it to every store."""
     caller = access.admitted(deps, token, "creates", chat_number, write=True)
     app_id = _existing_chat(deps, caller.application_id, chat_number)
     if not events.message_fits(body):
@@ -250,16 +254,20 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
         earlier = _earlier_number(deps, once, stored)
         if earlier is not None:
             return once.done(Done(earlier)).number
-        number = _reserve_message(deps, app_id, chat_number, body, may_reopen=key is None)
-        _queue_message(deps, NewMessage(app_id, chat_number, number, body, create_id=once.create_id))
+        accepted = NewMessage(app_id, chat_number, 0, body, 1, once.create_id, now_ms(), caller.user)
+        number = _reserve_message(deps, accepted, may_reopen=key is None)
+        _queue_message(deps, dataclasses.replace(accepted, number=number))
         return once.done(Done(number)).number
 
 
-def _reserve_message(deps: Deps, app_id: int, chat_number: int, body: str, may_reopen: bool) -> int:
-    seed = functools.partial(deps.db.max_message_number, app_id, chat_number)
+def _reserve_message(deps: Deps, m: NewMessage, may_reopen: bool) -> int:
+    """The number `m` is given (it carries none yet); its pending record keeps it readable."""
+    seed = functools.partial(deps.db.max_message_number, m.application_id, m.chat_number)
     return numbering.reserve(
         deps,
-        lambda: deps.reservations.reserve_message_number(app_id, chat_number, body, seed),
+        lambda: deps.reservations.reserve_message_number(
+            m.application_id, m.chat_number, m.body, seed, m.created_at_ms, m.author
+        ),
         may_reopen=may_reopen,
     )
 
@@ -268,7 +276,9 @@ def _queue_message(deps: Deps, message: NewMessage) -> None:
     m = message
     try:
         deps.queue.send(
-            events.message_created(m.application_id, m.chat_number, m.number, m.body, m.create_id),
+            events.message_created(
+                m.application_id, m.chat_number, m.number, m.body, m.create_id, m.created_at_ms, m.author
+            ),
             numbering.deadline(deps),
         )
     except Unavailable:
@@ -329,9 +339,9 @@ def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
     message = deps.db.message(app_id, chat_number, number)
     if message is not None:
         return message
-    body = _queued_body(deps, app_id, chat_number, number)
-    if body is not None:
-        return Message(number, body)
+    queued = _queued(deps, app_id, chat_number, number)
+    if queued is not None:
+        return queued
     # The writer commits the row before it drops the pending body: a row that was not there a
     # moment ago and a body that is gone now mean it was stored in between.
     message = deps.db.message(app_id, chat_number, number)
@@ -340,9 +350,9 @@ def _message(deps: Deps, app_id: int, chat_number: int, number: int) -> Message:
     return message
 
 
-def _queued_body(deps: Deps, app_id: int, chat_number: int, number: int) -> str | None:
+def _queued(deps: Deps, app_id: int, chat_number: int, number: int) -> Message | None:
     try:
-        return deps.pending.pending_body(app_id, chat_number, number)
+        return deps.pending.pending_message(app_id, chat_number, number)
     except Unavailable:
         return None
 
@@ -352,15 +362,16 @@ def edit_message(
 ) -> Message:
     caller = access.admitted(deps, token, "edits", chat_number, write=True)
     app_id = caller.application_id
-    _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
+    found = _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
+    edited = dataclasses.replace(found, body=body, edited_at_ms=now_ms())
 
     with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
         if isinstance(once.claim, New):
-            deps.db.edit_message(app_id, chat_number, number, body)
+            deps.db.edit_message(app_id, chat_number, edited)
             # The writer re-indexes from MySQL, so search never keeps an older body than the row.
             deps.queue.send(events.message_edited(app_id, chat_number, number))
             once.done(Done(number))
-    return Message(number, body)  # a replay answers the body it set
+    return edited  # a replay answers the body it set
 
 
 def search_messages(

@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.domain.errors import Refused
 from chalicelib.domain.live import Connection, NewConnection, Subscribers
-from chalicelib.domain.models import Author, NewChat, NewMessage
+from chalicelib.domain.models import Author, Message, NewChat, NewMessage
 from chalicelib.domain.tokens import token_hash
 from chalicelib.domain.user_tokens import Versions
 
@@ -59,11 +59,38 @@ def test_a_batch_naming_a_vanished_application_is_refused(world: World):
 def test_an_edit_wins_over_its_late_creation_and_versions_count_up(world: World):
     app_id = new_application(world)
     deps = world.deps
-    deps.db.edit_message(app_id, 1, 1, "edited before the creation landed")
-    deps.batches.persist([NewChat(app_id, 1)], [NewMessage(app_id, 1, 1, "the creation")])
-    deps.db.edit_message(app_id, 1, 1, "edited again")
+    ana = Author("u-7", "Ana")
+    queued = Message(1, "edited before the creation landed", 1_000, 2_000, ana)
+    deps.db.edit_message(app_id, 1, queued)
+    deps.batches.persist(
+        [NewChat(app_id, 1)], [NewMessage(app_id, 1, 1, "the creation", 1, None, 1_000, ana)]
+    )
+    deps.db.edit_message(app_id, 1, Message(1, "edited again", 1_000, 3_000, ana))
     [current] = deps.batches.current_messages([(app_id, 1, 1), (app_id, 1, 2)])
     assert (current.body, current.version) == ("edited again", 3)
+    assert deps.db.message(app_id, 1, 1) == Message(1, "edited again", 1_000, 3_000, ana)
+
+
+def test_messages_keep_their_accept_instant_and_author_and_chats_their_times(world: World):
+    app_id = new_application(world)
+    deps, ana = world.deps, Author("u-1", "Ana")
+    deps.batches.persist(
+        [NewChat(app_id, 3, None, 1_765_000_000_001)],
+        [
+            NewMessage(app_id, 3, 1, "one", 1, None, 1_765_000_000_010, ana),
+            NewMessage(app_id, 3, 2, "two", 1, None, 1_765_000_000_020),
+        ],
+    )
+    # A redelivery changes nothing.
+    deps.batches.persist([], [NewMessage(app_id, 3, 1, "one", 1, None, 1_765_000_000_010, ana)])
+    assert deps.db.messages(app_id, 3, 0, 10) == [
+        Message(1, "one", 1_765_000_000_010, None, ana),
+        Message(2, "two", 1_765_000_000_020),
+    ]
+    chat = deps.db.chat(app_id, 3)
+    assert (chat.created_at_ms, chat.last_message_at_ms) == (1_765_000_000_001, 1_765_000_000_020)
+    [indexed] = deps.batches.current_messages([(app_id, 3, 1)])
+    assert (indexed.created_at_ms, indexed.author) == (1_765_000_000_010, ana)
 
 
 def test_recounts_report_the_rows_they_changed(world: World):

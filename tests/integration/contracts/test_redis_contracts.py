@@ -4,7 +4,7 @@ real alike."""
 import random
 import uuid
 
-from chalicelib.domain.models import NewChat, NewMessage
+from chalicelib.domain.models import Author, Message, NewChat, NewMessage
 from tests import fakes
 
 from .world import World
@@ -29,10 +29,21 @@ def test_a_queued_body_reads_back_until_it_is_persisted_or_forgotten(world: Worl
     deps, app_id = world.deps, ids()
     for body in ("one", "two", "three"):
         deps.reservations.reserve_message_number(app_id, 1, body, seed=lambda: 0)
-    assert deps.pending.pending_body(app_id, 1, 2) == "two"
+    assert deps.pending.pending_message(app_id, 1, 2) == Message(2, "two")
     deps.changes.record_persisted([], [NewMessage(app_id, 1, 1, "one")])
     deps.pending.forget_pending([NewMessage(app_id, 1, 3, "three")])
-    assert [deps.pending.pending_body(app_id, 1, n) for n in (1, 2, 3, 4)] == [None, "two", None, None]
+    found = [deps.pending.pending_message(app_id, 1, n) for n in (1, 2, 3, 4)]
+    assert [m and m.body for m in found] == [None, "two", None, None]
+
+
+def test_a_queued_message_reads_back_with_its_accept_instant_and_author(world: World):
+    deps, app_id = world.deps, ids()
+    ana = Author("u-1", 'Ana \u00e9\u00e8 "quoted"')
+    deps.reservations.reserve_message_number(app_id, 1, '{"b": 1}', lambda: 0, 1_765_000_000_123, ana)
+    deps.reservations.reserve_message_number(app_id, 1, "no author", lambda: 0, 1_765_000_000_456)
+    found = deps.pending.pending_message(app_id, 1, 1)
+    assert found == Message(1, '{"b": 1}', 1_765_000_000_123, None, ana)
+    assert deps.pending.pending_message(app_id, 1, 2) == Message(2, "no author", 1_765_000_000_456)
 
 
 def test_persisted_writes_mark_their_chats_until_popped_and_restored_marks_come_back(world: World):

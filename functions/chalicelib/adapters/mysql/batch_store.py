@@ -4,22 +4,37 @@ from collections.abc import Sequence
 
 from ...domain.models import ChatKey, Clash, MessageKey, NewChat, NewMessage, clash
 from .mysql import Cursor, MySQL, placeholders
+from .rows import INDEXED_COLUMNS, indexed_of
 
 # The no-op update keeps a redelivered or already-written chat from failing the batch.
 INSERT_CHAT = (
-    "INSERT INTO chats (application_id, number) VALUES (%s, %s) ON DUPLICATE KEY UPDATE number = number"
+    "INSERT INTO chats (application_id, number, created_ms) VALUES (%s, %s, %s) "
+    "ON DUPLICATE KEY UPDATE number = number"
 )
 # A chat's creation adopts a row a message or an edit wrote before it (without an id); a row
 # holding another create's id is left alone: that is a clash, reported by the writer.
 INSERT_CREATED_CHAT = (
-    "INSERT INTO chats (application_id, number, create_id) VALUES (%s, %s, %s) "
-    "ON DUPLICATE KEY UPDATE create_id = COALESCE(create_id, VALUES(create_id))"
+    "INSERT INTO chats (application_id, number, create_id, created_ms) VALUES (%s, %s, %s, %s) "
+    "ON DUPLICATE KEY UPDATE created_ms = COALESCE(created_ms, VALUES(created_ms)), "
+    "create_id = COALESCE(create_id, VALUES(create_id))"
 )
 # A redelivered creation changes nothing, and never overwrites an edit that got there first (it
-# only gives the edit's row its create id); another create's row is left alone (a clash).
+# only gives the edit's row its create id, and its time and author if it lacks them); another
+# create's row is left alone (a clash).
 INSERT_MESSAGE = (
-    "INSERT INTO messages (chat_id, number, body, version, create_id) VALUES (%s, %s, %s, %s, %s) "
-    "ON DUPLICATE KEY UPDATE create_id = COALESCE(create_id, VALUES(create_id))"
+    "INSERT INTO messages (chat_id, number, body, version, create_id, created_ms, author_id, author_name) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON DUPLICATE KEY UPDATE created_ms = COALESCE(created_ms, VALUES(created_ms)), "
+    "author_name = IF(author_id IS NULL, VALUES(author_name), author_name), "
+    "author_id = COALESCE(author_id, VALUES(author_id)), "
+    "create_id = COALESCE(create_id, VALUES(create_id))"
+)
+# Each chat of the batch: the accept time of its newest message (the row exists: one statement
+# for all, as a multi-row upsert).
+UPDATE_CHAT_LAST_MESSAGE = (
+    "INSERT INTO chats (application_id, number, last_message_ms) VALUES (%s, %s, %s) "
+    "ON DUPLICATE KEY UPDATE "
+    "last_message_ms = GREATEST(COALESCE(last_message_ms, 0), VALUES(last_message_ms))"
 )
 INSERT_CONFLICT = (
     "INSERT INTO create_conflicts "
@@ -80,9 +95,13 @@ class BatchStore:
         missing = [key for key in chat_keys if key not in rows and key not in first]
         missing += [key for key, c in first.items() if not c.create_id and key not in rows]
         if adopt:
-            cur.executemany(INSERT_CREATED_CHAT, [(c.application_id, c.number, c.create_id) for c in adopt])
+            cur.executemany(
+                INSERT_CREATED_CHAT,
+                [(c.application_id, c.number, c.create_id, c.created_at_ms) for c in adopt],
+            )
         if missing:
-            cur.executemany(INSERT_CHAT, missing)
+            created = {key: c.created_at_ms for key, c in first.items()}
+            cur.executemany(INSERT_CHAT, [(*key, created.get(key)) for key in missing])
         if adopt or missing:
             rows.update(self._chat_rows(cur, [(c.application_id, c.number) for c in adopt] + missing))
         found = (clash(c, rows[(c.application_id, c.number)][1]) for c in chats)
@@ -91,11 +110,14 @@ class BatchStore:
     def _write_messages(
         self, cur: Cursor, messages: Sequence[NewMessage], chat_ids: dict[ChatKey, int]
     ) -> list[Clash]:
-        rows = sorted(
-            ((chat_ids[m.chat_key], m.number, m.body, m.version, m.create_id) for m in messages),
-            key=lambda row: row[:2],
-        )
+        rows = sorted((_message_row(chat_ids[m.chat_key], m) for m in messages), key=lambda row: row[:2])
         cur.executemany(INSERT_MESSAGE, rows)
+        latest: dict[ChatKey, int] = {}
+        for m in messages:
+            if m.created_at_ms is not None:
+                latest[m.chat_key] = max(latest.get(m.chat_key, 0), m.created_at_ms)
+        if latest:
+            cur.executemany(UPDATE_CHAT_LAST_MESSAGE, [(*key, ms) for key, ms in sorted(latest.items())])
         with_ids = [m for m in messages if m.create_id]
         if not with_ids:
             return []
@@ -117,12 +139,11 @@ class BatchStore:
         if not keys:
             return []
         rows = self._mysql.all(
-            f"SELECT c.application_id, c.number, m.number, m.body, m.version "
-            f"FROM messages m JOIN chats c ON c.id = m.chat_id "
+            f"SELECT {INDEXED_COLUMNS} FROM messages m JOIN chats c ON c.id = m.chat_id "
             f"WHERE (c.application_id, c.number, m.number) IN ({placeholders(len(keys), 3)})",
             tuple(v for key in keys for v in key),
         )
-        return [NewMessage(*row) for row in rows]
+        return [indexed_of(row) for row in rows]
 
     @staticmethod
     def _chat_rows(cur: Cursor, keys: Sequence[ChatKey]) -> ChatRows:
@@ -137,3 +158,17 @@ class BatchStore:
         return {
             (app_id, number): (chat_id, create_id) for app_id, number, chat_id, create_id in cur.fetchall()
         }
+
+
+def _message_row(chat_id: int, m: NewMessage) -> tuple[object, ...]:
+    author = m.author
+    return (
+        chat_id,
+        m.number,
+        m.body,
+        m.version,
+        m.create_id,
+        m.created_at_ms,
+        author and author.id,
+        author and author.name,
+    )

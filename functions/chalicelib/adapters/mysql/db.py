@@ -9,6 +9,7 @@ from ...domain.models import Application, Chat, CreatedApplication, CreatedMessa
 from ...domain.tokens import token_hash
 from ...domain.user_tokens import Versions
 from .mysql import Cursor, MySQL, first
+from .rows import CHAT_COLUMNS, MESSAGE_COLUMNS, chat_of, message_of
 
 INSERT_APPLICATION = (
     "INSERT INTO applications (token, name, create_id, create_sealed_token) VALUES (%s, %s, %s, %s)"
@@ -41,10 +42,10 @@ REVOKE_PREVIOUS_TOKEN = (
     "UPDATE applications SET previous_token = NULL, previous_token_expires_at = NULL WHERE id = %s"
 )
 
-SELECT_CHAT = "SELECT number, messages_count FROM chats WHERE application_id = %s AND number = %s"
+SELECT_CHAT = f"SELECT {CHAT_COLUMNS} FROM chats c WHERE c.application_id = %s AND c.number = %s"
 SELECT_CHATS = (
-    "SELECT number, messages_count FROM chats WHERE application_id = %s AND number > %s "
-    "ORDER BY number LIMIT %s"
+    f"SELECT {CHAT_COLUMNS} FROM chats c WHERE c.application_id = %s AND c.number > %s "
+    "ORDER BY c.number LIMIT %s"
 )
 MAX_CHAT_NUMBER = "SELECT COALESCE(MAX(number), 0) FROM chats WHERE application_id = %s"
 # The no-op update keeps an edit of a queued chat's message (and a redelivery) from failing.
@@ -61,14 +62,16 @@ SELECT_MESSAGE_BY_CREATE_ID = (
 _MESSAGES_OF_CHAT = (
     "FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = %s AND c.number = %s"
 )
-SELECT_MESSAGE = f"SELECT m.number, m.body {_MESSAGES_OF_CHAT} AND m.number = %s"
-SELECT_MESSAGES = f"SELECT m.number, m.body {_MESSAGES_OF_CHAT} AND m.number > %s ORDER BY m.number LIMIT %s"
+SELECT_MESSAGE = f"SELECT {MESSAGE_COLUMNS} {_MESSAGES_OF_CHAT} AND m.number = %s"
+SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} {_MESSAGES_OF_CHAT} AND m.number > %s ORDER BY m.number LIMIT %s"
 MAX_MESSAGE_NUMBER = f"SELECT COALESCE(MAX(m.number), 0) {_MESSAGES_OF_CHAT}"
-# An edit of a message still in the queue writes the row itself, as version 2: the creation,
-# version 1, then finds it there and leaves it alone.
+# An edit of a message still in the queue writes the row itself, as version 2, with the time
+# and author its pending record holds: the creation, version 1, then finds it there and leaves
+# its body alone.
 UPSERT_MESSAGE_BODY = (
-    "INSERT INTO messages (chat_id, number, body, version) VALUES (%s, %s, %s, 2) "
-    "ON DUPLICATE KEY UPDATE body = VALUES(body), version = version + 1"
+    "INSERT INTO messages (chat_id, number, body, version, edited_ms, created_ms, author_id, author_name) "
+    "VALUES (%s, %s, %s, 2, %s, %s, %s, %s) "
+    "ON DUPLICATE KEY UPDATE body = VALUES(body), version = version + 1, edited_ms = VALUES(edited_ms)"
 )
 
 
@@ -133,10 +136,10 @@ class Database:
 
     def chat(self, application_id: int, number: int) -> Chat | None:
         row = self._mysql.one(SELECT_CHAT, (application_id, number))
-        return Chat(*row) if row else None
+        return chat_of(row) if row else None
 
     def chats(self, application_id: int, after: int, limit: int) -> list[Chat]:
-        return [Chat(*row) for row in self._mysql.all(SELECT_CHATS, (application_id, after, limit))]
+        return [chat_of(row) for row in self._mysql.all(SELECT_CHATS, (application_id, after, limit))]
 
     def max_chat_number(self, application_id: int) -> int:
         return self._mysql.count(MAX_CHAT_NUMBER, (application_id,))
@@ -145,21 +148,24 @@ class Database:
 
     def message(self, application_id: int, chat_number: int, number: int) -> Message | None:
         row = self._mysql.one(SELECT_MESSAGE, (application_id, chat_number, number))
-        return Message(*row) if row else None
+        return message_of(row) if row else None
 
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]:
         rows = self._mysql.all(SELECT_MESSAGES, (application_id, chat_number, after, limit))
-        return [Message(*row) for row in rows]
+        return [message_of(row) for row in rows]
 
     def max_message_number(self, application_id: int, chat_number: int) -> int:
         return self._mysql.count(MAX_MESSAGE_NUMBER, (application_id, chat_number))
 
-    def edit_message(self, application_id: int, chat_number: int, number: int, body: str) -> None:
-        """Sets the body, writing the row (and its chat's) if the creation is still queued."""
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None:
+        """Sets the body, writing the row (and its chat's) if the creation is still queued:
+        `edited` is the message as found, with the new body (its time and author for that row)."""
+        author = edited.author
 
         def edit(cur: Cursor) -> None:
             cur.execute(INSERT_CHAT, (application_id, chat_number))
             cur.execute(SELECT_CHAT_ID, (application_id, chat_number))
-            cur.execute(UPSERT_MESSAGE_BODY, (first(cur), number, body))
+            args = (first(cur), edited.number, edited.body, edited.edited_at_ms, edited.created_at_ms)
+            cur.execute(UPSERT_MESSAGE_BODY, (*args, author and author.id, author and author.name))
 
         self._mysql.retrying(edit)

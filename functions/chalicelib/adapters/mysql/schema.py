@@ -240,6 +240,31 @@ MIGRATIONS = [
                 REFERENCES webhook_endpoints (id) ON DELETE CASCADE
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
     ),
+    # Times as the API accepted them (epoch ms, carried by the creation event: every store
+    # answers the same instant), the author a user token named, and the change feed: a message's
+    # latest change takes the next of its chat's positions (`chats.last_change`), under the
+    # chat row's lock in the same transaction (docs/architecture.md, "The change feed"). Rows
+    # from before have NULL times (their `created_at` answers) and no position.
+    (
+        "0018_messages_times_authors_changes",
+        """
+        ALTER TABLE messages
+            ADD COLUMN created_ms BIGINT NULL,
+            ADD COLUMN edited_ms BIGINT NULL,
+            ADD COLUMN deleted_ms BIGINT NULL,
+            ADD COLUMN author_id VARCHAR(255) NULL,
+            ADD COLUMN author_name VARCHAR(255) NULL,
+            ADD COLUMN change_position BIGINT UNSIGNED NULL,
+            ADD KEY ix_messages_chat_change (chat_id, change_position)""",
+    ),
+    (
+        "0019_chats_times_changes",
+        """
+        ALTER TABLE chats
+            ADD COLUMN created_ms BIGINT NULL,
+            ADD COLUMN last_message_ms BIGINT NULL,
+            ADD COLUMN last_change BIGINT UNSIGNED NOT NULL DEFAULT 0""",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.

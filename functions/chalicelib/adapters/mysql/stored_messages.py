@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ...domain.models import NewMessage
 from .mysql import MySQL
+from .rows import INDEXED_COLUMNS, indexed_of
 
 NOW = "SELECT NOW(6)"
 COUNT = "SELECT COUNT(*) FROM messages"
@@ -14,7 +15,7 @@ COUNT = "SELECT COUNT(*) FROM messages"
 # message after the cursor to them and sorted them, bodies and all, to keep a page: 6 s a page on
 # 660 MB of 64 KB bodies (docs/performance.md, "The page query"). Both MySQL 8 and MariaDB accept it.
 _PAGE = (
-    "SELECT STRAIGHT_JOIN m.id, c.application_id, c.number, m.number, m.body, m.version "
+    f"SELECT STRAIGHT_JOIN m.id, {INDEXED_COLUMNS} "
     "FROM messages m JOIN chats c ON c.id = m.chat_id WHERE m.id > %s {changed} ORDER BY m.id LIMIT %s"
 )
 SELECT_PAGE = _PAGE.format(changed="")
@@ -48,4 +49,4 @@ class StoredMessages:
             if not rows:
                 return
             after = rows[-1][0]
-            yield [NewMessage(*row[1:]) for row in rows]
+            yield [indexed_of(row[1:]) for row in rows]

@@ -1,4 +1,5 @@
-"""Redis adapter: the bodies of messages queued and not yet in MySQL, as the API reads them.
+"""Redis adapter: messages queued and not yet in MySQL, as the API reads them (their records are
+written as pending_record.py says).
 
 A reservation stores the body (reservations.py); the writer drops it once MySQL holds the
 message (changes.py); the API drops it when the client was never told the number."""
@@ -7,8 +8,8 @@ from collections.abc import Sequence
 
 import redis
 
-from ...domain.models import NewMessage
-from . import keys
+from ...domain.models import Message, NewMessage
+from . import keys, pending_record
 from .numbering_calls import FORGET_AND_MARK, call, forget_and_mark
 
 
@@ -17,9 +18,11 @@ class PendingBodies:
         self._redis = client
         self._forget = client.register_script(FORGET_AND_MARK)
 
-    def pending_body(self, application_id: int, chat_number: int, number: int) -> str | None:
+    def pending_message(self, application_id: int, chat_number: int, number: int) -> Message | None:
         value = call(lambda: self._redis.hget(keys.pending(application_id, chat_number), str(number)))
-        return value.decode() if isinstance(value, bytes) else value
+        if value is None:
+            return None
+        return pending_record.decode(number, value.decode() if isinstance(value, bytes) else value)
 
     def forget_pending(self, messages: Sequence[NewMessage]) -> None:
         """Drops the bodies of messages the client was never told about."""

@@ -14,8 +14,9 @@ from collections.abc import Callable
 import redis
 
 from ...domain.errors import Unavailable
+from ...domain.models import Author
 from ...domain.numbering import RECOVERING
-from . import keys, lua
+from . import keys, lua, pending_record
 from .numbering_calls import EPOCH_KEYS, call
 from .redis_server import Scripts
 
@@ -36,12 +37,19 @@ class Reservations:
         return self._reserve_number([keys.chats(application_id)], seed, [])
 
     def reserve_message_number(
-        self, application_id: int, chat_number: int, body: str, seed: Callable[[], int]
+        self,
+        application_id: int,
+        chat_number: int,
+        body: str,
+        seed: Callable[[], int],
+        created_at_ms: int | None = None,
+        author: Author | None = None,
     ) -> int:
-        """Takes the chat's next number and keeps the body readable until the writer has it
-        (pending.py reads and drops it)."""
+        """Takes the chat's next number and keeps the message (body, accept instant, author)
+        readable until the writer has it (pending.py reads and drops it)."""
         counter = [keys.messages(application_id, chat_number), keys.pending(application_id, chat_number)]
-        return self._reserve_number(counter, seed, [body, PENDING_TTL_SECONDS])
+        record = pending_record.encode(body, created_at_ms, author)
+        return self._reserve_number(counter, seed, [record, PENDING_TTL_SECONDS])
 
     def _reserve_number(self, counter: list[str], seed: Callable[[], int], extra: list[str | int]) -> int:
         names = [*EPOCH_KEYS, *counter]

@@ -10,9 +10,9 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from ...domain.errors import Unavailable
-from ...domain.models import Message, SearchAfter, SearchPage, answer_size
+from ...domain.models import SearchAfter, SearchPage, answer_size
 from . import search_pages
-from .search_index import doc_id, routing
+from .search_index import doc_id, message_of, routing
 from .search_query import (
     HIGHLIGHT_FIELDS,
     NEWEST,
@@ -78,9 +78,7 @@ class Finder:
         fetched = [answer_size(hits[a.number]["_source"]["body"]) if a.number in hits else 0 for a in page]
         page = page[: search_pages.cut(fetched, limit)]
         messages = [
-            Message(
-                a.number, hits[a.number]["_source"]["body"], _fragments(hits[a.number].get("highlight", {}))
-            )
+            message_of(a.number, hits[a.number]["_source"], _fragments(hits[a.number].get("highlight", {})))
             for a in page
             if a.number in hits  # unless it was deleted since the ranking
         ]

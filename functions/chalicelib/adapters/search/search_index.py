@@ -22,7 +22,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from ...domain.errors import Unavailable
-from ...domain.models import answer_size
+from ...domain.models import Author, Message, answer_size
 
 # Letters whose ASCII folding is longer than one letter (all of Lucene's ASCIIFoldingFilter has):
 # folded before the text is cut into trigrams, or `strasse` would not find `Straße`.
@@ -131,11 +131,14 @@ MAPPINGS: dict[str, Any] = {
         # What the body costs an answer (models.answer_size), read before a search fetches any
         # body (search_pages.py). Doc values only: it is read per hit, never searched for alone.
         "answer_bytes": {"type": "integer", "index": False},
+        # What an answer shows beside the body, kept in _source only (never searched): `c` the
+        # accept instant and `e` the last edit's (epoch ms), `a` the author's [id, name].
+        "meta": {"type": "object", "enabled": False},
     },
 }
 # Fields added to the mapping since its first version: an existing index gets them by a put-mapping
 # (ensure_index), its documents' values by `make reindex`.
-ADDED_FIELDS = ("answer_bytes",)
+ADDED_FIELDS = ("answer_bytes", "meta")
 
 # Each segment keeps its documents newest first: a search sorted by number alone stops after
 # `limit` hits per segment instead of visiting every hit (a common word in a chat of 1M messages
@@ -156,7 +159,15 @@ def index_body(shards: int = 1) -> dict[str, Any]:
     }
 
 
-def document(application_id: int, chat_number: int, number: int, body: str) -> dict[str, Any]:
+def document(
+    application_id: int,
+    chat_number: int,
+    number: int,
+    body: str,
+    created_at_ms: int | None = None,
+    edited_at_ms: int | None = None,
+    author: Author | None = None,
+) -> dict[str, Any]:
     """A message as the index holds it (`Indexer.index` writes the same JSON out by hand)."""
     return {
         "application_id": application_id,
@@ -164,7 +175,29 @@ def document(application_id: int, chat_number: int, number: int, body: str) -> d
         "number": number,
         "body": body,
         "answer_bytes": answer_size(body),
+        "meta": meta(created_at_ms, edited_at_ms, author),
     }
+
+
+def meta(created_at_ms: int | None, edited_at_ms: int | None, author: Author | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"c": created_at_ms, "e": edited_at_ms}
+    if author is not None:
+        out["a"] = [author.id, author.name]
+    return out
+
+
+def message_of(number: int, source: dict[str, Any], highlight: list[str]) -> Message:
+    """The answer for a hit, from its document (one indexed before `meta` has no times)."""
+    found = source.get("meta") or {}
+    author = found.get("a")
+    return Message(
+        number,
+        source["body"],
+        found.get("c"),
+        found.get("e"),
+        Author(author[0], author[1]) if author else None,
+        highlight,
+    )
 
 
 def doc_id(application_id: int, chat_number: int, number: int) -> str:
