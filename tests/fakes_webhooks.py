@@ -214,7 +214,7 @@ class FakeFeed(fakes._Store):
         chat = self.entries.setdefault((application_id, chat_number), {})
         self.created.setdefault((application_id, chat_number), self.clock.now)
         position = self.last(application_id, chat_number) + 1
-        message = {"number": number, "body": body}
+        message = {"number": number, "body": None if kind == "deleted" else body}
         chat[number] = Change(position, kind, message, self.clock.now)
         return position
 
@@ -259,8 +259,13 @@ class FakeFeed(fakes._Store):
             if app_id != endpoint.application_id:
                 continue
             row = self.cursors.rows.get((endpoint_id, chat))
+            since = endpoint.created_at or self.clock.now
+            changed_since = any(
+                c.changed_at is not None and c.changed_at >= since
+                for c in self.entries[(app_id, chat)].values()
+            )
             if row is None:
-                if self.created[(app_id, chat)] >= (endpoint.created_at or self.clock.now):
+                if self.created[(app_id, chat)] >= since or changed_since:
                     found.append((app_id, chat))
             elif (
                 self.last(app_id, chat) > row.delivered_position
