@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, Response
 from chalice.app import Request, WebsocketEvent
 
+from chalicelib.adapters.announce import payload
 from chalicelib.domain.errors import Unauthorized, UnknownToken
 from chalicelib.domain.models import Clash
 from chalicelib.domain.request_keys import RequestKey
@@ -427,11 +428,10 @@ def handle_socket(event: dict[str, Any], context: Any) -> Any:
     return route_handlers.get(event["requestContext"]["routeKey"], socket_message)(event, context)
 
 
-# Invoked asynchronously by the announcer after changes commit: {"changes": [[app, chat, position]]}.
+# Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked).
 @app.lambda_function(name="push_changes")
 def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    changes = [(int(a), int(c), int(p)) for a, c, p in event.get("changes", [])]
-    totals: dict[str, Any] = live.push(deps(), changes)
+    totals: dict[str, Any] = live.push(deps(), payload.changes_from(event))
     logger.info("changes pushed", **totals)
     metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
     metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=totals["failed"])

@@ -72,8 +72,9 @@ fi
 bucket=$(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["WebBucketName"])')
 api_url=$(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["ApiUrl"])')
 rm -rf /tmp/web && cp -r /src/web /tmp/web
-python3 -c 'import json, sys; print("window.CHAT_CONFIG = %s;" % json.dumps({"apiUrl": sys.argv[1]}))' \
-    "$api_url" >/tmp/web/config.js
+socket_url=$(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["WebSocketApis"]["ChatWebSocket"]["Url"])')
+python3 -c 'import json, sys; print("window.CHAT_CONFIG = %s;" % json.dumps({"apiUrl": sys.argv[1], "socketUrl": sys.argv[2]}))' \
+    "$api_url" "$socket_url" >/tmp/web/config.js
 aws s3 sync /tmp/web "s3://$bucket" --delete --cache-control no-cache >/dev/null
 echo "Web: $(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["WebUrl"])')"
 echo "API: $(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["ApiUrl"])')"

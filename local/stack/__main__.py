@@ -75,8 +75,8 @@ def status(cfg: config.Config) -> int:
 
 
 def serve_web(cfg: config.Config) -> None:
-    api_url = json.loads(cfg.outputs_file.read_text())["ApiUrl"]
-    httpd = web.server(api_url, cfg.web_port)
+    outputs = json.loads(cfg.outputs_file.read_text())
+    httpd = web.server(outputs["ApiUrl"], cfg.web_port, socket_url=deploy.socket_url(outputs))
     print(f"Web: http://127.0.0.1:{cfg.web_port}/ serves web/ as it is on disk (Ctrl-C stops)", flush=True)
     try:
         httpd.serve_forever()

@@ -191,9 +191,15 @@ def deploy(cfg: Config) -> str:
 
 def upload_web(cfg: Config, outputs: dict) -> None:
     """Puts web/ into the template's bucket with config.js pointing at the deployed API."""
-    staged = web.stage(outputs["ApiUrl"], cfg.state / "build" / "web")
+    staged = web.stage(outputs["ApiUrl"], cfg.state / "build" / "web", socket_url(outputs))
     bucket = f"s3://{outputs['WebBucketName']}"
     _aws(cfg, "s3", "sync", str(staged), bucket, "--delete", "--cache-control", "no-cache")
+
+
+def socket_url(outputs: dict) -> str:
+    """Where the web page's live socket connects: the local gateway's URL of the template's API."""
+    api = outputs.get("WebSocketApis", {}).get("ChatWebSocket")
+    return api["Url"] if api else ""
 
 
 def _bucket_exists(cfg: Config) -> bool:

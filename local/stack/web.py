@@ -1,8 +1,8 @@
 """The web client in web/: its files with the API's URL filled in, for the bucket or a local server.
 
-The page finds the API in config.js, written here, and may connect to the API's origin only: its
-Content-Security-Policy's `connect-src 'none'` becomes that origin in index.html. The rest of web/
-is served as it is.
+The page finds the API (and the live-delivery socket) in config.js, written here, and may connect
+to their origins only: its Content-Security-Policy's `connect-src 'none'` becomes those origins in
+index.html. The rest of web/ is served as it is.
 """
 
 import functools
@@ -20,30 +20,38 @@ from .config import ROOT
 WEB = ROOT / "web"
 
 
-def config_js(api_url: str) -> bytes:
-    return f"window.CHAT_CONFIG = {json.dumps({'apiUrl': api_url})};\n".encode()
+def config_js(api_url: str, socket_url: str = "") -> bytes:
+    return f"window.CHAT_CONFIG = {json.dumps({'apiUrl': api_url, 'socketUrl': socket_url})};\n".encode()
 
 
 _CONNECT_SRC = "connect-src 'none';"
 
 
-def index_html(api_url: str) -> bytes:
-    """web/index.html whose policy lets the page connect to the API's origin and nowhere else."""
-    parts = urlsplit(api_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{api_url!r} is not an http(s) URL")
+def _origin(url: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ValueError(f"{url!r} is not a {'/'.join(schemes)} URL")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def index_html(api_url: str, socket_url: str = "") -> bytes:
+    """web/index.html whose policy lets the page connect to the API's origin (and the socket's)
+    and nowhere else."""
+    origins = [_origin(api_url, ("http", "https"))]
+    if socket_url:
+        origins.append(_origin(socket_url, ("ws", "wss")))
     page = (WEB / "index.html").read_text()
     if page.count(_CONNECT_SRC) != 1:
         raise ValueError(f"web/index.html must hold {_CONNECT_SRC!r} once, for the API's origin")
-    return page.replace(_CONNECT_SRC, f"connect-src {parts.scheme}://{parts.netloc};").encode()
+    return page.replace(_CONNECT_SRC, f"connect-src {' '.join(origins)};").encode()
 
 
-def stage(api_url: str, into: Path) -> Path:
+def stage(api_url: str, into: Path, socket_url: str = "") -> Path:
     """A copy of web/ plus its config.js and policy, ready to upload."""
     shutil.rmtree(into, ignore_errors=True)
     shutil.copytree(WEB, into)
-    (into / "config.js").write_bytes(config_js(api_url))
-    (into / "index.html").write_bytes(index_html(api_url))
+    (into / "config.js").write_bytes(config_js(api_url, socket_url))
+    (into / "index.html").write_bytes(index_html(api_url, socket_url))
     return into
 
 
@@ -73,7 +81,7 @@ def upload_to_aws(aws: str, staging: Path) -> str:
         text=True,
     )
     outputs = {o["OutputKey"]: o["OutputValue"] for o in json.loads(described.stdout)["Stacks"][0]["Outputs"]}
-    staged = stage(outputs["ApiUrl"], staging)
+    staged = stage(outputs["ApiUrl"], staging, outputs.get("WebSocketUrl", ""))
     bucket = f"s3://{outputs['WebBucketName']}"
     subprocess.run(
         [aws, "s3", "sync", str(staged), bucket, "--delete", "--cache-control", "no-cache", *where],
@@ -84,6 +92,7 @@ def upload_to_aws(aws: str, staging: Path) -> str:
 
 class _Handler(SimpleHTTPRequestHandler):
     api_url = ""
+    socket_url = ""
 
     def do_GET(self) -> None:
         written = {
@@ -94,7 +103,7 @@ class _Handler(SimpleHTTPRequestHandler):
         if written is None:
             return super().do_GET()
         make, content_type = written
-        body = make(self.api_url)
+        body = make(self.api_url, self.socket_url)
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -110,13 +119,13 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
-def server(api_url: str, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+def server(api_url: str, port: int, host: str = "127.0.0.1", socket_url: str = "") -> ThreadingHTTPServer:
     """Serves web/ as it is on disk, with config.js pointing at `api_url`; call serve_forever()."""
-    handler = type("Handler", (_Handler,), {"api_url": api_url})
+    handler = type("Handler", (_Handler,), {"api_url": api_url, "socket_url": socket_url})
     return ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(WEB)))
 
 
-def serve_in_background(api_url: str, port: int) -> ThreadingHTTPServer:
-    httpd = server(api_url, port)
+def serve_in_background(api_url: str, port: int, socket_url: str = "") -> ThreadingHTTPServer:
+    httpd = server(api_url, port, socket_url=socket_url)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd

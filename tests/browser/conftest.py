@@ -91,7 +91,8 @@ def deployed_page(stack_outputs) -> str:
 def served_page(stack_outputs) -> Iterator[str]:
     """web/ as `make web` serves it from disk, on WEB_PORT: an origin the local deploy allows."""
     cfg = config.load()
-    httpd = web.serve_in_background(stack_outputs["ApiUrl"], cfg.web_port)
+    socket_url = stack_outputs["WebSocketApis"]["ChatWebSocket"]["Url"]
+    httpd = web.serve_in_background(stack_outputs["ApiUrl"], cfg.web_port, socket_url)
     try:
         yield f"http://127.0.0.1:{cfg.web_port}/index.html"
     finally:

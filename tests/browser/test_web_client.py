@@ -114,11 +114,12 @@ def test_the_token_stays_in_the_tab_unless_remembered_on_this_device(people, cha
     assert _stored(ana) == {"session": chat["token"], "local": None}
 
 
-def test_the_page_may_connect_to_the_api_origin_and_nowhere_else(people, chat, stack_outputs):
+def test_the_page_may_connect_to_the_api_origin_and_its_socket_and_nowhere_else(people, chat, stack_outputs):
     ana = people["ana"]
     api = urlsplit(stack_outputs["ApiUrl"])
+    live = urlsplit(stack_outputs["WebSocketApis"]["ChatWebSocket"]["Url"])
     policy = ana.js("return document.querySelector('meta[http-equiv=Content-Security-Policy]').content")
-    assert f"connect-src {api.scheme}://{api.netloc};" in policy
+    assert f"connect-src {api.scheme}://{api.netloc} {live.scheme}://{live.netloc};" in policy
     # A script on the page (an injected one, say) cannot send the token anywhere else.
     blocked = ana.driver.execute_async_script(
         """const done = arguments[arguments.length - 1];

@@ -55,6 +55,14 @@ def open_socket(socket_url: str, token: str, opened: ExitStack) -> ClientConnect
     return opened.enter_context(connect(f"{socket_url}?token={token}", open_timeout=TIMEOUT))
 
 
+def following(api, token: str, socket_url: str, opened: ExitStack) -> ClientConnection:
+    """A socket following chat 1 of the application, made for it."""
+    assert api.post(f"/applications/{token}/chats").status_code == 201
+    ws = open_socket(socket_url, token, opened)
+    assert ask(ws, {"action": "subscribe", "chat": 1}) == {"type": "subscribed", "chat": 1}
+    return ws
+
+
 def ask(ws: ClientConnection, frame: str | dict) -> dict:
     ws.send(frame if isinstance(frame, str) else json.dumps(frame))
     return json.loads(ws.recv(timeout=TIMEOUT))
@@ -64,9 +72,8 @@ def test_a_subscribed_socket_is_told_of_a_change_and_a_bystander_is_not(
     api, application, socket_url, sockets, push, mysql
 ):
     token = application["token"]
-    assert api.post(f"/applications/{token}/chats").status_code == 201
-    follower, bystander = open_socket(socket_url, token, sockets), open_socket(socket_url, token, sockets)
-    assert ask(follower, {"action": "subscribe", "chat": 1}) == {"type": "subscribed", "chat": 1}
+    follower = following(api, token, socket_url, sockets)
+    bystander = open_socket(socket_url, token, sockets)
     assert ask(bystander, {"action": "ping"}) == {"type": "pong"}
     totals = push([(application_id(mysql, token), 1, 7)])
     assert totals["sent"] == 1
@@ -112,12 +119,26 @@ def test_a_revoked_tokens_socket_is_closed_at_the_next_change(
     api, application, socket_url, sockets, push, mysql
 ):
     token = application["token"]
-    api.post(f"/applications/{token}/chats")
-    ws = open_socket(socket_url, token, sockets)
-    ask(ws, {"action": "subscribe", "chat": 1})
+    ws = following(api, token, socket_url, sockets)
     app_id = application_id(mysql, token)
     rotated = api.post(f"/applications/{token}/token", json={"grace_seconds": 0})
     assert rotated.status_code == 200, rotated.text
     assert push([(app_id, 1, 2)])["revoked"] == 1
     with pytest.raises(ConnectionClosed):  # closed by the gateway (DELETE @connections), nothing sent
         ws.recv(timeout=TIMEOUT)
+
+
+def test_a_change_announced_on_the_topic_reaches_a_follower(
+    api, application, socket_url, sockets, stack_outputs, mysql
+):
+    from chalicelib.adapters.announce import topic
+    from chalicelib.domain.changes import ChatChanged
+    from chalicelib.wiring.observability import logger
+
+    token = application["token"]
+    ws = following(api, token, socket_url, sockets)
+    announcer = topic.TopicAnnouncer(topic.client(), stack_outputs["ChangesTopicArn"], logger)
+    announcer.announce(
+        [ChatChanged(application_id(mysql, token), 1, 3), ChatChanged(application_id(mysql, token), 1, 4)]
+    )
+    assert json.loads(ws.recv(timeout=TIMEOUT)) == {"type": "change", "chat": 1, "position": 4}

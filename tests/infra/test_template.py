@@ -402,10 +402,9 @@ def test_every_function_has_its_own_role_naming_only_its_own_log_group_and_queue
         assert log_groups == {name.replace("Function", "LogGroup")}, name
         queues = {s["Resource"]["Fn::GetAtt"][0] for s in statements if s["Action"][0].startswith("sqs:")}
         # Only the API reads the dead-letter queue: it counts its numbers when numbering reopens.
-        # The API and the writer announce changes to the webhook deliveries, which have their own.
+        # The webhook deliveries have a queue of their own (the changes topic feeds it).
         allowed = {
-            "ApiFunction": {"CreationsQueue", "CreationsDeadLetterQueue", "WebhookWorkQueue"},
-            "WriterFunction": {"CreationsQueue", "WebhookWorkQueue"},
+            "ApiFunction": {"CreationsQueue", "CreationsDeadLetterQueue"},
             "DeliveryFunction": {"WebhookWorkQueue"},
         }
         assert queues <= allowed.get(name, {"CreationsQueue"}), name

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from chalicelib.domain.changes import ChatChanged
 from chalicelib.domain.errors import BadRequest, NotFound, TooManyConnections
 from chalicelib.domain.live import BadFrame, Ping, Subscribe, Unsubscribe, read_frame
 from chalicelib.usecases import identity, live, service
@@ -13,6 +14,10 @@ from chalicelib.usecases import identity, live, service
 @pytest.fixture(autouse=True)
 def fresh_process(monkeypatch):
     monkeypatch.setattr(identity, "_KNOWN", {})
+
+
+def changes(*triples):
+    return [ChatChanged(*triple) for triple in triples]
 
 
 def connected(deps, token, connection_id="c1"):
@@ -71,7 +76,7 @@ def test_a_socket_follows_only_chats_of_its_own_application(deps, token):
     live.receive(deps, mine, '{"action": "subscribe", "chat": 1}')
     other_id = deps.db.application(other).id
     # Chat 1 of the other application is another chat: a change there reaches no socket of mine.
-    live.push(deps, [(other_id, 1, 5)])
+    live.push(deps, changes((other_id, 1, 5)))
     assert deps.sockets.frames == {}
 
 
@@ -142,7 +147,7 @@ def test_a_change_reaches_every_follower_once_as_its_newest_position(deps, token
         live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
     bystander = connected(deps, token, "c9")  # connected, following nothing
     app_id = deps.db.application(token).id
-    totals = live.push(deps, [(app_id, 1, 4), (app_id, 1, 6), (app_id, 1, 5)])
+    totals = live.push(deps, changes((app_id, 1, 4), (app_id, 1, 6), (app_id, 1, 5)))
     assert totals["sent"] == 3
     for socket in followers:
         assert deps.sockets.frames[socket] == [{"type": "change", "chat": 1, "position": 6}]
@@ -154,9 +159,9 @@ def test_a_socket_found_gone_on_a_push_is_forgotten(deps, token):
     live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
     deps.sockets.open.discard(socket)  # the client vanished without a $disconnect
     app_id = deps.db.application(token).id
-    assert live.push(deps, [(app_id, 1, 1)])["gone"] == 1
+    assert live.push(deps, changes((app_id, 1, 1)))["gone"] == 1
     assert deps.connections.connection(socket) is None
-    assert live.push(deps, [(app_id, 1, 2)])["gone"] == 0  # no second try
+    assert live.push(deps, changes((app_id, 1, 2)))["gone"] == 0  # no second try
 
 
 def test_a_revoked_tokens_sockets_get_no_more_changes_and_are_closed(deps, token):
@@ -164,7 +169,7 @@ def test_a_revoked_tokens_sockets_get_no_more_changes_and_are_closed(deps, token
     live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
     service.rotate_token(deps, token, grace_seconds=0)
     app_id = deps.db.application_rotated_from(token).id
-    totals = live.push(deps, [(app_id, 1, 3)])
+    totals = live.push(deps, changes((app_id, 1, 3)))
     assert totals == {"chats": 1, "sent": 0, "gone": 0, "failed": 0, "revoked": 1}
     assert deps.sockets.closed == [socket] and socket not in deps.sockets.frames
     assert deps.connections.connection(socket) is None
@@ -175,9 +180,9 @@ def test_a_rotated_tokens_sockets_keep_receiving_within_its_grace(deps, token):
     live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
     service.rotate_token(deps, token, grace_seconds=60)
     app_id = deps.db.application_rotated_from(token).id
-    assert live.push(deps, [(app_id, 1, 3)])["sent"] == 1
+    assert live.push(deps, changes((app_id, 1, 3)))["sent"] == 1
     deps.db.tables.now += 61
-    assert live.push(deps, [(app_id, 1, 4)])["revoked"] == 1
+    assert live.push(deps, changes((app_id, 1, 4)))["revoked"] == 1
 
 
 def test_a_frame_from_a_revoked_tokens_socket_closes_it(deps, token):
@@ -195,3 +200,13 @@ def test_a_disconnect_forgets_the_socket_and_what_it_followed(deps, token):
     app_id = deps.db.application(token).id
     assert deps.connections.subscribers(app_id, 1).live == []
     assert live.receive(deps, socket, '{"action": "ping"}')["code"] == "unauthorized"
+
+
+def test_an_announcement_reads_back_from_an_invocation_and_from_a_topics_records():
+    from chalicelib.adapters.announce.payload import changes_from, changes_payload
+
+    told = changes((1, 2, 3), (1, 4, 5))
+    invoked = json.loads(json.dumps(changes_payload(told)))
+    assert changes_from(invoked) == told
+    records = {"Records": [{"Sns": {"Message": json.dumps(changes_payload(told[:1]))}}] * 2}
+    assert changes_from(records) == told[:1] * 2

@@ -67,18 +67,20 @@ def _known_fields(body: Mapping[str, Any]) -> None:
 
 def work_items(body: str) -> list[tuple[int, int]]:
     """The (application id, chat number) pairs a delivery work message names: the worker's own
-    {"application_id", "chat_number"}, a list of them, or an announcement (ChatChanged as JSON,
-    raw or in an SNS envelope); [] for anything else."""
+    {"application_id", "chat_number"}, or an announcement of the changes topic ({"changes":
+    [[application id, chat, position], ...]}, raw or in an SNS envelope); [] for anything else."""
     try:
         value: Any = json.loads(body)
         if isinstance(value, dict) and value.get("Type") == "Notification":
             value = json.loads(value.get("Message", ""))
     except (ValueError, TypeError):
         return []
-    found = []
-    for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, dict):
-            app_id, chat = item.get("application_id"), item.get("chat_number")
-            if type(app_id) is int and type(chat) is int and app_id > 0 and chat > 0:
-                found.append((app_id, chat))
-    return found
+    pairs: list[tuple[object, object]] = []
+    if isinstance(value, dict) and isinstance(value.get("changes"), list):
+        # The changes topic's message: {"changes": [[application id, chat, position], ...]}.
+        pairs = [(c[0], c[1]) for c in value["changes"] if isinstance(c, list) and len(c) == 3]
+    else:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                pairs.append((item.get("application_id"), item.get("chat_number")))
+    return [(a, c) for a, c in pairs if type(a) is int and type(c) is int and a > 0 and c > 0]

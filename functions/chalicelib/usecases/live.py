@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..domain.changes import ChatChanged
 from ..domain.errors import BadRequest, TooManyConnections
 from ..domain.live import (
     BadFrame,
@@ -70,13 +71,13 @@ def disconnect(deps: SocketDeps, connection_id: str) -> None:
     deps.connections.close([connection_id])
 
 
-def push(deps: SocketDeps, changes: Iterable[tuple[int, int, int]]) -> dict[str, int]:
+def push(deps: SocketDeps, changes: Iterable[ChatChanged]) -> dict[str, int]:
     """Tells every socket following a changed chat its newest position: one frame per chat
-    however many of its changes the batch holds. `changes`: (application id, chat, position)."""
+    however many of its changes the batch holds."""
     newest: dict[tuple[int, int], int] = {}
-    for application_id, chat, position in changes:
-        key = (application_id, chat)
-        newest[key] = max(position, newest.get(key, 0))
+    for change in changes:
+        key = (change.application_id, change.chat_number)
+        newest[key] = max(change.position, newest.get(key, 0))
     totals = {"chats": len(newest), "sent": 0, "gone": 0, "failed": 0, "revoked": 0}
     for (application_id, chat), position in newest.items():
         subscribers = deps.connections.subscribers(application_id, chat)

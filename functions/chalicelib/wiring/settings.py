@@ -101,8 +101,9 @@ class Settings:
     # The @connections endpoint sockets are sent to (`https://{api}.execute-api.{region}.
     # amazonaws.com/{stage}` on AWS, the local gateway's URL locally); empty where nothing sends.
     websocket_endpoint: str
-    # The function told of each committed change (async invoke); empty: changes are not announced.
-    push_function_name: str
+    # The SNS topic committed changes are announced on (the push function and any other follower
+    # subscribe to it); empty: nowhere.
+    announce_topic_arn: str
     # Live delivery's limits (domain/live.py SocketLimits) and sends in flight during a fan-out.
     socket_subscriptions: int
     socket_connections_per_application: int
@@ -273,7 +274,7 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
             api_base_url=_base_url(env),
             cors_allowed_origins=_origins(env),
             websocket_endpoint=env.get("WEBSOCKET_ENDPOINT", ""),
-            push_function_name=env.get("PUSH_FUNCTION_NAME", ""),
+            announce_topic_arn=env.get("ANNOUNCE_TOPIC_ARN", ""),
             socket_subscriptions=_int(env, "SOCKET_SUBSCRIPTIONS", 100, high=10_000),
             socket_connections_per_application=_int(env, "SOCKET_CONNECTIONS_PER_APPLICATION", 10_000),
             socket_frame_bytes=_int(env, "SOCKET_FRAME_BYTES", 4096, low=256, high=128 * 1024),

@@ -253,12 +253,13 @@ class Stores:
 
     @_Built
     def announcer(self) -> ports.Announcer:
+        s = self.settings
+        if s.announce_topic_arn:
+            from ..adapters.announce import topic
+
+            return traced(topic.TopicAnnouncer(topic.client(), s.announce_topic_arn, logger), "SNS")
         from ..adapters.announce.null import NullAnnouncer
 
-        if self.settings.webhook_work_queue_url:
-            from ..adapters.sqs.webhook_work import WebhookAnnouncer
-
-            return WebhookAnnouncer(self.work)  # webhooks follow the feed
         return NullAnnouncer()
 
     @_Built

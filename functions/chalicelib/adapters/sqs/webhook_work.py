@@ -1,7 +1,7 @@
 """SQS adapter of webhook work: each message names a chat whose changes to deliver.
 
-The same queue takes the change announcements (as an Announcer: after a change committed) and
-the worker's own requests (a retry after a delay, the rest of a long feed, the sweep's
+The same queue takes the change announcements (subscribed to the changes topic) and the
+worker's own requests (a retry after a delay, the rest of a long feed, the sweep's
 catch-up): all say {"application_id", "chat_number"} (edge/webhook_requests.work_items).
 """
 
@@ -9,14 +9,9 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...domain.changes import ChatChanged
 from ...domain.errors import Unavailable
-from ...usecases import ports
-
-log = Logger(service="chat", child=True)
 
 # SQS holds a message back at most 15 minutes; a longer retry waits in MySQL for the sweep.
 MAX_DELAY_SECONDS = 900
@@ -47,20 +42,6 @@ class WebhookWork:
                 raise Unavailable("the webhook work queue is unavailable") from exc
             if answer.get("Failed"):
                 raise Unavailable("the webhook work queue refused some requests")
-
-
-class WebhookAnnouncer:
-    """Announces changes to the webhook work queue: best effort, as the Announcer port says (the
-    sweep finds a chat whose announcement was lost within a minute)."""
-
-    def __init__(self, work: ports.WebhookWork):
-        self._work = work
-
-    def announce(self, changes: Sequence[ChatChanged]) -> None:
-        try:
-            self._work.request([(c.application_id, c.chat_number) for c in changes])
-        except Unavailable:
-            log.warning("webhook announcement lost; the sweep will find the chats", exc_info=True)
 
 
 def _chunks(items: Iterable[tuple[int, int]], size: int) -> Iterable[list[tuple[int, int]]]:
