@@ -75,7 +75,8 @@ def test_a_receiver_dripping_its_answer_is_cut_off_at_the_deadline():
     started = time.monotonic()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
     outcome = WebhookSender(allow_loopback=True, response_timeout=0.6).send(url, {}, BODY)
-    assert not outcome.delivered and time.monotonic() - started < 2
+    assert not outcome.delivered and "no answer" in outcome.error
+    assert time.monotonic() - started < 3  # not the 4 s of dripping
     listener.close()
 
 

@@ -107,11 +107,13 @@ class WebhookSender:
         conn = http.client.HTTPConnection(host, port, timeout=self._response_timeout)
         conn.sock = sock  # connected to the checked address: http.client never resolves the host
         sock.settimeout(self._response_timeout)
-        # A receiver dripping bytes under the per-read timeout still ends at the deadline.
-        watchdog = threading.Timer(self._response_timeout, _shut, (sock,))
+        # A receiver dripping bytes under the per-read timeout still ends at the deadline; what
+        # http.client reads after the cut (headers ended by EOF) is not an answer.
+        cut = threading.Event()
+        watchdog = threading.Timer(self._response_timeout, _shut, (sock, cut))
         watchdog.daemon = True
-        watchdog.start()
         started = time.monotonic()
+        watchdog.start()
         try:
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             all_headers = {
@@ -125,7 +127,7 @@ class WebhookSender:
             response.read(MAX_RESPONSE_BYTES)
         finally:
             watchdog.cancel()
-        if time.monotonic() - started > self._response_timeout:
+        if cut.is_set() or time.monotonic() - started > self._response_timeout:
             return Outcome(False, f"no answer within {self._response_timeout:g} s")
         status = response.status
         if 200 <= status < 300:
@@ -137,7 +139,8 @@ class WebhookSender:
         return Outcome(False, f"answered {status}", retry_after=wait)
 
 
-def _shut(sock: socket.socket) -> None:
+def _shut(sock: socket.socket, cut: threading.Event) -> None:
+    cut.set()
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
