@@ -8,7 +8,7 @@ STATE_DIR := $(or $(CHAT_STATE_DIR),$(CURDIR)/.local)
 BENCH_QUICK := --quick --only writers --section-timeout 300
 FUZZ_QUICK_EXAMPLES := 10
 
-.PHONY: help up down status deploy dev web counts test test-unit lint format bench logs chaos fuzz audit reindex lock deploy-aws deploy-aws-data aws-data-outputs
+.PHONY: help up down status deploy dev web user-token counts test test-unit lint format bench logs chaos fuzz audit reindex lock deploy-aws deploy-aws-data aws-data-outputs
 
 help:          ## this list: every target with what it does
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,6 +30,9 @@ dev:           ## serve the API with `chalice local` at 127.0.0.1:8000 (DEV_PORT
 
 web:           ## serve web/ from disk on WEB_PORT (default LOCALSTACK_PORT+1) against the deployed API
 	@$(STACK) web
+
+user-token:    ## a user token of the local demo application, to sign in on the web page: make user-token NAME=Ana
+	@$(STACK) user-token --name "$(or $(NAME),$(error NAME= is required))" $(if $(USER_ID),--user-id "$(USER_ID)") $(if $(ACCESS),--access $(ACCESS))
 
 counts:        ## refresh chats_count and messages_count now
 	@$(STACK) counts

@@ -233,6 +233,12 @@ def create_message(number: str, token: str | None = None) -> Response:
 @chat_route(CHAT + "/messages", ["GET"])
 def list_messages(number: str, token: str | None = None) -> Response:
     caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
+    params = _request().query_params
+    before = http.before(params)
+    if before is not None:
+        size = http.limit(params)
+        older, more = service.list_messages_before(deps(), caller, chat, before, size)
+        return http.older_page_response(older, more, size, _url())
     return http.paged(
         _request().query_params,
         lambda after, limit: service.list_messages(deps(), caller, chat, after, limit),
@@ -266,6 +272,22 @@ def get_message(number: str, message_number: str, token: str | None = None) -> R
         http.message_number(message_number),
     )
     return http.json_response(message.to_json())
+
+
+@chat_route(MESSAGE, ["DELETE"])
+def delete_message(number: str, message_number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
+    deleted = service.delete_message(deps(), caller, chat, http.message_number(message_number))
+    return http.json_response(deleted.to_json())
+
+
+@chat_route(CHAT + "/changes", ["GET"])
+def list_changes(number: str, token: str | None = None) -> Response:
+    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
+    params = _request().query_params
+    since, limit = http.since(params), http.limit(params)
+    feed = service.list_changes(deps(), caller, chat, since, limit + 1)
+    return http.feed_response(feed, since, limit, _url())
 
 
 @chat_route(MESSAGE, ["PATCH", "PUT"])
@@ -431,7 +453,12 @@ def handle_socket(event: dict[str, Any], context: Any) -> Any:
 # Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked).
 @app.lambda_function(name="push_changes")
 def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    totals: dict[str, Any] = live.push(deps(), payload.changes_from(event))
+    if "deliver" in event:  # a share of a big fan-out, handed over by another invocation
+        share = event["deliver"]
+        done = live.deliver(deps(), share["connections"], share["frame"].encode())
+    else:
+        done = live.push(deps(), payload.changes_from(event))
+    totals: dict[str, Any] = done
     logger.info("changes pushed", **totals)
     metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
     metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=totals["failed"])

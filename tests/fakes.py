@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from chalicelib.domain.changes import ChatChanged
+from chalicelib.domain.changes import Change, ChatChanged, Feed, Written
 from chalicelib.domain.errors import Refused, Unavailable
 from chalicelib.domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from chalicelib.domain.models import (
@@ -18,7 +18,6 @@ from chalicelib.domain.models import (
     Author,
     Chat,
     ChatKey,
-    Clash,
     CreatedApplication,
     CreatedMessage,
     IdleCounter,
@@ -67,6 +66,11 @@ class Tables:
     messages: dict[MessageKey, NewMessage] = dataclasses.field(default_factory=dict)
     # -> (created_at_ms, last_message_at_ms) of a chat row that has them
     chat_times: dict[ChatKey, tuple[int | None, int | None]] = dataclasses.field(default_factory=dict)
+    # The change feed: each chat's last position, each message's latest change's position.
+    last_change: dict[ChatKey, int] = dataclasses.field(default_factory=dict)
+    positions: dict[MessageKey, int] = dataclasses.field(default_factory=dict)
+    # Read positions by (application id, chat number, user id): a deletion counts in them.
+    read_held: dict[tuple[int, int, str], ReadPosition] = dataclasses.field(default_factory=dict)
     chat_create_ids: dict[ChatKey, str | None] = dataclasses.field(default_factory=dict)
     application_create_ids: dict[str, str] = dataclasses.field(default_factory=dict)  # -> token hash
     sealed_tokens: dict[str, str | None] = dataclasses.field(default_factory=dict)  # create id ->
@@ -81,6 +85,12 @@ class Tables:
 
     def application_ids(self) -> set[int]:
         return {a.id for a in self.applications.values()}
+
+    def advance(self, key: MessageKey) -> int:
+        """Gives the message its chat's next feed position."""
+        chat = (key[0], key[1])
+        position = self.positions[key] = self.last_change[chat] = self.last_change.get(chat, 0) + 1
+        return position
 
 
 class FakeDatabase:
@@ -172,7 +182,7 @@ class FakeDatabase:
         self.tables.check()
         for (a, c, n), m in self.tables.messages.items():
             if a == application_id and m.create_id == create_id:
-                return CreatedMessage(c, n, m.body)
+                return CreatedMessage(c, n, m.body, m.deleted_at_ms is not None)
         return None
 
     def rename_application(self, app: Application, name: str) -> Application:
@@ -187,7 +197,10 @@ class FakeDatabase:
 
     def _chat(self, key: ChatKey) -> Chat | None:
         count = self.tables.chats.get(key)
-        return None if count is None else Chat(key[1], count, *self.tables.chat_times.get(key, (None, None)))
+        if count is None:
+            return None
+        times = self.tables.chat_times.get(key, (None, None))
+        return Chat(key[1], count, *times, self.tables.last_change.get(key, 0))
 
     def chats(self, application_id: int, after: int, limit: int) -> list[Chat]:
         self.tables.check()
@@ -215,16 +228,51 @@ class FakeDatabase:
         keys = [k for k in self.tables.messages if k[:2] == (application_id, chat_number)]
         return max((k[2] for k in keys), default=0)
 
-    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None:
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> int | None:
+        return self._change(application_id, chat_number, edited, edited.body, edited.edited_at_ms, None)
+
+    def delete_message(self, application_id: int, chat_number: int, found: Message, at_ms: int) -> int | None:
+        return self._change(application_id, chat_number, found, "", found.edited_at_ms, at_ms)
+
+    def _change(
+        self,
+        application_id: int,
+        chat_number: int,
+        found: Message,
+        body: str,
+        edited_at_ms: int | None,
+        deleted_at_ms: int | None,
+    ) -> int | None:
+        """A change at the chat's next position; None (and nothing changed) if it is deleted."""
         self.tables.check()
         self.tables.chats.setdefault((application_id, chat_number), 0)
-        key = (application_id, chat_number, edited.number)
+        key = (application_id, chat_number, found.number)
         stored = self.tables.messages.get(key)
         if stored is None:  # still queued: the row takes the time and author it was found with
-            stored = NewMessage(*key, "", 1, None, edited.created_at_ms, edited.author)
+            stored = NewMessage(*key, "", 1, None, found.created_at_ms, found.author)
+        elif stored.deleted_at_ms is not None:
+            return None
         self.tables.messages[key] = dataclasses.replace(
-            stored, body=edited.body, version=stored.version + 1, edited_at_ms=edited.edited_at_ms
+            stored,
+            body=body,
+            version=stored.version + 1,
+            edited_at_ms=edited_at_ms,
+            deleted_at_ms=deleted_at_ms,
         )
+        if deleted_at_ms is not None:  # one unread fewer for each reader before it
+            for k, p in self.tables.read_held.items():
+                if k[:2] == key[:2] and p.up_to < found.number:
+                    self.tables.read_held[k] = dataclasses.replace(p, deleted_after=p.deleted_after + 1)
+        return self.tables.advance(key)
+
+    def changes(self, application_id: int, chat_number: int, since: int, limit: int) -> Feed | None:
+        self.tables.check()
+        chat = (application_id, chat_number)
+        if chat not in self.tables.chats:
+            return None
+        found = sorted((p, k) for k, p in self.tables.positions.items() if k[:2] == chat and p > since)
+        changes = [Change(p, self.tables.messages[k].message()) for p, k in found[:limit]]
+        return Feed(changes, self.tables.last_change.get(chat, 0))
 
 
 class FakeReadPositions:
@@ -233,7 +281,7 @@ class FakeReadPositions:
 
     def __init__(self, tables: Tables):
         self.tables = tables
-        self.held: dict[tuple[int, int, str], ReadPosition] = {}
+        self.held = tables.read_held
         self.shown: set[int] = set()
         self.clock_ms = 0
 
@@ -276,7 +324,7 @@ class FakeBatches:
     def __init__(self, tables: Tables):
         self.tables = tables
 
-    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> list[Clash]:
+    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> Written:
         self.tables.check()
         known = self.tables.application_ids()
         if any(c.application_id not in known for c in chats) or any(
@@ -295,7 +343,11 @@ class FakeBatches:
                 self.tables.chat_create_ids[key] = c.create_id  # adopts a row written without one
             elif (found := clash(c, stored)) is not None:
                 clashes.append(found)
-        for m in messages:
+        moved: dict[ChatKey, int] = {}
+        for m in sorted(messages, key=lambda m: m.key):
+            new = m.key not in self.tables.messages
+            if new:
+                moved[m.chat_key] = self.tables.advance(m.key)
             stored_message = self.tables.messages.setdefault(m.key, m)  # a replay changes nothing
             # An edit's row written first takes the creation's time and author if it lacks them.
             self.tables.messages[m.key] = stored_message = dataclasses.replace(
@@ -308,9 +360,9 @@ class FakeBatches:
             elif (found := clash(m, stored_message.create_id)) is not None:
                 clashes.append(found)
             created, last = self.tables.chat_times.get(m.chat_key, (None, None))
-            if m.created_at_ms is not None:
+            if m.created_at_ms is not None and new:
                 self.tables.chat_times[m.chat_key] = (created, max(last or 0, m.created_at_ms))
-        return clashes
+        return Written(clashes, [ChatChanged(*chat, position) for chat, position in sorted(moved.items())])
 
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]:
         self.tables.check()
@@ -828,6 +880,16 @@ class FakeSockets(_Store):
         self.closed.append(connection_id)
 
 
+class FakeFanOut:
+    """Keeps the shares handed to other invocations: (connection ids, frame)."""
+
+    def __init__(self) -> None:
+        self.shares: list[tuple[list[str], bytes]] = []
+
+    def deliver_later(self, connection_ids: Sequence[str], frame: bytes) -> None:
+        self.shares.append((list(connection_ids), frame))
+
+
 class FakeAnnouncer:
     """Keeps what it was told, in order; `down` loses announcements silently, as the port allows."""
 
@@ -857,6 +919,8 @@ class FakeDeps:
     keys: FakeKeys
     connections: FakeConnections
     sockets: FakeSockets
+    fan_out: FakeFanOut = dataclasses.field(default_factory=FakeFanOut)
+    push_slice: int = 1000
     announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
     limits: RateLimits | None = None
     read_positions: FakeReadPositions = dataclasses.field(default_factory=lambda: FakeReadPositions(Tables()))

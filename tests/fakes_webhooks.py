@@ -5,7 +5,9 @@ import dataclasses
 import datetime
 import json
 
-from chalicelib.domain.deliveries import Change, Cursor, DeadLetter, Event, LeaseLost, Outcome
+from chalicelib.domain.changes import Change
+from chalicelib.domain.deliveries import Cursor, DeadLetter, Event, LeaseLost, Outcome
+from chalicelib.domain.models import Message
 from chalicelib.domain.webhooks import Endpoint, EndpointChange
 from tests import fakes
 
@@ -205,6 +207,7 @@ class FakeFeed(fakes._Store):
         self.clock, self.cursors, self.endpoints = clock, cursors, endpoints
         self.entries: dict[tuple[int, int], dict[int, Change]] = {}  # chat -> number -> change
         self.created: dict[tuple[int, int], datetime.datetime] = {}
+        self.changed_at: dict[tuple[int, int, int], datetime.datetime] = {}
 
     def create_chat(self, application_id: int, chat_number: int) -> None:
         self.created[(application_id, chat_number)] = self.clock.now
@@ -214,8 +217,18 @@ class FakeFeed(fakes._Store):
         chat = self.entries.setdefault((application_id, chat_number), {})
         self.created.setdefault((application_id, chat_number), self.clock.now)
         position = self.last(application_id, chat_number) + 1
-        message = {"number": number, "body": None if kind == "deleted" else body}
-        chat[number] = Change(position, kind, message, self.clock.now)
+        now_ms = int(self.clock.now.timestamp() * 1000)
+        before = chat.get(number)
+        created_ms = before.message.created_at_ms if before is not None else now_ms
+        message = Message(
+            number,
+            "" if kind == "deleted" else body,
+            created_at_ms=created_ms,
+            edited_at_ms=now_ms if kind == "edited" else None,
+            deleted_at_ms=now_ms if kind == "deleted" else None,
+        )
+        chat[number] = Change(position, message)
+        self.changed_at[(application_id, chat_number, number)] = self.clock.now
         return position
 
     def last(self, application_id: int, chat_number: int) -> int:
@@ -238,8 +251,8 @@ class FakeFeed(fakes._Store):
             return -1
         before = [
             c.position
-            for c in self.entries[(application_id, chat_number)].values()
-            if c.changed_at is not None and c.changed_at < endpoint_created_at
+            for number, c in self.entries[(application_id, chat_number)].items()
+            if self.changed_at[(application_id, chat_number, number)] < endpoint_created_at
         ]
         return max(before, default=0)
 
@@ -261,8 +274,7 @@ class FakeFeed(fakes._Store):
             row = self.cursors.rows.get((endpoint_id, chat))
             since = endpoint.created_at or self.clock.now
             changed_since = any(
-                c.changed_at is not None and c.changed_at >= since
-                for c in self.entries[(app_id, chat)].values()
+                at >= since for (a, c, _), at in self.changed_at.items() if (a, c) == (app_id, chat)
             )
             if row is None:
                 if self.created[(app_id, chat)] >= since or changed_since:

@@ -73,7 +73,7 @@ class RedisServer:
 
 
 # What an answer adds to a message's or chat's content: when, by whom (tests of content drop them).
-_ABOUT = {"created_at", "edited_at", "author", "last_message_at"}
+_ABOUT = {"created_at", "edited_at", "deleted_at", "author", "last_message_at", "last_change"}
 
 
 def content(answer: Any) -> Any:

@@ -11,23 +11,24 @@ const POLL_IDLE_MS = 10000;
 const RETRY_LONGEST_MS = 30000;
 
 const $ = (id) => document.getElementById(id);
-// The token lives in this tab's sessionStorage, gone when the tab closes, unless the person
-// ticked "remember on this device": then in localStorage, for every tab of this browser.
-const KEPT = ["chat.token", "chat.name", "chat.chat"];
+// The person's user token (never the application's: that stays on the application's server)
+// lives in this tab's sessionStorage, gone when the tab closes, unless the person ticked
+// "remember on this device": then in localStorage, for every tab of this browser.
+const KEPT = ["chat.token", "chat.chat"];
 const remembered = () => localStorage.getItem("chat.token") !== null;
 const kept = () => (remembered() ? localStorage : sessionStorage);
 const state = {
   token: kept().getItem("chat.token"),
-  name: kept().getItem("chat.name") || "",
+  me: null, // {id, name, expires} read from the token: what the page shows, never trusted by the API
   chat: null,
+  readUpTo: {}, // per chat, the position this tab last told the API
+  unread: {}, // per chat, its unread count
   nextChats: null,
   nextMessages: null,
   lastNumber: 0,
   pollDelay: POLL_FASTEST_MS,
   pollTimer: null,
   polling: false,
-  // Numbers this tab sent, per chat: shown as "you" (a tab is one person; the API has no authors).
-  mine: JSON.parse(sessionStorage.getItem("chat.mine") || "{}"),
 };
 
 // -- the API -------------------------------------------------------------------------------------
@@ -44,7 +45,7 @@ class ApiError extends Error {
 }
 
 async function api(method, path, { body, key } = {}) {
-  const headers = {};
+  const headers = { Authorization: `Bearer ${state.token}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (key) headers["Idempotency-Key"] = key;
   let response;
@@ -59,7 +60,9 @@ async function api(method, path, { body, key } = {}) {
   const retryAfter = Number(response.headers.get("Retry-After")) || null;
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    throw new ApiError(response.status, (data && (data.message || data.Message)) || response.statusText, retryAfter);
+    const err = new ApiError(response.status, (data && (data.message || data.Message)) || response.statusText, retryAfter);
+    if (response.status === 401) signOut(`Signed out: ${err.message}`);
+    throw err;
   }
   return { data, link: nextLink(response), location: response.headers.get("Location") };
 }
@@ -71,8 +74,7 @@ function nextLink(response) {
   return match ? new URL(match[1], response.url).search.slice(1) : null;
 }
 
-const appPath = () => `/applications/${encodeURIComponent(state.token)}`;
-const chatPath = (n = state.chat) => `${appPath()}/chats/${n}`;
+const chatPath = (n = state.chat) => `/chats/${n}`;
 
 // -- status and retries --------------------------------------------------------------------------
 
@@ -94,21 +96,28 @@ function describe(err) {
   return err.message;
 }
 
-// -- applications --------------------------------------------------------------------------------
+// -- signing in ---------------------------------------------------------------------------------
 
-async function openApplication(token) {
-  state.token = token;
-  const { data } = await api("GET", appPath());
-  remember(data);
+// What the token says of its holder (its middle part, base64url JSON). Shown, never trusted: the
+// API checks the signature.
+function readToken(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(decodeURIComponent(escape(atob(part))));
+    return { id: String(claims.sub), name: String(claims.name), expires: Number(claims.exp) * 1000 };
+  } catch (err) {
+    return null;
+  }
 }
 
-function remember(application) {
-  state.token = application.token;
-  state.name = application.name;
+async function signIn(token) {
+  const me = readToken(token);
+  if (!me) throw new ApiError(400, "That is not a user token", null);
+  if (me.expires < Date.now()) throw new ApiError(401, "That token has expired: ask for a new one", null);
+  state.token = token;
+  await api("GET", "/chats?limit=1"); // the API says whether it is good
   forget();
-  const storage = $("remember").checked ? localStorage : sessionStorage;
-  storage.setItem("chat.token", application.token);
-  storage.setItem("chat.name", application.name);
+  ($("remember").checked ? localStorage : sessionStorage).setItem("chat.token", token);
   showWorkspace();
 }
 
@@ -116,21 +125,24 @@ function forget() {
   KEPT.forEach((key) => { localStorage.removeItem(key); sessionStorage.removeItem(key); });
 }
 
-function leave() {
+function signOut(why = "") {
   stopPolling();
   forget();
-  Object.assign(state, { token: null, name: "", chat: null });
+  Object.assign(state, { token: null, me: null, chat: null, readUpTo: {}, unread: {} });
   $("workspace").hidden = true;
   $("start").hidden = false;
+  $("start-error").textContent = why;
   setStatus("");
-  $("app-name").focus();
+  showUnreadTotal();
+  $("user-token-input").focus();
 }
 
 function showWorkspace() {
+  state.me = readToken(state.token);
+  if (!state.me) return signOut("That is not a user token");
   $("start").hidden = true;
   $("workspace").hidden = false;
-  $("app-name-display").textContent = state.name;
-  $("token-share").value = state.token;
+  $("me-display").textContent = state.me.name;
   loadChats().then(() => {
     const saved = Number(kept().getItem("chat.chat"));
     if (saved) openChat(saved);
@@ -142,13 +154,15 @@ function showWorkspace() {
 async function loadChats(more = false) {
   try {
     const query = more && state.nextChats ? state.nextChats : `limit=${PAGE_SIZE}`;
-    const { data, link } = await api("GET", `${appPath()}/chats?${query}`);
+    const { data, link } = await api("GET", `/chats?${query}`);
     if (!more) $("chat-list").replaceChildren();
-    data.forEach((chat) => addChatButton(chat.number));
+    data.forEach((chat) => {
+      addChatButton(chat.number);
+      if (chat.unread_count !== undefined) showUnread(chat.number, chat.unread_count);
+    });
     state.nextChats = link;
     $("more-chats").hidden = !link;
   } catch (err) {
-    if (err.status === 404) return leave();
     setStatus(`${describe(err)}: chats not loaded`, "error");
   }
 }
@@ -159,16 +173,54 @@ function addChatButton(number) {
   const button = document.createElement("button");
   button.type = "button";
   button.dataset.chat = number;
-  button.textContent = `Chat ${number}`;
+  const label = document.createElement("span");
+  label.textContent = `Chat ${number}`;
+  const badge = document.createElement("span");
+  badge.className = "unread";
+  button.append(label, badge);
   button.addEventListener("click", () => openChat(number));
   if (number === state.chat) button.setAttribute("aria-current", "true");
   item.append(button);
   $("chat-list").append(item);
+  showUnread(number, state.unread[number] || 0);
+}
+
+// -- unread counts: per chat in the list, their sum in the tab's title -----------------------------
+
+function showUnread(number, count) {
+  state.unread[number] = count;
+  const button = document.querySelector(`#chat-list [data-chat="${number}"]`);
+  if (button) {
+    const badge = button.querySelector(".unread");
+    badge.textContent = count ? String(count) : "";
+    button.setAttribute("aria-label", `Chat ${number}${count ? `, ${count} unread` : ""}`);
+  }
+  showUnreadTotal();
+}
+
+function showUnreadTotal() {
+  const total = Object.values(state.unread).reduce((a, b) => a + b, 0);
+  document.title = total ? `(${total}) Chat` : "Chat";
+}
+
+// Tells the API this person has read the open chat up to its newest message shown, while the
+// tab is in view; the answer's count is what is left (new messages may have come meanwhile).
+async function markRead() {
+  const chat = state.chat;
+  const upTo = state.lastNumber;
+  if (chat === null || document.hidden || upTo <= (state.readUpTo[chat] || 0)) return;
+  state.readUpTo[chat] = upTo;
+  try {
+    const { data } = await api("PUT", `${chatPath(chat)}/read`, { body: { up_to: upTo } });
+    showUnread(chat, data.unread_count);
+  } catch (err) {
+    state.readUpTo[chat] = 0; // told again at the next change
+  }
 }
 
 async function newChat() {
   try {
-    const { data } = await api("POST", `${appPath()}/chats`);
+    const { data } = await api("POST", "/chats");
     addChatButton(data.number);
     openChat(data.number);
   } catch (err) {
@@ -206,7 +258,10 @@ async function loadMessages() {
     data.forEach(showMessage);
     state.nextMessages = link;
     $("more-messages").hidden = !link;
-    if (!link) schedulePoll(POLL_FASTEST_MS);
+    if (!link) {
+      markRead();
+      schedulePoll(POLL_FASTEST_MS);
+    }
   } catch (err) {
     if (chat !== state.chat) return;
     if (err.status === 404) {
@@ -246,6 +301,7 @@ async function poll() {
       data.forEach((m) => { changed = showMessage(m) || changed; });
       query = link;
     }
+    if (changed) markRead();
     delay = changed ? POLL_FASTEST_MS : Math.min(state.pollDelay * 1.5, POLL_IDLE_MS);
     setStatus(`Live · checking every ${Math.round(delay / 1000)} s`, "live");
   } catch (err) {
@@ -267,16 +323,34 @@ function messageItem(number) {
   return document.querySelector(`#messages [data-number="${number}"]`);
 }
 
+const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+// "Ana · 7 Dec 2026, 05:10 · edited": who wrote it (the token's name at the time) and when.
+function describeMessage(message) {
+  const who = message.author ? (message.author.id === state.me.id ? "You" : message.author.name) : "The application";
+  const parts = [who];
+  if (message.created_at) parts.push(TIME.format(new Date(message.created_at)));
+  if (message.edited_at) parts.push("edited");
+  return parts.join(" · ");
+}
+
 // Shows or updates one persisted message; true if the page changed.
 function showMessage(message) {
   state.lastNumber = Math.max(state.lastNumber, message.number);
+  const seen = JSON.stringify([message.body, message.edited_at, message.author]);
   let item = messageItem(message.number);
-  if (item && item.dataset.state === "" && item.querySelector(".body").textContent === message.body) return false;
+  if (item && item.dataset.state === "" && item.dataset.seen === seen) return false;
   if (item && item.classList.contains("editing")) return false;
   if (!item) item = insertItem(message.number);
   item.dataset.state = "";
+  item.dataset.seen = seen;
+  const mine = Boolean(message.author && message.author.id === state.me.id);
+  item.classList.toggle("mine", mine);
+  item.querySelector(".meta").textContent = describeMessage(message);
   item.querySelector(".body").textContent = message.body;
   item.querySelector(".note").textContent = "";
+  // Only its author may change a message (the API says so too): the button shows on theirs.
+  item.querySelectorAll(".own").forEach((b) => { b.hidden = !mine; });
   return true;
 }
 
@@ -291,30 +365,28 @@ function insertItem(number) {
   const item = document.createElement("li");
   item.className = "message";
   item.dataset.number = number;
-  if ((state.mine[state.chat] || []).includes(number)) item.classList.add("mine");
   const meta = document.createElement("span");
   meta.className = "meta";
-  meta.textContent = `#${number}${item.classList.contains("mine") ? " · you" : ""}`;
   const body = document.createElement("p");
   body.className = "body";
   const note = document.createElement("span");
   note.className = "note";
-  const edit = document.createElement("button");
-  edit.type = "button";
-  edit.className = "edit link";
-  edit.textContent = "Edit";
-  edit.setAttribute("aria-label", `Edit message ${number}`);
-  edit.addEventListener("click", () => startEdit(item));
+  const edit = ownButton("edit", "Edit", `Edit message ${number}`, () => startEdit(item));
   item.append(meta, body, note, edit);
   const later = [...$("messages").children].find((li) => Number(li.dataset.number) > number);
   appendKeepingBottom($("messages"), item, later || null);
   return item;
 }
 
-function markMine(number) {
-  const mine = (state.mine[state.chat] = state.mine[state.chat] || []);
-  mine.push(number);
-  sessionStorage.setItem("chat.mine", JSON.stringify(state.mine));
+function ownButton(kind, text, label, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = `${kind} own link`;
+  button.textContent = text;
+  button.hidden = true;
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", onClick);
+  return button;
 }
 
 // Posts a message; a 429, a 503 or a lost connection is retried with the same Idempotency-Key.
@@ -339,10 +411,11 @@ async function send(body) {
       const { data } = await api("POST", `${chatPath(chat)}/messages`, { body: { body }, key });
       draft.remove();
       if (chat !== state.chat) return;
-      markMine(data.number);
       const item = messageItem(data.number) || insertItem(data.number);
       if (item.dataset.state !== "") {
         item.dataset.state = "pending";
+        item.classList.add("mine");
+        item.querySelector(".meta").textContent = "You";
         item.querySelector(".body").textContent = body;
         item.querySelector(".note").textContent = "Sent";
       }
@@ -470,27 +543,18 @@ function on(id, event, handler) {
   $(id).addEventListener(event, handler);
 }
 
-on("create-form", "submit", async (e) => {
+on("sign-in-form", "submit", async (e) => {
   e.preventDefault();
+  const token = $("user-token-input").value.trim();
   try {
-    const { data } = await api("POST", "/applications", { body: { name: $("app-name").value } });
-    remember(data);
-  } catch (err) {
-    $("start-error").textContent = `Could not create it: ${describe(err)}`;
-  }
-});
-on("open-form", "submit", async (e) => {
-  e.preventDefault();
-  const token = $("token-input").value.trim();
-  try {
-    await openApplication(token);
-    $("token-input").value = "";
+    await signIn(token);
+    $("user-token-input").value = "";
   } catch (err) {
     state.token = null;
-    $("start-error").textContent = err.status === 404 ? "No application has that token." : describe(err);
+    $("start-error").textContent = `Not signed in: ${describe(err)}`;
   }
 });
-on("leave", "click", leave);
+on("leave", "click", () => signOut());
 on("new-chat", "click", newChat);
 on("refresh-chats", "click", () => loadChats());
 on("more-chats", "click", () => loadChats(true));
@@ -511,7 +575,11 @@ on("search-form", "submit", (e) => {
   search($("search-q").value);
 });
 on("search-close", "click", () => { closeSearch(); $("search-q").focus(); });
-document.addEventListener("visibilitychange", () => { if (!document.hidden) pickUpPace(); });
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  pickUpPace();
+  markRead();
+});
 
 if (!API) {
   setStatus("config.js names no API: deploy with `make up`, or serve with `make web`", "error");

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from . import config, deploy, dev, install, measure, proc, services, web
+from . import config, demo, deploy, dev, install, measure, proc, services, web
 from .proc import StackError
 
 
@@ -108,6 +108,11 @@ def main() -> int:
     sub.add_parser("down", help="stop every service this stack started")
     sub.add_parser("status", help="say what runs, where, and where its log is")
     sub.add_parser("logs", help="the last lines of one service's log").add_argument("service")
+    token = sub.add_parser("user-token", help="a user token of the local demo application, to sign in")
+    token.add_argument("--name", required=True)
+    token.add_argument("--user-id", default="")
+    token.add_argument("--access", choices=["read", "read_write"], default="read_write")
+    token.add_argument("--expires-in", type=int, default=3600)
     args = parser.parse_args()
     cfg = config.load()
     try:
@@ -135,6 +140,8 @@ def main() -> int:
             return status(cfg)
         elif args.command == "logs":
             logs(cfg, args.service)
+        elif args.command == "user-token":
+            print(demo.user_token(cfg, args.name, args.user_id, args.access, args.expires_in))
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -4,8 +4,9 @@
   announcer could (an async Lambda invocation of the push function, or an SNS topic the push
   function subscribes to: a topic of the bench's own, deleted after), and the time until the
   socket has the change frame is taken, alternating the two so both see the same machine;
-- fan-out: N sockets follow one chat; the time from the announcement until the last of them has
-  its frame.
+- fan-out: N sockets follow one chat; the time until the last of them has its frame, from an
+  announcement made by the bench (the push alone), and from the 201 of a message posted to the
+  API (the whole path: queue, writer, announcement, push).
 
     .local/venvs/app/bin/python -m tests.bench.live_bench [--messages 100] [--sockets 1000]
 """
@@ -21,9 +22,7 @@ import boto3
 import requests
 from websockets.asyncio.client import ClientConnection, connect
 
-from chalicelib.domain.tokens import token_hash
-from chalicelib.wiring import settings, stores
-from tests.bench import common
+from tests.bench import common  # first: it puts functions/ on the path
 from tests.conftest import STATE
 
 CHAT = 1
@@ -50,11 +49,24 @@ class Stack:
         ]
         requests.post(f"{self.api}/applications/{token}/chats", timeout=30).raise_for_status()
         self.token = token
+        from chalicelib.domain.tokens import token_hash
+        from chalicelib.wiring import settings, stores
+
         mysql = stores.build(settings.from_env()).mysql
         self.application_id = mysql.count(
             "SELECT id FROM applications WHERE token = %s", (token_hash(token),)
         )
         self.position = 0
+
+    def post_message(self) -> float:
+        """Posts a message; returns when its 201 came (perf_counter)."""
+        answer = requests.post(
+            f"{self.api}/applications/{self.token}/chats/{CHAT}/messages",
+            json={"body": "fan-out"},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        return time.perf_counter()
 
     def next_payload(self) -> tuple[int, bytes]:
         self.position += 1
@@ -74,6 +86,11 @@ async def _until(socket: ClientConnection, position: int) -> None:
         frame = json.loads(await socket.recv())
         if frame.get("position") == position:
             return
+
+
+async def _until_change(socket: ClientConnection) -> None:
+    while json.loads(await socket.recv()).get("type") != "change":
+        pass
 
 
 async def announce_paths(stack: Stack, messages: int, warm_up: int = 5) -> dict:
@@ -105,7 +122,7 @@ async def announce_paths(stack: Stack, messages: int, warm_up: int = 5) -> dict:
     return result
 
 
-async def fan_out(stack: Stack, sockets: int, rounds: int) -> dict:
+async def fan_out(stack: Stack, sockets: int, rounds: int, whole_path: bool = True) -> dict:
     gate = asyncio.Semaphore(16)
 
     async def one() -> ClientConnection:
@@ -115,42 +132,64 @@ async def fan_out(stack: Stack, sockets: int, rounds: int) -> dict:
     started = time.perf_counter()
     followers = await asyncio.gather(*(one() for _ in range(sockets)))
     connect_s = time.perf_counter() - started
-    last_ms, each_ms = [], []
+    figures: dict[str, dict[str, list[float]]] = {
+        "after_announce": {"last": [], "each": []},
+        "after_201": {"last": [], "each": []},
+    }
+
+    async def one_round(figure: str, start: Any, position: int | None) -> None:
+        """`start()` makes the change; its return is when the clock starts (the 201, or now)."""
+        started = [0.0]
+
+        async def arrival(socket: ClientConnection) -> float:
+            if position is None:
+                await _until_change(socket)
+            else:
+                await _until(socket, position)
+            return (time.perf_counter() - started[0]) * 1000
+
+        waiting = [asyncio.create_task(arrival(s)) for s in followers]
+        started[0] = await asyncio.to_thread(start)
+        arrivals = await asyncio.wait_for(asyncio.gather(*waiting), 60)
+        figures[figure]["last"].append(max(arrivals))
+        figures[figure]["each"].extend(arrivals)
+
     try:
         for _ in range(rounds):
+            # The push alone: an announcement made here, as the writer would make it.
             position, payload = stack.next_payload()
-            started = time.perf_counter()
 
-            async def arrival(
-                socket: ClientConnection, position: int = position, t0: float = started
-            ) -> float:
-                await _until(socket, position)
-                return (time.perf_counter() - t0) * 1000
+            def announce(payload: bytes = payload) -> float:
+                t0 = time.perf_counter()
+                stack.lam.invoke(FunctionName=stack.push_function, InvocationType="Event", Payload=payload)
+                return t0
 
-            waiting = [asyncio.create_task(arrival(s)) for s in followers]
-            await asyncio.to_thread(
-                stack.lam.invoke, FunctionName=stack.push_function, InvocationType="Event", Payload=payload
-            )
-            arrivals = await asyncio.wait_for(asyncio.gather(*waiting), 60)
-            last_ms.append(max(arrivals))
-            each_ms.extend(arrivals)
+            await one_round("after_announce", announce, position)
+            # The whole path: a message posted to the API, from its 201 to the last socket's frame.
+            if whole_path:
+                await one_round("after_201", stack.post_message, None)
     finally:
         await asyncio.gather(*(s.close() for s in followers), return_exceptions=True)
     return {
         "sockets": sockets,
         "connect_and_subscribe_s": round(connect_s, 1),
-        "last_socket": _summary(last_ms),
-        "each_socket": _summary(each_ms),
+        **{
+            figure: {"last_socket": _summary(f["last"]), "each_socket": _summary(f["each"])}
+            for figure, f in figures.items()
+            if f["last"]
+        },
     }
 
 
-def run(messages: int = 100, sockets: int = 1000, rounds: int = 5, progress: Any = print) -> dict:
+def run(
+    messages: int = 100, sockets: int = 1000, rounds: int = 5, whole_path: bool = True, progress: Any = print
+) -> dict:
     stack = Stack()
     progress(f"announce -> delivered, {messages} each way")
     paths = asyncio.run(announce_paths(stack, messages))
     progress(json.dumps(paths))
     progress(f"fan-out to {sockets} sockets, {rounds} rounds")
-    fan = asyncio.run(fan_out(stack, sockets, rounds))
+    fan = asyncio.run(fan_out(stack, sockets, rounds, whole_path))
     progress(json.dumps(fan))
     return {"announce": paths, "fan_out": fan, "load_average": common.load_average()}
 
@@ -160,5 +199,6 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=100)
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-whole-path", action="store_true", help="the push alone, not from a 201")
     args = parser.parse_args()
-    print(json.dumps(run(args.messages, args.sockets, args.rounds), indent=2))
+    print(json.dumps(run(args.messages, args.sockets, args.rounds, not args.no_whole_path), indent=2))

@@ -21,6 +21,7 @@ from typing import Any
 
 from chalicelib.adapters.search import search_index
 from chalicelib.domain import events
+from chalicelib.domain.models import Author
 from chalicelib.usecases import writer
 from tests.bench import common
 
@@ -45,6 +46,12 @@ VOCABULARY = [
 ]
 
 
+# Who sends: the application's backend and two users, in turn (each event carries its accept
+# instant and author, as the API queues them).
+AUTHORS = [None, Author("u-ana", "Ana"), Author("u-ben", "Ben Okafor")]
+ACCEPTED_MS = 1_765_000_000_000
+
+
 def make_events(count: int, application_ids: list, seed: int = 5) -> list:
     """Message creations spread at random over the chats, numbered in order within each chat."""
     rng = random.Random(seed)
@@ -54,7 +61,9 @@ def make_events(count: int, application_ids: list, seed: int = 5) -> list:
         chat = (rng.choice(application_ids), rng.randint(1, CHATS_PER_APPLICATION))
         number = next_number[chat] = next_number.get(chat, 0) + 1
         body = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(4, 12)))
-        out.append((f"m-{i}", events.message_created(chat[0], chat[1], number, body)))
+        author = AUTHORS[i % len(AUTHORS)]
+        created = events.message_created(chat[0], chat[1], number, body, None, ACCEPTED_MS + i, author)
+        out.append((f"m-{i}", created))
     return out
 
 

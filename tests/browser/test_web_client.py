@@ -1,8 +1,10 @@
 """Two people chat through the web client in real browsers, against the deployed stack.
 
-The steps share one chat, in order: Ana (the deployed page, at a desk) starts it, Ben (the page
-served from another origin, on a phone-width screen) joins by token. Screenshots of each step go to
-the state folder's screenshots/.
+The test plays the application's backend: it holds the application token and issues each person
+a user token, which they paste into the page's sign-in (the page never sees the application
+token). The steps share one chat, in order: Ana (the deployed page, at a desk) starts it, Ben
+(the page served from another origin, on a phone-width screen) joins it. Screenshots of each step
+go to the state folder's screenshots/.
 """
 
 import os
@@ -56,30 +58,49 @@ def _posted(person, text: str) -> int:
     )
 
 
+def _user_token(api: str, token: str, user_id: str, name: str) -> str:
+    """What the application's backend does for a person who signed in to it."""
+    grant = {"user_id": user_id, "name": name}
+    issued = requests.post(f"{api}/applications/{token}/user_tokens", json=grant, timeout=30)
+    assert issued.status_code == 201, issued.text
+    return issued.json()["token"]
+
+
+def _sign_in(person, user_token: str) -> None:
+    _field(person, "#user-token-input").send_keys(user_token)
+    _field(person, "#sign-in-form button").click()
+    person.until(lambda: _field(person, "#new-chat").is_displayed(), what="workspace shown")
+
+
 @pytest.fixture(scope="module")
-def chat(people, deployed_page, served_page) -> dict:
+def chat(people, deployed_page, served_page, stack_outputs) -> dict:
     ana, ben = people["ana"], people["ben"]
+    api = stack_outputs["ApiUrl"]
+    created = requests.post(f"{api}/applications", json={"name": "Team room"}, timeout=30)
+    assert created.status_code == 201, created.text
+    app_token = created.json()["token"]
+    tokens = {name: _user_token(api, app_token, name, name.title()) for name in ("ana", "ben")}
+
     ana.open(deployed_page)
     # A script that ran alert() would leave this mark, whatever the page's own defences.
     ana.js("window.alert = () => { window.alerted = true; };")
-    _field(ana, "#app-name").send_keys("Team room", Keys.ENTER)
-    ana.until(lambda: _field(ana, "#new-chat").is_displayed(), what="workspace shown")
+    _sign_in(ana, tokens["ana"])
+    assert _field(ana, "#me-display").text == "Ana"
     _field(ana, "#new-chat").click()
     ana.until(lambda: _field(ana, "#chat-title").text == "Chat 1", what="chat 1 opened")
     _post(ana, "Hello from Ana, who likes pineapples")
     first = _posted(ana, "Hello from Ana, who likes pineapples")
-    token = _field(ana, "#token-share").get_attribute("value")
     ana.screenshot("1-ana-started-a-chat")
 
     ben.open(served_page)
     ben.js("window.alert = () => { window.alerted = true; };")
-    _field(ben, "#remember").click()  # Ben keeps the token on his phone; Ana does not tick it
-    _field(ben, "#token-input").send_keys(token, Keys.ENTER)
+    _field(ben, "#remember").click()  # Ben keeps his token on his phone; Ana does not tick it
+    _sign_in(ben, tokens["ben"])
     ben.until(
         lambda: ben.driver.find_elements(By.CSS_SELECTOR, '#chat-list [data-chat="1"]'), what="chat listed"
     )
     _field(ben, '#chat-list [data-chat="1"]').click()
-    return {"token": token, "first": first}
+    return {"app_token": app_token, "token": tokens["ana"], "tokens": tokens, "first": first, "api": api}
 
 
 def test_one_posts_and_the_other_sees_it_across_origins(people, chat):
@@ -90,9 +111,14 @@ def test_one_posts_and_the_other_sees_it_across_origins(people, chat):
     _post(ben, "Hi Ana, Ben here")
     number = _posted(ben, "Hi Ana, Ben here")
     assert ana.until(lambda: _message(ana, number), what="Ben's message")["body"] == "Hi Ana, Ben here"
-    # The token stays in the browser: never in the page's address.
+    # The user token stays in the browser, never in the page's address; the application token is
+    # nowhere in the page at all.
     for person in (ana, ben):
-        assert chat["token"] not in person.driver.current_url
+        assert chat["tokens"][person.name] not in person.driver.current_url
+        seen = person.js(
+            "return document.documentElement.outerHTML + JSON.stringify({...localStorage, ...sessionStorage})"
+        )
+        assert chat["app_token"] not in seen
     ben.screenshot("2-ben-joined-on-a-phone")
 
 
@@ -105,13 +131,13 @@ def _stored(person) -> dict:
 def test_the_token_stays_in_the_tab_unless_remembered_on_this_device(people, chat):
     ana, ben = people["ana"], people["ben"]
     # Ana did not tick "remember": the token is in her tab's sessionStorage, gone when it closes.
-    assert _stored(ana) == {"session": chat["token"], "local": None}
+    assert _stored(ana) == {"session": chat["tokens"]["ana"], "local": None}
     # Ben did: localStorage, for every tab of his browser.
-    assert _stored(ben) == {"session": None, "local": chat["token"]}
+    assert _stored(ben) == {"session": None, "local": chat["tokens"]["ben"]}
     # A reload keeps each where it was, and the workspace open.
     ana.driver.refresh()
     ana.until(lambda: _field(ana, "#new-chat").is_displayed(), what="workspace after a reload")
-    assert _stored(ana) == {"session": chat["token"], "local": None}
+    assert _stored(ana) == {"session": chat["tokens"]["ana"], "local": None}
 
 
 def test_the_page_may_connect_to_the_api_origin_and_its_socket_and_nowhere_else(people, chat, stack_outputs):
@@ -139,6 +165,22 @@ def test_a_message_body_is_shown_as_text_never_as_html(people, chat):
     assert not ana.driver.find_elements(By.CSS_SELECTOR, "#messages img")
     assert not ana.js("return window.alerted") and not ben.js("return window.alerted")
     ana.screenshot("3-markup-shown-as-text")
+
+
+def _buttons(person, number: int) -> list[str]:
+    """The buttons a person is offered on message `number`."""
+    return person.js(
+        """return [...document.querySelectorAll(`#messages li[data-number="${arguments[0]}"] button`)]
+            .filter(b => !b.hidden).map(b => b.textContent);""",
+        number,
+    )
+
+
+def test_only_the_author_is_offered_to_edit(people, chat):
+    ana, ben = people["ana"], people["ben"]
+    ana.until(lambda: _buttons(ana, chat["first"]) == ["Edit"], what="Ana's own button")
+    assert ben.until(lambda: _message(ben, chat["first"]), what="Ana's message")
+    assert _buttons(ben, chat["first"]) == []
 
 
 def test_an_edit_shows_for_the_other(people, chat):
@@ -223,9 +265,30 @@ def test_a_503_shows_a_retry_state_and_the_message_goes_out_once_the_service_is_
     ana.screenshot("7-delivered-after-the-outage")
 
 
+def test_unread_counts_show_per_chat_and_in_the_tab_title(people, chat):
+    ben = people["ben"]
+    auth = {"Authorization": f"Bearer {chat['tokens']['ana']}"}
+    number = requests.post(f"{chat['api']}/chats", headers=auth, timeout=30).json()["number"]
+    for i in range(3):
+        sent = requests.post(
+            f"{chat['api']}/chats/{number}/messages", headers=auth, json={"body": f"news {i}"}, timeout=30
+        )
+        assert sent.status_code == 201
+    _field(ben, "#refresh-chats").click()  # Ben stays in chat 1: the new chat is unread
+    badge = f'#chat-list [data-chat="{number}"] .unread'
+    ben.until(lambda: ben.driver.find_elements(By.CSS_SELECTOR, badge) and _field(ben, badge).text == "3",
+              what="3 unread")  # fmt: skip
+    assert ben.driver.title.startswith("(3)")
+    ben.screenshot("8-ben-has-3-unread")
+    _field(ben, f'#chat-list [data-chat="{number}"]').click()  # reading them marks them read
+    ben.until(lambda: _field(ben, badge).text == "", what="read")
+    assert ben.driver.title == "Chat"
+    _field(ben, '#chat-list [data-chat="1"]').click()
+
+
 def test_a_long_chat_is_read_page_by_page_following_link(people, chat, stack_outputs):
     ben = people["ben"]
-    api = stack_outputs["ApiUrl"] + f"/applications/{chat['token']}"
+    api = stack_outputs["ApiUrl"] + f"/applications/{chat['app_token']}"
     number = requests.post(f"{api}/chats", timeout=30).json()["number"]
     for i in range(1, 56):
         assert requests.post(f"{api}/chats/{number}/messages", json={"body": f"line {i}"}, timeout=30).ok

@@ -45,6 +45,7 @@ CHAT = CHATS + "/{number}"
 MESSAGES = CHAT + "/messages"
 SEARCH = MESSAGES + "/search"
 MESSAGE = MESSAGES + "/{message_number}"
+CHANGES = CHAT + "/changes"
 USER_TOKENS = APPLICATION + "/user_tokens"
 WEBHOOKS = APPLICATION + "/webhooks"
 WEBHOOK = WEBHOOKS + "/{endpoint_number}"
@@ -64,6 +65,8 @@ UNDER_A_CHAT = [
     ("get", MESSAGE, {}),
     ("patch", MESSAGE, {"json": {"body": "b"}}),
     ("put", MESSAGE, {"json": {"body": "b"}}),
+    ("get", CHANGES, {}),
+    ("delete", MESSAGE, {}),  # last: the message is a tombstone after it
 ]
 
 exercised: set[tuple[str, str]] = (
@@ -564,6 +567,32 @@ def test_read_state_answers_as_documented(api, application):
     readers = call(api, "get", _bearer(CHAT) + "/readers", chat, headers=auth).json()
     assert [(r["user"]["id"], r["up_to"]) for r in readers] == [("ana", 1)]
     assert call(api, "get", CHAT + "/readers", chat).status_code == 200
+
+
+def test_the_feed_answers_each_change_once_and_a_deletion_as_a_tombstone(api, chat):
+    for body in ("one", "two", "three"):
+        _post_message(api, chat, body)
+    eventually(lambda: call(api, "get", CHANGES, chat).json()["last"] == 3)
+    first = call(api, "get", CHANGES, chat, params={"limit": 2})
+    assert [c["position"] for c in first.json()["changes"]] == [1, 2] and first.json()["next_since"] == 2
+    rest = _next_page(api, first, CHANGES).json()
+    assert [(c["position"], c["kind"], c["message"]["body"]) for c in rest["changes"]] == [
+        (3, "created", "three")
+    ]
+
+    deleted = call(api, "delete", MESSAGE, {**chat, "message_number": 2})
+    assert deleted.status_code == 200 and deleted.json()["body"] is None and deleted.json()["deleted_at"]
+    assert call(api, "delete", MESSAGE, {**chat, "message_number": 2}).json() == deleted.json()  # twice
+    assert call(api, "get", MESSAGE, {**chat, "message_number": 2}).json() == deleted.json()
+    gone = call(api, "patch", MESSAGE, {**chat, "message_number": 2}, json={"body": "back?"})
+    assert (gone.status_code, gone.json()["code"]) == (410, "message_deleted")
+    after = call(api, "get", CHANGES, chat, params={"since": rest["next_since"]}).json()
+    assert [(c["position"], c["kind"], c["message"]["number"]) for c in after["changes"]] == [
+        (4, "deleted", 2)
+    ]
+    eventually(lambda: _search(api, chat, "two") == [])
+    for since in ("5", "-1", "x", "9007199254740992"):
+        assert call(api, "get", CHANGES, chat, params={"since": since}).status_code == 400
 
 
 # -- cross-origin ----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_a_new_chat_and_message_are_readable_before_the_writer_runs(client, appl
     assert post(client, f"/applications/{token}/chats/1/messages", {"body": "first!"}) == (201, {"number": 1})
     assert get(client, f"/applications/{token}/chats/1")[:2] == (
         200,
-        {"number": 1, "messages_count": 0, "created_at": None, "last_message_at": None},
+        {"number": 1, "messages_count": 0, "created_at": None, "last_message_at": None, "last_change": 0},
     )
     status, queued, _ = get(client, f"/applications/{token}/chats/1/messages/1")
     assert (status, content(queued)) == (200, {"number": 1, "body": "first!"})
@@ -45,12 +45,18 @@ def test_a_new_chat_and_message_are_readable_before_the_writer_runs(client, appl
     assert chat["created_at"] <= queued["created_at"] == chat["last_message_at"]
 
 
-def test_lists_are_in_number_order_and_paged_by_cursor(client, application, writer):
+def five_messages(client, application, writer) -> str:
+    """Chat 1 of the application holds m1 … m5, persisted; its token."""
     token = application["token"]
     post(client, f"/applications/{token}/chats")
     for i in range(5):
         post(client, f"/applications/{token}/chats/1/messages", {"body": f"m{i + 1}"})
     writer.drain()
+    return token
+
+
+def test_lists_are_in_number_order_and_paged_by_cursor(client, application, writer):
+    token = five_messages(client, application, writer)
     status, page, headers = get(client, f"/applications/{token}/chats/1/messages?limit=2", {"host": "api"})
     assert [m["number"] for m in page] == [1, 2]
     # No base URL configured here: the link is relative to the request, whatever its Host says
@@ -58,6 +64,18 @@ def test_lists_are_in_number_order_and_paged_by_cursor(client, application, writ
     assert headers["Link"] == '<?after=2&limit=2>; rel="next"'
     _, page, headers = get(client, f"/applications/{token}/chats/1/messages?limit=2&after=4")
     assert content(page) == [{"number": 5, "body": "m5"}] and "Link" not in headers
+
+
+def test_a_chat_opens_at_its_newest_page_and_links_to_the_older_ones(client, application, writer):
+    token = five_messages(client, application, writer)
+    _, page, headers = get(client, f"/applications/{token}/chats/1/messages?before=2147483647&limit=2")
+    assert [m["number"] for m in page] == [4, 5]
+    assert headers["Link"] == '<?before=4&limit=2>; rel="prev"'
+    _, page, headers = get(client, f"/applications/{token}/chats/1/messages?before=2&limit=2")
+    assert content(page) == [{"number": 1, "body": "m1"}] and "Link" not in headers
+    for bad in ("0", "-1", "x", "2147483648"):
+        status, answer, _ = get(client, f"/applications/{token}/chats/1/messages?before={bad}")
+        assert status == 400 and answer["code"] == "bad_request"
 
 
 def test_redelivered_events_change_nothing(client, application, writer, deps):

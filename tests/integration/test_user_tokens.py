@@ -87,3 +87,20 @@ def test_a_grant_that_cannot_be_is_400(client, application):
     ):
         status, answer = post(client, f"/applications/{token}/user_tokens", grant)
         assert (status, answer["code"]) == (400, "bad_request"), grant
+
+
+def test_a_message_records_its_author_and_only_they_may_edit_it(client, application):
+    token = application["token"]
+    post(client, f"/applications/{token}/chats")
+    ana = bearer(issue(client, token))
+    ben_token = post(client, f"/applications/{token}/user_tokens", {"user_id": "ben", "name": "Ben"})[1]
+    ben = bearer(ben_token["token"])
+    created = call(client, "post", "/chats/1/messages", json.dumps({"body": "Ana's"}), ana)[1]
+    _, message, _ = get(client, f"/chats/1/messages/{created['number']}", ana)
+    assert message["author"] == {"id": "ana", "name": "Ana"}
+    path = f"/chats/1/messages/{created['number']}"
+    status, refused = call(client, "patch", path, json.dumps({"body": "Ben's now"}), ben)
+    assert (status, refused["code"]) == (403, "not_author")
+    assert call(client, "patch", path, json.dumps({"body": "Ana's, edited"}), ana)[0] == 200
+    assert call(client, "patch", f"/applications/{token}/chats/1/messages/{created['number']}",
+                json.dumps({"body": "moderated"}))[0] == 200  # fmt: skip

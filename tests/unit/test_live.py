@@ -1,6 +1,7 @@
 """Live delivery's use cases (usecases/live.py) against the fakes: connecting, following chats,
 hostile frames, revoked tokens, and the push after a change."""
 
+import dataclasses
 import json
 
 import pytest
@@ -129,7 +130,7 @@ def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays(deps, token, frame
     socket = connected(deps, token)
     answer = live.receive(deps, socket, frame)
     assert answer["type"] == "error" and answer["code"] == code and answer["message"]
-    assert live.receive(deps, socket, '{"action": "ping"}') == {"type": "pong"}
+    assert live.receive(deps, socket, '{"action": "ping"}') is None  # kept open, nothing answered
 
 
 def test_frames_read_as_their_actions():
@@ -170,7 +171,7 @@ def test_a_revoked_tokens_sockets_get_no_more_changes_and_are_closed(deps, token
     service.rotate_token(deps, token, grace_seconds=0)
     app_id = deps.db.application_rotated_from(token).id
     totals = live.push(deps, changes((app_id, 1, 3)))
-    assert totals == {"chats": 1, "sent": 0, "gone": 0, "failed": 0, "revoked": 1}
+    assert totals == {"chats": 1, "sent": 0, "gone": 0, "failed": 0, "revoked": 1, "handed_off": 0}
     assert deps.sockets.closed == [socket] and socket not in deps.sockets.frames
     assert deps.connections.connection(socket) is None
 
@@ -210,3 +211,22 @@ def test_an_announcement_reads_back_from_an_invocation_and_from_a_topics_records
     assert changes_from(invoked) == told
     records = {"Records": [{"Sns": {"Message": json.dumps(changes_payload(told[:1]))}}] * 2}
     assert changes_from(records) == told[:1] * 2
+
+
+def test_a_big_fan_out_is_shared_with_other_invocations_each_socket_once(deps, token):
+    deps.push_slice = 2
+    deps.socket_limits = dataclasses.replace(deps.socket_limits, connections_per_application=10)
+    followers = [connected(deps, token, f"c{n}") for n in range(5)]
+    for socket in followers:
+        live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    app_id = deps.db.application(token).id
+    totals = live.push(deps, changes((app_id, 1, 9)))
+    assert (totals["sent"], totals["handed_off"]) == (2, 3)
+    shares = deps.fan_out.shares
+    assert [len(ids) for ids, _ in shares] == [2, 1]
+    for ids, frame in shares:  # what the other invocations do with their share
+        live.deliver(deps, ids, frame)
+    assert sorted(deps.sockets.frames) == sorted(followers)
+    assert all(
+        frames == [{"type": "change", "chat": 1, "position": 9}] for frames in deps.sockets.frames.values()
+    )

@@ -12,7 +12,7 @@ from chalicelib.domain import user_tokens
 from chalicelib.domain.errors import (
     BadRequest,
     ChatNotAllowed,
-    KeyReused,
+    NotAuthor,
     NotFound,
     RateLimited,
     ReadOnlyToken,
@@ -22,9 +22,9 @@ from chalicelib.domain.errors import (
     Unauthorized,
 )
 from chalicelib.domain.models import Author, NewChat
-from chalicelib.domain.request_keys import RequestKey
+from chalicelib.domain.request_keys import RecordLoss, RequestKey
 from chalicelib.domain.user_tokens import Grant, KeyId
-from chalicelib.usecases import identity, service
+from chalicelib.usecases import identity, service, writer
 from tests import fakes
 
 
@@ -240,8 +240,13 @@ def test_another_users_idempotency_key_replays_nothing_of_the_first(deps, token)
     key = RequestKey("5f0c2a1e-9b7d-4c55-8d3e-2f1a6b0c9e47", "POST message hi")
     assert service.create_message(deps, issue(deps, token, "ana"), 1, "hi", key) == 1
     assert service.create_message(deps, issue(deps, token, "ana"), 1, "hi", key) == 1  # her retry
-    with pytest.raises(KeyReused):
-        service.create_message(deps, issue(deps, token, "ben"), 1, "hi", key)
+    assert service.create_message(deps, issue(deps, token, "ben"), 1, "hi", key) == 2  # his own
+    queued = [(str(i), body) for i, body in enumerate(deps.queue.sent)]
+    assert not writer.persist_records(deps, queued, [])  # the writer stored them, create ids too
+    deps.keys.records.clear()  # and Redis lost the records: a retry is looked for in MySQL
+    deps.keys.loss = RecordLoss.POSSIBLE
+    assert service.create_message(deps, issue(deps, token, "ana"), 1, "hi", key) == 1  # found there
+    assert service.create_message(deps, issue(deps, token, "mallory"), 1, "hi", key) == 3
 
 
 @pytest.mark.parametrize(
@@ -279,3 +284,16 @@ def test_a_token_verified_once_still_expires_on_time_and_its_rotation_still_coun
     service.rotate_token(deps, token, grace_seconds=0)
     with pytest.raises(TokenRevoked):
         identity.identify(deps, kept)
+
+
+def test_a_user_edits_only_their_own_messages_and_the_application_any(deps, token):
+    ana, ben = issue(deps, token, "ana"), issue(deps, token, "ben")
+    mine = service.create_message(deps, ana, 1, "Ana's")
+    with pytest.raises(NotAuthor) as refused:
+        service.edit_message(deps, ben, 1, mine, "Ben was here")
+    assert (refused.value.status, refused.value.code) == (403, "not_author")
+    assert service.edit_message(deps, ana, 1, mine, "Ana's, edited").body == "Ana's, edited"
+    assert service.edit_message(deps, token, 1, mine, "moderated").body == "moderated"
+    backend = service.create_message(deps, token, 1, "from the backend")
+    with pytest.raises(NotAuthor):
+        service.edit_message(deps, ana, 1, backend, "mine now")

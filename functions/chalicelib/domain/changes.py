@@ -1,6 +1,9 @@
 """What changed in a chat, as it is announced to whoever follows it (push, webhooks)."""
 
 from dataclasses import dataclass
+from typing import Any
+
+from .models import Clash, Message
 
 
 @dataclass(frozen=True)
@@ -12,3 +15,38 @@ class ChatChanged:
     application_id: int
     chat_number: int
     position: int
+
+
+@dataclass(frozen=True)
+class Change:
+    """A message at its latest change in its chat's feed: the feed is compacted, so a message
+    shows once, at the position of its latest change."""
+
+    position: int
+    message: Message
+
+    @property
+    def kind(self) -> str:
+        if self.message.deleted:
+            return "deleted"
+        return "edited" if self.message.edited_at_ms is not None else "created"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"position": self.position, "kind": self.kind, "message": self.message.to_json()}
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A page of a chat's feed after a position, and the position the chat's feed has reached."""
+
+    changes: list[Change]
+    last: int
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the writer's persist did: the clashes it recorded, and where each chat's change feed
+    now ends (for the chats whose feed moved)."""
+
+    clashes: list[Clash]
+    changes: list[ChatChanged]

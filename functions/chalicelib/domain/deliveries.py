@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from .changes import Change
 from .webhooks import rfc3339
 
 # Retries back off exponentially from 1 s to an hour, and stop once an event has failed for a
@@ -25,20 +26,6 @@ CHAT_CREATED_POSITION = 0
 
 class LeaseLost(Exception):
     """Another worker took an (endpoint, chat) pair whose lease ran out: this one stops there."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """One entry of a chat's feed: the message as the API answers it, at its latest change."""
-
-    position: int
-    kind: str  # created, edited or deleted
-    message: dict[str, Any]
-    changed_at: datetime.datetime | None = None
-
-    @property
-    def event_type(self) -> str:
-        return f"message.{self.kind}"
 
 
 @dataclass(frozen=True)
@@ -93,7 +80,12 @@ def event(
 
 
 def message_event(change: Change, chat_number: int, at: datetime.datetime) -> Event:
-    return event(change.event_type, chat_number, change.position, {"message": change.message}, at)
+    """The message as the API answers it, at its latest change (the feed is compacted)."""
+    return event(event_type(change), chat_number, change.position, {"message": change.message.to_json()}, at)
+
+
+def event_type(change: Change) -> str:
+    return f"message.{change.kind}"
 
 
 def chat_created_event(chat_number: int, at: datetime.datetime) -> Event:

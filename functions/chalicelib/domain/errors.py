@@ -73,6 +73,13 @@ class UnknownToken(NotFound):
         super().__init__(message)
 
 
+class Gone(ChatError):
+    """The message was deleted: its tombstone reads back, but it cannot be edited."""
+
+    status = 410
+    code = "message_deleted"
+
+
 class PayloadTooLarge(ChatError):
     status = 413
     code = "payload_too_large"

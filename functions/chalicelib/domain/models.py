@@ -75,6 +75,7 @@ class Chat:
     # when it accepted the chat's newest stored message (None before any).
     created_at_ms: int | None = None
     last_message_at_ms: int | None = None
+    last_change: int = 0  # the position its change feed has reached (0: none yet)
     unread_count: int | None = None  # for a user: messages after their read position
 
     def to_json(self) -> dict[str, Any]:
@@ -83,6 +84,7 @@ class Chat:
             "messages_count": self.messages_count,
             "created_at": rfc3339(self.created_at_ms),
             "last_message_at": rfc3339(self.last_message_at_ms),
+            "last_change": self.last_change,
         }
         if self.unread_count is not None:
             out["unread_count"] = self.unread_count
@@ -92,7 +94,9 @@ class Chat:
 @dataclass(frozen=True)
 class Message:
     """A message as the API answers it. Times are epoch milliseconds: `created_at_ms` is when
-    the API accepted it (the same in the queue, Redis, MySQL and the index)."""
+    the API accepted it (the same in the queue, Redis, MySQL and the index). A deleted message
+    is a tombstone: its number, times and author stay, its body is gone (empty here, null in
+    its answer)."""
 
     number: int
     body: str
@@ -100,13 +104,19 @@ class Message:
     edited_at_ms: int | None = None
     author: Author | None = None
     highlight: list[str] | None = None
+    deleted_at_ms: int | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at_ms is not None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "number": self.number,
-            "body": self.body,
+            "body": None if self.deleted else self.body,
             "created_at": rfc3339(self.created_at_ms),
             "edited_at": rfc3339(self.edited_at_ms),
+            "deleted_at": rfc3339(self.deleted_at_ms),
             "author": None if self.author is None else self.author.to_json(),
         }
         if self.highlight is not None:
@@ -130,6 +140,7 @@ class CreatedMessage:
     chat_number: int
     number: int
     body: str
+    deleted: bool = False  # deleted since: its body is gone and cannot be compared
 
 
 @dataclass(frozen=True)
@@ -171,9 +182,17 @@ class NewMessage:
     created_at_ms: int | None = None
     author: Author | None = None
     edited_at_ms: int | None = None
+    deleted_at_ms: int | None = None  # a tombstone's, whose body is empty
 
     def message(self) -> Message:
-        return Message(self.number, self.body, self.created_at_ms, self.edited_at_ms, self.author)
+        return Message(
+            self.number,
+            self.body,
+            self.created_at_ms,
+            self.edited_at_ms,
+            self.author,
+            deleted_at_ms=self.deleted_at_ms,
+        )
 
     @property
     def chat_key(self) -> ChatKey:

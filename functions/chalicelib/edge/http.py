@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 from chalice import Response
 
 from ..domain import search_terms, times, user_tokens
+from ..domain.changes import Feed
 from ..domain.errors import (
     BadRequest,
     ChatError,
@@ -32,11 +33,10 @@ log = Logger(service="chat", child=True)
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_NAME_CHARS = 255
 MAX_NUMBER = 2**31 - 1
-# Digits read before int(): Python refuses strings of over 4,300 digits with a ValueError, and
-# even below that converting thousands of digits costs for nothing; 2**31 - 1 has ten.
-_MAX_DIGITS = len(str(MAX_NUMBER))
 MAX_KEY_CHARS = 255
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
+# A feed position: a JSON-safe integer (clients in JavaScript read it exactly).
+MAX_POSITION = 2**53 - 1
 # A search's `after`: a score (a sum of a few small constants: search_query.WHOLE, PREFIX,
 # INFIX, PHRASE) and a number, as docs/openapi.yaml's pattern has it.
 _SEARCH_AFTER = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?):([0-9]{1,10})")
@@ -253,8 +253,49 @@ def page(params: Params) -> tuple[int, int]:
     return _bounded((params or {}).get("after", "0"), "after", 0, MAX_NUMBER), limit(params)
 
 
+def before(params: Params) -> int | None:
+    """`?before=`: a page of older messages (any number past the newest: the newest page)."""
+    raw = (params or {}).get("before")
+    return None if raw is None else _bounded(raw, "before", 1, MAX_NUMBER)
+
+
+def older_page_response(items: Sequence[Item], more: bool, limit: int, url: str | None = None) -> Response:
+    """A page read backwards: `Link: rel="prev"` names the page before its first item. Big
+    bodies cut it short from the oldest end, as a forward page is cut from its newest."""
+    headers = {}
+    kept = list(reversed(_within_budget(list(reversed(items)))))
+    more, items = more or len(kept) < len(items), kept
+    if more and items:
+        headers["Link"] = (
+            f'<{url or ""}?{urlencode({"before": items[0].number, "limit": limit})}>; rel="prev"'
+        )
+    return json_response([item.to_json() for item in items], headers=headers)
+
+
 def limit(params: Params) -> int:
     return _bounded((params or {}).get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
+
+
+def since(params: Params) -> int:
+    """A feed's `?since=`: the position of the last change the client has (0: from the start)."""
+    return _bounded((params or {}).get("since", "0"), "since", 0, MAX_POSITION)
+
+
+def feed_response(feed: Feed, since: int, limit: int, url: str | None = None) -> Response:
+    """A page of a chat's feed from `limit + 1` changes fetched: `next_since` is where the next
+    read starts (the last position answered), linked when more changes follow. A page of big
+    bodies is cut short, as a list's is."""
+    changes = feed.changes[:limit]
+    kept = _within_budget([c.message for c in changes])
+    changes = changes[: len(kept)]
+    next_since = changes[-1].position if changes else since
+    headers = {}
+    if len(feed.changes) > len(changes):
+        headers["Link"] = f'<{url or ""}?{urlencode({"since": next_since, "limit": limit})}>; rel="next"'
+    return json_response(
+        {"changes": [c.to_json() for c in changes], "next_since": next_since, "last": feed.last},
+        headers=headers,
+    )
 
 
 def search_query(params: Params) -> list[str]:
@@ -288,7 +329,10 @@ def search_page_response(page: SearchPage, params: Params, url: str | None = Non
 
 def _bounded(raw: str, name: str, low: int, high: int) -> int:
     digits = raw.lstrip("0") or "0"  # leading zeros cost nothing to skip
-    if not raw.isascii() or not raw.isdigit() or len(digits) > _MAX_DIGITS or not low <= int(digits) <= high:
+    # Digits are counted before int(): Python refuses strings of over 4,300 digits with a
+    # ValueError, and even below that converting thousands of digits costs for nothing.
+    too_long = len(digits) > len(str(high))
+    if not raw.isascii() or not raw.isdigit() or too_long or not low <= int(digits) <= high:
         raise BadRequest(f"{name} must be an integer from {low} to {high}")
     return int(digits)
 

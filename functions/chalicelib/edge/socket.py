@@ -43,8 +43,10 @@ def admitting(connect: Callable[[], None]) -> Answer:
     return {"statusCode": 200}
 
 
-def answering(work: Callable[[], Answer]) -> Answer:
-    """A message route's answer: the frame the gateway sends back on the same socket."""
+def answering(work: Callable[[], Answer | None]) -> Answer:
+    """A message route's answer: the frame the gateway sends back on the same socket (none
+    without a body)."""
+    frame: Answer | None
     try:
         frame = work()
     except Unavailable as exc:
@@ -55,4 +57,6 @@ def answering(work: Callable[[], Answer]) -> Answer:
     except Exception:
         log.exception("unexpected error on a frame")
         frame = error_frame("internal_error", "internal error")
+    if frame is None:
+        return {"statusCode": 200}
     return {"statusCode": 200, "body": json.dumps(frame)}

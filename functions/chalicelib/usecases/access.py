@@ -9,7 +9,8 @@ other user shares, runs out.
 import dataclasses
 
 from ..domain.callers import Caller
-from ..domain.errors import ChatNotAllowed, RateLimited, ReadOnlyToken
+from ..domain.errors import ChatNotAllowed, NotAuthor, RateLimited, ReadOnlyToken
+from ..domain.models import Message
 from ..domain.request_keys import RequestKey
 from . import identity
 from .ports import Deps
@@ -33,12 +34,19 @@ def admitted(
     return caller
 
 
+def may_change(caller: Caller, message: Message) -> None:
+    """Only its author may change a message (edit, delete); the application's backend, any."""
+    if caller.user is not None and (message.author is None or message.author.id != caller.user.id):
+        raise NotAuthor("only the message's author may change it")
+
+
 def users_key(key: RequestKey | None, caller: Caller) -> RequestKey | None:
-    """A user's Idempotency-Key replays only that user's requests: records are kept per
-    application, and another user's request with the same key is another request (422)."""
+    """A user's Idempotency-Key is theirs alone: records are kept per application, and another
+    user's request with the same key is another key (another create id, so neither its record
+    nor MySQL's fallback by create id ever answers the first user's request again)."""
     if key is None or caller.user is None:
         return key
-    return dataclasses.replace(key, digest=f"{key.digest}\nuser:{caller.user.id}")
+    return dataclasses.replace(key, key=f"{key.key}\nuser:{caller.user.id}")
 
 
 def application_subject(app_id: int) -> str:

@@ -22,6 +22,7 @@ from ..domain.deliveries import (
     LeaseLost,
     Outcome,
     chat_created_event,
+    event_type,
     gives_up,
     message_event,
     retry_delay,
@@ -159,7 +160,7 @@ def _round(
     for change in changes:
         if now() >= end:
             return sent, (cursor, True)
-        if endpoint.wants(change.event_type):
+        if endpoint.wants(event_type(change)):
             if not _send(deps, endpoint, cursor, message_event(change, chat, now()), now):
                 return sent, None
             sent += 1

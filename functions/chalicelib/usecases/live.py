@@ -44,8 +44,9 @@ def connect(deps: SocketDeps, connection_id: str, credential: str | None) -> Non
         )
 
 
-def receive(deps: SocketDeps, connection_id: str, body: str | None) -> dict[str, Any]:
-    """The answer to one client frame; a frame that cannot be done gets an error frame."""
+def receive(deps: SocketDeps, connection_id: str, body: str | None) -> dict[str, Any] | None:
+    """The answer to one client frame (None: no answer); a frame that cannot be done gets an
+    error frame."""
     frame = read_frame(body, deps.socket_limits.frame_bytes)
     if isinstance(frame, BadFrame):
         return error_frame(frame.code, frame.message)
@@ -54,7 +55,7 @@ def receive(deps: SocketDeps, connection_id: str, body: str | None) -> dict[str,
         _drop(deps, [connection_id], close=True)
         return error_frame("unauthorized", "this socket's credential no longer opens the application")
     if isinstance(frame, Ping):
-        return {"type": "pong"}
+        return None  # it only keeps the socket open: an answer would be one more billed message
     if not connection.may_read(frame.chat):
         return error_frame("forbidden", f"this credential may not read chat {frame.chat}")
     if isinstance(frame, Unsubscribe):
@@ -73,23 +74,32 @@ def disconnect(deps: SocketDeps, connection_id: str) -> None:
 
 def push(deps: SocketDeps, changes: Iterable[ChatChanged]) -> dict[str, int]:
     """Tells every socket following a changed chat its newest position: one frame per chat
-    however many of its changes the batch holds."""
+    however many of its changes the batch holds. A chat with more followers than one invocation
+    sends to (`deps.push_slice`) hands the rest to other invocations, which send at once."""
     newest: dict[tuple[int, int], int] = {}
     for change in changes:
         key = (change.application_id, change.chat_number)
         newest[key] = max(change.position, newest.get(key, 0))
-    totals = {"chats": len(newest), "sent": 0, "gone": 0, "failed": 0, "revoked": 0}
+    totals = {"chats": len(newest), "sent": 0, "gone": 0, "failed": 0, "revoked": 0, "handed_off": 0}
     for (application_id, chat), position in newest.items():
         subscribers = deps.connections.subscribers(application_id, chat)
         frame = json.dumps(change_frame(chat, position)).encode()
-        delivery = deps.sockets.send(subscribers.live, frame)
+        slice_size = deps.push_slice
+        for start in range(slice_size, len(subscribers.live), slice_size):
+            deps.fan_out.deliver_later(subscribers.live[start : start + slice_size], frame)
+            totals["handed_off"] += len(subscribers.live[start : start + slice_size])
         _drop(deps, subscribers.revoked, close=True)
-        _drop(deps, delivery.gone)
-        totals["sent"] += delivery.sent
-        totals["gone"] += len(delivery.gone)
-        totals["failed"] += len(delivery.failed)
         totals["revoked"] += len(subscribers.revoked)
+        for what, count in deliver(deps, subscribers.live[:slice_size], frame).items():
+            totals[what] += count
     return totals
+
+
+def deliver(deps: SocketDeps, connection_ids: Sequence[str], frame: bytes) -> dict[str, int]:
+    """Sends one frame to these sockets, and forgets those found gone."""
+    delivery = deps.sockets.send(connection_ids, frame)
+    _drop(deps, delivery.gone)
+    return {"sent": delivery.sent, "gone": len(delivery.gone), "failed": len(delivery.failed)}
 
 
 def _drop(deps: SocketDeps, connection_ids: Sequence[str], close: bool = False) -> None:

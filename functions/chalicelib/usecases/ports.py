@@ -12,15 +12,14 @@ import datetime
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
-from ..domain.changes import ChatChanged
-from ..domain.deliveries import Change, Cursor, DeadLetter, Event, Outcome
+from ..domain.changes import Change, ChatChanged, Feed, Written
+from ..domain.deliveries import Cursor, DeadLetter, Event, Outcome
 from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from ..domain.models import (
     Application,
     Author,
     Chat,
     ChatKey,
-    Clash,
     CreatedApplication,
     CreatedMessage,
     IdleCounter,
@@ -63,7 +62,13 @@ class Database(Protocol):
     def message(self, application_id: int, chat_number: int, number: int) -> Message | None: ...
     def messages(self, application_id: int, chat_number: int, after: int, limit: int) -> list[Message]: ...
     def max_message_number(self, application_id: int, chat_number: int) -> int: ...
-    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None: ...
+    # Both return the change's feed position; None: the message is (already) deleted.
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> int | None: ...
+    def delete_message(
+        self, application_id: int, chat_number: int, found: Message, at_ms: int
+    ) -> int | None: ...
+    # None while MySQL has no such chat.
+    def changes(self, application_id: int, chat_number: int, since: int, limit: int) -> Feed | None: ...
     def token_versions(self, application_id: int) -> Versions | None: ...
 
 
@@ -82,7 +87,7 @@ class ReadPositions(Protocol):
 class Batches(Protocol):
     """The writer's persistence (MySQL): idempotent, so a replayed batch changes nothing."""
 
-    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> list[Clash]: ...
+    def persist(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> Written: ...
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]: ...
 
 
@@ -281,6 +286,13 @@ class Deps(Protocol):
     def user_token_secret(self) -> bytes: ...
 
 
+class Announcing(Protocol):
+    """Whatever announces changes: the API's and the writer's dependencies alike."""
+
+    @property
+    def announcer(self) -> Announcer: ...
+
+
 class WriterDeps(Protocol):
     """What the writer is given (writer.py)."""
 
@@ -335,6 +347,13 @@ class Sockets(Protocol):
     def close(self, connection_id: str) -> None: ...
 
 
+class FanOut(Protocol):
+    """Hands a share of a big fan-out to another invocation of the push function, so that many
+    send at once (each POST to @connections costs the sender ~2 ms of CPU)."""
+
+    def deliver_later(self, connection_ids: Sequence[str], frame: bytes) -> None: ...
+
+
 class SocketDeps(Deps, Protocol):
     """What the socket and push functions' use cases are given (live.py); identifying a
     credential reads the API's stores (Deps), each built only when read."""
@@ -345,6 +364,11 @@ class SocketDeps(Deps, Protocol):
     def sockets(self) -> Sockets: ...
     @property
     def socket_limits(self) -> SocketLimits: ...
+    @property
+    def fan_out(self) -> FanOut: ...
+    # Sockets one push invocation sends to itself; more are handed to other invocations.
+    @property
+    def push_slice(self) -> int: ...
 
 
 class WebhookEndpoints(Protocol):

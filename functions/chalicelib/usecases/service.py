@@ -7,8 +7,11 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from ..domain import events, user_tokens
+from ..domain.callers import Caller
+from ..domain.changes import ChatChanged, Feed
 from ..domain.errors import (
     BadRequest,
+    Gone,
     KeyReused,
     NotFound,
     PayloadTooLarge,
@@ -31,6 +34,7 @@ from ..domain.times import now_ms
 from ..domain.tokens import new_token
 from ..domain.user_tokens import Grant
 from . import access, identity, numbering, reading
+from .announcing import announce
 from .once import Once
 from .ports import Deps
 
@@ -299,6 +303,8 @@ def _message_created_by(deps: Deps, app_id: int, chat_number: int, body: str, cr
     stored = deps.db.message_created_by(app_id, create_id)
     if stored is None:
         return None
+    if stored.deleted and stored.chat_number == chat_number:
+        return stored.number  # its body is gone: the key's record in MySQL cannot say more
     if (stored.chat_number, stored.body) != (chat_number, body):
         raise KeyReused()
     return stored.number
@@ -326,6 +332,22 @@ def list_messages(deps: Deps, token: str, chat_number: int, after: int, limit: i
         deps, access.admitted(deps, token, "reads", chat_number).application_id, chat_number
     )
     return deps.db.messages(app_id, chat_number, after, limit)
+
+
+def list_messages_before(
+    deps: Deps, token: str, chat_number: int, before: int, limit: int
+) -> tuple[list[Message], bool]:
+    """The `limit` persisted messages numbered below `before` (any number past the newest: the
+    newest ones), in number order, and whether older ones exist: how a reader opens a long chat
+    at its end and reads back."""
+    app_id = _existing_chat(
+        deps, access.admitted(deps, token, "reads", chat_number).application_id, chat_number
+    )
+    before = min(before, deps.db.max_message_number(app_id, chat_number) + 1)
+    after = max(0, before - 1 - limit)
+    # Numbers are dense, but one still queued is missing: the page may reach past `before`.
+    page = [m for m in deps.db.messages(app_id, chat_number, after, limit) if m.number < before]
+    return page, after > 0
 
 
 def get_message(deps: Deps, token: str, chat_number: int, number: int) -> Message:
@@ -362,16 +384,64 @@ def edit_message(
 ) -> Message:
     caller = access.admitted(deps, token, "edits", chat_number, write=True)
     app_id = caller.application_id
-    found = _message(deps, app_id, chat_number, number)  # 404 unless it exists, persisted or queued
+    found = _to_change(deps, caller, chat_number, number)
+    if found.deleted:
+        raise Gone("this message was deleted")
     edited = dataclasses.replace(found, body=body, edited_at_ms=now_ms())
 
     with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
         if isinstance(once.claim, New):
-            deps.db.edit_message(app_id, chat_number, edited)
+            position = deps.db.edit_message(app_id, chat_number, edited)
+            if position is None:
+                raise Gone("this message was deleted")  # a delete came first
+            announce(deps, [ChatChanged(app_id, chat_number, position)])
             # The writer re-indexes from MySQL, so search never keeps an older body than the row.
             deps.queue.send(events.message_edited(app_id, chat_number, number))
             once.done(Done(number))
     return edited  # a replay answers the body it set
+
+
+def delete_message(deps: Deps, token: str, chat_number: int, number: int) -> Message:
+    """Leaves the message's tombstone: its number stays taken, its body goes from MySQL, Redis
+    and (through the writer) the index. Deleting again changes nothing and answers the same."""
+    caller = access.admitted(deps, token, "edits", chat_number, write=True)
+    app_id = caller.application_id
+    found = _to_change(deps, caller, chat_number, number)
+    if not found.deleted:
+        position = deps.db.delete_message(app_id, chat_number, found, now_ms())
+        if position is not None:
+            announce(deps, [ChatChanged(app_id, chat_number, position)])
+    _forget_quietly(deps, NewMessage(app_id, chat_number, number, ""))
+    # Sent by every delete, a repeated one too: a retry after a failed send still empties the
+    # index (the writer indexes the row as MySQL holds it, a tombstone with no body).
+    deps.queue.send(events.message_edited(app_id, chat_number, number))
+    tombstone = deps.db.message(app_id, chat_number, number)
+    assert tombstone is not None, "the row was written above"
+    return tombstone
+
+
+def _to_change(deps: Deps, caller: Caller, chat_number: int, number: int) -> Message:
+    """The message an edit or a delete is about, persisted or queued (NotFound if neither), with
+    its author: only its author, or the application's backend, may (NotAuthor otherwise)."""
+    found = _message(deps, caller.application_id, chat_number, number)
+    access.may_change(caller, found)
+    return found
+
+
+def list_changes(deps: Deps, token: str, chat_number: int, since: int, limit: int) -> Feed:
+    """The chat's messages changed after position `since`, each once at its latest change, oldest
+    first. A `since` past the chat's last position is a client's mistake (another chat's, or a
+    restored database's): 400, so it starts over instead of waiting for positions to catch up."""
+    app_id = access.admitted(deps, token, "reads", chat_number).application_id
+    feed = deps.db.changes(app_id, chat_number, since, limit)
+    if feed is None:
+        _existing_chat(deps, app_id, chat_number)  # NotFound, or queued: nothing changed yet
+        feed = Feed([], 0)
+    if since > feed.last:
+        raise BadRequest(
+            f"since is past this chat's last change, {feed.last}: read from 0 or a position it gave"
+        )
+    return feed
 
 
 def search_messages(

@@ -12,9 +12,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from ..domain import events
+from ..domain.changes import ChatChanged
 from ..domain.errors import InvalidEvent, Refused, Unavailable
 from ..domain.events import MessageEdited
 from ..domain.models import Clash, NewChat, NewMessage
+from .announcing import announce
 from .ports import WriterDeps
 
 log = Logger(service="chat", child=True)
@@ -68,7 +70,9 @@ def persist_records(
     # for good is taken out of the index again below.
     deadline = deps.indexer.bulk_deadline()  # one budget for the invocation's _bulk requests
     indexing = _indexer.submit(deps.indexer.index, list(messages.values()), deadline)
-    not_written, refused = _write_rows(deps, creations, clashes)
+    moved: list[ChatChanged] = []
+    not_written, refused = _write_rows(deps, creations, clashes, moved)
+    announce(deps, moved)
     _record_written(deps, [e for rid, e in creations.items() if rid not in not_written])
     not_indexed = indexing.result()
     failed.update(not_written)
@@ -93,13 +97,17 @@ def _record_written(deps: WriterDeps, written: Sequence[NewChat | NewMessage]) -
 
 
 def _write_rows(
-    deps: WriterDeps, creations: Mapping[str, NewChat | NewMessage], clashes: list[Clash]
+    deps: WriterDeps,
+    creations: Mapping[str, NewChat | NewMessage],
+    clashes: list[Clash],
+    moved: list[ChatChanged],
 ) -> tuple[dict[str, str], set[str]]:
-    """Writes the rows; returns ({id: reason} of those not written, ids refused for good)."""
+    """Writes the rows; returns ({id: reason} of those not written, ids refused for good). Where
+    each chat's feed moved to is appended to `moved`."""
     if not creations:
         return {}, set()
     try:
-        _persist(deps, creations.values(), clashes)
+        _persist(deps, creations.values(), clashes, moved)
         return {}, set()
     except Unavailable as exc:
         return {rid: exc.message for rid in creations}, set()
@@ -110,7 +118,7 @@ def _write_rows(
     refused: set[str] = set()
     for rid, event in creations.items():
         try:
-            _persist(deps, [event], clashes)
+            _persist(deps, [event], clashes, moved)
         except (Refused, Unavailable) as exc:
             failed[rid] = exc.message
             if isinstance(exc, Refused):
@@ -119,8 +127,15 @@ def _write_rows(
     return failed, refused
 
 
-def _persist(deps: WriterDeps, creations: Iterable[NewChat | NewMessage], clashes: list[Clash]) -> None:
-    found = deps.batches.persist(*_by_kind(creations))
+def _persist(
+    deps: WriterDeps,
+    creations: Iterable[NewChat | NewMessage],
+    clashes: list[Clash],
+    moved: list[ChatChanged],
+) -> None:
+    written = deps.batches.persist(*_by_kind(creations))
+    moved += written.changes
+    found = written.clashes
     for c in found:
         # Both creates were told this number: the stored row keeps the first, the other waits
         # in create_conflicts for a person (`make audit` lists them; the alarm fires).

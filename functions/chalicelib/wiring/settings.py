@@ -110,6 +110,10 @@ class Settings:
     socket_frame_bytes: int
     socket_lifetime_seconds: int
     push_concurrency: int
+    # Sockets of one chat a push invocation sends to itself; the rest go to other invocations of
+    # the push function (PUSH_FUNCTION_NAME: its own name), this many each.
+    push_slice: int
+    push_function_name: str
     # Webhook URLs may be http://127.0.0.1 or localhost, and delivery may connect to loopback:
     # the local stack's tests receive there. Never on AWS (docs/security.md).
     webhook_allow_loopback: bool = False
@@ -281,6 +285,8 @@ def from_env(given: Mapping[str, str] | None = None) -> Settings:
             # AWS closes a socket after 2 hours; a row is kept a minute longer than that.
             socket_lifetime_seconds=_int(env, "SOCKET_LIFETIME_SECONDS", 2 * 3600 + 60, low=60),
             push_concurrency=_int(env, "PUSH_CONCURRENCY", 64, high=512),
+            push_slice=_int(env, "PUSH_SLICE", 250, high=10_000),
+            push_function_name=env.get("PUSH_FUNCTION_NAME", ""),
             webhook_allow_loopback=_flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
             webhook_work_queue_url=env.get("WEBHOOK_WORK_QUEUE_URL") or None,
             rate_limit_webhook_deliveries=_int(env, "RATE_LIMIT_WEBHOOK_DELIVERIES", 500),

@@ -306,6 +306,16 @@ class Stores:
         return traced(sockets.Sockets(client, s.push_concurrency), "WebSocket")
 
     @_Built
+    def fan_out(self) -> ports.FanOut:
+        from ..adapters.announce import fan_out
+
+        return traced(fan_out.FanOut(fan_out.client(), self.settings.push_function_name, logger), "Lambda")
+
+    @property
+    def push_slice(self) -> int:
+        return self.settings.push_slice
+
+    @_Built
     def socket_limits(self) -> SocketLimits:
         s = self.settings
         return SocketLimits(

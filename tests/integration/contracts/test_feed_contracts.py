@@ -93,8 +93,8 @@ def test_the_feed_answers_each_message_once_at_its_latest_change_in_position_ord
     world.change(1, 1, "edited", "a2")
     world.change(1, 2, "deleted", "b")
     feed = world.deps.feed.changes(world.app_id, 1, 0, 10)
-    assert [(c.position, c.kind, c.message["number"]) for c in feed] == [(3, "edited", 1), (4, "deleted", 2)]
-    assert feed[0].message["body"] == "a2" and feed[1].message["body"] is None
+    assert [(c.position, c.kind, c.message.number) for c in feed] == [(3, "edited", 1), (4, "deleted", 2)]
+    assert feed[0].message.to_json()["body"] == "a2" and feed[1].message.to_json()["body"] is None
     assert [c.position for c in world.deps.feed.changes(world.app_id, 1, 3, 10)] == [4]
     assert world.deps.feed.changes(world.app_id, 1, 4, 10) == []
 

@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from chalicelib.domain.changes import ChatChanged
 from chalicelib.domain.errors import Refused
 from chalicelib.domain.live import Connection, NewConnection, Subscribers
 from chalicelib.domain.models import Author, Message, NewChat, NewMessage
@@ -216,3 +217,43 @@ def test_read_receipts_are_off_until_the_application_turns_them_on(world: World)
     assert positions.read_receipts(app_id)
     positions.set_read_receipts(app_id, False)
     assert not positions.read_receipts(app_id)
+
+
+def test_each_change_takes_its_chats_next_position_and_the_feed_answers_the_latest(world: World):
+    app_id = new_application(world)
+    deps = world.deps
+    written = deps.batches.persist(
+        [NewChat(app_id, 4)], [NewMessage(app_id, 4, n, f"m{n}") for n in (2, 1, 3)]
+    )
+    assert written.changes == [ChatChanged(app_id, 4, 3)] and written.clashes == []
+    again = deps.batches.persist([], [NewMessage(app_id, 4, 1, "m1")])  # a redelivery: no position
+    assert again.changes == []
+    assert deps.db.edit_message(app_id, 4, Message(1, "m1 edited", edited_at_ms=5)) == 4
+    assert deps.db.delete_message(app_id, 4, Message(2, "m2"), 6) == 5
+    assert deps.db.delete_message(app_id, 4, Message(2, "m2"), 7) is None  # deleted already
+    assert deps.db.edit_message(app_id, 4, Message(2, "back?", edited_at_ms=8)) is None
+    feed = deps.db.changes(app_id, 4, 0, 10)
+    assert feed.last == 5 and deps.db.chat(app_id, 4).last_change == 5
+    assert [(c.position, c.kind, c.message.number) for c in feed.changes] == [
+        (3, "created", 3),
+        (4, "edited", 1),
+        (5, "deleted", 2),
+    ]
+    assert [c.position for c in deps.db.changes(app_id, 4, 3, 1).changes] == [4]
+    tombstone = deps.db.message(app_id, 4, 2)
+    assert (tombstone.body, tombstone.deleted_at_ms) == ("", 6)
+    assert deps.db.changes(app_id, 99, 0, 10) is None
+
+
+def test_a_tombstone_written_first_keeps_the_late_creation_out(world: World):
+    app_id = new_application(world)
+    deps, ana = world.deps, Author("u-2", "Ben")
+    assert deps.db.delete_message(app_id, 5, Message(1, "", 1_000, None, ana), 2_000) == 1
+    written = deps.batches.persist(
+        [NewChat(app_id, 5)], [NewMessage(app_id, 5, 1, "secret", 1, None, 1_000, ana)]
+    )
+    assert written.changes == []
+    stored = deps.db.message(app_id, 5, 1)
+    assert (stored.body, stored.deleted_at_ms, stored.created_at_ms, stored.author) == ("", 2_000, 1_000, ana)
+    [indexed] = deps.batches.current_messages([(app_id, 5, 1)])
+    assert indexed.body == "" and indexed.version == 2  # above the creation's version 1 in the index

@@ -1,20 +1,16 @@
-"""MySQL adapter of the change feed as webhook delivery reads it: each message once, at its
-latest change's position (`messages.change_position`, given under the chat row's lock in the
-change's own transaction, so a position read means every smaller one is committed), and the
-chats some endpoint has not had everything of.
+"""MySQL adapter of the change feed as webhook delivery reads it: the feed the API answers
+(changes.py: each message once, at its latest change's position, given under the chat row's
+lock in the change's own transaction, so a position read means every smaller one is
+committed), where an endpoint starts in a chat, and the chats some endpoint is behind on.
 """
 
 import datetime
 
-from ...domain.deliveries import Change
-from .mysql import MySQL, Row
+from ...domain.changes import Change
+from . import changes
+from .mysql import MySQL
 
 _CHAT = "c.application_id = %s AND c.number = %s"
-SELECT_CHANGES = (
-    "SELECT m.change_position, m.number, m.body, m.created_ms, m.edited_ms, m.deleted_ms, "
-    "m.author_id, m.author_name FROM messages m JOIN chats c ON c.id = m.chat_id "
-    f"WHERE {_CHAT} AND m.change_position > %s ORDER BY m.change_position LIMIT %s"
-)
 # Where a pair first seen starts: -1 (chat.created next) for a chat the API accepted after the
 # endpoint was registered, else the last position of what changed before then.
 SELECT_START = (
@@ -45,39 +41,15 @@ def _ms(moment: datetime.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _rfc3339(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def _change(row: Row) -> Change:
-    position, number, body, created_ms, edited_ms, deleted_ms, author_id, author_name = row
-    kind = "deleted" if deleted_ms is not None else "edited" if edited_ms is not None else "created"
-    message = {
-        "number": int(number),
-        "body": None if deleted_ms is not None else body,
-        "created_at": _rfc3339(created_ms),
-        "edited_at": _rfc3339(edited_ms),
-        "author": {"id": author_id, "name": author_name} if author_id is not None else None,
-    }
-    if deleted_ms is not None:
-        message["deleted_at"] = _rfc3339(deleted_ms)
-    latest = max(ms for ms in (created_ms, edited_ms, deleted_ms, 0) if ms is not None)
-    changed_at = datetime.datetime.fromtimestamp(latest / 1000, datetime.UTC) if latest else None
-    return Change(int(position), kind, message, changed_at)
-
-
 class ChangeFeed:
     def __init__(self, mysql: MySQL):
         self._mysql = mysql
 
     def changes(self, application_id: int, chat_number: int, since: int, limit: int) -> list[Change]:
-        return [
-            _change(row)
-            for row in self._mysql.all(SELECT_CHANGES, (application_id, chat_number, since, limit))
-        ]
+        """The feed the API answers (changes.feed: one statement, read in one place)."""
+        with self._mysql.cursor() as cur:
+            fed = changes.feed(cur, application_id, chat_number, since, limit)
+        return fed.changes if fed is not None else []
 
     def start_position(
         self, application_id: int, chat_number: int, endpoint_created_at: datetime.datetime

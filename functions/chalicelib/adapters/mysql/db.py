@@ -5,10 +5,12 @@ Tokens come in as callers send them and are stored and looked up as their SHA-25
 
 import dataclasses
 
+from ...domain.changes import Feed
 from ...domain.models import Application, Chat, CreatedApplication, CreatedMessage, Message
 from ...domain.tokens import token_hash
 from ...domain.user_tokens import Versions
-from .mysql import Cursor, MySQL, first
+from . import changes
+from .mysql import MySQL
 from .rows import CHAT_COLUMNS, MESSAGE_COLUMNS, chat_of, message_of
 
 INSERT_APPLICATION = (
@@ -48,15 +50,10 @@ SELECT_CHATS = (
     "ORDER BY c.number LIMIT %s"
 )
 MAX_CHAT_NUMBER = "SELECT COALESCE(MAX(number), 0) FROM chats WHERE application_id = %s"
-# The no-op update keeps an edit of a queued chat's message (and a redelivery) from failing.
-INSERT_CHAT = (
-    "INSERT INTO chats (application_id, number) VALUES (%s, %s) ON DUPLICATE KEY UPDATE number = number"
-)
-SELECT_CHAT_ID = "SELECT id FROM chats WHERE application_id = %s AND number = %s"
 SELECT_CHAT_BY_CREATE_ID = "SELECT number FROM chats WHERE application_id = %s AND create_id = %s"
 SELECT_MESSAGE_BY_CREATE_ID = (
-    "SELECT c.number, m.number, m.body FROM messages m JOIN chats c ON c.id = m.chat_id "
-    "WHERE m.create_id = %s AND c.application_id = %s"
+    "SELECT c.number, m.number, m.body, m.deleted_ms IS NOT NULL "
+    "FROM messages m JOIN chats c ON c.id = m.chat_id WHERE m.create_id = %s AND c.application_id = %s"
 )
 
 _MESSAGES_OF_CHAT = (
@@ -65,14 +62,6 @@ _MESSAGES_OF_CHAT = (
 SELECT_MESSAGE = f"SELECT {MESSAGE_COLUMNS} {_MESSAGES_OF_CHAT} AND m.number = %s"
 SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} {_MESSAGES_OF_CHAT} AND m.number > %s ORDER BY m.number LIMIT %s"
 MAX_MESSAGE_NUMBER = f"SELECT COALESCE(MAX(m.number), 0) {_MESSAGES_OF_CHAT}"
-# An edit of a message still in the queue writes the row itself, as version 2, with the time
-# and author its pending record holds: the creation, version 1, then finds it there and leaves
-# its body alone.
-UPSERT_MESSAGE_BODY = (
-    "INSERT INTO messages (chat_id, number, body, version, edited_ms, created_ms, author_id, author_name) "
-    "VALUES (%s, %s, %s, 2, %s, %s, %s, %s) "
-    "ON DUPLICATE KEY UPDATE body = VALUES(body), version = version + 1, edited_ms = VALUES(edited_ms)"
-)
 
 
 class Database:
@@ -125,7 +114,7 @@ class Database:
     def message_created_by(self, application_id: int, create_id: str) -> CreatedMessage | None:
         """The message that create stored, if MySQL has it."""
         row = self._mysql.one(SELECT_MESSAGE_BY_CREATE_ID, (create_id, application_id))
-        return CreatedMessage(int(row[0]), int(row[1]), row[2]) if row else None
+        return CreatedMessage(int(row[0]), int(row[1]), row[2], bool(row[3])) if row else None
 
     def rename_application(self, app: Application, name: str) -> Application:
         with self._mysql.cursor() as cur:
@@ -157,15 +146,19 @@ class Database:
     def max_message_number(self, application_id: int, chat_number: int) -> int:
         return self._mysql.count(MAX_MESSAGE_NUMBER, (application_id, chat_number))
 
-    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> None:
+    def edit_message(self, application_id: int, chat_number: int, edited: Message) -> int | None:
         """Sets the body, writing the row (and its chat's) if the creation is still queued:
-        `edited` is the message as found, with the new body (its time and author for that row)."""
-        author = edited.author
+        `edited` is the message as found, with the new body (its time and author for that row).
+        Returns the edit's feed position; None if the message was deleted meanwhile."""
+        return self._mysql.retrying(lambda cur: changes.edit(cur, application_id, chat_number, edited))
 
-        def edit(cur: Cursor) -> None:
-            cur.execute(INSERT_CHAT, (application_id, chat_number))
-            cur.execute(SELECT_CHAT_ID, (application_id, chat_number))
-            args = (first(cur), edited.number, edited.body, edited.edited_at_ms, edited.created_at_ms)
-            cur.execute(UPSERT_MESSAGE_BODY, (*args, author and author.id, author and author.name))
+    def delete_message(self, application_id: int, chat_number: int, found: Message, at_ms: int) -> int | None:
+        """Leaves `found`'s tombstone (its body gone, here and in recorded clashes); returns its
+        feed position, or None if it was deleted already (nothing changes then)."""
+        return self._mysql.retrying(
+            lambda cur: changes.delete(cur, application_id, chat_number, found, at_ms)
+        )
 
-        self._mysql.retrying(edit)
+    def changes(self, application_id: int, chat_number: int, since: int, limit: int) -> Feed | None:
+        with self._mysql.cursor() as cur:
+            return changes.feed(cur, application_id, chat_number, since, limit)

@@ -13,21 +13,22 @@ def _created(table: str) -> str:
     return f"COALESCE({table}.created_ms, FLOOR(UNIX_TIMESTAMP({table}.created_at) * 1000))"
 
 
-CHAT_COLUMNS = f"c.number, c.messages_count, {_created('c')}, c.last_message_ms"
-MESSAGE_COLUMNS = f"m.number, m.body, {_created('m')}, m.edited_ms, m.author_id, m.author_name"
+CHAT_COLUMNS = f"c.number, c.messages_count, {_created('c')}, c.last_message_ms, c.last_change"
+MESSAGE_COLUMNS = f"m.number, m.body, {_created('m')}, m.edited_ms, m.author_id, m.author_name, m.deleted_ms"
 # A message as the writer indexes it: its chat's key and version too.
 INDEXED_COLUMNS = (
     f"c.application_id, c.number, m.number, m.body, m.version, {_created('m')}, "
-    "m.edited_ms, m.author_id, m.author_name"
+    "m.edited_ms, m.author_id, m.author_name, m.deleted_ms"
 )
 
 
 def chat_of(row: Row) -> Chat:
-    return Chat(int(row[0]), int(row[1]), _ms(row[2]), _ms(row[3]))
+    return Chat(int(row[0]), int(row[1]), _ms(row[2]), _ms(row[3]), int(row[4]))
 
 
 def message_of(row: Row) -> Message:
-    return Message(int(row[0]), row[1], _ms(row[2]), _ms(row[3]), _author(row[4], row[5]))
+    author = _author(row[4], row[5])
+    return Message(int(row[0]), row[1], _ms(row[2]), _ms(row[3]), author, deleted_at_ms=_ms(row[6]))
 
 
 def indexed_of(row: Row) -> NewMessage:
@@ -40,6 +41,7 @@ def indexed_of(row: Row) -> NewMessage:
         created_at_ms=_ms(row[5]),
         edited_at_ms=_ms(row[6]),
         author=_author(row[7], row[8]),
+        deleted_at_ms=_ms(row[9]),
     )
 
 

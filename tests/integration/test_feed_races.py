@@ -1,0 +1,124 @@
+"""The change feed against real MariaDB, with writers, edits and deletes racing on one chat."""
+
+import threading
+import time
+
+from chalicelib.adapters.mysql.batch_store import BatchStore
+from chalicelib.adapters.mysql.db import Database
+from chalicelib.adapters.mysql.mysql import MySQL
+from chalicelib.domain.models import Message, NewChat, NewMessage
+from chalicelib.wiring import clients, settings
+
+
+def application_id(deps, application) -> int:
+    return deps.db.application(application["token"]).id
+
+
+def connection() -> MySQL:
+    return MySQL(clients.mysql_connect(settings.get()))
+
+
+def run_all(*targets) -> list[Exception]:
+    errors: list[Exception] = []
+
+    def guarded(target):
+        try:
+            target()
+        except Exception as exc:  # collected: the test says what failed
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def feed_positions(db, app_id: int, chat: int) -> dict[int, int]:
+    """{message number: its position} as the whole feed answers now."""
+    found = db.changes(app_id, chat, 0, 100_000)
+    return {c.message.number: c.position for c in found.changes}
+
+
+def test_two_writers_on_one_chat_give_every_message_one_position_without_deadlock(deps, application):
+    app_id = application_id(deps, application)
+    deps.batches.persist([NewChat(app_id, 1)], [])
+    start = threading.Barrier(2)
+
+    def writer(first: int):
+        store = BatchStore(connection())
+        start.wait()
+        for batch in range(20):
+            n = first + batch * 10
+            written = store.persist([], [NewMessage(app_id, 1, n + i, f"m{n + i}") for i in range(5)])
+            assert written.clashes == [] and written.changes[0].chat_number == 1
+
+    assert run_all(lambda: writer(1), lambda: writer(6)) == []
+    positions = feed_positions(deps.db, app_id, 1)
+    assert len(positions) == 200 and sorted(positions.values()) == list(range(1, 201))
+    assert deps.db.chat(app_id, 1).last_change == 200
+
+
+def test_a_delete_racing_the_writers_insert_ends_deleted(deps, application):
+    app_id = application_id(deps, application)
+    deps.batches.persist([NewChat(app_id, 2)], [])
+    numbers = range(1, 41)
+    start = threading.Barrier(2)
+
+    def write():
+        store = BatchStore(connection())
+        start.wait()
+        for n in numbers:
+            store.persist([], [NewMessage(app_id, 2, n, f"secret {n}", created_at_ms=1_000 + n)])
+
+    def delete():
+        db = Database(connection())
+        start.wait()
+        for n in numbers:
+            db.delete_message(app_id, 2, Message(n, "", 1_000 + n), 5_000 + n)
+
+    assert run_all(write, delete) == []
+    stored = deps.db.messages(app_id, 2, 0, 100)
+    assert [m.number for m in stored] == list(numbers)
+    assert all(m.deleted and m.body == "" for m in stored), [m for m in stored if not m.deleted]
+    assert all(m.created_at_ms == 1_000 + m.number for m in stored)
+    positions = feed_positions(deps.db, app_id, 2)
+    assert sorted(positions) == list(numbers)
+    assert deps.db.chat(app_id, 2).last_change >= max(positions.values())
+
+
+def test_a_client_following_the_feed_under_concurrent_writes_misses_no_change(deps, application):
+    app_id = application_id(deps, application)
+    deps.batches.persist([NewChat(app_id, 3)], [])
+    done = threading.Event()
+    seen: dict[int, int] = {}  # number -> the latest position the client read
+    read_positions: list[int] = []
+
+    def write(first: int):
+        store, db = BatchStore(connection()), Database(connection())
+        for n in range(first, first + 60, 2):
+            store.persist([], [NewMessage(app_id, 3, n, f"m{n}")])
+            if n % 3 == 0:
+                db.edit_message(app_id, 3, Message(n - 2 if n > 2 else n, f"edited {n}", edited_at_ms=n))
+
+    def follow():
+        db, since = Database(connection()), 0
+        while True:
+            last_round = done.is_set()
+            page = db.changes(app_id, 3, since, 7)
+            for c in page.changes:
+                read_positions.append(c.position)
+                seen[c.message.number] = c.position
+            since = page.changes[-1].position if page.changes else since
+            if last_round and not page.changes:
+                return
+            time.sleep(0.001)
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    assert run_all(lambda: write(1), lambda: write(2)) == []
+    done.set()
+    follower.join()
+    assert read_positions == sorted(set(read_positions))  # in order, none twice
+    assert seen == feed_positions(deps.db, app_id, 3)  # every message at its latest change

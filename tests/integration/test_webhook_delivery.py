@@ -1,0 +1,161 @@
+"""Webhook delivery in-process on real MariaDB, Redis and SQS, to a receiver inside pytest:
+signatures the reference library accepts, feed order per chat, retries, the sweep."""
+
+import json
+import time
+
+import pytest
+from standardwebhooks import Webhook
+
+from tests.integration.support import patch, post
+from tests.receiver import Receiver, start
+
+ALL = ["message.created", "message.edited", "message.deleted", "chat.created"]
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    server = start(receiver)
+    yield receiver
+    server.shutdown()
+
+
+class Work:
+    """Plays the delivery function's SQS event source on the session's work queue."""
+
+    def __init__(self, client, sqs, url):
+        self.client, self.sqs, self.url = client, sqs, url
+
+    def run(self) -> int:
+        """Hands every work item queued (those due) to the delivery function; returns how many."""
+        handled = 0
+        for _ in range(100):
+            got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = got.get("Messages", [])
+            if not messages:
+                return handled
+            event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
+            answer = self.client.lambda_.invoke("deliver_webhooks", event).payload
+            assert answer["batchItemFailures"] == []
+            for m in messages:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+            handled += len(messages)
+        return handled
+
+    def sweep(self) -> dict:
+        return self.client.lambda_.invoke("deliver_webhooks", {"source": "aws.events"}).payload
+
+
+@pytest.fixture
+def work(client, sqs, webhook_work_url):
+    w = Work(client, sqs, webhook_work_url)
+    w.run()  # start from an empty queue
+    return w
+
+
+def register(client, token: str, url: str, events=ALL) -> dict:
+    status, endpoint = post(client, f"/applications/{token}/webhooks", {"url": url, "events": events})
+    assert status == 201, endpoint
+    return endpoint
+
+
+def test_a_chats_messages_reach_the_receiver_signed_and_in_feed_order(
+    client, application, writer, work, receiver
+):
+    token = application["token"]
+    endpoint = register(client, token, receiver.url)
+    chat = post(client, f"/applications/{token}/chats")[1]["number"]
+    for body in ("one", "two", "three"):
+        post(client, f"/applications/{token}/chats/{chat}/messages", {"body": body})
+    writer.drain()
+    work.run()
+    work.sweep()  # a chat whose announcement was lost is found too
+    work.run()
+    events = receiver.events()
+    assert [e["type"] for e in events] == [
+        "chat.created",
+        "message.created",
+        "message.created",
+        "message.created",
+    ]
+    assert [e["data"]["message"]["body"] for e in events[1:]] == ["one", "two", "three"]
+    positions = [e["data"]["position"] for e in events]
+    assert positions == sorted(positions) and len(set(positions)) == 4
+    for got in receiver.received:
+        assert Webhook(endpoint["secret"]).verify(got.body, got.headers)
+
+
+def test_an_edit_after_delivery_is_delivered_as_an_edit(client, application, writer, work, receiver):
+    token = application["token"]
+    register(client, token, receiver.url, ["message.edited"])
+    chat = post(client, f"/applications/{token}/chats")[1]["number"]
+    post(client, f"/applications/{token}/chats/{chat}/messages", {"body": "first"})
+    writer.drain()
+    work.run()
+    patch(client, f"/applications/{token}/chats/{chat}/messages/1", {"body": "second"})
+    writer.drain()
+    work.run()
+    work.sweep()
+    work.run()
+    assert [(e["type"], e["data"]["message"]["body"]) for e in receiver.events()] == [
+        ("message.edited", "second")
+    ]
+
+
+def test_a_receiver_that_fails_gets_everything_in_order_when_it_is_back(
+    client, application, writer, work, receiver
+):
+    token = application["token"]
+    register(client, token, receiver.url, ["message.created"])
+    chat = post(client, f"/applications/{token}/chats")[1]["number"]
+    receiver.status = 503
+    for body in ("a", "b"):
+        post(client, f"/applications/{token}/chats/{chat}/messages", {"body": body})
+    writer.drain()
+    work.run()
+    assert receiver.received == [] and receiver.answered >= 1
+    receiver.status = 200
+    post(client, f"/applications/{token}/chats/{chat}/messages", {"body": "c"})
+    writer.drain()
+    deadline = time.monotonic() + 30
+    while len(receiver.received) < 3 and time.monotonic() < deadline:
+        time.sleep(1)
+        work.sweep()
+        work.run()
+    assert [e["data"]["message"]["body"] for e in receiver.events()] == ["a", "b", "c"]
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert len(set(ids)) == 3
+
+
+def test_another_applications_failing_receiver_does_not_hold_this_one_back(client, writer, work, receiver):
+    down = Receiver(status=500)
+    server = start(down)
+    try:
+        tokens = [post(client, "/applications", {"name": n})[1]["token"] for n in ("slow", "fine")]
+        register(client, tokens[0], down.url, ["message.created"])
+        register(client, tokens[1], receiver.url, ["message.created"])
+        for token in tokens:
+            chat = post(client, f"/applications/{token}/chats")[1]["number"]
+            post(client, f"/applications/{token}/chats/{chat}/messages", {"body": "x"})
+        writer.drain()
+        work.run()
+        work.sweep()
+        work.run()
+        assert len(receiver.received) == 1 and down.received == []
+    finally:
+        server.shutdown()
+
+
+def test_the_delivery_state_survives_redis_being_flushed(client, application, writer, work, receiver, deps):
+    token = application["token"]
+    register(client, token, receiver.url, ["message.created"])
+    chat = post(client, f"/applications/{token}/chats")[1]["number"]
+    post(client, f"/applications/{token}/chats/{chat}/messages", {"body": "before"})
+    writer.drain()
+    work.run()
+    deps.redis.flushdb()  # a failover to an empty replica: delivery state is in MySQL
+    work.sweep()
+    work.run()
+    assert [e["data"]["message"]["body"] for e in receiver.events()] == ["before"]
+    assert json.loads(receiver.received[0].body)["type"] == "message.created"
