@@ -23,7 +23,7 @@ SELECT_START = (
 # retry is due; a pair with no cursor counts from the endpoint's registration (its created_at is
 # on the database's clock, UTC, as chats' updated_at; created_ms is the API's epoch milliseconds).
 _BEHIND = (
-    "SELECT DISTINCT c.application_id, c.number FROM webhook_endpoints e "
+    "SELECT DISTINCT c.application_id, c.number, c.updated_at FROM webhook_endpoints e "
     "JOIN chats c ON c.application_id = e.application_id "
     "LEFT JOIN webhook_cursors w ON w.endpoint_id = e.id AND w.chat_number = c.number "
     "WHERE e.enabled = 1 AND (e.retry_at IS NULL OR e.retry_at <= UTC_TIMESTAMP(6)) "
@@ -33,8 +33,9 @@ _BEHIND = (
     "      AND (w.lease_until IS NULL OR w.lease_until < UTC_TIMESTAMP(6)) "
     "      AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= UTC_TIMESTAMP(6)))) "
 )
-SELECT_BEHIND = _BEHIND + "LIMIT %s"
-SELECT_BEHIND_FOR = _BEHIND + "AND e.id = %s LIMIT %s"
+# The most recently changed chats first: fresh work is not starved by old stragglers.
+SELECT_BEHIND = _BEHIND + "ORDER BY c.updated_at DESC LIMIT %s"
+SELECT_BEHIND_FOR = _BEHIND + "AND e.id = %s ORDER BY c.updated_at DESC LIMIT %s"
 
 
 def _ms(moment: datetime.datetime) -> int:
@@ -62,7 +63,7 @@ class ChangeFeed:
         return -1 if created_ms is not None and created_ms >= since_ms else int(before)
 
     def behind(self, limit: int) -> list[tuple[int, int]]:
-        return [(int(a), int(c)) for a, c in self._mysql.all(SELECT_BEHIND, (limit,))]
+        return [(int(a), int(c)) for a, c, _ in self._mysql.all(SELECT_BEHIND, (limit,))]
 
     def behind_for(self, endpoint_id: int, limit: int) -> list[tuple[int, int]]:
-        return [(int(a), int(c)) for a, c in self._mysql.all(SELECT_BEHIND_FOR, (endpoint_id, limit))]
+        return [(int(a), int(c)) for a, c, _ in self._mysql.all(SELECT_BEHIND_FOR, (endpoint_id, limit))]
