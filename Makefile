@@ -54,15 +54,15 @@ test-unit:     ## tests that need no running service: the use cases on fakes, pa
 
 lint:          ## the gate CI runs first: formatting, lint findings, types, layers (ruff, mypy, import-linter)
 	@$(STACK) venv
-	@$(APP_PY) -m ruff format --check functions local tests
-	@$(APP_PY) -m ruff check functions local tests
+	@$(APP_PY) -m ruff format --check functions ops local tests
+	@$(APP_PY) -m ruff check functions ops local tests
 	@$(APP_PY) -m mypy
 	@PYTHONPATH=functions $(dir $(APP_PY))lint-imports
 
 format:        ## rewrite the tree in the project's format and apply ruff's safe fixes
 	@$(STACK) venv
-	@$(APP_PY) -m ruff format functions local tests
-	@$(APP_PY) -m ruff check --fix functions local tests
+	@$(APP_PY) -m ruff format functions ops local tests
+	@$(APP_PY) -m ruff check --fix functions ops local tests
 
 bench:         ## measure the performance targets against the running stack (docs/performance.md); QUICK=1: the writers' processes, ~2 min (CI)
 	@$(STACK) venv
@@ -83,7 +83,7 @@ fuzz:          ## schemathesis from docs/openapi.yaml against the running API (F
 	@$(STACK) venv
 	@$(APP_PY) -m tests.chaos.fuzz
 
-# The operator tools (functions/ops/) read the settings the functions read; these point them at the
+# The operator tools (ops/, not shipped in the functions' code) read the settings the functions read; these point them at the
 # local stack (its ports, and the queue `make up` deployed).
 OPS_ENV = PYTHONPATH=functions MYSQL_PORT=$${MYSQL_PORT:-3306} REDIS_URL=redis://127.0.0.1:$${REDIS_PORT:-6379}/0 \
 	ELASTICSEARCH_URL=$${ELASTICSEARCH_URL:-http://127.0.0.1:$${ES_PORT:-9200}}

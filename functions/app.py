@@ -18,13 +18,22 @@ from chalicelib.edge import cors, http, migrate, socket, webhook_requests
 from chalicelib.usecases import counter, delivery, live, reading, service, webhooks, writer
 from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
-from chalicelib.wiring.stores import deps
+from chalicelib.wiring.stores import (
+    api_deps,
+    counter_deps,
+    delivery_deps,
+    live_deps,
+    migrate_deps,
+    writer_deps,
+)
 
 app = Chalice(app_name="chat", configure_logs=False)
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 # Every entry point, routes and functions alike (Chalice hands its handlers one argument; this
 # wraps them as (event, context)): Lambda context and cold start in the logs, a trace segment.
 app.register_middleware(ConvertToMiddleware(entry_point))
+# In Lambda's init phase: what this entry point's requests read is built before the first one.
+stores.prepare()
 TOKEN = "/applications/{token}"
 CHATS = TOKEN + "/chats"
 CHAT = CHATS + "/{number}"
@@ -83,7 +92,7 @@ def correlate(event: Request, get_response: Callable[[Request], Response]) -> Re
 def cross_origin(event: Request, get_response: Callable[[Request], Response]) -> Response:
     response = get_response(event)
     response.headers.update(
-        cors.response_headers(event.headers.get("origin"), settings.get().cors_allowed_origins)
+        cors.response_headers(event.headers.get("origin"), settings.api().cors_allowed_origins)
     )
     return response
 
@@ -101,7 +110,7 @@ def _body() -> dict[str, Any]:
 
 def _url() -> str | None:
     request = _request()
-    return http.page_url(settings.get().api_base_url, request.context, request.uri_params)
+    return http.page_url(settings.api().api_base_url, request.context, request.uri_params)
 
 
 def _credential(token: str | None) -> str:
@@ -111,7 +120,7 @@ def _credential(token: str | None) -> str:
         return http.token(token)
     credential = http.bearer(_request().headers)
     try:
-        return service.known_token(deps(), credential)
+        return service.known_token(api_deps(), credential)
     except UnknownToken:
         raise Unauthorized("no application has that token") from None
 
@@ -128,20 +137,20 @@ def _key(payload: dict[str, Any] | None = None) -> RequestKey | None:
 def create_application() -> Response:
     name = http.name_field(_body())
     client = http.client_address(_request().context)
-    application = service.create_application(deps(), name, _key({"name": name}), client)
+    application = service.create_application(api_deps(), name, _key({"name": name}), client)
     return http.created(application.to_json(), f"applications/{application.token}")
 
 
 @route(TOKEN, ["GET"])
 def get_application(token: str) -> Response:
-    return http.json_response(service.get_application(deps(), http.token(token)).to_json())
+    return http.json_response(service.get_application(api_deps(), http.token(token)).to_json())
 
 
 @route(TOKEN, ["PATCH", "PUT"])
 def rename_application(token: str) -> Response:
     app_token = http.token(token)
     name = http.name_field(_body())
-    renamed = service.rename_application(deps(), app_token, name, _key({"name": name}))
+    renamed = service.rename_application(api_deps(), app_token, name, _key({"name": name}))
     return http.json_response(renamed.to_json())
 
 
@@ -149,13 +158,13 @@ def rename_application(token: str) -> Response:
 def rotate_token(token: str) -> Response:
     app_token = http.token(token)
     grace = http.grace_seconds(_body())
-    rotated = service.rotate_token(deps(), app_token, grace, _key({"grace_seconds": grace}))
+    rotated = service.rotate_token(api_deps(), app_token, grace, _key({"grace_seconds": grace}))
     return http.json_response(rotated.to_json())
 
 
 @route(TOKEN + "/previous_token", ["DELETE"])
 def revoke_previous_token(token: str) -> Response:
-    service.revoke_previous_token(deps(), http.token(token))
+    service.revoke_previous_token(api_deps(), http.token(token))
     return Response(body="", status_code=204)
 
 
@@ -166,7 +175,7 @@ def revoke_previous_token(token: str) -> Response:
 def issue_user_token(token: str) -> Response:
     app_token = http.token(token)
     grant = http.user_grant(_body())
-    issued, expires_at = service.issue_user_token(deps(), app_token, grant)
+    issued, expires_at = service.issue_user_token(api_deps(), app_token, grant)
     return http.json_response(http.issued_user_token(issued, expires_at, grant), 201)
 
 
@@ -175,24 +184,24 @@ def issue_user_token(token: str) -> Response:
 
 @chat_route(CHATS, ["POST"])
 def create_chat(token: str | None = None) -> Response:
-    number = service.create_chat(deps(), _credential(token), _key())
+    number = service.create_chat(api_deps(), _credential(token), _key())
     metrics.add_metric(name="ChatsAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": number}, f"chats/{number}")
 
 
 @chat_route(CHATS, ["GET"])
 def list_chats(token: str | None = None) -> Response:
-    caller = service.known_token(deps(), _credential(token))  # 401/404 before the query is read
+    caller = service.known_token(api_deps(), _credential(token))  # 401/404 before the query is read
     return http.paged(
         _request().query_params,
-        lambda after, limit: service.list_chats(deps(), caller, after, limit),
+        lambda after, limit: service.list_chats(api_deps(), caller, after, limit),
         _url(),
     )
 
 
 @chat_route(CHAT, ["GET"])
 def get_chat(number: str, token: str | None = None) -> Response:
-    chat = service.get_chat(deps(), _credential(token), http.chat_number(number))
+    chat = service.get_chat(api_deps(), _credential(token), http.chat_number(number))
     return http.json_response(chat.to_json())
 
 
@@ -202,19 +211,19 @@ def get_chat(number: str, token: str | None = None) -> Response:
 @route(CHAT.removeprefix(TOKEN) + "/read", ["PUT"])
 def mark_read(number: str) -> Response:
     credential, chat = _credential(None), http.chat_number(number)
-    position, unread = reading.mark_read(deps(), credential, chat, http.up_to_field(_body()))
+    position, unread = reading.mark_read(api_deps(), credential, chat, http.up_to_field(_body()))
     return http.json_response({"chat": chat, "up_to": position.up_to, "unread_count": unread})
 
 
 @chat_route(CHAT + "/readers", ["GET"])
 def list_readers(number: str, token: str | None = None) -> Response:
-    found = reading.readers(deps(), _credential(token), http.chat_number(number))
+    found = reading.readers(api_deps(), _credential(token), http.chat_number(number))
     return http.json_response([position.to_json() for position in found])
 
 
 @route(TOKEN + "/read_receipts", ["PUT"])
 def set_read_receipts(token: str) -> Response:
-    shown = reading.set_read_receipts(deps(), http.token(token), http.enabled_field(_body()))
+    shown = reading.set_read_receipts(api_deps(), http.token(token), http.enabled_field(_body()))
     return http.json_response({"read_receipts": shown})
 
 
@@ -223,25 +232,25 @@ def set_read_receipts(token: str) -> Response:
 
 @chat_route(CHAT + "/messages", ["POST"])
 def create_message(number: str, token: str | None = None) -> Response:
-    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
-    body = http.body_field(_body(), settings.get().max_body_bytes)
-    created = service.create_message(deps(), caller, chat, body, _key({"body": body}))
+    caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
+    body = http.body_field(_body(), settings.api().max_body_bytes)
+    created = service.create_message(api_deps(), caller, chat, body, _key({"body": body}))
     metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
     return http.created({"number": created}, f"messages/{created}")
 
 
 @chat_route(CHAT + "/messages", ["GET"])
 def list_messages(number: str, token: str | None = None) -> Response:
-    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
+    caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
     params = _request().query_params
     before = http.before(params)
     if before is not None:
         size = http.limit(params)
-        older, more = service.list_messages_before(deps(), caller, chat, before, size)
+        older, more = service.list_messages_before(api_deps(), caller, chat, before, size)
         return http.older_page_response(older, more, size, _url())
     return http.paged(
         _request().query_params,
-        lambda after, limit: service.list_messages(deps(), caller, chat, after, limit),
+        lambda after, limit: service.list_messages(api_deps(), caller, chat, after, limit),
         _url(),
     )
 
@@ -251,7 +260,7 @@ def search_messages(number: str, token: str | None = None) -> Response:
     params = _request().query_params
     started = time.perf_counter()
     found = service.search_messages(
-        deps(),
+        api_deps(),
         _credential(token),
         http.chat_number(number),
         http.search_query(params),
@@ -266,7 +275,7 @@ def search_messages(number: str, token: str | None = None) -> Response:
 @chat_route(MESSAGE, ["GET"])
 def get_message(number: str, message_number: str, token: str | None = None) -> Response:
     message = service.get_message(
-        deps(),
+        api_deps(),
         _credential(token),
         http.chat_number(number),
         http.message_number(message_number),
@@ -276,26 +285,26 @@ def get_message(number: str, message_number: str, token: str | None = None) -> R
 
 @chat_route(MESSAGE, ["DELETE"])
 def delete_message(number: str, message_number: str, token: str | None = None) -> Response:
-    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
-    deleted = service.delete_message(deps(), caller, chat, http.message_number(message_number))
+    caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
+    deleted = service.delete_message(api_deps(), caller, chat, http.message_number(message_number))
     return http.json_response(deleted.to_json())
 
 
 @chat_route(CHAT + "/changes", ["GET"])
 def list_changes(number: str, token: str | None = None) -> Response:
-    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
+    caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
     params = _request().query_params
     since, limit = http.since(params), http.limit(params)
-    feed = service.list_changes(deps(), caller, chat, since, limit + 1)
+    feed = service.list_changes(api_deps(), caller, chat, since, limit + 1)
     return http.feed_response(feed, since, limit, _url())
 
 
 @chat_route(MESSAGE, ["PATCH", "PUT"])
 def edit_message(number: str, message_number: str, token: str | None = None) -> Response:
-    caller, chat = service.known_token(deps(), _credential(token)), http.chat_number(number)
+    caller, chat = service.known_token(api_deps(), _credential(token)), http.chat_number(number)
     number_in_chat = http.message_number(message_number)
-    body = http.body_field(_body(), settings.get().max_body_bytes)
-    edited = service.edit_message(deps(), caller, chat, number_in_chat, body, _key({"body": body}))
+    body = http.body_field(_body(), settings.api().max_body_bytes)
+    edited = service.edit_message(api_deps(), caller, chat, number_in_chat, body, _key({"body": body}))
     return http.json_response(edited.to_json())
 
 
@@ -304,58 +313,59 @@ def edit_message(number: str, message_number: str, token: str | None = None) -> 
 
 @route(WEBHOOKS, ["POST"])
 def register_webhook(token: str) -> Response:
-    app_token = service.known_token(deps(), http.token(token))
-    url, events, description = webhook_requests.new_endpoint(_body(), settings.get().webhook_allow_loopback)
-    endpoint = webhooks.register(deps(), app_token, url, events, description)
+    app_token = service.known_token(api_deps(), http.token(token))
+    url, events, description = webhook_requests.new_endpoint(_body(), settings.api().webhook_allow_loopback)
+    endpoint = webhooks.register(api_deps(), app_token, url, events, description)
     return http.created(endpoint.to_json(with_secret=True), f"webhooks/{endpoint.number}")
 
 
 @route(WEBHOOKS, ["GET"])
 def list_webhooks(token: str) -> Response:
-    found = webhooks.endpoints(deps(), http.token(token))
+    found = webhooks.endpoints(api_deps(), http.token(token))
     return http.json_response({"endpoints": [e.to_json() for e in found]})
 
 
 @route(WEBHOOK, ["GET"])
 def get_webhook(token: str, endpoint_number: str) -> Response:
-    found = webhooks.endpoint(deps(), http.token(token), http.number(endpoint_number, "endpoint number"))
+    found = webhooks.endpoint(api_deps(), http.token(token), http.number(endpoint_number, "endpoint number"))
     return http.json_response(found.to_json())
 
 
 @route(WEBHOOK, ["PATCH"])
 def update_webhook(token: str, endpoint_number: str) -> Response:
-    app_token = service.known_token(deps(), http.token(token))
-    change = webhook_requests.endpoint_change(_body(), settings.get().webhook_allow_loopback)
-    updated = webhooks.update(deps(), app_token, http.number(endpoint_number, "endpoint number"), change)
+    app_token = service.known_token(api_deps(), http.token(token))
+    change = webhook_requests.endpoint_change(_body(), settings.api().webhook_allow_loopback)
+    updated = webhooks.update(api_deps(), app_token, http.number(endpoint_number, "endpoint number"), change)
     return http.json_response(updated.to_json())
 
 
 @route(WEBHOOK, ["DELETE"])
 def remove_webhook(token: str, endpoint_number: str) -> Response:
-    webhooks.remove(deps(), http.token(token), http.number(endpoint_number, "endpoint number"))
+    webhooks.remove(api_deps(), http.token(token), http.number(endpoint_number, "endpoint number"))
     return Response(body="", status_code=204)
 
 
 @route(WEBHOOKS + "/dead_letters", ["GET"])
 def list_dead_letters(token: str) -> Response:
-    app_token = service.known_token(deps(), http.token(token))
+    app_token = service.known_token(api_deps(), http.token(token))
     after, limit = http.page(_request().query_params)
     limit = min(limit, webhooks.DEAD_LETTERS_PAGE)  # each holds a payload of up to 64 KiB and more
-    return http.page_response(webhooks.dead_letters(deps(), app_token, after, limit + 1), limit, _url())
+    found = webhooks.dead_letters(api_deps(), app_token, after, limit + 1)
+    return http.page_response(found, limit, _url())
 
 
 @route(WEBHOOKS + "/dead_letters/{letter_id}/replay", ["POST"])
 def replay_dead_letter(token: str, letter_id: str) -> Response:
-    webhooks.replay_dead_letter(deps(), http.token(token), http.number(letter_id, "dead letter id"))
+    webhooks.replay_dead_letter(api_deps(), http.token(token), http.number(letter_id, "dead letter id"))
     return Response(body="", status_code=202)
 
 
 @route(WEBHOOK + "/secret", ["POST"])
 def rotate_webhook_secret(token: str, endpoint_number: str) -> Response:
-    app_token = service.known_token(deps(), http.token(token))
+    app_token = service.known_token(api_deps(), http.token(token))
     grace = webhook_requests.secret_grace_seconds(_body())
     rotated = webhooks.rotate_secret(
-        deps(), app_token, http.number(endpoint_number, "endpoint number"), grace
+        api_deps(), app_token, http.number(endpoint_number, "endpoint number"), grace
     )
     return http.json_response(rotated.to_json(with_secret=True))
 
@@ -367,7 +377,7 @@ def preflight(**_path_params: str) -> Response:
     request = _request()
     methods = sorted(app.routes[request.context["resourcePath"]])
     headers = cors.preflight_headers(
-        request.headers.get("origin"), settings.get().cors_allowed_origins, methods
+        request.headers.get("origin"), settings.api().cors_allowed_origins, methods
     )
     return Response(body="", status_code=204, headers=dict(headers))
 
@@ -388,7 +398,7 @@ for _path in list(app.routes):
 def handle_creations(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = [(record["messageId"], record["body"]) for record in event["Records"]]
     clashes: list[Clash] = []
-    failed = writer.persist_records(deps(), records, clashes)
+    failed = writer.persist_records(writer_deps(), records, clashes)
     writer.log_batch(event["Records"], failed)
     metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(records) - len(failed))
     metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=len(failed))
@@ -405,12 +415,12 @@ def handle_creations(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # It also sweeps the counters of idle chats out of Redis (counter.py), after the recount.
 @app.lambda_function(name="refresh_counts")
 def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = counter.refresh_counts(deps())
+    result = counter.refresh_counts(counter_deps())
     logger.info("counts refreshed", **result)
-    s = settings.get()
-    swept = counter.sweep_idle_counters(deps(), s.counter_idle_seconds, s.counter_sweep_keys)
+    s = settings.counter()
+    swept = counter.sweep_idle_counters(counter_deps(), s.counter_idle_seconds, s.counter_sweep_keys)
     logger.info("idle counters swept", **swept)
-    expired = counter.expire_key_records(deps())
+    expired = counter.expire_key_records(counter_deps())
     logger.info("key records expired", **expired)
     return {**result, "sweep": swept, **expired}
 
@@ -419,7 +429,7 @@ def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="migrate")
 def migrate_schema(event: dict[str, Any], context: Any) -> dict[str, Any]:
     seconds_left = context.get_remaining_time_in_millis() / 1000
-    return migrate.handle_custom_resource(event, deps, seconds_left, stores.api_login_from_settings)
+    return migrate.handle_custom_resource(event, migrate_deps, seconds_left, stores.api_login_from_settings)
 
 
 # -- live delivery: the WebSocket API's routes, and the push after each committed change ---------
@@ -429,18 +439,18 @@ def migrate_schema(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def socket_connect(event: WebsocketEvent) -> dict[str, Any]:
     raw = event.to_dict()
     connection, credential = socket.connection_id(raw), socket.credential(raw)
-    return socket.admitting(lambda: live.connect(deps(), connection, credential))
+    return socket.admitting(lambda: live.connect(live_deps(), connection, credential))
 
 
 @app.on_ws_message()
 def socket_message(event: WebsocketEvent) -> dict[str, Any]:
     body = event.to_dict().get("body")
-    return socket.answering(lambda: live.receive(deps(), event.connection_id, body))
+    return socket.answering(lambda: live.receive(live_deps(), event.connection_id, body))
 
 
 @app.on_ws_disconnect()
 def socket_disconnect(event: WebsocketEvent) -> dict[str, Any]:
-    live.disconnect(deps(), event.connection_id)
+    live.disconnect(live_deps(), event.connection_id)
     return {"statusCode": 200}
 
 
@@ -455,9 +465,9 @@ def handle_socket(event: dict[str, Any], context: Any) -> Any:
 def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "deliver" in event:  # a share of a big fan-out, handed over by another invocation
         share = event["deliver"]
-        done = live.deliver(deps(), share["connections"], share["frame"].encode())
+        done = live.deliver(live_deps(), share["connections"], share["frame"].encode())
     else:
-        done = live.push(deps(), payload.changes_from(event))
+        done = live.push(live_deps(), payload.changes_from(event))
     totals: dict[str, Any] = done
     logger.info("changes pushed", **totals)
     metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
@@ -473,11 +483,12 @@ def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="deliver_webhooks")
 def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "Records" not in event:
-        swept = delivery.sweep(deps())
+        swept = delivery.sweep(delivery_deps())
         logger.info("webhooks swept", extra=swept)
         return swept
     work = {record["messageId"]: webhook_requests.work_items(record["body"]) for record in event["Records"]}
     # Leave time to let the pairs go and queue what is left before the function's timeout.
-    failed = delivery.handle_batch(deps(), work, context.get_remaining_time_in_millis() / 1000 - 10)
+    seconds = context.get_remaining_time_in_millis() / 1000 - 10
+    failed = delivery.handle_batch(delivery_deps(), work, seconds)
     metrics.add_metric(name="WebhookWorkFailed", unit=MetricUnit.Count, value=len(failed))
     return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}

@@ -46,6 +46,7 @@ from chalicelib.domain.request_keys import (
 )
 from chalicelib.domain.tokens import token_hash
 from chalicelib.domain.user_tokens import Versions
+from chalicelib.usecases import writer
 from chalicelib.usecases.ports import Failures, RateLimits
 
 
@@ -200,7 +201,10 @@ class FakeDatabase:
         if count is None:
             return None
         times = self.tables.chat_times.get(key, (None, None))
-        return Chat(key[1], count, *times, self.tables.last_change.get(key, 0))
+        deleted = sum(
+            1 for k, m in self.tables.messages.items() if k[:2] == key and m.deleted_at_ms is not None
+        )
+        return Chat(key[1], count, *times, self.tables.last_change.get(key, 0), deleted_count=deleted)
 
     def chats(self, application_id: int, after: int, limit: int) -> list[Chat]:
         self.tables.check()
@@ -291,7 +295,12 @@ class FakeReadPositions:
         key, self.clock_ms = (application_id, chat_number, user.id), self.clock_ms + 1
         held = self.held.get(key)
         if held is None or up_to > held.up_to:
-            held = ReadPosition(chat_number, user, up_to, 0, self.clock_ms)
+            deleted = sum(
+                1
+                for (a, c, n), m in self.tables.messages.items()
+                if (a, c) == (application_id, chat_number) and n > up_to and m.deleted_at_ms is not None
+            )
+            held = ReadPosition(chat_number, user, up_to, deleted, self.clock_ms)
         self.held[key] = dataclasses.replace(held, user=user)
         return self.held[key]
 
@@ -982,3 +991,10 @@ def deps(request_timeout_seconds: int = 10) -> FakeDeps:
         connections=FakeConnections(tables),
         sockets=FakeSockets(),
     )
+
+
+def write_queued(deps: FakeDeps) -> None:
+    """As the writer does with everything queued: one batch, every record written, queue empty."""
+    records = [(f"r-{i}", body) for i, body in enumerate(deps.queue.sent)]
+    deps.queue.sent.clear()
+    assert writer.persist_records(deps, records) == {}

@@ -390,7 +390,7 @@ class FakeDeliveryDeps:
     sender: FakeSender
     work: FakeWork
     slots: FakeSlots = dataclasses.field(default_factory=FakeSlots)
-    limits: object = None
+    delivery_rate: object = dataclasses.field(default_factory=lambda: fakes.FakeRateLimits({}))
 
 
 def delivery_deps() -> FakeDeliveryDeps:

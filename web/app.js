@@ -3,8 +3,11 @@
 "use strict";
 
 const API = (window.CHAT_CONFIG && window.CHAT_CONFIG.apiUrl || "").replace(/\/$/, "");
+const SOCKET = window.CHAT_CONFIG && window.CHAT_CONFIG.socketUrl || "";
 const PAGE_SIZE = 50;
-// Each poll re-reads this many of the latest messages too, so that edits of recent ones show up.
+// Above any message number: `before` it is the newest page.
+const NEWEST = 2147483647;
+// Each read of what is new re-reads this many of the latest messages too, for their edits.
 const EDIT_WINDOW = 20;
 const POLL_FASTEST_MS = 1000;
 const POLL_IDLE_MS = 10000;
@@ -24,8 +27,14 @@ const state = {
   readUpTo: {}, // per chat, the position this tab last told the API
   unread: {}, // per chat, its unread count
   nextChats: null,
-  nextMessages: null,
+  olderMessages: null,
   lastNumber: 0,
+  // The open chat's change feed position this page has applied (null: no feed to read).
+  position: null,
+  // The socket follows the open chat: what changes is pushed, and nothing is polled.
+  live: false,
+  reading: false,
+  readAgain: false,
   pollDelay: POLL_FASTEST_MS,
   pollTimer: null,
   polling: false,
@@ -67,10 +76,10 @@ async function api(method, path, { body, key } = {}) {
   return { data, link: nextLink(response), location: response.headers.get("Location") };
 }
 
-// `<https://…/messages?after=50&limit=50>; rel="next"` -> the query to ask next (`after=50&limit=50`),
+// `<https://…/messages?after=50&limit=50>; rel="next"` (or a backwards page's `before=…; rel="prev"`) -> the query to ask next,
 // or null on the last page. Only the query is taken: the page keeps to its own API address.
 function nextLink(response) {
-  const match = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") || "");
+  const match = /<([^>]*)>;\s*rel="(?:next|prev)"/.exec(response.headers.get("Link") || "");
   return match ? new URL(match[1], response.url).search.slice(1) : null;
 }
 
@@ -127,6 +136,7 @@ function forget() {
 
 function signOut(why = "") {
   stopPolling();
+  live.stop();
   forget();
   Object.assign(state, { token: null, me: null, chat: null, readUpTo: {}, unread: {} });
   $("workspace").hidden = true;
@@ -140,6 +150,7 @@ function signOut(why = "") {
 function showWorkspace() {
   state.me = readToken(state.token);
   if (!state.me) return signOut("That is not a user token");
+  live.start(state.token);
   $("start").hidden = true;
   $("workspace").hidden = false;
   $("me-display").textContent = state.me.name;
@@ -231,7 +242,8 @@ async function newChat() {
 async function openChat(number) {
   stopPolling();
   closeSearch();
-  Object.assign(state, { chat: number, lastNumber: 0, nextMessages: null });
+  Object.assign(state, { chat: number, lastNumber: 0, olderMessages: null, live: false, position: null });
+  setStatus("Opening…");
   kept().setItem("chat.chat", String(number));
   document.querySelectorAll("#chat-list button").forEach((b) => {
     if (Number(b.dataset.chat) === number) b.setAttribute("aria-current", "true");
@@ -242,36 +254,51 @@ async function openChat(number) {
   $("messages").replaceChildren();
   $("search-form").hidden = false;
   $("composer").hidden = false;
-  await loadMessages();
+  state.position = await feedPosition(number);
+  await loadNewest();
+  live.follow(number);
+  if (!state.live) schedulePoll(POLL_FASTEST_MS); // until the socket says it follows the chat
   $("composer-body").focus();
 }
 
 // -- messages ------------------------------------------------------------------------------------
 
-// Reads one page after the last message shown; polling goes on while there is no next page.
-async function loadMessages() {
+// The chat opens at its newest messages; older ones load above on request.
+async function loadNewest() {
   const chat = state.chat;
   try {
-    const query = state.nextMessages || `after=${state.lastNumber}&limit=${PAGE_SIZE}`;
-    const { data, link } = await api("GET", `${chatPath()}/messages?${query}`);
+    const { data, link } = await api("GET", `${chatPath()}/messages?before=${NEWEST}&limit=${PAGE_SIZE}`);
     if (chat !== state.chat) return;
     data.forEach(showMessage);
-    state.nextMessages = link;
-    $("more-messages").hidden = !link;
-    if (!link) {
-      markRead();
-      schedulePoll(POLL_FASTEST_MS);
-    }
+    $("messages").scrollTop = $("messages").scrollHeight;
+    showOlderButton(link);
+    markRead();
   } catch (err) {
     if (chat !== state.chat) return;
-    if (err.status === 404) {
-      setStatus(`Chat ${chat} does not exist (yet)`, "error");
-      return;
-    }
-    const delay = retryDelay(err, 1000);
-    setStatus(`${describe(err)}: retrying in ${Math.round(delay / 1000)} s`, "retrying");
-    schedulePoll(delay);
+    if (err.status === 404) setStatus(`Chat ${chat} does not exist (yet)`, "error");
+    else setStatus(`${describe(err)}: messages not loaded`, "retrying");
   }
+}
+
+async function loadOlder() {
+  const chat = state.chat;
+  const list = $("messages");
+  try {
+    const { data, link } = await api("GET", `${chatPath()}/messages?${state.olderMessages}`);
+    if (chat !== state.chat) return;
+    // Keep what the reader looks at in place while messages are added above it.
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    data.forEach(showMessage);
+    list.scrollTop = list.scrollHeight - fromBottom;
+    showOlderButton(link);
+  } catch (err) {
+    setStatus(`${describe(err)}: older messages not loaded`, err.retryable ? "retrying" : "error");
+  }
+}
+
+function showOlderButton(link) {
+  state.olderMessages = link;
+  $("older-messages").hidden = !link;
 }
 
 function stopPolling() {
@@ -285,44 +312,118 @@ function schedulePoll(delay) {
   state.pollTimer = setTimeout(poll, delay);
 }
 
-// New messages after the last one shown, and the latest few again for their edits. Quiet chats
-// are asked less and less often; any change, or the person typing, brings the pace back.
+// What changed since the page last read: from the chat's change feed (every create, edit and
+// delete after `state.position`, once each); where there is no feed position, the messages after
+// the last one shown and the latest few again for their edits. True if the page changed. One
+// read at a time: a push during a read makes it read once more after.
+async function readNew() {
+  const chat = state.chat;
+  if (state.reading) {
+    state.readAgain = true;
+    return false;
+  }
+  state.reading = true;
+  let changed = false;
+  try {
+    do {
+      state.readAgain = false;
+      changed = (state.position === null ? await readList(chat) : await readFeed(chat)) || changed;
+    } while (state.readAgain && chat === state.chat);
+  } finally {
+    state.reading = false;
+  }
+  if (changed) markRead();
+  return changed;
+}
+
+async function readFeed(chat) {
+  let changed = false;
+  for (let pages = 0, more = true; more && pages < 20 && chat === state.chat; pages++) {
+    const { data } = await api("GET", `${chatPath(chat)}/changes?since=${state.position}&limit=100`);
+    if (chat !== state.chat) return changed;
+    // An edit of a message older than those loaded shows when "load older" reads it.
+    const oldest = Math.min(...[...$("messages").children].map((li) => Number(li.dataset.number) || Infinity));
+    data.changes.forEach((c) => {
+      if (c.message.number >= oldest || oldest === Infinity) changed = showMessage(c.message) || changed;
+    });
+    state.position = data.next_since;
+    more = data.changes.length === 100;
+  }
+  return changed;
+}
+
+async function readList(chat) {
+  let changed = false;
+  let query = `after=${Math.max(0, state.lastNumber - EDIT_WINDOW)}&limit=100`;
+  for (let pages = 0; query && pages < 10 && chat === state.chat; pages++) {
+    const { data, link } = await api("GET", `${chatPath(chat)}/messages?${query}`);
+    if (chat !== state.chat) return changed;
+    data.forEach((m) => { changed = showMessage(m) || changed; });
+    query = link;
+  }
+  return changed;
+}
+
+// Where the chat's feed is now, read before its newest messages are: whatever changes after it
+// shows on the next read. Null where the API has no feed (the page reads the list instead).
+async function feedPosition(chat) {
+  try {
+    const { data } = await api("GET", `${chatPath(chat)}/changes?since=0&limit=1`);
+    return typeof data.last === "number" ? data.last : null;
+  } catch (err) {
+    return null;
+  }
+}
+
+// -- live updates: pushed while the socket is up, polled while it is down ------------------------
+
+const live = createLive(SOCKET, {
+  // The socket follows the chat: read what came meanwhile, then only what is pushed.
+  socketUp(chat) {
+    if (chat !== state.chat) return;
+    state.live = true;
+    stopPolling();
+    setStatus("Live", "live");
+    readNew().catch(() => socketDown());
+  },
+  changed(chat, position) {
+    if (chat !== state.chat || !state.live) return;
+    if (state.position === null || position > state.position) readNew().catch(() => {});
+  },
+  socketDown() {
+    state.live = false;
+    if (state.chat === null) return;
+    setStatus("Reconnecting… checking for new messages meanwhile", "retrying");
+    schedulePoll(POLL_FASTEST_MS);
+  },
+});
+
+// While the socket is down: new messages and recent edits, less and less often in a quiet chat;
+// any change, or the person typing, brings the pace back.
 async function poll() {
   const chat = state.chat;
-  if (chat === null || state.polling) return;
-  state.polling = true;
-  let changed = false;
+  if (chat === null || state.live) return;
   let delay;
   try {
-    let query = `after=${Math.max(0, state.lastNumber - EDIT_WINDOW)}&limit=100`;
-    for (let pages = 0; query && pages < 10 && chat === state.chat; pages++) {
-      const { data, link } = await api("GET", `${chatPath()}/messages?${query}`);
-      if (chat !== state.chat) return;
-      data.forEach((m) => { changed = showMessage(m) || changed; });
-      query = link;
-    }
-    if (changed) markRead();
+    const changed = await readNew();
     delay = changed ? POLL_FASTEST_MS : Math.min(state.pollDelay * 1.5, POLL_IDLE_MS);
-    setStatus(`Live · checking every ${Math.round(delay / 1000)} s`, "live");
+    if (!state.live) setStatus(`Checking every ${Math.round(delay / 1000)} s`, "polling");
   } catch (err) {
     delay = retryDelay(err, state.pollDelay);
     setStatus(`${describe(err)}: retrying in ${Math.round(delay / 1000)} s`, "retrying");
-  } finally {
-    state.polling = false;
   }
-  if (chat === state.chat) schedulePoll(delay);
+  if (chat === state.chat && !state.live) schedulePoll(delay);
 }
 
 function pickUpPace() {
-  if (state.chat !== null && state.pollDelay > POLL_FASTEST_MS && !state.nextMessages) {
-    schedulePoll(POLL_FASTEST_MS);
-  }
+  if (state.chat !== null && !state.live && state.pollDelay > POLL_FASTEST_MS) schedulePoll(POLL_FASTEST_MS);
 }
 
 function messageItem(number) {
   return document.querySelector(`#messages [data-number="${number}"]`);
 }
 
+const isDeleted = (message) => Boolean(message.deleted_at);
 const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 // "Ana · 7 Dec 2026, 05:10 · edited": who wrote it (the token's name at the time) and when.
@@ -330,14 +431,14 @@ function describeMessage(message) {
   const who = message.author ? (message.author.id === state.me.id ? "You" : message.author.name) : "The application";
   const parts = [who];
   if (message.created_at) parts.push(TIME.format(new Date(message.created_at)));
-  if (message.edited_at) parts.push("edited");
+  if (message.edited_at && !isDeleted(message)) parts.push("edited");
   return parts.join(" · ");
 }
 
 // Shows or updates one persisted message; true if the page changed.
 function showMessage(message) {
   state.lastNumber = Math.max(state.lastNumber, message.number);
-  const seen = JSON.stringify([message.body, message.edited_at, message.author]);
+  const seen = JSON.stringify([message.body, message.edited_at, message.deleted_at, message.author]);
   let item = messageItem(message.number);
   if (item && item.dataset.state === "" && item.dataset.seen === seen) return false;
   if (item && item.classList.contains("editing")) return false;
@@ -346,11 +447,12 @@ function showMessage(message) {
   item.dataset.seen = seen;
   const mine = Boolean(message.author && message.author.id === state.me.id);
   item.classList.toggle("mine", mine);
+  item.classList.toggle("deleted", isDeleted(message));
   item.querySelector(".meta").textContent = describeMessage(message);
-  item.querySelector(".body").textContent = message.body;
+  item.querySelector(".body").textContent = isDeleted(message) ? "This message was deleted" : message.body;
   item.querySelector(".note").textContent = "";
-  // Only its author may change a message (the API says so too): the button shows on theirs.
-  item.querySelectorAll(".own").forEach((b) => { b.hidden = !mine; });
+  // Only its author may change a message (the API says so too): the buttons show on theirs.
+  item.querySelectorAll(".own").forEach((b) => { b.hidden = !mine || isDeleted(message); });
   return true;
 }
 
@@ -372,7 +474,8 @@ function insertItem(number) {
   const note = document.createElement("span");
   note.className = "note";
   const edit = ownButton("edit", "Edit", `Edit message ${number}`, () => startEdit(item));
-  item.append(meta, body, note, edit);
+  const remove = ownButton("delete", "Delete", `Delete message ${number}`, () => deleteMessage(item));
+  item.append(meta, body, note, edit, remove);
   const later = [...$("messages").children].find((li) => Number(li.dataset.number) > number);
   appendKeepingBottom($("messages"), item, later || null);
   return item;
@@ -387,6 +490,19 @@ function ownButton(kind, text, label, onClick) {
   button.setAttribute("aria-label", label);
   button.addEventListener("click", onClick);
   return button;
+}
+
+async function deleteMessage(item) {
+  const number = item.dataset.number;
+  if (!window.confirm(`Delete message ${number}? Everyone will see that it was deleted.`)) return;
+  try {
+    const { data } = await api("DELETE", `${chatPath()}/messages/${number}`);
+    showMessage(data);
+    setStatus("Deleted", "live");
+    pickUpPace();
+  } catch (err) {
+    setStatus(`Not deleted: ${describe(err)}`, err.retryable ? "retrying" : "error");
+  }
 }
 
 // Posts a message; a 429, a 503 or a lost connection is retried with the same Idempotency-Key.
@@ -558,7 +674,7 @@ on("leave", "click", () => signOut());
 on("new-chat", "click", newChat);
 on("refresh-chats", "click", () => loadChats());
 on("more-chats", "click", () => loadChats(true));
-on("more-messages", "click", loadMessages);
+on("older-messages", "click", loadOlder);
 on("composer", "submit", (e) => {
   e.preventDefault();
   const body = $("composer-body").value;

@@ -71,10 +71,11 @@ fi
 # The web client, with the API's address as the host's browser reaches it.
 bucket=$(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["WebBucketName"])')
 api_url=$(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["ApiUrl"])')
-rm -rf /tmp/web && cp -r /src/web /tmp/web
 socket_url=$(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["WebSocketApis"]["ChatWebSocket"]["Url"])')
-python3 -c 'import json, sys; print("window.CHAT_CONFIG = %s;" % json.dumps({"apiUrl": sys.argv[1], "socketUrl": sys.argv[2]}))' \
-    "$api_url" "$socket_url" >/tmp/web/config.js
+# The same staging as `make up` (standard library only): config.js, and the page's policy opened
+# to the API's and the socket's origins (web/index.html ships with connect-src 'none').
+(cd /src && python3 -c 'import sys; from pathlib import Path; from local.stack import web; web.stage(sys.argv[1], Path(sys.argv[2]), sys.argv[3])' \
+    "$api_url" /tmp/web "$socket_url")
 aws s3 sync /tmp/web "s3://$bucket" --delete --cache-control no-cache >/dev/null
 echo "Web: $(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["WebUrl"])')"
 echo "API: $(python3 -c 'import json; print(json.load(open("/out/stack-outputs.json"))["ApiUrl"])')"

@@ -35,8 +35,8 @@ def _prepare_env(queue_url: str) -> None:
     os.environ.update(common.function_env(DATABASE, "bench-accept", queue_url))
     from chalicelib.wiring import settings, stores
 
-    settings.get.cache_clear()
-    stores.deps.cache_clear()
+    settings.api.cache_clear()
+    stores.api_deps.cache_clear()
 
 
 def _worker(args) -> dict:
@@ -53,11 +53,12 @@ def _worker(args) -> dict:
     if noop_queue:
         from chalicelib.wiring import stores
 
-        stores.deps().queue.send = lambda body, deadline=None: None  # type: ignore[method-assign]
+        stores.api_deps().queue.send = lambda body, deadline=None: None  # type: ignore[method-assign]
     if not quota:
         from chalicelib.wiring import stores
 
-        stores.deps().limits = None  # no quota check: one Redis round trip less
+        api: Any = stores.api_deps()
+        api.limits = None  # no quota check: one Redis round trip less
     convert = LambdaEventConverter(RouteMatcher(list(app.app.routes)))
     headers = {"content-type": "application/json"}
     if kind == "chat":

@@ -1,6 +1,38 @@
 """The performance targets, the table printed at the end of `make bench`, and the plot in docs/."""
 
 TARGETS = [
+    (
+        "live_shown_p50",
+        "send -> shown on the other page, p50 (Chromium)",
+        "ms",
+        "live page",
+        lambda s: s["send_to_shown"]["p50_ms"],
+        "<= 150",
+    ),
+    (
+        "live_shown_p99",
+        "send -> shown on the other page, p99 (Chromium)",
+        "ms",
+        "live page",
+        lambda s: s["send_to_shown"]["p99_ms"],
+        "<= 500",
+    ),
+    (
+        "live_idle_requests",
+        "HTTP requests of an idle page following a chat",
+        "",
+        "live page",
+        lambda s: s["idle_page"]["http_requests"],
+        "<= 0",
+    ),
+    (
+        "live_fan_out",
+        "1,000 sockets: the last has it after the 201, p50",
+        "ms",
+        "live",
+        lambda s: s["fan_out"]["after_201"]["last_socket"]["p50_ms"],
+        "<= 2,000",
+    ),
     # key, what, unit, section, figure(that section's results), target ("<= n" or ">= n": the test and
     # its text in one)
     (

@@ -38,6 +38,8 @@ from tests.bench import (
     harness,
     idle_counters_bench,
     lag_bench,
+    live_bench,
+    live_page_bench,
     reindex_bench,
     reindex_page_bench,
     report,
@@ -91,6 +93,9 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
         ),
         ("reindex page", lambda p: reindex_page_bench.run(1 if q else 3, log=p)),
         ("reindex", lambda p: reindex_bench.run(10 if q else 20, progress=p)),
+        # Live delivery: announcement paths and the fan-out to 1,000 sockets; two Chromium pages.
+        ("live", lambda p: live_bench.run(30 if q else 100, 200 if q else 1000, 3 if q else 5, progress=p)),
+        ("live page", lambda p: live_page_bench.run(30 if q else 200, 1.0, 10 if q else 30, progress=p)),
     ] + (
         [
             # Ten times the tables: 10M messages in 1M chats, generated once (minutes) and kept.

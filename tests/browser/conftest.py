@@ -52,25 +52,30 @@ def _chromium() -> tuple[str, str]:
     return browser, driver
 
 
+def start_chromium(size: str) -> webdriver.Chrome:
+    """A headless Chromium of its own (profile, storage) with a window of `size` ("w,h")."""
+    browser, driver_path = _chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",  # runs as root in CI
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={size}",
+        "--disable-background-timer-throttling",
+        "--disable-renderer-backgrounding",
+    ):
+        options.add_argument(arg)
+    return webdriver.Chrome(options=options, service=Service(driver_path))
+
+
 @pytest.fixture(scope="session")
 def people() -> Iterator[dict]:
-    browser, driver_path = _chromium()
     drivers = {}
     try:
         for name, size in (("ana", "1000,720"), ("ben", "500,800")):
-            options = webdriver.ChromeOptions()
-            options.binary_location = browser
-            for arg in (
-                "--headless=new",
-                "--no-sandbox",  # runs as root in CI
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                f"--window-size={size}",
-                "--disable-background-timer-throttling",
-                "--disable-renderer-backgrounding",
-            ):
-                options.add_argument(arg)
-            drivers[name] = webdriver.Chrome(options=options, service=Service(driver_path))
+            drivers[name] = start_chromium(size)
         # Ana at a desk, Ben on a phone: a window cannot be narrower than 500 px, a viewport can.
         drivers["ben"].execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",

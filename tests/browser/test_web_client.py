@@ -9,9 +9,11 @@ go to the state folder's screenshots/.
 
 import os
 import signal
+import time
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 import requests
 from selenium.webdriver.common.by import By
@@ -176,9 +178,9 @@ def _buttons(person, number: int) -> list[str]:
     )
 
 
-def test_only_the_author_is_offered_to_edit(people, chat):
+def test_only_the_author_is_offered_to_edit_or_delete(people, chat):
     ana, ben = people["ana"], people["ben"]
-    ana.until(lambda: _buttons(ana, chat["first"]) == ["Edit"], what="Ana's own button")
+    ana.until(lambda: _buttons(ana, chat["first"]) == ["Edit", "Delete"], what="Ana's own buttons")
     assert ben.until(lambda: _message(ben, chat["first"]), what="Ana's message")
     assert _buttons(ben, chat["first"]) == []
 
@@ -265,6 +267,21 @@ def test_a_503_shows_a_retry_state_and_the_message_goes_out_once_the_service_is_
     ana.screenshot("7-delivered-after-the-outage")
 
 
+def test_a_deleted_message_shows_as_deleted_for_everyone(people, chat):
+    ana, ben = people["ana"], people["ben"]
+    _post(ben, "Oops, wrong chat")
+    number = _posted(ben, "Oops, wrong chat")
+    ana.until(lambda: _message(ana, number), what="Ben's slip")
+    assert _buttons(ana, number) == []  # not hers to delete
+    ben.js("window.confirm = () => true;")  # the page asks first
+    _field(ben, f'#messages li[data-number="{number}"] .delete').click()
+    gone = "This message was deleted"
+    ben.until(lambda: (_message(ben, number) or {}).get("body") == gone, what="Ben's tombstone")
+    assert _buttons(ben, number) == []
+    ana.until(lambda: (_message(ana, number) or {}).get("body") == gone, what="the deletion, for Ana")
+    ana.screenshot("8-a-deleted-message")
+
+
 def test_unread_counts_show_per_chat_and_in_the_tab_title(people, chat):
     ben = people["ben"]
     auth = {"Authorization": f"Bearer {chat['tokens']['ana']}"}
@@ -279,14 +296,14 @@ def test_unread_counts_show_per_chat_and_in_the_tab_title(people, chat):
     ben.until(lambda: ben.driver.find_elements(By.CSS_SELECTOR, badge) and _field(ben, badge).text == "3",
               what="3 unread")  # fmt: skip
     assert ben.driver.title.startswith("(3)")
-    ben.screenshot("8-ben-has-3-unread")
+    ben.screenshot("9-ben-has-3-unread")
     _field(ben, f'#chat-list [data-chat="{number}"]').click()  # reading them marks them read
     ben.until(lambda: _field(ben, badge).text == "", what="read")
     assert ben.driver.title == "Chat"
     _field(ben, '#chat-list [data-chat="1"]').click()
 
 
-def test_a_long_chat_is_read_page_by_page_following_link(people, chat, stack_outputs):
+def test_a_long_chat_opens_at_its_newest_messages_and_loads_older_ones_above(people, chat, stack_outputs):
     ben = people["ben"]
     api = stack_outputs["ApiUrl"] + f"/applications/{chat['app_token']}"
     number = requests.post(f"{api}/chats", timeout=30).json()["number"]
@@ -297,10 +314,55 @@ def test_a_long_chat_is_read_page_by_page_following_link(people, chat, stack_out
     _field(ben, "#refresh-chats").click()
     ben.until(lambda: ben.driver.find_elements(By.CSS_SELECTOR, f'#chat-list [data-chat="{number}"]'))
     _field(ben, f'#chat-list [data-chat="{number}"]').click()
-    shown = "return document.querySelectorAll('#messages li').length"
-    ben.until(lambda: ben.js(shown) == 50, what="the first page")
-    assert _field(ben, "#more-messages").is_displayed()
-    _field(ben, "#more-messages").click()
-    ben.until(lambda: ben.js(shown) == 55, what="the next page")
-    assert not _field(ben, "#more-messages").is_displayed()
+    shown = "return [...document.querySelectorAll('#messages li')].map(li => Number(li.dataset.number))"
+    ben.until(lambda: ben.js(shown) == list(range(6, 56)), what="the newest page")
     assert _message(ben, 55)["body"] == "line 55"
+    _field(ben, "#older-messages").click()
+    ben.until(lambda: ben.js(shown) == list(range(1, 56)), what="the older messages, above")
+    assert not _field(ben, "#older-messages").is_displayed()
+
+
+def _fetches(person) -> int:
+    return person.js(
+        "return performance.getEntriesByType('resource').filter(e => e.initiatorType === 'fetch').length"
+    )
+
+
+def test_a_page_following_a_chat_over_its_socket_makes_no_request_while_idle(people, chat):
+    ben = people["ben"]
+    _field(ben, '#chat-list [data-chat="1"]').click()
+    ben.until(lambda: _field(ben, "#status").text == "Live", what="live")
+    ben.js("performance.setResourceTimingBufferSize(10000)")
+    time.sleep(3)  # the catch-up read that going live starts
+    before = _fetches(ben)
+    time.sleep(12)  # the page polled every 1 s when a chat was busy, every 10 s when quiet
+    assert _fetches(ben) == before
+    ben.screenshot("8-live-and-idle")
+
+
+def test_a_dropped_socket_reconnects_and_what_was_said_meanwhile_shows(people, chat, stack_outputs):
+    ana, ben = people["ana"], people["ben"]
+    _field(ana, '#chat-list [data-chat="1"]').click()
+    for person in (ana, ben):
+        person.until(lambda p=person: _field(p, "#status").text == "Live", what="live")
+    # The gateway drops every socket of the application (as a deploy or a network change would).
+    from chalicelib.domain.tokens import token_hash
+    from chalicelib.wiring import settings, stores
+
+    mysql = stores.build(settings.from_env()).mysql
+    rows = mysql.all(
+        "SELECT c.connection_id FROM socket_connections c JOIN applications a ON a.id = c.application_id "
+        "WHERE a.token = %s",
+        (token_hash(chat["app_token"]),),
+    )
+    endpoint = stack_outputs["WebSocketApis"]["ChatWebSocket"]["ManagementEndpoint"]
+    gateway = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
+    for (connection_id,) in rows:
+        gateway.delete_connection(ConnectionId=connection_id)
+    _post(ana, "Said while the sockets were down")
+    number = _posted(ana, "Said while the sockets were down")
+    assert ben.until(lambda: _message(ben, number), what="the message said meanwhile")["state"] == ""
+    ben.until(lambda: _field(ben, "#status").text == "Live", what="live again")
+    _post(ana, "And after they came back")
+    number = _posted(ana, "And after they came back")
+    assert ben.until(lambda: _message(ben, number), what="the next message")["state"] == ""

@@ -14,6 +14,7 @@ from elasticsearch import Elasticsearch, helpers
 
 from chalicelib.domain.tokens import token_hash
 from local.stack import services
+from ops.sql import rows as sql_rows
 from tests.chaos import stack
 from tests.chaos.load import Ledger
 
@@ -76,13 +77,7 @@ class Stores:
         )
 
     def rows(self, sql: str, args) -> list:
-        conn = self.mysql()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, args)
-                return list(cur.fetchall())
-        finally:
-            conn.close()
+        return sql_rows(self.mysql, sql, args)
 
     def queue_depth(self, url_key: str = "QueueUrl") -> int:
         names = [

@@ -16,6 +16,7 @@ from samtranslator.translator.transform import transform
 import app
 from chalicelib.adapters.mysql import schema
 from chalicelib.adapters.search import search_index
+from chalicelib.wiring import observability
 from local.stack import config, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,12 @@ AWS_PARAMETERS = {
     "Tracing": "Active",
     "WebDistribution": "Enabled",
 }
+
+
+def test_the_functions_code_holds_the_app_and_its_package_only():
+    """What `CodeUri` names is what each function's zip holds: no operator tool, no test."""
+    code = (TEMPLATE_PATH.parent / TEMPLATE["Globals"]["Function"]["CodeUri"]).resolve()
+    assert {p.name for p in code.iterdir() if p.name != "__pycache__"} == {".chalice", "app.py", "chalicelib"}
 
 
 def test_every_handler_resolves_to_an_entry_point_of_the_app():
@@ -605,6 +612,18 @@ def test_every_function_alarms_on_any_error_and_any_throttle(metric):
     }
     assert watched == set(FUNCTIONS)
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in _alarms_on("AWS/Lambda", metric))
+
+
+def test_alarms_on_the_functions_own_metrics_watch_the_service_they_emit_under():
+    # Powertools puts service=<POWERTOOLS_SERVICE_NAME> on every Chat/* metric: an alarm on
+    # another value watches a metric nobody emits, and never fires.
+    functions = [TEMPLATE["Globals"]["Function"], *FUNCTIONS.values()]
+    named = {f.get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME") for f in functions}
+    assert named - {None} == {observability.SERVICE}
+    own = [a for a in ALARMS.values() if a.get("Namespace") == "Chat"]
+    assert own
+    for alarm in own:
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": observability.SERVICE}]
 
 
 def test_a_failed_hourly_count_raises_an_alarm_within_the_hour():

@@ -43,8 +43,8 @@ def test_a_json_body_and_a_bodyless_post_are_served(client, application):
 def base_url(monkeypatch):
     from chalicelib.wiring import settings
 
-    configured = dataclasses.replace(settings.get(), api_base_url="https://chat.example.com/v1")
-    monkeypatch.setattr(settings, "get", lambda: configured)
+    configured = dataclasses.replace(settings.api(), api_base_url="https://chat.example.com/v1")
+    monkeypatch.setattr(settings, "api", lambda: configured)
     return configured.api_base_url
 
 

@@ -34,27 +34,53 @@ def test_a_batch_writes_messages_of_existing_and_missing_chats(deps, application
     assert stored(deps, app_id) == [(1, [(1, "in an old chat")]), (2, [(1, "chat not written yet")]), (3, [])]
 
 
-class ChatCommittedMeanwhile(BatchStore):
-    """After this writer's first read of chat ids, another writer commits one of the missing chats."""
+class ChatCommittedMeanwhile:
+    """MySQL on which, right after this writer's first read of chat rows, another writer commits
+    one of the missing chats."""
 
     def __init__(self, mysql, other_writer):
-        super().__init__(mysql)
+        self._mysql = mysql
         self._other_writer = other_writer
+        self.raced = False
 
-    def _chat_ids(self, cur, keys):
-        found = BatchStore._chat_ids(cur, keys)
-        if self._other_writer:
+    def retrying(self, work, attempts=3, transaction=True):
+        return self._mysql.retrying(lambda cur: work(_Watched(cur, self)), attempts, transaction)
+
+    def after_chat_read(self) -> None:
+        if not self.raced:
+            self.raced = True
             self._other_writer()
-            self._other_writer = None
-        return found
+
+
+class _Watched:
+    """A cursor that calls `after_chat_read` once the rows of a read of chats are fetched."""
+
+    def __init__(self, cur, mysql: ChatCommittedMeanwhile):
+        self._cur, self._mysql, self._reading_chats = cur, mysql, False
+
+    def execute(self, sql, *args):
+        self._reading_chats = sql.startswith("SELECT") and " FROM chats " in sql
+        return self._cur.execute(sql, *args)
+
+    def fetchall(self):
+        rows = self._cur.fetchall()
+        if self._reading_chats:
+            self._mysql.after_chat_read()
+        return rows
+
+    def __getattr__(self, name):
+        return getattr(self._cur, name)
 
 
 def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
     app_id = application_id(deps, application)
     connect = clients.mysql_connect(settings.get())
     mysql = MySQL(connect)
-    db = ChatCommittedMeanwhile(mysql, lambda: BatchStore(mysql).persist([NewChat(app_id, 7)], []))
-    db.persist([], [NewMessage(app_id, 7, 1, "raced")])
+    racing = ChatCommittedMeanwhile(
+        mysql, lambda: BatchStore(MySQL(connect)).persist([NewChat(app_id, 7)], [])
+    )
+    BatchStore(racing).persist([], [NewMessage(app_id, 7, 1, "raced")])
+    assert racing.raced
     assert stored(deps, app_id) == [(7, [(1, "raced")])]
 
 

@@ -34,3 +34,20 @@ def test_unread_counts_stay_exact_while_others_create_and_the_reader_marks(deps,
     assert service.get_chat(deps, reader, 1).unread_count == 40 - final
     assert reading.mark_read(deps, reader, 1, 10_000)[1] == 0  # clamped to the newest: all read
     assert reading.mark_read(deps, reader, 1, 10_000)[0].up_to == 40
+
+
+def test_deletions_leave_unread_counts_exact_for_readers_with_and_without_a_position(deps, application):
+    token = application["token"]
+    service.create_chat(deps, token)
+    for i in range(5):
+        service.create_message(deps, token, 1, f"message {i}")
+    ana = service.issue_user_token(deps, token, Grant(Author("ana", "Ana")))[0]
+    ben = service.issue_user_token(deps, token, Grant(Author("ben", "Ben")))[0]
+    reading.mark_read(deps, ana, 1, 1)
+    service.delete_message(deps, token, 1, 4)  # still queued: the delete writes the tombstone row
+    service.delete_message(deps, token, 1, 4)
+    service.delete_message(deps, token, 1, 1)
+    assert service.get_chat(deps, ana, 1).unread_count == 3  # 2, 3 and 5
+    assert service.get_chat(deps, ben, 1).unread_count == 3  # never marked: all but the deleted
+    assert reading.mark_read(deps, ana, 1, 2)[1] == 2
+    assert reading.mark_read(deps, ana, 1, 4)[1] == 1

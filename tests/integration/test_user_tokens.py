@@ -84,6 +84,7 @@ def test_a_grant_that_cannot_be_is_400(client, application):
         {**ana, "access": "admin"},
         {**ana, "expires_in": 10**9},
         {**ana, "chats": "1"},
+        {**ana, "chats": None},  # only a missing list means every chat
     ):
         status, answer = post(client, f"/applications/{token}/user_tokens", grant)
         assert (status, answer["code"]) == (400, "bad_request"), grant

@@ -18,12 +18,6 @@ def token(deps: fakes.FakeDeps) -> str:
     return service.create_application(deps, "feed").token
 
 
-def write_queued(deps: fakes.FakeDeps) -> dict[str, str]:
-    sent = [(f"r-{i}", body) for i, body in enumerate(deps.queue.sent)]
-    deps.queue.sent.clear()
-    return writer.persist_records(deps, sent)
-
-
 def feed(deps, token, since=0, limit=50):
     return [
         (c.position, c.kind, c.message.number)
@@ -35,7 +29,7 @@ def test_each_message_shows_once_at_its_latest_change_in_position_order(deps, to
     service.create_chat(deps, token)
     for body in ("one", "two", "three"):
         service.create_message(deps, token, 1, body)
-    write_queued(deps)
+    fakes.write_queued(deps)
     assert feed(deps, token) == [(1, "created", 1), (2, "created", 2), (3, "created", 3)]
     service.edit_message(deps, token, 1, 1, "one, again")
     assert feed(deps, token) == [(2, "created", 2), (3, "created", 3), (4, "edited", 1)]
@@ -64,7 +58,7 @@ def test_an_edit_before_its_creation_takes_the_position_and_the_creation_none(de
     service.create_message(deps, token, 1, "queued")
     service.edit_message(deps, token, 1, 1, "edited while queued")
     assert deps.announcer.announced == [ChatChanged(app_id, 1, 1)]
-    write_queued(deps)
+    fakes.write_queued(deps)
     assert feed(deps, token) == [(1, "edited", 1)]
     assert service.get_message(deps, token, 1, 1).body == "edited while queued"
 
@@ -78,7 +72,7 @@ def test_a_broken_announcer_never_fails_a_write(deps, token):
     deps.announcer = Broken()
     service.create_chat(deps, token)
     service.create_message(deps, token, 1, "still written")
-    assert write_queued(deps) == {}
+    fakes.write_queued(deps)
     assert service.edit_message(deps, token, 1, 1, "still edited").body == "still edited"
     assert feed(deps, token) == [(2, "edited", 1)]
 
@@ -91,7 +85,7 @@ def test_a_since_past_the_chat_feed_is_a_bad_request_and_a_queued_chat_has_an_em
     with pytest.raises(NotFound):
         service.list_changes(deps, token, 2, 0, 50)
     service.create_message(deps, token, 1, "x")
-    write_queued(deps)
+    fakes.write_queued(deps)
     with pytest.raises(BadRequest):
         service.list_changes(deps, token, 1, 2, 50)
 
@@ -100,7 +94,7 @@ def test_a_page_ends_where_the_next_starts(deps, token):
     service.create_chat(deps, token)
     for n in range(5):
         service.create_message(deps, token, 1, f"m{n}")
-    write_queued(deps)
+    fakes.write_queued(deps)
     first = feed(deps, token, 0, 2)
     second = feed(deps, token, first[-1][0], 2)
     third = feed(deps, token, second[-1][0], 2)

@@ -18,11 +18,11 @@ def allow(monkeypatch):
 
     def configure(value: str) -> Client:
         monkeypatch.setenv("CORS_ALLOWED_ORIGINS", value)
-        settings.get.cache_clear()
+        settings.api.cache_clear()
         return Client(app.app)
 
     yield configure
-    settings.get.cache_clear()
+    settings.api.cache_clear()
 
 
 def _preflight(client: Client, path: str, origin: str, method: str = "PATCH"):

@@ -5,7 +5,7 @@ import pytest
 
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.models import NewChat, NewMessage
-from chalicelib.usecases import counter, service, writer
+from chalicelib.usecases import counter, service
 from tests import fakes
 
 
@@ -74,12 +74,6 @@ def token(deps: fakes.FakeDeps) -> str:
     return deps.db.application("t").token
 
 
-def drain(deps: fakes.FakeDeps) -> None:
-    """As the writer does with everything queued."""
-    assert writer.persist_records(deps, [(str(i), body) for i, body in enumerate(deps.queue.sent)]) == {}
-    deps.queue.sent.clear()
-
-
 def sweep(deps: fakes.FakeDeps, max_keys: int = 10**6) -> dict:
     return counter.sweep_idle_counters(deps, WEEK, max_keys)
 
@@ -87,7 +81,7 @@ def sweep(deps: fakes.FakeDeps, max_keys: int = 10**6) -> dict:
 def test_an_idle_counter_whose_numbers_are_all_stored_goes_and_the_next_create_seeds_from_mysql(deps, token):
     assert service.create_chat(deps, token) == 1
     assert [service.create_message(deps, token, 1, "hi") for _ in range(3)] == [1, 2, 3]
-    drain(deps)
+    fakes.write_queued(deps)
     deps.numbers.clock += WEEK
     result = sweep(deps)
     assert (result["idle_counters"], result["counters_removed"]) == (2, 2)
@@ -99,7 +93,7 @@ def test_an_idle_counter_whose_numbers_are_all_stored_goes_and_the_next_create_s
 def test_a_counter_whose_last_number_is_only_queued_stays(deps, token):
     service.create_chat(deps, token)
     service.create_message(deps, token, 1, "stored")
-    drain(deps)
+    fakes.write_queued(deps)
     service.create_message(deps, token, 1, "still queued")
     deps.numbers.clock += WEEK
     assert sweep(deps)["counters_removed"] == 1  # the application's chat counter only
@@ -109,7 +103,7 @@ def test_a_counter_whose_last_number_is_only_queued_stays(deps, token):
 
 def test_a_counter_used_within_the_idle_time_stays(deps, token):
     service.create_chat(deps, token)
-    drain(deps)
+    fakes.write_queued(deps)
     deps.numbers.clock += WEEK - 1
     assert sweep(deps)["idle_counters"] == 0
     assert deps.numbers.counters == {(1,): 1}
@@ -117,7 +111,7 @@ def test_a_counter_used_within_the_idle_time_stays(deps, token):
 
 def test_a_create_between_the_check_and_the_delete_keeps_the_counter(deps, token, monkeypatch):
     service.create_chat(deps, token)
-    drain(deps)
+    fakes.write_queued(deps)
     deps.numbers.clock += WEEK
     check = deps.counts.highest_chat_numbers
 
@@ -134,7 +128,7 @@ def test_a_create_between_the_check_and_the_delete_keeps_the_counter(deps, token
 
 def test_nothing_is_swept_while_numbering_is_closed(deps, token):
     service.create_chat(deps, token)
-    drain(deps)
+    fakes.write_queued(deps)
     deps.numbers.clock += WEEK
     deps.numbers.epoch = None
     result = sweep(deps)
@@ -145,7 +139,7 @@ def test_nothing_is_swept_while_numbering_is_closed(deps, token):
 @pytest.mark.parametrize("store", ["numbers", "counts"])
 def test_a_sweep_without_redis_or_mysql_stops_and_a_later_run_sweeps(deps, token, store):
     service.create_chat(deps, token)
-    drain(deps)
+    fakes.write_queued(deps)
     deps.numbers.clock += WEEK
     down = deps.numbers if store == "numbers" else deps.counts.tables
     down.down = True
@@ -159,7 +153,7 @@ def test_a_run_looks_at_its_share_of_keys_and_the_next_run_goes_on_from_there(de
     monkeypatch.setattr(counter, "SWEEP_STEP", 2)
     for _ in range(4):  # 5 counters: the application's chat counter and one per chat
         service.create_message(deps, token, service.create_chat(deps, token), "x")
-    drain(deps)
+    fakes.write_queued(deps)
     deps.numbers.clock += WEEK
     first = sweep(deps, max_keys=2)
     assert (first["counters_removed"], first["cursor"]) == (2, 2**32 + 3)

@@ -7,7 +7,7 @@ from chalicelib.domain.errors import Gone, NotFound
 from chalicelib.domain.models import Author, NewChat, NewMessage
 from chalicelib.domain.request_keys import RecordLoss, RequestKey
 from chalicelib.domain.user_tokens import Grant
-from chalicelib.usecases import reading, service, writer
+from chalicelib.usecases import reading, service
 from tests import fakes
 
 
@@ -21,18 +21,12 @@ def token(deps: fakes.FakeDeps) -> str:
     return service.create_application(deps, "delete").token
 
 
-def write_queued(deps: fakes.FakeDeps) -> None:
-    sent = [(f"r-{i}", body) for i, body in enumerate(deps.queue.sent)]
-    deps.queue.sent.clear()
-    assert writer.persist_records(deps, sent) == {}
-
-
 def test_a_deleted_message_reads_as_a_tombstone_everywhere(deps, token):
     app_id = deps.tokens.application_id(token)
     service.create_chat(deps, token)
     service.create_message(deps, token, 1, "regrettable words")
     service.create_message(deps, token, 1, "kept")
-    write_queued(deps)
+    fakes.write_queued(deps)
     created = service.get_message(deps, token, 1, 1)
     deleted = service.delete_message(deps, token, 1, 1)
     assert deleted.deleted and deleted.created_at_ms == created.created_at_ms
@@ -43,7 +37,7 @@ def test_a_deleted_message_reads_as_a_tombstone_everywhere(deps, token):
     assert deps.announcer.announced[-1] == ChatChanged(app_id, 1, 3)
     [change] = [c for c in service.list_changes(deps, token, 1, 0, 10).changes if c.message.number == 1]
     assert (change.position, change.kind, change.to_json()["message"]["body"]) == (3, "deleted", None)
-    write_queued(deps)  # the writer indexes the row as MySQL holds it: no body left to find
+    fakes.write_queued(deps)  # the writer indexes the row as MySQL holds it: no body left to find
     assert service.search_messages(deps, token, 1, ["regrettable"], 10).messages == []
     assert all("regrettable" not in m.body for m in deps.batches.tables.messages.values())
 
@@ -51,7 +45,7 @@ def test_a_deleted_message_reads_as_a_tombstone_everywhere(deps, token):
 def test_deleting_twice_changes_nothing_more(deps, token):
     service.create_chat(deps, token)
     service.create_message(deps, token, 1, "once")
-    write_queued(deps)
+    fakes.write_queued(deps)
     first = service.delete_message(deps, token, 1, 1)
     announced = len(deps.announcer.announced)
     assert service.delete_message(deps, token, 1, 1) == first
@@ -64,7 +58,7 @@ def test_a_delete_before_the_writer_stored_the_message_is_not_undone_by_it(deps,
     service.create_message(deps, token, 1, "still queued")
     service.delete_message(deps, token, 1, 1)
     assert deps.numbers.pending == {}  # the pending record's body is gone at once
-    write_queued(deps)  # the creation reaches the writer after the delete
+    fakes.write_queued(deps)  # the creation reaches the writer after the delete
     found = service.get_message(deps, token, 1, 1)
     assert found.deleted and found.body == ""
     assert service.search_messages(deps, token, 1, ["queued"], 10).messages == []
@@ -74,7 +68,7 @@ def test_a_delete_before_the_writer_stored_the_message_is_not_undone_by_it(deps,
 def test_a_deleted_message_cannot_be_edited_and_its_number_is_never_reused(deps, token):
     service.create_chat(deps, token)
     service.create_message(deps, token, 1, "gone soon")
-    write_queued(deps)
+    fakes.write_queued(deps)
     service.delete_message(deps, token, 1, 1)
     with pytest.raises(Gone):
         service.edit_message(deps, token, 1, 1, "back from the dead")
@@ -98,7 +92,7 @@ def test_a_deletion_after_a_readers_position_leaves_one_unread_fewer(deps, token
     service.create_chat(deps, token)
     for body in ("a", "b", "c"):
         service.create_message(deps, token, 1, body)
-    write_queued(deps)
+    fakes.write_queued(deps)
     ana = service.issue_user_token(deps, token, Grant(Author("ana", "Ana")))[0]
     assert reading.mark_read(deps, ana, 1, 1)[1] == 2
     service.delete_message(deps, token, 1, 3)

@@ -262,3 +262,11 @@ def test_the_last_search_page_has_no_link_and_a_first_has_no_after():
 def test_a_search_after_not_written_by_a_link_is_a_bad_request(after):
     with pytest.raises(BadRequest):
         http.search_after({"after": after})
+
+
+def test_a_user_token_grant_is_every_chat_only_when_chats_is_left_out():
+    ana = {"user_id": "a", "name": "A"}
+    assert http.user_grant(ana).chats is None
+    assert http.user_grant({**ana, "chats": [2, 1]}).chats == frozenset({1, 2})
+    with pytest.raises(BadRequest):
+        http.user_grant({**ana, "chats": None})

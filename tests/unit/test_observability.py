@@ -124,7 +124,8 @@ def chat_app(monkeypatch):
     import app
 
     # No store is reached: the counter's and the writer's use cases are replaced here.
-    monkeypatch.setattr(app, "deps", lambda: make_deps())
+    monkeypatch.setattr(app, "writer_deps", lambda: make_deps())
+    monkeypatch.setattr(app, "counter_deps", lambda: make_deps())
     monkeypatch.setattr(app.counter, "refresh_counts", lambda deps: {"mode": "incremental"})
     monkeypatch.setattr(app.counter, "sweep_idle_counters", lambda deps, idle, keys: {"counters_removed": 0})
     return app

@@ -94,3 +94,20 @@ def test_readers_are_shown_to_users_only_where_the_application_allows(deps, toke
         reading.readers(deps, ben, 1)
     assert reading.set_read_receipts(deps, token, True)
     assert [p.user.name for p in reading.readers(deps, ben, 1)] == ["Ben", "Ana"]
+
+
+def test_deletions_after_the_position_leave_the_unread_count_and_those_before_do_not(deps, token):
+    ana = user(deps, token)
+    post(deps, token, 5)
+    reading.mark_read(deps, ana, 1, 1)
+    service.delete_message(deps, token, 1, 4)  # after Ana's position: one unread fewer
+    assert service.get_chat(deps, ana, 1).unread_count == 3
+    service.delete_message(deps, token, 1, 4)  # again: nothing more
+    assert service.get_chat(deps, ana, 1).unread_count == 3
+    service.delete_message(deps, token, 1, 1)  # at her position: not unread anyway
+    assert service.get_chat(deps, ana, 1).unread_count == 3
+    # Moving on past the deleted one counts what is deleted after the new position only.
+    assert reading.mark_read(deps, ana, 1, 2)[1] == 2
+    assert reading.mark_read(deps, ana, 1, 4)[1] == 1
+    # Ben never marked it: every message but the two deleted ones.
+    assert service.get_chat(deps, user(deps, token, "ben"), 1).unread_count == 3

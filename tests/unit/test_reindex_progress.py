@@ -1,7 +1,7 @@
 """The reindex's progress line: share, rate and time left."""
 
 from chalicelib.usecases.reindex import Progress
-from ops import reindex  # functions/ops/reindex.py, the entry point of `make reindex`
+from ops import reindex  # ops/reindex.py, the entry point of `make reindex`
 
 
 def test_the_copy_shows_share_rate_and_time_left():

@@ -22,7 +22,7 @@ BODIES = [
 @pytest.mark.parametrize("body", BODIES)
 def test_each_line_decodes_to_the_action_and_document_of_the_message(body):
     search = Indexer(client=None, index='messages "odd" name')
-    lines = search._index_line(NewMessage(7, 3, 12, body, version=2)).split("\n")
+    lines = search.bulk_lines(NewMessage(7, 3, 12, body, version=2)).split("\n")
     assert lines[2:] == [""]  # two lines, each ended by a newline
     assert [json.loads(line) for line in lines[:2]] == [
         {

@@ -115,6 +115,6 @@ def test_highlights_come_from_the_field_that_marked_most_whole_words_first():
         "body.grams": ["<em>hello</em> <em>wor</em>ld"],
         "body.prefix": ["<em>hello</em>"],
     }
-    assert finder._fragments(marked) == ["<em>hello</em> <em>wor</em>ld"]
-    assert finder._fragments({**marked, "body.grams": ["<em>hello</em>"]}) == ["<em>hello</em> world"]
-    assert finder._fragments({}) == []
+    assert finder.fragments(marked) == ["<em>hello</em> <em>wor</em>ld"]
+    assert finder.fragments({**marked, "body.grams": ["<em>hello</em>"]}) == ["<em>hello</em> world"]
+    assert finder.fragments({}) == []

@@ -156,7 +156,7 @@ def test_over_its_delivery_rate_an_application_waits_without_counting_a_failure(
             self.used = getattr(self, "used", 0) + 1
             return Decision(Quota(kind, 1, 1), self.used <= 1, 0, 1)
 
-    deps.limits = OneAtATime()
+    deps.delivery_rate = OneAtATime()
     register(deps, A, URL_A)
     deps.feed.create_chat(A, 1)
     deps.feed.change(A, 1, 1, "created", "x")

@@ -77,6 +77,7 @@ class Chat:
     last_message_at_ms: int | None = None
     last_change: int = 0  # the position its change feed has reached (0: none yet)
     unread_count: int | None = None  # for a user: messages after their read position
+    deleted_count: int = 0  # its messages deleted so far (not answered: what unread counts need)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

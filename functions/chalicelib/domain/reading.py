@@ -3,7 +3,9 @@
 Message numbers are handed out in order, one after another, per chat, so the messages after a
 reader's position are (highest number handed out) - position, less those deleted since: each
 deletion of a message after a reader's position counts one for that reader (`deleted_after`),
-in the deletion's own transaction, under the chat row's lock. Nothing is counted at read time.
+in the deletion's own transaction, under the chat row's lock; for a reader who never marked the
+chat, the chat's own count of deletions (`chats.deleted_count`) stands in. Nothing is counted at
+read time.
 A number a failed create took and never used (a gap, after a 503) counts as unread.
 """
 

@@ -191,8 +191,10 @@ def user_grant(body: Mapping[str, Any]) -> user_tokens.Grant:
     user_id, name = body.get("user_id"), body.get("name")
     if not isinstance(user_id, str) or not isinstance(name, str):
         raise BadRequest("user_id and name are required strings")
+    # Only a missing `chats` means every chat: a null (a backend's unset list, say) is refused,
+    # never read as the widest grant.
     chats = body.get("chats")
-    if chats is not None and (
+    if "chats" in body and (
         not isinstance(chats, list) or not all(type(n) is int for n in chats) or len(chats) > 1000
     ):
         raise BadRequest("chats must be a list of chat numbers, or be left out for every chat")

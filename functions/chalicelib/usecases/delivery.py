@@ -211,9 +211,7 @@ def _failed(
 
 def _over_rate(deps: DeliveryDeps, application_id: int) -> float | None:
     """Seconds to wait when the application used its delivery rate up; None when it may send."""
-    if deps.limits is None:
-        return None
-    decision = deps.limits.take(f"application:{application_id}", "webhook-deliveries")
+    decision = deps.delivery_rate.take(f"application:{application_id}", "webhook-deliveries")
     return None if decision.allowed else float(max(decision.reset_seconds, 1))
 
 

@@ -39,7 +39,7 @@ def with_unread(deps: Deps, caller: Caller, chats: Sequence[Chat]) -> list[Chat]
     for chat in chats:
         highest = highest_number(deps, caller.application_id, chat.number)
         position = positions.get(chat.number)
-        unread = position.unread(highest) if position else highest
+        unread = position.unread(highest) if position else max(0, highest - chat.deleted_count)
         counted.append(dataclasses.replace(chat, unread_count=unread))
     return counted
 

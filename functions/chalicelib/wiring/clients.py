@@ -53,7 +53,7 @@ class Secret:
         self._stale = True
 
 
-def mysql_connect(s: settings.Settings) -> mysql.Connect:
+def mysql_connect(s: settings.MySQLSettings) -> mysql.Connect:
     """Opens a connection with the current login: a rotated password is picked up on reconnect."""
     if s.mysql_secret_arn is None:
         return mysql.connector(
@@ -79,7 +79,7 @@ def mysql_connect(s: settings.Settings) -> mysql.Connect:
     return connect
 
 
-def api_login(s: settings.Settings) -> Login | None:
+def api_login(s: settings.ApiLoginSettings) -> Login | None:
     """The DML-only login the schema function grants, if its settings name one."""
     if s.mysql_api_user is None:
         return None
@@ -104,7 +104,7 @@ class RedisAuthToken(CredentialProvider):
             ) from exc  # the numbering adapters' Unavailable, as any outage
 
 
-def redis_client(s: settings.Settings) -> redis.Redis:
+def redis_client(s: settings.RedisSettings) -> redis.Redis:
     auth: dict[str, CredentialProvider] = {}
     if s.redis_auth_secret_arn is not None:
         auth["credential_provider"] = RedisAuthToken(
@@ -120,7 +120,7 @@ def redis_client(s: settings.Settings) -> redis.Redis:
     )
 
 
-def elasticsearch_client(s: settings.Settings) -> "Elasticsearch":
+def elasticsearch_client(s: settings.ElasticsearchSettings) -> "Elasticsearch":
     from elasticsearch import Elasticsearch  # ~0.1 s to import: only the functions that search
 
     api_key = None
@@ -137,7 +137,7 @@ def elasticsearch_client(s: settings.Settings) -> "Elasticsearch":
     )
 
 
-def rate_limits(s: settings.Settings, client: redis.Redis) -> RateLimits:
+def rate_limits(s: settings.RateLimitSettings, client: redis.Redis) -> RateLimits:
     per_application = s.rate_limit_window_seconds
     new_applications = s.rate_limit_applications_window_seconds
     quotas = [
@@ -151,6 +151,11 @@ def rate_limits(s: settings.Settings, client: redis.Redis) -> RateLimits:
         Quota("user-reads", s.rate_limit_user_reads, per_application),
         Quota("applications-per-address", s.rate_limit_applications_per_address, new_applications),
         Quota("applications", s.rate_limit_applications, new_applications),
-        Quota("webhook-deliveries", s.rate_limit_webhook_deliveries, per_application),
     ]
     return RateLimits(client, {quota.kind: quota for quota in quotas})
+
+
+def delivery_rate(s: settings.WebhookDeliverySettings, client: redis.Redis) -> RateLimits:
+    """The webhook delivery function's one quota: deliveries per application per window."""
+    quota = Quota("webhook-deliveries", s.rate_limit_webhook_deliveries, s.rate_limit_window_seconds)
+    return RateLimits(client, {quota.kind: quota})

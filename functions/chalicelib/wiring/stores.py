@@ -1,9 +1,11 @@
 """Builds the adapters from the settings, each on first use, once per process (a Lambda environment).
 
-A function builds only what its use cases read (ports.py: Deps, WriterDeps, CounterDeps,
-MigrateDeps), and imports a driver only then: the counter never loads the Elasticsearch client
-nor reads its secret. Each store's calls are one X-Ray subsegment when tracing is on (the
-adapters stay unaware of it).
+Each function gets the stores of its own settings view (settings.py: `api_deps()` builds from
+ApiSettings, ...); it builds only what its use cases read (ports.py: Deps, WriterDeps, ...), and
+imports a driver only then.
+An adapter whose settings group the function's view lacks cannot be built (TypeError): the
+counter cannot build the Elasticsearch client nor read its secret. Each store's calls are one
+X-Ray subsegment when tracing is on (the adapters stay unaware of it).
 """
 
 import threading
@@ -31,11 +33,11 @@ class _Built[T]:
     """An attribute built on first read, once: functools.cached_property no longer locks (3.12),
     and chalice local's threads or the writer's indexing thread may read it at once."""
 
-    def __init__(self, build: Callable[["Stores"], T]):
+    def __init__(self, build: Callable[["Stores[Any]"], T]):
         self._build = build
         self._name = build.__name__
 
-    def __get__(self, stores: "Stores", owner: type | None = None) -> T:
+    def __get__(self, stores: "Stores[Any]", owner: type | None = None) -> T:
         if self._name not in stores.__dict__:
             with stores._lock:
                 if self._name not in stores.__dict__:
@@ -43,27 +45,38 @@ class _Built[T]:
         value: T = stores.__dict__[self._name]
         return value
 
-    def __set__(self, stores: "Stores", value: T) -> None:  # a test or a tool puts its own in place
+    def __set__(self, stores: "Stores[Any]", value: T) -> None:  # a test or a tool puts its own in place
         stores.__dict__[self._name] = value
 
 
-class Stores:
-    """Every adapter of one environment, on one MySQL connection per thread and one Redis pool;
-    `sqs`: a client of the caller's (a load generator's, with a bigger pool), else the standard one.
-    Satisfies every function's dependency set of ports.py."""
+class Stores[S]:
+    """The adapters of one environment built from the settings `S` (a function's view, or every
+    setting for tools and tests), on one MySQL connection per thread and one Redis pool; `sqs`: a
+    client of the caller's (a load generator's, with a bigger pool), else the standard one.
+    Satisfies every function's dependency set of ports.py, as far as its settings go."""
 
-    def __init__(self, s: settings.Settings, sqs: Any = None):
+    def __init__(self, s: S, sqs: Any = None):
         self.settings = s
-        self.request_timeout_seconds = s.api_timeout_seconds
         self._sqs = sqs
         self._lock = threading.RLock()  # re-entrant: an adapter's build reads its client's
 
-    def replace(self, **adapters: Any) -> "Stores":
+    def replace(self, **adapters: Any) -> "Stores[S]":
         """A copy sharing what is built so far, with `adapters` in place (a test's or a tool's)."""
         copy = Stores(self.settings, self._sqs)
-        copy.request_timeout_seconds = self.request_timeout_seconds
         copy.__dict__.update({k: v for k, v in self.__dict__.items() if k in _BUILT} | adapters)
         return copy
+
+    def _view[G](self, group: type[G]) -> G:
+        """The settings of `group`, if this function's view holds them."""
+        if not isinstance(self.settings, group):
+            raise TypeError(
+                f"{type(self.settings).__name__} lacks {group.__name__}: not this function's to build"
+            )
+        return self.settings
+
+    @property
+    def request_timeout_seconds(self) -> int:
+        return self._view(settings.RequestSettings).api_timeout_seconds
 
     # -- the clients, shared by the adapters of their store (tests and tools read them too) --
 
@@ -72,33 +85,34 @@ class Stores:
         from ..adapters.mysql.mysql import MySQL
         from .clients import mysql_connect
 
-        return MySQL(mysql_connect(self.settings))
+        return MySQL(mysql_connect(self._view(settings.MySQLSettings)))
 
     @_Built
     def redis(self) -> "redis.Redis":
         from .clients import redis_client
 
-        return redis_client(self.settings)
+        return redis_client(self._view(settings.RedisSettings))
 
     @_Built
     def elasticsearch(self) -> "Elasticsearch":
         from .clients import elasticsearch_client
 
-        return elasticsearch_client(self.settings)
+        return elasticsearch_client(self._view(settings.ElasticsearchSettings))
 
     @_Built
     def _user_token_secret(self) -> "Secret | None":
         from .clients import Secret
 
-        arn = self.settings.user_token_secret_arn
-        return Secret(arn, self.settings.secrets_max_age_seconds) if arn else None
+        s = self._view(settings.UserTokenSettings)
+        return Secret(s.user_token_secret_arn, s.secrets_max_age_seconds) if s.user_token_secret_arn else None
 
     @property
     def user_token_secret(self) -> bytes:
         """Read through Powertools' cache (`secrets_max_age_seconds`): a changed secret retires
         every user token within that long."""
-        secret, s = self._user_token_secret, self.settings
-        if secret is None and s.mysql_secret_arn and s.user_token_secret == settings.LOCAL_USER_TOKEN_SECRET:
+        secret, s = self._user_token_secret, self._view(settings.UserTokenSettings)
+        on_aws = self._view(settings.MySQLSettings).mysql_secret_arn
+        if secret is None and on_aws and s.user_token_secret == settings.LOCAL_USER_TOKEN_SECRET:
             # A deploy reading its logins from secrets (AWS) never signs with the well-known one.
             logger.error("USER_TOKEN_SECRET_ARN is not set: user tokens are refused")
             raise Unavailable("user tokens are not configured on this deploy")
@@ -146,22 +160,28 @@ class Stores:
     def sender(self) -> ports.WebhookSender:
         from ..adapters.http.webhook_sender import WebhookSender
 
-        return traced(WebhookSender(self.settings.webhook_allow_loopback), "HTTP")
+        return traced(WebhookSender(self._view(settings.WebhookSettings).webhook_allow_loopback), "HTTP")
 
     @_Built
     def work(self) -> ports.WebhookWork:
         from ..adapters.sqs import queue
         from ..adapters.sqs.webhook_work import WebhookWork
 
-        return traced(
-            WebhookWork(self._sqs or queue.client(), self.settings.webhook_work_queue_url or ""), "SQS"
-        )
+        url = self._view(settings.WebhookDeliverySettings).webhook_work_queue_url or ""
+        return traced(WebhookWork(self._sqs or queue.client(), url), "SQS")
 
     @_Built
     def slots(self) -> ports.DeliverySlots:
         from ..adapters.redis.delivery_slots import DeliverySlots
 
-        return traced(DeliverySlots(self.redis, self.settings.webhook_slots_per_application), "Redis")
+        most = self._view(settings.WebhookDeliverySettings).webhook_slots_per_application
+        return traced(DeliverySlots(self.redis, most), "Redis")
+
+    @_Built
+    def delivery_rate(self) -> ports.RateLimits:
+        from .clients import delivery_rate
+
+        return traced(delivery_rate(self._view(settings.WebhookDeliverySettings), self.redis), "Redis")
 
     @_Built
     def batches(self) -> ports.Batches:
@@ -185,7 +205,7 @@ class Stores:
     def reservations(self) -> ports.Reservations:
         from ..adapters.redis.reservations import Reservations
 
-        s = self.settings
+        s = self._view(settings.NumberingSettings)
         return traced(Reservations(self.redis, s.redis_wait_replicas, s.redis_wait_timeout_ms), "Redis")
 
     @_Built
@@ -222,7 +242,7 @@ class Stores:
     def keys(self) -> ports.Keys:
         from ..adapters.redis.idempotency import Records
 
-        s = self.settings
+        s = self._view(settings.IdempotencySettings)
         records = Records(
             self.redis,
             in_flight_seconds=request_life_seconds(s.api_timeout_seconds),
@@ -236,13 +256,13 @@ class Stores:
     def limits(self) -> ports.RateLimits | None:
         from .clients import rate_limits
 
-        return traced(rate_limits(self.settings, self.redis), "Redis")
+        return traced(rate_limits(self._view(settings.RateLimitSettings), self.redis), "Redis")
 
     @_Built
     def queue(self) -> ports.Queue:
         from ..adapters.sqs import queue
 
-        s = self.settings
+        s = self._view(settings.QueueSettings)
         sqs_queue = queue.Queue(
             self._sqs or queue.client(),
             s.queue_url or "",
@@ -253,7 +273,7 @@ class Stores:
 
     @_Built
     def announcer(self) -> ports.Announcer:
-        s = self.settings
+        s = self._view(settings.AnnounceSettings)
         if s.announce_topic_arn:
             from ..adapters.announce import topic
 
@@ -266,12 +286,12 @@ class Stores:
     def indexer(self) -> ports.Indexer:
         from ..adapters.search.indexer import Indexer
 
-        s = self.settings
+        s, writer = self._view(settings.ElasticsearchSettings), self._view(settings.IndexerSettings)
         indexer = Indexer(
             self.elasticsearch,
             s.messages_index,
             request_timeout=s.elasticsearch_timeout_seconds,
-            bulk_budget=s.writer_timeout_seconds / 2,
+            bulk_budget=writer.writer_timeout_seconds / 2,
         )
         return traced(indexer, "Elasticsearch")
 
@@ -279,15 +299,17 @@ class Stores:
     def finder(self) -> ports.Finder:
         from ..adapters.search.finder import Finder
 
-        s = self.settings
-        return traced(Finder(self.elasticsearch, s.messages_index, s.search_timeout_ms), "Elasticsearch")
+        index = self._view(settings.ElasticsearchSettings).messages_index
+        timeout_ms = self._view(settings.FinderSettings).search_timeout_ms
+        return traced(Finder(self.elasticsearch, index, timeout_ms), "Elasticsearch")
 
     @_Built
     def index_schema(self) -> ports.IndexSchema:
         from ..adapters.search.index_schema import IndexSchema
 
-        s = self.settings
-        return traced(IndexSchema(self.elasticsearch, s.messages_index, s.search_shards), "Elasticsearch")
+        index = self._view(settings.ElasticsearchSettings).messages_index
+        shards = self._view(settings.IndexSettings).search_shards
+        return traced(IndexSchema(self.elasticsearch, index, shards), "Elasticsearch")
 
     # -- live delivery --
 
@@ -301,7 +323,7 @@ class Stores:
     def sockets(self) -> ports.Sockets:
         from ..adapters.websocket import sockets
 
-        s = self.settings
+        s = self._view(settings.SocketSettings)
         client = sockets.client(s.websocket_endpoint, s.push_concurrency)
         return traced(sockets.Sockets(client, s.push_concurrency), "WebSocket")
 
@@ -309,15 +331,18 @@ class Stores:
     def fan_out(self) -> ports.FanOut:
         from ..adapters.announce import fan_out
 
-        return traced(fan_out.FanOut(fan_out.client(), self.settings.push_function_name, logger), "Lambda")
+        return traced(
+            fan_out.FanOut(fan_out.client(), self._view(settings.SocketSettings).push_function_name, logger),
+            "Lambda",
+        )
 
     @property
     def push_slice(self) -> int:
-        return self.settings.push_slice
+        return self._view(settings.SocketSettings).push_slice
 
     @_Built
     def socket_limits(self) -> SocketLimits:
-        s = self.settings
+        s = self._view(settings.SocketSettings)
         return SocketLimits(
             subscriptions_per_connection=s.socket_subscriptions,
             connections_per_application=s.socket_connections_per_application,
@@ -329,17 +354,93 @@ class Stores:
 _BUILT = {name for name, value in vars(Stores).items() if isinstance(value, _Built)}
 
 
-def build(s: settings.Settings, sqs: Any = None) -> Stores:
-    """The adapters of `s` (tools and tests: the functions use `deps()`)."""
+def build[S](s: S, sqs: Any = None) -> Stores[S]:
+    """The adapters of `s` (tools and tests: the functions use theirs below)."""
     return Stores(s, sqs)
 
 
 def api_login_from_settings() -> "Login | None":
     from .clients import api_login
 
-    return api_login(settings.get())
+    return api_login(settings.migrate())
 
 
 @lru_cache(maxsize=1)
-def deps() -> Stores:
+def deps() -> Stores[settings.Settings]:
+    """Every adapter, from every setting: the tools' and the tests'."""
     return build(settings.get())
+
+
+# -- each function's, from its own settings ----------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def api_deps() -> Stores[settings.ApiSettings]:
+    return build(settings.api())
+
+
+@lru_cache(maxsize=1)
+def writer_deps() -> Stores[settings.WriterSettings]:
+    return build(settings.writer())
+
+
+@lru_cache(maxsize=1)
+def counter_deps() -> Stores[settings.CounterSettings]:
+    return build(settings.counter())
+
+
+@lru_cache(maxsize=1)
+def migrate_deps() -> Stores[settings.MigrateSettings]:
+    return build(settings.migrate())
+
+
+@lru_cache(maxsize=1)
+def live_deps() -> Stores[settings.LiveSettings]:
+    return build(settings.live())
+
+
+@lru_cache(maxsize=1)
+def delivery_deps() -> Stores[settings.DeliverySettings]:
+    return build(settings.delivery())
+
+
+# Each entry point's dependency set (ports.py), built in Lambda's init phase: the drivers' imports
+# and the clients then cost the init, which has its own limit, not the first request's timeout.
+# An entry point not named here builds on first use.
+ENTRY_POINTS: dict[str, tuple[type, Callable[[], Any]]] = {
+    "app.app": (ports.Deps, api_deps),
+    "app.handle_creations": (ports.WriterDeps, writer_deps),
+    "app.refresh_counts": (ports.CounterDeps, counter_deps),
+    "app.migrate_schema": (ports.MigrateDeps, migrate_deps),
+    "app.handle_socket": (ports.SocketDeps, live_deps),
+    "app.deliver_webhooks": (ports.DeliveryDeps, delivery_deps),
+}
+# Left to first use: only the API's search route reads it, and the Elasticsearch client is ~0.2 s
+# of CPU that a burst of creates would pay in every new environment.
+NOT_AT_INIT = {"finder"}
+
+
+def prepare() -> list[str]:
+    """Builds the adapters of the entry point this Lambda environment serves and returns their
+    names; outside Lambda, none. Nothing connects here: a build that fails (a malformed setting, a
+    secret that cannot be read) is logged and left to the first request, which answers it as it
+    would have."""
+    entry_point = ENTRY_POINTS.get(settings.lambda_handler() or "")
+    if entry_point is None:
+        return []
+    reads, function_deps = entry_point
+    names = [
+        name
+        for protocol in reversed(reads.__mro__)
+        for name, value in vars(protocol).items()
+        if isinstance(value, property) and name in _BUILT and name not in NOT_AT_INIT
+    ]
+    built = []
+    for name in dict.fromkeys(names):
+        try:
+            getattr(function_deps(), name)
+        except Exception as exc:
+            logger.warning("not built at init: the first request builds it", adapter=name, error=repr(exc))
+        else:
+            built.append(name)
+    return built

@@ -17,6 +17,10 @@ INSERT_CHAT = (
     "INSERT INTO chats (application_id, number) VALUES (%s, %s) ON DUPLICATE KEY UPDATE number = number"
 )
 LOCK_CHAT = "SELECT id FROM chats WHERE application_id = %s AND number = %s FOR UPDATE"
+# Deleted messages after a new position, counted when it is marked (a write), never at a read.
+COUNT_DELETED_AFTER = (
+    "SELECT COUNT(*) FROM messages WHERE chat_id = %s AND number > %s AND deleted_ms IS NOT NULL"
+)
 # Assignments run left to right: `up_to` last, so the others compare with the old one.
 UPSERT_POSITION = (
     "INSERT INTO read_positions (chat_id, user_id, user_name, up_to, deleted_after, read_at_ms) "
@@ -41,6 +45,8 @@ UPDATE_READ_RECEIPTS = "UPDATE applications SET read_receipts = %s WHERE id = %s
 COUNT_DELETION = (
     "UPDATE read_positions SET deleted_after = deleted_after + 1 WHERE chat_id = %s AND up_to < %s"
 )
+# And the chat's own count, for readers with no position yet.
+COUNT_CHAT_DELETION = "UPDATE chats SET deleted_count = deleted_count + 1 WHERE id = %s"
 
 
 def _position(row: Row) -> ReadPosition:
@@ -59,7 +65,8 @@ class ReadPositions:
             cur.execute(INSERT_CHAT, (application_id, chat_number))
             cur.execute(LOCK_CHAT, (application_id, chat_number))
             chat_id = first(cur)
-            deleted = 0  # messages after `up_to` already deleted: none until messages can be
+            cur.execute(COUNT_DELETED_AFTER, (chat_id, up_to))
+            deleted = first(cur)
             args = (chat_id, user.id, user.name, up_to, deleted, now_ms())
             cur.execute(UPSERT_POSITION, args)
             cur.execute(SELECT_POSITION, (chat_id, user.id))

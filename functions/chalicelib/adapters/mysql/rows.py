@@ -13,7 +13,9 @@ def _created(table: str) -> str:
     return f"COALESCE({table}.created_ms, FLOOR(UNIX_TIMESTAMP({table}.created_at) * 1000))"
 
 
-CHAT_COLUMNS = f"c.number, c.messages_count, {_created('c')}, c.last_message_ms, c.last_change"
+CHAT_COLUMNS = (
+    f"c.number, c.messages_count, {_created('c')}, c.last_message_ms, c.last_change, c.deleted_count"
+)
 MESSAGE_COLUMNS = f"m.number, m.body, {_created('m')}, m.edited_ms, m.author_id, m.author_name, m.deleted_ms"
 # A message as the writer indexes it: its chat's key and version too.
 INDEXED_COLUMNS = (
@@ -23,7 +25,7 @@ INDEXED_COLUMNS = (
 
 
 def chat_of(row: Row) -> Chat:
-    return Chat(int(row[0]), int(row[1]), _ms(row[2]), _ms(row[3]), int(row[4]))
+    return Chat(int(row[0]), int(row[1]), _ms(row[2]), _ms(row[3]), int(row[4]), deleted_count=int(row[5]))
 
 
 def message_of(row: Row) -> Message:

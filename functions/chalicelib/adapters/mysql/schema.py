@@ -265,6 +265,12 @@ MIGRATIONS = [
             ADD COLUMN last_message_ms BIGINT NULL,
             ADD COLUMN last_change BIGINT UNSIGNED NOT NULL DEFAULT 0""",
     ),
+    # A reader who never marked a chat has every message unread but the deleted ones: counted
+    # by each deletion, in its transaction (domain/reading.py).
+    (
+        "0020_chats_deleted_count",
+        "ALTER TABLE chats ADD COLUMN deleted_count INT UNSIGNED NOT NULL DEFAULT 0",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.

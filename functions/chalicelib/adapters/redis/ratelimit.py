@@ -23,20 +23,12 @@ import redis
 from aws_lambda_powertools import Logger
 
 from ...domain.quotas import Decision, Quota
-from . import keys
+from . import keys, lua
 
 log = Logger(service="chat", child=True)
 
-# KEYS: none (the key is built from the clock). ARGV: key prefix, quota, window seconds.
-# Returns {requests in this window including this one, seconds until the window ends}.
-_TAKE = """
-local now = tonumber(redis.call('TIME')[1])
-local window = tonumber(ARGV[3])
-local key = ARGV[1] .. ':' .. math.floor(now / window)
-local used = redis.call('INCR', key)
-if used == 1 then redis.call('EXPIRE', key, window + 1) end
-return {used, window - now % window}
-"""
+# scripts/ratelimit-take.lua: one INCR in the window of Redis's clock.
+_TAKE = lua.script("ratelimit-take")
 
 
 class LocalWindows:
@@ -48,7 +40,8 @@ class LocalWindows:
     counts it has used up.
     """
 
-    # Hand-written: _TAKE's arithmetic over a dict; a library would bring windows and keys of its own.
+    # Hand-written: ratelimit-take.lua's arithmetic over a dict; a library would bring windows
+    # and keys of its own.
     _OVERFLOW = "\x00overflow"  # no rate key starts with NUL
 
     def __init__(self, max_keys: int = 10_000, clock: Callable[[], float] = time.time):

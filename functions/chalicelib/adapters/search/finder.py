@@ -78,7 +78,7 @@ class Finder:
         fetched = [answer_size(hits[a.number]["_source"]["body"]) if a.number in hits else 0 for a in page]
         page = page[: search_pages.cut(fetched, limit)]
         messages = [
-            message_of(a.number, hits[a.number]["_source"], _fragments(hits[a.number].get("highlight", {})))
+            message_of(a.number, hits[a.number]["_source"], fragments(hits[a.number].get("highlight", {})))
             for a in page
             if a.number in hits  # unless it was deleted since the ranking
         ]
@@ -215,7 +215,7 @@ class Finder:
         return hits
 
 
-def _fragments(highlight: dict[str, list[str]]) -> list[str]:
+def fragments(highlight: dict[str, list[str]]) -> list[str]:
     """The fragments of the field that marked the most (each field marks its own way of matching;
     whole words first when they mark as many)."""
     best = max(HIGHLIGHT_FIELDS, key=lambda field: sum(f.count("<em>") for f in highlight.get(field, [])))

@@ -59,7 +59,7 @@ class Indexer:
         lines: list[str] = []
         size = 0
         for m in messages:
-            line = self._index_line(m)
+            line = self.bulk_lines(m)
             if chunk and size + len(line) > MAX_BULK_BYTES:
                 yield chunk, "".join(lines)
                 chunk, lines, size = [], [], 0
@@ -69,7 +69,7 @@ class Indexer:
         if chunk:
             yield chunk, "".join(lines)
 
-    def _index_line(self, m: NewMessage) -> str:
+    def bulk_lines(self, m: NewMessage) -> str:
         """A message's `_bulk` lines, written out: the numbers are ints (events.parse and MySQL
         see to it) and the body is JSON-encoded, so each line is the JSON the client would write
         for the same dicts, made in a tenth of the client's time (docs/performance.md)."""

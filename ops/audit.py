@@ -22,8 +22,12 @@ from typing import Any, Protocol
 import redis
 
 from chalicelib.adapters.redis import keys as redis_keys
+from chalicelib.adapters.redis import pending_record
 from chalicelib.domain import events
+from chalicelib.domain.models import Author
 from chalicelib.wiring import clients, settings, stores
+
+from .sql import rows
 
 
 class Stores(Protocol):
@@ -36,9 +40,8 @@ class Stores(Protocol):
 @dataclass
 class Audit:
     queue_depth: int = 0
-    lost_messages: list[tuple[int, int, int, str]] = field(
-        default_factory=list
-    )  # (application id, chat, number, body)
+    # (application id, chat, number, body, accept instant in ms, author): what a redrive sends
+    lost_messages: list[tuple[int, int, int, str, int | None, Author | None]] = field(default_factory=list)
     lost_chats: list[tuple[int, int]] = field(
         default_factory=list
     )  # (application id, number), reserved, no row
@@ -53,7 +56,7 @@ class Audit:
             "lost_chats": len(self.lost_chats),
             "gaps": self.gaps,
             "redriven": self.redriven,
-            "examples": [f"{a}:{c}:{n}" for a, c, n, _ in self.lost_messages[:10]],
+            "examples": [f"{a}:{c}:{n}" for a, c, n, *_ in self.lost_messages[:10]],
             "clashes": len(self.clashes),
             "clash_examples": [
                 {"kind": k, "application_id": a, "chat": c, "number": n, "create_id": i, "body": b}
@@ -117,12 +120,13 @@ def audit(stores: Stores, r: redis.Redis, application_ids: Iterable[int] | None 
         result.lost_chats += [(app_id, n) for n in range(1, last + 1) if (app_id, n) not in chats]
     for (app_id, chat), last in message_counters.items():
         stored: dict[bytes, bytes] = r.hgetall(redis_keys.pending(app_id, chat))  # type: ignore[assignment]
-        pending = {int(n): body.decode() for n, body in stored.items()}
+        pending = {int(n): pending_record.decode(int(n), value.decode()) for n, value in stored.items()}
         for n in range(1, last + 1):
             if (app_id, chat, n) in messages:
                 continue
             if n in pending:
-                result.lost_messages.append((app_id, chat, n, pending[n]))
+                m = pending[n]
+                result.lost_messages.append((app_id, chat, n, m.body, m.created_at_ms, m.author))
             else:
                 result.gaps += 1
     return result
@@ -131,7 +135,10 @@ def audit(stores: Stores, r: redis.Redis, application_ids: Iterable[int] | None 
 def redrive(send: Callable[[str], None], found: Audit) -> int:
     """Queues the events of what `audit` found missing again (`send(body)`); returns how many."""
     bodies = [events.chat_created(a, n) for a, n in found.lost_chats]
-    bodies += [events.message_created(a, c, n, body) for a, c, n, body in found.lost_messages]
+    bodies += [
+        events.message_created(a, c, n, body, created_at_ms=at, author=author)
+        for a, c, n, body, at, author in found.lost_messages
+    ]
     for body in bodies:
         send(body)
     found.redriven = len(bodies)
@@ -146,13 +153,7 @@ class Stack:
         self.deps = stores.build(s)
 
     def rows(self, sql: str, args: Any) -> list[Any]:
-        conn = self._connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, args)
-                return list(cur.fetchall())
-        finally:
-            conn.close()
+        return rows(self._connect, sql, args)
 
     def queue_depth(self) -> int:
         return self.deps.queue.depth()
