@@ -487,8 +487,7 @@ def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info("webhooks swept", extra=swept)
         return swept
     work = {record["messageId"]: webhook_requests.work_items(record["body"]) for record in event["Records"]}
-    # Leave time to let the pairs go and queue what is left before the function's timeout.
-    seconds = context.get_remaining_time_in_millis() / 1000 - 10
-    failed = delivery.handle_batch(delivery_deps(), work, seconds)
+    seconds_left = context.get_remaining_time_in_millis() / 1000
+    failed = delivery.handle_batch(delivery_deps(), work, seconds_left)
     metrics.add_metric(name="WebhookWorkFailed", unit=MetricUnit.Count, value=len(failed))
     return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}

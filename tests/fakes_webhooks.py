@@ -141,6 +141,12 @@ class FakeCursors(fakes._Store):
             lease_seconds,
         )
 
+    def hold(self, endpoint: Endpoint, chat_number: int, start, until: datetime.datetime) -> None:
+        self._check()
+        row = self.rows.setdefault((endpoint.id, chat_number), _Row(endpoint.application_id, start()))
+        if self._free(row) and row.next_attempt_at is None:
+            row.next_attempt_at = until
+
     def advance(self, cursor: Cursor, position: int) -> Cursor:
         row = self._mine(cursor)
         row.delivered_position, row.attempts, row.failing_since, row.next_attempt_at = position, 0, None, None
@@ -152,7 +158,7 @@ class FakeCursors(fakes._Store):
         if row.recheck:
             row.recheck = False
             return False
-        row.lease_id, row.lease_until = "", None
+        row.lease_id, row.lease_until, row.next_attempt_at = "", None, None
         return True
 
     def abandon(self, cursor: Cursor) -> None:
@@ -172,14 +178,17 @@ class FakeCursors(fakes._Store):
         row.next_attempt_at = self.clock.now + datetime.timedelta(seconds=delay_seconds)
         row.lease_id, row.lease_until, row.recheck = "", None, False
 
-    def due(self, limit: int) -> list[tuple[int, int]]:
+    def due(self, limit: int, endpoint_id: int | None = None) -> list[tuple[int, int]]:
         self._check()
-        due = [
-            (row.application_id, key[1])
+        due = sorted(
+            (row.next_attempt_at, row.application_id, key[1])
             for key, row in self.rows.items()
-            if row.next_attempt_at is not None and row.next_attempt_at <= self.clock.now and self._free(row)
-        ]
-        return due[:limit]
+            if row.next_attempt_at is not None
+            and row.next_attempt_at <= self.clock.now
+            and self._free(row)
+            and endpoint_id in (None, key[0])
+        )
+        return [(a, c) for _, a, c in due[:limit]]
 
     def endpoint_failed(self, endpoint_id: int, delay_seconds: float) -> None:
         found = self.endpoints.rows[endpoint_id]
@@ -256,36 +265,43 @@ class FakeFeed(fakes._Store):
         ]
         return max(before, default=0)
 
-    def behind(self, limit: int) -> list[tuple[int, int]]:
+    def behind(self, window_seconds: int, per_application: int, limit: int) -> list[tuple[int, int]]:
         self._check()
-        found = []
+        since = self.clock.now - datetime.timedelta(seconds=window_seconds)
+        found: dict[tuple[int, int], datetime.datetime] = {}
         for endpoint in self.endpoints.rows.values():
-            found += self.behind_for(endpoint.id, limit)
-        return found[:limit]
+            if endpoint.enabled and (endpoint.retry_at is None or endpoint.retry_at <= self.clock.now):
+                for chat, at in self._behind(endpoint).items():
+                    if at >= since:
+                        found[chat] = at
+        taken: dict[int, int] = {}
+        out = []
+        for chat, _ in sorted(found.items(), key=lambda item: (item[1], item[0])):
+            taken[chat[0]] = taken.get(chat[0], 0) + 1
+            if taken[chat[0]] <= per_application:
+                out.append(chat)
+        return out[:limit]
 
-    def behind_for(self, endpoint_id: int, limit: int) -> list[tuple[int, int]]:
-        endpoint = self.endpoints.rows[endpoint_id]
-        if not endpoint.enabled or (endpoint.retry_at is not None and endpoint.retry_at > self.clock.now):
-            return []
-        found = []
+    def _behind(self, endpoint: Endpoint) -> dict[tuple[int, int], datetime.datetime]:
+        """The endpoint's chats behind, with when each last changed."""
+        found = {}
         for (app_id, chat), _ in sorted(self.entries.items()):
             if app_id != endpoint.application_id:
                 continue
-            row = self.cursors.rows.get((endpoint_id, chat))
+            row = self.cursors.rows.get((endpoint.id, chat))
             since = endpoint.created_at or self.clock.now
-            changed_since = any(
-                at >= since for (a, c, _), at in self.changed_at.items() if (a, c) == (app_id, chat)
-            )
+            changes = [at for (a, c, _), at in self.changed_at.items() if (a, c) == (app_id, chat)]
+            updated = max([self.created[(app_id, chat)], *changes])
             if row is None:
-                if self.created[(app_id, chat)] >= since or changed_since:
-                    found.append((app_id, chat))
+                if self.created[(app_id, chat)] >= since or any(at >= since for at in changes):
+                    found[(app_id, chat)] = updated
             elif (
                 self.last(app_id, chat) > row.delivered_position
                 and self.cursors._free(row)
                 and (row.next_attempt_at is None or row.next_attempt_at <= self.clock.now)
             ):
-                found.append((app_id, chat))
-        return found[:limit]
+                found[(app_id, chat)] = updated
+        return found
 
 
 class FakeDeadLetters(fakes._Store):
@@ -346,8 +362,10 @@ class FakeSender:
     def __init__(self) -> None:
         self.down: set[str] = set()
         self.received: list[tuple[str, dict[str, str], bytes]] = []
+        self.attempts = 0
 
     def send(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
+        self.attempts += 1
         if url in self.down:
             return Outcome(False, "could not connect")
         self.received.append((url, headers, body))

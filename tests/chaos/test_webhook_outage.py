@@ -4,7 +4,7 @@ application's receiver, up throughout, is not held back.
 
 Through the deployed stack: creates through API Gateway, the writer, the delivery function
 (SQS event source and its every-minute sweep), to two receivers in this process on loopback.
-`make chaos`: a 5-minute outage; QUICK=1: 60 s. The figures go to
+`make chaos`: a 5-minute outage; QUICK=1 (CI): 10 s. The figures go to
 $CHAT_STATE_DIR/chaos/webhooks.jsonl and the test's output.
 """
 
@@ -23,13 +23,13 @@ from tests.receiver import Receiver, start
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_quick]
 
-OUTAGE_SECONDS = int(os.environ.get("CHAOS_WEBHOOK_OUTAGE_SECONDS", 60 if QUICK else 300))
-BEFORE_SECONDS, AFTER_SECONDS = 20, 30
+OUTAGE_SECONDS = int(os.environ.get("CHAOS_WEBHOOK_OUTAGE_SECONDS", 10 if QUICK else 300))
+BEFORE_SECONDS, AFTER_SECONDS = (5, 5) if QUICK else (20, 30)
 RATE = 4.0  # creates per second, both applications together
 CHATS = 3
 # After the receiver is back: its endpoint's next probe (backoff doubling to 256 s within a
 # 5-minute outage), then every waiting chat at once.
-SETTLE_SECONDS = 2 * OUTAGE_SECONDS + 120
+SETTLE_SECONDS = 2 * OUTAGE_SECONDS + (60 if QUICK else 120)
 
 
 def _application(s: requests.Session, api: str, receiver: Receiver) -> str:

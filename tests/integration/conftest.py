@@ -60,7 +60,14 @@ def chat_app(queue_url, webhook_work_url):
 
     # The routes and functions run in-process on the tests' stores (every setting), so a test can
     # put an adapter of its own in place; each function's own settings: tests/unit/test_settings_views.py.
-    for function_deps in ("api_deps", "writer_deps", "counter_deps", "migrate_deps", "live_deps"):
+    for function_deps in (
+        "api_deps",
+        "writer_deps",
+        "counter_deps",
+        "migrate_deps",
+        "live_deps",
+        "delivery_deps",
+    ):
         setattr(app, function_deps, stores.deps)
 
     migrate.migrate(stores.deps())

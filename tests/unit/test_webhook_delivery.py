@@ -116,8 +116,12 @@ def test_an_endpoint_that_fails_is_probed_once_per_backoff_not_once_per_chat(dep
         deps.feed.create_chat(A, chat)
     deps.sender.down.add(URL_A)
     run(deps, (A, 1))
-    run(deps, (A, 2), (A, 3))  # backing off: these chats are not tried at all
-    assert deps.cursors.rows.keys() == {(1, 1)}
+    tried = deps.sender.attempts
+    run(deps, (A, 2), (A, 3))  # backing off: these chats are not tried, they wait for the probe
+    assert deps.sender.attempts == tried
+    assert {chat: row.next_attempt_at for chat, row in deps.cursors.rows.items()} == dict.fromkeys(
+        [(1, 1), (1, 2), (1, 3)], deps.webhook_endpoints.rows[1].retry_at
+    )
     deps.sender.down.clear()
     deps.clock.advance(5)
     deps.work.requested.clear()
@@ -126,6 +130,22 @@ def test_an_endpoint_that_fails_is_probed_once_per_backoff_not_once_per_chat(dep
     assert {chat for chat, _ in deps.work.requested} >= {(A, 2), (A, 3)}
     run(deps, (A, 2), (A, 3))
     assert sorted(positions(deps, URL_A)) == [0, 0, 0]
+
+
+def test_a_chat_announced_during_a_long_outage_is_delivered_after_the_sweeps_window(deps):
+    register(deps, A, URL_A)
+    deps.feed.create_chat(A, 1)
+    deps.sender.down.add(URL_A)
+    run(deps, (A, 1))  # the probe fails
+    deps.feed.create_chat(A, 2)
+    run(deps, (A, 2))  # announced while the endpoint backs off
+    deps.sender.down.clear()
+    deps.clock.advance(delivery.SWEEP_WINDOW_SECONDS * 3)  # the announcement is long out of the window
+    deps.work.requested.clear()
+    delivery.sweep(deps)
+    assert {chat for chat, _ in deps.work.requested} == {(A, 1), (A, 2)}
+    run(deps, *[chat for chat, _ in deps.work.requested])
+    assert sorted(positions(deps, URL_A)) == [0, 0]
 
 
 def test_after_a_day_of_refusals_the_event_is_dead_lettered_and_the_chat_moves_on(deps):
@@ -201,7 +221,7 @@ def test_at_the_deadline_a_worker_stops_between_events_and_queues_the_rest(deps)
     for n in (1, 2):
         deps.feed.change(A, 1, n, "created", f"m{n}")
     delivery.handle_work(deps, [(A, 1)], deps.clock.now, deps.clock)
-    assert positions(deps, URL_A) == [0]
+    assert positions(deps, URL_A) == [0, 1]  # a round moves one change on at least, however late
     assert ((A, 1), 0) in deps.work.requested and deps.cursors.rows[(1, 1)].lease_id == ""
     run(deps, (A, 1))
     assert positions(deps, URL_A) == [0, 1, 2]

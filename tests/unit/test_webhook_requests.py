@@ -18,6 +18,12 @@ def test_an_sns_envelope_and_the_workers_own_requests_are_read_too():
     assert work_items(json.dumps({"application_id": 3, "chat_number": 4})) == [(3, 4)]
 
 
+def test_an_announcement_that_carries_more_is_read_for_its_chats_only():
+    content = {"kind": "created", "message": {"number": 5, "body": "hi"}}
+    body = {"changes": [[7, 1, 12, content], {"application_id": 7, "chat_number": 2, "position": 3}], "v": 2}
+    assert work_items(json.dumps(body)) == [(7, 1), (7, 2)]
+
+
 @pytest.mark.parametrize(
     "body",
     ["", "not json", "[]", "{}", '{"changes": [[1, 2]]}', '{"changes": [["1", 2, 3]]}',

@@ -67,8 +67,10 @@ def _known_fields(body: Mapping[str, Any]) -> None:
 
 def work_items(body: str) -> list[tuple[int, int]]:
     """The (application id, chat number) pairs a delivery work message names: the worker's own
-    {"application_id", "chat_number"}, or an announcement of the changes topic ({"changes":
-    [[application id, chat, position], ...]}, raw or in an SNS envelope); [] for anything else."""
+    {"application_id", "chat_number"}, or an announcement of the changes topic (raw or in an SNS
+    envelope), whose entries start [application id, chat, position, ...]; [] for anything else.
+    Only the application and the chat are read: an announcement may carry more (the delivery
+    reads what to send from the committed feed, never from the message)."""
     try:
         value: Any = json.loads(body)
         if isinstance(value, dict) and value.get("Type") == "Notification":
@@ -77,8 +79,11 @@ def work_items(body: str) -> list[tuple[int, int]]:
         return []
     pairs: list[tuple[object, object]] = []
     if isinstance(value, dict) and isinstance(value.get("changes"), list):
-        # The changes topic's message: {"changes": [[application id, chat, position], ...]}.
-        pairs = [(c[0], c[1]) for c in value["changes"] if isinstance(c, list) and len(c) == 3]
+        for change in value["changes"]:
+            if isinstance(change, list) and len(change) >= 3:
+                pairs.append((change[0], change[1]))
+            elif isinstance(change, dict):
+                pairs.append((change.get("application_id"), change.get("chat_number")))
     else:
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, dict):

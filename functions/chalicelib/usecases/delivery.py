@@ -9,6 +9,7 @@ hands the chat out again, to be sent from the cursor (receivers dedupe by `webho
 """
 
 import datetime
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,6 +32,9 @@ from ..domain.errors import Unavailable
 from ..domain.webhooks import Endpoint
 from .ports import ChatRef, DeliveryDeps
 
+# Kept back from the function's time to finish after the deadline: one delivery's timeouts (8 s),
+# letting the pair go and queueing the rest.
+FINISH_SECONDS = 10
 # When an application's deliveries all run already, its next chat comes back this much later.
 BUSY_RETRY_SECONDS = 2
 log = Logger(service="chat", child=True)
@@ -45,6 +49,12 @@ LEASE_SECONDS = 60
 ROUND_SECONDS = 20.0
 # Chats the sweep hands out per run: due retries and chats whose announcement was lost.
 SWEEP_LIMIT = 1000
+# How far back the sweep looks for lost announcements: longer than the work queue keeps retrying
+# a message (5 receives, 6 min apart), so a chat is found while its announcement may be lost. A
+# retry, and a chat that waits for its endpoint's backoff, are in the cursors (due), not here.
+SWEEP_WINDOW_SECONDS = 3600
+# Chats of one application the sweep hands out per run.
+SWEEP_PER_APPLICATION = 100
 # An endpoint's backoff is checked with this slack, so a probe due now is not skipped.
 _SLACK = datetime.timedelta(milliseconds=50)
 
@@ -55,13 +65,15 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def handle_batch(deps: DeliveryDeps, work: Mapping[str, Sequence[ChatRef]], seconds: float) -> list[str]:
-    """Delivers the chats each record names within `seconds`, the records side by side (a slow
-    receiver in one does not hold back the others); returns the records to retry (a store was
-    down). What is left at the deadline is queued again, never cut off mid-delivery."""
+def handle_batch(deps: DeliveryDeps, work: Mapping[str, Sequence[ChatRef]], seconds_left: float) -> list[str]:
+    """Delivers the chats each record names before the invocation's `seconds_left` run out, the
+    records side by side (a slow receiver in one does not hold back the others); returns the
+    records to retry (a store was down). What is left at the deadline is queued again, never cut
+    off mid-delivery: the last delivery, the release and the requests get the time kept back."""
     if not work:
         return []
-    deadline = utcnow() + datetime.timedelta(seconds=seconds)
+    kept_back = min(FINISH_SECONDS, seconds_left / 3)
+    deadline = utcnow() + datetime.timedelta(seconds=seconds_left - kept_back)
     with ThreadPoolExecutor(max_workers=min(len(work), BATCH_THREADS)) as pool:
         futures = {record: pool.submit(handle_work, deps, chats, deadline) for record, chats in work.items()}
     failed = []
@@ -92,11 +104,16 @@ def deliver_chat(
     now: Clock = utcnow,
 ) -> int:
     """Sends each endpoint of the application what it has not had of the chat, until `deadline`."""
-    endpoints = [
-        e
-        for e in deps.webhook_endpoints.of_application(application_id)
-        if e.enabled and (e.retry_at is None or e.retry_at <= now() + _SLACK)
-    ]  # a failing endpoint is probed once per backoff (by the chat that failed), not by every chat
+    endpoints = []
+    for e in deps.webhook_endpoints.of_application(application_id):
+        if not e.enabled:
+            continue
+        if e.retry_at is not None and e.retry_at > now() + _SLACK:
+            # A failing endpoint is probed once per backoff (by the chat that failed), not by
+            # every chat: this one waits for the probe, in MySQL.
+            deps.cursors.hold(e, chat_number, functools.partial(_start, deps, e, chat_number), e.retry_at)
+        else:
+            endpoints.append(e)
     if not endpoints:
         return 0
     if not deps.slots.take(application_id):
@@ -157,8 +174,8 @@ def _round(
             sent += 1
         cursor = deps.cursors.advance(cursor, CHAT_CREATED_POSITION)
     changes = deps.feed.changes(endpoint.application_id, chat, cursor.delivered_position, PAGE)
-    for change in changes:
-        if now() >= end:
+    for n, change in enumerate(changes):
+        if n > 0 and now() >= end:  # one change at least per round: a late round still moves on
             return sent, (cursor, True)
         if endpoint.wants(event_type(change)):
             if not _send(deps, endpoint, cursor, message_event(change, chat, now()), now):
@@ -180,8 +197,8 @@ def _send(deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, event: Event, 
     outcome = deps.sender.send(endpoint.url, headers, event.body)
     if outcome.delivered:
         if endpoint.failures and deps.cursors.endpoint_recovered(endpoint.id):
-            # Back: every chat that waited for the probe goes now, not at the next sweep.
-            deps.work.request(deps.feed.behind_for(endpoint.id, SWEEP_LIMIT))
+            # Back: the chats that waited for the probe go now (the rest at the next sweeps).
+            deps.work.request(deps.cursors.due(SWEEP_LIMIT, endpoint.id))
         return True
     _failed(deps, endpoint, cursor, event, outcome, moment)
     return False
@@ -227,7 +244,7 @@ def sweep(deps: DeliveryDeps, limit: int = SWEEP_LIMIT) -> dict[str, int]:
     (an announcement lost, a worker killed), and sends the replays applications asked for."""
     due = deps.cursors.due(limit)
     try:
-        behind = deps.feed.behind(limit)
+        behind = deps.feed.behind(SWEEP_WINDOW_SECONDS, SWEEP_PER_APPLICATION, limit)
     except Unavailable:
         behind = []  # the next sweep, a minute on, looks again; due retries go out meanwhile
         log.warning("webhook sweep: the feed could not be read", exc_info=True)

@@ -70,10 +70,26 @@ def test_a_failure_schedules_the_retry_and_the_pair_is_due_then(world):
     assert (world.app_id, 9) not in cursors.due(1000)
     world.wait(0.7)
     assert (world.app_id, 9) in cursors.due(1000)
+    assert cursors.due(1000, world.endpoint.id) == [(world.app_id, 9)]
     retry = cursors.claim(endpoint, 9, lambda: 0, 60)
     assert retry.attempts == 1 and retry.failing_since is not None
     assert cursors.advance(retry, 1).attempts == 0
     cursors.release(retry)
+
+
+def test_a_chat_that_waits_for_its_endpoints_backoff_is_due_with_the_probe(world):
+    cursors, endpoint = world.deps.cursors, world.endpoint
+    cursors.endpoint_failed(endpoint.id, 0.5)
+    failing = world.deps.webhook_endpoints.get(world.app_id, endpoint.number)
+    cursors.hold(failing, 10, lambda: -1, failing.retry_at)
+    assert cursors.claim(endpoint, 10, lambda: 99, 60) is None
+    assert cursors.due(1000, endpoint.id) == []
+    world.wait(0.7)
+    assert cursors.due(1000, endpoint.id) == [(world.app_id, 10)]
+    held = cursors.claim(endpoint, 10, lambda: 99, 60)
+    assert held.delivered_position == -1  # made by the hold, from its start
+    assert cursors.release(held) is True
+    assert cursors.due(1000, endpoint.id) == []  # let go with nothing left: nothing is due
 
 
 def test_an_endpoint_backs_off_until_it_recovers(world):

@@ -40,7 +40,7 @@ class FakeWorld:
         self.deps.feed.change(self.app_id, chat, number, kind, body)
 
     def wait(self) -> None:
-        self.deps.clock.advance(1)
+        self.deps.clock.advance(1.1)
 
 
 class RealWorld:
@@ -110,19 +110,35 @@ def test_an_endpoint_starts_after_what_changed_before_it_and_at_the_creation_of_
     assert world.deps.feed.start_position(world.app_id, 2, endpoint.created_at) == -1
 
 
+def behind(world, window: int = 3600, per_application: int = 100) -> list[tuple[int, int]]:
+    return [
+        pair for pair in world.deps.feed.behind(window, per_application, 100_000) if pair[0] == world.app_id
+    ]
+
+
 def test_chats_an_endpoint_has_not_had_everything_of_are_behind(world):
     world.chat(1)
     world.change(1, 1, "created", "old")
     world.wait()
     endpoint = world.endpoint()
     world.wait()
-    assert world.deps.feed.behind_for(endpoint.id, 100) == []  # nothing since the endpoint
+    assert behind(world) == []  # nothing since the endpoint
     world.chat(2)  # a new chat: its chat.created is owed
     world.change(1, 2, "created", "new")  # an old chat changed since
-    assert sorted(world.deps.feed.behind_for(endpoint.id, 100)) == [(world.app_id, 1), (world.app_id, 2)]
+    assert sorted(behind(world)) == [(world.app_id, 1), (world.app_id, 2)]
+    assert behind(world, per_application=1) == [(world.app_id, 2)]  # the oldest change first
     cursors = world.deps.cursors
     for chat in (1, 2):
         held = cursors.claim(endpoint, chat, lambda: -1, 60)
         cursors.release(cursors.advance(held, 2 if chat == 1 else 0))
-    assert world.deps.feed.behind_for(endpoint.id, 100) == []
-    assert all(pair[0] != world.app_id for pair in world.deps.feed.behind(100_000))
+    assert behind(world) == []
+
+
+def test_the_sweep_looks_only_at_chats_changed_within_its_window(world):
+    world.endpoint()
+    world.wait()
+    world.chat(1)
+    world.wait()
+    world.chat(2)
+    assert behind(world, window=1) == [(world.app_id, 2)]
+    assert sorted(behind(world, window=60)) == [(world.app_id, 1), (world.app_id, 2)]

@@ -19,23 +19,29 @@ SELECT_START = (
     "COALESCE(m.deleted_ms, 0)) < %s) "
     f"FROM chats c WHERE {_CHAT}"
 )
-# Chats with a change past an enabled endpoint's cursor, where no worker holds the pair and its
-# retry is due; a pair with no cursor counts from the endpoint's registration (its created_at is
-# on the database's clock, UTC, as chats' updated_at; created_ms is the API's epoch milliseconds).
-_BEHIND = (
-    "SELECT DISTINCT c.application_id, c.number, c.updated_at FROM webhook_endpoints e "
-    "JOIN chats c ON c.application_id = e.application_id "
-    "LEFT JOIN webhook_cursors w ON w.endpoint_id = e.id AND w.chat_number = c.number "
-    "WHERE e.enabled = 1 AND (e.retry_at IS NULL OR e.retry_at <= UTC_TIMESTAMP(6)) "
-    "AND ((w.endpoint_id IS NULL AND c.created_ms >= UNIX_TIMESTAMP(e.created_at) * 1000) "
-    "  OR (w.endpoint_id IS NULL AND c.last_change > 0 AND c.updated_at >= e.created_at) "
-    "  OR (c.last_change > w.delivered_position "
-    "      AND (w.lease_until IS NULL OR w.lease_until < UTC_TIMESTAMP(6)) "
-    "      AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= UTC_TIMESTAMP(6)))) "
+# Chats changed within the window (an index range on chats.updated_at, which every change and
+# every new chat moves) with a change past an enabled endpoint's cursor, where no worker holds the
+# pair and nothing is due later; a pair with no cursor counts from the endpoint's registration
+# (created_at on the database's clock, as chats' updated_at; created_ms is the API's epoch ms).
+# At most `per_application` chats of each application, oldest change first: one tenant's backlog
+# neither fills the sweep nor keeps another's chats waiting, and no chat waits behind newer ones.
+SELECT_BEHIND = (
+    "SELECT application_id, number FROM ("
+    "  SELECT application_id, number, updated_at, "
+    "    ROW_NUMBER() OVER (PARTITION BY application_id ORDER BY updated_at, number) AS nth FROM ("
+    "    SELECT DISTINCT c.application_id, c.number, c.updated_at FROM chats c "
+    "    JOIN webhook_endpoints e ON e.application_id = c.application_id "
+    "    LEFT JOIN webhook_cursors w ON w.endpoint_id = e.id AND w.chat_number = c.number "
+    "    WHERE c.updated_at >= CURRENT_TIMESTAMP(6) - INTERVAL %s SECOND "
+    "    AND e.enabled = 1 AND (e.retry_at IS NULL OR e.retry_at <= UTC_TIMESTAMP(6)) "
+    "    AND ((w.endpoint_id IS NULL AND c.created_ms >= UNIX_TIMESTAMP(e.created_at) * 1000) "
+    "      OR (w.endpoint_id IS NULL AND c.last_change > 0 AND c.updated_at >= e.created_at) "
+    "      OR (c.last_change > w.delivered_position "
+    "          AND (w.lease_until IS NULL OR w.lease_until < UTC_TIMESTAMP(6)) "
+    "          AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= UTC_TIMESTAMP(6))))"
+    "  ) changed"
+    ") ranked WHERE nth <= %s ORDER BY updated_at, application_id, number LIMIT %s"
 )
-# The most recently changed chats first: fresh work is not starved by old stragglers.
-SELECT_BEHIND = _BEHIND + "ORDER BY c.updated_at DESC LIMIT %s"
-SELECT_BEHIND_FOR = _BEHIND + "AND e.id = %s ORDER BY c.updated_at DESC LIMIT %s"
 
 
 def _ms(moment: datetime.datetime) -> int:
@@ -62,8 +68,6 @@ class ChangeFeed:
         created_ms, before = row
         return -1 if created_ms is not None and created_ms >= since_ms else int(before)
 
-    def behind(self, limit: int) -> list[tuple[int, int]]:
-        return [(int(a), int(c)) for a, c, _ in self._mysql.all(SELECT_BEHIND, (limit,))]
-
-    def behind_for(self, endpoint_id: int, limit: int) -> list[tuple[int, int]]:
-        return [(int(a), int(c)) for a, c, _ in self._mysql.all(SELECT_BEHIND_FOR, (endpoint_id, limit))]
+    def behind(self, window_seconds: int, per_application: int, limit: int) -> list[tuple[int, int]]:
+        rows = self._mysql.all(SELECT_BEHIND, (window_seconds, per_application, limit))
+        return [(int(a), int(c)) for a, c in rows]

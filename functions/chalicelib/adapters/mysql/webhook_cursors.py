@@ -4,6 +4,7 @@ next retry and the lease of the one worker sending it; per endpoint, its backoff
 Times are UTC_TIMESTAMP(6) on the database's clock, so workers' clocks never disagree on a lease.
 """
 
+import datetime
 import uuid
 from collections.abc import Callable
 
@@ -32,7 +33,11 @@ ADVANCE = (
     "next_attempt_at = NULL, last_error = NULL, "
     f"lease_until = DATE_ADD(UTC_TIMESTAMP(6), INTERVAL %s SECOND) WHERE {_MINE}"
 )
-RELEASE = f"UPDATE webhook_cursors SET lease_id = NULL, lease_until = NULL WHERE {_MINE} AND recheck = 0"
+# Let go with nothing left to send: nothing is due either.
+RELEASE = (
+    "UPDATE webhook_cursors SET lease_id = NULL, lease_until = NULL, next_attempt_at = NULL "
+    f"WHERE {_MINE} AND recheck = 0"
+)
 CLEAR_RECHECK = f"UPDATE webhook_cursors SET recheck = 0 WHERE {_MINE}"
 FAILED = (
     "UPDATE webhook_cursors SET attempts = attempts + 1, "
@@ -44,10 +49,12 @@ POSTPONE = (
     "UPDATE webhook_cursors SET next_attempt_at = DATE_ADD(UTC_TIMESTAMP(6), INTERVAL %s MICROSECOND), "
     f"lease_id = NULL, lease_until = NULL, recheck = 0 WHERE {_MINE}"
 )
-SELECT_DUE = (
-    "SELECT application_id, chat_number FROM webhook_cursors "
-    f"WHERE next_attempt_at <= UTC_TIMESTAMP(6) AND {_FREE} ORDER BY next_attempt_at LIMIT %s"
-)
+_DUE = f"next_attempt_at <= UTC_TIMESTAMP(6) AND {_FREE} ORDER BY next_attempt_at LIMIT %s"
+SELECT_DUE = f"SELECT application_id, chat_number FROM webhook_cursors WHERE {_DUE}"
+SELECT_DUE_FOR = f"SELECT application_id, chat_number FROM webhook_cursors WHERE endpoint_id = %s AND {_DUE}"
+# A chat announced while its endpoint backs off waits for the endpoint's next probe, in MySQL:
+# the sweep hands it out when due, however long the receiver was down.
+HOLD = f"UPDATE webhook_cursors SET next_attempt_at = COALESCE(next_attempt_at, %s) WHERE {_PAIR} AND {_FREE}"
 ENDPOINT_FAILED = (
     "UPDATE webhook_endpoints SET failures = failures + 1, "
     "retry_at = DATE_ADD(UTC_TIMESTAMP(6), INTERVAL %s MICROSECOND) WHERE id = %s"
@@ -75,10 +82,7 @@ class DeliveryCursors:
     ) -> Cursor | None:
         """The pair's cursor under a new lease; None while another worker holds it (which is then
         asked to look again) or its retry is not due. A pair first seen starts at `start()`."""
-        pair = (endpoint.id, chat_number)
-        if self._mysql.one(SELECT_CURSOR, pair) is None:
-            with self._mysql.cursor() as cur:
-                cur.execute(INSERT_CURSOR, (*pair, endpoint.application_id, start()))
+        pair = self._made(endpoint, chat_number, start)
         lease = uuid.uuid4().hex
         for _ in range(3):
             with self._mysql.cursor() as cur:
@@ -96,6 +100,22 @@ class DeliveryCursors:
                     return None  # not held: its retry is not due yet
             # Let go between the two statements: try again.
         return None
+
+    def hold(
+        self, endpoint: Endpoint, chat_number: int, start: Callable[[], int], until: datetime.datetime
+    ) -> None:
+        """Makes the pair due at `until` (its endpoint's next probe) unless something is due
+        sooner; a pair held by a worker is left to it."""
+        pair = self._made(endpoint, chat_number, start)
+        with self._mysql.cursor() as cur:
+            cur.execute(HOLD, (until.astimezone(datetime.UTC).replace(tzinfo=None), *pair))
+
+    def _made(self, endpoint: Endpoint, chat_number: int, start: Callable[[], int]) -> tuple[int, int]:
+        pair = (endpoint.id, chat_number)
+        if self._mysql.one(SELECT_CURSOR, pair) is None:
+            with self._mysql.cursor() as cur:
+                cur.execute(INSERT_CURSOR, (*pair, endpoint.application_id, start()))
+        return pair
 
     def advance(self, cursor: Cursor, position: int) -> Cursor:
         with self._mysql.cursor() as cur:
@@ -133,8 +153,13 @@ class DeliveryCursors:
         with self._mysql.cursor() as cur:
             cur.execute(POSTPONE, (_micros(delay_seconds), *self._mine(cursor)))
 
-    def due(self, limit: int) -> list[tuple[int, int]]:
-        return [(int(a), int(c)) for a, c in self._mysql.all(SELECT_DUE, (limit,))]
+    def due(self, limit: int, endpoint_id: int | None = None) -> list[tuple[int, int]]:
+        """Chats whose retry is due and no worker holds, soonest first (of one endpoint, if named)."""
+        if endpoint_id is None:
+            rows = self._mysql.all(SELECT_DUE, (limit,))
+        else:
+            rows = self._mysql.all(SELECT_DUE_FOR, (endpoint_id, limit))
+        return [(int(a), int(c)) for a, c in rows]
 
     def endpoint_failed(self, endpoint_id: int, delay_seconds: float) -> None:
         with self._mysql.cursor() as cur:
