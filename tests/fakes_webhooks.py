@@ -9,10 +9,11 @@ from chalicelib.domain.changes import Change
 from chalicelib.domain.deliveries import Cursor, DeadLetter, Event, LeaseLost, Outcome
 from chalicelib.domain.models import Message
 from chalicelib.domain.webhooks import Endpoint, EndpointChange
+from chalicelib.usecases import ports
 from tests import fakes
 
 
-class FakeWebhookEndpoints(fakes._Store):
+class FakeWebhookEndpoints(fakes.Store, ports.WebhookEndpoints):
     def __init__(self) -> None:
         self.rows: dict[int, Endpoint] = {}
         self.now = datetime.datetime(2026, 12, 7, tzinfo=datetime.UTC)
@@ -102,7 +103,7 @@ class _Row:
     recheck: bool = False
 
 
-class FakeCursors(fakes._Store):
+class FakeCursors(fakes.Store, ports.DeliveryCursors):
     def __init__(self, clock: Clock, endpoints: FakeWebhookEndpoints) -> None:
         self.clock, self.endpoints = clock, endpoints
         self.rows: dict[tuple[int, int], _Row] = {}
@@ -209,7 +210,7 @@ class FakeCursors(fakes._Store):
         return True
 
 
-class FakeFeed(fakes._Store):
+class FakeFeed(fakes.Store, ports.ChangeFeed):
     """Chats' feeds: each message once, at its latest change's position."""
 
     def __init__(self, clock: Clock, cursors: FakeCursors, endpoints: FakeWebhookEndpoints) -> None:
@@ -304,7 +305,7 @@ class FakeFeed(fakes._Store):
         return found
 
 
-class FakeDeadLetters(fakes._Store):
+class FakeDeadLetters(fakes.Store, ports.DeadLetters):
     def __init__(self, endpoints: FakeWebhookEndpoints, clock: Clock) -> None:
         self.endpoints, self.clock = endpoints, clock
         self.letters: dict[int, tuple[int, DeadLetter]] = {}  # id -> (endpoint id, letter)
@@ -356,7 +357,7 @@ class FakeDeadLetters(fakes._Store):
         self.letters[letter_id] = (e, dataclasses.replace(letter, replayed_at=self.clock.now))
 
 
-class FakeSender:
+class FakeSender(ports.WebhookSender):
     """Receivers by URL: each answers from its script (True: 2xx), else 200; records what it got."""
 
     def __init__(self) -> None:
@@ -375,7 +376,7 @@ class FakeSender:
         return [json.loads(body) for u, _, body in self.received if u == url]
 
 
-class FakeWork:
+class FakeWork(ports.WebhookWork):
     def __init__(self) -> None:
         self.requested: list[tuple[tuple[int, int], float]] = []
 
@@ -383,7 +384,7 @@ class FakeWork:
         self.requested += [(chat, delay_seconds) for chat in chats]
 
 
-class FakeSlots:
+class FakeSlots(ports.DeliverySlots):
     def __init__(self, most: int = 4) -> None:
         self.most = most
         self.taken: dict[int, int] = {}

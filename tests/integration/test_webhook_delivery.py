@@ -11,6 +11,7 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
+from tests.helpers import invoke
 from tests.integration.support import patch, post
 from tests.receiver import Receiver, start
 
@@ -28,8 +29,10 @@ def receiver():
 class Work:
     """Plays the delivery function's SQS event source on the session's work queue."""
 
-    def __init__(self, client, sqs, url):
-        self.client, self.sqs, self.url = client, sqs, url
+    def __init__(self, sqs, url):
+        from handlers import delivery
+
+        self.handler, self.sqs, self.url = delivery.deliver_webhooks, sqs, url
 
     def run(self) -> int:
         """Hands every work item queued (those due) to the delivery function; returns how many."""
@@ -40,7 +43,7 @@ class Work:
             if not messages:
                 return handled
             event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
-            answer = self.client.lambda_.invoke("deliver_webhooks", event).payload
+            answer = invoke(self.handler, event)
             assert answer["batchItemFailures"] == []
             for m in messages:
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
@@ -48,7 +51,7 @@ class Work:
         return handled
 
     def sweep(self) -> dict:
-        return self.client.lambda_.invoke("deliver_webhooks", {"source": "aws.events"}).payload
+        return invoke(self.handler, {"source": "aws.events"})
 
     def until(self, arrived, timeout: float = 60) -> None:
         """Sweeps and delivers until `arrived()` or the timeout (then the test's asserts tell)."""
@@ -60,8 +63,8 @@ class Work:
 
 
 @pytest.fixture
-def work(client, sqs, webhook_work_url):
-    w = Work(client, sqs, webhook_work_url)
+def work(chat_app, sqs, webhook_work_url):
+    w = Work(sqs, webhook_work_url)
     w.run()  # start from an empty queue
     return w
 
