@@ -1,5 +1,5 @@
 """A webhook receiver inside pytest: an HTTP server on loopback that records what it is sent and
-answers as the test scripts it (a status, a delay, refusal while `down`)."""
+answers as the test scripts it (a status, a delay, the first attempts failed)."""
 
 import http.server
 import json
@@ -24,8 +24,12 @@ class Receiver:
     status: int = 200
     delay: float = 0.0
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # Answers 500 to this many requests first, whatever `status` says.
+    fail_first: int = 0
     received: list[Received] = field(default_factory=list)
     answered: int = 0
+    # When each request arrived, answered 2xx or not.
+    attempts: list[float] = field(default_factory=list)
     port: int = 0
 
     @property
@@ -42,7 +46,8 @@ def start(receiver: Receiver) -> http.server.ThreadingHTTPServer:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             if receiver.delay:
                 time.sleep(receiver.delay)
-            status = receiver.status
+            receiver.attempts.append(time.time())
+            status = 500 if len(receiver.attempts) <= receiver.fail_first else receiver.status
             if 200 <= status < 300:
                 receiver.received.append(Received(dict(self.headers.items()), body, time.time()))
             receiver.answered += 1

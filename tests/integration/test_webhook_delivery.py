@@ -147,6 +147,25 @@ def test_a_receiver_that_fails_gets_everything_in_order_when_it_is_back(
     assert len(set(ids)) == 3
 
 
+def test_a_receiver_that_fails_the_first_attempts_gets_the_event_after_growing_waits(
+    client, application, writer, work, receiver, endpoints
+):
+    receiver.fail_first = 2
+    token = application["token"]
+    endpoint = endpoints(token, receiver.url, ["message.created"])
+    chat = post(client, f"/applications/{token}/chats")[1]["number"]
+    post(client, f"/applications/{token}/chats/{chat}/messages", {"body": "third time lucky"})
+    writer.drain()
+    work.until(lambda: len(receiver.received) >= 1, timeout=30)
+    [got] = receiver.received
+    assert (
+        Webhook(endpoint["secret"]).verify(got.body, got.headers)["data"]["message"]["body"]
+        == "third time lucky"
+    )
+    first, second, third = receiver.attempts[:3]
+    assert second - first >= 0.8 and third - second >= 1.6  # 1 s, then 2 s (each ±20%)
+
+
 def test_another_applications_failing_receiver_does_not_hold_this_one_back(
     client, writer, work, receiver, endpoints
 ):
