@@ -90,9 +90,10 @@ def quota(kind: str, subject: str | int) -> str:
     return f"rate:{kind}:{subject}"
 
 
-# The families whose keys carry a TTL, the only ones eviction may take: a lost one costs a lookup,
-# never a number or a record (the others have none).
-CACHES = ("pending:", "token:", "rate:")
+# The families whose keys carry a TTL, the only ones eviction may take: a lost one costs a lookup
+# (or lets a few more webhook deliveries run at once), never a number or a record (the others
+# have none).
+CACHES = ("pending:", "token:", "rate:", "hooks:")
 
 
 def family(key: str) -> str:
