@@ -5,10 +5,11 @@ import dataclasses
 import datetime
 
 from chalicelib.domain.webhooks import Endpoint, EndpointChange
+from chalicelib.usecases import ports
 from tests import fakes
 
 
-class FakeWebhookEndpoints(fakes._Store):
+class FakeWebhookEndpoints(fakes.Store, ports.WebhookEndpoints):
     def __init__(self) -> None:
         self.rows: dict[int, Endpoint] = {}
         self.now = datetime.datetime(2026, 12, 7, tzinfo=datetime.UTC)

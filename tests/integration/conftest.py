@@ -12,6 +12,8 @@ import boto3
 import pytest
 from chalice.test import Client
 
+from handlers import writer as writer_function
+from tests.helpers import invoke
 from tests.integration.support import JSON, REDIS_URL
 from tests.leaks import check_errors
 
@@ -48,11 +50,17 @@ def chat_app(queue_url):
     settings.api.cache_clear()
     stores.deps.cache_clear()
     import app
+    from handlers import counter, writer
 
     # The routes and functions run in-process on the tests' stores (every setting), so a test can
     # put an adapter of its own in place; each function's own settings: tests/unit/test_settings_views.py.
-    for function_deps in ("api_deps", "writer_deps", "counter_deps", "migrate_deps", "live_deps"):
-        setattr(app, function_deps, stores.deps)
+    for entry_points, function_deps in (
+        (app, "api_deps"),
+        (app, "live_deps"),
+        (writer, "writer_deps"),
+        (counter, "counter_deps"),
+    ):
+        setattr(entry_points, function_deps, stores.deps)
 
     migrate.migrate(stores.deps())
     yield app
@@ -117,7 +125,7 @@ class Writer:
     def deliver(self, messages: list) -> list:
         """Invokes the writer with `messages` as one batch; deletes what it took; returns failures."""
         event = {"Records": [_record(m) for m in messages]}
-        response = self.client.lambda_.invoke("handle_creations", event).payload
+        response = invoke(writer_function.handle_creations, event)
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         done = [m for m in messages if m["MessageId"] not in failed]
         for m in done:

@@ -359,9 +359,9 @@ def live_deps() -> Stores[settings.LiveSettings]:
 # An entry point not named here builds on first use.
 ENTRY_POINTS: dict[str, tuple[type, Callable[[], Any]]] = {
     "app.app": (ports.Deps, api_deps),
-    "app.handle_creations": (ports.WriterDeps, writer_deps),
-    "app.refresh_counts": (ports.CounterDeps, counter_deps),
-    "app.migrate_schema": (ports.MigrateDeps, migrate_deps),
+    "handlers.writer.handle_creations": (ports.WriterDeps, writer_deps),
+    "handlers.counter.refresh_counts": (ports.CounterDeps, counter_deps),
+    "handlers.schema.migrate_schema": (ports.MigrateDeps, migrate_deps),
     "app.handle_socket": (ports.SocketDeps, live_deps),
 }
 # Left to first use: only the API's search route reads it, and the Elasticsearch client is ~0.2 s
