@@ -36,7 +36,7 @@ def _adapters(protocol: type) -> set[str]:
         name
         for cls in protocol.__mro__
         for name, value in vars(cls).items()
-        if isinstance(value, property) and name in stores._BUILT
+        if isinstance(value, property) and name in stores.BUILT
     }
 
 

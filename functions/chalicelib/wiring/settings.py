@@ -431,6 +431,11 @@ def load[S](view: type[S], given: _Env | None = None) -> S:
     return _no_credential_in_clear(view(**values))
 
 
+def readable() -> frozenset[str]:
+    """The settings that have a reader: every field of every group must (a test checks)."""
+    return frozenset(_READERS)
+
+
 def from_env(given: _Env | None = None) -> Settings:
     """Every setting (tools and tests)."""
     return load(Settings, given)

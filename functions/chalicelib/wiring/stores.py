@@ -63,7 +63,7 @@ class Stores[S]:
     def replace(self, **adapters: Any) -> "Stores[S]":
         """A copy sharing what is built so far, with `adapters` in place (a test's or a tool's)."""
         copy = Stores(self.settings, self._sqs)
-        copy.__dict__.update({k: v for k, v in self.__dict__.items() if k in _BUILT} | adapters)
+        copy.__dict__.update({k: v for k, v in self.__dict__.items() if k in BUILT} | adapters)
         return copy
 
     def _view[G](self, group: type[G]) -> G:
@@ -306,7 +306,8 @@ class Stores[S]:
         )
 
 
-_BUILT = {name for name, value in vars(Stores).items() if isinstance(value, _Built)}
+# What a Stores builds on first read, once: what prepare() may build at init (tests read it too).
+BUILT = {name for name, value in vars(Stores).items() if isinstance(value, _Built)}
 
 
 def build[S](s: S, sqs: Any = None) -> Stores[S]:
@@ -382,7 +383,7 @@ def prepare() -> list[str]:
         name
         for protocol in reversed(reads.__mro__)
         for name, value in vars(protocol).items()
-        if isinstance(value, property) and name in _BUILT and name not in NOT_AT_INIT
+        if isinstance(value, property) and name in BUILT and name not in NOT_AT_INIT
     ]
     built = []
     for name in dict.fromkeys(names):

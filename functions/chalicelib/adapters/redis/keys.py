@@ -89,6 +89,21 @@ def quota(kind: str, subject: str | int) -> str:
     return f"rate:{kind}:{subject}"
 
 
+# The families whose keys carry a TTL, the only ones eviction may take: a lost one costs a lookup,
+# never a number or a record (the others have none).
+CACHES = ("pending:", "token:", "rate:")
+
+
+def family(key: str) -> str:
+    """The family a key belongs to: "numbering:", "pending:", ..."""
+    return key.split(":", 1)[0] + ":"
+
+
+def of_application(application_id: int) -> list[str]:
+    """SCAN patterns of an application's per-chat keys: its message counters and pending bodies."""
+    return [f"{_MESSAGES_PREFIX}{application_id}:*", f"pending:{application_id}:*"]
+
+
 # SCAN patterns, for tools and tests that look over the keys of one kind.
 ALL_CHATS_COUNTERS = f"{_CHATS_PREFIX}*"
 ALL_MESSAGES_COUNTERS = f"{_MESSAGES_PREFIX}*"
