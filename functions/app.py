@@ -339,6 +339,21 @@ def remove_webhook(token: str, endpoint_number: str) -> Response:
     return Response(body="", status_code=204)
 
 
+@route(WEBHOOKS + "/dead_letters", ["GET"])
+def list_dead_letters(token: str) -> Response:
+    app_token = service.known_token(api_deps(), http.token(token))
+    after, limit = http.page(_request().query_params)
+    limit = min(limit, webhooks.DEAD_LETTERS_PAGE)  # each holds a payload of up to 64 KiB and more
+    found = webhooks.dead_letters(api_deps(), app_token, after, limit + 1)
+    return http.page_response(found, limit, _url())
+
+
+@route(WEBHOOKS + "/dead_letters/{letter_id}/replay", ["POST"])
+def replay_dead_letter(token: str, letter_id: str) -> Response:
+    webhooks.replay_dead_letter(api_deps(), http.token(token), http.number(letter_id, "dead letter id"))
+    return Response(body="", status_code=202)
+
+
 @route(WEBHOOK + "/secret", ["POST"])
 def rotate_webhook_secret(token: str, endpoint_number: str) -> Response:
     app_token = service.known_token(api_deps(), http.token(token))
