@@ -38,11 +38,12 @@ Key = tuple[int, int]  # (chat id, number)
 def write_messages(
     cur: Cursor, messages: Sequence[NewMessage], chat_ids: dict[ChatKey, int]
 ) -> tuple[list[Clash], list[ChatChanged]]:
-    """Writes `messages` (in the caller's transaction); returns the clashes and each chat's new
-    last position."""
+    """Writes `messages` (in the caller's transaction); returns the clashes and, for each chat
+    that moved, its positions before and after."""
     ids = sorted({chat_ids[m.chat_key] for m in messages})
     cur.execute(LOCK_CHATS.format(placeholders(len(ids), 1)), ids)
     last = {int(chat_id): int(position) for chat_id, position in cur.fetchall()}
+    before = dict(last)
     ordered = sorted(messages, key=lambda m: (chat_ids[m.chat_key], m.number))
     keys = sorted({(chat_ids[m.chat_key], m.number) for m in ordered})
     cur.execute(STORED.format(placeholders(len(keys), 2)), [v for key in keys for v in key])
@@ -76,7 +77,7 @@ def write_messages(
         ADVANCE_CHATS,
         [(c, *chat_keys[c], last[c], newest.get(c)) for c in sorted(advanced)],
     )
-    return clashes, [ChatChanged(*chat_keys[c], last[c]) for c in sorted(advanced)]
+    return clashes, [ChatChanged(*chat_keys[c], last[c], before[c]) for c in sorted(advanced)]
 
 
 def _row(chat_id: int, m: NewMessage, position: int | None) -> tuple[object, ...]:
