@@ -1,4 +1,6 @@
-"""Routes and entry points of the chat API. Each one reads its input and calls one use case."""
+"""Routes of the chat API and of its WebSocket API, and the push after each change. Each one
+reads its input and calls one use case. The functions that serve no route have their own
+modules (handlers/): a writer imports none of this."""
 
 import functools
 import time
@@ -12,13 +14,12 @@ from chalice.app import Request, WebsocketEvent
 
 from chalicelib.adapters.announce import payload
 from chalicelib.domain.errors import Unauthorized, UnknownToken
-from chalicelib.domain.models import Clash
 from chalicelib.domain.request_keys import RequestKey
-from chalicelib.edge import cors, http, migrate, socket, webhook_requests
-from chalicelib.usecases import counter, live, reading, service, webhooks, writer
+from chalicelib.edge import cors, http, socket, webhook_requests
+from chalicelib.usecases import live, reading, service, webhooks
 from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
-from chalicelib.wiring.stores import api_deps, counter_deps, live_deps, migrate_deps, writer_deps
+from chalicelib.wiring.stores import api_deps, live_deps
 
 app = Chalice(app_name="chat", configure_logs=False)
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -338,6 +339,21 @@ def remove_webhook(token: str, endpoint_number: str) -> Response:
     return Response(body="", status_code=204)
 
 
+@route(WEBHOOKS + "/dead_letters", ["GET"])
+def list_dead_letters(token: str) -> Response:
+    app_token = service.known_token(api_deps(), http.token(token))
+    after, limit = http.page(_request().query_params)
+    limit = min(limit, webhooks.DEAD_LETTERS_PAGE)  # each holds a payload of up to 64 KiB and more
+    found = webhooks.dead_letters(api_deps(), app_token, after, limit + 1)
+    return http.page_response(found, limit, _url())
+
+
+@route(WEBHOOKS + "/dead_letters/{letter_id}/replay", ["POST"])
+def replay_dead_letter(token: str, letter_id: str) -> Response:
+    webhooks.replay_dead_letter(api_deps(), http.token(token), http.number(letter_id, "dead letter id"))
+    return Response(body="", status_code=202)
+
+
 @route(WEBHOOK + "/secret", ["POST"])
 def rotate_webhook_secret(token: str, endpoint_number: str) -> Response:
     app_token = service.known_token(api_deps(), http.token(token))
@@ -362,52 +378,6 @@ def preflight(**_path_params: str) -> Response:
 
 for _path in list(app.routes):
     route(_path, ["OPTIONS"])(preflight)
-
-
-# -- the writer, the counter and the schema ------------------------------------------------------
-
-
-# What triggers these functions, and with what batch size or schedule, is infra/template.yaml's
-# to say: the decorators only name entry points (a test checks they configure nothing else).
-
-
-# Batches from the creation queue's SQS event source.
-@app.lambda_function(name="handle_creations")
-def handle_creations(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    records = [(record["messageId"], record["body"]) for record in event["Records"]]
-    clashes: list[Clash] = []
-    failed = writer.persist_records(writer_deps(), records, clashes)
-    writer.log_batch(event["Records"], failed)
-    metrics.add_metric(name="EventsWritten", unit=MetricUnit.Count, value=len(records) - len(failed))
-    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=len(failed))
-    # Two creates told the same number: the template's CreateClashAlarm watches this one.
-    metrics.add_metric(name="CreateClashes", unit=MetricUnit.Count, value=len(clashes))
-    lag_ms = writer.lag_ms(event, time.time())
-    if lag_ms is not None:
-        metrics.add_metric(name="WriteLag", unit=MetricUnit.Milliseconds, value=lag_ms)
-    # The partial batch response (ReportBatchItemFailures): only these records come back.
-    return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}
-
-
-# Hourly by the template's schedule rule; any payload will do, so `make counts` can invoke it.
-# It also sweeps the counters of idle chats out of Redis (counter.py), after the recount.
-@app.lambda_function(name="refresh_counts")
-def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = counter.refresh_counts(counter_deps())
-    logger.info("counts refreshed", **result)
-    s = settings.counter()
-    swept = counter.sweep_idle_counters(counter_deps(), s.counter_idle_seconds, s.counter_sweep_keys)
-    logger.info("idle counters swept", **swept)
-    expired = counter.expire_key_records(counter_deps())
-    logger.info("key records expired", **expired)
-    return {**result, "sweep": swept, **expired}
-
-
-# CloudFormation's custom resource (the Schema resource), or the local deploy directly.
-@app.lambda_function(name="migrate")
-def migrate_schema(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    seconds_left = context.get_remaining_time_in_millis() / 1000
-    return migrate.handle_custom_resource(event, migrate_deps, seconds_left, stores.api_login_from_settings)
 
 
 # -- live delivery: the WebSocket API's routes, and the push after each committed change ---------

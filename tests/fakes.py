@@ -1,7 +1,9 @@
 """In-memory stand-ins for the ports (chalicelib/usecases/ports.py), for fast tests of the use cases.
 
-They promise only what the real adapters do: tests/integration/contracts/ runs one suite per
-port against both, so a fake cannot drift. Each store can be switched `down` (every call then
+One fake per port, subclassing it, so mypy checks each fake's methods against its port; the fakes
+of one store's ports share its state (Tables, Numbering, SearchIndex) as the adapters share the
+store. They promise only what the real adapters do: tests/integration/contracts/ runs one suite
+per port against both, so a fake cannot drift. Each store can be switched `down` (every call then
 raises Unavailable, as the adapters do when their service is unreachable).
 """
 
@@ -46,11 +48,11 @@ from chalicelib.domain.request_keys import (
 )
 from chalicelib.domain.tokens import token_hash
 from chalicelib.domain.user_tokens import Versions
-from chalicelib.usecases import writer
+from chalicelib.usecases import ports, writer
 from chalicelib.usecases.ports import Failures, RateLimits
 
 
-class _Store:
+class Store:
     down = False
 
     def _check(self) -> None:
@@ -94,7 +96,7 @@ class Tables:
         return position
 
 
-class FakeDatabase:
+class FakeDatabase(ports.Database):
     """Applications are kept by their token's hash (as `Application.token`), as MySQL keeps them."""
 
     def __init__(self, tables: Tables):
@@ -279,7 +281,7 @@ class FakeDatabase:
         return Feed(changes, self.tables.last_change.get(chat, 0))
 
 
-class FakeReadPositions:
+class FakeReadPositions(ports.ReadPositions):
     """Read positions by (application id, chat number, user id), on MySQL's shared tables (a
     position needs its chat's row, as the foreign key does)."""
 
@@ -329,7 +331,7 @@ class FakeReadPositions:
         (self.shown.add if shown else self.shown.discard)(application_id)
 
 
-class FakeBatches:
+class FakeBatches(ports.Batches):
     def __init__(self, tables: Tables):
         self.tables = tables
 
@@ -382,7 +384,7 @@ class FakeBatches:
         return [self.tables.messages[k] for k in keys if k in self.tables.messages]
 
 
-class FakeCounts:
+class FakeCounts(ports.Counts):
     def __init__(self, tables: Tables):
         self.tables = tables
 
@@ -432,7 +434,7 @@ class FakeCounts:
         return int(app.chats_count != count)
 
 
-class FakeSchema:
+class FakeSchema(ports.Schema):
     def __init__(self, tables: Tables):
         self.tables, self.applied = tables, False
         self.granted: Login | None = None
@@ -448,10 +450,12 @@ class FakeSchema:
         self.granted = login
 
 
-class FakeNumbers(_Store):
-    """Redis' numbering as a whole: the counters, pending bodies, change marks, idle sweep and epoch
-    (one state, so one `restart()` empties it all as a restart would). It stands for the five
-    adapters of ports.Reservations, PendingBodies, ChangeMarks, IdleCounters and NumberingEpoch."""
+class Numbering:
+    """Redis' numbering state, shared by the fakes of its five ports (FakeReservations,
+    FakePendingBodies, FakeChangeMarks, FakeIdleCounters, FakeEpoch), as the five adapters share
+    one Redis: one `restart()` empties it all, as a restart would, and `down` fails them all."""
+
+    down = False
 
     def __init__(self) -> None:
         self.restart()
@@ -473,6 +477,22 @@ class FakeNumbers(_Store):
         self.touched: dict[tuple[int, ...], int] = {}
         self.sweep_at = 0
 
+    def check(self, numbering_open: bool = False) -> None:
+        if self.down:
+            raise Unavailable("Redis is down")
+        if numbering_open and self.epoch is None:
+            raise Unavailable("numbering is recovering after a cache restart; retry shortly")
+
+    def state_of(self, key: tuple[int, ...]) -> str:
+        return f"{self.epoch}:{self.counters.get(key)}:{self.floors.get(key)}"
+
+
+class _OnNumbering:
+    def __init__(self, numbering: Numbering) -> None:
+        self.numbering = numbering
+
+
+class FakeReservations(_OnNumbering, ports.Reservations):
     def reserve_chat_number(self, application_id: int, seed: Callable[[], int]) -> int:
         return self._next((application_id,), seed)
 
@@ -486,20 +506,19 @@ class FakeNumbers(_Store):
         author: Author | None = None,
     ) -> int:
         number = self._next((application_id, chat_number), seed)
-        self.pending[(application_id, chat_number, number)] = Message(
+        self.numbering.pending[(application_id, chat_number, number)] = Message(
             number, body, created_at_ms, None, author
         )
         return number
 
     def _next(self, key: tuple[int, ...], seed: Callable[[], int]) -> int:
-        self._check()
-        if self.epoch is None:
-            raise Unavailable("numbering is recovering after a cache restart; retry shortly")
-        if key not in self.counters:
-            self.counters[key] = max(seed(), self.floors.get(key, 0))
-        self.counters[key] += 1
-        self.touched[key] = self.clock
-        return self.counters[key]
+        n = self.numbering
+        n.check(numbering_open=True)
+        if key not in n.counters:
+            n.counters[key] = max(seed(), n.floors.get(key, 0))
+        n.counters[key] += 1
+        n.touched[key] = n.clock
+        return n.counters[key]
 
     def chats_reserved(self, application_id: int) -> int | None:
         return self._reserved((application_id,))
@@ -508,116 +527,129 @@ class FakeNumbers(_Store):
         return self._reserved((application_id, chat_number))
 
     def _reserved(self, key: tuple[int, ...]) -> int | None:
-        self._check()
-        if self.epoch is None:
-            raise Unavailable("numbering is recovering after a cache restart; retry shortly")
-        counted = self.counters.get(key, self.floors.get(key))
+        n = self.numbering
+        n.check(numbering_open=True)
+        counted = n.counters.get(key, n.floors.get(key))
         if counted is not None:
-            self.touched[key] = self.clock
+            n.touched[key] = n.clock
         return counted
 
+
+class FakePendingBodies(_OnNumbering, ports.PendingBodies):
     def pending_message(self, application_id: int, chat_number: int, number: int) -> Message | None:
-        self._check()
-        return self.pending.get((application_id, chat_number, number))
+        self.numbering.check()
+        return self.numbering.pending.get((application_id, chat_number, number))
 
     def forget_pending(self, messages: Sequence[NewMessage]) -> None:
-        self._check()
+        self.numbering.check()
         for m in messages:
-            self.pending.pop(m.key, None)
+            self.numbering.pending.pop(m.key, None)
 
+
+class FakeChangeMarks(_OnNumbering, ports.ChangeMarks):
     def record_persisted(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> None:
-        self.forget_pending(messages)
-        self.changed_chats |= {m.chat_key for m in messages}
-        self.changed_applications |= {c.application_id for c in chats} | {m.application_id for m in messages}
+        n = self.numbering
+        FakePendingBodies(n).forget_pending(messages)  # the bodies MySQL now holds, as the adapter does
+        n.changed_chats |= {m.chat_key for m in messages}
+        n.changed_applications |= {c.application_id for c in chats} | {m.application_id for m in messages}
 
     def pop_changed_chats(self, count: int) -> list[ChatKey]:
-        self._check()
-        return [self.changed_chats.pop() for _ in range(min(count, len(self.changed_chats)))]
+        self.numbering.check()
+        changed = self.numbering.changed_chats
+        return [changed.pop() for _ in range(min(count, len(changed)))]
 
     def pop_changed_applications(self, count: int) -> list[int]:
-        self._check()
-        return [self.changed_applications.pop() for _ in range(min(count, len(self.changed_applications)))]
+        self.numbering.check()
+        changed = self.numbering.changed_applications
+        return [changed.pop() for _ in range(min(count, len(changed)))]
 
     def restore_changes(self, chats: Iterable[ChatKey], applications: Iterable[int]) -> None:
-        self._check()
-        self.changed_chats |= set(chats)
-        self.changed_applications |= set(applications)
+        self.numbering.check()
+        self.numbering.changed_chats |= set(chats)
+        self.numbering.changed_applications |= set(applications)
 
     def changes_complete(self) -> bool:
-        self._check()
-        return self.epoch is not None and self.epoch == self.counted_epoch
+        n = self.numbering
+        n.check()
+        return n.epoch is not None and n.epoch == n.counted_epoch
 
     def start_full_recount(self) -> None:
-        self._check()
-        self.changed_chats, self.changed_applications = set(), set()
-        if self.epoch is not None:
-            self.counted_epoch = self.epoch
+        n = self.numbering
+        n.check()
+        n.changed_chats, n.changed_applications = set(), set()
+        if n.epoch is not None:
+            n.counted_epoch = n.epoch
 
+
+class FakeEpoch(_OnNumbering, ports.NumberingEpoch):
     def epoch_state(self) -> tuple[bool, int]:
-        self._check()
-        return self.epoch is not None, self.uptime
+        self.numbering.check()
+        return self.numbering.epoch is not None, self.numbering.uptime
 
     def begin_reopening(self, seconds: int) -> str | None:
-        self._check()
-        if self.reopening:
+        self.numbering.check()
+        if self.numbering.reopening:
             return None
-        self.reopening = True
+        self.numbering.reopening = True
         return "token"
 
     def end_reopening(self, token: str) -> None:
-        self.reopening = False
+        self.numbering.reopening = False
 
     def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool:
-        self._check()
-        if self.epoch is not None:
+        n = self.numbering
+        n.check()
+        if n.epoch is not None:
             return False
-        self.epoch = epoch_id
-        self.counters = {}  # counters of an older epoch are never trusted
+        n.epoch = epoch_id
+        n.counters = {}  # counters of an older epoch are never trusted
         floors = floors or Floors()
-        self.floors = {(a,): n for a, n in floors.chats.items()}
-        self.floors.update(floors.messages.items())
-        self.touched = dict.fromkeys(self.floors, self.clock)
+        n.floors = {(a,): count for a, count in floors.chats.items()}
+        n.floors.update(floors.messages.items())
+        n.touched = dict.fromkeys(n.floors, n.clock)
         return True
 
+
+class FakeIdleCounters(_OnNumbering, ports.IdleCounters):
     def idle_counters(self, cursor: int, count: int, idle_seconds: int) -> tuple[int, list[IdleCounter]]:
-        self._check()
+        n = self.numbering
+        n.check()
         # A cursor is a place in the keys' order, so that keys deleted meanwhile skip none (SCAN's
         # promise: every key present throughout a pass is returned).
-        ahead = sorted(k for k in self.counters.keys() | self.floors.keys() if _place(k) >= cursor)
+        ahead = sorted(k for k in n.counters.keys() | n.floors.keys() if _place(k) >= cursor)
         step = ahead[:count]
-        idle = [key for key in step if self.clock - self.touched.get(key, self.clock) >= idle_seconds]
+        idle = [key for key in step if n.clock - n.touched.get(key, n.clock) >= idle_seconds]
         for key in idle:
-            self.touched[key] = self.clock  # reading a counter touches it, as in Redis
+            n.touched[key] = n.clock  # reading a counter touches it, as in Redis
         return (_place(ahead[count]) if len(ahead) > count else 0), [self._idle(key) for key in idle]
 
     def _idle(self, key: tuple[int, ...]) -> IdleCounter:
-        highest = max(self.counters.get(key, 0), self.floors.get(key, 0))
-        return IdleCounter(key[0], key[1] if len(key) > 1 else None, highest, self._state(key))
-
-    def _state(self, key: tuple[int, ...]) -> str:
-        return f"{self.epoch}:{self.counters.get(key)}:{self.floors.get(key)}"
+        n = self.numbering
+        highest = max(n.counters.get(key, 0), n.floors.get(key, 0))
+        return IdleCounter(key[0], key[1] if len(key) > 1 else None, highest, n.state_of(key))
 
     def drop_counters(self, counters: Sequence[IdleCounter]) -> int | None:
-        self._check()
-        if self.epoch is None:
+        n = self.numbering
+        n.check()
+        if n.epoch is None:
             return None
         dropped = 0
         for c in counters:
             key = (c.application_id,) if c.chat_number is None else (c.application_id, c.chat_number)
-            if (key in self.counters or key in self.floors) and self._state(key) == c.state:
-                self.counters.pop(key, None)
-                self.floors.pop(key, None)
-                self.touched.pop(key, None)
+            if (key in n.counters or key in n.floors) and n.state_of(key) == c.state:
+                n.counters.pop(key, None)
+                n.floors.pop(key, None)
+                n.touched.pop(key, None)
                 dropped += 1
         return dropped
 
     def sweep_cursor(self) -> int:
-        self._check()
-        return self.sweep_at
+        self.numbering.check()
+        return self.numbering.sweep_at
 
     def save_sweep_cursor(self, cursor: int) -> None:
-        self._check()
-        self.sweep_at = cursor
+        self.numbering.check()
+        self.numbering.sweep_at = cursor
 
 
 def _place(scope: tuple[int, ...]) -> int:
@@ -625,7 +657,7 @@ def _place(scope: tuple[int, ...]) -> int:
     return scope[0] * 2**32 + (scope[1] + 1 if len(scope) > 1 else 0)
 
 
-class FakeTokens(_Store):
+class FakeTokens(Store, ports.Tokens):
     """Application ids by token hash; entries never expire here (the real ones do, in seconds)."""
 
     def __init__(self) -> None:
@@ -643,7 +675,7 @@ class FakeTokens(_Store):
             self.ids.pop(token_hash(token), None)
 
 
-class FakeQueue(_Store):
+class FakeQueue(Store, ports.Queue):
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.dead: list[str] = []
@@ -661,40 +693,50 @@ class FakeQueue(_Store):
         return len(self.sent)
 
 
-class FakeSearch(_Store):
-    """The messages index: documents by key with external versions (an older or equal version never
-    overwrites). It stands for the adapters of ports.Indexer, Finder and IndexSchema."""
+class SearchIndex:
+    """The messages index, shared by the fakes of Elasticsearch's three ports (FakeIndexer,
+    FakeFinder, FakeIndexSchema): documents by key with external versions (an older or equal
+    version never overwrites); `down` fails them all."""
 
-    def __init__(self, refuse: Iterable[MessageKey] = ()) -> None:
-        self.refuse = set(refuse)
+    down = False
+
+    def __init__(self) -> None:
         self.docs: dict[MessageKey, NewMessage] = {}
-        self.chat_sizes: list[int | None] = []  # what each find was told of its chat's size
 
-    def ensure_index(self) -> bool:
-        self._check()
-        return False
+
+class FakeIndexer(ports.Indexer):
+    def __init__(self, index: SearchIndex, refuse: Iterable[MessageKey] = ()) -> None:
+        self.search_index, self.refuse = index, set(refuse)
 
     def bulk_deadline(self) -> float:
         return float("inf")  # the fake takes no time
 
     def index(self, messages: Sequence[NewMessage], deadline: float | None = None) -> Failures:
-        if self.down:
+        if self.search_index.down:
             return {m.key: "search unavailable" for m in messages}
         failed: Failures = {}
+        docs = self.search_index.docs
         for m in messages:
             if m.key in self.refuse:
                 failed[m.key] = "refused"
-            elif m.key not in self.docs or m.version > self.docs[m.key].version:
-                self.docs[m.key] = m
+            elif m.key not in docs or m.version > docs[m.key].version:
+                docs[m.key] = m
         return failed
 
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
-        if self.down:
+        if self.search_index.down:
             return {key: "search unavailable" for key in keys}
+        docs = self.search_index.docs
         for key in keys:
-            if key in self.docs and self.docs[key].version == 1:
-                del self.docs[key]
+            if key in docs and docs[key].version == 1:
+                del docs[key]
         return {}
+
+
+class FakeFinder(ports.Finder):
+    def __init__(self, index: SearchIndex) -> None:
+        self.search_index = index
+        self.chat_sizes: list[int | None] = []  # what each find was told of its chat's size
 
     def find(
         self,
@@ -706,11 +748,12 @@ class FakeSearch(_Store):
         chat_size: int | None = None,
     ) -> SearchPage:
         """Every hit scores the same: newest first, `limit` a page (`chat_size` only picks a cost)."""
-        self._check()
+        if self.search_index.down:
+            raise Unavailable("search is down")
         self.chat_sizes.append(chat_size)
         hits = [
             m
-            for k, m in sorted(self.docs.items(), reverse=True)
+            for k, m in sorted(self.search_index.docs.items(), reverse=True)
             if k[:2] == (application_id, chat_number)
             and all(w.lower() in m.body.lower() for w in words)
             and (after is None or m.number < after.number)
@@ -719,7 +762,17 @@ class FakeSearch(_Store):
         return SearchPage(page, SearchAfter(0.0, page[-1].number) if len(hits) > limit else None)
 
 
-class FakeRateLimits:
+class FakeIndexSchema(ports.IndexSchema):
+    def __init__(self, index: SearchIndex) -> None:
+        self.search_index = index
+
+    def ensure_index(self) -> bool:
+        if self.search_index.down:
+            raise Unavailable("search is down")
+        return False
+
+
+class FakeRateLimits(ports.RateLimits):
     """Quotas counted per (subject, kind) in one window that never ends. The real limiter counts
     in its own process while Redis is down, so a fake has no state in which a quota lets all pass."""
 
@@ -735,7 +788,7 @@ class FakeRateLimits:
         return Decision(quota, used <= quota.requests, max(quota.requests - used, 0), quota.window_seconds)
 
 
-class FakeKeys(_Store):
+class FakeKeys(Store, ports.Keys):
     """Idempotency-Key records per scope, at most `most` a scope, on a clock of its own (`now`).
 
     `loss` is what a new claim says of records Redis may have lost (the numbering epoch's age).
@@ -798,7 +851,7 @@ class FakeKeys(_Store):
         return len(old)
 
 
-class FakeConnections:
+class FakeConnections(ports.Connections):
     """Sockets and their subscriptions, on MySQL's tables: a token's hash is still good while it
     is an application's token, or a rotated one within its grace (as the adapter's join)."""
 
@@ -873,7 +926,7 @@ class FakeConnections:
         return previous is None or previous[1] <= self.tables.now
 
 
-class FakeSockets(_Store):
+class FakeSockets(Store, ports.Sockets):
     """Clients' sockets: frames sent to each open one; any other id is gone (410)."""
 
     def __init__(self) -> None:
@@ -894,7 +947,7 @@ class FakeSockets(_Store):
         self.closed.append(connection_id)
 
 
-class FakeFanOut:
+class FakeFanOut(ports.FanOut):
     """Keeps the shares handed to other invocations: (connection ids, frame)."""
 
     def __init__(self) -> None:
@@ -904,7 +957,7 @@ class FakeFanOut:
         self.shares.append((list(connection_ids), frame))
 
 
-class FakeAnnouncer:
+class FakeAnnouncer(ports.Announcer):
     """Keeps what it was told, in order; `down` loses announcements silently, as the port allows."""
 
     down = False
@@ -935,10 +988,20 @@ class FakeDeps:
     batches: FakeBatches
     counts: FakeCounts
     schema: FakeSchema
-    numbers: FakeNumbers
+    # Redis' numbering: its state, and the fakes of its five ports on it.
+    numbering: Numbering
+    reservations: FakeReservations
+    pending: FakePendingBodies
+    changes: FakeChangeMarks
+    sweep: FakeIdleCounters
+    epoch: FakeEpoch
     tokens: FakeTokens
     queue: FakeQueue
-    search: FakeSearch
+    # Elasticsearch's messages index, and the fakes of its three ports on it.
+    search_index: SearchIndex
+    indexer: FakeIndexer
+    finder: FakeFinder
+    index_schema: FakeIndexSchema
     request_timeout_seconds: int
     keys: FakeKeys
     connections: FakeConnections
@@ -954,54 +1017,28 @@ class FakeDeps:
         subscriptions_per_connection=3, connections_per_application=5, frame_bytes=512, lifetime_seconds=7260
     )
 
-    # Redis' five numbering ports, on the one state `numbers` (a test reaches it there).
-    @property
-    def reservations(self) -> FakeNumbers:
-        return self.numbers
-
-    @property
-    def pending(self) -> FakeNumbers:
-        return self.numbers
-
-    @property
-    def changes(self) -> FakeNumbers:
-        return self.numbers
-
-    @property
-    def sweep(self) -> FakeNumbers:
-        return self.numbers
-
-    @property
-    def epoch(self) -> FakeNumbers:
-        return self.numbers
-
-    # Elasticsearch's three ports, on the one index `search` (a test reaches it there).
-    @property
-    def indexer(self) -> FakeSearch:
-        return self.search
-
-    @property
-    def finder(self) -> FakeSearch:
-        return self.search
-
-    @property
-    def index_schema(self) -> FakeSearch:
-        return self.search
-
 
 def deps(request_timeout_seconds: int = 10) -> FakeDeps:
     """A fresh in-memory world: every port faked, MySQL's four adapters on one set of tables."""
-    tables = Tables()
+    tables, numbering, index = Tables(), Numbering(), SearchIndex()
     return FakeDeps(
         db=FakeDatabase(tables),
         read_positions=FakeReadPositions(tables),
         batches=FakeBatches(tables),
         counts=FakeCounts(tables),
         schema=FakeSchema(tables),
-        numbers=FakeNumbers(),
+        numbering=numbering,
+        reservations=FakeReservations(numbering),
+        pending=FakePendingBodies(numbering),
+        changes=FakeChangeMarks(numbering),
+        sweep=FakeIdleCounters(numbering),
+        epoch=FakeEpoch(numbering),
         tokens=FakeTokens(),
         queue=FakeQueue(),
-        search=FakeSearch(),
+        search_index=index,
+        indexer=FakeIndexer(index),
+        finder=FakeFinder(index),
+        index_schema=FakeIndexSchema(index),
         request_timeout_seconds=request_timeout_seconds,
         keys=FakeKeys(),
         connections=FakeConnections(tables),

@@ -7,6 +7,13 @@ from pathlib import Path
 from typing import Any
 
 
+def invoke(handler: Callable[[Any, Any], Any], event: Any, memory_size: int = 512) -> Any:
+    """Calls a function's handler (handlers/) as Lambda would: with a Lambda context."""
+    from chalice.local import LambdaContext
+
+    return handler(event, LambdaContext(handler.__name__, memory_size=memory_size))
+
+
 def eventually(check: Callable, timeout: float = 30.0, interval: float = 0.25):
     """Polls `check` until it returns something truthy, and returns that; fails after `timeout`."""
     deadline = time.monotonic() + timeout

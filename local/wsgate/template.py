@@ -226,7 +226,7 @@ def _invoke_permission_of(resource: dict[str, Any], stripped: set[str]) -> bool:
     )
 
 
-def _load_yaml(text: str) -> Any:
+def load_yaml(text: str) -> Any:
     import yaml  # the tools' venvs have it; the stack's own python need not
 
     class Loader(yaml.SafeLoader):
@@ -257,7 +257,7 @@ def main() -> None:
     parser.add_argument("--ws-base", required=True)
     args = parser.parse_args()
     with open(args.template) as f:
-        template = _load_yaml(f.read())
+        template = load_yaml(f.read())
     try:
         localized, apis = localize(template, args.stack, args.http_base, args.ws_base)
     except TemplateError as exc:

@@ -70,7 +70,7 @@ Find = Callable[[int, int, list[str], int], Any]
 
 
 def told_size(finder: Finder) -> Find:
-    """The product's adapter as the API calls it: told the chat's size (service._chat_size)."""
+    """The product's adapter as the API calls it: told the chat's size, read first."""
     return lambda app_id, chat, words, size: finder.find(app_id, chat, words, LIMIT, chat_size=size)
 
 
@@ -172,7 +172,7 @@ def common_share(es: Elasticsearch, index: str, big_app: int, chat: int, size: i
         found = es.count(
             index=index,
             routing=search_index.routing(big_app, chat),
-            query={"bool": {"filter": [*search_query._chat(big_app, chat), {"match": {"body": word}}]}},
+            query={"bool": {"filter": [*search_query.chat_filter(big_app, chat), {"match": {"body": word}}]}},
         )["count"]
         out[word] = round(found / size, 3)
     return out

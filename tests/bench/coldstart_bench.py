@@ -102,6 +102,11 @@ def tree(commit: str) -> Path:
     return out
 
 
+def handler_in(functions: Path, handler: str) -> str:
+    """`handler` as a tree of before the functions' own modules (handlers/) names it: app.<name>."""
+    return handler if (functions / "handlers").is_dir() else "app." + handler.rsplit(".", 1)[1]
+
+
 def import_time(functions: Path = common.FUNCTIONS, repeats: int = 5) -> dict:
     """`import app` in a fresh interpreter: -X importtime's cumulative figure and wall time."""
     env = {"PYTHONPATH": str(functions), "PATH": "/usr/bin:/bin"}
@@ -173,9 +178,9 @@ def run(res: Resources, progress=print, rounds: int = ROUNDS) -> dict:
     env = common.function_env(common.WRITE_DB, INDEX)
     functions = [
         ("api", "app.app", 256, api_event("no-such-token")),
-        ("writer", "app.handle_creations", 512, sqs_event(application_id)),
-        ("counter", "app.refresh_counts", 256, {}),
-        ("migrate", "app.migrate_schema", 256, {}),
+        ("writer", "handlers.writer.handle_creations", 512, sqs_event(application_id)),
+        ("counter", "handlers.counter.refresh_counts", 256, {}),
+        ("migrate", "handlers.schema.migrate_schema", 256, {}),
     ]
     trees = {"after": common.FUNCTIONS, "before": tree(BEFORE)}
     res.layer()  # uploaded once, before any clock starts
@@ -187,7 +192,11 @@ def run(res: Resources, progress=print, rounds: int = ROUNDS) -> dict:
             sides = ["before", "after"] if r % 2 == 0 else ["after", "before"]
             for side in sides:
                 name = res.function(
-                    f"cold-{suffix}-{side}-{r}", handler, env, memory=memory, code=trees[side]
+                    f"cold-{suffix}-{side}-{r}",
+                    handler_in(trees[side], handler),
+                    env,
+                    memory=memory,
+                    code=trees[side],
                 )
                 figures = cold(res, name, payload)
                 runs.setdefault((suffix, side), []).append(figures)

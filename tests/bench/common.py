@@ -89,7 +89,7 @@ class Cpu:
         self._start = {}
 
     def _now(self) -> dict:
-        out = {name: sum(map(_cpu_seconds, _tree(pid))) for name, pid in self._pids.items() if pid}
+        out = {name: sum(map(cpu_seconds, _tree(pid))) for name, pid in self._pids.items() if pid}
         out["bench"] = time.process_time()
         return out
 
@@ -109,7 +109,7 @@ def _pid(service: str):
         return None
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()

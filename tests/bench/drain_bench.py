@@ -70,7 +70,7 @@ def run(res: Resources, events: int = 20_000, timeout: float = 300.0, progress=p
     queue_url, queue_arn = res.queue("drain")
     name = res.function(
         "writer",
-        "app.handle_creations",
+        "handlers.writer.handle_creations",
         common.function_env(common.WRITE_DB, INDEX, queue_url),
         memory=512,
         timeout=30,

@@ -141,7 +141,7 @@ def run(
     functions = [
         res.function(
             f"writers-{i}",
-            "app.handle_creations",
+            "handlers.writer.handle_creations",
             common.function_env(common.WRITE_DB, writer_bench.INDEX, queue[0]),
             memory=512,
             timeout=30,

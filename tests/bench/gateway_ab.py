@@ -99,7 +99,7 @@ class Variant:
 
     def cpu_seconds(self) -> float:
         assert self.process
-        return common._cpu_seconds(self.process.pid)
+        return common.cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

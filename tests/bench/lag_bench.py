@@ -193,7 +193,7 @@ def cleanup_main(progress=print, wait_seconds: float = 30.0) -> dict:
     r = redis.Redis(port=common.REDIS_PORT, db=0)
     for app_id, token in apps:
         keys = [redis_keys.chats(app_id), redis_keys.token(token)]
-        keys += list(r.scan_iter(f"numbering:messages:{app_id}:*")) + list(r.scan_iter(f"pending:{app_id}:*"))
+        keys += [k for pattern in redis_keys.of_application(app_id) for k in r.scan_iter(pattern)]
         r.delete(*keys)
     progress(
         f"removed {len(apps)} bench applications ({messages} messages, {docs} documents) "

@@ -81,8 +81,12 @@ class Run:
         while self.ledger.offered < fraction * total and self._thread.is_alive():
             time.sleep(0.2)
 
-    def finish(self, restored_at: float, dead_letters=None) -> Report:
+    def offered(self) -> None:
+        """Waits until the whole stream has been offered."""
         self._thread.join()
+
+    def finish(self, restored_at: float, dead_letters=None) -> Report:
+        self.offered()
         if self._failure:
             raise self._failure
         settle(self.stores, self.ledger, self.plan.settle_timeout)
@@ -171,7 +175,7 @@ def poison(plan: Plan, count: int = 30) -> Report:
     for body in bodies:
         run.deps.queue.send(body)
     poisoned_at = time.monotonic()
-    run._thread.join()
+    run.offered()
     # Nothing held back: every accepted create lands while the poison is still being retried.
     landed = settle(run.stores, run.ledger, plan.settle_timeout, empty_queue=False)
     run.notes.append(f"the rest landed {time.monotonic() - poisoned_at:.0f} s after the poison was queued")
@@ -236,7 +240,7 @@ def localstack_restarted(plan: Plan) -> Report:
         f"{depth} events were queued when LocalStack went; redeployed in "
         f"{restored - run.started:.0f} s since the start"
     )
-    run._thread.join()
+    run.offered()
     settle(run.stores, run.ledger, plan.settle_timeout)
     app_ids = list(run.ledger.applications.values())
     found = audit.audit(run.stores, stack.redis_client(run.cfg), app_ids)
@@ -382,7 +386,7 @@ def redis_restarted_with_dead_letters(plan: Plan) -> Report:
     stack.stop(cfg, "redis")
     stack.start(cfg, "redis")
     restored = time.monotonic()
-    run._thread.join()
+    run.offered()
     settle(run.stores, run.ledger, plan.settle_timeout)
     moved = _redrive(run.stores, set(run.ledger.applications.values()))
     run.notes.append(

@@ -43,17 +43,11 @@ AWS_PARAMETERS = {
 }
 
 
-def test_the_functions_code_holds_the_app_and_its_package_only():
+def test_the_functions_code_holds_the_entry_points_and_their_package_only():
     """What `CodeUri` names is what each function's zip holds: no operator tool, no test."""
     code = (TEMPLATE_PATH.parent / TEMPLATE["Globals"]["Function"]["CodeUri"]).resolve()
-    assert {p.name for p in code.iterdir() if p.name != "__pycache__"} == {".chalice", "app.py", "chalicelib"}
-
-
-def test_every_handler_resolves_to_an_entry_point_of_the_app():
-    for name, props in FUNCTIONS.items():
-        module, _, attribute = props["Handler"].partition(".")
-        assert module == "app", name
-        assert callable(getattr(app, attribute)), f"{name}: app.{attribute} is not callable"
+    held = {p.name for p in code.iterdir() if p.name != "__pycache__"}
+    assert held == {".chalice", "app.py", "handlers", "chalicelib"}
 
 
 def test_the_api_function_serves_exactly_the_apps_routes():
@@ -409,9 +403,12 @@ def test_every_function_has_its_own_role_naming_only_its_own_log_group_and_queue
         assert log_groups == {name.replace("Function", "LogGroup")}, name
         queues = {s["Resource"]["Fn::GetAtt"][0] for s in statements if s["Action"][0].startswith("sqs:")}
         # Only the API reads the dead-letter queue: it counts its numbers when numbering reopens.
-        assert queues <= (
-            {"CreationsQueue", "CreationsDeadLetterQueue"} if name == "ApiFunction" else {"CreationsQueue"}
-        )
+        # The webhook deliveries have a queue of their own (the changes topic feeds it).
+        allowed = {
+            "ApiFunction": {"CreationsQueue", "CreationsDeadLetterQueue"},
+            "DeliveryFunction": {"WebhookWorkQueue"},
+        }
+        assert queues <= allowed.get(name, {"CreationsQueue"}), name
     # SAM adds its own broad policies to a role it makes: no function may leave it to SAM.
     assert not [
         n for n, r in translate({})["Resources"].items() if r["Type"] == "AWS::IAM::Role" and n not in roles
@@ -429,6 +426,7 @@ SECRETS_READ = {
     },
     "WriterFunction": {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchApiKeySecretArn"},
     "CounterFunction": {"MysqlSecretArn", "RedisAuthSecretArn"},
+    "DeliveryFunction": {"MysqlSecretArn", "RedisAuthSecretArn"},
     "MigrateFunction": {"MysqlAdminSecretArn", "MysqlSecretArn", "ElasticsearchApiKeySecretArn"},
     "SocketFunction": {"MysqlSecretArn", "RedisAuthSecretArn", "UserTokenSecret"},
     "PushFunction": {"MysqlSecretArn"},
@@ -664,7 +662,8 @@ def test_the_dashboard_shows_the_golden_signals_from_metrics_the_functions_emit(
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),  # dead-letter queue depth
         ("Chat", "SearchLatency"),
     } <= shown
-    emitted = set(re.findall(r'add_metric\(name="(\w+)"', (ROOT / "functions" / "app.py").read_text()))
+    entry_points = [ROOT / "functions" / "app.py", *(ROOT / "functions" / "handlers").glob("*.py")]
+    emitted = {name for f in entry_points for name in re.findall(r'add_metric\(name="(\w+)"', f.read_text())}
     assert {name for namespace, name in shown if namespace == "Chat"} <= emitted
     # Powertools tags each metric with the service dimension; the widgets must ask for the same.
     from chalicelib.wiring import observability
@@ -683,6 +682,22 @@ def test_the_schema_resource_gives_up_long_before_an_hour_and_after_the_migrate_
 def test_the_apps_decorators_configure_no_trigger_the_template_decides():
     # A queue, batch size or schedule named in app.py would be ignored by the SAM deploy.
     assert app.app.event_sources == []
-    # The socket function's handler hands each route to the app's on_ws_* handlers.
-    handlers = {p["Handler"] for p in FUNCTIONS.values()} - {"app.app", "app.handle_socket"}
-    assert {f.handler_string for f in app.app.pure_lambda_functions} == handlers
+    handlers = {p["Handler"] for p in FUNCTIONS.values()}
+    assert {f.handler_string for f in app.app.pure_lambda_functions} <= handlers
+
+
+def test_each_function_loads_its_handler_and_only_the_api_and_the_socket_load_the_app():
+    modules: dict[str, list[str]] = {}
+    for function in FUNCTIONS.values():
+        module, attribute = function["Handler"].rsplit(".", 1)
+        modules.setdefault(module, []).append(attribute)
+    for module, attributes in modules.items():  # each in a fresh interpreter, as a Lambda environment
+        names = ", ".join(f"{module}.{a}" for a in attributes)
+        loaded = subprocess.run(
+            [sys.executable, "-c", f"import sys, {module}; {names}; print('app' in sys.modules)"],
+            cwd=ROOT / "functions",
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert loaded.stdout.strip() == str(module == "app"), module

@@ -12,6 +12,8 @@ import boto3
 import pytest
 from chalice.test import Client
 
+from handlers import writer as writer_function
+from tests.helpers import invoke
 from tests.integration.support import JSON, REDIS_URL
 from tests.leaks import check_errors
 
@@ -31,13 +33,22 @@ def queue_url(sqs):
 
 
 @pytest.fixture(scope="session")
-def chat_app(queue_url):
+def webhook_work_url(sqs):
+    url = sqs.create_queue(QueueName=f"it-webhook-work-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    yield url
+    sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture(scope="session")
+def chat_app(queue_url, webhook_work_url):
     index = f"messages-it-{uuid.uuid4().hex[:8]}"
     # A short request time (above queue.SEND_BOUND_SECONDS): numbering reopens 10 s after Redis
     # was found without its epoch.
     os.environ.update(
         CREATIONS_QUEUE_URL=queue_url, MESSAGES_INDEX=index, REDIS_URL=REDIS_URL, API_TIMEOUT_SECONDS="8"
     )
+    # Webhook receivers inside the tests listen on loopback; announcements go to a queue of ours.
+    os.environ.update(WEBHOOK_ALLOW_LOOPBACK="true", WEBHOOK_WORK_QUEUE_URL=webhook_work_url)
     # Every test creates its applications from one address and reads a lot: quotas that only
     # tests/integration/test_rate_limits.py lowers.
     os.environ.update({f"RATE_LIMIT_{kind}": "1000000" for kind in QUOTA_KINDS})
@@ -48,11 +59,18 @@ def chat_app(queue_url):
     settings.api.cache_clear()
     stores.deps.cache_clear()
     import app
+    from handlers import counter, delivery, writer
 
     # The routes and functions run in-process on the tests' stores (every setting), so a test can
     # put an adapter of its own in place; each function's own settings: tests/unit/test_settings_views.py.
-    for function_deps in ("api_deps", "writer_deps", "counter_deps", "migrate_deps", "live_deps"):
-        setattr(app, function_deps, stores.deps)
+    for entry_points, function_deps in (
+        (app, "api_deps"),
+        (app, "live_deps"),
+        (writer, "writer_deps"),
+        (counter, "counter_deps"),
+        (delivery, "delivery_deps"),
+    ):
+        setattr(entry_points, function_deps, stores.deps)
 
     migrate.migrate(stores.deps())
     yield app
@@ -117,7 +135,7 @@ class Writer:
     def deliver(self, messages: list) -> list:
         """Invokes the writer with `messages` as one batch; deletes what it took; returns failures."""
         event = {"Records": [_record(m) for m in messages]}
-        response = self.client.lambda_.invoke("handle_creations", event).payload
+        response = invoke(writer_function.handle_creations, event)
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         done = [m for m in messages if m["MessageId"] not in failed]
         for m in done:

@@ -5,7 +5,8 @@ import json
 import redis
 
 from chalicelib.domain import events
-from tests.helpers import content, eventually
+from handlers import counter
+from tests.helpers import content, eventually, invoke
 from tests.integration.support import JSON, REDIS_URL, get, post
 
 
@@ -167,7 +168,7 @@ def test_counts_match_the_rows_after_the_counter_runs(client, application, write
     for body in ("a1", "a2", "a3"):
         post(client, f"/applications/{token}/chats/1/messages", {"body": body})
     writer.drain()
-    client.lambda_.invoke("refresh_counts", {})
+    invoke(counter.refresh_counts, {})
     assert get(client, f"/applications/{token}")[1]["chats_count"] == 2
     assert content(get(client, f"/applications/{token}/chats")[1]) == [
         {"number": 1, "messages_count": 3},
@@ -180,11 +181,11 @@ def test_the_counter_recounts_only_what_changed_until_redis_forgets(client, appl
     post(client, f"/applications/{token}/chats")
     post(client, f"/applications/{token}/chats/1/messages", {"body": "one"})
     writer.drain()
-    client.lambda_.invoke("refresh_counts", {})  # a first run settles everything
+    invoke(counter.refresh_counts, {})  # a first run settles everything
     post(client, f"/applications/{token}/chats/1/messages", {"body": "two"})
     post(client, f"/applications/{token}/chats")
     writer.drain()
-    result = client.lambda_.invoke("refresh_counts", {}).payload
+    result = invoke(counter.refresh_counts, {})
     assert result["mode"] == "incremental"
     assert content(get(client, f"/applications/{token}/chats")[1]) == [
         {"number": 1, "messages_count": 2},
@@ -192,4 +193,4 @@ def test_the_counter_recounts_only_what_changed_until_redis_forgets(client, appl
     ]
     assert get(client, f"/applications/{token}")[1]["chats_count"] == 2
     redis.Redis.from_url(REDIS_URL).flushdb()  # the change marks are gone with the cache
-    assert client.lambda_.invoke("refresh_counts", {}).payload["mode"] == "full"
+    assert invoke(counter.refresh_counts, {})["mode"] == "full"

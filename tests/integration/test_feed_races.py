@@ -41,20 +41,29 @@ def feed_positions(db, app_id: int, chat: int) -> dict[int, int]:
     return {c.message.number: c.position for c in found.changes}
 
 
+def race_writers(batches_of) -> list[Exception]:
+    """Two writers, each on a connection of its own, starting together: writer `w` (0 or 1)
+    persists the batches of `batches_of(w)` in turn; the errors either met."""
+    start = threading.Barrier(2)
+
+    def writer(w: int):
+        store = BatchStore(connection())
+        start.wait()
+        for batch in batches_of(w):
+            assert store.persist([], batch).clashes == []
+
+    return run_all(lambda: writer(0), lambda: writer(1))
+
+
 def test_two_writers_on_one_chat_give_every_message_one_position_without_deadlock(deps, application):
     app_id = application_id(deps, application)
     deps.batches.persist([NewChat(app_id, 1)], [])
-    start = threading.Barrier(2)
 
-    def writer(first: int):
-        store = BatchStore(connection())
-        start.wait()
-        for batch in range(20):
-            n = first + batch * 10
-            written = store.persist([], [NewMessage(app_id, 1, n + i, f"m{n + i}") for i in range(5)])
-            assert written.clashes == [] and written.changes[0].chat_number == 1
+    def batches_of(w: int) -> list[list[NewMessage]]:
+        firsts = [1 + 5 * w + 10 * b for b in range(20)]
+        return [[NewMessage(app_id, 1, n + i, f"m{n + i}") for i in range(5)] for n in firsts]
 
-    assert run_all(lambda: writer(1), lambda: writer(6)) == []
+    assert race_writers(batches_of) == []
     positions = feed_positions(deps.db, app_id, 1)
     assert len(positions) == 200 and sorted(positions.values()) == list(range(1, 201))
     assert deps.db.chat(app_id, 1).last_change == 200
@@ -122,3 +131,18 @@ def test_a_client_following_the_feed_under_concurrent_writes_misses_no_change(de
     follower.join()
     assert read_positions == sorted(set(read_positions))  # in order, none twice
     assert seen == feed_positions(deps.db, app_id, 3)  # every message at its latest change
+
+
+def test_writers_on_the_same_chats_created_out_of_order_give_each_message_one_position(deps, application):
+    app_id = application_id(deps, application)
+    for chat in (3, 1, 2):  # chat ids in another order than the chats' numbers
+        deps.batches.persist([NewChat(app_id, chat)], [])
+
+    def batches_of(w: int) -> list[list[NewMessage]]:
+        firsts = [1 + 2 * w + 4 * b for b in range(10)]
+        return [[NewMessage(app_id, c, n + i, "m") for c in (3, 1, 2) for i in range(2)] for n in firsts]
+
+    assert race_writers(batches_of) == []
+    for chat in (1, 2, 3):
+        positions = feed_positions(deps.db, app_id, chat)
+        assert sorted(positions) == list(range(1, 41)) and sorted(positions.values()) == list(range(1, 41))

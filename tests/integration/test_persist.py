@@ -1,4 +1,4 @@
-"""The writer's bulk persist against real MariaDB: chat ids are read first, missing chats inserted."""
+"""The writer's bulk persist against real MariaDB: chats locked by key, missing chats inserted first."""
 
 import threading
 
@@ -35,8 +35,8 @@ def test_a_batch_writes_messages_of_existing_and_missing_chats(deps, application
 
 
 class ChatCommittedMeanwhile:
-    """MySQL on which, right after this writer's first read of chat rows, another writer commits
-    one of the missing chats."""
+    """MySQL on which, right after this writer's read of the chats it is about to insert (outside
+    the messages' transaction, whose lock read found one missing), another writer commits it."""
 
     def __init__(self, mysql, other_writer):
         self._mysql = mysql
@@ -53,13 +53,13 @@ class ChatCommittedMeanwhile:
 
 
 class _Watched:
-    """A cursor that calls `after_chat_read` once the rows of a read of chats are fetched."""
+    """A cursor that calls `after_chat_read` once the rows of a plain read of chats are fetched."""
 
     def __init__(self, cur, mysql: ChatCommittedMeanwhile):
         self._cur, self._mysql, self._reading_chats = cur, mysql, False
 
     def execute(self, sql, *args):
-        self._reading_chats = sql.startswith("SELECT") and " FROM chats " in sql
+        self._reading_chats = sql.startswith("SELECT") and " FROM chats " in sql and "FOR UPDATE" not in sql
         return self._cur.execute(sql, *args)
 
     def fetchall(self):
@@ -148,3 +148,12 @@ def test_a_message_mysql_refuses_for_good_is_taken_out_of_the_index_an_edit_is_n
     chat = search_index.routing(ghost, 1)
     assert not es.exists(index=index, id=f"{ghost}:1:1", routing=chat)
     assert es.get(index=index, id=f"{ghost}:1:2", routing=chat)["_source"]["body"] == "edited"
+
+
+def test_a_batch_larger_than_one_statement_is_written_whole_each_message_one_position(deps, application):
+    app_id = application_id(deps, application)
+    bodies = [f"{i:03d}" + "é'\\" * 15_000 for i in range(20)]  # 60 KB each, 1.8 MB escaped: two INSERTs
+    written = deps.batches.persist([], [NewMessage(app_id, 1, i + 1, body) for i, body in enumerate(bodies)])
+    assert [(c.chat_number, c.position) for c in written.changes] == [(1, 20)]
+    assert stored(deps, app_id) == [(1, [(i + 1, body) for i, body in enumerate(bodies)])]
+    assert [c.position for c in deps.db.changes(app_id, 1, 0, 100).changes] == list(range(1, 21))

@@ -27,7 +27,7 @@ def low_quotas(deps, monkeypatch):
     )
     redis = deps.redis
     # This test's Redis database counts every test's applications from the one local address.
-    stale = list(redis.scan_iter("rate:applications*", count=1000))
+    stale = list(redis.scan_iter(redis_keys.ALL_QUOTAS, count=1000))
     if stale:
         redis.delete(*stale)
     monkeypatch.setattr(deps, "limits", clients.rate_limits(s, redis))

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from chalicelib.adapters.redis import keys
 from chalicelib.domain.errors import ChatError
 from chalicelib.domain.request_keys import RequestKey
 from chalicelib.usecases import service
@@ -131,20 +132,18 @@ def test_a_tenant_filling_redis_cannot_stop_another_tenants_creates(deps, writer
     assert stored == {n: f"victim {i}" for i, (n,) in told.items()}  # none lost
 
 
-CACHES = ("pending:", "token:", "rate:")  # what may be evicted: a miss costs a lookup, not a number
-
-
 def test_only_caches_carry_a_ttl_so_eviction_never_takes_numbering_or_records(client, application, deps):
     token = application["token"]
     headers = {"content-type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
     assert client.http.post(f"/applications/{token}/chats", headers=headers).status_code == 201
     assert deps.epoch.begin_reopening(30) is not None  # the reopening lock, as a recovery holds it
     r = deps.redis
-    with_ttl = {k.decode().split(":")[0] + ":" for k in r.scan_iter(count=1000) if r.ttl(k) >= 0}
-    without = {k.decode().split(":")[0] + ":" for k in r.scan_iter(count=1000) if r.ttl(k) == -1}
-    assert with_ttl <= set(CACHES), with_ttl
-    assert {"numbering:", "idem:"} <= without and not without & set(CACHES), without
-    r.delete("numbering:reopening")
+    with_ttl = {keys.family(k.decode()) for k in r.scan_iter(count=1000) if r.ttl(k) >= 0}
+    without = {keys.family(k.decode()) for k in r.scan_iter(count=1000) if r.ttl(k) == -1}
+    assert with_ttl <= set(keys.CACHES), with_ttl
+    must_stay = {keys.family(keys.EPOCH), keys.family(keys.IDEMPOTENCY_TOTAL)}  # numbering, records
+    assert must_stay <= without and not without & set(keys.CACHES), without
+    r.delete(keys.REOPENING)
 
 
 def test_many_applications_each_within_its_key_budget_cannot_stop_numbering(full_redis):

@@ -9,7 +9,7 @@ import pytest
 from chalicelib.adapters.search.finder import Finder
 from chalicelib.adapters.search.index_schema import IndexSchema
 from chalicelib.adapters.search.indexer import Indexer
-from chalicelib.adapters.search.search_index import ANALYSIS, MAPPINGS, doc_id, routing
+from chalicelib.adapters.search.search_index import ANALYSIS, MAPPINGS, doc_id, index_body, routing
 from chalicelib.adapters.search.search_pages import PAGE_COST, cost
 from chalicelib.domain.models import NewMessage, answer_size
 
@@ -106,3 +106,42 @@ def test_an_index_made_before_a_field_was_added_gets_it_and_takes_new_documents(
         assert [m.number for m in Finder(es, alias).find(7, 1, ["needle"], 10).messages] == [1]
     finally:
         es.indices.delete(index=f"{alias}-v1")
+
+
+class _DeletesAfterRanking:
+    """An Elasticsearch client after whose first ranking the writer indexes message 1's
+    tombstone (a delete landing between a search's ranking and its fetch of the big bodies)."""
+
+    def __init__(self, es, index: str, tombstone: NewMessage):
+        self._es, self._index, self._tombstone, self._done = es, index, tombstone, False
+
+    def options(self, **kwargs):
+        wrapped = self._es.options(**kwargs)
+        outer = self
+
+        class _Options:
+            def msearch(self, **request):
+                answer = wrapped.msearch(**request)
+                if not outer._done:
+                    outer._done = True
+                    assert Indexer(outer._es, outer._index).index([outer._tombstone]) == {}
+                    outer._es.indices.refresh(index=outer._index)
+                return answer
+
+            def __getattr__(self, name):
+                return getattr(wrapped, name)
+
+        return _Options()
+
+
+def test_a_message_deleted_between_the_ranking_and_the_fetch_is_left_out(deps):
+    es, index, app_id = deps.elasticsearch, f"it-deleted-{uuid.uuid4().hex[:8]}", 7
+    es.indices.create(index=index, **index_body())
+    try:
+        assert Indexer(es, index).index([NewMessage(app_id, 1, n, BIG) for n in (1, 2)]) == {}
+        es.indices.refresh(index=index)
+        tombstone = NewMessage(app_id, 1, 1, "", version=2, deleted_at_ms=1)
+        found = Finder(_DeletesAfterRanking(es, index, tombstone), index).find(app_id, 1, ["needle"], 100)
+        assert [(m.number, m.body) for m in found.messages] == [(2, BIG)]
+    finally:
+        es.indices.delete(index=index, ignore_unavailable=True)

@@ -8,11 +8,11 @@ from tests import fakes
 
 
 @pytest.fixture(autouse=True)
-def fresh_process(monkeypatch):
+def fresh_process():
     """Each test is a function environment of its own: no token or key version known yet."""
-    monkeypatch.setattr(identity, "_KNOWN", {})
-    monkeypatch.setattr(identity, "_VERSIONS", {})
-    monkeypatch.setattr(identity, "_VERIFIED", {})
+    identity.forget_everything()
+    yield
+    identity.forget_everything()
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def test_the_first_run_counts_everything_then_only_what_changed(deps):
 def test_after_redis_lost_its_marks_the_count_is_full_again(deps):
     counter.refresh_counts(deps)
     deps.batches.persist([], [NewMessage(1, 1, 1, "written while Redis was away")])
-    deps.numbers.restart()
+    deps.numbering.restart()
     deps.epoch.open_epoch("another")
     assert counter.refresh_counts(deps)["mode"] == "full"
     assert counts(deps) == (1, 1)
@@ -46,7 +46,7 @@ def test_after_redis_lost_its_marks_the_count_is_full_again(deps):
 
 def test_without_redis_the_count_is_full(deps):
     counter.refresh_counts(deps)
-    deps.numbers.down = True
+    deps.numbering.down = True
     deps.batches.persist([NewChat(1, 1)], [NewMessage(1, 1, 1, "x")])
     assert counter.refresh_counts(deps)["mode"] == "full"
     assert counts(deps) == (1, 1)
@@ -58,7 +58,7 @@ def test_marks_of_a_failed_recount_are_put_back_for_the_next_run(deps):
     deps.counts.tables.down = True
     with pytest.raises(Unavailable):
         counter.refresh_counts(deps)
-    assert deps.numbers.changed_chats == {(1, 1)}
+    assert deps.numbering.changed_chats == {(1, 1)}
     deps.counts.tables.down = False
     assert counter.refresh_counts(deps)["chats_changed"] == 1
     assert counts(deps) == (1, 1)
@@ -82,10 +82,10 @@ def test_an_idle_counter_whose_numbers_are_all_stored_goes_and_the_next_create_s
     assert service.create_chat(deps, token) == 1
     assert [service.create_message(deps, token, 1, "hi") for _ in range(3)] == [1, 2, 3]
     fakes.write_queued(deps)
-    deps.numbers.clock += WEEK
+    deps.numbering.clock += WEEK
     result = sweep(deps)
     assert (result["idle_counters"], result["counters_removed"]) == (2, 2)
-    assert deps.numbers.counters == {}
+    assert deps.numbering.counters == {}
     assert service.create_message(deps, token, 1, "back") == 4
     assert service.create_chat(deps, token) == 2
 
@@ -95,24 +95,24 @@ def test_a_counter_whose_last_number_is_only_queued_stays(deps, token):
     service.create_message(deps, token, 1, "stored")
     fakes.write_queued(deps)
     service.create_message(deps, token, 1, "still queued")
-    deps.numbers.clock += WEEK
+    deps.numbering.clock += WEEK
     assert sweep(deps)["counters_removed"] == 1  # the application's chat counter only
-    assert deps.numbers.counters == {(1, 1): 2}
+    assert deps.numbering.counters == {(1, 1): 2}
     assert service.create_message(deps, token, 1, "next") == 3
 
 
 def test_a_counter_used_within_the_idle_time_stays(deps, token):
     service.create_chat(deps, token)
     fakes.write_queued(deps)
-    deps.numbers.clock += WEEK - 1
+    deps.numbering.clock += WEEK - 1
     assert sweep(deps)["idle_counters"] == 0
-    assert deps.numbers.counters == {(1,): 1}
+    assert deps.numbering.counters == {(1,): 1}
 
 
 def test_a_create_between_the_check_and_the_delete_keeps_the_counter(deps, token, monkeypatch):
     service.create_chat(deps, token)
     fakes.write_queued(deps)
-    deps.numbers.clock += WEEK
+    deps.numbering.clock += WEEK
     check = deps.counts.highest_chat_numbers
 
     def create_meanwhile(applications):
@@ -129,23 +129,23 @@ def test_a_create_between_the_check_and_the_delete_keeps_the_counter(deps, token
 def test_nothing_is_swept_while_numbering_is_closed(deps, token):
     service.create_chat(deps, token)
     fakes.write_queued(deps)
-    deps.numbers.clock += WEEK
-    deps.numbers.epoch = None
+    deps.numbering.clock += WEEK
+    deps.numbering.epoch = None
     result = sweep(deps)
     assert (result["numbering_open"], result["counters_removed"]) == (False, 0)
-    assert deps.numbers.counters == {(1,): 1}
+    assert deps.numbering.counters == {(1,): 1}
 
 
 @pytest.mark.parametrize("store", ["numbers", "counts"])
 def test_a_sweep_without_redis_or_mysql_stops_and_a_later_run_sweeps(deps, token, store):
     service.create_chat(deps, token)
     fakes.write_queued(deps)
-    deps.numbers.clock += WEEK
-    down = deps.numbers if store == "numbers" else deps.counts.tables
+    deps.numbering.clock += WEEK
+    down = deps.numbering if store == "numbers" else deps.counts.tables
     down.down = True
     assert "stopped" in sweep(deps)
     down.down = False
-    deps.numbers.clock += WEEK  # the stopped run may have read it: a read resets its idle time
+    deps.numbering.clock += WEEK  # the stopped run may have read it: a read resets its idle time
     assert sweep(deps)["counters_removed"] == 1
 
 
@@ -154,10 +154,10 @@ def test_a_run_looks_at_its_share_of_keys_and_the_next_run_goes_on_from_there(de
     for _ in range(4):  # 5 counters: the application's chat counter and one per chat
         service.create_message(deps, token, service.create_chat(deps, token), "x")
     fakes.write_queued(deps)
-    deps.numbers.clock += WEEK
+    deps.numbering.clock += WEEK
     first = sweep(deps, max_keys=2)
     assert (first["counters_removed"], first["cursor"]) == (2, 2**32 + 3)
     assert sweep(deps, max_keys=2)["counters_removed"] == 2
     last = sweep(deps, max_keys=2)
     assert (last["counters_removed"], last["cursor"]) == (1, 0)  # the next run starts over
-    assert deps.numbers.counters == {}
+    assert deps.numbering.counters == {}

@@ -57,7 +57,7 @@ def test_a_delete_before_the_writer_stored_the_message_is_not_undone_by_it(deps,
     service.create_chat(deps, token)
     service.create_message(deps, token, 1, "still queued")
     service.delete_message(deps, token, 1, 1)
-    assert deps.numbers.pending == {}  # the pending record's body is gone at once
+    assert deps.numbering.pending == {}  # the pending record's body is gone at once
     fakes.write_queued(deps)  # the creation reaches the writer after the delete
     found = service.get_message(deps, token, 1, 1)
     assert found.deleted and found.body == ""

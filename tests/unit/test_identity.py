@@ -17,11 +17,11 @@ def test_an_application_token_is_its_backend_every_chat_read_and_write(deps, tok
 def test_an_unknown_credential_is_404_and_caches_nothing(deps):
     with pytest.raises(NotFound):
         identity.identify(deps, "no-such-token")
-    assert deps.tokens.ids == {} and identity._KNOWN == {}
+    assert deps.tokens.ids == {} and not identity.remembers("no-such-token")
 
 
 def test_a_known_token_is_identified_without_mysql(deps, token):
-    identity._KNOWN.clear()  # a cold process: Redis answers
+    identity.forget_everything()  # a cold process: Redis answers
     deps.db.tables.down = True
     assert identity.identify(deps, token).application_id == 1
 

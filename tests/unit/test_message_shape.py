@@ -39,7 +39,7 @@ def test_a_message_answers_the_same_instant_and_author_queued_stored_and_searche
     queued = service.get_message(deps, token, 1, 1)
     assert queued.author == ANA and queued.created_at_ms is not None and queued.edited_at_ms is None
     fakes.write_queued(deps)
-    assert deps.numbers.pending == {}  # answered from MySQL from now on
+    assert deps.numbering.pending == {}  # answered from MySQL from now on
     assert service.get_message(deps, token, 1, 1) == queued
     assert service.list_messages(deps, token, 1, 0, 10) == [queued]
     [found] = service.search_messages(deps, token, 1, ["hello"], 10).messages

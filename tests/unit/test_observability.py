@@ -9,12 +9,12 @@ import pytest
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core.context import Context
 from aws_xray_sdk.core.recorder import AWSXRayRecorder
-from chalice.test import Client
 
 from chalicelib.adapters.sqs.queue import Queue
 from chalicelib.domain import events
 from chalicelib.usecases import writer
 from chalicelib.wiring import observability
+from tests.helpers import invoke
 from tests.unit.test_writer import make_deps
 
 
@@ -120,21 +120,23 @@ def logged(monkeypatch):
 
 
 @pytest.fixture
-def chat_app(monkeypatch):
-    import app
+def functions(monkeypatch):
+    from handlers import counter as counter_function
+    from handlers import writer as writer_function
 
     # No store is reached: the counter's and the writer's use cases are replaced here.
-    monkeypatch.setattr(app, "writer_deps", lambda: make_deps())
-    monkeypatch.setattr(app, "counter_deps", lambda: make_deps())
-    monkeypatch.setattr(app.counter, "refresh_counts", lambda deps: {"mode": "incremental"})
-    monkeypatch.setattr(app.counter, "sweep_idle_counters", lambda deps, idle, keys: {"counters_removed": 0})
-    return app
+    monkeypatch.setattr(writer_function, "writer_deps", lambda: make_deps())
+    monkeypatch.setattr(counter_function, "counter_deps", lambda: make_deps())
+    counter = counter_function.counter
+    monkeypatch.setattr(counter, "refresh_counts", lambda deps: {"mode": "incremental"})
+    monkeypatch.setattr(counter, "sweep_idle_counters", lambda deps, idle, keys: {"counters_removed": 0})
+    return counter_function, writer_function
 
 
-def test_every_function_entry_point_logs_with_its_lambda_context_and_cold_start(chat_app, logged):
-    with Client(chat_app.app) as client:
-        client.lambda_.invoke("refresh_counts", {})
-        client.lambda_.invoke("handle_creations", {"Records": [chat_record("m1", None)]})
+def test_every_function_entry_point_logs_with_its_lambda_context_and_cold_start(functions, logged):
+    counter_function, writer_function = functions
+    invoke(counter_function.refresh_counts, {})
+    invoke(writer_function.handle_creations, {"Records": [chat_record("m1", None)]})
     lines = logged()
     assert [line["message"] for line in lines] == [
         "counts refreshed",

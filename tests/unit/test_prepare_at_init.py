@@ -36,7 +36,7 @@ def _adapters(protocol: type) -> set[str]:
         name
         for cls in protocol.__mro__
         for name, value in vars(cls).items()
-        if isinstance(value, property) and name in stores._BUILT
+        if isinstance(value, property) and name in stores.BUILT
     }
 
 
@@ -54,7 +54,7 @@ def test_the_socket_environment_builds_the_api_adapters_and_its_own(monkeypatch,
 
 
 def test_the_writer_environment_builds_its_search_client_at_init(monkeypatch, built):
-    monkeypatch.setenv("_HANDLER", "app.handle_creations")
+    monkeypatch.setenv("_HANDLER", "handlers.writer.handle_creations")
     assert set(stores.prepare()) == _adapters(ports.WriterDeps)
     assert "elasticsearch" in built.__dict__
 

@@ -78,7 +78,7 @@ def test_a_message_to_a_chat_never_created_is_404(deps, token):
 def test_while_redis_cannot_say_a_chat_unknown_to_mysql_is_503_not_404(deps, token):
     # A 404 could deny a chat that sits in the queue: the client is told to retry instead.
     service.create_chat(deps, token)
-    deps.numbers.down = True
+    deps.numbering.down = True
     with pytest.raises(Unavailable):
         service.list_messages(deps, token, 1, 0, 10)
 
@@ -86,7 +86,7 @@ def test_while_redis_cannot_say_a_chat_unknown_to_mysql_is_503_not_404(deps, tok
 def test_while_redis_cannot_say_a_chat_mysql_has_is_served(deps, token):
     app_id = deps.db.application(token).id
     deps.batches.persist([NewChat(app_id, 1)], [])
-    deps.numbers.down = True
+    deps.numbering.down = True
     assert service.list_messages(deps, token, 1, 0, 10) == []
 
 
@@ -162,8 +162,8 @@ def test_an_edit_of_a_message_that_does_not_exist_is_404_and_writes_nothing(deps
 
 
 def restarted(deps: fakes.FakeDeps, uptime: int, queued: int) -> None:
-    deps.numbers.restart()
-    deps.numbers.uptime = uptime
+    deps.numbering.restart()
+    deps.numbering.uptime = uptime
     deps.queue.sent = ["event"] * queued
 
 
@@ -171,14 +171,14 @@ def test_no_number_is_handed_out_while_requests_of_the_old_lifetime_may_run(deps
     restarted(deps, uptime=deps.request_timeout_seconds, queued=0)
     with pytest.raises(Unavailable):
         service.create_chat(deps, token)
-    assert deps.numbers.epoch is None
+    assert deps.numbering.epoch is None
 
 
 def test_no_number_is_handed_out_while_the_queue_holds_events(deps, token):
     restarted(deps, uptime=600, queued=1)
     with pytest.raises(Unavailable):
         service.create_chat(deps, token)
-    assert deps.numbers.epoch is None
+    assert deps.numbering.epoch is None
 
 
 def test_numbering_reopens_from_mysql_once_the_old_lifetime_is_over(deps, token):
@@ -186,7 +186,7 @@ def test_numbering_reopens_from_mysql_once_the_old_lifetime_is_over(deps, token)
     deps.batches.persist([NewChat(app_id, 1), NewChat(app_id, 2)], [])
     restarted(deps, uptime=600, queued=0)
     assert service.create_chat(deps, token) == 3
-    assert deps.numbers.epoch is not None
+    assert deps.numbering.epoch is not None
 
 
 def test_a_reservation_failing_inside_an_open_epoch_is_503_and_keeps_the_epoch(deps, token, monkeypatch):
@@ -194,10 +194,10 @@ def test_a_reservation_failing_inside_an_open_epoch_is_503_and_keeps_the_epoch(d
         raise Unavailable("the number service (Redis) is unavailable")
 
     monkeypatch.setattr(deps.reservations, "reserve_chat_number", timed_out)
-    deps.numbers.uptime = 600
+    deps.numbering.uptime = 600
     with pytest.raises(Unavailable):
         service.create_chat(deps, token)
-    assert deps.numbers.epoch == "test" and deps.queue.sent == []
+    assert deps.numbering.epoch == "test" and deps.queue.sent == []
 
 
 # -- search ----------------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_one_request_at_a_time_reads_the_dead_letters_and_reopens(deps, token):
     deps.epoch.begin_reopening(30)  # another request is reading the DLQ: its floors come first
     with pytest.raises(Unavailable):
         service.create_chat(deps, token)
-    assert deps.numbers.epoch is None
+    assert deps.numbering.epoch is None
 
 
 def test_numbering_reopens_above_the_numbers_in_the_dead_letter_queue(deps, token):
@@ -306,4 +306,4 @@ def test_search_is_told_the_chats_size_and_answers_without_it_when_mysql_cannot_
     assert [m.number for m in service.search_messages(deps, token, 1, ["hi"], 20).messages] == [3, 2, 1]
     deps.db.tables.down = True
     assert [m.number for m in service.search_messages(deps, token, 1, ["hi"], 20).messages] == [3, 2, 1]
-    assert deps.search.chat_sizes == [3, None]
+    assert deps.finder.chat_sizes == [3, None]

@@ -12,6 +12,7 @@ VIEWS = [
     settings.CounterSettings,
     settings.MigrateSettings,
     settings.LiveSettings,
+    settings.DeliverySettings,
 ]
 
 
@@ -20,7 +21,7 @@ def names(view: type) -> set[str]:
 
 
 def test_every_setting_has_one_reader_and_belongs_to_some_function():
-    assert names(settings.Settings) == set(settings._READERS)
+    assert names(settings.Settings) == settings.readable()
     assert set().union(*map(names, VIEWS)) == names(settings.Settings)
 
 

@@ -17,7 +17,7 @@ def test_a_rotated_token_works_for_its_grace_then_is_unknown(deps, token):
     assert service.get_application(deps, token).previous  # still works: its grace runs
     assert service.create_chat(deps, token) == 3
     deps.db.tables.now = 60
-    identity._KNOWN.clear()  # what KNOWN_SECONDS does to this process's entry
+    identity.forget_everything()  # what KNOWN_SECONDS does to this process's entry
     deps.tokens.ids.clear()  # what the Redis entry's TTL does
     with pytest.raises(NotFound):
         service.create_chat(deps, token)
@@ -34,7 +34,7 @@ def test_without_grace_the_old_token_is_unknown_at_once_in_this_process(deps, to
 def test_a_warm_process_refuses_a_token_revoked_elsewhere_within_its_bound(deps, token, monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr(identity.time, "monotonic", lambda: clock[0])
-    identity._KNOWN.clear()
+    identity.forget_everything()
     service.create_chat(deps, token)  # this process knows the token from now
     app_id = deps.db.application(token).id
     deps.db.rotate_token(app_id, token, "the new token", 0)  # another function rotates it,
@@ -52,7 +52,7 @@ def test_only_the_current_token_rotates_and_a_revoked_previous_token_is_unknown(
         service.rotate_token(deps, token, grace_seconds=0)
     assert refused.value.status == 409
     service.revoke_previous_token(deps, new)
-    identity._KNOWN.clear()
+    identity.forget_everything()
     with pytest.raises(NotFound):
         service.get_application(deps, token)
 

@@ -13,7 +13,7 @@ def make_deps(applications: int = 1, down: bool = False, refuse=()) -> fakes.Fak
     for i in range(applications):
         deps.db.insert_application(f"token-{i}", "app")
     deps.batches.tables.down = down
-    deps.search.refuse = set(refuse)
+    deps.indexer.refuse = set(refuse)
     return deps
 
 
@@ -33,8 +33,8 @@ def test_a_batch_lands_in_both_stores_and_its_pending_bodies_are_dropped():
     )
     assert failed == {}
     assert rows(deps)[0] == {(1, 1)}
-    assert deps.search.docs[(1, 1, 1)].body == "hi"
-    assert deps.numbers.changed_chats == {(1, 1)}
+    assert deps.search_index.docs[(1, 1, 1)].body == "hi"
+    assert deps.numbering.changed_chats == {(1, 1)}
 
 
 def test_a_message_whose_chat_event_has_not_arrived_still_lands_with_its_chat():
@@ -71,16 +71,16 @@ def test_a_database_outage_fails_every_creation_for_redelivery():
     deps.reservations.reserve_message_number(1, 1, "x", seed=lambda: 0)  # as the API did
     batch = records(events.chat_created(1, 1), events.message_created(1, 1, 1, "x"))
     assert set(writer.persist_records(deps, batch)) == {"id-0", "id-1"}
-    assert deps.numbers.pending == {(1, 1, 1): Message(1, "x")}  # still readable from Redis meanwhile
+    assert deps.numbering.pending == {(1, 1, 1): Message(1, "x")}  # still readable from Redis meanwhile
     deps.batches.tables.down = False
     assert writer.persist_records(deps, batch) == {}
-    assert (1, 1, 1) in rows(deps)[1] and deps.search.docs[(1, 1, 1)].body == "x"
-    assert deps.numbers.pending == {}
+    assert (1, 1, 1) in rows(deps)[1] and deps.search_index.docs[(1, 1, 1)].body == "x"
+    assert deps.numbering.pending == {}
 
 
 def test_a_message_mysql_refuses_for_good_leaves_the_index_but_an_edit_stays():
     deps = make_deps(applications=1)
-    search = deps.search
+    search = deps.search_index
     search.docs[(2, 1, 2)] = NewMessage(2, 1, 2, "edited", version=2)
     failed = writer.persist_records(
         deps,
@@ -112,4 +112,4 @@ def test_an_edit_is_indexed_at_the_version_mysql_holds():
         )
         == {}
     )
-    assert deps.search.docs[(1, 1, 1)].body == "edited"
+    assert deps.search_index.docs[(1, 1, 1)].body == "edited"

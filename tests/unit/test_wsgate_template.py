@@ -83,14 +83,14 @@ def test_an_http_api_is_refused_rather_than_dropped():
 
 def test_the_product_template_deploys_to_localstack_without_anything_it_lacks():
     text = (ROOT / "infra" / "template.yaml").read_text()
-    source = template._load_yaml(text)
+    source = template.load_yaml(text)
     localized, websocket_apis = _localized(source)
     assert "AWS::ApiGatewayV2::" not in json.dumps(localized)
     assert len(websocket_apis) == text.count("ProtocolType: WEBSOCKET")
 
 
 def test_short_form_intrinsics_read_as_their_long_forms():
-    loaded = template._load_yaml("A: !Ref X\nB: !GetAtt F.Arn\nC: !Sub ['${A}', {A: !Ref Y}]\n")
+    loaded = template.load_yaml("A: !Ref X\nB: !GetAtt F.Arn\nC: !Sub ['${A}', {A: !Ref Y}]\n")
     assert loaded == {
         "A": {"Ref": "X"},
         "B": {"Fn::GetAtt": ["F", "Arn"]},

@@ -11,8 +11,8 @@ import hmac
 import re
 from dataclasses import dataclass
 
-import jwt
-
+# PyJWT is imported inside mint, key_id and verify: it loads `cryptography`, a third of `import
+# app`, which no application token needs (docs/performance.md, "What `import app` costs").
 from .callers import Caller
 from .errors import BadRequest, TokenExpired, Unauthorized
 from .models import Author
@@ -99,6 +99,8 @@ def mint(secret: bytes, key_id: KeyId, grant: Grant, now: int) -> str:
     if grant.chats is not None:
         claims["chats"] = sorted(grant.chats)
     kid = f"{key_id.application_id}.{key_id.version}"
+    import jwt  # see the imports above
+
     return jwt.encode(claims, signing_key(secret, key_id), algorithm=ALGORITHM, headers={"kid": kid})
 
 
@@ -107,6 +109,8 @@ def key_id(token: str) -> KeyId:
     token is not one we could have minted)."""
     if len(token) > MAX_TOKEN_CHARS:
         raise Unauthorized(f"a user token is at most {MAX_TOKEN_CHARS} characters")
+    import jwt  # see the imports above
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -121,6 +125,8 @@ def verify(secret: bytes, token: str, signer: KeyId, now: float) -> tuple[Caller
     """The caller a token names and its expiry (Unix seconds), once its signature (under
     `signer`'s key), issuer, audience and times (on the clock `now`, give or take
     LEEWAY_SECONDS) hold; Unauthorized otherwise."""
+    import jwt  # see the imports above
+
     try:
         claims = jwt.decode(
             token,

@@ -74,6 +74,19 @@ def forget(deps: Deps, token: str) -> None:
     deps.tokens.forget(token)
 
 
+def remembers(token: str) -> bool:
+    """Whether this process holds the token in its memory (found, and not yet forgotten)."""
+    return token_hash(token) in _KNOWN
+
+
+def forget_everything() -> None:
+    """This process forgets every token, user token and key version it knew, as a new Lambda
+    environment starts with none (tests, benchmarks)."""
+    _KNOWN.clear()
+    _VERSIONS.clear()
+    _VERIFIED.clear()
+
+
 def forget_key_versions(app_id: int) -> None:
     """Reads the application's key versions afresh at the next user token (a rotation or a
     revocation here changed them: this process refuses the retired key at once)."""

@@ -9,17 +9,18 @@ from ..domain import events
 from ..domain.errors import InvalidEvent, Unavailable
 from ..domain.models import NewChat, NewMessage
 from ..domain.numbering import Floors, request_life_seconds
+from .once import Once
 from .ports import Deps
 
 
-def reserve(deps: Deps, take: Callable[[], int], may_reopen: bool = True) -> int:
-    """`take()`'s number, reopening numbering once if it is closed. A keyed create does not reopen
-    numbering half-way: it looked for its first attempt in MySQL before, and that may have been
+def reserve(deps: Deps, once: Once, take: Callable[[], int]) -> int:
+    """`take()`'s number, reopening numbering once if it is closed. A keyed request never reopens
+    it half-way: it looked for its first attempt in MySQL before, and that attempt may have been
     queued until the reopening."""
     try:
         return take()
     except Unavailable:
-        if not may_reopen or not reopen(deps):
+        if once.keyed or not reopen(deps):
             raise
         return take()
 

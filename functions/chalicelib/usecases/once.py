@@ -40,6 +40,11 @@ class Once:
             )
         return claim
 
+    @property
+    def keyed(self) -> bool:
+        """Whether the request carries an Idempotency-Key."""
+        return self._key is not None
+
     def __enter__(self) -> "Once":
         return self
 

@@ -192,9 +192,8 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
         if earlier is not None:
             return once.done(Done(earlier)).number
         seed = functools.partial(deps.db.max_chat_number, app_id)
-        number = numbering.reserve(
-            deps, lambda: deps.reservations.reserve_chat_number(app_id, seed), may_reopen=key is None
-        )
+        reserve = functools.partial(deps.reservations.reserve_chat_number, app_id, seed)
+        number = numbering.reserve(deps, once, reserve)
         created = events.chat_created(app_id, number, once.create_id, now_ms())
         deps.queue.send(created, numbering.deadline(deps))
         return once.done(Done(number)).number
@@ -259,7 +258,7 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
         if earlier is not None:
             return once.done(Done(earlier)).number
         accepted = NewMessage(app_id, chat_number, 0, body, 1, once.create_id, now_ms(), caller.user)
-        number = _reserve_message(deps, accepted, may_reopen=key is None)
+        number = _reserve_message(deps, once, accepted)
         queued = dataclasses.replace(accepted, number=number)
         _queue_message(deps, queued)
         # Readable now from its pending record: its chat's followers see it before it is stored.
@@ -267,16 +266,19 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
         return once.done(Done(number)).number
 
 
-def _reserve_message(deps: Deps, m: NewMessage, may_reopen: bool) -> int:
+def _reserve_message(deps: Deps, once: Once, m: NewMessage) -> int:
     """The number `m` is given (it carries none yet); its pending record keeps it readable."""
     seed = functools.partial(deps.db.max_message_number, m.application_id, m.chat_number)
-    return numbering.reserve(
-        deps,
-        lambda: deps.reservations.reserve_message_number(
-            m.application_id, m.chat_number, m.body, seed, m.created_at_ms, m.author
-        ),
-        may_reopen=may_reopen,
+    reserve = functools.partial(
+        deps.reservations.reserve_message_number,
+        m.application_id,
+        m.chat_number,
+        m.body,
+        seed,
+        m.created_at_ms,
+        m.author,
     )
+    return numbering.reserve(deps, once, reserve)
 
 
 def _queue_message(deps: Deps, message: NewMessage) -> None:

@@ -1,12 +1,12 @@
 """Every setting the functions read, each defined once here: its variable, default and check.
 
 Settings come in groups, one per client or adapter that reads them (MySQLSettings, ...); each
-function's view (ApiSettings, WriterSettings, CounterSettings, MigrateSettings, LiveSettings) is
-the groups it uses, read from the environment and validated once per process, so a function reads
-no variable it does not use (the counter never reads Elasticsearch's) and the wiring cannot build
-an adapter whose settings the function lacks (stores.py). `Settings` holds every group: tools and
-tests. A new setting: a field in its group, a reader in _READERS, and the group in each view that
-uses it.
+function's view (ApiSettings, WriterSettings, CounterSettings, MigrateSettings, LiveSettings,
+DeliverySettings) is the groups it uses, read from the environment and validated once per
+process, so a function reads no variable it does not use (the counter never reads
+Elasticsearch's) and the wiring cannot build an adapter whose settings the function lacks
+(stores.py). `Settings` holds every group: tools and tests. A new setting: a field in its group,
+a reader in _READERS, and the group in each view that uses it.
 """
 
 import os
@@ -126,9 +126,14 @@ class IdempotencySettings(RequestSettings):
 
 
 @dataclass(frozen=True)
-class RateLimitSettings:
-    # Per-application quotas: requests of each kind in each window (ratelimit.py).
+class RateWindowSettings:
+    # The window every per-application quota counts in (ratelimit.py).
     rate_limit_window_seconds: int
+
+
+@dataclass(frozen=True)
+class RateLimitSettings(RateWindowSettings):
+    # Per-application quotas: requests of each kind in each window (ratelimit.py).
     rate_limit_creates: int
     rate_limit_edits: int
     rate_limit_searches: int
@@ -211,6 +216,16 @@ class WebhookSettings:
     webhook_allow_loopback: bool
 
 
+@dataclass(frozen=True)
+class WebhookDeliverySettings(RateWindowSettings, WebhookSettings):
+    # The queue of chats to deliver (announcements, retries, the sweep's catch-up).
+    webhook_work_queue_url: str | None
+    # Deliveries each application may make per RATE_LIMIT_WINDOW_SECONDS, all endpoints together.
+    rate_limit_webhook_deliveries: int
+    # Deliveries of one application running at once (a slow receiver holds each up to 8 s).
+    webhook_slots_per_application: int
+
+
 # -- each function's view (the groups that read secrets first: one consistent order) ----------
 
 
@@ -254,7 +269,12 @@ class LiveSettings(ApiSettings, SocketSettings):
 
 
 @dataclass(frozen=True)
-class Settings(LiveSettings, WriterSettings, CounterSettings, MigrateSettings):
+class DeliverySettings(MySQLSettings, RedisSettings, WebhookDeliverySettings):
+    """The webhook delivery function's: MySQL (the feed, the cursors), Redis (slots, the rate), SQS."""
+
+
+@dataclass(frozen=True)
+class Settings(LiveSettings, WriterSettings, CounterSettings, MigrateSettings, DeliverySettings):
     """Every setting: the tools' (`make audit`, `make reindex`) and the tests'."""
 
 
@@ -415,6 +435,9 @@ _READERS: dict[str, Callable[[_Env], Any]] = {
     "push_function_name": lambda env: env.get("PUSH_FUNCTION_NAME", ""),
     "accept_push_function_name": lambda env: env.get("ACCEPT_PUSH_FUNCTION_NAME", ""),
     "webhook_allow_loopback": lambda env: _flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
+    "webhook_work_queue_url": lambda env: env.get("WEBHOOK_WORK_QUEUE_URL") or None,
+    "rate_limit_webhook_deliveries": lambda env: _int(env, "RATE_LIMIT_WEBHOOK_DELIVERIES", 500),
+    "webhook_slots_per_application": lambda env: _int(env, "WEBHOOK_SLOTS_PER_APPLICATION", 4, high=1000),
 }
 
 
@@ -438,6 +461,11 @@ def load[S](view: type[S], given: _Env | None = None) -> S:
     env = os.environ if given is None else given
     values = {f.name: _READERS[f.name](env) for f in fields(view)}  # type: ignore[arg-type]
     return _no_credential_in_clear(view(**values))
+
+
+def readable() -> frozenset[str]:
+    """The settings that have a reader: every field of every group must (a test checks)."""
+    return frozenset(_READERS)
 
 
 def from_env(given: _Env | None = None) -> Settings:
@@ -473,6 +501,11 @@ def migrate() -> MigrateSettings:
 @lru_cache(maxsize=1)
 def live() -> LiveSettings:
     return load(LiveSettings)
+
+
+@lru_cache(maxsize=1)
+def delivery() -> DeliverySettings:
+    return load(DeliverySettings)
 
 
 def lambda_handler() -> str | None:

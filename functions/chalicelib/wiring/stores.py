@@ -63,7 +63,7 @@ class Stores[S]:
     def replace(self, **adapters: Any) -> "Stores[S]":
         """A copy sharing what is built so far, with `adapters` in place (a test's or a tool's)."""
         copy = Stores(self.settings, self._sqs)
-        copy.__dict__.update({k: v for k, v in self.__dict__.items() if k in _BUILT} | adapters)
+        copy.__dict__.update({k: v for k, v in self.__dict__.items() if k in BUILT} | adapters)
         return copy
 
     def _view[G](self, group: type[G]) -> G:
@@ -137,6 +137,51 @@ class Stores[S]:
         from ..adapters.mysql.webhook_endpoints import WebhookEndpoints
 
         return traced(WebhookEndpoints(self.mysql), "MySQL")
+
+    @_Built
+    def cursors(self) -> ports.DeliveryCursors:
+        from ..adapters.mysql.webhook_cursors import DeliveryCursors
+
+        return traced(DeliveryCursors(self.mysql), "MySQL")
+
+    @_Built
+    def feed(self) -> ports.ChangeFeed:
+        from ..adapters.mysql.change_feed import ChangeFeed
+
+        return traced(ChangeFeed(self.mysql), "MySQL")
+
+    @_Built
+    def dead_letters(self) -> ports.DeadLetters:
+        from ..adapters.mysql.webhook_dead_letters import WebhookDeadLetters
+
+        return traced(WebhookDeadLetters(self.mysql), "MySQL")
+
+    @_Built
+    def sender(self) -> ports.WebhookSender:
+        from ..adapters.http.webhook_sender import WebhookSender
+
+        return traced(WebhookSender(self._view(settings.WebhookSettings).webhook_allow_loopback), "HTTP")
+
+    @_Built
+    def work(self) -> ports.WebhookWork:
+        from ..adapters.sqs import queue
+        from ..adapters.sqs.webhook_work import WebhookWork
+
+        url = self._view(settings.WebhookDeliverySettings).webhook_work_queue_url or ""
+        return traced(WebhookWork(self._sqs or queue.client(), url), "SQS")
+
+    @_Built
+    def slots(self) -> ports.DeliverySlots:
+        from ..adapters.redis.delivery_slots import DeliverySlots
+
+        most = self._view(settings.WebhookDeliverySettings).webhook_slots_per_application
+        return traced(DeliverySlots(self.redis, most), "Redis")
+
+    @_Built
+    def delivery_rate(self) -> ports.RateLimits:
+        from .clients import delivery_rate
+
+        return traced(delivery_rate(self._view(settings.WebhookDeliverySettings), self.redis), "Redis")
 
     @_Built
     def batches(self) -> ports.Batches:
@@ -317,7 +362,8 @@ class Stores[S]:
         )
 
 
-_BUILT = {name for name, value in vars(Stores).items() if isinstance(value, _Built)}
+# What a Stores builds on first read, once: what prepare() may build at init (tests read it too).
+BUILT = {name for name, value in vars(Stores).items() if isinstance(value, _Built)}
 
 
 def build[S](s: S, sqs: Any = None) -> Stores[S]:
@@ -365,15 +411,21 @@ def live_deps() -> Stores[settings.LiveSettings]:
     return build(settings.live())
 
 
+@lru_cache(maxsize=1)
+def delivery_deps() -> Stores[settings.DeliverySettings]:
+    return build(settings.delivery())
+
+
 # Each entry point's dependency set (ports.py), built in Lambda's init phase: the drivers' imports
 # and the clients then cost the init, which has its own limit, not the first request's timeout.
 # An entry point not named here builds on first use.
 ENTRY_POINTS: dict[str, tuple[type, Callable[[], Any]]] = {
     "app.app": (ports.Deps, api_deps),
-    "app.handle_creations": (ports.WriterDeps, writer_deps),
-    "app.refresh_counts": (ports.CounterDeps, counter_deps),
-    "app.migrate_schema": (ports.MigrateDeps, migrate_deps),
+    "handlers.writer.handle_creations": (ports.WriterDeps, writer_deps),
+    "handlers.counter.refresh_counts": (ports.CounterDeps, counter_deps),
+    "handlers.schema.migrate_schema": (ports.MigrateDeps, migrate_deps),
     "app.handle_socket": (ports.SocketDeps, live_deps),
+    "handlers.delivery.deliver_webhooks": (ports.DeliveryDeps, delivery_deps),
 }
 # Left to first use: only the API's search route reads it, and the Elasticsearch client is ~0.2 s
 # of CPU that a burst of creates would pay in every new environment.
@@ -393,7 +445,7 @@ def prepare() -> list[str]:
         name
         for protocol in reversed(reads.__mro__)
         for name, value in vars(protocol).items()
-        if isinstance(value, property) and name in _BUILT and name not in NOT_AT_INIT
+        if isinstance(value, property) and name in BUILT and name not in NOT_AT_INIT
     ]
     built = []
     for name in dict.fromkeys(names):

@@ -2,9 +2,10 @@
 
 from collections.abc import Sequence
 
-from ...domain.changes import ChatChanged, Written
+from ...domain.changes import Written
+from ...domain.errors import Unavailable
 from ...domain.models import ChatKey, Clash, MessageKey, NewChat, NewMessage, clash
-from .message_rows import write_messages
+from .message_rows import LockedChat, lock_chats, write_messages
 from .mysql import Cursor, MySQL, placeholders
 from .rows import INDEXED_COLUMNS, indexed_of
 
@@ -25,7 +26,6 @@ INSERT_CONFLICT = (
     "(kind, application_id, chat_number, number, create_id, stored_create_id, body) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE create_id = create_id"
 )
-ChatRows = dict[ChatKey, tuple[int, str | None]]  # (chat id, create id)
 
 
 class BatchStore:
@@ -37,29 +37,31 @@ class BatchStore:
         create's row), recorded in `create_conflicts` with their bodies, and where each chat's
         change feed now ends.
 
-        Chats are nearly always in MySQL before their messages arrive, so their ids are read first
-        and only the missing chats are inserted: that spares a no-op upsert of every chat of the
-        batch (a third of the database's work per batch, docs/performance.md). The chats are
-        written outside the messages' transaction (a replay completes a half-written batch), so
-        each read sees what other writers committed before it, a chat another writer inserted
-        meanwhile included; the messages are one transaction under their chats' locks
-        (message_rows.py), which gives their feed positions.
+        Chats are nearly always in MySQL before their messages arrive, so one transaction locks
+        the batch's chats by key and writes the messages under those locks (message_rows.py),
+        which gives their feed positions. Where a chat is missing, or a chat's creation has a
+        row to adopt, that transaction gives way: the chats are written first, outside it (a
+        replay completes a half-written batch), and it runs again.
         """
-        chat_keys = sorted({(c.application_id, c.number) for c in chats} | {m.chat_key for m in messages})
+        keys = sorted({(c.application_id, c.number) for c in chats} | {m.chat_key for m in messages})
 
-        def write_chats(cur: Cursor) -> tuple[list[Clash], dict[ChatKey, int]]:
-            rows = self._chat_rows(cur, chat_keys)
-            clashes = self._write_chats(cur, chat_keys, chats, rows)
-            return clashes, {key: row[0] for key, row in rows.items()}
+        def write(cur: Cursor) -> Written | None:
+            locked = lock_chats(cur, keys)
+            if self._chats_to_write(keys, chats, locked):
+                return None
+            found = (clash(c, locked[(c.application_id, c.number)].create_id) for c in chats)
+            clashes, changes = write_messages(cur, messages, locked) if messages else ([], [])
+            return Written([c for c in found if c is not None] + clashes, changes)
 
-        clashes, chat_ids = self._mysql.retrying(write_chats, transaction=False)
-        changes: list[ChatChanged] = []
-        if messages:
-            found, changes = self._mysql.retrying(lambda cur: write_messages(cur, messages, chat_ids))
-            clashes += found
-        if clashes:
-            self._mysql.retrying(lambda cur: self._record(cur, clashes), transaction=False)
-        return Written(clashes, changes)
+        written = self._mysql.retrying(write)
+        if written is None:
+            self._mysql.retrying(lambda cur: self._write_chats(cur, keys, chats), transaction=False)
+            written = self._mysql.retrying(write)
+        if written is None:
+            raise Unavailable("the batch's chats were not there after they were written; try again")
+        if written.clashes:
+            self._mysql.retrying(lambda cur: self._record(cur, written.clashes), transaction=False)
+        return written
 
     @staticmethod
     def _record(cur: Cursor, clashes: Sequence[Clash]) -> None:
@@ -75,15 +77,25 @@ class BatchStore:
             )
             cur.execute(INSERT_CONFLICT, args)
 
-    def _write_chats(
-        self, cur: Cursor, chat_keys: list[ChatKey], chats: Sequence[NewChat], rows: ChatRows
-    ) -> list[Clash]:
-        """Inserts the batch's missing chats, fills `rows`; returns the clashes."""
+    @staticmethod
+    def _chats_to_write(
+        keys: list[ChatKey], chats: Sequence[NewChat], locked: dict[ChatKey, LockedChat]
+    ) -> bool:
+        """Whether a chat of the batch is missing, or a chat's creation would adopt a row
+        written without an id (by a message or an edit that came first)."""
+        return len(locked) < len(keys) or any(
+            c.create_id and locked[(c.application_id, c.number)].create_id is None for c in chats
+        )
+
+    def _write_chats(self, cur: Cursor, chat_keys: list[ChatKey], chats: Sequence[NewChat]) -> None:
+        """Inserts the batch's missing chats; a creation adopts a row written without an id."""
+        rows = self._chat_rows(cur, chat_keys)
         first: dict[ChatKey, NewChat] = {}
         for c in chats:
             first.setdefault((c.application_id, c.number), c)
-        # A creation adopts a row written without an id; chats only named by messages get none.
-        adopt = [c for key, c in first.items() if c.create_id and (key not in rows or rows[key][1] is None)]
+        # Chats only named by messages get no id; a row holding another create's id is left
+        # alone: that is a clash, which the messages' transaction reports.
+        adopt = [c for key, c in first.items() if c.create_id and (key not in rows or rows[key] is None)]
         missing = [key for key in chat_keys if key not in rows and key not in first]
         missing += [key for key, c in first.items() if not c.create_id and key not in rows]
         if adopt:
@@ -94,10 +106,6 @@ class BatchStore:
         if missing:
             created = {key: c.created_at_ms for key, c in first.items()}
             cur.executemany(INSERT_CHAT, [(*key, created.get(key)) for key in missing])
-        if adopt or missing:
-            rows.update(self._chat_rows(cur, [(c.application_id, c.number) for c in adopt] + missing))
-        found = (clash(c, rows[(c.application_id, c.number)][1]) for c in chats)
-        return [c for c in found if c is not None]
 
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]:
         """The rows of (application_id, chat_number, number) keys, as they are now."""
@@ -111,15 +119,11 @@ class BatchStore:
         return [indexed_of(row) for row in rows]
 
     @staticmethod
-    def _chat_rows(cur: Cursor, keys: Sequence[ChatKey]) -> ChatRows:
-        """{(application_id, number): (chat id, create id)} of the chats that exist."""
-        if not keys:
-            return {}
+    def _chat_rows(cur: Cursor, keys: Sequence[ChatKey]) -> dict[ChatKey, str | None]:
+        """{(application_id, number): create id} of the chats that exist."""
         cur.execute(
-            f"SELECT application_id, number, id, create_id FROM chats WHERE (application_id, number) IN "
+            f"SELECT application_id, number, create_id FROM chats WHERE (application_id, number) IN "
             f"({placeholders(len(keys), 2)})",
             [v for key in keys for v in key],
         )
-        return {
-            (app_id, number): (chat_id, create_id) for app_id, number, chat_id, create_id in cur.fetchall()
-        }
+        return {(app_id, number): create_id for app_id, number, create_id in cur.fetchall()}

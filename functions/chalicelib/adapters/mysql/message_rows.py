@@ -1,60 +1,80 @@
 """The writer's messages of a batch, written in one transaction under their chats' row locks, so
 each new row takes the next position of its chat's change feed (docs/architecture.md, "The
-change feed"): one lock read, one read of the rows already there, one multi-row INSERT of the
-messages and one multi-row upsert of the chats' counters.
+change feed"): one lock read of the chats, one read of the rows already there, one multi-row
+INSERT of the messages and one UPDATE of the chats' feed ends and times.
 
-Locks are taken in chat id order, and rows written in (chat id, number) order, by every writer and
-by the API's edits and deletes (one chat each): concurrent writers wait, never deadlock. A row
-already there (a redelivery, or an edit or delete that came first) takes no position and keeps
-its body: the creation only fills in its create id, accept instant and author if it lacks them.
+Locks are taken in (application_id, number) order, by every writer and by the API's edits,
+deletes and read marks (one chat each): concurrent writers wait, never deadlock. A row already
+there (a redelivery, or an edit or delete that came first) takes no position and keeps its body:
+the creation only fills in its create id, accept instant and author if it lacks them.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from ...domain.changes import ChatChanged
 from ...domain.models import ChatKey, Clash, NewMessage, clash
-from .mysql import Cursor, placeholders
+from .mysql import Cursor
 
-LOCK_CHATS = "SELECT id, last_change FROM chats WHERE id IN ({}) ORDER BY id FOR UPDATE"
+# Values are written out as literals: integers (from MySQL or a checked event) by format, text by
+# the connection's quoting; pymysql's per-value escaping took twice as long (docs/performance.md,
+# "The writer before and after").
+LOCK_CHATS = (
+    "SELECT application_id, number, id, create_id, last_change FROM chats "
+    "WHERE (application_id, number) IN ({}) ORDER BY application_id, number FOR UPDATE"
+)
 STORED = "SELECT chat_id, number, create_id FROM messages WHERE (chat_id, number) IN ({})"
-INSERT_MESSAGE = (
+INSERT_MESSAGES = (
     "INSERT INTO messages (chat_id, number, body, version, create_id, created_ms, author_id, "
-    "author_name, change_position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "ON DUPLICATE KEY UPDATE created_ms = COALESCE(created_ms, VALUES(created_ms)), "
+    "author_name, change_position) VALUES ",
+    " ON DUPLICATE KEY UPDATE created_ms = COALESCE(created_ms, VALUES(created_ms)), "
     "author_name = IF(author_id IS NULL, VALUES(author_name), author_name), "
     "author_id = COALESCE(author_id, VALUES(author_id)), "
-    "create_id = COALESCE(create_id, VALUES(create_id))"
+    "create_id = COALESCE(create_id, VALUES(create_id))",
 )
-# The rows exist (locked above): a multi-row upsert sets every chat's counters in one statement.
-ADVANCE_CHATS = (
-    "INSERT INTO chats (id, application_id, number, last_change, last_message_ms) "
-    "VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE last_change = VALUES(last_change), "
-    "last_message_ms = COALESCE(GREATEST(last_message_ms, VALUES(last_message_ms)), "
-    "last_message_ms, VALUES(last_message_ms))"
-)
+MAX_STATEMENT_BYTES = 1_024_000  # as pymysql's executemany: big bodies take several statements
+# The rows are locked above: one UPDATE moves every chat's feed end (and last message time).
+ADVANCE_CHATS = "UPDATE chats SET last_change = CASE id {} END{} WHERE id IN ({})"
+LAST_MESSAGE_MS = ", last_message_ms = CASE id {} ELSE last_message_ms END"
 Key = tuple[int, int]  # (chat id, number)
 
 
+class LockedChat(NamedTuple):
+    id: int
+    create_id: str | None
+    last_change: int
+
+
+def lock_chats(cur: Cursor, keys: Sequence[ChatKey]) -> dict[ChatKey, LockedChat]:
+    """Locks the chats of `keys` that exist (in the caller's transaction); their rows by key."""
+    if not keys:
+        return {}
+    cur.execute(LOCK_CHATS.format(_pairs(sorted(keys))))
+    return {
+        (int(app), int(number)): LockedChat(int(chat_id), create_id, int(last))
+        for app, number, chat_id, create_id, last in cur.fetchall()
+    }
+
+
 def write_messages(
-    cur: Cursor, messages: Sequence[NewMessage], chat_ids: dict[ChatKey, int]
+    cur: Cursor, messages: Sequence[NewMessage], chats: dict[ChatKey, LockedChat]
 ) -> tuple[list[Clash], list[ChatChanged]]:
-    """Writes `messages` (in the caller's transaction); returns the clashes and, for each chat
-    that moved, its positions before and after."""
-    ids = sorted({chat_ids[m.chat_key] for m in messages})
-    cur.execute(LOCK_CHATS.format(placeholders(len(ids), 1)), ids)
-    last = {int(chat_id): int(position) for chat_id, position in cur.fetchall()}
+    """Writes `messages` of the locked `chats` (in the caller's transaction); returns the clashes
+    and, for each chat that moved, its positions before and after."""
+    last = {chat.id: chat.last_change for chat in chats.values()}
     before = dict(last)
-    ordered = sorted(messages, key=lambda m: (chat_ids[m.chat_key], m.number))
-    keys = sorted({(chat_ids[m.chat_key], m.number) for m in ordered})
-    cur.execute(STORED.format(placeholders(len(keys), 2)), [v for key in keys for v in key])
+    ordered = sorted(messages, key=lambda m: (chats[m.chat_key].id, m.number))
+    keys = sorted({(chats[m.chat_key].id, m.number) for m in ordered})
+    cur.execute(STORED.format(_pairs(keys)))
     stored: dict[Key, str | None] = {(int(c), int(n)): create_id for c, n, create_id in cur.fetchall()}
 
-    rows: list[tuple[object, ...]] = []
+    rows: list[str] = []
+    text = cur.connection.escape
     clashes: list[Clash] = []
     newest: dict[int, int] = {}
-    advanced: set[int] = set()
+    advanced: dict[int, ChatKey] = {}
     for m in ordered:
-        chat_id = chat_ids[m.chat_key]
+        chat_id = chats[m.chat_key].id
         key, position = (chat_id, m.number), None
         if key in stored:
             found = clash(m, stored[key])
@@ -65,31 +85,57 @@ def write_messages(
         else:
             stored[key] = m.create_id
             position = last[chat_id] = last[chat_id] + 1
-            advanced.add(chat_id)
+            advanced[chat_id] = m.chat_key
             if m.created_at_ms is not None:
                 newest[chat_id] = max(newest.get(chat_id, 0), m.created_at_ms)
-        rows.append(_row(chat_id, m, position))
-    cur.executemany(INSERT_MESSAGE, rows)
+        rows.append(_values(text, chat_id, m, position))
+    _insert(cur, INSERT_MESSAGES, rows)
     if not advanced:
         return clashes, []
-    chat_keys = {chat_id: key for key, chat_id in chat_ids.items()}
-    cur.executemany(
-        ADVANCE_CHATS,
-        [(c, *chat_keys[c], last[c], newest.get(c)) for c in sorted(advanced)],
+    ids = sorted(advanced)
+    times = " ".join(f"WHEN {c:d} THEN GREATEST(COALESCE(last_message_ms, 0), {newest[c]:d})" for c in newest)
+    cur.execute(
+        ADVANCE_CHATS.format(
+            " ".join(f"WHEN {c:d} THEN {last[c]:d}" for c in ids),
+            LAST_MESSAGE_MS.format(times) if times else "",
+            ", ".join(f"{c:d}" for c in ids),
+        )
     )
-    return clashes, [ChatChanged(*chat_keys[c], last[c], before[c]) for c in sorted(advanced)]
+    return clashes, [ChatChanged(*advanced[c], last[c], before[c]) for c in ids]
 
 
-def _row(chat_id: int, m: NewMessage, position: int | None) -> tuple[object, ...]:
-    author = m.author
+def _pairs(pairs: Sequence[tuple[int, int]]) -> str:
+    """`(1, 2), (3, 4)`: an IN list of integer pairs, written out."""
+    return ", ".join(f"({a:d}, {b:d})" for a, b in pairs)
+
+
+def _insert(cur: Cursor, statement: tuple[str, str], rows: list[str]) -> None:
+    """One multi-row INSERT of `rows` (VALUES tuples written out), split as pymysql would."""
+    prefix, postfix = statement
+    room = MAX_STATEMENT_BYTES - len(prefix.encode()) - len(postfix.encode())
+    chunk: list[str] = []
+    size = 0
+    for row in rows:
+        length = len(row.encode("utf-8", "surrogateescape")) + 1
+        if chunk and size + length > room:
+            cur.execute(prefix + ",".join(chunk) + postfix)
+            chunk, size = [], 0
+        chunk.append(row)
+        size += length
+    cur.execute(prefix + ",".join(chunk) + postfix)
+
+
+def _values(text: Callable[[str], str], chat_id: int, m: NewMessage, position: int | None) -> str:
+    who = "NULL,NULL" if m.author is None else f"{text(m.author.id)},{text(m.author.name)}"
     return (
-        chat_id,
-        m.number,
-        m.body,
-        m.version,
-        m.create_id,
-        m.created_at_ms,
-        author and author.id,
-        author and author.name,
-        position,
+        f"({chat_id:d},{m.number:d},{text(m.body)},{m.version:d},{_text(text, m.create_id)},"
+        f"{_int(m.created_at_ms)},{who},{_int(position)})"
     )
+
+
+def _text(text: Callable[[str], str], value: str | None) -> str:
+    return "NULL" if value is None else text(value)
+
+
+def _int(value: int | None) -> str:
+    return "NULL" if value is None else f"{value:d}"

@@ -271,6 +271,13 @@ MIGRATIONS = [
         "0020_chats_deleted_count",
         "ALTER TABLE chats ADD COLUMN deleted_count INT UNSIGNED NOT NULL DEFAULT 0",
     ),
+    # Webhook delivery's sweep reads the chats changed in its window (change_feed.SELECT_BEHIND),
+    # and an endpoint back from its backoff the chats that waited for it (webhook_cursors).
+    ("0021_chats_updated_at", "ALTER TABLE chats ADD KEY ix_chats_updated_at (updated_at)"),
+    (
+        "0022_webhook_cursors_endpoint_due",
+        "ALTER TABLE webhook_cursors ADD KEY ix_webhook_cursors_endpoint_due (endpoint_id, next_attempt_at)",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.

@@ -80,7 +80,8 @@ class Finder:
         messages = [
             message_of(a.number, hits[a.number]["_source"], fragments(hits[a.number].get("highlight", {})))
             for a in page
-            if a.number in hits  # unless it was deleted since the ranking
+            # unless it was deleted since the ranking: gone, or indexed again as its tombstone
+            if a.number in hits and hits[a.number]["_source"]["body"]
         ]
         return SearchPage(messages, page[-1] if len(ranked) > len(page) else None)
 

@@ -46,7 +46,7 @@ SCORED_UP_TO = 1000
 def query(application_id: int, chat_number: int, words: Sequence[str]) -> dict[str, Any]:
     """Every word must match as whole words, a two-character prefix, or inside a word."""
     bool_query: dict[str, Any] = {
-        "filter": _chat(application_id, chat_number),
+        "filter": chat_filter(application_id, chat_number),
         "must": [_word(word) for word in words],
     }
     if 1 < len(words) <= MAX_PHRASE_WORDS:
@@ -60,7 +60,7 @@ def tiers(application_id: int, chat_number: int, words: Sequence[str]) -> list[t
     of the first tiers are `query`'s best without scoring every hit. One word: whole words, then a
     two-character start, then inside a word. Several: every word whole (in a row first, when the
     phrase counts), then `rest`."""
-    chat = _chat(application_id, chat_number)
+    chat = chat_filter(application_id, chat_number)
     if len(words) == 1:
         ways = _ways(words[0])
         return [
@@ -97,7 +97,8 @@ def highlight(words: Sequence[str]) -> dict[str, Any]:
     return {**HIGHLIGHT, "fields": {field: {} for field in fields}}
 
 
-def _chat(application_id: int, chat_number: int) -> list[dict[str, Any]]:
+def chat_filter(application_id: int, chat_number: int) -> list[dict[str, Any]]:
+    """The clauses that keep one chat's messages."""
     return [{"term": {"application_id": application_id}}, {"term": {"chat_number": chat_number}}]
 
 
