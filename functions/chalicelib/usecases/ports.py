@@ -8,35 +8,40 @@ method raises only our errors (errors.py): Unavailable when a store is down, Ref
 refuses data for good.
 """
 
+from __future__ import annotations
+
 import datetime
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..domain.changes import Change, ChatChanged, Feed, Written
-from ..domain.deliveries import Cursor, DeadLetter, Event, Outcome
-from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
-from ..domain.models import (
-    Application,
-    Author,
-    Chat,
-    ChatKey,
-    CreatedApplication,
-    CreatedMessage,
-    IdleCounter,
-    Login,
-    Message,
-    MessageKey,
-    NewChat,
-    NewMessage,
-    SearchAfter,
-    SearchPage,
-)
-from ..domain.numbering import Floors
-from ..domain.quotas import Decision
-from ..domain.reading import ReadPosition
-from ..domain.request_keys import Claim, Done, RequestKey
-from ..domain.user_tokens import Versions
-from ..domain.webhooks import Endpoint, EndpointChange
+# The records are named in annotations only: the writer, the counter and the schema function do
+# not import the domain modules of the API's ports (postponed annotations, PEP 563).
+if TYPE_CHECKING:
+    from ..domain.changes import Change, ChatChanged, Feed, Written
+    from ..domain.deliveries import Cursor, DeadLetter, Event, Outcome
+    from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
+    from ..domain.models import (
+        Application,
+        Author,
+        Chat,
+        ChatKey,
+        CreatedApplication,
+        CreatedMessage,
+        IdleCounter,
+        Login,
+        Message,
+        MessageKey,
+        NewChat,
+        NewMessage,
+        SearchAfter,
+        SearchPage,
+    )
+    from ..domain.numbering import Floors
+    from ..domain.quotas import Decision
+    from ..domain.reading import ReadPosition
+    from ..domain.request_keys import Claim, Done, RequestKey
+    from ..domain.user_tokens import Versions
+    from ..domain.webhooks import Endpoint, EndpointChange
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]
@@ -178,6 +183,14 @@ class Announcer(Protocol):
     def announce(self, changes: Sequence[ChatChanged]) -> None: ...
 
 
+class AcceptPush(Protocol):
+    """Tells the followers of a chat of a message the moment it is accepted (queued, and
+    readable from its pending record), ahead of its change in the feed. Best effort, as the
+    announcer: it logs its own failures and never raises."""
+
+    def accepted(self, application_id: int, chat_number: int, message: Message) -> None: ...
+
+
 class Tokens(Protocol):
     """Application ids by token (Redis); a cache: failures are misses, never errors."""
 
@@ -272,6 +285,8 @@ class Deps(Protocol):
     def keys(self) -> Keys: ...
     @property
     def announcer(self) -> Announcer: ...
+    @property
+    def accept_push(self) -> AcceptPush: ...
     # Longest an API request can run; after a Redis restart, older reservations are done by then.
     @property
     def request_timeout_seconds(self) -> int: ...
@@ -399,7 +414,7 @@ class WebhookAdminDeps(Deps, Protocol):
     def webhook_endpoints(self) -> WebhookEndpoints: ...
 
     @property
-    def dead_letters(self) -> "DeadLetters": ...
+    def dead_letters(self) -> DeadLetters: ...
 
 
 ChatRef = tuple[int, int]  # (application id, chat number)

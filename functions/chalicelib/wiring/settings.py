@@ -16,8 +16,6 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-import certifi
-
 # What the template passes for a credential: the ARN of a Secrets Manager secret, never the value.
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
 
@@ -186,6 +184,13 @@ class AnnounceSettings:
 
 
 @dataclass(frozen=True)
+class AcceptPushSettings:
+    # The push function the API tells of each message it accepts, so that followers see it
+    # before the writer stores it (docs/architecture.md, "Live delivery"); empty: none.
+    accept_push_function_name: str
+
+
+@dataclass(frozen=True)
 class SocketSettings:
     # The @connections endpoint sockets are sent to (`https://{api}.execute-api.{region}.
     # amazonaws.com/{stage}` on AWS, the local gateway's URL locally); empty where nothing sends.
@@ -236,6 +241,7 @@ class ApiSettings(
     HttpSettings,
     WebhookSettings,
     AnnounceSettings,
+    AcceptPushSettings,
 ):
     """The API function's."""
 
@@ -337,7 +343,11 @@ def _tls_ca(env: Mapping[str, str]) -> str | None:
         return None
     if mode != "verify":
         raise SettingsError(f"MYSQL_TLS={mode!r} is neither 'verify' nor 'off'")
-    return env.get("MYSQL_TLS_CA") or certifi.where()
+    if env.get("MYSQL_TLS_CA"):
+        return env["MYSQL_TLS_CA"]
+    import certifi  # only here: its importlib.resources costs ~35 ms of CPU at every import
+
+    return certifi.where()
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
@@ -425,6 +435,7 @@ _READERS: dict[str, Callable[[_Env], Any]] = {
     "push_concurrency": lambda env: _int(env, "PUSH_CONCURRENCY", 64, high=512),
     "push_slice": lambda env: _int(env, "PUSH_SLICE", 250, high=10_000),
     "push_function_name": lambda env: env.get("PUSH_FUNCTION_NAME", ""),
+    "accept_push_function_name": lambda env: env.get("ACCEPT_PUSH_FUNCTION_NAME", ""),
     "webhook_allow_loopback": lambda env: _flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
     "webhook_work_queue_url": lambda env: env.get("WEBHOOK_WORK_QUEUE_URL") or None,
     "rate_limit_webhook_deliveries": lambda env: _int(env, "RATE_LIMIT_WEBHOOK_DELIVERIES", 500),
