@@ -8,35 +8,40 @@ method raises only our errors (errors.py): Unavailable when a store is down, Ref
 refuses data for good.
 """
 
+from __future__ import annotations
+
 import datetime
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..domain.changes import Change, ChatChanged, Feed, Written
-from ..domain.deliveries import Cursor, DeadLetter, Event, Outcome
-from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
-from ..domain.models import (
-    Application,
-    Author,
-    Chat,
-    ChatKey,
-    CreatedApplication,
-    CreatedMessage,
-    IdleCounter,
-    Login,
-    Message,
-    MessageKey,
-    NewChat,
-    NewMessage,
-    SearchAfter,
-    SearchPage,
-)
-from ..domain.numbering import Floors
-from ..domain.quotas import Decision
-from ..domain.reading import ReadPosition
-from ..domain.request_keys import Claim, Done, RequestKey
-from ..domain.user_tokens import Versions
-from ..domain.webhooks import Endpoint, EndpointChange
+# The records are named in annotations only: the writer, the counter and the schema function do
+# not import the domain modules of the API's ports (postponed annotations, PEP 563).
+if TYPE_CHECKING:
+    from ..domain.changes import Change, ChatChanged, Feed, Written
+    from ..domain.deliveries import Cursor, DeadLetter, Event, Outcome
+    from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
+    from ..domain.models import (
+        Application,
+        Author,
+        Chat,
+        ChatKey,
+        CreatedApplication,
+        CreatedMessage,
+        IdleCounter,
+        Login,
+        Message,
+        MessageKey,
+        NewChat,
+        NewMessage,
+        SearchAfter,
+        SearchPage,
+    )
+    from ..domain.numbering import Floors
+    from ..domain.quotas import Decision
+    from ..domain.reading import ReadPosition
+    from ..domain.request_keys import Claim, Done, RequestKey
+    from ..domain.user_tokens import Versions
+    from ..domain.webhooks import Endpoint, EndpointChange
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]
@@ -399,7 +404,7 @@ class WebhookAdminDeps(Deps, Protocol):
     def webhook_endpoints(self) -> WebhookEndpoints: ...
 
     @property
-    def dead_letters(self) -> "DeadLetters": ...
+    def dead_letters(self) -> DeadLetters: ...
 
 
 ChatRef = tuple[int, int]  # (application id, chat number)

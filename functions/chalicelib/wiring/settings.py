@@ -16,8 +16,6 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-import certifi
-
 # What the template passes for a credential: the ARN of a Secrets Manager secret, never the value.
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
 
@@ -337,7 +335,11 @@ def _tls_ca(env: Mapping[str, str]) -> str | None:
         return None
     if mode != "verify":
         raise SettingsError(f"MYSQL_TLS={mode!r} is neither 'verify' nor 'off'")
-    return env.get("MYSQL_TLS_CA") or certifi.where()
+    if env.get("MYSQL_TLS_CA"):
+        return env["MYSQL_TLS_CA"]
+    import certifi  # only here: its importlib.resources costs ~35 ms of CPU at every import
+
+    return certifi.where()
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
