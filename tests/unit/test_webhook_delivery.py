@@ -46,8 +46,21 @@ def test_a_chats_changes_arrive_in_feed_order_once_each_with_a_verifiable_signat
     assert positions(deps, URL_A) == [0, 1, 2, 3]
     _, headers, body = deps.sender.received[1]
     assert Webhook(endpoint.secret).verify(body, headers)["data"]["message"]["body"] == "m1"
-    assert headers["webhook-id"] == "evt_1_1"
+    assert headers["webhook-id"] == "evt_1_1_1"
     assert run(deps, (A, 1)) == 0  # nothing new: nothing sent again
+
+
+def test_two_applications_events_at_the_same_place_have_different_ids(deps):
+    # A receiver serving several applications dedupes by webhook-id: it must not drop B's event as A's.
+    register(deps, A, URL_A)
+    register(deps, B, URL_A)
+    deps.clock.advance(1)
+    for app in (A, B):
+        deps.feed.create_chat(app, 1)
+        deps.feed.change(app, 1, 1, "created", f"from {app}")
+    run(deps, (A, 1), (B, 1))
+    ids = [headers["webhook-id"] for _, headers, _ in deps.sender.received]
+    assert len(ids) == 4 and len(set(ids)) == 4
 
 
 def test_what_changed_before_the_endpoint_existed_is_not_sent(deps):

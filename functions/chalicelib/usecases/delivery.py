@@ -169,7 +169,9 @@ def _round(
     sent, chat = 0, cursor.chat_number
     if cursor.delivered_position < CHAT_CREATED_POSITION:
         if endpoint.wants("chat.created"):
-            if not _send(deps, endpoint, cursor, chat_created_event(chat, now()), now):
+            if not _send(
+                deps, endpoint, cursor, chat_created_event(endpoint.application_id, chat, now()), now
+            ):
                 return sent, None
             sent += 1
         cursor = deps.cursors.advance(cursor, CHAT_CREATED_POSITION)
@@ -178,7 +180,9 @@ def _round(
         if n > 0 and now() >= end:  # one change at least per round: a late round still moves on
             return sent, (cursor, True)
         if endpoint.wants(event_type(change)):
-            if not _send(deps, endpoint, cursor, message_event(change, chat, now()), now):
+            if not _send(
+                deps, endpoint, cursor, message_event(change, endpoint.application_id, chat, now()), now
+            ):
                 return sent, None
             sent += 1
         cursor = deps.cursors.advance(cursor, change.position)

@@ -104,7 +104,7 @@ def test_an_endpoint_backs_off_until_it_recovers(world):
 
 def test_a_dead_letter_is_listed_replayed_once_asked_and_kept_per_application(world):
     letters, endpoint = world.deps.dead_letters, world.endpoint
-    event = chat_created_event(4, endpoint.created_at)
+    event = chat_created_event(endpoint.application_id, 4, endpoint.created_at)
     letters.add(endpoint, event, 17, "could not connect")
     [letter] = letters.of_application(world.app_id, 0, 10)
     assert (letter.chat_number, letter.position, letter.event_id, letter.payload) == (
