@@ -344,12 +344,19 @@ class FakeDeadLetters(fakes.Store, ports.DeadLetters):
         )
         return True
 
-    def replays_due(self, limit: int) -> list[tuple[DeadLetter, Endpoint]]:
-        due = [
-            (letter, self.endpoints.rows[e])
-            for e, letter in self.letters.values()
-            if letter.replay_requested_at is not None and letter.replayed_at is None
-        ]
+    def replays_due(self, limit: int, per_application: int) -> list[tuple[DeadLetter, Endpoint]]:
+        asked = sorted(
+            ((letter, self.endpoints.rows[e]) for e, letter in self.letters.values()
+             if letter.replay_requested_at is not None and letter.replayed_at is None
+             and self.endpoints.rows[e].enabled),
+            key=lambda pair: (pair[0].replay_requested_at, pair[0].id),
+        )  # fmt: skip
+        taken: dict[int, int] = {}
+        due = []
+        for letter, endpoint in asked:
+            taken[endpoint.application_id] = taken.get(endpoint.application_id, 0) + 1
+            if taken[endpoint.application_id] <= per_application:
+                due.append((letter, endpoint))
         return due[:limit]
 
     def replayed(self, letter_id: int) -> None:

@@ -3,7 +3,7 @@
 import pytest
 from standardwebhooks import Webhook
 
-from chalicelib.domain.deliveries import GIVE_UP_SECONDS
+from chalicelib.domain.deliveries import GIVE_UP_SECONDS, chat_created_event
 from chalicelib.domain.quotas import Decision, Quota
 from chalicelib.usecases import delivery
 from tests import fakes_webhooks
@@ -180,6 +180,45 @@ def test_after_a_day_of_refusals_the_event_is_dead_lettered_and_the_chat_moves_o
     )
     assert delivery.replay(deps, 10) == 1 and delivery.replay(deps, 10) == 0
     assert positions(deps, URL_A) == [1, 0]
+
+
+def dead_letters_asked_again(deps, app_id: int, url: str, count: int) -> None:
+    endpoint = register(deps, app_id, url)
+    for n in range(count):
+        deps.dead_letters.add(endpoint, chat_created_event(app_id, n + 1, deps.clock.now), 20, "answered 500")
+    for letter in deps.dead_letters.of_application(app_id, 0, count):
+        deps.dead_letters.request_replay(app_id, letter.id)
+
+
+def test_one_applications_replays_neither_crowd_out_anothers_nor_outrun_its_rate(deps):
+    # A asks to replay more letters than a sweep sends, to a receiver still down; B asks after.
+    class Five:
+        def take(self, subject, kind):
+            self.used = getattr(self, "used", {})
+            self.used[subject] = self.used.get(subject, 0) + 1
+            return Decision(Quota(kind, 5, 10), self.used[subject] <= 5, 0, 10)
+
+    deps.delivery_rate = Five()
+    dead_letters_asked_again(deps, A, URL_A, delivery.SWEEP_LIMIT)
+    deps.sender.down.add(URL_A)
+    deps.clock.advance(1)
+    dead_letters_asked_again(deps, B, URL_B, 1)
+    assert delivery.replay(deps, delivery.SWEEP_LIMIT, deps.clock) == 1
+    assert positions(deps, URL_B) == [0]
+    assert deps.sender.attempts <= 5 + 1  # A's attempts stay within its rate
+
+
+def test_replays_stop_at_the_sweeps_time_budget(deps):
+    dead_letters_asked_again(deps, A, URL_A, 100)
+    sends = deps.sender.send
+
+    def slow(url, headers, body):
+        deps.clock.advance(8)  # a receiver that takes its whole timeout
+        return sends(url, headers, body)
+
+    deps.sender.send = slow
+    replayed = delivery.replay(deps, delivery.SWEEP_LIMIT, deps.clock)
+    assert 0 < replayed <= delivery.REPLAY_SECONDS / 8 + 1
 
 
 def test_over_its_delivery_rate_an_application_waits_without_counting_a_failure(deps):

@@ -55,6 +55,10 @@ SWEEP_LIMIT = 1000
 SWEEP_WINDOW_SECONDS = 3600
 # Chats of one application the sweep hands out per run.
 SWEEP_PER_APPLICATION = 100
+# Seconds a sweep spends replaying dead letters at most (a send may take 8 s; the function has 60).
+REPLAY_SECONDS = 30
+# Replays of one application a sweep sends at most: one that asks for thousands waits its turn.
+REPLAYS_PER_APPLICATION = 10
 # An endpoint's backoff is checked with this slack, so a probe due now is not skipped.
 _SLACK = datetime.timedelta(milliseconds=50)
 
@@ -258,12 +262,20 @@ def sweep(deps: DeliveryDeps, limit: int = SWEEP_LIMIT) -> dict[str, int]:
     return {"due": len(due), "behind": len(behind), "requested": len(chats), "replayed": replay(deps, limit)}
 
 
-def replay(deps: DeliveryDeps, limit: int) -> int:
-    """Sends again the dead letters whose replay was asked for; one that fails stays asked for
-    and is tried at the next sweep."""
-    replayed = 0
-    for letter, endpoint in deps.dead_letters.replays_due(limit):
-        moment = utcnow()
+def replay(deps: DeliveryDeps, limit: int, now: Clock = utcnow) -> int:
+    """Sends again the dead letters whose replay was asked for, oldest first: at most
+    REPLAYS_PER_APPLICATION of each application, within its delivery rate, and for at most
+    REPLAY_SECONDS (each send may take its timeouts). One not sent stays asked for and is tried
+    at the next sweep."""
+    end = now() + datetime.timedelta(seconds=REPLAY_SECONDS)
+    replayed, over_rate = 0, set()
+    for letter, endpoint in deps.dead_letters.replays_due(limit, REPLAYS_PER_APPLICATION):
+        if now() >= end:
+            break
+        if endpoint.application_id in over_rate or _over_rate(deps, endpoint.application_id) is not None:
+            over_rate.add(endpoint.application_id)
+            continue
+        moment = now()
         secrets = endpoint.signing_secrets(moment)
         headers = signing.headers(secrets, letter.event_id, int(moment.timestamp()), letter.payload)
         if deps.sender.send(endpoint.url, headers, letter.payload).delivered:
