@@ -266,6 +266,9 @@ class FakeFeed(fakes.Store, ports.ChangeFeed):
         ]
         return max(before, default=0)
 
+    def created_at(self, application_id: int, chat_number: int) -> datetime.datetime | None:
+        return self.created.get((application_id, chat_number))
+
     def behind(self, window_seconds: int, per_application: int, limit: int) -> list[tuple[int, int]]:
         self._check()
         since = self.clock.now - datetime.timedelta(seconds=window_seconds)
@@ -370,11 +373,13 @@ class FakeSender(ports.WebhookSender):
     def __init__(self) -> None:
         self.down: set[str] = set()
         self.received: list[tuple[str, dict[str, str], bytes]] = []
+        self.tried: list[tuple[str, dict[str, str], bytes]] = []  # the attempts that failed
         self.attempts = 0
 
     def send(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
         self.attempts += 1
         if url in self.down:
+            self.tried.append((url, headers, body))
             return Outcome(False, "could not connect")
         self.received.append((url, headers, body))
         return Outcome(True)

@@ -5,6 +5,7 @@ from standardwebhooks import Webhook
 
 from chalicelib.domain.deliveries import GIVE_UP_SECONDS, chat_created_event
 from chalicelib.domain.quotas import Decision, Quota
+from chalicelib.domain.webhooks import rfc3339
 from chalicelib.usecases import delivery
 from tests import fakes_webhooks
 
@@ -61,6 +62,24 @@ def test_two_applications_events_at_the_same_place_have_different_ids(deps):
     run(deps, (A, 1), (B, 1))
     ids = [headers["webhook-id"] for _, headers, _ in deps.sender.received]
     assert len(ids) == 4 and len(set(ids)) == 4
+
+
+def test_a_retry_repeats_the_event_byte_for_byte_timestamped_when_it_happened(deps):
+    # Standard Webhooks: the body's timestamp is when the event occurred; a retry is the same message.
+    register(deps, A, URL_A)
+    deps.clock.advance(1)
+    deps.feed.create_chat(A, 1)
+    deps.feed.change(A, 1, 1, "created", "x")
+    happened = deps.clock.now
+    deps.sender.down.add(URL_A)
+    run(deps, (A, 1))
+    [letter_body] = [body for _, _, body in deps.sender.tried]
+    deps.sender.down.clear()
+    deps.clock.advance(30)
+    run(deps, (A, 1))
+    created, message = deps.sender.events(URL_A)
+    assert deps.sender.received[0][2] == letter_body  # the failed attempt's bytes, again
+    assert created["timestamp"] == message["timestamp"] == rfc3339(happened)
 
 
 def test_what_changed_before_the_endpoint_existed_is_not_sent(deps):

@@ -62,7 +62,7 @@ class Outcome:
     retry_after: int | None = None
 
 
-def event(
+def event(  # `at`: when it happened (Standard Webhooks' `timestamp`), not when it is sent
     event_type: str,
     application_id: int,
     chat_number: int,
@@ -86,9 +86,13 @@ def event(
     )
 
 
-def message_event(change: Change, application_id: int, chat_number: int, at: datetime.datetime) -> Event:
-    """The message as the API answers it, at its latest change (the feed is compacted)."""
-    message = {"message": change.message.to_json()}
+def message_event(change: Change, application_id: int, chat_number: int) -> Event:
+    """The message as the API answers it, at its latest change (the feed is compacted), stamped
+    with that change's time: every attempt sends the same bytes."""
+    m = change.message
+    happened_ms = m.deleted_at_ms or m.edited_at_ms or m.created_at_ms or 0
+    at = datetime.datetime.fromtimestamp(happened_ms / 1000, datetime.UTC)
+    message = {"message": m.to_json()}
     return event(event_type(change), application_id, chat_number, change.position, message, at)
 
 

@@ -174,7 +174,11 @@ def _round(
     if cursor.delivered_position < CHAT_CREATED_POSITION:
         if endpoint.wants("chat.created"):
             if not _send(
-                deps, endpoint, cursor, chat_created_event(endpoint.application_id, chat, now()), now
+                deps,
+                endpoint,
+                cursor,
+                chat_created_event(endpoint.application_id, chat, _created_at(deps, endpoint, chat, now)),
+                now,
             ):
                 return sent, None
             sent += 1
@@ -184,9 +188,7 @@ def _round(
         if n > 0 and now() >= end:  # one change at least per round: a late round still moves on
             return sent, (cursor, True)
         if endpoint.wants(event_type(change)):
-            if not _send(
-                deps, endpoint, cursor, message_event(change, endpoint.application_id, chat, now()), now
-            ):
+            if not _send(deps, endpoint, cursor, message_event(change, endpoint.application_id, chat), now):
                 return sent, None
             sent += 1
         cursor = deps.cursors.advance(cursor, change.position)
@@ -232,6 +234,11 @@ def _failed(
     deps.cursors.failed(cursor, outcome.error, delay)
     deps.cursors.endpoint_failed(endpoint.id, delay)
     deps.work.request([(endpoint.application_id, cursor.chat_number)], delay_seconds=delay)
+
+
+def _created_at(deps: DeliveryDeps, endpoint: Endpoint, chat_number: int, now: Clock) -> datetime.datetime:
+    """When the chat was created; now for one not stored yet (the writer has it still)."""
+    return deps.feed.created_at(endpoint.application_id, chat_number) or now()
 
 
 def _over_rate(deps: DeliveryDeps, application_id: int) -> float | None:
