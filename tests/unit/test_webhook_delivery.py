@@ -5,7 +5,7 @@ from standardwebhooks import Webhook
 
 from chalicelib.domain.deliveries import GIVE_UP_SECONDS, chat_created_event
 from chalicelib.domain.quotas import Decision, Quota
-from chalicelib.domain.webhooks import rfc3339
+from chalicelib.domain.webhooks import EndpointChange, rfc3339
 from chalicelib.usecases import delivery
 from tests import fakes_webhooks
 
@@ -80,6 +80,41 @@ def test_a_retry_repeats_the_event_byte_for_byte_timestamped_when_it_happened(de
     created, message = deps.sender.events(URL_A)
     assert deps.sender.received[0][2] == letter_body  # the failed attempt's bytes, again
     assert created["timestamp"] == message["timestamp"] == rfc3339(happened)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        EndpointChange(url=URL_B),
+        EndpointChange(enabled=False),
+        EndpointChange(events=("chat.created",)),
+        None,
+    ],
+)
+def test_an_endpoint_changed_or_removed_mid_delivery_gets_nothing_more_as_it_was(deps, change):
+    # A URL moved (an old domain lost), a receiver disabled or removed: not one more event to it.
+    register(deps, A, URL_A)
+    deps.clock.advance(1)
+    deps.feed.create_chat(A, 1)
+    for n in (1, 2, 3):
+        deps.feed.change(A, 1, n, "created", f"m{n}")
+    sends = deps.sender.send
+
+    def then_change(url, headers, body):
+        outcome = sends(url, headers, body)
+        if change is None:
+            deps.webhook_endpoints.delete(A, 1)
+        else:
+            deps.webhook_endpoints.update(A, 1, change)
+        deps.sender.send = sends
+        return outcome
+
+    deps.sender.send = then_change
+    run(deps, (A, 1))
+    run(deps, *[chat for chat, _ in deps.work.requested])
+    assert positions(deps, URL_A) == [0]
+    if change is not None and change.url:
+        assert positions(deps, URL_B) == [1, 2, 3]
 
 
 def test_what_changed_before_the_endpoint_existed_is_not_sent(deps):

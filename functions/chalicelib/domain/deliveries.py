@@ -28,6 +28,10 @@ class LeaseLost(Exception):
     """Another worker took an (endpoint, chat) pair whose lease ran out: this one stops there."""
 
 
+class EndpointChanged(Exception):
+    """The endpoint was changed or removed since the worker read it: it sends nothing more as it was."""
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where an endpoint is in a chat's feed, and the state of the next delivery's retries."""

@@ -19,6 +19,7 @@ from ..domain import signing
 from ..domain.deliveries import (
     CHAT_CREATED_POSITION,
     Cursor,
+    EndpointChanged,
     Event,
     LeaseLost,
     Outcome,
@@ -131,6 +132,8 @@ def deliver_chat(
                 delivered += _deliver(deps, endpoint, chat_number, deadline, now)
             except LeaseLost:
                 pass  # another worker has the pair now and sends from the cursor
+            except EndpointChanged:
+                deps.work.request([(application_id, chat_number)])  # read as it is now
     finally:
         deps.slots.give_back(application_id)
     return delivered
@@ -197,6 +200,10 @@ def _round(
 
 def _send(deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, event: Event, now: Clock) -> bool:
     """Delivers `event`; False if it was not (its retry is then scheduled, the lease let go)."""
+    current = deps.webhook_endpoints.get(endpoint.application_id, endpoint.number)
+    if current is None or not current.sends_like(endpoint):
+        # Moved, narrowed, disabled, re-keyed or removed while this worker sent: nothing more as it was.
+        raise EndpointChanged(f"endpoint {endpoint.id}")
     wait = _over_rate(deps, endpoint.application_id)
     if wait is not None:
         deps.cursors.postpone(cursor, wait)
