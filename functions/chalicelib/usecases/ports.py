@@ -183,6 +183,14 @@ class Announcer(Protocol):
     def announce(self, changes: Sequence[ChatChanged]) -> None: ...
 
 
+class AcceptPush(Protocol):
+    """Tells the followers of a chat of a message the moment it is accepted (queued, and
+    readable from its pending record), ahead of its change in the feed. Best effort, as the
+    announcer: it logs its own failures and never raises."""
+
+    def accepted(self, application_id: int, chat_number: int, message: Message) -> None: ...
+
+
 class Tokens(Protocol):
     """Application ids by token (Redis); a cache: failures are misses, never errors."""
 
@@ -277,6 +285,8 @@ class Deps(Protocol):
     def keys(self) -> Keys: ...
     @property
     def announcer(self) -> Announcer: ...
+    @property
+    def accept_push(self) -> AcceptPush: ...
     # Longest an API request can run; after a Redis restart, older reservations are done by then.
     @property
     def request_timeout_seconds(self) -> int: ...

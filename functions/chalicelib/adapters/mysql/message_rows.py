@@ -60,8 +60,9 @@ def write_messages(
     cur: Cursor, messages: Sequence[NewMessage], chats: dict[ChatKey, LockedChat]
 ) -> tuple[list[Clash], list[ChatChanged]]:
     """Writes `messages` of the locked `chats` (in the caller's transaction); returns the clashes
-    and each chat's new last position."""
+    and, for each chat that moved, its positions before and after."""
     last = {chat.id: chat.last_change for chat in chats.values()}
+    before = dict(last)
     ordered = sorted(messages, key=lambda m: (chats[m.chat_key].id, m.number))
     keys = sorted({(chats[m.chat_key].id, m.number) for m in ordered})
     cur.execute(STORED.format(_pairs(keys)))
@@ -100,7 +101,7 @@ def write_messages(
             ", ".join(f"{c:d}" for c in ids),
         )
     )
-    return clashes, [ChatChanged(*advanced[c], last[c]) for c in ids]
+    return clashes, [ChatChanged(*advanced[c], last[c], before[c]) for c in ids]
 
 
 def _pairs(pairs: Sequence[tuple[int, int]]) -> str:
