@@ -51,10 +51,10 @@ def test_a_redirect_is_not_followed(receiver):
 
 
 def test_a_slow_receiver_is_given_up_on_at_the_deadline(receiver):
-    receiver.delay = 2
+    receiver.delay = 4
     started = time.monotonic()
     outcome = WebhookSender(allow_loopback=True, response_timeout=0.5).send(receiver.url, {}, BODY)
-    assert not outcome.delivered and time.monotonic() - started < 1.5
+    assert not outcome.delivered and time.monotonic() - started < 3  # not the 4 s (slack: a loaded CI)
 
 
 def dripping(scheme: str, first: bytes, then: bytes) -> str:
