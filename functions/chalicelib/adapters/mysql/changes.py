@@ -17,7 +17,8 @@ INSERT_CHAT = (
 )
 LOCK_CHAT = "SELECT id, last_change FROM chats WHERE application_id = %s AND number = %s FOR UPDATE"
 DELETED = "SELECT deleted_ms FROM messages WHERE chat_id = %s AND number = %s"
-ADVANCE_CHAT = "UPDATE chats SET last_change = %s WHERE id = %s"
+# The row written may be ahead of the writer: the chat's highest number goes up to it (if known).
+ADVANCE_CHAT = "UPDATE chats SET last_change = %s, last_number = GREATEST(last_number, %s) WHERE id = %s"
 # An edit of a message still in the queue writes the row itself, as version 2, with the time
 # and author its pending record holds: the creation, version 1, then finds it there and leaves
 # its body alone.
@@ -102,7 +103,7 @@ def _at_next_position(
     if deleted:
         return None
     cur.execute(statement, (chat_id, number, *values, position))
-    cur.execute(ADVANCE_CHAT, (position, chat_id))
+    cur.execute(ADVANCE_CHAT, (position, number, chat_id))
     return chat_id, position
 
 

@@ -271,6 +271,11 @@ MIGRATIONS = [
         "0020_chats_deleted_count",
         "ALTER TABLE chats ADD COLUMN deleted_count INT UNSIGNED NOT NULL DEFAULT 0",
     ),
+    # The highest message number a chat's rows may hold (message_rows.py): every row is at most
+    # it, so the writer need not look for rows above it. NULL, not known, for the chats that had
+    # rows before it was kept; a chat made from then on starts at 0.
+    ("0021_chats_last_number", "ALTER TABLE chats ADD COLUMN last_number INT UNSIGNED NULL"),
+    ("0022_chats_last_number_default", "ALTER TABLE chats ALTER COLUMN last_number SET DEFAULT 0"),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.
