@@ -8,7 +8,7 @@ smaller one is committed, so a client reading after its last position never skip
 from ...domain.changes import Change, Feed
 from ...domain.models import Message
 from .mysql import Cursor
-from .read_positions import COUNT_CHAT_DELETION, COUNT_DELETION
+from .read_positions import COUNT_CHAT_DELETION, COUNT_DELETION, RECORD_DELETION
 from .rows import MESSAGE_COLUMNS, message_of
 
 # The no-op update keeps an edit of a queued chat's message (and a redelivery) from failing.
@@ -84,6 +84,7 @@ def delete(cur: Cursor, application_id: int, chat_number: int, found: Message, a
         return None
     chat_id, position = written
     cur.execute(FORGET_CONFLICT_BODIES, (application_id, chat_number, found.number))
+    cur.execute(RECORD_DELETION, (chat_id, found.number))  # what a later mark counts
     cur.execute(COUNT_DELETION, (chat_id, found.number))  # one unread fewer for readers before it
     cur.execute(COUNT_CHAT_DELETION, (chat_id,))  # and for those who never marked the chat
     return position

@@ -276,6 +276,25 @@ MIGRATIONS = [
     # rows before it was kept; a chat made from then on starts at 0.
     ("0021_chats_last_number", "ALTER TABLE chats ADD COLUMN last_number INT UNSIGNED NULL"),
     ("0022_chats_last_number_default", "ALTER TABLE chats ALTER COLUMN last_number SET DEFAULT 0"),
+    # The tombstones' numbers, by chat: marking a chat read counts those after the new position
+    # from here (domain/reading.py), never the chat's messages (0.6 s for 100,000 after it,
+    # docs/performance.md). Each deletion adds its row in its own transaction; the second
+    # statement copies the tombstones left before (one scan of the messages, once).
+    (
+        "0023_message_deletions",
+        """
+        CREATE TABLE IF NOT EXISTS message_deletions (
+            chat_id BIGINT UNSIGNED NOT NULL,
+            number INT UNSIGNED NOT NULL,
+            PRIMARY KEY (chat_id, number),
+            CONSTRAINT fk_message_deletions_chat FOREIGN KEY (chat_id) REFERENCES chats (id)
+        ) ENGINE=InnoDB""",
+    ),
+    (
+        "0024_message_deletions_before",
+        "INSERT IGNORE INTO message_deletions (chat_id, number) "
+        "SELECT chat_id, number FROM messages WHERE deleted_ms IS NOT NULL",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.
