@@ -40,6 +40,7 @@ from tests.bench import (
     lag_bench,
     live_bench,
     live_page_bench,
+    mark_read_bench,
     reindex_bench,
     reindex_page_bench,
     report,
@@ -79,6 +80,7 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
         ("lag", lambda p: lag_bench.run(10, 10 if q else 30, progress=p)),
         ("search", lambda p: search_bench.run(100 if q else 300, progress=p)),
         ("counter", lambda p: counter_bench.run(10_000, log=p)),
+        ("mark read", lambda p: mark_read_bench.run(100_000 if q else 1_000_000, progress=p)),
         ("idle counters", lambda p: idle_counters_bench.run(10_000 if q else 100_000, progress=p)),
         ("cold start", lambda p: coldstart_bench.run(res(), progress=p)),
         (
