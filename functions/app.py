@@ -339,6 +339,21 @@ def remove_webhook(token: str, endpoint_number: str) -> Response:
     return Response(body="", status_code=204)
 
 
+@route(WEBHOOKS + "/dead_letters", ["GET"])
+def list_dead_letters(token: str) -> Response:
+    app_token = service.known_token(api_deps(), http.token(token))
+    after, limit = http.page(_request().query_params)
+    limit = min(limit, webhooks.DEAD_LETTERS_PAGE)  # each holds a payload of up to 64 KiB and more
+    found = webhooks.dead_letters(api_deps(), app_token, after, limit + 1)
+    return http.page_response(found, limit, _url())
+
+
+@route(WEBHOOKS + "/dead_letters/{letter_id}/replay", ["POST"])
+def replay_dead_letter(token: str, letter_id: str) -> Response:
+    webhooks.replay_dead_letter(api_deps(), http.token(token), http.number(letter_id, "dead letter id"))
+    return Response(body="", status_code=202)
+
+
 @route(WEBHOOK + "/secret", ["POST"])
 def rotate_webhook_secret(token: str, endpoint_number: str) -> Response:
     app_token = service.known_token(api_deps(), http.token(token))
@@ -393,12 +408,15 @@ def handle_socket(event: dict[str, Any], context: Any) -> Any:
     return route_handlers.get(event["requestContext"]["routeKey"], socket_message)(event, context)
 
 
-# Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked).
+# Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked),
+# and by the API of each message it accepts.
 @app.lambda_function(name="push_changes")
 def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "deliver" in event:  # a share of a big fan-out, handed over by another invocation
         share = event["deliver"]
         done = live.deliver(live_deps(), share["connections"], share["frame"].encode())
+    elif "accepted" in event:  # a message the API just accepted
+        done = live.push_accepted(live_deps(), *payload.accepted_from(event))
     else:
         done = live.push(live_deps(), payload.changes_from(event))
     totals: dict[str, Any] = done

@@ -22,6 +22,7 @@ import requests
 
 from tests.bench import common
 from tests.bench.resources import Resources, run_alone
+from tests.chaos import stack
 
 
 def stack_outputs() -> dict:
@@ -37,23 +38,6 @@ def bench_application(api: str, name: str) -> str:
         f"{api}/applications/{token}/chats/1/messages", json={"body": "warm up"}, timeout=30
     ).raise_for_status()
     return token
-
-
-@contextlib.contextmanager
-def writer_paused(lam, outputs: dict):
-    """The deployed writer's queue mapping disabled meanwhile: the queue fills, nothing drains."""
-    mapping = next(
-        m["UUID"]
-        for m in lam.list_event_source_mappings(FunctionName=outputs["WriterFunctionName"])[
-            "EventSourceMappings"
-        ]
-    )
-    lam.update_event_source_mapping(UUID=mapping, Enabled=False)
-    try:
-        time.sleep(2)  # the poller notices
-        yield
-    finally:
-        lam.update_event_source_mapping(UUID=mapping, Enabled=True)
 
 
 def hammer(method: str, url: str, body, concurrency: int, seconds: float, expect: int) -> dict:
@@ -115,7 +99,7 @@ def run(res: Resources, levels=(1, 4), seconds: float = 4.0, rounds: int = 2, pr
         }
         for _ in range(rounds):
             for name, (method, url, payload, expect) in contenders.items():
-                with writer_paused(lam, outputs) if "paused" in name else contextlib.nullcontext():
+                with stack.writer_paused(lam, outputs) if "paused" in name else contextlib.nullcontext():
                     started_ms = int(time.time() * 1000)
                     part = hammer(method, url, payload, n, seconds, expect)
                     if n == 1 and name in ceiling:

@@ -12,9 +12,11 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import requests
 
+NO_ANSWER = 599  # the status recorded for a request that got no answer within the client's 30 s
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
 
 
@@ -121,6 +123,13 @@ class Retrying(InProcess):
             return status, number
 
 
+class Answer(NamedTuple):
+    status: int
+    number: int | None = None
+    retry_after: int | None = None  # seconds
+    message: str = ""
+
+
 class Http:
     """Goes through API Gateway and the deployed API function."""
 
@@ -147,11 +156,53 @@ class Http:
         return self._post(f"/applications/{token}/chats/{chat_number}/messages", {"body": body})
 
     def _post(self, path: str, body: dict | None) -> tuple:
+        answer = self._answer(path, body, {})
+        return answer.status, answer.number
+
+    def _answer(self, path: str, body: dict | None, headers: dict) -> Answer:
         try:
-            answer = self._session().post(self._url + path, json=body, timeout=30)
+            answer = self._session().post(self._url + path, json=body, headers=headers, timeout=30)
         except requests.RequestException:
-            return 599, None  # no answer: the client cannot know whether it was created
-        return answer.status_code, answer.json().get("number") if answer.status_code == 201 else None
+            return Answer(NO_ANSWER, message="(no answer in 30 s: created or not?)")
+        if answer.status_code == 201:
+            return Answer(201, answer.json()["number"])
+        retry_after = answer.headers.get("Retry-After")
+        return Answer(answer.status_code, None, int(retry_after) if retry_after else None, answer.text[:120])
+
+
+class KeyedHttp(Http):
+    """What docs/openapi.yaml tells a client to do: every create carries an Idempotency-Key, and a
+    503 or a 409 is retried with the same key after its Retry-After, as is a request that got no
+    answer (after a second), up to `attempts` in all. `retried` counts the retries by status,
+    `why` by status and the answer's text."""
+
+    name = "HTTP through LocalStack's API Gateway, every create keyed and retried"
+
+    def __init__(self, api_url: str, attempts: int = 6):
+        super().__init__(api_url)
+        self._attempts = attempts
+        self._lock = threading.Lock()
+        self.retried: Counter = Counter()
+        self.why: Counter = Counter()
+
+    def _post(self, path: str, body: dict | None) -> tuple:
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        for _ in range(self._attempts - 1):
+            answer = self._answer(path, body, headers)
+            if answer.status not in (409, 503, NO_ANSWER):
+                return answer.status, answer.number
+            with self._lock:
+                self.retried[answer.status] += 1
+                self.why[(answer.status, answer.message)] += 1
+            time.sleep(answer.retry_after if answer.retry_after is not None else 1)
+        answer = self._answer(path, body, headers)
+        return answer.status, answer.number
+
+    def notes(self) -> list:
+        retried = "; ".join(
+            f"{n} after {status} {message}".rstrip() for (status, message), n in self.why.items()
+        )
+        return [f"retried with the same key: {retried or 'none'}"]
 
 
 def setup(client, ledger: Ledger, applications: int, chats_per_application: int) -> list:

@@ -165,3 +165,20 @@ def wait(check, timeout: float, interval: float = 1.0) -> float:
     if not proc.wait_for(check, timeout, interval):
         raise TimeoutError(f"not settled within {timeout:.0f} s")
     return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def writer_paused(lam, outputs: dict):
+    """The deployed writer's queue mapping disabled meanwhile: the queue fills, nothing drains."""
+    mapping = next(
+        m["UUID"]
+        for m in lam.list_event_source_mappings(FunctionName=outputs["WriterFunctionName"])[
+            "EventSourceMappings"
+        ]
+    )
+    lam.update_event_source_mapping(UUID=mapping, Enabled=False)
+    try:
+        time.sleep(2)  # the poller notices
+        yield
+    finally:
+        lam.update_event_source_mapping(UUID=mapping, Enabled=True)

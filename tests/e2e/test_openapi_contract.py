@@ -599,7 +599,7 @@ def test_the_feed_answers_each_change_once_and_a_deletion_as_a_tombstone(api, ch
 
 
 def test_every_path_answers_a_preflight_from_the_web_page_with_its_methods(api, application):
-    path_params = {**application, "number": 1, "message_number": 1, "endpoint_number": 1}
+    path_params = {**application, "number": 1, "message_number": 1, "endpoint_number": 1, "letter_id": 1}
     for path, item in SPEC["paths"].items():
         answer = call(api, "options", path, path_params, headers={"Access-Control-Request-Method": "POST"})
         assert answer.status_code == 204, path
@@ -633,6 +633,12 @@ def test_a_webhook_endpoint_is_registered_read_changed_rotated_and_removed(api, 
     assert rotated.json()["secret"] != created.json()["secret"]
     assert call(api, "delete", WEBHOOK, endpoint).status_code == 204
     assert call(api, "get", WEBHOOK, endpoint).status_code == 404
+
+
+def test_an_application_without_dead_letters_lists_none_and_replays_nothing(api, application):
+    assert call(api, "get", WEBHOOKS + "/dead_letters", application).json() == []
+    replay = call(api, "post", WEBHOOKS + "/dead_letters/{letter_id}/replay", {**application, "letter_id": 1})
+    assert replay.status_code == 404
 
 
 def test_a_webhook_url_that_is_not_https_is_a_bad_request(api, application):

@@ -403,9 +403,12 @@ def test_every_function_has_its_own_role_naming_only_its_own_log_group_and_queue
         assert log_groups == {name.replace("Function", "LogGroup")}, name
         queues = {s["Resource"]["Fn::GetAtt"][0] for s in statements if s["Action"][0].startswith("sqs:")}
         # Only the API reads the dead-letter queue: it counts its numbers when numbering reopens.
-        assert queues <= (
-            {"CreationsQueue", "CreationsDeadLetterQueue"} if name == "ApiFunction" else {"CreationsQueue"}
-        )
+        # The webhook deliveries have a queue of their own (the changes topic feeds it).
+        allowed = {
+            "ApiFunction": {"CreationsQueue", "CreationsDeadLetterQueue"},
+            "DeliveryFunction": {"WebhookWorkQueue"},
+        }
+        assert queues <= allowed.get(name, {"CreationsQueue"}), name
     # SAM adds its own broad policies to a role it makes: no function may leave it to SAM.
     assert not [
         n for n, r in translate({})["Resources"].items() if r["Type"] == "AWS::IAM::Role" and n not in roles
@@ -423,6 +426,7 @@ SECRETS_READ = {
     },
     "WriterFunction": {"MysqlSecretArn", "RedisAuthSecretArn", "ElasticsearchApiKeySecretArn"},
     "CounterFunction": {"MysqlSecretArn", "RedisAuthSecretArn"},
+    "DeliveryFunction": {"MysqlSecretArn", "RedisAuthSecretArn"},
     "MigrateFunction": {"MysqlAdminSecretArn", "MysqlSecretArn", "ElasticsearchApiKeySecretArn"},
     "SocketFunction": {"MysqlSecretArn", "RedisAuthSecretArn", "UserTokenSecret"},
     "PushFunction": {"MysqlSecretArn"},

@@ -33,13 +33,22 @@ def queue_url(sqs):
 
 
 @pytest.fixture(scope="session")
-def chat_app(queue_url):
+def webhook_work_url(sqs):
+    url = sqs.create_queue(QueueName=f"it-webhook-work-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    yield url
+    sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture(scope="session")
+def chat_app(queue_url, webhook_work_url):
     index = f"messages-it-{uuid.uuid4().hex[:8]}"
     # A short request time (above queue.SEND_BOUND_SECONDS): numbering reopens 10 s after Redis
     # was found without its epoch.
     os.environ.update(
         CREATIONS_QUEUE_URL=queue_url, MESSAGES_INDEX=index, REDIS_URL=REDIS_URL, API_TIMEOUT_SECONDS="8"
     )
+    # Webhook receivers inside the tests listen on loopback; announcements go to a queue of ours.
+    os.environ.update(WEBHOOK_ALLOW_LOOPBACK="true", WEBHOOK_WORK_QUEUE_URL=webhook_work_url)
     # Every test creates its applications from one address and reads a lot: quotas that only
     # tests/integration/test_rate_limits.py lowers.
     os.environ.update({f"RATE_LIMIT_{kind}": "1000000" for kind in QUOTA_KINDS})
@@ -50,7 +59,7 @@ def chat_app(queue_url):
     settings.api.cache_clear()
     stores.deps.cache_clear()
     import app
-    from handlers import counter, writer
+    from handlers import counter, delivery, writer
 
     # The routes and functions run in-process on the tests' stores (every setting), so a test can
     # put an adapter of its own in place; each function's own settings: tests/unit/test_settings_views.py.
@@ -59,6 +68,7 @@ def chat_app(queue_url):
         (app, "live_deps"),
         (writer, "writer_deps"),
         (counter, "counter_deps"),
+        (delivery, "delivery_deps"),
     ):
         setattr(entry_points, function_deps, stores.deps)
 

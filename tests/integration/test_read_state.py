@@ -74,5 +74,5 @@ def test_a_mark_counts_the_tombstones_left_before_deletions_were_recorded(deps, 
     assert chat_id is not None
     with mysql.cursor() as cur:  # as tombstones left before the table kept them, then copied
         cur.execute("DELETE FROM message_deletions WHERE chat_id = %s", chat_id)
-        cur.execute(dict(MIGRATIONS)["0024_message_deletions_before"])
+        cur.execute(dict(MIGRATIONS)["0026_message_deletions_before"])
     assert reading.mark_read(deps, ana, 1, 2)[1] == 1  # 4: 3 and 5 deleted

@@ -12,6 +12,7 @@ VIEWS = [
     settings.CounterSettings,
     settings.MigrateSettings,
     settings.LiveSettings,
+    settings.DeliverySettings,
 ]
 
 

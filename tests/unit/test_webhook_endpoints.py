@@ -110,8 +110,9 @@ def test_urls_that_are_not_public_https_are_refused_at_registration(url):
 
 def test_loopback_http_is_accepted_only_where_allowed():
     assert url_field("http://127.0.0.1:8123/hook", allow_loopback_http=True) == "http://127.0.0.1:8123/hook"
-    with pytest.raises(BadRequest):
-        url_field("http://10.1.2.3/hook", allow_loopback_http=True)
+    for url in ("http://10.1.2.3/hook", "https://169.254.169.254/latest", "https://[fd00:ec2::254]/"):
+        with pytest.raises(BadRequest):
+            url_field(url, allow_loopback_http=True)
     assert url_field("https://hooks.example.com:8443/in?x=1") == "https://hooks.example.com:8443/in?x=1"
 
 
@@ -126,3 +127,18 @@ def test_events_are_kept_once_each_in_canonical_order():
         "message.created",
         "chat.created",
     )
+
+
+def test_dead_letters_are_listed_and_replayed_by_their_own_application_only(deps, token):
+    from chalicelib.domain.deliveries import chat_created_event
+
+    endpoint = webhooks.register(deps, token, "https://hooks.example.com/in", ("chat.created",))
+    deps.dead_letters.add(endpoint, chat_created_event(3, deps.webhook_endpoints.now), 20, "answered 500")
+    [letter] = webhooks.dead_letters(deps, token, 0, 10)
+    assert letter.to_json()["payload"]["type"] == "chat.created" and letter.to_json()["endpoint_number"] == 1
+    other = service.create_application(deps, "other").token
+    assert webhooks.dead_letters(deps, other, 0, 10) == []
+    with pytest.raises(NotFound):
+        webhooks.replay_dead_letter(deps, other, letter.number)
+    webhooks.replay_dead_letter(deps, token, letter.number)
+    assert webhooks.dead_letters(deps, token, 0, 10)[0].replay_requested_at is not None

@@ -121,7 +121,7 @@ def url_field(raw: object, allow_loopback_http: bool = False) -> str:
         raise BadRequest("url has no host")
     if port == 0:
         raise BadRequest("url has port 0")
-    if not allow_loopback_http and _is_literal_non_public(host):
+    if _is_literal_non_public(host) and not (allow_loopback_http and loopback):
         raise BadRequest("url points at a private, loopback or link-local address")
     return raw
 

@@ -108,10 +108,8 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
 def json_object(raw: bytes | None) -> dict[str, Any]:
     if raw and len(raw) > MAX_REQUEST_BYTES:
         raise PayloadTooLarge(f"request body is over {MAX_REQUEST_BYTES} bytes")
-    if not raw:
-        raise BadRequest("request body must be a JSON object")
     try:
-        value = json.loads(raw.decode("utf-8"))
+        value = json.loads(raw.decode("utf-8")) if raw else None
     except UnicodeDecodeError:
         raise BadRequest("request body is not valid UTF-8") from None
     except ValueError:

@@ -1,5 +1,6 @@
 """Webhook endpoints' requests read and checked: the URL, the events, a description, a grace."""
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,3 +63,29 @@ def _known_fields(body: Mapping[str, Any]) -> None:
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
         raise BadRequest(f"unknown fields {unknown}; an endpoint has {', '.join(sorted(_FIELDS))}")
+
+
+def work_items(body: str) -> list[tuple[int, int]]:
+    """The (application id, chat number) pairs a delivery work message names: the worker's own
+    {"application_id", "chat_number"}, or an announcement of the changes topic (raw or in an SNS
+    envelope), whose entries start [application id, chat, position, ...]; [] for anything else.
+    Only the application and the chat are read: an announcement may carry more (the delivery
+    reads what to send from the committed feed, never from the message)."""
+    try:
+        value: Any = json.loads(body)
+        if isinstance(value, dict) and value.get("Type") == "Notification":
+            value = json.loads(value.get("Message", ""))
+    except (ValueError, TypeError):
+        return []
+    pairs: list[tuple[object, object]] = []
+    if isinstance(value, dict) and isinstance(value.get("changes"), list):
+        for change in value["changes"]:
+            if isinstance(change, list) and len(change) >= 3:
+                pairs.append((change[0], change[1]))
+            elif isinstance(change, dict):
+                pairs.append((change.get("application_id"), change.get("chat_number")))
+    else:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                pairs.append((item.get("application_id"), item.get("chat_number")))
+    return [(a, c) for a, c in pairs if type(a) is int and type(c) is int and a > 0 and c > 0]

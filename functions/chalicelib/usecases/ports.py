@@ -8,34 +8,40 @@ method raises only our errors (errors.py): Unavailable when a store is down, Ref
 refuses data for good.
 """
 
+from __future__ import annotations
+
 import datetime
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..domain.changes import ChatChanged, Feed, Written
-from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
-from ..domain.models import (
-    Application,
-    Author,
-    Chat,
-    ChatKey,
-    CreatedApplication,
-    CreatedMessage,
-    IdleCounter,
-    Login,
-    Message,
-    MessageKey,
-    NewChat,
-    NewMessage,
-    SearchAfter,
-    SearchPage,
-)
-from ..domain.numbering import Floors
-from ..domain.quotas import Decision
-from ..domain.reading import ReadPosition
-from ..domain.request_keys import Claim, Done, RequestKey
-from ..domain.user_tokens import Versions
-from ..domain.webhooks import Endpoint, EndpointChange
+# The records are named in annotations only: the writer, the counter and the schema function do
+# not import the domain modules of the API's ports (postponed annotations, PEP 563).
+if TYPE_CHECKING:
+    from ..domain.changes import Change, ChatChanged, Feed, Written
+    from ..domain.deliveries import Cursor, DeadLetter, Event, Outcome
+    from ..domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
+    from ..domain.models import (
+        Application,
+        Author,
+        Chat,
+        ChatKey,
+        CreatedApplication,
+        CreatedMessage,
+        IdleCounter,
+        Login,
+        Message,
+        MessageKey,
+        NewChat,
+        NewMessage,
+        SearchAfter,
+        SearchPage,
+    )
+    from ..domain.numbering import Floors
+    from ..domain.quotas import Decision
+    from ..domain.reading import ReadPosition
+    from ..domain.request_keys import Claim, Done, RequestKey
+    from ..domain.user_tokens import Versions
+    from ..domain.webhooks import Endpoint, EndpointChange
 
 # {message key: why its write did not take effect}; an id not of ours keeps its text, as (id,).
 Failures = dict[tuple[int | str, ...], str]
@@ -177,6 +183,14 @@ class Announcer(Protocol):
     def announce(self, changes: Sequence[ChatChanged]) -> None: ...
 
 
+class AcceptPush(Protocol):
+    """Tells the followers of a chat of a message the moment it is accepted (queued, and
+    readable from its pending record), ahead of its change in the feed. Best effort, as the
+    announcer: it logs its own failures and never raises."""
+
+    def accepted(self, application_id: int, chat_number: int, message: Message) -> None: ...
+
+
 class Tokens(Protocol):
     """Application ids by token (Redis); a cache: failures are misses, never errors."""
 
@@ -271,6 +285,8 @@ class Deps(Protocol):
     def keys(self) -> Keys: ...
     @property
     def announcer(self) -> Announcer: ...
+    @property
+    def accept_push(self) -> AcceptPush: ...
     # Longest an API request can run; after a Redis restart, older reservations are done by then.
     @property
     def request_timeout_seconds(self) -> int: ...
@@ -396,3 +412,92 @@ class WebhookAdminDeps(Deps, Protocol):
 
     @property
     def webhook_endpoints(self) -> WebhookEndpoints: ...
+
+    @property
+    def dead_letters(self) -> DeadLetters: ...
+
+
+ChatRef = tuple[int, int]  # (application id, chat number)
+
+
+class ChangeFeed(Protocol):
+    """Chats' committed changes as webhook deliveries read them (MySQL)."""
+
+    def changes(self, application_id: int, chat_number: int, since: int, limit: int) -> list[Change]: ...
+    def start_position(
+        self, application_id: int, chat_number: int, endpoint_created_at: datetime.datetime
+    ) -> int: ...
+    # Chats changed within `window_seconds` that an endpoint has not had everything of and nothing
+    # is scheduled for (lost announcements), at most `per_application` of each, oldest first.
+    def behind(self, window_seconds: int, per_application: int, limit: int) -> list[ChatRef]: ...
+
+
+class DeliveryCursors(Protocol):
+    """Per (endpoint, chat): the position delivered, its retry state and its lease (MySQL).
+    Every write but `claim` names the lease it holds, and raises LeaseLost once another has it."""
+
+    def claim(
+        self, endpoint: Endpoint, chat_number: int, start: Callable[[], int], lease_seconds: int
+    ) -> Cursor | None: ...
+    def hold(
+        self, endpoint: Endpoint, chat_number: int, start: Callable[[], int], until: datetime.datetime
+    ) -> None: ...
+    def advance(self, cursor: Cursor, position: int) -> Cursor: ...
+    def release(self, cursor: Cursor) -> bool: ...
+    def abandon(self, cursor: Cursor) -> None: ...
+    def failed(self, cursor: Cursor, error: str, delay_seconds: float) -> None: ...
+    def postpone(self, cursor: Cursor, delay_seconds: float) -> None: ...
+    def due(self, limit: int, endpoint_id: int | None = None) -> list[ChatRef]: ...
+    def endpoint_failed(self, endpoint_id: int, delay_seconds: float) -> None: ...
+    def endpoint_recovered(self, endpoint_id: int) -> bool: ...
+
+
+class DeadLetters(Protocol):
+    """Events whose retries ran out, per application (MySQL)."""
+
+    def add(self, endpoint: Endpoint, event: Event, attempts: int, error: str) -> None: ...
+    def of_application(self, application_id: int, after: int, limit: int) -> list[DeadLetter]: ...
+    def request_replay(self, application_id: int, letter_id: int) -> bool: ...
+    def replays_due(self, limit: int) -> list[tuple[DeadLetter, Endpoint]]: ...
+    def replayed(self, letter_id: int) -> None: ...
+
+
+class WebhookSender(Protocol):
+    """One HTTP POST to a receiver, to a checked address, within timeouts and a size cap."""
+
+    def send(self, url: str, headers: dict[str, str], body: bytes) -> Outcome: ...
+
+
+class DeliverySlots(Protocol):
+    """Deliveries of one application running at once, bounded (Redis; lets all pass while down)."""
+
+    def take(self, application_id: int) -> bool: ...
+    def give_back(self, application_id: int) -> None: ...
+
+
+class WebhookWork(Protocol):
+    """The chats to deliver (SQS): announcements, retries, the sweep's catch-up."""
+
+    def request(self, chats: Sequence[ChatRef], delay_seconds: float = 0) -> None: ...
+
+
+class DeliveryDeps(Protocol):
+    """What the delivery function is given (delivery.py)."""
+
+    @property
+    def webhook_endpoints(self) -> WebhookEndpoints: ...
+    @property
+    def cursors(self) -> DeliveryCursors: ...
+    @property
+    def feed(self) -> ChangeFeed: ...
+    @property
+    def dead_letters(self) -> DeadLetters: ...
+    @property
+    def sender(self) -> WebhookSender: ...
+    @property
+    def work(self) -> WebhookWork: ...
+    @property
+    def slots(self) -> DeliverySlots: ...
+    # The per-application delivery rate (its one quota: "webhook-deliveries").
+    @property
+    def delivery_rate(self) -> RateLimits: ...

@@ -1,5 +1,6 @@
 """The application token registers, lists, changes and removes its webhook endpoints."""
 
+from ..domain.deliveries import DeadLetter
 from ..domain.errors import LimitReached, NotFound
 from ..domain.webhooks import MAX_ENDPOINTS, Endpoint, EndpointChange, new_secret
 from . import access, identity
@@ -41,6 +42,23 @@ def rotate_secret(deps: WebhookAdminDeps, token: str, number: int, grace_seconds
     carries two signatures), so the receiver can switch without refusing a delivery."""
     app_id = _application_of(deps, token, "edits")
     return _found(deps.webhook_endpoints.rotate_secret(app_id, number, new_secret(), grace_seconds))
+
+
+# Dead letters a page holds at most: each carries its event (a message body of up to 64 KiB,
+# several times that escaped), and an answer must stay under Lambda's 6 MB.
+DEAD_LETTERS_PAGE = 10
+
+
+def dead_letters(deps: WebhookAdminDeps, token: str, after: int, limit: int) -> list[DeadLetter]:
+    """The events whose retries ran out, oldest first, paged by id."""
+    return deps.dead_letters.of_application(_application_of(deps, token, "reads"), after, limit)
+
+
+def replay_dead_letter(deps: WebhookAdminDeps, token: str, letter_id: int) -> None:
+    """Asks for the event to be sent again (by the delivery function's next sweep, within a
+    minute, signed anew with the endpoint's current secrets); asking again sends it again."""
+    if not deps.dead_letters.request_replay(_application_of(deps, token, "edits"), letter_id):
+        raise NotFound("the application has no dead letter with that id")
 
 
 def _application_of(deps: WebhookAdminDeps, token: str, kind: str) -> int:

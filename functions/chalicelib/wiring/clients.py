@@ -153,3 +153,9 @@ def rate_limits(s: settings.RateLimitSettings, client: redis.Redis) -> RateLimit
         Quota("applications", s.rate_limit_applications, new_applications),
     ]
     return RateLimits(client, {quota.kind: quota for quota in quotas})
+
+
+def delivery_rate(s: settings.WebhookDeliverySettings, client: redis.Redis) -> RateLimits:
+    """The webhook delivery function's one quota: deliveries per application per window."""
+    quota = Quota("webhook-deliveries", s.rate_limit_webhook_deliveries, s.rate_limit_window_seconds)
+    return RateLimits(client, {quota.kind: quota})

@@ -1,12 +1,12 @@
 """Every setting the functions read, each defined once here: its variable, default and check.
 
 Settings come in groups, one per client or adapter that reads them (MySQLSettings, ...); each
-function's view (ApiSettings, WriterSettings, CounterSettings, MigrateSettings, LiveSettings) is
-the groups it uses, read from the environment and validated once per process, so a function reads
-no variable it does not use (the counter never reads Elasticsearch's) and the wiring cannot build
-an adapter whose settings the function lacks (stores.py). `Settings` holds every group: tools and
-tests. A new setting: a field in its group, a reader in _READERS, and the group in each view that
-uses it.
+function's view (ApiSettings, WriterSettings, CounterSettings, MigrateSettings, LiveSettings,
+DeliverySettings) is the groups it uses, read from the environment and validated once per
+process, so a function reads no variable it does not use (the counter never reads
+Elasticsearch's) and the wiring cannot build an adapter whose settings the function lacks
+(stores.py). `Settings` holds every group: tools and tests. A new setting: a field in its group,
+a reader in _READERS, and the group in each view that uses it.
 """
 
 import os
@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
-
-import certifi
 
 # What the template passes for a credential: the ARN of a Secrets Manager secret, never the value.
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
@@ -126,9 +124,14 @@ class IdempotencySettings(RequestSettings):
 
 
 @dataclass(frozen=True)
-class RateLimitSettings:
-    # Per-application quotas: requests of each kind in each window (ratelimit.py).
+class RateWindowSettings:
+    # The window every per-application quota counts in (ratelimit.py).
     rate_limit_window_seconds: int
+
+
+@dataclass(frozen=True)
+class RateLimitSettings(RateWindowSettings):
+    # Per-application quotas: requests of each kind in each window (ratelimit.py).
     rate_limit_creates: int
     rate_limit_edits: int
     rate_limit_searches: int
@@ -181,6 +184,13 @@ class AnnounceSettings:
 
 
 @dataclass(frozen=True)
+class AcceptPushSettings:
+    # The push function the API tells of each message it accepts, so that followers see it
+    # before the writer stores it (docs/architecture.md, "Live delivery"); empty: none.
+    accept_push_function_name: str
+
+
+@dataclass(frozen=True)
 class SocketSettings:
     # The @connections endpoint sockets are sent to (`https://{api}.execute-api.{region}.
     # amazonaws.com/{stage}` on AWS, the local gateway's URL locally); empty where nothing sends.
@@ -204,6 +214,16 @@ class WebhookSettings:
     webhook_allow_loopback: bool
 
 
+@dataclass(frozen=True)
+class WebhookDeliverySettings(RateWindowSettings, WebhookSettings):
+    # The queue of chats to deliver (announcements, retries, the sweep's catch-up).
+    webhook_work_queue_url: str | None
+    # Deliveries each application may make per RATE_LIMIT_WINDOW_SECONDS, all endpoints together.
+    rate_limit_webhook_deliveries: int
+    # Deliveries of one application running at once (a slow receiver holds each up to 8 s).
+    webhook_slots_per_application: int
+
+
 # -- each function's view (the groups that read secrets first: one consistent order) ----------
 
 
@@ -221,6 +241,7 @@ class ApiSettings(
     HttpSettings,
     WebhookSettings,
     AnnounceSettings,
+    AcceptPushSettings,
 ):
     """The API function's."""
 
@@ -246,7 +267,12 @@ class LiveSettings(ApiSettings, SocketSettings):
 
 
 @dataclass(frozen=True)
-class Settings(LiveSettings, WriterSettings, CounterSettings, MigrateSettings):
+class DeliverySettings(MySQLSettings, RedisSettings, WebhookDeliverySettings):
+    """The webhook delivery function's: MySQL (the feed, the cursors), Redis (slots, the rate), SQS."""
+
+
+@dataclass(frozen=True)
+class Settings(LiveSettings, WriterSettings, CounterSettings, MigrateSettings, DeliverySettings):
     """Every setting: the tools' (`make audit`, `make reindex`) and the tests'."""
 
 
@@ -317,7 +343,11 @@ def _tls_ca(env: Mapping[str, str]) -> str | None:
         return None
     if mode != "verify":
         raise SettingsError(f"MYSQL_TLS={mode!r} is neither 'verify' nor 'off'")
-    return env.get("MYSQL_TLS_CA") or certifi.where()
+    if env.get("MYSQL_TLS_CA"):
+        return env["MYSQL_TLS_CA"]
+    import certifi  # only here: its importlib.resources costs ~35 ms of CPU at every import
+
+    return certifi.where()
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
@@ -405,7 +435,11 @@ _READERS: dict[str, Callable[[_Env], Any]] = {
     "push_concurrency": lambda env: _int(env, "PUSH_CONCURRENCY", 64, high=512),
     "push_slice": lambda env: _int(env, "PUSH_SLICE", 250, high=10_000),
     "push_function_name": lambda env: env.get("PUSH_FUNCTION_NAME", ""),
+    "accept_push_function_name": lambda env: env.get("ACCEPT_PUSH_FUNCTION_NAME", ""),
     "webhook_allow_loopback": lambda env: _flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
+    "webhook_work_queue_url": lambda env: env.get("WEBHOOK_WORK_QUEUE_URL") or None,
+    "rate_limit_webhook_deliveries": lambda env: _int(env, "RATE_LIMIT_WEBHOOK_DELIVERIES", 500),
+    "webhook_slots_per_application": lambda env: _int(env, "WEBHOOK_SLOTS_PER_APPLICATION", 4, high=1000),
 }
 
 
@@ -469,6 +503,11 @@ def migrate() -> MigrateSettings:
 @lru_cache(maxsize=1)
 def live() -> LiveSettings:
     return load(LiveSettings)
+
+
+@lru_cache(maxsize=1)
+def delivery() -> DeliverySettings:
+    return load(DeliverySettings)
 
 
 def lambda_handler() -> str | None:

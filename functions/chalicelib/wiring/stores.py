@@ -139,6 +139,51 @@ class Stores[S]:
         return traced(WebhookEndpoints(self.mysql), "MySQL")
 
     @_Built
+    def cursors(self) -> ports.DeliveryCursors:
+        from ..adapters.mysql.webhook_cursors import DeliveryCursors
+
+        return traced(DeliveryCursors(self.mysql), "MySQL")
+
+    @_Built
+    def feed(self) -> ports.ChangeFeed:
+        from ..adapters.mysql.change_feed import ChangeFeed
+
+        return traced(ChangeFeed(self.mysql), "MySQL")
+
+    @_Built
+    def dead_letters(self) -> ports.DeadLetters:
+        from ..adapters.mysql.webhook_dead_letters import WebhookDeadLetters
+
+        return traced(WebhookDeadLetters(self.mysql), "MySQL")
+
+    @_Built
+    def sender(self) -> ports.WebhookSender:
+        from ..adapters.http.webhook_sender import WebhookSender
+
+        return traced(WebhookSender(self._view(settings.WebhookSettings).webhook_allow_loopback), "HTTP")
+
+    @_Built
+    def work(self) -> ports.WebhookWork:
+        from ..adapters.sqs import queue
+        from ..adapters.sqs.webhook_work import WebhookWork
+
+        url = self._view(settings.WebhookDeliverySettings).webhook_work_queue_url or ""
+        return traced(WebhookWork(self._sqs or queue.client(), url), "SQS")
+
+    @_Built
+    def slots(self) -> ports.DeliverySlots:
+        from ..adapters.redis.delivery_slots import DeliverySlots
+
+        most = self._view(settings.WebhookDeliverySettings).webhook_slots_per_application
+        return traced(DeliverySlots(self.redis, most), "Redis")
+
+    @_Built
+    def delivery_rate(self) -> ports.RateLimits:
+        from .clients import delivery_rate
+
+        return traced(delivery_rate(self._view(settings.WebhookDeliverySettings), self.redis), "Redis")
+
+    @_Built
     def batches(self) -> ports.Batches:
         from ..adapters.mysql.batch_store import BatchStore
 
@@ -236,6 +281,17 @@ class Stores[S]:
         from ..adapters.announce.null import NullAnnouncer
 
         return NullAnnouncer()
+
+    @_Built
+    def accept_push(self) -> ports.AcceptPush:
+        name = self._view(settings.AcceptPushSettings).accept_push_function_name
+        if name:
+            from ..adapters.announce import accepted, fan_out
+
+            return traced(accepted.AcceptPush(fan_out.client(), name, logger), "Lambda")
+        from ..adapters.announce.null import NullAcceptPush
+
+        return NullAcceptPush()
 
     @_Built
     def indexer(self) -> ports.Indexer:
@@ -355,6 +411,11 @@ def live_deps() -> Stores[settings.LiveSettings]:
     return build(settings.live())
 
 
+@lru_cache(maxsize=1)
+def delivery_deps() -> Stores[settings.DeliverySettings]:
+    return build(settings.delivery())
+
+
 # Each entry point's dependency set (ports.py), built in Lambda's init phase: the drivers' imports
 # and the clients then cost the init, which has its own limit, not the first request's timeout.
 # An entry point not named here builds on first use.
@@ -364,6 +425,7 @@ ENTRY_POINTS: dict[str, tuple[type, Callable[[], Any]]] = {
     "handlers.counter.refresh_counts": (ports.CounterDeps, counter_deps),
     "handlers.schema.migrate_schema": (ports.MigrateDeps, migrate_deps),
     "app.handle_socket": (ports.SocketDeps, live_deps),
+    "handlers.delivery.deliver_webhooks": (ports.DeliveryDeps, delivery_deps),
 }
 # Left to first use: only the API's search route reads it, and the Elasticsearch client is ~0.2 s
 # of CPU that a burst of creates would pay in every new environment.

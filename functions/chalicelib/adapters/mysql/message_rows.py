@@ -73,9 +73,10 @@ def write_messages(
     cur: Cursor, messages: Sequence[NewMessage], chats: dict[ChatKey, LockedChat]
 ) -> tuple[list[Clash], list[ChatChanged]]:
     """Writes `messages` of the locked `chats` (in the caller's transaction); returns the clashes
-    and each chat's new last position."""
+    and, for each chat that moved, its positions before and after."""
     by_id = {chat.id: chat for chat in chats.values()}
     last = {chat.id: chat.last_change for chat in chats.values()}
+    before = dict(last)
     ordered = sorted(messages, key=lambda m: (chats[m.chat_key].id, m.number))
     top = _highest(cur, {chats[m.chat_key].id for m in messages}, by_id)
     stored = _stored(
@@ -119,7 +120,7 @@ def write_messages(
             ids=", ".join(f"{c:d}" for c in ids),
         )
     )
-    return clashes, [ChatChanged(*advanced[c], last[c]) for c in ids]
+    return clashes, [ChatChanged(*advanced[c], last[c], before[c]) for c in ids]
 
 
 def _highest(cur: Cursor, ids: set[int], chats: dict[int, LockedChat]) -> dict[int, int]:

@@ -6,6 +6,7 @@ counts:*      which chats and applications changed since the counter's last run 
 idem:*        Idempotency-Key records, and their count in all scopes (idempotency.py)
 token:*       application ids by token (tokens.py)
 rate:*        request quotas (ratelimit.py)
+hooks:*       webhook deliveries in flight per application (delivery_slots.py)
 """
 
 from ...domain.models import ChatKey, IdleCounter
@@ -89,9 +90,10 @@ def quota(kind: str, subject: str | int) -> str:
     return f"rate:{kind}:{subject}"
 
 
-# The families whose keys carry a TTL, the only ones eviction may take: a lost one costs a lookup,
-# never a number or a record (the others have none).
-CACHES = ("pending:", "token:", "rate:")
+# The families whose keys carry a TTL, the only ones eviction may take: a lost one costs a lookup
+# (or lets a few more webhook deliveries run at once), never a number or a record (the others
+# have none).
+CACHES = ("pending:", "token:", "rate:", "hooks:")
 
 
 def family(key: str) -> str:
@@ -109,3 +111,8 @@ ALL_CHATS_COUNTERS = f"{_CHATS_PREFIX}*"
 ALL_MESSAGES_COUNTERS = f"{_MESSAGES_PREFIX}*"
 ALL_IDEMPOTENCY = "idem:*"
 ALL_QUOTAS = "rate:*"
+
+
+def delivery_slots(application_id: int) -> str:
+    """How many of an application's webhook deliveries run now (a count that expires)."""
+    return f"hooks:slots:{application_id}"

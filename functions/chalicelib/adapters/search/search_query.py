@@ -17,8 +17,8 @@ from . import search_pages
 # Scores are fixed per kind of match, not BM25, so the order is the one the API promises
 # (then newest first); norms would only weigh length, and are left out.
 WHOLE, PREFIX, INFIX, PHRASE = 4.0, 2.0, 1.0, 1.0
-# The phrase is checked on every message that holds all the words: on 1,000 bodies of 64 KB that
-# all do, 3 words took 8 ms, 4 words 25 ms, 8 words 77 ms. Longer queries rank by their words.
+# The phrase is checked on every message that holds all the words, at a cost that grows fast with
+# the words (77 ms for 8 on the worst chat: docs/performance.md). Longer queries rank by their words.
 MAX_PHRASE_WORDS = 4
 # Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches are
 # still found but no longer marked (docs/openapi.yaml). The plain highlighter stops there; the
@@ -36,10 +36,8 @@ HIGHLIGHT: dict[str, Any] = {
 SORT = ["_score", {"number": "desc"}]
 NEWEST = [{"number": "desc"}]
 
-# Up to this many messages a chat is searched with the one scored query: one request instead of
-# up to three for the tiers. In a chat of 10 two words took p50 8.1 ms with the tiers against 2.2
-# with the scored query; from ~1,000 messages on the tiers cost less (docs/performance.md, "The big
-# chat").
+# Up to this many messages a chat is searched with the one scored query (one request, not up to
+# three for the tiers): the cheaper below ~1,000 messages (docs/performance.md, "The big chat").
 SCORED_UP_TO = 1000
 
 

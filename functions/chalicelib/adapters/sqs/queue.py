@@ -29,6 +29,7 @@ def client() -> Any:  # botocore builds its clients at run time: no static type
 
 # Reading the dead-letter queue stops here: more than this wants an operator (redrive or drop).
 MAX_DEAD_LETTERS = 10_000
+_UNAVAILABLE = "the creation queue is unavailable"
 
 
 class Queue:
@@ -53,7 +54,7 @@ class Queue:
         try:
             self._sqs.send_message(QueueUrl=self._url, MessageBody=body, MessageAttributes=attributes)
         except (BotoCoreError, ClientError) as exc:
-            raise Unavailable("the creation queue is unavailable") from exc
+            raise Unavailable(_UNAVAILABLE) from exc
 
     def depth(self) -> int:
         """Events waiting, in flight or delayed (approximate, as SQS reports them)."""
@@ -63,7 +64,7 @@ class Queue:
         try:
             attrs = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=_DEPTH_ATTRIBUTES)
         except (BotoCoreError, ClientError) as exc:
-            raise Unavailable("the creation queue is unavailable") from exc
+            raise Unavailable(_UNAVAILABLE) from exc
         return {name: int(attrs["Attributes"].get(name, 0)) for name in _DEPTH_ATTRIBUTES}
 
     def dead_letters(self) -> list[str]:

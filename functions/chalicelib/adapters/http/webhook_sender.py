@@ -1,0 +1,147 @@
+"""Posts one webhook to a receiver, as a careful client: only to public addresses, checked where
+the connection is made, within timeouts and a size cap, redirects not followed.
+
+The URL's host is resolved here, at each delivery, and every address it resolves to must be
+public (not private, loopback, link-local, shared, reserved or multicast; the metadata services
+169.254.169.254 and fd00:ec2::254 are link-local and unique-local): one that is not refuses the
+delivery. The socket is then connected to a checked address itself, and TLS verifies the
+certificate for the URL's host, so a DNS answer that changes between check and connect (DNS
+rebinding) cannot move the connection elsewhere.
+"""
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import SplitResult, urlsplit
+
+from ...domain.deliveries import Outcome
+
+CONNECT_TIMEOUT_SECONDS = 3.0
+# The whole exchange, from the first byte sent to the last one read.
+RESPONSE_TIMEOUT_SECONDS = 5.0
+# Bytes of a response body read at the most (headers are bounded by http.client: 100 lines).
+MAX_RESPONSE_BYTES = 64 * 1024
+USER_AGENT = "chat-api-webhooks/1"
+
+Resolve = Callable[[str, int], list[str]]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def resolve(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def allowed(address: str, allow_loopback: bool) -> bool:
+    ip: Address = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if allow_loopback and ip.is_loopback:
+        return True
+    return ip.is_global and not ip.is_multicast
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        allow_loopback: bool = False,
+        resolve: Resolve = resolve,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        response_timeout: float = RESPONSE_TIMEOUT_SECONDS,
+    ):
+        self._allow_loopback = allow_loopback
+        self._resolve = resolve
+        self._connect_timeout = connect_timeout
+        self._response_timeout = response_timeout
+        self._tls = ssl.create_default_context()
+
+    def send(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            addresses = self._resolve(host, port)
+        except (OSError, UnicodeError):
+            return Outcome(False, "the host did not resolve")
+        if not addresses:
+            return Outcome(False, "the host did not resolve")
+        if not all(allowed(a, self._allow_loopback) for a in addresses):
+            return Outcome(False, "refused: the host resolves to an address that is not public")
+        try:
+            sock = self._connect(addresses, port)
+        except OSError:
+            return Outcome(False, "could not connect")
+        try:
+            if parts.scheme == "https":
+                sock = self._tls.wrap_socket(sock, server_hostname=host)
+            return self._exchange(sock, host, port, parts, headers, body)
+        except ssl.SSLError:
+            return Outcome(False, "TLS failed (certificate not valid for the host?)")
+        except (OSError, http.client.HTTPException):
+            return Outcome(False, f"no answer within {self._response_timeout:g} s, or a malformed one")
+        finally:
+            sock.close()
+
+    def _connect(self, addresses: list[str], port: int) -> socket.socket:
+        last: OSError = OSError("no address")
+        for address in addresses:
+            try:
+                return socket.create_connection((address, port), timeout=self._connect_timeout)
+            except OSError as exc:
+                last = exc
+        raise last
+
+    def _exchange(
+        self,
+        sock: socket.socket,
+        host: str,
+        port: int,
+        parts: SplitResult,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> Outcome:
+        conn = http.client.HTTPConnection(host, port, timeout=self._response_timeout)
+        conn.sock = sock  # connected to the checked address: http.client never resolves the host
+        sock.settimeout(self._response_timeout)
+        # A receiver dripping bytes under the per-read timeout still ends at the deadline; what
+        # http.client reads after the cut (headers ended by EOF) is not an answer.
+        cut = threading.Event()
+        watchdog = threading.Timer(self._response_timeout, _shut, (sock, cut))
+        watchdog.daemon = True
+        started = time.monotonic()
+        watchdog.start()
+        try:
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            all_headers = {
+                **headers,
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "Connection": "close",
+            }
+            conn.request("POST", path, body=body, headers=all_headers)
+            response = conn.getresponse()
+            response.read(MAX_RESPONSE_BYTES)
+        finally:
+            watchdog.cancel()
+        if cut.is_set() or time.monotonic() - started > self._response_timeout:
+            return Outcome(False, f"no answer within {self._response_timeout:g} s")
+        status = response.status
+        if 200 <= status < 300:
+            return Outcome(True)
+        retry_after = response.getheader("Retry-After", "")
+        wait = int(retry_after) if retry_after.isdigit() else None
+        if 300 <= status < 400:
+            return Outcome(False, f"answered {status}: redirects are not followed")
+        return Outcome(False, f"answered {status}", retry_after=wait)
+
+
+def _shut(sock: socket.socket, cut: threading.Event) -> None:
+    cut.set()
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

@@ -1,0 +1,268 @@
+"""Webhook delivery: a chat's committed changes to each endpoint of its application, in feed
+order, at least once; a failing receiver backs off on its own and holds back nobody else.
+
+A work item names a chat (an announcement, a due retry, or the sweep's catch-up). For each
+endpoint of the chat's application, the worker takes the (endpoint, chat) cursor's lease in
+MySQL, reads the feed after the delivered position and sends one event at a time, moving the
+cursor after each 2xx. The cursor is the truth: a killed worker's lease runs out and the sweep
+hands the chat out again, to be sent from the cursor (receivers dedupe by `webhook-id`).
+"""
+
+import datetime
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from aws_lambda_powertools import Logger
+
+from ..domain import signing
+from ..domain.deliveries import (
+    CHAT_CREATED_POSITION,
+    Cursor,
+    Event,
+    LeaseLost,
+    Outcome,
+    chat_created_event,
+    event_type,
+    gives_up,
+    message_event,
+    retry_delay,
+)
+from ..domain.errors import Unavailable
+from ..domain.webhooks import Endpoint
+from .ports import ChatRef, DeliveryDeps
+
+# Kept back from the function's time to finish after the deadline: one delivery's timeouts (8 s),
+# letting the pair go and queueing the rest.
+FINISH_SECONDS = 10
+# When an application's deliveries all run already, its next chat comes back this much later.
+BUSY_RETRY_SECONDS = 2
+log = Logger(service="chat", child=True)
+
+# Work records handled at once (the event source's batch size).
+BATCH_THREADS = 10
+# Feed entries read per round; a worker goes on while there are more and its round lasts.
+PAGE = 100
+# How long a worker holds a pair: longer than a round and one delivery's timeouts.
+LEASE_SECONDS = 60
+# After this long on one pair the worker hands the rest to a new work item (other chats wait).
+ROUND_SECONDS = 20.0
+# Chats the sweep hands out per run: due retries and chats whose announcement was lost.
+SWEEP_LIMIT = 1000
+# How far back the sweep looks for lost announcements: longer than the work queue keeps retrying
+# a message (5 receives, 6 min apart), so a chat is found while its announcement may be lost. A
+# retry, and a chat that waits for its endpoint's backoff, are in the cursors (due), not here.
+SWEEP_WINDOW_SECONDS = 3600
+# Chats of one application the sweep hands out per run.
+SWEEP_PER_APPLICATION = 100
+# An endpoint's backoff is checked with this slack, so a probe due now is not skipped.
+_SLACK = datetime.timedelta(milliseconds=50)
+
+Clock = Callable[[], datetime.datetime]
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def handle_batch(deps: DeliveryDeps, work: Mapping[str, Sequence[ChatRef]], seconds_left: float) -> list[str]:
+    """Delivers the chats each record names before the invocation's `seconds_left` run out, the
+    records side by side (a slow receiver in one does not hold back the others); returns the
+    records to retry (a store was down). What is left at the deadline is queued again, never cut
+    off mid-delivery: the last delivery, the release and the requests get the time kept back."""
+    if not work:
+        return []
+    kept_back = min(FINISH_SECONDS, seconds_left / 3)
+    deadline = utcnow() + datetime.timedelta(seconds=seconds_left - kept_back)
+    with ThreadPoolExecutor(max_workers=min(len(work), BATCH_THREADS)) as pool:
+        futures = {record: pool.submit(handle_work, deps, chats, deadline) for record, chats in work.items()}
+    failed = []
+    for record, future in futures.items():
+        try:
+            future.result()
+        except Unavailable:
+            failed.append(record)
+    return failed
+
+
+def handle_work(
+    deps: DeliveryDeps,
+    chats: Iterable[ChatRef],
+    deadline: datetime.datetime | None = None,
+    now: Clock = utcnow,
+) -> int:
+    """Delivers each chat named (each once, however often named); returns the events delivered."""
+    end = deadline or now() + datetime.timedelta(seconds=ROUND_SECONDS)
+    return sum(deliver_chat(deps, app_id, chat, end, now) for app_id, chat in sorted(set(chats)))
+
+
+def deliver_chat(
+    deps: DeliveryDeps,
+    application_id: int,
+    chat_number: int,
+    deadline: datetime.datetime,
+    now: Clock = utcnow,
+) -> int:
+    """Sends each endpoint of the application what it has not had of the chat, until `deadline`."""
+    endpoints = []
+    for e in deps.webhook_endpoints.of_application(application_id):
+        if not e.enabled:
+            continue
+        if e.retry_at is not None and e.retry_at > now() + _SLACK:
+            # A failing endpoint is probed once per backoff (by the chat that failed), not by
+            # every chat: this one waits for the probe, in MySQL.
+            deps.cursors.hold(e, chat_number, functools.partial(_start, deps, e, chat_number), e.retry_at)
+        else:
+            endpoints.append(e)
+    if not endpoints:
+        return 0
+    if not deps.slots.take(application_id):
+        # The application's receivers already hold its share of the deliveries: come back soon.
+        deps.work.request([(application_id, chat_number)], delay_seconds=BUSY_RETRY_SECONDS)
+        return 0
+    delivered = 0
+    try:
+        for endpoint in endpoints:
+            try:
+                delivered += _deliver(deps, endpoint, chat_number, deadline, now)
+            except LeaseLost:
+                pass  # another worker has the pair now and sends from the cursor
+    finally:
+        deps.slots.give_back(application_id)
+    return delivered
+
+
+def _deliver(
+    deps: DeliveryDeps, endpoint: Endpoint, chat_number: int, deadline: datetime.datetime, now: Clock
+) -> int:
+    cursor = deps.cursors.claim(
+        endpoint, chat_number, lambda: _start(deps, endpoint, chat_number), LEASE_SECONDS
+    )
+    if cursor is None:
+        return 0  # another worker holds it (and was told to look again), or its retry is not due
+    delivered = 0
+    end = min(deadline, now() + datetime.timedelta(seconds=ROUND_SECONDS))
+    try:
+        while True:
+            sent, after = _round(deps, endpoint, cursor, end, now)
+            delivered += sent
+            if after is None:  # failed or postponed: the retry is scheduled, the lease let go
+                return delivered
+            cursor, more = after
+            if more and now() < end:
+                continue
+            if more:
+                deps.work.request([(endpoint.application_id, chat_number)])
+            if deps.cursors.release(cursor):
+                return delivered
+            # A change was announced while this worker held the pair: read the feed again.
+    except BaseException:
+        deps.cursors.abandon(cursor)
+        raise
+
+
+def _round(
+    deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, end: datetime.datetime, now: Clock
+) -> tuple[int, tuple[Cursor, bool] | None]:
+    """One page of the feed after the cursor: (delivered, (cursor, more?) or None if it stopped).
+    At `end` it stops between two events, with more to do."""
+    sent, chat = 0, cursor.chat_number
+    if cursor.delivered_position < CHAT_CREATED_POSITION:
+        if endpoint.wants("chat.created"):
+            if not _send(deps, endpoint, cursor, chat_created_event(chat, now()), now):
+                return sent, None
+            sent += 1
+        cursor = deps.cursors.advance(cursor, CHAT_CREATED_POSITION)
+    changes = deps.feed.changes(endpoint.application_id, chat, cursor.delivered_position, PAGE)
+    for n, change in enumerate(changes):
+        if n > 0 and now() >= end:  # one change at least per round: a late round still moves on
+            return sent, (cursor, True)
+        if endpoint.wants(event_type(change)):
+            if not _send(deps, endpoint, cursor, message_event(change, chat, now()), now):
+                return sent, None
+            sent += 1
+        cursor = deps.cursors.advance(cursor, change.position)
+    return sent, (cursor, len(changes) == PAGE)
+
+
+def _send(deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, event: Event, now: Clock) -> bool:
+    """Delivers `event`; False if it was not (its retry is then scheduled, the lease let go)."""
+    wait = _over_rate(deps, endpoint.application_id)
+    if wait is not None:
+        deps.cursors.postpone(cursor, wait)
+        deps.work.request([(endpoint.application_id, cursor.chat_number)], delay_seconds=wait)
+        return False
+    moment = now()
+    headers = signing.headers(endpoint.signing_secrets(moment), event.id, int(moment.timestamp()), event.body)
+    outcome = deps.sender.send(endpoint.url, headers, event.body)
+    if outcome.delivered:
+        if endpoint.failures and deps.cursors.endpoint_recovered(endpoint.id):
+            # Back: the chats that waited for the probe go now (the rest at the next sweeps).
+            deps.work.request(deps.cursors.due(SWEEP_LIMIT, endpoint.id))
+        return True
+    _failed(deps, endpoint, cursor, event, outcome, moment)
+    return False
+
+
+def _failed(
+    deps: DeliveryDeps,
+    endpoint: Endpoint,
+    cursor: Cursor,
+    event: Event,
+    outcome: Outcome,
+    at: datetime.datetime,
+) -> None:
+    attempts = cursor.attempts + 1
+    if gives_up(cursor.failing_since, at):
+        # A day and more of refusals: kept for the application to replay; the chat moves on.
+        deps.dead_letters.add(endpoint, event, attempts, outcome.error)
+        deps.cursors.release(deps.cursors.advance(cursor, event.position))
+        deps.work.request([(endpoint.application_id, cursor.chat_number)])
+        return
+    # The chat and the endpoint come back together: this chat is the endpoint's next probe.
+    delay = retry_delay(max(attempts, endpoint.failures + 1), outcome)
+    deps.cursors.failed(cursor, outcome.error, delay)
+    deps.cursors.endpoint_failed(endpoint.id, delay)
+    deps.work.request([(endpoint.application_id, cursor.chat_number)], delay_seconds=delay)
+
+
+def _over_rate(deps: DeliveryDeps, application_id: int) -> float | None:
+    """Seconds to wait when the application used its delivery rate up; None when it may send."""
+    decision = deps.delivery_rate.take(f"application:{application_id}", "webhook-deliveries")
+    return None if decision.allowed else float(max(decision.reset_seconds, 1))
+
+
+def _start(deps: DeliveryDeps, endpoint: Endpoint, chat_number: int) -> int:
+    """Where a pair first seen starts: a chat created after the endpoint at its creation (-1: the
+    chat.created event is next); an older chat after what changed before the endpoint existed."""
+    assert endpoint.created_at is not None, "endpoints read from the store carry their creation time"
+    return deps.feed.start_position(endpoint.application_id, chat_number, endpoint.created_at)
+
+
+def sweep(deps: DeliveryDeps, limit: int = SWEEP_LIMIT) -> dict[str, int]:
+    """Hands out the chats whose retry is due and those whose changes an endpoint has not had
+    (an announcement lost, a worker killed), and sends the replays applications asked for."""
+    due = deps.cursors.due(limit)
+    try:
+        behind = deps.feed.behind(SWEEP_WINDOW_SECONDS, SWEEP_PER_APPLICATION, limit)
+    except Unavailable:
+        behind = []  # the next sweep, a minute on, looks again; due retries go out meanwhile
+        log.warning("webhook sweep: the feed could not be read", exc_info=True)
+    chats = sorted(set(due) | set(behind))
+    if chats:
+        deps.work.request(chats)
+    return {"due": len(due), "behind": len(behind), "requested": len(chats), "replayed": replay(deps, limit)}
+
+
+def replay(deps: DeliveryDeps, limit: int) -> int:
+    """Sends again the dead letters whose replay was asked for; one that fails stays asked for
+    and is tried at the next sweep."""
+    replayed = 0
+    for letter, endpoint in deps.dead_letters.replays_due(limit):
+        moment = utcnow()
+        secrets = endpoint.signing_secrets(moment)
+        headers = signing.headers(secrets, letter.event_id, int(moment.timestamp()), letter.payload)
+        if deps.sender.send(endpoint.url, headers, letter.payload).delivered:
+            deps.dead_letters.replayed(letter.id)
+            replayed += 1
+    return replayed

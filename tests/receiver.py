@@ -1,0 +1,68 @@
+"""A webhook receiver inside pytest: an HTTP server on loopback that records what it is sent and
+answers as the test scripts it (a status, a delay, the first attempts failed)."""
+
+import http.server
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def event(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    status: int = 200
+    delay: float = 0.0
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    # Answers 500 to this many requests first, whatever `status` says.
+    fail_first: int = 0
+    received: list[Received] = field(default_factory=list)
+    answered: int = 0
+    # When each request arrived, answered 2xx or not.
+    attempts: list[float] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def events(self) -> list[dict]:
+        return [r.event for r in self.received]
+
+
+def start(receiver: Receiver) -> http.server.ThreadingHTTPServer:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if receiver.delay:
+                time.sleep(receiver.delay)
+            receiver.attempts.append(time.time())
+            status = 500 if len(receiver.attempts) <= receiver.fail_first else receiver.status
+            if 200 <= status < 300:
+                receiver.received.append(Received(dict(self.headers.items()), body, time.time()))
+            receiver.answered += 1
+            self.send_response(status)
+            for name, value in receiver.extra_headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", receiver.port), Handler)
+    server.daemon_threads = True
+    receiver.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

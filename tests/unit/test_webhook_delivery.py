@@ -1,0 +1,249 @@
+"""Webhook delivery (usecases/delivery.py) against the fakes: order, retries, isolation, dead letters."""
+
+import pytest
+from standardwebhooks import Webhook
+
+from chalicelib.domain.deliveries import GIVE_UP_SECONDS
+from chalicelib.domain.quotas import Decision, Quota
+from chalicelib.usecases import delivery
+from tests import fakes_webhooks
+
+A, B = 1, 2  # two applications
+URL_A, URL_B = "https://a.example/hook", "https://b.example/hook"
+ALL = ("message.created", "message.edited", "message.deleted", "chat.created")
+
+
+@pytest.fixture
+def deps():
+    return fakes_webhooks.delivery_deps()
+
+
+def register(deps, app_id: int, url: str, events=ALL):
+    deps.webhook_endpoints.now = deps.clock.now
+    return deps.webhook_endpoints.insert(
+        app_id, url, events, "", "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB", 10
+    )
+
+
+def run(deps, *chats) -> int:
+    return delivery.handle_work(deps, chats, None, deps.clock)
+
+
+def positions(deps, url: str, chat: int | None = None) -> list[int]:
+    return [
+        e["data"]["position"] for e in deps.sender.events(url) if chat in (None, e["data"]["chat_number"])
+    ]
+
+
+def test_a_chats_changes_arrive_in_feed_order_once_each_with_a_verifiable_signature(deps):
+    endpoint = register(deps, A, URL_A)
+    deps.clock.advance(1)
+    deps.feed.create_chat(A, 1)
+    for n in (1, 2, 3):
+        deps.feed.change(A, 1, n, "created", f"m{n}")
+    assert run(deps, (A, 1), (A, 1)) == 4
+    assert [e["type"] for e in deps.sender.events(URL_A)] == ["chat.created"] + ["message.created"] * 3
+    assert positions(deps, URL_A) == [0, 1, 2, 3]
+    _, headers, body = deps.sender.received[1]
+    assert Webhook(endpoint.secret).verify(body, headers)["data"]["message"]["body"] == "m1"
+    assert headers["webhook-id"] == "evt_1_1"
+    assert run(deps, (A, 1)) == 0  # nothing new: nothing sent again
+
+
+def test_what_changed_before_the_endpoint_existed_is_not_sent(deps):
+    deps.feed.create_chat(A, 1)
+    deps.feed.change(A, 1, 1, "created", "old")
+    deps.clock.advance(1)
+    register(deps, A, URL_A)
+    deps.clock.advance(1)
+    deps.feed.change(A, 1, 2, "created", "new")
+    run(deps, (A, 1))
+    assert [e["data"]["message"]["body"] for e in deps.sender.events(URL_A)] == ["new"]
+
+
+def test_events_the_endpoint_did_not_ask_for_are_skipped_and_not_sent_later(deps):
+    register(deps, A, URL_A, ("message.edited",))
+    deps.feed.create_chat(A, 1)
+    deps.feed.change(A, 1, 1, "created", "a")
+    deps.feed.change(A, 1, 2, "created", "b")
+    deps.feed.change(A, 1, 1, "edited", "a2")  # message 1 moves to position 3
+    run(deps, (A, 1))
+    assert [(e["type"], e["data"]["position"]) for e in deps.sender.events(URL_A)] == [("message.edited", 3)]
+
+
+def test_a_failed_delivery_holds_back_its_chat_only_and_is_retried_in_order(deps):
+    register(deps, A, URL_A)
+    register(deps, B, URL_B)
+    for app in (A, B):
+        deps.feed.create_chat(app, 1)
+        deps.feed.change(app, 1, 1, "created", "x")
+    deps.sender.down.add(URL_A)
+    run(deps, (A, 1), (B, 1))
+    assert positions(deps, URL_B) == [0, 1]  # the other application is not held back
+    assert positions(deps, URL_A) == []
+    (chat, delay) = (
+        deps.work.requested[-1] if deps.work.requested[-1][0] == (A, 1) else deps.work.requested[0]
+    )
+    assert chat == (A, 1) and 0.8 <= delay <= 1.2
+
+    deps.feed.change(A, 1, 2, "created", "y")
+    run(deps, (A, 1))  # its retry is not due: nothing is tried, nothing overtakes
+    assert positions(deps, URL_A) == []
+    deps.sender.down.clear()
+    deps.clock.advance(2)
+    run(deps, (A, 1))
+    assert positions(deps, URL_A) == [0, 1, 2]
+
+
+def test_retries_back_off_exponentially(deps):
+    register(deps, A, URL_A)
+    deps.feed.create_chat(A, 1)
+    deps.sender.down.add(URL_A)
+    delays = []
+    for _ in range(6):
+        deps.work.requested.clear()
+        run(deps, (A, 1))
+        delays.append(deps.work.requested[-1][1])
+        deps.clock.advance(delays[-1] + 0.01)
+    for earlier, later in zip(delays, delays[1:], strict=False):
+        assert 1.3 < later / earlier < 3.1
+    assert deps.cursors.rows[(1, 1)].attempts == 6
+
+
+def test_an_endpoint_that_fails_is_probed_once_per_backoff_not_once_per_chat(deps):
+    register(deps, A, URL_A)
+    for chat in (1, 2, 3):
+        deps.feed.create_chat(A, chat)
+    deps.sender.down.add(URL_A)
+    run(deps, (A, 1))
+    tried = deps.sender.attempts
+    run(deps, (A, 2), (A, 3))  # backing off: these chats are not tried, they wait for the probe
+    assert deps.sender.attempts == tried
+    assert {chat: row.next_attempt_at for chat, row in deps.cursors.rows.items()} == dict.fromkeys(
+        [(1, 1), (1, 2), (1, 3)], deps.webhook_endpoints.rows[1].retry_at
+    )
+    deps.sender.down.clear()
+    deps.clock.advance(5)
+    deps.work.requested.clear()
+    run(deps, (A, 1))
+    # Back: the chats that waited are handed out at once.
+    assert {chat for chat, _ in deps.work.requested} >= {(A, 2), (A, 3)}
+    run(deps, (A, 2), (A, 3))
+    assert sorted(positions(deps, URL_A)) == [0, 0, 0]
+
+
+def test_a_chat_announced_during_a_long_outage_is_delivered_after_the_sweeps_window(deps):
+    register(deps, A, URL_A)
+    deps.feed.create_chat(A, 1)
+    deps.sender.down.add(URL_A)
+    run(deps, (A, 1))  # the probe fails
+    deps.feed.create_chat(A, 2)
+    run(deps, (A, 2))  # announced while the endpoint backs off
+    deps.sender.down.clear()
+    deps.clock.advance(delivery.SWEEP_WINDOW_SECONDS * 3)  # the announcement is long out of the window
+    deps.work.requested.clear()
+    delivery.sweep(deps)
+    assert {chat for chat, _ in deps.work.requested} == {(A, 1), (A, 2)}
+    run(deps, *[chat for chat, _ in deps.work.requested])
+    assert sorted(positions(deps, URL_A)) == [0, 0]
+
+
+def test_after_a_day_of_refusals_the_event_is_dead_lettered_and_the_chat_moves_on(deps):
+    register(deps, A, URL_A)
+    deps.feed.create_chat(A, 1)
+    deps.feed.change(A, 1, 1, "created", "lost")
+    deps.sender.down.add(URL_A)
+    run(deps, (A, 1))
+    deps.clock.advance(GIVE_UP_SECONDS)
+    run(deps, (A, 1))
+    [letter] = deps.dead_letters.of_application(A, 0, 10)
+    assert (letter.event_type, letter.position) == ("chat.created", 0)
+    deps.sender.down.clear()
+    deps.clock.advance(1)
+    run(deps, (A, 1))
+    assert positions(deps, URL_A) == [1]
+    assert deps.dead_letters.request_replay(A, letter.id) and not deps.dead_letters.request_replay(
+        B, letter.id
+    )
+    assert delivery.replay(deps, 10) == 1 and delivery.replay(deps, 10) == 0
+    assert positions(deps, URL_A) == [1, 0]
+
+
+def test_over_its_delivery_rate_an_application_waits_without_counting_a_failure(deps):
+    class OneAtATime:
+        def take(self, subject, kind):
+            assert (subject, kind) == (f"application:{A}", "webhook-deliveries")
+            self.used = getattr(self, "used", 0) + 1
+            return Decision(Quota(kind, 1, 1), self.used <= 1, 0, 1)
+
+    deps.delivery_rate = OneAtATime()
+    register(deps, A, URL_A)
+    deps.feed.create_chat(A, 1)
+    deps.feed.change(A, 1, 1, "created", "x")
+    run(deps, (A, 1))
+    assert positions(deps, URL_A) == [0]
+    row = deps.cursors.rows[(1, 1)]
+    assert row.attempts == 0 and row.failing_since is None and row.next_attempt_at is not None
+    assert deps.webhook_endpoints.rows[1].failures == 0
+
+
+def test_a_worker_that_finds_the_pair_held_makes_the_holder_read_again(deps):
+    endpoint = register(deps, A, URL_A)
+    deps.feed.create_chat(A, 1)
+    held = deps.cursors.claim(endpoint, 1, lambda: -1, 60)
+    assert delivery.handle_work(deps, [(A, 1)], None, deps.clock) == 0  # held: it only asks for a recheck
+    assert deps.cursors.release(held) is False  # the holder must read the feed once more
+    assert deps.cursors.release(held) is True
+
+
+def test_a_killed_workers_pair_is_handed_out_again_when_its_lease_runs_out(deps):
+    endpoint = register(deps, A, URL_A)
+    deps.feed.create_chat(A, 1)
+    deps.feed.change(A, 1, 1, "created", "x")
+    deps.cursors.claim(endpoint, 1, lambda: -1, 60)  # a worker that died holding it
+    assert delivery.sweep(deps)["behind"] == 0
+    deps.clock.advance(61)
+    assert delivery.sweep(deps)["behind"] == 1
+    run(deps, (A, 1))
+    assert positions(deps, URL_A) == [0, 1]
+
+
+def test_a_disabled_endpoint_is_sent_nothing(deps):
+    endpoint = register(deps, A, URL_A)
+    deps.webhook_endpoints.rows[endpoint.id] = endpoint.__class__(**{**endpoint.__dict__, "enabled": False})
+    deps.feed.create_chat(A, 1)
+    assert run(deps, (A, 1)) == 0 and deps.sender.received == []
+
+
+def test_at_the_deadline_a_worker_stops_between_events_and_queues_the_rest(deps):
+    register(deps, A, URL_A)
+    deps.feed.create_chat(A, 1)
+    for n in (1, 2):
+        deps.feed.change(A, 1, n, "created", f"m{n}")
+    delivery.handle_work(deps, [(A, 1)], deps.clock.now, deps.clock)
+    assert positions(deps, URL_A) == [0, 1]  # a round moves one change on at least, however late
+    assert ((A, 1), 0) in deps.work.requested and deps.cursors.rows[(1, 1)].lease_id == ""
+    run(deps, (A, 1))
+    assert positions(deps, URL_A) == [0, 1, 2]
+
+
+def test_an_application_whose_deliveries_all_run_waits_its_turn_without_trying(deps):
+    register(deps, A, URL_A)
+    deps.feed.create_chat(A, 1)
+    deps.slots.taken[A] = deps.slots.most  # its slow receiver holds every slot
+    assert run(deps, (A, 1)) == 0 and deps.sender.received == []
+    assert deps.work.requested == [((A, 1), delivery.BUSY_RETRY_SECONDS)]
+    deps.slots.taken[A] = 0
+    assert run(deps, (A, 1)) == 1 and deps.slots.taken[A] == 0
+
+
+def test_a_sweep_that_cannot_read_the_feed_still_hands_out_due_retries(deps):
+    register(deps, A, URL_A)
+    deps.feed.create_chat(A, 1)
+    deps.sender.down.add(URL_A)
+    run(deps, (A, 1))
+    deps.clock.advance(5)
+    deps.feed.down = True
+    deps.work.requested.clear()
+    swept = delivery.sweep(deps)
+    assert swept["due"] == 1 and swept["behind"] == 0 and deps.work.requested == [((A, 1), 0)]
