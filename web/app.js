@@ -431,12 +431,6 @@ const live = createLive(SOCKET, {
     if (!state.live) return;
     const item = messageItem(message.number);
     if (item && item.dataset.state === "") return;
-    // One's own message may come before the answer to its send: it takes its draft's place.
-    if (!item && message.author && message.author.id === state.me.id) {
-      const draft = [...$("messages").children].find((li) => ["sending", "retrying"].includes(li.dataset.state)
-        && !li.dataset.number && li.querySelector(".body").textContent === message.body);
-      if (draft) draft.remove();
-    }
     if (showChange(message)) markRead();
   },
   socketDown() {
@@ -491,7 +485,10 @@ function showMessage(message) {
   let item = messageItem(message.number);
   if (item && item.dataset.state === "" && item.dataset.seen === seen) return false;
   if (item && item.classList.contains("editing")) return false;
-  if (!item) item = insertItem(message.number);
+  if (!item) {
+    takeDraftOf(message);
+    item = insertItem(message.number);
+  }
   item.dataset.state = "";
   item.dataset.seen = seen;
   const mine = Boolean(message.author && message.author.id === state.me.id);
@@ -503,6 +500,15 @@ function showMessage(message) {
   // Only its author may change a message (the API says so too): the buttons show on theirs.
   item.querySelectorAll(".own").forEach((b) => { b.hidden = !mine || isDeleted(message); });
   return true;
+}
+
+// One's own message can show (pushed, or read from the feed) before the answer to its send
+// does: it takes the place of its draft, so that it never shows twice.
+function takeDraftOf(message) {
+  if (!message.author || message.author.id !== state.me.id) return;
+  const draft = [...$("messages").children].find((li) => ["sending", "retrying"].includes(li.dataset.state)
+    && !li.dataset.number && li.querySelector(".body").textContent === message.body);
+  if (draft) draft.remove();
 }
 
 // Keeps the newest message in view, unless the reader has scrolled up to read older ones.
