@@ -140,6 +140,14 @@ TARGETS = [
         "<= 1",
     ),
     (
+        "writer_before_after",
+        "writer this tree / before times, authors and the feed (f8e77ff), batch 100",
+        "x",
+        "writer a/b",
+        lambda s: s["after_over_before"],
+        ">= 0.9",
+    ),
+    (
         "counter_incremental",
         "counter incremental, 10k changed chats",
         "s",
