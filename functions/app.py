@@ -408,12 +408,15 @@ def handle_socket(event: dict[str, Any], context: Any) -> Any:
     return route_handlers.get(event["requestContext"]["routeKey"], socket_message)(event, context)
 
 
-# Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked).
+# Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked),
+# and by the API of each message it accepts.
 @app.lambda_function(name="push_changes")
 def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "deliver" in event:  # a share of a big fan-out, handed over by another invocation
         share = event["deliver"]
         done = live.deliver(live_deps(), share["connections"], share["frame"].encode())
+    elif "accepted" in event:  # a message the API just accepted
+        done = live.push_accepted(live_deps(), *payload.accepted_from(event))
     else:
         done = live.push(live_deps(), payload.changes_from(event))
     totals: dict[str, Any] = done

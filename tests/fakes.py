@@ -355,9 +355,11 @@ class FakeBatches(ports.Batches):
             elif (found := clash(c, stored)) is not None:
                 clashes.append(found)
         moved: dict[ChatKey, int] = {}
+        before: dict[ChatKey, int] = {}
         for m in sorted(messages, key=lambda m: m.key):
             new = m.key not in self.tables.messages
             if new:
+                before.setdefault(m.chat_key, self.tables.last_change.get(m.chat_key, 0))
                 moved[m.chat_key] = self.tables.advance(m.key)
             stored_message = self.tables.messages.setdefault(m.key, m)  # a replay changes nothing
             # An edit's row written first takes the creation's time and author if it lacks them.
@@ -373,7 +375,9 @@ class FakeBatches(ports.Batches):
             created, last = self.tables.chat_times.get(m.chat_key, (None, None))
             if m.created_at_ms is not None and new:
                 self.tables.chat_times[m.chat_key] = (created, max(last or 0, m.created_at_ms))
-        return Written(clashes, [ChatChanged(*chat, position) for chat, position in sorted(moved.items())])
+        return Written(
+            clashes, [ChatChanged(*chat, position, before[chat]) for chat, position in sorted(moved.items())]
+        )
 
     def current_messages(self, keys: Sequence[MessageKey]) -> list[NewMessage]:
         self.tables.check()
@@ -898,10 +902,11 @@ class FakeConnections(ports.Connections):
         live: list[str] = []
         revoked: list[str] = []
         for connection_id, chats in self.subscriptions.items():
-            connection = self._live(connection_id)
-            if connection is None or connection.application_id != application_id or chat_number not in chats:
+            connection = self.rows[connection_id][0]
+            if connection.application_id != application_id or chat_number not in chats:
                 continue
-            (revoked if self._revoked(connection) else live).append(connection_id)
+            ended = self._live(connection_id) is None or self._revoked(connection)
+            (revoked if ended else live).append(connection_id)
         return Subscribers(live, revoked)
 
     def _live(self, connection_id: str) -> NewConnection | None:
@@ -965,6 +970,16 @@ class FakeAnnouncer(ports.Announcer):
             self.announced += changes
 
 
+class FakeAcceptPush:
+    """Keeps the messages it was told of: (application id, chat, message)."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[int, int, Message]] = []
+
+    def accepted(self, application_id: int, chat_number: int, message: Message) -> None:
+        self.told.append((application_id, chat_number, message))
+
+
 @dataclasses.dataclass
 class FakeDeps:
     """Every function's ports (ports.py), faked and typed as such so tests may reach their state."""
@@ -994,6 +1009,7 @@ class FakeDeps:
     fan_out: FakeFanOut = dataclasses.field(default_factory=FakeFanOut)
     push_slice: int = 1000
     announcer: FakeAnnouncer = dataclasses.field(default_factory=FakeAnnouncer)
+    accept_push: FakeAcceptPush = dataclasses.field(default_factory=FakeAcceptPush)
     limits: RateLimits | None = None
     read_positions: FakeReadPositions = dataclasses.field(default_factory=lambda: FakeReadPositions(Tables()))
     user_token_secret: bytes = b"the unit tests' user-token secret"

@@ -31,6 +31,8 @@ const state = {
   lastNumber: 0,
   // The open chat's change feed position this page has applied (null: no feed to read).
   position: null,
+  // Changes of messages above the oldest one shown, by number: shown when "load older" is.
+  later: {},
   // The socket follows the open chat: what changes is pushed, and nothing is polled.
   live: false,
   reading: false,
@@ -242,7 +244,7 @@ async function newChat() {
 async function openChat(number) {
   stopPolling();
   closeSearch();
-  Object.assign(state, { chat: number, lastNumber: 0, olderMessages: null, live: false, position: null });
+  Object.assign(state, { chat: number, lastNumber: 0, olderMessages: null, live: false, position: null, later: {} });
   setStatus("Opening…");
   kept().setItem("chat.chat", String(number));
   document.querySelectorAll("#chat-list button").forEach((b) => {
@@ -288,7 +290,7 @@ async function loadOlder() {
     if (chat !== state.chat) return;
     // Keep what the reader looks at in place while messages are added above it.
     const fromBottom = list.scrollHeight - list.scrollTop;
-    data.forEach(showMessage);
+    data.forEach((m) => showMessage(newerOf(m, state.later[m.number])));
     list.scrollTop = list.scrollHeight - fromBottom;
     showOlderButton(link);
   } catch (err) {
@@ -341,15 +343,41 @@ async function readFeed(chat) {
   for (let pages = 0, more = true; more && pages < 20 && chat === state.chat; pages++) {
     const { data } = await api("GET", `${chatPath(chat)}/changes?since=${state.position}&limit=100`);
     if (chat !== state.chat) return changed;
-    // An edit of a message older than those loaded shows when "load older" reads it.
-    const oldest = Math.min(...[...$("messages").children].map((li) => Number(li.dataset.number) || Infinity));
-    data.changes.forEach((c) => {
-      if (c.message.number >= oldest || oldest === Infinity) changed = showMessage(c.message) || changed;
-    });
-    state.position = data.next_since;
+    changed = applyChanges(data.changes, data.next_since) || changed;
     more = data.changes.length === 100;
   }
   return changed;
+}
+
+// Applies changes of the open chat's feed up to `position`, each once: a frame may have applied
+// some while a read was under way, so only those past the page's position count, and the
+// position never goes back. True if the page changed.
+function applyChanges(changes, position) {
+  let changed = false;
+  changes.forEach((c) => {
+    if (c.position > state.position) changed = showChange(c.message) || changed;
+  });
+  state.position = Math.max(state.position, position);
+  return changed;
+}
+
+// A message above the oldest one shown, while older ones are still to load, is kept for when
+// "load older" shows it (the list read may be older than this change).
+function showChange(message) {
+  const oldest = Math.min(...[...$("messages").children].map((li) => Number(li.dataset.number) || Infinity));
+  if (state.olderMessages && message.number < oldest) {
+    state.later[message.number] = newerOf(message, state.later[message.number]);
+    return false;
+  }
+  return showMessage(message);
+}
+
+// The later of two versions of a message (either may be missing): a deletion is final, and an
+// edit later than another.
+function newerOf(a, b) {
+  const rank = (m) => (m.deleted_at ? Infinity : m.edited_at ? Date.parse(m.edited_at) : 0);
+  if (!a || !b) return a || b;
+  return rank(b) > rank(a) ? b : a;
 }
 
 async function readList(chat) {
@@ -386,9 +414,24 @@ const live = createLive(SOCKET, {
     setStatus("Live", "live");
     readNew().catch(() => socketDown());
   },
-  changed(chat, position) {
-    if (chat !== state.chat || !state.live) return;
-    if (state.position === null || position > state.position) readNew().catch(() => {});
+  // A frame that carries its changes from the page's position or before is applied as it is;
+  // any other (a notice, or a gap: a frame was missed) reads the feed.
+  changed(frame) {
+    if (frame.chat !== state.chat || !state.live) return;
+    if (state.position !== null && frame.position <= state.position) return; // applied already
+    if (frame.changes && state.position !== null && frame.since <= state.position) {
+      if (applyChanges(frame.changes, frame.position)) markRead();
+      return;
+    }
+    readNew().catch(() => {});
+  },
+  // A message just accepted, ahead of its change in the feed: shown unless the page has it
+  // already as the feed or a list answered it (its edit or deletion may have come first).
+  accepted(message) {
+    if (!state.live) return;
+    const item = messageItem(message.number);
+    if (item && item.dataset.state === "") return;
+    if (showChange(message)) markRead();
   },
   socketDown() {
     state.live = false;
@@ -442,7 +485,10 @@ function showMessage(message) {
   let item = messageItem(message.number);
   if (item && item.dataset.state === "" && item.dataset.seen === seen) return false;
   if (item && item.classList.contains("editing")) return false;
-  if (!item) item = insertItem(message.number);
+  if (!item) {
+    takeDraftOf(message);
+    item = insertItem(message.number);
+  }
   item.dataset.state = "";
   item.dataset.seen = seen;
   const mine = Boolean(message.author && message.author.id === state.me.id);
@@ -454,6 +500,15 @@ function showMessage(message) {
   // Only its author may change a message (the API says so too): the buttons show on theirs.
   item.querySelectorAll(".own").forEach((b) => { b.hidden = !mine || isDeleted(message); });
   return true;
+}
+
+// One's own message can show (pushed, or read from the feed) before the answer to its send
+// does: it takes the place of its draft, so that it never shows twice.
+function takeDraftOf(message) {
+  if (!message.author || message.author.id !== state.me.id) return;
+  const draft = [...$("messages").children].find((li) => ["sending", "retrying"].includes(li.dataset.state)
+    && !li.dataset.number && li.querySelector(".body").textContent === message.body);
+  if (draft) draft.remove();
 }
 
 // Keeps the newest message in view, unless the reader has scrolled up to read older ones.

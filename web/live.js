@@ -1,7 +1,8 @@
-// The live socket (docs/asyncapi.yaml): follows the open chat, tells the page when that chat
-// changed, and reconnects with backoff when the socket drops. It renders nothing and calls no
-// HTTP route: the page reads what changed (page.catchUp) and polls only while the socket is down
-// (page.socketDown / page.socketUp).
+// The live socket (docs/asyncapi.yaml): follows the open chat, hands the page each change frame
+// of that chat (page.changed) and each message the moment it was accepted (page.accepted), and
+// reconnects with backoff when the socket drops. It renders
+// nothing and calls no HTTP route: the page applies what a frame carries or reads the feed, and
+// polls only while the socket is down (page.socketDown / page.socketUp).
 "use strict";
 
 const LIVE_RETRY_FIRST_MS = 500;
@@ -48,7 +49,9 @@ function createLive(url, page) {
       live.up = true;
       page.socketUp(frame.chat);
     } else if (frame.type === "change" && frame.chat === live.chat) {
-      page.changed(frame.chat, frame.position);
+      page.changed(frame);
+    } else if (frame.type === "accepted" && frame.chat === live.chat) {
+      page.accepted(frame.message);
     } else if (frame.type === "error" && frame.code === "unauthorized") {
       stop();
     }

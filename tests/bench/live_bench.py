@@ -89,7 +89,8 @@ async def _until(socket: ClientConnection, position: int) -> None:
 
 
 async def _until_change(socket: ClientConnection) -> None:
-    while json.loads(await socket.recv()).get("type") != "change":
+    """Until the posted message reached the socket: its `accepted` frame, or its change."""
+    while json.loads(await socket.recv()).get("type") not in ("accepted", "change"):
         pass
 
 
@@ -138,19 +139,19 @@ async def fan_out(stack: Stack, sockets: int, rounds: int, whole_path: bool = Tr
     }
 
     async def one_round(figure: str, start: Any, position: int | None) -> None:
-        """`start()` makes the change; its return is when the clock starts (the 201, or now)."""
-        started = [0.0]
+        """`start()` makes the change; its return is when the clock starts (the 201, or now). A
+        frame may come before it (an `accepted` frame before the 201 reached the bench): < 0."""
 
         async def arrival(socket: ClientConnection) -> float:
             if position is None:
                 await _until_change(socket)
             else:
                 await _until(socket, position)
-            return (time.perf_counter() - started[0]) * 1000
+            return time.perf_counter()
 
         waiting = [asyncio.create_task(arrival(s)) for s in followers]
-        started[0] = await asyncio.to_thread(start)
-        arrivals = await asyncio.wait_for(asyncio.gather(*waiting), 60)
+        started = await asyncio.to_thread(start)
+        arrivals = [(at - started) * 1000 for at in await asyncio.wait_for(asyncio.gather(*waiting), 60)]
         figures[figure]["last"].append(max(arrivals))
         figures[figure]["each"].extend(arrivals)
 

@@ -307,6 +307,21 @@ def test_unread_counts_show_per_chat_and_in_the_tab_title(people, chat):
     _field(ben, '#chat-list [data-chat="1"]').click()
 
 
+# Holds the answer of the next "load older" read until the test lets it go: the read is made
+# at once (its messages as they are then), and shown only once something changed meanwhile.
+HOLD_OLDER = """
+const fetched = window.fetch;
+let release;
+window.releaseOlder = () => release();
+const held = new Promise((resolve) => { release = resolve; });
+window.fetch = async (url, init) => {
+  const answer = await fetched(url, init);
+  if (String(url).includes('before=')) { window.fetch = fetched; window.olderRead = true; await held; }
+  return answer;
+};
+"""
+
+
 def test_a_long_chat_opens_at_its_newest_messages_and_loads_older_ones_above(people, chat, stack_outputs):
     ben = people["ben"]
     api = stack_outputs["ApiUrl"] + f"/applications/{chat['app_token']}"
@@ -321,8 +336,17 @@ def test_a_long_chat_opens_at_its_newest_messages_and_loads_older_ones_above(peo
     shown = "return [...document.querySelectorAll('#messages li')].map(li => Number(li.dataset.number))"
     ben.until(lambda: ben.js(shown) == list(range(6, 56)), what="the newest page")
     assert _message(ben, 55)["body"] == "line 55"
+    # Message 3 is edited while the older page is on its way with the body it had before: the
+    # page shows the edit it was pushed, not the older body the list read answered.
+    ben.js(HOLD_OLDER)
     _field(ben, "#older-messages").click()
+    ben.until(lambda: ben.js("return window.olderRead"), what="the older page read")
+    assert requests.patch(f"{api}/chats/{number}/messages/3", json={"body": "line 3, edited"}, timeout=30).ok
+    last = requests.get(f"{api}/chats/{number}", timeout=30).json()["last_change"]
+    ben.until(lambda: ben.js("return state.position") >= last, what="the edit pushed")
+    ben.js("window.releaseOlder()")
     ben.until(lambda: ben.js(shown) == list(range(1, 56)), what="the older messages, above")
+    assert _message(ben, 3)["body"] == "line 3, edited"
     assert not _field(ben, "#older-messages").is_displayed()
 
 

@@ -2,6 +2,7 @@
 function, changes sent by the deployed push function through @connections."""
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -143,3 +144,63 @@ def test_a_change_announced_on_the_topic_reaches_a_follower(
         [ChatChanged(application_id(mysql, token), 1, 3), ChatChanged(application_id(mysql, token), 1, 4)]
     )
     assert json.loads(ws.recv(timeout=TIMEOUT)) == {"type": "change", "chat": 1, "position": 4}
+
+
+def frames(ws: ClientConnection, count: int) -> dict[str, dict]:
+    """The next `count` frames, by type (an `accepted` frame and a `change` frame travel apart,
+    either may come first)."""
+    received = [json.loads(ws.recv(timeout=TIMEOUT)) for _ in range(count)]
+    return {frame["type"]: frame for frame in received}
+
+
+def test_a_posted_message_and_its_edit_reach_a_follower_with_their_content(
+    api, application, socket_url, sockets
+):
+    token = application["token"]
+    ws = following(api, token, socket_url, sockets)
+    posted = api.post(f"/applications/{token}/chats/1/messages", json={"body": "on its way"})
+    assert posted.status_code == 201, posted.text
+    number = posted.json()["number"]
+    # Told twice: when accepted (from the API), and when stored (the queue, the writer's commit,
+    # the topic, the push reading the feed).
+    told = frames(ws, 2)
+    assert told["accepted"]["message"] == api.get(f"/applications/{token}/chats/1/messages/{number}").json()
+    change = told["change"]
+    assert (change["position"], change["since"]) == (1, 0)
+    [created] = change["changes"]
+    feed = api.get(f"/applications/{token}/chats/1/changes?since=0").json()["changes"]
+    assert created == feed[0] and created["message"]["body"] == "on its way"
+    edited = api.patch(f"/applications/{token}/chats/1/messages/{number}", json={"body": "arrived"})
+    assert edited.status_code == 200, edited.text
+    change = json.loads(ws.recv(timeout=TIMEOUT))
+    assert (change["position"], change["since"]) == (2, 1)
+    assert [(c["kind"], c["message"]["body"]) for c in change["changes"]] == [("edited", "arrived")]
+
+
+def _signing_secret() -> bytes:
+    """The deployed functions' user-token secret (Secrets Manager in LocalStack)."""
+    from local.stack.deploy import STACK
+
+    found = boto3.client("cloudformation").describe_stack_resource(
+        StackName=STACK, LogicalResourceId="UserTokenSecret"
+    )
+    arn = found["StackResourceDetail"]["PhysicalResourceId"]
+    return boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"].encode()
+
+
+def test_a_user_tokens_socket_is_closed_once_the_token_expired(api, application, socket_url, sockets, mysql):
+    from chalicelib.domain.models import Author
+    from chalicelib.domain.user_tokens import Grant, KeyId, mint
+
+    token = application["token"]
+    assert api.post(f"/applications/{token}/chats").status_code == 201
+    # A token of the shortest lifetime (60 s), issued 56 s ago: it has 4 s left.
+    signer = KeyId(application_id(mysql, token), 1)
+    issued = int(time.time()) - 56
+    user_token = mint(_signing_secret(), signer, Grant(Author("ana", "Ana"), lifetime_seconds=60), issued)
+    ws = open_socket(socket_url, user_token, sockets)
+    assert ask(ws, {"action": "subscribe", "chat": 1}) == {"type": "subscribed", "chat": 1}
+    time.sleep(max(0.0, issued + 60 - time.time()) + 1)
+    assert api.post(f"/applications/{token}/chats/1/messages", json={"body": "after"}).status_code == 201
+    with pytest.raises(ConnectionClosed):  # closed by the push (DELETE @connections), nothing sent
+        ws.recv(timeout=TIMEOUT)

@@ -47,7 +47,8 @@ def test_the_writer_announces_where_each_feed_moved_and_a_redelivery_moves_nothi
     service.create_message(deps, token, 1, "c")
     batch = [(f"r-{i}", body) for i, body in enumerate(deps.queue.sent)]
     assert writer.persist_records(deps, batch) == {}
-    assert deps.announcer.announced == [ChatChanged(app_id, 1, 2), ChatChanged(app_id, 2, 1)]
+    # Each with where its chat's feed was before: the batch's changes of a chat are (since, position].
+    assert deps.announcer.announced == [ChatChanged(app_id, 1, 2, 0), ChatChanged(app_id, 2, 1, 0)]
     assert writer.persist_records(deps, batch) == {}  # SQS delivered it again
     assert len(deps.announcer.announced) == 2 and feed(deps, token) == [(1, "created", 1), (2, "created", 2)]
 
@@ -57,7 +58,7 @@ def test_an_edit_before_its_creation_takes_the_position_and_the_creation_none(de
     service.create_chat(deps, token)
     service.create_message(deps, token, 1, "queued")
     service.edit_message(deps, token, 1, 1, "edited while queued")
-    assert deps.announcer.announced == [ChatChanged(app_id, 1, 1)]
+    assert deps.announcer.announced == [ChatChanged(app_id, 1, 1, 0)]
     fakes.write_queued(deps)
     assert feed(deps, token) == [(1, "edited", 1)]
     assert service.get_message(deps, token, 1, 1).body == "edited while queued"

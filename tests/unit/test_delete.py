@@ -34,7 +34,7 @@ def test_a_deleted_message_reads_as_a_tombstone_everywhere(deps, token):
     assert shown["body"] is None and shown["deleted_at"] is not None and shown["number"] == 1
     assert service.get_message(deps, token, 1, 1) == deleted
     assert [m.deleted for m in service.list_messages(deps, token, 1, 0, 10)] == [True, False]
-    assert deps.announcer.announced[-1] == ChatChanged(app_id, 1, 3)
+    assert deps.announcer.announced[-1] == ChatChanged(app_id, 1, 3, 2)
     [change] = [c for c in service.list_changes(deps, token, 1, 0, 10).changes if c.message.number == 1]
     assert (change.position, change.kind, change.to_json()["message"]["body"]) == (3, "deleted", None)
     fakes.write_queued(deps)  # the writer indexes the row as MySQL holds it: no body left to find

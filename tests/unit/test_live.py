@@ -7,9 +7,18 @@ import json
 import pytest
 
 from chalicelib.domain.changes import ChatChanged
-from chalicelib.domain.errors import BadRequest, NotFound, TooManyConnections
-from chalicelib.domain.live import BadFrame, Ping, Subscribe, Unsubscribe, read_frame
+from chalicelib.domain.errors import BadRequest, NotFound, TooManyConnections, Unavailable
+from chalicelib.domain.live import (
+    FRAME_BYTES,
+    FRAME_CHANGES,
+    BadFrame,
+    Ping,
+    Subscribe,
+    Unsubscribe,
+    read_frame,
+)
 from chalicelib.usecases import identity, live, service
+from tests import fakes
 
 
 @pytest.fixture(autouse=True)
@@ -230,3 +239,110 @@ def test_a_big_fan_out_is_shared_with_other_invocations_each_socket_once(deps, t
     assert all(
         frames == [{"type": "change", "chat": 1, "position": 9}] for frames in deps.sockets.frames.values()
     )
+
+
+def test_a_frame_carries_the_changes_it_announces_as_the_feed_answers_them(deps, token):
+    socket = connected(deps, token)
+    live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    service.create_chat(deps, token)
+    for body in ("one", "two"):
+        service.create_message(deps, token, 1, body)
+    fakes.write_queued(deps)  # the writer announces (0, 2]
+    service.edit_message(deps, token, 1, 1, "one, again")  # the API announces (2, 3]
+    live.push(deps, deps.announcer.announced)
+    [frame] = deps.sockets.frames[socket]  # one batch, one frame a chat: the ranges follow on
+    assert (frame["position"], frame["since"]) == (3, 0)
+    # The feed is compacted: message 1 shows once, at its edit, as a read of the feed shows it.
+    feed = service.list_changes(deps, token, 1, 0, 50).changes
+    assert frame["changes"] == [c.to_json() for c in feed]
+    assert [(c["position"], c["kind"], c["message"]["body"]) for c in frame["changes"]] == [
+        (2, "created", "two"),
+        (3, "edited", "one, again"),
+    ]
+
+
+def test_a_frame_too_big_for_one_billed_unit_is_a_notice_to_read_the_feed(deps, token):
+    socket = connected(deps, token)
+    live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    service.create_chat(deps, token)
+    service.create_message(deps, token, 1, "x" * FRAME_BYTES)
+    fakes.write_queued(deps)
+    live.push(deps, deps.announcer.announced)
+    assert deps.sockets.frames[socket] == [{"type": "change", "chat": 1, "position": 1}]
+
+
+def test_a_frame_is_a_notice_when_the_feed_cannot_be_read_or_holds_more_than_a_frame(
+    deps, token, monkeypatch
+):
+    socket = connected(deps, token)
+    live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    service.create_chat(deps, token)
+    for n in range(FRAME_CHANGES + 1):
+        service.create_message(deps, token, 1, f"m{n}")
+    fakes.write_queued(deps)
+    live.push(deps, deps.announcer.announced)
+    last = FRAME_CHANGES + 1
+    assert deps.sockets.frames[socket] == [{"type": "change", "chat": 1, "position": last}]
+    app_id = deps.db.application(token).id
+    live.push(deps, changes((app_id, 1, last, last - 1)))  # one change: it fits
+    assert deps.sockets.frames[socket][-1]["changes"][0]["message"]["body"] == f"m{FRAME_CHANGES}"
+
+    def unreadable(*args):
+        raise Unavailable("the feed's read timed out")
+
+    monkeypatch.setattr(deps.db, "changes", unreadable)  # the notice still goes out
+    live.push(deps, changes((app_id, 1, last, last - 1)))
+    assert deps.sockets.frames[socket][-1] == {"type": "change", "chat": 1, "position": last}
+
+
+def test_ranges_of_one_chat_merge_where_they_follow_on():
+    first, second, apart = ChatChanged(1, 1, 4, 2), ChatChanged(1, 1, 6, 4), ChatChanged(1, 1, 9, 7)
+    assert first.merged(second) == second.merged(first) == ChatChanged(1, 1, 6, 2)
+    assert first.merged(apart) == ChatChanged(1, 1, 9, 7)  # (4, 7] unknown: only the later range
+    assert first.merged(ChatChanged(1, 1, 5)) == ChatChanged(1, 1, 5)
+
+
+def test_a_message_is_told_to_followers_when_accepted_as_any_read_answers_it(deps, token):
+    socket = connected(deps, token)
+    live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    service.create_chat(deps, token)
+    number = service.create_message(deps, token, 1, "said just now")
+    [(app_id, chat, message)] = deps.accept_push.told  # told by the API, before the writer ran
+    assert deps.queue.sent and not deps.announcer.announced
+    live.push_accepted(deps, app_id, chat, message.to_json())
+    read = service.get_message(deps, token, 1, number)  # from its pending record, at once
+    assert deps.sockets.frames[socket] == [{"type": "accepted", "chat": 1, "message": read.to_json()}]
+
+
+def test_a_refused_send_is_told_to_no_one(deps, token):
+    service.create_chat(deps, token)
+    deps.queue.down = True
+    with pytest.raises(Unavailable):
+        service.create_message(deps, token, 1, "never queued")
+    assert deps.accept_push.told == []
+
+
+def test_an_accepted_message_too_big_for_a_frame_waits_for_its_change(deps, token):
+    socket = connected(deps, token)
+    live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    app_id = deps.db.application(token).id
+    assert live.push_accepted(deps, app_id, 1, {"number": 1, "body": "x" * FRAME_BYTES})["sent"] == 0
+    assert socket not in deps.sockets.frames
+
+
+def test_a_user_tokens_socket_ends_with_the_token(deps, token):
+    from chalicelib.domain.models import Author
+    from chalicelib.domain.user_tokens import Grant
+
+    user_token, _ = service.issue_user_token(deps, token, Grant(Author("ana", "Ana"), lifetime_seconds=60))
+    ana, backend = connected(deps, user_token, "ana"), connected(deps, token, "backend")
+    for socket in (ana, backend):
+        live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
+    app_id = deps.db.application(token).id
+    assert live.push(deps, changes((app_id, 1, 1)))["sent"] == 2
+    deps.db.tables.now += 61  # the user token has expired
+    totals = live.push(deps, changes((app_id, 1, 2)))
+    assert (totals["sent"], totals["revoked"]) == (1, 1)
+    assert deps.sockets.closed == [ana] and len(deps.sockets.frames[ana]) == 1
+    assert deps.connections.connection(ana) is None
+    assert live.receive(deps, ana, '{"action": "ping"}')["code"] == "unauthorized"

@@ -94,6 +94,15 @@ def test_endpoint_writes_count_against_the_applications_edits_quota(deps, token)
         "https://[fd00::1]/in",
         "https://localhost/in",
         "https://a.localhost/in",
+        # What getaddrinfo reads as an address or localhost too: a trailing dot, IPv4's old forms
+        "https://localhost./in",
+        "https://a.localhost./in",
+        "https://2130706433/in",
+        "https://0x7f.1/in",
+        "https://0177.0.0.1/in",
+        "https://10.1/in",
+        "https://[::ffff:a9fe:a9fe]/in",
+        "https://[64:ff9b::a00:1]/in",
         "https://hooks.example.com:99999/in",
         "https://hooks.example.com/ in",
         "https://héllo.example.com/in",
@@ -133,7 +142,12 @@ def test_dead_letters_are_listed_and_replayed_by_their_own_application_only(deps
     from chalicelib.domain.deliveries import chat_created_event
 
     endpoint = webhooks.register(deps, token, "https://hooks.example.com/in", ("chat.created",))
-    deps.dead_letters.add(endpoint, chat_created_event(3, deps.webhook_endpoints.now), 20, "answered 500")
+    deps.dead_letters.add(
+        endpoint,
+        chat_created_event(endpoint.application_id, 3, deps.webhook_endpoints.now),
+        20,
+        "answered 500",
+    )
     [letter] = webhooks.dead_letters(deps, token, 0, 10)
     assert letter.to_json()["payload"]["type"] == "chat.created" and letter.to_json()["endpoint_number"] == 1
     other = service.create_application(deps, "other").token

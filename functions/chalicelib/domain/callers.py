@@ -14,6 +14,7 @@ class Caller:
     user: Author | None = None
     chats: frozenset[int] | None = None  # the chat numbers it may use; None: every chat
     read_only: bool = False
+    expires_at: int | None = None  # a user token's expiry (Unix seconds); None: it does not expire
 
     @property
     def is_application(self) -> bool:

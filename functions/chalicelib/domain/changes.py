@@ -15,6 +15,18 @@ class ChatChanged:
     application_id: int
     chat_number: int
     position: int
+    # The chat's position before this commit: its changes are those in (since, position], which
+    # a push may carry in its frame (None: not known, the follower reads the feed).
+    since: int | None = None
+
+    def merged(self, later: "ChatChanged") -> "ChatChanged":
+        """This chat's changes and a later commit's, as one: the range spans both where they
+        follow on (later.since <= position), else only the later commit's is known."""
+        first, last = sorted((self, later), key=lambda c: c.position)
+        since = last.since
+        if first.since is not None and since is not None and since <= first.position:
+            since = min(first.since, since)
+        return ChatChanged(self.application_id, self.chat_number, last.position, since)
 
 
 @dataclass(frozen=True)

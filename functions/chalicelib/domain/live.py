@@ -3,13 +3,16 @@
 A client sends JSON text frames `{"action": "subscribe", "chat": 3}`, `{"action": "unsubscribe",
 "chat": 3}` or `{"action": "ping"}`; each is answered on the same socket with one frame, an error
 frame (`{"type": "error", "code", "message"}`) when the frame was not one of those. Changes come
-as `{"type": "change", "chat", "position"}` (docs/asyncapi.yaml). Nothing here raises on input:
+as `{"type": "change", "chat", "position"}`, with `since` and the `changes` themselves where they
+fit (docs/asyncapi.yaml). Nothing here raises on input:
 a frame that cannot be read is a `BadFrame` value.
 """
 
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from .changes import Change
 
 # A chat number as the HTTP routes take it (an INT UNSIGNED column).
 _MAX_NUMBER = 2**32 - 1
@@ -78,9 +81,30 @@ def error_frame(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
 
 
-def change_frame(chat: int, position: int) -> dict[str, Any]:
-    """What a subscriber is told of a change: its chat and feed position, to read from the feed."""
-    return {"type": "change", "chat": chat, "position": position}
+# The changes one frame may carry, and its bytes: one 32 KB unit, what AWS bills a message by
+# and the most one WebSocket frame of API Gateway holds. Past either, a frame is a notice only.
+FRAME_CHANGES = 50
+FRAME_BYTES = 32 * 1024
+
+
+def change_frame(
+    chat: int, position: int, since: int | None = None, changes: list[Change] | None = None
+) -> bytes:
+    """What a subscriber is told of a change: its chat and feed position, and, where they fit,
+    the changes in (since, position] as the feed answers them, so that a client at `since` or
+    after applies them without reading the feed."""
+    notice: dict[str, Any] = {"type": "change", "chat": chat, "position": position}
+    if since is None or changes is None:
+        return json.dumps(notice).encode()
+    full = json.dumps({**notice, "since": since, "changes": [c.to_json() for c in changes]}).encode()
+    return full if len(full) <= FRAME_BYTES else json.dumps(notice).encode()
+
+
+def accepted_frame(chat: int, message: dict[str, Any]) -> bytes | None:
+    """What a subscriber is told of a message the moment it is accepted, ahead of its change in
+    the feed (None: too big for one frame; its change frame is a notice then too)."""
+    frame = json.dumps({"type": "accepted", "chat": chat, "message": message}).encode()
+    return frame if len(frame) <= FRAME_BYTES else None
 
 
 @dataclass(frozen=True)

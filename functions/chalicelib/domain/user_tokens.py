@@ -166,4 +166,5 @@ def _caller(application_id: int, claims: dict[str, object]) -> Caller:
     ):
         raise Unauthorized("the user token's chats are not ones this API mints")
     allowed = None if chats is None else frozenset(chats)
-    return Caller(application_id, Author(sub, name), allowed, read_only=scope == _READ)
+    expires = int(claims["exp"])  # type: ignore[call-overload]  # an int: _check_times came first
+    return Caller(application_id, Author(sub, name), allowed, read_only=scope == _READ, expires_at=expires)

@@ -259,7 +259,10 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
             return once.done(Done(earlier)).number
         accepted = NewMessage(app_id, chat_number, 0, body, 1, once.create_id, now_ms(), caller.user)
         number = _reserve_message(deps, once, accepted)
-        _queue_message(deps, dataclasses.replace(accepted, number=number))
+        queued = dataclasses.replace(accepted, number=number)
+        _queue_message(deps, queued)
+        # Readable now from its pending record: its chat's followers see it before it is stored.
+        deps.accept_push.accepted(app_id, chat_number, queued.message())
         return once.done(Done(number)).number
 
 
@@ -396,7 +399,7 @@ def edit_message(
             position = deps.db.edit_message(app_id, chat_number, edited)
             if position is None:
                 raise Gone("this message was deleted")  # a delete came first
-            announce(deps, [ChatChanged(app_id, chat_number, position)])
+            announce(deps, [ChatChanged(app_id, chat_number, position, position - 1)])
             # The writer re-indexes from MySQL, so search never keeps an older body than the row.
             deps.queue.send(events.message_edited(app_id, chat_number, number))
             once.done(Done(number))
@@ -412,7 +415,7 @@ def delete_message(deps: Deps, token: str, chat_number: int, number: int) -> Mes
     if not found.deleted:
         position = deps.db.delete_message(app_id, chat_number, found, now_ms())
         if position is not None:
-            announce(deps, [ChatChanged(app_id, chat_number, position)])
+            announce(deps, [ChatChanged(app_id, chat_number, position, position - 1)])
     _forget_quietly(deps, NewMessage(app_id, chat_number, number, ""))
     # Sent by every delete, a repeated one too: a retry after a failed send still empties the
     # index (the writer indexes the row as MySQL holds it, a tombstone with no body).

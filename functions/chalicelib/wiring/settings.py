@@ -184,6 +184,13 @@ class AnnounceSettings:
 
 
 @dataclass(frozen=True)
+class AcceptPushSettings:
+    # The push function the API tells of each message it accepts, so that followers see it
+    # before the writer stores it (docs/architecture.md, "Live delivery"); empty: none.
+    accept_push_function_name: str
+
+
+@dataclass(frozen=True)
 class SocketSettings:
     # The @connections endpoint sockets are sent to (`https://{api}.execute-api.{region}.
     # amazonaws.com/{stage}` on AWS, the local gateway's URL locally); empty where nothing sends.
@@ -234,6 +241,7 @@ class ApiSettings(
     HttpSettings,
     WebhookSettings,
     AnnounceSettings,
+    AcceptPushSettings,
 ):
     """The API function's."""
 
@@ -427,6 +435,7 @@ _READERS: dict[str, Callable[[_Env], Any]] = {
     "push_concurrency": lambda env: _int(env, "PUSH_CONCURRENCY", 64, high=512),
     "push_slice": lambda env: _int(env, "PUSH_SLICE", 250, high=10_000),
     "push_function_name": lambda env: env.get("PUSH_FUNCTION_NAME", ""),
+    "accept_push_function_name": lambda env: env.get("ACCEPT_PUSH_FUNCTION_NAME", ""),
     "webhook_allow_loopback": lambda env: _flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
     "webhook_work_queue_url": lambda env: env.get("WEBHOOK_WORK_QUEUE_URL") or None,
     "rate_limit_webhook_deliveries": lambda env: _int(env, "RATE_LIMIT_WEBHOOK_DELIVERIES", 500),

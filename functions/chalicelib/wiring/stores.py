@@ -283,6 +283,17 @@ class Stores[S]:
         return NullAnnouncer()
 
     @_Built
+    def accept_push(self) -> ports.AcceptPush:
+        name = self._view(settings.AcceptPushSettings).accept_push_function_name
+        if name:
+            from ..adapters.announce import accepted, fan_out
+
+            return traced(accepted.AcceptPush(fan_out.client(), name, logger), "Lambda")
+        from ..adapters.announce.null import NullAcceptPush
+
+        return NullAcceptPush()
+
+    @_Built
     def indexer(self) -> ports.Indexer:
         from ..adapters.search.indexer import Indexer
 

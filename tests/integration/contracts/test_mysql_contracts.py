@@ -225,7 +225,7 @@ def test_each_change_takes_its_chats_next_position_and_the_feed_answers_the_late
     written = deps.batches.persist(
         [NewChat(app_id, 4)], [NewMessage(app_id, 4, n, f"m{n}") for n in (2, 1, 3)]
     )
-    assert written.changes == [ChatChanged(app_id, 4, 3)] and written.clashes == []
+    assert written.changes == [ChatChanged(app_id, 4, 3, 0)] and written.clashes == []
     again = deps.batches.persist([], [NewMessage(app_id, 4, 1, "m1")])  # a redelivery: no position
     assert again.changes == []
     assert deps.db.edit_message(app_id, 4, Message(1, "m1 edited", edited_at_ms=5)) == 4

@@ -6,11 +6,15 @@ public (not private, loopback, link-local, shared, reserved or multicast; the me
 169.254.169.254 and fd00:ec2::254 are link-local and unique-local): one that is not refuses the
 delivery. The socket is then connected to a checked address itself, and TLS verifies the
 certificate for the URL's host, so a DNS answer that changes between check and connect (DNS
-rebinding) cannot move the connection elsewhere.
+rebinding) cannot move the connection elsewhere. Which addresses are public is the domain's rule
+(domain/webhooks.allowed), applied at registration to literal addresses too.
+
+Every step has a deadline, so one delivery ends within CONNECT + RESPONSE timeouts whatever the
+receiver, its DNS or its addresses do: resolving, connecting (to each address in turn) and the
+TLS handshake share the connect timeout; the exchange has its own.
 """
 
 import http.client
-import ipaddress
 import socket
 import ssl
 import threading
@@ -19,7 +23,9 @@ from collections.abc import Callable
 from urllib.parse import SplitResult, urlsplit
 
 from ...domain.deliveries import Outcome
+from ...domain.webhooks import allowed
 
+# Resolving the host, connecting and the TLS handshake, together.
 CONNECT_TIMEOUT_SECONDS = 3.0
 # The whole exchange, from the first byte sent to the last one read.
 RESPONSE_TIMEOUT_SECONDS = 5.0
@@ -28,21 +34,11 @@ MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "chat-api-webhooks/1"
 
 Resolve = Callable[[str, int], list[str]]
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def resolve(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def allowed(address: str, allow_loopback: bool) -> bool:
-    ip: Address = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
-    if allow_loopback and ip.is_loopback:
-        return True
-    return ip.is_global and not ip.is_multicast
 
 
 class WebhookSender:
@@ -63,20 +59,20 @@ class WebhookSender:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            addresses = self._resolve(host, port)
-        except (OSError, UnicodeError):
-            return Outcome(False, "the host did not resolve")
+        connect_by = time.monotonic() + self._connect_timeout
+        addresses = self._resolved(host, port)
         if not addresses:
-            return Outcome(False, "the host did not resolve")
+            return Outcome(False, "the host did not resolve (in time)")
         if not all(allowed(a, self._allow_loopback) for a in addresses):
             return Outcome(False, "refused: the host resolves to an address that is not public")
         try:
-            sock = self._connect(addresses, port)
+            sock = self._connect(addresses, port, connect_by)
         except OSError:
-            return Outcome(False, "could not connect")
+            return Outcome(False, f"could not connect within {self._connect_timeout:g} s")
         try:
             if parts.scheme == "https":
+                # The handshake ends by the connect deadline too (ssl's timeout bounds all of it).
+                sock.settimeout(max(connect_by - time.monotonic(), 0.001))
                 sock = self._tls.wrap_socket(sock, server_hostname=host)
             return self._exchange(sock, host, port, parts, headers, body)
         except ssl.SSLError:
@@ -86,11 +82,32 @@ class WebhookSender:
         finally:
             sock.close()
 
-    def _connect(self, addresses: list[str], port: int) -> socket.socket:
+    def _resolved(self, host: str, port: int) -> list[str]:
+        """The host's addresses; [] if it has none or the resolver does not answer within the
+        connect timeout (getaddrinfo has no timeout: it goes on in a thread of its own, never
+        one shared with another tenant's lookups)."""
+        found: list[str] = []
+
+        def look_up() -> None:
+            try:
+                found.extend(self._resolve(host, port))
+            except (OSError, UnicodeError):
+                pass
+
+        lookup = threading.Thread(target=look_up, daemon=True)
+        lookup.start()
+        lookup.join(self._connect_timeout)
+        return [] if lookup.is_alive() else found
+
+    def _connect(self, addresses: list[str], port: int, by: float) -> socket.socket:
+        """A socket connected to the first address that answers before `by` (one deadline for all)."""
         last: OSError = OSError("no address")
         for address in addresses:
+            left = by - time.monotonic()
+            if left <= 0:
+                break
             try:
-                return socket.create_connection((address, port), timeout=self._connect_timeout)
+                return socket.create_connection((address, port), timeout=left)
             except OSError as exc:
                 last = exc
         raise last

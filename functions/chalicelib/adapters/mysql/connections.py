@@ -2,7 +2,8 @@
 
 A connection opened with an application token keeps the token's SHA-256; every read compares it
 with the application's current token (or the one a rotation replaced, within its grace), so a
-revoked token's sockets are found out at the next change or frame, as its HTTP calls are.
+revoked token's sockets are found out at the next change or frame, as its HTTP calls are. A row
+ends (`expires_at`) with AWS's socket lifetime, or sooner with the user token it opened with.
 """
 
 import json
@@ -42,11 +43,13 @@ INSERT_SUBSCRIPTION = (
 SELECT_SUBSCRIBED = "SELECT 1 FROM socket_subscriptions WHERE connection_id = %s AND chat_number = %s"
 DELETE_SUBSCRIPTION = "DELETE FROM socket_subscriptions WHERE connection_id = %s AND chat_number = %s"
 DELETE_CONNECTIONS = "DELETE FROM socket_connections WHERE connection_id IN ({})"
+# A row past its end (its user token expired, or AWS's lifetime passed) counts as revoked: the
+# push closes it rather than sending to it, and forgets it.
 SELECT_SUBSCRIBERS = (
-    f"SELECT s.connection_id, {_REVOKED} FROM socket_subscriptions s "
+    f"SELECT s.connection_id, {_REVOKED} OR NOT {_LIVE} FROM socket_subscriptions s "
     "JOIN socket_connections c ON c.connection_id = s.connection_id "
     "JOIN applications a ON a.id = c.application_id "
-    f"WHERE s.application_id = %s AND s.chat_number = %s AND {_LIVE}"
+    "WHERE s.application_id = %s AND s.chat_number = %s"
 )
 
 
