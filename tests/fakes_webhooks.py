@@ -266,6 +266,9 @@ class FakeFeed(fakes.Store, ports.ChangeFeed):
         ]
         return max(before, default=0)
 
+    def created_at(self, application_id: int, chat_number: int) -> datetime.datetime | None:
+        return self.created.get((application_id, chat_number))
+
     def behind(self, window_seconds: int, per_application: int, limit: int) -> list[tuple[int, int]]:
         self._check()
         since = self.clock.now - datetime.timedelta(seconds=window_seconds)
@@ -344,12 +347,19 @@ class FakeDeadLetters(fakes.Store, ports.DeadLetters):
         )
         return True
 
-    def replays_due(self, limit: int) -> list[tuple[DeadLetter, Endpoint]]:
-        due = [
-            (letter, self.endpoints.rows[e])
-            for e, letter in self.letters.values()
-            if letter.replay_requested_at is not None and letter.replayed_at is None
-        ]
+    def replays_due(self, limit: int, per_application: int) -> list[tuple[DeadLetter, Endpoint]]:
+        asked = sorted(
+            ((letter, self.endpoints.rows[e]) for e, letter in self.letters.values()
+             if letter.replay_requested_at is not None and letter.replayed_at is None
+             and self.endpoints.rows[e].enabled),
+            key=lambda pair: (pair[0].replay_requested_at, pair[0].id),
+        )  # fmt: skip
+        taken: dict[int, int] = {}
+        due = []
+        for letter, endpoint in asked:
+            taken[endpoint.application_id] = taken.get(endpoint.application_id, 0) + 1
+            if taken[endpoint.application_id] <= per_application:
+                due.append((letter, endpoint))
         return due[:limit]
 
     def replayed(self, letter_id: int) -> None:
@@ -363,11 +373,13 @@ class FakeSender(ports.WebhookSender):
     def __init__(self) -> None:
         self.down: set[str] = set()
         self.received: list[tuple[str, dict[str, str], bytes]] = []
+        self.tried: list[tuple[str, dict[str, str], bytes]] = []  # the attempts that failed
         self.attempts = 0
 
     def send(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
         self.attempts += 1
         if url in self.down:
+            self.tried.append((url, headers, body))
             return Outcome(False, "could not connect")
         self.received.append((url, headers, body))
         return Outcome(True)

@@ -3,8 +3,9 @@
 import pytest
 from standardwebhooks import Webhook
 
-from chalicelib.domain.deliveries import GIVE_UP_SECONDS
+from chalicelib.domain.deliveries import GIVE_UP_SECONDS, chat_created_event
 from chalicelib.domain.quotas import Decision, Quota
+from chalicelib.domain.webhooks import EndpointChange, rfc3339
 from chalicelib.usecases import delivery
 from tests import fakes_webhooks
 
@@ -46,8 +47,74 @@ def test_a_chats_changes_arrive_in_feed_order_once_each_with_a_verifiable_signat
     assert positions(deps, URL_A) == [0, 1, 2, 3]
     _, headers, body = deps.sender.received[1]
     assert Webhook(endpoint.secret).verify(body, headers)["data"]["message"]["body"] == "m1"
-    assert headers["webhook-id"] == "evt_1_1"
+    assert headers["webhook-id"] == "evt_1_1_1"
     assert run(deps, (A, 1)) == 0  # nothing new: nothing sent again
+
+
+def test_two_applications_events_at_the_same_place_have_different_ids(deps):
+    # A receiver serving several applications dedupes by webhook-id: it must not drop B's event as A's.
+    register(deps, A, URL_A)
+    register(deps, B, URL_A)
+    deps.clock.advance(1)
+    for app in (A, B):
+        deps.feed.create_chat(app, 1)
+        deps.feed.change(app, 1, 1, "created", f"from {app}")
+    run(deps, (A, 1), (B, 1))
+    ids = [headers["webhook-id"] for _, headers, _ in deps.sender.received]
+    assert len(ids) == 4 and len(set(ids)) == 4
+
+
+def test_a_retry_repeats_the_event_byte_for_byte_timestamped_when_it_happened(deps):
+    # Standard Webhooks: the body's timestamp is when the event occurred; a retry is the same message.
+    register(deps, A, URL_A)
+    deps.clock.advance(1)
+    deps.feed.create_chat(A, 1)
+    deps.feed.change(A, 1, 1, "created", "x")
+    happened = deps.clock.now
+    deps.sender.down.add(URL_A)
+    run(deps, (A, 1))
+    [letter_body] = [body for _, _, body in deps.sender.tried]
+    deps.sender.down.clear()
+    deps.clock.advance(30)
+    run(deps, (A, 1))
+    created, message = deps.sender.events(URL_A)
+    assert deps.sender.received[0][2] == letter_body  # the failed attempt's bytes, again
+    assert created["timestamp"] == message["timestamp"] == rfc3339(happened)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        EndpointChange(url=URL_B),
+        EndpointChange(enabled=False),
+        EndpointChange(events=("chat.created",)),
+        None,
+    ],
+)
+def test_an_endpoint_changed_or_removed_mid_delivery_gets_nothing_more_as_it_was(deps, change):
+    # A URL moved (an old domain lost), a receiver disabled or removed: not one more event to it.
+    register(deps, A, URL_A)
+    deps.clock.advance(1)
+    deps.feed.create_chat(A, 1)
+    for n in (1, 2, 3):
+        deps.feed.change(A, 1, n, "created", f"m{n}")
+    sends = deps.sender.send
+
+    def then_change(url, headers, body):
+        outcome = sends(url, headers, body)
+        if change is None:
+            deps.webhook_endpoints.delete(A, 1)
+        else:
+            deps.webhook_endpoints.update(A, 1, change)
+        deps.sender.send = sends
+        return outcome
+
+    deps.sender.send = then_change
+    run(deps, (A, 1))
+    run(deps, *[chat for chat, _ in deps.work.requested])
+    assert positions(deps, URL_A) == [0]
+    if change is not None and change.url:
+        assert positions(deps, URL_B) == [1, 2, 3]
 
 
 def test_what_changed_before_the_endpoint_existed_is_not_sent(deps):
@@ -167,6 +234,45 @@ def test_after_a_day_of_refusals_the_event_is_dead_lettered_and_the_chat_moves_o
     )
     assert delivery.replay(deps, 10) == 1 and delivery.replay(deps, 10) == 0
     assert positions(deps, URL_A) == [1, 0]
+
+
+def dead_letters_asked_again(deps, app_id: int, url: str, count: int) -> None:
+    endpoint = register(deps, app_id, url)
+    for n in range(count):
+        deps.dead_letters.add(endpoint, chat_created_event(app_id, n + 1, deps.clock.now), 20, "answered 500")
+    for letter in deps.dead_letters.of_application(app_id, 0, count):
+        deps.dead_letters.request_replay(app_id, letter.id)
+
+
+def test_one_applications_replays_neither_crowd_out_anothers_nor_outrun_its_rate(deps):
+    # A asks to replay more letters than a sweep sends, to a receiver still down; B asks after.
+    class Five:
+        def take(self, subject, kind):
+            self.used = getattr(self, "used", {})
+            self.used[subject] = self.used.get(subject, 0) + 1
+            return Decision(Quota(kind, 5, 10), self.used[subject] <= 5, 0, 10)
+
+    deps.delivery_rate = Five()
+    dead_letters_asked_again(deps, A, URL_A, delivery.SWEEP_LIMIT)
+    deps.sender.down.add(URL_A)
+    deps.clock.advance(1)
+    dead_letters_asked_again(deps, B, URL_B, 1)
+    assert delivery.replay(deps, delivery.SWEEP_LIMIT, deps.clock) == 1
+    assert positions(deps, URL_B) == [0]
+    assert deps.sender.attempts <= 5 + 1  # A's attempts stay within its rate
+
+
+def test_replays_stop_at_the_sweeps_time_budget(deps):
+    dead_letters_asked_again(deps, A, URL_A, 100)
+    sends = deps.sender.send
+
+    def slow(url, headers, body):
+        deps.clock.advance(8)  # a receiver that takes its whole timeout
+        return sends(url, headers, body)
+
+    deps.sender.send = slow
+    replayed = delivery.replay(deps, delivery.SWEEP_LIMIT, deps.clock)
+    assert 0 < replayed <= delivery.REPLAY_SECONDS / 8 + 1
 
 
 def test_over_its_delivery_rate_an_application_waits_without_counting_a_failure(deps):

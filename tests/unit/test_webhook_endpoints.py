@@ -133,7 +133,12 @@ def test_dead_letters_are_listed_and_replayed_by_their_own_application_only(deps
     from chalicelib.domain.deliveries import chat_created_event
 
     endpoint = webhooks.register(deps, token, "https://hooks.example.com/in", ("chat.created",))
-    deps.dead_letters.add(endpoint, chat_created_event(3, deps.webhook_endpoints.now), 20, "answered 500")
+    deps.dead_letters.add(
+        endpoint,
+        chat_created_event(endpoint.application_id, 3, deps.webhook_endpoints.now),
+        20,
+        "answered 500",
+    )
     [letter] = webhooks.dead_letters(deps, token, 0, 10)
     assert letter.to_json()["payload"]["type"] == "chat.created" and letter.to_json()["endpoint_number"] == 1
     other = service.create_application(deps, "other").token

@@ -51,33 +51,40 @@ def test_a_redirect_is_not_followed(receiver):
 
 
 def test_a_slow_receiver_is_given_up_on_at_the_deadline(receiver):
-    receiver.delay = 2
+    receiver.delay = 4
     started = time.monotonic()
     outcome = WebhookSender(allow_loopback=True, response_timeout=0.5).send(receiver.url, {}, BODY)
-    assert not outcome.delivered and time.monotonic() - started < 1.5
+    assert not outcome.delivered and time.monotonic() - started < 3  # not the 4 s (slack: a loaded CI)
 
 
-def test_a_receiver_dripping_its_answer_is_cut_off_at_the_deadline():
+def dripping(scheme: str, first: bytes, then: bytes) -> str:
+    """The URL of a one-shot server on loopback that reads the request, sends `first`, then
+    `then` every 0.1 s for 4 s."""
     listener = socket.create_server(("127.0.0.1", 0))
 
     def drip() -> None:
         conn, _ = listener.accept()
         conn.recv(65536)
         try:
+            conn.sendall(first)
             for _ in range(40):
-                conn.sendall(b"X-Slow: 1\r\n" if _ else b"HTTP/1.1 200 OK\r\n")
+                conn.sendall(then)
                 time.sleep(0.1)
         except OSError:
             pass
         conn.close()
+        listener.close()
 
     threading.Thread(target=drip, daemon=True).start()
+    return f"{scheme}://127.0.0.1:{listener.getsockname()[1]}/hook"
+
+
+def test_a_receiver_dripping_its_answer_is_cut_off_at_the_deadline():
+    url = dripping("http", b"HTTP/1.1 200 OK\r\n", b"X-Slow: 1\r\n")
     started = time.monotonic()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
     outcome = WebhookSender(allow_loopback=True, response_timeout=0.6).send(url, {}, BODY)
     assert not outcome.delivered and "no answer" in outcome.error
     assert time.monotonic() - started < 3  # not the 4 s of dripping
-    listener.close()
 
 
 def test_loopback_is_refused_unless_allowed(receiver):
@@ -88,7 +95,9 @@ def test_loopback_is_refused_unless_allowed(receiver):
 @pytest.mark.parametrize(
     "address",
     ["10.0.0.1", "172.16.5.4", "192.168.1.1", "127.0.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-     "::1", "fd00:ec2::254", "fe80::1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "224.0.0.1", "ff02::1"],
+     "::1", "fd00:ec2::254", "fe80::1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "224.0.0.1", "ff02::1",
+     # IPv4 inside IPv6: NAT64 (a VPC's NAT gateway translates it), IPv4-compatible, SIIT; site-local
+     "64:ff9b::10.0.0.1", "64:ff9b::169.254.169.254", "::10.0.0.1", "::ffff:0:10.0.0.1", "fec0::1"],
 )  # fmt: skip
 def test_addresses_that_are_not_public_are_refused(address):
     assert not allowed(address, allow_loopback=False)
@@ -96,6 +105,7 @@ def test_addresses_that_are_not_public_are_refused(address):
 
 def test_public_addresses_are_allowed():
     assert allowed("93.184.215.14", False) and allowed("2606:2800:21f:cb07:6820:80da:af6b:8b2c", False)
+    assert allowed("64:ff9b::93.184.215.14", False)  # NAT64 to a public address
 
 
 def test_a_name_resolving_to_any_private_address_is_refused_before_connecting():
@@ -122,3 +132,45 @@ def test_the_connection_goes_to_the_address_checked_not_to_a_second_lookup(recei
     url = f"http://rebind.invalid:{receiver.port}/hook"
     assert WebhookSender(allow_loopback=True, resolve=resolve).send(url, {}, BODY).delivered
     assert lookups == ["rebind.invalid"] and receiver.received[0].headers["Host"].startswith("rebind.invalid")
+
+
+def test_a_resolver_that_does_not_answer_is_given_up_on_at_the_connect_timeout():
+    def resolve(host, port):
+        time.sleep(3)
+        return ["127.0.0.1"]
+
+    started = time.monotonic()
+    sender = WebhookSender(allow_loopback=True, resolve=resolve, connect_timeout=0.3)
+    outcome = sender.send("http://slow-dns.invalid:9/in", {}, BODY)
+    assert not outcome.delivered and "resolve" in outcome.error
+    assert time.monotonic() - started < 1.5  # not the resolver's 3 s
+
+
+def test_many_unreachable_addresses_share_one_connect_timeout(monkeypatch):
+    # A name may resolve to dozens of addresses that never answer: each must not get 3 s of its own.
+    tried = []
+
+    def never_answers(address, timeout):
+        tried.append(timeout)
+        time.sleep(timeout)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", never_answers)
+    sender = WebhookSender(
+        resolve=lambda host, port: [f"93.184.215.{n}" for n in range(10, 30)], connect_timeout=0.3
+    )
+    started = time.monotonic()
+    outcome = sender.send("https://many.example/in", {}, BODY)
+    assert not outcome.delivered and "connect" in outcome.error
+    assert time.monotonic() - started < 1.0 and len(tried) >= 1  # not 20 × 0.3 s
+
+
+def test_a_receiver_dripping_its_tls_handshake_is_cut_off_at_the_deadline():
+    # A handshake record of 16 KiB opening a ServerHello, then a byte at a time.
+    url = dripping("https", b"\x16\x03\x03\x40\x00\x02\x00\x3f\xfc", b"\x00")
+    started = time.monotonic()
+    outcome = WebhookSender(allow_loopback=True, connect_timeout=0.5, response_timeout=0.6).send(
+        url, {}, BODY
+    )
+    assert not outcome.delivered
+    assert time.monotonic() - started < 2.5  # not the 4 s of dripping

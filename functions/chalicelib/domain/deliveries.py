@@ -28,6 +28,10 @@ class LeaseLost(Exception):
     """Another worker took an (endpoint, chat) pair whose lease ran out: this one stops there."""
 
 
+class EndpointChanged(Exception):
+    """The endpoint was changed or removed since the worker read it: it sends nothing more as it was."""
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where an endpoint is in a chat's feed, and the state of the next delivery's retries."""
@@ -62,16 +66,23 @@ class Outcome:
     retry_after: int | None = None
 
 
-def event(
-    event_type: str, chat_number: int, position: int, data: dict[str, Any], at: datetime.datetime
+def event(  # `at`: when it happened (Standard Webhooks' `timestamp`), not when it is sent
+    event_type: str,
+    application_id: int,
+    chat_number: int,
+    position: int,
+    data: dict[str, Any],
+    at: datetime.datetime,
 ) -> Event:
+    """The event at `position` of the application's chat. Its id names the application too: chat
+    numbers repeat across applications, and a receiver serving several dedupes by id."""
     body = {
         "type": event_type,
         "timestamp": rfc3339(at),
         "data": {"chat_number": chat_number, "position": position, **data},
     }
     return Event(
-        id=f"evt_{chat_number}_{position}",
+        id=f"evt_{application_id}_{chat_number}_{position}",
         type=event_type,
         chat_number=chat_number,
         position=position,
@@ -79,17 +90,22 @@ def event(
     )
 
 
-def message_event(change: Change, chat_number: int, at: datetime.datetime) -> Event:
-    """The message as the API answers it, at its latest change (the feed is compacted)."""
-    return event(event_type(change), chat_number, change.position, {"message": change.message.to_json()}, at)
+def message_event(change: Change, application_id: int, chat_number: int) -> Event:
+    """The message as the API answers it, at its latest change (the feed is compacted), stamped
+    with that change's time: every attempt sends the same bytes."""
+    m = change.message
+    happened_ms = m.deleted_at_ms or m.edited_at_ms or m.created_at_ms or 0
+    at = datetime.datetime.fromtimestamp(happened_ms / 1000, datetime.UTC)
+    message = {"message": m.to_json()}
+    return event(event_type(change), application_id, chat_number, change.position, message, at)
 
 
 def event_type(change: Change) -> str:
     return f"message.{change.kind}"
 
 
-def chat_created_event(chat_number: int, at: datetime.datetime) -> Event:
-    return event("chat.created", chat_number, CHAT_CREATED_POSITION, {}, at)
+def chat_created_event(application_id: int, chat_number: int, at: datetime.datetime) -> Event:
+    return event("chat.created", application_id, chat_number, CHAT_CREATED_POSITION, {}, at)
 
 
 def retry_delay(attempts: int, outcome: Outcome, rng: random.Random | None = None) -> float:

@@ -43,6 +43,11 @@ class Endpoint:
     def wants(self, event_type: str) -> bool:
         return self.enabled and event_type in self.events
 
+    def sends_like(self, other: "Endpoint") -> bool:
+        """Deliveries to either go to the same place, for the same events, signed alike."""
+        fields = ("id", "url", "events", "enabled", "secret", "previous_secret", "previous_secret_expires_at")
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
+
     def signing_secrets(self, now: datetime.datetime) -> list[str]:
         """The secrets a delivery is signed with now: the current one, and the replaced one in its grace."""
         if self.previous_secret and self.previous_secret_expires_at and now < self.previous_secret_expires_at:

@@ -19,6 +19,7 @@ from ..domain import signing
 from ..domain.deliveries import (
     CHAT_CREATED_POSITION,
     Cursor,
+    EndpointChanged,
     Event,
     LeaseLost,
     Outcome,
@@ -55,6 +56,10 @@ SWEEP_LIMIT = 1000
 SWEEP_WINDOW_SECONDS = 3600
 # Chats of one application the sweep hands out per run.
 SWEEP_PER_APPLICATION = 100
+# Seconds a sweep spends replaying dead letters at most (a send may take 8 s; the function has 60).
+REPLAY_SECONDS = 30
+# Replays of one application a sweep sends at most: one that asks for thousands waits its turn.
+REPLAYS_PER_APPLICATION = 10
 # An endpoint's backoff is checked with this slack, so a probe due now is not skipped.
 _SLACK = datetime.timedelta(milliseconds=50)
 
@@ -127,6 +132,8 @@ def deliver_chat(
                 delivered += _deliver(deps, endpoint, chat_number, deadline, now)
             except LeaseLost:
                 pass  # another worker has the pair now and sends from the cursor
+            except EndpointChanged:
+                deps.work.request([(application_id, chat_number)])  # read as it is now
     finally:
         deps.slots.give_back(application_id)
     return delivered
@@ -169,7 +176,13 @@ def _round(
     sent, chat = 0, cursor.chat_number
     if cursor.delivered_position < CHAT_CREATED_POSITION:
         if endpoint.wants("chat.created"):
-            if not _send(deps, endpoint, cursor, chat_created_event(chat, now()), now):
+            if not _send(
+                deps,
+                endpoint,
+                cursor,
+                chat_created_event(endpoint.application_id, chat, _created_at(deps, endpoint, chat, now)),
+                now,
+            ):
                 return sent, None
             sent += 1
         cursor = deps.cursors.advance(cursor, CHAT_CREATED_POSITION)
@@ -178,7 +191,7 @@ def _round(
         if n > 0 and now() >= end:  # one change at least per round: a late round still moves on
             return sent, (cursor, True)
         if endpoint.wants(event_type(change)):
-            if not _send(deps, endpoint, cursor, message_event(change, chat, now()), now):
+            if not _send(deps, endpoint, cursor, message_event(change, endpoint.application_id, chat), now):
                 return sent, None
             sent += 1
         cursor = deps.cursors.advance(cursor, change.position)
@@ -187,6 +200,10 @@ def _round(
 
 def _send(deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, event: Event, now: Clock) -> bool:
     """Delivers `event`; False if it was not (its retry is then scheduled, the lease let go)."""
+    current = deps.webhook_endpoints.get(endpoint.application_id, endpoint.number)
+    if current is None or not current.sends_like(endpoint):
+        # Moved, narrowed, disabled, re-keyed or removed while this worker sent: nothing more as it was.
+        raise EndpointChanged(f"endpoint {endpoint.id}")
     wait = _over_rate(deps, endpoint.application_id)
     if wait is not None:
         deps.cursors.postpone(cursor, wait)
@@ -226,6 +243,11 @@ def _failed(
     deps.work.request([(endpoint.application_id, cursor.chat_number)], delay_seconds=delay)
 
 
+def _created_at(deps: DeliveryDeps, endpoint: Endpoint, chat_number: int, now: Clock) -> datetime.datetime:
+    """When the chat was created; now for one not stored yet (the writer has it still)."""
+    return deps.feed.created_at(endpoint.application_id, chat_number) or now()
+
+
 def _over_rate(deps: DeliveryDeps, application_id: int) -> float | None:
     """Seconds to wait when the application used its delivery rate up; None when it may send."""
     decision = deps.delivery_rate.take(f"application:{application_id}", "webhook-deliveries")
@@ -254,12 +276,20 @@ def sweep(deps: DeliveryDeps, limit: int = SWEEP_LIMIT) -> dict[str, int]:
     return {"due": len(due), "behind": len(behind), "requested": len(chats), "replayed": replay(deps, limit)}
 
 
-def replay(deps: DeliveryDeps, limit: int) -> int:
-    """Sends again the dead letters whose replay was asked for; one that fails stays asked for
-    and is tried at the next sweep."""
-    replayed = 0
-    for letter, endpoint in deps.dead_letters.replays_due(limit):
-        moment = utcnow()
+def replay(deps: DeliveryDeps, limit: int, now: Clock = utcnow) -> int:
+    """Sends again the dead letters whose replay was asked for, oldest first: at most
+    REPLAYS_PER_APPLICATION of each application, within its delivery rate, and for at most
+    REPLAY_SECONDS (each send may take its timeouts). One not sent stays asked for and is tried
+    at the next sweep."""
+    end = now() + datetime.timedelta(seconds=REPLAY_SECONDS)
+    replayed, over_rate = 0, set()
+    for letter, endpoint in deps.dead_letters.replays_due(limit, REPLAYS_PER_APPLICATION):
+        if now() >= end:
+            break
+        if endpoint.application_id in over_rate or _over_rate(deps, endpoint.application_id) is not None:
+            over_rate.add(endpoint.application_id)
+            continue
+        moment = now()
         secrets = endpoint.signing_secrets(moment)
         headers = signing.headers(secrets, letter.event_id, int(moment.timestamp()), letter.payload)
         if deps.sender.send(endpoint.url, headers, letter.payload).delivered:

@@ -104,7 +104,7 @@ def test_an_endpoint_backs_off_until_it_recovers(world):
 
 def test_a_dead_letter_is_listed_replayed_once_asked_and_kept_per_application(world):
     letters, endpoint = world.deps.dead_letters, world.endpoint
-    event = chat_created_event(4, endpoint.created_at)
+    event = chat_created_event(endpoint.application_id, 4, endpoint.created_at)
     letters.add(endpoint, event, 17, "could not connect")
     [letter] = letters.of_application(world.app_id, 0, 10)
     assert (letter.chat_number, letter.position, letter.event_id, letter.payload) == (
@@ -118,13 +118,23 @@ def test_a_dead_letter_is_listed_replayed_once_asked_and_kept_per_application(wo
         "could not connect",
         endpoint.number,
     )
-    assert [d for d, _ in letters.replays_due(1000) if d.id == letter.id] == []
+    assert [d for d, _ in letters.replays_due(1000, 1000) if d.id == letter.id] == []
     assert letters.request_replay(world.app_id, letter.id)
     assert not letters.request_replay(world.app_id + 10**9, letter.id)
-    [(due, to)] = [(d, e) for d, e in letters.replays_due(1000) if d.id == letter.id]
+    [(due, to)] = [(d, e) for d, e in letters.replays_due(1000, 1000) if d.id == letter.id]
     assert to.id == endpoint.id
     letters.replayed(letter.id)
-    assert [d for d, _ in letters.replays_due(1000) if d.id == letter.id] == []
+    assert [d for d, _ in letters.replays_due(1000, 1000) if d.id == letter.id] == []
+
+
+def test_replays_due_are_at_most_so_many_of_one_application_oldest_first(world):
+    letters, endpoint = world.deps.dead_letters, world.endpoint
+    for chat in (5, 6, 7):
+        letters.add(endpoint, chat_created_event(endpoint.application_id, chat, endpoint.created_at), 9, "x")
+    for letter in letters.of_application(world.app_id, 0, 10):
+        assert letters.request_replay(world.app_id, letter.id)
+    mine = [d.chat_number for d, e in letters.replays_due(1000, 2) if e.application_id == world.app_id]
+    assert mine == [5, 6]
 
 
 def test_an_applications_slots_run_out_and_come_back(world):

@@ -116,6 +116,14 @@ def behind(world, window: int = 3600, per_application: int = 100) -> list[tuple[
     ]
 
 
+def test_a_chat_is_known_by_when_it_was_created_and_an_unknown_one_by_none(world):
+    before = time.time()
+    world.chat(3)
+    created = world.deps.feed.created_at(world.app_id, 3)
+    assert created is not None and abs(created.timestamp() - before) < 5
+    assert world.deps.feed.created_at(world.app_id, 999_999) is None
+
+
 def test_chats_an_endpoint_has_not_had_everything_of_are_behind(world):
     world.chat(1)
     world.change(1, 1, "created", "old")

@@ -6,7 +6,12 @@ public (not private, loopback, link-local, shared, reserved or multicast; the me
 169.254.169.254 and fd00:ec2::254 are link-local and unique-local): one that is not refuses the
 delivery. The socket is then connected to a checked address itself, and TLS verifies the
 certificate for the URL's host, so a DNS answer that changes between check and connect (DNS
-rebinding) cannot move the connection elsewhere.
+rebinding) cannot move the connection elsewhere. An IPv6 address that carries an IPv4 one (NAT64,
+IPv4-compatible, SIIT) is judged by the IPv4 address a translator would reach.
+
+Every step has a deadline, so one delivery ends within CONNECT + RESPONSE timeouts whatever the
+receiver, its DNS or its addresses do: resolving, connecting (to each address in turn) and the
+TLS handshake share the connect timeout; the exchange has its own.
 """
 
 import http.client
@@ -20,6 +25,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from ...domain.deliveries import Outcome
 
+# Resolving the host, connecting and the TLS handshake, together.
 CONNECT_TIMEOUT_SECONDS = 3.0
 # The whole exchange, from the first byte sent to the last one read.
 RESPONSE_TIMEOUT_SECONDS = 5.0
@@ -29,6 +35,11 @@ USER_AGENT = "chat-api-webhooks/1"
 
 Resolve = Callable[[str, int], list[str]]
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# IPv6 ranges whose last 32 bits are an IPv4 address that a translator (a VPC NAT gateway's NAT64)
+# or the kernel may reach: NAT64's well-known prefix, IPv4-compatible, SIIT's IPv4-translated.
+_CARRYING_IPV4 = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
+# Deprecated site-local addresses, which `is_global` still counts as global.
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -37,12 +48,23 @@ def resolve(host: str, port: int) -> list[str]:
 
 
 def allowed(address: str, allow_loopback: bool) -> bool:
-    ip: Address = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    ip = _reached(ipaddress.ip_address(address.split("%", 1)[0]))
     if allow_loopback and ip.is_loopback:
         return True
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _SITE_LOCAL:
+        return False
     return ip.is_global and not ip.is_multicast
+
+
+def _reached(ip: Address) -> Address:
+    """The address a connection to `ip` reaches: the IPv4 one an IPv6 address carries, if any."""
+    if not isinstance(ip, ipaddress.IPv6Address) or ip.is_loopback:
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if any(ip in network for network in _CARRYING_IPV4):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # 64:ff9b::10.0.0.1 reaches 10.0.0.1
+    return ip
 
 
 class WebhookSender:
@@ -63,20 +85,20 @@ class WebhookSender:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            addresses = self._resolve(host, port)
-        except (OSError, UnicodeError):
-            return Outcome(False, "the host did not resolve")
+        connect_by = time.monotonic() + self._connect_timeout
+        addresses = self._resolved(host, port)
         if not addresses:
-            return Outcome(False, "the host did not resolve")
+            return Outcome(False, "the host did not resolve (in time)")
         if not all(allowed(a, self._allow_loopback) for a in addresses):
             return Outcome(False, "refused: the host resolves to an address that is not public")
         try:
-            sock = self._connect(addresses, port)
+            sock = self._connect(addresses, port, connect_by)
         except OSError:
-            return Outcome(False, "could not connect")
+            return Outcome(False, f"could not connect within {self._connect_timeout:g} s")
         try:
             if parts.scheme == "https":
+                # The handshake ends by the connect deadline too (ssl's timeout bounds all of it).
+                sock.settimeout(max(connect_by - time.monotonic(), 0.001))
                 sock = self._tls.wrap_socket(sock, server_hostname=host)
             return self._exchange(sock, host, port, parts, headers, body)
         except ssl.SSLError:
@@ -86,11 +108,32 @@ class WebhookSender:
         finally:
             sock.close()
 
-    def _connect(self, addresses: list[str], port: int) -> socket.socket:
+    def _resolved(self, host: str, port: int) -> list[str]:
+        """The host's addresses; [] if it has none or the resolver does not answer within the
+        connect timeout (getaddrinfo has no timeout: it goes on in a thread of its own, never
+        one shared with another tenant's lookups)."""
+        found: list[str] = []
+
+        def look_up() -> None:
+            try:
+                found.extend(self._resolve(host, port))
+            except (OSError, UnicodeError):
+                pass
+
+        lookup = threading.Thread(target=look_up, daemon=True)
+        lookup.start()
+        lookup.join(self._connect_timeout)
+        return [] if lookup.is_alive() else found
+
+    def _connect(self, addresses: list[str], port: int, by: float) -> socket.socket:
+        """A socket connected to the first address that answers before `by` (one deadline for all)."""
         last: OSError = OSError("no address")
         for address in addresses:
+            left = by - time.monotonic()
+            if left <= 0:
+                break
             try:
-                return socket.create_connection((address, port), timeout=self._connect_timeout)
+                return socket.create_connection((address, port), timeout=left)
             except OSError as exc:
                 last = exc
         raise last

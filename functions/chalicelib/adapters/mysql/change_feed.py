@@ -19,6 +19,7 @@ SELECT_START = (
     "COALESCE(m.deleted_ms, 0)) < %s) "
     f"FROM chats c WHERE {_CHAT}"
 )
+SELECT_CREATED = f"SELECT c.created_ms FROM chats c WHERE {_CHAT}"
 # Chats changed within the window (an index range on chats.updated_at, which every change and
 # every new chat moves) with a change past an enabled endpoint's cursor, where no worker holds the
 # pair and nothing is due later; a pair with no cursor counts from the endpoint's registration
@@ -67,6 +68,12 @@ class ChangeFeed:
             return -1  # not stored yet: created (accepted) after the endpoint, most likely
         created_ms, before = row
         return -1 if created_ms is not None and created_ms >= since_ms else int(before)
+
+    def created_at(self, application_id: int, chat_number: int) -> datetime.datetime | None:
+        row = self._mysql.one(SELECT_CREATED, (application_id, chat_number))
+        if row is None or row[0] is None:
+            return None
+        return datetime.datetime.fromtimestamp(int(row[0]) / 1000, datetime.UTC)
 
     def behind(self, window_seconds: int, per_application: int, limit: int) -> list[tuple[int, int]]:
         rows = self._mysql.all(SELECT_BEHIND, (window_seconds, per_application, limit))

@@ -23,11 +23,17 @@ REQUEST_REPLAY = (
     "WHERE application_id = %s AND id = %s"
 )
 _ENDPOINT_COLUMNS = ", ".join(f"e.{c}" for c in COLUMNS)
+# The replays asked for, oldest first, at most `per_application` of each application: one that
+# asks for thousands does not keep another's waiting.
 SELECT_REPLAYS_DUE = (
-    f"SELECT {_LETTER}, {_ENDPOINT_COLUMNS} FROM webhook_dead_letters d "
+    f"SELECT {_LETTER}, {_ENDPOINT_COLUMNS} FROM ("
+    "  SELECT d.id AS letter_id, ROW_NUMBER() OVER ("
+    "    PARTITION BY d.application_id ORDER BY d.replay_requested_at, d.id) AS nth "
+    "  FROM webhook_dead_letters d JOIN webhook_endpoints e ON e.id = d.endpoint_id "
+    "  WHERE d.replay_requested_at IS NOT NULL AND d.replayed_at IS NULL AND e.enabled = 1"
+    ") asked JOIN webhook_dead_letters d ON d.id = asked.letter_id "
     "JOIN webhook_endpoints e ON e.id = d.endpoint_id "
-    "WHERE d.replay_requested_at IS NOT NULL AND d.replayed_at IS NULL AND e.enabled = 1 "
-    "ORDER BY d.replay_requested_at LIMIT %s"
+    "WHERE asked.nth <= %s ORDER BY d.replay_requested_at, d.id LIMIT %s"
 )
 REPLAYED = "UPDATE webhook_dead_letters SET replayed_at = UTC_TIMESTAMP(6) WHERE id = %s"
 _WIDTH = 12  # columns of _LETTER
@@ -62,8 +68,8 @@ class WebhookDeadLetters:
         with self._mysql.cursor() as cur:
             return bool(cur.execute(REQUEST_REPLAY, (application_id, letter_id)))
 
-    def replays_due(self, limit: int) -> list[tuple[DeadLetter, Endpoint]]:
-        rows = self._mysql.all(SELECT_REPLAYS_DUE, (limit,))
+    def replays_due(self, limit: int, per_application: int) -> list[tuple[DeadLetter, Endpoint]]:
+        rows = self._mysql.all(SELECT_REPLAYS_DUE, (per_application, limit))
         return [(_letter(row[:_WIDTH]), endpoint_from(row[_WIDTH:])) for row in rows]
 
     def replayed(self, letter_id: int) -> None:
