@@ -142,7 +142,7 @@ def ensure_mysql(bodies: Bodies, progress) -> int:
             app_id = row[0]
         for chat, size in SIZES.items():
             cur.execute(
-                "INSERT INTO chats (application_id, number) VALUES (%s, %s) "
+                "INSERT INTO chats (application_id, number, last_number) VALUES (%s, %s, NULL) "
                 "ON DUPLICATE KEY UPDATE number = number",
                 (app_id, chat),
             )

@@ -81,8 +81,8 @@ def generate(
             f"CONCAT('app ', s.i) FROM {seq(applications)}"
         )
         cur.execute(
-            f"INSERT INTO chats (application_id, number) SELECT a.id, s.i + 1 "
-            f"FROM applications a CROSS JOIN {seq(chats_per_application)}"
+            f"INSERT INTO chats (application_id, number, last_number) SELECT a.id, s.i + 1, "
+            f"{int(messages_per_chat)} FROM applications a CROSS JOIN {seq(chats_per_application)}"
         )
         log(
             f"{applications} applications, {applications * chats_per_application} chats "

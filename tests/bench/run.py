@@ -40,6 +40,7 @@ from tests.bench import (
     lag_bench,
     live_bench,
     live_page_bench,
+    mark_read_bench,
     reindex_bench,
     reindex_page_bench,
     report,
@@ -47,6 +48,7 @@ from tests.bench import (
     webhook_bench,
     writer_bench,
     writer_big_bench,
+    writer_trees,
     writers_bench,
 )
 from tests.bench.resources import Resources
@@ -80,11 +82,17 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
         ("webhooks", lambda p: webhook_bench.run(10, 10 if q else 30, progress=p)),
         ("search", lambda p: search_bench.run(100 if q else 300, progress=p)),
         ("counter", lambda p: counter_bench.run(10_000, log=p)),
+        ("mark read", lambda p: mark_read_bench.run(100_000 if q else 1_000_000, progress=p)),
         ("idle counters", lambda p: idle_counters_bench.run(10_000 if q else 100_000, progress=p)),
         ("cold start", lambda p: coldstart_bench.run(res(), progress=p)),
         (
             "gateway a/b",
             lambda p: gateway_ab.run(3 if q else 5, 2 if q else 3, profile_seconds=0 if q else 8, progress=p),
+        ),
+        # The writer against the tree before messages carried times, authors and feed positions.
+        (
+            "writer a/b",
+            lambda p: writer_trees.run(rounds=2 if q else 5, events=5_000 if q else 10_000, progress=p),
         ),
         ("writers", lambda p: writers_bench.run(2_000 if q else 20_000, rounds=1 if q else 3, progress=p)),
         (

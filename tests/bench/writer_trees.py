@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,4 +110,8 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=10_000)
     args = parser.parse_args()
     result = run(args.before, args.rounds, args.events, progress=common.Progress("writer trees"))
+    out = common.OUT_DIR / f"writer-trees-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    print(f"every run: {out}")

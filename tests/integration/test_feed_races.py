@@ -146,3 +146,32 @@ def test_writers_on_the_same_chats_created_out_of_order_give_each_message_one_po
     for chat in (1, 2, 3):
         positions = feed_positions(deps.db, app_id, chat)
         assert sorted(positions) == list(range(1, 41)) and sorted(positions.values()) == list(range(1, 41))
+
+
+def test_a_chat_whose_highest_number_is_not_known_takes_it_from_its_rows(deps, application):
+    app_id = application_id(deps, application)
+    deps.batches.persist([], [NewMessage(app_id, 1, n, f"m{n}") for n in (1, 2, 3)])
+    mysql = connection()
+    with mysql.cursor() as cur:  # as a chat that had rows before the number was kept
+        cur.execute("UPDATE chats SET last_number = NULL WHERE application_id = %s AND number = 1", (app_id,))
+    written = deps.batches.persist([], [NewMessage(app_id, 1, 2, "again"), NewMessage(app_id, 1, 4, "m4")])
+    assert [c.position for c in written.changes] == [4]
+    assert feed_positions(deps.db, app_id, 1) == {1: 1, 2: 2, 3: 3, 4: 4}
+    assert mysql.one("SELECT last_number FROM chats WHERE application_id = %s AND number = 1", (app_id,)) == (
+        4,
+    )
+
+
+def test_a_row_an_edit_wrote_above_the_writer_is_found_by_the_creation(deps, application):
+    app_id = application_id(deps, application)
+    deps.batches.persist([], [NewMessage(app_id, 1, 1, "m1")])
+    db = Database(connection())
+    assert db.edit_message(app_id, 1, Message(7, "edited first", edited_at_ms=5)) is not None
+    written = deps.batches.persist([], [NewMessage(app_id, 1, 7, "created late")])
+    assert written.changes == []  # the edit's row keeps its body and its position
+    assert [
+        (c.message.number, c.message.body, c.position) for c in deps.db.changes(app_id, 1, 0, 10).changes
+    ] == [
+        (1, "m1", 1),
+        (7, "edited first", 2),
+    ]

@@ -2,9 +2,12 @@
 
 import threading
 
+from chalicelib.adapters.mysql.mysql import MySQL
+from chalicelib.adapters.mysql.schema import MIGRATIONS
 from chalicelib.domain.models import Author
 from chalicelib.domain.user_tokens import Grant
 from chalicelib.usecases import reading, service
+from chalicelib.wiring import clients, settings
 
 
 def test_unread_counts_stay_exact_while_others_create_and_the_reader_marks(deps, application):
@@ -36,12 +39,17 @@ def test_unread_counts_stay_exact_while_others_create_and_the_reader_marks(deps,
     assert reading.mark_read(deps, reader, 1, 10_000)[0].up_to == 40
 
 
-def test_deletions_leave_unread_counts_exact_for_readers_with_and_without_a_position(deps, application):
+def chat_of_five(deps, application) -> tuple[str, str]:
+    """Chat 1 with messages 1 to 5; (the application token, a user token of Ana)."""
     token = application["token"]
     service.create_chat(deps, token)
     for i in range(5):
         service.create_message(deps, token, 1, f"message {i}")
-    ana = service.issue_user_token(deps, token, Grant(Author("ana", "Ana")))[0]
+    return token, service.issue_user_token(deps, token, Grant(Author("ana", "Ana")))[0]
+
+
+def test_deletions_leave_unread_counts_exact_for_readers_with_and_without_a_position(deps, application):
+    token, ana = chat_of_five(deps, application)
     ben = service.issue_user_token(deps, token, Grant(Author("ben", "Ben")))[0]
     reading.mark_read(deps, ana, 1, 1)
     service.delete_message(deps, token, 1, 4)  # still queued: the delete writes the tombstone row
@@ -51,3 +59,20 @@ def test_deletions_leave_unread_counts_exact_for_readers_with_and_without_a_posi
     assert service.get_chat(deps, ben, 1).unread_count == 3  # never marked: all but the deleted
     assert reading.mark_read(deps, ana, 1, 2)[1] == 2
     assert reading.mark_read(deps, ana, 1, 4)[1] == 1
+
+
+def test_a_mark_counts_the_tombstones_left_before_deletions_were_recorded(deps, application):
+    token, ana = chat_of_five(deps, application)
+    service.delete_message(deps, token, 1, 3)
+    service.delete_message(deps, token, 1, 5)
+    mysql = MySQL(clients.mysql_connect(settings.get()))
+    chat_id = mysql.one(
+        "SELECT c.id FROM chats c JOIN applications a ON a.id = c.application_id "
+        "WHERE a.token = SHA2(%s, 256) AND c.number = 1",
+        (token,),
+    )
+    assert chat_id is not None
+    with mysql.cursor() as cur:  # as tombstones left before the table kept them, then copied
+        cur.execute("DELETE FROM message_deletions WHERE chat_id = %s", chat_id)
+        cur.execute(dict(MIGRATIONS)["0026_message_deletions_before"])
+    assert reading.mark_read(deps, ana, 1, 2)[1] == 1  # 4: 3 and 5 deleted

@@ -8,7 +8,7 @@ smaller one is committed, so a client reading after its last position never skip
 from ...domain.changes import Change, Feed
 from ...domain.models import Message
 from .mysql import Cursor
-from .read_positions import COUNT_CHAT_DELETION, COUNT_DELETION
+from .read_positions import COUNT_CHAT_DELETION, COUNT_DELETION, RECORD_DELETION
 from .rows import MESSAGE_COLUMNS, message_of
 
 # The no-op update keeps an edit of a queued chat's message (and a redelivery) from failing.
@@ -17,7 +17,8 @@ INSERT_CHAT = (
 )
 LOCK_CHAT = "SELECT id, last_change FROM chats WHERE application_id = %s AND number = %s FOR UPDATE"
 DELETED = "SELECT deleted_ms FROM messages WHERE chat_id = %s AND number = %s"
-ADVANCE_CHAT = "UPDATE chats SET last_change = %s WHERE id = %s"
+# The row written may be ahead of the writer: the chat's highest number goes up to it (if known).
+ADVANCE_CHAT = "UPDATE chats SET last_change = %s, last_number = GREATEST(last_number, %s) WHERE id = %s"
 # An edit of a message still in the queue writes the row itself, as version 2, with the time
 # and author its pending record holds: the creation, version 1, then finds it there and leaves
 # its body alone.
@@ -83,6 +84,7 @@ def delete(cur: Cursor, application_id: int, chat_number: int, found: Message, a
         return None
     chat_id, position = written
     cur.execute(FORGET_CONFLICT_BODIES, (application_id, chat_number, found.number))
+    cur.execute(RECORD_DELETION, (chat_id, found.number))  # what a later mark counts
     cur.execute(COUNT_DELETION, (chat_id, found.number))  # one unread fewer for readers before it
     cur.execute(COUNT_CHAT_DELETION, (chat_id,))  # and for those who never marked the chat
     return position
@@ -102,7 +104,7 @@ def _at_next_position(
     if deleted:
         return None
     cur.execute(statement, (chat_id, number, *values, position))
-    cur.execute(ADVANCE_CHAT, (position, chat_id))
+    cur.execute(ADVANCE_CHAT, (position, number, chat_id))
     return chat_id, position
 
 

@@ -1,7 +1,11 @@
 """The writer's messages of a batch, written in one transaction under their chats' row locks, so
 each new row takes the next position of its chat's change feed (docs/architecture.md, "The
-change feed"): one lock read of the chats, one read of the rows already there, one multi-row
-INSERT of the messages and one UPDATE of the chats' feed ends and times.
+change feed"): one lock read of the chats, one multi-row INSERT of the messages and one UPDATE
+of the chats' feed ends, highest numbers and times; and, for the messages numbered at or below
+their chat's highest number (`chats.last_number`; read from the rows, once, where a chat has
+not kept one), one read of the rows already there. Every statement that writes a message row
+raises that number under the same lock (changes.py for edits and deletes), so a message above
+it has no row yet.
 
 Locks are taken in (application_id, number) order, by every writer and by the API's edits,
 deletes and read marks (one chat each): concurrent writers wait, never deadlock. A row already
@@ -20,7 +24,7 @@ from .mysql import Cursor
 # the connection's quoting; pymysql's per-value escaping took twice as long (docs/performance.md,
 # "The writer before and after").
 LOCK_CHATS = (
-    "SELECT application_id, number, id, create_id, last_change FROM chats "
+    "SELECT application_id, number, id, create_id, last_change, last_number, last_message_ms FROM chats "
     "WHERE (application_id, number) IN ({}) ORDER BY application_id, number FOR UPDATE"
 )
 STORED = "SELECT chat_id, number, create_id FROM messages WHERE (chat_id, number) IN ({})"
@@ -33,9 +37,14 @@ INSERT_MESSAGES = (
     "create_id = COALESCE(create_id, VALUES(create_id))",
 )
 MAX_STATEMENT_BYTES = 1_024_000  # as pymysql's executemany: big bodies take several statements
-# The rows are locked above: one UPDATE moves every chat's feed end (and last message time).
-ADVANCE_CHATS = "UPDATE chats SET last_change = CASE id {} END{} WHERE id IN ({})"
-LAST_MESSAGE_MS = ", last_message_ms = CASE id {} ELSE last_message_ms END"
+# The highest number of the chats that have not kept one yet, read under their locks.
+HIGHEST_STORED = "SELECT chat_id, MAX(number) FROM messages WHERE chat_id IN ({}) GROUP BY chat_id"
+# The rows are locked above: one UPDATE sets every chat's feed end, highest number and last
+# message time, each a value worked out here (expressions per chat cost MariaDB 4-10x as much).
+ADVANCE_CHATS = (
+    "UPDATE chats SET last_change = ELT({at}, {}), last_number = ELT({at}, {}), "
+    "last_message_ms = ELT({at}, {}) WHERE id IN ({ids})"
+)
 Key = tuple[int, int]  # (chat id, number)
 
 
@@ -43,6 +52,8 @@ class LockedChat(NamedTuple):
     id: int
     create_id: str | None
     last_change: int
+    last_number: int | None  # no row of the chat is numbered above it (None: not known)
+    last_message_ms: int | None
 
 
 def lock_chats(cur: Cursor, keys: Sequence[ChatKey]) -> dict[ChatKey, LockedChat]:
@@ -51,8 +62,10 @@ def lock_chats(cur: Cursor, keys: Sequence[ChatKey]) -> dict[ChatKey, LockedChat
         return {}
     cur.execute(LOCK_CHATS.format(_pairs(sorted(keys))))
     return {
-        (int(app), int(number)): LockedChat(int(chat_id), create_id, int(last))
-        for app, number, chat_id, create_id, last in cur.fetchall()
+        (int(app), int(number)): LockedChat(
+            int(chat_id), create_id, int(last), _maybe_int(top), _maybe_int(ms)
+        )
+        for app, number, chat_id, create_id, last, top, ms in cur.fetchall()
     }
 
 
@@ -61,12 +74,15 @@ def write_messages(
 ) -> tuple[list[Clash], list[ChatChanged]]:
     """Writes `messages` of the locked `chats` (in the caller's transaction); returns the clashes
     and, for each chat that moved, its positions before and after."""
+    by_id = {chat.id: chat for chat in chats.values()}
     last = {chat.id: chat.last_change for chat in chats.values()}
     before = dict(last)
     ordered = sorted(messages, key=lambda m: (chats[m.chat_key].id, m.number))
-    keys = sorted({(chats[m.chat_key].id, m.number) for m in ordered})
-    cur.execute(STORED.format(_pairs(keys)))
-    stored: dict[Key, str | None] = {(int(c), int(n)): create_id for c, n, create_id in cur.fetchall()}
+    top = _highest(cur, {chats[m.chat_key].id for m in messages}, by_id)
+    stored = _stored(
+        cur,
+        sorted({(chats[m.chat_key].id, m.number) for m in ordered if m.number <= top[chats[m.chat_key].id]}),
+    )
 
     rows: list[str] = []
     text = cur.connection.escape
@@ -88,20 +104,50 @@ def write_messages(
             advanced[chat_id] = m.chat_key
             if m.created_at_ms is not None:
                 newest[chat_id] = max(newest.get(chat_id, 0), m.created_at_ms)
+        top[chat_id] = max(top[chat_id], m.number)
         rows.append(_values(text, chat_id, m, position))
     _insert(cur, INSERT_MESSAGES, rows)
     if not advanced:
         return clashes, []
     ids = sorted(advanced)
-    times = " ".join(f"WHEN {c:d} THEN GREATEST(COALESCE(last_message_ms, 0), {newest[c]:d})" for c in newest)
+    times = [_latest(by_id[c].last_message_ms, newest.get(c)) for c in ids]
     cur.execute(
         ADVANCE_CHATS.format(
-            " ".join(f"WHEN {c:d} THEN {last[c]:d}" for c in ids),
-            LAST_MESSAGE_MS.format(times) if times else "",
-            ", ".join(f"{c:d}" for c in ids),
+            ", ".join(f"{last[c]:d}" for c in ids),
+            ", ".join(f"{top[c]:d}" for c in ids),
+            ", ".join(_int(t) for t in times),
+            at=f"FIELD(id, {', '.join(f'{c:d}' for c in ids)})",
+            ids=", ".join(f"{c:d}" for c in ids),
         )
     )
     return clashes, [ChatChanged(*advanced[c], last[c], before[c]) for c in ids]
+
+
+def _highest(cur: Cursor, ids: set[int], chats: dict[int, LockedChat]) -> dict[int, int]:
+    """{chat id: no row of it is numbered above this}: kept in the chat row, else read (locked)."""
+    top = {c: chats[c].last_number for c in ids}
+    unknown = sorted(c for c, n in top.items() if n is None)
+    if unknown:
+        cur.execute(HIGHEST_STORED.format(", ".join(f"{c:d}" for c in unknown)))
+        found = {int(c): int(n) for c, n in cur.fetchall()}
+        top.update({c: found.get(c, 0) for c in unknown})
+    return {c: n or 0 for c, n in top.items()}
+
+
+def _latest(stored_ms: int | None, batch_ms: int | None) -> int | None:
+    return batch_ms if stored_ms is None else stored_ms if batch_ms is None else max(stored_ms, batch_ms)
+
+
+def _stored(cur: Cursor, keys: list[Key]) -> dict[Key, str | None]:
+    """{(chat id, number): create id} of the rows of `keys` already there."""
+    if not keys:
+        return {}
+    cur.execute(STORED.format(_pairs(keys)))
+    return {(int(c), int(n)): create_id for c, n, create_id in cur.fetchall()}
+
+
+def _maybe_int(value: int | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _pairs(pairs: Sequence[tuple[int, int]]) -> str:

@@ -17,9 +17,12 @@ INSERT_CHAT = (
     "INSERT INTO chats (application_id, number) VALUES (%s, %s) ON DUPLICATE KEY UPDATE number = number"
 )
 LOCK_CHAT = "SELECT id FROM chats WHERE application_id = %s AND number = %s FOR UPDATE"
-# Deleted messages after a new position, counted when it is marked (a write), never at a read.
-COUNT_DELETED_AFTER = (
-    "SELECT COUNT(*) FROM messages WHERE chat_id = %s AND number > %s AND deleted_ms IS NOT NULL"
+# Deleted messages after a new position, counted when it is marked (a write), never at a read:
+# from the tombstones' own table, so the count reads the deletions after it, not the messages.
+COUNT_DELETED_AFTER = "SELECT COUNT(*) FROM message_deletions WHERE chat_id = %s AND number > %s"
+# Run by a message's deletion, in its transaction, under the chat row's lock.
+RECORD_DELETION = (
+    "INSERT INTO message_deletions (chat_id, number) VALUES (%s, %s) ON DUPLICATE KEY UPDATE number = number"
 )
 # Assignments run left to right: `up_to` last, so the others compare with the old one.
 UPSERT_POSITION = (

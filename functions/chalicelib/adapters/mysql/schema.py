@@ -278,6 +278,30 @@ MIGRATIONS = [
         "0022_webhook_cursors_endpoint_due",
         "ALTER TABLE webhook_cursors ADD KEY ix_webhook_cursors_endpoint_due (endpoint_id, next_attempt_at)",
     ),
+    # The highest message number a chat's rows may hold (message_rows.py): every row is at most
+    # it, so the writer need not look for rows above it. NULL, not known, for the chats that had
+    # rows before it was kept; a chat made from then on starts at 0.
+    ("0023_chats_last_number", "ALTER TABLE chats ADD COLUMN last_number INT UNSIGNED NULL"),
+    ("0024_chats_last_number_default", "ALTER TABLE chats ALTER COLUMN last_number SET DEFAULT 0"),
+    # The tombstones' numbers, by chat: marking a chat read counts those after the new position
+    # from here (domain/reading.py), never the chat's messages (0.6 s for 100,000 after it,
+    # docs/performance.md). Each deletion adds its row in its own transaction; the second
+    # statement copies the tombstones left before (one scan of the messages, once).
+    (
+        "0025_message_deletions",
+        """
+        CREATE TABLE IF NOT EXISTS message_deletions (
+            chat_id BIGINT UNSIGNED NOT NULL,
+            number INT UNSIGNED NOT NULL,
+            PRIMARY KEY (chat_id, number),
+            CONSTRAINT fk_message_deletions_chat FOREIGN KEY (chat_id) REFERENCES chats (id)
+        ) ENGINE=InnoDB""",
+    ),
+    (
+        "0026_message_deletions_before",
+        "INSERT IGNORE INTO message_deletions (chat_id, number) "
+        "SELECT chat_id, number FROM messages WHERE deleted_ms IS NOT NULL",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.
