@@ -33,6 +33,22 @@ TARGETS = [
         lambda s: s["fan_out"]["after_201"]["last_socket"]["p50_ms"],
         "<= 2,000",
     ),
+    (
+        "webhook_p50",
+        "created -> delivered to a healthy receiver, p50",
+        "ms",
+        "webhooks",
+        lambda s: s["lag_ms"]["p50_ms"],
+        "<= 500",
+    ),
+    (
+        "webhook_p99",
+        "created -> delivered to a healthy receiver, p99",
+        "ms",
+        "webhooks",
+        lambda s: s["lag_ms"]["p99_ms"],
+        "<= 2,000",
+    ),
     # key, what, unit, section, figure(that section's results), target ("<= n" or ">= n": the test and
     # its text in one)
     (

@@ -36,12 +36,14 @@ CHECKS = [
 
 
 def _fixture(api: str) -> dict:
-    app = requests.post(f"{api}/applications", json={"name": "fuzz"}, timeout=30).json()
-    token = app["token"]
-    chat = requests.post(f"{api}/applications/{token}/chats", timeout=30).json()["number"]
-    message = requests.post(
-        f"{api}/applications/{token}/chats/{chat}/messages", json={"body": "fuzz target"}, timeout=30
-    ).json()["number"]
+    def created(path: str, body: dict | None) -> dict:
+        answer = requests.post(f"{api}{path}", json=body, timeout=30)
+        answer.raise_for_status()  # e.g. the stack was redeployed under another API id meanwhile
+        return answer.json()
+
+    token = created("/applications", {"name": "fuzz"})["token"]
+    chat = created(f"/applications/{token}/chats", None)["number"]
+    message = created(f"/applications/{token}/chats/{chat}/messages", {"body": "fuzz target"})["number"]
     return {"token": token, "number": chat, "message_number": message}
 
 

@@ -26,7 +26,13 @@ B_RATE = float(os.environ.get("NOISY_B_RATE", 20))  # B's small creates per seco
 A_QUOTAS = {"RATE_LIMIT_WINDOW_SECONDS": "1", "RATE_LIMIT_CREATES": "20", "RATE_LIMIT_EDITS": "10"}
 # B stays within its quota: the default (200 creates per 10 s) is B's own rate, and a paced
 # client catching up after a stall on a loaded machine crossed it once (one 429 at load ~25).
-B_QUOTAS = {"RATE_LIMIT_CREATES": "1000"}
+# Each of B's segments sets up two applications, 20 a run: the default of 20 per client address
+# an hour refused a second run within the hour.
+B_QUOTAS = {
+    "RATE_LIMIT_CREATES": "1000",
+    "RATE_LIMIT_APPLICATIONS_PER_ADDRESS": "1000",
+    "RATE_LIMIT_APPLICATIONS": "10000",
+}
 A_THREADS = 4
 B_NAME = InProcess.name
 

@@ -222,13 +222,19 @@ def test_an_announcement_reads_back_from_an_invocation_and_from_a_topics_records
     assert changes_from(records) == told[:1] * 2
 
 
-def test_a_big_fan_out_is_shared_with_other_invocations_each_socket_once(deps, token):
-    deps.push_slice = 2
+def following_chat_1(deps, token, sockets: int, push_slice: int) -> tuple[list[str], int]:
+    """`sockets` followers of chat 1 where one push invocation sends to `push_slice`; and the
+    application's id."""
+    deps.push_slice = push_slice
     deps.socket_limits = dataclasses.replace(deps.socket_limits, connections_per_application=10)
-    followers = [connected(deps, token, f"c{n}") for n in range(5)]
+    followers = [connected(deps, token, f"c{n}") for n in range(sockets)]
     for socket in followers:
         live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
-    app_id = deps.db.application(token).id
+    return followers, deps.db.application(token).id
+
+
+def test_a_big_fan_out_is_shared_with_other_invocations_each_socket_once(deps, token):
+    followers, app_id = following_chat_1(deps, token, sockets=5, push_slice=2)
     totals = live.push(deps, changes((app_id, 1, 9)))
     assert (totals["sent"], totals["handed_off"]) == (2, 3)
     shares = deps.fan_out.shares
@@ -346,3 +352,12 @@ def test_a_user_tokens_socket_ends_with_the_token(deps, token):
     assert deps.sockets.closed == [ana] and len(deps.sockets.frames[ana]) == 1
     assert deps.connections.connection(ana) is None
     assert live.receive(deps, ana, '{"action": "ping"}')["code"] == "unauthorized"
+
+
+def test_a_chat_with_more_followers_than_one_push_sends_to_gets_no_accepted_frames(deps, token):
+    followers, app_id = following_chat_1(deps, token, sockets=3, push_slice=2)
+    message = {"number": 1, "body": "to many"}
+    assert live.push_accepted(deps, app_id, 1, message)["sent"] == 0  # their change frames follow
+    assert deps.sockets.frames == {} and deps.fan_out.shares == []
+    live.disconnect(deps, followers[0])
+    assert live.push_accepted(deps, app_id, 1, message)["sent"] == 2

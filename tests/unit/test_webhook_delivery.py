@@ -4,6 +4,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from chalicelib.domain.deliveries import GIVE_UP_SECONDS, chat_created_event
+from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.quotas import Decision, Quota
 from chalicelib.domain.webhooks import EndpointChange, rfc3339
 from chalicelib.usecases import delivery
@@ -341,6 +342,30 @@ def test_an_application_whose_deliveries_all_run_waits_its_turn_without_trying(d
     assert deps.work.requested == [((A, 1), delivery.BUSY_RETRY_SECONDS)]
     deps.slots.taken[A] = 0
     assert run(deps, (A, 1)) == 1 and deps.slots.taken[A] == 0
+
+
+def test_a_batch_runs_each_application_in_one_slot_and_retries_only_what_its_failed_store_held(
+    deps, monkeypatch
+):
+    register(deps, A, URL_A)
+    register(deps, B, URL_B)
+    for chat in (1, 2, 3, 4, 5):
+        deps.feed.create_chat(A, chat)
+        deps.feed.change(A, chat, 1, "created", "x")
+    deps.feed.create_chat(B, 1)
+    deps.slots.most = 1  # ten records of one application do not come back "busy"
+    read = deps.feed.changes
+
+    def changes(application_id, chat_number, since, limit):
+        if application_id == B:
+            raise Unavailable("B's rows are on a server that is down")
+        return read(application_id, chat_number, since, limit)
+
+    monkeypatch.setattr(deps.feed, "changes", changes)
+    work = {f"a{chat}": [(A, chat)] for chat in (1, 2, 3, 4, 5)} | {"b": [(B, 1)], "ab": [(A, 1), (B, 1)]}
+    assert sorted(delivery.handle_batch(deps, work, 30)) == ["ab", "b"]
+    assert sorted(positions(deps, URL_A)) == [0] * 5 + [1] * 5
+    assert deps.work.requested == [] and deps.slots.taken == {A: 0, B: 0}
 
 
 def test_a_sweep_that_cannot_read_the_feed_still_hands_out_due_retries(deps):

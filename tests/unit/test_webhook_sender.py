@@ -9,9 +9,9 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
-from chalicelib.adapters.http.webhook_sender import WebhookSender, allowed
+from chalicelib.adapters.http.webhook_sender import WebhookSender
 from chalicelib.domain import signing
-from chalicelib.domain.webhooks import new_secret
+from chalicelib.domain.webhooks import allowed, new_secret
 from tests.receiver import Receiver, start
 
 BODY = json.dumps({"type": "message.created", "data": {"chat_number": 1}}).encode()

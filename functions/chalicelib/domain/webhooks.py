@@ -4,6 +4,7 @@ import base64
 import datetime
 import ipaddress
 import secrets
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,12 @@ SECRET_BYTES = 32
 # How long a replaced secret keeps signing beside the new one, at the most (and by default).
 MAX_SECRET_GRACE_SECONDS = 7 * 86400
 DEFAULT_SECRET_GRACE_SECONDS = 86400
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# IPv6 ranges whose last 32 bits are an IPv4 address that a translator (a VPC NAT gateway's NAT64)
+# or the kernel may reach: NAT64's well-known prefix, IPv4-compatible, SIIT's IPv4-translated.
+_CARRYING_IPV4 = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
+# Deprecated site-local addresses, which `is_global` still counts as global.
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
 
 
 @dataclass(frozen=True)
@@ -132,19 +139,50 @@ def url_field(raw: object, allow_loopback_http: bool = False) -> str:
 
 
 def _is_loopback_name(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    name = host.rstrip(".")
+    address = _literal_address(name)
+    return name == "localhost" or (address is not None and ipaddress.ip_address(address).is_loopback)
 
 
 def _is_literal_non_public(host: str) -> bool:
     """A literal address (or localhost) that is not public: refused at once, not at delivery."""
-    if host == "localhost" or host.endswith(".localhost"):
+    name = host.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
         return True
+    address = _literal_address(name)
+    return address is not None and not allowed(address, allow_loopback=False)
+
+
+def _literal_address(host: str) -> str | None:
+    """The address `host` is, as the resolver reads it (IPv4's old forms too: 2130706433, 0x7f.1,
+    10.1); None for a name, checked where it resolves at each delivery."""
     try:
-        return not ipaddress.ip_address(host).is_global
+        return str(ipaddress.ip_address(host))
     except ValueError:
-        return False  # a name: checked where it resolves, at each delivery
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def allowed(address: str, allow_loopback: bool) -> bool:
+    """Whether a webhook may go to `address` (a literal URL's, or one its name resolved to): a
+    public unicast address, judged by the IPv4 address an IPv6 one carries; loopback if allowed."""
+    ip = _reached(ipaddress.ip_address(address.split("%", 1)[0]))
+    if allow_loopback and ip.is_loopback:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _SITE_LOCAL:
+        return False
+    return ip.is_global and not ip.is_multicast
+
+
+def _reached(ip: Address) -> Address:
+    """The address a connection to `ip` reaches: the IPv4 one an IPv6 address carries, if any."""
+    if not isinstance(ip, ipaddress.IPv6Address) or ip.is_loopback:
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if any(ip in network for network in _CARRYING_IPV4):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # 64:ff9b::10.0.0.1 reaches 10.0.0.1
+    return ip

@@ -40,7 +40,7 @@ FINISH_SECONDS = 10
 BUSY_RETRY_SECONDS = 2
 log = Logger(service="chat", child=True)
 
-# Work records handled at once (the event source's batch size).
+# Applications of a batch delivered at once (a batch is 10 records, each naming chats).
 BATCH_THREADS = 10
 # Feed entries read per round; a worker goes on while there are more and its round lasts.
 PAGE = 100
@@ -71,23 +71,41 @@ def utcnow() -> datetime.datetime:
 
 
 def handle_batch(deps: DeliveryDeps, work: Mapping[str, Sequence[ChatRef]], seconds_left: float) -> list[str]:
-    """Delivers the chats each record names before the invocation's `seconds_left` run out, the
-    records side by side (a slow receiver in one does not hold back the others); returns the
-    records to retry (a store was down). What is left at the deadline is queued again, never cut
-    off mid-delivery: the last delivery, the release and the requests get the time kept back."""
+    """Delivers the chats the records name before the invocation's `seconds_left` run out, each
+    application's side by side (a slow receiver holds back its own only); returns the records to
+    retry (a store was down for a chat they name). What is left at the deadline is queued again,
+    never cut off mid-delivery: the last delivery, the release and the requests get the time kept
+    back."""
     if not work:
         return []
     kept_back = min(FINISH_SECONDS, seconds_left / 3)
     deadline = utcnow() + datetime.timedelta(seconds=seconds_left - kept_back)
-    with ThreadPoolExecutor(max_workers=min(len(work), BATCH_THREADS)) as pool:
-        futures = {record: pool.submit(handle_work, deps, chats, deadline) for record, chats in work.items()}
-    failed = []
-    for record, future in futures.items():
+    chats = _by_application(chat for named in work.values() for chat in named)
+    futures = {
+        app: _pool().submit(deliver_chats, deps, app, numbers, deadline) for app, numbers in chats.items()
+    }
+    down = set()
+    for app, future in futures.items():
         try:
             future.result()
         except Unavailable:
-            failed.append(record)
-    return failed
+            down.add(app)
+    return [record for record, named in work.items() if any(app in down for app, _ in named)]
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """One per Lambda environment: its threads keep their MySQL connections (one per thread)
+    from one invocation to the next."""
+    return ThreadPoolExecutor(max_workers=BATCH_THREADS)
+
+
+def _by_application(chats: Iterable[ChatRef]) -> dict[int, list[int]]:
+    """Each application's chats, each once however often named, in order."""
+    by_application: dict[int, list[int]] = {}
+    for app, chat in sorted(set(chats)):
+        by_application.setdefault(app, []).append(chat)
+    return by_application
 
 
 def handle_work(
@@ -98,44 +116,60 @@ def handle_work(
 ) -> int:
     """Delivers each chat named (each once, however often named); returns the events delivered."""
     end = deadline or now() + datetime.timedelta(seconds=ROUND_SECONDS)
-    return sum(deliver_chat(deps, app_id, chat, end, now) for app_id, chat in sorted(set(chats)))
+    return sum(deliver_chats(deps, app, numbers, end, now) for app, numbers in _by_application(chats).items())
 
 
-def deliver_chat(
+def deliver_chats(
     deps: DeliveryDeps,
     application_id: int,
-    chat_number: int,
+    chat_numbers: Sequence[int],
     deadline: datetime.datetime,
     now: Clock = utcnow,
 ) -> int:
-    """Sends each endpoint of the application what it has not had of the chat, until `deadline`."""
-    endpoints = []
-    for e in deps.webhook_endpoints.of_application(application_id):
-        if not e.enabled:
-            continue
-        if e.retry_at is not None and e.retry_at > now() + _SLACK:
-            # A failing endpoint is probed once per backoff (by the chat that failed), not by
-            # every chat: this one waits for the probe, in MySQL.
-            deps.cursors.hold(e, chat_number, functools.partial(_start, deps, e, chat_number), e.retry_at)
-        else:
-            endpoints.append(e)
+    """Sends each endpoint of the application what it has not had of each chat, one chat after
+    another within one of the application's slots, until `deadline` (the chats left are queued)."""
+    endpoints = [e for e in deps.webhook_endpoints.of_application(application_id) if e.enabled]
     if not endpoints:
         return 0
     if not deps.slots.take(application_id):
         # The application's receivers already hold its share of the deliveries: come back soon.
-        deps.work.request([(application_id, chat_number)], delay_seconds=BUSY_RETRY_SECONDS)
+        deps.work.request([(application_id, c) for c in chat_numbers], delay_seconds=BUSY_RETRY_SECONDS)
         return 0
     delivered = 0
     try:
-        for endpoint in endpoints:
-            try:
-                delivered += _deliver(deps, endpoint, chat_number, deadline, now)
-            except LeaseLost:
-                pass  # another worker has the pair now and sends from the cursor
-            except EndpointChanged:
-                deps.work.request([(application_id, chat_number)])  # read as it is now
+        for n, chat_number in enumerate(chat_numbers):
+            if n > 0:
+                if now() >= deadline:
+                    deps.work.request([(application_id, c) for c in chat_numbers[n:]])
+                    break
+                # Read again: a failure in the chat before backs its endpoint off for this one.
+                endpoints = [e for e in deps.webhook_endpoints.of_application(application_id) if e.enabled]
+            delivered += _deliver_chat(deps, endpoints, chat_number, deadline, now)
     finally:
         deps.slots.give_back(application_id)
+    return delivered
+
+
+def _deliver_chat(
+    deps: DeliveryDeps,
+    endpoints: Sequence[Endpoint],
+    chat_number: int,
+    deadline: datetime.datetime,
+    now: Clock,
+) -> int:
+    delivered = 0
+    for e in endpoints:
+        if e.retry_at is not None and e.retry_at > now() + _SLACK:
+            # A failing endpoint is probed once per backoff (by the chat that failed), not by
+            # every chat: this one waits for the probe, in MySQL.
+            deps.cursors.hold(e, chat_number, functools.partial(_start, deps, e, chat_number), e.retry_at)
+            continue
+        try:
+            delivered += _deliver(deps, e, chat_number, deadline, now)
+        except LeaseLost:
+            pass  # another worker has the pair now and sends from the cursor
+        except EndpointChanged:
+            deps.work.request([(e.application_id, chat_number)])  # read as it is now
     return delivered
 
 

@@ -107,23 +107,31 @@ def push_accepted(
     deps: SocketDeps, application_id: int, chat: int, message: dict[str, Any]
 ) -> dict[str, int]:
     """Tells the chat's followers of a message just accepted (`accepted_frame`): a read of it
-    answers it at once, from its pending record; its change in the feed follows."""
+    answers it at once, from its pending record; its change in the feed follows. Not to more
+    followers than one invocation sends to: a big chat gets its changes only, not every
+    message's sends twice over."""
     totals = {"chats": 1, "sent": 0, "gone": 0, "failed": 0, "revoked": 0, "handed_off": 0}
     frame = accepted_frame(chat, message)
     if frame is not None:
-        _tell_followers(deps, application_id, chat, lambda: frame, totals)
+        _tell_followers(deps, application_id, chat, lambda: frame, totals, most=deps.push_slice)
     return totals
 
 
 def _tell_followers(
-    deps: SocketDeps, application_id: int, chat: int, frame_of: Callable[[], bytes], totals: dict[str, int]
+    deps: SocketDeps,
+    application_id: int,
+    chat: int,
+    frame_of: Callable[[], bytes],
+    totals: dict[str, int],
+    most: int | None = None,
 ) -> None:
-    """Sends the frame (made only if someone follows) to the chat's followers, a share of a
-    big fan-out by other invocations; closes those whose credential was revoked."""
+    """Sends the frame (made only if someone follows, and not more than `most`) to the chat's
+    followers, a share of a big fan-out by other invocations; closes those whose credential was
+    revoked."""
     subscribers = deps.connections.subscribers(application_id, chat)
     _drop(deps, subscribers.revoked, close=True)
     totals["revoked"] += len(subscribers.revoked)
-    if not subscribers.live:
+    if not subscribers.live or (most is not None and len(subscribers.live) > most):
         return
     frame = frame_of()
     slice_size = deps.push_slice

@@ -6,8 +6,8 @@ public (not private, loopback, link-local, shared, reserved or multicast; the me
 169.254.169.254 and fd00:ec2::254 are link-local and unique-local): one that is not refuses the
 delivery. The socket is then connected to a checked address itself, and TLS verifies the
 certificate for the URL's host, so a DNS answer that changes between check and connect (DNS
-rebinding) cannot move the connection elsewhere. An IPv6 address that carries an IPv4 one (NAT64,
-IPv4-compatible, SIIT) is judged by the IPv4 address a translator would reach.
+rebinding) cannot move the connection elsewhere. Which addresses are public is the domain's rule
+(domain/webhooks.allowed), applied at registration to literal addresses too.
 
 Every step has a deadline, so one delivery ends within CONNECT + RESPONSE timeouts whatever the
 receiver, its DNS or its addresses do: resolving, connecting (to each address in turn) and the
@@ -15,7 +15,6 @@ TLS handshake share the connect timeout; the exchange has its own.
 """
 
 import http.client
-import ipaddress
 import socket
 import ssl
 import threading
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from urllib.parse import SplitResult, urlsplit
 
 from ...domain.deliveries import Outcome
+from ...domain.webhooks import allowed
 
 # Resolving the host, connecting and the TLS handshake, together.
 CONNECT_TIMEOUT_SECONDS = 3.0
@@ -34,37 +34,11 @@ MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "chat-api-webhooks/1"
 
 Resolve = Callable[[str, int], list[str]]
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-# IPv6 ranges whose last 32 bits are an IPv4 address that a translator (a VPC NAT gateway's NAT64)
-# or the kernel may reach: NAT64's well-known prefix, IPv4-compatible, SIIT's IPv4-translated.
-_CARRYING_IPV4 = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
-# Deprecated site-local addresses, which `is_global` still counts as global.
-_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
 
 
 def resolve(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def allowed(address: str, allow_loopback: bool) -> bool:
-    ip = _reached(ipaddress.ip_address(address.split("%", 1)[0]))
-    if allow_loopback and ip.is_loopback:
-        return True
-    if isinstance(ip, ipaddress.IPv6Address) and ip in _SITE_LOCAL:
-        return False
-    return ip.is_global and not ip.is_multicast
-
-
-def _reached(ip: Address) -> Address:
-    """The address a connection to `ip` reaches: the IPv4 one an IPv6 address carries, if any."""
-    if not isinstance(ip, ipaddress.IPv6Address) or ip.is_loopback:
-        return ip
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
-    if any(ip in network for network in _CARRYING_IPV4):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # 64:ff9b::10.0.0.1 reaches 10.0.0.1
-    return ip
 
 
 class WebhookSender:

@@ -8,10 +8,14 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from ...domain.errors import Unavailable
 from .search_index import ADDED_FIELDS, MAPPINGS, index_body, version_name
 
+# Creating an index waits for its shards to start: on a node that just started on a loaded machine
+# that took longer than the API's 3 s (a failed `make up`), and the migrate function has minutes.
+REQUEST_TIMEOUT_SECONDS = 40
+
 
 class IndexSchema:
     def __init__(self, client: Elasticsearch, index: str, shards: int = 1):
-        self._es = client
+        self._es = client.options(request_timeout=REQUEST_TIMEOUT_SECONDS)
         self._index = index
         self._shards = shards
 
