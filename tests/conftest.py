@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.receiver import Receiver, start
+
 ROOT = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("CHAT_STATE_DIR", ROOT / ".local"))
 
@@ -26,3 +28,12 @@ def stack_outputs() -> dict:
     if not path.exists():
         pytest.fail(f"{path} is missing: run `make up` first")
     return json.loads(path.read_text())
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback (tests/receiver.py) for the test's length."""
+    receiver = Receiver()
+    server = start(receiver)
+    yield receiver
+    server.shutdown()

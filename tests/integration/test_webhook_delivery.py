@@ -18,14 +18,6 @@ from tests.receiver import Receiver, start
 ALL = ["message.created", "message.edited", "message.deleted", "chat.created"]
 
 
-@pytest.fixture
-def receiver():
-    receiver = Receiver()
-    server = start(receiver)
-    yield receiver
-    server.shutdown()
-
-
 class Work:
     """Plays the delivery function's SQS event source on the session's work queue."""
 

@@ -12,17 +12,8 @@ from standardwebhooks import Webhook
 from chalicelib.adapters.http.webhook_sender import WebhookSender
 from chalicelib.domain import signing
 from chalicelib.domain.webhooks import allowed, new_secret
-from tests.receiver import Receiver, start
 
 BODY = json.dumps({"type": "message.created", "data": {"chat_number": 1}}).encode()
-
-
-@pytest.fixture
-def receiver():
-    receiver = Receiver()
-    server = start(receiver)
-    yield receiver
-    server.shutdown()
 
 
 def test_a_2xx_is_delivered_and_the_receiver_verifies_it(receiver):
