@@ -142,7 +142,7 @@ class CountStore:
 
     def _recount(self, table: _Counted, step: int, start: int) -> int:
         """One range, read and written in one transaction: one commit (a log flush) per range,
-        not per chunk — 1,000 flushes took seconds of a full rewrite's wall time at 1M chats."""
+        not per chunk (docs/performance.md, "How the full recount works")."""
 
         def work(cur: Cursor) -> int:
             wrong = _wrong_counts(cur, table, start, start + step)
