@@ -84,7 +84,7 @@ def run(chats: int = 100_000, progress=print) -> dict:
     out["sweep, all idle"] = _sweep(deps, r, IDLE_SECONDS)
     progress(f"sweep of idle counters: {out['sweep, all idle']}")
     epoch = r.hgetall(redis_keys.EPOCH)
-    out["epoch_after"] = {"open": deps.epoch.epoch_state()[0], "seeded": int(epoch[b"seeded"])}
+    out["epoch_after"] = {"open": deps.epoch.epoch_state().is_open, "seeded": int(epoch[b"seeded"])}
     out["seeded_set_after"] = r.scard(redis_keys.SEEDED)
     out["load_average_after"] = common.load_average()
     return out
