@@ -118,4 +118,4 @@ class Queue:
             try:
                 self._sqs.change_message_visibility_batch(QueueUrl=self._dead_letter_url, Entries=entries)
             except (BotoCoreError, ClientError):
-                pass  # they show again by themselves after _HIDDEN_SECONDS
+                pass  # they show again by themselves after 30 s
