@@ -141,7 +141,7 @@ def _still_signing(deps: Deps, signer: KeyId) -> None:
     raise TokenRevoked("the application's token was rotated since this user token was issued")
 
 
-def _versions(deps: Deps, app_id: int, fresh: bool) -> _Read:
+def _versions(deps: Deps, app_id: int, fresh: bool) -> tuple[Versions, float]:
     now = time.monotonic()
     known = _VERSIONS.get(app_id)
     if known is not None and not fresh and known.at + REVOCATION_SECONDS > now:
