@@ -115,8 +115,8 @@ def _credential(token: str | None) -> str:
     credential = http.bearer(_request().headers)
     try:
         return service.known_token(api_deps(), credential)
-    except UnknownToken:
-        raise Unauthorized("no application has that token") from None
+    except UnknownToken as exc:
+        raise Unauthorized(exc.message) from None
 
 
 def _key(payload: dict[str, Any] | None = None) -> RequestKey | None:

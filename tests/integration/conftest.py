@@ -91,7 +91,7 @@ def numbering_open(deps):
     """A Redis database without an epoch (new, or flushed by an earlier test) makes creates wait
     out a request's time before numbering opens (test_recovery shows it). Each test has its own
     application, so numbering may open at once."""
-    if not deps.epoch.epoch_state()[0]:
+    if not deps.epoch.epoch_state().is_open:
         deps.epoch.open_epoch(uuid.uuid4().hex)
 
 

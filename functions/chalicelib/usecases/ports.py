@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         SearchAfter,
         SearchPage,
     )
-    from ..domain.numbering import Floors
+    from ..domain.numbering import EpochState, Floors
     from ..domain.quotas import Decision
     from ..domain.reading import ReadPosition
     from ..domain.request_keys import Claim, Done, RequestKey
@@ -160,7 +160,7 @@ class IdleCounters(Protocol):
 class NumberingEpoch(Protocol):
     """Whether numbering can be trusted, and its reopening after a Redis restart (Redis)."""
 
-    def epoch_state(self) -> tuple[bool, int]: ...
+    def epoch_state(self) -> EpochState: ...
     def begin_reopening(self, seconds: int) -> str | None: ...
     def end_reopening(self, token: str) -> None: ...
     def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool: ...

@@ -345,7 +345,7 @@ def _tls_ca(env: Mapping[str, str]) -> str | None:
         raise SettingsError(f"MYSQL_TLS={mode!r} is neither 'verify' nor 'off'")
     if env.get("MYSQL_TLS_CA"):
         return env["MYSQL_TLS_CA"]
-    import certifi  # only here: its importlib.resources costs ~35 ms of CPU at every import
+    import certifi  # only here: its import is dear (docs/performance.md, "What `import app` costs")
 
     return certifi.where()
 

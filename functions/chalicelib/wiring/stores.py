@@ -427,8 +427,9 @@ ENTRY_POINTS: dict[str, tuple[type, Callable[[], Any]]] = {
     "app.handle_socket": (ports.SocketDeps, live_deps),
     "handlers.delivery.deliver_webhooks": (ports.DeliveryDeps, delivery_deps),
 }
-# Left to first use: only the API's search route reads it, and the Elasticsearch client is ~0.2 s
-# of CPU that a burst of creates would pay in every new environment.
+# Left to first use: only the API's search route reads it, and a burst of creates would pay for
+# the Elasticsearch client in every new environment (docs/performance.md, "Each function
+# loads what it uses").
 NOT_AT_INIT = {"finder"}
 
 
