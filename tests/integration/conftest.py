@@ -59,13 +59,14 @@ def chat_app(queue_url, webhook_work_url):
     settings.api.cache_clear()
     stores.deps.cache_clear()
     import app
-    from handlers import counter, delivery, writer
+    from handlers import counter, delivery, push, socket, writer
 
     # The routes and functions run in-process on the tests' stores (every setting), so a test can
     # put an adapter of its own in place; each function's own settings: tests/unit/test_settings_views.py.
     for entry_points, function_deps in (
         (app, "api_deps"),
-        (app, "live_deps"),
+        (socket, "socket_deps"),
+        (push, "push_deps"),
         (writer, "writer_deps"),
         (counter, "counter_deps"),
         (delivery, "delivery_deps"),

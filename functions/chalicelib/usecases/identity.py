@@ -20,7 +20,7 @@ from ..domain.errors import TokenRevoked, Unauthorized, UnknownToken
 from ..domain.models import Application
 from ..domain.tokens import TOKEN_CACHE_SECONDS, token_hash
 from ..domain.user_tokens import KeyId, Versions
-from .ports import Deps
+from .ports import IdentityDeps
 
 
 class _Known(NamedTuple):
@@ -53,7 +53,7 @@ _VERIFIED: dict[str, _Verified] = {}
 VERIFIED_SECONDS = 60
 
 
-def identify(deps: Deps, credential: str) -> Caller:
+def identify(deps: IdentityDeps, credential: str) -> Caller:
     """The caller `credential` names: an application token (NotFound if no application has it,
     before anything else is read or counted) or a user token (Unauthorized unless it verifies)."""
     if user_tokens.looks_like_user_token(credential):
@@ -61,7 +61,7 @@ def identify(deps: Deps, credential: str) -> Caller:
     return Caller(application_id(deps, credential))
 
 
-def application(deps: Deps, token: str) -> Application:
+def application(deps: IdentityDeps, token: str) -> Application:
     """The application as MySQL holds it (no cache): NotFound if no application has the token."""
     app = deps.db.application(token)
     if app is None:
@@ -69,7 +69,7 @@ def application(deps: Deps, token: str) -> Application:
     return app
 
 
-def application_id(deps: Deps, token: str) -> int:
+def application_id(deps: IdentityDeps, token: str) -> int:
     """The id of the application whose token this is, from this process's memory, else Redis,
     else MySQL."""
     hashed, now = token_hash(token), time.monotonic()
@@ -86,7 +86,7 @@ def application_id(deps: Deps, token: str) -> int:
     return app_id
 
 
-def forget(deps: Deps, token: str) -> None:
+def forget(deps: IdentityDeps, token: str) -> None:
     """Drops a token from this process's memory and Redis at once (a rotation replaced it)."""
     _KNOWN.pop(token_hash(token), None)
     deps.tokens.forget(token)
@@ -111,7 +111,7 @@ def forget_key_versions(app_id: int) -> None:
     _VERSIONS.pop(app_id, None)
 
 
-def _user(deps: Deps, token: str) -> Caller:
+def _user(deps: IdentityDeps, token: str) -> Caller:
     hashed, now = token_hash(token), time.time()
     known = _VERIFIED.get(hashed)
     if known is not None and now < known.until:
@@ -128,7 +128,7 @@ def _user(deps: Deps, token: str) -> Caller:
     return caller
 
 
-def _still_signing(deps: Deps, signer: KeyId) -> None:
+def _still_signing(deps: IdentityDeps, signer: KeyId) -> None:
     """TokenRevoked unless the application still verifies with that key's version."""
     versions, read_at = _versions(deps, signer.application_id, fresh=False)
     if signer.version > versions.current:  # rotated elsewhere since we read: read again
@@ -141,7 +141,7 @@ def _still_signing(deps: Deps, signer: KeyId) -> None:
     raise TokenRevoked("the application's token was rotated since this user token was issued")
 
 
-def _versions(deps: Deps, app_id: int, fresh: bool) -> tuple[Versions, float]:
+def _versions(deps: IdentityDeps, app_id: int, fresh: bool) -> tuple[Versions, float]:
     now = time.monotonic()
     known = _VERSIONS.get(app_id)
     if known is not None and not fresh and known.at + REVOCATION_SECONDS > now:

@@ -369,16 +369,41 @@ class FanOut(Protocol):
     def deliver_later(self, connection_ids: Sequence[str], frame: bytes) -> None: ...
 
 
-class SocketDeps(Deps, Protocol):
-    """What the socket and push functions' use cases are given (live.py); identifying a
-    credential reads the API's stores (Deps), each built only when read."""
+class IdentityDeps(Protocol):
+    """What identifying a credential reads (identity.py): the applications (MySQL), the token
+    cache (Redis) and the secret user-token keys derive from."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def tokens(self) -> Tokens: ...
+    @property
+    def user_token_secret(self) -> bytes: ...
+
+
+class LiveDeps(Protocol):
+    """What the socket and the push functions both hold (live.py, push.py): the sockets' rows,
+    and the sockets themselves."""
 
     @property
     def connections(self) -> Connections: ...
     @property
     def sockets(self) -> Sockets: ...
+
+
+class SocketDeps(IdentityDeps, LiveDeps, Protocol):
+    """What the socket function is given (live.py): a credential identified as the API does,
+    each store built only when read."""
+
     @property
     def socket_limits(self) -> SocketLimits: ...
+
+
+class PushDeps(LiveDeps, Protocol):
+    """What the push function is given (push.py): the feed a frame carries, and its fan-out."""
+
+    @property
+    def db(self) -> Database: ...
     @property
     def fan_out(self) -> FanOut: ...
     # Sockets one push invocation sends to itself; more are handed to other invocations.
