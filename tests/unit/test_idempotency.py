@@ -42,10 +42,10 @@ def test_another_request_with_the_key_is_refused_and_a_running_one_is_in_flight(
 
 
 def test_a_failed_request_releases_its_key_for_the_retry(deps, token):
-    deps.queue.down = True
+    deps.queue.refusing = True  # SQS answered an error: nothing was queued
     with pytest.raises(Unavailable):
         service.create_chat(deps, token, key("c"))
-    deps.queue.down = False
+    deps.queue.refusing = False
     assert service.create_chat(deps, token, key("c")) == 3  # 2 became a gap (never told)
 
 

@@ -153,6 +153,11 @@ class Unavailable(ChatError):
         self.retry_after = retry_after
 
 
+class NotQueued(Unavailable):
+    """A creation event certainly not queued: refused before it was sent, or SQS answered its one
+    attempt with an error. Any other failed send may have queued it."""
+
+
 class RateLimited(OverQuota):
     """A subject (application, client address, everyone) used its quota of this kind of request
     for the current window."""

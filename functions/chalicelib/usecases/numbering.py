@@ -13,20 +13,30 @@ from .once import Once
 from .ports import Deps
 
 
-def reserve(deps: Deps, once: Once, take: Callable[[], int]) -> int:
-    """`take()`'s number, reopening numbering once if it is closed. A keyed request never reopens
-    it half-way: it looked for its first attempt in MySQL before, and that attempt may have been
-    queued until the reopening."""
+def reserve(deps: Deps, once: Once, take: Callable[[], int]) -> tuple[int, float]:
+    """`take()`'s number and its `deadline`, counted from before it was taken, reopening numbering
+    once if it is closed. A keyed request never reopens it half-way: it looked for its first
+    attempt in MySQL before, and that attempt may have been queued until the reopening."""
     try:
-        return take()
+        return _taken(deps, take)
     except Unavailable:
         if once.keyed or not reopen(deps):
             raise
-        return take()
+        return _taken(deps, take)
+
+
+def _taken(deps: Deps, take: Callable[[], int]) -> tuple[int, float]:
+    by = deadline(deps)
+    return take(), by
+
+
+def opened(deps: Deps) -> bool:
+    """Whether numbering is open on this server, reopening it if it is safe to."""
+    return deps.epoch.epoch_state()[0] or reopen(deps)
 
 
 def deadline(deps: Deps) -> float:
-    """By when a number reserved just now must be queued, or never: numbering reopens on another
+    """By when a number reserved from now on must be queued, or never: numbering reopens on another
     Redis no sooner than this long after that Redis was found without its epoch, which is after
     the reservation (`reopen`). Lambda's timeout ends a request sooner anyway."""
     return time.monotonic() + request_life_seconds(deps.request_timeout_seconds)

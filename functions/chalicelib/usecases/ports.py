@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ..domain.numbering import Floors
     from ..domain.quotas import Decision
     from ..domain.reading import ReadPosition
-    from ..domain.request_keys import Claim, Done, RequestKey
+    from ..domain.request_keys import Claim, Done, RequestKey, Reserved
     from ..domain.user_tokens import Versions
     from ..domain.webhooks import Endpoint, EndpointChange
 
@@ -135,6 +135,7 @@ class PendingBodies(Protocol):
 
     def pending_message(self, application_id: int, chat_number: int, number: int) -> Message | None: ...
     def forget_pending(self, messages: Sequence[NewMessage]) -> None: ...
+    def keep_pending(self, message: NewMessage) -> None: ...  # again, for a create sent again
 
 
 class ChangeMarks(Protocol):
@@ -170,6 +171,11 @@ class Keys(Protocol):
     """Idempotency-Key records of an application (Redis): what a keyed request's retry needs."""
 
     def claim(self, scope: str, key: RequestKey) -> Claim: ...
+    # The claim holds `reserved` (its epoch filled in) before its event is sent; NotQueued if the
+    # claim is gone or numbering moved to another epoch (`reserved.epoch`'s, or any if "").
+    def hold_number(self, scope: str, key: RequestKey, reserved: Reserved) -> Reserved: ...
+    # Its event may be queued: the record keeps its number for the retry, which may come at once.
+    def leave_unsure(self, scope: str, key: RequestKey) -> None: ...
     def complete(self, scope: str, key: RequestKey, done: Done) -> None: ...
     def release(self, scope: str, key: RequestKey) -> None: ...
     def expire(self) -> int: ...
@@ -202,6 +208,7 @@ class Tokens(Protocol):
 class Queue(Protocol):
     """The creation queue (SQS)."""
 
+    # Unavailable if the event may have been queued all the same; NotQueued if it was not.
     def send(self, body: str, deadline: float | None = None) -> None: ...
     def depth(self) -> int: ...
     def dead_letters(self) -> list[str]: ...
