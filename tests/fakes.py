@@ -471,6 +471,7 @@ class Numbering:
         self.changed_applications: set[int] = set()
         self.counted_epoch: str | None = None
         self.floors: dict[tuple[int, ...], int] = {}
+        self.dead_lettered: dict[tuple[int, int, str], int] = {}  # the last reopening's, by create id
         self.reopening = False
         # Seconds since numbering was found closed (the real one measures it on Redis' clock).
         self.uptime = 0
@@ -613,8 +614,13 @@ class FakeEpoch(_OnNumbering, ports.NumberingEpoch):
         floors = floors or Floors()
         n.floors = {(a,): count for a, count in floors.chats.items()}
         n.floors.update(floors.messages.items())
+        n.dead_lettered = dict(floors.creates)
         n.touched = dict.fromkeys(n.floors, n.clock)
         return True
+
+    def dead_lettered(self, application_id: int, chat_number: int, create_id: str) -> int | None:
+        self.numbering.check()
+        return self.numbering.dead_lettered.get((application_id, chat_number, create_id))
 
 
 class FakeIdleCounters(_OnNumbering, ports.IdleCounters):

@@ -183,3 +183,17 @@ def test_a_retry_whose_first_copy_went_to_the_dead_letter_queue_is_stored_once(d
     written(deps)
     deps.queue.sent.append(deps.queue.dead.pop())  # an operator's redrive, later
     assert written(deps) == [] and bodies(deps) == {1: "hello"}
+
+
+def test_in_another_epoch_a_first_attempt_in_the_dead_letter_queue_is_found_there(deps, token):
+    written(deps)  # the chat
+    deps.queue.answers_lost = 1
+    with pytest.raises(Unavailable):
+        service.create_message(deps, token, 1, "mine", key("m"))
+    deps.queue.dead.append(deps.queue.sent.pop())  # the writer failed it until SQS moved it
+    failed_over(deps)
+    assert service.create_message(deps, token, 1, "someone else's") == 2  # 1 is the DLQ's: a floor
+    assert service.create_message(deps, token, 1, "mine", key("m")) == 1  # found there, not made again
+    assert [e["body"] for e in sent(deps, "message")] == ["someone else's"]
+    deps.queue.sent.append(deps.queue.dead.pop())  # an operator's redrive
+    assert written(deps) == [] and bodies(deps) == {1: "mine", 2: "someone else's"}

@@ -69,7 +69,8 @@ def reopen(deps: Deps) -> bool:
 
 
 def dead_letter_floors(bodies: list[str]) -> Floors:
-    """The highest number each counter handed out, as the dead-lettered creations tell it."""
+    """The highest number each counter handed out, as the dead-lettered creations tell it, and
+    their numbers by create id."""
     floors = Floors()
     for body in bodies:
         try:
@@ -78,7 +79,11 @@ def dead_letter_floors(bodies: list[str]) -> Floors:
             continue  # poison holds no number anyone was told
         if isinstance(event, NewChat):
             floors.raise_chat(event.application_id, event.number)
+            if event.create_id:
+                floors.creates[(event.application_id, 0, event.create_id)] = event.number
         elif isinstance(event, NewMessage):
             floors.raise_chat(event.application_id, event.chat_number)
             floors.raise_message(event.chat_key, event.number)
+            if event.create_id:
+                floors.creates[(*event.chat_key, event.create_id)] = event.number
     return floors

@@ -22,6 +22,7 @@ from ..domain.errors import (
 from ..domain.models import (
     Application,
     Chat,
+    ChatKey,
     CreatedApplication,
     Message,
     NewMessage,
@@ -197,7 +198,8 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
     caller = access.admitted(deps, token, "creates", write=True)
     app_id = caller.application_id
     with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
-        earlier = _earlier_number(deps, once, functools.partial(deps.db.chat_created_by, app_id))
+        stored = functools.partial(deps.db.chat_created_by, app_id)
+        earlier = _earlier_number(deps, once, stored, (app_id, 0))
         if earlier is not None:
             return once.done(Done(earlier)).number
         seed = functools.partial(deps.db.max_chat_number, app_id)
@@ -277,7 +279,7 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
 
     with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
         stored = functools.partial(_message_created_by, deps, app_id, chat_number, body)
-        earlier = _earlier_number(deps, once, stored)
+        earlier = _earlier_number(deps, once, stored, (app_id, chat_number))
         if earlier is not None:
             return once.done(Done(earlier)).number
         at = now_ms()
@@ -322,24 +324,36 @@ def _queue_message(deps: Deps, message: NewMessage, deadline: float) -> None:
         raise
 
 
-def _earlier_number(deps: Deps, once: Once, stored: Callable[[str], int | None]) -> int | None:
-    """The number a create was told when it ran before: from its record, else from MySQL
-    (`stored(create id)`) if Redis may have lost the record."""
+def _earlier_number(
+    deps: Deps, once: Once, stored: Callable[[str], int | None], parent: ChatKey
+) -> int | None:
+    """The number a create was told when it ran before: from its record, else, if Redis may have
+    lost the record, from MySQL (`stored(create id)`) or the dead-letter queue. `parent`: the
+    application and the chat a message goes to (0 for a chat's creation)."""
     if isinstance(once.claim, Replay):
         return once.claim.done.number
     if isinstance(once.claim, Unsure):
-        return None if once.claim.same_epoch else _after_another_epoch(deps, once, stored)
-    return stored(once.create_id) if _may_be_stored(deps, once.claim) else None
+        return None if once.claim.same_epoch else _after_another_epoch(deps, once, stored, parent)
+    return _found(deps, once, stored, parent) if _may_be_stored(deps, once.claim) else None
 
 
-def _after_another_epoch(deps: Deps, once: Once, stored: Callable[[str], int | None]) -> int | None:
+def _after_another_epoch(
+    deps: Deps, once: Once, stored: Callable[[str], int | None], parent: ChatKey
+) -> int | None:
     """An earlier attempt took a number and may have queued it, but numbering has moved to another
     epoch since: that number may be someone else's now, so it is never sent again. Once numbering
-    is open, whatever was queued before is in MySQL (or the dead-letter queue): found, it is the
-    answer; else nothing was stored and this request creates anew."""
+    is open, whatever was queued before is in MySQL or the dead-letter queue: found, it is the
+    answer; else nothing was queued and this request creates anew."""
     if not numbering.opened(deps):
         raise Unavailable(RECOVERING)
-    return stored(once.create_id)
+    return _found(deps, once, stored, parent)
+
+
+def _found(deps: Deps, once: Once, stored: Callable[[str], int | None], parent: ChatKey) -> int | None:
+    """The create's number in MySQL, else among the creates numbering's last reopening found in
+    the dead-letter queue (its body waits there for a redrive, as any dead-lettered create's)."""
+    number = stored(once.create_id)
+    return number if number is not None else deps.epoch.dead_lettered(*parent, once.create_id)
 
 
 def _message_created_by(deps: Deps, app_id: int, chat_number: int, body: str, create_id: str) -> int | None:

@@ -198,7 +198,21 @@ def test_a_number_held_by_a_request_that_died_stays_its_own_requests(world: Worl
     assert keys.claim(scope, key) == Running()
 
 
-def _another_epoch(world: World) -> None:
+def test_a_reopening_starts_above_the_dead_letters_and_keeps_their_creates_till_the_next(world: World):
+    from chalicelib.domain.numbering import Floors
+
+    deps, app_id, create_id = world.deps, ids(), uuid.uuid4().hex
+    creates = {(app_id, 0, create_id): 4, (app_id, 3, create_id): 9}
+    _another_epoch(world, Floors(chats={app_id: 4}, messages={(app_id, 3): 9}, creates=creates))
+    assert deps.reservations.reserve_chat_number(app_id, seed=lambda: 0) == 5
+    assert deps.reservations.reserve_message_number(app_id, 3, "b", seed=lambda: 0) == 10
+    found = [deps.epoch.dead_lettered(app_id, chat, create_id) for chat in (0, 3, 2)]
+    assert found == [4, 9, None]  # a chat's creation, a message's, and nothing in another chat
+    _another_epoch(world)
+    assert deps.epoch.dead_lettered(app_id, 0, create_id) is None  # the next one read the DLQ anew
+
+
+def _another_epoch(world: World, floors=None) -> None:
     """Numbering moves to a new epoch on the same server, as after a failover and the reopening."""
     if world.real:
         from chalicelib.adapters.redis import keys as redis_keys
@@ -206,7 +220,7 @@ def _another_epoch(world: World) -> None:
         world.deps.redis.delete(redis_keys.EPOCH)
     else:
         world.deps.numbering.epoch = None
-    assert world.deps.epoch.open_epoch(uuid.uuid4().hex)
+    assert world.deps.epoch.open_epoch(uuid.uuid4().hex, floors)
 
 
 def _budgeted(world: World, records: int, safe_age: int, in_flight: int = 12):
