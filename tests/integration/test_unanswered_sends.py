@@ -1,6 +1,7 @@
-"""A keyed create whose queue send reached SQS but whose answer was lost, and its retry: the API
-in-process, its SQS client behind a TCP proxy that passes each request on to LocalStack and, while
-told to, drops the connection when the answer comes back. Real Redis, MySQL and SQS."""
+"""A keyed create whose queue send got no answer, and its retry: the API in-process, its SQS client
+behind a TCP proxy to LocalStack that, while told to, drops the connection when the answer comes
+back (the event was queued) or before passing the request on (it was not). Real Redis, MySQL and
+SQS."""
 
 import contextlib
 import json
@@ -11,18 +12,22 @@ import uuid
 
 import boto3
 import pytest
+import redis
 
+from chalicelib.adapters.redis import keys as redis_keys
 from chalicelib.adapters.sqs import queue
-from tests.integration.support import JSON
+from tests.integration.support import JSON, REDIS_URL
 
 
-class AnswerLosingProxy:
-    """Forwards TCP to `upstream`; while `losing`, a connection whose answer comes back is closed
-    instead: the request took effect, its caller hears nothing."""
+class LossyProxy:
+    """Forwards TCP to `upstream`. While `losing` is "answer", a connection whose answer comes back
+    is closed instead (the request took effect, its caller hears nothing); while it is "request",
+    one whose request comes is closed before passing it on (nothing happened, the caller cannot
+    tell)."""
 
     def __init__(self, upstream: tuple[str, int]):
         self.upstream = upstream
-        self.losing = False
+        self.losing: str | None = None
         self.lost = 0
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
@@ -41,7 +46,7 @@ class AnswerLosingProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
         try:
             while data := source.recv(65536):
-                if answers and self.losing:
+                if self.losing == ("answer" if answers else "request"):
                     self.lost += 1
                     break
                 sink.sendall(data)
@@ -60,7 +65,7 @@ class AnswerLosingProxy:
 @pytest.fixture
 def proxy():
     port = int(os.environ.get("LOCALSTACK_PORT", "4566"))
-    p = AnswerLosingProxy(("127.0.0.1", port))
+    p = LossyProxy(("127.0.0.1", port))
     yield p
     p.close()
 
@@ -93,9 +98,9 @@ def test_a_keyed_retry_after_a_lost_queue_answer_stores_the_message_once_under_i
     assert post(client, f"/applications/{token}/chats") == (201, {"number": 1})
     path, body, key = f"/applications/{token}/chats/1/messages", {"body": "told once"}, uuid.uuid4().hex
 
-    proxy.losing = True
+    proxy.losing = "answer"
     status, answer = post(client, path, body, key)
-    proxy.losing = False
+    proxy.losing = None
     assert (status, answer["code"]) == (503, "unavailable") and proxy.lost >= 1
     assert depth(sqs, queue_url) >= 1  # SQS took it (twice if botocore retried): nothing stored yet
 
@@ -110,3 +115,39 @@ def test_a_keyed_retry_after_a_lost_queue_answer_stores_the_message_once_under_i
         cur.execute("SELECT number FROM create_conflicts WHERE application_id = %s", (app_id,))
         assert list(cur.fetchall()) == []  # the copies were one create told again, not a clash
     assert post(client, path, {"body": "next"}) == (201, {"number": 2})  # no number left unused
+
+
+@pytest.mark.parametrize("lost", ["answer", "request"])
+def test_after_a_failover_between_the_attempts_the_number_is_never_sent_again(
+    client, application, writer, deps, proxy, behind_proxy, lost
+):
+    token = application["token"]
+    assert post(client, f"/applications/{token}/chats") == (201, {"number": 1})
+    writer.drain()
+    path, body, key = f"/applications/{token}/chats/1/messages", {"body": "mine"}, uuid.uuid4().hex
+    proxy.losing = lost
+    assert post(client, path, body, key)[0] == 503
+    proxy.losing = None
+    # Numbering's epoch is no longer trusted, as after a failover (the key's record survived).
+    redis.Redis.from_url(REDIS_URL).delete(redis_keys.EPOCH)
+
+    if lost == "answer":
+        status, answer = post(client, path, body, key)
+        assert (status, answer["code"]) == (503, "unavailable")  # its first copy is still queued
+        writer.drain()  # numbering reopens once the queue is empty: the copy is in MySQL
+        assert post(client, path, body, key) == (201, {"number": 1})
+        assert post(client, path, {"body": "someone else's"}) == (201, {"number": 2})
+        expected = [(1, "mine"), (2, "someone else's")]
+    else:
+        # Nothing was queued: numbering reopens from MySQL and hands 1 out again.
+        assert post(client, path, {"body": "someone else's"}) == (201, {"number": 1})
+        assert post(client, path, body, key) == (201, {"number": 2})  # never 1 again
+        expected = [(1, "someone else's"), (2, "mine")]
+    mine = next(n for n, b in expected if b == "mine")
+    assert post(client, path, body, key) == (201, {"number": mine})  # later retries agree
+    writer.drain()
+    app_id = deps.db.application(token).id
+    assert [(m.number, m.body) for m in deps.db.messages(app_id, 1, 0, 10)] == expected
+    with deps.mysql.cursor() as cur:
+        cur.execute("SELECT number FROM create_conflicts WHERE application_id = %s", (app_id,))
+        assert list(cur.fetchall()) == []
