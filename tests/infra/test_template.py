@@ -44,10 +44,31 @@ AWS_PARAMETERS = {
 
 
 def test_the_functions_code_holds_the_entry_points_and_their_package_only():
-    """What `CodeUri` names is what each function's zip holds: no operator tool, no test."""
+    """What `CodeUri` names is the entry points, their package, Chalice's config and the build's
+    Makefile, which copies the first three into each zip: no operator tool, no test."""
     code = (TEMPLATE_PATH.parent / TEMPLATE["Globals"]["Function"]["CodeUri"]).resolve()
     held = {p.name for p in code.iterdir() if p.name != "__pycache__"}
-    assert held == {".chalice", "app.py", "handlers", "chalicelib"}
+    assert held == {".chalice", "Makefile", "app.py", "handlers", "chalicelib"}
+    copy = re.search(
+        r"^\tcp -R (.+) \"\$\(ARTIFACTS_DIR\)/\"$", (code / "Makefile").read_text(), re.MULTILINE
+    )
+    assert copy and set(copy.group(1).split()) == {"app.py", "handlers", "chalicelib"}
+
+
+def test_every_function_and_the_layer_ship_bytecode_checked_by_hash():
+    """SAM dates zip entries 1980-01-01 and Lambda's code is read-only: bytecode checked by
+    timestamp would be compiled again at every cold start (docs/performance.md)."""
+    code = (TEMPLATE_PATH.parent / TEMPLATE["Globals"]["Function"]["CodeUri"]).resolve()
+    targets = re.search(r"^FUNCTIONS := (.+)$", (code / "Makefile").read_text(), re.MULTILINE)
+    assert targets and set(targets.group(1).split()) == set(FUNCTIONS)
+    for name, resource in TEMPLATE["Resources"].items():
+        if resource["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion"):
+            assert resource["Metadata"]["BuildMethod"] == "makefile", name
+    for makefile in (code / "Makefile", ROOT / "layers" / "Makefile"):
+        assert (
+            "-m compileall -q" in makefile.read_text()
+            and "--invalidation-mode checked-hash" in makefile.read_text()
+        )
 
 
 def test_the_api_function_serves_exactly_the_apps_routes():
@@ -686,18 +707,30 @@ def test_the_apps_decorators_configure_no_trigger_the_template_decides():
     assert {f.handler_string for f in app.app.pure_lambda_functions} <= handlers
 
 
-def test_each_function_loads_its_handler_and_only_the_api_and_the_socket_load_the_app():
+# Loaded by the API's handler only (its routes), or by no handler at import: PyJWT where a user
+# token is first verified, the search client where a search or an index write first needs it.
+LOADED_BY_THE_API_ONLY = {"app", "chalice"}
+LOADED_BY_NONE_AT_IMPORT = {"jwt", "elasticsearch"}
+
+
+def test_each_function_loads_its_handler_and_only_the_api_loads_the_app():
     modules: dict[str, list[str]] = {}
     for function in FUNCTIONS.values():
         module, attribute = function["Handler"].rsplit(".", 1)
         modules.setdefault(module, []).append(attribute)
+    watched = sorted(LOADED_BY_THE_API_ONLY | LOADED_BY_NONE_AT_IMPORT)
     for module, attributes in modules.items():  # each in a fresh interpreter, as a Lambda environment
         names = ", ".join(f"{module}.{a}" for a in attributes)
         loaded = subprocess.run(
-            [sys.executable, "-c", f"import sys, {module}; {names}; print('app' in sys.modules)"],
+            [
+                sys.executable,
+                "-c",
+                f"import sys, {module}; {names}; print([m for m in {watched} if m in sys.modules])",
+            ],
             cwd=ROOT / "functions",
             capture_output=True,
             text=True,
             check=True,
         )
-        assert loaded.stdout.strip() == str(module == "app"), module
+        expected = sorted(LOADED_BY_THE_API_ONLY) if module == "app" else []
+        assert loaded.stdout.strip() == str(expected), module

@@ -19,6 +19,7 @@ from .models import Author
 
 ALGORITHM = "HS256"  # the only one accepted: no "none", no public-key algorithm to confuse it with
 ISSUER = "chat-api"
+MIN_LIFETIME_SECONDS = 60
 DEFAULT_LIFETIME_SECONDS = 3600
 MAX_LIFETIME_SECONDS = 24 * 3600
 # Clocks of the functions may disagree this much (iat a little ahead, exp a little behind).
@@ -81,8 +82,8 @@ def validated(grant: Grant) -> Grant:
         raise BadRequest(f"chats must list 1 to {MAX_CHATS} chat numbers, or be left out for all")
     if grant.chats is not None and not all(0 < n <= MAX_CHAT_NUMBER for n in grant.chats):
         raise BadRequest("chats must be chat numbers (positive integers)")
-    if not 60 <= grant.lifetime_seconds <= MAX_LIFETIME_SECONDS:
-        raise BadRequest(f"expires_in must be from 60 to {MAX_LIFETIME_SECONDS} seconds")
+    if not MIN_LIFETIME_SECONDS <= grant.lifetime_seconds <= MAX_LIFETIME_SECONDS:
+        raise BadRequest(f"expires_in must be from {MIN_LIFETIME_SECONDS} to {MAX_LIFETIME_SECONDS} seconds")
     return grant
 
 
@@ -144,7 +145,7 @@ def verify(secret: bytes, token: str, signer: KeyId, now: float) -> tuple[Caller
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"the user token is not valid ({type(exc).__name__})") from None
     _check_times(claims, now)
-    return _caller(signer.application_id, claims), int(claims["exp"])
+    return _caller(signer, claims), int(claims["exp"])
 
 
 def _check_times(claims: dict[str, object], now: float) -> None:
@@ -157,7 +158,7 @@ def _check_times(claims: dict[str, object], now: float) -> None:
         raise TokenExpired("the user token has expired: ask the application for a new one")
 
 
-def _caller(application_id: int, claims: dict[str, object]) -> Caller:
+def _caller(signer: KeyId, claims: dict[str, object]) -> Caller:
     sub, name, scope, chats = claims["sub"], claims.get("name"), claims.get("scope"), claims.get("chats")
     if not isinstance(sub, str) or not isinstance(name, str) or scope not in (_READ, _WRITE):
         raise Unauthorized("the user token's claims are not ones this API mints")
@@ -167,4 +168,11 @@ def _caller(application_id: int, claims: dict[str, object]) -> Caller:
         raise Unauthorized("the user token's chats are not ones this API mints")
     allowed = None if chats is None else frozenset(chats)
     expires = int(claims["exp"])  # type: ignore[call-overload]  # an int: _check_times came first
-    return Caller(application_id, Author(sub, name), allowed, read_only=scope == _READ, expires_at=expires)
+    return Caller(
+        signer.application_id,
+        Author(sub, name),
+        allowed,
+        read_only=scope == _READ,
+        expires_at=expires,
+        key_version=signer.version,
+    )
