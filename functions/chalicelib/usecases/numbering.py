@@ -36,7 +36,7 @@ def _taken(deps: Deps, take: Callable[[], int]) -> tuple[int, float]:
 
 def opened(deps: Deps) -> bool:
     """Whether numbering is open on this server, reopening it if it is safe to."""
-    return deps.epoch.epoch_state()[0] or reopen(deps)
+    return deps.epoch.epoch_state().is_open or reopen(deps)
 
 
 def deadline(deps: Deps) -> float:

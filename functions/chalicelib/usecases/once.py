@@ -70,7 +70,7 @@ class Once:
         unanswered send sends the same event. NotQueued past `deadline` (a request that held
         it longer could queue it after numbering reopened), or if numbering moved on."""
         if time.monotonic() >= deadline:
-            raise NotQueued("the request ran out of time before its creation was queued")
+            raise NotQueued()
         if self._key is not None:
             reserved = self._keys.hold_number(self._scope, self._key, reserved)
         self._held = reserved

@@ -60,7 +60,7 @@ class Queue:
         refuses when the send could end after `deadline` (time.monotonic()). NotQueued when `body`
         is certainly not queued; Unavailable when it may be all the same."""
         if deadline is not None and time.monotonic() + SEND_BOUND_SECONDS > deadline:
-            raise NotQueued("the request ran out of time before its creation was queued")
+            raise NotQueued()
         attributes = events.correlation_attributes(self._correlation_id())
         try:
             self._sqs.send_message(QueueUrl=self._url, MessageBody=body, MessageAttributes=attributes)
