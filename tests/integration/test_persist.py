@@ -8,6 +8,7 @@ from chalicelib.adapters.mysql.batch_store import BatchStore
 from chalicelib.adapters.mysql.mysql import MySQL
 from chalicelib.adapters.search import search_index
 from chalicelib.domain import events
+from chalicelib.domain.errors import Refused
 from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.usecases import writer
 from chalicelib.wiring import clients, settings
@@ -43,8 +44,10 @@ class ChatCommittedMeanwhile:
         self._other_writer = other_writer
         self.raced = False
 
-    def retrying(self, work, attempts=3, transaction=True):
-        return self._mysql.retrying(lambda cur: work(_Watched(cur, self)), attempts, transaction)
+    def retrying(self, work, attempts=3, transaction=True, begun_by_work=False):
+        return self._mysql.retrying(
+            lambda cur: work(_Watched(cur, self)), attempts, transaction, begun_by_work
+        )
 
     def after_chat_read(self) -> None:
         if not self.raced:
@@ -74,7 +77,7 @@ class _Watched:
 
 def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
     app_id = application_id(deps, application)
-    connect = clients.mysql_connect(settings.get())
+    connect = clients.mysql_connect(settings.get(), several_statements=True)
     mysql = MySQL(connect)
     racing = ChatCommittedMeanwhile(
         mysql, lambda: BatchStore(MySQL(connect)).persist([NewChat(app_id, 7)], [])
@@ -86,7 +89,7 @@ def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
 
 def test_writers_racing_to_create_the_same_chats_all_land(deps, application):
     app_id = application_id(deps, application)
-    connect = clients.mysql_connect(settings.get())
+    connect = clients.mysql_connect(settings.get(), several_statements=True)
     rounds, start, errors = 20, threading.Barrier(2), []
 
     def writer_thread(first_number: int) -> None:
@@ -157,3 +160,33 @@ def test_a_batch_larger_than_one_statement_is_written_whole_each_message_one_pos
     assert [(c.chat_number, c.position) for c in written.changes] == [(1, 20)]
     assert stored(deps, app_id) == [(1, [(i + 1, body) for i, body in enumerate(bodies)])]
     assert [c.position for c in deps.db.changes(app_id, 1, 0, 100).changes] == list(range(1, 21))
+
+
+def open_transactions(deps, mysql: MySQL) -> int:
+    """InnoDB's open transactions of `mysql`'s connection (of this thread)."""
+    thread_id = mysql.count("SELECT CONNECTION_ID()", ())  # inside its transaction, if one is open
+    return deps.mysql.count(
+        "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = %s", (thread_id,)
+    )
+
+
+def test_the_writers_transaction_ends_committed_or_rolled_back_whatever_the_batch(deps, application):
+    app_id = application_id(deps, application)
+    mysql = MySQL(clients.mysql_connect(settings.get(), several_statements=True))
+    store = BatchStore(mysql)
+    store.persist([NewChat(app_id, 1)], [NewMessage(app_id, 1, 1, "new")])  # the chat first, then again
+    assert open_transactions(deps, mysql) == 0
+    store.persist([], [NewMessage(app_id, 1, 1, "new"), NewMessage(app_id, 1, 2, "next")])  # a replay too
+    assert open_transactions(deps, mysql) == 0
+    store.persist([NewChat(app_id, 1)], [])  # no message: the lock read alone
+    assert open_transactions(deps, mysql) == 0
+    too_long = "x" * 70_000  # more than the TEXT column holds: refused in the transaction's last query
+    with pytest.raises(Refused):
+        store.persist([], [NewMessage(app_id, 1, 3, "kept back"), NewMessage(app_id, 1, 4, too_long)])
+    assert open_transactions(deps, mysql) == 0
+    assert stored(deps, app_id) == [(1, [(1, "new"), (2, "next")])]
+    assert [c.position for c in deps.db.changes(app_id, 1, 0, 100).changes] == [1, 2]
+    written = BatchStore(MySQL(clients.mysql_connect(settings.get(), several_statements=True))).persist(
+        [], [NewMessage(app_id, 1, 3, "kept back")]
+    )  # another connection: the chat's lock was let go
+    assert [(c.chat_number, c.position) for c in written.changes] == [(1, 3)]
