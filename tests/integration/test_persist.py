@@ -8,7 +8,7 @@ from chalicelib.adapters.mysql.batch_store import BatchStore
 from chalicelib.adapters.mysql.mysql import MySQL
 from chalicelib.adapters.search import search_index
 from chalicelib.domain import events
-from chalicelib.domain.errors import Refused
+from chalicelib.domain.errors import Refused, Unavailable
 from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.usecases import writer
 from chalicelib.wiring import clients, settings
@@ -162,31 +162,31 @@ def test_a_batch_larger_than_one_statement_is_written_whole_each_message_one_pos
     assert [c.position for c in deps.db.changes(app_id, 1, 0, 100).changes] == list(range(1, 21))
 
 
-def open_transactions(deps, mysql: MySQL) -> int:
-    """InnoDB's open transactions of `mysql`'s connection (of this thread)."""
-    thread_id = mysql.count("SELECT CONNECTION_ID()", ())  # inside its transaction, if one is open
-    return deps.mysql.count(
-        "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = %s", (thread_id,)
-    )
+def chat_is_free(app_id: int, chat: int) -> bool:
+    """Whether another connection locks the chat's row at once: no transaction holds it."""
+    other = MySQL(clients.mysql_connect(settings.get()))
+    lock = "SELECT id FROM chats WHERE application_id = %s AND number = %s FOR UPDATE NOWAIT"
+    try:
+        other.retrying(lambda cur: cur.execute(lock, (app_id, chat)), attempts=1)
+    except Unavailable:
+        return False
+    return True
 
 
 def test_the_writers_transaction_ends_committed_or_rolled_back_whatever_the_batch(deps, application):
     app_id = application_id(deps, application)
-    mysql = MySQL(clients.mysql_connect(settings.get(), several_statements=True))
-    store = BatchStore(mysql)
+    store = BatchStore(MySQL(clients.mysql_connect(settings.get(), several_statements=True)))
     store.persist([NewChat(app_id, 1)], [NewMessage(app_id, 1, 1, "new")])  # the chat first, then again
-    assert open_transactions(deps, mysql) == 0
+    assert chat_is_free(app_id, 1)
     store.persist([], [NewMessage(app_id, 1, 1, "new"), NewMessage(app_id, 1, 2, "next")])  # a replay too
-    assert open_transactions(deps, mysql) == 0
+    assert chat_is_free(app_id, 1)
     store.persist([NewChat(app_id, 1)], [])  # no message: the lock read alone
-    assert open_transactions(deps, mysql) == 0
+    assert chat_is_free(app_id, 1)
     too_long = "x" * 70_000  # more than the TEXT column holds: refused in the transaction's last query
     with pytest.raises(Refused):
         store.persist([], [NewMessage(app_id, 1, 3, "kept back"), NewMessage(app_id, 1, 4, too_long)])
-    assert open_transactions(deps, mysql) == 0
+    assert chat_is_free(app_id, 1)
     assert stored(deps, app_id) == [(1, [(1, "new"), (2, "next")])]
     assert [c.position for c in deps.db.changes(app_id, 1, 0, 100).changes] == [1, 2]
-    written = BatchStore(MySQL(clients.mysql_connect(settings.get(), several_statements=True))).persist(
-        [], [NewMessage(app_id, 1, 3, "kept back")]
-    )  # another connection: the chat's lock was let go
+    written = store.persist([], [NewMessage(app_id, 1, 3, "kept back")])
     assert [(c.chat_number, c.position) for c in written.changes] == [(1, 3)]
