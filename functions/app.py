@@ -1,6 +1,6 @@
-"""Routes of the chat API and of its WebSocket API, and the push after each change. Each one
-reads its input and calls one use case. The functions that serve no route have their own
-modules (handlers/): a writer imports none of this."""
+"""Routes of the chat API. Each one reads its input and calls one use case. Every other function
+(the writer, the socket and push functions, ...) has its own module (handlers/) and imports none
+of this."""
 
 import functools
 import time
@@ -10,21 +10,19 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice, ConvertToMiddleware, Response
-from chalice.app import Request, WebsocketEvent
+from chalice.app import Request
 
-from chalicelib.adapters.announce import payload
 from chalicelib.domain.errors import Unauthorized, UnknownToken
 from chalicelib.domain.request_keys import RequestKey
-from chalicelib.edge import cors, http, socket, webhook_requests
-from chalicelib.usecases import live, reading, service, webhooks
+from chalicelib.edge import cors, http, webhook_requests
+from chalicelib.usecases import reading, service, webhooks
 from chalicelib.wiring import settings, stores
 from chalicelib.wiring.observability import entry_point, logger, metrics
-from chalicelib.wiring.stores import api_deps, live_deps
+from chalicelib.wiring.stores import api_deps
 
 app = Chalice(app_name="chat", configure_logs=False)
-app.experimental_feature_flags.update(["WEBSOCKETS"])
-# Every entry point, routes and functions alike (Chalice hands its handlers one argument; this
-# wraps them as (event, context)): Lambda context and cold start in the logs, a trace segment.
+# Every route (Chalice hands its handlers one argument; this wraps them as (event, context)):
+# Lambda context and cold start in the logs, a trace segment.
 app.register_middleware(ConvertToMiddleware(entry_point))
 # In Lambda's init phase: what this entry point's requests read is built before the first one.
 stores.prepare()
@@ -115,8 +113,8 @@ def _credential(token: str | None) -> str:
     credential = http.bearer(_request().headers)
     try:
         return service.known_token(api_deps(), credential)
-    except UnknownToken:
-        raise Unauthorized("no application has that token") from None
+    except UnknownToken as exc:
+        raise Unauthorized(exc.message) from None
 
 
 def _key(payload: dict[str, Any] | None = None) -> RequestKey | None:
@@ -378,49 +376,3 @@ def preflight(**_path_params: str) -> Response:
 
 for _path in list(app.routes):
     route(_path, ["OPTIONS"])(preflight)
-
-
-# -- live delivery: the WebSocket API's routes, and the push after each committed change ---------
-
-
-@app.on_ws_connect()
-def socket_connect(event: WebsocketEvent) -> dict[str, Any]:
-    raw = event.to_dict()
-    connection, credential = socket.connection_id(raw), socket.credential(raw)
-    return socket.admitting(lambda: live.connect(live_deps(), connection, credential))
-
-
-@app.on_ws_message()
-def socket_message(event: WebsocketEvent) -> dict[str, Any]:
-    body = event.to_dict().get("body")
-    return socket.answering(lambda: live.receive(live_deps(), event.connection_id, body))
-
-
-@app.on_ws_disconnect()
-def socket_disconnect(event: WebsocketEvent) -> dict[str, Any]:
-    live.disconnect(live_deps(), event.connection_id)
-    return {"statusCode": 200}
-
-
-# The socket function's handler: API Gateway invokes one function for every route of the API.
-def handle_socket(event: dict[str, Any], context: Any) -> Any:
-    route_handlers = {"$connect": socket_connect, "$disconnect": socket_disconnect}
-    return route_handlers.get(event["requestContext"]["routeKey"], socket_message)(event, context)
-
-
-# Told by the announcer after changes commit (adapters/announce: its topic's records, or invoked),
-# and by the API of each message it accepts.
-@app.lambda_function(name="push_changes")
-def push_changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if "deliver" in event:  # a share of a big fan-out, handed over by another invocation
-        share = event["deliver"]
-        done = live.deliver(live_deps(), share["connections"], share["frame"].encode())
-    elif "accepted" in event:  # a message the API just accepted
-        done = live.push_accepted(live_deps(), *payload.accepted_from(event))
-    else:
-        done = live.push(live_deps(), payload.changes_from(event))
-    totals: dict[str, Any] = done
-    logger.info("changes pushed", **totals)
-    metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=totals["sent"])
-    metrics.add_metric(name="PushesFailed", unit=MetricUnit.Count, value=totals["failed"])
-    return totals

@@ -32,7 +32,7 @@ from chalicelib.domain.models import (
     SearchPage,
     clash,
 )
-from chalicelib.domain.numbering import Floors
+from chalicelib.domain.numbering import EpochState, Floors
 from chalicelib.domain.quotas import Decision, Quota
 from chalicelib.domain.reading import ReadPosition
 from chalicelib.domain.request_keys import (
@@ -582,9 +582,9 @@ class FakeChangeMarks(_OnNumbering, ports.ChangeMarks):
 
 
 class FakeEpoch(_OnNumbering, ports.NumberingEpoch):
-    def epoch_state(self) -> tuple[bool, int]:
+    def epoch_state(self) -> EpochState:
         self.numbering.check()
-        return self.numbering.epoch is not None, self.numbering.uptime
+        return EpochState(self.numbering.epoch is not None, self.numbering.uptime)
 
     def begin_reopening(self, seconds: int) -> str | None:
         self.numbering.check()

@@ -1,2 +1,2 @@
-"""The entry points of the functions that serve no route, one module each: a function imports
-only what it uses (app.py, with every route, is the API's and the WebSocket API's)."""
+"""The entry points of the functions that serve no HTTP route, one module each: a function imports
+only what it uses (app.py, with every route, is the API's alone)."""

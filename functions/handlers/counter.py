@@ -14,11 +14,11 @@ stores.prepare()
 
 @entry_point
 def refresh_counts(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = counter.refresh_counts(counter_deps())
-    logger.info("counts refreshed", **result)
+    result = counter.refresh_counts(counter_deps()).fields()
+    logger.info("counts refreshed", extra=result)
     s = settings.counter()
-    swept = counter.sweep_idle_counters(counter_deps(), s.counter_idle_seconds, s.counter_sweep_keys)
-    logger.info("idle counters swept", **swept)
-    expired = counter.expire_key_records(counter_deps())
-    logger.info("key records expired", **expired)
+    swept = counter.sweep_idle_counters(counter_deps(), s.counter_idle_seconds, s.counter_sweep_keys).fields()
+    logger.info("idle counters swept", extra=swept)
+    expired = counter.expire_key_records(counter_deps()).fields()
+    logger.info("key records expired", extra=expired)
     return {**result, "sweep": swept, **expired}

@@ -274,7 +274,7 @@ def wait_cost(count: int = 2000) -> dict:
         # 1 s: on this shared machine a replica process may wait for a core longer than 100 ms.
         plain, waiting = Reservations(client), Reservations(client, wait_replicas=1, wait_timeout_ms=1000)
         epoch = Epoch(client)
-        if not epoch.epoch_state()[0]:
+        if not epoch.epoch_state().is_open:
             epoch.open_epoch(f"bench-{uuid.uuid4().hex}")
         timings: dict[str, list[float]] = {"no WAIT": [], "WAIT 1 (one replica on loopback)": []}
         refused = dict.fromkeys(timings, 0)

@@ -55,7 +55,7 @@ def _sweep(deps, r, idle_seconds: int) -> dict:
     deps.sweep.save_sweep_cursor(0)
     started = time.perf_counter()
     result = counter.sweep_idle_counters(deps, idle_seconds, max_keys=10**9)
-    return {**result, "wall_s": round(time.perf_counter() - started, 2), "after": _memory(r)}
+    return {**result.fields(), "wall_s": round(time.perf_counter() - started, 2), "after": _memory(r)}
 
 
 def run(chats: int = 100_000, progress=print) -> dict:
@@ -74,7 +74,7 @@ def run(chats: int = 100_000, progress=print) -> dict:
     out["making_s"] = round(time.perf_counter() - started, 1)
     # The hourly run recounts before it sweeps: the writer's change marks (a set member per chat
     # written) are gone by then, and only the counters remain.
-    out["recount"] = counter.refresh_counts(deps)
+    out["recount"] = counter.refresh_counts(deps).fields()
     out["with_counters"] = _memory(r)
     progress(f"with counters: {out['with_counters']}")
     time.sleep(IDLE_SECONDS + 1.2)  # OBJECT IDLETIME counts whole seconds
@@ -84,7 +84,7 @@ def run(chats: int = 100_000, progress=print) -> dict:
     out["sweep, all idle"] = _sweep(deps, r, IDLE_SECONDS)
     progress(f"sweep of idle counters: {out['sweep, all idle']}")
     epoch = r.hgetall(redis_keys.EPOCH)
-    out["epoch_after"] = {"open": deps.epoch.epoch_state()[0], "seeded": int(epoch[b"seeded"])}
+    out["epoch_after"] = {"open": deps.epoch.epoch_state().is_open, "seeded": int(epoch[b"seeded"])}
     out["seeded_set_after"] = r.scard(redis_keys.SEEDED)
     out["load_average_after"] = common.load_average()
     return out

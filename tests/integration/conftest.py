@@ -59,13 +59,14 @@ def chat_app(queue_url, webhook_work_url):
     settings.api.cache_clear()
     stores.deps.cache_clear()
     import app
-    from handlers import counter, delivery, writer
+    from handlers import counter, delivery, push, socket, writer
 
     # The routes and functions run in-process on the tests' stores (every setting), so a test can
     # put an adapter of its own in place; each function's own settings: tests/unit/test_settings_views.py.
     for entry_points, function_deps in (
         (app, "api_deps"),
-        (app, "live_deps"),
+        (socket, "socket_deps"),
+        (push, "push_deps"),
         (writer, "writer_deps"),
         (counter, "counter_deps"),
         (delivery, "delivery_deps"),
@@ -91,7 +92,7 @@ def numbering_open(deps):
     """A Redis database without an epoch (new, or flushed by an earlier test) makes creates wait
     out a request's time before numbering opens (test_recovery shows it). Each test has its own
     application, so numbering may open at once."""
-    if not deps.epoch.epoch_state()[0]:
+    if not deps.epoch.epoch_state().is_open:
         deps.epoch.open_epoch(uuid.uuid4().hex)
 
 

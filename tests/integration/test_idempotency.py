@@ -94,7 +94,7 @@ def test_a_retried_create_finds_its_first_attempt_in_mysql_when_redis_lost_the_r
     r = deps.redis
     for k in r.scan_iter(redis_keys.ALL_IDEMPOTENCY):
         r.delete(k)  # what a failover to a lagging replica does to the record
-    assert deps.epoch.epoch_state()[0]  # open, and younger than a record lives: MySQL is asked
+    assert deps.epoch.epoch_state().is_open  # open, and younger than a record lives: MySQL is asked
     assert (
         post(client, f"/applications/{token}/chats/1/messages", {"body": "kept"}, key="lost-record") == first
     )

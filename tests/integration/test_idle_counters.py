@@ -14,7 +14,7 @@ from tests.integration.support import REDIS_URL, post
 IDLE = 1  # second; the setting is at least an hour
 
 
-def sweep(deps) -> dict:
+def sweep(deps) -> counter.Swept | counter.SweepStopped:
     time.sleep(IDLE + 1.2)  # OBJECT IDLETIME counts whole seconds
     return counter.sweep_idle_counters(deps, IDLE, max_keys=10**7)
 
@@ -79,7 +79,7 @@ def test_the_counters_of_many_idle_chats_leave_no_key_behind(application, deps):
     before = epoch(r)
     result = sweep(deps)
     assert keys_of(r, app_id) == []
-    assert result["counters_removed"] >= n + 1 and epoch(r) == before
+    assert result.counters_removed >= n + 1 and epoch(r) == before
     assert deps.reservations.reserve_message_number(app_id, 7, "back", seed=lambda: 1) == 2
 
 

@@ -61,7 +61,7 @@ def test_a_restart_from_a_snapshot_is_not_trusted(primary, tmp_path):
     primary.start()
     with pytest.raises(Unavailable):
         n.reservations.reserve_chat_number(1, seed=lambda: 0)
-    assert n.epoch.epoch_state()[0] is False
+    assert n.epoch.epoch_state().is_open is False
 
 
 def test_a_promoted_replica_that_lagged_is_not_trusted(primary, tmp_path):
@@ -148,7 +148,7 @@ def test_a_dropped_counter_is_seeded_again_from_mysql_and_the_epoch_stays_open(p
     assert seeded_in_step(primary)
     assert n.reservations.reserve_message_number(1, 1, "again", seed=lambda: 3) == 4  # MySQL held up to 3
     assert n.reservations.reserve_chat_number(1, seed=lambda: 0) == 2
-    assert n.epoch.epoch_state()[0] is True and seeded_in_step(primary)
+    assert n.epoch.epoch_state().is_open is True and seeded_in_step(primary)
 
 
 def one_idle_chat_counter(primary) -> tuple:
@@ -167,7 +167,7 @@ def test_a_counter_used_after_it_was_read_idle_is_not_dropped(primary):
     )  # between the sweep's check and its delete
     assert n.sweep.drop_counters([counter]) == 0
     assert n.reservations.reserve_chat_number(5, seed=lambda: 0) == 3
-    assert n.epoch.epoch_state()[0] is True and seeded_in_step(primary)
+    assert n.epoch.epoch_state().is_open is True and seeded_in_step(primary)
 
 
 def test_no_counter_is_dropped_while_the_epoch_is_closed(primary):

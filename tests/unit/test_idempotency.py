@@ -166,5 +166,5 @@ def test_the_records_of_an_application_gone_quiet_leave_after_a_day(deps, token)
 
     service.create_chat(deps, token, key("c"))
     deps.keys.now = 24 * 3600
-    assert counter.expire_key_records(deps) == {"key_records_expired": 1}
+    assert counter.expire_key_records(deps) == counter.Expiry(1)
     assert deps.keys.records[str(deps.db.application(token).id)] == {}

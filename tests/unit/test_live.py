@@ -1,5 +1,5 @@
-"""Live delivery's use cases (usecases/live.py) against the fakes: connecting, following chats,
-hostile frames, revoked tokens, and the push after a change."""
+"""Live delivery's use cases (usecases/live.py, usecases/push.py) against the fakes: connecting,
+following chats, hostile frames, revoked tokens, and the push after a change."""
 
 import dataclasses
 import json
@@ -17,7 +17,7 @@ from chalicelib.domain.live import (
     Unsubscribe,
     read_frame,
 )
-from chalicelib.usecases import identity, live, service
+from chalicelib.usecases import identity, live, push, service
 from tests import fakes
 
 
@@ -86,7 +86,7 @@ def test_a_socket_follows_only_chats_of_its_own_application(deps, token):
     live.receive(deps, mine, '{"action": "subscribe", "chat": 1}')
     other_id = deps.db.application(other).id
     # Chat 1 of the other application is another chat: a change there reaches no socket of mine.
-    live.push(deps, changes((other_id, 1, 5)))
+    push.push(deps, changes((other_id, 1, 5)))
     assert deps.sockets.frames == {}
 
 
@@ -157,7 +157,7 @@ def test_a_change_reaches_every_follower_once_as_its_newest_position(deps, token
         live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
     bystander = connected(deps, token, "c9")  # connected, following nothing
     app_id = deps.db.application(token).id
-    totals = live.push(deps, changes((app_id, 1, 4), (app_id, 1, 6), (app_id, 1, 5)))
+    totals = push.push(deps, changes((app_id, 1, 4), (app_id, 1, 6), (app_id, 1, 5)))
     assert totals["sent"] == 3
     for socket in followers:
         assert deps.sockets.frames[socket] == [{"type": "change", "chat": 1, "position": 6}]
@@ -169,9 +169,9 @@ def test_a_socket_found_gone_on_a_push_is_forgotten(deps, token):
     live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
     deps.sockets.open.discard(socket)  # the client vanished without a $disconnect
     app_id = deps.db.application(token).id
-    assert live.push(deps, changes((app_id, 1, 1)))["gone"] == 1
+    assert push.push(deps, changes((app_id, 1, 1)))["gone"] == 1
     assert deps.connections.connection(socket) is None
-    assert live.push(deps, changes((app_id, 1, 2)))["gone"] == 0  # no second try
+    assert push.push(deps, changes((app_id, 1, 2)))["gone"] == 0  # no second try
 
 
 def test_a_revoked_tokens_sockets_get_no_more_changes_and_are_closed(deps, token):
@@ -179,7 +179,7 @@ def test_a_revoked_tokens_sockets_get_no_more_changes_and_are_closed(deps, token
     live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
     service.rotate_token(deps, token, grace_seconds=0)
     app_id = deps.db.application_rotated_from(token).id
-    totals = live.push(deps, changes((app_id, 1, 3)))
+    totals = push.push(deps, changes((app_id, 1, 3)))
     assert totals == {"chats": 1, "sent": 0, "gone": 0, "failed": 0, "revoked": 1, "handed_off": 0}
     assert deps.sockets.closed == [socket] and socket not in deps.sockets.frames
     assert deps.connections.connection(socket) is None
@@ -190,9 +190,9 @@ def test_a_rotated_tokens_sockets_keep_receiving_within_its_grace(deps, token):
     live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
     service.rotate_token(deps, token, grace_seconds=60)
     app_id = deps.db.application_rotated_from(token).id
-    assert live.push(deps, changes((app_id, 1, 3)))["sent"] == 1
+    assert push.push(deps, changes((app_id, 1, 3)))["sent"] == 1
     deps.db.tables.now += 61
-    assert live.push(deps, changes((app_id, 1, 4)))["revoked"] == 1
+    assert push.push(deps, changes((app_id, 1, 4)))["revoked"] == 1
 
 
 def test_a_frame_from_a_revoked_tokens_socket_closes_it(deps, token):
@@ -235,12 +235,12 @@ def following_chat_1(deps, token, sockets: int, push_slice: int) -> tuple[list[s
 
 def test_a_big_fan_out_is_shared_with_other_invocations_each_socket_once(deps, token):
     followers, app_id = following_chat_1(deps, token, sockets=5, push_slice=2)
-    totals = live.push(deps, changes((app_id, 1, 9)))
+    totals = push.push(deps, changes((app_id, 1, 9)))
     assert (totals["sent"], totals["handed_off"]) == (2, 3)
     shares = deps.fan_out.shares
     assert [len(ids) for ids, _ in shares] == [2, 1]
     for ids, frame in shares:  # what the other invocations do with their share
-        live.deliver(deps, ids, frame)
+        push.deliver(deps, ids, frame)
     assert sorted(deps.sockets.frames) == sorted(followers)
     assert all(
         frames == [{"type": "change", "chat": 1, "position": 9}] for frames in deps.sockets.frames.values()
@@ -255,7 +255,7 @@ def test_a_frame_carries_the_changes_it_announces_as_the_feed_answers_them(deps,
         service.create_message(deps, token, 1, body)
     fakes.write_queued(deps)  # the writer announces (0, 2]
     service.edit_message(deps, token, 1, 1, "one, again")  # the API announces (2, 3]
-    live.push(deps, deps.announcer.announced)
+    push.push(deps, deps.announcer.announced)
     [frame] = deps.sockets.frames[socket]  # one batch, one frame a chat: the ranges follow on
     assert (frame["position"], frame["since"]) == (3, 0)
     # The feed is compacted: message 1 shows once, at its edit, as a read of the feed shows it.
@@ -273,7 +273,7 @@ def test_a_frame_too_big_for_one_billed_unit_is_a_notice_to_read_the_feed(deps, 
     service.create_chat(deps, token)
     service.create_message(deps, token, 1, "x" * FRAME_BYTES)
     fakes.write_queued(deps)
-    live.push(deps, deps.announcer.announced)
+    push.push(deps, deps.announcer.announced)
     assert deps.sockets.frames[socket] == [{"type": "change", "chat": 1, "position": 1}]
 
 
@@ -286,18 +286,18 @@ def test_a_frame_is_a_notice_when_the_feed_cannot_be_read_or_holds_more_than_a_f
     for n in range(FRAME_CHANGES + 1):
         service.create_message(deps, token, 1, f"m{n}")
     fakes.write_queued(deps)
-    live.push(deps, deps.announcer.announced)
+    push.push(deps, deps.announcer.announced)
     last = FRAME_CHANGES + 1
     assert deps.sockets.frames[socket] == [{"type": "change", "chat": 1, "position": last}]
     app_id = deps.db.application(token).id
-    live.push(deps, changes((app_id, 1, last, last - 1)))  # one change: it fits
+    push.push(deps, changes((app_id, 1, last, last - 1)))  # one change: it fits
     assert deps.sockets.frames[socket][-1]["changes"][0]["message"]["body"] == f"m{FRAME_CHANGES}"
 
     def unreadable(*args):
         raise Unavailable("the feed's read timed out")
 
     monkeypatch.setattr(deps.db, "changes", unreadable)  # the notice still goes out
-    live.push(deps, changes((app_id, 1, last, last - 1)))
+    push.push(deps, changes((app_id, 1, last, last - 1)))
     assert deps.sockets.frames[socket][-1] == {"type": "change", "chat": 1, "position": last}
 
 
@@ -315,7 +315,7 @@ def test_a_message_is_told_to_followers_when_accepted_as_any_read_answers_it(dep
     number = service.create_message(deps, token, 1, "said just now")
     [(app_id, chat, message)] = deps.accept_push.told  # told by the API, before the writer ran
     assert deps.queue.sent and not deps.announcer.announced
-    live.push_accepted(deps, app_id, chat, message.to_json())
+    push.push_accepted(deps, app_id, chat, message.to_json())
     read = service.get_message(deps, token, 1, number)  # from its pending record, at once
     assert deps.sockets.frames[socket] == [{"type": "accepted", "chat": 1, "message": read.to_json()}]
 
@@ -332,7 +332,7 @@ def test_an_accepted_message_too_big_for_a_frame_waits_for_its_change(deps, toke
     socket = connected(deps, token)
     live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
     app_id = deps.db.application(token).id
-    assert live.push_accepted(deps, app_id, 1, {"number": 1, "body": "x" * FRAME_BYTES})["sent"] == 0
+    assert push.push_accepted(deps, app_id, 1, {"number": 1, "body": "x" * FRAME_BYTES})["sent"] == 0
     assert socket not in deps.sockets.frames
 
 
@@ -345,9 +345,9 @@ def test_a_user_tokens_socket_ends_with_the_token(deps, token):
     for socket in (ana, backend):
         live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')
     app_id = deps.db.application(token).id
-    assert live.push(deps, changes((app_id, 1, 1)))["sent"] == 2
+    assert push.push(deps, changes((app_id, 1, 1)))["sent"] == 2
     deps.db.tables.now += 61  # the user token has expired
-    totals = live.push(deps, changes((app_id, 1, 2)))
+    totals = push.push(deps, changes((app_id, 1, 2)))
     assert (totals["sent"], totals["revoked"]) == (1, 1)
     assert deps.sockets.closed == [ana] and len(deps.sockets.frames[ana]) == 1
     assert deps.connections.connection(ana) is None
@@ -357,7 +357,7 @@ def test_a_user_tokens_socket_ends_with_the_token(deps, token):
 def test_a_chat_with_more_followers_than_one_push_sends_to_gets_no_accepted_frames(deps, token):
     followers, app_id = following_chat_1(deps, token, sockets=3, push_slice=2)
     message = {"number": 1, "body": "to many"}
-    assert live.push_accepted(deps, app_id, 1, message)["sent"] == 0  # their change frames follow
+    assert push.push_accepted(deps, app_id, 1, message)["sent"] == 0  # their change frames follow
     assert deps.sockets.frames == {} and deps.fan_out.shares == []
     live.disconnect(deps, followers[0])
-    assert live.push_accepted(deps, app_id, 1, message)["sent"] == 2
+    assert push.push_accepted(deps, app_id, 1, message)["sent"] == 2

@@ -128,8 +128,10 @@ def functions(monkeypatch):
     monkeypatch.setattr(writer_function, "writer_deps", lambda: make_deps())
     monkeypatch.setattr(counter_function, "counter_deps", lambda: make_deps())
     counter = counter_function.counter
-    monkeypatch.setattr(counter, "refresh_counts", lambda deps: {"mode": "incremental"})
-    monkeypatch.setattr(counter, "sweep_idle_counters", lambda deps, idle, keys: {"counters_removed": 0})
+    monkeypatch.setattr(counter, "refresh_counts", lambda deps: counter.Recount("incremental", 0, 0, 0.0))
+    monkeypatch.setattr(
+        counter, "sweep_idle_counters", lambda deps, idle, keys: counter.SweepStopped("", 0, 0)
+    )
     return counter_function, writer_function
 
 

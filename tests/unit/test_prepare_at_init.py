@@ -47,10 +47,18 @@ def test_the_api_environment_builds_its_adapters_at_init_but_the_search_client(m
     assert not {"finder", "elasticsearch"} & built.__dict__.keys()
 
 
-def test_the_socket_environment_builds_the_api_adapters_and_its_own(monkeypatch, built):
-    monkeypatch.setenv("_HANDLER", "app.handle_socket")
-    assert set(stores.prepare()) == _adapters(ports.SocketDeps) - {"finder"}
-    assert {"db", "tokens", "connections"} <= built.__dict__.keys()
+def test_the_socket_environment_builds_what_identifies_a_credential_and_its_own(monkeypatch, built):
+    monkeypatch.setenv("_HANDLER", "handlers.socket.handle_socket")
+    assert set(stores.prepare()) == _adapters(ports.SocketDeps)
+    assert {"db", "tokens", "connections", "sockets"} <= built.__dict__.keys()
+    assert not {"queue", "keys", "reservations", "elasticsearch"} & built.__dict__.keys()
+
+
+def test_the_push_environment_builds_its_own_adapters_and_no_redis(monkeypatch, built):
+    monkeypatch.setenv("_HANDLER", "handlers.push.push_changes")
+    assert set(stores.prepare()) == _adapters(ports.PushDeps)
+    assert {"db", "connections", "sockets", "fan_out"} <= built.__dict__.keys()
+    assert not {"redis", "tokens", "elasticsearch"} & built.__dict__.keys()
 
 
 def test_the_writer_environment_builds_its_search_client_at_init(monkeypatch, built):

@@ -11,7 +11,8 @@ VIEWS = [
     settings.WriterSettings,
     settings.CounterSettings,
     settings.MigrateSettings,
-    settings.LiveSettings,
+    settings.SocketFunctionSettings,
+    settings.PushSettings,
     settings.DeliverySettings,
 ]
 
@@ -49,6 +50,8 @@ def test_a_view_checks_its_own_variables_as_every_setting_does():
         (settings.CounterSettings, "queue"),
         (settings.MigrateSettings, "limits"),
         (settings.ApiSettings, "index_schema"),
+        (settings.SocketFunctionSettings, "finder"),
+        (settings.PushSettings, "tokens"),
     ],
 )
 def test_a_function_cannot_build_an_adapter_it_does_not_use(view, absent):

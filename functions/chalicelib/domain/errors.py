@@ -79,6 +79,9 @@ class Gone(ChatError):
     status = 410
     code = "message_deleted"
 
+    def __init__(self, message: str = "this message was deleted"):
+        super().__init__(message)
+
 
 class PayloadTooLarge(ChatError):
     status = 413

@@ -1,6 +1,7 @@
 """Numbering's rules that outlive a cache: how long a request may hold a number, and floors."""
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .models import ChatKey
 
@@ -15,6 +16,14 @@ RECOVERING = "numbering is recovering after a cache restart or failover; retry s
 def request_life_seconds(timeout_seconds: int) -> int:
     """The longest a request that reserved a number may still run, from when it started."""
     return timeout_seconds + REQUEST_MARGIN_SECONDS
+
+
+class EpochState(NamedTuple):
+    """Whether numbering is open on this Redis, and the seconds it has been open, or since numbers
+    it handed out may have been lost."""
+
+    is_open: bool
+    seconds: int
 
 
 @dataclass

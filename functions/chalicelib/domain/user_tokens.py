@@ -19,6 +19,7 @@ from .models import Author
 
 ALGORITHM = "HS256"  # the only one accepted: no "none", no public-key algorithm to confuse it with
 ISSUER = "chat-api"
+MIN_LIFETIME_SECONDS = 60
 DEFAULT_LIFETIME_SECONDS = 3600
 MAX_LIFETIME_SECONDS = 24 * 3600
 # Clocks of the functions may disagree this much (iat a little ahead, exp a little behind).
@@ -81,8 +82,8 @@ def validated(grant: Grant) -> Grant:
         raise BadRequest(f"chats must list 1 to {MAX_CHATS} chat numbers, or be left out for all")
     if grant.chats is not None and not all(0 < n <= MAX_CHAT_NUMBER for n in grant.chats):
         raise BadRequest("chats must be chat numbers (positive integers)")
-    if not 60 <= grant.lifetime_seconds <= MAX_LIFETIME_SECONDS:
-        raise BadRequest(f"expires_in must be from 60 to {MAX_LIFETIME_SECONDS} seconds")
+    if not MIN_LIFETIME_SECONDS <= grant.lifetime_seconds <= MAX_LIFETIME_SECONDS:
+        raise BadRequest(f"expires_in must be from {MIN_LIFETIME_SECONDS} to {MAX_LIFETIME_SECONDS} seconds")
     return grant
 
 

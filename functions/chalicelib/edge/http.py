@@ -18,10 +18,10 @@ from ..domain.errors import (
     BadRequest,
     ChatError,
     MissingToken,
-    NotFound,
     OverQuota,
     PayloadTooLarge,
     Unauthorized,
+    UnknownToken,
     UnsupportedMediaType,
 )
 from ..domain.models import MAX_ANSWER_BYTES, Author, SearchAfter, SearchPage, answer_size
@@ -165,7 +165,7 @@ def token(raw: str) -> str:
     value = unquote(raw)
     # A token that cannot exist is simply unknown.
     if not 0 < len(value) <= 64 or not _TOKEN_CHARS.issuperset(value):
-        raise NotFound("no application has that token")
+        raise UnknownToken()
     return value
 
 

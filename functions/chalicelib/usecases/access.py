@@ -49,6 +49,10 @@ def users_key(key: RequestKey | None, caller: Caller) -> RequestKey | None:
     return dataclasses.replace(key, key=f"{key.key}\nuser:{caller.user.id}")
 
 
+def address_subject(client: str) -> str:
+    return f"address:{client}"
+
+
 def application_subject(app_id: int) -> str:
     return f"application:{app_id}"
 

@@ -8,9 +8,10 @@ After the recount it sweeps the numbering counters of idle chats and application
 (`sweep_idle_counters`), so that Redis holds counters for the chats in use, not for every chat.
 """
 
+import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Literal
 
 from ..domain.errors import Unavailable
 from ..domain.models import IdleCounter
@@ -20,7 +21,53 @@ BATCH = 1000
 SWEEP_STEP = 1000  # keys a SCAN step looks at: one Redis script and one MySQL query per step
 
 
-def refresh_counts(deps: CounterDeps) -> dict[str, Any]:
+class _Result:
+    def fields(self) -> dict[str, object]:
+        """As the function's answer and log line carry it."""
+        return dict(vars(self))
+
+
+@dataclasses.dataclass(frozen=True)
+class Recount(_Result):
+    mode: Literal["incremental", "full"]
+    chats_changed: int
+    applications_changed: int
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Swept(_Result):
+    """A sweep that ran to its end: the keyspace, `max_keys`, or numbering closed."""
+
+    keys_looked_at: int
+    idle_counters: int
+    counters_removed: int
+    numbering_open: bool
+    cursor: int
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepStopped(_Result):
+    """A sweep Redis or MySQL broke off: a later run sweeps the rest."""
+
+    stopped: str
+    keys_looked_at: int
+    counters_removed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Expiry(_Result):
+    """How many key records were dropped; None, with the error, when Redis could not say."""
+
+    key_records_expired: int | None
+    error: str | None = None
+
+    def fields(self) -> dict[str, object]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "error" or v is not None}
+
+
+def refresh_counts(deps: CounterDeps) -> Recount:
     started = time.monotonic()
     try:
         incremental = deps.changes.changes_complete()
@@ -34,12 +81,8 @@ def refresh_counts(deps: CounterDeps) -> dict[str, Any]:
         except Unavailable:
             pass  # the next run, with Redis back, sees the epoch unrecorded and counts fully again
         chats, applications = deps.counts.refresh_counts()
-    return {
-        "mode": "incremental" if incremental else "full",
-        "chats_changed": chats,
-        "applications_changed": applications,
-        "seconds": round(time.monotonic() - started, 3),
-    }
+    mode: Literal["incremental", "full"] = "incremental" if incremental else "full"
+    return Recount(mode, chats, applications, round(time.monotonic() - started, 3))
 
 
 def _recount_changed(deps: CounterDeps) -> tuple[int, int]:
@@ -69,16 +112,16 @@ def _drain[K](
     return total
 
 
-def expire_key_records(deps: CounterDeps) -> dict[str, Any]:
+def expire_key_records(deps: CounterDeps) -> Expiry:
     """Drops Idempotency-Key records past their time, also of applications that went quiet (an
     application's own claims drop its old records, but only while it makes them)."""
     try:
-        return {"key_records_expired": deps.keys.expire()}
+        return Expiry(deps.keys.expire())
     except Unavailable as exc:
-        return {"key_records_expired": None, "error": exc.message}
+        return Expiry(None, exc.message)
 
 
-def sweep_idle_counters(deps: CounterDeps, idle_seconds: int, max_keys: int) -> dict[str, Any]:
+def sweep_idle_counters(deps: CounterDeps, idle_seconds: int, max_keys: int) -> Swept | SweepStopped:
     """Deletes the counters of chats and applications idle for `idle_seconds` whose highest number
     is in MySQL: every number they handed out is then either stored or below one that is, so the
     next create there seeds from MySQL exactly as a chat never used in this epoch does.
@@ -105,15 +148,8 @@ def sweep_idle_counters(deps: CounterDeps, idle_seconds: int, max_keys: int) -> 
         sweep.save_sweep_cursor(cursor)
     except Unavailable as exc:
         # The counts are refreshed; what is not swept now is swept by a later run.
-        return {"stopped": str(exc), "keys_looked_at": looked, "counters_removed": removed}
-    return {
-        "keys_looked_at": looked,
-        "idle_counters": idle,
-        "counters_removed": removed,
-        "numbering_open": dropped is not None,
-        "cursor": cursor,
-        "seconds": round(time.monotonic() - started, 3),
-    }
+        return SweepStopped(str(exc), looked, removed)
+    return Swept(looked, idle, removed, dropped is not None, cursor, round(time.monotonic() - started, 3))
 
 
 def _all_stored(deps: CounterDeps, counters: list[IdleCounter]) -> list[IdleCounter]:

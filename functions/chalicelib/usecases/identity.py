@@ -12,6 +12,7 @@ the process that rotated).
 """
 
 import time
+from typing import NamedTuple
 
 from ..domain import user_tokens
 from ..domain.callers import Caller
@@ -19,23 +20,40 @@ from ..domain.errors import TokenRevoked, Unauthorized, UnknownToken
 from ..domain.models import Application
 from ..domain.tokens import TOKEN_CACHE_SECONDS, token_hash
 from ..domain.user_tokens import KeyId, Versions
-from .ports import Deps
+from .ports import IdentityDeps
 
-_KNOWN: dict[str, tuple[int, float]] = {}
+
+class _Known(NamedTuple):
+    application_id: int
+    until: float  # time.monotonic()
+
+
+class _Verified(NamedTuple):
+    caller: Caller
+    signer: KeyId
+    until: float  # Unix seconds
+
+
+class _Read(NamedTuple):
+    versions: Versions
+    at: float  # time.monotonic()
+
+
+_KNOWN: dict[str, _Known] = {}
 _KNOWN_MAX = 10_000
 KNOWN_SECONDS = 5
 REVOCATION_SECONDS = KNOWN_SECONDS + TOKEN_CACHE_SECONDS
-# Application id -> (its versions, when read: time.monotonic()).
-_VERSIONS: dict[int, tuple[Versions, float]] = {}
-# User tokens this process verified, by hash -> (caller, signer, until: Unix seconds): a page
-# sends the same token with every request, and PyJWT's checks cost ~0.25 ms where this costs a
-# hash. An entry lasts until the token expires (with the leeway), `VERIFIED_SECONDS` at most, so
-# a changed server secret is honoured within that long; the key version is checked every time.
-_VERIFIED: dict[str, tuple[Caller, KeyId, float]] = {}
+# Application id -> its versions, and when they were read.
+_VERSIONS: dict[int, _Read] = {}
+# User tokens this process verified, by hash -> caller, signer and until when: a page sends the
+# same token with every request, and a hash costs far less than PyJWT's checks. An entry lasts
+# until the token expires (with the leeway), `VERIFIED_SECONDS` at most, so a changed server
+# secret is honoured within that long; the key version is checked every time.
+_VERIFIED: dict[str, _Verified] = {}
 VERIFIED_SECONDS = 60
 
 
-def identify(deps: Deps, credential: str) -> Caller:
+def identify(deps: IdentityDeps, credential: str) -> Caller:
     """The caller `credential` names: an application token (NotFound if no application has it,
     before anything else is read or counted) or a user token (Unauthorized unless it verifies)."""
     if user_tokens.looks_like_user_token(credential):
@@ -43,7 +61,7 @@ def identify(deps: Deps, credential: str) -> Caller:
     return Caller(application_id(deps, credential))
 
 
-def application(deps: Deps, token: str) -> Application:
+def application(deps: IdentityDeps, token: str) -> Application:
     """The application as MySQL holds it (no cache): NotFound if no application has the token."""
     app = deps.db.application(token)
     if app is None:
@@ -51,24 +69,24 @@ def application(deps: Deps, token: str) -> Application:
     return app
 
 
-def application_id(deps: Deps, token: str) -> int:
+def application_id(deps: IdentityDeps, token: str) -> int:
     """The id of the application whose token this is, from this process's memory, else Redis,
     else MySQL."""
     hashed, now = token_hash(token), time.monotonic()
     known = _KNOWN.get(hashed)
-    if known is not None and known[1] > now:
-        return known[0]
+    if known is not None and known.until > now:
+        return known.application_id
     app_id = deps.tokens.application_id(token)
     if app_id is None:
         app_id = application(deps, token).id
         deps.tokens.remember(token, app_id)
     if len(_KNOWN) >= _KNOWN_MAX:
         _KNOWN.clear()  # bounded; a cleared token costs one Redis GET again
-    _KNOWN[hashed] = (app_id, now + KNOWN_SECONDS)
+    _KNOWN[hashed] = _Known(app_id, now + KNOWN_SECONDS)
     return app_id
 
 
-def forget(deps: Deps, token: str) -> None:
+def forget(deps: IdentityDeps, token: str) -> None:
     """Drops a token from this process's memory and Redis at once (a rotation replaced it)."""
     _KNOWN.pop(token_hash(token), None)
     deps.tokens.forget(token)
@@ -93,27 +111,24 @@ def forget_key_versions(app_id: int) -> None:
     _VERSIONS.pop(app_id, None)
 
 
-def _user(deps: Deps, token: str) -> Caller:
+def _user(deps: IdentityDeps, token: str) -> Caller:
     hashed, now = token_hash(token), time.time()
     known = _VERIFIED.get(hashed)
-    if known is not None and now < known[2]:
-        caller, signer, _ = known
+    if known is not None and now < known.until:
+        caller, signer = known.caller, known.signer
     else:
         signer = user_tokens.key_id(token)
         # Signature and claims first: a forged or foreign token costs no store round trip.
         caller, expires = user_tokens.verify(deps.user_token_secret, token, signer, now)
         if len(_VERIFIED) >= _KNOWN_MAX:
             _VERIFIED.clear()
-        _VERIFIED[hashed] = (
-            caller,
-            signer,
-            min(expires + user_tokens.LEEWAY_SECONDS, now + VERIFIED_SECONDS),
-        )
+        until = min(expires + user_tokens.LEEWAY_SECONDS, now + VERIFIED_SECONDS)
+        _VERIFIED[hashed] = _Verified(caller, signer, until)
     _still_signing(deps, signer)
     return caller
 
 
-def _still_signing(deps: Deps, signer: KeyId) -> None:
+def _still_signing(deps: IdentityDeps, signer: KeyId) -> None:
     """TokenRevoked unless the application still verifies with that key's version."""
     versions, read_at = _versions(deps, signer.application_id, fresh=False)
     if signer.version > versions.current:  # rotated elsewhere since we read: read again
@@ -126,15 +141,15 @@ def _still_signing(deps: Deps, signer: KeyId) -> None:
     raise TokenRevoked("the application's token was rotated since this user token was issued")
 
 
-def _versions(deps: Deps, app_id: int, fresh: bool) -> tuple[Versions, float]:
+def _versions(deps: IdentityDeps, app_id: int, fresh: bool) -> tuple[Versions, float]:
     now = time.monotonic()
     known = _VERSIONS.get(app_id)
-    if known is not None and not fresh and known[1] + REVOCATION_SECONDS > now:
+    if known is not None and not fresh and known.at + REVOCATION_SECONDS > now:
         return known
     versions = deps.db.token_versions(app_id)
     if versions is None:
         raise Unauthorized("the user token's application does not exist")
     if len(_VERSIONS) >= _KNOWN_MAX:
         _VERSIONS.clear()
-    _VERSIONS[app_id] = (versions, now)
-    return versions, now
+    read = _VERSIONS[app_id] = _Read(versions, now)
+    return read

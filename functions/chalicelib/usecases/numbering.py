@@ -12,6 +12,10 @@ from ..domain.numbering import Floors, request_life_seconds
 from .once import Once
 from .ports import Deps
 
+# The reopening lock lasts this many request timeouts: its holder, which runs within one, frees it
+# on the way out; the bound frees it only after a holder that died.
+REOPENING_LOCK_TIMEOUTS = 3
+
 
 def reserve(deps: Deps, once: Once, take: Callable[[], int]) -> int:
     """`take()`'s number, reopening numbering once if it is closed. A keyed request never reopens
@@ -41,14 +45,14 @@ def reopen(deps: Deps) -> bool:
     dead-letter queue was read (its numbers become the counters' floors).
     """
     epoch = deps.epoch
-    is_open, seconds = epoch.epoch_state()
-    if is_open:
+    state = epoch.epoch_state()
+    if state.is_open:
         return False  # the failure was something else: let it through
-    if seconds <= request_life_seconds(deps.request_timeout_seconds):
+    if state.seconds <= request_life_seconds(deps.request_timeout_seconds):
         return False
     if deps.queue.depth() > 0:
         return False
-    token = epoch.begin_reopening(deps.request_timeout_seconds * 3)
+    token = epoch.begin_reopening(deps.request_timeout_seconds * REOPENING_LOCK_TIMEOUTS)
     if token is None:
         return False  # another request is reading the dead-letter queue: retry after it
     try:

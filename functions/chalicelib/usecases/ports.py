@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         SearchAfter,
         SearchPage,
     )
-    from ..domain.numbering import Floors
+    from ..domain.numbering import EpochState, Floors
     from ..domain.quotas import Decision
     from ..domain.reading import ReadPosition
     from ..domain.request_keys import Claim, Done, RequestKey
@@ -160,7 +160,7 @@ class IdleCounters(Protocol):
 class NumberingEpoch(Protocol):
     """Whether numbering can be trusted, and its reopening after a Redis restart (Redis)."""
 
-    def epoch_state(self) -> tuple[bool, int]: ...
+    def epoch_state(self) -> EpochState: ...
     def begin_reopening(self, seconds: int) -> str | None: ...
     def end_reopening(self, token: str) -> None: ...
     def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool: ...
@@ -369,16 +369,41 @@ class FanOut(Protocol):
     def deliver_later(self, connection_ids: Sequence[str], frame: bytes) -> None: ...
 
 
-class SocketDeps(Deps, Protocol):
-    """What the socket and push functions' use cases are given (live.py); identifying a
-    credential reads the API's stores (Deps), each built only when read."""
+class IdentityDeps(Protocol):
+    """What identifying a credential reads (identity.py): the applications (MySQL), the token
+    cache (Redis) and the secret user-token keys derive from."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def tokens(self) -> Tokens: ...
+    @property
+    def user_token_secret(self) -> bytes: ...
+
+
+class LiveDeps(Protocol):
+    """What the socket and the push functions both hold (live.py, push.py): the sockets' rows,
+    and the sockets themselves."""
 
     @property
     def connections(self) -> Connections: ...
     @property
     def sockets(self) -> Sockets: ...
+
+
+class SocketDeps(IdentityDeps, LiveDeps, Protocol):
+    """What the socket function is given (live.py): a credential identified as the API does,
+    each store built only when read."""
+
     @property
     def socket_limits(self) -> SocketLimits: ...
+
+
+class PushDeps(LiveDeps, Protocol):
+    """What the push function is given (push.py): the feed a frame carries, and its fan-out."""
+
+    @property
+    def db(self) -> Database: ...
     @property
     def fan_out(self) -> FanOut: ...
     # Sockets one push invocation sends to itself; more are handed to other invocations.

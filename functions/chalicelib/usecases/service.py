@@ -18,6 +18,7 @@ from ..domain.errors import (
     Refused,
     TokenRotated,
     Unavailable,
+    UnknownToken,
 )
 from ..domain.models import (
     Application,
@@ -56,7 +57,7 @@ def create_application(
     another create (nothing tells a caller that someone else's key is in use). `client`: the
     caller's address (its network, for IPv6), as the edge read it."""
     # Each application brings quotas of its own: how many appear is bounded per address and in all.
-    access.within_quota(deps, f"address:{client}", "applications-per-address")
+    access.within_quota(deps, access.address_subject(client), "applications-per-address")
     access.within_quota(deps, "everyone", "applications")
     if key is None:
         return _new_application(deps, name, new_create_id())
@@ -136,12 +137,12 @@ def _replayed_rotation(deps: Deps, token: str, key: RequestKey) -> Application:
     unless that rotation's record holds it (another key's claim is released on the way out)."""
     app = deps.db.application_rotated_from(token)
     if app is None:
-        raise NotFound("no application has that token")
+        raise UnknownToken()
     access.within_quota(deps, access.application_subject(app.id), "edits")
     with Once(deps.keys, str(app.id), key) as once:
         if isinstance(once.claim, Replay) and once.claim.done.sealed_token:
             return dataclasses.replace(app, token=key.unseal(once.claim.done.sealed_token), previous=False)
-        raise NotFound("no application has that token")
+        raise UnknownToken()
 
 
 def revoke_previous_token(deps: Deps, token: str) -> None:
@@ -183,6 +184,8 @@ def known_token(deps: Deps, credential: str) -> str:
 
 # -- chats ---------------------------------------------------------------------------------------
 
+_NO_CHAT = "no chat with that number"
+
 
 def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
     caller = access.admitted(deps, token, "creates", write=True)
@@ -216,7 +219,7 @@ def get_chat(deps: Deps, token: str, number: int) -> Chat:
     chat = deps.db.chat(app_id, number)
     if chat is None:
         if not _chat_is_queued(deps, app_id, number):
-            raise NotFound("no chat with that number")
+            raise NotFound(_NO_CHAT)
         chat = Chat(number, 0)
     return reading.with_unread(deps, caller, [chat])[0]
 
@@ -236,7 +239,7 @@ def _existing_chat(deps: Deps, app_id: int, number: int) -> int:
             return app_id
         raise  # a 404 here could deny a chat that was created: the client retries instead
     if not queued and deps.db.chat(app_id, number) is None:
-        raise NotFound("no chat with that number")
+        raise NotFound(_NO_CHAT)
     return app_id
 
 
@@ -391,14 +394,14 @@ def edit_message(
     app_id = caller.application_id
     found = _to_change(deps, caller, chat_number, number)
     if found.deleted:
-        raise Gone("this message was deleted")
+        raise Gone()
     edited = dataclasses.replace(found, body=body, edited_at_ms=now_ms())
 
     with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
         if isinstance(once.claim, New):
             position = deps.db.edit_message(app_id, chat_number, edited)
             if position is None:
-                raise Gone("this message was deleted")  # a delete came first
+                raise Gone()  # a delete came first
             announce(deps, [ChatChanged(app_id, chat_number, position, position - 1)])
             # The writer re-indexes from MySQL, so search never keeps an older body than the row.
             deps.queue.send(events.message_edited(app_id, chat_number, number))

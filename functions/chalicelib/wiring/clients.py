@@ -129,7 +129,9 @@ def redis_client(s: settings.RedisSettings) -> redis.Redis:
 
 
 def elasticsearch_client(s: settings.ElasticsearchSettings) -> "Elasticsearch":
-    from elasticsearch import Elasticsearch  # ~0.1 s to import: only the functions that search
+    # Dear to import: only the functions that search do (docs/performance.md, "Each function loads
+    # what it uses").
+    from elasticsearch import Elasticsearch
 
     api_key = None
     if s.elasticsearch_api_key_secret_arn is not None:

@@ -1,12 +1,12 @@
 """Every setting the functions read, each defined once here: its variable, default and check.
 
 Settings come in groups, one per client or adapter that reads them (MySQLSettings, ...); each
-function's view (ApiSettings, WriterSettings, CounterSettings, MigrateSettings, LiveSettings,
-DeliverySettings) is the groups it uses, read from the environment and validated once per
-process, so a function reads no variable it does not use (the counter never reads
-Elasticsearch's) and the wiring cannot build an adapter whose settings the function lacks
-(stores.py). `Settings` holds every group: tools and tests. A new setting: a field in its group,
-a reader in _READERS, and the group in each view that uses it.
+function's view (ApiSettings, WriterSettings, CounterSettings, MigrateSettings,
+SocketFunctionSettings, PushSettings, DeliverySettings) is the groups it uses, read from the
+environment and validated once per process, so a function reads no variable it does not use
+(the counter never reads Elasticsearch's) and the wiring cannot build an adapter whose settings
+the function lacks (stores.py). `Settings` holds every group: tools and tests. A new setting: a
+field in its group, a reader in _READERS, and the group in each view that uses it.
 """
 
 import os
@@ -262,8 +262,14 @@ class MigrateSettings(ApiLoginSettings, ElasticsearchSettings, IndexSettings):
 
 
 @dataclass(frozen=True)
-class LiveSettings(ApiSettings, SocketSettings):
-    """The socket and push functions': a credential is identified with the API's stores."""
+class SocketFunctionSettings(MySQLSettings, RedisSettings, UserTokenSettings, SocketSettings):
+    """The socket function's: a credential identified as the API does (MySQL, Redis's token
+    cache, the user-token secret), the sockets' rows and the @connections endpoint."""
+
+
+@dataclass(frozen=True)
+class PushSettings(MySQLSettings, SocketSettings):
+    """The push function's: followers and the feed (MySQL), @connections, its own fan-out."""
 
 
 @dataclass(frozen=True)
@@ -272,7 +278,15 @@ class DeliverySettings(MySQLSettings, RedisSettings, WebhookDeliverySettings):
 
 
 @dataclass(frozen=True)
-class Settings(LiveSettings, WriterSettings, CounterSettings, MigrateSettings, DeliverySettings):
+class Settings(
+    ApiSettings,
+    SocketFunctionSettings,
+    PushSettings,
+    WriterSettings,
+    CounterSettings,
+    MigrateSettings,
+    DeliverySettings,
+):
     """Every setting: the tools' (`make audit`, `make reindex`) and the tests'."""
 
 
@@ -345,7 +359,7 @@ def _tls_ca(env: Mapping[str, str]) -> str | None:
         raise SettingsError(f"MYSQL_TLS={mode!r} is neither 'verify' nor 'off'")
     if env.get("MYSQL_TLS_CA"):
         return env["MYSQL_TLS_CA"]
-    import certifi  # only here: its importlib.resources costs ~35 ms of CPU at every import
+    import certifi  # only here: its import is dear (docs/performance.md, "What `import app` costs")
 
     return certifi.where()
 
@@ -501,8 +515,13 @@ def migrate() -> MigrateSettings:
 
 
 @lru_cache(maxsize=1)
-def live() -> LiveSettings:
-    return load(LiveSettings)
+def socket() -> SocketFunctionSettings:
+    return load(SocketFunctionSettings)
+
+
+@lru_cache(maxsize=1)
+def push() -> PushSettings:
+    return load(PushSettings)
 
 
 @lru_cache(maxsize=1)

@@ -411,8 +411,13 @@ def migrate_deps() -> Stores[settings.MigrateSettings]:
 
 
 @lru_cache(maxsize=1)
-def live_deps() -> Stores[settings.LiveSettings]:
-    return build(settings.live())
+def socket_deps() -> Stores[settings.SocketFunctionSettings]:
+    return build(settings.socket())
+
+
+@lru_cache(maxsize=1)
+def push_deps() -> Stores[settings.PushSettings]:
+    return build(settings.push())
 
 
 @lru_cache(maxsize=1)
@@ -428,11 +433,13 @@ ENTRY_POINTS: dict[str, tuple[type, Callable[[], Any]]] = {
     "handlers.writer.handle_creations": (ports.WriterDeps, writer_deps),
     "handlers.counter.refresh_counts": (ports.CounterDeps, counter_deps),
     "handlers.schema.migrate_schema": (ports.MigrateDeps, migrate_deps),
-    "app.handle_socket": (ports.SocketDeps, live_deps),
+    "handlers.socket.handle_socket": (ports.SocketDeps, socket_deps),
+    "handlers.push.push_changes": (ports.PushDeps, push_deps),
     "handlers.delivery.deliver_webhooks": (ports.DeliveryDeps, delivery_deps),
 }
-# Left to first use: only the API's search route reads it, and the Elasticsearch client is ~0.2 s
-# of CPU that a burst of creates would pay in every new environment.
+# Left to first use: only the API's search route reads it, and a burst of creates would pay for
+# the Elasticsearch client in every new environment (docs/performance.md, "Each function
+# loads what it uses").
 NOT_AT_INIT = {"finder"}
 
 

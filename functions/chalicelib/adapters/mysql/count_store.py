@@ -53,8 +53,9 @@ class _Counted:
         # The counts first (STRAIGHT_JOIN), each joined to its parent by primary key: never a
         # dive into the children per parent. WITH ROLLUP adds the range's total (parent NULL) so
         # that parents without children, absent from the groups, are checked by their sum. One
-        # JSON array comes back: row by row, 1M wrong counts cost the driver 3 s of CPU. (MariaDB
-        # caps JSON_ARRAYAGG at group_concat_max_len, 1 MB: a RANGE of rows takes < 300 KB.)
+        # JSON array comes back, cheaper for the driver than rows (docs/performance.md, "How the
+        # full recount works"). (MariaDB caps JSON_ARRAYAGG at group_concat_max_len, 1 MB: a RANGE
+        # of rows takes < 300 KB.)
         return (
             "SELECT STRAIGHT_JOIN JSON_ARRAYAGG(JSON_ARRAY(k.parent, k.n, p.{count})) FROM ("
             "SELECT {key} AS parent, COUNT(*) AS n FROM {child} WHERE {key} >= %s AND {key} < %s "
@@ -142,7 +143,7 @@ class CountStore:
 
     def _recount(self, table: _Counted, step: int, start: int) -> int:
         """One range, read and written in one transaction: one commit (a log flush) per range,
-        not per chunk — 1,000 flushes took seconds of a full rewrite's wall time at 1M chats."""
+        not per chunk (docs/performance.md, "How the full recount works")."""
 
         def work(cur: Cursor) -> int:
             wrong = _wrong_counts(cur, table, start, start + step)

@@ -15,7 +15,7 @@ import uuid
 import redis
 
 from ...domain.errors import Unavailable
-from ...domain.numbering import Floors
+from ...domain.numbering import EpochState, Floors
 from . import keys, lua
 from .numbering_calls import EPOCH_KEYS, call
 from .redis_server import Scripts
@@ -31,14 +31,14 @@ class Epoch:
         self._scripts = Scripts(client)
         self._take_lock = client.register_script(_TAKE_LOCK)
 
-    def epoch_state(self) -> tuple[bool, int]:
-        """(open on this server, seconds it has been open, or since numbers it handed out may
-        have been lost: since it was found closed, or since it started if it is a server that was
-        never a replica and lost no counter while running — a restart, as the old lifetime's
-        requests ended with it)."""
+    def epoch_state(self) -> EpochState:
+        """Open on this server or not, and the seconds it has been open, or since numbers it
+        handed out may have been lost: since it was found closed, or since it started if it is a
+        server that was never a replica and lost no counter while running (a restart, as the old
+        lifetime's requests ended with it)."""
         reply, _ = call(lambda: self._scripts.run(_STATE, [keys.EPOCH, keys.CLOSED], []))
         if reply[0]:
-            return True, int(reply[1])
+            return EpochState(True, int(reply[1]))
         seconds = int(reply[1])
         if not reply[2]:
             # Read only while numbering is closed: a promoted replica keeps the old primary's
@@ -47,7 +47,7 @@ class Epoch:
             if int(replication.get("second_repl_offset", -1)) == -1:
                 uptime = call(lambda: self._redis.info("server"))["uptime_in_seconds"]
                 seconds = max(seconds, int(uptime))
-        return False, seconds
+        return EpochState(False, seconds)
 
     def begin_reopening(self, seconds: int) -> str | None:
         """A token if this caller may reopen numbering now (for `seconds` at the most), else None."""

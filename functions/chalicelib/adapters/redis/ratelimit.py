@@ -12,8 +12,8 @@ bound becomes the quota times the environments running, where letting everything
 leave MySQL and Elasticsearch to whoever sends the most (docs/security.md, "Quotas"). A window
 carries a TTL, so a full Redis (`volatile-lru`) may evict it and restart that subject's count.
 
-On creates this is a round trip of its own (~0.06 ms at p50), not folded into the reservation
-script that carries the numbering epoch: docs/performance.md, "The quota check's round trip".
+On creates this is a round trip of its own, not folded into the reservation script that carries
+the numbering epoch: docs/performance.md, "The quota check's round trip".
 """
 
 import time

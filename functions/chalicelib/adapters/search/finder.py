@@ -12,7 +12,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from ...domain.errors import Unavailable
 from ...domain.models import SearchAfter, SearchPage, answer_size
 from . import search_pages
-from .search_index import doc_id, message_of, routing
+from .search_index import UNAVAILABLE, doc_id, message_of, routing
 from .search_query import (
     HIGHLIGHT_FIELDS,
     NEWEST,
@@ -23,6 +23,10 @@ from .search_query import (
     rest,
     tiers,
 )
+
+# How much longer the client waits than the `timeout` Elasticsearch is given, which then answers
+# with the hits it found in time.
+CLIENT_MARGIN_SECONDS = 2
 
 
 class Finder:
@@ -126,9 +130,10 @@ class Finder:
         document indexed before it was), and the small ones among them fetched, by number.
 
         The ranking reads no stored field: a hit's `_id` sits in the same compressed block as its
-        body (101 hits of 64 KB: 33 ms with `_id`s, 11 ms without). The fetch leaves out, by a
-        `post_filter`, bodies over search_pages.small_size: on a chat of ordinary messages it is
-        the page, and a search makes no more requests than it would without the budget.
+        body, and reading it costs as much (docs/performance.md, "Search cost bounds"). The fetch
+        leaves out, by a `post_filter`, bodies over search_pages.small_size: on a chat of ordinary
+        messages it is the page, and a search makes no more requests than it would without the
+        budget.
         """
         # The scored rest counts every hit (track_total_hits), which makes Lucene lead with the
         # chat's filter; without it, top-k scoring walks each word's postings across the index
@@ -184,34 +189,39 @@ class Finder:
         )
         return {hit["_source"]["number"]: hit for hit in hits}
 
+    def _client(self) -> Elasticsearch:
+        return self._es.options(
+            request_timeout=self._timeout_ms / 1000 + CLIENT_MARGIN_SECONDS, max_retries=0
+        )
+
     def _msearch(
         self, application_id: int, chat_number: int, requests: Sequence[dict[str, Any]]
     ) -> list[list[dict[str, Any]]]:
         """The hits of each request, made in one round trip (Elasticsearch runs them side by side)."""
         try:
-            result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).msearch(
+            result = self._client().msearch(
                 index=self._index,
                 routing=routing(application_id, chat_number),
                 searches=[part for request in requests for part in ({}, request)],
             )
         except (ApiError, TransportError) as exc:
-            raise Unavailable("search is unavailable") from exc
+            raise Unavailable(UNAVAILABLE) from exc
         answers = result["responses"]
         errors = [answer["error"] for answer in answers if "error" in answer]
         if errors:  # the reason names indexes and shards: it goes to the log, not to the client
-            raise Unavailable("search is unavailable") from RuntimeError(f"msearch: {errors[0]}")
+            raise Unavailable(UNAVAILABLE) from RuntimeError(f"msearch: {errors[0]}")
         return [answer["hits"]["hits"] for answer in answers]
 
     def _search(self, application_id: int, chat_number: int, **request: Any) -> list[dict[str, Any]]:
         try:
-            result = self._es.options(request_timeout=self._timeout_ms / 1000 + 2, max_retries=0).search(
+            result = self._client().search(
                 index=self._index,
                 routing=routing(application_id, chat_number),
                 timeout=f"{self._timeout_ms}ms",
                 **request,
             )
         except (ApiError, TransportError) as exc:
-            raise Unavailable("search is unavailable") from exc
+            raise Unavailable(UNAVAILABLE) from exc
         hits: list[dict[str, Any]] = result["hits"]["hits"]
         return hits
 

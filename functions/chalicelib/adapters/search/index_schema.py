@@ -6,7 +6,7 @@ search_index.py defines the index (analysis, mapping, routing, versions behind t
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from ...domain.errors import Unavailable
-from .search_index import ADDED_FIELDS, MAPPINGS, index_body, version_name
+from .search_index import ADDED_FIELDS, MAPPINGS, UNAVAILABLE, index_body, version_name
 
 # Creating an index waits for its shards to start: on a node that just started on a loaded machine
 # that took longer than the API's 3 s (a failed `make up`), and the migrate function has minutes.
@@ -36,4 +36,4 @@ class IndexSchema:
                 return False
             raise Unavailable(f"could not create the search index: {exc}") from exc
         except TransportError as exc:
-            raise Unavailable("search is unavailable") from exc
+            raise Unavailable(UNAVAILABLE) from exc

@@ -24,6 +24,9 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from ...domain.errors import Unavailable
 from ...domain.models import Author, Message, answer_size
 
+# What a caller hears when Elasticsearch cannot answer (the cause goes to the log).
+UNAVAILABLE = "search is unavailable"
+
 # Letters whose ASCII folding is longer than one letter (all of Lucene's ASCIIFoldingFilter has):
 # folded before the text is cut into trigrams, or `strasse` would not find `Straße`.
 _LONG_FOLDS = (

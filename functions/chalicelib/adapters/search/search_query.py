@@ -18,12 +18,11 @@ from . import search_pages
 # (then newest first); norms would only weigh length, and are left out.
 WHOLE, PREFIX, INFIX, PHRASE = 4.0, 2.0, 1.0, 1.0
 # The phrase is checked on every message that holds all the words, at a cost that grows fast with
-# the words (77 ms for 8 on the worst chat: docs/performance.md). Longer queries rank by their words.
+# the words (docs/performance.md, "Search cost bounds"). Longer queries rank by their words.
 MAX_PHRASE_WORDS = 4
 # Highlighting re-analyzes a hit's body: past this many characters of a 64 KB body, matches are
 # still found but no longer marked (docs/openapi.yaml). The plain highlighter stops there; the
-# unified one still walks the whole body, 5-10 times the cost on 64 KB bodies (docs/performance.md,
-# "Search cost bounds").
+# unified one still walks the whole body (docs/performance.md, "Search cost bounds").
 HIGHLIGHT_CHARS = search_pages.HIGHLIGHT_CHARS
 HIGHLIGHT_FIELDS = ("body", "body.prefix", "body.grams")
 HIGHLIGHT: dict[str, Any] = {
@@ -123,7 +122,7 @@ def _ways(word: str) -> list[tuple[float, dict[str, Any]]]:
     # other parts match alone.
     if parts and all(len(part) >= 3 for part in parts):
         # A message holding the whole word skips the trigram phrase (the exclusion, one term, is
-        # checked first): 8 words on the worst chat cost ES 13 ms, not 104 (docs/performance.md).
+        # checked first: docs/performance.md, "Search cost bounds").
         ways.append(
             (INFIX, {"bool": {"filter": [{"match_phrase": {"body.grams": word}}], "must_not": [whole]}})
         )

@@ -14,8 +14,14 @@ from ...domain.errors import Unavailable
 # botocore's standard retry mode retries throttling and transient faults with backoff. The bounds
 # keep a send within SEND_BOUND_SECONDS: numbering reopens after a Redis restart once no request
 # that reserved a number can still queue it, so a send must never outlive its request.
-CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=1, read_timeout=2)
-SEND_BOUND_SECONDS = 2 * (1 + 2) + 1  # two attempts and the backoff between them
+_ATTEMPTS, _CONNECT_SECONDS, _READ_SECONDS = 2, 1, 2
+CLIENT_CONFIG = Config(
+    retries={"max_attempts": _ATTEMPTS, "mode": "standard"},
+    connect_timeout=_CONNECT_SECONDS,
+    read_timeout=_READ_SECONDS,
+)
+# The attempts, and the backoff between them.
+SEND_BOUND_SECONDS = _ATTEMPTS * (_CONNECT_SECONDS + _READ_SECONDS) + 1
 _DEPTH_ATTRIBUTES = [
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
@@ -29,6 +35,10 @@ def client() -> Any:  # botocore builds its clients at run time: no static type
 
 # Reading the dead-letter queue stops here: more than this wants an operator (redrive or drop).
 MAX_DEAD_LETTERS = 10_000
+_BATCH = 10  # SQS's most messages per receive, and entries per batch call
+# What the dead-letter queue's reader hides while it reads; it shows them again when done, and
+# SQS does after this long if the reader could not.
+_HIDDEN_SECONDS = 30
 _UNAVAILABLE = "the creation queue is unavailable"
 
 
@@ -85,7 +95,9 @@ class Queue:
         try:
             while len(bodies) <= MAX_DEAD_LETTERS:
                 got = self._sqs.receive_message(
-                    QueueUrl=self._dead_letter_url, MaxNumberOfMessages=10, VisibilityTimeout=30
+                    QueueUrl=self._dead_letter_url,
+                    MaxNumberOfMessages=_BATCH,
+                    VisibilityTimeout=_HIDDEN_SECONDS,
                 ).get("Messages", [])
                 if not got:
                     break
@@ -98,10 +110,10 @@ class Queue:
         return bodies
 
     def _show_again(self, handles: list[str]) -> None:
-        for i in range(0, len(handles), 10):
+        for i in range(0, len(handles), _BATCH):
             entries = [
                 {"Id": str(j), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                for j, h in enumerate(handles[i : i + 10])
+                for j, h in enumerate(handles[i : i + _BATCH])
             ]
             try:
                 self._sqs.change_message_visibility_batch(QueueUrl=self._dead_letter_url, Entries=entries)
