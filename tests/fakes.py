@@ -852,8 +852,9 @@ class FakeKeys(Store, ports.Keys):
 
 
 class FakeConnections(ports.Connections):
-    """Sockets and their subscriptions, on MySQL's tables: a token's hash is still good while it
-    is an application's token, or a rotated one within its grace (as the adapter's join)."""
+    """Sockets and their subscriptions, on MySQL's tables: a token's hash (a user token's key
+    version) is still good while it is an application's token (version), or a rotated one within
+    its grace (as the adapter's join)."""
 
     def __init__(self, tables: Tables):
         self.tables = tables
@@ -919,11 +920,21 @@ class FakeConnections(ports.Connections):
                 self.close([connection_id])
 
     def _revoked(self, connection: NewConnection) -> bool:
+        if connection.token_version is not None:
+            return self._version_revoked(connection.application_id, connection.token_version)
         hashed = connection.token_hash
         if hashed is None or hashed in self.tables.applications:
             return False
         previous = self.tables.previous_tokens.get(hashed)
         return previous is None or previous[1] <= self.tables.now
+
+    def _version_revoked(self, application_id: int, version: int) -> bool:
+        """A user token's key version: good while current, or the one before within its grace."""
+        app = next(a for a in self.tables.applications.values() if a.id == application_id)
+        if version == app.token_version:
+            return False
+        grace = [until for current, until in self.tables.previous_tokens.values() if current == app.token]
+        return not (version + 1 == app.token_version and grace and grace[0] > self.tables.now)
 
 
 class FakeSockets(Store, ports.Sockets):

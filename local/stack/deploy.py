@@ -25,8 +25,8 @@ EXECUTE_API_PREFIX = "/_aws/execute-api/{apiId}"
 
 
 def _env(cfg: Config) -> dict:
-    # sam build looks for the runtime's python3.13 on PATH (the functions' pip workflow, the
-    # layer's Makefile): put the one `make up` found first, as pyenv's shim does not run it.
+    # sam build looks for the runtime's python3.13 on PATH (the functions' and the layer's
+    # Makefiles): put the one `make up` found first, as pyenv's shim does not run it.
     path = os.pathsep.join(filter(None, [os.path.dirname(cfg.python), os.environ.get("PATH", "")]))
     return dict(os.environ, PATH=path, SAM_CLI_TELEMETRY="0", **local_aws(cfg))
 

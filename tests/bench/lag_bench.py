@@ -157,6 +157,20 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
     return out
 
 
+def _delete_with_referring_rows(cur, table: str, where: str, params: list) -> None:
+    """Deletes `table`'s rows matching `where`, after the rows that refer to them by foreign key,
+    found in the schema (webhook endpoints, read positions, deletions: whatever a section made)."""
+    cur.execute(
+        "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
+        "WHERE REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = %s "
+        "AND REFERENCED_COLUMN_NAME = 'id'",
+        (table,),
+    )
+    for child, column in cur.fetchall():
+        _delete_with_referring_rows(cur, child, f"{column} IN (SELECT id FROM {table} WHERE {where})", params)
+    cur.execute(f"DELETE FROM {table} WHERE {where}", params)
+
+
 def cleanup_main(progress=print, wait_seconds: float = 30.0) -> dict:
     """Removes the bench-* applications from the deployed stack's MySQL, index and Redis."""
     from chalicelib.adapters.redis import keys as redis_keys
@@ -182,13 +196,8 @@ def cleanup_main(progress=print, wait_seconds: float = 30.0) -> dict:
                 break
             last = count
             time.sleep(3)
-        cur.execute(
-            f"DELETE m FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id IN ({marks})",
-            ids,
-        )
-        messages = cur.rowcount
-        cur.execute(f"DELETE FROM chats WHERE application_id IN ({marks})", ids)
-        cur.execute(f"DELETE FROM applications WHERE id IN ({marks})", ids)
+        messages = last or 0
+        _delete_with_referring_rows(cur, "applications", f"id IN ({marks})", ids)
     docs = delete_documents(ids)
     r = redis.Redis(port=common.REDIS_PORT, db=0)
     for app_id, token in apps:

@@ -28,6 +28,7 @@ from typing import Any
 from tests.bench import (
     accept_bench,
     bigchat_bench,
+    bytecode_bench,
     coldstart_bench,
     common,
     counter_bench,
@@ -88,6 +89,7 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
         ("mark read", lambda p: mark_read_bench.run(100_000 if q else 1_000_000, progress=p)),
         ("idle counters", lambda p: idle_counters_bench.run(10_000 if q else 100_000, progress=p)),
         ("cold start", lambda p: coldstart_bench.run(res(), progress=p)),
+        ("bytecode", lambda p: bytecode_bench.run(3 if q else 9, progress=p)),
         (
             "gateway a/b",
             lambda p: gateway_ab.run(3 if q else 5, 2 if q else 3, profile_seconds=0 if q else 8, progress=p),

@@ -59,8 +59,9 @@ BEFORE_INDEX_BODY = {
             "chat_number": {"type": "integer"},
             "number": {"type": "integer"},
             "body": {"type": "text", "analyzer": "trigram"},
-            # The writer has written each body's size since search pages got a cost budget.
-            "answer_bytes": {"type": "integer", "index": False},
+            # What the writer writes beside the body since (its size, times and author), as now:
+            # the two indexes differ in the body's analysis only.
+            **{field: search_index.MAPPINGS["properties"][field] for field in search_index.ADDED_FIELDS},
         },
     },
 }

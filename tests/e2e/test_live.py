@@ -204,3 +204,34 @@ def test_a_user_tokens_socket_is_closed_once_the_token_expired(api, application,
     assert api.post(f"/applications/{token}/chats/1/messages", json={"body": "after"}).status_code == 201
     with pytest.raises(ConnectionClosed):  # closed by the push (DELETE @connections), nothing sent
         ws.recv(timeout=TIMEOUT)
+
+
+def user_token(api, token: str, user_id: str) -> str:
+    issued = api.post(f"/applications/{token}/user_tokens", json={"user_id": user_id, "name": user_id})
+    assert issued.status_code == 201, issued.text
+    return issued.json()["token"]
+
+
+def test_a_user_tokens_socket_is_closed_once_its_applications_token_is_rotated_and_revoked(
+    api, application, socket_url, sockets
+):
+    token = application["token"]
+    assert api.post(f"/applications/{token}/chats").status_code == 201
+    ana = open_socket(socket_url, user_token(api, token, "ana"), sockets)
+    assert ask(ana, {"action": "subscribe", "chat": 1}) == {"type": "subscribed", "chat": 1}
+    other = api.post("/applications", json={"name": f"test-{uuid.uuid4().hex[:8]}"}).json()["token"]
+    others = following(api, other, socket_url, sockets)  # another application's, and its user's
+    bo = open_socket(socket_url, user_token(api, other, "bo"), sockets)
+    assert ask(bo, {"action": "subscribe", "chat": 1}) == {"type": "subscribed", "chat": 1}
+    rotated = api.post(f"/applications/{token}/token", json={"grace_seconds": 600})
+    assert rotated.status_code == 200, rotated.text
+    new_token = rotated.json()["token"]
+    # Within the grace the user token's key still verifies: the socket is answered.
+    assert ask(ana, {"action": "subscribe", "chat": 1}) == {"type": "subscribed", "chat": 1}
+    assert api.delete(f"/applications/{new_token}/previous_token").status_code == 204
+    posted = api.post(f"/applications/{new_token}/chats/1/messages", json={"body": "after"})
+    assert posted.status_code == 201, posted.text
+    with pytest.raises(ConnectionClosed):  # closed by the push (DELETE @connections), nothing sent
+        ana.recv(timeout=TIMEOUT)
+    for untouched in (others, bo):
+        assert ask(untouched, {"action": "subscribe", "chat": 1}) == {"type": "subscribed", "chat": 1}

@@ -44,10 +44,31 @@ AWS_PARAMETERS = {
 
 
 def test_the_functions_code_holds_the_entry_points_and_their_package_only():
-    """What `CodeUri` names is what each function's zip holds: no operator tool, no test."""
+    """What `CodeUri` names is the entry points, their package, Chalice's config and the build's
+    Makefile, which copies the first three into each zip: no operator tool, no test."""
     code = (TEMPLATE_PATH.parent / TEMPLATE["Globals"]["Function"]["CodeUri"]).resolve()
     held = {p.name for p in code.iterdir() if p.name != "__pycache__"}
-    assert held == {".chalice", "app.py", "handlers", "chalicelib"}
+    assert held == {".chalice", "Makefile", "app.py", "handlers", "chalicelib"}
+    copy = re.search(
+        r"^\tcp -R (.+) \"\$\(ARTIFACTS_DIR\)/\"$", (code / "Makefile").read_text(), re.MULTILINE
+    )
+    assert copy and set(copy.group(1).split()) == {"app.py", "handlers", "chalicelib"}
+
+
+def test_every_function_and_the_layer_ship_bytecode_checked_by_hash():
+    """SAM dates zip entries 1980-01-01 and Lambda's code is read-only: bytecode checked by
+    timestamp would be compiled again at every cold start (docs/performance.md)."""
+    code = (TEMPLATE_PATH.parent / TEMPLATE["Globals"]["Function"]["CodeUri"]).resolve()
+    targets = re.search(r"^FUNCTIONS := (.+)$", (code / "Makefile").read_text(), re.MULTILINE)
+    assert targets and set(targets.group(1).split()) == set(FUNCTIONS)
+    for name, resource in TEMPLATE["Resources"].items():
+        if resource["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion"):
+            assert resource["Metadata"]["BuildMethod"] == "makefile", name
+    for makefile in (code / "Makefile", ROOT / "layers" / "Makefile"):
+        assert (
+            "-m compileall -q" in makefile.read_text()
+            and "--invalidation-mode checked-hash" in makefile.read_text()
+        )
 
 
 def test_the_api_function_serves_exactly_the_apps_routes():

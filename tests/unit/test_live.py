@@ -354,6 +354,48 @@ def test_a_user_tokens_socket_ends_with_the_token(deps, token):
     assert live.receive(deps, ana, '{"action": "ping"}')["code"] == "unauthorized"
 
 
+def user_socket(deps, token, connection_id: str) -> str:
+    """A socket opened with a user token of the application, following chat 1."""
+    from chalicelib.domain.models import Author
+    from chalicelib.domain.user_tokens import Grant
+
+    user_token, _ = service.issue_user_token(deps, token, Grant(Author(connection_id, "Ana")))
+    socket = connected(deps, user_token, connection_id)
+    assert live.receive(deps, socket, '{"action": "subscribe", "chat": 1}') == {
+        "type": "subscribed",
+        "chat": 1,
+    }
+    return socket
+
+
+def test_a_user_tokens_socket_is_closed_once_its_applications_token_is_rotated_and_revoked(deps, token):
+    other = service.create_application(deps, "other").token
+    service.create_chat(deps, other)
+    ana, bo = user_socket(deps, token, "ana"), user_socket(deps, other, "bo")
+    new_token = service.rotate_token(deps, token, grace_seconds=600).token
+    app_id, other_id = deps.db.application(new_token).id, deps.db.application(other).id
+    assert push.push(deps, changes((app_id, 1, 1)))["sent"] == 1  # its key verifies within the grace
+    service.revoke_previous_token(deps, new_token)
+    totals = push.push(deps, changes((app_id, 1, 2)))
+    assert (totals["sent"], totals["revoked"]) == (0, 1)
+    assert deps.sockets.closed == [ana] and len(deps.sockets.frames[ana]) == 1
+    assert deps.connections.connection(ana) is None
+    assert push.push(deps, changes((other_id, 1, 1)))["sent"] == 1  # another application's: untouched
+    assert deps.sockets.frames[bo] == [{"type": "change", "chat": 1, "position": 1}]
+
+
+def test_a_user_tokens_socket_is_refused_at_its_next_frame_once_the_grace_is_over(deps, token):
+    ana = user_socket(deps, token, "ana")
+    new_token = service.rotate_token(deps, token, grace_seconds=60).token
+    backend = connected(deps, new_token, "backend")
+    fresh = user_socket(deps, new_token, "fresh")  # signed with the new key
+    deps.db.tables.now += 61
+    assert live.receive(deps, ana, '{"action": "subscribe", "chat": 1}')["code"] == "unauthorized"
+    assert deps.sockets.closed == [ana] and deps.connections.connection(ana) is None
+    for socket in (backend, fresh):
+        assert live.receive(deps, socket, '{"action": "subscribe", "chat": 1}')["type"] == "subscribed"
+
+
 def test_a_chat_with_more_followers_than_one_push_sends_to_gets_no_accepted_frames(deps, token):
     followers, app_id = following_chat_1(deps, token, sockets=3, push_slice=2)
     message = {"number": 1, "body": "to many"}

@@ -15,6 +15,7 @@ class Caller:
     chats: frozenset[int] | None = None  # the chat numbers it may use; None: every chat
     read_only: bool = False
     expires_at: int | None = None  # a user token's expiry (Unix seconds); None: it does not expire
+    key_version: int | None = None  # the token version whose key signed a user token
 
     @property
     def is_application(self) -> bool:

@@ -116,6 +116,10 @@ class NewConnection:
     token_hash: str | None
     # The chats its credential may read; None: every chat of the application.
     chats: frozenset[int] | None
+    # The application's token version whose key signed the user token it opened with (None for
+    # an application token): a rotation past its grace, or a revocation, stops it as it does
+    # the user token's HTTP calls.
+    token_version: int | None = None
 
 
 @dataclass(frozen=True)

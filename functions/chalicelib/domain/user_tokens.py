@@ -145,7 +145,7 @@ def verify(secret: bytes, token: str, signer: KeyId, now: float) -> tuple[Caller
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"the user token is not valid ({type(exc).__name__})") from None
     _check_times(claims, now)
-    return _caller(signer.application_id, claims), int(claims["exp"])
+    return _caller(signer, claims), int(claims["exp"])
 
 
 def _check_times(claims: dict[str, object], now: float) -> None:
@@ -158,7 +158,7 @@ def _check_times(claims: dict[str, object], now: float) -> None:
         raise TokenExpired("the user token has expired: ask the application for a new one")
 
 
-def _caller(application_id: int, claims: dict[str, object]) -> Caller:
+def _caller(signer: KeyId, claims: dict[str, object]) -> Caller:
     sub, name, scope, chats = claims["sub"], claims.get("name"), claims.get("scope"), claims.get("chats")
     if not isinstance(sub, str) or not isinstance(name, str) or scope not in (_READ, _WRITE):
         raise Unauthorized("the user token's claims are not ones this API mints")
@@ -168,4 +168,11 @@ def _caller(application_id: int, claims: dict[str, object]) -> Caller:
         raise Unauthorized("the user token's chats are not ones this API mints")
     allowed = None if chats is None else frozenset(chats)
     expires = int(claims["exp"])  # type: ignore[call-overload]  # an int: _check_times came first
-    return Caller(application_id, Author(sub, name), allowed, read_only=scope == _READ, expires_at=expires)
+    return Caller(
+        signer.application_id,
+        Author(sub, name),
+        allowed,
+        read_only=scope == _READ,
+        expires_at=expires,
+        key_version=signer.version,
+    )

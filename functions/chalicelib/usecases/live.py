@@ -31,6 +31,7 @@ def connect(deps: SocketDeps, connection_id: str, credential: str | None) -> Non
         caller.application_id,
         token_hash(credential) if caller.is_application else None,
         caller.chats,
+        caller.key_version,
     )
     limits = deps.socket_limits
     # A user token's socket lives no longer than the token: past it, it is closed at the next

@@ -193,6 +193,21 @@ def test_a_connection_of_a_token_rotated_away_is_revoked_after_the_grace(world: 
     assert connections.connection(connection_id).revoked
 
 
+def test_a_connection_of_a_user_tokens_key_version_is_revoked_with_that_version(world: World):
+    db, token, new_token = world.deps.db, f"c-{uuid.uuid4().hex}", f"c-{uuid.uuid4().hex}"
+    app_id = db.insert_application(token, "contract").id
+    connections, old_key, new_key = world.deps.connections, f"c-{uuid.uuid4().hex}", f"c-{uuid.uuid4().hex}"
+    connections.open(NewConnection(old_key, app_id, None, None, token_version=1), 3600, 5)
+    assert db.rotate_token(app_id, token, new_token, 3600)
+    connections.open(NewConnection(new_key, app_id, None, None, token_version=2), 3600, 5)
+    for connection_id in (old_key, new_key):
+        connections.subscribe(connection_id, 1, 5)
+    assert sorted(connections.subscribers(app_id, 1).live) == sorted([old_key, new_key])
+    db.revoke_previous_token(app_id)
+    assert connections.subscribers(app_id, 1) == Subscribers([new_key], [old_key])
+    assert connections.connection(old_key).revoked and not connections.connection(new_key).revoked
+
+
 def test_a_read_position_moves_only_forward_per_user_and_chat(world: World):
     app_id, positions = new_application(world), world.deps.read_positions
     ana, ben = Author("ana", "Ana"), Author("ben", "Ben")

@@ -1,9 +1,10 @@
 """MySQL adapter of live delivery: open sockets, the chats each follows, who follows a chat.
 
-A connection opened with an application token keeps the token's SHA-256; every read compares it
-with the application's current token (or the one a rotation replaced, within its grace), so a
-revoked token's sockets are found out at the next change or frame, as its HTTP calls are. A row
-ends (`expires_at`) with AWS's socket lifetime, or sooner with the user token it opened with.
+A connection opened with an application token keeps the token's SHA-256, one opened with a user
+token the token version whose key signed it; every read compares either with the application's
+current token and version (or the ones a rotation replaced, within its grace), so a revoked
+token's sockets are found out at the next change or frame, as its HTTP calls are. A row ends
+(`expires_at`) with AWS's socket lifetime, or sooner with the user token it opened with.
 """
 
 import json
@@ -12,10 +13,15 @@ from collections.abc import Sequence
 from ...domain.live import Connection, NewConnection, Subscribers
 from .mysql import Cursor, MySQL, placeholders
 
-# Whether the connection's credential no longer opens its application (0/1; NULL never).
+# Whether the connection's credential no longer opens its application (0/1; NULL never): an
+# application token neither the current nor the previous within its grace, or a user token whose
+# key version is neither (`+ 1`, not `- 1`: the columns are unsigned).
+_IN_GRACE = "a.previous_token_expires_at > UTC_TIMESTAMP(6)"
 _REVOKED = (
-    "(c.token_hash IS NOT NULL AND c.token_hash <> a.token AND NOT COALESCE("
-    "c.token_hash = a.previous_token AND a.previous_token_expires_at > UTC_TIMESTAMP(6), FALSE))"
+    "((c.token_hash IS NOT NULL AND c.token_hash <> a.token AND NOT COALESCE("
+    f"c.token_hash = a.previous_token AND {_IN_GRACE}, FALSE)) "
+    "OR (c.token_version IS NOT NULL AND c.token_version <> a.token_version AND NOT COALESCE("
+    f"c.token_version + 1 = a.token_version AND {_IN_GRACE}, FALSE)))"
 )
 _LIVE = "c.expires_at > UTC_TIMESTAMP(6)"
 
@@ -27,8 +33,9 @@ DELETE_EXPIRED = (
     "DELETE FROM socket_connections WHERE application_id = %s AND expires_at <= UTC_TIMESTAMP(6) LIMIT 100"
 )
 INSERT_CONNECTION = (
-    "INSERT INTO socket_connections (connection_id, application_id, token_hash, chats, expires_at) "
-    "VALUES (%s, %s, %s, %s, DATE_ADD(UTC_TIMESTAMP(6), INTERVAL %s SECOND))"
+    "INSERT INTO socket_connections "
+    "(connection_id, application_id, token_hash, token_version, chats, expires_at) "
+    "VALUES (%s, %s, %s, %s, %s, DATE_ADD(UTC_TIMESTAMP(6), INTERVAL %s SECOND))"
 )
 SELECT_CONNECTION = (
     f"SELECT c.application_id, c.chats, {_REVOKED} FROM socket_connections c "
@@ -74,6 +81,7 @@ class Connections:
                     connection.connection_id,
                     connection.application_id,
                     connection.token_hash,
+                    connection.token_version,
                     chats,
                     lifetime_seconds,
                 ),

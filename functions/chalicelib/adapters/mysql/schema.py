@@ -302,6 +302,12 @@ MIGRATIONS = [
         "INSERT IGNORE INTO message_deletions (chat_id, number) "
         "SELECT chat_id, number FROM messages WHERE deleted_ms IS NOT NULL",
     ),
+    # A socket opened with a user token keeps the token version whose key signed it: once that
+    # version no longer verifies (rotated past its grace, or revoked), the push closes it.
+    (
+        "0027_socket_connections_token_version",
+        "ALTER TABLE socket_connections ADD COLUMN token_version INT UNSIGNED NULL",
+    ),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.
