@@ -20,6 +20,8 @@ SEEDED = "numbering:seeded"
 # Held by the one request that reads the dead-letter queue and opens an epoch: two at once could
 # each see part of the DLQ (a message another reader holds is invisible) and open with too low floors.
 REOPENING = "numbering:reopening"
+# The creates the last reopening found in the dead-letter queue, by create id: MySQL lacks them.
+DEAD_LETTERED = "numbering:dead-lettered"
 CHANGED_CHATS = "counts:changed-chats"
 CHANGED_APPLICATIONS = "counts:changed-applications"
 COUNTED_EPOCH = "counts:epoch"
@@ -53,6 +55,11 @@ def idle_counter(key: str, state: bytes, highest: int) -> IdleCounter:
         return IdleCounter(int(key.removeprefix(_CHATS_PREFIX)), None, int(highest), state.decode())
     application_id, chat_number = key.removeprefix(_MESSAGES_PREFIX).split(":")
     return IdleCounter(int(application_id), int(chat_number), int(highest), state.decode())
+
+
+def dead_lettered(application_id: int, chat_number: int, create_id: str) -> str:
+    """A dead-lettered create as a field of DEAD_LETTERED (chat number 0: a chat's creation)."""
+    return f"{application_id}:{chat_number}:{create_id}"
 
 
 def pending(application_id: int, chat_number: int) -> str:
