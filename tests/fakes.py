@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from chalicelib.domain.changes import Change, ChatChanged, Feed, Written
-from chalicelib.domain.errors import Refused, Unavailable
+from chalicelib.domain.errors import NotQueued, Refused, Unavailable
 from chalicelib.domain.live import Connection, Delivery, NewConnection, SocketLimits, Subscribers
 from chalicelib.domain.models import (
     Application,
@@ -44,7 +44,9 @@ from chalicelib.domain.request_keys import (
     RecordLoss,
     Replay,
     RequestKey,
+    Reserved,
     Running,
+    Unsure,
 )
 from chalicelib.domain.tokens import token_hash
 from chalicelib.domain.user_tokens import Versions
@@ -469,6 +471,7 @@ class Numbering:
         self.changed_applications: set[int] = set()
         self.counted_epoch: str | None = None
         self.floors: dict[tuple[int, ...], int] = {}
+        self.dead_lettered: dict[tuple[int, int, str], int] = {}  # the last reopening's, by create id
         self.reopening = False
         # Seconds since numbering was found closed (the real one measures it on Redis' clock).
         self.uptime = 0
@@ -545,6 +548,11 @@ class FakePendingBodies(_OnNumbering, ports.PendingBodies):
         for m in messages:
             self.numbering.pending.pop(m.key, None)
 
+    def keep_pending(self, message: NewMessage) -> None:
+        self.numbering.check()
+        m = message
+        self.numbering.pending[m.key] = Message(m.number, m.body, m.created_at_ms, None, m.author)
+
 
 class FakeChangeMarks(_OnNumbering, ports.ChangeMarks):
     def record_persisted(self, chats: Sequence[NewChat], messages: Sequence[NewMessage]) -> None:
@@ -606,8 +614,13 @@ class FakeEpoch(_OnNumbering, ports.NumberingEpoch):
         floors = floors or Floors()
         n.floors = {(a,): count for a, count in floors.chats.items()}
         n.floors.update(floors.messages.items())
+        n.dead_lettered = dict(floors.creates)
         n.touched = dict.fromkeys(n.floors, n.clock)
         return True
+
+    def dead_lettered(self, application_id: int, chat_number: int, create_id: str) -> int | None:
+        self.numbering.check()
+        return self.numbering.dead_lettered.get((application_id, chat_number, create_id))
 
 
 class FakeIdleCounters(_OnNumbering, ports.IdleCounters):
@@ -676,13 +689,25 @@ class FakeTokens(Store, ports.Tokens):
 
 
 class FakeQueue(Store, ports.Queue):
+    """`down`: SQS does not answer, nothing is queued (the adapter cannot tell it from a lost
+    answer: Unavailable). `refusing`: SQS answers an error, nothing is queued (NotQueued).
+    `answers_lost`: that many sends queue their event and lose the answer (Unavailable)."""
+
+    refusing = False
+    answers_lost = 0
+
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.dead: list[str] = []
 
     def send(self, body: str, deadline: float | None = None) -> None:
         self._check()
+        if self.refusing:
+            raise NotQueued("the creation queue refused the event")
         self.sent.append(body)
+        if self.answers_lost:
+            self.answers_lost -= 1
+            raise Unavailable("the creation queue did not answer in time")
 
     def dead_letters(self) -> list[str]:
         self._check()
@@ -797,12 +822,21 @@ class FakeKeys(Store, ports.Keys):
     """
 
     def __init__(
-        self, most: int = 1000, safe_age: int = 600, ttl: int = 24 * 3600, in_flight: int = 12
+        self,
+        most: int = 1000,
+        safe_age: int = 600,
+        ttl: int = 24 * 3600,
+        in_flight: int = 12,
+        numbering: Numbering | None = None,
     ) -> None:
         self.records: dict[str, dict[str, tuple[int, dict[str, object]]]] = {}  # scope -> key -> (at, record)
         self.trimmed: dict[str, int] = {}  # scope -> until when records may be missing
         self.loss = RecordLoss.NONE
         self.most, self.safe_age, self.ttl, self.in_flight, self.now = most, safe_age, ttl, in_flight, 0
+        self.numbering = numbering  # the same Redis: its epoch (None: one that stays open)
+
+    def _epoch(self) -> str | None:
+        return "open" if self.numbering is None else self.numbering.epoch
 
     def claim(self, scope: str, key: RequestKey) -> Claim:
         self._check()
@@ -810,7 +844,15 @@ class FakeKeys(Store, ports.Keys):
         for k in [k for k, (at, _) in records.items() if at <= self.now - self.ttl]:
             del records[k]
         found = records.get(key.key)
-        if found is not None and ("u" not in found[1] or int(str(found[1]["u"])) > self.now):
+        running = found is not None and "u" in found[1] and int(str(found[1]["u"])) > self.now
+        if found is not None and "e" in found[1] and not running:
+            record = found[1]
+            if record["d"] != key.digest:
+                return Mismatch()  # a number held stays its request's
+            record["u"] = self.now + self.in_flight
+            reserved = Reserved(int(str(record["n"])), int(str(record["m"])), str(record["e"]))
+            return Unsure(reserved, same_epoch=reserved.epoch == self._epoch())
+        if found is not None and ("u" not in found[1] or running):
             return self._found(found[1], key)
         if len(records) >= self.most:
             oldest = min(records, key=lambda k: records[k][0])
@@ -830,6 +872,22 @@ class FakeKeys(Store, ports.Keys):
             return Running()
         sealed = record.get("t")
         return Replay(Done(int(str(record["n"])), sealed if isinstance(sealed, str) else None))
+
+    def hold_number(self, scope: str, key: RequestKey, reserved: Reserved) -> Reserved:
+        self._check()
+        epoch, found = self._epoch(), self.records.get(scope, {}).get(key.key)
+        record = found[1] if found is not None else {}
+        if epoch is None or reserved.epoch not in ("", epoch) or record.get("d") != key.digest:
+            raise NotQueued("numbering moved on before the creation was queued")
+        if int(str(record.get("u", 0))) <= self.now:
+            raise NotQueued("the claim ended before the creation was queued")
+        record.update(n=reserved.number, m=reserved.created_at_ms, e=epoch)
+        return dataclasses.replace(reserved, epoch=epoch)
+
+    def leave_unsure(self, scope: str, key: RequestKey) -> None:
+        found = self.records.get(scope, {}).get(key.key)
+        if not self.down and found is not None and "e" in found[1]:
+            found[1].pop("u", None)
 
     def complete(self, scope: str, key: RequestKey, done: Done) -> None:
         found = self.records.get(scope, {}).get(key.key)
@@ -1051,7 +1109,7 @@ def deps(request_timeout_seconds: int = 10) -> FakeDeps:
         finder=FakeFinder(index),
         index_schema=FakeIndexSchema(index),
         request_timeout_seconds=request_timeout_seconds,
-        keys=FakeKeys(),
+        keys=FakeKeys(numbering=numbering),
         connections=FakeConnections(tables),
         sockets=FakeSockets(),
     )

@@ -10,6 +10,7 @@ from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.domain.request_keys import RecordLoss, RequestKey
 from chalicelib.edge import http
 from chalicelib.usecases import numbering, service
+from tests import fakes
 
 
 def key(name: str, request: str = "the request") -> RequestKey:
@@ -42,10 +43,10 @@ def test_another_request_with_the_key_is_refused_and_a_running_one_is_in_flight(
 
 
 def test_a_failed_request_releases_its_key_for_the_retry(deps, token):
-    deps.queue.down = True
+    deps.queue.refusing = True  # SQS answered an error: nothing was queued
     with pytest.raises(Unavailable):
         service.create_chat(deps, token, key("c"))
-    deps.queue.down = False
+    deps.queue.refusing = False
     assert service.create_chat(deps, token, key("c")) == 3  # 2 became a gap (never told)
 
 
@@ -87,6 +88,18 @@ def test_a_create_found_in_mysql_for_another_request_is_refused(deps, token):
     deps.keys.loss = RecordLoss.POSSIBLE
     with pytest.raises(KeyReused):
         service.create_message(deps, token, 1, "another body", k)
+
+
+def test_a_create_in_the_dead_letter_queue_is_found_by_its_key_after_redis_lost_the_record(deps, token):
+    assert service.create_message(deps, token, 1, "hi", key("dead")) == 1
+    deps.queue.dead.append(deps.queue.sent.pop())  # the writer failed it until SQS moved it
+    fakes.write_queued(deps)  # the chat
+    deps.keys.records.clear()  # a failover to a replica that never got the record
+    deps.numbering.restart()
+    deps.numbering.uptime, deps.keys.loss = 600, RecordLoss.UNKNOWN
+    assert service.create_message(deps, token, 1, "hi", key("dead")) == 1  # not a second create
+    assert created(deps) == []
+    assert service.create_message(deps, token, 1, "after") == 2
 
 
 def test_with_numbering_closed_a_keyed_create_waits_for_it_to_reopen(deps, token, monkeypatch):

@@ -156,6 +156,14 @@ class Unavailable(ChatError):
         self.retry_after = retry_after
 
 
+class NotQueued(Unavailable):
+    """A creation event certainly not queued: refused before it was sent, or SQS answered its one
+    attempt with an error. Any other failed send may have queued it."""
+
+    def __init__(self, message: str = "the request ran out of time before its creation was queued"):
+        super().__init__(message)
+
+
 class RateLimited(OverQuota):
     """A subject (application, client address, everyone) used its quota of this kind of request
     for the current window."""

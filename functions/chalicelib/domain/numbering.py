@@ -29,10 +29,13 @@ class EpochState(NamedTuple):
 @dataclass
 class Floors:
     """The highest number each counter handed out, as the dead-lettered creations tell it: a new
-    epoch's counters start above them."""
+    epoch's counters start above them. With them, each of those creations' numbers by its create
+    id, where a keyed retry finds a first attempt MySQL never got."""
 
     chats: dict[int, int] = field(default_factory=dict)  # application id -> highest chat number
     messages: dict[ChatKey, int] = field(default_factory=dict)  # chat -> highest message number
+    # (application id, chat number or 0 for a chat's creation, create id) -> its number
+    creates: dict[tuple[int, int, str], int] = field(default_factory=dict)
 
     def raise_chat(self, application_id: int, number: int) -> None:
         self.chats[application_id] = max(self.chats.get(application_id, 0), number)

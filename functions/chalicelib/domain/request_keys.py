@@ -79,6 +79,17 @@ class Done:
 
 
 @dataclass(frozen=True)
+class Reserved:
+    """The number a keyed create took and its accept instant, kept on the key's record before its
+    event is sent, with the numbering epoch it was taken in: the event can be built again from
+    them and the request, the same event."""
+
+    number: int
+    created_at_ms: int
+    epoch: str = ""  # "" until the record holds it: the epoch open when it was kept
+
+
+@dataclass(frozen=True)
 class Replay:
     """The key's request finished before: answer it again from this."""
 
@@ -106,10 +117,20 @@ class OverBudget:
 
 
 @dataclass(frozen=True)
+class Unsure:
+    """The key's create took `reserved` and may have queued its event (its send failed without
+    an answer, or its request died): claimed again for this request. In the same epoch it sends
+    the same event again; in another, MySQL holds it or it was never queued."""
+
+    reserved: Reserved
+    same_epoch: bool
+
+
+@dataclass(frozen=True)
 class New:
     """The key is claimed for this request, which runs now."""
 
     loss: RecordLoss = RecordLoss.NONE
 
 
-Claim = Replay | Running | Mismatch | OverBudget | New
+Claim = Replay | Running | Mismatch | OverBudget | New | Unsure

@@ -17,20 +17,30 @@ from .ports import Deps
 REOPENING_LOCK_TIMEOUTS = 3
 
 
-def reserve(deps: Deps, once: Once, take: Callable[[], int]) -> int:
-    """`take()`'s number, reopening numbering once if it is closed. A keyed request never reopens
-    it half-way: it looked for its first attempt in MySQL before, and that attempt may have been
-    queued until the reopening."""
+def reserve(deps: Deps, once: Once, take: Callable[[], int]) -> tuple[int, float]:
+    """`take()`'s number and its `deadline`, counted from before it was taken, reopening numbering
+    once if it is closed. A keyed request never reopens it half-way: it looked for its first
+    attempt in MySQL before, and that attempt may have been queued until the reopening."""
     try:
-        return take()
+        return _taken(deps, take)
     except Unavailable:
         if once.keyed or not reopen(deps):
             raise
-        return take()
+        return _taken(deps, take)
+
+
+def _taken(deps: Deps, take: Callable[[], int]) -> tuple[int, float]:
+    by = deadline(deps)
+    return take(), by
+
+
+def opened(deps: Deps) -> bool:
+    """Whether numbering is open on this server, reopening it if it is safe to."""
+    return deps.epoch.epoch_state().is_open or reopen(deps)
 
 
 def deadline(deps: Deps) -> float:
-    """By when a number reserved just now must be queued, or never: numbering reopens on another
+    """By when a number reserved from now on must be queued, or never: numbering reopens on another
     Redis no sooner than this long after that Redis was found without its epoch, which is after
     the reservation (`reopen`). Lambda's timeout ends a request sooner anyway."""
     return time.monotonic() + request_life_seconds(deps.request_timeout_seconds)
@@ -63,7 +73,8 @@ def reopen(deps: Deps) -> bool:
 
 
 def dead_letter_floors(bodies: list[str]) -> Floors:
-    """The highest number each counter handed out, as the dead-lettered creations tell it."""
+    """The highest number each counter handed out, as the dead-lettered creations tell it, and
+    their numbers by create id."""
     floors = Floors()
     for body in bodies:
         try:
@@ -72,7 +83,11 @@ def dead_letter_floors(bodies: list[str]) -> Floors:
             continue  # poison holds no number anyone was told
         if isinstance(event, NewChat):
             floors.raise_chat(event.application_id, event.number)
+            if event.create_id:
+                floors.creates[(event.application_id, 0, event.create_id)] = event.number
         elif isinstance(event, NewMessage):
             floors.raise_chat(event.application_id, event.chat_number)
             floors.raise_message(event.chat_key, event.number)
+            if event.create_id:
+                floors.creates[(*event.chat_key, event.create_id)] = event.number
     return floors

@@ -23,6 +23,7 @@ from ..domain.errors import (
 from ..domain.models import (
     Application,
     Chat,
+    ChatKey,
     CreatedApplication,
     Message,
     NewMessage,
@@ -30,7 +31,16 @@ from ..domain.models import (
     SearchPage,
 )
 from ..domain.numbering import RECOVERING
-from ..domain.request_keys import MIN_SECRET_KEY_BITS, Done, New, RecordLoss, Replay, RequestKey
+from ..domain.request_keys import (
+    MIN_SECRET_KEY_BITS,
+    Done,
+    New,
+    RecordLoss,
+    Replay,
+    RequestKey,
+    Reserved,
+    Unsure,
+)
 from ..domain.times import now_ms
 from ..domain.tokens import new_token
 from ..domain.user_tokens import Grant
@@ -191,15 +201,30 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
     caller = access.admitted(deps, token, "creates", write=True)
     app_id = caller.application_id
     with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
-        earlier = _earlier_number(deps, once, functools.partial(deps.db.chat_created_by, app_id))
+        stored = functools.partial(deps.db.chat_created_by, app_id)
+        earlier = _earlier_number(deps, once, stored, (app_id, 0))
         if earlier is not None:
             return once.done(Done(earlier)).number
         seed = functools.partial(deps.db.max_chat_number, app_id)
         reserve = functools.partial(deps.reservations.reserve_chat_number, app_id, seed)
-        number = numbering.reserve(deps, once, reserve)
-        created = events.chat_created(app_id, number, once.create_id, now_ms())
-        deps.queue.send(created, numbering.deadline(deps))
-        return once.done(Done(number)).number
+        taken, deadline = _number(deps, once, reserve, now_ms())
+        deps.queue.send(
+            events.chat_created(app_id, taken.number, once.create_id, taken.created_at_ms), deadline
+        )
+        return once.done(Done(taken.number)).number
+
+
+def _number(deps: Deps, once: Once, reserve: Callable[[], int], created_at_ms: int) -> tuple[Reserved, float]:
+    """The number a create sends, held on its key's record, and by when it must be queued: the
+    one an earlier attempt took and may have queued (its event is sent again, the same), else a
+    new one."""
+    taken = once.sent_before()
+    if taken is None:
+        number, deadline = numbering.reserve(deps, once, reserve)
+        taken = Reserved(number, created_at_ms)
+    else:
+        deadline = numbering.deadline(deps)
+    return once.held(taken, deadline), deadline
 
 
 def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
@@ -257,22 +282,25 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
 
     with Once(deps.keys, str(app_id), access.users_key(key, caller)) as once:
         stored = functools.partial(_message_created_by, deps, app_id, chat_number, body)
-        earlier = _earlier_number(deps, once, stored)
+        earlier = _earlier_number(deps, once, stored, (app_id, chat_number))
         if earlier is not None:
             return once.done(Done(earlier)).number
-        accepted = NewMessage(app_id, chat_number, 0, body, 1, once.create_id, now_ms(), caller.user)
-        number = _reserve_message(deps, once, accepted)
-        queued = dataclasses.replace(accepted, number=number)
-        _queue_message(deps, queued)
+        at = now_ms()
+        accepted = NewMessage(app_id, chat_number, 0, body, 1, once.create_id, at, caller.user)
+        taken, deadline = _number(deps, once, _message_reservation(deps, accepted), at)
+        queued = dataclasses.replace(accepted, number=taken.number, created_at_ms=taken.created_at_ms)
+        if once.sent_before() is not None:
+            deps.pending.keep_pending(queued)  # readable again while queued, as its reservation made it
+        _queue_message(deps, queued, deadline)
         # Readable now from its pending record: its chat's followers see it before it is stored.
         deps.accept_push.accepted(app_id, chat_number, queued.message())
-        return once.done(Done(number)).number
+        return once.done(Done(taken.number)).number
 
 
-def _reserve_message(deps: Deps, once: Once, m: NewMessage) -> int:
-    """The number `m` is given (it carries none yet); its pending record keeps it readable."""
+def _message_reservation(deps: Deps, m: NewMessage) -> Callable[[], int]:
+    """Takes the number `m` is given (it carries none yet); its pending record keeps it readable."""
     seed = functools.partial(deps.db.max_message_number, m.application_id, m.chat_number)
-    reserve = functools.partial(
+    return functools.partial(
         deps.reservations.reserve_message_number,
         m.application_id,
         m.chat_number,
@@ -281,30 +309,54 @@ def _reserve_message(deps: Deps, once: Once, m: NewMessage) -> int:
         m.created_at_ms,
         m.author,
     )
-    return numbering.reserve(deps, once, reserve)
 
 
-def _queue_message(deps: Deps, message: NewMessage) -> None:
+def _queue_message(deps: Deps, message: NewMessage, deadline: float) -> None:
     m = message
     try:
         deps.queue.send(
             events.message_created(
                 m.application_id, m.chat_number, m.number, m.body, m.create_id, m.created_at_ms, m.author
             ),
-            numbering.deadline(deps),
+            deadline,
         )
     except Unavailable:
-        # The client hears 503: its number becomes a gap, and the body must not be readable.
+        # The client hears 503: the body must not be readable under a number nobody was told (a
+        # keyed retry sends the same event again and makes it readable again).
         _forget_quietly(deps, message)
         raise
 
 
-def _earlier_number(deps: Deps, once: Once, stored: Callable[[str], int | None]) -> int | None:
-    """The number a create was told when it ran before: from its record, else from MySQL
-    (`stored(create id)`) if Redis may have lost the record."""
+def _earlier_number(
+    deps: Deps, once: Once, stored: Callable[[str], int | None], parent: ChatKey
+) -> int | None:
+    """The number a create was told when it ran before: from its record, else, if Redis may have
+    lost the record, from MySQL (`stored(create id)`) or the dead-letter queue. `parent`: the
+    application and the chat a message goes to (0 for a chat's creation)."""
     if isinstance(once.claim, Replay):
         return once.claim.done.number
-    return stored(once.create_id) if _may_be_stored(deps, once.claim) else None
+    if isinstance(once.claim, Unsure):
+        return None if once.claim.same_epoch else _after_another_epoch(deps, once, stored, parent)
+    return _found(deps, once, stored, parent) if _may_be_stored(deps, once.claim) else None
+
+
+def _after_another_epoch(
+    deps: Deps, once: Once, stored: Callable[[str], int | None], parent: ChatKey
+) -> int | None:
+    """An earlier attempt took a number and may have queued it, but numbering has moved to another
+    epoch since: that number may be someone else's now, so it is never sent again. Once numbering
+    is open, whatever was queued before is in MySQL or the dead-letter queue: found, it is the
+    answer; else nothing was queued and this request creates anew."""
+    if not numbering.opened(deps):
+        raise Unavailable(RECOVERING)
+    return _found(deps, once, stored, parent)
+
+
+def _found(deps: Deps, once: Once, stored: Callable[[str], int | None], parent: ChatKey) -> int | None:
+    """The create's number in MySQL, else among the creates numbering's last reopening found in
+    the dead-letter queue (its body waits there for a redrive, as any dead-lettered create's)."""
+    number = stored(once.create_id)
+    return number if number is not None else deps.epoch.dead_lettered(*parent, once.create_id)
 
 
 def _message_created_by(deps: Deps, app_id: int, chat_number: int, body: str, create_id: str) -> int | None:

@@ -1,8 +1,14 @@
 """Contracts of the SQS and Elasticsearch ports (ports.Queue, Indexer, Finder): fake and real alike."""
 
 import random
+import uuid
 
+import pytest
+
+from chalicelib.domain.errors import NotQueued
 from chalicelib.domain.models import NewMessage, SearchPage
+from chalicelib.usecases import ports
+from tests import fakes
 
 from .world import World
 
@@ -11,6 +17,22 @@ def test_a_sent_event_waits_in_the_queue(world: World):
     before = world.deps.queue.depth()
     world.deps.queue.send('{"type": "chat", "application_id": 1, "number": 1}')
     assert world.deps.queue.depth() == before + 1
+
+
+def test_a_send_that_sqs_refuses_says_nothing_was_queued(world: World, request):
+    refusing: ports.Queue
+    if world.real:
+        from chalicelib.adapters.sqs import queue
+
+        gone = (
+            request.getfixturevalue("contract_queue").rsplit("/", 1)[0] + f"/it-none-{uuid.uuid4().hex[:8]}"
+        )
+        refusing = queue.Queue(request.getfixturevalue("sqs"), gone)
+    else:
+        refusing = fakes.FakeQueue()
+        refusing.refusing = True
+    with pytest.raises(NotQueued):  # a keyed create's retry may then take another number
+        refusing.send('{"type": "chat", "application_id": 1, "number": 1}')
 
 
 def test_indexed_messages_are_found_by_every_word_within_their_chat_only(world: World):

@@ -2,7 +2,10 @@
 real alike."""
 
 import random
+import time
 import uuid
+
+import pytest
 
 from chalicelib.domain.models import Author, Message, NewChat, NewMessage
 from tests import fakes
@@ -34,6 +37,18 @@ def test_a_queued_body_reads_back_until_it_is_persisted_or_forgotten(world: Worl
     deps.pending.forget_pending([NewMessage(app_id, 1, 3, "three")])
     found = [deps.pending.pending_message(app_id, 1, n) for n in (1, 2, 3, 4)]
     assert [m and m.body for m in found] == [None, "two", None, None]
+
+
+def test_a_message_sent_again_reads_back_as_its_reservation_left_it(world: World):
+    deps, app_id, ana = world.deps, ids(), Author("u-1", "Ana")
+    number = deps.reservations.reserve_message_number(app_id, 1, "again", lambda: 0, 1_765_000_000_123, ana)
+    message = NewMessage(app_id, 1, number, "again", created_at_ms=1_765_000_000_123, author=ana)
+    deps.pending.forget_pending([message])  # its first send failed
+    assert deps.pending.pending_message(app_id, 1, number) is None
+    deps.pending.keep_pending(message)  # its retry sends it again
+    assert deps.pending.pending_message(app_id, 1, number) == Message(
+        number, "again", 1_765_000_000_123, None, ana
+    )
 
 
 def test_a_queued_message_reads_back_with_its_accept_instant_and_author(world: World):
@@ -113,14 +128,109 @@ def test_a_key_is_claimed_once_replays_what_it_did_and_refuses_another_request(w
     assert isinstance(keys.claim(scope, RequestKey("released", "d")), New)  # claimed afresh
 
 
-def _budgeted(world: World, records: int, safe_age: int):
+def test_a_held_number_whose_event_may_be_queued_is_claimed_again_with_it(world: World):
+    from chalicelib.domain.errors import NotQueued
+    from chalicelib.domain.request_keys import (
+        Done,
+        Mismatch,
+        New,
+        Replay,
+        RequestKey,
+        Reserved,
+        Running,
+        Unsure,
+    )
+
+    keys, scope, key = world.deps.keys, f"contract-{uuid.uuid4().hex}", RequestKey("k", "digest")
+    assert isinstance(keys.claim(scope, key), New)
+    held = keys.hold_number(scope, key, Reserved(7, 1_765_000_000_123))
+    assert (held.number, held.created_at_ms) == (7, 1_765_000_000_123) and held.epoch  # the open one
+    assert keys.claim(scope, key) == Running()  # its request may still be sending
+    keys.leave_unsure(scope, key)  # its send failed without an answer
+    assert keys.claim(scope, RequestKey("k", "another request")) == Mismatch()
+    assert keys.claim(scope, key) == Unsure(held, same_epoch=True)
+    assert keys.claim(scope, key) == Running()  # claimed again, by that retry
+    assert keys.hold_number(scope, key, held) == held
+    with pytest.raises(NotQueued):
+        keys.hold_number(scope, key, Reserved(7, 1_765_000_000_123, "an epoch gone by"))
+    keys.complete(scope, key, Done(7))
+    assert keys.claim(scope, key) == Replay(Done(7))
+    keys.leave_unsure(scope, key)  # a finished request's record stays as it is
+    assert keys.claim(scope, key) == Replay(Done(7))
+    assert isinstance(keys.claim(scope, RequestKey("never held", "d")), New)
+    keys.leave_unsure(scope, RequestKey("never held", "d"))  # nothing held: it stays in flight
+    assert keys.claim(scope, RequestKey("never held", "d")) == Running()
+    with pytest.raises(NotQueued):  # the claim ended: the number is not held, nothing is sent
+        keys.hold_number(scope, RequestKey("gone", "d"), Reserved(8, 1_765_000_000_123))
+
+
+def test_a_held_number_of_an_epoch_gone_by_is_never_held_again(world: World):
+    from chalicelib.domain.errors import NotQueued
+    from chalicelib.domain.request_keys import New, RequestKey, Reserved, Unsure
+
+    keys, scope, key = world.deps.keys, f"contract-{uuid.uuid4().hex}", RequestKey("k", "digest")
+    assert isinstance(keys.claim(scope, key), New)
+    held = keys.hold_number(scope, key, Reserved(7, 1_765_000_000_123))
+    keys.leave_unsure(scope, key)
+    _another_epoch(world)
+    assert keys.claim(scope, key) == Unsure(held, same_epoch=False)  # 7 may be someone else's now
+    with pytest.raises(NotQueued):
+        keys.hold_number(scope, key, held)
+    assert keys.hold_number(scope, key, Reserved(1, 1_765_000_000_456)).epoch not in ("", held.epoch)
+
+
+def test_a_number_held_by_a_request_that_died_stays_its_own_requests(world: World):
+    from chalicelib.domain.request_keys import Mismatch, New, RequestKey, Reserved, Running, Unsure
+
+    keys, scope, key = (
+        _budgeted(world, 100, 600, in_flight=1),
+        f"contract-{uuid.uuid4().hex}",
+        RequestKey("k", "d"),
+    )
+    assert isinstance(keys.claim(scope, key), New)
+    held = keys.hold_number(scope, key, Reserved(7, 1_765_000_000_123))
+    if world.real:
+        time.sleep(2)  # its in-flight second ends (Redis counts whole seconds)
+    else:
+        keys.now += 1
+    assert keys.claim(scope, RequestKey("k", "another request")) == Mismatch()
+    assert keys.claim(scope, key) == Unsure(held, same_epoch=True)  # never a new claim
+    assert keys.claim(scope, key) == Running()
+
+
+def test_a_reopening_starts_above_the_dead_letters_and_keeps_their_creates_till_the_next(world: World):
+    from chalicelib.domain.numbering import Floors
+
+    deps, app_id, create_id = world.deps, ids(), uuid.uuid4().hex
+    creates = {(app_id, 0, create_id): 4, (app_id, 3, create_id): 9}
+    _another_epoch(world, Floors(chats={app_id: 4}, messages={(app_id, 3): 9}, creates=creates))
+    assert deps.reservations.reserve_chat_number(app_id, seed=lambda: 0) == 5
+    assert deps.reservations.reserve_message_number(app_id, 3, "b", seed=lambda: 0) == 10
+    found = [deps.epoch.dead_lettered(app_id, chat, create_id) for chat in (0, 3, 2)]
+    assert found == [4, 9, None]  # a chat's creation, a message's, and nothing in another chat
+    _another_epoch(world)
+    assert deps.epoch.dead_lettered(app_id, 0, create_id) is None  # the next one read the DLQ anew
+
+
+def _another_epoch(world: World, floors=None) -> None:
+    """Numbering moves to a new epoch on the same server, as after a failover and the reopening."""
+    if world.real:
+        from chalicelib.adapters.redis import keys as redis_keys
+
+        world.deps.redis.delete(redis_keys.EPOCH)
+    else:
+        world.deps.numbering.epoch = None
+    assert world.deps.epoch.open_epoch(uuid.uuid4().hex, floors)
+
+
+def _budgeted(world: World, records: int, safe_age: int, in_flight: int = 12):
     if not world.real:
-        return fakes.FakeKeys(most=records, safe_age=safe_age)
+        return fakes.FakeKeys(most=records, safe_age=safe_age, in_flight=in_flight)
     from chalicelib.adapters.redis import idempotency
     from chalicelib.wiring import clients, settings
 
     client = clients.redis_client(settings.get())
-    return idempotency.Records(client, 12, records * idempotency.RECORD_BYTES, safe_age, 2**30)
+    return idempotency.Records(client, in_flight, records * idempotency.RECORD_BYTES, safe_age, 2**30)
 
 
 def test_over_its_budget_a_scope_refuses_while_its_records_are_recent(world: World):

@@ -6,10 +6,12 @@ master_replid, read once per connection). A server that restarted (empty, or fro
 snapshot) or a replica promoted after a failover (which may have missed the last writes) has
 another identity, so its copy of the epoch is not trusted (reservations.py refuses numbers).
 `open_epoch` opens one once MySQL holds every number handed out before, and carries the numbers
-the dead-letter queue holds as floors (usecases/numbering.py decides when).
+the dead-letter queue holds as floors, and its creates by create id for keyed retries to find
+(usecases/numbering.py decides when).
 """
 
 import contextlib
+import json
 import uuid
 
 import redis
@@ -64,8 +66,18 @@ class Epoch:
     def open_epoch(self, epoch_id: str, floors: Floors | None = None) -> bool:
         """Opens an epoch on this server unless one is open; its counters start above `floors`
         (the highest numbers known handed out: in the dead-letter queue)."""
-        at_least = {keys.chats(a): n for a, n in floors.chats.items()} if floors else {}
-        at_least |= {keys.messages(*c): n for c, n in floors.messages.items()} if floors else {}
-        names = [*EPOCH_KEYS, *at_least]
-        opened, _ = call(lambda: self._scripts.run(_OPEN, names, [epoch_id, *at_least.values()]))
+        floors = floors or Floors()
+        at_least = {keys.chats(a): n for a, n in floors.chats.items()}
+        at_least |= {keys.messages(*c): n for c, n in floors.messages.items()}
+        creates = [str(v) for c, n in floors.creates.items() for v in (keys.dead_lettered(*c), n)]
+        names = [*EPOCH_KEYS, keys.DEAD_LETTERED, *at_least]
+        args = [epoch_id, json.dumps(creates), *at_least.values()]
+        opened, _ = call(lambda: self._scripts.run(_OPEN, names, args))
         return bool(opened)
+
+    def dead_lettered(self, application_id: int, chat_number: int, create_id: str) -> int | None:
+        """The number of a create the last reopening found in the dead-letter queue, by its create
+        id (chat number 0: a chat's creation); None if it found none."""
+        name = keys.dead_lettered(application_id, chat_number, create_id)
+        number = call(lambda: self._redis.hget(keys.DEAD_LETTERED, name))
+        return int(number) if number is not None else None

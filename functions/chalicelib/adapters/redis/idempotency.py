@@ -10,12 +10,16 @@ most `total_bytes` of records: each application keeps to its budget, but applica
 coming, and records that are never evicted would at last leave numbering no memory. Past that
 total a new record makes room in its own scope as if over its budget. A record keeps the
 request's digest and what its answer needs beyond the request (request_keys.Done), never a body.
+A create's claim also holds, before its event is sent, the number it took, its accept instant
+and the numbering epoch (request_keys.Reserved): if the send fails without an answer the record
+keeps them, and the retry sends the same event again while that epoch is open.
 
 Redis may also lose records in a failover to a replica that lagged; the claim therefore says
 whether records may be missing (a young epoch, a trimmed scope) or numbering is not open on this
 server, and the use case then looks for the create in MySQL (service.py).
 """
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -23,7 +27,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from ...domain.errors import Unavailable
+from ...domain.errors import NotQueued, Unavailable
 from ...domain.request_keys import (
     Claim,
     Done,
@@ -33,7 +37,9 @@ from ...domain.request_keys import (
     RecordLoss,
     Replay,
     RequestKey,
+    Reserved,
     Running,
+    Unsure,
 )
 from . import keys, lua
 from .redis_server import Scripts
@@ -47,7 +53,9 @@ T = TypeVar("T")
 _CLAIM = lua.script("idempotency-claim")
 _COMPLETE = lua.script("idempotency-complete")
 _EXPIRE = lua.script("idempotency-expire")
+_HOLD = lua.script("idempotency-hold")
 _RELEASE = lua.script("idempotency-release")
+_UNSURE = lua.script("idempotency-unsure")
 
 
 class Records:
@@ -68,6 +76,7 @@ class Records:
         self._complete = client.register_script(_COMPLETE)
         self._expire = client.register_script(_EXPIRE)
         self._release = client.register_script(_RELEASE)
+        self._unsure = client.register_script(_UNSURE)
 
     def claim(self, scope: str, key: RequestKey) -> Claim:
         args = [
@@ -80,17 +89,40 @@ class Records:
             self._most_of_all,
         ]
         claim_keys = [*keys.idempotency(scope), keys.EPOCH, keys.IDEMPOTENCY_TOTAL]
-        (found, value), _ = self._call(lambda: self._scripts.run(_CLAIM, claim_keys, args))
+        reply, _ = self._call(lambda: self._scripts.run(_CLAIM, claim_keys, args))
+        found, value = reply[0], reply[1]
         if found == 0:
             return New([RecordLoss.NONE, RecordLoss.POSSIBLE, RecordLoss.UNKNOWN][int(value)])
         if found == 2:
             return OverBudget(int(value), self._most, self._safe_age)
         record = json.loads(value)
+        if found == 3:
+            reserved = Reserved(int(record["n"]), int(record["m"]), str(record["e"]))
+            return Unsure(reserved, same_epoch=bool(reply[2]))
         if record["d"] != key.digest:
             return Mismatch()
         if "u" in record:
             return Running()
         return Replay(Done(int(record.get("n", 0)), record.get("t")))
+
+    def hold_number(self, scope: str, key: RequestKey, reserved: Reserved) -> Reserved:
+        """Keeps `reserved` on the claim before its event is sent, with the epoch it was taken in
+        (the one open now if `reserved.epoch` is ""); NotQueued if the claim ended or numbering
+        is not open on this server in that epoch: its event must not be sent then."""
+        r = reserved
+        args = [_record_id(key), key.digest, r.number, r.created_at_ms, r.epoch]
+        hold_keys = [keys.idempotency(scope)[0], keys.EPOCH]
+        epoch, _ = self._call(lambda: self._scripts.run(_HOLD, hold_keys, args))
+        if epoch is None:
+            raise NotQueued("numbering moved on before the creation was queued; retry it")
+        return dataclasses.replace(r, epoch=epoch.decode() if isinstance(epoch, bytes) else str(epoch))
+
+    def leave_unsure(self, scope: str, key: RequestKey) -> None:
+        """Its event may be queued: the claim keeps its number, and a retry may come at once."""
+        try:
+            self._unsure(keys=keys.idempotency(scope)[:1], args=[_record_id(key)])
+        except redis.RedisError:
+            pass  # the retry waits out the in-flight time, then sends the same event all the same
 
     def complete(self, scope: str, key: RequestKey, done: Done) -> None:
         record: dict[str, Any] = {"d": key.digest, "n": done.number}

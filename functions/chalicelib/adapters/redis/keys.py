@@ -6,7 +6,7 @@ counts:*      which chats and applications changed since the counter's last run 
 idem:*        Idempotency-Key records, and their count in all scopes (idempotency.py)
 token:*       application ids by token (tokens.py)
 rate:*        request quotas (ratelimit.py)
-hooks:*       webhook deliveries in flight per application (delivery_slots.py)
+hooks:*       webhook deliveries in flight per application (delivery_slots.py), slow lane (delivery_lanes.py)
 """
 
 from ...domain.models import ChatKey, IdleCounter
@@ -20,6 +20,8 @@ SEEDED = "numbering:seeded"
 # Held by the one request that reads the dead-letter queue and opens an epoch: two at once could
 # each see part of the DLQ (a message another reader holds is invisible) and open with too low floors.
 REOPENING = "numbering:reopening"
+# The creates the last reopening found in the dead-letter queue, by create id: MySQL lacks them.
+DEAD_LETTERED = "numbering:dead-lettered"
 CHANGED_CHATS = "counts:changed-chats"
 CHANGED_APPLICATIONS = "counts:changed-applications"
 COUNTED_EPOCH = "counts:epoch"
@@ -53,6 +55,11 @@ def idle_counter(key: str, state: bytes, highest: int) -> IdleCounter:
         return IdleCounter(int(key.removeprefix(_CHATS_PREFIX)), None, int(highest), state.decode())
     application_id, chat_number = key.removeprefix(_MESSAGES_PREFIX).split(":")
     return IdleCounter(int(application_id), int(chat_number), int(highest), state.decode())
+
+
+def dead_lettered(application_id: int, chat_number: int, create_id: str) -> str:
+    """A dead-lettered create as a field of DEAD_LETTERED (chat number 0: a chat's creation)."""
+    return f"{application_id}:{chat_number}:{create_id}"
 
 
 def pending(application_id: int, chat_number: int) -> str:
@@ -116,3 +123,8 @@ ALL_QUOTAS = "rate:*"
 def delivery_slots(application_id: int) -> str:
     """How many of an application's webhook deliveries run now (a count that expires)."""
     return f"hooks:slots:{application_id}"
+
+
+def slow_lane(application_id: int) -> str:
+    """Present while the application's webhooks deliver in the slow lane (expires)."""
+    return f"hooks:slow:{application_id}"

@@ -10,6 +10,7 @@ import json
 from ...domain.models import Author, Message
 
 _MARK = "\x00"
+TTL_SECONDS = 7 * 24 * 3600  # each chat's hash of them: `make audit` repairs a lost queue within it
 
 
 def encode(body: str, created_at_ms: int | None, author: Author | None) -> str:

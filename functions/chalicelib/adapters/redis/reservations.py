@@ -20,8 +20,6 @@ from . import keys, lua, pending_record
 from .numbering_calls import EPOCH_KEYS, call
 from .redis_server import Scripts
 
-PENDING_TTL_SECONDS = 7 * 24 * 3600
-
 # scripts/: each says which KEYS and ARGV it takes and what it returns.
 _RESERVE = lua.script("numbering-epoch", "numbering-reserve")
 _RESERVED = lua.script("numbering-epoch", "numbering-reserved")
@@ -49,7 +47,7 @@ class Reservations:
         readable until the writer has it (pending.py reads and drops it)."""
         counter = [keys.messages(application_id, chat_number), keys.pending(application_id, chat_number)]
         record = pending_record.encode(body, created_at_ms, author)
-        return self._reserve_number(counter, seed, [record, PENDING_TTL_SECONDS])
+        return self._reserve_number(counter, seed, [record, pending_record.TTL_SECONDS])
 
     def _reserve_number(self, counter: list[str], seed: Callable[[], int], extra: list[str | int]) -> int:
         names = [*EPOCH_KEYS, *counter]

@@ -9,7 +9,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ...domain import events
-from ...domain.errors import Unavailable
+from ...domain.errors import NotQueued, Unavailable
 
 # botocore's standard retry mode retries throttling and transient faults with backoff. The bounds
 # keep a send within SEND_BOUND_SECONDS: numbering reopens after a Redis restart once no request
@@ -57,13 +57,20 @@ class Queue:
 
     def send(self, body: str, deadline: float | None = None) -> None:
         """Queues `body` with the current request's correlation id beside it, for the writer's log;
-        refuses when the send could end after `deadline` (time.monotonic())."""
+        refuses when the send could end after `deadline` (time.monotonic()). NotQueued when `body`
+        is certainly not queued; Unavailable when it may be all the same."""
         if deadline is not None and time.monotonic() + SEND_BOUND_SECONDS > deadline:
-            raise Unavailable("the request ran out of time before its creation was queued")
+            raise NotQueued()
         attributes = events.correlation_attributes(self._correlation_id())
         try:
             self._sqs.send_message(QueueUrl=self._url, MessageBody=body, MessageAttributes=attributes)
-        except (BotoCoreError, ClientError) as exc:
+        except ClientError as exc:
+            if _refused_at_once(exc):
+                raise NotQueued(_UNAVAILABLE) from exc
+            raise Unavailable(_UNAVAILABLE) from exc
+        except BotoCoreError as exc:
+            # A timeout or a reset after the request was written may have queued it; so may an
+            # attempt before a refused retry.
             raise Unavailable(_UNAVAILABLE) from exc
 
     def depth(self) -> int:
@@ -119,3 +126,9 @@ class Queue:
                 self._sqs.change_message_visibility_batch(QueueUrl=self._dead_letter_url, Entries=entries)
             except (BotoCoreError, ClientError):
                 pass  # they show again by themselves after 30 s
+
+
+def _refused_at_once(exc: ClientError) -> bool:
+    """Whether SQS refused the one attempt made (a client error, not retried): nothing was queued."""
+    meta = exc.response.get("ResponseMetadata", {})
+    return bool(meta.get("RetryAttempts", 0) == 0 and meta.get("HTTPStatusCode", 500) < 500)

@@ -1,6 +1,7 @@
 -- KEYS: records hash, index, epoch, total; ARGV: identity, record id, digest, in-flight seconds,
 -- record seconds, most records, safe age, most records of all scopes. Returns {1, record} if found; {2, seconds} if over budget;
--- else claims it and returns {0, loss}: 0 none, 1 possible, 2 numbering not open on this server.
+-- {3, record, 1 if its epoch is open here else 0} if its create took a number and may have queued
+-- it (claimed again); else claims it and returns {0, loss}: 0 none, 1 possible, 2 numbering not open on this server.
 local now = tonumber(redis.call('TIME')[1])
 local ttl, most, safe = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local function drop(ids)
@@ -10,8 +11,16 @@ end
 drop(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl, 'LIMIT', 0, 20))
 local r = redis.call('HGET', KEYS[1], ARGV[2])
 if r then
-    local until_ = cjson.decode(r).u
-    if not until_ or until_ > now then return {1, r} end
+    local found = cjson.decode(r)
+    local running = found.u and found.u > now
+    if found.e and not running then
+        if found.d ~= ARGV[3] then return {1, r} end
+        found.u = now + tonumber(ARGV[4])
+        redis.call('HSET', KEYS[1], ARGV[2], cjson.encode(found))
+        local e = redis.call('HMGET', KEYS[3], 'id', 'server')
+        return {3, r, (e[1] == found.e and e[2] == ARGV[1]) and 1 or 0}
+    end
+    if not found.u or running then return {1, r} end
 end
 local over = redis.call('ZCARD', KEYS[2]) - most + 1
 -- Past the total of all scopes, a new record makes room in its own scope as over its budget.
