@@ -15,7 +15,7 @@ def application_id(deps, application) -> int:
 
 
 def connection() -> MySQL:
-    return MySQL(clients.mysql_connect(settings.get()))
+    return MySQL(clients.mysql_connect(settings.get(), several_statements=True))  # as the writer's
 
 
 def run_all(*targets) -> list[Exception]:

@@ -8,6 +8,7 @@ from chalicelib.adapters.mysql.batch_store import BatchStore
 from chalicelib.adapters.mysql.mysql import MySQL
 from chalicelib.adapters.search import search_index
 from chalicelib.domain import events
+from chalicelib.domain.errors import Refused, Unavailable
 from chalicelib.domain.models import NewChat, NewMessage
 from chalicelib.usecases import writer
 from chalicelib.wiring import clients, settings
@@ -43,8 +44,10 @@ class ChatCommittedMeanwhile:
         self._other_writer = other_writer
         self.raced = False
 
-    def retrying(self, work, attempts=3, transaction=True):
-        return self._mysql.retrying(lambda cur: work(_Watched(cur, self)), attempts, transaction)
+    def retrying(self, work, attempts=3, transaction=True, begun_by_work=False):
+        return self._mysql.retrying(
+            lambda cur: work(_Watched(cur, self)), attempts, transaction, begun_by_work
+        )
 
     def after_chat_read(self) -> None:
         if not self.raced:
@@ -74,7 +77,7 @@ class _Watched:
 
 def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
     app_id = application_id(deps, application)
-    connect = clients.mysql_connect(settings.get())
+    connect = clients.mysql_connect(settings.get(), several_statements=True)
     mysql = MySQL(connect)
     racing = ChatCommittedMeanwhile(
         mysql, lambda: BatchStore(MySQL(connect)).persist([NewChat(app_id, 7)], [])
@@ -86,7 +89,7 @@ def test_a_chat_another_writer_committed_meanwhile_is_found(deps, application):
 
 def test_writers_racing_to_create_the_same_chats_all_land(deps, application):
     app_id = application_id(deps, application)
-    connect = clients.mysql_connect(settings.get())
+    connect = clients.mysql_connect(settings.get(), several_statements=True)
     rounds, start, errors = 20, threading.Barrier(2), []
 
     def writer_thread(first_number: int) -> None:
@@ -157,3 +160,33 @@ def test_a_batch_larger_than_one_statement_is_written_whole_each_message_one_pos
     assert [(c.chat_number, c.position) for c in written.changes] == [(1, 20)]
     assert stored(deps, app_id) == [(1, [(i + 1, body) for i, body in enumerate(bodies)])]
     assert [c.position for c in deps.db.changes(app_id, 1, 0, 100).changes] == list(range(1, 21))
+
+
+def chat_is_free(app_id: int, chat: int) -> bool:
+    """Whether another connection locks the chat's row at once: no transaction holds it."""
+    other = MySQL(clients.mysql_connect(settings.get()))
+    lock = "SELECT id FROM chats WHERE application_id = %s AND number = %s FOR UPDATE NOWAIT"
+    try:
+        other.retrying(lambda cur: cur.execute(lock, (app_id, chat)), attempts=1)
+    except Unavailable:
+        return False
+    return True
+
+
+def test_the_writers_transaction_ends_committed_or_rolled_back_whatever_the_batch(deps, application):
+    app_id = application_id(deps, application)
+    store = BatchStore(MySQL(clients.mysql_connect(settings.get(), several_statements=True)))
+    store.persist([NewChat(app_id, 1)], [NewMessage(app_id, 1, 1, "new")])  # the chat first, then again
+    assert chat_is_free(app_id, 1)
+    store.persist([], [NewMessage(app_id, 1, 1, "new"), NewMessage(app_id, 1, 2, "next")])  # a replay too
+    assert chat_is_free(app_id, 1)
+    store.persist([NewChat(app_id, 1)], [])  # no message: the lock read alone
+    assert chat_is_free(app_id, 1)
+    too_long = "x" * 70_000  # more than the TEXT column holds: refused in the transaction's last query
+    with pytest.raises(Refused):
+        store.persist([], [NewMessage(app_id, 1, 3, "kept back"), NewMessage(app_id, 1, 4, too_long)])
+    assert chat_is_free(app_id, 1)
+    assert stored(deps, app_id) == [(1, [(1, "new"), (2, "next")])]
+    assert [c.position for c in deps.db.changes(app_id, 1, 0, 100).changes] == [1, 2]
+    written = store.persist([], [NewMessage(app_id, 1, 3, "kept back")])
+    assert [(c.chat_number, c.position) for c in written.changes] == [(1, 3)]

@@ -54,7 +54,7 @@ def connects(monkeypatch):
     """Records the logins pymysql would be given, without a server."""
     logins = []
 
-    def connector(host, port, user, password, database, tls_ca=None):
+    def connector(host, port, user, password, database, tls_ca=None, several_statements=False):
         def connect():
             logins.append((user, password))
             return "connection"

@@ -53,11 +53,18 @@ class Secret:
         self._stale = True
 
 
-def mysql_connect(s: settings.MySQLSettings) -> mysql.Connect:
-    """Opens a connection with the current login: a rotated password is picked up on reconnect."""
+def mysql_connect(s: settings.MySQLSettings, several_statements: bool = False) -> mysql.Connect:
+    """Opens a connection with the current login: a rotated password is picked up on reconnect.
+    `several_statements`: a query may hold several (the writer's batches, mysql.together)."""
     if s.mysql_secret_arn is None:
         return mysql.connector(
-            s.mysql_host, s.mysql_port, s.mysql_user, s.mysql_password, s.mysql_database, s.mysql_tls_ca
+            s.mysql_host,
+            s.mysql_port,
+            s.mysql_user,
+            s.mysql_password,
+            s.mysql_database,
+            s.mysql_tls_ca,
+            several_statements,
         )
     secret = Secret(s.mysql_secret_arn, s.secrets_max_age_seconds, json=True)
 
@@ -71,6 +78,7 @@ def mysql_connect(s: settings.MySQLSettings) -> mysql.Connect:
                 login["password"],
                 s.mysql_database,
                 s.mysql_tls_ca,
+                several_statements,
             )()
         except Exception:
             secret.mark_stale()  # a refused login may mean the password was rotated

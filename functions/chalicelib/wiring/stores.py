@@ -186,8 +186,12 @@ class Stores[S]:
     @_Built
     def batches(self) -> ports.Batches:
         from ..adapters.mysql.batch_store import BatchStore
+        from ..adapters.mysql.mysql import MySQL
+        from .clients import mysql_connect
 
-        return traced(BatchStore(self.mysql), "MySQL")
+        # Connections of its own, which send a transaction's statements together (one round trip).
+        connect = mysql_connect(self._view(settings.MySQLSettings), several_statements=True)
+        return traced(BatchStore(MySQL(connect)), "MySQL")
 
     @_Built
     def counts(self) -> ports.Counts:

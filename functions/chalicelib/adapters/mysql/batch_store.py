@@ -6,7 +6,7 @@ from ...domain.changes import Written
 from ...domain.errors import Unavailable
 from ...domain.models import ChatKey, Clash, MessageKey, NewChat, NewMessage, clash
 from .message_rows import LockedChat, lock_chats, write_messages
-from .mysql import Cursor, MySQL, placeholders
+from .mysql import COMMIT, Cursor, MySQL, placeholders, together
 from .rows import INDEXED_COLUMNS, indexed_of
 
 # The no-op update keeps a redelivered or already-written chat from failing the batch.
@@ -39,9 +39,11 @@ class BatchStore:
 
         Chats are nearly always in MySQL before their messages arrive, so one transaction locks
         the batch's chats by key and writes the messages under those locks (message_rows.py),
-        which gives their feed positions. Where a chat is missing, or a chat's creation has a
-        row to adopt, that transaction gives way: the chats are written first, outside it (a
-        replay completes a half-written batch), and it runs again.
+        which gives their feed positions: two round trips, its BEGIN sent with the first and
+        its COMMIT with the last (on a connection opened with `several_statements`). Where a
+        chat is missing, or a chat's creation has a row to adopt, that transaction gives way:
+        the chats are written first, outside it (a replay completes a half-written batch), and
+        it runs again.
         """
         keys = sorted({(c.application_id, c.number) for c in chats} | {m.chat_key for m in messages})
 
@@ -50,13 +52,17 @@ class BatchStore:
             if self._chats_to_write(keys, chats, locked):
                 return None
             found = (clash(c, locked[(c.application_id, c.number)].create_id) for c in chats)
-            clashes, changes = write_messages(cur, messages, locked) if messages else ([], [])
-            return Written([c for c in found if c is not None] + clashes, changes)
+            clashes = [c for c in found if c is not None]
+            if not messages:
+                return Written(clashes, [])
+            planned = write_messages(cur, messages, locked)
+            together(cur, *planned.statements, COMMIT)
+            return Written(clashes + planned.clashes, planned.changes)
 
-        written = self._mysql.retrying(write)
+        written = self._mysql.retrying(write, begun_by_work=True)
         if written is None:
             self._mysql.retrying(lambda cur: self._write_chats(cur, keys, chats), transaction=False)
-            written = self._mysql.retrying(write)
+            written = self._mysql.retrying(write, begun_by_work=True)
         if written is None:
             raise Unavailable("the batch's chats were not there after they were written; try again")
         if written.clashes:

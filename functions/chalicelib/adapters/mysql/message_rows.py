@@ -1,7 +1,8 @@
 """The writer's messages of a batch, written in one transaction under their chats' row locks, so
 each new row takes the next position of its chat's change feed (docs/architecture.md, "The
-change feed"): one lock read of the chats, one multi-row INSERT of the messages and one UPDATE
-of the chats' feed ends, highest numbers and times; and, for the messages numbered at or below
+change feed"): one lock read of the chats (sent with the transaction's BEGIN), then one
+multi-row INSERT of the messages and one UPDATE of the chats' feed ends, highest numbers and
+times (sent with its COMMIT): two round trips. And, for the messages numbered at or below
 their chat's highest number (`chats.last_number`; read from the rows, once, where a chat has
 not kept one), one read of the rows already there. Every statement that writes a message row
 raises that number under the same lock (changes.py for edits and deletes), so a message above
@@ -18,7 +19,7 @@ from typing import NamedTuple
 
 from ...domain.changes import ChatChanged
 from ...domain.models import ChatKey, Clash, NewMessage, clash
-from .mysql import Cursor
+from .mysql import BEGIN, Cursor, together
 
 # Values are written out as literals: integers (from MySQL or a checked event) by format, text by
 # the connection's quoting; pymysql's per-value escaping took twice as long (docs/performance.md,
@@ -57,10 +58,10 @@ class LockedChat(NamedTuple):
 
 
 def lock_chats(cur: Cursor, keys: Sequence[ChatKey]) -> dict[ChatKey, LockedChat]:
-    """Locks the chats of `keys` that exist (in the caller's transaction); their rows by key."""
+    """Opens the transaction and locks the chats of `keys` that exist; their rows by key."""
     if not keys:
         return {}
-    cur.execute(LOCK_CHATS.format(_pairs(sorted(keys))))
+    together(cur, BEGIN, LOCK_CHATS.format(_pairs(sorted(keys))))
     return {
         (int(app), int(number)): LockedChat(
             int(chat_id), create_id, int(last), _maybe_int(top), _maybe_int(ms)
@@ -69,11 +70,15 @@ def lock_chats(cur: Cursor, keys: Sequence[ChatKey]) -> dict[ChatKey, LockedChat
     }
 
 
-def write_messages(
-    cur: Cursor, messages: Sequence[NewMessage], chats: dict[ChatKey, LockedChat]
-) -> tuple[list[Clash], list[ChatChanged]]:
-    """Writes `messages` of the locked `chats` (in the caller's transaction); returns the clashes
-    and, for each chat that moved, its positions before and after."""
+class Planned(NamedTuple):
+    clashes: list[Clash]
+    changes: list[ChatChanged]  # each chat that moved: its positions before and after
+    statements: list[str]  # what writes the rows, for the caller to send (with its COMMIT)
+
+
+def write_messages(cur: Cursor, messages: Sequence[NewMessage], chats: dict[ChatKey, LockedChat]) -> Planned:
+    """The statements that write `messages` of the locked `chats` (read in the caller's
+    transaction where rows may be there already), their clashes and the chats' moves."""
     by_id = {chat.id: chat for chat in chats.values()}
     last = {chat.id: chat.last_change for chat in chats.values()}
     before = dict(last)
@@ -106,12 +111,12 @@ def write_messages(
                 newest[chat_id] = max(newest.get(chat_id, 0), m.created_at_ms)
         top[chat_id] = max(top[chat_id], m.number)
         rows.append(_values(text, chat_id, m, position))
-    _insert(cur, INSERT_MESSAGES, rows)
+    statements = _inserts(INSERT_MESSAGES, rows)
     if not advanced:
-        return clashes, []
+        return Planned(clashes, [], statements)
     ids = sorted(advanced)
     times = [_latest(by_id[c].last_message_ms, newest.get(c)) for c in ids]
-    cur.execute(
+    statements.append(
         ADVANCE_CHATS.format(
             ", ".join(f"{last[c]:d}" for c in ids),
             ", ".join(f"{top[c]:d}" for c in ids),
@@ -120,7 +125,7 @@ def write_messages(
             ids=", ".join(f"{c:d}" for c in ids),
         )
     )
-    return clashes, [ChatChanged(*advanced[c], last[c], before[c]) for c in ids]
+    return Planned(clashes, [ChatChanged(*advanced[c], last[c], before[c]) for c in ids], statements)
 
 
 def _highest(cur: Cursor, ids: set[int], chats: dict[int, LockedChat]) -> dict[int, int]:
@@ -155,20 +160,22 @@ def _pairs(pairs: Sequence[tuple[int, int]]) -> str:
     return ", ".join(f"({a:d}, {b:d})" for a, b in pairs)
 
 
-def _insert(cur: Cursor, statement: tuple[str, str], rows: list[str]) -> None:
-    """One multi-row INSERT of `rows` (VALUES tuples written out), split as pymysql would."""
+def _inserts(statement: tuple[str, str], rows: list[str]) -> list[str]:
+    """Multi-row INSERTs of `rows` (VALUES tuples written out), split as pymysql would."""
     prefix, postfix = statement
     room = MAX_STATEMENT_BYTES - len(prefix.encode()) - len(postfix.encode())
+    out: list[str] = []
     chunk: list[str] = []
     size = 0
     for row in rows:
         length = len(row.encode("utf-8", "surrogateescape")) + 1
         if chunk and size + length > room:
-            cur.execute(prefix + ",".join(chunk) + postfix)
+            out.append(prefix + ",".join(chunk) + postfix)
             chunk, size = [], 0
         chunk.append(row)
         size += length
-    cur.execute(prefix + ",".join(chunk) + postfix)
+    out.append(prefix + ",".join(chunk) + postfix)
+    return out
 
 
 def _values(text: Callable[[str], str], chat_id: int, m: NewMessage, position: int | None) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pymysql
+from pymysql.constants import CLIENT, SERVER_STATUS
 
 from ...domain.errors import Refused, Unavailable
 
@@ -24,13 +25,21 @@ _DEADLOCK, _LOCK_WAIT_TIMEOUT = 1213, 1205
 
 
 def connector(
-    host: str, port: int, user: str, password: str, database: str, tls_ca: str | None = None
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    database: str,
+    tls_ca: str | None = None,
+    several_statements: bool = False,
 ) -> Connect:
     """`tls_ca`: a CA bundle; the connection then requires TLS and verifies the server's
-    certificate and name (pymysql refuses a server that offers no TLS)."""
+    certificate and name (pymysql refuses a server that offers no TLS). `several_statements`:
+    one query may hold several (`together`), for the writer's connection only."""
     tls: dict[str, Any] = {}
     if tls_ca is not None:
         tls = {"ssl_ca": tls_ca, "ssl_verify_cert": True, "ssl_verify_identity": True}
+    flags = CLIENT.MULTI_STATEMENTS if several_statements else 0
 
     def connect() -> "pymysql.connections.Connection[Any]":
         return pymysql.connect(
@@ -41,6 +50,7 @@ def connector(
             password=password,
             database=database,
             charset="utf8mb4",
+            client_flag=flags,
             autocommit=True,
             connect_timeout=3,
             read_timeout=30,
@@ -83,11 +93,20 @@ class MySQL:
         assert row is not None, "an aggregate always answers a row"
         return int(row[0])
 
-    def retrying(self, work: Callable[[Cursor], T], attempts: int = 3, transaction: bool = True) -> T:
-        """Runs `work(cursor)`, in a transaction unless told not to, again after a deadlock."""
+    def retrying(
+        self,
+        work: Callable[[Cursor], T],
+        attempts: int = 3,
+        transaction: bool = True,
+        begun_by_work: bool = False,
+    ) -> T:
+        """Runs `work(cursor)`, in a transaction unless told not to, again after a deadlock.
+        `begun_by_work`: the work's first query opens the transaction (`BEGIN`, sent `together`
+        with it) and its last may commit it (`COMMIT`), which saves both their round trips; it
+        is committed here if still open, and rolled back on failure all the same."""
         for attempt in range(attempts):
             try:
-                with self._transaction() if transaction else self._cursor() as cur:
+                with self._transaction(begun_by_work) if transaction else self._cursor() as cur:
                     return work(cur)
             except _Retryable:
                 if attempt == attempts - 1:
@@ -112,21 +131,50 @@ class MySQL:
             raise Refused("the database refused the data") from exc
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Cursor]:
+    def _transaction(self, begun_by_work: bool = False) -> Iterator[Cursor]:
         with self._cursor() as cur:
-            cur.connection.begin()
+            if not begun_by_work:
+                cur.connection.begin()
             try:
                 yield cur
             except BaseException:
                 _quietly(cur.connection.rollback)
                 raise
-            cur.connection.commit()
+            if not begun_by_work or _in_transaction(cur.connection):
+                cur.connection.commit()
 
     def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
             _quietly(conn.close)
+
+
+BEGIN, COMMIT = "START TRANSACTION", "COMMIT"
+MAX_QUERY_BYTES = 1_024_000  # as pymysql's executemany: well within any max_allowed_packet
+
+
+def together(cur: Cursor, *statements: str) -> None:
+    """Sends `statements` in as few queries as hold them in MAX_QUERY_BYTES each (one longer goes
+    alone): one round trip for a batch's, on a connection opened with `several_statements`. The
+    cursor then holds the last one's rows; the server stops at the first that fails, whose error
+    is raised here."""
+    query: list[str] = []
+    size = 0
+    for statement in statements:
+        length = len(statement.encode("utf-8", "surrogateescape")) + 1
+        if query and size + length > MAX_QUERY_BYTES:
+            _send(cur, query)
+            query, size = [], 0
+        query.append(statement)
+        size += length
+    _send(cur, query)
+
+
+def _send(cur: Cursor, statements: list[str]) -> None:
+    cur.execute(";".join(statements))
+    while cur.nextset():  # each statement's result in turn: an error surfaces here
+        pass
 
 
 def first(cur: Cursor) -> Any:
@@ -145,6 +193,12 @@ def placeholders(count: int, width: int) -> str:
     """`(%s, %s), (%s, %s)` for `count` rows of `width` values: an IN list or VALUES rows."""
     row = "(" + ", ".join(["%s"] * width) + ")" if width > 1 else "%s"
     return ", ".join([row] * count)
+
+
+def _in_transaction(conn: "pymysql.connections.Connection[Any]") -> bool:
+    """What the last OK packet said: BEGIN and every write in a transaction set it, COMMIT clears it."""
+    status: int = conn.server_status  # type: ignore[attr-defined]  # pymysql's, not in its stubs
+    return bool(status & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
 
 
 class _Retryable(Exception):
