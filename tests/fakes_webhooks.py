@@ -4,6 +4,7 @@ behaviour by tests/integration/contracts/test_webhook_endpoints.py."""
 import dataclasses
 import datetime
 import json
+import math
 
 from chalicelib.domain.changes import Change
 from chalicelib.domain.deliveries import Cursor, DeadLetter, Event, LeaseLost, Outcome
@@ -368,10 +369,15 @@ class FakeDeadLetters(fakes.Store, ports.DeadLetters):
 
 
 class FakeSender(ports.WebhookSender):
-    """Receivers by URL: each answers from its script (True: 2xx), else 200; records what it got."""
+    """Receivers by URL: refusing (`down`), answering after so many seconds of the clock (`slow`;
+    past the sender's timeout, not at all), else 200 at once; records what each got."""
 
-    def __init__(self) -> None:
+    TIMEOUT_SECONDS = 5.0  # the real sender's response timeout
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock
         self.down: set[str] = set()
+        self.slow: dict[str, float] = {}
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         self.tried: list[tuple[str, dict[str, str], bytes]] = []  # the attempts that failed
         self.attempts = 0
@@ -381,6 +387,12 @@ class FakeSender(ports.WebhookSender):
         if url in self.down:
             self.tried.append((url, headers, body))
             return Outcome(False, "could not connect")
+        answers_in = self.slow.get(url, 0.0)
+        if answers_in and self.clock is not None:
+            self.clock.advance(min(answers_in, self.TIMEOUT_SECONDS))
+        if answers_in >= self.TIMEOUT_SECONDS:
+            self.tried.append((url, headers, body))
+            return Outcome(False, f"no answer within {self.TIMEOUT_SECONDS:g} s")
         self.received.append((url, headers, body))
         return Outcome(True)
 
@@ -389,11 +401,28 @@ class FakeSender(ports.WebhookSender):
 
 
 class FakeWork(ports.WebhookWork):
+    """The two lanes' queues: what each was asked, with its delay."""
+
     def __init__(self) -> None:
         self.requested: list[tuple[tuple[int, int], float]] = []
+        self.requested_slow: list[tuple[tuple[int, int], float]] = []
 
-    def request(self, chats, delay_seconds: float = 0) -> None:
-        self.requested += [(chat, delay_seconds) for chat in chats]
+    def request(self, chats, delay_seconds: float = 0, slow: bool = False) -> None:
+        (self.requested_slow if slow else self.requested).extend((chat, delay_seconds) for chat in chats)
+
+
+class FakeLanes(ports.DeliveryLanes):
+    """The slow lane's marks, expiring on the fakes' clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.until: dict[int, datetime.datetime] = {}
+
+    def slow(self, application_id: int) -> bool:
+        return self.until.get(application_id, self.clock.now) > self.clock.now
+
+    def mark_slow(self, application_id: int, seconds: float) -> None:
+        self.until[application_id] = self.clock.now + datetime.timedelta(seconds=max(1, math.ceil(seconds)))
 
 
 class FakeSlots(ports.DeliverySlots):
@@ -420,6 +449,7 @@ class FakeDeliveryDeps:
     dead_letters: FakeDeadLetters
     sender: FakeSender
     work: FakeWork
+    lanes: FakeLanes
     slots: FakeSlots = dataclasses.field(default_factory=FakeSlots)
     delivery_rate: object = dataclasses.field(default_factory=lambda: fakes.FakeRateLimits({}))
 
@@ -435,8 +465,9 @@ def delivery_deps() -> FakeDeliveryDeps:
         cursors,
         FakeFeed(clock, cursors, endpoints),
         FakeDeadLetters(endpoints, clock),
-        FakeSender(),
+        FakeSender(clock),
         FakeWork(),
+        FakeLanes(clock),
     )
 
 

@@ -28,8 +28,10 @@ class Receiver:
     fail_first: int = 0
     received: list[Received] = field(default_factory=list)
     answered: int = 0
-    # When each request arrived, answered 2xx or not.
+    # When each request was answered, 2xx or not.
     attempts: list[float] = field(default_factory=list)
+    # When each request arrived (before `delay`).
+    arrived: list[float] = field(default_factory=list)
     port: int = 0
 
     @property
@@ -39,11 +41,38 @@ class Receiver:
     def events(self) -> list[dict]:
         return [r.event for r in self.received]
 
+    def first_arrivals(self) -> dict[tuple[int, int], "Received"]:
+        """(chat, message number) -> the first delivery of its message's event."""
+        first: dict[tuple[int, int], Received] = {}
+        for got in self.received:
+            data = got.event["data"]
+            first.setdefault((data["chat_number"], data["message"]["number"]), got)
+        return first
+
+    def duplicates(self) -> int:
+        """Deliveries of an event already delivered (the same `webhook-id` again)."""
+        return len(self.received) - len({got.headers["webhook-id"] for got in self.received})
+
+    def in_order(self) -> bool:
+        """Each chat's positions ascend, redeliveries aside (a receiver dedupes by `webhook-id`)."""
+        seen: set[str] = set()
+        last: dict[int, int] = {}
+        for got in self.received:
+            if got.headers["webhook-id"] in seen:
+                continue
+            seen.add(got.headers["webhook-id"])
+            chat, position = got.event["data"]["chat_number"], got.event["data"]["position"]
+            if position < last.get(chat, -1):
+                return False
+            last[chat] = position
+        return True
+
 
 def start(receiver: Receiver) -> http.server.ThreadingHTTPServer:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            receiver.arrived.append(time.time())
             if receiver.delay:
                 time.sleep(receiver.delay)
             receiver.attempts.append(time.time())

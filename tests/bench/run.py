@@ -84,6 +84,8 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
         ("gateway", lambda p: gateway_bench.run(res(), (1, 4), 2 if q else 4, progress=p)),
         ("lag", lambda p: lag_bench.run(10, 10 if q else 30, progress=p)),
         ("webhooks", lambda p: webhook_bench.run(10, 10 if q else 30, progress=p)),
+        # The same beside an application whose receiver times out on every delivery.
+        ("webhooks slow neighbour", lambda p: webhook_bench.run(10, 10 if q else 30, p, neighbour_delay=7.0)),
         ("search", lambda p: search_bench.run(100 if q else 300, progress=p)),
         ("counter", lambda p: counter_bench.run(10_000, log=p)),
         ("mark read", lambda p: mark_read_bench.run(100_000 if q else 1_000_000, progress=p)),

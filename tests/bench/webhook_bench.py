@@ -7,7 +7,11 @@ function (SQS event source) posts each change. The receiver, a server in this pr
 when each event arrives. Lag = arrival - 201 received. Duplicates (the same `webhook-id` twice)
 are counted.
 
-    .local/venvs/app/bin/python -m tests.bench.webhook_bench [--rate 10] [--seconds 30]
+With `--neighbour-delay S`, a second application gets as many creates, to its own receiver,
+which answers each after S seconds (7: past the sender's 5 s, so every delivery times out; 0:
+a healthy neighbour, the same load): the lag measured is still the first application's.
+
+    .local/venvs/app/bin/python -m tests.bench.webhook_bench [--rate 10] [--seconds 30] [--neighbour-delay 7]
 """
 
 import argparse
@@ -25,23 +29,31 @@ from tests.receiver import Receiver, start
 CHATS = 4
 
 
-def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
-    api = stack_outputs()["ApiUrl"]
-    s = requests.Session()
+def _application(s: requests.Session, api: str, receiver: Receiver) -> str:
     token = s.post(
         f"{api}/applications", json={"name": f"bench-webhooks-{uuid.uuid4().hex[:6]}"}, timeout=30
     ).json()["token"]
-    receiver = Receiver()
-    server = start(receiver)
+    endpoint = s.post(
+        f"{api}/applications/{token}/webhooks",
+        json={"url": receiver.url, "events": ["message.created"]},
+        timeout=30,
+    )
+    endpoint.raise_for_status()
+    for _ in range(CHATS):
+        s.post(f"{api}/applications/{token}/chats", timeout=30).raise_for_status()
+    return token
+
+
+def run(
+    rate: float = 10.0, seconds: float = 30.0, progress=print, neighbour_delay: float | None = None
+) -> dict:
+    api = stack_outputs()["ApiUrl"]
+    s = requests.Session()
+    receiver, neighbour = Receiver(), Receiver(delay=neighbour_delay or 0.0)
+    servers = [start(receiver)] + ([start(neighbour)] if neighbour_delay is not None else [])
     try:
-        endpoint = s.post(
-            f"{api}/applications/{token}/webhooks",
-            json={"url": receiver.url, "events": ["message.created"]},
-            timeout=30,
-        )
-        endpoint.raise_for_status()
-        for _ in range(CHATS):
-            s.post(f"{api}/applications/{token}/chats", timeout=30).raise_for_status()
+        token = _application(s, api, receiver)
+        other = _application(s, api, neighbour) if neighbour_delay is not None else None
         accepted: dict[tuple[int, int], float] = {}
         interval, next_at, sent = 1.0 / rate, time.time(), 0
         deadline = time.time() + seconds
@@ -55,6 +67,8 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
             )
             if r.status_code == 201:
                 accepted[(chat, r.json()["number"])] = time.time()
+            if other is not None:
+                s.post(f"{api}/applications/{other}/chats/{chat}/messages", json={"body": "x"}, timeout=30)
             sent += 1
             next_at += interval
             if sent % max(1, int(rate * 10)) == 0:
@@ -68,6 +82,8 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
         out: dict[str, Any] = {
             "offered_per_s": rate,
             "seconds": seconds,
+            "neighbour_delay_s": neighbour_delay,
+            "neighbour_requests": len(neighbour.arrived),
             "chats": CHATS,
             "accepted": len(accepted),
             "delivered": len(lag_ms),
@@ -79,7 +95,8 @@ def run(rate: float = 10.0, seconds: float = 30.0, progress=print) -> dict:
         progress(json.dumps(out))
         return out
     finally:
-        server.shutdown()
+        for server in servers:
+            server.shutdown()
 
 
 def _arrivals(receiver: Receiver) -> dict[tuple[int, int], float]:
@@ -111,5 +128,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--neighbour-delay", type=float, default=None)
     args = parser.parse_args()
-    print(json.dumps(run(args.rate, args.seconds), indent=2))
+    print(json.dumps(run(args.rate, args.seconds, neighbour_delay=args.neighbour_delay), indent=2))

@@ -11,13 +11,12 @@ $CHAT_STATE_DIR/chaos/webhooks.jsonl and the test's output.
 import json
 import os
 import time
-import uuid
 
 import pytest
 import requests
 
 from tests.bench import common
-from tests.chaos import stack
+from tests.chaos import stack, webhooks
 from tests.chaos.scenarios import QUICK
 from tests.receiver import Receiver, start
 
@@ -32,84 +31,48 @@ CHATS = 3
 SETTLE_SECONDS = 2 * OUTAGE_SECONDS + (60 if QUICK else 120)
 
 
-def _application(s: requests.Session, api: str, receiver: Receiver) -> str:
-    token = s.post(f"{api}/applications", json={"name": f"chaos-webhooks-{uuid.uuid4().hex[:6]}"}, timeout=30)
-    token = token.json()["token"]
-    hook = {"url": receiver.url, "events": ["message.created"]}
-    s.post(f"{api}/applications/{token}/webhooks", json=hook, timeout=30).raise_for_status()
-    for _ in range(CHATS):
-        s.post(f"{api}/applications/{token}/chats", timeout=30).raise_for_status()
-    return token
-
-
-def _first_arrivals(receiver: Receiver) -> dict[tuple[int, int], tuple[float, int]]:
-    """(chat, message number) -> (first arrival, position), by webhook-id."""
-    first: dict[tuple[int, int], tuple[float, int]] = {}
-    for got in receiver.received:
-        data = got.event["data"]
-        first.setdefault((data["chat_number"], data["message"]["number"]), (got.at, data["position"]))
-    return first
-
-
-def _in_order(receiver: Receiver) -> bool:
-    seen: set[str] = set()
-    last: dict[int, int] = {}
-    for got in receiver.received:
-        if got.headers["webhook-id"] in seen:
-            continue  # a redelivery: the receiver dedupes it
-        seen.add(got.headers["webhook-id"])
-        chat, position = got.event["data"]["chat_number"], got.event["data"]["position"]
-        if position < last.get(chat, -1):
-            return False
-        last[chat] = position
-    return True
-
-
 def test_a_receiver_down_for_minutes_gets_everything_in_order_and_others_are_not_held_back():
     cfg = stack.target()
     api = json.loads((cfg.state / "stack-outputs.json").read_text())["ApiUrl"]
     s = requests.Session()
     victim, bystander = Receiver(), Receiver()
     victim_server, bystander_server = start(victim), start(bystander)
-    tokens = {"victim": _application(s, api, victim), "bystander": _application(s, api, bystander)}
-    accepted: dict[str, dict[tuple[int, int], float]] = {"victim": {}, "bystander": {}}
+    tokens = {
+        "victim": webhooks.application(s, api, victim, CHATS),
+        "bystander": webhooks.application(s, api, bystander, CHATS),
+    }
     started = time.time()
     down_at, up_at = started + BEFORE_SECONDS, started + BEFORE_SECONDS + OUTAGE_SECONDS
-    end = up_at + AFTER_SECONDS
-    sent, next_at, is_down, back = 0, started, False, None
-    while next_at < end:
-        time.sleep(max(0.0, next_at - time.time()))
-        if not is_down and back is None and time.time() >= down_at:
-            victim_server.shutdown()
-            victim_server.server_close()  # connections are refused from now on
-            is_down = True
-        if is_down and time.time() >= up_at:
-            victim_server, is_down, back = start(victim), False, time.time()
-        who = ("victim", "bystander")[sent % 2]
-        chat = (sent // 2) % CHATS + 1
-        r = s.post(
-            f"{api}/applications/{tokens[who]}/chats/{chat}/messages", json={"body": f"e{sent}"}, timeout=30
-        )
-        if r.status_code == 201:
-            accepted[who][(chat, r.json()["number"])] = time.time()
-        sent, next_at = sent + 1, next_at + 1 / RATE
+    state: dict = {"server": victim_server, "down": False, "back": None}
+
+    def outage(_: float) -> None:
+        if not state["down"] and state["back"] is None and time.time() >= down_at:
+            state["server"].shutdown()
+            state["server"].server_close()  # connections are refused from now on
+            state["down"] = True
+        if state["down"] and time.time() >= up_at:
+            state.update(server=start(victim), down=False, back=time.time())
+
+    seconds = BEFORE_SECONDS + OUTAGE_SECONDS + AFTER_SECONDS
+    sent, accepted = webhooks.stream(s, api, tokens, CHATS, RATE, seconds, outage)
+    victim_server, back = state["server"], state["back"]
     settle_deadline = time.time() + SETTLE_SECONDS
     while time.time() < settle_deadline and any(
-        len(_first_arrivals(r)) < len(accepted[w]) for w, r in (("victim", victim), ("bystander", bystander))
+        len(r.first_arrivals()) < len(accepted[w]) for w, r in (("victim", victim), ("bystander", bystander))
     ):
         time.sleep(1)
     victim_server.shutdown()
     bystander_server.shutdown()
 
-    arrivals = {w: _first_arrivals(r) for w, r in (("victim", victim), ("bystander", bystander))}
-    delivered_all_at = max((at for at, _ in arrivals["victim"].values()), default=time.time())
+    arrivals = {w: r.first_arrivals() for w, r in (("victim", victim), ("bystander", bystander))}
+    delivered_all_at = max((got.at for got in arrivals["victim"].values()), default=time.time())
     during = [
-        (arrivals["bystander"][k][0] - t) * 1000
+        (arrivals["bystander"][k].at - t) * 1000
         for k, t in accepted["bystander"].items()
         if k in arrivals["bystander"] and down_at <= t < up_at
     ]
     outside = [
-        (arrivals["bystander"][k][0] - t) * 1000
+        (arrivals["bystander"][k].at - t) * 1000
         for k, t in accepted["bystander"].items()
         if k in arrivals["bystander"] and not down_at <= t < up_at
     ]
@@ -120,22 +83,15 @@ def test_a_receiver_down_for_minutes_gets_everything_in_order_and_others_are_not
         "accepted": {w: len(a) for w, a in accepted.items()},
         "delivered": {w: len(a) for w, a in arrivals.items()},
         "missing": {w: len(set(accepted[w]) - set(arrivals[w])) for w in accepted},
-        "duplicates": {
-            w: len(r.received) - len({g.headers["webhook-id"] for g in r.received})
-            for w, r in (("victim", victim), ("bystander", bystander))
-        },
-        "in_order": {"victim": _in_order(victim), "bystander": _in_order(bystander)},
+        "duplicates": {"victim": victim.duplicates(), "bystander": bystander.duplicates()},
+        "in_order": {"victim": victim.in_order(), "bystander": bystander.in_order()},
         "victim_all_delivered_after_back_s": round(delivered_all_at - (back or up_at), 1),
         "victim_requests_received": len(victim.attempts),
         "bystander_lag_during_outage_ms": common.latency(during),
         "bystander_lag_outside_ms": common.latency(outside),
         "load_average": common.load_average(),
     }
-    out = cfg.state / "chaos" / "webhooks.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as lines:
-        lines.write(json.dumps(result) + "\n")
-    print(json.dumps(result, indent=2))
+    webhooks.record(cfg, result)
     assert result["missing"] == {"victim": 0, "bystander": 0}, result
     assert result["in_order"] == {"victim": True, "bystander": True}, result
     # Unaffected: the bystander's lag while the victim is down is its lag outside the outage, in

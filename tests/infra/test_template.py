@@ -427,7 +427,7 @@ def test_every_function_has_its_own_role_naming_only_its_own_log_group_and_queue
         # The webhook deliveries have a queue of their own (the changes topic feeds it).
         allowed = {
             "ApiFunction": {"CreationsQueue", "CreationsDeadLetterQueue"},
-            "DeliveryFunction": {"WebhookWorkQueue"},
+            "DeliveryFunction": {"WebhookWorkQueue", "WebhookSlowWorkQueue"},
         }
         assert queues <= allowed.get(name, {"CreationsQueue"}), name
     # SAM adds its own broad policies to a role it makes: no function may leave it to SAM.

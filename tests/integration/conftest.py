@@ -14,10 +14,13 @@ from chalice.test import Client
 
 from handlers import writer as writer_function
 from tests.helpers import invoke
-from tests.integration.support import JSON, REDIS_URL
+from tests.integration.support import JSON, REDIS_URL, post
 from tests.leaks import check_errors
 
 QUOTA_KINDS = ("CREATES", "EDITS", "SEARCHES", "READS", "APPLICATIONS_PER_ADDRESS", "APPLICATIONS")
+
+
+WEBHOOK_EVENTS = ["message.created", "message.edited", "message.deleted", "chat.created"]
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +43,14 @@ def webhook_work_url(sqs):
 
 
 @pytest.fixture(scope="session")
-def chat_app(queue_url, webhook_work_url):
+def webhook_slow_work_url(sqs):
+    url = sqs.create_queue(QueueName=f"it-webhook-slow-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    yield url
+    sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture(scope="session")
+def chat_app(queue_url, webhook_work_url, webhook_slow_work_url):
     index = f"messages-it-{uuid.uuid4().hex[:8]}"
     # A short request time (above queue.SEND_BOUND_SECONDS): numbering reopens 10 s after Redis
     # was found without its epoch.
@@ -48,7 +58,11 @@ def chat_app(queue_url, webhook_work_url):
         CREATIONS_QUEUE_URL=queue_url, MESSAGES_INDEX=index, REDIS_URL=REDIS_URL, API_TIMEOUT_SECONDS="8"
     )
     # Webhook receivers inside the tests listen on loopback; announcements go to a queue of ours.
-    os.environ.update(WEBHOOK_ALLOW_LOOPBACK="true", WEBHOOK_WORK_QUEUE_URL=webhook_work_url)
+    os.environ.update(
+        WEBHOOK_ALLOW_LOOPBACK="true",
+        WEBHOOK_WORK_QUEUE_URL=webhook_work_url,
+        WEBHOOK_SLOW_WORK_QUEUE_URL=webhook_slow_work_url,
+    )
     # Every test creates its applications from one address and reads a lot: quotas that only
     # tests/integration/test_rate_limits.py lowers.
     os.environ.update({f"RATE_LIMIT_{kind}": "1000000" for kind in QUOTA_KINDS})
@@ -181,3 +195,20 @@ def application(client) -> dict:
     )
     assert response.status_code == 201, response.body
     return json.loads(response.body)
+
+
+@pytest.fixture
+def endpoints(client):
+    """Registers webhook endpoints; removes them after the test, so no sweep keeps trying a
+    receiver gone."""
+    made = []
+
+    def register(token: str, url: str, events=WEBHOOK_EVENTS) -> dict:
+        status, endpoint = post(client, f"/applications/{token}/webhooks", {"url": url, "events": events})
+        assert status == 201, endpoint
+        made.append(f"/applications/{token}/webhooks/{endpoint['number']}")
+        return endpoint
+
+    yield register
+    for path in made:
+        client.http.delete(path)

@@ -15,31 +15,34 @@ from tests.helpers import invoke
 from tests.integration.support import patch, post
 from tests.receiver import Receiver, start
 
-ALL = ["message.created", "message.edited", "message.deleted", "chat.created"]
-
 
 class Work:
-    """Plays the delivery function's SQS event source on the session's work queue."""
+    """Plays the delivery function's SQS event sources on the session's two work queues (the
+    fast lane's and the slow lane's), one after the other."""
 
-    def __init__(self, sqs, url):
+    def __init__(self, sqs, *urls):
         from handlers import delivery
 
-        self.handler, self.sqs, self.url = delivery.deliver_webhooks, sqs, url
+        self.handler, self.sqs, self.urls = delivery.deliver_webhooks, sqs, urls
 
     def run(self) -> int:
         """Hands every work item queued (those due) to the delivery function; returns how many."""
         handled = 0
         for _ in range(100):
-            got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            messages = got.get("Messages", [])
-            if not messages:
+            batches = [
+                self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+                for url in self.urls
+            ]
+            if not any(got.get("Messages") for got in batches):
                 return handled
-            event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
-            answer = invoke(self.handler, event)
-            assert answer["batchItemFailures"] == []
-            for m in messages:
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
-            handled += len(messages)
+            for url, got in zip(self.urls, batches, strict=True):
+                messages = got.get("Messages", [])
+                if messages:
+                    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
+                    assert invoke(self.handler, event)["batchItemFailures"] == []
+                    for m in messages:
+                        self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                    handled += len(messages)
         return handled
 
     def sweep(self) -> dict:
@@ -55,26 +58,10 @@ class Work:
 
 
 @pytest.fixture
-def work(chat_app, sqs, webhook_work_url):
-    w = Work(sqs, webhook_work_url)
+def work(chat_app, sqs, webhook_work_url, webhook_slow_work_url):
+    w = Work(sqs, webhook_work_url, webhook_slow_work_url)
     w.run()  # start from an empty queue
     return w
-
-
-@pytest.fixture
-def endpoints(client):
-    """Registers endpoints; removes them after the test, so no sweep keeps trying a receiver gone."""
-    made = []
-
-    def register(token: str, url: str, events=ALL) -> dict:
-        status, endpoint = post(client, f"/applications/{token}/webhooks", {"url": url, "events": events})
-        assert status == 201, endpoint
-        made.append(f"/applications/{token}/webhooks/{endpoint['number']}")
-        return endpoint
-
-    yield register
-    for path in made:
-        client.http.delete(path)
 
 
 def test_a_chats_messages_reach_the_receiver_signed_and_in_feed_order(

@@ -378,3 +378,67 @@ def test_a_sweep_that_cannot_read_the_feed_still_hands_out_due_retries(deps):
     deps.work.requested.clear()
     swept = delivery.sweep(deps)
     assert swept["due"] == 1 and swept["behind"] == 0 and deps.work.requested == [((A, 1), 0)]
+
+
+def test_a_receiver_that_never_answers_sends_its_application_to_the_slow_lane_and_backs_off(deps):
+    register(deps, A, URL_A, ["message.created"])
+    register(deps, B, URL_B, ["message.created"])
+    for app in (A, B):
+        for chat in (1, 2):
+            deps.feed.create_chat(app, chat)
+            deps.feed.change(app, chat, 1, "created", "x")
+    deps.sender.slow[URL_A] = 30  # accepts the connection, never answers in time
+    run(deps, (A, 1))
+    [(chat, delay)] = deps.work.requested_slow
+    assert chat == (A, 1) and delay >= 0.8 and deps.webhook_endpoints.rows[1].failures == 1
+    tried = deps.sender.attempts
+    # The fast lane hands A's chats to the slow lane untried, and delivers B's.
+    assert run(deps, (A, 2), (B, 1), (B, 2)) == 2
+    assert deps.sender.attempts == tried + 2 and deps.work.requested == []
+    assert ((A, 2), 0) in deps.work.requested_slow
+    # In the slow lane A waits for its probe, then is tried again, and backs off further.
+    deps.clock.advance(delay + 0.1)
+    delivery.handle_work(deps, [(A, 1), (A, 2)], None, deps.clock, slow=True)
+    assert deps.sender.attempts == tried + 3 and deps.webhook_endpoints.rows[1].failures == 2
+    assert positions(deps, URL_B) == [1, 1] and positions(deps, URL_A) == []
+
+
+def test_a_receiver_that_answers_slowly_in_time_takes_the_rest_of_its_chats_to_the_slow_lane(deps):
+    register(deps, A, URL_A, ["message.created"])
+    for chat in (1, 2, 3):
+        deps.feed.create_chat(A, chat)
+        deps.feed.change(A, chat, 1, "created", "x")
+    deps.sender.slow[URL_A] = 2.0
+    assert run(deps, (A, 1), (A, 2), (A, 3)) == 1  # delivered, slowly: the rest go elsewhere
+    assert deps.work.requested == [] and deps.work.requested_slow == [((A, 2), 0), ((A, 3), 0)]
+    assert delivery.handle_work(deps, [(A, 2), (A, 3)], None, deps.clock, slow=True) == 2
+    assert positions(deps, URL_A) == [1, 1, 1] and deps.webhook_endpoints.rows[1].failures == 0
+
+
+def test_an_application_comes_back_to_the_fast_lane_a_while_after_its_last_slow_answer(deps):
+    register(deps, A, URL_A, ["message.created"])
+    deps.feed.create_chat(A, 1)
+    deps.feed.change(A, 1, 1, "created", "x")
+    deps.sender.slow[URL_A] = 2.0
+    run(deps, (A, 1))
+    deps.sender.slow.clear()  # fast again
+    deps.feed.change(A, 1, 2, "created", "y")
+    assert run(deps, (A, 1)) == 0 and deps.work.requested_slow == [((A, 1), 0)]
+    deps.clock.advance(delivery.SLOW_LANE_SECONDS)
+    assert run(deps, (A, 1)) == 1 and positions(deps, URL_A) == [1, 2]
+
+
+def test_in_the_fast_lane_an_application_has_a_share_of_the_invocation_then_queues_again(deps):
+    register(deps, A, URL_A, ["message.created"])
+    register(deps, B, URL_B, ["message.created"])
+    for chat in range(1, 11):
+        deps.feed.create_chat(A, chat)
+        deps.feed.change(A, chat, 1, "created", "x")
+    deps.feed.create_chat(B, 1)
+    deps.feed.change(B, 1, 1, "created", "x")
+    deps.sender.slow[URL_A] = 0.9  # under the slow lane's bar, but ten of them
+    work = {f"a{chat}": [(A, chat)] for chat in range(1, 11)} | {"b": [(B, 1)]}
+    assert delivery.handle_batch(deps, work, 60, now=deps.clock) == []
+    sent = len(positions(deps, URL_A))
+    assert 0 < sent < 10 and positions(deps, URL_B) == [1]
+    assert [chat for chat, _ in deps.work.requested] == [(A, c) for c in range(sent + 1, 11)]

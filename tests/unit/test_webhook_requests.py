@@ -1,10 +1,10 @@
-"""What the delivery function reads from its work queue (edge/webhook_requests.work_items)."""
+"""What the delivery function reads from its work queues (edge/webhook_requests.work_items)."""
 
 import json
 
 import pytest
 
-from chalicelib.edge.webhook_requests import work_items
+from chalicelib.edge.webhook_requests import in_slow_lane, work_items
 
 
 def test_the_changes_topics_message_names_its_chats():
@@ -31,3 +31,10 @@ def test_an_announcement_that_carries_more_is_read_for_its_chats_only():
 )  # fmt: skip
 def test_anything_else_names_no_chat(body):
     assert work_items(body) == []
+
+
+def test_only_the_slow_lanes_own_requests_say_they_came_through_it():
+    assert in_slow_lane(json.dumps({"application_id": 3, "chat_number": 4, "lane": "slow"}))
+    assert work_items(json.dumps({"application_id": 3, "chat_number": 4, "lane": "slow"})) == [(3, 4)]
+    for body in ('{"application_id": 3, "chat_number": 4}', '{"changes": [[7, 1, 12]]}', "[]", "not json"):
+        assert not in_slow_lane(body)

@@ -89,3 +89,12 @@ def work_items(body: str) -> list[tuple[int, int]]:
             if isinstance(item, dict):
                 pairs.append((item.get("application_id"), item.get("chat_number")))
     return [(a, c) for a, c in pairs if type(a) is int and type(c) is int and a > 0 and c > 0]
+
+
+def in_slow_lane(body: str) -> bool:
+    """Whether a work message came through the slow lane (adapters/sqs/webhook_work.py marks it)."""
+    try:
+        value: Any = json.loads(body)
+    except (ValueError, TypeError):
+        return False
+    return isinstance(value, dict) and value.get("lane") == "slow"

@@ -6,6 +6,12 @@ endpoint of the chat's application, the worker takes the (endpoint, chat) cursor
 MySQL, reads the feed after the delivered position and sends one event at a time, moving the
 cursor after each 2xx. The cursor is the truth: a killed worker's lease runs out and the sweep
 hands the chat out again, to be sent from the cursor (receivers dedupe by `webhook-id`).
+
+Two lanes, each a queue served by invocations of its own: an application one of whose
+deliveries held its worker `SLOW_ATTEMPT_SECONDS` or more (a receiver that answers slowly, or
+not at all) delivers in the slow lane for `SLOW_LANE_SECONDS` after (and until its retry is
+due), so the fast lane's invocations never wait on it again; in the fast lane an application
+has `FAST_SHARE_SECONDS` of an invocation, then the rest of its chats queue again.
 """
 
 import datetime
@@ -38,6 +44,13 @@ from .ports import ChatRef, DeliveryDeps
 FINISH_SECONDS = 10
 # When an application's deliveries all run already, its next chat comes back this much later.
 BUSY_RETRY_SECONDS = 2
+# A delivery that held its worker this long sends its application to the slow lane (a healthy
+# receiver answers in milliseconds; the sender gives up after 8 s).
+SLOW_ATTEMPT_SECONDS = 1.0
+# How long an application stays in the slow lane after its last slow delivery (or its retry).
+SLOW_LANE_SECONDS = 300
+# An application's time in one fast-lane invocation, at most (besides the delivery under way).
+FAST_SHARE_SECONDS = 5.0
 log = Logger(service="chat", child=True)
 
 # Applications of a batch delivered at once (a batch is 10 records, each naming chats).
@@ -70,19 +83,28 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def handle_batch(deps: DeliveryDeps, work: Mapping[str, Sequence[ChatRef]], seconds_left: float) -> list[str]:
-    """Delivers the chats the records name before the invocation's `seconds_left` run out, each
-    application's side by side (a slow receiver holds back its own only); returns the records to
-    retry (a store was down for a chat they name). What is left at the deadline is queued again,
-    never cut off mid-delivery: the last delivery, the release and the requests get the time kept
-    back."""
+def handle_batch(
+    deps: DeliveryDeps,
+    work: Mapping[str, Sequence[ChatRef]],
+    seconds_left: float,
+    slow: bool = False,
+    now: Clock = utcnow,
+) -> list[str]:
+    """Delivers the chats the records name before the invocation's `seconds_left` run out (in the
+    fast lane, each application's share of it), each application's side by side; returns the
+    records to retry (a store was down for a chat they name). What is left at the deadline is
+    queued again, never cut off mid-delivery: the last delivery, the release and the requests get
+    the time kept back. `slow`: the records came through the slow lane."""
     if not work:
         return []
     kept_back = min(FINISH_SECONDS, seconds_left / 3)
-    deadline = utcnow() + datetime.timedelta(seconds=seconds_left - kept_back)
+    deadline = now() + datetime.timedelta(seconds=seconds_left - kept_back)
+    if not slow:
+        deadline = min(deadline, now() + datetime.timedelta(seconds=FAST_SHARE_SECONDS))
     chats = _by_application(chat for named in work.values() for chat in named)
     futures = {
-        app: _pool().submit(deliver_chats, deps, app, numbers, deadline) for app, numbers in chats.items()
+        app: _pool().submit(deliver_chats, deps, app, numbers, deadline, now, slow)
+        for app, numbers in chats.items()
     }
     down = set()
     for app, future in futures.items():
@@ -113,10 +135,12 @@ def handle_work(
     chats: Iterable[ChatRef],
     deadline: datetime.datetime | None = None,
     now: Clock = utcnow,
+    slow: bool = False,
 ) -> int:
     """Delivers each chat named (each once, however often named); returns the events delivered."""
     end = deadline or now() + datetime.timedelta(seconds=ROUND_SECONDS)
-    return sum(deliver_chats(deps, app, numbers, end, now) for app, numbers in _by_application(chats).items())
+    by_application = _by_application(chats).items()
+    return sum(deliver_chats(deps, app, numbers, end, now, slow) for app, numbers in by_application)
 
 
 def deliver_chats(
@@ -125,22 +149,28 @@ def deliver_chats(
     chat_numbers: Sequence[int],
     deadline: datetime.datetime,
     now: Clock = utcnow,
+    slow: bool = False,
 ) -> int:
     """Sends each endpoint of the application what it has not had of each chat, one chat after
-    another within one of the application's slots, until `deadline` (the chats left are queued)."""
+    another within one of the application's slots, until `deadline` (the chats left are queued).
+    In the fast lane (not `slow`), an application marked slow is handed to the slow lane."""
+    if not slow and deps.lanes.slow(application_id):
+        # Its receivers answered slowly lately: the slow lane's invocations wait on them, not these.
+        deps.work.request([(application_id, c) for c in chat_numbers], slow=True)
+        return 0
     endpoints = [e for e in deps.webhook_endpoints.of_application(application_id) if e.enabled]
     if not endpoints:
         return 0
     if not deps.slots.take(application_id):
         # The application's receivers already hold its share of the deliveries: come back soon.
-        deps.work.request([(application_id, c) for c in chat_numbers], delay_seconds=BUSY_RETRY_SECONDS)
+        _request(deps, [(application_id, c) for c in chat_numbers], BUSY_RETRY_SECONDS)
         return 0
     delivered = 0
     try:
         for n, chat_number in enumerate(chat_numbers):
             if n > 0:
-                if now() >= deadline:
-                    deps.work.request([(application_id, c) for c in chat_numbers[n:]])
+                if now() >= deadline or (not slow and deps.lanes.slow(application_id)):
+                    _request(deps, [(application_id, c) for c in chat_numbers[n:]])
                     break
                 # Read again: a failure in the chat before backs its endpoint off for this one.
                 endpoints = [e for e in deps.webhook_endpoints.of_application(application_id) if e.enabled]
@@ -169,7 +199,7 @@ def _deliver_chat(
         except LeaseLost:
             pass  # another worker has the pair now and sends from the cursor
         except EndpointChanged:
-            deps.work.request([(e.application_id, chat_number)])  # read as it is now
+            _request(deps, [(e.application_id, chat_number)])  # read as it is now
     return delivered
 
 
@@ -193,7 +223,7 @@ def _deliver(
             if more and now() < end:
                 continue
             if more:
-                deps.work.request([(endpoint.application_id, chat_number)])
+                _request(deps, [(endpoint.application_id, chat_number)])
             if deps.cursors.release(cursor):
                 return delivered
             # A change was announced while this worker held the pair: read the feed again.
@@ -241,17 +271,20 @@ def _send(deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, event: Event, 
     wait = _over_rate(deps, endpoint.application_id)
     if wait is not None:
         deps.cursors.postpone(cursor, wait)
-        deps.work.request([(endpoint.application_id, cursor.chat_number)], delay_seconds=wait)
+        _request(deps, [(endpoint.application_id, cursor.chat_number)], wait)
         return False
     moment = now()
     headers = signing.headers(endpoint.signing_secrets(moment), event.id, int(moment.timestamp()), event.body)
     outcome = deps.sender.send(endpoint.url, headers, event.body)
+    slow = (now() - moment).total_seconds() >= SLOW_ATTEMPT_SECONDS
     if outcome.delivered:
+        if slow:
+            deps.lanes.mark_slow(endpoint.application_id, SLOW_LANE_SECONDS)
         if endpoint.failures and deps.cursors.endpoint_recovered(endpoint.id):
             # Back: the chats that waited for the probe go now (the rest at the next sweeps).
-            deps.work.request(deps.cursors.due(SWEEP_LIMIT, endpoint.id))
+            _request(deps, deps.cursors.due(SWEEP_LIMIT, endpoint.id))
         return True
-    _failed(deps, endpoint, cursor, event, outcome, moment)
+    _failed(deps, endpoint, cursor, event, outcome, moment, slow)
     return False
 
 
@@ -262,19 +295,33 @@ def _failed(
     event: Event,
     outcome: Outcome,
     at: datetime.datetime,
+    slow: bool,
 ) -> None:
     attempts = cursor.attempts + 1
+    chat = [(endpoint.application_id, cursor.chat_number)]
     if gives_up(cursor.failing_since, at):
         # A day and more of refusals: kept for the application to replay; the chat moves on.
         deps.dead_letters.add(endpoint, event, attempts, outcome.error)
         deps.cursors.release(deps.cursors.advance(cursor, event.position))
-        deps.work.request([(endpoint.application_id, cursor.chat_number)])
+        _request(deps, chat)
         return
     # The chat and the endpoint come back together: this chat is the endpoint's next probe.
     delay = retry_delay(max(attempts, endpoint.failures + 1), outcome)
+    if slow:
+        # Timed out (or answered too late): its probe waits in the slow lane too.
+        deps.lanes.mark_slow(endpoint.application_id, delay + SLOW_LANE_SECONDS)
     deps.cursors.failed(cursor, outcome.error, delay)
     deps.cursors.endpoint_failed(endpoint.id, delay)
-    deps.work.request([(endpoint.application_id, cursor.chat_number)], delay_seconds=delay)
+    _request(deps, chat, delay)
+
+
+def _request(deps: DeliveryDeps, chats: Sequence[ChatRef], delay_seconds: float = 0) -> None:
+    """Queues the chats again, each in the lane its application delivers in now."""
+    slow = {app for app in {app for app, _ in chats} if deps.lanes.slow(app)}
+    for in_slow_lane in (False, True):
+        named = [chat for chat in chats if (chat[0] in slow) is in_slow_lane]
+        if named:
+            deps.work.request(named, delay_seconds, slow=in_slow_lane)
 
 
 def _created_at(deps: DeliveryDeps, endpoint: Endpoint, chat_number: int, now: Clock) -> datetime.datetime:
@@ -306,7 +353,7 @@ def sweep(deps: DeliveryDeps, limit: int = SWEEP_LIMIT) -> dict[str, int]:
         log.warning("webhook sweep: the feed could not be read", exc_info=True)
     chats = sorted(set(due) | set(behind))
     if chats:
-        deps.work.request(chats)
+        _request(deps, chats)
     return {"due": len(due), "behind": len(behind), "requested": len(chats), "replayed": replay(deps, limit)}
 
 

@@ -511,10 +511,19 @@ class DeliverySlots(Protocol):
     def give_back(self, application_id: int) -> None: ...
 
 
-class WebhookWork(Protocol):
-    """The chats to deliver (SQS): announcements, retries, the sweep's catch-up."""
+class DeliveryLanes(Protocol):
+    """The applications whose receivers answered slowly lately: they deliver in the slow lane
+    (Redis, expiring marks; while down, none is marked and all deliver in the fast lane)."""
 
-    def request(self, chats: Sequence[ChatRef], delay_seconds: float = 0) -> None: ...
+    def slow(self, application_id: int) -> bool: ...
+    def mark_slow(self, application_id: int, seconds: float) -> None: ...
+
+
+class WebhookWork(Protocol):
+    """The chats to deliver (SQS): announcements, retries, the sweep's catch-up; in the fast
+    lane's queue, or the slow lane's (`slow`), each served by invocations of its own."""
+
+    def request(self, chats: Sequence[ChatRef], delay_seconds: float = 0, slow: bool = False) -> None: ...
 
 
 class DeliveryDeps(Protocol):
@@ -534,6 +543,8 @@ class DeliveryDeps(Protocol):
     def work(self) -> WebhookWork: ...
     @property
     def slots(self) -> DeliverySlots: ...
+    @property
+    def lanes(self) -> DeliveryLanes: ...
     # The per-application delivery rate (its one quota: "webhook-deliveries").
     @property
     def delivery_rate(self) -> RateLimits: ...

@@ -6,6 +6,8 @@ from ..domain.webhooks import MAX_ENDPOINTS, Endpoint, EndpointChange, new_secre
 from . import access, identity
 from .ports import WebhookAdminDeps
 
+NO_ENDPOINT = "the application has no webhook endpoint with that id"
+
 
 def register(
     deps: WebhookAdminDeps, token: str, url: str, events: tuple[str, ...], description: str = ""
@@ -34,7 +36,7 @@ def update(deps: WebhookAdminDeps, token: str, number: int, change: EndpointChan
 def remove(deps: WebhookAdminDeps, token: str, number: int) -> None:
     """Deletes the endpoint, its delivery state and its dead letters; nothing more is sent to it."""
     if not deps.webhook_endpoints.delete(_application_of(deps, token, "edits"), number):
-        raise NotFound("the application has no webhook endpoint with that id")
+        raise NotFound(NO_ENDPOINT)
 
 
 def rotate_secret(deps: WebhookAdminDeps, token: str, number: int, grace_seconds: int) -> Endpoint:
@@ -73,5 +75,5 @@ def _application_of(deps: WebhookAdminDeps, token: str, kind: str) -> int:
 
 def _found(endpoint: Endpoint | None) -> Endpoint:
     if endpoint is None:
-        raise NotFound("the application has no webhook endpoint with that id")
+        raise NotFound(NO_ENDPOINT)
     return endpoint

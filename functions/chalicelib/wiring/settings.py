@@ -218,6 +218,8 @@ class WebhookSettings:
 class WebhookDeliverySettings(RateWindowSettings, WebhookSettings):
     # The queue of chats to deliver (announcements, retries, the sweep's catch-up).
     webhook_work_queue_url: str | None
+    # The slow lane's queue: applications whose receivers answer slowly (usecases/delivery.py).
+    webhook_slow_work_queue_url: str | None
     # Deliveries each application may make per RATE_LIMIT_WINDOW_SECONDS, all endpoints together.
     rate_limit_webhook_deliveries: int
     # Deliveries of one application running at once (a slow receiver holds each up to 8 s).
@@ -452,6 +454,7 @@ _READERS: dict[str, Callable[[_Env], Any]] = {
     "accept_push_function_name": lambda env: env.get("ACCEPT_PUSH_FUNCTION_NAME", ""),
     "webhook_allow_loopback": lambda env: _flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
     "webhook_work_queue_url": lambda env: env.get("WEBHOOK_WORK_QUEUE_URL") or None,
+    "webhook_slow_work_queue_url": lambda env: env.get("WEBHOOK_SLOW_WORK_QUEUE_URL") or None,
     "rate_limit_webhook_deliveries": lambda env: _int(env, "RATE_LIMIT_WEBHOOK_DELIVERIES", 500),
     "webhook_slots_per_application": lambda env: _int(env, "WEBHOOK_SLOTS_PER_APPLICATION", 4, high=1000),
 }

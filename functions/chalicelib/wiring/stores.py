@@ -167,8 +167,9 @@ class Stores[S]:
         from ..adapters.sqs import queue
         from ..adapters.sqs.webhook_work import WebhookWork
 
-        url = self._view(settings.WebhookDeliverySettings).webhook_work_queue_url or ""
-        return traced(WebhookWork(self._sqs or queue.client(), url), "SQS")
+        view = self._view(settings.WebhookDeliverySettings)
+        urls = view.webhook_work_queue_url or "", view.webhook_slow_work_queue_url
+        return traced(WebhookWork(self._sqs or queue.client(), *urls), "SQS")
 
     @_Built
     def slots(self) -> ports.DeliverySlots:
@@ -176,6 +177,12 @@ class Stores[S]:
 
         most = self._view(settings.WebhookDeliverySettings).webhook_slots_per_application
         return traced(DeliverySlots(self.redis, most), "Redis")
+
+    @_Built
+    def lanes(self) -> ports.DeliveryLanes:
+        from ..adapters.redis.delivery_lanes import DeliveryLanes
+
+        return traced(DeliveryLanes(self.redis), "Redis")
 
     @_Built
     def delivery_rate(self) -> ports.RateLimits:

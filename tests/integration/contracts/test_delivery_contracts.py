@@ -150,3 +150,14 @@ def test_an_applications_slots_run_out_and_come_back(world):
     assert slots.take(world.app_id)
     slots.give_back(world.app_id)
     slots.give_back(world.app_id)
+
+
+def test_an_application_marked_slow_is_so_until_its_mark_runs_out(world):
+    lanes = world.deps.lanes
+    assert not lanes.slow(world.app_id)
+    lanes.mark_slow(world.app_id, 0.5)  # whole seconds: at least one
+    world.wait(0.6)
+    assert lanes.slow(world.app_id) and not lanes.slow(world.app_id + 1_000_000)
+    lanes.mark_slow(world.app_id, 1)  # a later mark counts from now
+    world.wait(1.3)
+    assert not lanes.slow(world.app_id)

@@ -6,7 +6,7 @@ counts:*      which chats and applications changed since the counter's last run 
 idem:*        Idempotency-Key records, and their count in all scopes (idempotency.py)
 token:*       application ids by token (tokens.py)
 rate:*        request quotas (ratelimit.py)
-hooks:*       webhook deliveries in flight per application (delivery_slots.py)
+hooks:*       webhook deliveries in flight per application (delivery_slots.py), slow lane (delivery_lanes.py)
 """
 
 from ...domain.models import ChatKey, IdleCounter
@@ -123,3 +123,8 @@ ALL_QUOTAS = "rate:*"
 def delivery_slots(application_id: int) -> str:
     """How many of an application's webhook deliveries run now (a count that expires)."""
     return f"hooks:slots:{application_id}"
+
+
+def slow_lane(application_id: int) -> str:
+    """Present while the application's webhooks deliver in the slow lane (expires)."""
+    return f"hooks:slow:{application_id}"
