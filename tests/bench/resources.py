@@ -6,8 +6,11 @@ layer `sam build` made under the state dir), pointed at the bench's stores.
 """
 
 import hashlib
+import importlib.util
 import io
 import json
+import py_compile
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -35,22 +38,33 @@ def _zip(files: dict) -> bytes:
 
 
 def code_zip(root: Path = common.FUNCTIONS) -> bytes:
-    """The functions' code under `root` as sam build ships it: every file (Lua scripts too)."""
-    files = {
-        str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-    }
-    return _zip(files)
+    """The functions' code under `root` as sam build ships it (functions/Makefile): every file (Lua
+    scripts too) and each module's bytecode, checked by hash."""
+    files: dict[str, Path] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-code-") as tmp:
+        for path in root.rglob("*"):
+            name = str(path.relative_to(root))
+            if not path.is_file() or "__pycache__" in path.parts or name == "Makefile":
+                continue
+            files[name] = path
+            if path.suffix == ".py":
+                cached = importlib.util.cache_from_source(name)
+                py_compile.compile(
+                    str(path),
+                    cfile=str(Path(tmp) / cached),
+                    dfile=name,
+                    doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+                )
+                files[cached] = Path(tmp) / cached
+        return _zip(files)
 
 
 def layer_zip() -> Path:
-    """The stack's built layer, zipped once per content (cached under the state dir)."""
+    """The stack's built layer with its bytecode, zipped once per content (cached under the state dir)."""
     if not (LAYER_SOURCE / "python").is_dir():
         raise RuntimeError(f"{LAYER_SOURCE} is missing: run `make up` (sam build makes it)")
-    files = {
-        str(p.relative_to(LAYER_SOURCE)): p
-        for p in sorted(LAYER_SOURCE.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
-    }
+    files = {str(p.relative_to(LAYER_SOURCE)): p for p in sorted(LAYER_SOURCE.rglob("*")) if p.is_file()}
     digest = hashlib.sha256(
         "".join(f"{n}:{p.stat().st_size}" for n, p in files.items()).encode()
     ).hexdigest()[:16]
