@@ -9,8 +9,10 @@ the first attempt was stored.
 import json
 import time
 
+import boto3
 import pytest
 
+from chalicelib.adapters.sqs import queue
 from chalicelib.domain.errors import InFlight, NotFound, NotQueued, Unavailable
 from chalicelib.domain.models import Clash
 from chalicelib.domain.numbering import RECOVERING
@@ -197,3 +199,28 @@ def test_in_another_epoch_a_first_attempt_in_the_dead_letter_queue_is_found_ther
     assert [e["body"] for e in sent(deps, "message")] == ["someone else's"]
     deps.queue.sent.append(deps.queue.dead.pop())  # an operator's redrive
     assert written(deps) == [] and bodies(deps) == {1: "mine", 2: "someone else's"}
+
+
+def test_a_message_number_that_could_not_be_held_leaves_no_readable_body(deps, token, monkeypatch):
+    reserve = deps.reservations.reserve_message_number
+
+    def then_keys_fail(*args):
+        number = reserve(*args)  # its body is readable from here, as pending
+        deps.keys.down = True  # and the key's record cannot take the number
+        return number
+
+    monkeypatch.setattr(deps.reservations, "reserve_message_number", then_keys_fail)
+    with pytest.raises(Unavailable):
+        service.create_message(deps, token, 1, "never told", key("m"))
+    deps.keys.down = False
+    assert sent(deps, "message") == []
+    with pytest.raises(NotFound):
+        service.get_message(deps, token, 1, 1)  # nobody was told 1
+
+
+def test_the_queue_clients_attempts_and_timeouts_fit_in_the_send_bound():
+    """Numbering's recovery relies on a send ending within SEND_BOUND_SECONDS; botocore's
+    `max_attempts` counts retries, one attempt more than the bound once counted."""
+    config = boto3.client("sqs", region_name="us-east-1", config=queue.CLIENT_CONFIG).meta.config
+    attempts = config.retries["total_max_attempts"]
+    assert attempts * (config.connect_timeout + config.read_timeout) < queue.SEND_BOUND_SECONDS

@@ -214,17 +214,27 @@ def create_chat(deps: Deps, token: str, key: RequestKey | None = None) -> int:
         return once.done(Done(taken.number)).number
 
 
-def _number(deps: Deps, once: Once, reserve: Callable[[], int], created_at_ms: int) -> tuple[Reserved, float]:
+def _number(
+    deps: Deps,
+    once: Once,
+    reserve: Callable[[], int],
+    created_at_ms: int,
+    unheld: Callable[[int], None] = lambda number: None,
+) -> tuple[Reserved, float]:
     """The number a create sends, held on its key's record, and by when it must be queued: the
     one an earlier attempt took and may have queued (its event is sent again, the same), else a
-    new one."""
+    new one. `unheld(number)` undoes what the reservation of a new number made readable when the
+    record cannot hold it: nothing is sent, and nobody is told it."""
     taken = once.sent_before()
-    if taken is None:
-        number, deadline = numbering.reserve(deps, once, reserve)
-        taken = Reserved(number, created_at_ms)
-    else:
+    if taken is not None:
         deadline = numbering.deadline(deps)
-    return once.held(taken, deadline), deadline
+        return once.held(taken, deadline), deadline
+    number, deadline = numbering.reserve(deps, once, reserve)
+    try:
+        return once.held(Reserved(number, created_at_ms), deadline), deadline
+    except Exception:
+        unheld(number)
+        raise
 
 
 def list_chats(deps: Deps, token: str, after: int, limit: int) -> list[Chat]:
@@ -287,7 +297,13 @@ def create_message(deps: Deps, token: str, chat_number: int, body: str, key: Req
             return once.done(Done(earlier)).number
         at = now_ms()
         accepted = NewMessage(app_id, chat_number, 0, body, 1, once.create_id, at, caller.user)
-        taken, deadline = _number(deps, once, _message_reservation(deps, accepted), at)
+        taken, deadline = _number(
+            deps,
+            once,
+            _message_reservation(deps, accepted),
+            at,
+            lambda number: _forget_quietly(deps, dataclasses.replace(accepted, number=number)),
+        )
         queued = dataclasses.replace(accepted, number=taken.number, created_at_ms=taken.created_at_ms)
         if once.sent_before() is not None:
             deps.pending.keep_pending(queued)  # readable again while queued, as its reservation made it
