@@ -14,9 +14,10 @@ from ...domain.errors import NotQueued, Unavailable
 # botocore's standard retry mode retries throttling and transient faults with backoff. The bounds
 # keep a send within SEND_BOUND_SECONDS: numbering reopens after a Redis restart once no request
 # that reserved a number can still queue it, so a send must never outlive its request.
+# `total_max_attempts` counts the first attempt too (botocore's `max_attempts` counts retries only).
 _ATTEMPTS, _CONNECT_SECONDS, _READ_SECONDS = 2, 1, 2
 CLIENT_CONFIG = Config(
-    retries={"max_attempts": _ATTEMPTS, "mode": "standard"},
+    retries={"total_max_attempts": _ATTEMPTS, "mode": "standard"},
     connect_timeout=_CONNECT_SECONDS,
     read_timeout=_READ_SECONDS,
 )
