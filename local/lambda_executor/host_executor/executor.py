@@ -31,6 +31,7 @@ from localstack.services.lambda_.invocation.runtime_executor import (
     LambdaRuntimeException,
     RuntimeExecutor,
 )
+from localstack.utils.threads import TMP_THREADS
 
 from host_executor import failures
 from host_executor.process import EnvironmentProcess, host_python, logs_dir
@@ -46,6 +47,14 @@ OUTCOME_HEADER = "X-Invocation-Outcome"
 EXIT_WAIT_SECONDS = 5
 # Beyond this size the environment's log is emptied once an invocation's part has been read.
 MAX_LOG_BYTES = 1 << 20
+
+
+def _forget_finished_threads() -> None:
+    """LocalStack starts a thread per invocation (its CloudWatch metric) and keeps each in
+    TMP_THREADS for its shutdown hook; under Python 3.13 a finished thread still referenced keeps
+    its stack mapped, so ~32,000 invocations reached vm.max_map_count and LocalStack could start
+    no thread at all (docs/platform.md, "LocalStack's threads")."""
+    TMP_THREADS[:] = [thread for thread in list(TMP_THREADS) if thread.is_alive()]
 
 
 class HostProcessExecutor(RuntimeExecutor):
@@ -85,6 +94,7 @@ class HostProcessExecutor(RuntimeExecutor):
         return self.process
 
     def invoke(self, payload: dict[str, str]) -> InvocationResult:
+        _forget_finished_threads()
         request_id = payload["invoke-id"]
         if self._started.exit_code() is not None:
             try:
