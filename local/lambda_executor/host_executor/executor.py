@@ -54,7 +54,8 @@ def _forget_finished_threads() -> None:
     TMP_THREADS for its shutdown hook; under Python 3.13 a finished thread still referenced keeps
     its stack mapped, so ~32,000 invocations reached vm.max_map_count and LocalStack could start
     no thread at all (docs/platform.md, "LocalStack's threads")."""
-    TMP_THREADS[:] = [thread for thread in list(TMP_THREADS) if thread.is_alive()]
+    # It holds thread pools too (AdaptiveThreadPool), which stay for the shutdown hook.
+    TMP_THREADS[:] = [t for t in list(TMP_THREADS) if not isinstance(t, threading.Thread) or t.is_alive()]
 
 
 class HostProcessExecutor(RuntimeExecutor):
