@@ -32,6 +32,8 @@ from tests.bench import common
 BUILD = common.STATE / "build"
 RUNTIME_SITE = common.STATE / "venvs" / "lambda-runtime" / "lib" / "python3.13" / "site-packages"
 SAM_ZIP_DATE = 315532800  # 1980-01-01 00:00:00 UTC, the date SAM gives every zip entry
+# The interpreter without this venv's packages, as the Lambda runtime's python3.13 is.
+PYTHON = str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}")
 
 IMPORT = (
     "import sys, time; sys.path[:0] = [{task!r}, {opt!r}]; sys.path.append({runtime!r}); "
@@ -84,7 +86,7 @@ def import_ms(base: Path, function: str, module: str) -> float:
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", AWS_DEFAULT_REGION="us-east-1")
     env.pop("PYTHONPATH", None)
     out = subprocess.run(
-        [sys.executable, "-s", "-P", "-c", code], capture_output=True, text=True, env=env, check=False
+        [PYTHON, "-s", "-P", "-c", code], capture_output=True, text=True, env=env, check=False
     )
     if out.returncode:
         raise RuntimeError(f"importing {module} for {function} failed: {out.stderr[-600:]}")
