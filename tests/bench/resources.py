@@ -5,6 +5,7 @@ never changed. The functions run the same code and layer as the stack's (functio
 layer `sam build` made under the state dir), pointed at the bench's stores.
 """
 
+import functools
 import hashlib
 import importlib.util
 import io
@@ -37,6 +38,8 @@ def _zip(files: dict) -> bytes:
     return buffer.getvalue()
 
 
+# Once per tree and run: the cold start section creates 24 functions from two trees.
+@functools.cache
 def code_zip(root: Path = common.FUNCTIONS) -> bytes:
     """The functions' code under `root` as sam build ships it (functions/Makefile): every file (Lua
     scripts too) and each module's bytecode, checked by hash."""
