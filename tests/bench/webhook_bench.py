@@ -91,6 +91,9 @@ def run(
             "duplicates": len(ids) - len(set(ids)),
             "out_of_order_chats": _out_of_order(receiver),
             "lag_ms": common.latency(lag_ms),
+            "lag_max_ms": round(max(lag_ms, default=0)),
+            # Creates held a second or more (behind a fast-lane invocation that waited on a receiver).
+            "lags_over_1s": sum(1 for lag in lag_ms if lag >= 1000),
         }
         progress(json.dumps(out))
         return out
