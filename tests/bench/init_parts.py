@@ -9,11 +9,12 @@ drivers and clients its requests read are built inside that import. This starts 
 runtime's interpreter (`.local/venvs/lambda-runtime`, with boto3 as AWS provides it) with the
 executor's flags (-P -s -u), clean environment, working directory and sys.path (task root, the
 layer as `sam build` made it, the runtime last), imports what the runtime imports before the
-handler, then times the handler module's import with `_HANDLER` unset and `stores.prepare()`
-after it adapter by adapter (the two together are what Init Duration counts): CPU time
-(`time.process_time()`, less moved by the machine's load) and wall time. Both trees are
-compiled with bytecode checked by hash, as functions/Makefile ships them; the trees alternate
-each round, and the figures are medians with each round's ratio.
+handler, then times the handler module's import with `_HANDLER` unset (Powertools, chalice and,
+in the tree before, each driver timed first on its own) and `stores.prepare()` after it, adapter
+by adapter: together, what Init Duration counts. CPU time (`time.process_time()`, less moved by
+the machine's load) and wall time. Both trees are compiled with bytecode checked by hash, as
+functions/Makefile ships them; the trees alternate each round, and the figures are medians with
+each round's ratio.
 
     .local/venvs/app/bin/python -m tests.bench.init_parts [--rounds 5]
 """
@@ -41,6 +42,12 @@ FUNCTIONS = {
     "counter": "handlers.counter.refresh_counts",
     "migrate": "handlers.schema.migrate_schema",
 }
+# Timed on their own before the handler's import, in this order (a module two of them import
+# counts in the first): Powertools in every function, chalice in the API's; every driver in the
+# tree before, whose handler module imported them all. The tree after builds its drivers' clients
+# in stores.prepare(), timed adapter by adapter.
+POWERTOOLS = ["aws_lambda_powertools.metrics"]
+BEFORE_DRIVERS = ["boto3", "redis", "elasticsearch", "pymysql"]
 
 # Run as the executor's BOOTSTRAP is (`-c`, the runtime dir and a JSON config as arguments).
 PROBE = """
@@ -52,9 +59,14 @@ config = json.loads(sys.argv[2])
 main._set_sys_path(config["task_root"], [config["layer_root"]], sys.argv[1])
 logs.install_root_handler()
 spec = os.environ.pop("_HANDLER")
+parts = {}
+for package in config["packages"]:  # each timed on its own first, then what the handler adds
+    cpu, wall = time.process_time(), time.perf_counter()
+    __import__(package)
+    parts[package] = [(time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000]
 cpu, wall = time.process_time(), time.perf_counter()
 handler.load(spec)
-parts = {"import": [(time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000]}
+parts["import"] = [(time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000]
 stores = sys.modules.get("chalicelib.wiring.stores")
 if stores is not None and hasattr(stores, "ENTRY_POINTS"):
     os.environ["_HANDLER"] = spec
@@ -107,8 +119,8 @@ def _env(task_root: Path, handler: str) -> dict[str, str]:
     return env
 
 
-def measure(task_root: Path, handler: str) -> dict[str, list[float]]:
-    config = json.dumps({"task_root": str(task_root), "layer_root": str(LAYER_SOURCE)})
+def measure(task_root: Path, handler: str, packages: list[str]) -> dict[str, list[float]]:
+    config = json.dumps({"task_root": str(task_root), "layer_root": str(LAYER_SOURCE), "packages": packages})
     out = subprocess.run(
         [str(RUNTIME_PYTHON), "-P", "-s", "-u", "-c", PROBE, str(RUNTIME_DIR), config],
         cwd=task_root,
@@ -141,7 +153,10 @@ def run(rounds: int = 5, progress=print) -> dict[str, Any]:
             for function, handler in FUNCTIONS.items():
                 for side in ("before", "after") if r % 2 == 0 else ("after", "before"):
                     spec = handler_in(roots[side], handler)
-                    runs.setdefault((function, side), []).append(measure(roots[side], spec))
+                    packages = POWERTOOLS + (["chalice"] if function == "api" else [])
+                    if side == "before":  # its handler imported every driver: each one's share
+                        packages += BEFORE_DRIVERS
+                    runs.setdefault((function, side), []).append(measure(roots[side], spec, packages))
             load_averages.append(os.getloadavg()[0])
             progress(f"round {r + 1}/{rounds} done (load {load_averages[-1]:.1f})")
     out: dict[str, Any] = {"before_commit": BEFORE, "rounds": rounds, "functions": {}}
