@@ -98,3 +98,10 @@ def start(receiver: Receiver) -> http.server.ThreadingHTTPServer:
     receiver.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def stop(server: http.server.ThreadingHTTPServer) -> None:
+    """Stops serving and closes the listening socket: a server only shut down still accepts
+    connections into its backlog, so its endpoint would look like a receiver that never answers."""
+    server.shutdown()
+    server.server_close()

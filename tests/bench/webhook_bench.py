@@ -24,7 +24,7 @@ import requests
 
 from tests.bench import common
 from tests.bench.gateway_bench import stack_outputs
-from tests.receiver import Receiver, start
+from tests.receiver import Receiver, start, stop
 
 CHATS = 4
 
@@ -99,7 +99,7 @@ def run(
         return out
     finally:
         for server in servers:
-            server.shutdown()
+            stop(server)
 
 
 def _arrivals(receiver: Receiver) -> dict[tuple[int, int], float]:

@@ -25,7 +25,7 @@ from chalice.local import LambdaContext
 
 from tests.helpers import eventually
 from tests.integration.support import post
-from tests.receiver import Receiver, start
+from tests.receiver import Receiver, start, stop
 
 ROUNDS = 30  # one create for each application a round
 EVERY_SECONDS = 0.5
@@ -141,7 +141,7 @@ def test_a_receiver_that_answers_too_late_holds_back_no_other_applications_deliv
             lines.write(json.dumps(figures) + "\n")
         print(json.dumps(figures))
     finally:
-        server.shutdown()
+        stop(server)
 
 
 def test_a_receivers_first_slow_answer_holds_back_no_other_applications_next_delivery(
@@ -186,4 +186,4 @@ def test_a_receivers_first_slow_answer_holds_back_no_other_applications_next_del
         # The fast lane's send was abandoned, not failed; the receiver got it again, same id.
         assert slow_endpoint.failures == 0 and slow.duplicates() >= 1
     finally:
-        server.shutdown()
+        stop(server)
