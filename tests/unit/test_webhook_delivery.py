@@ -497,3 +497,39 @@ def test_in_the_fast_lane_an_application_has_a_share_of_the_invocation_then_queu
     sent = len(positions(deps, URL_A))
     assert 0 < sent < 10 and positions(deps, URL_B) == [1]
     assert [chat for chat, _ in deps.work.requested] == [(A, c) for c in range(sent + 1, 11)]
+
+
+def test_a_chat_announced_faster_than_its_receiver_answers_holds_the_fast_lane_its_share_only(deps):
+    # A receiver answers each event in 0.9 s (under the slow lane's bar) and its tenant posts
+    # to the chat faster than that: each new message's work finds the pair held and asks its
+    # holder to read the feed again. The holder does while it has time, then queues the chat
+    # for the next worker and lets the pair go, instead of reading again past its deadline
+    # (and the function's timeout, with the other tenants' records of its batch).
+    register(deps, A, URL_A, ["message.created"])
+    deps.feed.create_chat(A, 1)
+    deps.feed.change(A, 1, 1, "created", "m1")
+    deps.sender.slow[URL_A] = 0.9
+    answer = deps.sender.send
+    posted = [1]
+
+    def send_while_the_tenant_posts(url, headers, body, within=None):
+        outcome = answer(url, headers, body, within)
+        if posted[-1] < 100:  # 90 s of answers: bounded, so that the old loop ends too
+            posted.append(posted[-1] + 1)
+            deps.feed.change(A, 1, posted[-1], "created", f"m{posted[-1]}")
+            assert run(deps, (A, 1)) == 0  # another worker: the pair is held, it asks for a recheck
+        return outcome
+
+    deps.sender.send = send_while_the_tenant_posts
+    started = deps.clock.now
+    assert delivery.handle_batch(deps, {"a": [(A, 1)]}, 60, now=deps.clock) == []
+    took = (deps.clock.now - started).total_seconds()
+    assert took <= delivery.FAST_SHARE_SECONDS + delivery.FAST_ATTEMPT_SECONDS
+    sent = positions(deps, URL_A)
+    assert sent == list(range(1, len(sent) + 1)) and len(sent) < len(posted)
+    # The rest goes on in the next worker, from the cursor: queued, the pair free.
+    assert ((A, 1), 0) in deps.work.requested
+    row = deps.cursors.rows[(1, 1)]
+    assert (row.delivered_position, row.lease_id) == (len(sent), "")
+    deps.sender.send = answer
+    assert run(deps, (A, 1)) == len(posted) - len(sent) and positions(deps, URL_A) == posted

@@ -252,7 +252,14 @@ def _deliver(
                 _request(deps, [(endpoint.application_id, chat_number)])
             if deps.cursors.release(cursor):
                 return delivered
-            # A change was announced while this worker held the pair: read the feed again.
+            # A change was announced while this worker held the pair: read the feed again, while
+            # there is time. Past `end` the next worker does: a chat announced faster than its
+            # receiver answers would otherwise hold this one past its deadline and the function's
+            # timeout. Let go first, then queue: a worker that found it held would drop the hint.
+            if now() >= end:
+                deps.cursors.abandon(cursor)
+                _request(deps, [(endpoint.application_id, chat_number)])
+                return delivered
     except BaseException:  # _HandedOver among them: the slow lane's worker claims the pair next
         deps.cursors.abandon(cursor)
         raise
