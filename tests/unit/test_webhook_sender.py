@@ -60,6 +60,21 @@ def test_a_send_given_less_time_gives_up_within_it_and_says_it_ran_out(receiver)
     assert WebhookSender(allow_loopback=True).send(receiver.url, {}, BODY, within=2).delivered
 
 
+def test_a_late_send_names_the_time_it_was_given_however_long_connecting_took(receiver, monkeypatch):
+    # What is left for the answer after connecting is the sender's business; the error says the
+    # send's budget (on a loaded machine connecting to loopback took 40 ms: "within 0.26 s").
+    receiver.delay = 4
+    connect = WebhookSender._connect
+
+    def slow_to_connect(self, *args):
+        time.sleep(0.1)
+        return connect(self, *args)
+
+    monkeypatch.setattr(WebhookSender, "_connect", slow_to_connect)
+    outcome = WebhookSender(allow_loopback=True).send(receiver.url, {}, BODY, within=0.5)
+    assert outcome.late and outcome.error == "no answer within 0.5 s"
+
+
 def test_a_refusal_is_not_late():
     # Nothing listens: refused at once, which the fast lane counts as a failure, not as slowness.
     listener = socket.create_server(("127.0.0.1", 0))

@@ -85,7 +85,8 @@ class WebhookSender:
             answer_timeout = self._response_timeout
             if within is not None:
                 answer_timeout = max(min(answer_timeout, started + within - time.monotonic()), 0.001)
-            return self._exchange(sock, host, port, parts, headers, body, answer_timeout)
+            given = self._response_timeout if within is None else within
+            return self._exchange(sock, host, port, parts, headers, body, answer_timeout, given)
         except TimeoutError:
             return Outcome(False, f"the TLS handshake did not end within {connect_timeout:g} s", late=True)
         except ssl.SSLError:
@@ -134,7 +135,10 @@ class WebhookSender:
         headers: dict[str, str],
         body: bytes,
         timeout: float,
+        given: float,
     ) -> Outcome:
+        """The exchange within `timeout` (what is left of the send's `given` seconds, which a
+        late outcome names)."""
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         conn.sock = sock  # connected to the checked address: http.client never resolves the host
         sock.settimeout(timeout)
@@ -158,12 +162,12 @@ class WebhookSender:
             response.read(MAX_RESPONSE_BYTES)
         except (OSError, http.client.HTTPException) as exc:
             if cut.is_set() or isinstance(exc, TimeoutError):
-                return Outcome(False, f"no answer within {timeout:.2g} s", late=True)
+                return Outcome(False, f"no answer within {given:g} s", late=True)
             raise
         finally:
             watchdog.cancel()
         if cut.is_set() or time.monotonic() - started > timeout:
-            return Outcome(False, f"no answer within {timeout:.2g} s", late=True)
+            return Outcome(False, f"no answer within {given:g} s", late=True)
         status = response.status
         if 200 <= status < 300:
             return Outcome(True)
