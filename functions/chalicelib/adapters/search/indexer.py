@@ -6,6 +6,7 @@ search_index.py defines the index (analysis, mapping, routing, versions behind t
 import json
 import time
 from collections.abc import Iterator, Sequence
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -17,6 +18,8 @@ from .search_index import doc_id, routing
 # Elasticsearch advises _bulk requests of 5-15 MB; 100 bodies of 64 KB, JSON-escaped, make one of
 # 6.5-20 MB, which a busy node may not take within the writer's time.
 MAX_BULK_BYTES = 5 * 1024 * 1024
+# json.dumps of a str (ensure_ascii, its default) is json's C encoder behind checks of its arguments.
+_json_str = encode_basestring_ascii
 
 
 class Indexer:
@@ -71,19 +74,20 @@ class Indexer:
 
     def bulk_lines(self, m: NewMessage) -> str:
         """A message's `_bulk` lines, written out: the numbers are ints (events.parse and MySQL
-        see to it) and the body is JSON-encoded, so each line is the JSON the client would write
-        for the same dicts, made in a tenth of the client's time (docs/performance.md)."""
-        body = json.dumps(m.body)
-        about = f'{{"c":{_json_int(m.created_at_ms)},"e":{_json_int(m.edited_at_ms)}'
-        if m.author is not None:
-            about += f',"a":[{json.dumps(m.author.id)},{json.dumps(m.author.name)}]'
-        about += "}"
+        see to it) and the strings are JSON-encoded, so each line is the JSON the client would
+        write for the same dicts, made in a tenth of the client's time (docs/performance.md).
+        One f-string and json's own string encoder: a batch's lines took 0.55 ms of the
+        writer's CPU in pieces, 0.3 ms so."""
+        body = _json_str(m.body)
+        at = doc_id(m.application_id, m.chat_number, m.number)
+        who = "" if m.author is None else f',"a":[{_json_str(m.author.id)},{_json_str(m.author.name)}]'
         return (
-            f'{{"index":{{"_index":{self._index_json},"_id":"{doc_id(*m.key)}",'
+            f'{{"index":{{"_index":{self._index_json},"_id":"{at}",'
             f'"routing":"{m.application_id}:{m.chat_number}",'
             f'"version":{m.version},"version_type":"external"}}}}\n'
             f'{{"application_id":{m.application_id},"chat_number":{m.chat_number},"number":{m.number},'
-            f'"body":{body},"answer_bytes":{len(body)},"meta":{about}}}\n'
+            f'"body":{body},"answer_bytes":{len(body)},'
+            f'"meta":{{"c":{_json_int(m.created_at_ms)},"e":{_json_int(m.edited_at_ms)}{who}}}}}\n'
         )
 
     def unindex_creations(self, keys: Sequence[MessageKey]) -> Failures:
