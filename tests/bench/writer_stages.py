@@ -2,10 +2,10 @@
 --stages` runs it in this tree and in the tree before, in turn, as it runs `writer_ab`.
 
 The writer (`writer.persist_records`, batch 100) on the same events as `writer_ab`, with its
-stages timed in the same process: the events' parsing, the MySQL write (and in it each query's
-round trip, by its first word, and the Python around them), the `_bulk` (and in it the HTTP
-request), Redis' bookkeeping, and the batch in all; wall ms a batch (median and mean over the
-batches) and the writer thread's CPU. The timers wrap a few calls a batch, and each tree alike.
+stages timed in the same process, wall and the CPU of the thread that ran each: the events'
+parsing, the MySQL write (and in it each query's round trip, by its first word), the `_bulk`
+(and in it the HTTP request), Redis' bookkeeping, and the batch in all; ms a batch (median and
+mean over the batches). The timers wrap a few calls a batch, in each tree alike.
 
     PYTHONPATH=functions:. .local/venvs/app/bin/python -m tests.bench.writer_stages [EVENTS] [DATABASE]
 """
@@ -40,7 +40,7 @@ class Stages:
         inner = getattr(owner, name)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return inner(*args, **kwargs)
             finally:
@@ -49,6 +49,7 @@ class Stages:
                     sql = args[1] if len(args) > 1 else kwargs.get("query", "")
                     label = f"{stage}:{str(sql).split(None, 1)[0].upper() if sql else '?'}"
                 self.add(label, time.perf_counter() - started)
+                self.add(f"{label} (its thread's CPU)", time.thread_time() - cpu)
 
         setattr(owner, name, timed)
 
