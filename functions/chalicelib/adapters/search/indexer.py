@@ -4,6 +4,7 @@ search_index.py defines the index (analysis, mapping, routing, versions behind t
 """
 
 import json
+import math
 import time
 from collections.abc import Iterator, Sequence
 from json.encoder import encode_basestring_ascii
@@ -33,6 +34,7 @@ class Indexer:
         # Seconds a writer invocation may spend on its _bulk requests together: well under its
         # timeout, so a slow node fails records for redelivery, not the whole invocation.
         self._bulk_budget = bulk_budget
+        self._timed: tuple[float, Elasticsearch] | None = None  # the last client `_timed_client` made
 
     def bulk_deadline(self) -> float:
         """When the _bulk requests of a writer invocation starting now must be done (monotonic)."""
@@ -125,7 +127,7 @@ class Indexer:
         """
         if not operations:
             return {}
-        es = self._es if timeout is None else self._es.options(request_timeout=timeout, max_retries=0)
+        es = self._es if timeout is None else self._timed_client(timeout)
         try:
             # A str is sent as the body as it is; the client's annotation names only the list form.
             result = es.bulk(operations=operations)  # type: ignore[arg-type]
@@ -142,6 +144,19 @@ class Indexer:
             if outcome.get("status", 500) >= 300 and outcome.get("status") not in (404, 409):
                 failed[_key(outcome.get("_id", ""))] = str(outcome.get("error", outcome))
         return failed
+
+    def _timed_client(self, seconds: float) -> Elasticsearch:
+        """The client with a request timeout of `seconds`, cut down to a tenth of a second and
+        no retry. `options` builds a client of some forty namespaces (0.2 ms of the indexer's
+        thread a batch), so the last one made is kept: a writer's first _bulk starts with its
+        whole budget less the parsing, the same tenth every invocation."""
+        tenths = math.floor(seconds * 10) / 10
+        if tenths <= 0:
+            return self._es.options(request_timeout=seconds, max_retries=0)
+        kept = self._timed
+        if kept is None or kept[0] != tenths:
+            kept = self._timed = (tenths, self._es.options(request_timeout=tenths, max_retries=0))
+        return kept[1]
 
     def _already_indexed(self, messages: Sequence[NewMessage]) -> list[MessageKey]:
         """The keys of `messages` the index holds at their version or a later one."""
