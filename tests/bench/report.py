@@ -395,6 +395,12 @@ def _details(r: dict) -> list:
         )
         if "import" in c:
             out.append(f"  import app: {c['import']['importtime_cumulative_ms']} ms")
+    parts = r.get("init parts")
+    if parts and "functions" in parts:
+        out.append(
+            "  init CPU after/before, median of rounds: "
+            + "; ".join(f"{k} {v['cpu_ratio_median_of_rounds']}" for k, v in parts["functions"].items())
+        )
     for name, section in r.items():
         if isinstance(section, dict) and isinstance(section.get("error"), str):
             out.append(f"  {name}: FAILED {section['error']}")

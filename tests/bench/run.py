@@ -38,6 +38,7 @@ from tests.bench import (
     gateway_bench,
     harness,
     idle_counters_bench,
+    init_parts,
     lag_bench,
     live_bench,
     live_page_bench,
@@ -91,6 +92,8 @@ def sections(quick: bool, res_holder: list, big: bool = False) -> list:
         ("mark read", lambda p: mark_read_bench.run(100_000 if q else 1_000_000, progress=p)),
         ("idle counters", lambda p: idle_counters_bench.run(10_000 if q else 100_000, progress=p)),
         ("cold start", lambda p: coldstart_bench.run(res(), progress=p)),
+        # The same inits outside LocalStack, part by part, in CPU time (less moved by the load).
+        ("init parts", lambda p: init_parts.run(3 if q else 5, progress=p)),
         ("bytecode", lambda p: bytecode_bench.run(3 if q else 9, progress=p)),
         (
             "gateway a/b",

@@ -69,6 +69,17 @@ def _user_token(api: str, token: str, user_id: str, name: str) -> str:
     return issued.json()["token"]
 
 
+def _listed(api: str, number: int, headers: dict | None = None) -> None:
+    """Waits until the chat list shows chat `number`: the list reads MySQL, so a chat shows there
+    once the writer has stored it (a page loads its list once, then on refresh)."""
+    listed = f"{api}/chats?after={number - 1}&limit=1"
+
+    def shown() -> bool:
+        return [c["number"] for c in requests.get(listed, headers=headers, timeout=30).json()] == [number]
+
+    eventually(shown)
+
+
 def _sign_in(person, user_token: str) -> None:
     _field(person, "#user-token-input").send_keys(user_token)
     _field(person, "#sign-in-form button").click()
@@ -95,6 +106,7 @@ def chat(people, deployed_page, served_page, stack_outputs) -> dict:
     first = _posted(ana, "Hello from Ana, who likes pineapples")
     ana.screenshot("1-ana-started-a-chat")
 
+    _listed(f"{api}/applications/{app_token}", 1)
     ben.open(served_page)
     ben.js("window.alert = () => { window.alerted = true; };")
     _field(ben, "#remember").click()  # Ben keeps his token on his phone; Ana does not tick it
@@ -295,9 +307,7 @@ def test_unread_counts_show_per_chat_and_in_the_tab_title(people, chat):
             f"{chat['api']}/chats/{number}/messages", headers=auth, json={"body": f"news {i}"}, timeout=30
         )
         assert sent.status_code == 201
-    # The list shows a chat once the writer has stored it (its unread count comes from Redis).
-    listed = f"{chat['api']}/chats?after={number - 1}&limit=1"
-    eventually(lambda: requests.get(listed, headers=auth, timeout=30).json())
+    _listed(chat["api"], number, auth)  # its unread count comes from Redis, its listing from MySQL
     _field(ben, "#refresh-chats").click()  # Ben stays in chat 1: the new chat is unread
     badge = f'#chat-list [data-chat="{number}"] .unread'
     ben.until(lambda: ben.driver.find_elements(By.CSS_SELECTOR, badge) and _field(ben, badge).text == "3",
@@ -332,6 +342,7 @@ def test_a_long_chat_opens_at_its_newest_messages_and_loads_older_ones_above(peo
     for i in range(1, 56):
         assert requests.post(f"{api}/chats/{number}/messages", json={"body": f"line {i}"}, timeout=30).ok
     eventually(lambda: requests.get(f"{api}/chats/{number}/messages?after=54", timeout=30).json())
+    _listed(api, number)
 
     _field(ben, "#refresh-chats").click()
     ben.until(lambda: ben.driver.find_elements(By.CSS_SELECTOR, f'#chat-list [data-chat="{number}"]'))

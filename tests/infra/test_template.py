@@ -734,3 +734,39 @@ def test_each_function_loads_its_handler_and_only_the_api_loads_the_app():
         )
         expected = sorted(LOADED_BY_THE_API_ONLY) if module == "app" else []
         assert loaded.stdout.strip() == str(expected), module
+
+
+# The drivers each function's init loads, building its clients (stores.prepare, with `_HANDLER`
+# set as in Lambda): those of the stores it uses, no other. botocore.session stands for an AWS
+# client (Powertools imports botocore's package itself); boto3 is never loaded at init.
+DRIVERS = ["pymysql", "redis", "elasticsearch", "botocore.session", "boto3"]
+# What each client's build needs (nothing connects at init); a build that failed would log.
+INIT_ENV = {"AWS_DEFAULT_REGION": "us-east-1", "WEBSOCKET_ENDPOINT": "http://127.0.0.1:4568/api/stage"}
+DRIVERS_AT_INIT = {
+    "ApiFunction": ["pymysql", "redis", "botocore.session"],  # the search client on first search
+    "WriterFunction": ["pymysql", "redis", "elasticsearch"],
+    "CounterFunction": ["pymysql", "redis"],
+    "MigrateFunction": ["pymysql", "elasticsearch"],
+    "SocketFunction": ["pymysql", "redis", "botocore.session"],
+    "PushFunction": ["pymysql", "botocore.session"],
+    "DeliveryFunction": ["pymysql", "redis", "botocore.session"],
+}
+
+
+def test_each_functions_init_loads_the_drivers_of_its_own_stores_only():
+    assert set(DRIVERS_AT_INIT) == set(FUNCTIONS)
+    for name, function in FUNCTIONS.items():  # each in a fresh interpreter, as a Lambda environment
+        module = function["Handler"].rsplit(".", 1)[0]
+        loaded = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import sys, {module}; print([m for m in {DRIVERS} if m in sys.modules])",
+            ],
+            cwd=ROOT / "functions",
+            env={"PATH": os.environ["PATH"], "_HANDLER": function["Handler"], **INIT_ENV},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert loaded.stdout.strip() == str(DRIVERS_AT_INIT[name]), name

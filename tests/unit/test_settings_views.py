@@ -1,7 +1,5 @@
 """Each function reads only the settings it uses, and its wiring builds only what those allow."""
 
-import dataclasses
-
 import pytest
 
 from chalicelib.wiring import settings, stores
@@ -18,7 +16,7 @@ VIEWS = [
 
 
 def names(view: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(view)}
+    return {f.name for f in settings.fields_of(view)}
 
 
 def test_every_setting_has_one_reader_and_belongs_to_some_function():

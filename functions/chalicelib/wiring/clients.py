@@ -2,16 +2,13 @@
 
 Credentials come from Secrets Manager when the settings name a secret ARN (on AWS), read through
 Powertools Parameters' cache; without one (the local stack) the plain local defaults apply.
+Each driver is imported where its client is built: the schema function and the push function,
+which use no Redis, never load redis-py (docs/performance.md, "Each function loads what it uses").
 """
 
 from typing import TYPE_CHECKING, Any
 
-import redis
-from redis.credentials import CredentialProvider
-
 from ..adapters.mysql import mysql
-from ..adapters.redis import redis_server
-from ..adapters.redis.ratelimit import RateLimits
 from ..domain.errors import Unavailable
 from ..domain.models import Login
 from ..domain.quotas import Quota
@@ -19,7 +16,10 @@ from . import settings
 from .observability import logger
 
 if TYPE_CHECKING:
+    import redis
     from elasticsearch import Elasticsearch
+
+    from ..adapters.redis.ratelimit import RateLimits
 
 
 class Secret:
@@ -97,24 +97,15 @@ def api_login(s: settings.ApiLoginSettings) -> Login | None:
     return Login(secret.get("username", s.mysql_api_user), secret["password"])
 
 
-class RedisAuthToken(CredentialProvider):
-    """Redis asks for the token on every new connection; Powertools' cache answers most times."""
+def redis_client(s: settings.RedisSettings) -> "redis.Redis":
+    import redis
 
-    def __init__(self, secret: Secret):
-        self._secret = secret
+    from ..adapters.redis import redis_server
 
-    def get_credentials(self) -> tuple[str]:
-        try:
-            return (self._secret.value(),)
-        except Unavailable as exc:
-            raise redis.ConnectionError(
-                str(exc)
-            ) from exc  # the numbering adapters' Unavailable, as any outage
-
-
-def redis_client(s: settings.RedisSettings) -> redis.Redis:
-    auth: dict[str, CredentialProvider] = {}
+    auth: dict[str, Any] = {}
     if s.redis_auth_secret_arn is not None:
+        from .redis_auth import RedisAuthToken
+
         auth["credential_provider"] = RedisAuthToken(
             Secret(s.redis_auth_secret_arn, s.secrets_max_age_seconds)
         )
@@ -147,7 +138,9 @@ def elasticsearch_client(s: settings.ElasticsearchSettings) -> "Elasticsearch":
     )
 
 
-def rate_limits(s: settings.RateLimitSettings, client: redis.Redis) -> RateLimits:
+def rate_limits(s: settings.RateLimitSettings, client: "redis.Redis") -> "RateLimits":
+    from ..adapters.redis.ratelimit import RateLimits
+
     per_application = s.rate_limit_window_seconds
     new_applications = s.rate_limit_applications_window_seconds
     quotas = [
@@ -165,7 +158,9 @@ def rate_limits(s: settings.RateLimitSettings, client: redis.Redis) -> RateLimit
     return RateLimits(client, {quota.kind: quota for quota in quotas})
 
 
-def delivery_rate(s: settings.WebhookDeliverySettings, client: redis.Redis) -> RateLimits:
+def delivery_rate(s: settings.WebhookDeliverySettings, client: "redis.Redis") -> "RateLimits":
     """The webhook delivery function's one quota: deliveries per application per window."""
+    from ..adapters.redis.ratelimit import RateLimits
+
     quota = Quota("webhook-deliveries", s.rate_limit_webhook_deliveries, s.rate_limit_window_seconds)
     return RateLimits(client, {quota.kind: quota})

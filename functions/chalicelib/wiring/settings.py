@@ -7,14 +7,19 @@ environment and validated once per process, so a function reads no variable it d
 (the counter never reads Elasticsearch's) and the wiring cannot build an adapter whose settings
 the function lacks (stores.py). `Settings` holds every group: tools and tests. A new setting: a
 field in its group, a reader in _READERS, and the group in each view that uses it.
+
+Each class becomes a frozen dataclass when a view that holds it is first loaded (`ready`), not at
+import: making the 30 of them took ~30 ms of every cold start, and a function uses one view
+(docs/performance.md, "Each function reads its own settings").
 """
 
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, fields
 from functools import lru_cache
-from typing import Any
+from typing import Any, dataclass_transform
 
 # What the template passes for a credential: the ARN of a Secrets Manager secret, never the value.
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
@@ -24,16 +29,45 @@ class SettingsError(ValueError):
     """An environment variable is missing or malformed: the function cannot start."""
 
 
+# The classes below not yet made dataclasses; `ready` makes them, bases first.
+_PENDING: set[type] = set()
+_READY_LOCK = threading.Lock()
+
+
+@dataclass_transform(frozen_default=True)
+def _settings[C: type](cls: C) -> C:
+    """A frozen dataclass, made on first use: `ready(view)` (load does it) processes the view and
+    its groups. Until then the class exists, and isinstance works, but it has no fields."""
+    _PENDING.add(cls)
+    return cls
+
+
+def ready[C: type](view: C) -> C:
+    """`view` as a frozen dataclass, with every group it holds."""
+    if _PENDING:
+        with _READY_LOCK:
+            for cls in reversed(view.__mro__):  # a dataclass's bases must be dataclasses first
+                if cls in _PENDING:
+                    dataclass(frozen=True)(cls)
+                    _PENDING.discard(cls)
+    return view
+
+
+def fields_of(view: type) -> tuple[Field[Any], ...]:
+    """The fields of `view` (a group or a view)."""
+    return fields(ready(view))
+
+
 # -- the groups ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@_settings
 class SecretSettings:
     # How long a secret read from Secrets Manager is reused before it is read again.
     secrets_max_age_seconds: int
 
 
-@dataclass(frozen=True)
+@_settings
 class MySQLSettings(SecretSettings):
     mysql_host: str
     mysql_port: int
@@ -48,7 +82,7 @@ class MySQLSettings(SecretSettings):
     mysql_tls_ca: str | None
 
 
-@dataclass(frozen=True)
+@_settings
 class ApiLoginSettings(MySQLSettings):
     # The schema function only: the DML-only login it creates (or re-passwords) and grants for
     # the API, the writer and the counter; its password from this secret, else the local one.
@@ -56,21 +90,21 @@ class ApiLoginSettings(MySQLSettings):
     mysql_api_secret_arn: str | None
 
 
-@dataclass(frozen=True)
+@_settings
 class RedisSettings(SecretSettings):
     redis_url: str
     # A secret holding the Redis AUTH token as plain text.
     redis_auth_secret_arn: str | None
 
 
-@dataclass(frozen=True)
+@_settings
 class NumberingSettings:
     # After each reservation, WAIT for this many Redis replicas (0: don't wait) up to the timeout.
     redis_wait_replicas: int
     redis_wait_timeout_ms: int
 
 
-@dataclass(frozen=True)
+@_settings
 class ElasticsearchSettings(SecretSettings):
     elasticsearch_url: str
     # A secret holding an Elasticsearch API key (the encoded form Elastic Cloud shows).
@@ -80,38 +114,38 @@ class ElasticsearchSettings(SecretSettings):
     messages_index: str
 
 
-@dataclass(frozen=True)
+@_settings
 class FinderSettings:
     # How long Elasticsearch may spend on one search before it answers with what it found.
     search_timeout_ms: int
 
 
-@dataclass(frozen=True)
+@_settings
 class IndexSettings:
     # Shards of the messages index when it is created (each chat's messages live on one of them).
     search_shards: int
 
 
-@dataclass(frozen=True)
+@_settings
 class IndexerSettings:
     # Seconds the writer function may run (the template's WriterTimeout): its bulk indexing
     # gets half, so a slow Elasticsearch fails records for redelivery instead of the invocation.
     writer_timeout_seconds: int
 
 
-@dataclass(frozen=True)
+@_settings
 class QueueSettings:
     queue_url: str | None
     # Read when numbering reopens: the numbers its events hold were handed out.
     dead_letter_queue_url: str | None
 
 
-@dataclass(frozen=True)
+@_settings
 class RequestSettings:
     api_timeout_seconds: int
 
 
-@dataclass(frozen=True)
+@_settings
 class IdempotencySettings(RequestSettings):
     # Bytes of Idempotency-Key records each application may hold in Redis (about 340 a record);
     # over it, its records older than the safe age make room (a retry then looks in MySQL), and
@@ -123,13 +157,13 @@ class IdempotencySettings(RequestSettings):
     idempotency_total_bytes: int
 
 
-@dataclass(frozen=True)
+@_settings
 class RateWindowSettings:
     # The window every per-application quota counts in (ratelimit.py).
     rate_limit_window_seconds: int
 
 
-@dataclass(frozen=True)
+@_settings
 class RateLimitSettings(RateWindowSettings):
     # Per-application quotas: requests of each kind in each window (ratelimit.py).
     rate_limit_creates: int
@@ -148,7 +182,7 @@ class RateLimitSettings(RateWindowSettings):
     rate_limit_user_reads: int
 
 
-@dataclass(frozen=True)
+@_settings
 class UserTokenSettings(SecretSettings):
     # The secret every application's user-token keys are derived from: a Secrets Manager secret
     # (the template makes one), else `user_token_secret` (the local stack's and the tests' only).
@@ -156,7 +190,7 @@ class UserTokenSettings(SecretSettings):
     user_token_secret: str
 
 
-@dataclass(frozen=True)
+@_settings
 class HttpSettings:
     max_body_bytes: int
     # The API's public URL, stage included, that next-page links start with (`{apiId}` is filled
@@ -166,7 +200,7 @@ class HttpSettings:
     cors_allowed_origins: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@_settings
 class SweepSettings:
     # Counters of chats (applications) no request touched for this long leave Redis at the
     # counter's next sweep (counter.sweep_idle_counters). At least an hour: a seed read from
@@ -176,21 +210,21 @@ class SweepSettings:
     counter_sweep_keys: int
 
 
-@dataclass(frozen=True)
+@_settings
 class AnnounceSettings:
     # The SNS topic committed changes are announced on (the push function and any other follower
     # subscribe to it); empty: nowhere.
     announce_topic_arn: str
 
 
-@dataclass(frozen=True)
+@_settings
 class AcceptPushSettings:
     # The push function the API tells of each message it accepts, so that followers see it
     # before the writer stores it (docs/architecture.md, "Live delivery"); empty: none.
     accept_push_function_name: str
 
 
-@dataclass(frozen=True)
+@_settings
 class SocketSettings:
     # The @connections endpoint sockets are sent to (`https://{api}.execute-api.{region}.
     # amazonaws.com/{stage}` on AWS, the local gateway's URL locally); empty where nothing sends.
@@ -207,14 +241,14 @@ class SocketSettings:
     push_function_name: str
 
 
-@dataclass(frozen=True)
+@_settings
 class WebhookSettings:
     # Webhook URLs may be http://127.0.0.1 or localhost, and delivery may connect to loopback:
     # the local stack's tests receive there. Never on AWS (docs/security.md).
     webhook_allow_loopback: bool
 
 
-@dataclass(frozen=True)
+@_settings
 class WebhookDeliverySettings(RateWindowSettings, WebhookSettings):
     # The queue of chats to deliver (announcements, retries, the sweep's catch-up).
     webhook_work_queue_url: str | None
@@ -229,7 +263,7 @@ class WebhookDeliverySettings(RateWindowSettings, WebhookSettings):
 # -- each function's view (the groups that read secrets first: one consistent order) ----------
 
 
-@dataclass(frozen=True)
+@_settings
 class ApiSettings(
     MySQLSettings,
     RedisSettings,
@@ -248,38 +282,38 @@ class ApiSettings(
     """The API function's."""
 
 
-@dataclass(frozen=True)
+@_settings
 class WriterSettings(MySQLSettings, RedisSettings, ElasticsearchSettings, IndexerSettings, AnnounceSettings):
     """The writer's: MySQL, Redis's change marks, the indexer."""
 
 
-@dataclass(frozen=True)
+@_settings
 class CounterSettings(MySQLSettings, RedisSettings, IdempotencySettings, SweepSettings):
     """The counter's: MySQL and Redis only."""
 
 
-@dataclass(frozen=True)
+@_settings
 class MigrateSettings(ApiLoginSettings, ElasticsearchSettings, IndexSettings):
     """The schema function's: MySQL's master login, the index."""
 
 
-@dataclass(frozen=True)
+@_settings
 class SocketFunctionSettings(MySQLSettings, RedisSettings, UserTokenSettings, SocketSettings):
     """The socket function's: a credential identified as the API does (MySQL, Redis's token
     cache, the user-token secret), the sockets' rows and the @connections endpoint."""
 
 
-@dataclass(frozen=True)
+@_settings
 class PushSettings(MySQLSettings, SocketSettings):
     """The push function's: followers and the feed (MySQL), @connections, its own fan-out."""
 
 
-@dataclass(frozen=True)
+@_settings
 class DeliverySettings(MySQLSettings, RedisSettings, WebhookDeliverySettings):
     """The webhook delivery function's: MySQL (the feed, the cursors), Redis (slots, the rate), SQS."""
 
 
-@dataclass(frozen=True)
+@_settings
 class Settings(
     ApiSettings,
     SocketFunctionSettings,
@@ -478,7 +512,7 @@ def _no_credential_in_clear[S](s: S) -> S:
 def load[S](view: type[S], given: _Env | None = None) -> S:
     """`view`'s settings from the environment (or `given`), checked: only the variables it reads."""
     env = os.environ if given is None else given
-    values = {f.name: _READERS[f.name](env) for f in fields(view)}  # type: ignore[arg-type]
+    values = {f.name: _READERS[f.name](env) for f in fields_of(view)}
     return _no_credential_in_clear(view(**values))
 
 

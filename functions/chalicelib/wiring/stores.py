@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import Unavailable
-from ..domain.live import SocketLimits
 from ..domain.numbering import request_life_seconds
 from ..usecases import ports
 from . import settings
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
     from ..adapters.mysql.mysql import MySQL
+    from ..domain.live import SocketLimits
     from ..domain.models import Login
     from .clients import Secret
 
@@ -363,7 +363,9 @@ class Stores[S]:
         return self._view(settings.SocketSettings).push_slice
 
     @_Built
-    def socket_limits(self) -> SocketLimits:
+    def socket_limits(self) -> "SocketLimits":
+        from ..domain.live import SocketLimits  # the socket function's alone
+
         s = self._view(settings.SocketSettings)
         return SocketLimits(
             subscriptions_per_connection=s.socket_subscriptions,

@@ -5,15 +5,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from .. import aws
 
 _CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
 
 
 def client() -> Any:
-    return boto3.client("lambda", config=_CONFIG)
+    return aws.client("lambda", _CONFIG)
 
 
 def deliveries_payload(connection_ids: Sequence[str], frame: bytes) -> dict[str, Any]:

@@ -5,18 +5,18 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ...domain.changes import ChatChanged
+from .. import aws
 from .payload import changes_payload
 
 _CONFIG = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"})
 
 
 def client() -> Any:
-    return boto3.client("sns", config=_CONFIG)
+    return aws.client("sns", _CONFIG)
 
 
 class TopicAnnouncer:

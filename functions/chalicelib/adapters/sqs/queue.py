@@ -4,12 +4,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ...domain import events
 from ...domain.errors import NotQueued, Unavailable
+from .. import aws
 
 # botocore's standard retry mode retries throttling and transient faults with backoff. The bounds
 # keep a send within SEND_BOUND_SECONDS: numbering reopens after a Redis restart once no request
@@ -31,7 +31,7 @@ _DEPTH_ATTRIBUTES = [
 
 
 def client() -> Any:  # botocore builds its clients at run time: no static type
-    return boto3.client("sqs", config=CLIENT_CONFIG)
+    return aws.client("sqs", CLIENT_CONFIG)
 
 
 # Reading the dead-letter queue stops here: more than this wants an operator (redrive or drop).

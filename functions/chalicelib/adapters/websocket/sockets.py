@@ -1,4 +1,4 @@
-"""Sends frames to clients' sockets through the @connections API (boto3's apigatewaymanagementapi
+"""Sends frames to clients' sockets through the @connections API (botocore's apigatewaymanagementapi
 client, at the endpoint the settings name: API Gateway on AWS, the local gateway locally).
 
 A fan-out posts to every connection at once from a pool of threads: one POST is one frame, and
@@ -10,21 +10,21 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ...domain.live import Delivery
+from .. import aws
 
 # Short: a frame that waits seconds is late anyway, and the next change brings the client back.
 _TIMEOUTS = {"connect_timeout": 1, "read_timeout": 2, "retries": {"max_attempts": 2, "mode": "standard"}}
 
 
 def client(endpoint_url: str, concurrency: int) -> Any:
-    return boto3.client(
+    return aws.client(
         "apigatewaymanagementapi",
+        Config(max_pool_connections=concurrency, **_TIMEOUTS),
         endpoint_url=endpoint_url,
-        config=Config(max_pool_connections=concurrency, **_TIMEOUTS),
     )
 
 
