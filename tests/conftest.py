@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.receiver import Receiver, start
+from tests.receiver import Receiver, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("CHAT_STATE_DIR", ROOT / ".local"))
@@ -36,4 +36,4 @@ def receiver():
     receiver = Receiver()
     server = start(receiver)
     yield receiver
-    server.shutdown()
+    stop(server)

@@ -370,7 +370,8 @@ class FakeDeadLetters(fakes.Store, ports.DeadLetters):
 
 class FakeSender(ports.WebhookSender):
     """Receivers by URL: refusing (`down`), answering after so many seconds of the clock (`slow`;
-    past the sender's timeout, not at all), else 200 at once; records what each got."""
+    past the sender's timeout or the time given, not at all: `late`), else 200 at once; records
+    what each got, and each send's time given (`given`)."""
 
     TIMEOUT_SECONDS = 5.0  # the real sender's response timeout
 
@@ -381,18 +382,21 @@ class FakeSender(ports.WebhookSender):
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         self.tried: list[tuple[str, dict[str, str], bytes]] = []  # the attempts that failed
         self.attempts = 0
+        self.given: list[float | None] = []
 
-    def send(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
+    def send(self, url: str, headers: dict[str, str], body: bytes, within: float | None = None) -> Outcome:
         self.attempts += 1
+        self.given.append(within)
         if url in self.down:
             self.tried.append((url, headers, body))
             return Outcome(False, "could not connect")
         answers_in = self.slow.get(url, 0.0)
+        timeout = self.TIMEOUT_SECONDS if within is None else min(within, self.TIMEOUT_SECONDS)
         if answers_in and self.clock is not None:
-            self.clock.advance(min(answers_in, self.TIMEOUT_SECONDS))
-        if answers_in >= self.TIMEOUT_SECONDS:
+            self.clock.advance(min(answers_in, timeout))
+        if answers_in >= timeout:
             self.tried.append((url, headers, body))
-            return Outcome(False, f"no answer within {self.TIMEOUT_SECONDS:g} s")
+            return Outcome(False, f"no answer within {timeout:g} s", late=True)
         self.received.append((url, headers, body))
         return Outcome(True)
 

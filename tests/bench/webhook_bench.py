@@ -24,7 +24,7 @@ import requests
 
 from tests.bench import common
 from tests.bench.gateway_bench import stack_outputs
-from tests.receiver import Receiver, start
+from tests.receiver import Receiver, start, stop
 
 CHATS = 4
 
@@ -91,12 +91,15 @@ def run(
             "duplicates": len(ids) - len(set(ids)),
             "out_of_order_chats": _out_of_order(receiver),
             "lag_ms": common.latency(lag_ms),
+            "lag_max_ms": round(max(lag_ms, default=0)),
+            # Creates held a second or more (behind a fast-lane invocation that waited on a receiver).
+            "lags_over_1s": sum(1 for lag in lag_ms if lag >= 1000),
         }
         progress(json.dumps(out))
         return out
     finally:
         for server in servers:
-            server.shutdown()
+            stop(server)
 
 
 def _arrivals(receiver: Receiver) -> dict[tuple[int, int], float]:

@@ -19,7 +19,7 @@ import requests
 
 from tests.bench import common
 from tests.chaos import stack, webhooks
-from tests.receiver import Receiver, start
+from tests.receiver import Receiver, start, stop
 
 pytestmark = pytest.mark.chaos
 
@@ -57,7 +57,7 @@ def test_a_delivery_function_killed_mid_delivery_loses_nothing_and_keeps_each_ch
             time.sleep(1)
     finally:
         for server in servers:
-            server.shutdown()
+            stop(server)
 
     arrivals = {w: r.first_arrivals() for w, r in receivers.items()}
     last_arrival = max((got.at for a in arrivals.values() for got in a.values()), default=stream_end)

@@ -18,7 +18,7 @@ import requests
 from tests.bench import common
 from tests.chaos import stack, webhooks
 from tests.chaos.scenarios import QUICK
-from tests.receiver import Receiver, start
+from tests.receiver import Receiver, start, stop
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_quick]
 
@@ -61,8 +61,8 @@ def test_a_receiver_down_for_minutes_gets_everything_in_order_and_others_are_not
         len(r.first_arrivals()) < len(accepted[w]) for w, r in (("victim", victim), ("bystander", bystander))
     ):
         time.sleep(1)
-    victim_server.shutdown()
-    bystander_server.shutdown()
+    stop(victim_server)
+    stop(bystander_server)
 
     arrivals = {w: r.first_arrivals() for w, r in (("victim", victim), ("bystander", bystander))}
     delivered_all_at = max((got.at for got in arrivals["victim"].values()), default=time.time())

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from tests.helpers import invoke
 from tests.integration.support import patch, post
-from tests.receiver import Receiver, start
+from tests.receiver import Receiver, start, stop
 
 
 class Work:
@@ -161,7 +161,7 @@ def test_another_applications_failing_receiver_does_not_hold_this_one_back(
         work.until(lambda: len(receiver.received) >= 1 and down.answered >= 1)
         assert len(receiver.received) == 1 and down.received == [] and down.answered >= 1
     finally:
-        server.shutdown()
+        stop(server)
 
 
 def test_the_delivery_state_survives_redis_being_flushed(

@@ -1,6 +1,8 @@
 """A receiver that accepts the connection and answers too late, every time: another
 application's deliveries all arrive, in order, while it is still timing out (docs/architecture.md,
-"Webhooks": the slow lane).
+"Webhooks": the slow lane). A receiver that answers slowly but in time, the first time, before
+its application is marked slow: the fast lane gives up on it at its budget, so another
+application's next delivery arrives before it answers; it still gets every event, in order.
 
 In-process on real MariaDB, Redis and SQS, with the delivery function's SQS event sources played
 as LocalStack plays them: a poller per queue (the fast lane's, the slow lane's) that hands the
@@ -23,12 +25,13 @@ from chalice.local import LambdaContext
 
 from tests.helpers import eventually
 from tests.integration.support import post
-from tests.receiver import Receiver, start
+from tests.receiver import Receiver, start, stop
 
 ROUNDS = 30  # one create for each application a round
 EVERY_SECONDS = 0.5
 CHATS = 2
 TOO_LATE_SECONDS = 7.0  # past the sender's 5 s for an answer
+SLOW_SECONDS = 3.0  # past the fast lane's 1 s, in time for the sender's 5 s
 STATE = Path(os.environ.get("CHAT_STATE_DIR", Path(__file__).resolve().parents[2] / ".local"))
 
 
@@ -71,6 +74,19 @@ class Lanes:
                     self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
+def applications(client, deps, endpoints, urls: dict[str, str], chats: int) -> tuple[dict, dict]:
+    """A new application per name, with an endpoint for `message.created` at its URL and `chats`
+    chats: (tokens, ids) by name."""
+    tokens = {
+        n: post(client, "/applications", {"name": f"it-{n}-{uuid.uuid4().hex[:6]}"})[1]["token"] for n in urls
+    }
+    for name, url in urls.items():
+        endpoints(tokens[name], url, ["message.created"])
+        for _ in range(chats):
+            assert post(client, f"/applications/{tokens[name]}/chats")[0] == 201
+    return tokens, {n: deps.db.application(t).id for n, t in tokens.items()}
+
+
 @pytest.mark.parametrize("neighbour", ["slow", "healthy"])
 def test_a_receiver_that_answers_too_late_holds_back_no_other_applications_deliveries(
     client, deps, writer, sqs, webhook_work_url, webhook_slow_work_url, receiver, endpoints, neighbour
@@ -79,16 +95,9 @@ def test_a_receiver_that_answers_too_late_holds_back_no_other_applications_deliv
     server = start(other)
     try:
         names = ("neighbour", "healthy")
-        tokens = {
-            n: post(client, "/applications", {"name": f"it-{n}-{uuid.uuid4().hex[:6]}"})[1]["token"]
-            for n in names
-        }
-        ids = {n: deps.db.application(t).id for n, t in tokens.items()}
-        endpoints(tokens["neighbour"], other.url, ["message.created"])
-        endpoints(tokens["healthy"], receiver.url, ["message.created"])
-        for token in tokens.values():
-            for _ in range(CHATS):
-                assert post(client, f"/applications/{token}/chats")[0] == 201
+        tokens, ids = applications(
+            client, deps, endpoints, {"neighbour": other.url, "healthy": receiver.url}, CHATS
+        )
         writer.drain()
         created: dict[tuple[int, int], float] = {}
         with Lanes(sqs, webhook_work_url, webhook_slow_work_url) as lanes:
@@ -132,4 +141,49 @@ def test_a_receiver_that_answers_too_late_holds_back_no_other_applications_deliv
             lines.write(json.dumps(figures) + "\n")
         print(json.dumps(figures))
     finally:
-        server.shutdown()
+        stop(server)
+
+
+def test_a_receivers_first_slow_answer_holds_back_no_other_applications_next_delivery(
+    client, deps, writer, sqs, webhook_work_url, webhook_slow_work_url, receiver, endpoints
+):
+    slow = Receiver(delay=SLOW_SECONDS)
+    server = start(slow)
+    try:
+        tokens, ids = applications(client, deps, endpoints, {"slow": slow.url, "healthy": receiver.url}, 1)
+
+        def create(name: str, body: str) -> int:
+            status, message = post(client, f"/applications/{tokens[name]}/chats/1/messages", {"body": body})
+            assert status == 201, message
+            writer.drain()
+            return message["number"]
+
+        def announce(name: str) -> None:
+            changes = {"changes": [[ids[name], 1, 0]]}
+            sqs.send_message(QueueUrl=webhook_work_url, MessageBody=json.dumps(changes))
+
+        sent = [create("slow", "s0")]
+        create("healthy", "h0")
+        assert not deps.lanes.slow(ids["slow"])  # its first delivery starts in the fast lane
+        with Lanes(sqs, webhook_work_url, webhook_slow_work_url) as lanes:
+            announce("slow")
+            eventually(lambda: slow.arrived, timeout=60)
+            # The fast lane's invocation is under way with the slow receiver: the other
+            # application's announcement comes next, in a batch of its own.
+            announce("healthy")
+            [healthy] = eventually(lambda: receiver.received, timeout=60)
+            [first_answer, *_] = eventually(lambda: slow.attempts, timeout=60)
+            # More for the slow receiver, while its application delivers in the slow lane.
+            for n in range(1, 4):
+                sent.append(create("slow", f"s{n}"))
+                announce("slow")
+            eventually(lambda: {number for _, number in slow.first_arrivals()} >= set(sent), timeout=120)
+            [slow_endpoint] = deps.webhook_endpoints.of_application(ids["slow"])
+        assert lanes.errors == []
+        # Delivered while the slow receiver was still answering its first request.
+        assert healthy.at < first_answer
+        assert slow.in_order() and [number for _, number in slow.first_arrivals()] == sent
+        # The fast lane's send was abandoned, not failed; the receiver got it again, same id.
+        assert slow_endpoint.failures == 0 and slow.duplicates() >= 1
+    finally:
+        stop(server)

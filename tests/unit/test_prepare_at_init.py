@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from chalicelib.adapters import aws
 from chalicelib.usecases import ports
 from chalicelib.wiring import settings, stores
 
@@ -78,6 +79,7 @@ def test_an_adapter_that_cannot_be_built_at_init_is_left_to_the_first_request(mo
     monkeypatch.setenv("_HANDLER", "app.app")
     for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)  # the SQS client cannot be made without a region
+    monkeypatch.setattr(aws, "_session", None)  # as at a Lambda's init: no botocore session yet
     prepared = stores.prepare()
     assert "queue" not in prepared and "db" in prepared
     assert "queue" not in built.__dict__

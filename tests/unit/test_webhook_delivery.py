@@ -101,8 +101,8 @@ def test_an_endpoint_changed_or_removed_mid_delivery_gets_nothing_more_as_it_was
         deps.feed.change(A, 1, n, "created", f"m{n}")
     sends = deps.sender.send
 
-    def then_change(url, headers, body):
-        outcome = sends(url, headers, body)
+    def then_change(url, headers, body, within=None):
+        outcome = sends(url, headers, body, within)
         if change is None:
             deps.webhook_endpoints.delete(A, 1)
         else:
@@ -267,9 +267,9 @@ def test_replays_stop_at_the_sweeps_time_budget(deps):
     dead_letters_asked_again(deps, A, URL_A, 100)
     sends = deps.sender.send
 
-    def slow(url, headers, body):
+    def slow(url, headers, body, within=None):
         deps.clock.advance(8)  # a receiver that takes its whole timeout
-        return sends(url, headers, body)
+        return sends(url, headers, body, within)
 
     deps.sender.send = slow
     replayed = delivery.replay(deps, delivery.SWEEP_LIMIT, deps.clock)
@@ -380,7 +380,7 @@ def test_a_sweep_that_cannot_read_the_feed_still_hands_out_due_retries(deps):
     assert swept["due"] == 1 and swept["behind"] == 0 and deps.work.requested == [((A, 1), 0)]
 
 
-def test_a_receiver_that_never_answers_sends_its_application_to_the_slow_lane_and_backs_off(deps):
+def test_a_receiver_that_never_answers_goes_to_the_slow_lane_at_once_and_backs_off_there(deps):
     register(deps, A, URL_A, ["message.created"])
     register(deps, B, URL_B, ["message.created"])
     for app in (A, B):
@@ -389,18 +389,53 @@ def test_a_receiver_that_never_answers_sends_its_application_to_the_slow_lane_an
             deps.feed.change(app, chat, 1, "created", "x")
     deps.sender.slow[URL_A] = 30  # accepts the connection, never answers in time
     run(deps, (A, 1))
-    [(chat, delay)] = deps.work.requested_slow
-    assert chat == (A, 1) and delay >= 0.8 and deps.webhook_endpoints.rows[1].failures == 1
+    # Abandoned at the fast lane's budget: handed over at once, not a failure of the receiver.
+    assert deps.work.requested_slow == [((A, 1), 0)] and deps.webhook_endpoints.rows[1].failures == 0
     tried = deps.sender.attempts
     # The fast lane hands A's chats to the slow lane untried, and delivers B's.
     assert run(deps, (A, 2), (B, 1), (B, 2)) == 2
     assert deps.sender.attempts == tried + 2 and deps.work.requested == []
     assert ((A, 2), 0) in deps.work.requested_slow
-    # In the slow lane A waits for its probe, then is tried again, and backs off further.
+    # In the slow lane it times out within the full timeouts: a failure, backed off (A 2 waits
+    # for the probe), then tried again and backed off further.
+    deps.work.requested_slow.clear()
+    delivery.handle_work(deps, [(A, 1), (A, 2)], None, deps.clock, slow=True)
+    assert deps.sender.given[-1] is None and deps.webhook_endpoints.rows[1].failures == 1
+    [(chat, delay)] = deps.work.requested_slow
+    assert chat == (A, 1) and delay >= 0.8 and deps.sender.attempts == tried + 3
     deps.clock.advance(delay + 0.1)
     delivery.handle_work(deps, [(A, 1), (A, 2)], None, deps.clock, slow=True)
-    assert deps.sender.attempts == tried + 3 and deps.webhook_endpoints.rows[1].failures == 2
+    assert deps.sender.attempts == tried + 4 and deps.webhook_endpoints.rows[1].failures == 2
     assert positions(deps, URL_B) == [1, 1] and positions(deps, URL_A) == []
+
+
+def test_a_receivers_first_slow_answer_holds_the_fast_lane_its_budget_only(deps):
+    # No mark yet: the first delivery to a receiver that answers in 2 s (in time for the full
+    # timeouts) starts in the fast lane, beside another application's.
+    register(deps, A, URL_A, ["message.created"])
+    register(deps, B, URL_B, ["message.created"])
+    for app in (A, B):
+        deps.feed.create_chat(app, 1)
+        deps.feed.change(app, 1, 1, "created", "x")
+    deps.sender.slow[URL_A] = 2.0
+    started = deps.clock.now
+    assert delivery.handle_batch(deps, {"a": [(A, 1)], "b": [(B, 1)]}, 60, now=deps.clock) == []
+    # The invocation is free for its next batch after the budget, not the receiver's 2 s.
+    assert (deps.clock.now - started).total_seconds() <= delivery.FAST_ATTEMPT_SECONDS
+    assert set(deps.sender.given) == {delivery.FAST_ATTEMPT_SECONDS} and positions(deps, URL_B) == [1]
+    # A's chat is handed over as it was: the cursor not moved, no attempt counted, the pair free.
+    assert deps.work.requested_slow == [((A, 1), 0)] and deps.work.requested == []
+    row = deps.cursors.rows[(1, 1)]
+    assert (row.delivered_position, row.attempts, row.lease_id, row.next_attempt_at) == (0, 0, "", None)
+    assert deps.lanes.slow(A) and deps.webhook_endpoints.rows[1].failures == 0
+    # More happens meanwhile; the slow lane sends it all, in order, within the full timeouts.
+    deps.feed.change(A, 1, 2, "created", "y")
+    deps.feed.change(A, 1, 3, "created", "z")
+    assert delivery.handle_batch(deps, {"a": [(A, 1)]}, 60, slow=True, now=deps.clock) == []
+    assert positions(deps, URL_A) == [1, 2, 3] and deps.sender.given[-1] is None
+    # The abandoned send, which the receiver may have got, came again with the same id.
+    [(_, abandoned, _)] = deps.sender.tried
+    assert abandoned["webhook-id"] == deps.sender.received[1][1]["webhook-id"] == "evt_1_1_1"
 
 
 def test_a_receiver_that_answers_slowly_in_time_takes_the_rest_of_its_chats_to_the_slow_lane(deps):
@@ -409,20 +444,40 @@ def test_a_receiver_that_answers_slowly_in_time_takes_the_rest_of_its_chats_to_t
         deps.feed.create_chat(A, chat)
         deps.feed.change(A, chat, 1, "created", "x")
     deps.sender.slow[URL_A] = 2.0
-    assert run(deps, (A, 1), (A, 2), (A, 3)) == 1  # delivered, slowly: the rest go elsewhere
-    assert deps.work.requested == [] and deps.work.requested_slow == [((A, 2), 0), ((A, 3), 0)]
-    assert delivery.handle_work(deps, [(A, 2), (A, 3)], None, deps.clock, slow=True) == 2
+    assert run(deps, (A, 1), (A, 2), (A, 3)) == 0  # abandoned at the budget: all go elsewhere
+    assert deps.sender.attempts == 1 and deps.work.requested == []
+    assert deps.work.requested_slow == [((A, 1), 0), ((A, 2), 0), ((A, 3), 0)]
+    assert delivery.handle_work(deps, [(A, 1), (A, 2), (A, 3)], None, deps.clock, slow=True) == 3
     assert positions(deps, URL_A) == [1, 1, 1] and deps.webhook_endpoints.rows[1].failures == 0
+
+
+def test_the_fast_lane_hands_a_slow_receivers_chats_over_even_when_redis_keeps_no_mark(deps, monkeypatch):
+    # A Redis failover lost the marks, or Redis is down: the fast lane cannot remember the
+    # application is slow, yet waits its budget on it once per batch at most.
+    register(deps, A, URL_A, ["message.created"])
+    for chat in (1, 2, 3):
+        deps.feed.create_chat(A, chat)
+        deps.feed.change(A, chat, 1, "created", "x")
+    deps.sender.slow[URL_A] = 2.0
+    monkeypatch.setattr(deps.lanes, "mark_slow", lambda application_id, seconds: None)
+    started = deps.clock.now
+    assert run(deps, (A, 1), (A, 2), (A, 3)) == 0
+    assert (deps.clock.now - started).total_seconds() <= delivery.FAST_ATTEMPT_SECONDS
+    assert deps.sender.attempts == 1 and deps.work.requested == []
+    assert deps.work.requested_slow == [((A, 1), 0), ((A, 2), 0), ((A, 3), 0)]
+    assert delivery.handle_work(deps, [(A, 1), (A, 2), (A, 3)], None, deps.clock, slow=True) == 3
 
 
 def test_an_application_comes_back_to_the_fast_lane_a_while_after_its_last_slow_answer(deps):
     register(deps, A, URL_A, ["message.created"])
     deps.feed.create_chat(A, 1)
     deps.feed.change(A, 1, 1, "created", "x")
-    deps.sender.slow[URL_A] = 2.0
+    deps.sender.slow[URL_A] = 1.2  # slower than the fast lane's budget: it lives in the slow lane
     run(deps, (A, 1))
+    assert delivery.handle_work(deps, [(A, 1)], None, deps.clock, slow=True) == 1
     deps.sender.slow.clear()  # fast again
     deps.feed.change(A, 1, 2, "created", "y")
+    deps.work.requested_slow.clear()
     assert run(deps, (A, 1)) == 0 and deps.work.requested_slow == [((A, 1), 0)]
     deps.clock.advance(delivery.SLOW_LANE_SECONDS)
     assert run(deps, (A, 1)) == 1 and positions(deps, URL_A) == [1, 2]

@@ -45,7 +45,28 @@ def test_a_slow_receiver_is_given_up_on_at_the_deadline(receiver):
     receiver.delay = 4
     started = time.monotonic()
     outcome = WebhookSender(allow_loopback=True, response_timeout=0.5).send(receiver.url, {}, BODY)
-    assert not outcome.delivered and time.monotonic() - started < 3  # not the 4 s (slack: a loaded CI)
+    assert not outcome.delivered and outcome.late
+    assert time.monotonic() - started < 3  # not the 4 s (slack: a loaded CI)
+
+
+def test_a_send_given_less_time_gives_up_within_it_and_says_it_ran_out(receiver):
+    # The fast lane's budget: connecting and the answer together, under the sender's own timeouts.
+    receiver.delay = 4
+    started = time.monotonic()
+    outcome = WebhookSender(allow_loopback=True).send(receiver.url, {}, BODY, within=0.3)
+    assert not outcome.delivered and outcome.late and "0.3" in outcome.error
+    assert time.monotonic() - started < 3  # not the 4 s, nor the 5 s timeout
+    receiver.delay = 0
+    assert WebhookSender(allow_loopback=True).send(receiver.url, {}, BODY, within=2).delivered
+
+
+def test_a_refusal_is_not_late():
+    # Nothing listens: refused at once, which the fast lane counts as a failure, not as slowness.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()
+    outcome = WebhookSender(allow_loopback=True).send(f"http://127.0.0.1:{port}/hook", {}, BODY, within=1)
+    assert not outcome.delivered and not outcome.late
 
 
 def dripping(scheme: str, first: bytes, then: bytes) -> str:
@@ -74,7 +95,7 @@ def test_a_receiver_dripping_its_answer_is_cut_off_at_the_deadline():
     url = dripping("http", b"HTTP/1.1 200 OK\r\n", b"X-Slow: 1\r\n")
     started = time.monotonic()
     outcome = WebhookSender(allow_loopback=True, response_timeout=0.6).send(url, {}, BODY)
-    assert not outcome.delivered and "no answer" in outcome.error
+    assert not outcome.delivered and "no answer" in outcome.error and outcome.late
     assert time.monotonic() - started < 3  # not the 4 s of dripping
 
 
@@ -133,7 +154,7 @@ def test_a_resolver_that_does_not_answer_is_given_up_on_at_the_connect_timeout()
     started = time.monotonic()
     sender = WebhookSender(allow_loopback=True, resolve=resolve, connect_timeout=0.3)
     outcome = sender.send("http://slow-dns.invalid:9/in", {}, BODY)
-    assert not outcome.delivered and "resolve" in outcome.error
+    assert not outcome.delivered and "resolve" in outcome.error and outcome.late
     assert time.monotonic() - started < 1.5  # not the resolver's 3 s
 
 
@@ -152,7 +173,7 @@ def test_many_unreachable_addresses_share_one_connect_timeout(monkeypatch):
     )
     started = time.monotonic()
     outcome = sender.send("https://many.example/in", {}, BODY)
-    assert not outcome.delivered and "connect" in outcome.error
+    assert not outcome.delivered and "connect" in outcome.error and outcome.late
     assert time.monotonic() - started < 1.0 and len(tried) >= 1  # not 20 × 0.3 s
 
 
@@ -163,5 +184,5 @@ def test_a_receiver_dripping_its_tls_handshake_is_cut_off_at_the_deadline():
     outcome = WebhookSender(allow_loopback=True, connect_timeout=0.5, response_timeout=0.6).send(
         url, {}, BODY
     )
-    assert not outcome.delivered
+    assert not outcome.delivered and outcome.late
     assert time.monotonic() - started < 2.5  # not the 4 s of dripping

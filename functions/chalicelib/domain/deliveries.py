@@ -64,6 +64,8 @@ class Outcome:
     error: str = ""
     # A 429/503's Retry-After, in seconds, honoured up to MAX_RETRY_SECONDS.
     retry_after: int | None = None
+    # Out of time (resolving, connecting or waiting for the answer): the receiver may have got it.
+    late: bool = False
 
 
 def event(  # `at`: when it happened (Standard Webhooks' `timestamp`), not when it is sent

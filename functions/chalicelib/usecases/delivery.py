@@ -11,7 +11,12 @@ Two lanes, each a queue served by invocations of its own: an application one of 
 deliveries held its worker `SLOW_ATTEMPT_SECONDS` or more (a receiver that answers slowly, or
 not at all) delivers in the slow lane for `SLOW_LANE_SECONDS` after (and until its retry is
 due), so the fast lane's invocations never wait on it again; in the fast lane an application
-has `FAST_SHARE_SECONDS` of an invocation, then the rest of its chats queue again.
+has `FAST_SHARE_SECONDS` of an invocation, then the rest of its chats queue again. A send in
+the fast lane has `FAST_ATTEMPT_SECONDS` in all: one not answered by then is abandoned, not
+failed (no attempt counted, no backoff), and its chat goes to the slow lane at once with the
+cursor where it was, to be sent again there within the full timeouts (the same `webhook-id`: a
+receiver that got it dedupes). So the fast lane waits on a slow receiver that long at most,
+also the first time, before any mark (or after Redis lost them).
 """
 
 import datetime
@@ -40,8 +45,9 @@ from ..domain.webhooks import Endpoint
 from .ports import ChatRef, DeliveryDeps
 
 # Kept back from the function's time to finish after the deadline: one delivery's timeouts (8 s),
-# letting the pair go and queueing the rest.
+# letting the pair go and queueing the rest; in the fast lane one send's budget and the same.
 FINISH_SECONDS = 10
+FAST_FINISH_SECONDS = 3
 # When an application's deliveries all run already, its next chat comes back this much later.
 BUSY_RETRY_SECONDS = 2
 # A delivery that held its worker this long sends its application to the slow lane (a healthy
@@ -49,8 +55,11 @@ BUSY_RETRY_SECONDS = 2
 SLOW_ATTEMPT_SECONDS = 1.0
 # How long an application stays in the slow lane after its last slow delivery (or its retry).
 SLOW_LANE_SECONDS = 300
-# An application's time in one fast-lane invocation, at most (besides the delivery under way).
+# An application's time in one fast-lane invocation, at most (besides the send under way).
 FAST_SHARE_SECONDS = 5.0
+# A send's time in the fast lane (resolving, connecting, the answer): a receiver slower than
+# that is a slow lane's (the bar above), so it is abandoned and its chat handed over.
+FAST_ATTEMPT_SECONDS = SLOW_ATTEMPT_SECONDS
 log = Logger(service="chat", child=True)
 
 # Applications of a batch delivered at once (a batch is 10 records, each naming chats).
@@ -79,6 +88,11 @@ _SLACK = datetime.timedelta(milliseconds=50)
 Clock = Callable[[], datetime.datetime]
 
 
+class _HandedOver(Exception):
+    """A send in the fast lane had no answer within FAST_ATTEMPT_SECONDS: it was abandoned, its
+    application marked slow, and its chat goes to the slow lane (the lease let go on the way)."""
+
+
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -97,7 +111,7 @@ def handle_batch(
     the time kept back. `slow`: the records came through the slow lane."""
     if not work:
         return []
-    kept_back = min(FINISH_SECONDS, seconds_left / 3)
+    kept_back = min(FINISH_SECONDS if slow else FAST_FINISH_SECONDS, seconds_left / 3)
     deadline = now() + datetime.timedelta(seconds=seconds_left - kept_back)
     if not slow:
         deadline = min(deadline, now() + datetime.timedelta(seconds=FAST_SHARE_SECONDS))
@@ -174,7 +188,13 @@ def deliver_chats(
                     break
                 # Read again: a failure in the chat before backs its endpoint off for this one.
                 endpoints = [e for e in deps.webhook_endpoints.of_application(application_id) if e.enabled]
-            delivered += _deliver_chat(deps, endpoints, chat_number, deadline, now)
+            try:
+                delivered += _deliver_chat(deps, endpoints, chat_number, deadline, now, slow)
+            except _HandedOver:
+                # To the slow lane, this chat (its other endpoints too) and the rest: there even
+                # if Redis could not keep the mark, so they never come back here untried.
+                deps.work.request([(application_id, c) for c in chat_numbers[n:]], slow=True)
+                break
     finally:
         deps.slots.give_back(application_id)
     return delivered
@@ -186,6 +206,7 @@ def _deliver_chat(
     chat_number: int,
     deadline: datetime.datetime,
     now: Clock,
+    slow: bool,
 ) -> int:
     delivered = 0
     for e in endpoints:
@@ -195,7 +216,7 @@ def _deliver_chat(
             deps.cursors.hold(e, chat_number, functools.partial(_start, deps, e, chat_number), e.retry_at)
             continue
         try:
-            delivered += _deliver(deps, e, chat_number, deadline, now)
+            delivered += _deliver(deps, e, chat_number, deadline, now, slow)
         except LeaseLost:
             pass  # another worker has the pair now and sends from the cursor
         except EndpointChanged:
@@ -204,7 +225,12 @@ def _deliver_chat(
 
 
 def _deliver(
-    deps: DeliveryDeps, endpoint: Endpoint, chat_number: int, deadline: datetime.datetime, now: Clock
+    deps: DeliveryDeps,
+    endpoint: Endpoint,
+    chat_number: int,
+    deadline: datetime.datetime,
+    now: Clock,
+    slow: bool,
 ) -> int:
     cursor = deps.cursors.claim(
         endpoint, chat_number, lambda: _start(deps, endpoint, chat_number), LEASE_SECONDS
@@ -215,7 +241,7 @@ def _deliver(
     end = min(deadline, now() + datetime.timedelta(seconds=ROUND_SECONDS))
     try:
         while True:
-            sent, after = _round(deps, endpoint, cursor, end, now)
+            sent, after = _round(deps, endpoint, cursor, end, now, slow)
             delivered += sent
             if after is None:  # failed or postponed: the retry is scheduled, the lease let go
                 return delivered
@@ -227,13 +253,13 @@ def _deliver(
             if deps.cursors.release(cursor):
                 return delivered
             # A change was announced while this worker held the pair: read the feed again.
-    except BaseException:
+    except BaseException:  # _HandedOver among them: the slow lane's worker claims the pair next
         deps.cursors.abandon(cursor)
         raise
 
 
 def _round(
-    deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, end: datetime.datetime, now: Clock
+    deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, end: datetime.datetime, now: Clock, slow: bool
 ) -> tuple[int, tuple[Cursor, bool] | None]:
     """One page of the feed after the cursor: (delivered, (cursor, more?) or None if it stopped).
     At `end` it stops between two events, with more to do."""
@@ -246,6 +272,7 @@ def _round(
                 cursor,
                 chat_created_event(endpoint.application_id, chat, _created_at(deps, endpoint, chat, now)),
                 now,
+                slow,
             ):
                 return sent, None
             sent += 1
@@ -255,15 +282,19 @@ def _round(
         if n > 0 and now() >= end:  # one change at least per round: a late round still moves on
             return sent, (cursor, True)
         if endpoint.wants(event_type(change)):
-            if not _send(deps, endpoint, cursor, message_event(change, endpoint.application_id, chat), now):
+            event = message_event(change, endpoint.application_id, chat)
+            if not _send(deps, endpoint, cursor, event, now, slow):
                 return sent, None
             sent += 1
         cursor = deps.cursors.advance(cursor, change.position)
     return sent, (cursor, len(changes) == PAGE)
 
 
-def _send(deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, event: Event, now: Clock) -> bool:
-    """Delivers `event`; False if it was not (its retry is then scheduled, the lease let go)."""
+def _send(
+    deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, event: Event, now: Clock, slow: bool
+) -> bool:
+    """Delivers `event`; False if it was not (its retry is then scheduled, the lease let go).
+    Raises _HandedOver in the fast lane (not `slow`) when the receiver did not answer in time."""
     current = deps.webhook_endpoints.get(endpoint.application_id, endpoint.number)
     if current is None or not current.sends_like(endpoint):
         # Moved, narrowed, disabled, re-keyed or removed while this worker sent: nothing more as it was.
@@ -275,16 +306,21 @@ def _send(deps: DeliveryDeps, endpoint: Endpoint, cursor: Cursor, event: Event, 
         return False
     moment = now()
     headers = signing.headers(endpoint.signing_secrets(moment), event.id, int(moment.timestamp()), event.body)
-    outcome = deps.sender.send(endpoint.url, headers, event.body)
-    slow = (now() - moment).total_seconds() >= SLOW_ATTEMPT_SECONDS
+    outcome = deps.sender.send(endpoint.url, headers, event.body, None if slow else FAST_ATTEMPT_SECONDS)
+    took_long = (now() - moment).total_seconds() >= SLOW_ATTEMPT_SECONDS
+    if outcome.late and not slow:
+        # Not the receiver's failure: the fast lane's time ran out. The cursor stays; the slow
+        # lane sends the event again with the full timeouts (the same id, if this one arrived).
+        deps.lanes.mark_slow(endpoint.application_id, SLOW_LANE_SECONDS)
+        raise _HandedOver(f"endpoint {endpoint.id} chat {cursor.chat_number}")
     if outcome.delivered:
-        if slow:
+        if took_long:
             deps.lanes.mark_slow(endpoint.application_id, SLOW_LANE_SECONDS)
         if endpoint.failures and deps.cursors.endpoint_recovered(endpoint.id):
             # Back: the chats that waited for the probe go now (the rest at the next sweeps).
             _request(deps, deps.cursors.due(SWEEP_LIMIT, endpoint.id))
         return True
-    _failed(deps, endpoint, cursor, event, outcome, moment, slow)
+    _failed(deps, endpoint, cursor, event, outcome, moment, took_long)
     return False
 
 
@@ -295,7 +331,7 @@ def _failed(
     event: Event,
     outcome: Outcome,
     at: datetime.datetime,
-    slow: bool,
+    took_long: bool,
 ) -> None:
     attempts = cursor.attempts + 1
     chat = [(endpoint.application_id, cursor.chat_number)]
@@ -307,7 +343,7 @@ def _failed(
         return
     # The chat and the endpoint come back together: this chat is the endpoint's next probe.
     delay = retry_delay(max(attempts, endpoint.failures + 1), outcome)
-    if slow:
+    if took_long:
         # Timed out (or answered too late): its probe waits in the slow lane too.
         deps.lanes.mark_slow(endpoint.application_id, delay + SLOW_LANE_SECONDS)
     deps.cursors.failed(cursor, outcome.error, delay)

@@ -499,9 +499,12 @@ class DeadLetters(Protocol):
 
 
 class WebhookSender(Protocol):
-    """One HTTP POST to a receiver, to a checked address, within timeouts and a size cap."""
+    """One HTTP POST to a receiver, to a checked address, within timeouts and a size cap; within
+    `within` seconds in all when given (an outcome out of time is `late`)."""
 
-    def send(self, url: str, headers: dict[str, str], body: bytes) -> Outcome: ...
+    def send(
+        self, url: str, headers: dict[str, str], body: bytes, within: float | None = None
+    ) -> Outcome: ...
 
 
 class DeliverySlots(Protocol):

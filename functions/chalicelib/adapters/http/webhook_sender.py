@@ -11,7 +11,9 @@ rebinding) cannot move the connection elsewhere. Which addresses are public is t
 
 Every step has a deadline, so one delivery ends within CONNECT + RESPONSE timeouts whatever the
 receiver, its DNS or its addresses do: resolving, connecting (to each address in turn) and the
-TLS handshake share the connect timeout; the exchange has its own.
+TLS handshake share the connect timeout; the exchange has its own. A caller may give a send
+less (`within` seconds for all of it: the fast lane's budget); an outcome that ran out of time
+says so (`late`): the receiver may have got the request all the same.
 """
 
 import http.client
@@ -55,37 +57,48 @@ class WebhookSender:
         self._response_timeout = response_timeout
         self._tls = ssl.create_default_context()
 
-    def send(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
+    def send(self, url: str, headers: dict[str, str], body: bytes, within: float | None = None) -> Outcome:
+        """Posts `body`; within the sender's timeouts, or `within` seconds in all when given."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        connect_by = time.monotonic() + self._connect_timeout
-        addresses = self._resolved(host, port)
+        started = time.monotonic()
+        connect_timeout = self._connect_timeout if within is None else min(self._connect_timeout, within)
+        connect_by = started + connect_timeout
+        addresses = self._resolved(host, port, connect_timeout)
+        if addresses is None:
+            return Outcome(False, f"the host did not resolve within {connect_timeout:g} s", late=True)
         if not addresses:
-            return Outcome(False, "the host did not resolve (in time)")
+            return Outcome(False, "the host did not resolve")
         if not all(allowed(a, self._allow_loopback) for a in addresses):
             return Outcome(False, "refused: the host resolves to an address that is not public")
         try:
             sock = self._connect(addresses, port, connect_by)
-        except OSError:
-            return Outcome(False, f"could not connect within {self._connect_timeout:g} s")
+        except OSError as exc:
+            late = isinstance(exc, TimeoutError) or time.monotonic() >= connect_by
+            return Outcome(False, f"could not connect within {connect_timeout:g} s", late=late)
         try:
             if parts.scheme == "https":
                 # The handshake ends by the connect deadline too (ssl's timeout bounds all of it).
                 sock.settimeout(max(connect_by - time.monotonic(), 0.001))
                 sock = self._tls.wrap_socket(sock, server_hostname=host)
-            return self._exchange(sock, host, port, parts, headers, body)
+            answer_timeout = self._response_timeout
+            if within is not None:
+                answer_timeout = max(min(answer_timeout, started + within - time.monotonic()), 0.001)
+            return self._exchange(sock, host, port, parts, headers, body, answer_timeout)
+        except TimeoutError:
+            return Outcome(False, f"the TLS handshake did not end within {connect_timeout:g} s", late=True)
         except ssl.SSLError:
             return Outcome(False, "TLS failed (certificate not valid for the host?)")
         except (OSError, http.client.HTTPException):
-            return Outcome(False, f"no answer within {self._response_timeout:g} s, or a malformed one")
+            return Outcome(False, "the connection failed, or the answer was malformed")
         finally:
             sock.close()
 
-    def _resolved(self, host: str, port: int) -> list[str]:
-        """The host's addresses; [] if it has none or the resolver does not answer within the
-        connect timeout (getaddrinfo has no timeout: it goes on in a thread of its own, never
-        one shared with another tenant's lookups)."""
+    def _resolved(self, host: str, port: int, timeout: float) -> list[str] | None:
+        """The host's addresses ([] if it has none); None if the resolver does not answer within
+        `timeout` (getaddrinfo has no timeout: it goes on in a thread of its own, never one
+        shared with another tenant's lookups)."""
         found: list[str] = []
 
         def look_up() -> None:
@@ -96,8 +109,8 @@ class WebhookSender:
 
         lookup = threading.Thread(target=look_up, daemon=True)
         lookup.start()
-        lookup.join(self._connect_timeout)
-        return [] if lookup.is_alive() else found
+        lookup.join(timeout)
+        return None if lookup.is_alive() else found
 
     def _connect(self, addresses: list[str], port: int, by: float) -> socket.socket:
         """A socket connected to the first address that answers before `by` (one deadline for all)."""
@@ -120,14 +133,15 @@ class WebhookSender:
         parts: SplitResult,
         headers: dict[str, str],
         body: bytes,
+        timeout: float,
     ) -> Outcome:
-        conn = http.client.HTTPConnection(host, port, timeout=self._response_timeout)
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
         conn.sock = sock  # connected to the checked address: http.client never resolves the host
-        sock.settimeout(self._response_timeout)
+        sock.settimeout(timeout)
         # A receiver dripping bytes under the per-read timeout still ends at the deadline; what
         # http.client reads after the cut (headers ended by EOF) is not an answer.
         cut = threading.Event()
-        watchdog = threading.Timer(self._response_timeout, _shut, (sock, cut))
+        watchdog = threading.Timer(timeout, _shut, (sock, cut))
         watchdog.daemon = True
         started = time.monotonic()
         watchdog.start()
@@ -142,10 +156,14 @@ class WebhookSender:
             conn.request("POST", path, body=body, headers=all_headers)
             response = conn.getresponse()
             response.read(MAX_RESPONSE_BYTES)
+        except (OSError, http.client.HTTPException) as exc:
+            if cut.is_set() or isinstance(exc, TimeoutError):
+                return Outcome(False, f"no answer within {timeout:.2g} s", late=True)
+            raise
         finally:
             watchdog.cancel()
-        if cut.is_set() or time.monotonic() - started > self._response_timeout:
-            return Outcome(False, f"no answer within {self._response_timeout:g} s")
+        if cut.is_set() or time.monotonic() - started > timeout:
+            return Outcome(False, f"no answer within {timeout:.2g} s", late=True)
         status = response.status
         if 200 <= status < 300:
             return Outcome(True)
