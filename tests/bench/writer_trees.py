@@ -1,14 +1,23 @@
-"""The writer of this tree against the writer of an older commit, on the same stack, interleaved.
+"""The writer of this tree against the writer of an older commit, on the same stack, interleaved
+slice by slice.
 
-Each round runs `writer_ab` (the writer at batch 100 on the same events, with the bare INSERT and
-`_bulk` loops of the same slices as ceilings) once in each tree, in a process of its own, in the
-order after, before, then before, after (ABBA): the machine's load drifts, and both trees meet
-it alike. The older tree is a `git archive` of BEFORE's functions/, local/ and tests/, with this
-tree's `writer_ab.py`; it writes to a database of its own made with its own schema, and its
-events are its own (no accept instant or author where it knew none). The figures are medians
-over the rounds: messages/s, the writer against the two bare loops at once, and after/before.
+Each round starts `writer_ab --stepped` in each tree, in a process of its own (each makes its
+database, index and events ready), then has them write their events a slice at a time, in turn:
+after, before, before, after, ... (ABBA by slice, a slice of 500 events taking a fraction of a
+second). The machine's load drifts from second to second on a shared box; two slices a second
+apart meet nearly the same load, where two whole runs ten seconds apart did not. The older tree
+is a `git archive` of BEFORE's functions/, local/ and tests/, with this tree's `writer_ab.py`; it
+writes to a database of its own made with its own schema, and its events are its own (no accept
+instant or author where it knew none).
 
-    .local/venvs/app/bin/python -m tests.bench.writer_trees [--before f8e77ff] [--rounds 3] [--events 10000]
+The figures: each tree's messages/s per round (its events over the sum of its slices' seconds);
+after/before per round and its median over the rounds (the headline); the same over all slices
+of the run at once; the spread of the ratio of each pair of neighbouring slices (quartiles); and
+CPU per message of the writer's process and of each store, which the load barely moves.
+
+    .local/venvs/app/bin/python -m tests.bench.writer_trees [--before f8e77ff] [--rounds 6] \
+        [--events 10000] [--slices 20]
+    .local/venvs/app/bin/python -m tests.bench.writer_trees --stages   # where a batch's time goes, each tree
 """
 
 import argparse
@@ -20,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,10 +39,12 @@ from tests.bench import common
 # The last commit before messages carried times, authors, feed positions and deletions.
 BEFORE = "f8e77ff"
 AFTER_DB, BEFORE_DB = common.WRITE_DB, "chat_bench_wb"
+TREES = ("after", "before")
 
 
 def before_tree(commit: str) -> Path:
-    """functions/, local/ and tests/ of `commit` under the bench's state folder (made once)."""
+    """functions/, local/ and tests/ of `commit` under the bench's state folder (made once), with
+    this tree's `writer_ab.py` and `writer_stages.py`."""
     out = common.STATE / "bench" / f"tree-{commit}"
     if not out.exists():
         archive = subprocess.run(
@@ -45,72 +57,184 @@ def before_tree(commit: str) -> Path:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(partial, filter="data")
         partial.rename(out)
-    shutil.copy(Path(__file__).with_name("writer_ab.py"), out / "tests" / "bench" / "writer_ab.py")
+    for name in ("writer_ab.py", "writer_stages.py"):
+        shutil.copy(Path(__file__).with_name(name), out / "tests" / "bench" / name)
     return out
 
 
-def measure(tree: Path, events: int, database: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": f"{tree / 'functions'}:{tree}", "CHAT_STATE_DIR": str(common.STATE)}
-    load = common.load_average()
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.bench.writer_ab", str(events), database],
-        cwd=tree,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        raise RuntimeError(f"writer_ab in {tree} exited {done.returncode}: {done.stderr[-2000:]}")
-    point = json.loads(done.stdout.strip().splitlines()[-1])
-    point["load_before"], point["load_after"] = load, common.load_average()
-    return point
+def _env(tree: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{tree / 'functions'}:{tree}", "CHAT_STATE_DIR": str(common.STATE)}
 
 
-def run(before: str = BEFORE, rounds: int = 3, events: int = 10_000, progress=print) -> dict[str, Any]:
+class Side:
+    """One tree's `writer_ab --stepped` process: a slice written for each line it is sent."""
+
+    def __init__(self, tree: Path, database: str, events: int, slices: int):
+        # Read if it fails; a pipe could fill. Closed with the process (`finish`).
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.writer_ab", str(events), database, "--stepped", str(slices)],
+            cwd=tree,
+            env=_env(tree),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        self._answer()  # {"ready": true}: its stores are made
+
+    def _answer(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.wait()
+            self._stderr.seek(0)
+            raise RuntimeError(f"writer_ab exited {self._proc.returncode}: {self._stderr.read()[-2000:]}")
+        return dict(json.loads(line))
+
+    def step(self) -> dict[str, Any]:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write("go\n")
+        self._proc.stdin.flush()
+        return self._answer()
+
+    def finish(self) -> dict[str, Any]:
+        counts = self._answer()
+        self._proc.wait()
+        self._stderr.close()
+        return counts
+
+
+def _quartiles(values: list[float]) -> dict[str, float]:
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return {"p25": round(q1, 3), "median": round(q2, 3), "p75": round(q3, 3), "iqr": round(q3 - q1, 3)}
+
+
+def _cpu_per_message(steps: list[dict[str, Any]]) -> dict[str, float]:
+    n = sum(s["events"] for s in steps)
+    names = sorted({k for s in steps for k in s["cpu"]})
+    out = {name: round(1000 * sum(s["cpu"].get(name, 0.0) for s in steps) / n, 4) for name in names}
+    out["total"] = round(sum(out.values()), 4)
+    return out
+
+
+def run(
+    before: str = BEFORE, rounds: int = 6, events: int = 10_000, slices: int = 20, progress=print
+) -> dict[str, Any]:
     trees = {"after": (common.ROOT, AFTER_DB), "before": (before_tree(before), BEFORE_DB)}
-    runs: dict[str, list[dict[str, Any]]] = {"after": [], "before": []}
+    runs: list[dict[str, Any]] = []
     for r in range(rounds):
-        for name in ("after", "before") if r % 2 == 0 else ("before", "after"):
-            point = measure(*trees[name][:1], events, trees[name][1])
-            runs[name].append(point)
-            progress(
-                f"round {r + 1}, {name}: writer {point['messages_per_s']}/s, both loops at once "
-                f"{point['ceiling_both_at_once_per_s']}/s, failures {point['failures']}, rows "
-                f"{point['mysql_rows']}, docs {point['es_docs']}, load {point['load_after']}"
-            )
-    summary: dict[str, Any] = {"before_commit": before, "rounds": rounds, "events": events, "runs": runs}
-    for name, points in runs.items():
-        summary[name] = {
-            "messages_per_s": statistics.median(p["messages_per_s"] for p in points),
-            "to_both_at_once": statistics.median(p["ratio_to_both_at_once"] for p in points),
-            "python_cpu_ms_per_message": statistics.median(
-                p["cpu_ms_per_message"]["writer"].get("bench", 0.0) for p in points
-            ),
+        sides = {name: Side(tree, db, events, slices) for name, (tree, db) in trees.items()}
+        steps: dict[str, list[dict[str, Any]]] = {"after": [], "before": []}
+        for i in range(slices):
+            for name in TREES if i % 2 == 0 else TREES[::-1]:
+                point = sides[name].step()
+                point["load"] = os.getloadavg()[0]
+                steps[name].append(point)
+        counts = {name: side.finish() for name, side in sides.items()}
+        rate = {
+            name: sum(s["events"] for s in ss) / sum(s["seconds"] for s in ss) for name, ss in steps.items()
         }
-    summary["after_over_before"] = common.ratio(
-        summary["after"]["messages_per_s"], summary["before"]["messages_per_s"]
-    )
-    summary["after_over_before_per_round"] = [
-        common.ratio(a["messages_per_s"], b["messages_per_s"])
-        for a, b in zip(runs["after"], runs["before"], strict=True)
+        one = {
+            "steps": steps,
+            "counts": counts,
+            "messages_per_s": {name: round(v) for name, v in rate.items()},
+            "after_over_before": round(rate["after"] / rate["before"], 3),
+            "cpu_ms_per_message": {name: _cpu_per_message(ss) for name, ss in steps.items()},
+            "load": [
+                round(min(s["load"] for s in steps["after"]), 1),
+                round(max(s["load"] for s in steps["after"]), 1),
+            ],
+        }
+        runs.append(one)
+        rates, cpu = one["messages_per_s"], one["cpu_ms_per_message"]
+        progress(
+            f"round {r + 1}: after {rates['after']}/s, before {rates['before']}/s, "
+            f"after/before {one['after_over_before']}, CPU ms/message {cpu['after']['total']}"
+            f" / {cpu['before']['total']}, load {one['load'][0]}-{one['load'][1]}"
+        )
+    return summarize(runs, before, events, slices)
+
+
+def summarize(runs: list[dict[str, Any]], before: str, events: int, slices: int) -> dict[str, Any]:
+    per_round = [r["after_over_before"] for r in runs]
+    seconds = {name: sum(s["seconds"] for r in runs for s in r["steps"][name]) for name in TREES}
+    pairs = [
+        b["seconds"] / a["seconds"]
+        for r in runs
+        for a, b in zip(r["steps"]["after"], r["steps"]["before"], strict=True)
     ]
-    summary["after_over_before_to_ceiling"] = common.ratio(
-        summary["after"]["to_both_at_once"], summary["before"]["to_both_at_once"]
-    )
-    summary["exactly_once"] = all(
-        p["failures"] == 0 and p["mysql_rows"] == p["es_docs"] == events for ps in runs.values() for p in ps
-    )
+    cpu = {name: _cpu_per_message([s for r in runs for s in r["steps"][name]]) for name in TREES}
+    summary: dict[str, Any] = {
+        "before_commit": before,
+        "rounds": len(runs),
+        "events": events,
+        "slices": slices,
+        "after": {"messages_per_s": statistics.median(r["messages_per_s"]["after"] for r in runs)},
+        "before": {"messages_per_s": statistics.median(r["messages_per_s"]["before"] for r in runs)},
+        "after_over_before": round(statistics.median(per_round), 3),
+        "after_over_before_per_round": per_round,
+        "after_over_before_all_slices": round(seconds["before"] / seconds["after"], 3),
+        "slice_pairs": _quartiles(pairs),
+        "cpu_ms_per_message": cpu,
+        "cpu_before_over_after": round(cpu["before"]["total"] / cpu["after"]["total"], 3),
+        "load": [min(r["load"][0] for r in runs), max(r["load"][1] for r in runs)],
+        "exactly_once": all(s["failures"] == 0 for r in runs for ss in r["steps"].values() for s in ss)
+        and all(c["mysql_rows"] == c["es_docs"] == events for r in runs for c in r["counts"].values()),
+        "runs": runs,
+    }
     return summary
+
+
+def stages(before: str = BEFORE, rounds: int = 2, events: int = 5_000, progress=print) -> dict[str, Any]:
+    """`writer_stages` in each tree, after, before, before, after...: ms a batch, stage by stage."""
+    trees = {"after": (common.ROOT, AFTER_DB), "before": (before_tree(before), BEFORE_DB)}
+    out: dict[str, list[dict[str, Any]]] = {"after": [], "before": []}
+    for r in range(rounds):
+        for name in TREES if r % 2 == 0 else TREES[::-1]:
+            tree, database = trees[name]
+            done = subprocess.run(
+                [sys.executable, "-m", "tests.bench.writer_stages", str(events), database],
+                cwd=tree,
+                env=_env(tree),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            point = json.loads(done.stdout.strip().splitlines()[-1])
+            point["load"] = os.getloadavg()[0]
+            out[name].append(point)
+            median = point["batch"]["median_ms"]
+            progress(f"round {r + 1}, {name}: batch {median} ms (median), load {point['load']:.1f}")
+    names = sorted({k for ps in out.values() for p in ps for k in p if k != "load"})
+    table = {
+        name: {
+            tree: round(statistics.median(p[name]["mean_ms"] for p in points if name in p), 3)
+            for tree, points in out.items()
+            if any(name in p for p in points)
+        }
+        for name in names
+    }
+    return {"before_commit": before, "mean_ms_per_batch": table, "runs": out}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--before", default=BEFORE)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--slices", type=int, default=20)
+    parser.add_argument("--stages", action="store_true", help="time each stage of a batch instead")
     args = parser.parse_args()
-    result = run(args.before, args.rounds, args.events, progress=common.Progress("writer trees"))
-    out = common.OUT_DIR / f"writer-trees-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if args.stages:
+        result = stages(args.before, args.rounds, args.events, progress=common.Progress("writer stages"))
+        name = "writer-stages"
+    else:
+        result = run(
+            args.before, args.rounds, args.events, args.slices, progress=common.Progress("writer trees")
+        )
+        name = "writer-trees"
+    out = common.OUT_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))

@@ -76,3 +76,13 @@ def test_no_request_starts_once_the_budget_is_spent_and_each_gets_only_what_is_l
     assert sorted(failed) == [(1, 1, 1), (1, 1, 2)] and es.requests == []
     s.index(messages(2, 10))
     assert 0 < es.timeouts[0] <= 5
+
+
+def test_the_timed_client_is_made_once_for_the_same_tenth_and_never_outlasts_the_budget():
+    es = FakeEs()
+    s = Indexer(es, "m", bulk_budget=5)
+    for _ in range(3):
+        s.index(messages(2, 10))
+    assert len(es.timeouts) == 1 and 4.8 <= es.timeouts[0] <= 5
+    s.index(messages(2, 10), deadline=indexer_module.time.monotonic() + 0.05)  # under a tenth left
+    assert len(es.timeouts) == 2 and 0 < es.timeouts[1] <= 0.05
