@@ -209,7 +209,11 @@ def _deliver_chat(
     slow: bool,
 ) -> int:
     delivered = 0
-    for e in endpoints:
+    for i, e in enumerate(endpoints):
+        if i > 0 and now() >= deadline:
+            # Each endpoint may take its timeouts: those not started wait for the next worker.
+            _request(deps, [(e.application_id, chat_number)])
+            break
         if e.retry_at is not None and e.retry_at > now() + _SLACK:
             # A failing endpoint is probed once per backoff (by the chat that failed), not by
             # every chat: this one waits for the probe, in MySQL.
@@ -286,7 +290,7 @@ def _round(
         cursor = deps.cursors.advance(cursor, CHAT_CREATED_POSITION)
     changes = deps.feed.changes(endpoint.application_id, chat, cursor.delivered_position, PAGE)
     for n, change in enumerate(changes):
-        if n > 0 and now() >= end:  # one change at least per round: a late round still moves on
+        if (n > 0 or sent > 0) and now() >= end:  # one event at least per round: a late one moves on
             return sent, (cursor, True)
         if endpoint.wants(event_type(change)):
             event = message_event(change, endpoint.application_id, chat)
