@@ -818,7 +818,8 @@ class FakeKeys(Store, ports.Keys):
 
     `loss` is what a new claim says of records Redis may have lost (the numbering epoch's age).
     Over the budget, the oldest record makes room if it is `safe_age` old (the scope then says
-    records may be lost), else the claim is OverBudget.
+    records may be lost), else the claim is OverBudget. Past `most_of_all` records in all scopes,
+    a new one makes room in the scope holding most, else in its own.
     """
 
     def __init__(
@@ -828,11 +829,13 @@ class FakeKeys(Store, ports.Keys):
         ttl: int = 24 * 3600,
         in_flight: int = 12,
         numbering: Numbering | None = None,
+        most_of_all: int = 2**31,
     ) -> None:
         self.records: dict[str, dict[str, tuple[int, dict[str, object]]]] = {}  # scope -> key -> (at, record)
         self.trimmed: dict[str, int] = {}  # scope -> until when records may be missing
         self.loss = RecordLoss.NONE
         self.most, self.safe_age, self.ttl, self.in_flight, self.now = most, safe_age, ttl, in_flight, 0
+        self.most_of_all = most_of_all
         self.numbering = numbering  # the same Redis: its epoch (None: one that stays open)
 
     def _epoch(self) -> str | None:
@@ -855,14 +858,35 @@ class FakeKeys(Store, ports.Keys):
         if found is not None and ("u" not in found[1] or running):
             return self._found(found[1], key)
         if len(records) >= self.most:
-            oldest = min(records, key=lambda k: records[k][0])
-            if self.now - records[oldest][0] < self.safe_age:
-                return OverBudget(self.safe_age - (self.now - records[oldest][0]), self.most, self.safe_age)
-            del records[oldest]
-            self.trimmed[scope] = self.now + self.ttl
+            wait = self._trim(scope)
+            if wait:
+                return OverBudget(wait, self.most, self.safe_age)
+        elif key.key not in records and sum(map(len, self.records.values())) >= self.most_of_all:
+            biggest = max(self.records, key=lambda s: len(self.records[s]))
+            wait = self._trim(biggest) if biggest != scope else None
+            if wait is None or wait > 0:
+                own = self._trim(scope)
+                if own is None or own > 0:
+                    return OverBudget(
+                        min(wait or self.safe_age, own or self.safe_age), self.most, self.safe_age
+                    )
         records[key.key] = (self.now, {"d": key.digest, "u": self.now + self.in_flight})
         trimmed = self.trimmed.get(scope, 0) > self.now
         return New(RecordLoss.POSSIBLE if trimmed and self.loss is RecordLoss.NONE else self.loss)
+
+    def _trim(self, scope: str) -> int | None:
+        """Drops the scope's oldest record if it is `safe_age` old (0), else the seconds until it
+        is; None if the scope has none."""
+        records = self.records.get(scope, {})
+        if not records:
+            return None
+        oldest = min(records, key=lambda k: records[k][0])
+        age = self.now - records[oldest][0]
+        if age < self.safe_age:
+            return self.safe_age - age
+        del records[oldest]
+        self.trimmed[scope] = self.now + self.ttl
+        return 0
 
     @staticmethod
     def _found(record: dict[str, object], key: RequestKey) -> Claim:

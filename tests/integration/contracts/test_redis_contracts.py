@@ -1,6 +1,7 @@
 """Contracts of the Redis ports (numbering, pending bodies, change marks, tokens, quotas): fake and
 real alike."""
 
+import dataclasses
 import random
 import time
 import uuid
@@ -252,6 +253,51 @@ def test_over_its_budget_a_scope_drops_its_oldest_old_enough_and_says_records_ma
     keys.claim(scope, RequestKey("b", "d"))
     assert keys.claim(scope, RequestKey("c", "d")) == New(RecordLoss.POSSIBLE)  # "a" or "b" made room
     assert keys.claim(scope, RequestKey("c", "d")) == Running()
+
+
+def _totalled(world: World, records: int, total: int, safe_age: int):
+    """Key records budgeted to `records` a scope and `total` in all, alone in their Redis database
+    (the total counts every scope of the database)."""
+    if not world.real:
+        return fakes.FakeKeys(most=records, safe_age=safe_age, most_of_all=total)
+    from chalicelib.adapters.redis import idempotency
+    from chalicelib.wiring import settings, stores
+
+    size = idempotency.RECORD_BYTES
+    ours = stores.build(
+        dataclasses.replace(
+            settings.get(),
+            redis_url=settings.get().redis_url.rsplit("/", 1)[0] + "/14",  # a database no other test uses
+            idempotency_budget_bytes=records * size,
+            idempotency_total_bytes=total * size,
+            idempotency_safe_age_seconds=safe_age,
+        )
+    )
+    ours.redis.flushdb()
+    ours.epoch.open_epoch(uuid.uuid4().hex)
+    return ours.keys
+
+
+def test_past_the_total_the_scope_holding_most_makes_room_not_a_scope_with_none(world: World):
+    from chalicelib.domain.request_keys import New, RecordLoss, RequestKey
+
+    keys = _totalled(world, records=10, total=4, safe_age=0)
+    assert all(isinstance(keys.claim("flood", RequestKey(k, "d")), New) for k in "abcd")  # the total
+    assert isinstance(keys.claim("newcomer", RequestKey("x", "d")), New)  # not refused: the flood made room
+    assert isinstance(keys.claim("newcomer", RequestKey("y", "d")), New)
+    again = [keys.claim("flood", RequestKey(k, "d")) for k in "abcd"]
+    # Two of the flood's records made room; a retry of one of those asks MySQL (records may be lost).
+    assert sum(isinstance(claim, New) for claim in again) >= 2
+    assert all(claim.loss is RecordLoss.POSSIBLE for claim in again if isinstance(claim, New))
+
+
+def test_past_the_total_a_claim_waits_while_every_record_that_could_make_room_is_recent(world: World):
+    from chalicelib.domain.request_keys import New, OverBudget, RequestKey
+
+    keys = _totalled(world, records=10, total=4, safe_age=3600)
+    assert all(isinstance(keys.claim("flood", RequestKey(k, "d")), New) for k in "abcd")
+    refused = keys.claim("newcomer", RequestKey("x", "d"))
+    assert isinstance(refused, OverBudget) and 3590 <= refused.retry_after <= 3600
 
 
 def test_one_caller_at_a_time_may_reopen_numbering(world: World):

@@ -8,7 +8,9 @@ it, the oldest records go if they are older than `safe_age` (every create they s
 MySQL by then, where a retry then looks), else the claim is refused. All scopes together hold at
 most `total_bytes` of records: each application keeps to its budget, but applications keep
 coming, and records that are never evicted would at last leave numbering no memory. Past that
-total a new record makes room in its own scope as if over its budget. A record keeps the
+total a new record makes room in the scope that holds most records (`idem:sizes` counts each
+scope's), its oldest going once old enough, else in its own as if over its budget: the scopes
+that fill the total give up room, not a new application with none to give. A record keeps the
 request's digest and what its answer needs beyond the request (request_keys.Done), never a body.
 A create's claim also holds, before its event is sent, the number it took, its accept instant
 and the numbering epoch (request_keys.Reserved): if the send fails without an answer the record
@@ -87,8 +89,10 @@ class Records:
             self._most,
             self._safe_age,
             self._most_of_all,
+            scope,
+            *keys.idempotency_naming(),
         ]
-        claim_keys = [*keys.idempotency(scope), keys.EPOCH, keys.IDEMPOTENCY_TOTAL]
+        claim_keys = [*keys.idempotency(scope), keys.EPOCH, keys.IDEMPOTENCY_TOTAL, keys.IDEMPOTENCY_SIZES]
         reply, _ = self._call(lambda: self._scripts.run(_CLAIM, claim_keys, args))
         found, value = reply[0], reply[1]
         if found == 0:
@@ -136,7 +140,8 @@ class Records:
     def release(self, scope: str, key: RequestKey) -> None:
         """Drops a claim whose request failed, so that a retry runs it."""
         try:
-            self._release(keys=[*keys.idempotency(scope), keys.IDEMPOTENCY_TOTAL], args=[_record_id(key)])
+            release_keys = [*keys.idempotency(scope), keys.IDEMPOTENCY_TOTAL, keys.IDEMPOTENCY_SIZES]
+            self._release(keys=release_keys, args=[_record_id(key), scope])
         except redis.RedisError:
             pass  # the claim ends after the in-flight time
 
@@ -144,13 +149,15 @@ class Records:
         """Drops the records past their time in every scope (also those no request claims in any
         more); how many."""
         oldest_kept = int(self._call(lambda: self._redis.time())[0]) - RECORD_TTL_SECONDS
-        indexes = self._call(lambda: list(self._redis.scan_iter("idem:*:at", count=1000, _type="zset")))
+        indexes = self._call(
+            lambda: list(self._redis.scan_iter(keys.ALL_IDEMPOTENCY_INDEXES, count=1000, _type="zset"))
+        )
         return sum(self._expire_scope(index, oldest_kept) for index in indexes)
 
     def _expire_scope(self, index: bytes, oldest_kept: int) -> int:
-        records = index[: -len(b":at")]
-        scope_keys: list[bytes | str] = [records, index, keys.IDEMPOTENCY_TOTAL]
-        return int(self._call(lambda: self._expire(keys=scope_keys, args=[oldest_kept])))
+        scope = keys.idempotency_scope(index.decode())
+        scope_keys = [*keys.idempotency(scope), keys.IDEMPOTENCY_TOTAL, keys.IDEMPOTENCY_SIZES]
+        return int(self._call(lambda: self._expire(keys=scope_keys, args=[oldest_kept, scope])))
 
     @staticmethod
     def _call(action: Callable[[], T]) -> T:

@@ -80,11 +80,25 @@ def chat_of(member: str) -> ChatKey:
 # How many records all scopes hold (no TTL; records made before it counted take it below zero
 # as they go, which makes it exact again within the day a record lives).
 IDEMPOTENCY_TOTAL = "idem:total"
+# Each scope's number of records, by scope (no TTL): past the total, the scope holding most makes
+# room. A scope that has not claimed since it was added is missing until it claims.
+IDEMPOTENCY_SIZES = "idem:sizes"
+_IDEMPOTENCY_PREFIX, _IDEMPOTENCY_INDEX = "idem:", ":at"
 
 
 def idempotency(scope: str) -> list[str]:
     """A scope's Idempotency-Key records, and their index by age."""
-    return [f"idem:{scope}", f"idem:{scope}:at"]
+    return [f"{_IDEMPOTENCY_PREFIX}{scope}", f"{_IDEMPOTENCY_PREFIX}{scope}{_IDEMPOTENCY_INDEX}"]
+
+
+def idempotency_naming() -> list[str]:
+    """What a script puts around a scope to name its records and their index."""
+    return [_IDEMPOTENCY_PREFIX, _IDEMPOTENCY_INDEX]
+
+
+def idempotency_scope(index: str) -> str:
+    """The scope whose index of records is `index`."""
+    return index.removeprefix(_IDEMPOTENCY_PREFIX).removesuffix(_IDEMPOTENCY_INDEX)
 
 
 def token(value: str) -> str:
@@ -117,6 +131,7 @@ def of_application(application_id: int) -> list[str]:
 ALL_CHATS_COUNTERS = f"{_CHATS_PREFIX}*"
 ALL_MESSAGES_COUNTERS = f"{_MESSAGES_PREFIX}*"
 ALL_IDEMPOTENCY = "idem:*"
+ALL_IDEMPOTENCY_INDEXES = f"{_IDEMPOTENCY_PREFIX}*{_IDEMPOTENCY_INDEX}"
 ALL_QUOTAS = "rate:*"
 
 
