@@ -81,7 +81,7 @@ def chat_of(member: str) -> ChatKey:
 # as they go, which makes it exact again within the day a record lives).
 IDEMPOTENCY_TOTAL = "idem:total"
 # Each scope's number of records, by scope (no TTL): past the total, the scope holding most makes
-# room. A scope that has not claimed since it was added is missing until it claims.
+# room. A scope whose records predate this count joins it at its next claim or expiry run.
 IDEMPOTENCY_SIZES = "idem:sizes"
 _IDEMPOTENCY_PREFIX, _IDEMPOTENCY_INDEX = "idem:", ":at"
 
