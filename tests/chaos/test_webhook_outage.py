@@ -47,8 +47,7 @@ def test_a_receiver_down_for_minutes_gets_everything_in_order_and_others_are_not
 
     def outage(_: float) -> None:
         if not state["down"] and state["back"] is None and time.time() >= down_at:
-            state["server"].shutdown()
-            state["server"].server_close()  # connections are refused from now on
+            stop(state["server"])  # connections are refused from now on
             state["down"] = True
         if state["down"] and time.time() >= up_at:
             state.update(server=start(victim), down=False, back=time.time())
