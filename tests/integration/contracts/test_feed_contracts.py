@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from chalicelib.domain.models import NewMessage
 from tests import fakes_webhooks
 
 LOCK_CHAT = "SELECT id, last_change FROM chats WHERE application_id = %s AND number = %s FOR UPDATE"
@@ -150,3 +151,28 @@ def test_the_sweep_looks_only_at_chats_changed_within_its_window(world):
     world.chat(2)
     assert behind(world, window=1) == [(world.app_id, 2)]
     assert sorted(behind(world, window=60)) == [(world.app_id, 1), (world.app_id, 2)]
+
+
+def test_the_writer_moves_a_chat_back_into_the_sweeps_index_range(deps):
+    """The range is on a virtual column of `updated_at`, which the database moves itself (ON
+    UPDATE) when the writer advances the chat's feed: its index must follow, or the sweep would
+    miss the chat."""
+    world = RealWorld(deps)
+    world.endpoint()
+    world.wait()
+    world.chat(1)
+    with deps.mysql.cursor() as cur:
+        cur.execute(
+            "UPDATE chats SET updated_at = updated_at - INTERVAL 2 HOUR WHERE application_id = %s",
+            (world.app_id,),
+        )
+    assert behind(world) == []
+    deps.batches.persist([], [NewMessage(world.app_id, 1, 1, "a", created_at_ms=int(time.time() * 1000))])
+    assert behind(world) == [(world.app_id, 1)]
+    with deps.mysql.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM chats FORCE INDEX (ix_chats_updated_minute) WHERE application_id = %s "
+            "AND updated_minute >= TO_SECONDS(CURRENT_TIMESTAMP(6) - INTERVAL 1 MINUTE) DIV 60",
+            (world.app_id,),
+        )
+        assert cur.fetchone() == (1,)

@@ -20,10 +20,11 @@ SELECT_START = (
     f"FROM chats c WHERE {_CHAT}"
 )
 SELECT_CREATED = f"SELECT c.created_ms FROM chats c WHERE {_CHAT}"
-# Chats changed within the window (an index range on chats.updated_at, which every change and
-# every new chat moves) with a change past an enabled endpoint's cursor, where no worker holds the
-# pair and nothing is due later; a pair with no cursor counts from the endpoint's registration
-# (created_at on the database's clock, as chats' updated_at; created_ms is the API's epoch ms).
+# Chats changed within the window (an index range on the minute of chats.updated_at, which
+# every change and every new chat moves, then the instant itself) with a change past an enabled
+# endpoint's cursor, where no worker holds the pair and nothing is due later; a pair with no
+# cursor counts from the endpoint's registration (created_at on the database's clock, as chats'
+# updated_at; created_ms is the API's epoch ms).
 # At most `per_application` chats of each application, oldest change first: one tenant's backlog
 # neither fills the sweep nor keeps another's chats waiting, and no chat waits behind newer ones.
 SELECT_BEHIND = (
@@ -33,7 +34,8 @@ SELECT_BEHIND = (
     "    SELECT DISTINCT c.application_id, c.number, c.updated_at FROM chats c "
     "    JOIN webhook_endpoints e ON e.application_id = c.application_id "
     "    LEFT JOIN webhook_cursors w ON w.endpoint_id = e.id AND w.chat_number = c.number "
-    "    WHERE c.updated_at >= CURRENT_TIMESTAMP(6) - INTERVAL %s SECOND "
+    "    WHERE c.updated_minute >= TO_SECONDS(CURRENT_TIMESTAMP(6) - INTERVAL %s SECOND) DIV 60 "
+    "    AND c.updated_at >= CURRENT_TIMESTAMP(6) - INTERVAL %s SECOND "
     "    AND e.enabled = 1 AND (e.retry_at IS NULL OR e.retry_at <= UTC_TIMESTAMP(6)) "
     "    AND ((w.endpoint_id IS NULL AND c.created_ms >= UNIX_TIMESTAMP(e.created_at) * 1000) "
     "      OR (w.endpoint_id IS NULL AND c.last_change > 0 AND c.updated_at >= e.created_at) "
@@ -76,5 +78,5 @@ class ChangeFeed:
         return datetime.datetime.fromtimestamp(int(row[0]) / 1000, datetime.UTC)
 
     def behind(self, window_seconds: int, per_application: int, limit: int) -> list[tuple[int, int]]:
-        rows = self._mysql.all(SELECT_BEHIND, (window_seconds, per_application, limit))
+        rows = self._mysql.all(SELECT_BEHIND, (window_seconds, window_seconds, per_application, limit))
         return [(int(a), int(c)) for a, c in rows]

@@ -308,6 +308,18 @@ MIGRATIONS = [
         "0027_socket_connections_token_version",
         "ALTER TABLE socket_connections ADD COLUMN token_version INT UNSIGNED NULL",
     ),
+    # The sweep's range is on the minute of `updated_at`, not the instant: the writer moves
+    # every chat of a batch, and an index on the instant moved each of them in the index too
+    # (~0.6 ms of MariaDB's CPU a batch of 100); the minute moves once a minute at most. Three
+    # statements: MySQL 8 adds or drops a virtual column in place only in a statement of its own
+    # (else it copies the table, writes to chats waiting), and adds the key in place after.
+    (
+        "0028_chats_updated_minute",
+        "ALTER TABLE chats "
+        "ADD COLUMN updated_minute BIGINT UNSIGNED AS (TO_SECONDS(updated_at) DIV 60) VIRTUAL",
+    ),
+    ("0029_chats_updated_minute_key", "ALTER TABLE chats ADD KEY ix_chats_updated_minute (updated_minute)"),
+    ("0030_chats_updated_at_key_dropped", "ALTER TABLE chats DROP KEY ix_chats_updated_at"),
 ]
 
 # What the API, the writer and the counter may do: change data, never its structure.
