@@ -24,6 +24,7 @@ from chalicelib.domain import events
 from chalicelib.usecases import writer
 from tests.bench import common
 from tests.bench import writer_bench as w
+from tests.bench.writer_ab import bench_events
 
 
 class Stages:
@@ -73,7 +74,7 @@ def main(events_count: int, database: str) -> None:
     common.ensure_database(database)
     deps = common.deps(database=database, index=w.INDEX)
     ids = w.reset_stores(deps)
-    records = w.make_events(events_count, sorted({a for a, _ in ids}))
+    records = bench_events(events_count, sorted({a for a, _ in ids}))
     stages = Stages()
     search = getattr(deps, "indexer", None) or deps.search  # the tree before called it `search`
     stages.wrap(events, "parse")
