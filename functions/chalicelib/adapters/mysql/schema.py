@@ -5,8 +5,16 @@ Each migration is applied once and recorded in `schema_migrations`; add new ones
 
 import re
 
+import pymysql
+
+from ...domain.errors import Refused
 from ...domain.models import Login
-from .mysql import MySQL
+from .mysql import Cursor, MySQL
+
+# Errors of the connection or the moment, not of the statement: the client's own (2000-2999: a
+# lost connection, the server gone), a lock or the server busy, the statement interrupted.
+_CLIENT_ERRORS = range(2000, 3000)
+_TRANSIENT = {1040, 1053, 1205, 1213, 1317, 1927, 1969, 3024}
 
 MIGRATIONS = [
     (
@@ -333,6 +341,18 @@ CREATE_MIGRATIONS_TABLE = """
     ) ENGINE=InnoDB"""
 
 
+def _apply(cur: Cursor, name: str, statement: str) -> None:
+    """Runs one migration. The server refusing it (a key or column already there, say) fails
+    the deploy with the migration's name and MySQL's words, not as a database that is down."""
+    try:
+        cur.execute(statement)
+    except pymysql.err.MySQLError as exc:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if code is None or code in _CLIENT_ERRORS or code in _TRANSIENT:
+            raise  # the cursor reports the database unavailable or busy
+        raise Refused(f"migration {name} failed: MySQL error {code}: {exc.args[-1]}") from exc
+
+
 class Schema:
     def __init__(self, mysql: MySQL):
         self._mysql = mysql
@@ -346,7 +366,7 @@ class Schema:
             done = {row[0] for row in cur.fetchall()}
             for name, statement in MIGRATIONS:
                 if name not in done:
-                    cur.execute(statement)
+                    _apply(cur, name, statement)
                     cur.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
                     applied.append(name)
         return applied
