@@ -11,8 +11,10 @@ from ...domain.errors import Refused
 from ...domain.models import Login
 from .mysql import Cursor, MySQL
 
-# Errors of the connection or the moment, not of the statement: the client's own (2000-2999: a
-# lost connection, the server gone), a lock or the server busy, the statement interrupted.
+# Errors of the connection or the moment, not of the statement: the driver's own (below 1000: a
+# closed connection), the client library's (2000-2999: lost, the server gone), a lock or the
+# server busy, the statement interrupted.
+_SERVER_ERRORS_FROM = 1000
 _CLIENT_ERRORS = range(2000, 3000)
 _TRANSIENT = {1040, 1053, 1205, 1213, 1317, 1927, 1969, 3024}
 
@@ -348,7 +350,7 @@ def _apply(cur: Cursor, name: str, statement: str) -> None:
         cur.execute(statement)
     except pymysql.err.MySQLError as exc:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        if code is None or code in _CLIENT_ERRORS or code in _TRANSIENT:
+        if code is None or code < _SERVER_ERRORS_FROM or code in _CLIENT_ERRORS or code in _TRANSIENT:
             raise  # the cursor reports the database unavailable or busy
         raise Refused(f"migration {name} failed: MySQL error {code}: {exc.args[-1]}") from exc
 
