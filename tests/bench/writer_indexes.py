@@ -18,6 +18,7 @@ import random
 import statistics
 import time
 
+from chalicelib.adapters.mysql.message_rows import ADVANCE_CHATS
 from tests.bench import common, datagen
 
 DATABASE = "chat_bench_ix"
@@ -48,12 +49,8 @@ def _chat_updates(rng: random.Random, ids: list[int], state: dict[int, int]) -> 
         chosen = sorted({rng.choice(ids) for _ in range(100)})
         for c in chosen:
             state[c] += 1
-        values = ", ".join(str(state[c]) for c in chosen)
-        at = f"FIELD(id, {', '.join(map(str, chosen))})"
-        out.append(
-            f"UPDATE chats SET last_change = ELT({at}, {values}), last_number = ELT({at}, {values}), "
-            f"last_message_ms = ELT({at}, {values}) WHERE id IN ({', '.join(map(str, chosen))})"
-        )
+        values, listed = ", ".join(str(state[c]) for c in chosen), ", ".join(map(str, chosen))
+        out.append(ADVANCE_CHATS.format(values, values, values, at=f"FIELD(id, {listed})", ids=listed))
     return out
 
 
